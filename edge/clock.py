@@ -1,0 +1,66 @@
+"""Clocks: the real one, and a fake one that tests advance by hand.
+
+Everything in the gateway that waits, times out or backs off takes a clock, so that logic
+is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin; never goes backwards."""
+
+    def time(self) -> float:
+        """Seconds since the Unix epoch (wall clock, may jump)."""
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that moves only when told. `sleep` returns once `advance` passes its deadline."""
+
+    def __init__(self, start_wall: float = 1_767_225_600.0, start_mono: float = 1000.0) -> None:
+        self._mono = start_mono
+        self._wall_offset = start_wall - start_mono
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._counter = itertools.count()
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def time(self) -> float:
+        return self._mono + self._wall_offset
+
+    def set_wall(self, wall: float) -> None:
+        """Jump the wall clock (as NTP might) without moving the monotonic one."""
+        self._wall_offset = wall - self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._mono + max(0.0, seconds), next(self._counter), fut))
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        self._mono += seconds
+        while self._sleepers and self._sleepers[0][0] <= self._mono:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)

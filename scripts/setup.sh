@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Set up a development/demo environment on a fresh Debian machine (Python 3.11+):
+# system packages, a virtualenv in .venv with the project and all extras, front-end packages.
+# Idempotent and quick when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing system packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# mosquitto: the broker the tests and the demo run with the project's own config.
+# chromium: headless browser for the console's end-to-end tests.
+apt_install mosquitto chromium
+
+pick_python() {
+  for py in python3.13 python3.12 python3.11 python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  py=$(pick_python) || { say "Python 3.11 or newer is needed (apt-get install python3)"; exit 1; }
+  if ! "$py" -m venv .venv 2>/dev/null; then
+    apt_install python3-venv
+    "$py" -m venv .venv
+  fi
+fi
+
+stamp=.venv/.juchong-installed
+want=$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing the project and its Python dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[edge,cloud,dev]'
+  echo "$want" > "$stamp"
+fi
+
+if [ -f package.json ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    say "installing front-end packages (npm ci)"
+    npm ci --silent --no-audit --no-fund
+  fi
+fi
+say "ready: .venv"
