@@ -1,0 +1,80 @@
+"""Station <-> cloud protocol v1 (spec/mqtt-v1.md, docs/protocol.md): pure, no I/O.
+
+    from edge.protocol import topic, State, Up, SessionStarted, Ack, Reply, parse_topic
+
+    client.publish(topic(sid, "state"), State(online=True, ts=now_ms, fw="1.2.0").to_json(), qos=1, retain=True)
+    sid, kind = parse_topic(msg.topic)
+    ack = Ack.from_json(msg.payload)          # ProtocolError on bad JSON, wrong v, schema errors
+
+Every `to_json()` validates against the JSON Schemas in `schemas/`; every `from_json()` too.
+"""
+
+from edge.protocol.canonical import canonical_json, signing_bytes
+from edge.protocol.commands import (
+    COMMAND_TYPES,
+    CancelReservation,
+    Command,
+    Reserve,
+    ResetFault,
+    SetAuthList,
+    SetConfig,
+    SetLoadPolicy,
+    SetTariff,
+    Start,
+    Stop,
+    Tariff,
+    TariffPeriod,
+    build_command,
+    command_from_json,
+    new_command_id,
+    parse_command,
+)
+from edge.protocol.errors import ProtocolError, RefusalKind
+from edge.protocol.messages import (
+    Ack,
+    ErrorCode,
+    GunTelemetry,
+    Reply,
+    State,
+    Telemetry,
+    Transformer,
+    Up,
+)
+from edge.protocol.records import (
+    RECORD_TYPES,
+    Event,
+    Limit,
+    MeterMinute,
+    Pruned,
+    Record,
+    SessionEnded,
+    SessionProgress,
+    SessionStarted,
+    UnknownRecord,
+    parse_record,
+)
+from edge.protocol.schema import validate
+from edge.protocol.signing import sign_record, verify_record, with_signature
+from edge.protocol.topics import (
+    DOWN_KINDS,
+    KINDS,
+    UP_KINDS,
+    Kind,
+    is_valid_sid,
+    parse_topic,
+    shared_subscription,
+    subscription,
+    topic,
+)
+
+__all__ = [
+    "COMMAND_TYPES", "DOWN_KINDS", "KINDS", "RECORD_TYPES", "UP_KINDS",
+    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunTelemetry", "Kind", "Limit",
+    "MeterMinute", "ProtocolError", "Pruned", "Record", "RefusalKind", "Reply", "Reserve",
+    "ResetFault", "SessionEnded", "SessionProgress", "SessionStarted", "SetAuthList", "SetConfig",
+    "SetLoadPolicy", "SetTariff", "Start", "State", "Stop", "Tariff", "TariffPeriod", "Telemetry",
+    "Transformer", "UnknownRecord", "Up",
+    "build_command", "canonical_json", "command_from_json", "is_valid_sid", "new_command_id",
+    "parse_command", "parse_record", "parse_topic", "shared_subscription", "sign_record",
+    "signing_bytes", "subscription", "topic", "validate", "verify_record", "with_signature",
+]  # fmt: skip

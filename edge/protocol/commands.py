@@ -1,0 +1,166 @@
+"""Commands (`cmd`): one dataclass per command type. Every command has an id and expires_at."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from edge.protocol import schema
+from edge.protocol.codec import decode, dumps, encode, loads, nested, nested_list, omit_none
+from edge.protocol.errors import ProtocolError
+from edge.protocol.records import Limit
+
+
+def new_command_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TariffPeriod:
+    start: str  # "HH:MM", local time
+    end: str  # "HH:MM" or "24:00"
+    name: str
+    energy_fen_per_kwh: int
+    service_fen_per_kwh: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Tariff:
+    id: str
+    periods: list[TariffPeriod] = field(metadata=nested_list(TariffPeriod))
+    currency: Literal["CNY"] = "CNY"
+    tz: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Command:
+    """Fields every command has; `expires_at` is epoch ms, after which the gateway refuses it."""
+
+    TYPE: ClassVar[str] = ""
+    expires_at: int
+    id: str = field(default_factory=new_command_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = encode(self)
+        return {
+            "v": 1,
+            "id": body.pop("id"),
+            "type": self.TYPE,
+            "expires_at": body.pop("expires_at"),
+            **body,
+        }
+
+    def to_json(self) -> str:
+        data = self.to_dict()
+        schema.validate("cmd", data)
+        return dumps(data)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Start(Command):
+    TYPE: ClassVar[str] = "start"
+    gun: str
+    order_id: str
+    limit: Limit = field(metadata=nested(Limit))
+    tariff: Tariff = field(metadata=nested(Tariff))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Stop(Command):
+    TYPE: ClassVar[str] = "stop"
+    gun: str | None = field(default=None, metadata=omit_none())
+    session_id: str | None = field(default=None, metadata=omit_none())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reserve(Command):
+    TYPE: ClassVar[str] = "reserve"
+    gun: str
+    reservation_id: str
+    until: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CancelReservation(Command):
+    TYPE: ClassVar[str] = "cancel_reservation"
+    reservation_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetLoadPolicy(Command):
+    TYPE: ClassVar[str] = "set_load_policy"
+    rated_kva: float
+    cap_above_pct: float = 50
+    block_above_pct: float = 80
+    cap_power_pct: float = 50
+    hysteresis_pct: float = 5
+    mode: Literal["threshold", "share"] = "threshold"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetTariff(Command):
+    TYPE: ClassVar[str] = "set_tariff"
+    tariff: Tariff = field(metadata=nested(Tariff))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetAuthList(Command):
+    TYPE: ClassVar[str] = "set_auth_list"
+    cards: list[str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResetFault(Command):
+    TYPE: ClassVar[str] = "reset_fault"
+    gun: str | None = field(default=None, metadata=omit_none())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetConfig(Command):
+    TYPE: ClassVar[str] = "set_config"
+    values: dict[str, str | int | float | bool | None]
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.TYPE: cls
+    for cls in (
+        Start,
+        Stop,
+        Reserve,
+        CancelReservation,
+        SetLoadPolicy,
+        SetTariff,
+        SetAuthList,
+        ResetFault,
+        SetConfig,
+    )
+}
+
+
+def parse_command(data: Mapping[str, Any]) -> Command:
+    """The dataclass of a command dict, validated; ProtocolError when it is not one."""
+    schema.validate("cmd", data)
+    cls = COMMAND_TYPES.get(data["type"])
+    if cls is None:
+        raise ProtocolError("schema", f"unknown command type {data['type']!r}")
+    return decode(cls, data)
+
+
+def command_from_json(data: str | bytes | bytearray) -> Command:
+    return parse_command(loads(data))
+
+
+def build_command(
+    type_: str, payload: Mapping[str, Any], *, expires_at: int, id: str | None = None
+) -> Command:
+    """A command from its type name and fields (as the cloud's command API takes them)."""
+    data = {
+        **payload,
+        "v": 1,
+        "type": type_,
+        "expires_at": expires_at,
+        "id": id or new_command_id(),
+    }
+    return parse_command(data)

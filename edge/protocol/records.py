@@ -1,0 +1,134 @@
+"""Durable records carried in `up` batches: one dataclass per record type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from edge.protocol import schema
+from edge.protocol.codec import decode, dumps, encode, nested, omit_none
+from edge.protocol.errors import ProtocolError
+
+LimitMode = Literal["full", "energy", "time", "amount"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limit:
+    """When a session stops by itself: `value` is Wh (energy), s (time) or fen (amount)."""
+
+    mode: LimitMode
+    value: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Record:
+    """Fields every record has. `seq` is assigned by the gateway's outbox."""
+
+    TYPE: ClassVar[str] = ""
+    seq: int
+    ts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        body = encode(self)
+        return {"seq": body.pop("seq"), "type": self.TYPE, "ts": body.pop("ts"), **body}
+
+    def to_json(self) -> str:
+        data = self.to_dict()
+        schema.validate(f"record_{self.TYPE}", data)
+        return dumps(data)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionStarted(Record):
+    TYPE: ClassVar[str] = "session_started"
+    session_id: str
+    gun: str
+    order_id: str | None
+    auth: str  # "remote", "free" or "card:<id>"
+    energy_start_wh: int
+    limit: Limit = field(default_factory=lambda: Limit(mode="full"), metadata=nested(Limit))
+    power_cap_w: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionProgress(Record):
+    TYPE: ClassVar[str] = "session_progress"
+    session_id: str
+    energy_wh: int  # the gun's lifetime register now
+    power_w: int
+    voltage_v: float | None = None
+    current_a: float | None = None
+    soc: int | None = None
+    cost_fen: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionEnded(Record):
+    """Signed: build it with signature="" and use `edge.protocol.signing.with_signature`."""
+
+    TYPE: ClassVar[str] = "session_ended"
+    session_id: str
+    energy_start_wh: int
+    energy_stop_wh: int
+    started_at: int
+    ended_at: int
+    stop_reason: str  # an edge.gunstate.StopReason value
+    cost_fen: int
+    signature: str
+    gun: str | None = field(default=None, metadata=omit_none())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event(Record):
+    TYPE: ClassVar[str] = "event"
+    kind: str
+    gun: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MeterMinute(Record):
+    TYPE: ClassVar[str] = "meter_minute"
+    p_avg_w: int
+    p_max_w: int
+    load_pct_max: float
+    energy_import_wh: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pruned(Record):
+    """Stands, at the same seq, for a record the gateway dropped unsent (disk cap)."""
+
+    TYPE: ClassVar[str] = "pruned"
+    of: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnknownRecord(Record):
+    """A record type this version does not know (a newer peer); kept as it came."""
+
+    type: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body, "seq": self.seq, "type": self.type, "ts": self.ts}
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.TYPE: cls
+    for cls in (SessionStarted, SessionProgress, SessionEnded, Event, MeterMinute, Pruned)
+}
+
+
+def parse_record(data: Mapping[str, Any], *, validate: bool = True) -> Record:
+    """The dataclass of one record dict; an unknown type gives an UnknownRecord."""
+    if validate:
+        schema.validate("record", data)
+    cls = RECORD_TYPES.get(str(data.get("type")))
+    if cls is None:
+        if not schema.is_valid("defs.json#/$defs/record_base", data):
+            raise ProtocolError("schema", "record lacks seq, type or ts")
+        body = {k: v for k, v in data.items() if k not in ("seq", "type", "ts")}
+        return UnknownRecord(seq=data["seq"], ts=data["ts"], type=data["type"], body=body)
+    return decode(cls, data)

@@ -1,0 +1,216 @@
+"""Messages round-trip through JSON, and every refusal has the reason the spec names."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from edge.protocol import (
+    COMMAND_TYPES,
+    RECORD_TYPES,
+    Ack,
+    CancelReservation,
+    ErrorCode,
+    Event,
+    GunTelemetry,
+    Limit,
+    MeterMinute,
+    ProtocolError,
+    Pruned,
+    Reply,
+    Reserve,
+    ResetFault,
+    SessionEnded,
+    SessionProgress,
+    SessionStarted,
+    SetAuthList,
+    SetConfig,
+    SetLoadPolicy,
+    SetTariff,
+    Start,
+    State,
+    Stop,
+    Tariff,
+    TariffPeriod,
+    Telemetry,
+    Transformer,
+    UnknownRecord,
+    Up,
+    build_command,
+    command_from_json,
+    parse_record,
+)
+
+SID = "S1"
+NOW = 1_767_225_600_000
+SESSION = str(uuid.uuid4())
+TARIFF = Tariff(
+    id="t1",
+    periods=[
+        TariffPeriod(
+            start="00:00", end="08:00", name="valley", energy_fen_per_kwh=30, service_fen_per_kwh=40
+        ),
+        TariffPeriod(
+            start="08:00", end="24:00", name="peak", energy_fen_per_kwh=110, service_fen_per_kwh=40
+        ),
+    ],
+)
+
+RECORDS = [
+    SessionStarted(seq=1, ts=NOW, session_id=SESSION, gun="P1-1", order_id="o-1", auth="remote",
+                   energy_start_wh=1000, limit=Limit(mode="amount", value=5000), power_cap_w=60000),
+    SessionProgress(seq=2, ts=NOW + 60_000, session_id=SESSION, energy_wh=1500, power_w=30000,
+                    voltage_v=400.5, current_a=75.0, soc=40, cost_fen=75),
+    SessionEnded(seq=3, ts=NOW + 120_000, session_id=SESSION, energy_start_wh=1000, energy_stop_wh=2000,
+                 started_at=NOW, ended_at=NOW + 120_000, stop_reason="ev_full", cost_fen=150,
+                 signature="c2lnbmF0dXJl", gun="P1-1"),
+    Event(seq=4, ts=NOW, kind="load_level", gun=None, detail={"level": "capped", "load_pct": 55.5}),
+    MeterMinute(seq=5, ts=NOW, p_avg_w=100000, p_max_w=120000, load_pct_max=61.2, energy_import_wh=10**9),
+    Pruned(seq=6, ts=NOW, of="meter_minute"),
+]  # fmt: skip
+
+COMMANDS = [
+    Start(
+        expires_at=NOW,
+        gun="P1-1",
+        order_id="o-1",
+        limit=Limit(mode="energy", value=20000),
+        tariff=TARIFF,
+    ),
+    Stop(expires_at=NOW, gun="P1-1"),
+    Stop(expires_at=NOW, session_id=SESSION),
+    Reserve(expires_at=NOW, gun="P1-2", reservation_id="r-1", until=NOW + 900_000),
+    CancelReservation(expires_at=NOW, reservation_id="r-1"),
+    SetLoadPolicy(expires_at=NOW, rated_kva=630, mode="share"),
+    SetTariff(expires_at=NOW, tariff=TARIFF),
+    SetAuthList(expires_at=NOW, cards=["A1", "B2"]),
+    ResetFault(expires_at=NOW, gun="P1-1"),
+    SetConfig(expires_at=NOW, values={"poll.period_s": 2, "debug": True}),
+]
+
+
+def test_every_record_and_command_type_is_covered() -> None:
+    assert {type(r) for r in RECORDS} == set(RECORD_TYPES.values())
+    assert {type(c) for c in COMMANDS} == set(COMMAND_TYPES.values())
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.TYPE)
+def test_record_round_trip(record) -> None:
+    text = record.to_json()
+    assert parse_record(json.loads(text)) == record
+
+
+def test_up_batch_round_trip() -> None:
+    up = Up(records=RECORDS, sid=SID)
+    assert Up.from_json(up.to_json()) == up
+    assert json.loads(up.to_json())["v"] == 1
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.TYPE)
+def test_command_round_trip(command) -> None:
+    assert command_from_json(command.to_json()) == command
+
+
+def test_build_command_from_type_and_fields() -> None:
+    cmd = build_command("stop", {"gun": "P1-1"}, expires_at=NOW)
+    assert isinstance(cmd, Stop) and cmd.gun == "P1-1" and uuid.UUID(cmd.id)
+    with pytest.raises(ProtocolError):
+        build_command("stop", {}, expires_at=NOW)  # needs gun or session_id
+    with pytest.raises(ProtocolError):
+        build_command("launch", {}, expires_at=NOW)
+
+
+def test_state_telemetry_ack_reply_round_trip() -> None:
+    msgs = [
+        State(online=True, ts=NOW, fw="1.0.0", cfg_rev=3),
+        State(online=False, ts=NOW),
+        Telemetry(
+            ts=NOW,
+            transformer=Transformer(
+                load_pct=42.5, s_total_va=267_750, p_total_w=250_000, level="normal"
+            ),
+            guns=[
+                GunTelemetry(
+                    id="P1-1",
+                    state="charging",
+                    power_w=30000,
+                    limit_w=60000,
+                    energy_wh=123456,
+                    session_id=SESSION,
+                    soc=55,
+                )
+            ],
+        ),  # fmt: skip
+        Telemetry(ts=NOW, transformer=None, guns=[]),
+        Ack(seq=0),
+        Ack(seq=17),
+        Reply.success(str(uuid.uuid4()), {"session_id": SESSION, "power_cap_w": 30000}),
+        Reply.failure(str(uuid.uuid4()), ErrorCode.BLOCKED_BY_LOAD),
+    ]
+    for msg in msgs:
+        assert type(msg).from_json(msg.to_json()) == msg
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind"),
+    [
+        (b"\xff\xfe", "json"),
+        (b"not json", "json"),
+        (b"[1,2]", "json"),
+        (b'{"online":true,"ts":1}', "version"),  # no v
+        (b'{"v":2,"online":true,"ts":1}', "version"),
+        (b'{"v":true,"online":true,"ts":1}', "version"),
+        (b'{"v":"1","online":true,"ts":1}', "version"),
+        (b'{"v":1,"online":"yes","ts":1}', "schema"),
+        (b'{"v":1,"online":true,"ts":-5}', "schema"),
+        (b'{"v":1,"online":true,"ts":1,"sid":"bad sid"}', "schema"),
+    ],
+)
+def test_state_refusals(payload: bytes, kind: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        State.from_json(payload)
+    assert info.value.kind == kind
+
+
+def test_reply_error_must_match_ok() -> None:
+    cid = str(uuid.uuid4())
+    with pytest.raises(ProtocolError):
+        Reply.from_json(
+            json.dumps({"v": 1, "id": cid, "ok": True, "error": "busy", "detail": None})
+        )
+    with pytest.raises(ProtocolError):
+        Reply.from_json(json.dumps({"v": 1, "id": cid, "ok": False, "error": None, "detail": None}))
+    with pytest.raises(ProtocolError):
+        Reply.from_json(
+            json.dumps({"v": 1, "id": cid, "ok": False, "error": "oops", "detail": None})
+        )
+
+
+def test_invalid_records_are_refused() -> None:
+    bad = [
+        {"seq": 0, "type": "pruned", "ts": NOW, "of": "event"},  # seq starts at 1
+        {"seq": 1, "type": "pruned", "ts": NOW, "of": "session_ended"},  # money is never pruned
+        {"seq": 1, "type": "session_progress", "ts": NOW, "session_id": "x", "energy_wh": 1,
+         "power_w": 1, "voltage_v": None, "current_a": None, "soc": None, "cost_fen": 0},
+        {"seq": 1, "type": "event", "ts": NOW, "kind": "load_level", "gun": None, "detail": {}},
+        {"seq": 1, "type": "meter_minute", "ts": NOW},
+    ]  # fmt: skip
+    for rec in bad:
+        with pytest.raises(ProtocolError):
+            parse_record(rec)
+    with pytest.raises(ProtocolError):
+        Up.from_json(json.dumps({"v": 1, "records": []}))
+
+
+def test_unknown_record_type_is_kept_not_refused() -> None:
+    rec = parse_record({"seq": 9, "type": "tyre_pressure", "ts": NOW, "kpa": 230})
+    assert isinstance(rec, UnknownRecord) and rec.body == {"kpa": 230}
+    assert rec.to_dict() == {"seq": 9, "type": "tyre_pressure", "ts": NOW, "kpa": 230}
+
+
+def test_unknown_fields_are_tolerated() -> None:
+    # A newer peer may add optional fields (spec: "may add optional fields").
+    st = State.from_json(json.dumps({"v": 1, "online": True, "ts": NOW, "uptime_s": 5}))
+    assert st.online is True
