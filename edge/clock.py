@@ -37,7 +37,11 @@ class SystemClock:
 class FakeClock:
     """A clock that moves only when told. `sleep` returns once `advance` passes its deadline."""
 
-    def __init__(self, start_wall: float = 1_767_225_600.0, start_mono: float = 1000.0) -> None:
+    def __init__(self, start_wall: float = 1_767_225_600.0, start_mono: float = 1000.0,
+                 *, autoadvance: bool = False) -> None:
+        # autoadvance: a sleep moves the clock by its own length and returns at once — for
+        # code under test that only ever waits on this clock.
+        self.autoadvance = autoadvance
         self._mono = start_mono
         self._wall_offset = start_wall - start_mono
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -54,6 +58,10 @@ class FakeClock:
         self._wall_offset = wall - self._mono
 
     async def sleep(self, seconds: float) -> None:
+        if self.autoadvance:
+            self.advance(max(0.0, seconds))
+            await asyncio.sleep(0)
+            return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._mono + max(0.0, seconds), next(self._counter), fut))
         await fut
