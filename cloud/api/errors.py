@@ -1,0 +1,37 @@
+"""Every API error is `{"error": {"code": "...", "message": "..."}}` with a fitting status."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from cloud.api import bp
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(e: ApiError) -> tuple[Response, int]:
+    return error_response(e.status, e.code, e.message)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(e: HTTPException) -> tuple[Response, int]:
+    code = (e.name or "error").lower().replace(" ", "_")
+    return error_response(e.code or 500, code, e.description or code)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(e: Exception) -> tuple[Response, int]:
+    from flask import current_app
+
+    current_app.logger.exception("unhandled error in the API")
+    return error_response(500, "internal", "internal error; the cloud's log has the details")

@@ -1,0 +1,70 @@
+"""`POST /api/v1/provision`: trade a one-time token and a CSR for the station's certificate.
+
+Request  {"v":1, "token":"…", "csr_pem":"-----BEGIN CERTIFICATE REQUEST-----…", "sid":"S1" (optional)}
+Response {"v":1, "sid":"S1", "cert_pem":"…", "ca_chain_pem":"…", "ca_sha256":"…",
+          "broker":{"host":"…","port":8883}, "serial":"…", "not_after":ms}
+Errors   400 invalid_request | invalid_csr, 401 token_invalid | token_used | token_expired,
+         403 csr_cn_mismatch, 503 ca_unavailable — as {"error":{"code","message"}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, request
+
+from cloud.api import bp
+from cloud.api.errors import ApiError
+from cloud.db import db
+from cloud.pki.ca import CaError, CertificateAuthority, cert_pem, common_name
+from cloud.provisioning import ProvisioningRefused, redeem
+
+
+def _field(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "invalid_request", f"`{name}` must be a non-empty string")
+    return value
+
+
+@bp.post("/provision")
+def provision() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "invalid_request", "send a JSON object (Content-Type: application/json)"
+        )
+    if body.get("v") != 1 or body.get("v") is True:
+        raise ApiError(400, "invalid_request", "`v` must be 1")
+    token = _field(body, "token")
+    csr_pem = _field(body, "csr_pem")
+    sid = _field(body, "sid", required=False)
+    try:
+        ca = CertificateAuthority.load(current_app.config["CA_DIR"])
+    except CaError as e:
+        current_app.logger.error("provisioning impossible: %s", e)
+        raise ApiError(503, "ca_unavailable", "the cloud's CA is not set up") from None
+    session = db.session
+    try:
+        cert = redeem(
+            session, ca, token or "", csr_pem or "", sid, current_app.config["STATION_CERT_DAYS"]
+        )
+        session.commit()
+    except ProvisioningRefused as e:
+        session.rollback()
+        raise ApiError(e.status, e.code, e.message) from None
+    cfg = current_app.config
+    return jsonify(
+        {
+            "v": 1,
+            "sid": common_name(cert.subject),
+            "cert_pem": cert_pem(cert).decode("ascii"),
+            "ca_chain_pem": ca.cert_pem.decode("ascii"),
+            "ca_sha256": ca.fingerprint,
+            "broker": {"host": cfg["BROKER_HOST"], "port": cfg["BROKER_PORT"]},
+            "serial": format(cert.serial_number, "x"),
+            "not_after": int(cert.not_valid_after_utc.timestamp() * 1000),
+        }
+    )

@@ -1,0 +1,44 @@
+"""The Flask app factory (as in Flask's tutorial): instance folder config, extensions bound here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from cloud.config import ConfigError, apply_environment, defaults, validate_config
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        "cloud",
+        instance_path=os.environ.get("JC_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    app.config.from_mapping(defaults(app.instance_path))
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        apply_environment(app.config)
+    else:
+        apply_environment(app.config)
+        app.config.from_mapping(test_config)
+    validate_config(app.config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    from cloud.commands import commands
+    from cloud.db import db
+
+    db.init_app(app)
+    commands.init_app(app)
+
+    from cloud.api import bp as api_bp
+    from cloud.web import bp as web_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
+    return app
+
+
+__all__ = ["ConfigError", "create_app"]

@@ -1,0 +1,115 @@
+"""Cloud settings: defaults, then `instance/config.py`, then `JC_*` environment variables,
+then the test config. `validate_config` checks them all and names the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "JC_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the key and how to fix it."""
+
+
+def defaults(instance_path: str) -> dict[str, Any]:
+    inst = Path(instance_path)
+    return {
+        "SECRET_KEY": "dev",  # replaced in production: see docs/cloud.md
+        # SQLAlchemy URL; SQLite file in the instance folder unless told otherwise.
+        "DATABASE_URL": f"sqlite:///{inst / 'juchong.sqlite'}",
+        "CA_DIR": str(inst / "ca"),
+        # Where stations and cloud processes reach the MQTT broker (returned at provisioning).
+        "BROKER_HOST": "localhost",
+        "BROKER_PORT": 8883,
+        "BROKER_CA_FILE": "",  # empty: CA_DIR/ca.crt (the broker's cert is issued by our CA)
+        "CLOUD_IDENTITY": "jc.cloud",
+        "CLOUD_CERT_FILE": str(inst / "cloud" / "cloud.crt"),
+        "CLOUD_KEY_FILE": str(inst / "cloud" / "cloud.key"),
+        "INGEST_GROUP": "ingest",
+        "INGEST_BATCH_MAX": 5000,  # records per DB transaction
+        "INGEST_BATCH_WAIT_MS": 50,  # how long a batch may wait to fill
+        "TOKEN_TTL_S": 24 * 3600,
+        "STATION_CERT_DAYS": 825,
+        "COMMAND_TIMEOUT_S": 10.0,
+    }
+
+
+_INT_KEYS = {
+    "BROKER_PORT": (1, 65535),
+    "INGEST_BATCH_MAX": (1, 100_000),
+    "INGEST_BATCH_WAIT_MS": (0, 60_000),
+    "TOKEN_TTL_S": (60, 365 * 24 * 3600),
+    "STATION_CERT_DAYS": (1, 3650),
+}
+_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0)}
+
+
+def apply_environment(
+    config: MutableMapping[str, Any], environ: Mapping[str, str] | None = None
+) -> None:
+    """Copy `JC_<KEY>` variables over the known keys (strings; validate_config converts)."""
+    environ = os.environ if environ is None else environ
+    for key in list(config):
+        if ENV_PREFIX + key in environ:
+            config[key] = environ[ENV_PREFIX + key]
+
+
+def validate_config(config: MutableMapping[str, Any]) -> None:
+    """Convert and check the settings in place; ConfigError names the key and the fix."""
+    where = "set it in instance/config.py or as the environment variable JC_{key}"
+    for key, (lo, hi) in _INT_KEYS.items():
+        raw = config.get(key)
+        try:
+            value = int(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{key}: expected an integer {lo}..{hi}, got {raw!r}; {where.format(key=key)}"
+            ) from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{key}: {value} is outside {lo}..{hi}; {where.format(key=key)}")
+        config[key] = value
+    for key, (flo, fhi) in _FLOAT_KEYS.items():
+        raw = config.get(key)
+        try:
+            fvalue = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{key}: expected a number of seconds, got {raw!r}; {where.format(key=key)}"
+            ) from None
+        if not flo <= fvalue <= fhi:
+            raise ConfigError(f"{key}: {fvalue} is outside {flo}..{fhi}; {where.format(key=key)}")
+        config[key] = fvalue
+    url = str(config.get("DATABASE_URL") or "")
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(
+            f"DATABASE_URL: {url!r} is not a sqlite:/// or postgresql+psycopg:// URL; "
+            + where.format(key="DATABASE_URL")
+        )
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver the cloud extra installs; plain postgresql:// means psycopg2.
+        config["DATABASE_URL"] = "postgresql+psycopg://" + url[len("postgresql://") :]
+    ident = str(config.get("CLOUD_IDENTITY") or "")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", ident) or re.fullmatch(
+        r"[A-Za-z0-9_-]{1,64}", ident
+    ):
+        raise ConfigError(
+            f"CLOUD_IDENTITY: {ident!r} must contain a dot (e.g. 'jc.cloud'), so that no station id "
+            f"(which cannot contain one) can ever be the same name; {where.format(key='CLOUD_IDENTITY')}"
+        )
+    group = str(config.get("INGEST_GROUP") or "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", group):
+        raise ConfigError(
+            f"INGEST_GROUP: {group!r} must match [A-Za-z0-9_-]{{1,64}}; {where.format(key='INGEST_GROUP')}"
+        )
+    if not str(config.get("BROKER_HOST") or "").strip():
+        raise ConfigError(
+            f"BROKER_HOST: must name the broker stations connect to; {where.format(key='BROKER_HOST')}"
+        )
+    if not config.get("BROKER_CA_FILE"):
+        config["BROKER_CA_FILE"] = str(Path(str(config["CA_DIR"])) / "ca.crt")

@@ -1,0 +1,212 @@
+"""The ingest process: MQTT in, batches to the database, acks out.
+
+The paho network thread only queues messages; the main thread drains the queue into batches
+(up to INGEST_BATCH_MAX records or INGEST_BATCH_WAIT_MS), stores each batch in one
+transaction, then publishes an ack to every station that sent records. QoS 1 deliveries are
+acknowledged to the broker on receipt: the end-to-end guarantee is the gateway's outbox,
+which resends anything not covered by an `ack` (spec/mqtt-v1.md), so a crash between receipt
+and commit loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from cloud.ingest.decode import Batch, Refusal, add_message
+from cloud.ingest.ratelog import RateLimitedLog
+from cloud.ingest.store import Store
+from cloud.mqtt import MqttSettings, make_client
+from edge.protocol import Ack, shared_subscription, subscription, topic
+
+log = logging.getLogger("jc.ingest")
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    records_stored: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    acks_sent: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    flagged: Counter[str] = field(default_factory=Counter)
+    db_retries: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"messages={self.messages} stored={self.records_stored} duplicates={self.duplicates} "
+            f"batches={self.batches} acks={self.acks_sent} dropped={dict(self.dropped)} flagged={dict(self.flagged)}"
+        )
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    mqtt: MqttSettings
+    group: str = "ingest"
+    batch_max: int = 5000
+    batch_wait_s: float = 0.05
+    client_id: str = ""
+
+    @classmethod
+    def from_config(cls, config: Any) -> IngestSettings:
+        return cls(
+            mqtt=MqttSettings.from_config(config),
+            group=str(config["INGEST_GROUP"]),
+            batch_max=int(config["INGEST_BATCH_MAX"]),
+            batch_wait_s=int(config["INGEST_BATCH_WAIT_MS"]) / 1000,
+        )
+
+
+class IngestWorker:
+    def __init__(
+        self, settings: IngestSettings, engine: Engine, *, store: Store | None = None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = store or Store(engine)
+        self.stats = IngestStats()
+        self.refusals = RateLimitedLog(log)
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        client_id = (
+            settings.client_id
+            or f"jc-ingest-{socket.gethostname()}-{os.getpid()}-{id(self) & 0xFFFF:x}"
+        )
+        self.client = make_client(settings.mqtt, client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- MQTT callbacks (network thread) -----------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            log.error("broker refused the connection: %s", rc)
+            return
+        g = self.settings.group
+        client.subscribe(
+            [
+                (shared_subscription(g, "up"), SubscribeOptions(qos=1)),
+                (shared_subscription(g, "reply"), SubscribeOptions(qos=1)),
+                (shared_subscription(g, "telemetry"), SubscribeOptions(qos=0)),
+                # Not shared: a shared subscription gets no retained messages, and every
+                # process may apply state (the update is ordered by the message, not by arrival).
+                (subscription("state"), SubscribeOptions(qos=1)),
+            ]
+        )
+        log.info(
+            "connected to %s:%s, subscribed (group %s)",
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            g,
+        )
+        self.connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", rc)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put((msg.topic, msg.payload))
+
+    # --- main loop --------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background (retrying until the broker is there)."""
+        self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Process batches until `stop()`; then flush what was received and disconnect."""
+        self.start()
+        last_report = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                batch = self._collect(self._stop)
+                if batch.messages:
+                    self._process(batch)
+                if time.monotonic() - last_report > 60:
+                    log.info("ingest: %s", self.stats.summary())
+                    last_report = time.monotonic()
+            self._drain_remaining()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def _drain_remaining(self) -> None:
+        while not self._inbox.empty():
+            self._process(self._collect(None))
+
+    def _collect(self, stop: threading.Event | None) -> Batch:
+        batch = Batch(received_at=int(time.time() * 1000))
+        try:
+            first = self._inbox.get(timeout=0.2 if stop is not None else 0)
+        except queue.Empty:
+            return batch
+        self._add(batch, *first)
+        deadline = time.monotonic() + self.settings.batch_wait_s
+        while len(batch.records) < self.settings.batch_max:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    item = self._inbox.get(timeout=left)
+                except queue.Empty:
+                    break
+            self._add(batch, *item)
+        return batch
+
+    def _add(self, batch: Batch, topic_name: str, payload: bytes) -> None:
+        try:
+            add_message(batch, topic_name, payload)
+        except Refusal as e:
+            batch.dropped[e.kind] += 1
+            self.refusals.warning(e.kind, "dropped a message on %s: %s", topic_name, e.message)
+
+    def _process(self, batch: Batch) -> None:
+        self.stats.messages += batch.messages
+        self.stats.dropped.update(batch.dropped)
+        for attempt in range(10):
+            try:
+                result = self.store.write(batch)
+                break
+            except (
+                OperationalError
+            ) as e:  # database away or locked: wait, the broker holds nothing for us
+                self.stats.db_retries += 1
+                self.refusals.warning(
+                    "db", "storing a batch failed (attempt %d): %s", attempt + 1, e
+                )
+                time.sleep(min(5.0, 0.2 * 2**attempt))
+        else:
+            log.error(
+                "giving up on a batch of %d records: the gateways will resend them",
+                len(batch.records),
+            )
+            return
+        self.stats.batches += 1
+        self.stats.records_stored += result.inserted
+        self.stats.duplicates += result.duplicates
+        self.stats.flagged.update(result.flagged)
+        for sid, seq in sorted(result.acks.items()):
+            self.client.publish(topic(sid, "ack"), Ack(seq=seq).to_json(), qos=1)
+            self.stats.acks_sent += 1

@@ -1,0 +1,13 @@
+"""The cloud's data model (SQLAlchemy 2, typed). Money in integer fen, times in epoch ms."""
+
+from cloud.models.base import Base, now_ms
+from cloud.models.commands import CommandLog
+from cloud.models.records import ChargingSession, MeterMinuteRow, RawRecord, StationEvent
+from cloud.models.security import IssuedCert, ProvisioningToken
+from cloud.models.station import Gun, Pile, Station, StationSeq, StationState
+
+__all__ = [
+    "Base", "ChargingSession", "CommandLog", "Gun", "IssuedCert", "MeterMinuteRow", "Pile",
+    "ProvisioningToken", "RawRecord", "Station", "StationEvent", "StationSeq", "StationState",
+    "now_ms",
+]  # fmt: skip

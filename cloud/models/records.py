@@ -1,0 +1,82 @@
+"""What ingest stores: raw records (the evidence) and what it materialises from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.models.base import Base
+
+
+class RawRecord(Base):
+    """Every durable record exactly as it came, once per (sid, seq).
+
+    flagged: not to be trusted or billed; flag_reason says why (`bad_signature`,
+    `no_certificate`, `invalid`, `unknown_type`).
+    """
+
+    __tablename__ = "raw_records"
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[int]
+    payload: Mapped[dict[str, Any]]
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[int]
+
+
+class ChargingSession(Base):
+    """A charging session, merged from its records in any order (each type owns its columns)."""
+
+    __tablename__ = "sessions"
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ended
+    gun: Mapped[str | None] = mapped_column(String(36))
+    order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    auth: Mapped[str | None] = mapped_column(String(80))
+    limit_mode: Mapped[str | None] = mapped_column(String(16))
+    limit_value: Mapped[int | None]
+    power_cap_w: Mapped[int | None]
+    energy_start_wh: Mapped[int | None]
+    energy_wh: Mapped[int | None]  # the gun's register at the latest record
+    energy_stop_wh: Mapped[int | None]
+    power_w: Mapped[int | None]
+    voltage_v: Mapped[float | None] = mapped_column(Float)
+    current_a: Mapped[float | None] = mapped_column(Float)
+    soc: Mapped[int | None]
+    cost_fen: Mapped[int | None]
+    started_at: Mapped[int | None]
+    ended_at: Mapped[int | None]
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    # None until session_ended arrives; False: flagged, never billed.
+    signature_ok: Mapped[bool | None] = mapped_column(Boolean)
+    started_seq: Mapped[int | None]
+    progress_seq: Mapped[int | None]
+    ended_seq: Mapped[int | None]
+
+
+class StationEvent(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_sid_ts", "sid", "ts"),)
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(32))
+    gun: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[dict[str, Any]]
+
+
+class MeterMinuteRow(Base):
+    __tablename__ = "meter_minutes"
+    __table_args__ = (Index("ix_meter_minutes_sid_ts", "sid", "ts"),)
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[int]
+    p_avg_w: Mapped[int]
+    p_max_w: Mapped[int]
+    load_pct_max: Mapped[float] = mapped_column(Float)
+    energy_import_wh: Mapped[int]

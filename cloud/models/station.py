@@ -1,0 +1,57 @@
+"""Stations, their piles and guns, live state, and the acknowledged-records watermark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.models.base import Base, now_ms
+
+
+class Station(Base):
+    __tablename__ = "stations"
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class Pile(Base):
+    __tablename__ = "piles"
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    pile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class Gun(Base):
+    __tablename__ = "guns"
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    gun_id: Mapped[str] = mapped_column(String(36), primary_key=True)  # "<pile>-<n>"
+    pile_id: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str | None] = mapped_column(String(16))  # latest, from telemetry
+    state_ts: Mapped[int | None]
+
+
+class StationState(Base):
+    """Live view of a station: online from the retained `state` topic, latest telemetry."""
+
+    __tablename__ = "station_state"
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    # ts of the connection the last applied state message belongs to (see docs/protocol.md).
+    state_ts: Mapped[int | None]
+    fw: Mapped[str | None] = mapped_column(String(64))
+    cfg_rev: Mapped[str | None] = mapped_column(String(64))
+    last_seen: Mapped[int | None]  # cloud receive time of the latest message of any kind
+    telemetry: Mapped[dict[str, Any] | None]
+    telemetry_ts: Mapped[int | None]
+
+
+class StationSeq(Base):
+    """Per station: every record with seq <= acked_seq is stored (the contiguous high-water)."""
+
+    __tablename__ = "station_seq"
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
+    acked_seq: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[int] = mapped_column(default=now_ms)

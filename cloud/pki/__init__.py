@@ -1,0 +1,1 @@
+"""Certificates: the cloud CA, CSR checks, the record of what was issued."""
