@@ -1,0 +1,497 @@
+"""The tariff object (spec/mqtt-v1.md) and cost arithmetic in integer fen. Pure: no I/O.
+
+The gateway computes a session's cost with this module and the cloud recomputes it with the
+same code, so every rule here is deterministic and integer:
+- Energy between two readings is split across period boundaries in proportion to time
+  (linear), with cumulative rounding so the parts add up to exactly the energy measured.
+- Energy is accumulated in exact Wh per period *name* (periods sharing a name must share
+  prices, e.g. a valley split at midnight), and money is rounded once per name:
+  fen = round_half_up(wh × (energy + service) fen/kWh / 1000). Rounding per period, not at
+  the end, makes each invoice line an integer and the lines add up to the total.
+- Periods are local wall-clock times in the tariff's zone; boundaries come from zoneinfo,
+  so DST jumps (where a zone has them) are handled: a skipped hour never happens, a repeated
+  hour is charged at its period's price both times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TZ = "Asia/Shanghai"
+CURRENCY = "CNY"
+DAY_MIN = 24 * 60
+MINUTE_MS = 60_000
+_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
+_MS = timedelta(milliseconds=1)
+
+
+class TariffError(ValueError):
+    """A tariff that cannot be used; the message names the period/key and what to write."""
+
+
+class EnergyRegisterError(ValueError):
+    """A lifetime energy register went backwards: never counted as negative energy."""
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """round(n / d) with halves going up, for n ≥ 0, d > 0 (exact integers, no floats)."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def fen_for(wh: int, fen_per_kwh: int) -> int:
+    return round_half_up(wh * fen_per_kwh, 1000)
+
+
+def _parse_hhmm(value: Any, where: str, key: str) -> int:
+    match = _HHMM.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise TariffError(f'{where}: {key} {value!r} must be "HH:MM", e.g. "08:00"')
+    hours, minutes = int(match[1]), int(match[2])
+    if key == "end" and (hours, minutes) == (24, 0):
+        return DAY_MIN
+    if hours > 23 or minutes > 59:
+        hint = ' (end of day: "24:00" or "00:00")' if key == "end" else ""
+        raise TariffError(f"{where}: {key} {value!r} is not a time of day 00:00–23:59{hint}")
+    minute = hours * 60 + minutes
+    return DAY_MIN if key == "end" and minute == 0 else minute
+
+
+def _fmt(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: str  # "HH:MM" local
+    end: str  # "HH:MM" local; "24:00" or "00:00" = end of day; before start = wraps midnight
+    name: str
+    energy_fen_per_kwh: int
+    service_fen_per_kwh: int
+
+    @property
+    def price_fen_per_kwh(self) -> int:
+        return self.energy_fen_per_kwh + self.service_fen_per_kwh
+
+    @property
+    def start_min(self) -> int:
+        return _parse_hhmm(self.start, "period", "start")
+
+    @property
+    def end_min(self) -> int:
+        """Exclusive end in minutes of the day, 1..1440."""
+        return _parse_hhmm(self.end, "period", "end")
+
+    def minutes(self) -> list[int]:
+        """The minutes of the day it covers; start == end (mod 24 h) means all day."""
+        start, end = self.start_min, self.end_min % DAY_MIN
+        length = (end - start) % DAY_MIN or DAY_MIN
+        return [(start + i) % DAY_MIN for i in range(length)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "name": self.name,
+            "energy_fen_per_kwh": self.energy_fen_per_kwh,
+            "service_fen_per_kwh": self.service_fen_per_kwh,
+        }
+
+
+def _period_from_dict(raw: Any, index: int) -> Period:
+    where = f"periods[{index}]"
+    if not isinstance(raw, Mapping):
+        raise TariffError(f"{where} must be an object with start, end, name and prices")
+    name = raw.get("name")
+    if isinstance(name, str) and name:
+        where = f"periods[{index}] ({name!r})"
+    for key in ("start", "end", "name", "energy_fen_per_kwh", "service_fen_per_kwh"):
+        if key not in raw:
+            raise TariffError(f"{where}: missing {key!r}")
+    if not isinstance(name, str) or not name.strip():
+        raise TariffError(f'{where}: name must be a non-empty string, e.g. "peak"')
+    for key in ("start", "end"):
+        _parse_hhmm(raw[key], where, key)
+    for key in ("energy_fen_per_kwh", "service_fen_per_kwh"):
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise TariffError(
+                f"{where}: {key} must be a whole number of fen per kWh, 0 or more "
+                f"(e.g. 85 for 0.85 CNY/kWh), not {value!r}"
+            )
+    return Period(
+        raw["start"], raw["end"], name, raw["energy_fen_per_kwh"], raw["service_fen_per_kwh"]
+    )
+
+
+def _coverage(periods: tuple[Period, ...]) -> list[int]:
+    """Which period covers each minute of the day; TariffError on any gap or overlap."""
+    if not periods:
+        raise TariffError("periods must list at least one period covering 00:00–24:00")
+    owner: list[int | None] = [None] * DAY_MIN
+    problems: list[str] = []
+
+    def label(i: int) -> str:
+        p = periods[i]
+        return f"periods[{i}] ({p.name!r} {p.start}–{p.end})"
+
+    for i, period in enumerate(periods):
+        clashes: set[int] = set()
+        for minute in period.minutes():
+            other = owner[minute]
+            if other is None:
+                owner[minute] = i
+            elif other not in clashes:  # report each overlapping pair once
+                clashes.add(other)
+                problems.append(
+                    f"{label(other)} and {label(i)} overlap at {_fmt(minute)}: "
+                    "make one end where the next starts"
+                )
+    minute = 0
+    while minute < DAY_MIN:
+        if owner[minute] is None:
+            end = minute
+            while end < DAY_MIN and owner[end] is None:
+                end += 1
+            problems.append(
+                f"no period covers {_fmt(minute)}–{_fmt(end)}: add one or move an end; "
+                "the periods must cover 24 h"
+            )
+            minute = end
+        minute += 1
+    if problems:
+        raise TariffError("; ".join(problems))
+    by_name: dict[str, Period] = {}
+    for i, period in enumerate(periods):
+        first = by_name.setdefault(period.name, period)
+        if (first.energy_fen_per_kwh, first.service_fen_per_kwh) != (
+            period.energy_fen_per_kwh,
+            period.service_fen_per_kwh,
+        ):
+            raise TariffError(
+                f"{label(i)} has other prices than an earlier period named {period.name!r}: "
+                "periods that share a name must share prices; rename one"
+            )
+    return [o for o in owner if o is not None]
+
+
+def _zone(tz: Any) -> ZoneInfo:
+    if not isinstance(tz, str) or not tz:
+        raise TariffError(f'tz must be an IANA time zone name such as "{DEFAULT_TZ}", not {tz!r}')
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise TariffError(f'tz {tz!r} is not a known time zone; write e.g. "{DEFAULT_TZ}"') from exc
+
+
+@dataclass(frozen=True)
+class Tariff:
+    id: str
+    periods: tuple[Period, ...]
+    currency: str = CURRENCY
+    tz: str = DEFAULT_TZ
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _owner: tuple[int, ...] = field(init=False, repr=False, compare=False)  # minute → period
+    _run: tuple[int, ...] = field(init=False, repr=False, compare=False)  # minute → to change
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise TariffError(f"id must be a non-empty string, not {self.id!r}")
+        if self.currency != CURRENCY:
+            raise TariffError(
+                f'currency must be "{CURRENCY}" (amounts are fen), not {self.currency!r}'
+            )
+        object.__setattr__(self, "periods", tuple(self.periods))
+        object.__setattr__(self, "_zone", _zone(self.tz))
+        owner = _coverage(self.periods)
+        object.__setattr__(self, "_owner", tuple(owner))
+        object.__setattr__(self, "_run", tuple(self._runs(owner)))
+
+    def _runs(self, owner: list[int]) -> list[int]:
+        """For each minute, minutes until the period name changes (0: the name never does)."""
+        names = [self.periods[i].name for i in owner]
+        if len(set(names)) == 1:
+            return [0] * DAY_MIN
+        run = [0] * DAY_MIN
+        # Walk backwards twice round the day so that runs crossing midnight are counted.
+        for step in range(2 * DAY_MIN - 1, -1, -1):
+            m, nxt = step % DAY_MIN, (step + 1) % DAY_MIN
+            run[m] = 1 if names[nxt] != names[m] else run[nxt] + 1
+        return run
+
+    # -- (de)serialisation -------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Tariff:
+        if not isinstance(d, Mapping):
+            raise TariffError("a tariff must be an object with id, currency, periods")
+        for key in ("id", "periods"):
+            if key not in d:
+                raise TariffError(f"missing {key!r}")
+        raw_periods = d["periods"]
+        if not isinstance(raw_periods, list | tuple):
+            raise TariffError("periods must be a list of {start, end, name, prices} objects")
+        periods = tuple(_period_from_dict(p, i) for i, p in enumerate(raw_periods))
+        return cls(
+            id=d["id"],
+            periods=periods,
+            currency=d.get("currency", CURRENCY),
+            tz=d.get("tz", DEFAULT_TZ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "currency": self.currency,
+            "tz": self.tz,
+            "periods": [p.to_dict() for p in self.periods],
+        }
+
+    # -- time ----------------------------------------------------------------------------
+
+    def _offset_ms(self, ts_ms: int) -> int:
+        local = datetime.fromtimestamp(ts_ms // 1000, tz=self._zone)
+        offset = local.utcoffset()
+        assert offset is not None
+        return offset // _MS
+
+    def _minute(self, ts_ms: int, offset_ms: int | None = None) -> int:
+        if offset_ms is None:
+            offset_ms = self._offset_ms(ts_ms)
+        return ((ts_ms + offset_ms) // MINUTE_MS) % DAY_MIN
+
+    def period_at(self, ts_ms: int) -> Period:
+        """The period in force at this instant (ms since the epoch, UTC)."""
+        return self.periods[self._owner[self._minute(ts_ms)]]
+
+    def name_at(self, ts_ms: int) -> str:
+        return self.period_at(ts_ms).name
+
+    def next_boundary(self, ts_ms: int) -> int | None:
+        """The first instant after ts_ms (ms) where the period name changes; None if never.
+
+        Adjacent periods with the same name are one period here. DST-safe: a candidate
+        boundary is computed at the current UTC offset, and if the offset changes before
+        it, the change instant is found by bisection and checked as a boundary itself.
+        """
+        if self._run[0] == 0:
+            return None
+        current = self.name_at(ts_ms)
+        t = ts_ms
+        for _ in range(16):  # a few offset changes at most; the loop always returns
+            offset = self._offset_ms(t)
+            wall_min = (t + offset) // MINUTE_MS
+            candidate = (wall_min + self._run[wall_min % DAY_MIN]) * MINUTE_MS - offset
+            if self._offset_ms(candidate) == offset:
+                return candidate
+            lo, hi = t, candidate  # offset(lo) == offset != offset(hi)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self._offset_ms(mid) == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            if self.name_at(hi) != current:
+                return hi
+            t = hi
+        raise AssertionError("next_boundary did not converge")  # pragma: no cover
+
+    def segments(self, t0_ms: int, t1_ms: int) -> list[tuple[str, int, int]]:
+        """[(name, start, end), …] covering [t0, t1), cut at every boundary in between."""
+        out: list[tuple[str, int, int]] = []
+        t = t0_ms
+        while t < t1_ms:
+            nb = self.next_boundary(t)
+            end = t1_ms if nb is None or nb >= t1_ms else nb
+            out.append((self.name_at(t), t, end))
+            t = end
+        return out
+
+    def prices(self, name: str) -> Period:
+        for period in self.periods:
+            if period.name == name:
+                return period
+        raise KeyError(name)
+
+
+# -- cost ------------------------------------------------------------------------------------
+
+
+def split_energy(tariff: Tariff, t0_ms: int, t1_ms: int, wh: int) -> dict[str, int]:
+    """Split `wh` measured over [t0, t1] across periods by time, exactly (no Wh lost).
+
+    Cumulative rounding: the energy up to each boundary is round_half_up(wh × elapsed /
+    duration); each part is the difference, so the parts are ≥ 0 and sum to `wh`.
+    A zero or negative interval (clock stepped back) goes to the period at t1.
+    """
+    out: dict[str, int] = {}
+    if wh == 0:
+        return out
+    duration = t1_ms - t0_ms
+    if duration <= 0:
+        return {tariff.name_at(t1_ms): wh}
+    done = 0
+    for name, _, end in tariff.segments(t0_ms, t1_ms):
+        upto = round_half_up(wh * (end - t0_ms), duration)
+        if upto > done:
+            out[name] = out.get(name, 0) + upto - done
+            done = upto
+    assert done == wh
+    return out
+
+
+class CostMeter:
+    """Cost of one session so far, fed with the gun's lifetime energy register.
+
+    Not thread-safe, no I/O. Persist with `to_dict()` and restore with `from_dict()`.
+    """
+
+    def __init__(self, tariff: Tariff, start_ts_ms: int, start_wh: int) -> None:
+        _check_int("start_ts_ms", start_ts_ms)
+        _check_int("start_wh", start_wh, minimum=0)
+        self.tariff = tariff
+        self.start_ts_ms = start_ts_ms
+        self.start_wh = start_wh
+        self.last_ts_ms = start_ts_ms
+        self.last_wh = start_wh
+        self._wh: dict[str, int] = {}
+
+    def feed(self, ts_ms: int, energy_total_wh: int) -> int:
+        """Count the energy since the previous reading; returns the Wh added.
+
+        Raises EnergyRegisterError (state unchanged) if the register went backwards: the
+        gateway decides what that means (pile replaced → `rebase`, or a fault).
+        """
+        _check_int("ts_ms", ts_ms)
+        _check_int("energy_total_wh", energy_total_wh, minimum=0)
+        delta = energy_total_wh - self.last_wh
+        if delta < 0:
+            raise EnergyRegisterError(
+                f"energy register went backwards: {self.last_wh} Wh → {energy_total_wh} Wh"
+            )
+        for name, wh in split_energy(self.tariff, self.last_ts_ms, ts_ms, delta).items():
+            self._wh[name] = self._wh.get(name, 0) + wh
+        self.last_ts_ms, self.last_wh = ts_ms, energy_total_wh
+        return delta
+
+    def rebase(self, ts_ms: int, energy_total_wh: int) -> None:
+        """Continue from a new register origin (pile reset/replaced) without counting a jump."""
+        _check_int("ts_ms", ts_ms)
+        _check_int("energy_total_wh", energy_total_wh, minimum=0)
+        self.start_wh += energy_total_wh - self.last_wh
+        self.last_ts_ms, self.last_wh = ts_ms, energy_total_wh
+
+    @property
+    def energy_wh(self) -> int:
+        return sum(self._wh.values())
+
+    @property
+    def wh_by_period(self) -> dict[str, int]:
+        return {name: self._wh[name] for name in self._names() if self._wh.get(name)}
+
+    def _names(self) -> list[str]:
+        seen: list[str] = []
+        for period in self.tariff.periods:
+            if period.name not in seen:
+                seen.append(period.name)
+        return seen
+
+    def period_fen(self, name: str) -> int:
+        return fen_for(self._wh.get(name, 0), self.tariff.prices(name).price_fen_per_kwh)
+
+    @property
+    def cost_fen(self) -> int:
+        """Σ over period names of round_half_up(wh × (energy + service) / 1000)."""
+        return sum(self.period_fen(name) for name in self.wh_by_period)
+
+    def breakdown(self) -> dict[str, dict[str, int]]:
+        """Per period name: wh, energy_fen, service_fen (which add up to the period's fen).
+
+        energy_fen is rounded on its own; service_fen is the period total minus energy_fen,
+        so the lines always add up to `cost_fen`.
+        """
+        out: dict[str, dict[str, int]] = {}
+        for name, wh in self.wh_by_period.items():
+            prices = self.tariff.prices(name)
+            total = self.period_fen(name)
+            energy = fen_for(wh, prices.energy_fen_per_kwh)
+            out[name] = {"wh": wh, "energy_fen": energy, "service_fen": total - energy}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tariff": self.tariff.to_dict(),
+            "start_ts_ms": self.start_ts_ms,
+            "start_wh": self.start_wh,
+            "last_ts_ms": self.last_ts_ms,
+            "last_wh": self.last_wh,
+            "wh": self.wh_by_period,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CostMeter:
+        try:
+            meter = cls(Tariff.from_dict(d["tariff"]), d["start_ts_ms"], d["start_wh"])
+            _check_int("last_ts_ms", d["last_ts_ms"])
+            _check_int("last_wh", d["last_wh"], minimum=0)
+            raw_wh = d["wh"]
+        except KeyError as exc:
+            raise ValueError(f"cost meter state lacks {exc.args[0]!r}") from None
+        names = set(meter._names())
+        for name, wh in dict(raw_wh).items():
+            if name not in names:
+                raise ValueError(f"cost meter state names period {name!r}, not in its tariff")
+            _check_int(f"wh[{name!r}]", wh, minimum=0)
+        meter.last_ts_ms, meter.last_wh = d["last_ts_ms"], d["last_wh"]
+        meter._wh = {name: wh for name, wh in dict(raw_wh).items() if wh}
+        if meter.energy_wh != meter.last_wh - meter.start_wh:
+            raise ValueError(
+                f"cost meter state is inconsistent: periods hold {meter.energy_wh} Wh, "
+                f"registers say {meter.last_wh - meter.start_wh} Wh"
+            )
+        return meter
+
+
+def _check_int(key: str, value: Any, minimum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{key} must be {minimum} or more, not {value}")
+
+
+def wh_until_amount(meter: CostMeter, amount_fen: int, ts_ms: int) -> int | None:
+    """More Wh (beyond meter.last_wh) that can be delivered before cost would exceed amount.
+
+    Priced at the period in force at ts_ms; valid until `tariff.next_boundary(ts_ms)`, so
+    call it again on every reading. Exact: at last_wh + result the cost is ≤ amount_fen, one
+    Wh more may exceed it. 0: stop now. None: the current period is free (no limit from it).
+    """
+    name = meter.tariff.name_at(ts_ms)
+    price = meter.tariff.prices(name).price_fen_per_kwh
+    left = amount_fen - sum(meter.period_fen(n) for n in meter.wh_by_period if n != name)
+    if left < 0 or meter.period_fen(name) > left:
+        return 0
+    if price == 0:
+        return None
+    # round_half_up(w × price / 1000) ≤ left  ⇔  w × price ≤ 1000 × left + 499
+    most = (1000 * left + 499) // price
+    return max(0, most - meter._wh.get(name, 0))
+
+
+__all__ = [
+    "CURRENCY",
+    "DEFAULT_TZ",
+    "CostMeter",
+    "EnergyRegisterError",
+    "Period",
+    "Tariff",
+    "TariffError",
+    "fen_for",
+    "round_half_up",
+    "split_energy",
+    "wh_until_amount",
+]

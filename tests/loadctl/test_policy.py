@@ -1,0 +1,117 @@
+"""Policy parameters: validation messages and the set_load_policy command."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.loadctl import Policy, PolicyError, decide, rated_kva_from_command
+
+
+def test_defaults_are_the_customers_rule():
+    p = Policy()
+    assert (p.mode, p.cap_above_pct, p.block_above_pct, p.cap_power_pct) == (
+        "threshold",
+        50.0,
+        80.0,
+        50.0,
+    )
+    assert p.hysteresis_pct == 5.0 and p.meter_timeout_s == 3.0 and p.validate() == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"cap_above_pct": 80.0}, "cap_above_pct (80.0) must be above 0 and below block_above_pct"),
+        ({"cap_above_pct": 0.0}, "cap_above_pct"),
+        ({"block_above_pct": 200.0}, "block_above_pct (200.0) must be in (0, 150]"),
+        ({"cap_power_pct": 0.0}, "cap_power_pct"),
+        ({"cap_power_pct": 120.0}, "cap_power_pct"),
+        ({"hysteresis_pct": -1.0}, "hysteresis_pct"),
+        (
+            {"hysteresis_pct": 50.0},
+            "hysteresis_pct (50.0) must be at least 0 and below cap_above_pct",
+        ),
+        ({"meter_timeout_s": 0.0}, "meter_timeout_s"),
+        ({"dwell_s": -1.0}, "dwell_s"),
+        ({"share_target_pct": 90.0}, "share_target_pct (90.0) must be above 0 and at most block"),
+        ({"power_factor": 1.5}, "power_factor"),
+        ({"resume_margin_pct": -1.0}, "resume_margin_pct"),
+        ({"mode": "fair"}, "mode must be 'threshold' or 'share'"),
+        ({"cap_above_pct": "50"}, "cap_above_pct must be a number"),
+        ({"dwell_s": float("inf")}, "dwell_s must be a finite number"),
+    ],
+)
+def test_invalid_policies_say_which_key_and_what_to_write(changes, fragment):
+    with pytest.raises(PolicyError) as err:
+        Policy(**changes)
+    assert fragment in str(err.value)
+    assert err.value.problems
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(PolicyError) as err:
+        Policy(cap_power_pct=0.0, meter_timeout_s=-1.0)
+    assert len(err.value.problems) == 2
+
+
+def test_from_command_takes_the_spec_fields():
+    cmd = {
+        "v": 1,
+        "id": "9b1c",
+        "type": "set_load_policy",
+        "expires_at": 1,
+        "rated_kva": 630,
+        "cap_above_pct": 60,
+        "block_above_pct": 85,
+        "cap_power_pct": 40,
+        "hysteresis_pct": 3,
+        "mode": "share",
+        "some_future_field": True,
+    }
+    p = Policy.from_command(cmd)
+    assert p == Policy(
+        mode="share",
+        cap_above_pct=60.0,
+        block_above_pct=85.0,
+        cap_power_pct=40.0,
+        hysteresis_pct=3.0,
+    )
+    assert rated_kva_from_command(cmd) == 630.0
+
+
+def test_from_command_keeps_base_values_for_absent_fields():
+    base = Policy(mode="share", hysteresis_pct=2.0, dwell_s=30.0)
+    p = Policy.from_command({"block_above_pct": 90}, base=base)
+    assert p.mode == "share" and p.hysteresis_pct == 2.0 and p.block_above_pct == 90.0
+    assert Policy.from_command({}) == Policy()
+    assert rated_kva_from_command({}) is None
+
+
+@pytest.mark.parametrize(
+    ("cmd", "fragment"),
+    [
+        ({"rated_kva": 0}, "rated_kva (0) must be above 0"),
+        ({"rated_kva": "400"}, "rated_kva must be a number"),
+        ({"mode": "fair"}, "mode must be 'threshold' or 'share'"),
+        ({"cap_above_pct": True}, "cap_above_pct must be a number"),
+        ({"cap_above_pct": 90}, "cap_above_pct (90.0) must be above 0 and below block_above_pct"),
+    ],
+)
+def test_from_command_rejects_bad_fields(cmd, fragment):
+    with pytest.raises(PolicyError) as err:
+        Policy.from_command(cmd)
+    assert fragment in str(err.value)
+
+
+def test_rated_kva_from_command_rejects_bad_values():
+    with pytest.raises(PolicyError):
+        rated_kva_from_command({"rated_kva": -5})
+
+
+def test_decide_dispatches_on_mode():
+    from loadctl_support import running, station
+
+    guns = (running("P1-1", power=0),)
+    snap = station(79.0, guns=guns)
+    assert decide(snap, Policy(mode="threshold"), 100.0).limits == {"P1-1": 60_000}
+    assert decide(snap, Policy(mode="share"), 100.0).limits["P1-1"] < 60_000
