@@ -363,11 +363,11 @@ class Store:
         )
         with Session(self.engine) as session, session.begin():
             marks = dict(
-                session.execute(select(SEQ.c.sid, SEQ.c.acked_seq).where(SEQ.c.sid.in_(wanted)))
-                .tuples()
-                .all()
+                session.execute(
+                    select(SEQ.c.sid, SEQ.c.acked_seq).where(SEQ.c.sid.in_(wanted))
+                ).all()
             )
-            moved = {sid: int(end) for sid, end in session.execute(run_end).tuples().all()}
+            moved = {sid: int(end) for sid, end in session.execute(run_end).all()}
             if moved:
                 session.execute(
                     update(SEQ)

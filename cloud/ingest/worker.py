@@ -82,6 +82,7 @@ class IngestWorker:
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._stop = threading.Event()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # set once the broker granted every subscription
         client_id = (
             settings.client_id
             or f"jc-ingest-{socket.gethostname()}-{os.getpid()}-{id(self) & 0xFFFF:x}"
@@ -90,6 +91,7 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # --- MQTT callbacks (network thread) -----------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
@@ -115,8 +117,21 @@ class IngestWorker:
         )
         self.connected.set()
 
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, _mid: int, codes: list[Any], _p: Any = None
+    ) -> None:
+        refused = [str(c) for c in codes if c.is_failure]
+        if refused:
+            log.error(
+                "the broker refused subscriptions: %s (check the ACL's cloud identity)", refused
+            )
+            return
+        log.info("ready: subscriptions granted")
+        self.subscribed.set()
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", rc)
 
