@@ -38,6 +38,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+
+    from cloud.cli import register
+
+    register(app)
     return app
 
 

@@ -13,31 +13,51 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from cloud.app import create_app
 from cloud.config import ConfigError
 
 
 def _create_app() -> Any:
+    from cloud.app import create_app
+
     try:
         return create_app()
     except ConfigError as e:
         raise click.ClickException(f"configuration: {e}") from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+# The commands live on the app's CLI (`app.cli`, registered by create_app), so that Flask's
+# test runner and `flask --app cloud` see them too; `jc-cloud` is the FlaskGroup over them.
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False
+)
 def main() -> None:
     """Juchong cloud. Settings: instance/config.py and JC_* environment variables (docs/cloud.md)."""
 
 
+COMMANDS: list[click.Command] = []
+
+
+def _cli(cmd: click.Command) -> click.Command:
+    COMMANDS.append(cmd)
+    return cmd
+
+
+def register(app: Any) -> None:
+    for cmd in COMMANDS:
+        app.cli.add_command(cmd)
+
+
 # --- database -------------------------------------------------------------------------------------
-@main.command("init-db")
+@_cli
+@click.command("init-db")
 @with_appcontext
 def init_db() -> None:
     """Create the database tables, or upgrade them to the newest schema (idempotent)."""
     _upgrade("head")
 
 
-@main.command("upgrade")
+@_cli
+@click.command("upgrade")
 @click.argument("revision", default="head")
 @with_appcontext
 def upgrade_cmd(revision: str) -> None:
@@ -60,7 +80,8 @@ def _upgrade(revision: str) -> None:
 
 
 # --- certificates ---------------------------------------------------------------------------------
-@main.group("ca")
+@_cli
+@click.group("ca")
 def ca_group() -> None:
     """The station CA."""
 
@@ -96,7 +117,8 @@ def _record(cert: Any, kind: str) -> None:
         record_issued(s, cert, kind)
 
 
-@main.command("cloud-cert")
+@_cli
+@click.command("cloud-cert")
 @click.option("--cn", default=None, help="Identity name (default: CLOUD_IDENTITY).")
 @click.option("--days", default=825, show_default=True)
 @with_appcontext
@@ -109,7 +131,8 @@ def cloud_cert(cn: str | None, days: int) -> None:
     click.echo(f"cloud identity {cn or cfg['CLOUD_IDENTITY']}: {cfg['CLOUD_CERT_FILE']}")
 
 
-@main.command("server-cert")
+@_cli
+@click.command("server-cert")
 @click.option(
     "--host",
     "hosts",
@@ -127,7 +150,8 @@ def server_cert(hosts: tuple[str, ...], out: Path, days: int) -> None:
     click.echo(f"{out / 'server.crt'} (+ server.key)")
 
 
-@main.command("broker-config")
+@_cli
+@click.command("broker-config")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -169,7 +193,8 @@ def broker_config(
     click.echo(f"mosquitto -c {files.config}")
 
 
-@main.command("token")
+@_cli
+@click.command("token")
 @click.argument("sid")
 @click.option("--ttl", default=None, type=int, help="Lifetime in seconds (default: TOKEN_TTL_S).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
@@ -201,7 +226,8 @@ def token(sid: str, ttl: int | None, as_json: bool) -> None:
 
 
 # --- processes --------------------------------------------------------------------------------------
-@main.command("ingest")
+@_cli
+@click.command("ingest")
 @click.option("--group", default=None, help="Shared-subscription group (default: INGEST_GROUP).")
 @with_appcontext
 def ingest(group: str | None) -> None:
@@ -230,7 +256,8 @@ def ingest(group: str | None) -> None:
     click.echo(f"ingest stopped: {worker.stats.summary()}", err=True)
 
 
-@main.command("serve")
+@_cli
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option(
@@ -240,6 +267,7 @@ def ingest(group: str | None) -> None:
     help="TLS certificate (HTTPS).",
 )
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS key.")
+@with_appcontext
 def serve(host: str, port: int, cert: str | None, key: str | None) -> None:
     """Run the web app with Werkzeug's server (development and demos).
 
@@ -249,5 +277,5 @@ def serve(host: str, port: int, cert: str | None, key: str | None) -> None:
 
     if bool(cert) != bool(key):
         raise click.UsageError("--cert and --key go together")
-    app = _create_app()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_simple(host, port, app, threaded=True, ssl_context=(cert, key) if cert and key else None)
