@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cloud.api import bp
@@ -23,8 +23,11 @@ def _api_error(e: ApiError) -> tuple[Response, int]:
     return error_response(e.status, e.code, e.message)
 
 
-@bp.errorhandler(HTTPException)
-def _http_error(e: HTTPException) -> tuple[Response, int]:
+@bp.app_errorhandler(HTTPException)
+def _http_error(e: HTTPException) -> tuple[Response, int] | HTTPException:
+    # App-wide so that unknown /api/ URLs (no blueprint matched) also answer in JSON.
+    if not request.path.startswith(bp.url_prefix or "/api"):
+        return e
     code = (e.name or "error").lower().replace(" ", "_")
     return error_response(e.code or 500, code, e.description or code)
 
