@@ -1,0 +1,208 @@
+"""The outbox: durable records waiting for the cloud's acknowledgement.
+
+Three verbs. `append` assigns the next seq in the same transaction as the record (the
+counter lives in `outbox_state`, so deleting acknowledged rows never frees a seq);
+`batch` returns what to send, in seq order; `ack` deletes everything up to a seq the cloud
+has acknowledged. Nothing else removes a record: there is no rebuild on reconnect
+(thingsboard-gateway lost and duplicated data that way, its issues #2098 and #2124).
+The size cap may replace an unsent telemetry record by a `pruned` placeholder with the same
+seq (prune.py); a fresh store after corruption covers seqs it could not salvage with `lost`
+placeholders. Either way the cloud still sees every seq exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .codec import check_ms, dumps, loads
+from .lock import StoreError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger("edge.cache")
+
+# Prune classes (column `prunable`): which unsent records the size cap may replace.
+KEEP, TELEMETRY, MINOR_EVENT = 0, 1, 2
+# Event kinds whose loss costs only diagnostics. Anything not listed (fault_*, load_level,
+# kinds added later) is kept: unknown means protected.
+MINOR_EVENT_KINDS = frozenset(
+    {"gun_state", "pile_lost", "pile_back", "meter_lost", "meter_back", "clock_skew"}
+)
+_RESERVED = ("seq", "type", "ts")
+
+
+def prune_class(type_: str, body: dict[str, Any]) -> int:
+    if type_ == "meter_minute":
+        return TELEMETRY
+    if type_ == "event" and body.get("kind") in MINOR_EVENT_KINDS:
+        return MINOR_EVENT
+    return KEEP
+
+
+def carries_money(type_: str) -> bool:
+    return type_.startswith("session_")
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    seq: int
+    type: str
+    ts: int
+    body: dict[str, Any]  # the record's own fields (without seq, type, ts)
+    raw: str = field(repr=False)  # the record as stored: JSON with seq, type, ts first
+
+    def to_wire(self) -> dict[str, Any]:
+        """The record as it goes into an `up` message's `records` list."""
+        return {"seq": self.seq, "type": self.type, "ts": self.ts, **self.body}
+
+    @property
+    def size(self) -> int:
+        return len(self.raw.encode())
+
+    @classmethod
+    def from_raw(cls, raw: str) -> OutboxRecord:
+        data = loads(raw)
+        seq, type_, ts = data.pop("seq"), data.pop("type"), data.pop("ts")
+        return cls(seq, type_, ts, data, raw)
+
+
+class Outbox:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+        self.refused_acks = 0  # acks beyond the last assigned seq (a confused cloud)
+
+    def append(self, type: str, body: dict[str, Any], ts_ms: int) -> int:
+        """Store a record and return its seq. `session_*` records are committed durably."""
+        if not isinstance(type, str) or not type:
+            raise ValueError(f"record type must be a non-empty str, got {type!r}")
+        check_ms(ts_ms, "ts_ms")
+        if not isinstance(body, dict):
+            raise ValueError(f"record body must be a dict, got {body.__class__.__name__}")
+        clash = [k for k in _RESERVED if k in body]
+        if clash:
+            raise ValueError(f"record body must not carry {clash}: the outbox sets them")
+        with self._s.transaction(durable=carries_money(type)):
+            (seq,) = self._s.execute(
+                "UPDATE outbox_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
+            ).fetchone()
+            raw = dumps({"seq": seq, "type": type, "ts": ts_ms, **body})
+            self._s._reserve_seq(seq)
+            self._s.execute(
+                "INSERT INTO outbox (seq, type, ts, body, prunable) VALUES (?, ?, ?, ?, ?)",
+                (seq, type, ts_ms, raw, prune_class(type, body)),
+            )
+        return int(seq)
+
+    def batch(
+        self, after_seq: int = 0, limit: int = 100, max_bytes: int | None = None
+    ) -> list[OutboxRecord]:
+        """Unacknowledged records with seq > after_seq, in seq order.
+
+        At most `limit` records and, when given, at most `max_bytes` of record JSON, except
+        that the first record is always returned (one oversized record must not block the
+        queue). Records handed out are durable first: a seq the cloud sees survives power loss.
+        """
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        if self._s.in_transaction:
+            # It would see records not yet committed: sent, then rolled back, then reused.
+            raise StoreError("batch() inside a transaction")
+        self._s.sync_if_dirty()
+        rows = self._s.query(
+            "SELECT body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        out: list[OutboxRecord] = []
+        used = 0
+        for row in rows:
+            rec = OutboxRecord.from_raw(row["body"])
+            if max_bytes is not None and out and used + rec.size + 1 > max_bytes:
+                break
+            used += rec.size + 1  # a comma between records in the message
+            out.append(rec)
+        return out
+
+    def ack(self, seq: int) -> int:
+        """The cloud holds every record <= seq: delete them. Returns how many were deleted.
+
+        Idempotent (an old or repeated ack deletes nothing). An ack beyond the last seq this
+        store assigned is refused and logged: applying it would drop records never sent.
+        """
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            raise ValueError(f"ack seq must be an int, got {seq!r}")
+        with self._s.transaction():
+            last, acked = self._state()
+            if seq > last:
+                self.refused_acks += 1
+                log.warning("ack for seq %d refused: the last seq assigned is %d", seq, last)
+                return 0
+            if seq <= acked:
+                return 0
+            deleted = self._s.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)).rowcount
+            self._s.execute("UPDATE outbox_state SET acked_seq = ? WHERE id = 1", (seq,))
+        return int(deleted)
+
+    def depth(self) -> int:
+        """Records waiting for an ack (seqs are gapless, so the difference is exact)."""
+        last, acked = self._state()
+        return last - acked
+
+    def last_seq(self) -> int:
+        return self._state()[0]
+
+    def acked_seq(self) -> int:
+        return self._state()[1]
+
+    def get(self, seq: int) -> OutboxRecord | None:
+        raw = self._s.scalar("SELECT body FROM outbox WHERE seq = ?", (seq,))
+        return None if raw is None else OutboxRecord.from_raw(raw)
+
+    def _state(self) -> tuple[int, int]:
+        with self._s._lock:
+            row = self._s._conn().execute(
+                "SELECT last_seq, acked_seq FROM outbox_state WHERE id = 1"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- used by recovery and prune ------------------------------------------------------
+
+    def _put_placeholders(self, items: Iterable[tuple[int, int]], type_: str, **extra: Any) -> int:
+        """Write `{"seq","type","ts",**extra}` at the given (seq, ts), replacing what is there."""
+        n = 0
+        for seq, ts in items:
+            raw = dumps({"seq": seq, "type": type_, "ts": ts, **extra})
+            # Delete then insert (not UPDATE): frees the old record's pages for the size cap.
+            self._s.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._s.execute(
+                "INSERT INTO outbox (seq, type, ts, body, prunable) VALUES (?, ?, ?, ?, ?)",
+                (seq, type_, ts, raw, KEEP),
+            )
+            n += 1
+        return n
+
+    def _cover(self, floor: int, acked_floor: int, reason: str, now_ms: int) -> int:
+        """Make last_seq >= floor and acked_seq >= acked_floor; every seq between acked and
+        last with no record gets a `lost` placeholder. Returns how many were written."""
+        with self._s.transaction(durable=True):
+            last, acked = self._state()
+            new_acked = max(acked, acked_floor)
+            new_last = max(last, floor, new_acked)
+            self._s.execute("DELETE FROM outbox WHERE seq <= ?", (new_acked,))
+            present = {
+                r[0]
+                for r in self._s.execute(
+                    "SELECT seq FROM outbox WHERE seq > ? AND seq <= ?", (new_acked, new_last)
+                ).fetchall()
+            }
+            missing = (
+                (seq, now_ms) for seq in range(new_acked + 1, new_last + 1) if seq not in present
+            )
+            lost = self._put_placeholders(missing, "lost", reason=reason)
+            self._s.execute(
+                "UPDATE outbox_state SET last_seq = ?, acked_seq = ? WHERE id = 1",
+                (new_last, new_acked),
+            )
+        return lost
