@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -107,6 +108,137 @@ def scan(serial_port: str | None, baud: tuple[int, ...], parity: str, host: str 
         click.echo(json.dumps([f.as_dict() for f in found], ensure_ascii=False))
     else:
         click.echo(format_table(found, serial=bool(serial_port)))
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The station config (TOML).")
+def run(config_path: str) -> None:
+    """Run the gateway daemon (stops cleanly on SIGTERM)."""
+    from edge.credentials import load_signer
+    from edge.station import Station
+    from edge.statusweb import StatusServer
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+    async def main_async() -> None:
+        station = Station(cfg, signer=load_signer(cfg))
+        station.status_server = StatusServer(station, cfg.status.listen)
+        try:
+            from edge.sync import attach_sync
+        except ImportError:
+            attach_sync = None
+        if attach_sync is not None:
+            attach_sync(station)
+        await station.run()
+
+    try:
+        asyncio.run(main_async())
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+              help="The station config: its [status] listen address is asked.")
+@click.option("--url", help="The gateway's status address, e.g. http://127.0.0.1:8081 (default from the config, "
+                            "else http://127.0.0.1:8081).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status JSON.")
+def status(config_path: str | None, url: str | None, as_json: bool) -> None:
+    """Print a running gateway's status: guns, load, meter, outbox, sync, alarms."""
+    import urllib.error
+    import urllib.request
+
+    if url is None:
+        listen = "127.0.0.1:8081"
+        if config_path:
+            try:
+                listen = load_config(config_path).status.listen
+            except ConfigError as exc:
+                for line in exc.errors:
+                    click.echo(f"error: {line}", err=True)
+                sys.exit(1)
+        url = f"http://{listen}"
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/status", timeout=5) as resp:
+            data = json.loads(resp.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"error: no gateway answers at {url}: {getattr(exc, 'reason', exc)}. "
+                   "Is `jc-gateway run` running, and is [status] listen the same address?", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(format_status(data))
+
+
+def format_status(s: dict) -> str:
+    load = s["load"]
+    pct = "-" if load["load_pct"] is None else f"{load['load_pct']:.1f}%"
+    lines = [
+        f"station  {s['station']['id']}  v{s['station']['version']}  up {s['station']['uptime_s']} s",
+        f"load     {pct} of {load['rated_kva']:g} kVA  level {load['level']}  "
+        f"({'starts allowed' if load['may_start'] else 'no new starts'})",
+    ]
+    m = s["meter"]
+    lines.append(f"meter    S {m['s_total_va'] if m['s_total_va'] is not None else '-'} VA  "
+                 f"age {m['age_s'] if m['age_s'] is not None else '-'} s" + ("  LOST" if m["lost"] else ""))
+    ob = s["outbox"]
+    lines.append(f"outbox   {ob['depth']} to send, last seq {ob['last_seq']}, acked {ob['acked_seq']}")
+    sync = s.get("sync") or {}
+    if sync.get("configured") is False:
+        lines.append("sync     not configured (run `jc-gateway provision`)")
+    else:
+        lines.append(f"sync     {'connected' if sync.get('connected') else 'offline'}  last ack "
+                     f"{sync.get('last_ack_at') or '-'}")
+    lines.append("")
+    lines.append(f"{'GUN':8} {'STATE':15} {'POWER':>9} {'LIMIT':>9}  SESSION")
+    for g in s["guns"]:
+        sess = g.get("session")
+        sdesc = (f"{sess['session_id'][:8]} {sess['energy_wh'] / 1000:.2f} kWh {sess['cost_fen'] / 100:.2f} CNY"
+                 if sess else "")
+        limit = "-" if g["limit_w"] is None else f"{g['limit_w'] / 1000:.1f} kW"
+        lines.append(f"{g['id']:8} {g['state']:15} {g['power_w'] / 1000:>6.1f} kW {limit:>9}  {sdesc}"
+                     + (f"  faults: {', '.join(g['faults'])}" if g["faults"] else ""))
+    if s["alarms"]:
+        lines.append("")
+        lines += [f"ALARM    {a['key']}: {a['message']}" for a in s["alarms"]]
+    return "\n".join(lines)
+
+
+@main.command("example-config")
+@click.option("--sim", "sim", required=True, help="The simulator's Modbus TCP address HOST:PORT "
+              "(the `tcp` of jc-sim's first line).")
+@click.option("--station-id", default="ST-DEMO-01", show_default=True)
+@click.option("--rated-kva", type=float, default=None, help="Transformer rating; default: as the simulator says.")
+@click.option("--store", "store_path", default="var/station.db", show_default=True)
+@click.option("--status-listen", default="127.0.0.1:8081", show_default=True)
+@click.option("--units", default="1-16", show_default=True, help="Unit ids to look for on the simulator.")
+def example_config(sim: str, station_id: str, rated_kva: float | None, store_path: str, status_listen: str,
+                   units: str) -> None:
+    """Print a working, commented station config for the simulator's station (found by a scan)."""
+    from edge.drivers.scan import parse_units, scan_line
+    from edge.drivers.transport import PymodbusTransport
+    from edge.example import render_example
+
+    h, _, p = sim.rpartition(":")
+    if not h or not p.isdigit():
+        raise click.BadParameter("write HOST:PORT, e.g. 127.0.0.1:5020", param_hint="--sim")
+    found = asyncio.run(scan_line(lambda b: PymodbusTransport(host=h, port=int(p)), parse_units(units), [None]))
+    if not any(f.kind == "pile" for f in found):
+        click.echo(f"error: no pile answers at {sim} (units {units}); is `jc-sim run` serving there?", err=True)
+        sys.exit(2)
+    click.echo(render_example(found, sim_host=h, sim_port=int(p), station_id=station_id, rated_kva=rated_kva,
+                              store_path=store_path, status_listen=status_listen,
+                              credentials_dir=str(Path(store_path).parent / "credentials")))
 
 
 if __name__ == "__main__":

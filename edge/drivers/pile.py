@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from edge.drivers.base import CommandResult, GunReading, PileInfo
-from edge.drivers.bus import Bus
+from edge.drivers.bus import NORMAL, Bus
 from edge.drivers.errors import InvalidValue
 from edge.drivers.profile import Profile
 from edge.drivers.regmap import RegisterMapDevice, Values
@@ -79,8 +79,8 @@ class RegisterMapPile(RegisterMapDevice):
         await self.write_command("command", command, gun)
         return await self._result(gun)
 
-    async def set_power_limit(self, gun: int, watts: int) -> None:
-        await self.write_value("power_limit_w", max(0, int(watts)), gun)
+    async def set_power_limit(self, gun: int, watts: int, priority: int = NORMAL) -> None:
+        await self.write_value("power_limit_w", max(0, int(watts)), gun, priority)
 
     async def start(self, gun: int, *, tag: int, energy_limit_wh: int = 0, time_limit_s: int = 0,
                     power_limit_w: int | None = None) -> CommandResult:

@@ -1,0 +1,453 @@
+"""Charging sessions at the edge: started, watched, limited and closed here, cloud or not.
+
+A session is written to the store before the pile is told to start (so a crash between the
+two is resolved by the pile's counter and tag on restart), it is judged on every poll by
+`reconcile.judge` against the pile's registers, its energy comes from the lifetime register
+and its cost from the tariff in force, and it ends in one durable transaction with its
+signed `session_ended` record. Limits by energy, time and amount hold while the cloud is
+unreachable: they are written to the pile's limit registers where it has them, and enforced
+here too.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from edge.cache import SessionRow, SessionState, Store
+from edge.clock import Clock
+from edge.drivers.base import CommandResult, GunReading
+from edge.drivers.errors import BusError
+from edge.gunstate import GunState, StopReason
+from edge.protocol import Limit
+from edge.reconcile import KnownSession, Outcome, judge, newest_session_start, sessions_since
+from edge.records import (
+    SessionEnded,
+    SessionProgress,
+    SessionStarted,
+    Signer,
+    append,
+    append_signed_end,
+)
+from edge.runtime import GunRuntime, PileRuntime
+from edge.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, wh_until_amount
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_MS = 60_000
+START_CONFIRM_S = 3.0  # how long `start` waits for the pile to show the session (spec: < 2 s)
+START_TIMEOUT_MS = 30_000  # a start never confirmed by then did not happen
+STOP_RETRY_MS = 10_000
+FREE_VEND_RETRY_S = 30.0
+# Amount sessions: the pile's energy limit is set this much short of the amount's energy,
+# so the pile stops itself (offline too) before the gateway's own check would overshoot.
+AMOUNT_PILE_MARGIN_WH = 0
+
+
+class StartError(Exception):
+    """A start refused; `code` is the protocol's error code (spec/mqtt-v1.md)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class _Live:
+    """What the manager keeps in memory beside a session's row."""
+
+    cost: CostMeter | None
+    last_progress_ms: int
+    next_boundary_ms: int | None
+    power_w: int = 0
+    stop_requested_ms: int | None = None
+    pile_energy_limit_wh: int | None = None
+    started_mono: float | None = None
+
+
+_COMMAND_ERRORS = {
+    CommandResult.NOT_PLUGGED: "not_plugged",
+    CommandResult.FAULTED: "faulted",
+    CommandResult.BUSY: "busy",
+    CommandResult.RESERVED: "reserved",
+    CommandResult.UNAVAILABLE: "unavailable",
+    CommandResult.NONE: "unavailable",
+}
+
+
+class SessionManager:
+    def __init__(self, store: Store, clock: Clock, piles: dict[str, PileRuntime],
+                 signer: Signer | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.piles = piles
+        self.guns: dict[str, GunRuntime] = {g.id: g for p in piles.values() for g in p.guns}
+        self.signer = signer
+        self.open: dict[str, SessionRow] = {}  # gun → its open session
+        self._live: dict[str, _Live] = {}  # session_id → live state
+
+    # ---- state -----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Pick up the sessions that were open when the gateway last stopped."""
+        for row in self.store.sessions.open_sessions():
+            self.open[row.gun] = row
+            self._live[row.session_id] = self._restore_live(row)
+        if self.open:
+            log.info("resuming %d open session(s): %s", len(self.open), ", ".join(sorted(self.open)))
+
+    def _restore_live(self, row: SessionRow) -> _Live:
+        cost = None
+        if row.cost_state:
+            try:
+                cost = CostMeter.from_dict(row.cost_state)
+            except (ValueError, TariffError) as exc:
+                log.error("session %s: cost state unreadable (%s); cost restarts from here", row.session_id, exc)
+        now = self.now_ms()
+        return _Live(cost=cost, last_progress_ms=now,
+                     next_boundary_ms=cost.tariff.next_boundary(now) if cost else None)
+
+    def now_ms(self) -> int:
+        return int(self.clock.time() * 1000)
+
+    def session_on(self, gun: str) -> SessionRow | None:
+        return self.open.get(gun)
+
+    def active_on(self, gun: str) -> bool:
+        row = self.open.get(gun)
+        return row is not None and row.state == SessionState.ACTIVE
+
+    def starting_on(self, gun: str) -> bool:
+        row = self.open.get(gun)
+        return row is not None and row.state == SessionState.STARTING
+
+    def live(self, session_id: str) -> _Live | None:
+        return self._live.get(session_id)
+
+    def station_tariff(self) -> Tariff | None:
+        raw = self.store.settings.tariff()
+        if not raw:
+            return None
+        try:
+            return Tariff.from_dict(raw)
+        except TariffError as exc:
+            log.error("the stored tariff is unusable: %s", exc)
+            return None
+
+    # ---- starting --------------------------------------------------------------------
+
+    async def start(self, gun_id: str, *, auth: str, order_id: str | None = None,
+                    limit: Limit | None = None, tariff: Tariff | None = None,
+                    cap_w: int | None, start_limit_w: int | None, tag: int | None = None) -> SessionRow:
+        """Start a session now. Raises StartError with a protocol error code when refused."""
+        gun = self.guns.get(gun_id)
+        if gun is None:
+            raise StartError("unknown_gun", f"no gun {gun_id}")
+        pile = self.piles[gun.pile_id]
+        limit = limit or Limit(mode="full")
+        if gun_id in self.open:
+            raise StartError("busy", f"{gun_id} already has session {self.open[gun_id].session_id}")
+        if cap_w is None or start_limit_w is None:
+            raise StartError("blocked_by_load", "the transformer load does not allow a new session now")
+        r = gun.reading
+        if pile.lost or r is None or gun.state == GunState.UNAVAILABLE:
+            raise StartError("unavailable", f"{gun_id} is not reachable")
+        if gun.state == GunState.FAULTED:
+            raise StartError("faulted", f"{gun_id} is faulted: {', '.join(sorted(gun.faults)) or 'fault'}")
+        if gun.state == GunState.AVAILABLE:
+            raise StartError("not_plugged", f"no vehicle is plugged into {gun_id}")
+        if gun.state.in_session:
+            raise StartError("busy", f"{gun_id} is already charging")
+        if r.energy_total_wh is None:
+            raise StartError("unavailable", f"{gun_id}: the energy register cannot be read now")
+        tariff = tariff or self.station_tariff()
+        now = self.now_ms()
+        tag = tag if tag is not None else (secrets.randbits(32) or 1)
+        row = SessionRow(
+            session_id=str(uuid.uuid4()), gun=gun_id, state=SessionState.STARTING, auth=auth,
+            order_id=order_id, limit={"mode": limit.mode, "value": limit.value}, power_cap_w=cap_w,
+            energy_start_wh=r.energy_total_wh, energy_last_wh=r.energy_total_wh, started_at=now,
+            pile_session_counter=r.session_counter, session_tag=str(tag),
+            cost_state=CostMeter(tariff, now, r.energy_total_wh).to_dict() if tariff else None,
+        )
+        # Durable before the pile hears of it: a crash in between is settled on restart by
+        # the pile's session counter and tag.
+        row = self.store.sessions.upsert(row)
+        self.open[gun_id] = row
+        live = self._live[row.session_id] = self._restore_live(row)
+        energy_limit, time_limit = self._pile_limits(row, live)
+        try:
+            result = await pile.driver.start(gun.n, tag=tag, energy_limit_wh=energy_limit,
+                                             time_limit_s=time_limit, power_limit_w=start_limit_w)
+        except BusError as exc:
+            # The start may or may not have reached the pile: polls settle it (counter, tag).
+            log.warning("%s: start command failed on the line: %s", gun_id, exc)
+            raise StartError("unavailable", f"{gun_id}: the pile did not answer the start: {exc}") from exc
+        if not result.ok:
+            self._discard(row, f"pile refused the start: {result.value}")
+            raise StartError(_COMMAND_ERRORS.get(result, "unavailable"), f"{gun_id}: the pile refused: {result.value}")
+        gun.limit_written_w = start_limit_w
+        gun.limit_written_at = self.clock.monotonic()
+        # Wait briefly for the pile to show the session, so the reply can say it runs.
+        deadline = self.clock.monotonic() + START_CONFIRM_S
+        while self.clock.monotonic() < deadline and self.open.get(gun_id) is row:
+            try:
+                reading = await pile.driver.read_gun(gun.n)
+            except BusError:
+                await self.clock.sleep(0.2)
+                continue
+            if self._confirm(row, reading):
+                break
+            await self.clock.sleep(0.2)
+        return self.open.get(gun_id, row)
+
+    def _pile_limits(self, row: SessionRow, live: _Live) -> tuple[int, int]:
+        mode, value = (row.limit or {}).get("mode", "full"), int((row.limit or {}).get("value", 0))
+        if mode == "energy":
+            return value, 0
+        if mode == "time":
+            return 0, value
+        if mode == "amount" and live.cost is not None:
+            left = wh_until_amount(live.cost, value, self.now_ms())
+            if left is not None:
+                live.pile_energy_limit_wh = max(1, left - AMOUNT_PILE_MARGIN_WH)
+                return live.pile_energy_limit_wh, 0
+        return 0, 0
+
+    def _discard(self, row: SessionRow, why: str) -> None:
+        """A start that never happened: no record was sent for it, none will be."""
+        with self.store.transaction(durable=True):
+            self.store.sessions.discard(row.session_id)
+            # Local history only: the protocol's event kinds are a closed list.
+            self.store.events.add("start_failed", row.gun, {"session_id": row.session_id, "reason": why},
+                                  self.now_ms())
+        self.open.pop(row.gun, None)
+        self._live.pop(row.session_id, None)
+        log.info("%s: start of %s dropped: %s", row.gun, row.session_id, why)
+
+    def _confirm(self, row: SessionRow, reading: GunReading) -> bool:
+        """A starting session is real once the pile counts it with our tag."""
+        counter_ok = (reading.session_counter is not None and row.pile_session_counter is not None
+                      and sessions_since(row.pile_session_counter, reading.session_counter) >= 1)
+        tag_ok = reading.session_tag is None or str(reading.session_tag) == row.session_tag
+        if reading.session_counter is None and reading.state.in_session:
+            counter_ok = True  # a pile without a session counter: charging is the sign
+        if not (counter_ok and tag_ok):
+            return False
+        now = self.now_ms()
+        counter = reading.session_counter
+        # Energy from the start: if the pile was quick and already counts, the session's own
+        # register tells where it began.
+        energy_start = row.energy_start_wh or 0
+        derived = newest_session_start(reading)
+        if derived is not None and sessions_since(row.pile_session_counter or 0, counter or 0) == 1:
+            energy_start = max(energy_start, min(derived, reading.energy_total_wh or derived))
+        live = self._live[row.session_id]
+        if live.cost is not None and energy_start != live.cost.start_wh:
+            live.cost = CostMeter(live.cost.tariff, row.started_at or now, energy_start)
+        with self.store.transaction(durable=True):
+            updated = self.store.sessions.update(
+                row.session_id, state=SessionState.ACTIVE, pile_session_counter=counter,
+                energy_start_wh=energy_start, energy_last_wh=max(energy_start, reading.energy_total_wh or 0),
+                cost_state=live.cost.to_dict() if live.cost else None)
+            append(self.store, SessionStarted(
+                seq=0, ts=row.started_at or now, session_id=row.session_id, gun=row.gun,
+                order_id=row.order_id, auth=row.auth, energy_start_wh=energy_start,
+                limit=Limit(**(row.limit or {"mode": "full"})), power_cap_w=row.power_cap_w))
+        self.open[row.gun] = updated
+        live.started_mono = self.clock.monotonic()
+        log.info("%s: session %s started (%s)", row.gun, row.session_id, row.auth)
+        return True
+
+    def adopt(self, gun: GunRuntime, reading: GunReading, note: str) -> SessionRow:
+        """A session the pile runs that the gateway did not start (local start, or one that
+        began while the gateway could not see the pile): record it so no kWh goes missing."""
+        now = self.now_ms()
+        start_wh = newest_session_start(reading)
+        if start_wh is None:
+            start_wh = reading.energy_total_wh or 0
+        started = now - (reading.session_seconds or 0) * 1000
+        tariff = self.station_tariff()
+        cost = CostMeter(tariff, started, start_wh) if tariff else None
+        row = SessionRow(
+            session_id=str(uuid.uuid4()), gun=gun.id, state=SessionState.ACTIVE, auth="free",
+            order_id=None, limit={"mode": "full", "value": 0}, power_cap_w=None,
+            energy_start_wh=start_wh, energy_last_wh=start_wh, started_at=started,
+            pile_session_counter=reading.session_counter,
+            session_tag=str(reading.session_tag) if reading.session_tag is not None else None,
+            cost_state=cost.to_dict() if cost else None)
+        with self.store.transaction(durable=True):
+            row = self.store.sessions.upsert(row)
+            append(self.store, SessionStarted(
+                seq=0, ts=started, session_id=row.session_id, gun=gun.id, order_id=None, auth="free",
+                energy_start_wh=start_wh, limit=Limit(mode="full"), power_cap_w=None))
+            self.store.events.add("session_adopted", gun.id,
+                                  {"session_id": row.session_id, "note": note,
+                                   "pile_session_counter": reading.session_counter}, now)
+        self.open[gun.id] = row
+        self._live[row.session_id] = _Live(cost=cost, last_progress_ms=now,
+                                           next_boundary_ms=tariff.next_boundary(now) if tariff else None,
+                                           started_mono=self.clock.monotonic())
+        log.info("%s: adopted a session the pile runs (%s)", gun.id, note)
+        return row
+
+    # ---- watching ----------------------------------------------------------------------
+
+    def observe(self, gun: GunRuntime, reading: GunReading) -> list[tuple[str, StopReason]]:
+        """Judge the gun's session against a fresh reading. Returns stops the loop must send
+        (gun, reason) because an edge-enforced limit was reached."""
+        row = self.open.get(gun.id)
+        now = self.now_ms()
+        if row is None:
+            if reading.state.in_session and reading.energy_total_wh is not None:
+                self.adopt(gun, reading, "running on the pile with no session known to the gateway")
+            return []
+        if row.state == SessionState.STARTING:
+            if not self._confirm(row, reading) and now - (row.started_at or now) > START_TIMEOUT_MS:
+                self._discard(row, "the pile never showed the session")
+            return []
+        known = KnownSession(
+            session_counter=row.pile_session_counter if row.pile_session_counter is not None else -1,
+            energy_start_wh=row.energy_start_wh or 0, energy_last_wh=row.energy_last_wh or 0,
+            started_at_ms=row.started_at or now, last_seen_ms=row.updated_at or now)
+        if row.pile_session_counter is None:
+            # A pile with no counter: the state alone tells.
+            known = KnownSession(reading.session_counter or 0, known.energy_start_wh, known.energy_last_wh,
+                                 known.started_at_ms, known.last_seen_ms)
+        verdict = judge(known, reading, now)
+        live = self._live[row.session_id]
+        if verdict.outcome is Outcome.UNKNOWN:
+            return []
+        if verdict.outcome is Outcome.ENDED:
+            self._close(row, verdict.energy_stop_wh or row.energy_last_wh or 0,
+                        verdict.ended_at_ms or now, verdict.stop_reason or StopReason.LOCAL,
+                        uncertain=verdict.uncertain, note=verdict.note)
+            if verdict.newer_sessions and reading.state.in_session:
+                self.adopt(gun, reading, "started on the pile after the previous session")
+            return []
+        # Running.
+        energy = reading.energy_total_wh
+        assert energy is not None
+        live.power_w = reading.power_w or 0
+        if energy > (row.energy_last_wh or 0):
+            row.energy_last_wh = energy
+        if live.cost is not None:
+            try:
+                live.cost.feed(now, energy)
+            except EnergyRegisterError as exc:
+                log.error("%s: %s", gun.id, exc)
+        due = now - live.last_progress_ms >= PROGRESS_EVERY_MS or (
+            live.next_boundary_ms is not None and now >= live.next_boundary_ms)
+        if due:
+            self._progress(row, live, reading, now)
+        return self._limit_reached(gun, row, live, now)
+
+    def _progress(self, row: SessionRow, live: _Live, reading: GunReading, now: int) -> None:
+        cost = live.cost.cost_fen if live.cost else 0
+        with self.store.transaction(durable=True):
+            self.store.sessions.update(row.session_id, energy_last_wh=row.energy_last_wh, cost_fen=cost,
+                                       cost_state=live.cost.to_dict() if live.cost else None)
+            append(self.store, SessionProgress(
+                seq=0, ts=now, session_id=row.session_id, energy_wh=row.energy_last_wh or 0,
+                power_w=reading.power_w or 0, voltage_v=reading.voltage_v, current_a=reading.current_a,
+                soc=reading.soc_pct, cost_fen=cost))
+        row.cost_fen = cost
+        live.last_progress_ms = now
+        live.next_boundary_ms = live.cost.tariff.next_boundary(now) if live.cost else None
+
+    def _limit_reached(self, gun: GunRuntime, row: SessionRow, live: _Live, now: int) -> list[tuple[str, StopReason]]:
+        mode, value = (row.limit or {}).get("mode", "full"), int((row.limit or {}).get("value", 0))
+        reached = False
+        if mode == "energy" and value > 0:
+            reached = (row.energy_last_wh or 0) - (row.energy_start_wh or 0) >= value
+        elif mode == "time" and value > 0:
+            reached = now - (row.started_at or now) >= value * 1000
+        elif mode == "amount" and live.cost is not None:
+            left = wh_until_amount(live.cost, value, now)
+            reached = left == 0
+        if not reached:
+            return []
+        if live.stop_requested_ms is not None and now - live.stop_requested_ms < STOP_RETRY_MS:
+            return []
+        live.stop_requested_ms = now
+        return [(gun.id, StopReason.LIMIT)]
+
+    def pile_energy_limit_update(self, gun: GunRuntime) -> int | None:
+        """Amount sessions: the energy limit the pile should hold now (the price may have
+        changed at a period boundary), or None if unchanged."""
+        row = self.open.get(gun.id)
+        if row is None or row.state != SessionState.ACTIVE or (row.limit or {}).get("mode") != "amount":
+            return None
+        live = self._live[row.session_id]
+        if live.cost is None:
+            return None
+        left = wh_until_amount(live.cost, int(row.limit["value"]), self.now_ms())
+        if left is None:
+            return None
+        session_wh = (row.energy_last_wh or 0) - (row.energy_start_wh or 0)
+        target = max(1, session_wh + left - AMOUNT_PILE_MARGIN_WH)
+        if live.pile_energy_limit_wh is not None and abs(target - live.pile_energy_limit_wh) < 10:
+            return None
+        live.pile_energy_limit_wh = target
+        return target
+
+    def request_stop(self, gun_id: str, reason: StopReason) -> None:
+        """Remember why the gateway stopped the session, so its record says so."""
+        row = self.open.get(gun_id)
+        if row is not None and row.state == SessionState.ACTIVE:
+            row.stop_reason = reason.value
+            self.store.sessions.update(row.session_id, stop_reason=reason.value)
+            live = self._live.get(row.session_id)
+            if live is not None:
+                live.stop_requested_ms = self.now_ms()
+
+    # ---- ending ----------------------------------------------------------------------
+
+    def _close(self, row: SessionRow, energy_stop: int, ended_at: int, pile_reason: StopReason,
+               *, uncertain: bool = False, note: str = "") -> None:
+        live = self._live.pop(row.session_id, None)
+        energy_stop = max(energy_stop, row.energy_start_wh or 0)
+        cost = 0
+        if live is not None and live.cost is not None:
+            try:
+                if energy_stop >= live.cost.last_wh:
+                    live.cost.feed(max(ended_at, live.cost.last_ts_ms), energy_stop)
+            except EnergyRegisterError as exc:
+                log.error("%s: %s", row.gun, exc)
+            cost = live.cost.cost_fen
+        # The gateway's own stop (limit, remote command) names the reason; the pile just saw
+        # a remote stop.
+        reason = pile_reason
+        if row.stop_reason and pile_reason in (StopReason.REMOTE, StopReason.LOCAL):
+            reason = StopReason(row.stop_reason)
+        record = SessionEnded(
+            seq=0, ts=ended_at, session_id=row.session_id, energy_start_wh=row.energy_start_wh or 0,
+            energy_stop_wh=energy_stop, started_at=row.started_at or ended_at, ended_at=ended_at,
+            stop_reason=reason.value, cost_fen=cost, signature="", gun=row.gun)
+        with self.store.transaction(durable=True):
+            seq = append_signed_end(self.store, record, self.signer)
+            self.store.sessions.update(
+                row.session_id, state=SessionState.ENDED, ended_at=ended_at, stop_reason=reason.value,
+                energy_last_wh=energy_stop, cost_fen=cost, reported=True, ended_seq=seq,
+                cost_state=live.cost.to_dict() if live and live.cost else row.cost_state)
+            if uncertain:
+                self.store.events.add("session_estimated", row.gun,
+                                      {"session_id": row.session_id, "note": note}, self.now_ms())
+        self.open.pop(row.gun, None)
+        log.info("%s: session %s ended (%s), %d Wh, %d fen", row.gun, row.session_id, reason.value,
+                 energy_stop - (row.energy_start_wh or 0), cost)
+
+    def summary(self, gun_id: str) -> dict[str, Any] | None:
+        row = self.open.get(gun_id)
+        if row is None:
+            return None
+        live = self._live.get(row.session_id)
+        return {
+            "session_id": row.session_id, "state": row.state, "auth": row.auth, "order_id": row.order_id,
+            "started_at": row.started_at, "limit": row.limit, "power_cap_w": row.power_cap_w,
+            "energy_wh": (row.energy_last_wh or 0) - (row.energy_start_wh or 0),
+            "cost_fen": live.cost.cost_fen if live and live.cost else row.cost_fen,
+        }

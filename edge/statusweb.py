@@ -1,0 +1,139 @@
+"""The gateway's local status page and JSON API for installers (default 127.0.0.1:8081).
+
+    GET  /                    the status page (中文 / English)
+    GET  /api/status          gun states and limits, load level and %, meter, outbox, sync, alarms
+    GET  /api/events?limit=N  recent local events
+    POST /api/sessions/start  {"gun": "P1-1", "card": "0A1B2C3D"}   a card from the offline allow-list
+    POST /api/sessions/stop   {"gun": "P1-1"}
+
+A card reader at the station posts the card it read to /api/sessions/start; the allow-list
+(`set_auth_list`) decides, so local cards work while the cloud is unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from edge.gunstate import StopReason
+from edge.sessions import StartError
+
+if TYPE_CHECKING:
+    from edge.station import Station
+
+log = logging.getLogger(__name__)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
+                        content_type="application/json", charset="utf-8")
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return _json({"error": code, "message": message}, status)
+
+
+class StatusServer:
+    def __init__(self, station: Station, listen: str) -> None:
+        self.station = station
+        host, _, port = listen.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port)
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(middlewares=[self._errors])
+        self.app.add_routes([
+            web.get("/", self.page),
+            web.get("/api/status", self.status),
+            web.get("/api/events", self.events),
+            web.post("/api/sessions/start", self.start_session),
+            web.post("/api/sessions/stop", self.stop_session),
+        ])
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if request.path.startswith("/api/"):
+                return _error(exc.status, "http_error", exc.reason or "error")
+            raise
+        except Exception:  # noqa: BLE001 — a status request must never take the gateway down
+            log.exception("status request %s failed", request.path)
+            return _error(500, "internal", "the gateway could not answer; see its log")
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        # port 0: report the port the OS chose
+        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("status page on http://%s:%d/", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def page(self, request: web.Request) -> web.Response:
+        html = resources.files("edge").joinpath("status.html").read_text(encoding="utf-8")
+        return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json(self.station.status())
+
+    async def events(self, request: web.Request) -> web.Response:
+        try:
+            limit = max(1, min(500, int(request.query.get("limit", "50"))))
+        except ValueError:
+            return _error(400, "invalid", "limit must be a whole number 1..500")
+        rows = self.station.store.events.recent(limit)
+        return _json([{"id": e.id, "kind": e.kind, "gun": e.gun, "detail": e.detail, "ts": e.ts} for e in rows])
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _Bad("the body must be JSON, e.g. {\"gun\": \"P1-1\"}") from None
+        if not isinstance(body, dict):
+            raise _Bad("the body must be a JSON object")
+        gun = body.get("gun")
+        if not isinstance(gun, str) or gun not in self.station.guns:
+            raise _Bad(f"unknown gun {gun!r}; guns here: {', '.join(sorted(self.station.guns))}", "unknown_gun")
+        return body
+
+    async def start_session(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request)
+        except _Bad as exc:
+            return _error(400, exc.code, str(exc))
+        card = body.get("card")
+        if not isinstance(card, str) or not card:
+            return _error(400, "invalid", "give the card id that was read: {\"gun\": \"P1-1\", \"card\": \"…\"}")
+        if not self.station.store.cards.is_allowed(card, self.station.now_ms()):
+            return _error(403, "card_refused", f"card {card} is not on this station's allow-list")
+        try:
+            detail = await self.station.start_session(body["gun"], auth=f"card:{card}")
+        except StartError as exc:
+            return _error(409, exc.code, str(exc))
+        return _json({"ok": True, **detail})
+
+    async def stop_session(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._body(request)
+        except _Bad as exc:
+            return _error(400, exc.code, str(exc))
+        if self.station.sessions.session_on(body["gun"]) is None:
+            return _error(409, "no_session", f"{body['gun']} has no session to stop")
+        ok = await self.station.stop_gun(body["gun"], StopReason.LOCAL)
+        return _json({"ok": ok}, 200 if ok else 502)
+
+
+class _Bad(Exception):
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
