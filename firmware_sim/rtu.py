@@ -138,7 +138,7 @@ class RtuServer:
                 if not used:
                     if await self._more_data_within(self._frame_timeout()):
                         continue  # the rest of the frame arrived: decode again
-                    self._drop_incomplete()
+                    await self._drop_incomplete()
                     break
                 request_len = used
                 started = self._first_byte_at
@@ -161,7 +161,7 @@ class RtuServer:
         self._data.clear()
         return True
 
-    def _drop_incomplete(self) -> None:
+    async def _drop_incomplete(self) -> None:
         """The line went quiet mid-frame: a real slave discards it. One special case: a
         complete frame with a valid CRC but a function code we do not serve gets
         exception 01, as a device answers an unsupported function."""
@@ -171,9 +171,9 @@ class RtuServer:
             unit, function = data[0], data[1] & 0x7F
             if unit and unit in self.context.devices and self.context.station.reachable(unit):
                 reply = ExceptionResponse(function, ExcCodes.ILLEGAL_FUNCTION, device_id=unit)
-                self.context.station.stats["rtu"]["requests"] += 1
-                self._loop.create_task(  # type: ignore[union-attr]
-                    self._emit_frame(self.framer.buildFrame(reply), len(data), time.monotonic()))
+                self.stats["requests"] += 1
+                await self._emit_frame(self.framer.buildFrame(reply), len(data),
+                                       self._first_byte_at)
 
     # --- answering ------------------------------------------------------------------------
 
