@@ -84,7 +84,9 @@ class Station:
         self.piles: dict[str, PileRuntime] = {}
         for p in config.piles:
             loop = self.loops[p.bus]
-            rt = PileRuntime(p, RegisterMapPile(loop.bus, p.unit, load_profile(p.profile)))
+            driver = RegisterMapPile(loop.bus, p.unit, load_profile(p.profile))
+            driver.rate_scale = getattr(self.clock, "speed", 1.0)
+            rt = PileRuntime(p, driver)
             self.piles[p.id] = rt
             loop.piles.append(rt)
         self.meter_rt = MeterRuntime()
@@ -114,7 +116,7 @@ class Station:
         lp = self.config.load_policy
         base = Policy(mode=lp.mode, cap_above_pct=lp.cap_above_pct, block_above_pct=lp.block_above_pct,
                       cap_power_pct=lp.cap_power_pct, hysteresis_pct=lp.hysteresis_pct,
-                      share_target_pct=min(lp.share_target_pct, lp.block_above_pct),
+                      share_target_pct=min(lp.share_target_pct, lp.block_above_pct), dwell_s=lp.dwell_s,
                       meter_timeout_s=self.config.meter.timeout_s if self.config.meter else 3.0)
         rated = self.config.rated_kva
         stored = self.store.settings.load_policy()

@@ -7,7 +7,7 @@ import logging
 from edge.drivers.base import CommandResult, GunReading, PileInfo
 from edge.drivers.bus import NORMAL, Bus
 from edge.drivers.errors import InvalidValue
-from edge.drivers.profile import Profile
+from edge.drivers.profile import Profile, ReadSpec
 from edge.drivers.regmap import RegisterMapDevice, Values
 from edge.gunstate import GunState
 
@@ -26,6 +26,16 @@ class RegisterMapPile(RegisterMapDevice):
         super().__init__(bus, unit, profile)
         self.nominal_voltage_v = nominal_voltage_v
         self.info: PileInfo | None = None
+        # >1 only against a simulator whose time runs faster than the gateway's (demo, tests).
+        self.rate_scale = 1.0
+
+    def max_rise(self, spec: ReadSpec, seconds: float) -> float | None:
+        # A gun cannot deliver more than its rated power: a lifetime register that rises
+        # faster (a wrapped or garbled value) is refused rather than billed. Generous margin
+        # for clocks and rounding; an unknown rating gives no bound.
+        if spec.unit != "Wh" or self.info is None:
+            return None
+        return self.info.rated_power_w * 1.5 * self.rate_scale * (seconds + 2.0) / 3600.0 + 50
 
     async def identify(self) -> PileInfo:
         v = await self.read_values("device", ("once",))

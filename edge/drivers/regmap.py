@@ -53,7 +53,7 @@ class RegisterMapDevice:
         self.unit = unit
         self.profile = profile
         self.invalid_counts: Counter[str] = Counter()
-        self._last_good: dict[tuple[int | None, str], float] = {}
+        self._last_good: dict[tuple[int | None, str], tuple[float, float]] = {}  # value, when
         self._plans: dict[tuple[str, int | None, tuple[str, ...]], list[Block]] = {}
         self._pt = 1.0
         self._ct = 1.0
@@ -116,10 +116,17 @@ class RegisterMapDevice:
         if spec.monotonic:
             key = (gun, spec.name)
             last = self._last_good.get(key)
-            if last is not None and value < last:
-                self._refuse(out, spec, gun, f"went backwards from {last:g} to {value:g}")
+            now = self.bus.clock.monotonic()
+            if last is not None and value < last[0]:
+                self._refuse(out, spec, gun, f"went backwards from {last[0]:g} to {value:g}")
                 return
-            self._last_good[key] = value
+            if last is not None:
+                most = self.max_rise(spec, now - last[1])
+                if most is not None and value - last[0] > most:
+                    self._refuse(out, spec, gun, f"jumped from {last[0]:g} to {value:g} in "
+                                                 f"{now - last[1]:.1f} s, more than the device can deliver")
+                    return
+            self._last_good[key] = (value, now)
         if spec.dtype.kind == "int" and float(spec.scale).is_integer():
             value = int(round(value))
         out.data[spec.name] = value
@@ -136,6 +143,10 @@ class RegisterMapDevice:
             log.warning("%s %s: refused %s: %s", self.bus.name, where, spec.name, why)
         else:
             log.debug("%s %s: refused %s: %s", self.bus.name, where, spec.name, why)
+
+    def max_rise(self, spec: ReadSpec, seconds: float) -> float | None:
+        """The most a monotonic counter can plausibly rise in `seconds` (None: no bound)."""
+        return None
 
     def set_ratios(self, pt: float, ct: float) -> None:
         self._pt, self._ct = pt, ct
