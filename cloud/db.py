@@ -7,6 +7,7 @@ the write lock at BEGIN so that two of them never deadlock upgrading a read lock
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -53,13 +54,58 @@ def insert_or_ignore(
     if not rows:
         return []
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    if dialect == "postgresql":
+        return _pg_insert_or_ignore(conn, table, rows, list(returning))
+    ins = sqlite.insert(table)
     stmt = ins.on_conflict_do_nothing()
     cols = list(returning)
     if cols:
         return list(conn.execute(stmt.returning(*cols), list(rows)).all())
     conn.execute(stmt, list(rows))
     return []
+
+
+def _pg_insert_or_ignore(
+    conn: Connection | Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: list[Any],
+) -> list[Any]:
+    """PostgreSQL: one INSERT … SELECT FROM unnest(arrays) per batch, arrays sent in binary.
+
+    Short, constant SQL with one array per column: several times faster than multi-row
+    VALUES (long SQL text that psycopg parses per batch) or executemany; binary arrays spare
+    the server from parsing quoted JSON inside array literals.
+    """
+    dialect = postgresql.dialect()
+    cols = [c for c in table.columns if c.name in rows[0]]
+    arrays: list[list[Any]] = []
+    casts: list[str] = []
+    selects: list[str] = []
+    for n, c in enumerate(cols):
+        pg_type = c.type.dialect_impl(dialect).compile(dialect=dialect)
+        values = [r.get(c.name) for r in rows]
+        if pg_type == "JSONB":
+            values = [None if v is None else json.dumps(v, separators=(",", ":")) for v in values]
+            casts.append("%b::text[]")
+            selects.append(f"u.c{n}::jsonb")
+        else:
+            if pg_type in ("FLOAT", "DOUBLE PRECISION", "REAL"):
+                values = [None if v is None else float(v) for v in values]  # one type per array
+            casts.append(f"%b::{pg_type}[]")
+            selects.append(f"u.c{n}")
+        arrays.append(values)
+    names = ", ".join(f'"{c.name}"' for c in cols)
+    aliases = ", ".join(f"c{n}" for n in range(len(cols)))
+    sql = (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {", ".join(selects)} '
+        f"FROM unnest({', '.join(casts)}) AS u({aliases}) ON CONFLICT DO NOTHING"
+    )
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{c.name}"' for c in returning)
+    bind = conn.connection() if isinstance(conn, Session) else conn
+    result = bind.exec_driver_sql(sql, tuple(arrays))
+    return list(result.all()) if returning else []
 
 
 class Database:

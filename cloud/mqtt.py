@@ -58,7 +58,7 @@ def make_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
     settings.check_files()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.tls_set_context(tls_context(settings))
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    client.reconnect_delay_set(min_delay=1, max_delay=5)
     # Queue outgoing QoS 1 messages (acks, commands) while reconnecting rather than failing.
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(100)

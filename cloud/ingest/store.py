@@ -86,6 +86,9 @@ class Store:
         unique: dict[tuple[str, int], RecordIn] = {}
         for r in records:
             unique.setdefault((r.sid, r.seq), r)
+        self.verifier.prefetch(
+            session, {r.sid for r in unique.values() if r.type == "session_ended"}
+        )
         for r in unique.values():
             if r.flag is None and r.type not in RECORD_TYPES:
                 r.flag = "unknown_type"
@@ -112,15 +115,20 @@ class Store:
             if r.flag in (None, "bad_signature", "no_certificate"):
                 by_type.setdefault(r.type, []).append(r)
         started = by_type.get("session_started", [])
-        progress = by_type.get("session_progress", [])
         ended = by_type.get("session_ended", [])
-        if started or progress or ended:
+        # Only the newest progress of a session can win (progress moves forward by seq).
+        newest: dict[tuple[str, str], RecordIn] = {}
+        for r in by_type.get("session_progress", []):
+            newest[(r.sid, r.body["session_id"])] = r  # records are sorted by (sid, seq)
+        progress = list(newest.values())
+        skeletons = {(r.sid, r.body["session_id"]) for r in (*started, *progress, *ended)}
+        if skeletons:
             insert_or_ignore(
                 session,
                 SESSIONS,
                 [
-                    {"session_id": r.body["session_id"], "sid": r.sid, "status": "running"}
-                    for r in (*started, *progress, *ended)
+                    {"session_id": sess, "sid": sid, "status": "running"}
+                    for sid, sess in sorted(skeletons)
                 ],
             )
         if started:

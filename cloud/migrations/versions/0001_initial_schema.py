@@ -76,7 +76,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("gun", sa.String(length=36), nullable=True),
         sa.Column("detail", JSONDOC, nullable=False),
-        sa.ForeignKeyConstraint(["sid"], ["stations.sid"], name=op.f("fk_events_sid_stations")),
         sa.PrimaryKeyConstraint("sid", "seq", name=op.f("pk_events")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
@@ -101,9 +100,6 @@ def upgrade() -> None:
         sa.Column("p_max_w", BIGINT, nullable=False),
         sa.Column("load_pct_max", sa.Float(), nullable=False),
         sa.Column("energy_import_wh", BIGINT, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["sid"], ["stations.sid"], name=op.f("fk_meter_minutes_sid_stations")
-        ),
         sa.PrimaryKeyConstraint("sid", "seq", name=op.f("pk_meter_minutes")),
     )
     with op.batch_alter_table("meter_minutes", schema=None) as batch_op:
@@ -145,9 +141,6 @@ def upgrade() -> None:
         sa.Column("flagged", sa.Boolean(), nullable=False),
         sa.Column("flag_reason", sa.String(length=32), nullable=True),
         sa.Column("received_at", BIGINT, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["sid"], ["stations.sid"], name=op.f("fk_raw_records_sid_stations")
-        ),
         sa.PrimaryKeyConstraint("sid", "seq", name=op.f("pk_raw_records")),
     )
     op.create_table(
