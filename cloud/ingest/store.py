@@ -395,7 +395,7 @@ def _now_ms() -> int:
 
 
 def table_counts(engine: Engine) -> dict[str, Any]:
-    """Row counts of the ingest tables (for tests, the bench and `jc-cloud stats`)."""
+    """Row counts of the ingest tables (for tests and the bench)."""
     with engine.connect() as conn:
         return {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
