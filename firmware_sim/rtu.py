@@ -237,17 +237,23 @@ class RtuServer:
 
     async def _write_paced(self, data: bytes) -> None:
         """Write `data` as a UART would: byte i is complete (i+1) character times after the
-        start, never earlier; bytes that are due together go out in one write."""
+        start, never earlier. Bytes due meanwhile go out together about every millisecond
+        (as a USB-RS485 adapter with a 1 ms latency timer delivers them); the last byte is
+        placed exactly, so the frame ends on time."""
         char = self.config.char_s
         t0 = time.monotonic()
+        end = t0 + len(data) * char
         sent = 0
         while sent < len(data):
+            if end - time.monotonic() <= _SPIN_S:
+                await _sleep_until(end)
+                self._write(data[sent:])
+                return
+            await asyncio.sleep(0.001)
             due = min(len(data), int((time.monotonic() - t0) / char))
             if due > sent:
                 self._write(data[sent:due])
                 sent = due
-                continue
-            await asyncio.sleep(max(0.0, t0 + (sent + 1) * char - time.monotonic()))
 
     def _write(self, data: bytes) -> None:
         try:
@@ -258,7 +264,14 @@ class RtuServer:
             log.debug("write to pty failed: %s", exc)
 
 
+_SPIN_S = 0.0015  # asyncio sleeps in whole milliseconds (epoll); finer waits spin
+
+
 async def _sleep_until(deadline: float) -> None:
+    """Sleep until `deadline` without the event loop's millisecond rounding: the last stretch
+    yields in a tight loop, so a fast line's character times come out right."""
     delay = deadline - time.monotonic()
-    if delay > 0:
-        await asyncio.sleep(delay)
+    if delay > _SPIN_S:
+        await asyncio.sleep(delay - _SPIN_S)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0)
