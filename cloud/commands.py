@@ -108,7 +108,12 @@ class CommandService:
                 )
             )
         deadline = self.clock() + timeout
-        self.publish(topic(sid, "cmd"), cmd.to_json(), timeout)
+        try:
+            self.publish(topic(sid, "cmd"), cmd.to_json(), timeout)
+        except Exception:
+            with self.sessions.begin() as s:
+                s.execute(update(CommandLog).where(CommandLog.id == cmd.id).values(status="unsent"))
+            raise
         interval = self.poll_s
         while True:
             with self.sessions() as s:

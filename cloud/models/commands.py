@@ -18,7 +18,9 @@ class CommandLog(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[int] = mapped_column(default=now_ms)
     expires_at: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16), default="sent")  # sent | replied | timeout
+    status: Mapped[str] = mapped_column(
+        String(16), default="sent"
+    )  # sent | replied | timeout | unsent
     ok: Mapped[bool | None] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict[str, Any] | None]

@@ -102,3 +102,14 @@ def test_invalid_commands_are_refused_before_sending(cloud_app: Flask) -> None:
         with pytest.raises(ValueError):
             send_command("bad sid", "stop", {"gun": "P1-1"}, timeout=1)
         assert db.session.scalars(select(CommandLog)).all() == []
+
+
+def test_unreachable_broker_is_an_error_and_logged_unsent(cloud_app: Flask, broker: Broker) -> None:
+    from cloud.commands import CommandPublishError
+
+    broker.kill()
+    with cloud_app.app_context():
+        with pytest.raises(CommandPublishError):
+            send_command("S1", "reset_fault", {}, timeout=0.5)
+        [row] = db.session.scalars(select(CommandLog)).all()
+    assert row.status == "unsent"
