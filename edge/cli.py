@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from edge.config import ConfigError, load_config
+
+log = logging.getLogger("edge.cli")
 
 
 def _setup_logging(verbose: int) -> None:
@@ -129,8 +132,15 @@ def run(config_path: str) -> None:
         logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
+    clock = None
+    if os.environ.get("JC_TEST_CLOCK"):
+        from edge.clock import ScaledClock
+
+        clock = ScaledClock.from_env(os.environ["JC_TEST_CLOCK"])
+        log.warning("test clock in use: wall time runs %gx", clock.speed)
+
     async def main_async() -> None:
-        station = Station(cfg, signer=load_signer(cfg))
+        station = Station(cfg, signer=load_signer(cfg), clock=clock)
         station.status_server = StatusServer(station, cfg.status.listen)
         try:
             from edge.sync import attach_sync

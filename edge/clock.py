@@ -72,3 +72,28 @@ class FakeClock:
             _, _, fut = heapq.heappop(self._sleepers)
             if not fut.done():
                 fut.set_result(None)
+
+
+class ScaledClock(SystemClock):
+    """Wall time running `speed` times faster than real time from an anchor — for tests and
+    demos that play a whole day against a simulator running at the same speed. Monotonic time
+    (timeouts, poll periods) stays real. The anchor is fixed, so a restarted process continues
+    the same scaled day rather than starting it again."""
+
+    def __init__(self, anchor_real: float, start_wall: float, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be above 0")
+        self.anchor_real, self.start_wall, self.speed = anchor_real, start_wall, speed
+
+    def time(self) -> float:
+        return self.start_wall + (time.time() - self.anchor_real) * self.speed
+
+    @classmethod
+    def from_env(cls, value: str) -> ScaledClock:
+        """JC_TEST_CLOCK="<anchor real epoch s>:<wall epoch s at the anchor>:<speed>"."""
+        try:
+            anchor, start, speed = (float(x) for x in value.split(":"))
+        except ValueError:
+            raise ValueError(f"JC_TEST_CLOCK={value!r}: write anchor:start:speed, e.g. "
+                             f"1767225600:1767225600:60") from None
+        return cls(anchor, start, speed)

@@ -85,6 +85,7 @@ class LoadPolicyConfig:
     cap_power_pct: float = 50.0
     hysteresis_pct: float = 5.0
     share_target_pct: float = 80.0
+    dwell_s: float = 10.0  # the load must stay below a threshold this long before stepping down
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
         top.error("[transformer] is missing; add `[transformer]` with `rated_kva = 400` (from the transformer's nameplate)")
 
     lp = _Reader(errors, source, _table(data, "load_policy"), "[load_policy]")
-    lp.known({"mode", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "share_target_pct"})
+    lp.known({"mode", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "share_target_pct",
+              "dwell_s"})
     pct = {"check": lambda v: 0 <= v <= 100, "hint": "must be a percentage 0..100"}
     policy = LoadPolicyConfig(
         mode=lp.get("mode", str, "threshold", example='mode = "threshold"',
@@ -229,6 +231,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
         hysteresis_pct=lp.get("hysteresis_pct", float, 5.0, example="hysteresis_pct = 5",
                               check=lambda v: 0 <= v <= 20, hint="must be 0..20 (percentage points)"),
         share_target_pct=lp.get("share_target_pct", float, 80.0, example="share_target_pct = 80", **pct),
+        dwell_s=lp.get("dwell_s", float, 10.0, example="dwell_s = 10", check=lambda v: 0 <= v <= 3600,
+                       hint="must be 0 .. 3600 seconds"),
     )
     if policy.cap_above_pct >= policy.block_above_pct:
         lp.error(f"`cap_above_pct` ({policy.cap_above_pct:g}) must be below `block_above_pct` "

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from edge.gunstate import StopReason
+from edge.protocol import Limit
 from edge.sessions import StartError
 
 if TYPE_CHECKING:
     from edge.station import Station
 
 log = logging.getLogger(__name__)
+CARD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -112,12 +115,22 @@ class StatusServer:
         except _Bad as exc:
             return _error(400, exc.code, str(exc))
         card = body.get("card")
-        if not isinstance(card, str) or not card:
-            return _error(400, "invalid", "give the card id that was read: {\"gun\": \"P1-1\", \"card\": \"…\"}")
+        if not isinstance(card, str) or not CARD_RE.match(card):
+            return _error(400, "invalid", "give the card id that was read (letters, digits, _ and -): "
+                                          "{\"gun\": \"P1-1\", \"card\": \"0A1B2C3D\"}")
+        limit = None
+        if body.get("limit") is not None:
+            raw = body["limit"]
+            if (not isinstance(raw, dict) or raw.get("mode") not in ("full", "energy", "time", "amount")
+                    or not isinstance(raw.get("value", 0), int) or isinstance(raw.get("value"), bool)
+                    or raw.get("value", 0) < 0):
+                return _error(400, "invalid", "limit must be {\"mode\": \"full\"|\"energy\"|\"time\"|\"amount\", "
+                                              "\"value\": whole number (Wh, s or fen)}")
+            limit = Limit(mode=raw["mode"], value=int(raw.get("value", 0)))
         if not self.station.store.cards.is_allowed(card, self.station.now_ms()):
             return _error(403, "card_refused", f"card {card} is not on this station's allow-list")
         try:
-            detail = await self.station.start_session(body["gun"], auth=f"card:{card}")
+            detail = await self.station.start_session(body["gun"], auth=f"card:{card.upper()}", limit=limit)
         except StartError as exc:
             return _error(409, exc.code, str(exc))
         return _json({"ok": True, **detail})
