@@ -45,6 +45,9 @@ class LoadController:
         self.state = LoadState.initial(clock.monotonic())
         self.decision: Decision | None = None
         self.alarms: set[str] = set()
+        # The level last recorded as an event, kept across restarts (the station persists
+        # it), so that a restart does not record the same level change again.
+        self.recorded_level: str | None = None
 
     def snapshot(self) -> StationSnapshot:
         m = self.meter
@@ -67,13 +70,13 @@ class LoadController:
     def decide(self) -> tuple[Decision, list[StationEvent]]:
         d = decide(self.snapshot(), self.policy, self.clock.monotonic())
         events: list[StationEvent] = []
-        before = self.state.level
         self.state = d.state
         self.decision = d
-        if d.level != before:
+        if d.level.value != self.recorded_level:
             pct = round(d.load_pct, 2) if d.load_pct is not None else None
             events.append(StationEvent("load_level", None, {"level": d.level.value, "load_pct": pct,
-                                                             "from": before.value, "reason": d.reason}))
+                                                             "from": self.recorded_level, "reason": d.reason}))
+            self.recorded_level = d.level.value
         return d, events
 
     def targets(self, d: Decision) -> dict[str, int]:

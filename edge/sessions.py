@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_MS = 60_000
 START_CONFIRM_S = 3.0  # how long `start` waits for the pile to show the session (spec: < 2 s)
-START_TIMEOUT_MS = 30_000  # a start never confirmed by then did not happen
+START_TIMEOUT_S = 10.0  # a start the pile has not shown by then did not happen (spec: < 2 s)
 STOP_RETRY_MS = 10_000
 FREE_VEND_RETRY_S = 30.0
 # Amount sessions: the pile's energy limit is set this much short of the amount's energy,
@@ -66,6 +66,7 @@ class _Live:
     stop_requested_ms: int | None = None
     pile_energy_limit_wh: int | None = None
     started_mono: float | None = None
+    created_mono: float = 0.0  # when this process created or resumed the session
 
 
 _COMMAND_ERRORS = {
@@ -108,7 +109,8 @@ class SessionManager:
                 log.error("session %s: cost state unreadable (%s); cost restarts from here", row.session_id, exc)
         now = self.now_ms()
         return _Live(cost=cost, last_progress_ms=now,
-                     next_boundary_ms=cost.tariff.next_boundary(now) if cost else None)
+                     next_boundary_ms=cost.tariff.next_boundary(now) if cost else None,
+                     created_mono=self.clock.monotonic())
 
     def now_ms(self) -> int:
         return int(self.clock.time() * 1000)
@@ -290,7 +292,8 @@ class SessionManager:
         self.open[gun.id] = row
         self._live[row.session_id] = _Live(cost=cost, last_progress_ms=now,
                                            next_boundary_ms=tariff.next_boundary(now) if tariff else None,
-                                           started_mono=self.clock.monotonic())
+                                           started_mono=self.clock.monotonic(),
+                                           created_mono=self.clock.monotonic())
         log.info("%s: adopted a session the pile runs (%s)", gun.id, note)
         return row
 
@@ -306,7 +309,10 @@ class SessionManager:
                 self.adopt(gun, reading, "running on the pile with no session known to the gateway")
             return []
         if row.state == SessionState.STARTING:
-            if not self._confirm(row, reading) and now - (row.started_at or now) > START_TIMEOUT_MS:
+            # Timed on the monotonic clock from when this process took the session on: after a
+            # restart the pile gets the same grace to show a start sent just before the crash.
+            live = self._live[row.session_id]
+            if not self._confirm(row, reading) and self.clock.monotonic() - live.created_mono > START_TIMEOUT_S:
                 self._discard(row, "the pile never showed the session")
             return []
         known = KnownSession(

@@ -44,6 +44,7 @@ VERSION = "0.1.0"
 PROTOCOL_EVENTS = {"gun_state", "fault_raised", "fault_cleared", "load_level", "meter_lost",
                    "meter_back", "pile_lost", "pile_back", "clock_skew"}
 SLOW_EVERY_S = 30.0
+RECORDED_KEY = "recorded_state"
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Station:
         self.sync: Any = None  # the cloud link, when configured (edge/sync)
         self.status_server: Any = None
         self.last_slow = 0.0
+        self._saved_guns: dict[str, dict[str, Any]] = {}
         self._alarms: dict[str, bool] = {a.key: True for a in self.store.alarms.active()}
 
     # ---- settings --------------------------------------------------------------------
@@ -148,8 +150,30 @@ class Station:
                 self.store.events.add(e.kind, e.gun, e.detail, now)
                 if e.kind in PROTOCOL_EVENTS:
                     append(self.store, Event(seq=0, ts=now, kind=e.kind, gun=e.gun, detail=e.detail))
+            # What the events said, in the same commit: after a restart the gateway compares
+            # with this, not with a blank slate, so no change is recorded twice or missed.
+            self.store.settings.set(RECORDED_KEY, self._recorded_state())
         for e in events:
             log.info("event %s %s %s", e.kind, e.gun or "", e.detail)
+
+    def _recorded_state(self) -> dict[str, Any]:
+        return {
+            "level": self.control.recorded_level,
+            "meter_lost": self.meter_rt.lost,
+            "piles": {p.id: {"lost": p.lost} for p in self.piles.values()},
+            # guns not identified since the restart keep what was recorded for them
+            "guns": {**self._saved_guns,
+                     **{g.id: {"state": g.state.value, "faults": sorted(g.faults)} for g in self.guns.values()}},
+        }
+
+    def _restore_recorded(self) -> None:
+        saved = self.store.settings.get(RECORDED_KEY) or {}
+        self._saved_guns = saved.get("guns", {})
+        self.control.recorded_level = saved.get("level")
+        self.meter_rt.lost = bool(saved.get("meter_lost", False))
+        for pid, p in saved.get("piles", {}).items():
+            if pid in self.piles:
+                self.piles[pid].lost = bool(p.get("lost", False))
 
     def alarm(self, key: str, active: bool, message: str = "") -> None:
         # Called every tick: touch the store only when the alarm changes.
@@ -174,10 +198,16 @@ class Station:
         pile.guns = []
         for n in range(1, info.gun_count + 1):
             gid = f"{pile.id}-{n}"
-            g = self.guns.get(gid) or GunRuntime(
-                id=gid, pile_id=pile.id, n=n, rated_power_w=info.rated_power_w,
-                min_power_w=info.min_power_w(), priority=pile.config.priority,
-                free_vend=pile.config.free_vend or n in pile.config.free_vend_guns)
+            g = self.guns.get(gid)
+            if g is None:
+                g = GunRuntime(
+                    id=gid, pile_id=pile.id, n=n, rated_power_w=info.rated_power_w,
+                    min_power_w=info.min_power_w(), priority=pile.config.priority,
+                    free_vend=pile.config.free_vend or n in pile.config.free_vend_guns)
+                saved = self._saved_guns.get(gid)
+                if saved:
+                    g.state = GunState(saved.get("state", GunState.UNAVAILABLE.value))
+                    g.faults = frozenset(saved.get("faults", []))
             self.guns[gid] = g
             pile.guns.append(g)
         self.control.guns = list(self.guns.values())
@@ -452,6 +482,7 @@ class Station:
 
     def startup(self) -> None:
         """Everything that happens before the loops run: open sessions, store alarms."""
+        self._restore_recorded()
         self.sessions.load()
         if self.store.startup_alarm is not None:
             a = self.store.startup_alarm
