@@ -44,6 +44,7 @@ from edge.protocol.records import (
     RECORD_TYPES,
     Event,
     Limit,
+    Lost,
     MeterMinute,
     Pruned,
     Record,
@@ -69,7 +70,7 @@ from edge.protocol.topics import (
 
 __all__ = [
     "COMMAND_TYPES", "DOWN_KINDS", "KINDS", "RECORD_TYPES", "UP_KINDS",
-    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunTelemetry", "Kind", "Limit",
+    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunTelemetry", "Kind", "Limit", "Lost",
     "MeterMinute", "ProtocolError", "Pruned", "Record", "RefusalKind", "Reply", "Reserve",
     "ResetFault", "SessionEnded", "SessionProgress", "SessionStarted", "SetAuthList", "SetConfig",
     "SetLoadPolicy", "SetTariff", "Start", "State", "Stop", "Tariff", "TariffPeriod", "Telemetry",

@@ -105,6 +105,14 @@ class Pruned(Record):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Lost(Record):
+    """Stands, at the same seq, for a record a damaged or restored store could not recover."""
+
+    TYPE: ClassVar[str] = "lost"
+    reason: str | None = field(default=None, metadata=omit_none())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class UnknownRecord(Record):
     """A record type this version does not know (a newer peer); kept as it came."""
 
@@ -117,7 +125,7 @@ class UnknownRecord(Record):
 
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.TYPE: cls
-    for cls in (SessionStarted, SessionProgress, SessionEnded, Event, MeterMinute, Pruned)
+    for cls in (SessionStarted, SessionProgress, SessionEnded, Event, MeterMinute, Pruned, Lost)
 }
 
 
