@@ -224,6 +224,37 @@ def format_status(s: dict) -> str:
     return "\n".join(lines)
 
 
+@main.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The station config: its [station] id and [cloud] credentials_dir are used.")
+@click.option("--url", required=True, help="The cloud's address, e.g. https://cloud.example.com/")
+@click.option("--token", required=True, help="The one-time token from the operator (`jc-cloud token SID`).")
+@click.option("--ca-fingerprint", help="SHA-256 of the cloud's CA, as `jc-cloud token` printed it: checked "
+                                       "before the token is sent.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="Trust this CA for the HTTPS connection (instead of a fingerprint).")
+def provision(config_path: str, url: str, token: str, ca_fingerprint: str | None, ca_file: str | None) -> None:
+    """Get this station's certificate from the cloud (its key never leaves this machine)."""
+    from edge.credentials import credentials_dir
+    from edge.provision import ProvisionError
+    from edge.provision import provision as do_provision
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+    try:
+        done = do_provision(url=url, token=token, sid=cfg.station.id, credentials=credentials_dir(cfg),
+                            ca_fingerprint=ca_fingerprint, ca_file=ca_file)
+    except ProvisionError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"station {done.sid} provisioned: certificate {done.cert_file}, broker "
+               f"{done.broker_host}:{done.broker_port}. Restart the gateway to connect.")
+
+
 @main.command("example-config")
 @click.option("--sim", "sim", required=True, help="The simulator's Modbus TCP address HOST:PORT "
               "(the `tcp` of jc-sim's first line).")

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 KEY_FILE = "station.key"
 CERT_FILE = "station.crt"
 CA_FILE = "ca.crt"
+CLOUD_FILE = "cloud.json"  # broker address and what provisioning returned
 
 
 def credentials_dir(cfg: StationConfig) -> Path:

@@ -312,7 +312,12 @@ class SessionManager:
             # Timed on the monotonic clock from when this process took the session on: after a
             # restart the pile gets the same grace to show a start sent just before the crash.
             live = self._live[row.session_id]
-            if not self._confirm(row, reading) and self.clock.monotonic() - live.created_mono > START_TIMEOUT_S:
+            if self._confirm(row, reading):
+                return []
+            if reading.state in (GunState.FAULTED, GunState.AVAILABLE):
+                # Faulted or unplugged before charging began: this start is dead.
+                self._discard(row, f"the gun became {reading.state.value} before the session began")
+            elif self.clock.monotonic() - live.created_mono > START_TIMEOUT_S:
                 self._discard(row, "the pile never showed the session")
             return []
         known = KnownSession(

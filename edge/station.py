@@ -131,6 +131,20 @@ class Station:
                 log.error("stored load policy ignored: %s", exc)
         return rated, base
 
+    def apply_overrides(self, overrides: dict[str, Any]) -> None:
+        """Settings the cloud changed with set_config (kept in the store across restarts)."""
+        from dataclasses import replace
+
+        policy = self.control.policy
+        if "load_policy.dwell_s" in overrides:
+            policy = replace(policy, dwell_s=float(overrides["load_policy.dwell_s"]))
+        if "load_policy.share_target_pct" in overrides:
+            policy = replace(policy, share_target_pct=min(float(overrides["load_policy.share_target_pct"]),
+                                                          policy.block_above_pct))
+        self.control.policy = policy
+        if "cloud.telemetry_s" in overrides and self.sync is not None:
+            self.sync.telemetry_s = float(overrides["cloud.telemetry_s"])
+
     def set_policy(self, policy: Policy, rated_kva: float | None = None) -> None:
         self.control.policy = policy
         if rated_kva:
@@ -484,6 +498,9 @@ class Station:
         """Everything that happens before the loops run: open sessions, store alarms."""
         self._restore_recorded()
         self.sessions.load()
+        overrides = self.store.settings.get("config_overrides")
+        if overrides:
+            self.apply_overrides(overrides)
         if self.store.startup_alarm is not None:
             a = self.store.startup_alarm
             self.alarm(a.key, True, a.message)

@@ -29,6 +29,17 @@ def _field(body: dict[str, Any], name: str, required: bool = True) -> str | None
     return value
 
 
+@bp.get("/ca")
+def ca_certificate() -> Any:
+    """The cloud's CA certificate, for a gateway to check against the fingerprint the operator
+    gave it before it trusts this server with a provisioning token."""
+    try:
+        ca = CertificateAuthority.load(current_app.config["CA_DIR"])
+    except CaError:
+        raise ApiError(503, "ca_unavailable", "the cloud's CA is not set up") from None
+    return jsonify({"v": 1, "ca_pem": ca.cert_pem.decode("ascii"), "ca_sha256": ca.fingerprint})
+
+
 @bp.post("/provision")
 def provision() -> Any:
     body = request.get_json(silent=True)

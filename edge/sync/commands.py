@@ -1,0 +1,342 @@
+"""Commands from the cloud (spec/mqtt-v1.md): each answered once, idempotent by id, refused
+when expired. Handlers are registered by decorator, one small function per command type
+(the shape of mobilityhouse/ocpp's `@on`):
+
+    @handles("stop")
+    async def stop(station, cmd: Stop) -> Reply: ...
+
+A command seen again gets the reply it got the first time, from the store, and is not carried
+out twice; a `start` whose reply was lost in a crash is recognised by its order id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from edge.cache import Card
+from edge.drivers.base import CommandResult
+from edge.drivers.errors import BusError
+from edge.gunstate import GunState, StopReason
+from edge.loadctl import Policy, PolicyError, rated_kva_from_command
+from edge.protocol import (
+    CancelReservation,
+    Command,
+    ErrorCode,
+    ProtocolError,
+    Reply,
+    Reserve,
+    ResetFault,
+    SetAuthList,
+    SetConfig,
+    SetLoadPolicy,
+    SetTariff,
+    Start,
+    Stop,
+    parse_command,
+)
+from edge.protocol.codec import encode
+from edge.sessions import StartError
+from edge.tariff import Tariff, TariffError
+
+if TYPE_CHECKING:
+    from edge.station import Station
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Station", Any], Awaitable[Reply]]
+HANDLERS: dict[str, Handler] = {}
+REPLY_KEEP_MS = 24 * 3600 * 1000  # a command seen again within a day gets the same answer
+RESERVATIONS_KEY = "reservations"
+
+_RESULT_ERRORS = {
+    CommandResult.NOT_PLUGGED: ErrorCode.NOT_PLUGGED,
+    CommandResult.FAULTED: ErrorCode.FAULTED,
+    CommandResult.BUSY: ErrorCode.BUSY,
+    CommandResult.RESERVED: ErrorCode.RESERVED,
+    CommandResult.UNAVAILABLE: ErrorCode.UNAVAILABLE,
+    CommandResult.NONE: ErrorCode.UNAVAILABLE,
+}
+
+
+def handles(type_: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[type_] = fn
+        return fn
+    return register
+
+
+class CommandProcessor:
+    def __init__(self, station: Station, send_reply: Callable[[str], bool]) -> None:
+        self.station = station
+        self.send_reply = send_reply
+        self.handled = 0
+        self.refused = 0
+
+    async def handle(self, payload: bytes) -> Reply | None:
+        """Carry out one command and send its reply; None when it could not be answered."""
+        store = self.station.store
+        now = cloud_now_ms()
+        try:
+            raw = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("command is not JSON: dropped")
+            return None
+        cid = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(cid, str) or not cid:
+            log.warning("command without an id: dropped")
+            return None
+        previous = store.settings.reply_for(cid, now)
+        if previous is not None:
+            # Seen before: same answer, nothing carried out again.
+            log.info("command %s seen again: repeating its reply", cid)
+            self.send_reply(json.dumps(previous))
+            return Reply.from_dict(previous)
+        try:
+            cmd = parse_command(raw)
+        except ProtocolError as exc:
+            self.refused += 1
+            return self._finish(Reply.failure(cid, ErrorCode.INVALID, {"message": str(exc)}), now + REPLY_KEEP_MS)
+        if cmd.expires_at < now:
+            self.refused += 1
+            return self._finish(Reply.failure(cid, ErrorCode.EXPIRED, {"expired_at": cmd.expires_at}),
+                                now + REPLY_KEEP_MS)
+        handler = HANDLERS[cmd.TYPE]
+        try:
+            reply = await handler(self.station, cmd)
+        except Exception as exc:  # noqa: BLE001 — every command gets an answer
+            log.exception("command %s (%s) failed", cid, cmd.TYPE)
+            reply = Reply.failure(cid, ErrorCode.UNAVAILABLE, {"message": f"the gateway failed: {exc}"})
+        self.handled += 1
+        return self._finish(reply, max(now, cmd.expires_at) + REPLY_KEEP_MS)
+
+    def _finish(self, reply: Reply, keep_until: int) -> Reply:
+        body = reply.to_dict()
+        body["sid"] = self.station.config.station.id
+        # Remembered durably before it is sent: a redelivered command gets this same answer.
+        self.station.store.settings.remember_reply(reply.id, body, keep_until)
+        self.send_reply(json.dumps(body))
+        return reply
+
+
+def cloud_now_ms() -> int:
+    """The cloud's idea of now, for command expiry and reservations: real wall time, also when
+    a demo runs the station's own clock faster."""
+    return int(time.time() * 1000)
+
+
+def _fail(cmd: Command, code: ErrorCode, message: str, **detail: Any) -> Reply:
+    return Reply.failure(cmd.id, code, {"message": message, **detail})
+
+
+def _gun(station: Station, cmd: Command, gun: str | None) -> Any:
+    if gun is None or gun not in station.guns:
+        return None
+    return station.guns[gun]
+
+
+@handles("start")
+async def start(station: Station, cmd: Start) -> Reply:
+    # A start carried out before a crash, whose reply was lost: same order, same session.
+    for row in station.store.sessions.recent(200, gun=cmd.gun):
+        if row.order_id == cmd.order_id and row.auth == "remote":
+            return Reply.success(cmd.id, {"session_id": row.session_id, "power_cap_w": row.power_cap_w})
+    if _gun(station, cmd, cmd.gun) is None:
+        return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
+    try:
+        tariff = Tariff.from_dict(encode(cmd.tariff))
+    except TariffError as exc:
+        return _fail(cmd, ErrorCode.INVALID, f"tariff: {exc}")
+    reservation = _reservation_for(station, cmd.gun)
+    try:
+        detail = await station.start_session(cmd.gun, auth="remote", order_id=cmd.order_id, limit=cmd.limit,
+                                             tariff=tariff, tag=reservation["tag"] if reservation else None)
+    except StartError as exc:
+        return _fail(cmd, ErrorCode(exc.code), str(exc))
+    if reservation:
+        _forget_reservation(station, reservation["reservation_id"])
+    return Reply.success(cmd.id, detail)
+
+
+@handles("stop")
+async def stop(station: Station, cmd: Stop) -> Reply:
+    gun = cmd.gun
+    if cmd.session_id is not None:
+        row = station.store.sessions.get(cmd.session_id)
+        if row is None:
+            return _fail(cmd, ErrorCode.INVALID, f"no session {cmd.session_id} at this station")
+        if row.state == "ended":
+            return Reply.success(cmd.id, {"session_id": row.session_id, "already_ended": True})
+        gun = row.gun
+    if _gun(station, cmd, gun) is None:
+        return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {gun} at this station")
+    row = station.sessions.session_on(gun)
+    if row is None:
+        return _fail(cmd, ErrorCode.INVALID, f"{gun} has no session to stop")
+    if not await station.stop_gun(gun, StopReason.REMOTE):
+        return _fail(cmd, ErrorCode.UNAVAILABLE, f"{gun}: the pile did not take the stop")
+    return Reply.success(cmd.id, {"session_id": row.session_id})
+
+
+def reservation_tag(reservation_id: str) -> int:
+    """The pile's session tag for a reservation: stable, non-zero, 32 bits."""
+    return int.from_bytes(hashlib.sha256(reservation_id.encode()).digest()[:4], "big") or 1
+
+
+def _reservations(station: Station) -> dict[str, dict[str, Any]]:
+    return dict(station.store.settings.get(RESERVATIONS_KEY) or {})
+
+
+def _reservation_for(station: Station, gun: str) -> dict[str, Any] | None:
+    now = cloud_now_ms()
+    for r in _reservations(station).values():
+        if r["gun"] == gun and r["until"] >= now:
+            return r
+    return None
+
+
+def _forget_reservation(station: Station, reservation_id: str) -> None:
+    res = _reservations(station)
+    res.pop(reservation_id, None)
+    station.store.settings.set(RESERVATIONS_KEY, res, durable=True)
+
+
+@handles("reserve")
+async def reserve(station: Station, cmd: Reserve) -> Reply:
+    gun = _gun(station, cmd, cmd.gun)
+    if gun is None:
+        return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
+    if cmd.until <= cloud_now_ms():
+        return _fail(cmd, ErrorCode.INVALID, "`until` is in the past")
+    other = _reservation_for(station, cmd.gun)
+    if other and other["reservation_id"] != cmd.reservation_id:
+        return _fail(cmd, ErrorCode.RESERVED, f"{cmd.gun} is reserved until {other['until']}")
+    tag = reservation_tag(cmd.reservation_id)
+    try:
+        result = await station.piles[gun.pile_id].driver.reserve(gun.n, tag)
+    except BusError as exc:
+        return _fail(cmd, ErrorCode.UNAVAILABLE, f"{cmd.gun}: {exc}")
+    if not result.ok:
+        return _fail(cmd, _RESULT_ERRORS.get(result, ErrorCode.UNAVAILABLE), f"{cmd.gun}: the pile refused: {result.value}")
+    res = _reservations(station)
+    res[cmd.reservation_id] = {"reservation_id": cmd.reservation_id, "gun": cmd.gun, "until": cmd.until, "tag": tag}
+    station.store.settings.set(RESERVATIONS_KEY, res, durable=True)
+    return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id, "until": cmd.until})
+
+
+@handles("cancel_reservation")
+async def cancel_reservation(station: Station, cmd: CancelReservation) -> Reply:
+    r = _reservations(station).get(cmd.reservation_id)
+    if r is None:
+        return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id, "already_gone": True})
+    gun = station.guns.get(r["gun"])
+    if gun is not None:
+        try:
+            await station.piles[gun.pile_id].driver.cancel_reservation(gun.n)
+        except BusError as exc:
+            return _fail(cmd, ErrorCode.UNAVAILABLE, f"{r['gun']}: {exc}")
+    _forget_reservation(station, cmd.reservation_id)
+    return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id})
+
+
+async def expire_reservations(station: Station) -> None:
+    """Cancel reservations whose time is up (housekeeping)."""
+    now = cloud_now_ms()
+    for r in list(_reservations(station).values()):
+        if r["until"] < now:
+            gun = station.guns.get(r["gun"])
+            if gun is not None and gun.state == GunState.RESERVED:
+                try:
+                    await station.piles[gun.pile_id].driver.cancel_reservation(gun.n)
+                except BusError:
+                    continue
+            _forget_reservation(station, r["reservation_id"])
+
+
+@handles("set_load_policy")
+async def set_load_policy(station: Station, cmd: SetLoadPolicy) -> Reply:
+    fields = encode(cmd)
+    base = station.control.policy
+    block = fields.get("block_above_pct", base.block_above_pct)
+    if "share_target_pct" not in fields and base.share_target_pct > block:
+        # The share target lives below the block threshold: follow a lowered threshold.
+        fields["share_target_pct"] = block
+    try:
+        policy = Policy.from_command(fields, base)
+        rated = rated_kva_from_command(fields)
+    except PolicyError as exc:
+        return _fail(cmd, ErrorCode.INVALID, str(exc), problems=list(exc.problems))
+    stored = {k: fields[k] for k in ("rated_kva", "cap_above_pct", "block_above_pct", "cap_power_pct",
+                                     "hysteresis_pct", "mode", "share_target_pct") if k in fields}
+    station.store.settings.set_load_policy(stored)
+    station.set_policy(policy, rated)
+    return Reply.success(cmd.id, {"mode": policy.mode, "rated_kva": station.rated_kva})
+
+
+@handles("set_tariff")
+async def set_tariff(station: Station, cmd: SetTariff) -> Reply:
+    try:
+        tariff = Tariff.from_dict(encode(cmd.tariff))
+    except TariffError as exc:
+        return _fail(cmd, ErrorCode.INVALID, f"tariff: {exc}")
+    station.store.settings.set_tariff(tariff.to_dict())
+    return Reply.success(cmd.id, {"tariff_id": tariff.id})
+
+
+@handles("set_auth_list")
+async def set_auth_list(station: Station, cmd: SetAuthList) -> Reply:
+    try:
+        n = station.store.cards.set_auth_list([Card(card_id=c) for c in cmd.cards], rev=cmd.id)
+    except ValueError as exc:
+        return _fail(cmd, ErrorCode.INVALID, str(exc))
+    return Reply.success(cmd.id, {"cards": n})
+
+
+@handles("reset_fault")
+async def reset_fault(station: Station, cmd: ResetFault) -> Reply:
+    if cmd.gun is not None and cmd.gun not in station.guns:
+        return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
+    guns = [station.guns[cmd.gun]] if cmd.gun else [g for g in station.guns.values() if g.state == GunState.FAULTED]
+    results: dict[str, str] = {}
+    for g in guns:
+        try:
+            results[g.id] = (await station.piles[g.pile_id].driver.reset_fault(g.n)).value
+        except BusError as exc:
+            results[g.id] = f"unavailable: {exc}"
+    if cmd.gun and results.get(cmd.gun) != CommandResult.ACCEPTED.value:
+        code = ErrorCode.FAULTED if results.get(cmd.gun) == "faulted" else ErrorCode.UNAVAILABLE
+        return _fail(cmd, code, f"{cmd.gun}: {results.get(cmd.gun)} (a fault whose cause remains stays latched)")
+    return Reply.success(cmd.id, {"results": results})
+
+
+# set_config: the settings that may change while the gateway runs, each with its check.
+CONFIG_KEYS: dict[str, Callable[[Any], bool]] = {
+    "cloud.telemetry_s": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 300,
+    "load_policy.dwell_s": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 3600,
+    "load_policy.share_target_pct": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 100,
+}
+
+
+@handles("set_config")
+async def set_config(station: Station, cmd: SetConfig) -> Reply:
+    problems = []
+    for key, value in cmd.values.items():
+        check = CONFIG_KEYS.get(key)
+        if check is None:
+            problems.append(f"{key}: not settable remotely; settable: {', '.join(sorted(CONFIG_KEYS))}")
+        elif not check(value):
+            problems.append(f"{key}: {value!r} is out of range")
+    if problems:
+        return _fail(cmd, ErrorCode.INVALID, "; ".join(problems))
+    overrides = dict(station.store.settings.get("config_overrides") or {})
+    overrides.update(cmd.values)
+    rev = int(station.store.settings.get("cfg_rev") or 0) + 1
+    with station.store.transaction(durable=True):
+        station.store.settings.set("config_overrides", overrides)
+        station.store.settings.set("cfg_rev", rev)
+    station.apply_overrides(overrides)
+    return Reply.success(cmd.id, {"cfg_rev": rev, "values": cmd.values})
