@@ -169,16 +169,26 @@ def publisher(sids: list[str], conn: dict[str, Any], pipe: Any) -> None:
                     raise RuntimeError(f"{st.sid}: acked {st.acked} of {n}")
             pipe.send([(st.t_publish, st.t_ack) for st in stations])
         elif cmd == "reconnect":
-            first, n = arg
+            first, n, spread = arg
             for st in stations:
                 st.disconnect()
                 st.pending = [json.dumps({"v": 1, "records": records(first, n)}).encode()]
                 st.want = first + n - 1
                 st.done.clear()
+            # Gateways reconnect with jittered backoff: spread the reconnects over `spread` s
+            # (0: all at the same moment, the worst case).
+            import random
+
+            rng = random.Random(len(stations))
+            plan = sorted((rng.uniform(0, spread), i) for i in range(len(stations)))
             pipe.send("ready")
             pipe.recv()  # go
-            for st in stations:
-                st.connect()
+            t0 = time.monotonic()
+            for offset, i in plan:
+                delay = t0 + offset - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                stations[i].connect()
             for st in stations:
                 if not st.done.wait(conn["timeout"]):
                     raise RuntimeError(f"{st.sid}: not acked after reconnect")
@@ -341,13 +351,15 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             )
 
             # 2. mass reconnect
-            pubs.all("reconnect", (args.records + 1, args.reconnect_batch))
+            spread = args.reconnect_spread
+            pubs.all("reconnect", (args.records + 1, args.reconnect_batch, spread))
             times = pubs.go()
             from_connect = [(a - c) * 1000 for c, _, a in times]
             from_publish = [(a - p) * 1000 for _, p, a in times]
+            when = f"within {spread:g} s" if spread else "at once"
             rows.append(
                 (
-                    f"mass reconnect: {args.stations} stations at once, {args.reconnect_batch} records each",
+                    f"mass reconnect: {args.stations} stations {when}, {args.reconnect_batch} records each",
                     "all acked",
                 )
             )
@@ -390,6 +402,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200, help="backlog per station")
     ap.add_argument("--batch", type=int, default=100, help="records per up message")
     ap.add_argument("--reconnect-batch", type=int, default=10)
+    ap.add_argument("--reconnect-spread", type=float, default=30.0,
+                    help="seconds over which the stations reconnect (0: all at once)")
     ap.add_argument("--ingest-batch", type=int, default=5000, help="INGEST_BATCH_MAX")
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     ap.add_argument("--timeout", type=float, default=300.0)
