@@ -23,7 +23,7 @@ from .errors import SimError
 from .ev import EVSpec
 from .linkfaults import LinkFaults
 from .pile import FAULT_BITS
-from .station import Station
+from .station import ACTIVITY_KINDS, Station
 
 log = logging.getLogger("firmware_sim.control")
 
@@ -214,6 +214,7 @@ def _base_load(st: Station, p: dict, b: dict, q: dict) -> Any:
     _keys(b, ("kw",), ("kw",))
     st.tick()
     st.set_base_load(b["kw"])
+    st.tick()  # the meter follows at once (and GET /log notes the moment)
     return {"base_load_kw": st.base_load_kw(), "overridden": st.base_load_kw_override is not None}
 
 
@@ -238,6 +239,20 @@ def _clock(st: Station, p: dict, b: dict, q: dict) -> Any:
     _keys(b, ("speed",), ("speed",))
     st.set_speed(b["speed"])
     return st.snapshot()["clock"]
+
+
+def _activity(st: Station, p: dict, b: dict, q: dict) -> Any:
+    values: dict[str, int] = {}
+    for key in ("since", "unit"):
+        raw = q.get(key)
+        if raw is not None:
+            if not raw.isdigit():
+                raise SimError(400, f"{key} must be a non-negative integer, got {raw!r}")
+            values[key] = int(raw)
+    kind = q.get("kind")
+    if kind is not None and kind not in ACTIVITY_KINDS:
+        raise SimError(400, f"kind must be one of {', '.join(ACTIVITY_KINDS)}, got {kind!r}")
+    return st.activity_since(values.get("since", 0), kind, values.get("unit"))
 
 
 def _gun(st: Station, p: dict) -> dict[str, Any]:
@@ -275,6 +290,8 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("PUT", r"/meter/conditions", _meter_conditions,
      "{residual_current_ma?, temperature_c?, power_factor?, clear?}"),
     ("PUT", r"/clock", _clock, "clock speed: {speed}"),
+    ("GET", r"/log", _activity,
+     "timestamped writes, base-load steps and load changes (?since=SEQ&kind=&unit=)"),
 ]
 _COMPILED = [(m, re.compile(f"^{pattern}$"), fn, doc) for m, pattern, fn, doc in ROUTES]
 

@@ -11,6 +11,7 @@ import heapq
 import itertools
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ log = logging.getLogger("firmware_sim")
 # Longest physics step (simulated seconds): short enough for the DC taper and limits to
 # look smooth, long enough that a day at high speed stays cheap.
 MAX_STEP_S = 2.0
+# The activity log (GET /log) keeps this many entries, oldest dropped first.
+ACTIVITY_MAX = 20_000
+ACTIVITY_KINDS = ("write", "base_load", "load")
 
 
 @dataclass
@@ -71,6 +75,11 @@ class Station:
         }
         self._queue: list[tuple[float, int, str, Callable[[], None]]] = []
         self._seq = itertools.count()
+        # Timestamped activity for measuring a gateway (GET /log): register writes, base-load
+        # steps and the meter's first reading after each step, on the clock's real time.
+        self.activity: deque[dict[str, Any]] = deque(maxlen=ACTIVITY_MAX)
+        self._activity_seq = 0
+        self._load_step_pending = False
         self._last_sim = clock.sim()
         self._origin_sim = self._last_sim
         for plan in scenario.evs:
@@ -118,6 +127,12 @@ class Station:
                 pile.step(dt)
             self._update_meter(dt)
             self._last_sim = nxt
+            if self._load_step_pending:
+                # The meter's S total now follows the new base load: this is the moment the
+                # load actually changed, the t0 of a gateway's reaction.
+                self._load_step_pending = False
+                self._note("load", load_pct=round(self.meter.load_pct, 3),
+                           s_total_va=round(self.meter.s_total_va, 1))
             self._run_due()
         for pile in self.piles.values():
             pile.update_protocol()
@@ -185,7 +200,7 @@ class Station:
             changes = {k: v for k, v in p.items() if k not in ("unit", "transport")}
             self.link_faults.update(changes, p.get("transport", "all"), unit)
         elif a == "base_load":
-            self.base_load_kw_override = float(p["kw"])
+            self._step_base_load(float(p["kw"]), "scenario")
         elif a == "meter":
             self.meter.set_conditions(**{k: float(v) for k, v in p.items()})
         elif a == "button":
@@ -219,7 +234,7 @@ class Station:
             changes = {k: defaults[k] for k in p if k not in ("unit", "transport")}
             self.link_faults.update(changes, p.get("transport", "all"), unit)
         elif a == "base_load":
-            self.base_load_kw_override = None
+            self._step_base_load(None, "scenario")
         elif a == "meter":
             self.meter.set_conditions(clear=True)
         elif a == "unavailable":
@@ -271,8 +286,12 @@ class Station:
 
     def write(self, unit: int, address: int, values: list[int]) -> WriteError | None:
         if unit == self.scenario.meter.unit:
-            return self.meter.write(address, values)
-        return self.piles[unit].write_holding(address, values)
+            error = self.meter.write(address, values)
+        else:
+            error = self.piles[unit].write_holding(address, values)
+        self._note("write", unit=unit, address=address, values=list(values),
+                   error=None if error is None else int(error))
+        return error
 
     def _apply_overrides(self, unit: int, table: str, address: int, regs: list[int]) -> None:
         entries = self.overrides.get(unit)
@@ -338,7 +357,29 @@ class Station:
     def set_base_load(self, kw: float | None) -> None:
         if kw is not None and (isinstance(kw, bool) or not isinstance(kw, int | float) or kw < 0):
             raise SimError(400, f"kw must be a number >= 0, or null for the scenario's curve; got {kw!r}")
-        self.base_load_kw_override = None if kw is None else float(kw)
+        self._step_base_load(None if kw is None else float(kw), "api")
+
+    def _step_base_load(self, kw: float | None, source: str) -> None:
+        self.base_load_kw_override = kw
+        self._note("base_load", kw=kw, source=source)
+        self._load_step_pending = True
+
+    # --- the activity log -----------------------------------------------------------------
+
+    def _note(self, kind: str, **data: Any) -> None:
+        self._activity_seq += 1
+        self.activity.append({"seq": self._activity_seq, "kind": kind,
+                              "t": round(self.clock.real(), 6), "sim_s": round(self.sim_s, 3),
+                              **data})
+
+    def activity_since(self, since: int = 0, kind: str | None = None,
+                       unit: int | None = None) -> dict[str, Any]:
+        """Entries with seq > `since` (optionally one kind / one unit), oldest first."""
+        entries = [e for e in self.activity
+                   if e["seq"] > since and (kind is None or e["kind"] == kind)
+                   and (unit is None or e.get("unit") == unit)]
+        first = self.activity[0]["seq"] if self.activity else self._activity_seq + 1
+        return {"entries": entries, "last_seq": self._activity_seq, "first_seq": first}
 
     def set_speed(self, speed: Any) -> None:
         if isinstance(speed, bool) or not isinstance(speed, int | float):
