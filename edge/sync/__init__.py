@@ -66,6 +66,10 @@ class Sync:
         self.commands = CommandProcessor(station, self._publish_reply)
         self.telemetry_s = station.config.cloud.telemetry_s
         self.dropped = 0
+        # Commands run one at a time, beside the receive loop: a start that waits for the
+        # pile must not hold up acknowledgements.
+        self._cmd_lock = asyncio.Lock()
+        self._cmd_tasks: set[asyncio.Task[None]] = set()
 
     def _publish_up(self, payload: str) -> bool:
         return self.link is not None and self.link.publish("up", payload, qos=1)
@@ -82,9 +86,9 @@ class Sync:
         try:
             await stop.wait()
         finally:
-            for t in tasks:
+            for t in [*tasks, *self._cmd_tasks]:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._cmd_tasks, return_exceptions=True)
             await asyncio.to_thread(self.link.stop)
 
     async def _receive(self) -> None:
@@ -118,7 +122,16 @@ class Sync:
             self.drain.on_ack(ack.seq)
             self.drain.pump()
         elif what == "cmd":
-            await self.commands.handle(payload)
+            task = asyncio.create_task(self._command(payload))
+            self._cmd_tasks.add(task)
+            task.add_done_callback(self._cmd_tasks.discard)
+
+    async def _command(self, payload: bytes) -> None:
+        async with self._cmd_lock:
+            try:
+                await self.commands.handle(payload)
+            except Exception:  # noqa: BLE001
+                log.exception("command handling failed")
 
     async def _pump(self) -> None:
         while True:
