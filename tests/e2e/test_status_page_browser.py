@@ -1,0 +1,54 @@
+"""The gateway's status page in real headless Chromium (Debian's, driven by Playwright):
+it renders the live station, in Chinese first and in English at a click."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.support.gateway import GatewayProcess
+from tests.support.sim import SimProcess
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("chromium") and not shutil.os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed: run scripts/setup.sh")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.browser
+def test_status_page_shows_the_station_in_chinese_and_english(browser, tmp_path):
+    with SimProcess("test") as sim, GatewayProcess(sim, tmp_path, free_vend={"P3": [1]}) as gw:
+        sim.control("POST", "/piles/3/guns/1/plug")
+        gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "charging", what="charging")
+        page = browser.new_page(locale="zh-CN")
+        page.goto(gw.url + "/")
+        page.wait_for_selector("#guns td")
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator("h1").inner_text() == "聚充站点网关"
+        rows = page.locator("#guns tr")
+        assert rows.count() == 5  # header + 4 guns
+        assert "充电中" in page.locator("#guns").inner_text()
+        zh_levels = {"normal": "正常", "capped": "限功率", "blocked": "禁止新启动", "failsafe": "失效保护"}
+        page.wait_for_function("document.querySelector('#level').textContent.length > 0")
+        assert page.locator("#level").inner_text() in zh_levels.values()
+        assert "ST-TEST-01" in page.locator("#station").inner_text()
+        page.click("#lang")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert page.locator("h1").inner_text() == "Juchong station gateway"
+        assert "charging" in page.locator("#guns").inner_text()
+        page.screenshot(path=str(tmp_path / "status.png"), full_page=True)
+        # the gateway stops: the page says so instead of showing stale numbers
+        gw.stop()
+        page.wait_for_selector("#err", state="visible", timeout=10_000)
+        assert "unavailable" in page.locator("#err").inner_text()
