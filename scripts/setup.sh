@@ -21,8 +21,9 @@ apt_install() {
 }
 
 # mosquitto: the broker the tests and the demo run with the project's own config.
-# chromium: headless browser for the console's end-to-end tests.
-apt_install mosquitto chromium
+# chromium: headless browser for the pages' end-to-end tests; fonts-noto-cjk so that it
+# renders the Chinese pages as Chinese.
+apt_install mosquitto chromium fonts-noto-cjk
 
 pick_python() {
   for py in python3.13 python3.12 python3.11 python3; do
