@@ -43,6 +43,7 @@ def test_status_page_shows_the_station_in_chinese_and_english(browser, tmp_path)
         page.wait_for_function("document.querySelector('#level').textContent.length > 0")
         assert page.locator("#level").inner_text() in zh_levels.values()
         assert "ST-TEST-01" in page.locator("#station").inner_text()
+        page.screenshot(path=str(tmp_path / "status-zh.png"), full_page=True)
         page.click("#lang")
         page.wait_for_function("document.documentElement.lang === 'en'")
         assert page.locator("h1").inner_text() == "Juchong station gateway"
