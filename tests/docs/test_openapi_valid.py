@@ -47,3 +47,18 @@ def test_the_validator_is_not_blind() -> None:
     del broken["paths"]["/api/status"]["get"]["responses"]
     broken["info"].pop("version")
     assert list(OpenAPIV31SpecValidator(broken).iter_errors())
+
+
+def test_the_response_checker_is_not_blind() -> None:
+    """A wrong answer fails the check (so the API tests' green means something)."""
+    from tests.docs.openapi_support import ResponseChecker, load_spec
+
+    gateway = ResponseChecker(load_spec("gateway"))
+    with pytest.raises(AssertionError, match="breaks the documented schema"):
+        gateway(path="/api/sessions/stop", method="post", status=200, content_type="application/json",
+                body={"ok": "yes"})
+    with pytest.raises(AssertionError, match="does not list"):
+        gateway(path="/api/status", method="get", status=418, content_type="application/json", body={})
+    cloud = ResponseChecker(load_spec("cloud"))
+    with pytest.raises(AssertionError):
+        cloud.component("Error", {"error": "not_found"})
