@@ -1,0 +1,366 @@
+"""Run every benchmark and rewrite bench/RESULTS.md.
+
+    python bench/run_all.py                 # poll, reaction, cpu, store, ingest (SQLite; PostgreSQL when reachable)
+    python bench/run_all.py --soak          # … and the 1,000-kill crash soak (~20 min more)
+    python bench/run_all.py --only reaction,cpu
+    python bench/run_all.py --quick         # a short smoke run of each, printed, RESULTS.md untouched
+
+Each bench is its own script, run here as a subprocess one after the other (never two at
+once: the timings share this machine's cores). RESULTS.md gets a summary (every figure
+beside its target or same-run baseline, as a ratio) and one section per bench: what was
+measured and how, its table, the command and the date. A bench not run this time keeps its
+previous section (and date). A bench that fails is recorded as failed with its error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "RESULTS.md"
+sys.path.insert(0, str(BENCH))
+
+from harness import code_version, table  # noqa: E402
+
+Row = list[str]  # figure, measured, target or baseline, ratio, met
+
+
+@dataclass
+class Bench:
+    name: str
+    title: str
+    args: list[str]
+    quick: list[str]
+    how: str
+    summary: Callable[[str, dict[str, Any] | None], list[Row]]
+    json_out: bool = False
+    timeout_s: float = 1800.0
+    enabled: Callable[[], str | None] = lambda: None  # a reason to skip, or None
+
+
+# ---- parsing the benches' own tables ----------------------------------------------------------
+
+
+def md_rows(text: str) -> list[list[str]]:
+    """Body rows of every markdown table in `text` (header and separator rows dropped)."""
+    out, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if set("".join(cells)) <= set("-: "):
+            continue
+        if i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: ") and lines[i + 1].startswith("|"):
+            continue  # a header row
+        out.append(cells)
+    return out
+
+
+def num(text: str) -> float:
+    m = re.search(r"-?[\d,]*\.?\d+", text)
+    return float(m.group(0).replace(",", "")) if m else float("nan")
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**NO**"
+
+
+def poll_summary(out: str, _: dict | None) -> list[Row]:
+    rows = []
+    for r in md_rows(out):
+        if len(r) < 10:
+            continue
+        case, med, ratio, target, met = r[0], r[3], r[6], r[8], r[9]
+        if case == "tcp":
+            rows.append([f"poll cycle, 32 guns + meter, {case} (median)", med, target,
+                         f"{num(med) / 50:.2f}", yes(met == "yes")])
+        else:
+            rows.append([f"poll cycle, 32 guns + meter, {case} (median / wire-time limit)", f"{med} (limit {r[5]})",
+                         target, ratio, yes(met == "yes")])
+    m = re.search(r"peak RSS: ([\d.]+) MB", out)
+    if m:
+        rows.append(["poll bench process peak RSS (drivers only)", f"{m.group(1)} MB", "< 80 MB",
+                     f"{float(m.group(1)) / 80:.2f}", yes(float(m.group(1)) < 80)])
+    return rows
+
+
+def reaction_summary(out: str, data: dict | None) -> list[Row]:
+    rows = []
+    for r in (data or {}).get("rows", []):
+        rows.append([f"reaction {r['case']}, {r['step']} (p50 / p99 per gun; last of 32 guns p99)",
+                     f"{r['p50_s']} / {r['p99_s']} s; {r['last_gun_p99_s']} s", f"≤ {r['target_s']} s",
+                     f"{r['p50_s'] / r['target_s']:.2f} / {r['p99_ratio']:.2f}",
+                     f"p50 {yes(r['met_p50'])}, p99 {yes(r['met_p99'])}"])
+    return rows
+
+
+def cpu_summary(out: str, data: dict | None) -> list[Row]:
+    rows = []
+    for r in (data or {}).get("results", []):
+        rows.append([f"gateway CPU, 32 guns, {r['sessions_start']} sessions, {r['case']}",
+                     f"{r['cpu_pct']} % of a core ({r['cpu_ms_per_cycle']} ms per poll cycle)", "< 5 %",
+                     f"{r['cpu_pct'] / 5:.2f}", yes(r["cpu_pct"] < 5)])
+        rows.append([f"gateway peak RSS, 32 guns, {r['case']}", f"{r['rss_peak_mb']} MB", "< 80 MB",
+                     f"{r['rss_peak_mb'] / 80:.2f}", yes(r["rss_peak_mb"] < 80)])
+    return rows
+
+
+def store_summary(out: str, _: dict | None) -> list[Row]:
+    rows = []
+    for r in md_rows(out):
+        if len(r) == 5:
+            rows.append([f"store: {r[0]} (records/s)", r[1], f"plain sqlite3 {r[3]}", r[4], "(baseline)"])
+    return rows
+
+
+def ingest_summary(db: str, documented: str) -> Callable[[str, dict | None], list[Row]]:
+    def summary(out: str, _: dict | None) -> list[Row]:
+        rows = []
+        for r in md_rows(out):
+            if len(r) != 2:
+                continue
+            if r[0].startswith("throughput"):
+                measured = num(r[1].replace("**", ""))
+                rows.append([f"ingest throughput, 1000 stations, {db}", r[1].replace("**", ""),
+                             f"docs/cloud.md: {documented} records/s (earlier run)",
+                             f"{measured / num(documented):.2f}", "(reference)"])
+            elif r[0].startswith("ack latency from publish"):
+                rows.append([f"ingest mass reconnect, ack p50 / p99 / max from publish, {db}", r[1],
+                             "docs/cloud.md: p99 ~2.4 s (earlier run)", "-", "(reference)"])
+        return rows
+    return summary
+
+
+def soak_summary(out: str, data: dict | None) -> list[Row]:
+    if not data:
+        return []
+    t = data["totals"]
+    return [["crash soak: SIGKILLs (restarts), records and sessions checked",
+             f"{t['kills']} kills ({t['restarts']} restarts), {t['records']:,} records, {t['sessions']} sessions",
+             "0 violations", f"{data['violations']} violations", yes(data["violations"] == 0)]]
+
+
+def postgres_reachable() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return None
+    except OSError:
+        return "PostgreSQL is not reachable at 127.0.0.1:5432"
+
+
+BENCHES = [
+    Bench("poll", "Poll cycle (drivers, 32 guns + meter)", ["poll_bench.py", "--markdown"],
+          ["poll_bench.py", "--markdown", "--cycles", "6"],
+          "`bench/poll_bench.py` (existing): the gateway's own drivers in this process read what the station "
+          "loop reads each poll period — every gun's block and the meter's cycle registers — from `jc-sim run "
+          "bench32` over Modbus TCP and over the RTU pty at 9600 and 115200 baud. Median and p99 cycle time; "
+          "for RTU beside the wire-time limit computed from the frames the cycle put on the line (11 bits a "
+          "character, 3.5-character gaps, 5 ms turnaround): target ratio ≤ 1.2; for TCP target < 50 ms.",
+          poll_summary),
+    Bench("reaction", "Load-control reaction time (threshold crossing → limit at the pile)",
+          ["reaction_bench.py"], ["reaction_bench.py", "--crossings", "2"],
+          "`bench/reaction_bench.py`: `jc-sim run bench/scenarios/react16.toml` (16 DC two-gun piles = 32 idle "
+          "guns and the meter, 2000 kVA) and `jc-gateway run` as processes, the gateway with the product "
+          "defaults (poll 1 s, meter S total every 0.25 s) and `dwell_s = 0` so that stepping down is timed too "
+          "(in production the step down waits `dwell_s` = 10 s on purpose). The bench steps the base load "
+          "30 → 65 → 90 → 65 → 30 % of rated kVA through the control API, 20 times, with a random 0–1 s pause "
+          "before each step. t0 = the simulator's meter first reading the new load; t1 = each pile receiving "
+          "the write of its gun's new start cap (rated → 50 % → 0 and back; edge/control.py targets()); both from "
+          "the simulator's activity log (GET /log, one monotonic clock). p50/p99 over every gun write, and p99 "
+          "of the last of the 32 guns per crossing; targets ≤ 0.5 s over TCP, ≤ 1 s on one 9600-baud RS-485 "
+          "line (RTU over the simulator's pty, real wire timing). The RTU wire floor is the line time of the "
+          "meter read plus 1 (first gun) or 32 (last gun) limit writes, with no other traffic.",
+          reaction_summary, json_out=True),
+    Bench("cpu", "Gateway CPU and memory at 32 guns", ["cpu_bench.py"], ["cpu_bench.py", "--seconds", "15"],
+          "`bench/cpu_bench.py`: `jc-sim run bench32` and `jc-gateway run` (product defaults, free vend on every "
+          "gun) as processes; EVs plugged on 8 guns, measured once 8 sessions charge, for 60 s of wall time: the "
+          "gateway's utime + stime from /proc/<pid>/stat per second of wall time (% of one core) and per bus poll "
+          "cycle (cycle count from the status API at both ends of the window), and its peak RSS (VmHWM). "
+          "Targets: CPU < 5 % of one core, RSS < 80 MB. Same-run baselines: RSS of a bare interpreter importing "
+          "the gateway's modules, and the simulator's CPU.",
+          cpu_summary, json_out=True),
+    Bench("store", "Durable record commits per second (the gateway's SQLite store)", ["store_bench.py"],
+          ["store_bench.py", "--seconds", "0.5"],
+          "`bench/store_bench.py` (existing): records per second through `edge.cache.Store` (outbox appends: "
+          "single durable commits, group commits of 10 and 100, NORMAL telemetry) beside a bare sqlite3 "
+          "connection with the same pragmas doing plain INSERTs, in the same run, in a temporary directory "
+          "on this machine's disk. The ratio store / plain is the figure to judge; absolute rates are fsync-bound.",
+          store_summary),
+    Bench("ingest-sqlite", "Cloud ingest, SQLite", ["ingest_bench.py", "--stations", "1000"],
+          ["ingest_bench.py", "--stations", "100", "--records", "50"],
+          "`bench/ingest_bench.py --stations 1000` (existing): Mosquitto with the project's config, one "
+          "`jc-cloud ingest` process on a fresh SQLite file, 1000 simulated stations (TLS client certificates) "
+          "publishing 200 records each in `up` batches of 100; throughput from first publish to the last ack; "
+          "then all reconnect at once and the ack latency is measured per station. No target is set; the "
+          "reference is the figure docs/cloud.md quotes from an earlier run.",
+          ingest_summary("sqlite", "24,000"), timeout_s=1200),
+    Bench("ingest-postgres", "Cloud ingest, PostgreSQL",
+          ["ingest_bench.py", "--stations", "1000", "--db", "postgres"],
+          ["ingest_bench.py", "--stations", "100", "--records", "50", "--db", "postgres"],
+          "As above on PostgreSQL (database `test` at 127.0.0.1:5432), run when it is reachable.",
+          ingest_summary("postgres", "16,000"), timeout_s=1200, enabled=postgres_reachable),
+    Bench("soak", "Crash soak: kill -9, 1,000 times", ["crash_soak.py"], ["crash_soak.py", "--kills", "10", "--per-day", "10"],
+          "`bench/crash_soak.py`: the crash test's scripted day (tests/support/crashday.py, shared with "
+          "tests/gateway/test_crash.py: 4 guns with free vend, an EV on each every hour 07:00–15:00, a fault, "
+          "the load crossing 50 % and 80 %, at 240× speed) ten times, each with 100 SIGKILLs of the gateway at "
+          "random moments 0.05–1 s apart and a restart on the same store; after each day the test's own checks: "
+          "every seq once and gapless, every session the piles ran recorded once (by the piles' session "
+          "counters) with the energy of their lifetime registers, unbroken event chains, an intact store. "
+          "Target: no violation.",
+          soak_summary, json_out=True, timeout_s=4 * 3600),
+]
+
+
+# ---- RESULTS.md -------------------------------------------------------------------------------
+
+SECTION_RE = re.compile(r"<!-- section:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /section:(?P=name) -->", re.S)
+FIGURES_HEAD = ["figure", "measured", "target / baseline", "ratio", "met"]
+
+
+def sh_date(fmt: str | None = None) -> str:
+    return subprocess.run(["date", *([fmt] if fmt else [])], capture_output=True, text=True).stdout.strip()
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}, "
+            f"SQLite {sqlite3.sqlite_version}")
+
+
+def run_bench(b: Bench, quick: bool) -> dict[str, Any]:
+    args = b.quick if quick else b.args
+    json_path = Path(tempfile.mkstemp(prefix=f"jc-{b.name}-", suffix=".json")[1]) if b.json_out else None
+    cmd = [sys.executable, str(BENCH / args[0]), *args[1:]]
+    if json_path:
+        cmd += ["--json-out", str(json_path)]
+    shown = "python bench/" + " ".join(args)
+    print(f"[run_all] {b.name}: {shown}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=b.timeout_s)
+        out, err, rc = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err, rc = f"timed out after {b.timeout_s:g} s", -1
+    data = None
+    if json_path:
+        try:
+            data = json.loads(json_path.read_text() or "null")
+        except (OSError, json.JSONDecodeError):
+            data = None
+        json_path.unlink(missing_ok=True)
+    took = time.monotonic() - started
+    # the soak exits 1 on a violation: its table is still the result
+    failed = rc != 0 and not (b.name == "soak" and data is not None)
+    print(f"[run_all] {b.name}: {'FAILED' if failed else 'done'} in {took:.0f} s", file=sys.stderr, flush=True)
+    return {"out": out.strip(), "err": err, "rc": rc, "data": data, "failed": failed, "took": took,
+            "command": shown, "date": sh_date(), "short_date": sh_date("+%Y-%m-%d %H:%M %Z")}
+
+
+def section(b: Bench, r: dict[str, Any]) -> str:
+    rows = [] if r["failed"] else b.summary(r["out"], r["data"])
+    text = [f"## {b.title}", "", f"Measured {r['date']} (`{r['short_date']}`), in {r['took'] / 60:.1f} min, "
+            f"with `{r['command']}`.", ""]
+    if rows:
+        text += ["**Figures**", "", table(FIGURES_HEAD, rows, "lllll"), ""]
+    text += ["**How**: " + b.how, ""]
+    if r["failed"]:
+        text += [f"**FAILED** (exit code {r['rc']}):", "", "```", (r["err"] or "").strip()[-3000:], "```", ""]
+    if r["out"]:
+        text += ["**Output**", "", r["out"], ""]
+    return "\n".join(text)
+
+
+def figures_of(body: str) -> tuple[list[Row], str | None]:
+    """The figures table and short date of a section written earlier."""
+    m = re.search(r"\(`([^`]+)`\)", body)
+    when = m.group(1) if m else None
+    if "**Figures**" not in body:
+        return [], when
+    block = body.split("**Figures**", 1)[1].strip().split("\n\n", 1)[0]
+    return [r for r in md_rows(block) if len(r) == len(FIGURES_HEAD)], when
+
+
+def write_results(path: Path, fresh: dict[str, str], date: str) -> None:
+    old = path.read_text() if path.exists() else ""
+    old_sections = {m["name"]: m["body"] for m in SECTION_RE.finditer(old)}
+    sections, summary_rows = [], []
+    for b in BENCHES:
+        body = fresh.get(b.name) or old_sections.get(b.name)
+        if body is None:
+            body = (f"## {b.title}\n\nNot run yet: `python bench/{' '.join(b.args)}`"
+                    + (", or `python bench/run_all.py --soak`" if b.name == "soak" else "") + ".\n")
+        rows, when = figures_of(body)
+        summary_rows += [[*row, when or "?"] for row in rows]
+        sections.append(f"<!-- section:{b.name} -->\n{body.rstrip()}\n<!-- /section:{b.name} -->")
+    head = [
+        "# Benchmark results", "",
+        "Written by `python bench/run_all.py` (`--soak` adds the crash soak; every bench also runs on its own). "
+        f"Last run: {date}.", "",
+        f"Machine: {machine()}. Code measured: {code_version()}.", "",
+        "This is a shared 2-core machine and the simulator runs beside the gateway, so timings are noisy: "
+        "figures are medians or percentiles over many samples, and each stands beside its target or a baseline "
+        "measured in the same run, as a ratio (measured ÷ target or baseline; below 1 is inside a target).", "",
+        "## Summary", "",
+        table([*FIGURES_HEAD, "date"], summary_rows, "llllll"), "",
+    ]
+    path.write_text("\n".join(head) + "\n" + "\n\n".join(sections) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--soak", action="store_true", help="also run the crash soak (~20 min)")
+    ap.add_argument("--only", help="comma-separated: " + ",".join(b.name for b in BENCHES))
+    ap.add_argument("--quick", action="store_true", help="short runs, printed only (unless --output)")
+    ap.add_argument("--output", type=Path, help=f"results file (default {RESULTS.relative_to(ROOT)})")
+    args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    if only and not only <= {b.name for b in BENCHES}:
+        ap.error(f"--only takes {', '.join(b.name for b in BENCHES)}")
+    date = sh_date()
+    fresh: dict[str, str] = {}
+    for b in BENCHES:
+        if only is not None and b.name not in only:
+            continue
+        if b.name == "soak" and not args.soak and not (only and "soak" in only):
+            continue
+        reason = b.enabled()
+        if reason:
+            print(f"[run_all] {b.name}: skipped ({reason})", file=sys.stderr)
+            continue
+        fresh[b.name] = section(b, run_bench(b, args.quick))
+    output = args.output or (None if args.quick else RESULTS)
+    if output is None:
+        for body in fresh.values():
+            print(body)
+        return
+    write_results(output, fresh, date)
+    print(f"[run_all] wrote {output}", file=sys.stderr)
+    if any("**FAILED**" in body for body in fresh.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
