@@ -221,7 +221,8 @@ def token(sid: str, ttl: int | None, as_json: bool) -> None:
     else:
         click.echo(
             f"station   {new.sid}\ntoken     {new.token}\nexpires   {new.expires_at} (epoch ms)\nCA sha256 {ca.fingerprint}\n"
-            f"on the gateway: jc-gateway provision --token {new.token} --url https://<cloud>/"
+            f"on the gateway: jc-gateway provision -c /etc/juchong/station.toml --url https://<cloud>/ "
+            f"--token {new.token} --ca-fingerprint {ca.fingerprint}"
         )
 
 

@@ -104,7 +104,16 @@ def scan(serial_port: str | None, baud: tuple[int, ...], parity: str, host: str 
         if sys.stderr.isatty():
             click.echo(f"\rscanning unit {unit:3d}" + (f" at {b} baud" if b else ""), err=True, nl=False)
 
-    found = asyncio.run(scan_line(make, unit_list, bauds, profiles, timeout_s=timeout, progress=progress))
+    from edge.drivers.errors import LinkDown
+
+    try:
+        found = asyncio.run(scan_line(make, unit_list, bauds, profiles, timeout_s=timeout, progress=progress))
+    except LinkDown as exc:
+        where = serial_port or host
+        hint = ("check the device name (ls /dev/serial/by-id/) and that this user may open it "
+                "(group dialout)") if serial_port else "check the address and that the gateway answers on it"
+        click.echo(f"\nerror: cannot open {where}: {exc}; {hint}", err=True)
+        sys.exit(2)
     if sys.stderr.isatty():
         click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
     if as_json:
@@ -259,7 +268,9 @@ def provision(config_path: str, url: str, token: str, ca_fingerprint: str | None
 @click.option("--sim", "sim", required=True, help="The simulator's Modbus TCP address HOST:PORT "
               "(the `tcp` of jc-sim's first line).")
 @click.option("--station-id", default="ST-DEMO-01", show_default=True)
-@click.option("--rated-kva", type=float, default=None, help="Transformer rating; default: as the simulator says.")
+@click.option("--rated-kva", type=float, default=None,
+              help="Transformer rating in kVA (the simulator prints it as rated_kva in its first line); "
+                   "default 250.")
 @click.option("--store", "store_path", default="var/station.db", show_default=True)
 @click.option("--status-listen", default="127.0.0.1:8081", show_default=True)
 @click.option("--units", default="1-16", show_default=True, help="Unit ids to look for on the simulator.")

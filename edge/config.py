@@ -108,7 +108,7 @@ class StatusConfig:
 
 @dataclass(frozen=True)
 class CloudConfig:
-    broker: str | None = None  # mqtts://host:port; set by `jc-gateway provision`
+    broker: str | None = None  # mqtts://host:port: overrides the address provisioning returned
     credentials_dir: str = "/var/lib/juchong/credentials"
     telemetry_s: float = 5.0
 
@@ -237,6 +237,17 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
     if policy.cap_above_pct >= policy.block_above_pct:
         lp.error(f"`cap_above_pct` ({policy.cap_above_pct:g}) must be below `block_above_pct` "
                  f"({policy.block_above_pct:g}); the customer's rule is 50 and 80")
+    else:
+        # The same rules load control applies when it starts: what passes here runs there.
+        from edge.loadctl import Policy, PolicyError
+
+        try:
+            Policy(mode=policy.mode, cap_above_pct=policy.cap_above_pct, block_above_pct=policy.block_above_pct,
+                   cap_power_pct=policy.cap_power_pct, hysteresis_pct=policy.hysteresis_pct,
+                   share_target_pct=min(policy.share_target_pct, policy.block_above_pct), dwell_s=policy.dwell_s)
+        except PolicyError as exc:
+            for problem in exc.problems:
+                lp.error(problem)
 
     wd = _Reader(errors, source, _table(data, "watchdog"), "[watchdog]")
     wd.known({"timeout_s", "fallback_power_pct", "heartbeat_s"})

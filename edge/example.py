@@ -19,7 +19,7 @@ def render_example(found: list[Found], *, sim_host: str, sim_port: int, station_
         "[station]",
         f'id = "{station_id}"          # the station id the cloud knows (letters, digits, _ and -)',
         'name = "Simulated station"',
-        'timezone = "Asia/Shanghai"   # tariff periods are local times in this zone',
+        'timezone = "Asia/Shanghai"   # local time: the default zone of a tariff that names none',
         "",
         "# One [[bus]] per RS-485 port or Modbus TCP gateway. On a real site an RS-485 line is e.g.",
         '#   port = "/dev/ttyUSB0"  baud = 9600  parity = "N"  stopbits = 1',
@@ -83,7 +83,7 @@ def render_example(found: list[Found], *, sim_host: str, sim_port: int, station_
         "",
         "[cloud]",
         f'credentials_dir = "{credentials_dir}"   # the station key (0600), certificate, CA',
-        "# broker = \"mqtts://cloud.example.com:8883\"   # written by `jc-gateway provision`",
+        "# broker = \"mqtts://cloud.example.com:8883\"   # only to override what `jc-gateway provision` stored",
         "",
     ]
     return "\n".join(out)

@@ -88,6 +88,7 @@ class SessionManager:
         self.guns: dict[str, GunRuntime] = {g.id: g for p in piles.values() for g in p.guns}
         self.signer = signer
         self.open: dict[str, SessionRow] = {}  # gun → its open session
+        self.default_tz = "Asia/Shanghai"  # for a stored tariff that names no zone
         self._live: dict[str, _Live] = {}  # session_id → live state
 
     # ---- state -----------------------------------------------------------------------
@@ -134,7 +135,7 @@ class SessionManager:
         if not raw:
             return None
         try:
-            return Tariff.from_dict(raw)
+            return Tariff.from_dict({"tz": self.default_tz, **raw})
         except TariffError as exc:
             log.error("the stored tariff is unusable: %s", exc)
             return None

@@ -45,6 +45,14 @@ PROTOCOL_EVENTS = {"gun_state", "fault_raised", "fault_cleared", "load_level", "
                    "meter_back", "pile_lost", "pile_back", "clock_skew"}
 SLOW_EVERY_S = 30.0
 RECORDED_KEY = "recorded_state"
+# What load control's alarms mean to the person reading the status page.
+LOADCTL_ALARMS = {
+    "meter_missing": "no reading from the transformer meter since start: no new sessions (failsafe)",
+    "meter_stale": "transformer meter unreadable: no new sessions (failsafe)",
+    "rated_kva_invalid": "the transformer rating is not usable: set [transformer] rated_kva",
+    "load_above_rated": "transformer load above 100 % of its rating",
+    "base_load_above_target": "the base load alone is above the share target: every gun paused",
+}
 
 
 @dataclass
@@ -100,6 +108,7 @@ class Station:
         self.guns: dict[str, GunRuntime] = {}
         self.sessions = SessionManager(self.store, self.clock, self.piles, signer)
         self.sessions.guns = self.guns
+        self.sessions.default_tz = config.station.timezone
         self.rated_kva, policy = self._policy()
         self.control = LoadController(policy, self.rated_kva, self.meter_rt, [], self.sessions, self.clock)
         self._stop = asyncio.Event()
@@ -169,6 +178,12 @@ class Station:
             self.store.settings.set(RECORDED_KEY, self._recorded_state())
         for e in events:
             log.info("event %s %s %s", e.kind, e.gun or "", e.detail)
+
+    def clear_alarm(self, key: str) -> None:
+        """Clear an alarm by hand; the loops raise it again if its cause is still there."""
+        self.store.alarms.clear(key, self.now_ms())
+        self._alarms.pop(key, None)
+        log.info("alarm %s cleared by hand", key)
 
     def _recorded_state(self) -> dict[str, Any]:
         return {
@@ -385,7 +400,8 @@ class Station:
             events.append(StationEvent("meter_back", None, {}))
         d, ev = self.control.decide()
         events += ev
-        self.alarm("meter_stale", stale, "transformer meter unreadable: no new sessions (failsafe)")
+        for key, message in LOADCTL_ALARMS.items():
+            self.alarm(key, key in d.alarms, message)
         self.record(events)
         await self.apply_limits(d, priority=URGENT)
         self._meter_minute()
@@ -447,9 +463,12 @@ class Station:
                 log.debug("pile %s: heartbeat failed: %s", pile.id, exc)
 
     async def heartbeat_loop(self) -> None:
+        from edge import reservations
+
         while not self._stop.is_set():
             try:
                 await self.heartbeat_tick()
+                await reservations.expire(self)
             except Exception:  # noqa: BLE001
                 log.exception("heartbeat failed")
             await self._sleep(self.config.watchdog.heartbeat_s)

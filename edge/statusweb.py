@@ -5,6 +5,7 @@
     GET  /api/events?limit=N  recent local events
     POST /api/sessions/start  {"gun": "P1-1", "card": "0A1B2C3D"}   a card from the offline allow-list
     POST /api/sessions/stop   {"gun": "P1-1"}
+    POST /api/alarms/KEY/clear  acknowledge an alarm (e.g. store_corrupt after recovery)
 
 A card reader at the station posts the card it read to /api/sessions/start; the allow-list
 (`set_auth_list`) decides, so local cards work while the cloud is unreachable.
@@ -53,6 +54,7 @@ class StatusServer:
             web.get("/api/events", self.events),
             web.post("/api/sessions/start", self.start_session),
             web.post("/api/sessions/stop", self.stop_session),
+            web.post("/api/alarms/{key}/clear", self.clear_alarm),
         ])
 
     @web.middleware
@@ -144,6 +146,17 @@ class StatusServer:
             return _error(409, "no_session", f"{body['gun']} has no session to stop")
         ok = await self.station.stop_gun(body["gun"], StopReason.LOCAL)
         return _json({"ok": ok}, 200 if ok else 502)
+
+
+    async def clear_alarm(self, request: web.Request) -> web.Response:
+        """An installer acknowledges an alarm that needs a person (a store that was found
+        corrupt and recovered, say). Alarms load control raises come back while their cause lasts."""
+        key = request.match_info["key"]
+        alarm = self.station.store.alarms.get(key)
+        if alarm is None or not alarm.active:
+            return _error(404, "no_alarm", f"no active alarm {key!r}")
+        self.station.clear_alarm(key)
+        return _json({"ok": True, "key": key})
 
 
 class _Bad(Exception):

@@ -238,7 +238,8 @@ class Store:
     # --- live state ---------------------------------------------------------------------------------
     def _states(self, session: Session, batch: Batch) -> None:
         if batch.states:
-            # Newer connection wins; for the same connection, offline (the will) beats online.
+            # Newer connection wins; for the same connection, offline (the will) beats online,
+            # and a repeated state of the same connection refreshes fw and cfg_rev.
             session.execute(
                 update(STATE)
                 .where(
@@ -250,6 +251,10 @@ class Store:
                             STATE.c.state_ts == bindparam("b_ts"),
                             STATE.c.online.is_(True),
                             bindparam("b_online").is_(False),
+                        ),
+                        and_(
+                            STATE.c.state_ts == bindparam("b_ts"),
+                            STATE.c.online == bindparam("b_online"),
                         ),
                     ),
                 )

@@ -394,8 +394,13 @@ class Store:
         return total
 
     def maybe_prune(self, now_ms: int | None = None) -> PruneReport | None:
-        """Prune when over the cap; cheap when not (two pragmas)."""
+        """Prune when over the cap; cheap when not (two pragmas). Back under the cap (acks
+        freed space), a standing `store_full` alarm is cleared."""
         if self.cap_bytes is None or self.used_bytes() <= self.cap_bytes:
+            if self.cap_bytes is not None:
+                full = self.alarms.get("store_full")
+                if full is not None and full.active:
+                    self.alarms.clear("store_full", now_ms if now_ms is not None else self.now_ms())
             return None
         return self.prune(now_ms=now_ms)
 

@@ -111,6 +111,7 @@ async def scan_line(make_transport: Callable[[int | None], ModbusTransport], uni
     for baud in bauds:
         transport = make_transport(baud)
         bus = Bus(transport, BusSettings(timeout_s=timeout_s, retries=0, lost_after=1 << 20))
+        await transport.connect()  # LinkDown: the port or host itself is the problem, say so
         try:
             for unit in units:
                 if unit in found and found[unit].profile:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge.credentials import CA_FILE, CERT_FILE, CLOUD_FILE, KEY_FILE, credentials_dir
 from edge.protocol import Ack, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
-from edge.sync.commands import CommandProcessor, expire_reservations
+from edge.sync.commands import CommandProcessor
 from edge.sync.drain import Drain, DrainSettings
 from edge.sync.link import LinkSettings, MqttLink
 
@@ -79,6 +79,7 @@ class Sync:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.link = MqttLink(self.settings, asyncio.get_running_loop(), self.inbox)
+        self.link.cfg_rev = self.station.store.settings.get("cfg_rev")
         self.link.start()
         tasks = [asyncio.create_task(self._receive(), name="sync:receive"),
                  asyncio.create_task(self._pump(), name="sync:pump"),
@@ -149,8 +150,6 @@ class Sync:
                 continue
             with contextlib.suppress(Exception):
                 self.link.publish("telemetry", self.telemetry_payload(), qos=0)
-            with contextlib.suppress(Exception):
-                await expire_reservations(self.station)
 
     def telemetry_payload(self) -> str:
         st = self.station.status()
@@ -168,6 +167,12 @@ class Sync:
                              soc=g["soc"]) for g in st["guns"]]
         return Telemetry(ts=self.station.now_ms(), transformer=transformer, guns=guns,
                          sid=self.settings.sid).to_json()
+
+    def config_changed(self, cfg_rev: int) -> None:
+        if self.link is not None:
+            self.link.cfg_rev = cfg_rev
+            if self.link.connected:
+                self.link.publish_state()
 
     def status(self) -> dict[str, Any]:
         link = self.link

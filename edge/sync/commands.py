@@ -11,10 +11,8 @@ out twice; a `start` whose reply was lost in a crash is recognised by its order 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +38,14 @@ from edge.protocol import (
     parse_command,
 )
 from edge.protocol.codec import encode
+from edge.reservations import (
+    cloud_now_ms,
+    forget,
+    remember,
+    reservation_for,
+    reservation_tag,
+    reservations,
+)
 from edge.sessions import StartError
 from edge.tariff import Tariff, TariffError
 
@@ -51,7 +57,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Station", Any], Awaitable[Reply]]
 HANDLERS: dict[str, Handler] = {}
 REPLY_KEEP_MS = 24 * 3600 * 1000  # a command seen again within a day gets the same answer
-RESERVATIONS_KEY = "reservations"
 
 _RESULT_ERRORS = {
     CommandResult.NOT_PLUGGED: ErrorCode.NOT_PLUGGED,
@@ -123,12 +128,6 @@ class CommandProcessor:
         return reply
 
 
-def cloud_now_ms() -> int:
-    """The cloud's idea of now, for command expiry and reservations: real wall time, also when
-    a demo runs the station's own clock faster."""
-    return int(time.time() * 1000)
-
-
 def _fail(cmd: Command, code: ErrorCode, message: str, **detail: Any) -> Reply:
     return Reply.failure(cmd.id, code, {"message": message, **detail})
 
@@ -151,14 +150,14 @@ async def start(station: Station, cmd: Start) -> Reply:
         tariff = Tariff.from_dict(encode(cmd.tariff))
     except TariffError as exc:
         return _fail(cmd, ErrorCode.INVALID, f"tariff: {exc}")
-    reservation = _reservation_for(station, cmd.gun)
+    reservation = reservation_for(station, cmd.gun)
     try:
         detail = await station.start_session(cmd.gun, auth="remote", order_id=cmd.order_id, limit=cmd.limit,
                                              tariff=tariff, tag=reservation["tag"] if reservation else None)
     except StartError as exc:
         return _fail(cmd, ErrorCode(exc.code), str(exc))
     if reservation:
-        _forget_reservation(station, reservation["reservation_id"])
+        forget(station, reservation["reservation_id"])
     return Reply.success(cmd.id, detail)
 
 
@@ -182,29 +181,6 @@ async def stop(station: Station, cmd: Stop) -> Reply:
     return Reply.success(cmd.id, {"session_id": row.session_id})
 
 
-def reservation_tag(reservation_id: str) -> int:
-    """The pile's session tag for a reservation: stable, non-zero, 32 bits."""
-    return int.from_bytes(hashlib.sha256(reservation_id.encode()).digest()[:4], "big") or 1
-
-
-def _reservations(station: Station) -> dict[str, dict[str, Any]]:
-    return dict(station.store.settings.get(RESERVATIONS_KEY) or {})
-
-
-def _reservation_for(station: Station, gun: str) -> dict[str, Any] | None:
-    now = cloud_now_ms()
-    for r in _reservations(station).values():
-        if r["gun"] == gun and r["until"] >= now:
-            return r
-    return None
-
-
-def _forget_reservation(station: Station, reservation_id: str) -> None:
-    res = _reservations(station)
-    res.pop(reservation_id, None)
-    station.store.settings.set(RESERVATIONS_KEY, res, durable=True)
-
-
 @handles("reserve")
 async def reserve(station: Station, cmd: Reserve) -> Reply:
     gun = _gun(station, cmd, cmd.gun)
@@ -212,7 +188,7 @@ async def reserve(station: Station, cmd: Reserve) -> Reply:
         return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
     if cmd.until <= cloud_now_ms():
         return _fail(cmd, ErrorCode.INVALID, "`until` is in the past")
-    other = _reservation_for(station, cmd.gun)
+    other = reservation_for(station, cmd.gun)
     if other and other["reservation_id"] != cmd.reservation_id:
         return _fail(cmd, ErrorCode.RESERVED, f"{cmd.gun} is reserved until {other['until']}")
     tag = reservation_tag(cmd.reservation_id)
@@ -222,15 +198,13 @@ async def reserve(station: Station, cmd: Reserve) -> Reply:
         return _fail(cmd, ErrorCode.UNAVAILABLE, f"{cmd.gun}: {exc}")
     if not result.ok:
         return _fail(cmd, _RESULT_ERRORS.get(result, ErrorCode.UNAVAILABLE), f"{cmd.gun}: the pile refused: {result.value}")
-    res = _reservations(station)
-    res[cmd.reservation_id] = {"reservation_id": cmd.reservation_id, "gun": cmd.gun, "until": cmd.until, "tag": tag}
-    station.store.settings.set(RESERVATIONS_KEY, res, durable=True)
+    remember(station, cmd.reservation_id, cmd.gun, cmd.until, tag)
     return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id, "until": cmd.until})
 
 
 @handles("cancel_reservation")
 async def cancel_reservation(station: Station, cmd: CancelReservation) -> Reply:
-    r = _reservations(station).get(cmd.reservation_id)
+    r = reservations(station).get(cmd.reservation_id)
     if r is None:
         return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id, "already_gone": True})
     gun = station.guns.get(r["gun"])
@@ -239,22 +213,8 @@ async def cancel_reservation(station: Station, cmd: CancelReservation) -> Reply:
             await station.piles[gun.pile_id].driver.cancel_reservation(gun.n)
         except BusError as exc:
             return _fail(cmd, ErrorCode.UNAVAILABLE, f"{r['gun']}: {exc}")
-    _forget_reservation(station, cmd.reservation_id)
+    forget(station, cmd.reservation_id)
     return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id})
-
-
-async def expire_reservations(station: Station) -> None:
-    """Cancel reservations whose time is up (housekeeping)."""
-    now = cloud_now_ms()
-    for r in list(_reservations(station).values()):
-        if r["until"] < now:
-            gun = station.guns.get(r["gun"])
-            if gun is not None and gun.state == GunState.RESERVED:
-                try:
-                    await station.piles[gun.pile_id].driver.cancel_reservation(gun.n)
-                except BusError:
-                    continue
-            _forget_reservation(station, r["reservation_id"])
 
 
 @handles("set_load_policy")
@@ -339,4 +299,6 @@ async def set_config(station: Station, cmd: SetConfig) -> Reply:
         station.store.settings.set("config_overrides", overrides)
         station.store.settings.set("cfg_rev", rev)
     station.apply_overrides(overrides)
+    if station.sync is not None:
+        station.sync.config_changed(rev)
     return Reply.success(cmd.id, {"cfg_rev": rev, "values": cmd.values})

@@ -56,6 +56,7 @@ class MqttLink:
         self.connections = 0
         self.last_error: str | None = None
         self.conn_ts = 0
+        self.cfg_rev: int | str | None = None  # reported in `state`; set_config moves it
         self._attempt = 0
         self._rng = random.Random()
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"jc-gw-{settings.sid}",
@@ -100,8 +101,7 @@ class MqttLink:
         self._set_backoff()
         sid = self.s.sid
         client.subscribe([(topic(sid, "cmd"), 1), (topic(sid, "ack"), 1)])
-        state = State(online=True, ts=self.conn_ts, fw=self.s.fw or None, sid=sid).to_json()
-        client.publish(topic(sid, "state"), state, qos=1, retain=True)
+        self.publish_state()
         log.info("connected to %s:%d", self.s.host, self.s.port)
         self._post(("connected", None, None))
 
@@ -118,6 +118,12 @@ class MqttLink:
 
     def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         self._post(("message", msg.topic, bytes(msg.payload)))
+
+    def publish_state(self) -> None:
+        """The retained "online" state of this connection (again after cfg_rev changed)."""
+        state = State(online=True, ts=self.conn_ts, fw=self.s.fw or None, cfg_rev=self.cfg_rev,
+                      sid=self.s.sid).to_json()
+        self.client.publish(topic(self.s.sid, "state"), state, qos=1, retain=True)
 
     # ---- asyncio side ----------------------------------------------------------------
 

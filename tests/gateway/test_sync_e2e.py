@@ -153,6 +153,7 @@ def test_commands_round_trip_and_are_answered_once(stack):
     assert tariff.ok and tariff.detail == {"tariff_id": "t2"}
     cfg = cloud.send(SID, "set_config", {"values": {"cloud.telemetry_s": 2}})
     assert cfg.ok and cfg.detail["cfg_rev"] == 1
+    wait_for(lambda: str(cloud.rows("station_state", sid=SID)[0]["cfg_rev"]) == "1", what="cfg_rev at the cloud")
     nocfg = cloud.send(SID, "set_config", {"values": {"station.id": "X"}})
     assert (nocfg.ok, nocfg.error) == (False, "invalid")
     res = cloud.send(SID, "reserve", {"gun": "P3-2", "reservation_id": "r-1", "until": int(time.time() * 1000) + 600_000})

@@ -16,9 +16,9 @@ from edge.protocol import (
     Event,
     GunTelemetry,
     Limit,
+    Lost,
     MeterMinute,
     ProtocolError,
-    Lost,
     Pruned,
     Reply,
     Reserve,
@@ -70,7 +70,7 @@ RECORDS = [
     Event(seq=4, ts=NOW, kind="load_level", gun=None, detail={"level": "capped", "load_pct": 55.5}),
     MeterMinute(seq=5, ts=NOW, p_avg_w=100000, p_max_w=120000, load_pct_max=61.2, energy_import_wh=10**9),
     Pruned(seq=6, ts=NOW, of="meter_minute"),
-    Lost(seq=8, ts=NOW, reason="rewound"),
+    Lost(seq=8, ts=NOW, reason="store_rewound"),
 ]  # fmt: skip
 
 COMMANDS = [
