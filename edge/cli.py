@@ -158,6 +158,8 @@ def run(config_path: str) -> None:
         if attach_sync is not None:
             attach_sync(station)
         await station.run()
+        if station.fatal is not None:
+            sys.exit(3)  # systemd restarts it; the start checks and recovers the store
 
     try:
         asyncio.run(main_async())

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ PROTOCOL_EVENTS = {"gun_state", "fault_raised", "fault_cleared", "load_level", "
                    "meter_back", "pile_lost", "pile_back", "clock_skew"}
 SLOW_EVERY_S = 30.0
 RECORDED_KEY = "recorded_state"
+CLOCK_SKEW_S = 2.0  # a wall-clock jump this large is recorded as a clock_skew event
 # What load control's alarms mean to the person reading the status page.
 LOADCTL_ALARMS = {
     "meter_missing": "no reading from the transformer meter since start: no new sessions (failsafe)",
@@ -119,6 +121,8 @@ class Station:
         self.status_server: Any = None
         self.last_slow = 0.0
         self._saved_guns: dict[str, dict[str, Any]] = {}
+        self.fatal: Exception | None = None  # why the gateway stopped itself, if it did
+        self._clock_ref: tuple[float, float] | None = None  # (monotonic, wall) for clock_skew
         self._alarms: dict[str, bool] = {a.key: True for a in self.store.alarms.active()}
 
     # ---- settings --------------------------------------------------------------------
@@ -355,8 +359,8 @@ class Station:
             t0 = self.clock.monotonic()
             try:
                 await self.bus_tick(loop)
-            except Exception:  # noqa: BLE001 — the loop must survive anything one tick does
-                log.exception("bus %s: tick failed", loop.config.name)
+            except Exception as exc:  # noqa: BLE001 — the loop must survive anything one tick does
+                self._failed(f"bus {loop.config.name}: tick", exc)
             await self._sleep(period - (self.clock.monotonic() - t0))
 
     async def read_meter_full(self) -> list[StationEvent]:
@@ -398,6 +402,7 @@ class Station:
         elif not stale and m.lost:
             m.lost = False
             events.append(StationEvent("meter_back", None, {}))
+        events += self._clock_skew()
         d, ev = self.control.decide()
         events += ev
         for key, message in LOADCTL_ALARMS.items():
@@ -405,6 +410,19 @@ class Station:
         self.record(events)
         await self.apply_limits(d, priority=URGENT)
         self._meter_minute()
+
+    def _clock_skew(self) -> list[StationEvent]:
+        """The wall clock jumped (NTP set it, or someone did): record by how much, since record
+        times and tariff periods depend on it."""
+        mono, wall = self.clock.monotonic(), self.clock.time()
+        ref, self._clock_ref = self._clock_ref, (mono, wall)
+        if ref is None:
+            return []
+        expected = (mono - ref[0]) * getattr(self.clock, "speed", 1.0)
+        jump = (wall - ref[1]) - expected
+        if abs(jump) < CLOCK_SKEW_S:
+            return []
+        return [StationEvent("clock_skew", None, {"jump_s": round(jump, 3), "wall_ms": int(wall * 1000)})]
 
     def _meter_minute(self) -> None:
         m = self.meter_rt
@@ -429,8 +447,8 @@ class Station:
             t0 = self.clock.monotonic()
             try:
                 await self.meter_tick()
-            except Exception:  # noqa: BLE001
-                log.exception("meter tick failed")
+            except Exception as exc:  # noqa: BLE001
+                self._failed("meter tick", exc)
             await self._sleep(period - (self.clock.monotonic() - t0))
 
     async def heartbeat_tick(self) -> None:
@@ -469,8 +487,8 @@ class Station:
             try:
                 await self.heartbeat_tick()
                 await reservations.expire(self)
-            except Exception:  # noqa: BLE001
-                log.exception("heartbeat failed")
+            except Exception as exc:  # noqa: BLE001
+                self._failed("heartbeat", exc)
             await self._sleep(self.config.watchdog.heartbeat_s)
 
     def _housekeeping_jobs(self) -> None:
@@ -487,11 +505,22 @@ class Station:
         while not self._stop.is_set():
             try:
                 self.scheduler.run_pending()
-            except Exception:  # noqa: BLE001
-                log.exception("housekeeping failed")
+            except Exception as exc:  # noqa: BLE001
+                self._failed("housekeeping", exc)
             await self._sleep(1.0)
 
     # ---- running ---------------------------------------------------------------------
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """A loop's step failed: log and go on — unless the store itself is damaged. Then stop
+        (systemd restarts the gateway, whose start checks the store's integrity and recovers
+        what it can) rather than keep running without a place to write records."""
+        log.error("%s failed: %r", what, exc, exc_info=exc)
+        if isinstance(exc, sqlite3.DatabaseError) and any(
+                s in str(exc).lower() for s in ("malformed", "not a database", "disk i/o")):
+            log.critical("the store is damaged (%s): stopping so that a restart checks and recovers it", exc)
+            self.fatal = exc
+            self.stop()
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
