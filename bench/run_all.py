@@ -280,13 +280,14 @@ def run_bench(b: Bench, quick: bool) -> dict[str, Any]:
     failed = rc != 0 and not (b.name == "soak" and data is not None)
     print(f"[run_all] {b.name}: {'FAILED' if failed else 'done'} in {took:.0f} s", file=sys.stderr, flush=True)
     return {"out": out.strip(), "err": err, "rc": rc, "data": data, "failed": failed, "took": took,
-            "command": shown, "date": sh_date(), "short_date": sh_date("+%Y-%m-%d %H:%M %Z")}
+            "command": shown, "date": sh_date(), "short_date": sh_date("+%Y-%m-%d %H:%M %Z"),
+            "code": code_version()}
 
 
 def section(b: Bench, r: dict[str, Any]) -> str:
     rows = [] if r["failed"] else b.summary(r["out"], r["data"])
     text = [f"## {b.title}", "", f"Measured {r['date']} (`{r['short_date']}`), in {r['took'] / 60:.1f} min, "
-            f"with `{r['command']}`.", ""]
+            f"with `{r['command']}`, code {r['code']}.", ""]
     if rows:
         text += ["**Figures**", "", table(FIGURES_HEAD, rows, "lllll"), ""]
     text += ["**How**: " + b.how, ""]
@@ -323,7 +324,7 @@ def write_results(path: Path, fresh: dict[str, str], date: str) -> None:
         "# Benchmark results", "",
         "Written by `python bench/run_all.py` (`--soak` adds the crash soak; every bench also runs on its own). "
         f"Last run: {date}.", "",
-        f"Machine: {machine()}. Code measured: {code_version()}.", "",
+        f"Machine: {machine()}. Code measured by the last run: {code_version()} (each section names its own).", "",
         "This is a shared 2-core machine and the simulator runs beside the gateway, so timings are noisy: "
         "figures are medians or percentiles over many samples, and each stands beside its target or a baseline "
         "measured in the same run, as a ratio (measured ÷ target or baseline; below 1 is inside a target).", "",
