@@ -24,7 +24,7 @@ import schedule
 from edge.cache import MinuteSample, Store
 from edge.clock import Clock, SystemClock
 from edge.config import BusConfig, StationConfig
-from edge.control import LoadController
+from edge.control import LimitWrite, LoadController
 from edge.drivers.bus import URGENT, Bus, BusSettings
 from edge.drivers.errors import BusError, DeviceLost
 from edge.drivers.meter import RegisterMapMeter
@@ -285,18 +285,47 @@ class Station:
             return False
         return result.ok
 
+    def _write_order(self, w: LimitWrite) -> int:
+        """Which limits go out first when many change at once: running sessions that must come
+        down (the transformer), then guns where a start can happen any moment (car plugged, no
+        session), then running sessions that may go up, then empty guns."""
+        g = w.gun
+        running = self.sessions.session_on(g.id) is not None
+        if running:
+            return 0 if w.watts < (g.limit_written_w if g.limit_written_w is not None else w.watts + 1) else 2
+        return 1 if g.state in (GunState.PLUGGED, GunState.RESERVED, GunState.FINISHING) else 3
+
     async def apply_limits(self, d: Decision, guns: list[GunRuntime] | None = None, priority: int = 1) -> None:
+        by_bus: dict[int, tuple[Bus, list[LimitWrite]]] = {}
         for w in self.control.writes(d, guns):
             pile = self.piles[w.gun.pile_id]
             if pile.lost or pile.info is None:
                 continue
-            try:
-                await pile.driver.set_power_limit(w.gun.n, w.watts, priority)
-            except BusError as exc:
-                log.debug("%s: limit write failed: %s", w.gun.id, exc)
-                continue
-            w.gun.limit_written_w = w.watts
-            w.gun.limit_written_at = self.clock.monotonic()
+            bus = pile.driver.bus
+            by_bus.setdefault(id(bus), (bus, []))[1].append(w)
+        if by_bus:
+            await asyncio.gather(*(self._write_limits(bus, sorted(ws, key=self._write_order), priority)
+                                   for bus, ws in by_bus.values()))
+
+    async def _write_limits(self, bus: Bus, writes: list[LimitWrite], priority: int) -> None:
+        # Claimed before the line is ours: another loop deciding the same change meanwhile
+        # finds it written and does not send it twice.
+        claimed = []
+        for w in writes:
+            claimed.append((w, w.gun.limit_written_w, w.gun.limit_written_at))
+            w.gun.limit_written_w, w.gun.limit_written_at = w.watts, self.clock.monotonic()
+        async with bus.hold(priority):
+            for w, before, before_at in claimed:
+                if w.gun.limit_written_w != w.watts:
+                    continue  # a later decision changed it again; that one writes it
+                try:
+                    await self.piles[w.gun.pile_id].driver.set_power_limit(w.gun.n, w.watts, priority)
+                except BusError as exc:
+                    log.debug("%s: limit write failed: %s", w.gun.id, exc)
+                    if w.gun.limit_written_w == w.watts:
+                        w.gun.limit_written_w, w.gun.limit_written_at = before, before_at  # try again
+                    continue
+                w.gun.limit_written_at = self.clock.monotonic()
 
     # ---- the loops -------------------------------------------------------------------
 

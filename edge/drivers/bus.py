@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from edge.clock import Clock, SystemClock
 from edge.drivers.errors import BusError, DeviceLost, LinkDown
@@ -103,6 +104,7 @@ class Bus:
         self.clock = clock or SystemClock()
         self.name = transport.name
         self._lock = _PriorityLock()
+        self._holder: asyncio.Task[Any] | None = None  # the task holding the line (see hold())
         self._quiet_until = 0.0
         self._health: dict[int, DeviceHealth] = {}
         self.counters: Counter[str] = Counter()
@@ -146,8 +148,26 @@ class Bus:
         return self.settings.timeout_s + (request_bytes + response_bytes + 7) * ct
 
     @asynccontextmanager
-    async def _turn(self, priority: int) -> AsyncIterator[None]:
+    async def hold(self, priority: int = URGENT) -> AsyncIterator[None]:
+        """Keep the line for several transactions of the calling task (frames still paced):
+        the limit writes of one load-control decision go out back to back instead of each
+        waiting behind a queued pile poll."""
+        if self._holder is asyncio.current_task():
+            yield
+            return
         await self._lock.acquire(priority)
+        self._holder = asyncio.current_task()
+        try:
+            yield
+        finally:
+            self._holder = None
+            self._lock.release()
+
+    @asynccontextmanager
+    async def _turn(self, priority: int) -> AsyncIterator[None]:
+        held = self._holder is not None and self._holder is asyncio.current_task()
+        if not held:
+            await self._lock.acquire(priority)
         try:
             wait = self._quiet_until - self.clock.monotonic()
             if wait > SPIN_S or not isinstance(self.clock, SystemClock):
@@ -162,7 +182,8 @@ class Bus:
         finally:
             # 3.5 characters of silence end a frame on RS-485; nothing may follow sooner.
             self._quiet_until = self.clock.monotonic() + 3.5 * self.transport.char_time() + self.settings.pause_s
-            self._lock.release()
+            if not held:
+                self._lock.release()
 
     async def _run(self, unit: int, priority: int, op: str, fn, req: int, resp: int):
         h = self.health(unit)

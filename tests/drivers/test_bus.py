@@ -135,3 +135,39 @@ async def test_cancelled_waiter_does_not_wedge_the_lock():
     await t1
     line.read = real
     assert await asyncio.wait_for(bus.read(1, 4, 0, 1), 1) == [1]
+
+
+async def test_hold_keeps_the_line_for_a_burst_of_writes():
+    line = FakeLine()
+    line.devices[1] = reference_pile(guns=2)
+    line.devices[1].holding.update({301: 0, 302: 0})
+    order = []
+    real_write, real_read = line.write, line.read
+
+    async def write(unit, address, values, function, timeout):
+        order.append(("w", address))
+        await asyncio.sleep(0)  # give others every chance to cut in
+        return await real_write(unit, address, values, function, timeout)
+
+    async def read(unit, function, address, count, timeout):
+        order.append(("r", address))
+        return await real_read(unit, function, address, count, timeout)
+
+    line.write, line.read = write, read
+    bus = Bus(line, BusSettings(), FakeClock(autoadvance=True))
+
+    async def burst():
+        async with bus.hold(URGENT):
+            for gun in (1, 2, 3):
+                await bus.write(1, 100 * gun + 1, [0, 0])
+
+    async def polls():
+        await asyncio.sleep(0)
+        for _ in range(3):
+            await bus.read(1, 4, 0, 1)
+
+    await asyncio.gather(burst(), polls())
+    assert order[:3] == [("w", 101), ("w", 201), ("w", 301)]
+    assert [o[0] for o in order[3:]] == ["r", "r", "r"]
+    # and the lock is free again
+    assert await asyncio.wait_for(bus.read(1, 4, 0, 1), 1) == [1]
