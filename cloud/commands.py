@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db import insert_or_ignore
 from cloud.models import CommandLog, Station, now_ms
 from cloud.mqtt import MqttSettings, make_client
-from edge.protocol import ErrorCode, Reply, build_command, is_valid_sid, topic
+from jcproto import ErrorCode, Reply, build_command, is_valid_sid, topic
 
 
 class CommandTimeout(TimeoutError):

@@ -21,7 +21,7 @@ from cloud.models import ProvisioningToken, Station, now_ms
 from cloud.pki.ca import CertificateAuthority
 from cloud.pki.csr import CsrRefused, check_station_csr
 from cloud.pki.registry import record_issued
-from edge.protocol import is_valid_sid
+from jcproto import is_valid_sid
 
 
 class ProvisioningRefused(Exception):

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from edge.cache import Store
-from edge.protocol import (
+from jcproto import (
     Event,
     MeterMinute,
     Record,

@@ -22,7 +22,7 @@ from edge.clock import Clock
 from edge.drivers.base import CommandResult, GunReading
 from edge.drivers.errors import BusError
 from edge.gunstate import GunState, StopReason
-from edge.protocol import Limit
+from jcproto import Limit
 from edge.reconcile import KnownSession, Outcome, judge, newest_session_start, sessions_since
 from edge.records import (
     SessionEnded,
@@ -33,7 +33,7 @@ from edge.records import (
     append_signed_end,
 )
 from edge.runtime import GunRuntime, PileRuntime
-from edge.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, wh_until_amount
+from jcproto.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, wh_until_amount
 
 log = logging.getLogger(__name__)
 

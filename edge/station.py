@@ -33,7 +33,7 @@ from edge.drivers.profile import load_profile
 from edge.drivers.transport import ModbusTransport, PymodbusTransport, SerialSettings
 from edge.gunstate import GunState, StopReason
 from edge.loadctl import Decision, Policy, PolicyError
-from edge.protocol import Event, MeterMinute
+from jcproto import Event, MeterMinute
 from edge.records import Signer, append
 from edge.runtime import GunRuntime, MeterRuntime, PileRuntime, StationEvent
 from edge.sessions import FREE_VEND_RETRY_S, SessionManager, StartError

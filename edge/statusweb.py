@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from edge.gunstate import StopReason
-from edge.protocol import Limit
+from jcproto import Limit
 from edge.sessions import StartError
 
 if TYPE_CHECKING:

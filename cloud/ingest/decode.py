@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.protocol import ProtocolError, parse_topic, schema
-from edge.protocol.schema import check_version
+from jcproto import ProtocolError, parse_topic, schema
+from jcproto.schema import check_version
 
 UP_ENVELOPE = "defs.json#/$defs/envelope"
 RECORD_BASE = "defs.json#/$defs/record_base"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.models import IssuedCert
-from edge.protocol import verify_record
+from jcproto import verify_record
 
 CACHE_S = 60.0  # how long a station's certificates are trusted from memory
 RETRY_S = 2.0  # a failed check reloads them (a station just re-provisioned), at most this often

@@ -32,7 +32,7 @@ from cloud.models import (
     StationSeq,
     StationState,
 )
-from edge.protocol import RECORD_TYPES
+from jcproto import RECORD_TYPES
 
 RAW = RawRecord.__table__
 SESSIONS = ChargingSession.__table__

@@ -29,7 +29,7 @@ from cloud.ingest.decode import Batch, Refusal, add_message
 from cloud.ingest.ratelog import RateLimitedLog
 from cloud.ingest.store import Store
 from cloud.mqtt import MqttSettings, make_client
-from edge.protocol import Ack, shared_subscription, subscription, topic
+from jcproto import Ack, shared_subscription, subscription, topic
 
 log = logging.getLogger("jc.ingest")
 

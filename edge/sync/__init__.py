@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from edge.credentials import CA_FILE, CERT_FILE, CLOUD_FILE, KEY_FILE, credentials_dir
-from edge.protocol import Ack, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
+from jcproto import Ack, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
 from edge.sync.commands import CommandProcessor
 from edge.sync.drain import Drain, DrainSettings
 from edge.sync.link import LinkSettings, MqttLink

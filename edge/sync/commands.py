@@ -21,7 +21,7 @@ from edge.drivers.base import CommandResult
 from edge.drivers.errors import BusError
 from edge.gunstate import GunState, StopReason
 from edge.loadctl import Policy, PolicyError, rated_kva_from_command
-from edge.protocol import (
+from jcproto import (
     CancelReservation,
     Command,
     ErrorCode,
@@ -37,7 +37,7 @@ from edge.protocol import (
     Stop,
     parse_command,
 )
-from edge.protocol.codec import encode
+from jcproto.codec import encode
 from edge.reservations import (
     cloud_now_ms,
     forget,
@@ -47,7 +47,7 @@ from edge.reservations import (
     reservations,
 )
 from edge.sessions import StartError
-from edge.tariff import Tariff, TariffError
+from jcproto.tariff import Tariff, TariffError
 
 if TYPE_CHECKING:
     from edge.station import Station

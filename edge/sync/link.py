@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.protocol import State, topic
+from jcproto import State, topic
 
 log = logging.getLogger(__name__)
 

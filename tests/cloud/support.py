@@ -25,7 +25,7 @@ from cloud.db import make_engine
 from cloud.ingest.worker import IngestSettings, IngestWorker
 from cloud.migrate import upgrade
 from cloud.mqtt import MqttSettings
-from edge.protocol import Ack, Reply, State, topic, with_signature
+from jcproto import Ack, Reply, State, topic, with_signature
 from tests.support.broker import Broker, ClientCert
 
 PG_DSNS = (

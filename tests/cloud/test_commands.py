@@ -14,7 +14,7 @@ from cloud.commands import CommandTimeout, send_command
 from cloud.db import db
 from cloud.migrate import upgrade
 from cloud.models import CommandLog
-from edge.protocol import ErrorCode, ProtocolError, Reply, parse_command
+from jcproto import ErrorCode, ProtocolError, Reply, parse_command
 from tests.cloud.support import FakeStation, ThreadedIngest
 from tests.support.broker import Broker
 

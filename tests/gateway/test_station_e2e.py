@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge.protocol import signing_bytes
+from jcproto import signing_bytes
 from tests.support.gateway import GatewayProcess
 from tests.support.sim import SimProcess
 

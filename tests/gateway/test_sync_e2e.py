@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.protocol import Reply, topic
+from jcproto import Reply, topic
 from tests.support.broker import Broker
 from tests.support.cloud import CloudStack
 from tests.support.gateway import GatewayProcess

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from edge.protocol import (
+from jcproto import (
     COMMAND_TYPES,
     RECORD_TYPES,
     Ack,

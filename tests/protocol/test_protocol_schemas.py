@@ -8,7 +8,7 @@ import uuid
 import pytest
 from jsonschema import Draft202012Validator
 
-from edge.protocol import schema
+from jcproto import schema
 
 jsonschema_rs = pytest.importorskip(
     "jsonschema_rs", reason="jsonschema-rs (cloud extra) is not installed"

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from edge.protocol import (
+from jcproto import (
     ProtocolError,
     canonical_json,
     parse_topic,

@@ -24,7 +24,7 @@ from cloud.commands import send_command
 from cloud.db import db
 from cloud.migrate import upgrade
 from cloud.provisioning import create_token
-from edge.protocol import Reply
+from jcproto import Reply
 from tests.cloud.support import ThreadedIngest
 from tests.support.broker import Broker
 

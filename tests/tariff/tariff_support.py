@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from edge.tariff import Tariff
+from jcproto.tariff import Tariff
 
 HOUR_MS = 3_600_000
 

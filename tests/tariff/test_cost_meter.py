@@ -7,7 +7,7 @@ import copy
 import pytest
 from tariff_support import FLAT_ONLY, HOUR_MS, dst_tariff, ms, tou, utc
 
-from edge.tariff import (
+from jcproto.tariff import (
     CostMeter,
     EnergyRegisterError,
     Tariff,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tariff_support import FLAT_ONLY, HOUR_MS, TOU, dst_tariff, ms, period, tou, utc
 
-from edge.tariff import DEFAULT_TZ, Tariff, TariffError
+from jcproto.tariff import DEFAULT_TZ, Tariff, TariffError
 
 
 def make(periods, **extra):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tariff_support import HOUR_MS, ms, period
 
-from edge.tariff import CostMeter, Tariff, wh_until_amount
+from jcproto.tariff import CostMeter, Tariff, wh_until_amount
 
 SETTINGS = settings(max_examples=120, deadline=None)
 ZONES = ["Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "UTC"]

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from edge.protocol import schema
-from edge.protocol.codec import decode, dumps, encode, loads, nested, nested_list, omit_none
-from edge.protocol.errors import ProtocolError
-from edge.protocol.records import Limit
+from jcproto import schema
+from jcproto.codec import decode, dumps, encode, loads, nested, nested_list, omit_none
+from jcproto.errors import ProtocolError
+from jcproto.records import Limit
 
 
 def new_command_id() -> str:

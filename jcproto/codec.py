@@ -14,8 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from edge.protocol import schema
-from edge.protocol.errors import ProtocolError
+from jcproto import schema
+from jcproto.errors import ProtocolError
 
 
 def nested(cls: type) -> dict[str, Any]:

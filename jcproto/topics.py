@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal, get_args
 
-from edge.protocol.errors import ProtocolError
+from jcproto.errors import ProtocolError
 
 PREFIX = "jc/v1/st/"
 SID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")

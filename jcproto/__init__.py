@@ -1,6 +1,6 @@
 """Station <-> cloud protocol v1 (spec/mqtt-v1.md, docs/protocol.md): pure, no I/O.
 
-    from edge.protocol import topic, State, Up, SessionStarted, Ack, Reply, parse_topic
+    from jcproto import topic, State, Up, SessionStarted, Ack, Reply, parse_topic
 
     client.publish(topic(sid, "state"), State(online=True, ts=now_ms, fw="1.2.0").to_json(), qos=1, retain=True)
     sid, kind = parse_topic(msg.topic)
@@ -9,8 +9,8 @@
 Every `to_json()` validates against the JSON Schemas in `schemas/`; every `from_json()` too.
 """
 
-from edge.protocol.canonical import canonical_json, signing_bytes
-from edge.protocol.commands import (
+from jcproto.canonical import canonical_json, signing_bytes
+from jcproto.commands import (
     COMMAND_TYPES,
     CancelReservation,
     Command,
@@ -29,8 +29,8 @@ from edge.protocol.commands import (
     new_command_id,
     parse_command,
 )
-from edge.protocol.errors import ProtocolError, RefusalKind
-from edge.protocol.messages import (
+from jcproto.errors import ProtocolError, RefusalKind
+from jcproto.messages import (
     Ack,
     ErrorCode,
     GunTelemetry,
@@ -40,7 +40,7 @@ from edge.protocol.messages import (
     Transformer,
     Up,
 )
-from edge.protocol.records import (
+from jcproto.records import (
     RECORD_TYPES,
     Event,
     Limit,
@@ -54,9 +54,9 @@ from edge.protocol.records import (
     UnknownRecord,
     parse_record,
 )
-from edge.protocol.schema import validate
-from edge.protocol.signing import sign_record, verify_record, with_signature
-from edge.protocol.topics import (
+from jcproto.schema import validate
+from jcproto.signing import sign_record, verify_record, with_signature
+from jcproto.topics import (
     DOWN_KINDS,
     KINDS,
     UP_KINDS,

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.protocol.errors import ProtocolError
+from jcproto.errors import ProtocolError
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 BASE_URI = "https://schemas.juchong.invalid/mqtt/v1/"

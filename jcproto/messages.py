@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
-from edge.protocol import schema
-from edge.protocol.codec import Payload, decode, encode, nested, nested_list, omit_none
-from edge.protocol.records import Record, parse_record
+from jcproto import schema
+from jcproto.codec import Payload, decode, encode, nested, nested_list, omit_none
+from jcproto.records import Record, parse_record
 
 LoadLevel = Literal["normal", "capped", "blocked", "failsafe"]
 

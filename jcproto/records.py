@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from edge.protocol import schema
-from edge.protocol.codec import decode, dumps, encode, nested, omit_none
-from edge.protocol.errors import ProtocolError
+from jcproto import schema
+from jcproto.codec import decode, dumps, encode, nested, omit_none
+from jcproto.errors import ProtocolError
 
 LimitMode = Literal["full", "energy", "time", "amount"]
 
@@ -65,7 +65,7 @@ class SessionProgress(Record):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionEnded(Record):
-    """Signed: build it with signature="" and use `edge.protocol.signing.with_signature`."""
+    """Signed: build it with signature="" and use `jcproto.signing.with_signature`."""
 
     TYPE: ClassVar[str] = "session_ended"
     session_id: str

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge.protocol.canonical import SIGNATURE_FIELD, signing_bytes
+from jcproto.canonical import SIGNATURE_FIELD, signing_bytes
 
 _ALGORITHM = ec.ECDSA(hashes.SHA256())
 
