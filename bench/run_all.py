@@ -9,7 +9,8 @@ Each bench is its own script, run here as a subprocess one after the other (neve
 once: the timings share this machine's cores). RESULTS.md gets a summary (every figure
 beside its target or same-run baseline, as a ratio) and one section per bench: what was
 measured and how, its table, the command and the date. A bench not run this time keeps its
-previous section (and date). A bench that fails is recorded as failed with its error. The
+previous section (and date). A fresh section keeps the figures of the run it replaces under
+**Before**, and the summary shows them in its `before` column. A bench that fails is recorded as failed with its error. The
 hand-written block between `<!-- notes -->` and `<!-- /notes -->` is kept as it is.
 """
 
@@ -303,18 +304,40 @@ def run_bench(b: Bench, quick: bool) -> dict[str, Any]:
             "code": code_version()}
 
 
-def section(b: Bench, r: dict[str, Any]) -> str:
+def section(b: Bench, r: dict[str, Any], previous: str | None = None) -> str:
     rows = [] if r["failed"] else b.summary(r["out"], r["data"])
     text = [f"## {b.title}", "", f"Measured {r['date']} (`{r['short_date']}`), in {r['took'] / 60:.1f} min, "
             f"with `{r['command']}`, code {r['code']}.", ""]
     if rows:
         text += ["**Figures**", "", table(FIGURES_HEAD, rows, "lllll"), ""]
+    before = before_rows(previous)
+    if before:
+        # The run this one replaces, kept beside it so a change in the code shows as a change here.
+        text += [f"**Before** (the previous run of this bench, `{before[1] or '?'}`, code {before[2] or '?'})", "",
+                 table(FIGURES_HEAD, before[0], "lllll"), ""]
     text += ["**How**: " + b.how, ""]
     if r["failed"]:
         text += [f"**FAILED** (exit code {r['rc']}):", "", "```", (r["err"] or "").strip()[-3000:], "```", ""]
     if r["out"]:
         text += ["**Output**", "", r["out"], ""]
     return "\n".join(text)
+
+
+def before_rows(previous: str | None) -> tuple[list[Row], str | None, str | None] | None:
+    """The figures of the section a fresh run replaces: (rows, short date, code)."""
+    if not previous:
+        return None
+    rows, when = figures_of(previous)
+    code = re.search(r", code ([0-9a-f]{7,}[^.\s]*)", previous)
+    return (rows, when, code.group(1) if code else None) if rows else None
+
+
+def before_of(body: str) -> dict[str, str]:
+    """figure → measured, from a section's **Before** table."""
+    if "**Before**" not in body:
+        return {}
+    block = body.split("**Before**", 1)[1].split("\n\n", 1)[1].strip().split("\n\n", 1)[0]
+    return {r[0]: r[1] for r in md_rows(block) if len(r) == len(FIGURES_HEAD)}
 
 
 def figures_of(body: str) -> tuple[list[Row], str | None]:
@@ -337,7 +360,8 @@ def write_results(path: Path, fresh: dict[str, str], date: str) -> None:
             body = (f"## {b.title}\n\nNot run yet: `python bench/{' '.join(b.args)}`"
                     + (", or `python bench/run_all.py --soak`" if b.name == "soak" else "") + ".\n")
         rows, when = figures_of(body)
-        summary_rows += [[*row, when or "?"] for row in rows]
+        before = before_of(body)
+        summary_rows += [[row[0], row[1], before.get(row[0], "-"), *row[2:], when or "?"] for row in rows]
         sections.append(f"<!-- section:{b.name} -->\n{body.rstrip()}\n<!-- /section:{b.name} -->")
     head = [
         "# Benchmark results", "",
@@ -348,7 +372,9 @@ def write_results(path: Path, fresh: dict[str, str], date: str) -> None:
         "figures are medians or percentiles over many samples, and each stands beside its target or a baseline "
         "measured in the same run, as a ratio (measured ÷ target or baseline; below 1 is inside a target).", "",
         "## Summary", "",
-        table([*FIGURES_HEAD, "date"], summary_rows, "llllll"), "",
+        "`before` is the same figure from the previous run of its bench (its section names that run's date "
+        "and code).", "",
+        table([FIGURES_HEAD[0], FIGURES_HEAD[1], "before", *FIGURES_HEAD[2:], "date"], summary_rows, "lllllll"), "",
     ]
     m = NOTES_RE.search(old)
     notes = m["body"].rstrip() if m else ("## Notes\n\nHand-written diagnosis and follow-ups go here, between the "
@@ -368,6 +394,7 @@ def main() -> None:
     if only and not only <= {b.name for b in BENCHES}:
         ap.error(f"--only takes {', '.join(b.name for b in BENCHES)}")
     date = sh_date()
+    previous = {m["name"]: m["body"] for m in SECTION_RE.finditer(RESULTS.read_text())} if RESULTS.exists() else {}
     fresh: dict[str, str] = {}
     for b in BENCHES:
         if only is not None and b.name not in only:
@@ -378,7 +405,7 @@ def main() -> None:
         if reason:
             print(f"[run_all] {b.name}: skipped ({reason})", file=sys.stderr)
             continue
-        fresh[b.name] = section(b, run_bench(b, args.quick))
+        fresh[b.name] = section(b, run_bench(b, args.quick), previous.get(b.name))
     output = args.output or (None if args.quick else RESULTS)
     if output is None:
         for body in fresh.values():
