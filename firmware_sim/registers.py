@@ -1,6 +1,6 @@
 """Register layouts as data: the jc-ref-v1 pile map and the ARCM300T meter map.
 
-The models (pile.py, meter.py) produce *field values* (raw integers, already scaled to the
+The models (pile/, meter.py) produce *field values* (raw integers, already scaled to the
 register's unit); these layouts turn them into register images and back. Nothing here knows
 about Modbus transports. The tables mirror spec/pile-modbus-map.md and spec/arcm300t.md.
 """
