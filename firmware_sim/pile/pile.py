@@ -71,17 +71,33 @@ class Pile:
     def watchdog_s(self) -> int:
         return self.watchdog.period_s
 
+    @watchdog_s.setter
+    def watchdog_s(self, value: int) -> None:
+        self.watchdog.period_s = value
+
     @property
     def fallback_power_w(self) -> int:
         return self.watchdog.fallback_power_w
+
+    @fallback_power_w.setter
+    def fallback_power_w(self, value: int) -> None:
+        self.watchdog.fallback_power_w = value
 
     @property
     def heartbeat(self) -> int:
         return self.watchdog.heartbeat
 
+    @heartbeat.setter
+    def heartbeat(self, value: int) -> None:
+        self.watchdog.heartbeat = value
+
     @property
     def last_feed_real(self) -> float:
         return self.watchdog.last_feed_real
+
+    @last_feed_real.setter
+    def last_feed_real(self, value: float) -> None:
+        self.watchdog.last_feed_real = value
 
     @property
     def watchdog_expired(self) -> bool:

@@ -77,3 +77,12 @@ def test_the_active_limit_is_always_a_target_held_for_the_delay(
             assert gun.limit_active_w == target and now >= since + 0.5
         if now >= since + 0.5:
             assert gun.limit_active_w == target
+
+
+def test_pile_keeps_the_watchdog_names_it_always_had(ac7) -> None:
+    ac7.heartbeat = 12
+    ac7.watchdog_s, ac7.fallback_power_w = 5, 1000
+    assert ac7.watchdog.heartbeat == 12 and ac7.read("holding", 10, 3) == [5, 0, 1000]
+    assert ac7.read("input", 19, 1) == [12]
+    ac7.last_feed_real = ac7.clock.real() - 5
+    assert ac7.watchdog_expired
