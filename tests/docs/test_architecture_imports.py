@@ -35,6 +35,10 @@ FORBIDDEN = {
 }
 
 
+# Words of the column that name no distribution.
+FILLER = {"stdlib", "only", "and", "or", "nothing", "else", "—", "-"}
+
+
 @dataclass
 class Row:
     paths: list[str]  # as written: "edge/cache/", "edge/config.py"
@@ -82,7 +86,7 @@ def parse_row(module_cell: str, may_cell: str) -> Row:
     rest = re.sub(r"all of", "", re.sub(r"`[^`]+`", "", rest))
     for word in re.split(r"[,;.]\s*|\s+", rest):
         word = word.strip()
-        if word and word != "stdlib":
+        if word and word.lower() not in FILLER:
             row.external |= import_names(word)
     return row
 
