@@ -15,6 +15,7 @@ A file is governed by the most specific row naming it (`jcproto/tariff.py` befor
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import sys
@@ -66,9 +67,14 @@ def table_rows(text: str) -> list[tuple[str, str]]:
     return rows
 
 
+@functools.cache
+def _installed() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
 def import_names(dist: str) -> set[str]:
     wanted = re.sub(r"[-_.]+", "-", dist).lower()
-    names = {mod for mod, dists in importlib.metadata.packages_distributions().items()
+    names = {mod for mod, dists in _installed().items()
              if any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists)}
     if not names:
         raise AssertionError(f"docs/architecture.md names `{dist}`, which is no installed distribution "
@@ -164,7 +170,7 @@ def test_every_row_names_files_that_exist() -> None:
             assert (ROOT / rp).exists(), f"docs/architecture.md's table names `{rp}`, which does not exist"
 
 
-def test_every_gateway_module_has_a_row() -> None:
+def test_every_module_has_a_row() -> None:
     governed = governing_rows(rows())
     missing = [str(f.relative_to(ROOT)) for f in project_files()
                if f not in governed and f.name != "__init__.py"]
