@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -28,12 +29,14 @@ def sim_rated_kva(control: str, timeout_s: float = 5.0) -> float:
             state = json.loads(resp.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         raise SimInfoError(f"the simulator's control API at {url} answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise SimInfoError(f"the simulator's control API does not answer at {url}: "
-                           f"{getattr(exc, 'reason', exc)}; is jc-sim running with --control there?") from None
+                           f"{str(getattr(exc, 'reason', exc)).strip() or type(exc).__name__}; "
+                           "is jc-sim running with --control there?") from None
     except ValueError as exc:
         raise SimInfoError(f"{url} did not answer JSON ({exc}); is it jc-sim's control API?") from None
-    rated = (state.get("transformer") or {}).get("rated_kva") if isinstance(state, dict) else None
+    transformer = state.get("transformer") if isinstance(state, dict) else None
+    rated = transformer.get("rated_kva") if isinstance(transformer, dict) else None
     if isinstance(rated, bool) or not isinstance(rated, int | float) or not rated > 0:
         raise SimInfoError(f"{url} reports no transformer rating (transformer.rated_kva); "
                            "is it jc-sim's control API?")

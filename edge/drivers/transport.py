@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import Protocol
 
-import serial
+import serial as pyserial
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerRTU
@@ -145,8 +145,8 @@ class PymodbusTransport:
                 return str(exc)
             os.close(fd)
             try:
-                serial.Serial(self.settings.port, baudrate=self.settings.baud).close()
-            except (OSError, ValueError, serial.SerialException) as exc:
+                pyserial.Serial(self.settings.port, baudrate=self.settings.baud).close()
+            except (OSError, ValueError, pyserial.SerialException) as exc:
                 return str(exc)
             return None
         try:
