@@ -34,6 +34,13 @@ def main(ctx: click.Context, verbose: int) -> None:
     ctx.ensure_object(dict)
 
 
+def _quiet_transport_log() -> None:
+    # The installer commands print a failed open themselves; the transport's own warning
+    # would say it twice. -v shows it again.
+    if logging.getLogger().level >= logging.WARNING:
+        logging.getLogger("edge.drivers.transport").setLevel(logging.ERROR)
+
+
 @main.command("check-config")
 @click.argument("file", type=click.Path(dir_okay=False))
 def check_config(file: str) -> None:
@@ -46,6 +53,10 @@ def check_config(file: str) -> None:
         click.echo(f"{len(exc.errors)} problem{'s' if len(exc.errors) != 1 else ''} in {file}", err=True)
         sys.exit(1)
     buses = ", ".join(f"{b.name} ({b.address}{f' @{b.baud}' if b.serial else ''})" for b in cfg.buses)
+    from edge.config import device_warnings
+
+    for line in device_warnings(cfg):
+        click.echo(f"warning: {line}", err=True)
     click.echo(f"{file}: OK")
     click.echo(f"  station   {cfg.station.id}" + (f" ({cfg.station.name})" if cfg.station.name else ""))
     click.echo(f"  buses     {buses}")
@@ -106,13 +117,13 @@ def scan(serial_port: str | None, baud: tuple[int, ...], parity: str, host: str 
 
     from edge.drivers.errors import LinkDown
 
+    _quiet_transport_log()
     try:
         found = asyncio.run(scan_line(make, unit_list, bauds, profiles, timeout_s=timeout, progress=progress))
     except LinkDown as exc:
-        where = serial_port or host
         hint = ("check the device name (ls /dev/serial/by-id/) and that this user may open it "
                 "(group dialout)") if serial_port else "check the address and that the gateway answers on it"
-        click.echo(f"\nerror: cannot open {where}: {exc}; {hint}", err=True)
+        click.echo(f"\nerror: {exc}; {hint}", err=True)
         sys.exit(2)
     if sys.stderr.isatty():
         click.echo("\r" + " " * 40 + "\r", err=True, nl=False)
@@ -212,6 +223,9 @@ def format_status(s: dict) -> str:
     m = s["meter"]
     lines.append(f"meter    S {m['s_total_va'] if m['s_total_va'] is not None else '-'} VA  "
                  f"age {m['age_s'] if m['age_s'] is not None else '-'} s" + ("  LOST" if m["lost"] else ""))
+    for b in s.get("buses", []):
+        if b.get("open_error"):
+            lines.append(f"bus      {b['name']} ({b['address']}) CANNOT OPEN: {b['open_error']}")
     ob = s["outbox"]
     lines.append(f"outbox   {ob['depth']} to send, last seq {ob['last_seq']}, acked {ob['acked_seq']}")
     sync = s.get("sync") or {}
@@ -269,24 +283,52 @@ def provision(config_path: str, url: str, token: str, ca_fingerprint: str | None
 @main.command("example-config")
 @click.option("--sim", "sim", required=True, help="The simulator's Modbus TCP address HOST:PORT "
               "(the `tcp` of jc-sim's first line).")
+@click.option("--control", "control", help="The simulator's control API, HOST:PORT or URL (the `control` "
+              "of jc-sim's first line): the transformer rating is read from it.")
 @click.option("--station-id", default="ST-DEMO-01", show_default=True)
-@click.option("--rated-kva", type=float, default=None,
-              help="Transformer rating in kVA (the simulator prints it as rated_kva in its first line); "
-                   "default 250.")
+@click.option("--rated-kva", type=click.FloatRange(min=0, min_open=True, max=100_000), default=None,
+              help="Transformer rating in kVA (the nameplate); overrides what --control reports. "
+                   "One of the two is needed: the meter does not report the rating.")
 @click.option("--store", "store_path", default="var/station.db", show_default=True)
 @click.option("--status-listen", default="127.0.0.1:8081", show_default=True)
 @click.option("--units", default="1-16", show_default=True, help="Unit ids to look for on the simulator.")
-def example_config(sim: str, station_id: str, rated_kva: float | None, store_path: str, status_listen: str,
-                   units: str) -> None:
+def example_config(sim: str, control: str | None, station_id: str, rated_kva: float | None, store_path: str,
+                   status_listen: str, units: str) -> None:
     """Print a working, commented station config for the simulator's station (found by a scan)."""
+    from edge.drivers.errors import LinkDown
     from edge.drivers.scan import parse_units, scan_line
     from edge.drivers.transport import PymodbusTransport
-    from edge.example import render_example
+    from edge.example import SimInfoError, render_example, sim_rated_kva
 
     h, _, p = sim.rpartition(":")
     if not h or not p.isdigit():
         raise click.BadParameter("write HOST:PORT, e.g. 127.0.0.1:5020", param_hint="--sim")
-    found = asyncio.run(scan_line(lambda b: PymodbusTransport(host=h, port=int(p)), parse_units(units), [None]))
+    try:
+        unit_list = parse_units(units)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--units") from None
+    if rated_kva is None and control is None:
+        click.echo("error: the transformer rating is not known, and load % is S total / rated kVA: the meter "
+                   "(ARCM300T) does not report it. Give --control HOST:PORT (jc-sim's control API, the "
+                   "`control` of its first line; start jc-sim with --control) or --rated-kva KVA from the "
+                   "transformer's nameplate.", err=True)
+        sys.exit(2)
+    if control is not None:
+        try:
+            reported = sim_rated_kva(control)
+        except SimInfoError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        if rated_kva is not None and rated_kva != reported:
+            click.echo(f"note: --rated-kva {rated_kva:g} kept; the simulator reports {reported:g} kVA", err=True)
+        rated_kva = rated_kva if rated_kva is not None else reported
+    _quiet_transport_log()
+    try:
+        found = asyncio.run(scan_line(lambda b: PymodbusTransport(host=h, port=int(p)), unit_list, [None]))
+    except LinkDown as exc:
+        click.echo(f"error: {exc}; is `jc-sim run` serving Modbus TCP at {sim} "
+                   "(the `tcp` of its first line)?", err=True)
+        sys.exit(2)
     if not any(f.kind == "pile" for f in found):
         click.echo(f"error: no pile answers at {sim} (units {units}); is `jc-sim run` serving there?", err=True)
         sys.exit(2)

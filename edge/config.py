@@ -7,6 +7,8 @@ Every problem is reported at once, each naming the key and what to write instead
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import re
 import tomllib
 import zoneinfo
@@ -287,6 +289,27 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
     return StationConfig(station=station, buses=tuple(buses), piles=tuple(piles), meter=meter,
                          rated_kva=float(rated), load_policy=policy, watchdog=watchdog, store=store,
                          status=status, cloud=cloud, source=source)
+
+
+def device_warnings(cfg: StationConfig) -> list[str]:
+    """What `check-config` warns about but does not refuse: a serial port that this user
+    cannot open now (the adapter may be plugged in later), in the operating system's words."""
+    out = []
+    for b in cfg.buses:
+        if not b.serial:
+            continue
+        assert b.port is not None
+        try:
+            os.stat(b.port)
+        except OSError as exc:
+            out.append(f'[[bus]] "{b.name}": port {b.port}: {exc}; check the name '
+                       "(ls /dev/serial/by-id/) and that the adapter is plugged in")
+            continue
+        if not os.access(b.port, os.R_OK | os.W_OK):
+            err = OSError(errno.EACCES, os.strerror(errno.EACCES), b.port)
+            out.append(f'[[bus]] "{b.name}": port {b.port}: {err} (as this user); the gateway\'s '
+                       "user needs read and write access to it (group dialout)")
+    return out
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:

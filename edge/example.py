@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import urllib.error
+import urllib.request
+
 from edge.drivers.scan import Found
 
-DEFAULT_RATED_KVA = 250.0
+
+class SimInfoError(RuntimeError):
+    """The simulator's control API did not say what was asked; the message says why."""
+
+
+def control_url(control: str) -> str:
+    """`HOST:PORT` or a URL of jc-sim's control API, as a base URL without a trailing slash."""
+    url = control if "://" in control else f"http://{control}"
+    return url.rstrip("/")
+
+
+def sim_rated_kva(control: str, timeout_s: float = 5.0) -> float:
+    """The transformer rating the simulator's scenario has, from its control API (`GET /state`:
+    `transformer.rated_kva`). The meter itself does not report a rating (docs: ARCM300T map)."""
+    url = control_url(control) + "/state"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            state = json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        raise SimInfoError(f"the simulator's control API at {url} answered {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise SimInfoError(f"the simulator's control API does not answer at {url}: "
+                           f"{str(getattr(exc, 'reason', exc)).strip() or type(exc).__name__}; "
+                           "is jc-sim running with --control there?") from None
+    except ValueError as exc:
+        raise SimInfoError(f"{url} did not answer JSON ({exc}); is it jc-sim's control API?") from None
+    transformer = state.get("transformer") if isinstance(state, dict) else None
+    rated = transformer.get("rated_kva") if isinstance(transformer, dict) else None
+    if isinstance(rated, bool) or not isinstance(rated, int | float) or not rated > 0:
+        raise SimInfoError(f"{url} reports no transformer rating (transformer.rated_kva); "
+                           "is it jc-sim's control API?")
+    return float(rated)
 
 
 def render_example(found: list[Found], *, sim_host: str, sim_port: int, station_id: str,
-                   rated_kva: float | None, store_path: str, status_listen: str,
+                   rated_kva: float, store_path: str, status_listen: str,
                    credentials_dir: str = "var/credentials") -> str:
+    if not rated_kva or rated_kva <= 0:
+        # A made-up rating makes every load % wrong: the caller must know it.
+        raise ValueError(f"rated_kva must be the transformer's rating in kVA, got {rated_kva!r}")
     piles = [f for f in found if f.kind == "pile"]
     meters = [f for f in found if f.kind == "meter"]
     out = [
@@ -60,7 +99,7 @@ def render_example(found: list[Found], *, sim_host: str, sim_port: int, station_
         out += ["# No meter answered: without [meter] load control stays in failsafe (no new starts).", ""]
     out += [
         "[transformer]",
-        f"rated_kva = {rated_kva if rated_kva else DEFAULT_RATED_KVA:g}          # from the nameplate",
+        f"rated_kva = {rated_kva:g}          # the simulated transformer's; on a site, from the nameplate",
         "",
         "[load_policy]",
         'mode = "threshold"           # the rule; "share" divides the headroom among running guns',

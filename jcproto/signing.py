@@ -1,7 +1,8 @@
 """Record signatures: ECDSA P-256 with SHA-256 over the canonical JSON, DER, base64.
 
 The gateway signs `session_ended` with the private key whose certificate the cloud issued at
-provisioning; the cloud verifies with that certificate before it bills the session.
+provisioning; the cloud verifies it with that certificate and stores the outcome with the session
+(`signature_ok`).
 """
 
 from __future__ import annotations

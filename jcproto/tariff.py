@@ -1,7 +1,8 @@
 """The tariff object (spec/mqtt-v1.md) and cost arithmetic in integer fen. Pure: no I/O.
 
-The gateway computes a session's cost with this module and the cloud recomputes it with the
-same code, so every rule here is deterministic and integer:
+The gateway computes a session's cost with this module (the cloud stores the cost the gateway
+reports); every rule here is deterministic and integer, so that any party repeating the
+arithmetic gets the same fen:
 - Energy between two readings is split across period boundaries in proportion to time
   (linear), with cumulative rounding so the parts add up to exactly the energy measured.
 - Energy is accumulated in exact Wh per period *name* (periods sharing a name must share

@@ -22,8 +22,8 @@ apt_install() {
 
 # mosquitto: the broker the tests and the demo run with the project's own config.
 # chromium: headless browser for the pages' end-to-end tests; fonts-noto-cjk so that it
-# renders the Chinese pages as Chinese.
-apt_install mosquitto chromium fonts-noto-cjk
+# renders the Chinese pages as Chinese. systemd: `systemd-analyze verify` of the shipped unit.
+apt_install mosquitto chromium fonts-noto-cjk systemd
 
 pick_python() {
   for py in python3.13 python3.12 python3.11 python3; do
@@ -57,5 +57,14 @@ if [ -f package.json ]; then
     say "installing front-end packages (npm ci)"
     npm ci --silent --no-audit --no-fund
   fi
+fi
+# PostgreSQL for the cloud tests' `postgres` variants (database `test` at 127.0.0.1:5432, trust).
+# Under CI (CI=true) not getting it stops here, as the tests would fail without it anyway;
+# elsewhere (the demo needs only SQLite) those tests skip and say why.
+if ! bash scripts/postgres-test-db.sh 5432; then
+  case "${CI:-}" in
+    1|true|TRUE|True|yes) say "PostgreSQL for the tests could not be provided"; exit 1 ;;
+    *) say "no PostgreSQL for the tests: the postgres variants will skip" ;;
+  esac
 fi
 say "ready: .venv"

@@ -13,7 +13,7 @@ from cloud.models.base import Base
 class RawRecord(Base):
     """Every durable record exactly as it came, once per (sid, seq).
 
-    flagged: not to be trusted or billed; flag_reason says why (`bad_signature`,
+    flagged: not to be trusted; flag_reason says why (`bad_signature`,
     `no_certificate`, `invalid`, `unknown_type`).
     """
 
@@ -55,7 +55,7 @@ class ChargingSession(Base):
     started_at: Mapped[int | None]
     ended_at: Mapped[int | None]
     stop_reason: Mapped[str | None] = mapped_column(String(32))
-    # None until session_ended arrives; False: flagged, never billed.
+    # None until session_ended arrives; False: its signature did not verify (flagged).
     signature_ok: Mapped[bool | None] = mapped_column(Boolean)
     started_seq: Mapped[int | None]
     progress_seq: Mapped[int | None]

@@ -249,5 +249,8 @@ class Bus:
         await self.transport.close()
 
     def stats(self) -> dict[str, object]:
+        # open_error: why the line (serial port, TCP connection) does not open, in the
+        # operating system's words; None while it is open or never tried.
         return {"name": self.name, "counters": dict(self.counters),
+                "open_error": getattr(self.transport, "open_error", None),
                 "devices": [h.as_dict() for h in self.devices()]}

@@ -7,10 +7,14 @@ what the bus needs, so tests can hand it a scripted transport instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from typing import Protocol
 
+import serial as pyserial
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerRTU
@@ -77,6 +81,10 @@ class PymodbusTransport:
         self.name = name or (serial.port if serial else f"{host}:{port}")
         self._rx = b""
         self._expect = 0
+        self._host, self._port = host, port
+        # Why the line last failed to open, as the operating system said it (None once open):
+        # pymodbus logs that reason and returns False, so it is asked again in open_reason().
+        self.open_error: str | None = None
         if serial:
             self._client: AsyncModbusSerialClient | AsyncModbusTcpClient = AsyncModbusSerialClient(
                 serial.port, baudrate=serial.baud, parity=serial.parity, stopbits=serial.stopbits,
@@ -109,10 +117,43 @@ class PymodbusTransport:
             return
         try:
             ok = await self._client.connect()
+            reason = None if ok else await asyncio.to_thread(self.open_reason)
         except (OSError, ModbusException) as exc:
-            raise LinkDown(f"{self.name}: cannot open: {exc}") from exc
+            ok, reason = False, str(exc)
         if not ok:
-            raise LinkDown(f"{self.name}: cannot open the line")
+            self._opened(reason or "the line did not open")
+            raise LinkDown(f"{self.name}: cannot open: {self.open_error}")
+        self._opened(None)
+
+    def _opened(self, error: str | None) -> None:
+        # Logged when it changes, not at every poll: a missing adapter would flood the log.
+        if error != self.open_error:
+            if error is not None:
+                log.warning("%s: cannot open: %s", self.name, error)
+            elif self.open_error is not None:
+                log.info("%s: open again", self.name)
+        self.open_error = error
+
+    def open_reason(self) -> str | None:
+        """Why the line cannot be opened, in the operating system's words ("[Errno 2] No such
+        file or directory: '/dev/ttyUSB9'", "[Errno 13] Permission denied: ..."); None when
+        it opens now."""
+        if self.settings is not None:
+            try:
+                fd = os.open(self.settings.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            except OSError as exc:
+                return str(exc)
+            os.close(fd)
+            try:
+                pyserial.Serial(self.settings.port, baudrate=self.settings.baud).close()
+            except (OSError, ValueError, pyserial.SerialException) as exc:
+                return str(exc)
+            return None
+        try:
+            socket.create_connection((self._host, self._port), timeout=3).close()
+        except OSError as exc:
+            return str(exc)
+        return None
 
     async def close(self) -> None:
         self._client.close()

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import pytest
 from cryptography.hazmat.primitives import serialization
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
@@ -27,6 +26,7 @@ from cloud.migrate import upgrade
 from cloud.mqtt import MqttSettings
 from jcproto import Ack, Reply, State, topic, with_signature
 from tests.support.broker import Broker, ClientCert
+from tests.support.services import missing, require_module
 
 PG_DSNS = (
     "host=127.0.0.1 port=5432 dbname=test user=postgres",
@@ -51,10 +51,7 @@ def wait_for(
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A fresh schema in database `test`, as an SQLAlchemy URL; dropped afterwards."""
-    try:
-        import psycopg
-    except ImportError:
-        pytest.skip("psycopg is not installed (cloud extra)")
+    psycopg = require_module("psycopg", "psycopg is not installed (cloud extra): run scripts/setup.sh")
     conn = None
     user = ""
     for dsn in PG_DSNS:
@@ -65,7 +62,8 @@ def postgres_schema() -> Iterator[str]:
         except psycopg.OperationalError:
             continue
     if conn is None:
-        pytest.skip("no PostgreSQL server reachable at 127.0.0.1:5432 (database test, trust auth)")
+        missing("no PostgreSQL server reachable at 127.0.0.1:5432 (database test, trust auth): "
+                "run scripts/setup.sh")
     schema = f"jc_test_{uuid.uuid4().hex[:12]}"
     conn.execute(f'CREATE SCHEMA "{schema}"')
     try:

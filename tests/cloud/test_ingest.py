@@ -59,7 +59,7 @@ def test_records_are_stored_acked_and_materialised(
         150,
     )
     assert sess.started_at == NOW and sess.stop_reason == "ev_full" and sess.progress_seq == 3
-    assert sess.signature_ok is False  # signed with no key the cloud knows: flagged, not billed
+    assert sess.signature_ok is False  # signed with no key the cloud knows: flagged
     assert len(_rows(engine, MeterMinuteRow, sid="S1")) == 3
     assert len(_rows(engine, StationEvent, sid="S1")) == 3
     assert _rows(engine, StationSeq, sid="S1")[0].acked_seq == 10
@@ -218,4 +218,4 @@ def test_signature_good_is_accepted_tampered_is_flagged(
     )
     sessions = {s.ended_seq: s for s in _rows(engine, ChargingSession, sid="S1")}
     assert sessions[4].signature_ok is True and sessions[8].signature_ok is False
-    assert sessions[8].cost_fen == 1  # stored as claimed, flagged for billing to skip
+    assert sessions[8].cost_fen == 1  # stored as claimed, flagged

@@ -10,10 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from edge.cli import main as gateway_cli
 from edge.config import CloudConfig, StoreConfig
+from tests.support.services import missing
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "systemd" / "jc-gateway.service"
@@ -41,10 +40,10 @@ def values(key: str) -> list[str]:
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     tool = shutil.which("systemd-analyze")
     if tool is None:
-        pytest.skip("systemd-analyze is not installed on this machine (Debian: apt-get install systemd)")
+        missing("systemd-analyze is not installed on this machine (Debian: apt-get install systemd)")
     units = next((d for d in SYSTEM_UNITS if (d / "sysinit.target").exists()), None)
     if units is None:
-        pytest.skip("no systemd unit directory with sysinit.target here to verify against")
+        missing("no systemd unit directory with sysinit.target here to verify against (apt-get install systemd)")
     root = tmp_path / "root"
     shutil.copytree(units, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)

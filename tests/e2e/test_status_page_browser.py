@@ -3,11 +3,13 @@ it renders the live station, in Chinese first and in English at a click."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
 
 from tests.support.gateway import GatewayProcess
+from tests.support.services import missing, require_module
 from tests.support.sim import SimProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -17,9 +19,9 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--
 
 @pytest.fixture
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium") and not shutil.os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed: run scripts/setup.sh")
+    playwright = require_module("playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh")
+    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
+        missing("Debian's chromium is not installed: run scripts/setup.sh")
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
@@ -53,3 +55,25 @@ def test_status_page_shows_the_station_in_chinese_and_english(browser, tmp_path)
         gw.stop()
         page.wait_for_selector("#err", state="visible", timeout=10_000)
         assert "unavailable" in page.locator("#err").inner_text()
+
+
+@pytest.mark.browser
+def test_status_page_names_a_port_that_cannot_be_opened(browser, tmp_path):
+    missing = tmp_path / "ttyUSB9"
+    extra = (f'[[bus]]\nname = "rs485-9"\nport = "{missing}"\n\n'
+             '[[pile]]\nid = "P9"\nbus = "rs485-9"\nunit = 1\n')
+    with SimProcess("test") as sim, GatewayProcess(sim, tmp_path / "gw", extra_toml=extra) as gw:
+        gw.wait(lambda s: any(b["open_error"] for b in s["buses"]), what="the bus' open error")
+        page = browser.new_page(locale="en-US")
+        page.goto(gw.url + "/")
+        page.wait_for_selector("#buses .bus-error")
+        if page.locator("html").get_attribute("lang") != "en":
+            page.click("#lang")
+            page.wait_for_function("document.documentElement.lang === 'en'")
+        text = page.locator("#buses .bus-error").inner_text()
+        assert f"cannot open: [Errno 2] No such file or directory: '{missing}'" in text
+        page.click("#lang")
+        page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+        assert "无法打开" in page.locator("#buses .bus-error").inner_text()
+        assert page.locator("#buses .bus-error").count() == 1  # the simulator's line opens fine
+        page.screenshot(path=str(tmp_path / "status-bus-error.png"), full_page=True)

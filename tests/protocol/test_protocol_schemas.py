@@ -9,10 +9,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from jcproto import schema
+from tests.support.services import require_module
 
-jsonschema_rs = pytest.importorskip(
-    "jsonschema_rs", reason="jsonschema-rs (cloud extra) is not installed"
-)
+jsonschema_rs = require_module("jsonschema_rs", "jsonschema-rs (cloud extra) is not installed: run scripts/setup.sh")
 
 SCHEMAS = schema.schemas()
 

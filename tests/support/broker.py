@@ -38,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.broker import BrokerSettings, render_broker_config
 from cloud.pki.ca import CertificateAuthority, Identity
+from tests.support.services import missing
 
 MOSQUITTO = os.environ.get("JC_MOSQUITTO", "/usr/sbin/mosquitto")
 CLOUD_IDENTITY = "jc.cloud"
@@ -68,7 +69,7 @@ class Broker:
 
     def __init__(self, workdir: Path, *, port: int | None = None, cloud_identity: str = CLOUD_IDENTITY) -> None:
         if not Path(MOSQUITTO).exists():
-            pytest.skip(f"{MOSQUITTO} not found: run scripts/setup.sh (apt-get install mosquitto)")
+            missing(f"{MOSQUITTO} not found: run scripts/setup.sh (apt-get install mosquitto)")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
