@@ -47,7 +47,8 @@ class FakeServer:
     def start(self) -> FakeServer:
         if self.pay is not None:
             self.pay.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-wechat", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-wechat", daemon=True)
         self._thread.start()
         return self
 

@@ -68,6 +68,8 @@ def pay_sign_message(app_id: str, time_stamp: str, nonce_str: str, package: str)
 
 def authorization(*, mchid: str, serial_no: str, private_key: RSAPrivateKey, method: str,
                   path_query: str, body: bytes, timestamp: int, nonce: str) -> str:
+    if not re.fullmatch(r"[0-9A-Za-z]{1,32}", nonce):
+        raise ValueError("nonce_str must be 1-32 letters and digits")
     signature = sign(private_key, request_message(method, path_query, timestamp, nonce, body))
     return (f'{SCHEMA} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
             f'timestamp="{timestamp}",serial_no="{serial_no}"')
