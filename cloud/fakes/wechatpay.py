@@ -103,6 +103,7 @@ class FakeWechatPay:
     refund_delay_s: float = 0.0  # PROCESSING → final status after this long
     refund_outcome: str = "SUCCESS"  # what refunds end as (SUCCESS / ABNORMAL / CLOSED)
     notify_origin: str | None = None  # deliver to this scheme://host:port instead of notify_url's
+    answer_within_s: float = 5.0  # WeChat's limit for the callback's answer; slower counts as failed
     faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
@@ -112,7 +113,8 @@ class FakeWechatPay:
         self._nonces: dict[str, float] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
-        self.notifier = Notifier(self.notification_headers, retry_scale=self.retry_scale)
+        self.notifier = Notifier(self.notification_headers, retry_scale=self.retry_scale,
+                                 answer_within_s=self.answer_within_s)
 
     @property
     def deliveries(self) -> list[Delivery]:

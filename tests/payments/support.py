@@ -24,6 +24,7 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.answers: list[int] = []
+        self.delay_s = 0.0  # answer this late
         self._cond = threading.Condition()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -35,6 +36,8 @@ class Receiver:
 
     @Request.application
     def _app(self, request: Request) -> Response:
+        if self.delay_s:
+            time.sleep(self.delay_s)
         with self._cond:
             self.received.append(Received(request.path, dict(request.headers), request.get_data()))
             status = self.answers.pop(0) if self.answers else 204

@@ -162,6 +162,18 @@ def test_failed_callback_is_retried_on_wechat_s_schedule_with_the_same_id(client
     assert len(receiver.received) == 3 and fake.pay.notifier.pending() == 0
 
 
+def test_a_callback_slower_than_the_limit_counts_as_failed_and_is_retried(client, fake, receiver):
+    fake.pay.notifier.answer_within_s = 0.2  # WeChat's 5 s, scaled down
+    receiver.delay_s = 0.5
+    client.create_jsapi_order(NewOrder("JC-SLOW0001", "充值", 100, OPENID))
+    fake.pay.pay("JC-SLOW0001")
+    first = fake.pay.notifier.wait_for(lambda ds: len(ds) >= 1)[0]
+    assert first.status is None and "Timeout" in first.error and not first.ok
+    receiver.delay_s = 0.0
+    deliveries = fake.pay.notifier.wait_for(lambda ds: any(d.ok for d in ds))
+    assert deliveries[-1].attempt >= 1 and deliveries[-1].ok
+
+
 def test_retry_schedule_is_wechat_s_and_adds_up_to_24h4m():
     assert sum(RETRY_SCHEDULE_S) == 24 * 3600 + 4 * 60
     assert len(RETRY_SCHEDULE_S) == 15

@@ -8,6 +8,7 @@ the ledger. Notifications are verified, checked for age and replay, then decrypt
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from cloud.payments.errors import (
     BadResponse,
     InvalidPaymentRequest,
     NotificationInvalid,
+    PaymentError,
     ProviderError,
     ProviderUnavailable,
     SignatureInvalid,
@@ -39,8 +41,9 @@ from cloud.payments.provider import (
 )
 from cloud.payments.wechatpay import aead, signing, validate
 from cloud.payments.wechatpay.config import WechatPayConfig
-from cloud.payments.wechatpay.verify import MemoryReplayGuard, ReplayGuard, verify_signed
+from cloud.payments.wechatpay.verify import MemoryReplayGuard, ReplayGuard, header, verify_signed
 
+log = logging.getLogger(__name__)
 USER_AGENT = "juchong-wechatpay/1 (+requests)"
 PAYMENT_EVENTS = ("TRANSACTION.SUCCESS",)
 REFUND_EVENTS = ("REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED")
@@ -235,6 +238,24 @@ class WechatPayClient:
         return envelope, content
 
     def parse_payment_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
+        try:
+            return self._payment_notice(headers, body)
+        except PaymentError as e:
+            # a refused notification credits nothing; the log says why (never the body: it
+            # may be a forgery crafted for the log)
+            log.warning("payment notification refused: %s (serial %r, %d bytes)", e,
+                        header(headers, "Wechatpay-Serial"), len(body))
+            raise
+
+    def parse_refund_notification(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
+        try:
+            return self._refund_notice(headers, body)
+        except PaymentError as e:
+            log.warning("refund notification refused: %s (serial %r, %d bytes)", e,
+                        header(headers, "Wechatpay-Serial"), len(body))
+            raise
+
+    def _payment_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         envelope, content = self._open_notification(headers, body, "transaction")
         event = envelope["event_type"]
         if event not in PAYMENT_EVENTS:
@@ -250,7 +271,7 @@ class WechatPayClient:
                              create_time=validate.parse_rfc3339(envelope.get("create_time")),
                              transaction=tx)
 
-    def parse_refund_notification(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
+    def _refund_notice(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
         envelope, content = self._open_notification(headers, body, "refund")
         event = envelope["event_type"]
         if event not in REFUND_EVENTS:
@@ -296,11 +317,11 @@ class WechatPayClient:
             out_trade_no=no, trade_state=state, total_fen=total,
             payer_total_fen=_int(amount, "payer_total", what),
             currency=str(amount.get("currency") or "CNY"),
-            transaction_id=data.get("transaction_id") or None,
-            payer_openid=payer.get("openid") or None,
+            transaction_id=_str(data, "transaction_id", what),
+            payer_openid=_str(payer, "openid", what),
             success_time=validate.parse_rfc3339(data.get("success_time")),
             trade_state_desc=str(data.get("trade_state_desc") or ""),
-            attach=data.get("attach") or None,
+            attach=_str(data, "attach", what),
         )
 
 
@@ -319,7 +340,7 @@ def _refund(data: dict[str, Any], status_key: str, what: str) -> Refund:
         refund_id=data["refund_id"], status=status, refund_fen=refund_fen, total_fen=total_fen,
         payer_refund_fen=_int(amount, "payer_refund", what),
         currency=str(amount.get("currency") or "CNY"),
-        transaction_id=data.get("transaction_id") or None,
+        transaction_id=_str(data, "transaction_id", what),
         success_time=validate.parse_rfc3339(data.get("success_time")),
         user_received_account=str(data.get("user_received_account") or ""),
     )
@@ -334,10 +355,19 @@ def _int(d: Mapping[str, Any], key: str, what: str) -> int | None:
     return v
 
 
+def _str(d: Mapping[str, Any], key: str, what: str) -> str | None:
+    v = d.get(key)
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        raise BadResponse(f"{what}: {key} {v!r} is not a string")
+    return v
+
+
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise BadResponse(f"{what}: answer is not JSON") from None
     if not isinstance(data, dict):
         raise BadResponse(f"{what}: answer is not a JSON object")
@@ -347,7 +377,7 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
 def _error_fields(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
