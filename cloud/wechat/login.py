@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 
 PRODUCTION_BASE_URL = "https://api.weixin.qq.com"
+SETTING_KEYS = ("WECHAT_APPID", "WECHAT_SECRET", "WECHAT_API_BASE_URL", "WECHAT_TIMEOUT_S")
 _CODE = re.compile(r"[0-9A-Za-z_\-]{1,128}")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 

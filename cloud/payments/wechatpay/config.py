@@ -24,6 +24,11 @@ from cloud.payments.wechatpay import validate
 from cloud.payments.wechatpay.verify import KeyRing
 
 PRODUCTION_BASE_URL = "https://api.mch.weixin.qq.com"
+SETTING_KEYS = ("WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_MCH_SERIAL_NO",
+                "WECHATPAY_MCH_PRIVATE_KEY_FILE", "WECHATPAY_APIV3_KEY", "WECHATPAY_PUBLIC_KEY_ID",
+                "WECHATPAY_PUBLIC_KEY_FILE", "WECHATPAY_PLATFORM_CERT_FILES", "WECHATPAY_NOTIFY_URL",
+                "WECHATPAY_REFUND_NOTIFY_URL", "WECHATPAY_BASE_URL", "WECHATPAY_CONNECT_TIMEOUT_S",
+                "WECHATPAY_READ_TIMEOUT_S")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _WHERE = "set it in instance/config.py or as the environment variable JC_{key} (docs/payments.md)"
 
