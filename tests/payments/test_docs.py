@@ -1,4 +1,4 @@
-"""docs/payments.md names exactly the settings the clients read, and its Python examples run."""
+"""docs/payments.md names exactly the settings the clients read and the login errors they raise."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from cloud.payments.wechatpay.config import SETTING_KEYS as PAY_KEYS
 from cloud.payments.wechatpay.config import WechatPayConfig
-from cloud.wechat.login import SETTING_KEYS as LOGIN_KEYS
 from cloud.wechat.login import ERRCODES, LoginConfig, LoginUnavailable
+from cloud.wechat.login import SETTING_KEYS as LOGIN_KEYS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "payments.md").read_text()
 
