@@ -3,7 +3,9 @@
 A notification counts as delivered on HTTP 200 or 204 within 5 s; otherwise it is sent again
 after 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h (24h4m in all). `retry_scale`
 compresses that schedule for tests and the demo (0.001: the whole day in 87 s). Each attempt is
-signed afresh by `sign(body) -> headers` and recorded in `deliveries`.
+signed afresh by `sign(body) -> headers` and recorded in `deliveries`. A probe (WeChat checking
+that the merchant verifies signatures) carries a signature starting "WECHATPAY/SIGNTEST/";
+a merchant that answers it 200/204 is broken.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import requests
 RETRY_SCHEDULE_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800,
                     21600, 21600)
 ANSWER_WITHIN_S = 5.0
+PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class _Job:
     url: str
     body: bytes
     attempt: int = 0
+    probe: bool = False  # a signature probe: sent once, never retried
 
 
 class Notifier:
@@ -75,8 +79,8 @@ class Notifier:
             self._thread = None
 
     def send(self, notification_id: str, event_type: str, url: str, body: bytes,
-             delay_s: float = 0.0) -> None:
-        self._push(time.monotonic() + delay_s, _Job(notification_id, event_type, url, body))
+             delay_s: float = 0.0, *, probe: bool = False) -> None:
+        self._push(time.monotonic() + delay_s, _Job(notification_id, event_type, url, body, probe=probe))
 
     def _push(self, due: float, job: _Job) -> None:
         with self._cond:
@@ -113,6 +117,8 @@ class Notifier:
         error = ""
         try:
             headers = {"Content-Type": "application/json", **self.sign(job.body)}
+            if job.probe:
+                headers["Wechatpay-Signature"] = PROBE_PREFIX + headers["Wechatpay-Signature"]
             resp = self._http.post(job.url, data=job.body, headers=headers,
                                    timeout=self.answer_within_s, allow_redirects=False)
             status = resp.status_code
@@ -125,7 +131,7 @@ class Notifier:
         with self._cond:
             self.deliveries.append(record)
             self._cond.notify_all()
-        if not record.ok and job.attempt < len(RETRY_SCHEDULE_S):
+        if not record.ok and not job.probe and job.attempt < len(RETRY_SCHEDULE_S):
             delay = RETRY_SCHEDULE_S[job.attempt] * self.retry_scale
             job.attempt += 1
             self._push(time.monotonic() + delay, job)

@@ -424,6 +424,16 @@ class FakeWechatPay:
         return nid
 
 
+    def send_probe(self, notify_url: str) -> str:
+        """A notification whose signature is WeChat's probe: the merchant must refuse it."""
+        content = {"mchid": self.mchid, "appid": self.appid, "out_trade_no": "SIGNTEST0000",
+                   "transaction_id": "4200000000000000000000000000", "trade_state": "SUCCESS",
+                   "amount": {"total": 1, "payer_total": 1, "currency": "CNY"}, "payer": {"openid": "oSIGNTEST"}}
+        nid, body = self.notification_body("TRANSACTION.SUCCESS", "支付成功", "transaction", content)
+        self.notifier.send(nid, "PROBE", self.delivery_url(notify_url), body, probe=True)
+        return nid
+
+
 class _param_errors:
     """InvalidPaymentRequest from the shared field rules → WeChat's 400 PARAM_ERROR."""
 

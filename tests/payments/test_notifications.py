@@ -174,6 +174,23 @@ def test_a_callback_slower_than_the_limit_counts_as_failed_and_is_retried(client
     assert deliveries[-1].attempt >= 1 and deliveries[-1].ok
 
 
+def test_wechat_s_signature_probe_is_refused(client, fake, receiver):
+    receiver.answers = [401]  # what a correct callback endpoint answers a probe
+    fake.pay.send_probe("https://cloud.example.cn/api/v1/payments/wechatpay/notify")
+    got = receiver.wait(1)[0]
+    assert got.headers["Wechatpay-Signature"].startswith("WECHATPAY/SIGNTEST/")
+    with pytest.raises(SignatureInvalid) as e:
+        client.parse_payment_notification(got.headers, got.body)
+    assert e.value.code == "SIGNATURE_PROBE"
+    # the rest of the probe is well-formed: only the signature check stands between it and a credit
+    genuine = {**got.headers, "Wechatpay-Signature": got.headers["Wechatpay-Signature"].removeprefix(
+        "WECHATPAY/SIGNTEST/")}
+    assert WechatPayClient(client.config).parse_payment_notification(genuine, got.body).transaction.total_fen == 1
+    fake.pay.notifier.wait_for(lambda ds: len(ds) >= 1)
+    time.sleep(0.1)
+    assert [(d.event_type, d.status) for d in fake.pay.deliveries] == [("PROBE", 401)]  # never retried
+
+
 def test_retry_schedule_is_wechat_s_and_adds_up_to_24h4m():
     assert sum(RETRY_SCHEDULE_S) == 24 * 3600 + 4 * 60
     assert len(RETRY_SCHEDULE_S) == 15
