@@ -122,6 +122,16 @@ def test_replay_guard_refuses_the_same_signed_message_twice(keys):
                   replay_guard=guard)
 
 
+def test_replay_memory_forgets_expired_entries_and_stays_bounded():
+    guard = MemoryReplayGuard(max_entries=100)
+    for i in range(1000):
+        assert guard.first_time(f"k{i}", now=i, ttl_s=50)
+    assert len(guard._seen) <= 100
+    assert not guard.first_time("k999", now=1000, ttl_s=50)  # recent: remembered
+    assert guard.first_time("k900", now=1000, ttl_s=50)  # expired at 950: forgotten
+    assert all(exp >= 1000 for exp in guard._seen.values())
+
+
 def _cert(key, serial: int, not_before: dt.datetime, not_after: dt.datetime) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA")])
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())

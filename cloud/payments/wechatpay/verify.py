@@ -77,19 +77,28 @@ class ReplayGuard(Protocol):
 
 
 class MemoryReplayGuard:
-    """Per-process memory of signatures seen in the last few minutes (thread-safe)."""
+    """Per-process memory of signatures seen in the last few minutes (thread-safe).
 
-    def __init__(self) -> None:
+    Entries expire in insertion order (the TTL is constant), so pruning pops from the front;
+    `max_entries` bounds memory under a flood (the oldest are forgotten first; the ledger's
+    credit-once rule still holds for anything forgotten).
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.max_entries = max_entries
 
     def first_time(self, key: str, now: float, ttl_s: float) -> bool:
         with self._lock:
-            if len(self._seen) > 1024:
-                for k in [k for k, exp in self._seen.items() if exp < now]:
-                    del self._seen[k]
-            expires = self._seen.get(key)
+            while self._seen:
+                oldest, expires = next(iter(self._seen.items()))
+                if expires >= now and len(self._seen) < self.max_entries:
+                    break
+                del self._seen[oldest]
+            expires = self._seen.pop(key, None)  # re-inserted at the end: order stays by expiry
             if expires is not None and expires >= now:
+                self._seen[key] = expires
                 return False
             self._seen[key] = now + ttl_s
             return True
