@@ -63,6 +63,8 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
                 time.sleep(pay.faults.delay_s)
             try:
                 pay.check_request(request.method, path_query, raw, request.headers.get("Authorization"))
+                if pay.faults.fail_with:
+                    raise FakeApiError(pay.faults.fail_with[0], pay.faults.fail_with[1], "injected failure")
                 body: dict[str, Any] = {}
                 if raw:
                     body = json.loads(raw)

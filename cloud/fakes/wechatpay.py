@@ -51,6 +51,7 @@ class Faults:
     probe: bool = False  # a WECHATPAY/SIGNTEST/ signature, as WeChat's probes have
     serial: str | None = None  # claim another serial
     report_total_fen: int | None = None  # notifications and queries claim this amount
+    fail_with: tuple[int, str] | None = None  # answer every /v3 call so, e.g. (500, "SYSTEM_ERROR")
 
 
 @dataclass

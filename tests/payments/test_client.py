@@ -163,6 +163,17 @@ def test_timeout_and_connection_refused_are_provider_unavailable(config, fake):
         down.query_order("JC-DOWN001")
 
 
+@pytest.mark.parametrize("status, code", [(500, "SYSTEM_ERROR"), (502, "BAD_GATEWAY"),
+                                          (429, "FREQUENCY_LIMITED")])
+def test_server_errors_and_rate_limits_mean_retry_later(client, fake, status, code):
+    fake.pay.faults = Faults(fail_with=(status, code))
+    with pytest.raises(ProviderUnavailable) as e:
+        client.create_jsapi_order(order("JC-5XX0001"))
+    assert e.value.code == "PROVIDER_UNAVAILABLE" and code in e.value.message
+    fake.pay.faults = Faults()
+    assert client.create_jsapi_order(order("JC-5XX0001")).prepay_id  # the same number, retried
+
+
 def test_certificate_mode_client_against_a_certificate_mode_fake(keys, key_dir, fake):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
