@@ -1,0 +1,186 @@
+"""The fakes' HTTP face: one small Flask app serving WeChat's paths and the fake's own pages.
+
+WeChat Pay (api.mch.weixin.qq.com):           WeChat login (api.weixin.qq.com):
+  POST /v3/pay/transactions/jsapi                GET  /sns/jscode2session
+  GET  /v3/pay/transactions/out-trade-no/{no}
+  POST /v3/pay/transactions/out-trade-no/{no}/close
+  POST /v3/refund/domestic/refunds
+  GET  /v3/refund/domestic/refunds/{no}
+The fake's own (not WeChat's):
+  GET|POST /fake/cashier        the cashier page, opened with the wx.requestPayment parameters
+  POST /fake/request-payment    the same as JSON: what wx.requestPayment would answer
+  POST /fake/pay/orders/{no}/pay  pay an order directly (test and demo scripts)
+  GET  /fake/pay/orders, /fake/pay/deliveries   what the fake holds and sent
+  POST /fake/wx/login           what wx.login does: {"user": "…"} → {"code": "…"}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from flask import Flask, Response, abort, request
+
+from cloud.fakes import cashier
+from cloud.fakes.wechat_login import FakeWechatLogin
+from cloud.fakes.wechatpay import FakeApiError, FakeWechatPay
+
+
+def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None) -> Flask:
+    app = Flask("cloud.fakes")
+    app.config["JSON_AS_ASCII"] = False
+    if pay is not None:
+        _pay_routes(app, pay)
+    if login is not None:
+        _login_routes(app, login)
+    return app
+
+
+def _json(obj: Any, status: int = 200, content_type: str = "application/json") -> Response:
+    return Response(json.dumps(obj, ensure_ascii=False), status=status,
+                    content_type=f"{content_type}; charset=utf-8")
+
+
+def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
+    def signed(status: int, obj: Any | None) -> Response:
+        raw = b"" if obj is None else json.dumps(obj, ensure_ascii=False).encode()
+        body, headers = pay.sign_answer(raw)
+        resp = Response(body, status=status, headers=headers)
+        if obj is not None:
+            resp.content_type = "application/json; charset=utf-8"
+        return resp
+
+    def v3(handler: Callable[..., tuple[int, Any | None]]) -> Callable[..., Response]:
+        def view(**kwargs: str) -> Response:
+            raw = request.get_data(cache=True)
+            # the signature covers the path exactly as sent, percent-encoding included
+            path_query = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or \
+                request.full_path.rstrip("?")
+            if pay.faults.delay_s:
+                time.sleep(pay.faults.delay_s)
+            try:
+                pay.check_request(request.method, path_query, raw, request.headers.get("Authorization"))
+                if pay.faults.fail_with:
+                    raise FakeApiError(pay.faults.fail_with[0], pay.faults.fail_with[1], "injected failure")
+                body: dict[str, Any] = {}
+                if raw:
+                    body = json.loads(raw)
+                    if not isinstance(body, dict):
+                        raise FakeApiError(400, "PARAM_ERROR", "body is not a JSON object")
+                status, obj = handler(body, **kwargs)
+            except FakeApiError as e:
+                status, obj = e.status, {"code": e.code, "message": e.message}
+            except ValueError:
+                status, obj = 400, {"code": "PARAM_ERROR", "message": "body is not JSON"}
+            pay.requests_seen.append((request.method, request.path, status))
+            return signed(status, obj)
+
+        view.__name__ = handler.__name__
+        return view
+
+    @v3
+    def jsapi(body: dict[str, Any]) -> tuple[int, Any]:
+        return 200, pay.create_jsapi(body)
+
+    @v3
+    def query(body: dict[str, Any], no: str) -> tuple[int, Any]:
+        return 200, pay.query(no, request.args.get("mchid"))
+
+    @v3
+    def close(body: dict[str, Any], no: str) -> tuple[int, Any]:
+        pay.close(no, body)
+        return 204, None
+
+    @v3
+    def refund(body: dict[str, Any]) -> tuple[int, Any]:
+        return 200, pay.refund(body)
+
+    @v3
+    def query_refund(body: dict[str, Any], no: str) -> tuple[int, Any]:
+        return 200, pay.query_refund(no)
+
+    app.add_url_rule("/v3/pay/transactions/jsapi", view_func=jsapi, methods=["POST"])
+    app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>", view_func=query, methods=["GET"])
+    app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>/close", view_func=close, methods=["POST"])
+    app.add_url_rule("/v3/refund/domestic/refunds", view_func=refund, methods=["POST"])
+    app.add_url_rule("/v3/refund/domestic/refunds/<no>", view_func=query_refund, methods=["GET"])
+
+    @app.route("/fake/cashier", methods=["GET", "POST"])
+    def cashier_page() -> Response:
+        params = {k: v for k, v in (request.form if request.method == "POST" else request.args).items()
+                  if k != "action"}
+        lang = params.get("lang", "zh-CN")
+
+        def page(status: int = 200, **kw: Any) -> Response:
+            html = cashier.render(lang=lang, params=params, action="/fake/cashier", mchid=pay.mchid, **kw)
+            return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+        try:
+            order = pay.check_pay_params(params)
+        except FakeApiError as e:
+            return page(e.status, error=e.message)
+        if request.method == "GET":
+            if order.trade_state in ("SUCCESS", "REFUND"):
+                return page(order=order, state="paid")
+            if order.trade_state != "NOTPAY":
+                return page(400, error=order.trade_state)
+            return page(order=order)
+        if request.form.get("action") == "cancel":
+            return page(order=order, state="cancelled")
+        try:
+            pay.pay(order.out_trade_no)
+        except FakeApiError as e:
+            return page(e.status, error=e.message)
+        return page(order=order, state="paid")
+
+    @app.post("/fake/request-payment")
+    def request_payment() -> Response:
+        params = request.get_json(silent=True)
+        if not isinstance(params, dict):
+            return _json({"errMsg": "requestPayment:fail invalid parameters"}, 400)
+        try:
+            order = pay.check_pay_params({k: str(v) for k, v in params.items()})
+            if params.get("action") == "cancel":
+                return _json({"errMsg": "requestPayment:fail cancel"}, 400)
+            pay.pay(order.out_trade_no)
+        except FakeApiError as e:
+            return _json({"errMsg": f"requestPayment:fail {e.message}", "code": e.code}, e.status)
+        return _json({"errMsg": "requestPayment:ok"})
+
+    @app.post("/fake/pay/orders/<no>/pay")
+    def pay_order(no: str) -> Response:
+        try:
+            order = pay.pay(no)
+        except FakeApiError as e:
+            return _json({"code": e.code, "message": e.message}, e.status)
+        return _json(pay.transaction(order))
+
+    @app.get("/fake/pay/orders")
+    def orders() -> Response:
+        return _json(pay.transactions())
+
+    @app.get("/fake/pay/deliveries")
+    def deliveries() -> Response:
+        return _json([asdict(d) for d in pay.deliveries])
+
+
+def _login_routes(app: Flask, login: FakeWechatLogin) -> None:
+    @app.get("/sns/jscode2session")
+    def jscode2session() -> Response:
+        # WeChat labels this JSON text/plain; our client must not depend on the label
+        return _json(login.exchange(request.args), content_type="text/plain")
+
+    @app.post("/fake/wx/login")
+    def wx_login() -> Response:
+        data = request.get_json(silent=True) or request.form or {}
+        if not isinstance(data, dict) and not hasattr(data, "get"):
+            abort(400)
+        user = data.get("user")
+        openid = data.get("openid")
+        if user is not None and not isinstance(user, str) or openid is not None and not isinstance(openid, str):
+            return _json({"errMsg": "login:fail user and openid must be strings"}, 400)
+        code = login.issue_code(user, openid=openid, unionid=data.get("unionid") or None)
+        return _json({"code": code, "errMsg": "login:ok"})

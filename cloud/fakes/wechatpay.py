@@ -1,0 +1,454 @@
+"""A fake WeChat Pay (API v3, public-key mode) that behaves like the real one at its edges.
+
+It checks OUR signature on every /v3 request (401 SIGN_ERROR otherwise), applies the field
+rules WeChat documents, keeps orders and refunds (one refund per out_refund_no), signs every
+answer with its own key (serial PUB_KEY_ID_… or a platform certificate's), and sends
+AES-256-GCM-encrypted, signed notifications with WeChat's retry schedule. The HTTP routes are
+in `cloud.fakes.http`; this module holds the state and rules and does no HTTP serving.
+
+`faults` breaks the fake on purpose so tests can prove our client refuses what it must.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+from cloud.fakes.notifier import Delivery, Notifier
+from cloud.payments.errors import InvalidPaymentRequest
+from cloud.payments.wechatpay import aead, signing, validate
+from cloud.payments.wechatpay.verify import MAX_SKEW_S, PROBE_PREFIX
+
+CHINA = timezone(timedelta(hours=8))
+
+
+class FakeApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Faults:
+    """Ways to misbehave, for tests of the client (all off by default)."""
+
+    sign_with: RSAPrivateKey | None = None  # sign answers with another key ("wrong key")
+    tamper_body: bool = False  # change one byte of the body after signing
+    skew_s: int = 0  # move the answers' Wechatpay-Timestamp
+    delay_s: float = 0.0  # answer this late (client timeouts)
+    unsigned: bool = False  # omit the Wechatpay-* headers
+    probe: bool = False  # a WECHATPAY/SIGNTEST/ signature, as WeChat's probes have
+    serial: str | None = None  # claim another serial
+    report_total_fen: int | None = None  # notifications and queries claim this amount
+    fail_with: tuple[int, str] | None = None  # answer every /v3 call so, e.g. (500, "SYSTEM_ERROR")
+
+
+@dataclass
+class Order:
+    appid: str
+    out_trade_no: str
+    description: str
+    notify_url: str
+    total: int
+    openid: str
+    prepay_id: str
+    attach: str | None
+    time_expire: datetime | None
+    request: dict[str, Any]
+    trade_state: str = "NOTPAY"
+    transaction_id: str | None = None
+    success_time: datetime | None = None
+    refunded: int = 0
+
+
+@dataclass
+class RefundRecord:
+    out_refund_no: str
+    refund_id: str
+    order: Order
+    amount: int
+    reason: str | None
+    notify_url: str
+    request: dict[str, Any]
+    create_time: datetime
+    status: str = "PROCESSING"
+    success_time: datetime | None = None
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.astimezone(CHINA).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class FakeWechatPay:
+    mchid: str
+    appid: str
+    merchant_serial_no: str
+    merchant_public_key: RSAPublicKey  # checks our request signatures and paySign
+    apiv3_key: bytes
+    signing_key: RSAPrivateKey  # WeChat Pay's own key: signs answers and notifications
+    signing_serial: str  # "PUB_KEY_ID_…" (public-key mode) or a platform certificate's serial
+    clock: Callable[[], float] = time.time
+    retry_scale: float = 1.0
+    refund_delay_s: float = 0.0  # PROCESSING → final status after this long
+    refund_outcome: str = "SUCCESS"  # what refunds end as (SUCCESS / ABNORMAL / CLOSED)
+    notify_origin: str | None = None  # deliver to this scheme://host:port instead of notify_url's
+    answer_within_s: float = 5.0  # WeChat's limit for the callback's answer; slower counts as failed
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        self.orders: dict[str, Order] = {}
+        self.refunds: dict[str, RefundRecord] = {}
+        self.requests_seen: list[tuple[str, str, int]] = []  # (method, path, status) per /v3 call
+        self._nonces: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self.notifier = Notifier(self.notification_headers, retry_scale=self.retry_scale,
+                                 answer_within_s=self.answer_within_s)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return self.notifier.deliveries
+
+    def start(self) -> FakeWechatPay:
+        self.notifier.start()
+        return self
+
+    def stop(self) -> None:
+        self.notifier.stop()
+
+    # -- our signatures ----------------------------------------------------------------
+
+    def check_request(self, method: str, path_query: str, body: bytes, authorization: str | None) -> None:
+        """401 SIGN_ERROR unless the request carries the merchant's valid signature."""
+        if not authorization:
+            raise FakeApiError(401, "SIGN_ERROR", "Authorization header is missing")
+        try:
+            auth = signing.parse_authorization(authorization)
+        except ValueError as e:
+            raise FakeApiError(401, "SIGN_ERROR", str(e)) from None
+        if auth["mchid"] != self.mchid:
+            raise FakeApiError(401, "SIGN_ERROR", f"unknown mchid {auth['mchid']!r}")
+        if auth["serial_no"] != self.merchant_serial_no:
+            raise FakeApiError(401, "SIGN_ERROR", f"serial_no {auth['serial_no']!r} is not the merchant "
+                                                  "certificate's serial")
+        try:
+            ts = int(auth["timestamp"])
+        except ValueError:
+            raise FakeApiError(401, "SIGN_ERROR", "timestamp is not an integer") from None
+        now = self.clock()
+        if abs(now - ts) > MAX_SKEW_S:
+            raise FakeApiError(401, "SIGN_ERROR", f"timestamp {ts} is more than 5 minutes off")
+        msg = signing.request_message(method, path_query, ts, auth["nonce_str"], body)
+        if not signing.verify(self.merchant_public_key, msg, auth["signature"]):
+            raise FakeApiError(401, "SIGN_ERROR", "signature does not verify")
+        with self._lock:
+            for n in [n for n, exp in self._nonces.items() if exp < now]:
+                del self._nonces[n]
+            if auth["nonce_str"] in self._nonces:
+                raise FakeApiError(401, "SIGN_ERROR", "nonce_str was used before")
+            self._nonces[auth["nonce_str"]] = now + 2 * MAX_SKEW_S
+
+    # -- our answers, signed ----------------------------------------------------------
+
+    def sign_answer(self, body: bytes) -> tuple[bytes, dict[str, str]]:
+        """The (possibly faulted) body and the Wechatpay-* headers for one answer."""
+        f = self.faults
+        ts = str(int(self.clock()) + f.skew_s)
+        nonce = signing.new_nonce()
+        key = f.sign_with or self.signing_key
+        sig = signing.sign(key, signing.response_message(ts, nonce, body))
+        if f.probe:
+            sig = PROBE_PREFIX + sig
+        if f.tamper_body:
+            body = _flip_one_byte(body)
+        headers = {"Request-ID": uuid.uuid4().hex}
+        if not f.unsigned:
+            headers.update({"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce,
+                            "Wechatpay-Signature": sig, "Wechatpay-Serial": f.serial or self.signing_serial,
+                            "Wechatpay-Signature-Type": signing.SCHEMA})
+        return body, headers
+
+    def notification_headers(self, body: bytes) -> dict[str, str]:
+        # notifications carry no faulted body: the notifier signs each attempt afresh
+        ts = str(int(self.clock()))
+        nonce = signing.new_nonce()
+        return {"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce,
+                "Wechatpay-Signature": signing.sign(self.signing_key, signing.response_message(ts, nonce, body)),
+                "Wechatpay-Serial": self.signing_serial, "Wechatpay-Signature-Type": signing.SCHEMA}
+
+    # -- payments ---------------------------------------------------------------------
+
+    def create_jsapi(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        if req.get("mchid") != self.mchid:
+            raise FakeApiError(400, "PARAM_ERROR", "mchid in the body differs from the merchant's")
+        if req.get("appid") != self.appid:
+            raise FakeApiError(400, "APPID_MCHID_NOT_MATCH", "appid is not bound to this mchid")
+        amount = req.get("amount") if isinstance(req.get("amount"), dict) else {}
+        payer = req.get("payer") if isinstance(req.get("payer"), dict) else {}
+        with _param_errors():
+            no = validate.out_trade_no(req.get("out_trade_no"))
+            description = validate.text(req.get("description"), "description", 127)
+            notify = validate.notify_url(req.get("notify_url"))
+            total = validate.fen(amount.get("total"), "amount.total")
+            openid = validate.text(payer.get("openid"), "payer.openid", 128)
+            attach = validate.text(req.get("attach"), "attach", 128, required=False)
+            if amount.get("currency", "CNY") != "CNY":
+                raise InvalidPaymentRequest("amount.currency", "only CNY")
+            expire = None
+            if req.get("time_expire") is not None:
+                expire = validate.parse_rfc3339(req.get("time_expire"))
+                if expire is None:
+                    raise InvalidPaymentRequest("time_expire", "is not RFC 3339 with an offset")
+        with self._lock:
+            order = self.orders.get(no)
+            if order is not None:
+                if order.trade_state in ("SUCCESS", "REFUND"):
+                    raise FakeApiError(400, "ORDERPAID", "该订单已支付 (order already paid)")
+                if order.trade_state == "CLOSED":
+                    raise FakeApiError(400, "ORDER_CLOSED", "该订单已关闭 (order closed)")
+                if order.request != dict(req):
+                    raise FakeApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复 (out_trade_no used "
+                                                                 "with other parameters)")
+                return {"prepay_id": order.prepay_id}
+            assert description is not None and openid is not None
+            order = Order(appid=self.appid, out_trade_no=no, description=description, notify_url=notify,
+                          total=total, openid=openid, prepay_id="wx" + secrets.token_hex(16),
+                          attach=attach, time_expire=expire, request=dict(req))
+            self.orders[no] = order
+            return {"prepay_id": order.prepay_id}
+
+    def _order(self, no: str) -> Order:
+        order = self.orders.get(no)
+        if order is None:
+            raise FakeApiError(404, "ORDER_NOT_EXIST", "订单不存在 (no such order)")
+        if (order.trade_state == "NOTPAY" and order.time_expire is not None
+                and order.time_expire.timestamp() <= self.clock()):
+            order.trade_state = "CLOSED"
+        return order
+
+    def transaction(self, order: Order) -> dict[str, Any]:
+        total = self.faults.report_total_fen if self.faults.report_total_fen is not None else order.total
+        tx: dict[str, Any] = {
+            "appid": order.appid, "mchid": self.mchid, "out_trade_no": order.out_trade_no,
+            "trade_type": "JSAPI", "trade_state": order.trade_state,
+            "trade_state_desc": {"SUCCESS": "支付成功", "REFUND": "转入退款", "NOTPAY": "未支付",
+                                 "CLOSED": "已关闭"}.get(order.trade_state, order.trade_state),
+            "payer": {"openid": order.openid},
+            "amount": {"total": total, "currency": "CNY", "payer_currency": "CNY"},
+        }
+        if order.attach is not None:
+            tx["attach"] = order.attach
+        if order.transaction_id:
+            tx.update({"transaction_id": order.transaction_id, "bank_type": "OTHERS",
+                       "success_time": rfc3339(order.success_time or datetime.now(UTC))})
+            tx["amount"]["payer_total"] = total
+        return tx
+
+    def transactions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self.transaction(o) for o in self.orders.values()]
+
+    def query(self, no: str, mchid: str | None) -> dict[str, Any]:
+        if mchid != self.mchid:
+            raise FakeApiError(400, "PARAM_ERROR", "query parameter mchid is missing or not the merchant's")
+        with self._lock:
+            return self.transaction(self._order(no))
+
+    def close(self, no: str, req: Mapping[str, Any]) -> None:
+        if req.get("mchid") != self.mchid:
+            raise FakeApiError(400, "PARAM_ERROR", "mchid in the body differs from the merchant's")
+        with self._lock:
+            order = self._order(no)
+            if order.trade_state in ("SUCCESS", "REFUND"):
+                raise FakeApiError(400, "ORDERPAID", "该订单已支付 (order already paid)")
+            order.trade_state = "CLOSED"
+
+    def order_by_prepay_id(self, prepay_id: str) -> Order:
+        with self._lock:
+            for order in self.orders.values():
+                if order.prepay_id == prepay_id:
+                    return self._order(order.out_trade_no)
+        raise FakeApiError(404, "ORDER_NOT_EXIST", "no order with this prepay_id")
+
+    def check_pay_params(self, params: Mapping[str, str]) -> Order:
+        """What WeChat checks when the mini-program calls wx.requestPayment with our paySign."""
+        need = ("timeStamp", "nonceStr", "package", "signType", "paySign")
+        missing = [k for k in need if not params.get(k)]
+        if missing:
+            raise FakeApiError(400, "PARAM_ERROR", f"wx.requestPayment lacks {', '.join(missing)}")
+        app_id = params.get("appId") or self.appid
+        if app_id != self.appid:
+            raise FakeApiError(400, "PARAM_ERROR", "appId is not the mini-program's")
+        if params["signType"] != "RSA":
+            raise FakeApiError(400, "PARAM_ERROR", "signType must be RSA")
+        msg = signing.pay_sign_message(app_id, params["timeStamp"], params["nonceStr"], params["package"])
+        if not signing.verify(self.merchant_public_key, msg, params["paySign"]):
+            raise FakeApiError(401, "SIGN_ERROR", "paySign does not verify with the merchant's key")
+        if not params["package"].startswith("prepay_id="):
+            raise FakeApiError(400, "PARAM_ERROR", "package must be prepay_id=…")
+        return self.order_by_prepay_id(params["package"].removeprefix("prepay_id="))
+
+    def pay(self, out_trade_no: str) -> Order:
+        """The payer confirms: the order is paid and its notification goes out."""
+        with self._lock:
+            order = self._order(out_trade_no)
+            if order.trade_state != "NOTPAY":
+                raise FakeApiError(400, "ORDER_NOT_PAYABLE", f"order is {order.trade_state}")
+            order.trade_state = "SUCCESS"
+            order.transaction_id = datetime.fromtimestamp(self.clock(), CHINA).strftime("4200%Y%m%d") + \
+                f"{next(self._ids):014d}"
+            order.success_time = datetime.fromtimestamp(self.clock(), UTC)
+            content = self.transaction(order)
+        self.notify(order.notify_url, "TRANSACTION.SUCCESS", "支付成功", "transaction", content)
+        return order
+
+    # -- refunds ----------------------------------------------------------------------
+
+    def refund(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        amount = req.get("amount") if isinstance(req.get("amount"), dict) else {}
+        with _param_errors():
+            no = validate.out_trade_no(req.get("out_trade_no"))
+            refund_no = validate.out_refund_no(req.get("out_refund_no"))
+            value = validate.fen(amount.get("refund"), "amount.refund")
+            total = validate.fen(amount.get("total"), "amount.total")
+            notify = validate.notify_url(req.get("notify_url")) if req.get("notify_url") else ""
+            reason = validate.text(req.get("reason"), "reason", 80, required=False)
+            if amount.get("currency", "CNY") != "CNY":
+                raise InvalidPaymentRequest("amount.currency", "only CNY")
+        with self._lock:
+            existing = self.refunds.get(refund_no)
+            if existing is not None:
+                if existing.request != dict(req):
+                    raise FakeApiError(400, "INVALID_REQUEST", "out_refund_no was used with other "
+                                                               "parameters (退款单号重复)")
+                return self.refund_view(existing)
+            if no not in self.orders:
+                raise FakeApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在 (no such order)")
+            order = self._order(no)
+            if order.trade_state not in ("SUCCESS", "REFUND"):
+                raise FakeApiError(400, "INVALID_REQUEST", "order is not paid")
+            if total != order.total:
+                raise FakeApiError(400, "PARAM_ERROR", "amount.total is not the order's total")
+            if order.refunded + value > order.total:
+                raise FakeApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund exceeds "
+                                                           "what is left of the order)")
+            order.refunded += value
+            order.trade_state = "REFUND"
+            rec = RefundRecord(out_refund_no=refund_no, refund_id="50" + f"{next(self._ids):030d}",
+                               order=order, amount=value, reason=reason, notify_url=notify,
+                               request=dict(req), create_time=datetime.fromtimestamp(self.clock(), UTC))
+            self.refunds[refund_no] = rec
+            view = self.refund_view(rec)
+        timer = threading.Timer(self.refund_delay_s, self.finish_refund, args=(refund_no,))
+        timer.daemon = True
+        timer.start()
+        return view
+
+    def finish_refund(self, out_refund_no: str) -> None:
+        with self._lock:
+            rec = self.refunds[out_refund_no]
+            if rec.status != "PROCESSING":
+                return
+            rec.status = self.refund_outcome
+            if rec.status == "SUCCESS":
+                rec.success_time = datetime.fromtimestamp(self.clock(), UTC)
+            else:
+                rec.order.refunded -= rec.amount
+            view = self.refund_view(rec, for_notification=True)
+        if rec.notify_url:
+            summary = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}[rec.status]
+            self.notify(rec.notify_url, f"REFUND.{rec.status}", summary, "refund", view)
+
+    def refund_view(self, rec: RefundRecord, *, for_notification: bool = False) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "mchid": self.mchid, "out_trade_no": rec.order.out_trade_no,
+            "transaction_id": rec.order.transaction_id, "out_refund_no": rec.out_refund_no,
+            "refund_id": rec.refund_id, "user_received_account": "支付用户零钱",
+            "amount": {"total": rec.order.total, "refund": rec.amount, "payer_total": rec.order.total,
+                       "payer_refund": rec.amount},
+        }
+        if rec.success_time:
+            view["success_time"] = rfc3339(rec.success_time)
+        if for_notification:
+            view["refund_status"] = rec.status
+        else:
+            del view["mchid"]
+            view.update({"channel": "ORIGINAL", "status": rec.status, "create_time": rfc3339(rec.create_time),
+                         "funds_account": "AVAILABLE"})
+            view["amount"].update({"currency": "CNY", "settlement_total": rec.order.total,
+                                   "settlement_refund": rec.amount, "discount_refund": 0})
+        return view
+
+    def query_refund(self, out_refund_no: str) -> dict[str, Any]:
+        with self._lock:
+            rec = self.refunds.get(out_refund_no)
+            if rec is None:
+                raise FakeApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在 (no such refund)")
+            return self.refund_view(rec)
+
+    # -- notifications ----------------------------------------------------------------
+
+    def notification_body(self, event_type: str, summary: str, original_type: str,
+                          content: Mapping[str, Any]) -> tuple[str, bytes]:
+        nonce = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+        ciphertext = aead.encrypt(self.apiv3_key, nonce=nonce, associated_data=original_type,
+                                  plaintext=json.dumps(content, ensure_ascii=False).encode())
+        nid = str(uuid.uuid4())
+        body = {"id": nid, "create_time": rfc3339(datetime.fromtimestamp(self.clock(), UTC)),
+                "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
+                "resource": {"original_type": original_type, "algorithm": aead.ALGORITHM,
+                             "ciphertext": ciphertext, "associated_data": original_type, "nonce": nonce}}
+        return nid, json.dumps(body, ensure_ascii=False).encode()
+
+    def delivery_url(self, notify_url: str) -> str:
+        if not self.notify_origin:
+            return notify_url
+        origin, target = urlsplit(self.notify_origin), urlsplit(notify_url)
+        return urlunsplit((origin.scheme, origin.netloc, target.path, "", ""))
+
+    def notify(self, notify_url: str, event_type: str, summary: str, original_type: str,
+               content: Mapping[str, Any]) -> str:
+        nid, body = self.notification_body(event_type, summary, original_type, content)
+        self.notifier.send(nid, event_type, self.delivery_url(notify_url), body)
+        return nid
+
+
+    def send_probe(self, notify_url: str) -> str:
+        """A notification whose signature is WeChat's probe: the merchant must refuse it."""
+        content = {"mchid": self.mchid, "appid": self.appid, "out_trade_no": "SIGNTEST0000",
+                   "transaction_id": "4200000000000000000000000000", "trade_state": "SUCCESS",
+                   "amount": {"total": 1, "payer_total": 1, "currency": "CNY"}, "payer": {"openid": "oSIGNTEST"}}
+        nid, body = self.notification_body("TRANSACTION.SUCCESS", "支付成功", "transaction", content)
+        self.notifier.send(nid, "PROBE", self.delivery_url(notify_url), body, probe=True)
+        return nid
+
+
+class _param_errors:
+    """InvalidPaymentRequest from the shared field rules → WeChat's 400 PARAM_ERROR."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, InvalidPaymentRequest):
+            raise FakeApiError(400, "PARAM_ERROR", exc.message) from None
+        return False
+
+
+def _flip_one_byte(body: bytes) -> bytes:
+    if not body:
+        return b" "
+    i = len(body) // 2
+    return body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1:]
