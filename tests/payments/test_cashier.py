@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from cloud.payments.provider import NewOrder, TradeState
+from tests.support.services import missing, require_module
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -63,11 +64,9 @@ def test_cashier_escapes_what_it_shows(client, fake):
 
 @pytest.fixture
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = require_module("playwright.sync_api", "Playwright is not installed: run scripts/setup.sh")
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Debian's chromium is missing: run scripts/setup.sh")
-        pytest.skip("Debian's chromium is not installed: run scripts/setup.sh")
+        missing("Debian's chromium is not installed: run scripts/setup.sh")
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
