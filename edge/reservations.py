@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from edge.cache import Store
 from edge.drivers.errors import BusError
 from edge.gunstate import GunState
-
-if TYPE_CHECKING:
-    from edge.station import Station
+from edge.runtime import GunRuntime, PileRuntime
 
 RESERVATIONS_KEY = "reservations"
+
+
+class ReservationHost(Protocol):
+    """What reservations need of the station: the store they are kept in, its guns, and the
+    piles to cancel a reservation on."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def guns(self) -> dict[str, GunRuntime]: ...
+
+    @property
+    def piles(self) -> dict[str, PileRuntime]: ...
 
 
 def cloud_now_ms() -> int:
@@ -27,11 +40,11 @@ def reservation_tag(reservation_id: str) -> int:
     return int.from_bytes(hashlib.sha256(reservation_id.encode()).digest()[:4], "big") or 1
 
 
-def reservations(station: Station) -> dict[str, dict[str, Any]]:
+def reservations(station: ReservationHost) -> dict[str, dict[str, Any]]:
     return dict(station.store.settings.get(RESERVATIONS_KEY) or {})
 
 
-def reservation_for(station: Station, gun: str) -> dict[str, Any] | None:
+def reservation_for(station: ReservationHost, gun: str) -> dict[str, Any] | None:
     now = cloud_now_ms()
     for r in reservations(station).values():
         if r["gun"] == gun and r["until"] >= now:
@@ -39,19 +52,19 @@ def reservation_for(station: Station, gun: str) -> dict[str, Any] | None:
     return None
 
 
-def remember(station: Station, reservation_id: str, gun: str, until: int, tag: int) -> None:
+def remember(station: ReservationHost, reservation_id: str, gun: str, until: int, tag: int) -> None:
     res = reservations(station)
     res[reservation_id] = {"reservation_id": reservation_id, "gun": gun, "until": until, "tag": tag}
     station.store.settings.set(RESERVATIONS_KEY, res, durable=True)
 
 
-def forget(station: Station, reservation_id: str) -> None:
+def forget(station: ReservationHost, reservation_id: str) -> None:
     res = reservations(station)
     if res.pop(reservation_id, None) is not None:
         station.store.settings.set(RESERVATIONS_KEY, res, durable=True)
 
 
-async def expire(station: Station) -> None:
+async def expire(station: ReservationHost) -> None:
     """Cancel reservations whose time is up (the station's housekeeping, online or not)."""
     now = cloud_now_ms()
     for r in list(reservations(station).values()):

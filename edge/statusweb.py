@@ -17,19 +17,46 @@ import json
 import logging
 import re
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from edge.cache import SessionRow, Store
 from edge.gunstate import StopReason
-from jcproto import Limit
+from edge.runtime import GunRuntime
 from edge.sessions import StartError
-
-if TYPE_CHECKING:
-    from edge.station import Station
+from jcproto import Limit
 
 log = logging.getLogger(__name__)
 CARD_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class OpenSessions(Protocol):
+    def session_on(self, gun: str) -> SessionRow | None: ...
+
+
+class StatusHost(Protocol):
+    """What the status page needs of the station: its picture, its history and allow-list
+    (the store), its guns, and starting, stopping and acknowledging alarms."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def guns(self) -> dict[str, GunRuntime]: ...
+
+    @property
+    def sessions(self) -> OpenSessions: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def now_ms(self) -> int: ...
+
+    async def start_session(self, gun_id: str, *, auth: str, **kw: Any) -> dict[str, Any]: ...
+
+    async def stop_gun(self, gun_id: str, reason: StopReason) -> bool: ...
+
+    def clear_alarm(self, key: str) -> None: ...
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -42,7 +69,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 class StatusServer:
-    def __init__(self, station: Station, listen: str) -> None:
+    def __init__(self, station: StatusHost, listen: str) -> None:
         self.station = station
         host, _, port = listen.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port)

@@ -14,13 +14,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from edge.cache import Card
+from edge.cache import Card, SessionRow
+from edge.config import StationConfig
 from edge.drivers.base import CommandResult
 from edge.drivers.errors import BusError
 from edge.gunstate import GunState, StopReason
 from edge.loadctl import Policy, PolicyError, rated_kva_from_command
+from edge.reservations import (
+    ReservationHost,
+    cloud_now_ms,
+    forget,
+    remember,
+    reservation_for,
+    reservation_tag,
+    reservations,
+)
+from edge.sessions import StartError
 from jcproto import (
     CancelReservation,
     Command,
@@ -38,23 +49,54 @@ from jcproto import (
     parse_command,
 )
 from jcproto.codec import encode
-from edge.reservations import (
-    cloud_now_ms,
-    forget,
-    remember,
-    reservation_for,
-    reservation_tag,
-    reservations,
-)
-from edge.sessions import StartError
 from jcproto.tariff import Tariff, TariffError
-
-if TYPE_CHECKING:
-    from edge.station import Station
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Station", Any], Awaitable[Reply]]
+
+class OpenSessions(Protocol):
+    def session_on(self, gun: str) -> SessionRow | None: ...
+
+
+class PolicyHolder(Protocol):
+    @property
+    def policy(self) -> Policy: ...
+
+
+class ConfigListener(Protocol):
+    def config_changed(self, cfg_rev: int) -> None: ...
+
+
+class CommandHost(ReservationHost, Protocol):
+    """What the cloud's commands need of the station: beside the store, guns and piles that
+    reservations need, its config (the station id), open sessions, starting and stopping,
+    the load policy in force and changing it, and the cloud link to tell of a new config."""
+
+    @property
+    def config(self) -> StationConfig: ...
+
+    @property
+    def sessions(self) -> OpenSessions: ...
+
+    @property
+    def control(self) -> PolicyHolder: ...
+
+    @property
+    def rated_kva(self) -> float: ...
+
+    @property
+    def sync(self) -> ConfigListener | None: ...
+
+    async def start_session(self, gun_id: str, *, auth: str, **kw: Any) -> dict[str, Any]: ...
+
+    async def stop_gun(self, gun_id: str, reason: StopReason) -> bool: ...
+
+    def set_policy(self, policy: Policy, rated_kva: float | None = None) -> None: ...
+
+    def apply_overrides(self, overrides: dict[str, Any]) -> None: ...
+
+
+Handler = Callable[[CommandHost, Any], Awaitable[Reply]]
 HANDLERS: dict[str, Handler] = {}
 REPLY_KEEP_MS = 24 * 3600 * 1000  # a command seen again within a day gets the same answer
 
@@ -76,7 +118,7 @@ def handles(type_: str) -> Callable[[Handler], Handler]:
 
 
 class CommandProcessor:
-    def __init__(self, station: Station, send_reply: Callable[[str], bool]) -> None:
+    def __init__(self, station: CommandHost, send_reply: Callable[[str], bool]) -> None:
         self.station = station
         self.send_reply = send_reply
         self.handled = 0
@@ -132,14 +174,14 @@ def _fail(cmd: Command, code: ErrorCode, message: str, **detail: Any) -> Reply:
     return Reply.failure(cmd.id, code, {"message": message, **detail})
 
 
-def _gun(station: Station, cmd: Command, gun: str | None) -> Any:
+def _gun(station: CommandHost, cmd: Command, gun: str | None) -> Any:
     if gun is None or gun not in station.guns:
         return None
     return station.guns[gun]
 
 
 @handles("start")
-async def start(station: Station, cmd: Start) -> Reply:
+async def start(station: CommandHost, cmd: Start) -> Reply:
     # A start carried out before a crash, whose reply was lost: same order, same session.
     for row in station.store.sessions.recent(200, gun=cmd.gun):
         if row.order_id == cmd.order_id and row.auth == "remote":
@@ -162,7 +204,7 @@ async def start(station: Station, cmd: Start) -> Reply:
 
 
 @handles("stop")
-async def stop(station: Station, cmd: Stop) -> Reply:
+async def stop(station: CommandHost, cmd: Stop) -> Reply:
     gun = cmd.gun
     if cmd.session_id is not None:
         row = station.store.sessions.get(cmd.session_id)
@@ -182,7 +224,7 @@ async def stop(station: Station, cmd: Stop) -> Reply:
 
 
 @handles("reserve")
-async def reserve(station: Station, cmd: Reserve) -> Reply:
+async def reserve(station: CommandHost, cmd: Reserve) -> Reply:
     gun = _gun(station, cmd, cmd.gun)
     if gun is None:
         return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
@@ -203,7 +245,7 @@ async def reserve(station: Station, cmd: Reserve) -> Reply:
 
 
 @handles("cancel_reservation")
-async def cancel_reservation(station: Station, cmd: CancelReservation) -> Reply:
+async def cancel_reservation(station: CommandHost, cmd: CancelReservation) -> Reply:
     r = reservations(station).get(cmd.reservation_id)
     if r is None:
         return Reply.success(cmd.id, {"reservation_id": cmd.reservation_id, "already_gone": True})
@@ -218,7 +260,7 @@ async def cancel_reservation(station: Station, cmd: CancelReservation) -> Reply:
 
 
 @handles("set_load_policy")
-async def set_load_policy(station: Station, cmd: SetLoadPolicy) -> Reply:
+async def set_load_policy(station: CommandHost, cmd: SetLoadPolicy) -> Reply:
     fields = encode(cmd)
     base = station.control.policy
     block = fields.get("block_above_pct", base.block_above_pct)
@@ -238,7 +280,7 @@ async def set_load_policy(station: Station, cmd: SetLoadPolicy) -> Reply:
 
 
 @handles("set_tariff")
-async def set_tariff(station: Station, cmd: SetTariff) -> Reply:
+async def set_tariff(station: CommandHost, cmd: SetTariff) -> Reply:
     try:
         tariff = Tariff.from_dict(encode(cmd.tariff))
     except TariffError as exc:
@@ -248,7 +290,7 @@ async def set_tariff(station: Station, cmd: SetTariff) -> Reply:
 
 
 @handles("set_auth_list")
-async def set_auth_list(station: Station, cmd: SetAuthList) -> Reply:
+async def set_auth_list(station: CommandHost, cmd: SetAuthList) -> Reply:
     try:
         n = station.store.cards.set_auth_list([Card(card_id=c) for c in cmd.cards], rev=cmd.id)
     except ValueError as exc:
@@ -257,7 +299,7 @@ async def set_auth_list(station: Station, cmd: SetAuthList) -> Reply:
 
 
 @handles("reset_fault")
-async def reset_fault(station: Station, cmd: ResetFault) -> Reply:
+async def reset_fault(station: CommandHost, cmd: ResetFault) -> Reply:
     if cmd.gun is not None and cmd.gun not in station.guns:
         return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
     guns = [station.guns[cmd.gun]] if cmd.gun else [g for g in station.guns.values() if g.state == GunState.FAULTED]
@@ -282,7 +324,7 @@ CONFIG_KEYS: dict[str, Callable[[Any], bool]] = {
 
 
 @handles("set_config")
-async def set_config(station: Station, cmd: SetConfig) -> Reply:
+async def set_config(station: CommandHost, cmd: SetConfig) -> Reply:
     problems = []
     for key, value in cmd.values.items():
         check = CONFIG_KEYS.get(key)

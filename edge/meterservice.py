@@ -1,0 +1,110 @@
+"""The meter service: the transformer meter's fast load read ahead of everything else, the
+decision load control takes on it (limits written at once, its alarms raised or cleared),
+the full reading on the meter's line, and the per-minute `meter_minute` record.
+
+    meter = MeterService(meter_driver, meter_rt, control, limits, recorder, store, clock)
+    await meter.tick()                 # a few times a second
+    await meter.read_full()            # once per poll of the meter's line
+"""
+
+from __future__ import annotations
+
+from edge.cache import MinuteSample, Store
+from edge.clock import Clock
+from edge.clockwatch import ClockWatch
+from edge.control import LoadController
+from edge.drivers.bus import URGENT
+from edge.drivers.errors import BusError, DeviceLost
+from edge.drivers.meter import RegisterMapMeter
+from edge.limits import LimitWriter
+from edge.recorder import Recorder
+from edge.records import append
+from edge.runtime import MeterRuntime, StationEvent
+from jcproto import MeterMinute
+
+# What load control's alarms mean to the person reading the status page.
+LOADCTL_ALARMS = {
+    "meter_missing": "no reading from the transformer meter since start: no new sessions (failsafe)",
+    "meter_stale": "transformer meter unreadable: no new sessions (failsafe)",
+    "rated_kva_invalid": "the transformer rating is not usable: set [transformer] rated_kva",
+    "load_above_rated": "transformer load above 100 % of its rating",
+    "base_load_above_target": "the base load alone is above the share target: every gun paused",
+}
+
+
+class MeterService:
+    def __init__(self, meter: RegisterMapMeter | None, meter_rt: MeterRuntime, control: LoadController,
+                 limits: LimitWriter, recorder: Recorder, store: Store, clock: Clock) -> None:
+        self.meter = meter
+        self.meter_rt = meter_rt
+        self.control = control
+        self.limits = limits
+        self.recorder = recorder
+        self.store = store
+        self.clock = clock
+        self.clock_watch = ClockWatch(clock)
+
+    async def read_full(self) -> list[StationEvent]:
+        if self.meter is None:
+            return []
+        try:
+            reading = await self.meter.read_meter()
+        except BusError as exc:
+            self.meter_rt.last_error = str(exc)
+            return []
+        m = self.meter_rt
+        m.reading, m.reading_at = reading, self.clock.monotonic()
+        m.s_total_va, m.good_at = reading.s_total_va, m.reading_at
+        if reading.p_total_w is not None:
+            m.p_sum += reading.p_total_w
+            m.p_n += 1
+            m.p_max = max(m.p_max, reading.p_total_w)
+        return []
+
+    async def tick(self) -> None:
+        m = self.meter_rt
+        events: list[StationEvent] = []
+        if self.meter is not None:
+            try:
+                s = await self.meter.read_load()
+            except DeviceLost:
+                pass
+            except BusError as exc:
+                m.last_error = str(exc)
+            else:
+                m.s_total_va, m.good_at, m.last_error = s, self.clock.monotonic(), None
+                m.load_max = max(m.load_max, s / (self.control.rated_kva * 10.0))
+        timeout = self.control.policy.meter_timeout_s
+        stale = m.good_at is None or self.clock.monotonic() - m.good_at > timeout
+        if stale and not m.lost:
+            m.lost = True
+            events.append(StationEvent("meter_lost", None, {"error": m.last_error or "no reading",
+                                                            "timeout_s": timeout}))
+        elif not stale and m.lost:
+            m.lost = False
+            events.append(StationEvent("meter_back", None, {}))
+        events += self.clock_watch.check()
+        d, ev = self.control.decide()
+        events += ev
+        for key, message in LOADCTL_ALARMS.items():
+            self.recorder.alarm(key, key in d.alarms, message)
+        self.recorder.record(events)
+        await self.limits.apply(d, priority=URGENT)
+        self._meter_minute()
+
+    def _meter_minute(self) -> None:
+        m = self.meter_rt
+        minute = int(self.clock.time() // 60)
+        if m.minute is None:
+            m.minute = minute
+            return
+        if minute == m.minute:
+            return
+        if m.p_n and m.reading and m.reading.energy_import_wh is not None:
+            ts = m.minute * 60_000
+            p_avg, load_max = int(m.p_sum / m.p_n), round(m.load_max, 2)
+            with self.store.transaction():
+                append(self.store, MeterMinute(seq=0, ts=ts, p_avg_w=p_avg, p_max_w=m.p_max,
+                                               load_pct_max=load_max, energy_import_wh=m.reading.energy_import_wh))
+                self.store.samples.put(MinuteSample(ts, p_avg, m.p_max, load_max, m.reading.energy_import_wh))
+        m.minute, m.p_sum, m.p_n, m.p_max, m.load_max = minute, 0.0, 0, 0, 0.0
