@@ -11,36 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from edge.clock import Clock
-from edge.config import BusConfig, StationConfig
+from edge.config import StationConfig
 from edge.control import LoadController
-from edge.drivers.bus import Bus
 from edge.drivers.errors import BusError, DeviceLost
 from edge.gunstate import GunState, StopReason
 from edge.limits import LimitWriter
 from edge.loadctl import Decision
 from edge.meterservice import MeterService
 from edge.recorder import Recorder
-from edge.runtime import GunRuntime, PileRuntime, StationEvent
+from edge.runtime import BusLoop, GunRuntime, PileRuntime, StationEvent
 from edge.sessions import FREE_VEND_RETRY_S, SessionManager, StartError
 
 log = logging.getLogger(__name__)
 
+__all__ = ["SLOW_EVERY_S", "BusLoop", "PileService"]
+
 SLOW_EVERY_S = 30.0
-
-
-@dataclass
-class BusLoop:
-    config: BusConfig
-    bus: Bus
-    piles: list[PileRuntime] = field(default_factory=list)
-    has_meter: bool = False
-    cycles: int = 0
-    last_cycle_s: float = 0.0
-    max_cycle_s: float = 0.0
 
 
 class PileService:

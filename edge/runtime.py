@@ -1,4 +1,5 @@
-"""The live picture of the station: what each pile, gun and the meter last said.
+"""The live picture of the station: what each pile, gun and the meter last said, and how
+each bus's poll cycles go.
 
 Pure bookkeeping: these objects turn readings into events (a gun's state changed, a fault
 was raised or cleared, a pile was lost or came back) and hold what the loop needs next.
@@ -9,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.config import PileConfig
+from edge.config import BusConfig, PileConfig
 from edge.drivers.base import GunReading, MeterReading, PileInfo
+from edge.drivers.bus import Bus
 from edge.drivers.pile import RegisterMapPile
 from edge.gunstate import GunState
 
@@ -111,3 +113,16 @@ class MeterRuntime:
     p_n: int = 0
     p_max: int = 0
     load_max: float = 0.0
+
+
+@dataclass
+class BusLoop:
+    """One bus and what is polled on it, with its cycle times for the status page."""
+
+    config: BusConfig
+    bus: Bus
+    piles: list[PileRuntime] = field(default_factory=list)
+    has_meter: bool = False
+    cycles: int = 0
+    last_cycle_s: float = 0.0
+    max_cycle_s: float = 0.0

@@ -39,10 +39,10 @@ from edge.gunstate import StopReason
 from edge.limits import LimitWriter
 from edge.loadctl import Policy, PolicyError
 from edge.meterservice import LOADCTL_ALARMS, MeterService
-from edge.pileservice import SLOW_EVERY_S, BusLoop, PileService
+from edge.pileservice import SLOW_EVERY_S, PileService
 from edge.recorder import PROTOCOL_EVENTS, RECORDED_KEY, Recorder
 from edge.records import Signer
-from edge.runtime import GunRuntime, MeterRuntime, PileRuntime
+from edge.runtime import BusLoop, GunRuntime, MeterRuntime, PileRuntime
 from edge.sessions import SessionManager, StartError
 from edge.statusview import VERSION, StatusView
 
@@ -120,6 +120,10 @@ class Station:
     @property
     def rated_kva(self) -> float:
         return self.control.rated_kva
+
+    @property
+    def started_at(self) -> float:
+        return self.view.started_at
 
     def _policy(self) -> tuple[float, Policy]:
         lp = self.config.load_policy

@@ -14,8 +14,7 @@ from edge.cache import Store
 from edge.clock import Clock
 from edge.config import StationConfig
 from edge.control import LoadController
-from edge.pileservice import BusLoop
-from edge.runtime import GunRuntime, MeterRuntime, PileRuntime
+from edge.runtime import BusLoop, GunRuntime, MeterRuntime, PileRuntime
 from edge.sessions import SessionManager
 
 VERSION = "0.1.0"

@@ -36,14 +36,15 @@ def station(tmp_path):
 
 def test_a_wall_clock_jump_is_recorded(station):
     clock = station.clock
-    assert station._clock_skew() == []
+    watch = station.meter_service.clock_watch
+    assert watch.check() == []
     clock.advance(1.0)
-    assert station._clock_skew() == []  # time passing is no jump
+    assert watch.check() == []  # time passing is no jump
     clock.set_wall(clock.time() + 3600)
-    [event] = station._clock_skew()
+    [event] = watch.check()
     assert event.kind == "clock_skew" and event.detail["jump_s"] == pytest.approx(3600, abs=0.01)
     clock.set_wall(clock.time() - 1.0)  # a small correction is not worth an event
-    assert station._clock_skew() == []
+    assert watch.check() == []
 
 
 async def test_one_tick_reads_decides_writes_and_records(station):
