@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from edge.cache import Store
 from edge.drivers.errors import BusError
@@ -15,6 +15,7 @@ from edge.runtime import GunRuntime, PileRuntime
 RESERVATIONS_KEY = "reservations"
 
 
+@runtime_checkable
 class ReservationHost(Protocol):
     """What reservations need of the station: the store they are kept in, its guns, and the
     piles to cancel a reservation on."""

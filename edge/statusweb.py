@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -35,6 +35,7 @@ class OpenSessions(Protocol):
     def session_on(self, gun: str) -> SessionRow | None: ...
 
 
+@runtime_checkable
 class StatusHost(Protocol):
     """What the status page needs of the station: its picture, its history and allow-list
     (the store), its guns, and starting, stopping and acknowledging alarms."""

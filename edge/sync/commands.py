@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from edge.cache import Card, SessionRow
 from edge.config import StationConfig
@@ -67,6 +67,7 @@ class ConfigListener(Protocol):
     def config_changed(self, cfg_rev: int) -> None: ...
 
 
+@runtime_checkable
 class CommandHost(ReservationHost, Protocol):
     """What the cloud's commands need of the station: beside the store, guns and piles that
     reservations need, its config (the station id), open sessions, starting and stopping,

@@ -13,9 +13,12 @@ from edge.drivers.errors import NoResponse
 from edge.gunstate import GunState
 from edge.loadctl import Policy
 from edge.recorder import RECORDED_KEY, Recorder
+from edge.reservations import ReservationHost
 from edge.runtime import GunRuntime, MeterRuntime, PileRuntime, StationEvent
 from edge.sessions import SessionManager
 from edge.station import Station
+from edge.statusweb import StatusHost
+from edge.sync.commands import CommandHost
 from tests.drivers.fakes import FakeLine, arcm300t, reference_pile
 
 
@@ -147,3 +150,8 @@ def test_limits_coming_down_on_running_sessions_go_first(wired):
     assert order(LimitWrite(plugged, 7000)) == 1  # a start can come any moment
     assert order(LimitWrite(g, 7000)) == 2  # running, not coming down
     assert order(LimitWrite(idle, 7000)) == 3
+
+
+def test_the_station_gives_each_user_what_its_protocol_names(wired):
+    st, _ = wired
+    assert isinstance(st, ReservationHost) and isinstance(st, StatusHost) and isinstance(st, CommandHost)
