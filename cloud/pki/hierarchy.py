@@ -176,7 +176,7 @@ class Pki:
         out.write_bytes(b"".join(cert_pem(c) for c in certs))
         return out
 
-    def write_crl(self, revoked: Iterable[tuple[str, int]]) -> Path:
+    def write_crl(self, revoked: Iterable[tuple[str, int]], out: Path | None = None) -> Path:
         """station/crl.pem: one CRL per station issuing CA, listing its revoked serials.
 
         `revoked` is (hex serial, revoked at ms) of station certificates; each goes into the
@@ -188,7 +188,8 @@ class Pki:
             pems.append(
                 ca.make_crl(revoked).public_bytes(serialization.Encoding.PEM)
             )
-        out = self.crl_file
+        out = Path(out or self.crl_file)
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(b"".join(pems))
         tmp.replace(out)  # the broker never reads a half-written file

@@ -40,6 +40,8 @@ class CloudStack:
             "CA_DIR": str(broker.ca_dir),
             "BROKER_HOST": broker.host,
             "BROKER_PORT": broker.port,
+            "BROKER_CLOUD_PORT": broker.cloud_port,
+            "BROKER_PID_FILE": str(broker.pid_file),
             "BROKER_CA_FILE": str(broker.ca_file),
             "CLOUD_CERT_FILE": str(broker.cloud.cert_file),
             "CLOUD_KEY_FILE": str(broker.cloud.key_file),
@@ -77,7 +79,7 @@ class CloudStack:
         with self.app.app_context():
             with db.transaction() as s:
                 new = create_token(s, sid, ttl_s)
-            return {"token": new.token, "sid": sid, "ca_sha256": self.broker.ca.fingerprint}
+            return {"token": new.token, "sid": sid, "ca_sha256": self.broker.root_fingerprint}
 
     def send(self, sid: str, type_: str, payload: dict[str, Any], timeout: float = 10.0) -> Reply:
         with self.app.app_context():
