@@ -1,9 +1,12 @@
 """Verifying `session_ended` signatures against the certificates issued to the station.
 
 A signature counts when a station certificate verifies it and that certificate was good at the
-record's time (`ts`): within its validity, and not revoked — a certificate superseded by
+record's time (`ts`): not yet expired, and not revoked — a certificate superseded by
 re-provisioning still vouches for records made before it was replaced; one revoked with
 `jc-cloud revoke` (key compromise) vouches for nothing any more, whatever time a record claims.
+The start of validity is not checked: a gateway makes its key at first start and signs with it
+before it is provisioned, and the certificate later issued for that key vouches for those
+records too.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class StationKey:
     reason: str | None
 
     def good_at(self, ts: int) -> bool:
-        if not self.not_before <= ts <= self.not_after:
+        if ts > self.not_after:
             return False
         if self.revoked_at is None:
             return True

@@ -197,8 +197,10 @@ class Broker:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log()}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
+                for port in (self.port, self.cloud_port):
+                    with socket.create_connection((self.host, port), timeout=0.2):
+                        pass
+                return self
             except OSError:
                 time.sleep(0.02)
         self.kill()
