@@ -19,7 +19,7 @@ from flask import current_app, jsonify, request
 
 from cloud.api import bp
 from cloud.api.errors import ApiError
-from cloud.broker.control import app_admin, apply_revocation
+from cloud.broker.control import app_admin, apply_revocation_later
 from cloud.broker.dynsec import BrokerAdminError
 from cloud.db import db
 from cloud.pki.ca import CaError, cert_pem, common_name
@@ -93,7 +93,7 @@ def provision() -> Any:
         publish_crl(session, cfg)
         admin = (app_admin(current_app._get_current_object())  # type: ignore[attr-defined]
                  if cfg["BROKER_ACCESS_CONTROL"] == "mosquitto-dynsec" else None)
-        apply_revocation(cfg, admin, kick=superseded.sids)
+        apply_revocation_later(cfg, admin, kick=superseded.sids)
     return jsonify(
         {
             "v": 1,

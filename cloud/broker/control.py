@@ -22,6 +22,9 @@ from cloud.broker.dynsec import BrokerAdmin, BrokerAdminError
 
 log = logging.getLogger(__name__)
 RELOAD_SETTLE_S = 0.5  # SIGHUP is handled in the broker's next loop turn: give it that
+# Without a pid file the broker is reloaded by its own watcher (deploy/systemd/
+# jc-broker-crl.path): kicking before that reload would let the station straight back in.
+EXTERNAL_RELOAD_WAIT_S = 5.0
 
 
 def reload_broker(pid_file: str | Path | None) -> str | None:
@@ -85,9 +88,11 @@ def apply_revocation(
     why = reload_broker(config.get("BROKER_PID_FILE"))
     if why:
         warnings.append(
-            f"the broker was not reloaded ({why}): it accepts the revoked certificate for new "
-            "connections until it gets SIGHUP (systemctl reload mosquitto)"
+            f"the broker was not reloaded by the cloud ({why}): it accepts the revoked "
+            "certificate for new connections until it gets SIGHUP (deploy/systemd/"
+            "jc-broker-crl.path does it when the CRL file changes; or systemctl reload mosquitto)"
         )
+        time.sleep(EXTERNAL_RELOAD_WAIT_S if admin is not None else 0)
     else:
         time.sleep(RELOAD_SETTLE_S)
     if admin is None:
@@ -105,3 +110,12 @@ def apply_revocation(
     for w in warnings:
         log.warning("%s", w)
     return warnings
+
+
+def apply_revocation_later(config: Mapping[str, Any], admin: BrokerAdmin | None, **kw: Any) -> None:
+    """apply_revocation in a thread: a web request does not wait for the broker's reload."""
+    import threading
+
+    cfg = dict(config)
+    threading.Thread(target=apply_revocation, args=(cfg, admin), kwargs=kw,
+                     name="jc-revocation", daemon=True).start()
