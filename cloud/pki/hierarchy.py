@@ -80,6 +80,15 @@ class Pki:
             raise CaError(
                 f"{d / CA_CERT} exists: a CA is already there; remove it by hand to start over"
             )
+        else:
+            root = pki.root_certificate()
+            limit = root.extensions.get_extension_for_class(x509.BasicConstraints).value
+            if limit.path_length == 0:
+                raise CaError(
+                    f"{d / CA_CERT} is a single CA from an earlier version (path length 0): it "
+                    "cannot have issuing CAs under it. Make a new CA_DIR with `jc-cloud ca init` "
+                    "and provision the stations again (their tokens print the new fingerprint)"
+                )
         for kind in KINDS:
             if not (pki.issuer_dir(kind) / CA_CERT).exists():
                 pki._create_issuer(kind, name)
