@@ -253,6 +253,12 @@ def broker_config(
         _record(ident.cert, "server")
     crl = Path(cfg["CRL_FILE"])
     pki.write_crl(_revoked_for_crl(), crl)
+    # Public certificates the broker reads (also on SIGHUP, as its own user): copies here, so
+    # that CA_DIR (0700, the cloud's user) stays closed to it. Re-render after `ca rotate`.
+    import shutil
+
+    shutil.copyfile(pki.station_trust_file, out / "station-trust.pem")
+    shutil.copyfile(pki.cloud_trust_file, out / "cloud-ca.crt")
     with db.transaction() as s:
         stations = tuple(s.scalars(
             select(IssuedCert.subject_cn).distinct().where(
@@ -267,8 +273,8 @@ def broker_config(
                 cloud_port=cloud_port or cfg["BROKER_CLOUD_PORT"],
                 bind=bind,
                 cloud_bind=cloud_bind,
-                ca_file=pki.station_trust_file,
-                cloud_ca_file=pki.cloud_trust_file,
+                ca_file=out / "station-trust.pem",
+                cloud_ca_file=out / "cloud-ca.crt",
                 crl_file=crl,
                 cert_file=out / "server.crt",
                 key_file=out / "server.key",
@@ -282,6 +288,10 @@ def broker_config(
     except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"mosquitto -c {files.config}")
+    if crl.resolve().is_relative_to(Path(cfg["CA_DIR"]).resolve()) and run_as:
+        click.echo(
+            f"the broker runs as {run_as} and re-reads {crl} on SIGHUP, but CA_DIR is closed to it: "
+            f"set CRL_FILE={out / 'crl.pem'} and render again (docs/cloud.md, Setting up)", err=True)
     if not cfg["BROKER_PID_FILE"]:
         click.echo(f"set BROKER_PID_FILE={pid} so that revocations reload the broker", err=True)
 

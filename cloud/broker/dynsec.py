@@ -98,12 +98,11 @@ class BrokerAdmin:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, list[Any]]] = {}
-        self._subscribed = threading.Event()
         client.message_callback_add(RESPONSE, self._on_response)
 
     def _ensure_subscribed(self) -> None:
-        if self._subscribed.is_set():
-            return
+        # Subscribed before every command: a reconnect (clean session) loses the subscription,
+        # and admin commands are rare (provisioning, revocation).
         done = threading.Event()
         state: dict[str, Any] = {}
         gate = threading.Lock()
@@ -126,7 +125,6 @@ class BrokerAdmin:
                 raise BrokerAdminError("the broker refused the dynamic-security response topic")
         finally:
             self.client.on_subscribe = previous
-        self._subscribed.set()
 
     def _on_response(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:

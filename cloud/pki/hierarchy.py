@@ -19,6 +19,7 @@ trusted (and revocable: its CRL is still signed) until `jc-cloud ca retire`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -201,6 +202,7 @@ class Pki:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
         tmp.write_bytes(b"".join(pems))
+        os.chmod(tmp, 0o644)  # public data; the broker may run as another user
         tmp.replace(out)  # the broker never reads a half-written file
         return out
 
