@@ -105,9 +105,11 @@ def test_rotation_keeps_old_stations_until_retired_and_needs_the_root_key(tmp_pa
     assert _openssl_verify(pki, new_station.cert_pem, tmp_path).returncode == 0
 
 
-def test_provisioning_works_with_the_root_key_offline(tmp_path: Path) -> None:
+def test_provisioning_needs_only_the_station_issuing_key(tmp_path: Path) -> None:
     pki = Pki.init(tmp_path / "ca")
-    (pki.dir / "ca.key").unlink()  # offline
+    # the root key offline, and the other issuing keys not on this machine either
+    for key in ("ca.key", "server/ca.key", "cloud/ca.key"):
+        (pki.dir / key).unlink()
     app: Flask = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'a.sqlite'}",
                              "CA_DIR": str(pki.dir), "BROKER_ACCESS_CONTROL": "external"})
     with app.app_context():
