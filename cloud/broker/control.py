@@ -63,9 +63,14 @@ def admin_connection(config: Mapping[str, Any], timeout: float = 5.0) -> Iterato
 
 def app_admin(app: Any, timeout: float = 5.0) -> BrokerAdmin:
     """The web process's admin, on the connection it already holds for commands."""
+    from cloud.commands import CommandPublishError
+
     admin = app.extensions.get("jc_broker_admin")
     if admin is None:
-        client = app.extensions["jc_publisher"].client(timeout)
+        try:
+            client = app.extensions["jc_publisher"].client(timeout)
+        except (CommandPublishError, FileNotFoundError, OSError) as e:
+            raise BrokerAdminError(str(e)) from None
         admin = app.extensions["jc_broker_admin"] = BrokerAdmin(client, timeout)
     return admin  # type: ignore[no-any-return]
 

@@ -121,3 +121,26 @@ def test_provisioning_needs_only_the_station_issuing_key(tmp_path: Path) -> None
     assert r.status_code == 200, r.json
     cert = x509.load_pem_x509_certificate(r.json["cert_pem"].encode())
     cert.verify_directly_issued_by(pki.issuer("station").cert)
+
+
+def test_provisioning_keeps_the_token_when_the_broker_cannot_be_told(tmp_path: Path) -> None:
+    from tests.support.broker import free_port
+
+    pki = Pki.init(tmp_path / "ca")
+    ident = pki.issuer("cloud").new_client_identity("jc.cloud")
+    ident.write(tmp_path / "cloud.crt", tmp_path / "cloud.key")
+    cfg = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'a.sqlite'}", "CA_DIR": str(pki.dir),
+           "BROKER_HOST": "127.0.0.1", "BROKER_CLOUD_PORT": free_port(),  # nobody listens there
+           "CLOUD_CERT_FILE": str(tmp_path / "cloud.crt"), "CLOUD_KEY_FILE": str(tmp_path / "cloud.key")}
+    app = create_app(cfg)
+    with app.app_context():
+        upgrade(db.engine)
+    tok = json.loads(app.test_cli_runner().invoke(args=["token", "S1", "--json"]).output)["token"]
+    csr = make_csr("S1", new_key()).public_bytes(serialization.Encoding.PEM).decode()
+    r = app.test_client().post("/api/v1/provision", json={"v": 1, "token": tok, "csr_pem": csr})
+    assert r.status_code == 503 and r.json["error"]["code"] == "broker_unavailable"
+    app.extensions["jc_publisher"].close()
+    # the token was not spent, and no certificate was recorded
+    other = create_app({**cfg, "BROKER_ACCESS_CONTROL": "external"})
+    r = other.test_client().post("/api/v1/provision", json={"v": 1, "token": tok, "csr_pem": csr})
+    assert r.status_code == 200, r.json
