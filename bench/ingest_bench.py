@@ -277,6 +277,8 @@ def start_ingest(
         "JC_DATABASE_URL": url,
         "JC_BROKER_HOST": broker.host,
         "JC_BROKER_PORT": str(broker.port),
+        "JC_BROKER_CLOUD_PORT": str(broker.cloud_port),
+        "JC_SECRET_KEY": "bench-ingest-process-secret",
         "JC_BROKER_CA_FILE": str(broker.ca_file),
         "JC_CLOUD_CERT_FILE": str(broker.cloud.cert_file),
         "JC_CLOUD_KEY_FILE": str(broker.cloud.key_file),

@@ -11,6 +11,21 @@ from flask import Flask
 from cloud.config import ConfigError, apply_environment, defaults, validate_config
 
 
+def check_key_files(config: Mapping[str, Any]) -> None:
+    """Refuse to start on a private key others may read: the station issuing CA's (the one
+    key provisioning uses) and the cloud identity's. The root key is never read here."""
+    from pathlib import Path
+
+    from cloud.pki.ca import CaError, check_private_file
+
+    for path in (Path(config["CA_DIR"]) / "station" / "ca.key", Path(config["CLOUD_KEY_FILE"])):
+        if path.exists():
+            try:
+                check_private_file(path)
+            except CaError as e:
+                raise ConfigError(str(e)) from None
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(
         "cloud",
@@ -25,7 +40,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         apply_environment(app.config)
         app.config.from_mapping(test_config)
     validate_config(app.config)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     os.makedirs(app.instance_path, exist_ok=True)
+    check_key_files(app.config)
 
     from cloud.commands import commands
     from cloud.db import db

@@ -62,6 +62,10 @@ class MqttPublisher:
             )
         return self._client
 
+    def client(self, timeout: float) -> mqtt.Client:
+        """The connected client (for other uses of the same connection, e.g. broker admin)."""
+        return self._ensure(timeout)
+
     def publish(self, topic_name: str, payload: str, timeout: float) -> None:
         info = self._ensure(timeout).publish(topic_name, payload, qos=1)
         info.wait_for_publish(timeout)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "JC_"
+DEV_SECRETS = {"", "dev", "development", "changeme", "secret", "test"}
 
 
 class ConfigError(ValueError):
@@ -27,6 +28,16 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Where stations and cloud processes reach the MQTT broker (returned at provisioning).
         "BROKER_HOST": "localhost",
         "BROKER_PORT": 8883,
+        # The broker's cloud listener (cloud CA certificates only): ingest, commands, admin.
+        "BROKER_CLOUD_PORT": 8884,
+        # Mosquitto's pid file: the cloud sends it SIGHUP after writing a new CRL (empty: it
+        # cannot, and says so; see docs/cloud.md "Revocation").
+        "BROKER_PID_FILE": "",
+        # The CRL the broker's station listener loads (`crlfile`); empty: CA_DIR/station/crl.pem.
+        "CRL_FILE": "",
+        # Who keeps the broker's per-station access control: the cloud, over Mosquitto's
+        # dynamic-security plugin ("mosquitto-dynsec"), or someone else ("external").
+        "BROKER_ACCESS_CONTROL": "mosquitto-dynsec",
         "BROKER_CA_FILE": "",  # empty: CA_DIR/ca.crt (the broker's cert is issued by our CA)
         "CLOUD_IDENTITY": "jc.cloud",
         "CLOUD_CERT_FILE": str(inst / "cloud" / "cloud.crt"),
@@ -42,6 +53,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
 
 _INT_KEYS = {
     "BROKER_PORT": (1, 65535),
+    "BROKER_CLOUD_PORT": (1, 65535),
     "INGEST_BATCH_MAX": (1, 100_000),
     "INGEST_BATCH_WAIT_MS": (0, 60_000),
     "TOKEN_TTL_S": (60, 365 * 24 * 3600),
@@ -113,3 +125,17 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
         )
     if not config.get("BROKER_CA_FILE"):
         config["BROKER_CA_FILE"] = str(Path(str(config["CA_DIR"])) / "ca.crt")
+    if not config.get("CRL_FILE"):
+        config["CRL_FILE"] = str(Path(str(config["CA_DIR"])) / "station" / "crl.pem")
+    if config.get("BROKER_ACCESS_CONTROL") not in ("mosquitto-dynsec", "external"):
+        raise ConfigError(
+            f"BROKER_ACCESS_CONTROL: {config.get('BROKER_ACCESS_CONTROL')!r} is not "
+            "'mosquitto-dynsec' or 'external'; " + where.format(key="BROKER_ACCESS_CONTROL")
+        )
+    secret = str(config.get("SECRET_KEY") or "")
+    if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
+        raise ConfigError(
+            "SECRET_KEY: left at a development default (or shorter than 16 characters); "
+            "make one with `python -c 'import secrets; print(secrets.token_hex(32))'` and "
+            + where.format(key="SECRET_KEY")
+        )

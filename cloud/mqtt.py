@@ -24,7 +24,7 @@ class MqttSettings:
     def from_config(cls, config: Mapping[str, Any]) -> MqttSettings:
         return cls(
             host=str(config["BROKER_HOST"]),
-            port=int(config["BROKER_PORT"]),
+            port=int(config["BROKER_CLOUD_PORT"]),
             ca_file=Path(config["BROKER_CA_FILE"]),
             cert_file=Path(config["CLOUD_CERT_FILE"]),
             key_file=Path(config["CLOUD_KEY_FILE"]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -60,6 +61,7 @@ class Demo:
         self.logs = workdir / "logs"
         self.cloud_dir = workdir / "cloud"
         self.env = {**os.environ, "JC_INSTANCE_PATH": str(self.cloud_dir)}
+        self.api_token = ""
 
     def say(self, text: str) -> None:
         click.echo(text, err=True)
@@ -107,16 +109,21 @@ class Demo:
     # ---- the parts ---------------------------------------------------------------------
 
     def cloud(self) -> dict[str, int | str]:
-        broker_port, https_port, web_port = free_port(), free_port(), free_port()
-        self.env.update({"JC_BROKER_HOST": "127.0.0.1", "JC_BROKER_PORT": str(broker_port)})
+        broker_port, cloud_port, https_port, web_port = free_port(), free_port(), free_port(), free_port()
+        broker_dir = self.cloud_dir / "broker"
+        self.env.update({"JC_BROKER_HOST": "127.0.0.1", "JC_BROKER_PORT": str(broker_port),
+                         "JC_BROKER_CLOUD_PORT": str(cloud_port),
+                         "JC_BROKER_PID_FILE": str(broker_dir / "mosquitto.pid"),
+                         "JC_SECRET_KEY": secrets.token_hex(32)})
         cloud = bin_path("jc-cloud")
         self.run([cloud, "init-db"])
-        self.run([cloud, "ca", "init", "--name", "Juchong demo CA"])
+        self.run([cloud, "ca", "init", "--name", "Juchong demo"])
         self.run([cloud, "cloud-cert"])
         self.run([cloud, "server-cert", "--out", str(self.cloud_dir / "https")])
-        broker_dir = self.cloud_dir / "broker"
         run_as = ["--user", "root"] if os.geteuid() == 0 else []
         self.run([cloud, "broker-config", "--out", str(broker_dir), "--bind", "127.0.0.1", *run_as])
+        # the console and the API want a token: one for whoever runs the demo
+        self.api_token = json.loads(self.run([cloud, "api-token", "create", "demo", "--json"]))["token"]
         self.spawn("broker", [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(broker_dir / "mosquitto.conf")])
         self.wait_port("broker", broker_port)
         self.spawn("ingest", [cloud, "ingest"])
@@ -216,13 +223,14 @@ def main(speed: float, scenario: str, workdir: Path, exit_after: float | None) -
         demo.say("writing the gateway config, provisioning it with a one-time token, starting it …")
         status_port, cfg = demo.gateway(sim, ports)
         console = f"http://127.0.0.1:{ports['web']}/"
-        click.echo(json.dumps({"console": console, "gateway": f"http://127.0.0.1:{status_port}/",
+        click.echo(json.dumps({"console": console, "api_token": demo.api_token,
+                               "gateway": f"http://127.0.0.1:{status_port}/",
                                "simulator": sim["control"], "broker": f"mqtts://127.0.0.1:{ports['broker']}",
                                "provisioning": f"https://127.0.0.1:{ports['https']}/"}), nl=True)
         sys.stdout.flush()
         demo.say(f"""
 Juchong demo running ({speed:g}x: a day in {24 * 60 / speed:.0f} minutes):
-  cloud console       {console}
+  cloud console       {console}   (log in with the API token {demo.api_token})
   gateway status      http://127.0.0.1:{status_port}/      (jc-gateway status --url http://127.0.0.1:{status_port})
   simulator control   {sim['control']}/state
   broker              mqtts://127.0.0.1:{ports['broker']}   (mutual TLS; CA in {demo.cloud_dir / 'ca'})

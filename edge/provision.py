@@ -153,13 +153,15 @@ def provision(*, url: str, token: str, sid: str, credentials: Path, ca_fingerpri
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cn or cn[0].value != sid:
         raise ProvisionError(f"the certificate names {cn[0].value if cn else '?'}, not station {sid}")
-    ca = x509.load_pem_x509_certificate(chain_pem)
+    # The chain runs from the station issuing CA (first) up to the root the operator pinned (last).
+    chain = x509.load_pem_x509_certificates(chain_pem)
     try:
-        cert.verify_directly_issued_by(ca)
+        for child, parent in zip([cert, *chain[:-1]], chain, strict=True):
+            child.verify_directly_issued_by(parent)
     except (ValueError, TypeError) as exc:
         raise ProvisionError(f"the certificate does not chain to the cloud's CA: {exc}") from exc
-    if ca_pem is not None and ca.public_bytes(serialization.Encoding.PEM) != x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.PEM):
-        raise ProvisionError("the CA chain in the answer differs from the CA checked before")
+    if ca_pem is not None and chain[-1].public_bytes(serialization.Encoding.PEM) != x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.PEM):
+        raise ProvisionError("the CA chain in the answer does not end at the CA checked before")
     credentials.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write(credentials / CERT_FILE, cert_pem)
     _write(credentials / CA_FILE, chain_pem)

@@ -20,7 +20,10 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 
 @bp.errorhandler(ApiError)
 def _api_error(e: ApiError) -> tuple[Response, int]:
-    return error_response(e.status, e.code, e.message)
+    resp, status = error_response(e.status, e.code, e.message)
+    if e.code == "unauthorized":
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="juchong"'
+    return resp, status
 
 
 @bp.app_errorhandler(HTTPException)

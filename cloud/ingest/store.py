@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import insert_or_ignore
 from cloud.ingest.decode import Batch, RecordIn
-from cloud.ingest.signatures import SignatureVerifier
+from cloud.ingest.signatures import SIGNATURE_FLAGS, SignatureVerifier
 from cloud.models import (
     ChargingSession,
     CommandLog,
@@ -112,7 +112,7 @@ class Store:
     def _materialise(self, session: Session, records: list[RecordIn]) -> None:
         by_type: dict[str, list[RecordIn]] = {}
         for r in records:
-            if r.flag in (None, "bad_signature", "no_certificate"):
+            if r.flag is None or r.flag in SIGNATURE_FLAGS:
                 by_type.setdefault(r.type, []).append(r)
         started = by_type.get("session_started", [])
         ended = by_type.get("session_ended", [])

@@ -3,11 +3,11 @@
 from cloud.models.base import Base, now_ms
 from cloud.models.commands import CommandLog
 from cloud.models.records import ChargingSession, MeterMinuteRow, RawRecord, StationEvent
-from cloud.models.security import IssuedCert, ProvisioningToken
+from cloud.models.security import ApiToken, IssuedCert, ProvisioningToken
 from cloud.models.station import Gun, Pile, Station, StationSeq, StationState
 
 __all__ = [
-    "Base", "ChargingSession", "CommandLog", "Gun", "IssuedCert", "MeterMinuteRow", "Pile",
+    "ApiToken", "Base", "ChargingSession", "CommandLog", "Gun", "IssuedCert", "MeterMinuteRow", "Pile",
     "ProvisioningToken", "RawRecord", "Station", "StationEvent", "StationSeq", "StationState",
     "now_ms",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ class RawRecord(Base):
     """Every durable record exactly as it came, once per (sid, seq).
 
     flagged: not to be trusted; flag_reason says why (`bad_signature`,
-    `no_certificate`, `invalid`, `unknown_type`).
+    `no_certificate`, `certificate_not_valid`, `invalid`, `unknown_type`).
     """
 
     __tablename__ = "raw_records"

@@ -32,3 +32,18 @@ class IssuedCert(Base):
     pem: Mapped[str] = mapped_column(Text)
     issued_at: Mapped[int] = mapped_column(default=now_ms)
     revoked_at: Mapped[int | None]
+    # RFC 5280 reason: "superseded" (re-provisioned: signatures made before still count) or
+    # "keyCompromise" (`jc-cloud revoke`: none of its signatures count any more).
+    revoke_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class ApiToken(Base):
+    """A bearer token for tools and the console: only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+    revoked_at: Mapped[int | None]
+    last_used_at: Mapped[int | None]

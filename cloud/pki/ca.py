@@ -22,11 +22,37 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_KEY = "ca.key"
 CA_CERT = "ca.crt"
+CA_CHAIN = "chain.pem"  # an issuing CA's issuers, up to the root
 _BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock differences between machines
 
 
 class CaError(RuntimeError):
     pass
+
+
+def check_private_file(path: Path | str) -> None:
+    """Refuse a private key that its group or others may read (or write): CaError names the fix."""
+    p = Path(path)
+    mode = p.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise CaError(
+            f"{p} is readable by group or others (mode {mode:03o}); a private key must be "
+            f"0600 or 0400: chmod 600 {p}"
+        )
+
+
+def load_private_key(path: Path | str, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    """An EC private key from a PEM file whose permissions are checked first."""
+    check_private_file(path)
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=password)
+    except TypeError as e:  # encrypted without a passphrase, or a passphrase for a plain key
+        raise CaError(f"{path}: {e}") from None
+    except ValueError as e:
+        raise CaError(f"{path}: not a usable PEM private key ({e})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CaError(f"{path} is not an EC key")
+    return key
 
 
 @dataclass(frozen=True)
@@ -58,10 +84,11 @@ def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+def key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
@@ -88,13 +115,24 @@ def make_csr(cn: str, key: ec.EllipticCurvePrivateKey) -> x509.CertificateSignin
 
 
 class CertificateAuthority:
-    def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+    """A CA's key and certificate; `chain` holds the certificates above it (empty for a root)."""
+
+    def __init__(
+        self,
+        key: ec.EllipticCurvePrivateKey,
+        cert: x509.Certificate,
+        chain: list[x509.Certificate] | None = None,
+    ) -> None:
         self.key = key
         self.cert = cert
+        self.chain = list(chain or [])
 
     # --- creation and storage -------------------------------------------------------------
     @classmethod
-    def create(cls, name: str = "Juchong station CA", days: int = 3650) -> CertificateAuthority:
+    def create(
+        cls, name: str = "Juchong station CA", days: int = 3650, path_length: int = 0
+    ) -> CertificateAuthority:
+        """A self-signed CA; path_length 1 for a root above issuing CAs."""
         key = new_key()
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = dt.datetime.now(dt.UTC)
@@ -106,7 +144,7 @@ class CertificateAuthority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _BACKDATE)
             .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
             .add_extension(
                 x509.KeyUsage(False, False, False, False, False, True, True, False, False),
                 critical=True,
@@ -119,14 +157,24 @@ class CertificateAuthority:
         return cls(key, cert)
 
     @classmethod
-    def load(cls, directory: Path | str) -> CertificateAuthority:
+    def load(cls, directory: Path | str, password: bytes | None = None) -> CertificateAuthority:
+        """The CA in `directory` (ca.key, ca.crt, and chain.pem for an issuing CA)."""
         d = Path(directory)
         if not (d / CA_KEY).exists() or not (d / CA_CERT).exists():
             raise CaError(f"no CA in {d}: run `jc-cloud ca init` (or set CA_DIR to where it is)")
-        key = serialization.load_pem_private_key((d / CA_KEY).read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise CaError(f"{d / CA_KEY} is not an EC key")
-        return cls(key, x509.load_pem_x509_certificate((d / CA_CERT).read_bytes()))
+        key = load_private_key(d / CA_KEY, password)
+        chain_file = d / CA_CHAIN
+        chain = x509.load_pem_x509_certificates(chain_file.read_bytes()) if chain_file.exists() else []
+        return cls(key, x509.load_pem_x509_certificate((d / CA_CERT).read_bytes()), chain)
+
+    def save(self, directory: Path | str, password: bytes | None = None) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        write_private(d / CA_KEY, key_pem(self.key, password))
+        (d / CA_CERT).write_bytes(cert_pem(self.cert))
+        if self.chain:
+            (d / CA_CHAIN).write_bytes(b"".join(cert_pem(c) for c in self.chain))
 
     @classmethod
     def init_dir(
@@ -140,7 +188,7 @@ class CertificateAuthority:
             )
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
-        ca = cls.create(name)
+        ca = cls.create(name, path_length=1)
         write_private(d / CA_KEY, key_pem(ca.key))
         (d / CA_CERT).write_bytes(cert_pem(ca.cert))
         return ca
@@ -152,6 +200,72 @@ class CertificateAuthority:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.cert)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """This CA's certificate followed by those above it: issuer first, root last."""
+        return b"".join(cert_pem(c) for c in [self.cert, *self.chain])
+
+    @property
+    def serial(self) -> str:
+        return format(self.cert.serial_number, "x")
+
+    # --- issuing CAs and revocation ----------------------------------------------------------
+    def issue_ca(self, name: str, days: int = 1825) -> CertificateAuthority:
+        """A new issuing CA under this one (path length 0: it signs end certificates only)."""
+        key = new_key()
+        now = dt.datetime.now(dt.UTC)
+        not_after = min(now + dt.timedelta(days=days), self.cert.not_valid_after_utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return CertificateAuthority(key, cert, [self.cert, *self.chain])
+
+    def make_crl(self, revoked: Iterable[tuple[int, int]]) -> x509.CertificateRevocationList:
+        """A CRL of (serial, revoked at epoch ms) for certificates this CA issued.
+
+        Its nextUpdate is the CA's own expiry: OpenSSL refuses every certificate of an issuer
+        whose CRL has expired, and the CRL is re-signed at each revocation anyway.
+        """
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.cert.subject)
+            .last_update(now - _BACKDATE)
+            .next_update(self.cert.not_valid_after_utc)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+            .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
+        )
+        for serial, at_ms in revoked:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC))
+                .build()
+            )
+        return builder.sign(self.key, hashes.SHA256())
 
     # --- issuing ----------------------------------------------------------------------------
     def _issue(
@@ -213,4 +327,6 @@ class CertificateAuthority:
         key = new_key()
         cn = next((h for h in hosts if h), "localhost")
         cert = self._issue(cn, key.public_key(), days, ExtendedKeyUsageOID.SERVER_AUTH, names)
-        return Identity(key_pem(key), cert_pem(cert))
+        # The file holds the chain up to (not including) the root, which clients already trust.
+        above = b"".join(cert_pem(c) for c in [self.cert, *self.chain][:-1])
+        return Identity(key_pem(key), cert_pem(cert) + above)

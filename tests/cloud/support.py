@@ -233,7 +233,7 @@ class FakeStation:
 # --- ingest --------------------------------------------------------------------------------------------
 def mqtt_settings(broker: Broker) -> MqttSettings:
     return MqttSettings(
-        broker.host, broker.port, broker.ca_file, broker.cloud.cert_file, broker.cloud.key_file
+        broker.host, broker.cloud_port, broker.ca_file, broker.cloud.cert_file, broker.cloud.key_file
     )
 
 
@@ -273,6 +273,8 @@ class IngestProcess:
             "JC_DATABASE_URL": db_url,
             "JC_BROKER_HOST": broker.host,
             "JC_BROKER_PORT": str(broker.port),
+            "JC_BROKER_CLOUD_PORT": str(broker.cloud_port),
+            "JC_SECRET_KEY": "ingest-test-process-secret",
             "JC_BROKER_CA_FILE": str(broker.ca_file),
             "JC_CLOUD_CERT_FILE": str(broker.cloud.cert_file),
             "JC_CLOUD_KEY_FILE": str(broker.cloud.key_file),

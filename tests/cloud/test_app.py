@@ -54,10 +54,17 @@ def test_bad_config_names_key_and_fix(tmp_path: Path, key: str, value: object, n
     assert needle in str(info.value) and "JC_" + key in str(info.value)
 
 
-def test_api_errors_are_json(client: FlaskClient) -> None:
+def _auth(app: Flask) -> dict[str, str]:
+    from cloud.api.auth import create_api_token
+
+    with app.app_context(), db.transaction() as s:
+        return {"Authorization": f"Bearer {create_api_token(s, 'test').token}"}
+
+
+def test_api_errors_are_json(app: Flask, client: FlaskClient) -> None:
     r = client.get("/api/v1/nope")
     assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
-    r = client.get("/api/v1/stations/S404")
+    r = client.get("/api/v1/stations/S404", headers=_auth(app))
     assert r.status_code == 404 and r.json["error"]["code"] == "unknown_station"
     r = client.post("/api/v1/provision", data="x", content_type="text/plain")
     assert r.status_code == 400 and r.json["error"]["code"] == "invalid_request"
@@ -70,15 +77,16 @@ def test_stations_page_and_api_list_stations(app: Flask, client: FlaskClient) ->
             [Station(sid="S1", name="东门站"), StationState(sid="S1", online=True, fw="1.2")]
         )
         db.session.commit()
-    page = client.get("/")
+    auth = _auth(app)
+    page = client.get("/", headers=auth)
     assert (
         page.status_code == 200
         and "S1" in page.text
         and "东门站" in page.text
         and "online" in page.text
     )
-    assert client.get("/api/v1/stations").json["stations"][0]["online"] is True
-    assert client.get("/api/v1/stations/S1").json["fw"] == "1.2"
+    assert client.get("/api/v1/stations", headers=auth).json["stations"][0]["online"] is True
+    assert client.get("/api/v1/stations/S1", headers=auth).json["fw"] == "1.2"
 
 
 def test_cli_ca_init_cloud_cert_token_broker_config(
@@ -99,11 +107,20 @@ def test_cli_ca_init_cloud_cert_token_broker_config(
     for line in (
         "require_certificate true",
         "use_identity_as_username true",
+        "use_username_as_clientid true",
         "allow_anonymous false",
         "listener 18883",
+        "listener 8884 127.0.0.1",
+        "crlfile ",
+        "plugin_opt_config_file ",
     ):
         assert line in conf
-    assert "pattern write jc/v1/st/%u/up" in (tmp_path / "mq" / "acl").read_text()
+    assert not [ln for ln in conf.splitlines() if ln.startswith("acl_file")]
+    import json
+
+    dynsec = json.loads((tmp_path / "mq" / "dynamic-security.json").read_text())
+    assert dynsec["defaultACLAccess"]["subscribe"] is False
+    assert [c["username"] for c in dynsec["clients"]] == ["jc.cloud"]
 
 
 def test_migrations_build_exactly_the_model(engine: Engine) -> None:

@@ -28,6 +28,8 @@ def cloud_app(broker: Broker, tmp_path: Path) -> Iterator[Flask]:
             "CA_DIR": str(broker.ca_dir),
             "BROKER_HOST": broker.host,
             "BROKER_PORT": broker.port,
+            "BROKER_CLOUD_PORT": broker.cloud_port,
+            "BROKER_PID_FILE": str(broker.pid_file),
             "BROKER_CA_FILE": str(broker.ca_file),
             "CLOUD_CERT_FILE": str(broker.cloud.cert_file),
             "CLOUD_KEY_FILE": str(broker.cloud.key_file),

@@ -1,4 +1,5 @@
-"""Provisioning over HTTPS: one-time tokens, expiry, CSR checks; the issued cert works on the broker."""
+"""Provisioning over HTTPS: one-time tokens, expiry, CSR checks; the issued cert works on the
+broker; re-provisioning and `jc-cloud revoke` take certificates back on the real broker."""
 
 from __future__ import annotations
 
@@ -57,11 +58,16 @@ def cloud(broker: Broker, tmp_path: Path) -> Iterator[Cloud]:
             "CA_DIR": str(broker.ca_dir),
             "BROKER_HOST": broker.host,
             "BROKER_PORT": broker.port,
+            "BROKER_CLOUD_PORT": broker.cloud_port,
+            "BROKER_CA_FILE": str(broker.ca_file),
+            "CLOUD_CERT_FILE": str(broker.cloud.cert_file),
+            "CLOUD_KEY_FILE": str(broker.cloud.key_file),
+            "BROKER_PID_FILE": str(broker.pid_file),
         }
     )
     with app.app_context():
         upgrade(db.engine)
-    server_id = broker.ca.new_server_identity()
+    server_id = broker.pki.issuer("server").new_server_identity()
     server_id.write(tmp_path / "https.crt", tmp_path / "https.key")
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(tmp_path / "https.crt", tmp_path / "https.key")
@@ -71,6 +77,9 @@ def cloud(broker: Broker, tmp_path: Path) -> Iterator[Cloud]:
     client_ctx = ssl.create_default_context(cafile=str(broker.ca_file))
     yield Cloud(app, f"https://127.0.0.1:{server.server_port}", client_ctx)
     server.shutdown()
+    publisher = app.extensions.get("jc_publisher")
+    if publisher is not None:
+        publisher.close()
 
 
 def _csr(cn: str) -> tuple[bytes, str]:
@@ -87,8 +96,12 @@ def test_token_is_traded_once_for_a_certificate(cloud: Cloud, broker: Broker) ->
     assert status == 200, body
     cert = x509.load_pem_x509_certificate(body["cert_pem"].encode())
     assert body["sid"] == "S1" and cert.subject.rfc4514_string() == "CN=S1"
-    assert body["ca_sha256"] == tok["ca_sha256"] == broker.ca.fingerprint
-    assert body["ca_chain_pem"].encode() == cert_pem(broker.ca.cert)
+    assert body["ca_sha256"] == tok["ca_sha256"] == broker.root_fingerprint
+    # the chain: the station issuing CA (which signed the certificate), then the pinned root
+    chain = x509.load_pem_x509_certificates(body["ca_chain_pem"].encode())
+    assert [cert_pem(c) for c in chain] == [cert_pem(broker.ca.cert), broker.ca_file.read_bytes()]
+    cert.verify_directly_issued_by(chain[0])
+    chain[0].verify_directly_issued_by(chain[1])
     assert body["broker"] == {"host": broker.host, "port": broker.port}
     status, again = cloud.provision({"v": 1, "token": tok["token"], "csr_pem": csr})
     assert (status, again["error"]["code"]) == (401, "token_used")
@@ -163,3 +176,121 @@ def test_issued_certificate_connects_and_is_confined(
         results[own.mid] in ("Success", "No matching subscribers")
         and results[other.mid] == "Not authorized"
     )
+
+
+def _provision(cloud: Cloud, broker: Broker, sid: str, where: Path) -> tuple[ClientCert, str]:
+    from cloud.pki.ca import Identity
+
+    tok = cloud.token(sid)
+    key, csr = _csr(sid)
+    status, body = cloud.provision({"v": 1, "token": tok["token"], "csr_pem": csr})
+    assert status == 200, body
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "station.crt").write_text(body["cert_pem"])
+    (where / "station.key").write_bytes(key)
+    ident = Identity(key, body["cert_pem"].encode())
+    return ClientCert(sid, where / "station.crt", where / "station.key", ident), body["serial"]
+
+
+def _reaches_cloud(broker: Broker, client: Any, sid: str) -> bool:
+    """A record the station publishes arrives at a cloud subscriber."""
+    watcher = broker.connect(broker.cloud, f"watch-{sid}-{time.monotonic_ns()}")
+    got = threading.Event()
+    watcher.on_message = lambda _c, _u, m: got.set()
+    subscribed = threading.Event()
+    watcher.on_subscribe = lambda *_a: subscribed.set()
+    watcher.subscribe(f"jc/v1/st/{sid}/up", qos=1)
+    assert subscribed.wait(5)
+    client.publish(f"jc/v1/st/{sid}/up", b"{}", qos=1).wait_for_publish(5)
+    ok = got.wait(3)
+    watcher.disconnect()
+    return ok
+
+
+def _refused(broker: Broker, cert: ClientCert) -> bool:
+    from tests.support.broker import ConnectRefused
+
+    try:
+        c = broker.connect(cert, cert.cn, timeout=3)
+    except ConnectRefused:
+        return True
+    c.disconnect()
+    return False
+
+
+def _rows(cloud: Cloud, sid: str) -> list[dict[str, Any]]:
+    from sqlalchemy import text
+
+    with cloud.app.app_context():
+        return [dict(r._mapping) for r in db.session.execute(
+            text("SELECT serial, revoked_at, revoke_reason FROM issued_certs WHERE subject_cn = :s"),
+            {"s": sid})]
+
+
+def test_reprovisioning_revokes_the_old_certificate_on_the_broker(
+    cloud: Cloud, broker: Broker, tmp_path: Path
+) -> None:
+    from cloud.pki.hierarchy import crl_serials
+
+    old, old_serial = _provision(cloud, broker, "S8", tmp_path / "old")
+    gw = broker.connect(old, "S8")
+    gone = threading.Event()
+    gw.on_disconnect = lambda *_a: gone.set()
+    new, new_serial = _provision(cloud, broker, "S8", tmp_path / "new")
+    # the old gateway connection is dropped, and its certificate no longer connects
+    assert gone.wait(5)
+    assert _refused(broker, old)
+    assert int(old_serial, 16) in crl_serials(broker.pki.crl_file)
+    assert int(new_serial, 16) not in crl_serials(broker.pki.crl_file)
+    by_serial = {r["serial"]: r for r in _rows(cloud, "S8")}
+    assert by_serial[old_serial]["revoke_reason"] == "superseded"
+    assert by_serial[new_serial]["revoked_at"] is None
+    assert _reaches_cloud(broker, broker.connect(new, "S8"), "S8")
+
+
+def test_jc_cloud_revoke_takes_a_station_off_the_broker(
+    cloud: Cloud, broker: Broker, tmp_path: Path
+) -> None:
+    cert, serial = _provision(cloud, broker, "S9", tmp_path / "s9")
+    other, _ = _provision(cloud, broker, "S10", tmp_path / "s10")
+    cloud_client = broker.connect(broker.cloud, "watcher")
+    got: list[str] = []
+    cloud_client.on_message = lambda _c, _u, m: got.append(m.topic)
+    cloud_client.subscribe("jc/v1/st/#", qos=1)
+    gw = broker.connect(cert, "S9")
+    neighbour = broker.connect(other, "S10")
+    gone = threading.Event()
+    gw.on_disconnect = lambda *_a: gone.set()
+    result = cloud.app.test_cli_runner().invoke(args=["revoke", "S9"])
+    assert result.exit_code == 0, result.output
+    assert serial in result.output and "warning" not in result.output
+    assert gone.wait(5)
+    time.sleep(1)
+    assert not gw.is_connected() and _refused(broker, cert)
+    assert [r["revoke_reason"] for r in _rows(cloud, "S9")] == ["keyCompromise"]
+    # the other station is untouched
+    neighbour.publish("jc/v1/st/S10/up", b"{}", qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 5
+    while "jc/v1/st/S10/up" not in got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "jc/v1/st/S10/up" in got and "jc/v1/st/S9/up" not in got
+    # nothing left to revoke: a clear error
+    again = cloud.app.test_cli_runner().invoke(args=["revoke", "S9"])
+    assert again.exit_code != 0 and "no valid certificate" in again.output
+
+
+def test_revoke_by_serial_keeps_the_stations_other_certificate(
+    cloud: Cloud, broker: Broker, tmp_path: Path
+) -> None:
+    first, first_serial = _provision(cloud, broker, "S11", tmp_path / "a")
+    # a second certificate for the same station, issued beside the first (not re-provisioned)
+    from cloud.pki.registry import record_issued
+
+    second = broker.new_station_cert("S11", "S11-second")
+    with cloud.app.app_context(), db.transaction() as s:
+        record_issued(s, second.identity.cert, "station")
+    result = cloud.app.test_cli_runner().invoke(args=["revoke", "--serial", first_serial])
+    assert result.exit_code == 0, result.output
+    assert _refused(broker, first)
+    # still registered on the broker (not removed): its records flow
+    assert _reaches_cloud(broker, broker.connect(second, "S11"), "S11")

@@ -18,7 +18,8 @@ from cloud.db import db
 from cloud.migrate import upgrade
 from cloud.models import StationSeq, StationState
 from cloud.models.security import ProvisioningToken
-from cloud.pki.ca import CertificateAuthority, make_csr, new_key
+from cloud.pki.ca import make_csr, new_key
+from cloud.pki.hierarchy import Pki
 from tests.docs.openapi_support import ResponseChecker, load_spec, operations
 
 TELEMETRY = {"v": 1, "ts": 1767225600000,
@@ -30,8 +31,10 @@ TELEMETRY = {"v": 1, "ts": 1767225600000,
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
     monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
+    # no broker here: its access control is someone else's ("external") in this test
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite'}",
-                      "CA_DIR": str(tmp_path / "ca"), "BROKER_HOST": "mqtt.example.cn", "BROKER_PORT": 8883})
+                      "CA_DIR": str(tmp_path / "ca"), "BROKER_HOST": "mqtt.example.cn", "BROKER_PORT": 8883,
+                      "BROKER_ACCESS_CONTROL": "external"})
     with app.app_context():
         upgrade(db.engine)
     return app
@@ -70,9 +73,9 @@ def test_every_documented_operation_answers_as_documented(app: Flask, tmp_path: 
     assert x("GET", "/api/v1/ca", 503)["error"]["code"] == "ca_unavailable"
     assert x("POST", prov, 503, json={"v": 1, "token": "t", "csr_pem": "c"})["error"]["code"] == "ca_unavailable"
 
-    ca = CertificateAuthority.init_dir(tmp_path / "ca")
+    ca = Pki.init(tmp_path / "ca")
     got = x("GET", "/api/v1/ca", 200)
-    assert got["ca_sha256"] == ca.fingerprint
+    assert got["ca_sha256"] == ca.root_fingerprint
 
     for bad in ({"token": "t", "csr_pem": "c"}, {"v": True, "token": "t", "csr_pem": "c"},
                 {"v": 1, "csr_pem": "c"}, {"v": 1, "token": 5, "csr_pem": "c"}, {"v": 1, "token": "t", "csr_pem": ""},
@@ -88,7 +91,7 @@ def test_every_documented_operation_answers_as_documented(app: Flask, tmp_path: 
     assert x("POST", prov, 403, json={"v": 1, "token": tok, "csr_pem": csr("S2")})["error"]["code"] == "csr_cn_mismatch"
     ok = x("POST", prov, 200, json={"v": 1, "token": tok, "csr_pem": csr("S1"), "sid": "S1"})
     assert ok["sid"] == "S1" and ok["broker"] == {"host": "mqtt.example.cn", "port": 8883}
-    assert ok["ca_sha256"] == ca.fingerprint
+    assert ok["ca_sha256"] == ca.root_fingerprint
     assert x("POST", prov, 401, json={"v": 1, "token": tok, "csr_pem": csr("S1")})["error"]["code"] == "token_used"
 
     old = token(app, "S3")
@@ -97,6 +100,20 @@ def test_every_documented_operation_answers_as_documented(app: Flask, tmp_path: 
     assert x("POST", prov, 401, json={"v": 1, "token": old, "csr_pem": csr("S3")})["error"]["code"] == "token_expired"
 
     assert x("GET", "/api/v1/health", 200) == {"ok": True}
+
+    # everything else wants an API token: none, a made-up one, a revoked one
+    runner = app.test_cli_runner()
+    revoked = json.loads(runner.invoke(args=["api-token", "create", "old", "--json"]).output)["token"]
+    assert runner.invoke(args=["api-token", "revoke", "old"]).exit_code == 0
+    for headers in ({}, {"Authorization": "Bearer jct_made-up"}, {"Authorization": f"Bearer {revoked}"},
+                    {"Authorization": f"Basic {revoked}"}):
+        resp = app.test_client().get("/api/v1/stations", headers=headers)
+        check(path="/api/v1/stations", method="get", status=resp.status_code, content_type=resp.content_type,
+              body=resp.get_json())
+        assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert resp.get_json()["error"]["code"] == "unauthorized"
+    live = json.loads(runner.invoke(args=["api-token", "create", "docs", "--json"]).output)["token"]
+    x.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {live}"
 
     # S1 and S3 are known from their tokens; S1 has also sent state and telemetry
     listed = x("GET", "/api/v1/stations", 200)["stations"]
@@ -120,6 +137,21 @@ def test_every_documented_operation_answers_as_documented(app: Flask, tmp_path: 
         assert resp.status_code == code and resp.content_type == "application/json"
         check.component("Error", resp.get_json())
         assert resp.get_json()["error"]["code"] == name
+
+    # the document's security: a bearer scheme, required except where the app leaves it open
+    from cloud.api.auth import OPEN_ENDPOINTS
+
+    assert spec["components"]["securitySchemes"]["apiToken"] == {**spec["components"]["securitySchemes"]["apiToken"],
+                                                                "type": "http", "scheme": "bearer"}
+    assert spec["security"] == [{"apiToken": []}]
+    open_ops = {op["operationId"] for p in spec["paths"].values() for op in p.values()
+                if isinstance(op, dict) and op.get("security") == []}
+    assert open_ops == {"getCa", "provision", "health"}
+    assert {app.view_functions[e].__name__ for e in OPEN_ENDPOINTS} == {"ca_certificate", "provision", "health"}
+    for path, method in operations(spec):
+        op = spec["paths"][path][method]
+        if op.get("security") != []:
+            assert "401" in op["responses"], f"{method} {path} wants a token but documents no 401"
 
     for path, method in operations(spec):
         ok_codes = {int(c) for c in spec["paths"][path][method]["responses"] if c.startswith("2")}

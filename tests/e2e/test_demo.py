@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -23,9 +24,16 @@ def test_the_demo_runs_the_whole_chain(tmp_path):
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
         where = json.loads(line)
-        assert set(where) == {"console", "gateway", "simulator", "broker", "provisioning"}
-        with urllib.request.urlopen(where["console"], timeout=10) as resp:
-            assert resp.status == 200
+        assert set(where) == {"console", "api_token", "gateway", "simulator", "broker", "provisioning"}
+        # the console wants the demo's API token
+        try:
+            urllib.request.urlopen(where["console"] + "api/v1/stations", timeout=10)
+            raise AssertionError("the API answered without a token")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+        authed = urllib.request.Request(where["console"], headers={"Authorization": f"Bearer {where['api_token']}"})
+        with urllib.request.urlopen(authed, timeout=10) as resp:
+            assert resp.status == 200 and "ST-DEMO-01" in resp.read().decode()
         deadline = time.monotonic() + 60
         status = {}
         while time.monotonic() < deadline:

@@ -101,6 +101,14 @@ def test_records_arrive_once_in_order_and_acks_prune_the_outbox(stack):
     assert session["status"] == "ended" and session["stop_reason"] == "unplugged"
     assert session["signature_ok"] in (1, True)  # signed by the station's key, verified by the cloud
     assert session["energy_stop_wh"] > session["energy_start_wh"]
+    # the cloud's API, with the stack's API token, says the same
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(broker.ca_file))
+    req = urllib.request.Request(f"{cloud.url}/api/v1/stations/{SID}", headers=cloud.auth)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        assert json.loads(resp.read())["acked_seq"] == last
 
 
 def test_commands_round_trip_and_are_answered_once(stack):

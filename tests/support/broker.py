@@ -19,6 +19,7 @@ never touched).
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import signal
@@ -37,7 +38,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.broker import BrokerSettings, render_broker_config
+from cloud.broker.dynsec import BrokerAdmin, render_dynsec
 from cloud.pki.ca import CertificateAuthority, Identity
+from cloud.pki.hierarchy import Pki
 from tests.support.services import missing
 
 MOSQUITTO = os.environ.get("JC_MOSQUITTO", "/usr/sbin/mosquitto")
@@ -67,42 +70,55 @@ class ConnectRefused(RuntimeError):
 class Broker:
     """One mosquitto process; a context manager (start on enter, stop on exit)."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, cloud_identity: str = CLOUD_IDENTITY) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None, cloud_port: int | None = None,
+                 cloud_identity: str = CLOUD_IDENTITY) -> None:
         if not Path(MOSQUITTO).exists():
             missing(f"{MOSQUITTO} not found: run scripts/setup.sh (apt-get install mosquitto)")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self.cloud_port = cloud_port or free_port()
         self.ca_dir = self.workdir / "ca"
-        self.ca = CertificateAuthority.init_dir(self.ca_dir, "Juchong test CA")
-        self.ca_file = self.ca_dir / "ca.crt"
-        server = self.ca.new_server_identity()
+        self.pki = Pki.init(self.ca_dir, "Juchong test")
+        self.ca = self.pki.issuer("station")  # station certificates (as provisioning issues them)
+        self.cloud_ca = self.pki.issuer("cloud")
+        self.ca_file = self.pki.root_cert_file  # what clients verify the broker with
+        self.root_fingerprint = self.pki.root_fingerprint
+        server = self.pki.issuer("server").new_server_identity()
         self.server_cert, self.server_key = self.workdir / "server.crt", self.workdir / "server.key"
         server.write(self.server_cert, self.server_key)
         self.log_file = self.workdir / "mosquitto.log"
-        self.files = render_broker_config(
-            self.workdir / "broker",
-            BrokerSettings(
-                port=self.port,
-                ca_file=self.ca_file,
-                cert_file=self.server_cert,
-                key_file=self.server_key,
-                cloud_identities=(cloud_identity,),
-                log_file=self.log_file,
-                run_as=getpass.getuser(),
-            ),
+        self.pid_file = self.workdir / "mosquitto.pid"
+        self.settings = BrokerSettings(
+            port=self.port,
+            cloud_port=self.cloud_port,
+            ca_file=self.pki.station_trust_file,
+            cloud_ca_file=self.pki.cloud_trust_file,
+            crl_file=self.pki.crl_file,
+            cert_file=self.server_cert,
+            key_file=self.server_key,
+            cloud_identities=(cloud_identity,),
+            log_file=self.log_file,
+            pid_file=self.pid_file,
+            run_as=getpass.getuser(),
         )
+        self.files = render_broker_config(self.workdir / "broker", self.settings)
         self._certs: dict[str, ClientCert] = {}
+        self._registered: set[str] = set()
+        self._admin: BrokerAdmin | None = None
         self.cloud = self.identity(cloud_identity)
         self.proc: subprocess.Popen[bytes] | None = None
         self._clients: list[mqtt.Client] = []
 
     # --- identities -----------------------------------------------------------------------------
     def identity(self, cn: str) -> ClientCert:
-        """A client certificate with this CN, signed by the broker's CA (cached per CN)."""
+        """A client certificate with this CN (cached per CN): from the cloud CA for a name with
+        a dot (a cloud identity), else from the station issuing CA (not registered on the
+        broker: see `station`)."""
         if cn not in self._certs:
-            ident = self.ca.new_client_identity(cn)
+            ca = self.cloud_ca if "." in cn else self.ca
+            ident = ca.new_client_identity(cn)
             d = self.workdir / "clients"
             cert = ClientCert(cn, d / f"{cn}.crt", d / f"{cn}.key", ident)
             ident.write(cert.cert_file, cert.key_file)
@@ -110,7 +126,42 @@ class Broker:
         return self._certs[cn]
 
     def station(self, sid: str) -> ClientCert:
+        """A station certificate, and the station known to the broker (as provisioning does)."""
+        self.register(sid)
         return self.identity(sid)
+
+    def new_station_cert(self, sid: str, name: str) -> ClientCert:
+        """Another certificate for the same station id (a re-provisioned gateway)."""
+        ident = self.ca.new_client_identity(sid)
+        d = self.workdir / "clients"
+        cert = ClientCert(sid, d / f"{name}.crt", d / f"{name}.key", ident)
+        ident.write(cert.cert_file, cert.key_file)
+        return cert
+
+    def register(self, sid: str) -> None:
+        """The station's client and role in the broker's access control."""
+        if sid in self._registered:
+            return
+        if self.running:
+            self.admin().ensure_station(sid)
+        else:  # write the plugin's file directly; the broker reads it when it starts
+            data = json.loads(self.files.dynsec.read_text())
+            extra = render_dynsec((), [sid])
+            data["clients"] += extra["clients"]
+            data["roles"] += extra["roles"]
+            self.files.dynsec.write_text(json.dumps(data))
+        self._registered.add(sid)
+
+    def admin(self) -> BrokerAdmin:
+        """The cloud identity's admin connection (dynamic-security commands)."""
+        if self._admin is None:
+            self._admin = BrokerAdmin(self.connect(self.cloud, "test-broker-admin"))
+        return self._admin
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its config, certificates and CRL."""
+        assert self.proc is not None and self.running
+        self.proc.send_signal(signal.SIGHUP)
 
     def rogue_identity(self, cn: str) -> ClientCert:
         """A certificate from a CA the broker does not trust."""
@@ -146,8 +197,10 @@ class Broker:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log()}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
+                for port in (self.port, self.cloud_port):
+                    with socket.create_connection((self.host, port), timeout=0.2):
+                        pass
+                return self
             except OSError:
                 time.sleep(0.02)
         self.kill()
@@ -168,12 +221,14 @@ class Broker:
 
     def kill(self) -> None:
         """SIGKILL: the broker dies as in a crash (no goodbye to clients, no final save)."""
+        self._admin = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self._close_pipe()
 
     def restart(self) -> Broker:
+        self._admin = None
         self.stop()
         return self.start()
 
@@ -223,6 +278,7 @@ class Broker:
         *,
         will: tuple[str, bytes | str, int, bool] | None = None,
         timeout: float = 5.0,
+        port: int | None = None,
         **connect_kwargs: Any,
     ) -> mqtt.Client:
         """A connected client with its network loop running; ConnectRefused if the broker says no."""
@@ -239,8 +295,10 @@ class Broker:
             done.set()
 
         c.on_connect, c.on_disconnect = on_connect, on_disconnect
+        if port is None:  # cloud identities use the cloud listener
+            port = self.cloud_port if ident is not None and "." in ident.cn else self.port
         try:
-            c.connect(self.host, self.port, keepalive=30, **connect_kwargs)
+            c.connect(self.host, port, keepalive=30, **connect_kwargs)
         except (OSError, ssl.SSLError) as e:
             raise ConnectRefused(f"TLS/TCP refused: {e}") from e
         c.loop_start()

@@ -7,6 +7,7 @@ database, and ingest, beside a real broker (tests/support/broker.py).
         cloud.send("ST-TEST-01", "stop", {"gun": "P1-1"}, timeout=10)   # -> Reply
         cloud.rows("raw_records", sid="ST-TEST-01")                       # what ingest stored
         cloud.ingest.stop(); cloud.start_ingest()                         # ingest down / up
+        cloud.api_token, cloud.auth                                       # for the HTTP API and pages
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from cloud import create_app
+from cloud.api.auth import create_api_token
 from cloud.commands import send_command
 from cloud.db import db
 from cloud.migrate import upgrade
@@ -40,6 +42,8 @@ class CloudStack:
             "CA_DIR": str(broker.ca_dir),
             "BROKER_HOST": broker.host,
             "BROKER_PORT": broker.port,
+            "BROKER_CLOUD_PORT": broker.cloud_port,
+            "BROKER_PID_FILE": str(broker.pid_file),
             "BROKER_CA_FILE": str(broker.ca_file),
             "CLOUD_CERT_FILE": str(broker.cloud.cert_file),
             "CLOUD_KEY_FILE": str(broker.cloud.key_file),
@@ -47,7 +51,10 @@ class CloudStack:
         with self.app.app_context():
             upgrade(db.engine)
             self.engine = db.engine
-        server_id = broker.ca.new_server_identity()
+            with db.transaction() as s:
+                self.api_token = create_api_token(s, "tests").token
+        self.auth = {"Authorization": f"Bearer {self.api_token}"}
+        server_id = broker.pki.issuer("server").new_server_identity()
         server_id.write(self.workdir / "https.crt", self.workdir / "https.key")
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(self.workdir / "https.crt", self.workdir / "https.key")
@@ -77,7 +84,7 @@ class CloudStack:
         with self.app.app_context():
             with db.transaction() as s:
                 new = create_token(s, sid, ttl_s)
-            return {"token": new.token, "sid": sid, "ca_sha256": self.broker.ca.fingerprint}
+            return {"token": new.token, "sid": sid, "ca_sha256": self.broker.root_fingerprint}
 
     def send(self, sid: str, type_: str, payload: dict[str, Any], timeout: float = 10.0) -> Reply:
         with self.app.app_context():
