@@ -11,3 +11,8 @@ __all__ = [
     "ProvisioningToken", "RawRecord", "Station", "StationEvent", "StationSeq", "StationState",
     "now_ms",
 ]  # fmt: skip
+
+# Domain packages keep their own models; importing them registers their tables on Base.metadata
+# (Alembic's target). Module imports, so that importing a domain model first also works.
+import cloud.ledger.models  # noqa: E402, F401
+import cloud.orders.models  # noqa: E402, F401

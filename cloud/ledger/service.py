@@ -1,0 +1,491 @@
+"""Ledger service: plain functions over an SQLAlchemy Session (no Flask objects).
+
+Each function adds one balanced, sealed transaction under an idempotency key and flushes; the
+caller owns the database transaction and commits it (so an order's state change and its
+postings commit together). Posting a key again with the same arguments returns the first
+posting (`replayed=True`) and changes nothing; with other arguments it raises
+IdempotencyConflict.
+
+Concurrency: every posting that touches a driver first locks that driver's accounts (SELECT
+… FOR UPDATE on PostgreSQL; on SQLite a write statement, which takes the database's single
+write lock), then decides amounts from the balances it has locked. On SQLite, run these in a
+transaction that has not read before (or on an engine made with purpose="writer", whose
+BEGIN IMMEDIATE takes the lock at once); otherwise a concurrent writer may end it with
+"database is locked". The database refuses a negative balance in any case (CHECK constraints
+fed by a trigger): locking only spares the caller that error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cloud.ledger.accounts import (
+    DRIVER_KINDS,
+    FEE_LINES,
+    PLATFORM_KINDS,
+    Kind,
+    driver_code,
+    platform_code,
+)
+from cloud.ledger.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    UnknownHold,
+    UnknownPosting,
+)
+from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from cloud.models.base import now_ms
+
+# Upper bound of one amount: 10^12 fen (10 billion CNY) keeps every sum far inside 64 bits.
+MAX_FEN = 10**12
+
+
+@dataclass(frozen=True)
+class Entry:
+    account: str  # account code
+    amount: int
+    line: str | None = None
+
+
+@dataclass(frozen=True)
+class Posting:
+    txn_id: int
+    key: str
+    kind: str
+    entries: tuple[Entry, ...]
+    replayed: bool = False
+
+    def amount_on(self, code: str) -> int:
+        return sum(e.amount for e in self.entries if e.account == code)
+
+
+@dataclass(frozen=True)
+class Balances:
+    """A driver's balances in fen; `debt` is what the driver owes (>= 0)."""
+
+    cash: int
+    bonus: int
+    held: int
+    debt: int
+
+    @property
+    def available(self) -> int:
+        return self.cash + self.bonus
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    txn_id: int
+    key: str
+    kind: str
+    order_id: str | None
+    created_at: int
+    account: str  # the driver account kind: cash | bonus | held | debt
+    amount: int
+    balance_after: int
+    line: str | None
+
+
+@dataclass
+class _Locked:
+    """The driver's accounts, locked for this transaction: kind -> (id, balance)."""
+
+    ids: dict[Kind, int]
+    balances: dict[Kind, int]
+    platform: dict[Kind, int]
+
+
+# --- accounts -----------------------------------------------------------------------------------------
+def _insert_ignore(s: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = s.get_bind().dialect.name
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(LedgerAccount)
+    s.execute(ins.on_conflict_do_nothing(index_elements=["code"]), rows)
+
+
+def _platform_ids(s: Session) -> dict[Kind, int]:
+    rows = s.execute(
+        select(LedgerAccount.kind, LedgerAccount.id).where(LedgerAccount.driver_id.is_(None))
+    ).all()
+    if len(rows) < len(PLATFORM_KINDS):
+        now = now_ms()
+        _insert_ignore(s, [{"code": platform_code(k), "kind": k.value, "driver_id": None,
+                            "balance": None, "created_at": now} for k in PLATFORM_KINDS])
+        rows = s.execute(
+            select(LedgerAccount.kind, LedgerAccount.id).where(LedgerAccount.driver_id.is_(None))
+        ).all()
+    return {Kind(k): i for k, i in rows}
+
+
+def open_accounts(s: Session, driver_id: str) -> dict[Kind, int]:
+    """The driver's account ids by kind, opening those missing (idempotent)."""
+    _check_id(driver_id)
+    now = now_ms()
+    _insert_ignore(s, [{"code": driver_code(driver_id, k), "kind": k.value, "driver_id": driver_id,
+                        "balance": 0, "created_at": now} for k in DRIVER_KINDS])
+    _platform_ids(s)
+    rows = s.execute(
+        select(LedgerAccount.kind, LedgerAccount.id).where(LedgerAccount.driver_id == driver_id)
+    ).all()
+    return {Kind(k): i for k, i in rows}
+
+
+def _lock(s: Session, driver_id: str) -> _Locked:
+    bind = s.get_bind()
+    if bind.dialect.name == "sqlite":
+        # Any write statement takes SQLite's write lock, held to commit: postings serialize.
+        s.execute(text("UPDATE ledger_accounts SET balance = balance WHERE 0"))
+    q = (select(LedgerAccount.kind, LedgerAccount.id, LedgerAccount.balance)
+         .where(LedgerAccount.driver_id == driver_id).order_by(LedgerAccount.id))
+    if bind.dialect.name == "postgresql":
+        q = q.with_for_update()
+    rows = s.execute(q).all()
+    if len(rows) < len(DRIVER_KINDS):
+        open_accounts(s, driver_id)
+        rows = s.execute(q).all()
+    return _Locked(
+        ids={Kind(k): i for k, i, _b in rows},
+        balances={Kind(k): b for k, _i, b in rows},
+        platform=_platform_ids(s),
+    )
+
+
+# --- posting ------------------------------------------------------------------------------------------
+def _check_id(value: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise InvalidAmount(f"an id must be a non-empty string of at most 64 characters: {value!r}")
+
+
+def _check_amount(amount: int, *, zero_ok: bool = False) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(f"amounts are integer fen, got {amount!r}")
+    if amount < (0 if zero_ok else 1) or amount > MAX_FEN:
+        raise InvalidAmount(f"amount must be {'0' if zero_ok else '1'}..{MAX_FEN} fen, got {amount}")
+    return amount
+
+
+def _fingerprint(kind: str, args: Mapping[str, Any]) -> str:
+    raw = json.dumps([kind, args], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _load(s: Session, txn: LedgerTransaction, replayed: bool) -> Posting:
+    rows = s.execute(
+        select(LedgerAccount.code, LedgerEntry.amount, LedgerEntry.line)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.txn_id == txn.id).order_by(LedgerEntry.id)
+    ).all()
+    return Posting(txn.id, txn.idem_key, txn.kind, tuple(Entry(c, a, ln) for c, a, ln in rows),
+                   replayed)
+
+
+def _existing(s: Session, key: str) -> LedgerTransaction | None:
+    return s.execute(
+        select(LedgerTransaction).where(LedgerTransaction.idem_key == key)
+    ).scalar_one_or_none()
+
+
+def _replay(s: Session, txn: LedgerTransaction, fingerprint: str) -> Posting:
+    if txn.fingerprint != fingerprint:
+        raise IdempotencyConflict(f"key {txn.idem_key!r} was used for another {txn.kind} request")
+    return _load(s, txn, replayed=True)
+
+
+Build = Callable[[_Locked], list[tuple[int, int, str | None]]]
+
+
+def _post(
+    s: Session,
+    *,
+    key: str,
+    kind: str,
+    driver_id: str,
+    args: Mapping[str, Any],
+    build: Build,
+    order_id: str | None = None,
+    memo: Mapping[str, Any] | None = None,
+) -> Posting:
+    if not isinstance(key, str) or not key or len(key) > 160:
+        raise InvalidAmount(f"an idempotency key is a non-empty string of at most 160 characters: {key!r}")
+    _check_id(driver_id)
+    fingerprint = _fingerprint(kind, {"driver": driver_id, **args})
+    locked = _lock(s, driver_id)  # first: a concurrent poster of the same key waits here
+    prior = _existing(s, key)
+    if prior is not None:
+        return _replay(s, prior, fingerprint)
+    legs = [(acc, amt, line) for acc, amt, line in build(locked) if amt != 0]
+    if sum(a for _acc, a, _l in legs) != 0:  # a bug in a builder, never the caller's input
+        raise AssertionError(f"unbalanced {kind} posting: {legs}")
+    txn = LedgerTransaction(idem_key=key, kind=kind, driver_id=driver_id, order_id=order_id,
+                            fingerprint=fingerprint, sealed=False,
+                            memo=dict(memo) if memo else None, created_at=now_ms())
+    s.add(txn)
+    s.flush()
+    # Entries in account-id order: concurrent postings take row locks in one order (no deadlock).
+    s.add_all(LedgerEntry(txn_id=txn.id, account_id=acc, amount=amt, line=line)
+              for acc, amt, line in sorted(legs, key=lambda leg: (leg[0], leg[2] or "")))
+    s.flush()
+    s.execute(update(LedgerTransaction).where(LedgerTransaction.id == txn.id).values(sealed=True))
+    s.expire(txn)
+    codes = {i: driver_code(driver_id, k) for k, i in locked.ids.items()}
+    codes |= {i: platform_code(k) for k, i in locked.platform.items()}
+    return Posting(txn.id, key, kind, tuple(Entry(codes[a], m, ln) for a, m, ln in legs))
+
+
+def _spend(locked: _Locked, amount: int) -> tuple[int, int]:
+    """(from bonus, from cash) for spending `amount`: bonus first (it is never refundable)."""
+    bonus = min(locked.balances[Kind.BONUS], amount)
+    cash = amount - bonus
+    if cash > locked.balances[Kind.CASH]:
+        raise InsufficientFunds(amount, locked.balances[Kind.BONUS] + locked.balances[Kind.CASH])
+    return bonus, cash
+
+
+# --- business events ----------------------------------------------------------------------------------
+def top_up(s: Session, driver_id: str, amount: int, key: str, *,
+           memo: Mapping[str, Any] | None = None) -> Posting:
+    """A payment arrived (from payment clearing): it pays the driver's debt first, the rest
+    becomes cash."""
+    _check_amount(amount)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        to_debt = min(amount, -lk.balances[Kind.DEBT])
+        return [(lk.platform[Kind.CLEARING], -amount, None),
+                (lk.ids[Kind.DEBT], to_debt, None),
+                (lk.ids[Kind.CASH], amount - to_debt, None)]
+
+    return _post(s, key=key, kind="top_up", driver_id=driver_id, args={"amount": amount},
+                 build=build, memo=memo)
+
+
+def grant_bonus(s: Session, driver_id: str, amount: int, key: str, *,
+                memo: Mapping[str, Any] | None = None) -> Posting:
+    """Bonus credit from the platform's promotion budget (it pays debt first, as a top-up)."""
+    _check_amount(amount)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        to_debt = min(amount, -lk.balances[Kind.DEBT])
+        return [(lk.platform[Kind.PROMOTION], -amount, None),
+                (lk.ids[Kind.DEBT], to_debt, None),
+                (lk.ids[Kind.BONUS], amount - to_debt, None)]
+
+    return _post(s, key=key, kind="bonus", driver_id=driver_id, args={"amount": amount},
+                 build=build, memo=memo)
+
+
+def collect_debt(s: Session, driver_id: str, key: str) -> Posting:
+    """Pay what the driver owes from their balance (bonus first), as far as it goes."""
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        owed = -lk.balances[Kind.DEBT]
+        bonus = min(owed, lk.balances[Kind.BONUS])
+        cash = min(owed - bonus, lk.balances[Kind.CASH])
+        return [(lk.ids[Kind.BONUS], -bonus, None), (lk.ids[Kind.CASH], -cash, None),
+                (lk.ids[Kind.DEBT], bonus + cash, None)]
+
+    return _post(s, key=key, kind="collect_debt", driver_id=driver_id, args={}, build=build)
+
+
+def hold_key(order_id: str) -> str:
+    return f"hold:{order_id}"
+
+
+def close_key(order_id: str) -> str:
+    # Settling and releasing share one key: a hold closes once, whichever way.
+    return f"close-hold:{order_id}"
+
+
+def hold(s: Session, driver_id: str, order_id: str, amount: int) -> Posting:
+    """Set `amount` aside for an order (bonus first, then cash); InsufficientFunds if the
+    driver's available balance is short. One hold per order."""
+    _check_id(order_id)
+    _check_amount(amount)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        bonus, cash = _spend(lk, amount)
+        return [(lk.ids[Kind.BONUS], -bonus, None), (lk.ids[Kind.CASH], -cash, None),
+                (lk.ids[Kind.HELD], amount, None)]
+
+    return _post(s, key=hold_key(order_id), kind="hold", driver_id=driver_id, order_id=order_id,
+                 args={"order": order_id, "amount": amount}, build=build)
+
+
+def _hold_parts(s: Session, order_id: str) -> tuple[str, int, int]:
+    """(driver, held from bonus, held from cash) of the order's hold."""
+    txn = _existing(s, hold_key(order_id))
+    if txn is None or txn.driver_id is None:
+        raise UnknownHold(f"order {order_id!r} has no hold")
+    rows = s.execute(
+        select(LedgerAccount.kind, LedgerEntry.amount)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.txn_id == txn.id)
+    ).all()
+    parts = {Kind(k): -a for k, a in rows if k in (Kind.BONUS.value, Kind.CASH.value)}
+    return txn.driver_id, parts.get(Kind.BONUS, 0), parts.get(Kind.CASH, 0)
+
+
+def settle(s: Session, order_id: str, lines: Mapping[str, int]) -> Posting:
+    """Close the order's hold with its bill: each fee line (electricity, service, idle) to its
+    revenue account, paid from the hold (bonus part first); the unused rest goes back where it
+    came from; whatever the bill exceeds the hold by becomes the driver's debt."""
+    _check_id(order_id)
+    bill: dict[str, int] = {}
+    for name, fen in lines.items():
+        if name not in FEE_LINES:
+            raise InvalidAmount(f"unknown fee line {name!r} (one of {', '.join(FEE_LINES)})")
+        bill[name] = _check_amount(fen, zero_ok=True)
+    total = sum(bill.values())
+    _check_amount(total, zero_ok=True)
+    driver_id, held_bonus, held_cash = _hold_parts(s, order_id)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        from_bonus = min(total, held_bonus)
+        from_cash = min(total - from_bonus, held_cash)
+        overrun = total - from_bonus - from_cash
+        legs: list[tuple[int, int, str | None]] = [
+            (lk.ids[Kind.HELD], -(held_bonus + held_cash), None),
+            (lk.ids[Kind.BONUS], held_bonus - from_bonus, None),
+            (lk.ids[Kind.CASH], held_cash - from_cash, None),
+            (lk.ids[Kind.DEBT], -overrun, None),
+        ]
+        legs += [(lk.platform[FEE_LINES[name]], fen, name) for name, fen in sorted(bill.items())]
+        return legs
+
+    kind = "settle" if total else "release"
+    return _post(s, key=close_key(order_id), kind=kind, driver_id=driver_id, order_id=order_id,
+                 args={"order": order_id, "lines": {k: v for k, v in sorted(bill.items()) if v}},
+                 build=build)
+
+
+def release(s: Session, order_id: str) -> Posting:
+    """Give the whole hold back (an order that never charged)."""
+    return settle(s, order_id, {})
+
+
+def refund(s: Session, driver_id: str, amount: int, key: str, *,
+           memo: Mapping[str, Any] | None = None) -> Posting:
+    """Accept a refund of unused cash: cash → refunds payable (bonus is never refunded)."""
+    _check_amount(amount)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        if amount > lk.balances[Kind.CASH]:
+            raise InsufficientFunds(amount, lk.balances[Kind.CASH])
+        return [(lk.ids[Kind.CASH], -amount, None),
+                (lk.platform[Kind.REFUNDS_PAYABLE], amount, None)]
+
+    return _post(s, key=key, kind="refund", driver_id=driver_id, args={"amount": amount},
+                 build=build, memo=memo)
+
+
+def _refund_txn(s: Session, refund_key: str) -> tuple[str, int]:
+    txn = _existing(s, refund_key)
+    if txn is None or txn.kind != "refund" or txn.driver_id is None:
+        raise UnknownPosting(f"no refund under key {refund_key!r}")
+    return txn.driver_id, _load(s, txn, False).amount_on(driver_code(txn.driver_id, Kind.CASH))
+
+
+def refund_paid(s: Session, refund_key: str) -> Posting:
+    """The provider paid the refund out: refunds payable → payment clearing."""
+    driver_id, cash_leg = _refund_txn(s, refund_key)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        return [(lk.platform[Kind.REFUNDS_PAYABLE], cash_leg, None),
+                (lk.platform[Kind.CLEARING], -cash_leg, None)]
+
+    return _post(s, key=f"refund-close:{refund_key}", kind="refund_paid", driver_id=driver_id,
+                 args={"refund": refund_key, "outcome": "paid"}, build=build)
+
+
+def refund_failed(s: Session, refund_key: str) -> Posting:
+    """The refund was finally refused: refunds payable → the driver's cash again."""
+    driver_id, cash_leg = _refund_txn(s, refund_key)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        return [(lk.platform[Kind.REFUNDS_PAYABLE], cash_leg, None),
+                (lk.ids[Kind.CASH], -cash_leg, None)]
+
+    return _post(s, key=f"refund-close:{refund_key}", kind="refund_failed", driver_id=driver_id,
+                 args={"refund": refund_key, "outcome": "failed"}, build=build)
+
+
+# --- queries ------------------------------------------------------------------------------------------
+def balances(s: Session, driver_id: str) -> Balances:
+    rows = dict(s.execute(
+        select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.driver_id == driver_id)
+    ).all())
+    return Balances(cash=rows.get("cash", 0), bonus=rows.get("bonus", 0),
+                    held=rows.get("held", 0), debt=-rows.get("debt", 0))
+
+
+def platform_balance(s: Session, kind: Kind) -> int:
+    """A platform account's balance: the sum of its entries."""
+    return s.execute(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.code == platform_code(kind))
+    ).scalar_one()
+
+
+def statement(s: Session, driver_id: str, *, limit: int = 50,
+              before_txn: int | None = None) -> list[StatementLine]:
+    """The driver's entries, newest first, each with its account's balance after it."""
+    running = func.sum(LedgerEntry.amount).over(
+        partition_by=LedgerEntry.account_id, order_by=LedgerEntry.id).label("after")
+    inner = (
+        select(LedgerEntry.id, LedgerEntry.txn_id, LedgerEntry.amount, LedgerEntry.line,
+               LedgerAccount.kind, running)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.driver_id == driver_id)
+    ).subquery()
+    q = (select(inner, LedgerTransaction.idem_key, LedgerTransaction.kind.label("tkind"),
+                LedgerTransaction.order_id, LedgerTransaction.created_at)
+         .join(LedgerTransaction, LedgerTransaction.id == inner.c.txn_id)
+         .order_by(inner.c.id.desc()).limit(limit))
+    if before_txn is not None:
+        q = q.where(inner.c.txn_id < before_txn)
+    out = []
+    for r in s.execute(q).mappings():
+        acct = r["kind"]
+        sign = -1 if acct == Kind.DEBT.value else 1  # debt shown as what is owed
+        out.append(StatementLine(r["txn_id"], r["idem_key"], r["tkind"], r["order_id"],
+                                 r["created_at"], acct, sign * r["amount"], sign * r["after"],
+                                 r["line"]))
+    return out
+
+
+def verify(s: Session) -> list[str]:
+    """Every way the stored ledger breaks its rules (empty when sound): unbalanced or unsealed
+    transactions, cached balances that are not the sum of their entries, protected balances of
+    the wrong sign, a total that is not zero."""
+    problems: list[str] = []
+    for txn_id, total in s.execute(
+        select(LedgerEntry.txn_id, func.sum(LedgerEntry.amount))
+        .group_by(LedgerEntry.txn_id).having(func.sum(LedgerEntry.amount) != 0)
+    ):
+        problems.append(f"transaction {txn_id} sums to {total}")
+    for (txn_id,) in s.execute(select(LedgerTransaction.id).where(~LedgerTransaction.sealed)):
+        problems.append(f"transaction {txn_id} is not sealed")
+    sums = (select(LedgerEntry.account_id, func.sum(LedgerEntry.amount).label("total"))
+            .group_by(LedgerEntry.account_id).subquery())
+    for code, kind, bal, total in s.execute(
+        select(LedgerAccount.code, LedgerAccount.kind, LedgerAccount.balance,
+               func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.balance.is_not(None))
+    ):
+        if bal != total:
+            problems.append(f"{code}: balance {bal} but its entries sum to {total}")
+        if (kind == Kind.DEBT.value and bal > 0) or (kind != Kind.DEBT.value and bal < 0):
+            problems.append(f"{code}: balance {bal} has the wrong sign")
+    grand = s.execute(select(func.coalesce(func.sum(LedgerEntry.amount), 0))).scalar_one()
+    if grand != 0:
+        problems.append(f"all entries sum to {grand}, not 0")
+    return problems
