@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.ledger.accounts import (
@@ -158,6 +159,14 @@ def _lock(s: Session, driver_id: str) -> _Locked:
     )
 
 
+def lock_driver(s: Session, driver_id: str) -> Balances:
+    """Lock the driver's accounts for this transaction (opening them if new) and return the
+    balances as locked. Callers that decide on balances before posting call this first."""
+    _check_id(driver_id)
+    b = _lock(s, driver_id).balances
+    return Balances(cash=b[Kind.CASH], bonus=b[Kind.BONUS], held=b[Kind.HELD], debt=-b[Kind.DEBT])
+
+
 # --- posting ------------------------------------------------------------------------------------------
 def _check_id(value: str) -> None:
     if not isinstance(value, str) or not value or len(value) > 64:
@@ -228,7 +237,10 @@ def _post(
                             fingerprint=fingerprint, sealed=False,
                             memo=dict(memo) if memo else None, created_at=now_ms())
     s.add(txn)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError as exc:  # the key, posted meanwhile for another driver: roll back
+        raise IdempotencyConflict(f"key {key!r} is taken by a concurrent posting") from exc
     # Entries in account-id order: concurrent postings take row locks in one order (no deadlock).
     s.add_all(LedgerEntry(txn_id=txn.id, account_id=acc, amount=amt, line=line)
               for acc, amt, line in sorted(legs, key=lambda leg: (leg[0], leg[2] or "")))

@@ -1,0 +1,209 @@
+"""Order service: plain functions over an SQLAlchemy Session (no Flask objects).
+
+Each function moves one order by the state machine (cloud.orders.machine) and posts what the
+transition does to the money to the ledger in the caller's database transaction, so the
+order's state and its postings commit together or not at all. The caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from cloud.ledger import service as ledger
+from cloud.ledger.accounts import FEE_LINES, Kind, driver_code
+from cloud.ledger.errors import InvalidAmount
+from cloud.models.base import now_ms
+from cloud.orders.machine import NEEDS_REASON, Event, Money, State, step
+from cloud.orders.models import Order, OrderLine
+
+LIMIT_MODES = ("amount", "energy", "time", "full")
+
+
+class OrderError(Exception):
+    code = "order_error"
+
+
+class UnknownOrder(OrderError):
+    code = "unknown_order"
+
+
+class OrderConflict(OrderError):
+    """The order id exists with other terms."""
+
+    code = "order_conflict"
+
+
+class BadOrderInput(OrderError, ValueError):
+    code = "bad_order_input"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One bill line: an electricity or service fee of one time-of-use period, or the idle fee."""
+
+    kind: str
+    fen: int
+    period: str | None = None
+    energy_wh: int | None = None
+
+
+def _sqlite_write_lock(s: Session) -> None:
+    if s.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock before reading, so the read is not stale by the write.
+        s.execute(text("UPDATE orders SET state = state WHERE 0"))
+
+
+def _lock_order(s: Session, order_id: str) -> Order | None:
+    _sqlite_write_lock(s)
+    q = select(Order).where(Order.order_id == order_id).execution_options(populate_existing=True)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    return s.execute(q).scalar_one_or_none()
+
+
+def create(
+    s: Session,
+    *,
+    order_id: str,
+    driver_id: str,
+    sid: str,
+    gun: str,
+    limit_mode: str,
+    limit_value: int,
+    hold_fen: int,
+    tariff_id: str | None = None,
+    tariff_version: int | None = None,
+    now: int | None = None,
+) -> Order:
+    """A new order in `created`, its hold placed (what the driver owes is collected from the
+    balance first). Idempotent on order_id: the same terms return the existing order, other
+    terms raise OrderConflict. InsufficientFunds (cloud.ledger.errors) if the balance is short."""
+    if limit_mode not in LIMIT_MODES:
+        raise BadOrderInput(f"limit_mode must be one of {', '.join(LIMIT_MODES)}: {limit_mode!r}")
+    if isinstance(limit_value, bool) or not isinstance(limit_value, int) or limit_value < 0:
+        raise BadOrderInput(f"limit_value must be an integer >= 0: {limit_value!r}")
+    terms = (driver_id, sid, gun, limit_mode, limit_value, hold_fen, tariff_id, tariff_version)
+    ledger.lock_driver(s, driver_id)  # first: a concurrent create of the same order waits here
+    existing = _lock_order(s, order_id)
+    if existing is not None:
+        if (existing.driver_id, existing.sid, existing.gun, existing.limit_mode,
+                existing.limit_value, existing.hold_fen, existing.tariff_id,
+                existing.tariff_version) != terms:
+            raise OrderConflict(f"order {order_id!r} exists with other terms")
+        return existing
+    ledger.collect_debt(s, driver_id, key=f"collect:{order_id}")
+    ledger.hold(s, driver_id, order_id, hold_fen)
+    t = now_ms() if now is None else now
+    order = Order(order_id=order_id, driver_id=driver_id, sid=sid, gun=gun, limit_mode=limit_mode,
+                  limit_value=limit_value, hold_fen=hold_fen, tariff_id=tariff_id,
+                  tariff_version=tariff_version, state=State.CREATED.value, created_at=t,
+                  updated_at=t)
+    s.add(order)
+    s.flush()
+    return order
+
+
+def _check_lines(lines: Iterable[Line]) -> list[Line]:
+    out = list(lines)
+    for ln in out:
+        if ln.kind not in FEE_LINES:
+            raise BadOrderInput(f"bill line kind must be one of {', '.join(FEE_LINES)}: {ln.kind!r}")
+        if isinstance(ln.fen, bool) or not isinstance(ln.fen, int) or ln.fen < 0:
+            raise BadOrderInput(f"bill line fen must be an integer >= 0: {ln.fen!r}")
+        if ln.energy_wh is not None and (not isinstance(ln.energy_wh, int) or ln.energy_wh < 0):
+            raise BadOrderInput(f"bill line energy_wh must be an integer >= 0: {ln.energy_wh!r}")
+    return out
+
+
+def apply(
+    s: Session,
+    order_id: str,
+    event: Event | str,
+    *,
+    reason: str | None = None,
+    lines: Sequence[Line] | None = None,
+    session_id: str | None = None,
+    now: int | None = None,
+) -> Order:
+    """Move the order by `event` (IllegalTransition from cloud.orders.machine if it may not
+    take it) and post the money the transition moves: `release` gives the hold back, `settle`
+    books `lines` (required then) against it."""
+    order = _lock_order(s, order_id)
+    if order is None:
+        raise UnknownOrder(f"no order {order_id!r}")
+    t = step(order.state, event)
+    if (t.source, t.event) in NEEDS_REASON and not reason:
+        raise BadOrderInput(f"{t.event.value} makes the order abnormal: a reason is required")
+    bill: list[Line] = []
+    if t.money is Money.SETTLE:
+        if lines is None:
+            raise BadOrderInput(f"{t.event.value} settles the order: its bill lines are required")
+        bill = _check_lines(lines)
+    elif lines:
+        raise BadOrderInput(f"{t.event.value} books no bill: lines are not taken")
+    stamp = now_ms() if now is None else now
+    if t.money is Money.RELEASE:
+        ledger.release(s, order_id)
+    elif t.money is Money.SETTLE:
+        totals = {k: sum(ln.fen for ln in bill if ln.kind == k) for k in FEE_LINES}
+        try:
+            posting = ledger.settle(s, order_id, totals)
+        except InvalidAmount as exc:
+            raise BadOrderInput(str(exc)) from exc
+        s.add_all(OrderLine(order_id=order_id, n=i, kind=ln.kind, period=ln.period,
+                            energy_wh=ln.energy_wh, fen=ln.fen) for i, ln in enumerate(bill, 1))
+        order.total_fen = sum(totals.values())
+        order.debt_fen = -posting.amount_on(driver_code(order.driver_id, Kind.DEBT))
+        order.settled_at = stamp
+    if t.target is State.ABNORMAL and t.source is not State.ABNORMAL:
+        order.abnormal_reason = reason[:200] if reason else reason
+    if session_id is not None and order.session_id is None:
+        order.session_id = session_id
+    order.state = t.target.value
+    order.updated_at = stamp
+    s.flush()
+    return order
+
+
+def get(s: Session, order_id: str) -> Order | None:
+    return s.get(Order, order_id)
+
+
+def lines_of(s: Session, order_id: str) -> list[OrderLine]:
+    return list(s.execute(
+        select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.n)
+    ).scalars())
+
+
+def close_stale(s: Session, *, older_than_ms: int, now: int | None = None,
+                limit: int = 500) -> list[str]:
+    """The periodic job: orders untouched for `older_than_ms` never stay open. A `created`
+    order (its start never sent) is cancelled and its hold returned; one starting, charging or
+    ended is marked abnormal and keeps its hold for review (its records may still come).
+    Returns the order ids moved. Safe in two processes at once: each order is re-read under
+    its lock and moved only if still stale."""
+    stamp = now_ms() if now is None else now
+    cutoff = stamp - older_than_ms
+    _sqlite_write_lock(s)
+    open_states = (State.CREATED, State.STARTING, State.CHARGING, State.ENDED)
+    ids = list(s.execute(
+        select(Order.order_id)
+        .where(Order.state.in_([st.value for st in open_states]), Order.updated_at < cutoff)
+        .order_by(Order.updated_at).limit(limit)
+    ).scalars())
+    moved = []
+    for oid in ids:
+        order = _lock_order(s, oid)
+        if order is None or order.updated_at >= cutoff or State(order.state) not in open_states:
+            continue
+        if order.state == State.CREATED.value:
+            apply(s, oid, Event.CANCEL, now=stamp)
+        else:
+            apply(s, oid, Event.TIMEOUT, reason=f"no progress while {order.state} since "
+                  f"{order.updated_at} (ms)", now=stamp)
+        moved.append(oid)
+    return moved
