@@ -80,8 +80,17 @@ TRANSITIONS: dict[tuple[State, Event], tuple[State, Money]] = {
     (S.ABNORMAL, E.RESOLVE_VOID): (S.CANCELLED, M.RELEASE),
 }
 
-# Transitions into `abnormal` need a reason; the others take none.
-NEEDS_REASON = frozenset(k for k, (to, _m) in TRANSITIONS.items() if to is S.ABNORMAL)
+# An abnormal order always says why. Some transitions carry their own reason; the others into
+# `abnormal` (a rejected bill) need the caller's.
+DEFAULT_REASONS: dict[tuple[State, Event], str] = {
+    (S.ENDED, E.SESSION_ENDED): "duplicate_end: a second session_ended for one session",
+    (S.STARTING, E.TIMEOUT): "timeout: no session after the start was sent",
+    (S.CHARGING, E.TIMEOUT): "timeout: the session never ended",
+    (S.ENDED, E.TIMEOUT): "timeout: the session ended but was never billed",
+}
+NEEDS_REASON = frozenset(
+    k for k, (to, _m) in TRANSITIONS.items() if to is S.ABNORMAL and k not in DEFAULT_REASONS
+)
 
 
 class IllegalTransition(ValueError):

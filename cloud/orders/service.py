@@ -17,7 +17,7 @@ from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES, Kind, driver_code
 from cloud.ledger.errors import InvalidAmount
 from cloud.models.base import now_ms
-from cloud.orders.machine import NEEDS_REASON, Event, Money, State, step
+from cloud.orders.machine import DEFAULT_REASONS, NEEDS_REASON, Event, Money, State, step
 from cloud.orders.models import Order, OrderLine
 
 LIMIT_MODES = ("amount", "energy", "time", "full")
@@ -160,7 +160,8 @@ def apply(
         order.debt_fen = -posting.amount_on(driver_code(order.driver_id, Kind.DEBT))
         order.settled_at = stamp
     if t.target is State.ABNORMAL and t.source is not State.ABNORMAL:
-        order.abnormal_reason = reason[:200] if reason else reason
+        why = reason or DEFAULT_REASONS[(t.source, t.event)]
+        order.abnormal_reason = why[:200]
     if session_id is not None and order.session_id is None:
         order.session_id = session_id
     order.state = t.target.value
@@ -203,7 +204,6 @@ def close_stale(s: Session, *, older_than_ms: int, now: int | None = None,
         if order.state == State.CREATED.value:
             apply(s, oid, Event.CANCEL, now=stamp)
         else:
-            apply(s, oid, Event.TIMEOUT, reason=f"no progress while {order.state} since "
-                  f"{order.updated_at} (ms)", now=stamp)
+            apply(s, oid, Event.TIMEOUT, now=stamp)
         moved.append(oid)
     return moved
