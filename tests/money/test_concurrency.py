@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud.db import make_engine
 from cloud.ledger import service as L
 from cloud.ledger.accounts import Kind
+from cloud.ledger.errors import InsufficientFunds
 from cloud.ledger.models import LedgerTransaction
 from cloud.orders.models import Order
 from tests.cloud.support import migrated_engine
@@ -102,6 +104,37 @@ def test_one_payment_callback_delivered_many_times_at_once_credits_once(pg_url: 
         assert replayed.count(False) == 1
         with Session(engine) as s:
             assert L.balances(s, "payer").cash == 5000
+            assert L.verify(s) == []
+    finally:
+        engine.dispose()
+
+
+def test_holds_racing_for_the_last_fen_never_overdraw(db_url: str) -> None:
+    """1000 fen, eight starts of 400 at the same instant: exactly two get their hold. On the
+    web workers' engine (a plain deferred BEGIN on SQLite): the ledger takes the lock itself."""
+    migrated_engine(db_url).dispose()
+    engine = make_engine(db_url, purpose="web")
+    with Session(engine) as s, s.begin():
+        L.top_up(s, "last", 1000, "pay:last")
+    n = 8
+    start = threading.Barrier(n)
+
+    def hold(i: int) -> bool:
+        start.wait()
+        try:
+            with Session(engine) as s, s.begin():
+                L.hold(s, "last", f"last-{i}", 400)
+            return True
+        except InsufficientFunds:
+            return False
+
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            got = list(pool.map(hold, range(n)))
+        assert got.count(True) == 2
+        with Session(engine) as s:
+            b = L.balances(s, "last")
+            assert (b.cash, b.held) == (200, 800)
             assert L.verify(s) == []
     finally:
         engine.dispose()

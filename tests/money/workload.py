@@ -18,7 +18,7 @@ from cloud.orders import service as orders
 from cloud.orders.machine import Event, IllegalTransition, State
 from cloud.orders.models import Order
 
-SHARED_KEYS = 12
+SHARED_KEYS = 40
 
 
 def key_amount(k: int) -> int:
