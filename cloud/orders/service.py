@@ -87,14 +87,23 @@ def create(
     if isinstance(limit_value, bool) or not isinstance(limit_value, int) or limit_value < 0:
         raise BadOrderInput(f"limit_value must be an integer >= 0: {limit_value!r}")
     terms = (driver_id, sid, gun, limit_mode, limit_value, hold_fen, tariff_id, tariff_version)
-    ledger.lock_driver(s, driver_id)  # first: a concurrent create of the same order waits here
+
+    def same(o: Order) -> Order:
+        if (o.driver_id, o.sid, o.gun, o.limit_mode, o.limit_value, o.hold_fen, o.tariff_id,
+                o.tariff_version) != terms:
+            raise OrderConflict(f"order {order_id!r} exists with other terms")
+        return o
+
+    # Lock order as apply() does (order row, then the driver's accounts): no deadlock.
     existing = _lock_order(s, order_id)
     if existing is not None:
-        if (existing.driver_id, existing.sid, existing.gun, existing.limit_mode,
-                existing.limit_value, existing.hold_fen, existing.tariff_id,
-                existing.tariff_version) != terms:
-            raise OrderConflict(f"order {order_id!r} exists with other terms")
-        return existing
+        return same(existing)
+    ledger.lock_driver(s, driver_id)  # a concurrent create of the same order waits here
+    existing = s.execute(
+        select(Order).where(Order.order_id == order_id).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if existing is not None:  # created by the one we waited for
+        return same(existing)
     ledger.collect_debt(s, driver_id, key=f"collect:{order_id}")
     ledger.hold(s, driver_id, order_id, hold_fen)
     t = now_ms() if now is None else now
