@@ -150,8 +150,8 @@ def upgrade() -> None:
         sa.Column("created_at", BIGINT, nullable=False),
         sa.CheckConstraint(f"kind IN ({KINDS})", name=op.f("ck_ledger_accounts_kind")),
         sa.CheckConstraint(
-            f"(kind NOT IN ('cash', 'bonus', 'held') OR balance >= 0) "
-            f"AND (kind NOT IN ('debt') OR balance <= 0)",
+            "(kind NOT IN ('cash', 'bonus', 'held') OR balance >= 0) "
+            "AND (kind NOT IN ('debt') OR balance <= 0)",
             name=op.f("ck_ledger_accounts_sign"),
         ),
         sa.CheckConstraint(
