@@ -131,3 +131,36 @@ def test_orders_refuse_unknown_states_and_reasonless_abnormal(funded: Engine) ->
     refused(funded, (cols, {"o": "x2", "st": "abnormal", "r": None}))
     with funded.begin() as conn:
         conn.execute(text(cols), {"o": "x3", "st": "abnormal", "r": "cost mismatch"})
+
+
+def test_two_raw_writers_racing_to_overdraw_are_stopped_by_the_database(funded: Engine) -> None:
+    """No service code at all: two connections each spend 600 of the 1000 cash in balanced,
+    sealed raw transactions at the same time. The second waits for the first's row (or write)
+    lock, then its entry meets the CHECK on 400 and fails: cash ends at 400, never below."""
+    import threading
+
+    go = threading.Barrier(2)
+    outcome: dict[int, str] = {}
+
+    def spend(i: int) -> None:
+        key = f"raw-race:{i}"
+        go.wait()
+        try:
+            with funded.begin() as conn:
+                for sql, p in (new_txn(key), entry(key, "driver:d:cash", -600),
+                               entry(key, "platform:revenue_service", 600), seal(key)):
+                    conn.execute(text(sql), p)
+            outcome[i] = "ok"
+        except (IntegrityError, DBAPIError) as exc:
+            outcome[i] = str(exc.orig)
+
+    threads = [threading.Thread(target=spend, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(v == "ok" for v in outcome.values()) == [False, True], outcome
+    assert any("sign" in v for v in outcome.values() if v != "ok")
+    with Session(funded) as s:
+        assert L.balances(s, "d").cash == 400
+        assert L.verify(s) == []

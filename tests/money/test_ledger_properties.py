@@ -1,17 +1,19 @@
 """Random sequences of top-ups, bonuses, holds, settlements with random fee lines, releases,
-refunds (paid or failed), debts and replays, each in its own committed transaction, against a
-model of what the money must be. After every step: the posting balances, every balance is
-the sum of its entries, no protected balance is negative, the ledger's total is zero, and
-each driver's balances and the platform's accounts equal the model's, to the fen."""
+refunds (paid or failed), debt collection and replays (a hypothesis state machine), each in
+its own committed database transaction, against a model of what the money must be. After
+every step: the posting balances, every balance is the sum of its entries, no protected
+balance is negative, the ledger's total is zero, and each driver's balances and the
+platform's accounts equal the model's, to the fen."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -21,20 +23,16 @@ from cloud.ledger.errors import IdempotencyConflict, InsufficientFunds
 from cloud.ledger.models import LedgerTransaction
 
 DRIVERS = 2
-fen = st.integers(min_value=1, max_value=20_000)
-lines = st.fixed_dictionaries({"electricity": st.integers(0, 15_000), "service": st.integers(0, 8_000),
-                               "idle": st.integers(0, 3_000)})  # fmt: skip
-op = st.one_of(
-    st.tuples(st.just("top_up"), st.integers(0, DRIVERS - 1), fen),
-    st.tuples(st.just("bonus"), st.integers(0, DRIVERS - 1), st.integers(1, 3_000)),
-    st.tuples(st.just("hold"), st.integers(0, DRIVERS - 1), fen),
-    st.tuples(st.just("settle"), st.integers(0, 50), lines),
-    st.tuples(st.just("release"), st.integers(0, 50)),
-    st.tuples(st.just("refund"), st.integers(0, DRIVERS - 1), fen),
-    st.tuples(st.just("refund_close"), st.integers(0, 50), st.booleans()),
-    st.tuples(st.just("collect"), st.integers(0, DRIVERS - 1)),
-    st.tuples(st.just("replay"), st.integers(0, 50)),
-)
+PLATFORM = {"clearing": Kind.CLEARING, "promotion": Kind.PROMOTION, "refunds_payable": Kind.REFUNDS_PAYABLE,
+            "electricity": Kind.REVENUE_ELECTRICITY, "service": Kind.REVENUE_SERVICE, "idle": Kind.REVENUE_IDLE}
+
+driver = st.integers(0, DRIVERS - 1)
+fen = st.one_of(st.sampled_from([1, 99, 100, 2_000, 5_000]), st.integers(1, 20_000))
+# Shares in % of what is available / of the hold, boundaries included; above 100 must be
+# refused (holds, refunds) or becomes debt (bills).
+share = st.one_of(st.sampled_from([1, 50, 99, 100, 101, 120]), st.integers(1, 120))
+bill_share = st.one_of(st.sampled_from([0, 50, 100, 101, 130, 160]), st.integers(0, 160))
+split = st.integers(0, 100)
 
 
 @dataclass
@@ -45,172 +43,187 @@ class Wallet:
     debt: int = 0
 
 
-@dataclass
-class Model:
-    """What the ledger must hold, computed independently of it."""
+def platform(s: Session) -> dict[str, int]:
+    return {name: L.platform_balance(s, kind) for name, kind in PLATFORM.items()}
 
-    wallets: list[Wallet]
-    holds: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # order -> (driver, bonus, cash)
-    refunds: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (driver, amount)
-    clearing: int = 0
-    promotion: int = 0
-    revenue: dict[str, int] = field(default_factory=lambda: {"electricity": 0, "service": 0, "idle": 0})
-    refunds_payable: int = 0
+
+def count_txns(s: Session) -> int:
+    return s.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one()
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    engine: Engine
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tag = uuid.uuid4().hex[:8]  # runs share one database: fresh drivers and keys per run
+        self.drivers = [f"d{self.tag}{i}" for i in range(DRIVERS)]
+        self.w = [Wallet() for _ in self.drivers]
+        self.holds: dict[str, tuple[int, int, int]] = {}  # order -> (driver, from bonus, from cash)
+        self.refunds: dict[str, tuple[int, int]] = {}  # key -> (driver, amount)
+        self.flows = dict.fromkeys(PLATFORM, 0)  # the model's platform balances (this run's part)
+        self.done: list[tuple[str, tuple]] = []  # postings made: (function, args), for replays
+        self.n = 0
+        with Session(self.engine) as s:
+            self.base = platform(s)
+
+    def key(self, what: str) -> str:
+        self.n += 1
+        return f"{what}:{self.tag}:{self.n}"
+
+    def post(self, fn: str, *args: object) -> L.Posting:
+        """One posting in its own transaction: balanced, and exactly one new transaction."""
+        with Session(self.engine) as s, s.begin():
+            before = count_txns(s)
+            p = getattr(L, fn)(s, *args)
+            assert sum(e.amount for e in p.entries) == 0
+            assert not p.replayed and count_txns(s) == before + 1
+        self.done.append((fn, args))
+        return p
+
+    def refused(self, exc: type[Exception], fn: str, *args: object) -> None:
+        with Session(self.engine) as s, s.begin():
+            before = count_txns(s)
+            with pytest.raises(exc):
+                getattr(L, fn)(s, *args)
+            s.rollback()
+        with Session(self.engine) as s:
+            assert count_txns(s) == before
 
     def credit(self, w: Wallet, amount: int, to: str) -> None:
         to_debt = min(amount, w.debt)
         w.debt -= to_debt
         setattr(w, to, getattr(w, to) + amount - to_debt)
 
+    @rule(i=driver, amount=fen)
+    def top_up(self, i: int, amount: int) -> None:
+        self.post("top_up", self.drivers[i], amount, self.key("pay"))
+        self.credit(self.w[i], amount, "cash")
+        self.flows["clearing"] -= amount
 
-PLATFORM = {"clearing": Kind.CLEARING, "promotion": Kind.PROMOTION, "refunds_payable": Kind.REFUNDS_PAYABLE,
-            "electricity": Kind.REVENUE_ELECTRICITY, "service": Kind.REVENUE_SERVICE, "idle": Kind.REVENUE_IDLE}
+    @rule(i=driver, amount=st.integers(1, 3_000))
+    def bonus(self, i: int, amount: int) -> None:
+        self.post("grant_bonus", self.drivers[i], amount, self.key("bonus"))
+        self.credit(self.w[i], amount, "bonus")
+        self.flows["promotion"] -= amount
 
+    @rule(i=driver, pct=share)
+    def hold(self, i: int, pct: int) -> None:
+        w = self.w[i]
+        avail = w.cash + w.bonus
+        amount = max(1, avail * pct // 100)
+        order = self.key("o")
+        if amount > avail:
+            self.refused(InsufficientFunds, "hold", self.drivers[i], order, amount)
+            return
+        self.post("hold", self.drivers[i], order, amount)
+        hb = min(w.bonus, amount)
+        w.bonus -= hb
+        w.cash -= amount - hb
+        w.held += amount
+        self.holds[order] = (i, hb, amount - hb)
 
-def platform(s: Session) -> dict[str, int]:
-    return {name: L.platform_balance(s, kind) for name, kind in PLATFORM.items()}
+    @precondition(lambda self: self.holds)
+    @rule(data=st.data(), pct=bill_share, e=split, idle=split, release=st.booleans())
+    def close(self, data: st.DataObject, pct: int, e: int, idle: int, release: bool) -> None:
+        order = data.draw(st.sampled_from(sorted(self.holds)))
+        i, hb, hc = self.holds.pop(order)
+        total = 0 if release else (hb + hc) * pct // 100
+        bill = {"idle": total * idle // 300}
+        bill["electricity"] = (total - bill["idle"]) * e // 100
+        bill["service"] = total - bill["idle"] - bill["electricity"]
+        if release:
+            self.post("release", order)
+        else:
+            self.post("settle", order, bill)
+        w = self.w[i]
+        fb = min(total, hb)
+        fc = min(total - fb, hc)
+        w.held -= hb + hc
+        w.bonus += hb - fb
+        w.cash += hc - fc
+        w.debt += total - fb - fc
+        for k, v in bill.items():
+            self.flows[k] += v
+        # The hold is closed: settling or releasing it again, otherwise, is refused.
+        self.refused(IdempotencyConflict, "settle", order, {"electricity": total + 1})
 
+    @rule(i=driver, pct=share)
+    def refund(self, i: int, pct: int) -> None:
+        w = self.w[i]
+        amount = max(1, w.cash * pct // 100)
+        key = self.key("refund")
+        if amount > w.cash:
+            self.refused(InsufficientFunds, "refund", self.drivers[i], amount, key)
+            return
+        self.post("refund", self.drivers[i], amount, key)
+        w.cash -= amount
+        self.flows["refunds_payable"] += amount
+        self.refunds[key] = (i, amount)
 
-def check(s: Session, m: Model, drivers: list[str], base: dict[str, int]) -> None:
-    """`base`: the platform balances before this example (examples share the database)."""
-    assert L.verify(s) == []
-    for d, w in zip(drivers, m.wallets, strict=True):
-        b = L.balances(s, d)
-        assert (b.cash, b.bonus, b.held, b.debt) == (w.cash, w.bonus, w.held, w.debt)
-        assert min(b.cash, b.bonus, b.held, b.debt) >= 0
-    now = platform(s)
-    assert {k: now[k] - base[k] for k in now} == {
-        "clearing": m.clearing, "promotion": m.promotion, "refunds_payable": m.refunds_payable, **m.revenue}
-    # Conservation: what came in (clearing, promotion) is exactly what drivers hold, owe, spent
-    # or are being refunded; no fen made or lost.
-    held_by_drivers = sum(w.cash + w.bonus + w.held - w.debt for w in m.wallets)
-    assert -(m.clearing + m.promotion) == held_by_drivers + sum(m.revenue.values()) + m.refunds_payable
+    @precondition(lambda self: self.refunds)
+    @rule(data=st.data(), paid=st.booleans())
+    def refund_close(self, data: st.DataObject, paid: bool) -> None:
+        key = data.draw(st.sampled_from(sorted(self.refunds)))
+        i, amount = self.refunds.pop(key)
+        self.post("refund_paid" if paid else "refund_failed", key)
+        self.flows["refunds_payable"] -= amount
+        if paid:
+            self.flows["clearing"] += amount
+        else:
+            self.w[i].cash += amount
+        self.refused(IdempotencyConflict, "refund_failed" if paid else "refund_paid", key)
 
+    @rule(i=driver)
+    def collect(self, i: int) -> None:
+        w = self.w[i]
+        self.post("collect_debt", self.drivers[i], self.key("collect"))
+        fb = min(w.debt, w.bonus)
+        fc = min(w.debt - fb, w.cash)
+        w.bonus -= fb
+        w.cash -= fc
+        w.debt -= fb + fc
 
-def run(engine: Engine, ops: list[tuple]) -> None:
-    tag = uuid.uuid4().hex[:8]  # examples share one database: fresh drivers and keys per example
-    drivers = [f"d{tag}{i}" for i in range(DRIVERS)]
-    m = Model([Wallet() for _ in drivers])
-    done: list[tuple[str, tuple]] = []  # (function name, args) of postings made, for replays
-    with Session(engine) as s:
-        base = platform(s)
-    n = 0
-    for o in ops:
-        n += 1
-        kind = o[0]
-        with Session(engine) as s, s.begin():
-            before = s.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one()
-            posting = None
-            if kind == "top_up":
-                _, i, amt = o
-                args = (drivers[i], amt, f"pay:{tag}:{n}")
-                posting = L.top_up(s, *args)
-                m.credit(m.wallets[i], amt, "cash")
-                m.clearing -= amt
-                done.append(("top_up", args))
-            elif kind == "bonus":
-                _, i, amt = o
-                args = (drivers[i], amt, f"bonus:{tag}:{n}")
-                posting = L.grant_bonus(s, *args)
-                m.credit(m.wallets[i], amt, "bonus")
-                m.promotion -= amt
-                done.append(("grant_bonus", args))
-            elif kind == "hold":
-                _, i, amt = o
-                w = m.wallets[i]
-                order = f"o{tag}{n}"
-                if amt > w.cash + w.bonus:
-                    with pytest.raises(InsufficientFunds):
-                        L.hold(s, drivers[i], order, amt)
-                    s.rollback()
-                    continue
-                posting = L.hold(s, drivers[i], order, amt)
-                hb = min(w.bonus, amt)
-                w.bonus -= hb
-                w.cash -= amt - hb
-                w.held += amt
-                m.holds[order] = (i, hb, amt - hb)
-                done.append(("hold", (drivers[i], order, amt)))
-            elif kind in ("settle", "release"):
-                if not m.holds:
-                    continue
-                order = sorted(m.holds)[o[1] % len(m.holds)]
-                bill = o[2] if kind == "settle" else {}
-                i, hb, hc = m.holds.pop(order)
-                posting = L.settle(s, order, bill)
-                total = sum(bill.values())
-                w = m.wallets[i]
-                fb = min(total, hb)
-                fc = min(total - fb, hc)
-                w.held -= hb + hc
-                w.bonus += hb - fb
-                w.cash += hc - fc
-                w.debt += total - fb - fc
-                for k, v in bill.items():
-                    m.revenue[k] += v
-                done.append(("settle", (order, bill)))
-            elif kind == "refund":
-                _, i, amt = o
-                w = m.wallets[i]
-                key = f"refund:{tag}:{n}"
-                if amt > w.cash:
-                    with pytest.raises(InsufficientFunds):
-                        L.refund(s, drivers[i], amt, key)
-                    s.rollback()
-                    continue
-                posting = L.refund(s, drivers[i], amt, key)
-                w.cash -= amt
-                m.refunds_payable += amt
-                m.refunds[key] = (i, amt)
-                done.append(("refund", (drivers[i], amt, key)))
-            elif kind == "refund_close":
-                if not m.refunds:
-                    continue
-                key = sorted(m.refunds)[o[1] % len(m.refunds)]
-                i, amt = m.refunds.pop(key)
-                m.refunds_payable -= amt
-                if o[2]:
-                    posting = L.refund_paid(s, key)
-                    m.clearing += amt
-                    done.append(("refund_paid", (key,)))
-                else:
-                    posting = L.refund_failed(s, key)
-                    m.wallets[i].cash += amt
-                    done.append(("refund_failed", (key,)))
-            elif kind == "collect":
-                w = m.wallets[o[1]]
-                posting = L.collect_debt(s, drivers[o[1]], f"collect:{tag}:{n}")
-                fb = min(w.debt, w.bonus)
-                fc = min(w.debt - fb, w.cash)
-                w.bonus -= fb
-                w.cash -= fc
-                w.debt -= fb + fc
-            elif kind == "replay":
-                if not done:
-                    continue
-                fn, args = done[o[1] % len(done)]
-                again = getattr(L, fn)(s, *args)
-                assert again.replayed
-                after = s.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one()
-                assert after == before  # a replay posts nothing
-                if fn in ("top_up", "grant_bonus", "refund"):  # same key, other amount: refused
-                    other = list(args)
-                    other[1] += 1
-                    with pytest.raises(IdempotencyConflict):
-                        getattr(L, fn)(s, *other)
-            if posting is not None:
-                assert sum(e.amount for e in posting.entries) == 0
-                if not posting.replayed:
-                    after = s.execute(select(func.count()).select_from(LedgerTransaction)).scalar_one()
-                    assert after == before + 1
-        with Session(engine) as s:
-            check(s, m, drivers, base)
+    @precondition(lambda self: self.done)
+    @rule(data=st.data())
+    def replay(self, data: st.DataObject) -> None:
+        """A callback delivered again, a settlement retried: the first posting, nothing new;
+        the same key with another amount: refused."""
+        fn, args = data.draw(st.sampled_from(self.done))
+        with Session(self.engine) as s, s.begin():
+            before = count_txns(s)
+            assert getattr(L, fn)(s, *args).replayed
+            assert count_txns(s) == before
+        if fn in ("top_up", "grant_bonus", "refund"):
+            other = list(args)
+            other[1] += 1  # type: ignore[operator]
+            self.refused(IdempotencyConflict, fn, *other)
+
+    @invariant()
+    def money_adds_up(self) -> None:
+        with Session(self.engine) as s:
+            assert L.verify(s) == []
+            for d, w in zip(self.drivers, self.w, strict=True):
+                b = L.balances(s, d)
+                assert (b.cash, b.bonus, b.held, b.debt) == (w.cash, w.bonus, w.held, w.debt)
+                assert min(b.cash, b.bonus, b.held, b.debt) >= 0
+            now = platform(s)
+        assert {k: now[k] - self.base[k] for k in now} == self.flows
+        # Conservation: what came in (clearing, promotion) is what drivers hold, owe, spent or
+        # are being refunded; no fen made or lost.
+        drivers = sum(w.cash + w.bonus + w.held - w.debt for w in self.w)
+        f = self.flows
+        assert -(f["clearing"] + f["promotion"]) == (
+            drivers + f["electricity"] + f["service"] + f["idle"] + f["refunds_payable"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(op, min_size=1, max_size=30))
-def test_random_money_sequences_add_up_to_the_fen(engine: Engine, ops: list[tuple]) -> None:
-    run(engine, ops)
+def test_random_money_sequences_add_up_to_the_fen(engine: Engine) -> None:
+    LedgerMachine.engine = engine
+    runner = LedgerMachine.TestCase()
+    examples = 40 if engine.dialect.name == "sqlite" else 15
+    runner.settings = settings(max_examples=examples, stateful_step_count=30, deadline=None,
+                               suppress_health_check=[HealthCheck.too_slow])
+    runner.runTest()
 
 
 def test_overrun_becomes_debt_and_the_next_top_up_pays_it_first(engine: Engine) -> None:
