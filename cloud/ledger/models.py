@@ -1,6 +1,6 @@
 """Ledger tables: accounts, transactions (one per idempotency key), entries (append-only).
 
-The rules the database keeps (triggers in migration 0002_money; docs/money.md): an entry's insert
+The rules the database keeps (triggers in migration 0003_money; docs/money.md): an entry's insert
 moves its driver account's cached balance in the same statement (a trigger), the CHECKs
 below refuse a cash/bonus/held balance below zero or a debt balance above zero, entries are
 never updated or deleted, and a transaction is sealed only when its entries sum to zero.

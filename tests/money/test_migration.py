@@ -48,7 +48,8 @@ def test_downgrade_drops_the_money_tables(engine: Engine) -> None:
     cfg = alembic_config(url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+        below = ScriptDirectory.from_config(cfg).get_revision("0003_money").down_revision
+        command.downgrade(cfg, below)
     assert not (MONEY_TABLES & set(inspect(engine).get_table_names()))
     upgrade(engine)
     assert MONEY_TABLES <= set(inspect(engine).get_table_names())

@@ -11,8 +11,8 @@ The triggers make the database itself keep the money rules (see docs/money.md):
   unsealed transaction can only come from a raw write, and cloud.ledger.service.verify
   reports it.
 
-Revision ID: 0002_money
-Revises: 0001
+Revision ID: 0003_money
+Revises: 0002_identity
 Create Date: 2026-12-02
 """
 
@@ -28,8 +28,8 @@ from sqlalchemy.dialects import postgresql
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONDOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-revision: str = "0002_money"
-down_revision: str | None = "0001"
+revision: str = "0003_money"
+down_revision: str | None = "0002_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
