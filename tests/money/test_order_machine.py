@@ -41,14 +41,14 @@ def test_every_state_is_reachable_from_created_and_every_open_state_can_close() 
 
 
 def _reachable(start: State) -> set[State]:
-    seen, todo = {start}, [start]
-    while todo:
-        s = todo.pop()
+    seen, queue = {start}, [start]
+    while queue:
+        s = queue.pop()
         for e in legal_events(s):
             t = step(s, e).target
             if t not in seen:
                 seen.add(t)
-                todo.append(t)
+                queue.append(t)
     return seen
 
 

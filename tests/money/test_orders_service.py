@@ -113,13 +113,13 @@ def test_the_job_closes_stale_orders_once_even_run_twice_at_once(engine: Engine)
         orders.apply(s, "charging-old", Event.START_SENT, now=T0)
         orders.apply(s, "charging-old", Event.SESSION_STARTED, now=T0)
     new(engine, "fresh", now=T0 + 3_000_000)
-    later = T0 + 3_600_000
+    job_time = T0 + 3_600_000
     start = threading.Barrier(2)
 
     def job(_i: int) -> list[str]:
         start.wait()
         with Session(engine) as s, s.begin():
-            return orders.close_stale(s, older_than_ms=1_800_000, now=later)
+            return orders.close_stale(s, older_than_ms=1_800_000, now=job_time)
 
     with ThreadPoolExecutor(2) as pool:
         moved = [oid for r in pool.map(job, range(2)) for oid in r]
