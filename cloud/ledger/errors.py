@@ -7,7 +7,15 @@ class LedgerError(Exception):
     code = "ledger_error"
 
 
-class InvalidAmount(LedgerError, ValueError):
+class InvalidInput(LedgerError, ValueError):
+    """An id, key or fee line the ledger cannot take."""
+
+    code = "invalid_input"
+
+
+class InvalidAmount(InvalidInput):
+    """Not an integer number of fen in the allowed range."""
+
     code = "invalid_amount"
 
 

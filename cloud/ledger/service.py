@@ -40,6 +40,7 @@ from cloud.ledger.errors import (
     IdempotencyConflict,
     InsufficientFunds,
     InvalidAmount,
+    InvalidInput,
     UnknownHold,
     UnknownPosting,
 )
@@ -170,7 +171,7 @@ def lock_driver(s: Session, driver_id: str) -> Balances:
 # --- posting ------------------------------------------------------------------------------------------
 def _check_id(value: str) -> None:
     if not isinstance(value, str) or not value or len(value) > 64:
-        raise InvalidAmount(f"an id must be a non-empty string of at most 64 characters: {value!r}")
+        raise InvalidInput(f"an id must be a non-empty string of at most 64 characters: {value!r}")
 
 
 def _check_amount(amount: int, *, zero_ok: bool = False) -> int:
@@ -223,7 +224,7 @@ def _post(
     memo: Mapping[str, Any] | None = None,
 ) -> Posting:
     if not isinstance(key, str) or not key or len(key) > 160:
-        raise InvalidAmount(f"an idempotency key is a non-empty string of at most 160 characters: {key!r}")
+        raise InvalidInput(f"an idempotency key is a non-empty string of at most 160 characters: {key!r}")
     _check_id(driver_id)
     fingerprint = _fingerprint(kind, {"driver": driver_id, **args})
     locked = _lock(s, driver_id)  # first: a concurrent poster of the same key waits here
@@ -352,7 +353,7 @@ def settle(s: Session, order_id: str, lines: Mapping[str, int]) -> Posting:
     bill: dict[str, int] = {}
     for name, fen in lines.items():
         if name not in FEE_LINES:
-            raise InvalidAmount(f"unknown fee line {name!r} (one of {', '.join(FEE_LINES)})")
+            raise InvalidInput(f"unknown fee line {name!r} (one of {', '.join(FEE_LINES)})")
         bill[name] = _check_amount(fen, zero_ok=True)
     total = sum(bill.values())
     _check_amount(total, zero_ok=True)

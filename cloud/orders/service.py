@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES, Kind, driver_code
-from cloud.ledger.errors import InvalidAmount
+from cloud.ledger.errors import InvalidInput
 from cloud.models.base import now_ms
 from cloud.orders.machine import DEFAULT_REASONS, NEEDS_REASON, Event, Money, State, step
 from cloud.orders.models import Order, OrderLine
@@ -161,7 +161,7 @@ def apply(
         totals = {k: sum(ln.fen for ln in bill if ln.kind == k) for k in FEE_LINES}
         try:
             posting = ledger.settle(s, order_id, totals)
-        except InvalidAmount as exc:
+        except InvalidInput as exc:
             raise BadOrderInput(str(exc)) from exc
         s.add_all(OrderLine(order_id=order_id, n=i, kind=ln.kind, period=ln.period,
                             energy_wh=ln.energy_wh, fen=ln.fen) for i, ln in enumerate(bill, 1))

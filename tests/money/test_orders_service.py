@@ -149,3 +149,24 @@ def test_concurrent_creates_of_one_order_hold_once(engine: Engine) -> None:
         holds = s.execute(select(func.count()).select_from(LedgerTransaction)
                           .where(LedgerTransaction.kind == "hold")).scalar_one()
         assert holds == 1
+
+
+def test_the_ledger_refuses_bad_amounts_ids_and_lines(engine: Engine) -> None:
+    from cloud.ledger.errors import InvalidAmount, InvalidInput
+
+    with Session(engine) as s, s.begin():
+        L.top_up(s, "d", 1000, "pay:1")
+        L.hold(s, "d", "o", 500)
+        for amount in (0, -5, 1.5, True, "10", 10**12 + 1):
+            with pytest.raises(InvalidAmount):
+                L.top_up(s, "d", amount, "pay:x")  # type: ignore[arg-type]
+        for bad in ("", "x" * 65):
+            with pytest.raises(InvalidInput):
+                L.top_up(s, bad, 1, "pay:y")
+        with pytest.raises(InvalidInput):
+            L.top_up(s, "d", 1, "")
+        with pytest.raises(InvalidInput):
+            L.settle(s, "o", {"tip": 5})
+        with pytest.raises(InvalidAmount):
+            L.settle(s, "o", {"electricity": -1})
+        assert L.balances(s, "d") == L.Balances(cash=500, bonus=0, held=500, debt=0)
