@@ -48,6 +48,18 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "TOKEN_TTL_S": 24 * 3600,
         "STATION_CERT_DAYS": 825,
         "COMMAND_TIMEOUT_S": 10.0,
+        # WeChat mini-program login (code2Session): the app's id and secret, WeChat's address
+        "WECHAT_APPID": "",
+        "WECHAT_SECRET": "",
+        "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
+        "WECHAT_TIMEOUT_S": 5.0,
+        # Drivers: how long a login token lives, how many live logins one driver keeps
+        "DRIVER_TOKEN_TTL_S": 30 * 86400,
+        "DRIVER_MAX_SESSIONS": 10,
+        # Payment password lockout: this many wrong in the window lock it for LOCK_S
+        "PAYMENT_PASSWORD_MAX_FAILURES": 5,
+        "PAYMENT_PASSWORD_WINDOW_S": 3600,
+        "PAYMENT_PASSWORD_LOCK_S": 3 * 3600,
     }
 
 
@@ -58,8 +70,13 @@ _INT_KEYS = {
     "INGEST_BATCH_WAIT_MS": (0, 60_000),
     "TOKEN_TTL_S": (60, 365 * 24 * 3600),
     "STATION_CERT_DAYS": (1, 3650),
+    "DRIVER_TOKEN_TTL_S": (300, 365 * 86400),
+    "DRIVER_MAX_SESSIONS": (1, 100),
+    "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
+    "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
+    "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
 }
-_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0)}
+_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0)}
 
 
 def apply_environment(
@@ -132,6 +149,13 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
             f"BROKER_ACCESS_CONTROL: {config.get('BROKER_ACCESS_CONTROL')!r} is not "
             "'mosquitto-dynsec' or 'external'; " + where.format(key="BROKER_ACCESS_CONTROL")
         )
+    if config["PAYMENT_PASSWORD_LOCK_S"] < config["PAYMENT_PASSWORD_WINDOW_S"]:
+        raise ConfigError(
+            "PAYMENT_PASSWORD_LOCK_S: must be at least PAYMENT_PASSWORD_WINDOW_S (else more wrong "
+            "passwords than PAYMENT_PASSWORD_MAX_FAILURES fit in one window); "
+            + where.format(key="PAYMENT_PASSWORD_LOCK_S")
+        )
+    _validate_wechat(config, where)
     secret = str(config.get("SECRET_KEY") or "")
     if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
         raise ConfigError(
@@ -139,3 +163,19 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
             "make one with `python -c 'import secrets; print(secrets.token_hex(32))'` and "
             + where.format(key="SECRET_KEY")
         )
+
+
+def _validate_wechat(config: MutableMapping[str, Any], where: str) -> None:
+    """WeChat login settings: none (drivers cannot log in; the API says so) or a usable set."""
+    from cloud.wechat.login import LoginConfig
+
+    appid, secret = str(config.get("WECHAT_APPID") or ""), str(config.get("WECHAT_SECRET") or "")
+    if not appid and not secret:
+        return
+    if not appid or not secret:
+        key = "WECHAT_SECRET" if appid else "WECHAT_APPID"
+        raise ConfigError(f"{key}: WECHAT_APPID and WECHAT_SECRET go together; {where.format(key=key)}")
+    try:
+        LoginConfig.from_settings(config)
+    except ValueError as e:
+        raise ConfigError(f"WECHAT_API_BASE_URL: {e}; {where.format(key='WECHAT_API_BASE_URL')}") from None

@@ -1,4 +1,5 @@
-"""JSON API blueprint (`/api/v1`): provisioning now; the driver API later. Errors are JSON."""
+"""JSON API blueprint (`/api/v1`): provisioning, stations for tools, and the driver API
+(`/api/v1/driver/…`, the nested blueprint `api.driver`, cloud/api/driver.py). Errors are JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from cloud.api import errors, provision, stations  # noqa: E402,F401  (routes register on import)
 from cloud.api.auth import OPEN_ENDPOINTS, authenticate, bearer  # noqa: E402
+from cloud.api.driver import bp as driver_bp  # noqa: E402
+
+bp.register_blueprint(driver_bp)
 
 
 @bp.before_request
@@ -20,6 +24,8 @@ def _require_token() -> None:
 
     if request.endpoint in OPEN_ENDPOINTS:
         return
+    if "api.driver" in request.blueprints:
+        return  # drivers authenticate with their own tokens (cloud/api/driver_auth.py)
     token = bearer(request.headers.get("Authorization"))
     row = authenticate(db.session, token) if token else None
     if row is None:

@@ -16,3 +16,4 @@ __all__ = [
 # (Alembic's target). Module imports, so that importing a domain model first also works.
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.orders.models  # noqa: E402, F401
+import cloud.drivers.models  # noqa: E402, F401

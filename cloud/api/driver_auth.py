@@ -1,0 +1,35 @@
+"""Who calls a driver endpoint: a live driver token (`jcd_…`, from POST /api/v1/driver/login).
+
+Routes under the `api.driver` blueprint (cloud/api/driver.py) get this instead of the tool
+token check of cloud/api/__init__.py: a tool token (`jct_…`) is refused here, and a driver
+token is refused everywhere else. `principal()` gives the view the caller.
+"""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from cloud.api.auth import bearer
+from cloud.db import db
+from cloud.drivers import service
+from cloud.drivers.errors import TokenInvalid
+from cloud.models import now_ms
+
+OPEN_DRIVER_ENDPOINTS = {"api.driver.login"}
+
+
+def require_driver() -> None:
+    if request.endpoint in OPEN_DRIVER_ENDPOINTS:
+        return
+    token = bearer(request.headers.get("Authorization"))
+    if token is None:
+        raise TokenInvalid("no bearer token")
+    try:
+        g.driver = service.authenticate(db.session, token, now_ms())
+    finally:
+        # end the read here: the view's writes start their own transactions
+        db.session.rollback()
+
+
+def principal() -> service.Principal:
+    return g.driver  # type: ignore[no-any-return]

@@ -1,0 +1,66 @@
+"""The driver API's error messages in zh-CN (the default) and English, by error code, and
+the HTTP status each code answers with. The client picks the language with Accept-Language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGUAGES = ("zh-CN", "en")
+
+# code: (status, zh-CN, English). {field}, {attempts_left}, {retry_after_min} are filled in.
+CATALOG: dict[str, tuple[int, str, str]] = {
+    "invalid_request": (400, "请求有误：{field}的类型、长度或格式不对，请按接口说明发送 JSON 对象。",
+                        "Bad request: {field} has the wrong type, length or form; send a JSON object as documented."),
+    "payload_too_large": (413, "请求内容过大。", "The request body is too large."),
+    "phone_invalid": (400, "手机号格式不对：请填写 11 位中国大陆手机号。",
+                      "That is not a mainland China mobile number (11 digits, starting 13-19)."),
+    "payment_password_format": (400, "支付密码须为 6 位数字。", "The payment password must be exactly six digits."),
+    "payment_password_too_simple": (400, "支付密码过于简单（如 111111、123456），请换一个。",
+                                    "That payment password is too easy to guess (like 111111 or 123456)."),
+    "payment_password_exists": (409, "已设置支付密码；如需修改，请提供原密码。",
+                                "A payment password is already set; change it with the old one."),
+    "payment_password_not_set": (409, "尚未设置支付密码。", "No payment password is set yet."),
+    "payment_password_wrong": (403, "支付密码错误，还可尝试 {attempts_left} 次。",
+                               "Wrong payment password; {attempts_left} attempts left."),
+    "payment_password_wrong_locked": (403, "支付密码错误次数过多，已锁定，请 {retry_after_min} 分钟后再试。",
+                                      "Wrong payment password too many times: locked; try again in "
+                                      "{retry_after_min} minutes."),
+    "payment_password_locked": (429, "支付密码已锁定，请 {retry_after_min} 分钟后再试。",
+                                "The payment password is locked; try again in {retry_after_min} minutes."),
+    "unauthorized": (401, "请先登录。", "Please log in (send Authorization: Bearer <driver token>)."),
+    "token_expired": (401, "登录已过期，请重新登录。", "Your login has expired; please log in again."),
+    "driver_blocked": (403, "该账号已被停用，请联系客服。", "This account is blocked; please contact support."),
+    "driver_not_found": (401, "账号不存在，请重新登录。", "No such account; please log in again."),
+    "wechat_code_invalid": (400, "微信登录凭证无效或已过期，请重新登录。",
+                            "The WeChat login code is invalid or expired; log in again."),
+    "wechat_code_used": (400, "微信登录凭证已使用，请重新登录。",
+                         "The WeChat login code was already used; log in again."),
+    "wechat_user_blocked": (403, "微信判定该账号存在风险，暂时无法登录。",
+                            "WeChat has flagged this account as risky; it cannot log in."),
+    "wechat_busy": (503, "微信服务繁忙，请稍后重试。", "WeChat is busy; try again in a moment."),
+    "wechat_quota": (429, "登录过于频繁，请稍后再试。", "Too many logins; try again later."),
+    "wechat_unavailable": (503, "暂时无法连接微信，请稍后重试。", "WeChat cannot be reached right now; try again."),
+    "wechat_login_failed": (502, "微信登录失败，请重新登录。", "WeChat refused the login; try again."),
+    "wechat_not_configured": (503, "本平台尚未配置微信登录。", "WeChat login is not configured on this platform."),
+}
+
+FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
+                         "phone": "手机号", "password": "支付密码", "old_password": "原支付密码",
+                         "new_password": "新支付密码", "everywhere": "everywhere"},
+               "en": {None: "the body"}}
+
+
+def status_of(code: str) -> int:
+    return CATALOG[code][0]
+
+
+def message(code: str, lang: str, **facts: Any) -> str:
+    status, zh, en = CATALOG[code]
+    text = zh if lang == "zh-CN" else en
+    field = facts.get("field")
+    names = FIELD_NAMES.get(lang, {})
+    facts = {**facts, "field": names.get(field, f"`{field}`" if field else names.get(None, "the body"))}
+    retry_ms = facts.get("retry_after_ms")
+    facts.setdefault("retry_after_min", max(1, -(-int(retry_ms or 0) // 60_000)))
+    facts.setdefault("attempts_left", 0)
+    return text.format(**facts)
