@@ -39,6 +39,13 @@ def _before() -> None:
     require_driver()
 
 
+@bp.after_request
+def _private(resp: Response) -> Response:
+    # tokens and personal data: no shared cache may keep a driver's answer
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
 def language() -> str:
     return request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0]) or LANGUAGES[0]
 
@@ -144,7 +151,6 @@ def login() -> Any:
     resp = jsonify({"token": result.token, "token_type": "Bearer", "expires_at": result.expires_at,
                     "created": result.created, "driver": result.profile.as_dict()})
     resp.status_code = 201 if result.created else 200
-    resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
