@@ -181,8 +181,7 @@ def update_me() -> Any:
 @bp.post("/payment-password")
 def set_payment_password() -> Any:
     body = _body(("password",), ("password",))
-    with db.transaction() as s:
-        service.set_payment_password(s, principal().driver_id, body["password"], now_ms())
+    service.set_payment_password(db.transaction, principal().driver_id, body["password"], now_ms())
     return jsonify({"has_payment_password": True}), 201
 
 

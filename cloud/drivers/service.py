@@ -219,14 +219,20 @@ def update_profile(session: Session, driver_id: int, changes: Any, now: int) -> 
 
 
 # --- payment password ---------------------------------------------------------------------------
-def set_payment_password(session: Session, driver_id: int, password: Any, now: int,
+def set_payment_password(transactions: Transactions, driver_id: int, password: Any, now: int,
                          hasher: PasswordHasher = paypassword.HASHER) -> None:
-    """Set the first payment password; PaymentPasswordExists if one is set (change it instead)."""
+    """Set the first payment password; PaymentPasswordExists if one is set (change it instead).
+    Whether one is set is asked before hashing, so that repeating this costs no argon2 work."""
     pw = paypassword.check_new(password, "password")
+    with transactions() as s:
+        if s.get(PaymentPassword, driver_id) is not None:
+            raise PaymentPasswordExists("a payment password is set already")
     hashed = paypassword.hash_password(pw, hasher)
-    added = insert_or_ignore(session, PaymentPassword.__table__, [{
-        "driver_id": driver_id, "password_hash": hashed, "failures": "", "locked_until": None,
-        "attempts": 0, "created_at": now, "updated_at": now}], returning=[PaymentPassword.__table__.c.driver_id])
+    with transactions() as s:
+        added = insert_or_ignore(s, PaymentPassword.__table__, [{
+            "driver_id": driver_id, "password_hash": hashed, "failures": "", "locked_until": None,
+            "attempts": 0, "created_at": now, "updated_at": now}],
+            returning=[PaymentPassword.__table__.c.driver_id])
     if not added:
         raise PaymentPasswordExists("a payment password is set already")
 

@@ -133,8 +133,8 @@ def test_the_service_answers_as_the_model(engine: Engine, policy: lockout.Policy
         driver = Driver(appid="wxtest", openid=f"o{next(_ids)}", created_at=0, updated_at=0, last_login_at=0)
         s.add(driver)
         s.flush()
-        service.set_payment_password(s, driver.id, RIGHT, 0, hasher=CHEAP)
         driver_id = driver.id
+    service.set_payment_password(transactions, driver_id, RIGHT, 0, hasher=CHEAP)
     model, now, log = Model(policy, []), 1_000_000, []
     for dt, right in seq:
         now += dt

@@ -131,3 +131,56 @@ def test_racing_sets_keep_one(app: Flask, wechat: FakeServer) -> None:
     with ThreadPoolExecutor(4) as pool:
         statuses = sorted(pool.map(put, ("135790", "246801", "975310", "864209")))
     assert statuses == [201, 409, 409, 409]
+
+
+def test_argon2_work_only_where_it_is_needed(app: Flask, client: FlaskClient, wechat: FakeServer) -> None:
+    """Hashing is the expensive part (argon2id, ~0.1-0.2 s and 64 MiB): setting again when one
+    is set, a malformed password and a locked one cost none of it."""
+    from argon2 import PasswordHasher
+
+    from cloud.drivers import service
+    from cloud.drivers.errors import (
+        PaymentPasswordExists,
+        PaymentPasswordFormat,
+        PaymentPasswordLocked,
+        PaymentPasswordWrong,
+    )
+    from cloud.drivers.lockout import Policy
+
+    class Counting(PasswordHasher):
+        calls = 0
+
+        def hash(self, *a, **kw):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return super().hash(*a, **kw)
+
+        def verify(self, *a, **kw):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return super().verify(*a, **kw)
+
+    hasher = Counting(time_cost=1, memory_cost=8, parallelism=1)
+    driver_id = login(client, wechat, "alice").json["driver"]["id"]
+    policy = Policy(max_failures=2, window_ms=60_000, lock_ms=60_000)
+    with app.app_context():
+        tx = db.transaction
+        service.set_payment_password(tx, driver_id, "135790", 1000, hasher)
+        assert Counting.calls == 1
+        for call in (lambda: service.set_payment_password(tx, driver_id, "246801", 1000, hasher),
+                     lambda: service.verify_payment_password(tx, driver_id, "12345", policy, 1000, hasher)):
+            try:
+                call()
+            except (PaymentPasswordExists, PaymentPasswordFormat):
+                pass
+        assert Counting.calls == 1
+        for _ in range(2):
+            try:
+                service.verify_payment_password(tx, driver_id, "000001", policy, 2000, hasher)
+            except PaymentPasswordWrong:
+                pass
+        assert Counting.calls == 3
+        for _ in range(5):
+            try:
+                service.verify_payment_password(tx, driver_id, "135790", policy, 3000, hasher)
+            except PaymentPasswordLocked:
+                pass
+        assert Counting.calls == 3
