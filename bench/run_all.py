@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite bench/RESULTS.md.
 
-    python bench/run_all.py                 # poll, reaction, cpu, store, ingest (SQLite; PostgreSQL when reachable)
+    python bench/run_all.py                 # poll, reaction, shed, cpu, store, ingest (SQLite; PostgreSQL when reachable)
     python bench/run_all.py --soak          # … and the 1,000-kill crash soak (~20 min more)
     python bench/run_all.py --only reaction,cpu
     python bench/run_all.py --quick         # a short smoke run of each, printed, RESULTS.md untouched
@@ -111,6 +111,15 @@ def reaction_summary(out: str, data: dict | None) -> list[Row]:
     return rows
 
 
+def shed_summary(out: str, data: dict | None) -> list[Row]:
+    rows = []
+    for r in (data or {}).get("rows", []):
+        rows.append([f"shedding {r['case']}: transformer above its rating → back under it (median / max of "
+                     f"{r['measured']} rounds, 16 sessions)", f"{r['median_s']} / {r['max_s']} s",
+                     f"≤ {r['target_s']} s", f"{(r['max_s'] or 0) / r['target_s']:.2f}", yes(r["met"])])
+    return rows
+
+
 def cpu_summary(out: str, data: dict | None) -> list[Row]:
     rows = []
     for r in (data or {}).get("results", []):
@@ -200,6 +209,15 @@ BENCHES = [
           "line (RTU over the simulator's pty, real wire timing). The RTU wire floor is the line time of the "
           "meter read plus 1 (first gun) or 32 (last gun) limit writes, with no other traffic.",
           reaction_summary, json_out=True),
+    Bench("shed", "Emergency shedding (above the transformer's rating → back under it)",
+          ["shed_bench.py"], ["shed_bench.py", "--rounds", "1"],
+          "`bench/shed_bench.py`: `jc-sim run bench/scenarios/react16.toml` (16 DC two-gun piles, 2000 kVA) and "
+          "`jc-gateway run` as processes, product defaults (`emergency_above_pct` 100, `dwell_s` 10) and free "
+          "vend; an EV on gun 1 of every pile (16 sessions). Each round steps the base load so that the meter "
+          "shows about 110 % of rated kVA; t0 = the first simulator meter reading above 100 %, t1 = the first "
+          "back at or under 100 % (GET /meter polled as fast as it answers); then the base load goes back and "
+          "the bench waits until the shedding is given back. Over Modbus TCP and one 9600-baud RTU line.",
+          shed_summary, json_out=True),
     Bench("cpu", "Gateway CPU and memory at 32 guns", ["cpu_bench.py"], ["cpu_bench.py", "--seconds", "15"],
           "`bench/cpu_bench.py`: `jc-sim run bench32` and `jc-gateway run` (product defaults, free vend on every "
           "gun) as processes; EVs plugged on 8 guns, measured once 8 sessions charge, for 60 s of wall time: the "

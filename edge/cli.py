@@ -220,6 +220,8 @@ def format_status(s: dict) -> str:
         f"load     {pct} of {load['rated_kva']:g} kVA  level {load['level']}  "
         f"({'starts allowed' if load['may_start'] else 'no new starts'})",
     ]
+    if load.get("reason"):
+        lines.append(f"         {load['reason']}")
     m = s["meter"]
     lines.append(f"meter    S {m['s_total_va'] if m['s_total_va'] is not None else '-'} VA  "
                  f"age {m['age_s'] if m['age_s'] is not None else '-'} s" + ("  LOST" if m["lost"] else ""))
@@ -239,6 +241,7 @@ def format_status(s: dict) -> str:
     for g in s["guns"]:
         sess = g.get("session")
         sdesc = (f"{sess['session_id'][:8]} {sess['energy_wh'] / 1000:.2f} kWh {sess['cost_fen'] / 100:.2f} CNY"
+                 + ("  waiting for load" if sess.get("waiting_for_load") else "")
                  if sess else "")
         limit = "-" if g["limit_w"] is None else f"{g['limit_w'] / 1000:.1f} kW"
         lines.append(f"{g['id']:8} {g['state']:15} {g['power_w'] / 1000:>6.1f} kW {limit:>9}  {sdesc}"

@@ -88,6 +88,10 @@ class LoadPolicyConfig:
     hysteresis_pct: float = 5.0
     share_target_pct: float = 80.0
     dwell_s: float = 10.0  # the load must stay below a threshold this long before stepping down
+    emergency_above_pct: float = 100.0  # above it running sessions are shed, under every mode
+    pile_sessions: str = "wait"  # a session the pile starts while starts are refused: wait or stop
+    meter_tolerance_pct: float = 5.0  # S total may be this far (% of rated) below the guns' draw
+    meter_implausible_s: float = 20.0  # ... or frozen while they change, for this long: failsafe
 
 
 @dataclass(frozen=True)
@@ -215,42 +219,51 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
 
     tr = _Reader(errors, source, _table(data, "transformer"), "[transformer]")
     tr.known({"rated_kva"})
-    rated = tr.get("rated_kva", float, example="rated_kva = 400", check=lambda v: 0 < v <= 100000,
+    from edge.loadctl import RATED_KVA_RANGE
+
+    rated = tr.get("rated_kva", float, example="rated_kva = 400", check=RATED_KVA_RANGE.holds,
                    hint="must be the transformer's rating in kVA, above 0")
     if "transformer" not in data:
         top.error("[transformer] is missing; add `[transformer]` with `rated_kva = 400` (from the transformer's nameplate)")
 
     lp = _Reader(errors, source, _table(data, "load_policy"), "[load_policy]")
-    lp.known({"mode", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "share_target_pct",
-              "dwell_s"})
-    pct = {"check": lambda v: 0 <= v <= 100, "hint": "must be a percentage 0..100"}
+    from edge.loadctl import RANGES, Policy, PolicyError
+
+    numeric = ("cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "share_target_pct",
+               "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s")
+    lp.known({"mode", "pile_sessions", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct",
+              "share_target_pct", "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s"})
+    defaults = LoadPolicyConfig()
+
+    def number(key: str) -> float:
+        r = RANGES[key]
+        return lp.get(key, float, getattr(defaults, key), example=f"{key} = {r.example:g}", check=r.holds,
+                      hint=f"must be in {r.text()}")
+
     policy = LoadPolicyConfig(
         mode=lp.get("mode", str, "threshold", example='mode = "threshold"',
                     check=lambda v: v in ("threshold", "share"), hint='must be "threshold" or "share"'),
-        cap_above_pct=lp.get("cap_above_pct", float, 50.0, example="cap_above_pct = 50", **pct),
-        block_above_pct=lp.get("block_above_pct", float, 80.0, example="block_above_pct = 80", **pct),
-        cap_power_pct=lp.get("cap_power_pct", float, 50.0, example="cap_power_pct = 50", **pct),
-        hysteresis_pct=lp.get("hysteresis_pct", float, 5.0, example="hysteresis_pct = 5",
-                              check=lambda v: 0 <= v <= 20, hint="must be 0..20 (percentage points)"),
-        share_target_pct=lp.get("share_target_pct", float, 80.0, example="share_target_pct = 80", **pct),
-        dwell_s=lp.get("dwell_s", float, 10.0, example="dwell_s = 10", check=lambda v: 0 <= v <= 3600,
-                       hint="must be 0 .. 3600 seconds"),
+        pile_sessions=lp.get("pile_sessions", str, "wait", example='pile_sessions = "wait"',
+                             check=lambda v: v in ("wait", "stop"), hint='must be "wait" or "stop"'),
+        **{key: number(key) for key in numeric},
     )
     if policy.cap_above_pct >= policy.block_above_pct:
         lp.error(f"`cap_above_pct` ({policy.cap_above_pct:g}) must be below `block_above_pct` "
                  f"({policy.block_above_pct:g}); the customer's rule is 50 and 80")
     else:
         # The same rules load control applies when it starts: what passes here runs there.
-        from edge.loadctl import Policy, PolicyError
-
         try:
             Policy(mode=policy.mode, cap_above_pct=policy.cap_above_pct, block_above_pct=policy.block_above_pct,
                    cap_power_pct=policy.cap_power_pct, hysteresis_pct=policy.hysteresis_pct,
-                   share_target_pct=min(policy.share_target_pct, policy.block_above_pct), dwell_s=policy.dwell_s)
+                   share_target_pct=min(policy.share_target_pct, policy.block_above_pct), dwell_s=policy.dwell_s,
+                   emergency_above_pct=policy.emergency_above_pct, pile_sessions=policy.pile_sessions,  # type: ignore[arg-type]
+                   meter_tolerance_pct=policy.meter_tolerance_pct, meter_implausible_s=policy.meter_implausible_s)
         except PolicyError as exc:
             for problem in exc.problems:
-                lp.error(problem)
+                if not problem.startswith("cap_above_pct"):  # said above already
+                    lp.error(problem)
 
+    pct = {"check": lambda v: 0 <= v <= 100, "hint": "must be a percentage 0..100"}
     wd = _Reader(errors, source, _table(data, "watchdog"), "[watchdog]")
     wd.known({"timeout_s", "fallback_power_pct", "heartbeat_s"})
     watchdog = WatchdogConfig(

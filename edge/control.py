@@ -1,17 +1,21 @@
 """Transformer load control in the loop: snapshot → `loadctl.decide` → limits to write.
 
 The decision itself is pure (edge/loadctl); this module builds its input from the live
-picture, keeps its state from tick to tick, and says which power limit each gun should hold.
-Idle guns hold the cap a new session would get (0 while starts are blocked), so a session
-that starts at the pile itself is capped from its first second too.
+picture, keeps its state from tick to tick, carries out what the decision says about
+sessions (a pile session's cap fixed, a pile session to stop), turns changes into events,
+and says which power limit each gun should hold. Idle guns hold the cap a new session would
+get (0 while starts are refused), so a session that starts at the pile itself is capped
+from its first second too; once adopted, it keeps the level's cap (or waits at 0 W).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from edge.clock import Clock
 from edge.loadctl import (
+    ALARM_METER_IMPLAUSIBLE,
     Decision,
     GunSnapshot,
     Level,
@@ -21,10 +25,12 @@ from edge.loadctl import (
     StationSnapshot,
     decide,
 )
+from edge.loadctl.caps import rule_start_cap
 from edge.runtime import GunRuntime, MeterRuntime, StationEvent
 from edge.sessions import SessionManager
 
 REFRESH_S = 60.0  # rewrite an unchanged limit this often (a pile may have rebooted)
+STOP_RETRY_S = 10.0  # a refused pile session still running is told to stop again after this
 
 
 @dataclass(frozen=True)
@@ -33,21 +39,39 @@ class LimitWrite:
     watts: int
 
 
+def policy_from_config(config: Any) -> Policy:
+    """The load policy a station config asks for (edge/config.py has checked it)."""
+    lp = config.load_policy
+    return Policy(mode=lp.mode, cap_above_pct=lp.cap_above_pct, block_above_pct=lp.block_above_pct,
+                  cap_power_pct=lp.cap_power_pct, hysteresis_pct=lp.hysteresis_pct,
+                  share_target_pct=min(lp.share_target_pct, lp.block_above_pct), dwell_s=lp.dwell_s,
+                  emergency_above_pct=lp.emergency_above_pct, pile_sessions=lp.pile_sessions,
+                  meter_tolerance_pct=lp.meter_tolerance_pct, meter_implausible_s=lp.meter_implausible_s,
+                  meter_timeout_s=config.meter.timeout_s if config.meter else 3.0)
+
+
 class LoadController:
     def __init__(self, policy: Policy, rated_kva: float, meter: MeterRuntime, guns: list[GunRuntime],
-                 sessions: SessionManager, clock: Clock) -> None:
+                 sessions: SessionManager, clock: Clock, tz: str = "Asia/Shanghai") -> None:
         self.policy = policy
         self.rated_kva = rated_kva
         self.meter = meter
         self.guns = guns
         self.sessions = sessions
         self.clock = clock
+        self.tz = tz
         self.state = LoadState.initial(clock.monotonic())
         self.decision: Decision | None = None
         self.alarms: set[str] = set()
         # The level last recorded as an event, kept across restarts (the station persists
         # it), so that a restart does not record the same level change again.
         self.recorded_level: str | None = None
+        self._implausible = False
+        self._shedding = False
+        self._stops: dict[str, str] = {}  # pile sessions to end (pile_sessions = "stop") → why
+        self._stop_asked: dict[str, float] = {}  # session id → when its stop was last asked for
+        self._idle_offers: dict[str, int | None] = {}  # idle gun → start cap last offered (None: none)
+        sessions.pile_session_cap = self.pile_session_cap
 
     def snapshot(self) -> StationSnapshot:
         m = self.meter
@@ -64,20 +88,96 @@ class LoadController:
                 power_w=g.power_w, session_active=self.sessions.active_on(g.id),
                 session_cap_w=row.power_cap_w if row else None, priority=g.priority,
                 starting=self.sessions.starting_on(g.id),
-                started_at=live.started_mono if live else None))
-        return StationSnapshot(rated_kva=self.rated_kva, meter=sample, guns=tuple(guns), previous=self.state)
+                started_at=live.started_mono if live else None,
+                cap_pending=self.sessions.cap_pending_on(g.id),
+                limit_active_w=g.reading.power_limit_active_w if g.reading else None))
+        return StationSnapshot(rated_kva=self.rated_kva, meter=sample, guns=tuple(guns), previous=self.state,
+                               wall_now=self.clock.time(), tz=self.tz)
+
+    def pile_session_cap(self, gun_id: str) -> int | None:
+        """The cap a session the pile started on this gun gets: the start cap the last decision
+        offered the idle gun (the level's, when the pile started it: its own draw, already in
+        the meter's reading, must not count against it), or None while the level (or
+        shedding) admits no start. A gun not seen idle since the gateway started (a session
+        found running after a restart): the level's start cap now, decided afresh."""
+        if gun_id in self._idle_offers:
+            return self._idle_offers[gun_id]
+        snap = self.snapshot()
+        d = decide(snap, self.policy, self.clock.monotonic())
+        gun = next((g for g in snap.guns if g.gun == gun_id), None)
+        if gun is None or not d.level.admits_starts or d.shed:
+            return None
+        cap = rule_start_cap(gun, d.level, self.policy)
+        return cap if cap > 0 else None
 
     def decide(self) -> tuple[Decision, list[StationEvent]]:
-        d = decide(self.snapshot(), self.policy, self.clock.monotonic())
+        snap = self.snapshot()
+        d = decide(snap, self.policy, self.clock.monotonic())
         events: list[StationEvent] = []
         self.state = d.state
         self.decision = d
+        self._idle_offers = {g.gun: d.start_caps.get(g.gun) for g in snap.guns if not g.planned}
+        pct = round(d.load_pct, 2) if d.load_pct is not None else None
         if d.level.value != self.recorded_level:
-            pct = round(d.load_pct, 2) if d.load_pct is not None else None
             events.append(StationEvent("load_level", None, {"level": d.level.value, "load_pct": pct,
                                                              "from": self.recorded_level, "reason": d.reason}))
             self.recorded_level = d.level.value
+        for gun, cap in d.fixed_caps.items():
+            if self.sessions.fix_cap(gun, cap) is not None:
+                events.append(StationEvent("session_cap_fixed", gun, {"power_cap_w": cap, "level": d.level.value}))
+        now = self.clock.monotonic()
+        for gun, why in d.refused.items():
+            row = self.sessions.session_on(gun)
+            if row is None:
+                continue
+            asked = self._stop_asked.get(row.session_id)
+            if asked is None:
+                events.append(StationEvent("start_refused", gun, {
+                    "reason": why, "origin": "pile", "session_id": row.session_id,
+                    "level": d.level.value, "load_pct": pct}))
+            if asked is None or now - asked >= STOP_RETRY_S:
+                self._stops[gun] = why
+                self._stop_asked[row.session_id] = now
+        if self._stop_asked:
+            live = {r.session_id for r in self.sessions.open.values()}
+            self._stop_asked = {k: v for k, v in self._stop_asked.items() if k in live}
+        events += self._meter_events(d)
+        events += self._shed_events(d, pct)
         return d, events
+
+    def _meter_events(self, d: Decision) -> list[StationEvent]:
+        implausible = ALARM_METER_IMPLAUSIBLE in d.alarms
+        if implausible == self._implausible:
+            return []
+        self._implausible = implausible
+        if implausible:
+            check = d.state.meter_check
+            return [StationEvent("meter_implausible", None, {
+                "reason": check.implausible if check else d.reason,
+                "s_total_va": self.meter.s_total_va,
+                "guns_w": sum(g.power_w for g in self.guns)})]
+        return [StationEvent("meter_back", None, {"after": "meter_implausible"})]
+
+    def _shed_events(self, d: Decision, pct: float | None) -> list[StationEvent]:
+        if d.level == Level.FAILSAFE:
+            return []
+        shedding = bool(d.shed)
+        if shedding == self._shedding:
+            return []
+        self._shedding = shedding
+        # "from" as every load_level record has it: the level does not change here, so a
+        # chain of load_level records stays unbroken (each starts where the previous ended).
+        detail = {"level": d.level.value, "from": self.recorded_level, "load_pct": pct, "shed": shedding,
+                  "emergency_above_pct": self.policy.emergency_above_pct,
+                  "ceilings_w": dict(d.shed), "reason": d.reason}
+        # Local history with the ceilings, and a load_level record for the cloud.
+        return [StationEvent("load_shed" if shedding else "load_shed_ended", None, detail),
+                StationEvent("load_level", None, detail)]
+
+    def take_stops(self) -> dict[str, str]:
+        """Pile sessions to end now (`pile_sessions = "stop"`), each once."""
+        stops, self._stops = self._stops, {}
+        return stops
 
     def targets(self, d: Decision) -> dict[str, int]:
         """The power limit every gun should hold under decision `d`."""
@@ -113,6 +213,10 @@ class LoadController:
             return None, None
         cap = d.start_caps[gun_id]
         return cap, d.start_limits.get(gun_id, cap)
+
+    def refusal_reason(self, d: Decision) -> str:
+        """Why a start is refused under `d`, as `start_refused` events say it."""
+        return "failsafe" if d.level == Level.FAILSAFE else "blocked_by_load"
 
     @property
     def level(self) -> Level:

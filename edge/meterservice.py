@@ -17,6 +17,7 @@ from edge.drivers.bus import URGENT
 from edge.drivers.errors import BusError, DeviceLost
 from edge.drivers.meter import RegisterMapMeter
 from edge.limits import LimitWriter
+from edge.loadctl import load_pct
 from edge.recorder import Recorder
 from edge.records import append
 from edge.runtime import MeterRuntime, StationEvent
@@ -28,6 +29,10 @@ LOADCTL_ALARMS = {
     "meter_stale": "transformer meter unreadable: no new sessions (failsafe)",
     "rated_kva_invalid": "the transformer rating is not usable: set [transformer] rated_kva",
     "load_above_rated": "transformer load above 100 % of its rating",
+    "meter_implausible": "the transformer meter contradicts the guns' own measurements: "
+                         "no new sessions (failsafe)",
+    "load_above_emergency": "transformer load above the emergency threshold: running sessions shed",
+    "load_shed": "running sessions are held below their limits to unload the transformer",
     "base_load_above_target": "the base load alone is above the share target: every gun paused",
 }
 
@@ -73,7 +78,7 @@ class MeterService:
                 m.last_error = str(exc)
             else:
                 m.s_total_va, m.good_at, m.last_error = s, self.clock.monotonic(), None
-                m.load_max = max(m.load_max, s / (self.control.rated_kva * 10.0))
+                m.load_max = max(m.load_max, load_pct(s, self.control.rated_kva))
         timeout = self.control.policy.meter_timeout_s
         stale = m.good_at is None or self.clock.monotonic() - m.good_at > timeout
         if stale and not m.lost:
@@ -86,10 +91,11 @@ class MeterService:
         events += self.clock_watch.check()
         d, ev = self.control.decide()
         events += ev
+        # The limits first: the durable commit of the events must not delay the transformer.
+        await self.limits.apply(d, priority=URGENT)
         for key, message in LOADCTL_ALARMS.items():
             self.recorder.alarm(key, key in d.alarms, message)
         self.recorder.record(events)
-        await self.limits.apply(d, priority=URGENT)
         self._meter_minute()
 
     def _meter_minute(self) -> None:

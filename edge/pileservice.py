@@ -126,6 +126,8 @@ class PileService:
         await self.limits.apply(d, [g for p in loop.piles for g in p.guns])
         for gun_id, reason in stops:
             await self.stop_gun(gun_id, reason)
+        for gun_id in self.control.take_stops():  # pile sessions the level refuses (pile_sessions = "stop")
+            await self.stop_gun(gun_id, StopReason.LIMIT)
         await self.limits.amount_limits(loop.piles)
         self._free_vend(loop, d)
         loop.cycles += 1
@@ -134,12 +136,25 @@ class PileService:
 
     def _free_vend(self, loop: BusLoop, d: Decision) -> None:
         now = self.clock.monotonic()
+        refused: list[StationEvent] = []
         for pile in loop.piles:
             for g in pile.guns:
-                if (g.free_vend and g.state == GunState.PLUGGED and self.sessions.session_on(g.id) is None
-                        and now >= g.start_refused_until and d.may_start and g.id in d.start_caps):
-                    g.start_refused_until = now + FREE_VEND_RETRY_S
-                    self.spawn(self.start_session(g.id, auth="free"))
+                waiting = g.free_vend and g.state == GunState.PLUGGED and self.sessions.session_on(g.id) is None
+                if not waiting:
+                    g.load_refusal_recorded = False
+                    continue
+                if d.may_start and g.id in d.start_caps:
+                    g.load_refusal_recorded = False
+                    if now >= g.start_refused_until:
+                        g.start_refused_until = now + FREE_VEND_RETRY_S
+                        self.spawn(self.start_session(g.id, auth="free"))
+                elif not g.load_refusal_recorded and (not d.level.admits_starts or d.shed):
+                    # Once per plugging in: the car waits, the start follows when the level allows.
+                    g.load_refusal_recorded = True
+                    refused.append(StationEvent("start_refused", g.id, {
+                        "reason": self.control.refusal_reason(d), "origin": "free", "level": d.level.value,
+                        "load_pct": round(d.load_pct, 2) if d.load_pct is not None else None}))
+        self.recorder.record(refused)
 
     async def start_session(self, gun_id: str, *, auth: str, **kw: Any) -> dict[str, Any]:
         """Start a session if load control allows it; the reply detail of a `start` command."""
@@ -151,6 +166,10 @@ class PileService:
             row = await self.sessions.start(gun_id, auth=auth, cap_w=cap, start_limit_w=first, **kw)
         except StartError as exc:
             log.info("%s: start refused: %s (%s)", gun_id, exc.code, exc)
+            if exc.code == "blocked_by_load":
+                self.recorder.record([StationEvent("start_refused", gun_id, {
+                    "reason": self.control.refusal_reason(d), "origin": auth.split(":")[0],
+                    "level": d.level.value, "load_pct": round(d.load_pct, 2) if d.load_pct is not None else None})])
             raise
         return {"session_id": row.session_id, "power_cap_w": cap}
 

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # Event kinds the protocol defines (spec/mqtt-v1.md); others stay in the local history.
 PROTOCOL_EVENTS = {"gun_state", "fault_raised", "fault_cleared", "load_level", "meter_lost",
-                   "meter_back", "pile_lost", "pile_back", "clock_skew"}
+                   "meter_back", "pile_lost", "pile_back", "clock_skew",
+                   "start_refused", "meter_implausible"}  # the last two: Revision 1.1
 RECORDED_KEY = "recorded_state"
 
 

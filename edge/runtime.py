@@ -42,6 +42,7 @@ class GunRuntime:
     limit_written_w: int | None = None  # what the gateway last wrote as power limit
     limit_written_at: float = 0.0
     start_refused_until: float = 0.0  # free vend: do not retry a refused start before this
+    load_refusal_recorded: bool = False  # free vend: start_refused recorded for this plugging in
 
     def apply(self, reading: GunReading, now: float) -> list[StationEvent]:
         events: list[StationEvent] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,6 @@ from edge.clock import Clock
 from edge.drivers.base import CommandResult, GunReading
 from edge.drivers.errors import BusError
 from edge.gunstate import GunState, StopReason
-from jcproto import Limit
 from edge.reconcile import KnownSession, Outcome, judge, newest_session_start, sessions_since
 from edge.records import (
     SessionEnded,
@@ -33,6 +33,7 @@ from edge.records import (
     append_signed_end,
 )
 from edge.runtime import GunRuntime, PileRuntime
+from jcproto import Limit
 from jcproto.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, wh_until_amount
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ START_CONFIRM_S = 3.0  # how long `start` waits for the pile to show the session
 START_TIMEOUT_S = 10.0  # a start the pile has not shown by then did not happen (spec: < 2 s)
 STOP_RETRY_MS = 10_000
 FREE_VEND_RETRY_S = 30.0
+PILE_AUTH = "pile"  # a session the pile started by itself, adopted (spec Revision 1.1)
 # Amount sessions: the pile's energy limit is set this much short of the amount's energy,
 # so the pile stops itself (offline too) before the gateway's own check would overshoot.
 AMOUNT_PILE_MARGIN_WH = 0
@@ -90,6 +92,9 @@ class SessionManager:
         self.open: dict[str, SessionRow] = {}  # gun → its open session
         self.default_tz = "Asia/Shanghai"  # for a stored tariff that names no zone
         self._live: dict[str, _Live] = {}  # session_id → live state
+        # The cap a session the pile starts by itself gets now (load control's level), None
+        # while the level admits no start: it then waits at 0 W until `fix_cap`.
+        self.pile_session_cap: Callable[[str], int | None] = lambda gun: None
 
     # ---- state -----------------------------------------------------------------------
 
@@ -122,6 +127,25 @@ class SessionManager:
     def active_on(self, gun: str) -> bool:
         row = self.open.get(gun)
         return row is not None and row.state == SessionState.ACTIVE
+
+    def cap_pending_on(self, gun: str) -> bool:
+        """A session the pile started whose cap is not fixed yet (held at 0 W meanwhile)."""
+        row = self.open.get(gun)
+        return row is not None and row.auth == PILE_AUTH and row.power_cap_w is None
+
+    def fix_cap(self, gun: str, cap_w: int) -> SessionRow | None:
+        """Load control fixed the cap of a session the pile started: it is its cap from now
+        on, across restarts too."""
+        row = self.open.get(gun)
+        if row is None or row.power_cap_w is not None:
+            return None
+        with self.store.transaction(durable=True):
+            row = self.store.sessions.update(row.session_id, power_cap_w=cap_w)
+            self.store.events.add("session_cap_fixed", gun,
+                                  {"session_id": row.session_id, "power_cap_w": cap_w}, self.now_ms())
+        self.open[gun] = row
+        log.info("%s: session %s may draw up to %d W from now on", gun, row.session_id, cap_w)
+        return row
 
     def starting_on(self, gun: str) -> bool:
         row = self.open.get(gun)
@@ -266,8 +290,10 @@ class SessionManager:
         return True
 
     def adopt(self, gun: GunRuntime, reading: GunReading, note: str) -> SessionRow:
-        """A session the pile runs that the gateway did not start (local start, or one that
-        began while the gateway could not see the pile): record it so no kWh goes missing."""
+        """A session the pile runs that the gateway did not start (button, a card the gateway
+        never saw, free vend at the pile, or one that began while the gateway could not see
+        the pile): record it so no kWh goes missing, as `auth: pile`, with the cap load
+        control gives a session starting now, or none yet (it waits at 0 W for the level)."""
         now = self.now_ms()
         start_wh = newest_session_start(reading)
         if start_wh is None:
@@ -275,9 +301,10 @@ class SessionManager:
         started = now - (reading.session_seconds or 0) * 1000
         tariff = self.station_tariff()
         cost = CostMeter(tariff, started, start_wh) if tariff else None
+        cap = self.pile_session_cap(gun.id)
         row = SessionRow(
-            session_id=str(uuid.uuid4()), gun=gun.id, state=SessionState.ACTIVE, auth="free",
-            order_id=None, limit={"mode": "full", "value": 0}, power_cap_w=None,
+            session_id=str(uuid.uuid4()), gun=gun.id, state=SessionState.ACTIVE, auth=PILE_AUTH,
+            order_id=None, limit={"mode": "full", "value": 0}, power_cap_w=cap,
             energy_start_wh=start_wh, energy_last_wh=start_wh, started_at=started,
             pile_session_counter=reading.session_counter,
             session_tag=str(reading.session_tag) if reading.session_tag is not None else None,
@@ -285,17 +312,18 @@ class SessionManager:
         with self.store.transaction(durable=True):
             row = self.store.sessions.upsert(row)
             append(self.store, SessionStarted(
-                seq=0, ts=started, session_id=row.session_id, gun=gun.id, order_id=None, auth="free",
-                energy_start_wh=start_wh, limit=Limit(mode="full"), power_cap_w=None))
+                seq=0, ts=started, session_id=row.session_id, gun=gun.id, order_id=None, auth=PILE_AUTH,
+                energy_start_wh=start_wh, limit=Limit(mode="full"), power_cap_w=cap))
             self.store.events.add("session_adopted", gun.id,
-                                  {"session_id": row.session_id, "note": note,
+                                  {"session_id": row.session_id, "note": note, "power_cap_w": cap,
                                    "pile_session_counter": reading.session_counter}, now)
         self.open[gun.id] = row
         self._live[row.session_id] = _Live(cost=cost, last_progress_ms=now,
                                            next_boundary_ms=tariff.next_boundary(now) if tariff else None,
                                            started_mono=self.clock.monotonic(),
                                            created_mono=self.clock.monotonic())
-        log.info("%s: adopted a session the pile runs (%s)", gun.id, note)
+        log.info("%s: adopted a session the pile runs (%s), %s", gun.id, note,
+                 f"cap {cap} W" if cap is not None else "waiting for load at 0 W")
         return row
 
     # ---- watching ----------------------------------------------------------------------
@@ -459,6 +487,8 @@ class SessionManager:
         live = self._live.get(row.session_id)
         return {
             "session_id": row.session_id, "state": row.state, "auth": row.auth, "order_id": row.order_id,
+            # a session the pile started while the level admits no start: held at 0 W
+            "waiting_for_load": self.cap_pending_on(gun_id),
             "started_at": row.started_at, "limit": row.limit, "power_cap_w": row.power_cap_w,
             "energy_wh": (row.energy_last_wh or 0) - (row.energy_start_wh or 0),
             "cost_fen": live.cost.cost_fen if live and live.cost else row.cost_fen,

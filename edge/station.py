@@ -29,7 +29,7 @@ import schedule
 from edge.cache import Store
 from edge.clock import Clock, SystemClock
 from edge.config import BusConfig, StationConfig
-from edge.control import LoadController
+from edge.control import LoadController, policy_from_config
 from edge.drivers.bus import Bus, BusSettings
 from edge.drivers.meter import RegisterMapMeter
 from edge.drivers.pile import RegisterMapPile
@@ -97,7 +97,8 @@ class Station:
         self.sessions.guns = self.guns
         self.sessions.default_tz = config.station.timezone
         rated_kva, policy = self._policy()
-        self.control = LoadController(policy, rated_kva, self.meter_rt, [], self.sessions, self.clock)
+        self.control = LoadController(policy, rated_kva, self.meter_rt, [], self.sessions, self.clock,
+                                      tz=config.station.timezone)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -126,11 +127,7 @@ class Station:
         return self.view.started_at
 
     def _policy(self) -> tuple[float, Policy]:
-        lp = self.config.load_policy
-        base = Policy(mode=lp.mode, cap_above_pct=lp.cap_above_pct, block_above_pct=lp.block_above_pct,
-                      cap_power_pct=lp.cap_power_pct, hysteresis_pct=lp.hysteresis_pct,
-                      share_target_pct=min(lp.share_target_pct, lp.block_above_pct), dwell_s=lp.dwell_s,
-                      meter_timeout_s=self.config.meter.timeout_s if self.config.meter else 3.0)
+        base = policy_from_config(self.config)
         rated = self.config.rated_kva
         stored = self.store.settings.load_policy()
         if stored:

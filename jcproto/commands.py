@@ -90,13 +90,19 @@ class CancelReservation(Command):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SetLoadPolicy(Command):
+    """Changes only the keys it carries; the others keep their value at the station."""
+
     TYPE: ClassVar[str] = "set_load_policy"
     rated_kva: float
-    cap_above_pct: float = 50
-    block_above_pct: float = 80
-    cap_power_pct: float = 50
-    hysteresis_pct: float = 5
-    mode: Literal["threshold", "share"] = "threshold"
+    cap_above_pct: float | None = field(default=None, metadata=omit_none())
+    block_above_pct: float | None = field(default=None, metadata=omit_none())
+    cap_power_pct: float | None = field(default=None, metadata=omit_none())
+    hysteresis_pct: float | None = field(default=None, metadata=omit_none())
+    mode: Literal["threshold", "share"] | None = field(default=None, metadata=omit_none())
+    share_target_pct: float | None = field(default=None, metadata=omit_none())
+    dwell_s: float | None = field(default=None, metadata=omit_none())
+    emergency_above_pct: float | None = field(default=None, metadata=omit_none())
+    pile_sessions: Literal["wait", "stop"] | None = field(default=None, metadata=omit_none())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -87,7 +87,9 @@ class MeterReading:
     values: dict[str, object] = field(default_factory=dict)
 
     def load_pct(self, rated_kva: float) -> float:
-        return self.s_total_va / (rated_kva * 1000.0) * 100.0
+        from edge.loadctl import load_pct  # computed in one place
+
+        return load_pct(self.s_total_va, rated_kva)
 
 
 @runtime_checkable

@@ -54,6 +54,13 @@ class GunSnapshot:
     priority: int = 0  # share policy: higher is served first
     starting: bool = False  # a start was requested, not charging yet
     started_at: float | None = None  # monotonic s the session started (share: pause order)
+    # A session the pile started by itself (button, a card the gateway never saw, free vend,
+    # found running after a restart): its cap is fixed by the first decision whose level
+    # admits starts (`Decision.fixed_caps`); until then it is held at 0 W.
+    cap_pending: bool = False
+    # The limit the pile reports it obeys now (power_limit_active), None if it does not say:
+    # failsafe holds a gun with no decided limit on record at this, or at 0.
+    limit_active_w: int | None = None
 
     @property
     def planned(self) -> bool:
@@ -70,13 +77,30 @@ class GunSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterCheck:
+    """What the meter plausibility check carries from reading to reading (monotonic s)."""
+
+    s_total_va: int | None = None  # the last reading seen
+    taken_at: float | None = None
+    same_since: float | None = None  # S total unchanged since (a frozen meter)
+    guns_w_then: int = 0  # the guns' summed power when S total last changed
+    low_since: float | None = None  # S total below the guns' own draw since
+    implausible: str | None = None  # why the meter is not believed now
+
+
+@dataclass(frozen=True, slots=True)
 class LoadState:
     """What the next decision needs from this one.
 
     `band` is the load band with hysteresis (normal/capped/blocked). It equals `level` except
     in failsafe, where it keeps the band from before the meter was lost, so hysteresis carries
-    over the outage. `relax_since` is when the load first fell far enough for the band to step
-    down (the dwell timer), or None. `limits` are the limits last decided (failsafe holds them).
+    over the outage. `relax_since` is since when the load has been below the current band's
+    release threshold (the dwell timer), or None; `relax_lower_since` the same for the band
+    below it (blocked: since when below capped's release threshold), so that each step down
+    has its own dwell. `limits` are the limits last decided (failsafe holds them).
+    `shed` are the emergency ceilings on running guns (W) while the load is being shed,
+    `shed_relax_since` the dwell timer for giving some back. `meter_check` is what the meter
+    plausibility check remembers between readings.
     """
 
     level: Level
@@ -84,6 +108,10 @@ class LoadState:
     band: Level = Level.NORMAL
     relax_since: float | None = None
     limits: tuple[tuple[str, int], ...] = ()
+    relax_lower_since: float | None = None
+    shed: tuple[tuple[str, int], ...] = ()
+    shed_relax_since: float | None = None
+    meter_check: MeterCheck | None = None
 
     @classmethod
     def initial(cls, now: float = 0.0) -> LoadState:
@@ -103,6 +131,10 @@ class StationSnapshot:
     meter: MeterSample | None  # the last GOOD reading, or None if there never was one
     guns: tuple[GunSnapshot, ...]
     previous: LoadState
+    # Wall clock (epoch s) at the decision's `now`, and the station's time zone: reasons
+    # name times of day ("below 75 % since 14:03:12"), never monotonic seconds.
+    wall_now: float | None = None
+    tz: str = "Asia/Shanghai"
 
 
 class PolicyError(ValueError):
@@ -115,9 +147,49 @@ class PolicyError(ValueError):
 
 Mode = Literal["threshold", "share"]
 MODES: tuple[str, ...] = ("threshold", "share")
+PileSessions = Literal["wait", "stop"]
+PILE_SESSIONS: tuple[str, ...] = ("wait", "stop")
 
 # set_load_policy command keys that are envelope or station settings, not policy fields.
 _ENVELOPE_KEYS = frozenset({"v", "id", "type", "expires_at", "rated_kva"})
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The one range of a numeric policy key: the config, the set_load_policy schema and the
+    docs take it from here (tests/loadctl/test_policy.py checks the schema against it)."""
+
+    low: float
+    high: float
+    low_open: bool = False  # the low end itself is not allowed
+    high_open: bool = False
+    example: float = 0
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def text(self) -> str:
+        return (f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.high_open else ']'}")
+
+
+RATED_KVA_RANGE = Range(0, 100_000, low_open=True, example=400)
+RANGES: dict[str, Range] = {
+    "cap_above_pct": Range(0, 100, low_open=True, high_open=True, example=50),
+    "block_above_pct": Range(0, 100, low_open=True, example=80),
+    "emergency_above_pct": Range(0, 150, low_open=True, example=100),
+    "cap_power_pct": Range(0, 100, low_open=True, example=50),
+    "hysteresis_pct": Range(0, 20, example=5),
+    "meter_timeout_s": Range(0.5, 60, example=3),
+    "dwell_s": Range(0, 3600, example=10),
+    "share_target_pct": Range(0, 100, low_open=True, example=80),
+    "power_factor": Range(0.5, 1, example=0.98),
+    "resume_margin_pct": Range(0, 100, high_open=True, example=2),
+    "meter_tolerance_pct": Range(0, 100, low_open=True, example=5),
+    "meter_implausible_s": Range(1, 600, example=20),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +197,15 @@ class Policy:
     """Load control parameters. Invalid combinations raise `PolicyError` at construction.
 
     dwell_s: the load must stay below (threshold − hysteresis) this long before the level
-    steps down; stepping up is immediate. `share` mode: share_target_pct is the load the plan
-    fills up to, power_factor converts gun W to VA, and a paused or new gun gets power only if
-    its minimum fits with resume_margin_pct (of rated kVA) to spare, so it does not flap.
+    steps down one band; stepping up is immediate. emergency_above_pct: above it (the
+    transformer's rating, 100 %) running sessions are shed under every mode. pile_sessions:
+    what a session the pile started by itself gets while starts are refused: "wait" (held at
+    0 W until the level admits starts) or "stop". meter_tolerance_pct (of rated kVA) and
+    meter_implausible_s: a meter whose S total stays below the guns' own draw by more than
+    the tolerance, or does not change while the guns' draw does, for that long, is not
+    believed (failsafe). `share` mode: share_target_pct is the load the plan fills up to,
+    power_factor converts gun W to VA, and a paused or new gun gets power only if its
+    minimum fits with resume_margin_pct (of rated kVA) to spare, so it does not flap.
     """
 
     mode: Mode = "threshold"
@@ -140,6 +218,10 @@ class Policy:
     share_target_pct: float = 80.0
     power_factor: float = 0.98
     resume_margin_pct: float = 2.0
+    emergency_above_pct: float = 100.0
+    pile_sessions: PileSessions = "wait"
+    meter_tolerance_pct: float = 5.0
+    meter_implausible_s: float = 20.0
 
     def __post_init__(self) -> None:
         problems = self.validate()
@@ -151,54 +233,52 @@ class Policy:
         out: list[str] = []
         if self.mode not in MODES:
             out.append(f"mode must be 'threshold' or 'share', not {self.mode!r}")
+        if self.pile_sessions not in PILE_SESSIONS:
+            out.append(f"pile_sessions must be 'wait' or 'stop', not {self.pile_sessions!r}")
         for f in fields(self):
-            if f.name == "mode":
+            if f.name not in RANGES:
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 out.append(f"{f.name} must be a number, not {value!r}")
             elif not math.isfinite(value):
                 out.append(f"{f.name} must be a finite number, not {value!r}")
+            elif not RANGES[f.name].holds(value):
+                r = RANGES[f.name]
+                out.append(f"{f.name} ({value:g}) must be in {r.text()}, e.g. {r.example:g}")
         if out:
             return out
-        if not 0 < self.cap_above_pct < self.block_above_pct:
+        if not self.cap_above_pct < self.block_above_pct:
             out.append(
-                f"cap_above_pct ({self.cap_above_pct}) must be above 0 and below "
-                f"block_above_pct ({self.block_above_pct}), e.g. 50 and 80"
+                f"cap_above_pct ({self.cap_above_pct:g}) must be above 0 and below "
+                f"block_above_pct ({self.block_above_pct:g}), e.g. 50 and 80"
             )
-        if not 0 < self.block_above_pct <= 150:
-            out.append(f"block_above_pct ({self.block_above_pct}) must be in (0, 150], e.g. 80")
-        if not 0 < self.cap_power_pct <= 100:
-            out.append(f"cap_power_pct ({self.cap_power_pct}) must be in (0, 100], e.g. 50")
-        if not 0 <= self.hysteresis_pct < self.cap_above_pct:
+        if not self.block_above_pct <= self.emergency_above_pct:
             out.append(
-                f"hysteresis_pct ({self.hysteresis_pct}) must be at least 0 and below "
-                f"cap_above_pct ({self.cap_above_pct}), e.g. 5"
+                f"emergency_above_pct ({self.emergency_above_pct:g}) must be at least "
+                f"block_above_pct ({self.block_above_pct:g}), e.g. 100"
             )
-        if self.meter_timeout_s <= 0:
-            out.append(f"meter_timeout_s ({self.meter_timeout_s}) must be above 0, e.g. 3")
-        if self.dwell_s < 0:
-            out.append(f"dwell_s ({self.dwell_s}) must be 0 or more, e.g. 10")
-        if not 0 < self.share_target_pct <= self.block_above_pct:
+        if not self.hysteresis_pct < self.cap_above_pct:
             out.append(
-                f"share_target_pct ({self.share_target_pct}) must be above 0 and at most "
-                f"block_above_pct ({self.block_above_pct}), or sharing drives the load into "
+                f"hysteresis_pct ({self.hysteresis_pct:g}) must be at least 0 and below "
+                f"cap_above_pct ({self.cap_above_pct:g}), e.g. 5"
+            )
+        if not self.share_target_pct <= self.block_above_pct:
+            out.append(
+                f"share_target_pct ({self.share_target_pct:g}) must be above 0 and at most "
+                f"block_above_pct ({self.block_above_pct:g}), or sharing drives the load into "
                 "the blocked band; e.g. 80"
             )
-        if not 0 <= self.resume_margin_pct < 100:
-            out.append(f"resume_margin_pct ({self.resume_margin_pct}) must be in [0, 100), e.g. 2")
-        if not 0.5 <= self.power_factor <= 1:
-            out.append(f"power_factor ({self.power_factor}) must be in [0.5, 1], e.g. 0.98")
         return out
 
     @classmethod
     def from_command(cls, cmd: Mapping[str, Any], base: Policy | None = None) -> Policy:
         """The policy a `set_load_policy` command (spec/mqtt-v1.md) asks for.
 
-        Keys absent from the command keep their value in `base` (default: the spec's
-        defaults). Unknown keys are ignored (the protocol may add optional fields).
-        `rated_kva` is checked here but belongs to the station snapshot: read it with
-        `rated_kva_from_command`. Raises `PolicyError` naming every bad key.
+        Only the keys the command carries change: the others keep their value in `base`
+        (default: the spec's defaults). Unknown keys are ignored (the protocol may add
+        optional fields). `rated_kva` is checked here but belongs to the station snapshot:
+        read it with `rated_kva_from_command`. Raises `PolicyError` naming every bad key.
         """
         base = base or cls()
         problems: list[str] = []
@@ -213,10 +293,14 @@ class Policy:
                 if value not in MODES:
                     problems.append(f"mode must be 'threshold' or 'share', not {value!r}")
                     continue
+            elif key == "pile_sessions":
+                if value not in PILE_SESSIONS:
+                    problems.append(f"pile_sessions must be 'wait' or 'stop', not {value!r}")
+                    continue
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 problems.append(f"{key} must be a number, not {value!r}")
                 continue
-            changes[key] = value if key == "mode" else float(value)
+            changes[key] = value if key in ("mode", "pile_sessions") else float(value)
         if problems:
             raise PolicyError(problems)
         return replace(base, **changes)
@@ -225,8 +309,9 @@ class Policy:
 def _rated_kva_problems(value: Any) -> list[str]:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return [f"rated_kva must be a number, not {value!r}"]
-    if value <= 0:
-        return [f"rated_kva ({value}) must be above 0: the transformer's rating, e.g. 400"]
+    if not RATED_KVA_RANGE.holds(value):
+        return [f"rated_kva ({value:g}) must be in {RATED_KVA_RANGE.text()}: the transformer's "
+                "rating in kVA, e.g. 400"]
     return []
 
 
@@ -249,9 +334,12 @@ class Decision:
     absent may not start now. start_limits: the power limit to write when starting it; in
     `share` mode all of them together are safe next to `limits` (so may be below the gun's
     share, even 0, until the next tick rebalances with it `starting`). limits: every gun with
-    a session (or a
-    start under way) → the limit to write now; 0 pauses it. alarms: conditions active now
-    (level-triggered: the gateway raises/clears on change).
+    a session (or a start under way) → the limit to write now; 0 pauses it. alarms:
+    conditions active now (level-triggered: the gateway raises/clears on change).
+    fixed_caps: sessions the pile started whose cap is fixed by this decision (the gateway
+    records it as the session's `power_cap_w`). refused: sessions the pile started that the
+    level does not admit and `pile_sessions = "stop"` ends → why (`blocked_by_load`,
+    `failsafe`). shed: the emergency ceilings in force (W), by gun.
     """
 
     level: Level
@@ -263,3 +351,6 @@ class Decision:
     state: LoadState
     reason: str
     start_limits: dict[str, int] = field(default_factory=dict)
+    fixed_caps: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    shed: dict[str, int] = field(default_factory=dict)

@@ -30,7 +30,7 @@ from fractions import Fraction
 from itertools import groupby
 
 from edge.loadctl.caps import held_limit, idle_guns, rule_start_cap
-from edge.loadctl.level import assess
+from edge.loadctl.level import Assessment
 from edge.loadctl.model import Decision, GunSnapshot, Level, LoadState, Policy, StationSnapshot
 
 ALARM_OVER_TARGET = "base_load_above_target"  # no headroom at all for the guns
@@ -124,8 +124,7 @@ def _claim(gun: GunSnapshot, previous: LoadState, margin: int) -> Claim:
     )
 
 
-def decide(snapshot: StationSnapshot, policy: Policy, now: float) -> Decision:
-    verdict = assess(snapshot, policy, now)
+def decide(snapshot: StationSnapshot, policy: Policy, now: float, verdict: Assessment) -> Decision:
     level = verdict.level
     previous = snapshot.previous
     planned = [g for g in snapshot.guns if g.planned]

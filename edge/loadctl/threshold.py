@@ -1,19 +1,18 @@
 """The `threshold` policy: the customer's rule and nothing more.
 
 Starts: rated power in `normal`, cap_power_pct of rated in `capped`, none in `blocked` or
-`failsafe`. Running sessions keep the cap they started with; in failsafe they are held at
-min(cap, current limit).
+`failsafe`. Running sessions keep the cap they started with; in failsafe they are held (never
+raised, see caps.held_limit).
 """
 
 from __future__ import annotations
 
 from edge.loadctl.caps import held_limit, idle_guns, rule_start_cap
-from edge.loadctl.level import assess
+from edge.loadctl.level import Assessment
 from edge.loadctl.model import Decision, Level, Policy, StationSnapshot
 
 
-def decide(snapshot: StationSnapshot, policy: Policy, now: float) -> Decision:
-    verdict = assess(snapshot, policy, now)
+def decide(snapshot: StationSnapshot, policy: Policy, now: float, verdict: Assessment) -> Decision:
     level = verdict.level
     limits: dict[str, int] = {}
     for gun in snapshot.guns:

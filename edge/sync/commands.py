@@ -262,7 +262,9 @@ async def cancel_reservation(station: CommandHost, cmd: CancelReservation) -> Re
 
 @handles("set_load_policy")
 async def set_load_policy(station: CommandHost, cmd: SetLoadPolicy) -> Reply:
-    fields = encode(cmd)
+    """Changes only the keys the command carries (docs/load-control.md); the stored policy
+    keeps every key set before, so a restart comes back to the same policy."""
+    fields = {k: v for k, v in encode(cmd).items() if k in LOAD_POLICY_KEYS}
     base = station.control.policy
     block = fields.get("block_above_pct", base.block_above_pct)
     if "share_target_pct" not in fields and base.share_target_pct > block:
@@ -273,11 +275,16 @@ async def set_load_policy(station: CommandHost, cmd: SetLoadPolicy) -> Reply:
         rated = rated_kva_from_command(fields)
     except PolicyError as exc:
         return _fail(cmd, ErrorCode.INVALID, str(exc), problems=list(exc.problems))
-    stored = {k: fields[k] for k in ("rated_kva", "cap_above_pct", "block_above_pct", "cap_power_pct",
-                                     "hysteresis_pct", "mode", "share_target_pct") if k in fields}
+    stored = {**(station.store.settings.load_policy() or {}), **fields}
     station.store.settings.set_load_policy(stored)
     station.set_policy(policy, rated)
-    return Reply.success(cmd.id, {"mode": policy.mode, "rated_kva": station.rated_kva})
+    return Reply.success(cmd.id, {"mode": policy.mode, "rated_kva": station.rated_kva,
+                                  "changed": sorted(fields)})
+
+
+# The keys set_load_policy may carry (jcproto/schemas/cmd_set_load_policy.json).
+LOAD_POLICY_KEYS = ("rated_kva", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "mode",
+                    "share_target_pct", "dwell_s", "emergency_above_pct", "pile_sessions")
 
 
 @handles("set_tariff")

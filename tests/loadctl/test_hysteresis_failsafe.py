@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from loadctl_support import idle, policy, running, state, station
 
@@ -62,10 +64,34 @@ def test_dwell_never_delays_stepping_up():
     assert [d.level for d in run([10.0, 55.0, 85.0], p)] == [N, C, B]
 
 
-def test_dwell_can_step_down_several_levels_at_once():
+def test_stepping_down_goes_one_band_at_a_time():
     p = policy(dwell_s=2.0)
-    levels = [d.level for d in run([90.0, 10.0, 10.0, 10.0], p)]
-    assert levels == [B, B, B, N]
+    levels = [d.level for d in run([90.0, 10.0, 10.0, 10.0, 10.0], p)]
+    assert levels == [B, B, B, C, N]
+
+
+def test_without_dwell_still_one_band_per_decision():
+    levels = [d.level for d in run([90.0, 10.0, 10.0], policy(dwell_s=0.0))]
+    assert levels == [B, C, N]
+
+
+def test_a_dwell_spent_between_the_release_thresholds_does_not_count_for_the_lower_band():
+    """The bug this guards: a timer started at 70 % (below 75, above 45) let one reading at
+    10 % jump from blocked to normal. Below 45 % must itself last dwell_s."""
+    p = policy(dwell_s=3.0)
+    loads = [85.0, 70.0, 70.0, 70.0, 10.0, 10.0, 10.0, 10.0]
+    levels = [d.level for d in run(loads, p)]
+    #        85  70  70  70  10  10  10  10   (t = 0..7 s)
+    assert levels == [B, B, B, B, C, C, C, N]
+
+
+def test_each_band_has_its_own_continuous_dwell():
+    p = policy(dwell_s=2.0)
+    # below 45 % from t=1, but blocked until t=3; capped's own timer started at t=1 too
+    loads = [85.0, 40.0, 40.0, 40.0, 46.0, 40.0, 40.0, 40.0]
+    levels = [d.level for d in run(loads, p)]
+    # t=3: blocked → capped; t=4: 46 % restarts capped's timer; normal at t=7
+    assert levels == [B, B, B, C, C, C, C, N]
 
 
 def test_relax_timer_is_in_the_state():
@@ -78,6 +104,17 @@ def test_relax_timer_is_in_the_state():
     assert d3.level == C and d3.state.relax_since is None and d3.state.since == 105.0
 
 
+def test_the_reason_names_the_time_of_day_not_monotonic_seconds():
+    p = policy(dwell_s=10.0)
+    wall = 1_767_250_000.0  # 2026-01-01 06:46:40 UTC = 14:46:40 in Shanghai
+    snap = station(70.0, previous=state(B), now=100.0)
+    d = decide(replace(snap, wall_now=wall, tz="Asia/Shanghai"), p, now=100.0)
+    assert d.reason.endswith("below 75 % since 14:46:40, 10 s dwell"), d.reason
+    snap = station(70.0, previous=d.state, now=103.0)
+    d = decide(replace(snap, wall_now=wall + 3, tz="Asia/Shanghai"), p, now=103.0)
+    assert "since 14:46:40" in d.reason and "100" not in d.reason
+
+
 # -- failsafe ---------------------------------------------------------------------------------
 
 
@@ -88,7 +125,24 @@ def test_no_meter_reading_is_failsafe(mode):
     assert d.level == F and not d.may_start and d.start_caps == {}
     assert d.alarms == (ALARM_METER_MISSING,)
     assert d.load_pct is None
-    assert d.limits == {"P1-1": 30_000}  # no earlier limit known: held at its cap
+    assert d.limits == {"P1-1": 0}  # no limit on record, none reported: 0, never its cap
+
+
+@pytest.mark.parametrize("mode", ["threshold", "share"])
+def test_failsafe_with_no_limit_on_record_holds_what_the_pile_obeys(mode):
+    """After a restart (no decided limit yet) failsafe holds what the pile says it obeys now."""
+    guns = (
+        replace(running("P1-1", cap=None, power=20_000), limit_active_w=25_000),
+        replace(running("P1-2", cap=30_000), limit_active_w=60_000),  # never above the cap
+        replace(running("P1-3", cap=None), limit_active_w=None),  # says nothing: 0
+    )
+    d = decide(station(None, guns=guns), policy(mode=mode), now=100.0)
+    assert d.level == F
+    assert d.limits == {"P1-1": 25_000, "P1-2": 30_000, "P1-3": 0}
+    # with a decided limit on record, the lower of the two
+    prev = state(N, limits={"P1-1": 40_000, "P1-2": 10_000})
+    d = decide(station(None, guns=guns, previous=prev), policy(mode=mode), now=100.0)
+    assert d.limits == {"P1-1": 25_000, "P1-2": 10_000, "P1-3": 0}
 
 
 @pytest.mark.parametrize(("age", "level"), [(2.9, N), (3.0, N), (3.01, F), (60.0, F)])

@@ -21,19 +21,19 @@ def test_defaults_are_the_customers_rule():
 @pytest.mark.parametrize(
     ("changes", "fragment"),
     [
-        ({"cap_above_pct": 80.0}, "cap_above_pct (80.0) must be above 0 and below block_above_pct"),
+        ({"cap_above_pct": 80.0}, "cap_above_pct (80) must be above 0 and below block_above_pct"),
         ({"cap_above_pct": 0.0}, "cap_above_pct"),
-        ({"block_above_pct": 200.0}, "block_above_pct (200.0) must be in (0, 150]"),
+        ({"block_above_pct": 200.0}, "block_above_pct (200) must be in (0, 100]"),
         ({"cap_power_pct": 0.0}, "cap_power_pct"),
         ({"cap_power_pct": 120.0}, "cap_power_pct"),
         ({"hysteresis_pct": -1.0}, "hysteresis_pct"),
         (
             {"hysteresis_pct": 50.0},
-            "hysteresis_pct (50.0) must be at least 0 and below cap_above_pct",
+            "hysteresis_pct (50) must be in [0, 20]",
         ),
         ({"meter_timeout_s": 0.0}, "meter_timeout_s"),
         ({"dwell_s": -1.0}, "dwell_s"),
-        ({"share_target_pct": 90.0}, "share_target_pct (90.0) must be above 0 and at most block"),
+        ({"share_target_pct": 90.0}, "share_target_pct (90) must be above 0 and at most block"),
         ({"power_factor": 1.5}, "power_factor"),
         ({"resume_margin_pct": -1.0}, "resume_margin_pct"),
         ({"mode": "fair"}, "mode must be 'threshold' or 'share'"),
@@ -90,11 +90,14 @@ def test_from_command_keeps_base_values_for_absent_fields():
 @pytest.mark.parametrize(
     ("cmd", "fragment"),
     [
-        ({"rated_kva": 0}, "rated_kva (0) must be above 0"),
+        ({"rated_kva": 0}, "rated_kva (0) must be in (0, 100000]"),
+        ({"hysteresis_pct": 12.0, "cap_above_pct": 10.0}, "hysteresis_pct (12) must be at least 0 and below cap_above_pct"),
+        ({"emergency_above_pct": 70.0}, "emergency_above_pct (70) must be at least block_above_pct"),
+        ({"pile_sessions": "kill"}, "pile_sessions must be 'wait' or 'stop'"),
         ({"rated_kva": "400"}, "rated_kva must be a number"),
         ({"mode": "fair"}, "mode must be 'threshold' or 'share'"),
         ({"cap_above_pct": True}, "cap_above_pct must be a number"),
-        ({"cap_above_pct": 90}, "cap_above_pct (90.0) must be above 0 and below block_above_pct"),
+        ({"cap_above_pct": 90}, "cap_above_pct (90) must be above 0 and below block_above_pct"),
     ],
 )
 def test_from_command_rejects_bad_fields(cmd, fragment):
@@ -115,3 +118,36 @@ def test_decide_dispatches_on_mode():
     snap = station(79.0, guns=guns)
     assert decide(snap, Policy(mode="threshold"), 100.0).limits == {"P1-1": 60_000}
     assert decide(snap, Policy(mode="share"), 100.0).limits["P1-1"] < 60_000
+
+
+def test_one_range_for_each_key_in_policy_config_and_command_schema():
+    """The set_load_policy schema and the config take each key's range from RANGES."""
+    import json
+    from pathlib import Path
+
+    from edge.config import ConfigError, parse_config
+    from edge.loadctl import RANGES, RATED_KVA_RANGE
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "jcproto" / "schemas"
+                         / "cmd_set_load_policy.json").read_text())
+    numeric = {k: v for k, v in schema["properties"].items() if v.get("type") == "number"}
+    assert set(numeric) - {"rated_kva"} <= set(RANGES)
+    for key, prop in numeric.items():
+        r = RATED_KVA_RANGE if key == "rated_kva" else RANGES[key]
+        low = prop.get("exclusiveMinimum", prop.get("minimum"))
+        high = prop.get("exclusiveMaximum", prop.get("maximum"))
+        assert (low, high) == (r.low, r.high), key
+        assert ("exclusiveMinimum" in prop, "exclusiveMaximum" in prop) == (r.low_open, r.high_open), key
+
+    base = {"station": {"id": "S"}, "bus": [{"name": "b", "host": "127.0.0.1:502"}],
+            "pile": [{"id": "P1", "unit": 1}], "meter": {"bus": "b", "unit": 10},
+            "transformer": {"rated_kva": 400}}
+    for key in ("cap_power_pct", "share_target_pct", "dwell_s", "emergency_above_pct",
+                "meter_tolerance_pct", "meter_implausible_s", "hysteresis_pct"):
+        r = RANGES[key]
+        outside = r.low if r.low_open else r.low - 1
+        with pytest.raises(ConfigError) as err:
+            parse_config({**base, "load_policy": {key: outside}}, "t")
+        assert key in str(err.value) and r.text() in str(err.value)
+        with pytest.raises(PolicyError):
+            Policy(**{key: outside})

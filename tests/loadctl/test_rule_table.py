@@ -33,7 +33,8 @@ RULE = [
     (75.0, B, B, False, None),  # down only below 80 − 5
     (74.9, B, C, True, 30_000),
     (46.0, B, C, True, 30_000),  # leaving blocked lands in capped's hysteresis band
-    (44.9, B, N, True, 60_000),  # far enough below both: straight to normal
+    (44.9, B, C, True, 30_000),  # one band at a time: capped first, normal at a later tick
+    (100.0, N, B, False, None),
 ]
 
 
@@ -45,12 +46,66 @@ def test_rule(mode, pct, band, level, may_start, start_cap):
     assert d.level == level
     assert d.may_start is may_start
     assert d.load_pct == pytest.approx(pct)
-    if mode == "threshold":
+    if mode == "share" and pct >= 75.0:
+        # share: the gun does not fit under the 80 % target there; elsewhere the same cap
+        assert d.start_caps.get("P1-1") is None
+    else:
         assert d.start_caps.get("P1-1") == start_cap
-    else:  # share: same cap if the gun fits under the target, never more
-        assert d.start_caps.get("P1-1") in (start_cap, None)
     assert d.state.level == level and d.state.band == level
     assert d.reason
+
+
+# Exactly at a threshold for ratings whose VA are not round in binary (decimal kVA too):
+# exactly 50.0 % is not capped and exactly 80.0 % not blocked, one VA more is.
+RATINGS = [400.0, 160.0, 31.5, 32.3, 64.1, 123.7, 128.2, 130.7, 2000.0, 0.1, 1250.5]
+
+
+@pytest.mark.parametrize("rated", RATINGS)
+@pytest.mark.parametrize(("pct", "at", "over"), [(50, N, C), (80, C, B)])
+def test_thresholds_are_exact_for_any_rating(rated, pct, at, over):
+    from fractions import Fraction
+
+    from edge.loadctl import MeterSample
+
+    s_exact = Fraction(str(rated)) * 1000 * pct / 100
+    assert s_exact.denominator == 1  # every rating here has a whole VA on both thresholds
+    s = int(s_exact)
+    for s_va, level in ((s, at), (s + 1, over)):
+        snap = station(0.0, guns=(idle("P1-1"),), rated_kva=rated)
+        snap = snap.__class__(rated, MeterSample(99.5, s_va, s_va), snap.guns, state(N))
+        assert decide(snap, policy(), now=100.0).level == level, (rated, s_va)
+
+
+@pytest.mark.parametrize("rated", [16.1, 32.2, 64.4, 400.0])
+@pytest.mark.parametrize(("pct", "band", "lower"), [(45, C, N), (75, B, C)])
+def test_release_thresholds_are_exact_for_any_rating(rated, pct, band, lower):
+    """Exactly threshold − hysteresis holds the band; one VA less lets it go."""
+    from fractions import Fraction
+
+    from edge.loadctl import MeterSample
+
+    s = Fraction(str(rated)) * 1000 * pct / 100
+    assert s.denominator == 1
+    for s_va, level in ((int(s), band), (int(s) - 1, lower)):
+        snap = station(0.0, rated_kva=rated)
+        snap = snap.__class__(rated, MeterSample(99.5, s_va, s_va), (), state(band))
+        assert decide(snap, policy(), now=100.0).level == level, (rated, s_va)
+
+
+# In share mode the start cap is the rule's too: the table must fail if it were not.
+SHARE_CAPS = [(10.0, 60_000), (50.0, 60_000), (50.1, 30_000), (65.0, 30_000), (80.0, 30_000)]
+
+
+@pytest.mark.parametrize(("pct", "cap"), SHARE_CAPS)
+def test_share_mode_start_caps_follow_the_rule(pct, cap):
+    # share target at 80 %, plenty of room for one 60 kW gun below it at every load here
+    # but 80 %: there the gun is not offered a start at all
+    d = decide(station(pct, guns=(idle("P1-1"),)), policy(mode="share"), now=100.0)
+    if pct >= 80.0:
+        assert "P1-1" not in d.start_caps
+    else:
+        assert d.start_caps == {"P1-1": cap}
+        assert 0 < d.start_limits["P1-1"] <= cap
 
 
 def test_start_cap_never_below_the_guns_minimum():
