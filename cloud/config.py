@@ -45,6 +45,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "INGEST_GROUP": "ingest",
         "INGEST_BATCH_MAX": 5000,  # records per DB transaction
         "INGEST_BATCH_WAIT_MS": 50,  # how long a batch may wait to fill
+        # A station that sent nothing this long is shown offline (liveness, beside the will).
+        "STATION_OFFLINE_AFTER_S": 90,
         "TOKEN_TTL_S": 24 * 3600,
         "STATION_CERT_DAYS": 825,
         "COMMAND_TIMEOUT_S": 10.0,
@@ -68,6 +70,7 @@ _INT_KEYS = {
     "BROKER_CLOUD_PORT": (1, 65535),
     "INGEST_BATCH_MAX": (1, 100_000),
     "INGEST_BATCH_WAIT_MS": (0, 60_000),
+    "STATION_OFFLINE_AFTER_S": (5, 86_400),
     "TOKEN_TTL_S": (60, 365 * 24 * 3600),
     "STATION_CERT_DAYS": (1, 3650),
     "DRIVER_TOKEN_TTL_S": (300, 365 * 86400),

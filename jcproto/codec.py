@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from jcproto import schema
+from jcproto import schema, strictjson
 from jcproto.errors import ProtocolError
 
 
@@ -63,13 +63,9 @@ def decode(cls: type, data: Mapping[str, Any]) -> Any:
 
 
 def loads(data: str | bytes | bytearray) -> dict[str, Any]:
-    """Parse a payload that must be a JSON object; ProtocolError("json") otherwise."""
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProtocolError("json", f"not valid JSON: {e}") from None
-    except RecursionError:
-        raise ProtocolError("json", "JSON nested too deeply") from None
+    """Parse a payload that must be a JSON object; ProtocolError("json") otherwise (strict:
+    no NaN or Infinity, no invalid UTF-8, bounded nesting; see strictjson)."""
+    obj = strictjson.parse(data)
     if not isinstance(obj, dict):
         raise ProtocolError("json", f"payload must be a JSON object, not {type(obj).__name__}")
     return obj

@@ -80,10 +80,16 @@ class Up(Payload):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Ack(Payload):
-    """The cloud durably holds every record with seq <= `seq` (0: none yet)."""
+    """The cloud durably holds every record with seq <= `seq` that this store sent (0: none yet).
+
+    Revision 1.1: `conflicts` lists seqs the cloud already held with different content (a
+    replaced or restored store), `high` is then the highest seq it holds for the station.
+    """
 
     SCHEMA: ClassVar[str] = "ack"
     seq: int
+    conflicts: list[int] | None = field(default=None, metadata=omit_none())
+    high: int | None = field(default=None, metadata=omit_none())
 
 
 class ErrorCode(StrEnum):

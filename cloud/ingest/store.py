@@ -9,12 +9,26 @@ process agrees on the contiguous high-water mark.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, literal_column, or_, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.db import insert_or_ignore
@@ -27,12 +41,16 @@ from cloud.models import (
     MeterMinuteRow,
     Pile,
     RawRecord,
+    SeqConflict,
     Station,
     StationEvent,
     StationSeq,
     StationState,
 )
-from jcproto import RECORD_TYPES
+from jcproto import RECORD_TYPES, canonical_json
+from jcproto.strictjson import clean_text
+
+log = logging.getLogger("jc.ingest")
 
 RAW = RawRecord.__table__
 SESSIONS = ChargingSession.__table__
@@ -45,7 +63,25 @@ class StoreResult:
     inserted: int = 0
     duplicates: int = 0
     flagged: Counter[str] = field(default_factory=Counter)
-    acks: dict[str, int] = field(default_factory=dict)  # sid -> contiguous high-water
+    acks: dict[str, int] = field(default_factory=dict)  # sid -> what to acknowledge
+    conflicts: dict[str, list[int]] = field(default_factory=dict)  # sid -> seqs held otherwise
+    highs: dict[str, int] = field(default_factory=dict)  # sid -> highest seq held (conflicts)
+    # sid -> highest seq of the batch, for stations that resent a seq the cloud held: their
+    # ack goes no further than what this batch let the cloud compare (a restored store may
+    # still have records in flight that the cloud holds from another store).
+    capped: dict[str, int] = field(default_factory=dict)
+    errors: int = 0  # records or messages that made the database raise (kept flagged or dropped)
+
+    def merge(self, other: StoreResult) -> None:
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.flagged.update(other.flagged)
+        self.errors += other.errors
+        for sid, seqs in other.conflicts.items():
+            self.conflicts.setdefault(sid, []).extend(seqs)
+        for mine, theirs in ((self.highs, other.highs), (self.capped, other.capped)):
+            for sid, v in theirs.items():
+                mine[sid] = max(mine.get(sid, 0), v)
 
 
 class Store:
@@ -55,19 +91,96 @@ class Store:
         self._known: set[str] = set()  # sids whose station rows exist (saves an insert per batch)
 
     def write(self, batch: Batch) -> StoreResult:
+        """Store a batch in one transaction. Should the database refuse something in it (a
+        value no check foresaw), every record and message is stored on its own: the one that
+        fails is kept flagged `store_error` (or, not a record, dropped and counted) and the
+        rest goes on. Only a database that is away (OperationalError) fails the call."""
+        try:
+            result = self._write(batch)
+        except OperationalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the culprit, never die on input
+            log.warning("a batch failed (%s: %s); storing it one by one", type(exc).__name__,
+                        clean_text(str(exc), 300))
+            result = self._write_one_by_one(batch)
+        if batch.records:
+            self._finish_acks(result, {r.sid for r in batch.records})
+        return result
+
+    def _write(self, batch: Batch) -> StoreResult:
         result = StoreResult()
         with Session(self.engine) as session, session.begin():
             self._ensure_stations(
-                session, batch.seen | {r.sid for r in batch.records}, batch.received_at
+                session, batch.stations | batch.seen | {r.sid for r in batch.records},
+                batch.received_at,
             )
             if batch.records:
                 self._records(session, batch.records, batch.received_at, result)
             self._states(session, batch)
             self._replies(session, batch)
-        self._known.update(batch.seen)
-        if batch.records:
-            result.acks = self.advance_acks({r.sid for r in batch.records})
+        self._known.update(batch.stations | batch.seen)
         return result
+
+    def _write_one_by_one(self, batch: Batch) -> StoreResult:
+        result = StoreResult()
+        parts: list[Batch] = []
+        for r in batch.records:
+            parts.append(Batch(received_at=batch.received_at, records=[r], seen={r.sid}))
+        for st in batch.states:
+            parts.append(Batch(received_at=batch.received_at, states=[st], stations={st.sid}))
+        for sid, tel in batch.telemetry.items():
+            parts.append(Batch(received_at=batch.received_at, telemetry={sid: tel}, seen={sid}))
+        for rep in batch.replies:
+            parts.append(Batch(received_at=batch.received_at, replies=[rep], seen={rep.sid}))
+        parts.append(Batch(received_at=batch.received_at, seen=set(batch.seen),
+                           stations=set(batch.stations)))
+        for part in parts:
+            try:
+                result.merge(self._write(part))
+            except OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                result.errors += 1
+                why = clean_text(f"{type(exc).__name__}: {exc}", 500)
+                if part.records:
+                    self._write_unstorable(part.records[0], part.received_at, why, result)
+                else:
+                    log.warning("dropped a message the database refused: %s", why)
+        return result
+
+    def _write_unstorable(self, r: RecordIn, now: int, why: str, result: StoreResult) -> None:
+        """Keep, under its seq, the fact that a record came and could not be stored."""
+        evidence = {"seq": r.seq, "type": r.type, "unstorable": clean_text(repr(r.body), 2000)}
+        row = {"sid": r.sid, "seq": r.seq, "type": r.type[:32], "ts": r.ts, "payload": evidence,
+               "flagged": True, "flag_reason": "store_error", "flag_detail": why,
+               "received_at": now}  # fmt: skip
+        try:
+            with Session(self.engine) as session, session.begin():
+                self._known.discard(r.sid)
+                self._ensure_stations(session, {r.sid}, now)
+                got = insert_or_ignore(session, RAW, [row], returning=(RAW.c.sid, RAW.c.seq))
+            result.inserted += len(got)
+            result.flagged["store_error"] += len(got)
+            log.warning("record %s/%d kept flagged store_error: %s", r.sid, r.seq, why)
+        except OperationalError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.error("record %s/%d could not be kept at all (%s); the gateway will resend it",
+                      r.sid, r.seq, clean_text(str(exc), 300))
+
+    def _finish_acks(self, result: StoreResult, sids: set[str]) -> None:
+        marks = self.advance_acks(sids)
+        for sid, mark in marks.items():
+            cap = result.capped.get(sid)
+            result.acks[sid] = mark if cap is None else min(mark, cap)
+        if result.conflicts:
+            result.highs.update(self.high_seqs(set(result.conflicts)))
+            for sid in result.conflicts:
+                result.conflicts[sid] = sorted(set(result.conflicts[sid]))
+
+    def high_seqs(self, sids: set[str]) -> dict[str, int]:
+        """The highest seq the cloud holds for each station (0 when none)."""
+        return high_seqs(self.engine, sids)
 
     # --- stations ---------------------------------------------------------------------------------
     def _ensure_stations(self, session: Session, sids: set[str], now: int) -> None:
@@ -75,7 +188,9 @@ class Store:
         if not new:
             return
         insert_or_ignore(session, Station.__table__, [{"sid": s, "created_at": now} for s in new])
-        insert_or_ignore(session, STATE, [{"sid": s, "online": False} for s in new])
+        insert_or_ignore(
+            session, STATE, [{"sid": s, "online": False, "claimed_online": False} for s in new]
+        )
         insert_or_ignore(session, SEQ, [{"sid": s, "acked_seq": 0, "updated_at": now} for s in new])
 
     # --- records ----------------------------------------------------------------------------------
@@ -96,7 +211,8 @@ class Store:
                 r.flag = self.verifier.check(session, r.sid, r.body)
         rows = [
             {"sid": r.sid, "seq": r.seq, "type": r.type, "ts": r.ts, "payload": r.body,
-             "flagged": r.flag is not None, "flag_reason": r.flag, "received_at": now}
+             "flagged": r.flag is not None, "flag_reason": r.flag, "flag_detail": r.reason,
+             "received_at": now}
             for r in unique.values()
         ]  # fmt: skip
         inserted = insert_or_ignore(session, RAW, rows, returning=(RAW.c.sid, RAW.c.seq))
@@ -107,7 +223,58 @@ class Store:
         for r in fresh:
             if r.flag:
                 result.flagged[r.flag] += 1
+        if len(inserted) < len(records):
+            self._compare_repeats(session, records, unique, set(inserted), now, result)
         self._materialise(session, fresh)
+
+    def _compare_repeats(
+        self,
+        session: Session,
+        records: list[RecordIn],
+        unique: dict[tuple[str, int], RecordIn],
+        inserted: set[tuple[str, int]],
+        now: int,
+        result: StoreResult,
+    ) -> None:
+        """A (sid, seq) seen before: same content (without `signature`) is a plain duplicate;
+        other content is a seq conflict, kept as evidence and reported to the gateway."""
+        held: dict[tuple[str, int], Any] = {
+            k: _content(r.body) for k, r in unique.items() if k in inserted
+        }
+        old = [k for k in unique if k not in inserted]
+        for i in range(0, len(old), 500):
+            chunk = old[i : i + 500]
+            for sid, seq, payload, reason in session.execute(
+                select(RAW.c.sid, RAW.c.seq, RAW.c.payload, RAW.c.flag_reason).where(
+                    tuple_(RAW.c.sid, RAW.c.seq).in_(chunk)
+                )
+            ):
+                # What could not be stored cannot be compared: a repeat of it is a duplicate.
+                held[(sid, seq)] = None if reason == "store_error" else _content(payload)
+        evidence = []
+        seen_copy: set[int] = set()
+        for r in records:
+            key = (r.sid, r.seq)
+            if key not in inserted or id(r) != id(unique[key]):  # a repeat, in or before batch
+                result.capped[r.sid] = max(result.capped.get(r.sid, 0), r.seq)
+            if key in inserted and id(r) == id(unique[key]):
+                continue
+            mine = held.get(key)
+            if mine is None or id(r) in seen_copy or _content(r.body) == mine:
+                continue
+            seen_copy.add(id(r))
+            result.conflicts.setdefault(r.sid, []).append(r.seq)
+            evidence.append({"sid": r.sid, "seq": r.seq, "type": r.type, "payload": r.body,
+                             "received_at": now})  # fmt: skip
+        for r in records:  # the cap covers every seq of the station in this batch
+            if r.sid in result.capped:
+                result.capped[r.sid] = max(result.capped[r.sid], r.seq)
+        if evidence:
+            session.execute(SeqConflict.__table__.insert(), evidence)
+            log.warning(
+                "seq conflict: %s",
+                ", ".join(f"{e['sid']}/{e['seq']}" for e in evidence[:10]),
+            )
 
     def _materialise(self, session: Session, records: list[RecordIn]) -> None:
         by_type: dict[str, list[RecordIn]] = {}
@@ -116,12 +283,18 @@ class Store:
                 by_type.setdefault(r.type, []).append(r)
         started = by_type.get("session_started", [])
         ended = by_type.get("session_ended", [])
+        # An end that failed validation still names its session: show that session abnormal.
+        broken = [
+            r for r in records
+            if r.type == "session_ended" and r.flag == "invalid"
+            and isinstance(r.body.get("session_id"), str) and UUID_RE.fullmatch(r.body["session_id"])
+        ]  # fmt: skip
         # Only the newest progress of a session can win (progress moves forward by seq).
         newest: dict[tuple[str, str], RecordIn] = {}
         for r in by_type.get("session_progress", []):
             newest[(r.sid, r.body["session_id"])] = r  # records are sorted by (sid, seq)
         progress = list(newest.values())
-        skeletons = {(r.sid, r.body["session_id"]) for r in (*started, *progress, *ended)}
+        skeletons = {(r.sid, r.body["session_id"]) for r in (*started, *progress, *ended, *broken)}
         if skeletons:
             insert_or_ignore(
                 session,
@@ -172,25 +345,25 @@ class Store:
                     for r in progress
                 ],
             )  # fmt: skip
-        if ended:
+        good = [r for r in ended if r.flag is None]
+        bad = [r for r in ended if r.flag is not None]
+        no_good_end = SESSIONS.c.signature_ok.is_not(True)
+        if good:
+            # The first good end (lowest seq) wins: a renumbered copy from a restored store,
+            # or any later end, never bills the session a second time.
+            self._end_sessions(session, good, or_(no_good_end, SESSIONS.c.ended_seq > bindparam("b_seq")))
+        if bad:
+            # Shown abnormal, never billed; never over a good end.
+            self._end_sessions(session, bad, no_good_end)
+        if broken:
             session.execute(
                 update(SESSIONS)
-                .where(SESSIONS.c.session_id == bindparam("b_id"), SESSIONS.c.sid == bindparam("b_sid"))
-                .values(
-                    status="ended", energy_stop_wh=bindparam("energy_stop_wh"), energy_wh=bindparam("energy_stop_wh"),
-                    ended_at=bindparam("ended_at"), stop_reason=bindparam("stop_reason"), cost_fen=bindparam("cost_fen"),
-                    power_w=0, ended_seq=bindparam("b_seq"), signature_ok=bindparam("signature_ok"),
-                    started_at=func.coalesce(SESSIONS.c.started_at, bindparam("started_at")),
-                    energy_start_wh=func.coalesce(SESSIONS.c.energy_start_wh, bindparam("energy_start_wh")),
-                    gun=func.coalesce(SESSIONS.c.gun, bindparam("gun")),
-                ),
+                .where(SESSIONS.c.session_id == bindparam("b_id"), SESSIONS.c.sid == bindparam("b_sid"), no_good_end)
+                .values(status="abnormal", signature_ok=False, end_problem=bindparam("problem")),
                 [
-                    {"b_id": r.body["session_id"], "b_sid": r.sid, "b_seq": r.seq,
-                     "energy_stop_wh": r.body["energy_stop_wh"], "ended_at": r.body["ended_at"],
-                     "stop_reason": r.body["stop_reason"], "cost_fen": r.body["cost_fen"],
-                     "signature_ok": r.flag is None, "started_at": r.body["started_at"],
-                     "energy_start_wh": r.body["energy_start_wh"], "gun": r.body.get("gun")}
-                    for r in ended
+                    {"b_id": r.body["session_id"], "b_sid": r.sid,
+                     "problem": clean_text(f"invalid session_ended (seq {r.seq}): {r.reason or 'invalid'}")}
+                    for r in broken
                 ],
             )  # fmt: skip
         events = by_type.get("event", [])
@@ -222,6 +395,31 @@ class Store:
                 ],
             )  # fmt: skip
 
+    def _end_sessions(self, session: Session, ends: list[RecordIn], allowed: Any) -> None:
+        session.execute(
+            update(SESSIONS)
+            .where(SESSIONS.c.session_id == bindparam("b_id"), SESSIONS.c.sid == bindparam("b_sid"), allowed)
+            .values(
+                status=bindparam("b_status"), end_problem=bindparam("problem"),
+                energy_stop_wh=bindparam("energy_stop_wh"), energy_wh=bindparam("energy_stop_wh"),
+                ended_at=bindparam("ended_at"), stop_reason=bindparam("stop_reason"), cost_fen=bindparam("cost_fen"),
+                power_w=0, ended_seq=bindparam("b_seq"), signature_ok=bindparam("signature_ok"),
+                started_at=func.coalesce(SESSIONS.c.started_at, bindparam("started_at")),
+                energy_start_wh=func.coalesce(SESSIONS.c.energy_start_wh, bindparam("energy_start_wh")),
+                gun=func.coalesce(SESSIONS.c.gun, bindparam("gun")),
+            ),
+            [
+                {"b_id": r.body["session_id"], "b_sid": r.sid, "b_seq": r.seq,
+                 "b_status": "ended" if r.flag is None else "abnormal",
+                 "problem": None if r.flag is None else f"{r.flag} (seq {r.seq})",
+                 "energy_stop_wh": r.body["energy_stop_wh"], "ended_at": r.body["ended_at"],
+                 "stop_reason": r.body["stop_reason"], "cost_fen": r.body["cost_fen"],
+                 "signature_ok": r.flag is None, "started_at": r.body["started_at"],
+                 "energy_start_wh": r.body["energy_start_wh"], "gun": r.body.get("gun")}
+                for r in ends
+            ],
+        )  # fmt: skip
+
     def _guns(self, session: Session, guns: Iterable[tuple[str, str]]) -> None:
         pairs = sorted(set(guns))
         insert_or_ignore(
@@ -249,17 +447,19 @@ class Store:
                         STATE.c.state_ts < bindparam("b_ts"),
                         and_(
                             STATE.c.state_ts == bindparam("b_ts"),
-                            STATE.c.online.is_(True),
+                            STATE.c.claimed_online.is_(True),
                             bindparam("b_online").is_(False),
                         ),
                         and_(
                             STATE.c.state_ts == bindparam("b_ts"),
-                            STATE.c.online == bindparam("b_online"),
+                            STATE.c.claimed_online == bindparam("b_online"),
                         ),
                     ),
                 )
                 .values(
                     online=bindparam("b_online"),
+                    claimed_online=bindparam("b_online"),
+                    offline_reason=bindparam("b_reason"),
                     state_ts=bindparam("b_ts"),
                     fw=bindparam("fw"),
                     cfg_rev=bindparam("cfg_rev"),
@@ -269,6 +469,7 @@ class Store:
                         "b_sid": s.sid,
                         "b_ts": s.ts,
                         "b_online": s.online,
+                        "b_reason": None if s.online else "will",
                         "fw": s.fw,
                         "cfg_rev": s.cfg_rev,
                     }
@@ -296,7 +497,12 @@ class Store:
                     STATE.c.sid == bindparam("b_sid"),
                     or_(STATE.c.last_seen.is_(None), STATE.c.last_seen < bindparam("b_now")),
                 )
-                .values(last_seen=bindparam("b_now")),
+                # Alive again after a liveness timeout: online as its last state said.
+                .values(
+                    last_seen=bindparam("b_now"),
+                    online=STATE.c.claimed_online,
+                    offline_reason=case((STATE.c.claimed_online, None), else_=STATE.c.offline_reason),
+                ),
                 [{"b_sid": sid, "b_now": batch.received_at} for sid in sorted(batch.seen)],
             )
 
@@ -393,10 +599,49 @@ class Store:
         return {sid: max(int(marks.get(sid, 0)), moved.get(sid, 0)) for sid in wanted}
 
 
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _content(payload: Any) -> bytes:
+    """What two copies of a record must share to be the same record: all but `signature`."""
+    if not isinstance(payload, dict):
+        return canonical_json(payload)
+    return canonical_json({k: v for k, v in payload.items() if k != "signature"})
+
+
+def high_seqs(engine: Engine, sids: set[str]) -> dict[str, int]:
+    """The highest seq the cloud holds for each station (0 when none)."""
+    if not sids:
+        return {}
+    with engine.connect() as conn:
+        got = dict(
+            conn.execute(
+                select(RAW.c.sid, func.max(RAW.c.seq)).where(RAW.c.sid.in_(sorted(sids))).group_by(RAW.c.sid)
+            ).all()
+        )
+    return {sid: int(got.get(sid) or 0) for sid in sids}
+
+
 def _now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
+
+
+def sweep_liveness(engine: Engine, now_ms: int, timeout_s: float) -> list[str]:
+    """Stations shown online that sent nothing for `timeout_s`: offline (reason `timeout`).
+
+    The will covers a connection that breaks; this covers one that ends without it (a clean
+    DISCONNECT, a broker restart that lost the session, a half-open TCP connection)."""
+    limit = now_ms - int(timeout_s * 1000)
+    stale = STATE.c.online.is_(True) & (STATE.c.last_seen.is_(None) | (STATE.c.last_seen < limit))
+    with Session(engine) as session, session.begin():
+        sids = list(session.scalars(select(STATE.c.sid).where(stale)))
+        if sids:
+            session.execute(
+                update(STATE).where(STATE.c.sid.in_(sids), stale).values(online=False, offline_reason="timeout")
+            )
+    return sids
 
 
 def table_counts(engine: Engine) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from cloud.ingest.decode import Batch, Refusal, add_message
 from cloud.ingest.ratelog import RateLimitedLog
-from cloud.ingest.store import Store
+from cloud.ingest.store import Store, StoreResult, sweep_liveness
 from cloud.mqtt import MqttSettings, make_client
 from jcproto import Ack, shared_subscription, subscription, topic
 
@@ -44,11 +44,15 @@ class IngestStats:
     dropped: Counter[str] = field(default_factory=Counter)
     flagged: Counter[str] = field(default_factory=Counter)
     db_retries: int = 0
+    store_errors: int = 0  # records/messages the database refused (kept flagged or dropped)
+    conflicts: int = 0
+    timed_out: int = 0  # stations set offline by the liveness sweep
 
     def summary(self) -> str:
         return (
             f"messages={self.messages} stored={self.records_stored} duplicates={self.duplicates} "
-            f"batches={self.batches} acks={self.acks_sent} dropped={dict(self.dropped)} flagged={dict(self.flagged)}"
+            f"batches={self.batches} acks={self.acks_sent} dropped={dict(self.dropped)} flagged={dict(self.flagged)} "
+            f"conflicts={self.conflicts} store_errors={self.store_errors} timed_out={self.timed_out}"
         )
 
 
@@ -59,6 +63,8 @@ class IngestSettings:
     batch_max: int = 5000
     batch_wait_s: float = 0.05
     client_id: str = ""
+    offline_after_s: float = 90.0  # liveness: nothing from a station this long -> offline
+    sweep_every_s: float = 5.0
 
     @classmethod
     def from_config(cls, config: Any) -> IngestSettings:
@@ -67,6 +73,7 @@ class IngestSettings:
             group=str(config["INGEST_GROUP"]),
             batch_max=int(config["INGEST_BATCH_MAX"]),
             batch_wait_s=int(config["INGEST_BATCH_WAIT_MS"]) / 1000,
+            offline_after_s=float(config.get("STATION_OFFLINE_AFTER_S", 90)),
         )
 
 
@@ -79,7 +86,7 @@ class IngestWorker:
         self.store = store or Store(engine)
         self.stats = IngestStats()
         self.refusals = RateLimitedLog(log)
-        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted every subscription
@@ -136,7 +143,7 @@ class IngestWorker:
             log.warning("disconnected from the broker (%s); reconnecting", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put((msg.topic, msg.payload))
+        self._inbox.put((msg.topic, msg.payload, bool(msg.retain)))
 
     # --- main loop --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -150,12 +157,15 @@ class IngestWorker:
     def run(self) -> None:
         """Process batches until `stop()`; then flush what was received and disconnect."""
         self.start()
-        last_report = time.monotonic()
+        last_report = last_sweep = time.monotonic()
         try:
             while not self._stop.is_set():
                 batch = self._collect(self._stop)
                 if batch.messages:
                     self._process(batch)
+                if time.monotonic() - last_sweep > self.settings.sweep_every_s:
+                    self.sweep()
+                    last_sweep = time.monotonic()
                 if time.monotonic() - last_report > 60:
                     log.info("ingest: %s", self.stats.summary())
                     last_report = time.monotonic()
@@ -163,6 +173,17 @@ class IngestWorker:
         finally:
             self.client.disconnect()
             self.client.loop_stop()
+
+    def sweep(self) -> None:
+        """Liveness: stations shown online that sent nothing within the timeout go offline."""
+        try:
+            gone = sweep_liveness(self.engine, int(time.time() * 1000), self.settings.offline_after_s)
+        except Exception as e:  # noqa: BLE001 - the database may be away; next sweep retries
+            self.refusals.warning("db", "liveness sweep failed: %s", e)
+            return
+        if gone:
+            self.stats.timed_out += len(gone)
+            log.info("offline (nothing heard for %ss): %s", self.settings.offline_after_s, ", ".join(gone[:20]))
 
     def _drain_remaining(self) -> None:
         while not self._inbox.empty():
@@ -190,29 +211,36 @@ class IngestWorker:
             self._add(batch, *item)
         return batch
 
-    def _add(self, batch: Batch, topic_name: str, payload: bytes) -> None:
+    def _add(self, batch: Batch, topic_name: str, payload: bytes, retained: bool = False) -> None:
         try:
-            add_message(batch, topic_name, payload)
+            add_message(batch, topic_name, payload, retained)
         except Refusal as e:
             batch.dropped[e.kind] += 1
             self.refusals.warning(e.kind, "dropped a message on %s: %s", topic_name, e.message)
+        except Exception as e:  # noqa: BLE001 - a decoder bug must not stop ingest
+            batch.dropped["error"] += 1
+            self.refusals.warning(
+                "error", "dropped a message on %s: %s: %s", topic_name[:200], type(e).__name__, str(e)[:200]
+            )
 
     def _process(self, batch: Batch) -> None:
         self.stats.messages += batch.messages
         self.stats.dropped.update(batch.dropped)
+        result: StoreResult | None = None
         for attempt in range(10):
             try:
                 result = self.store.write(batch)
                 break
-            except (
-                OperationalError
-            ) as e:  # database away or locked: wait, the broker holds nothing for us
+            except OperationalError as e:  # database away or locked: wait, the broker holds nothing for us
                 self.stats.db_retries += 1
                 self.refusals.warning(
                     "db", "storing a batch failed (attempt %d): %s", attempt + 1, e
                 )
                 time.sleep(min(5.0, 0.2 * 2**attempt))
-        else:
+            except Exception as e:  # noqa: BLE001 - never die on input: the gateways resend
+                self.refusals.warning("store", "storing a batch failed: %s: %s", type(e).__name__, str(e)[:300])
+                break
+        if result is None:
             log.error(
                 "giving up on a batch of %d records: the gateways will resend them",
                 len(batch.records),
@@ -222,6 +250,15 @@ class IngestWorker:
         self.stats.records_stored += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.flagged.update(result.flagged)
+        self.stats.store_errors += result.errors
         for sid, seq in sorted(result.acks.items()):
-            self.client.publish(topic(sid, "ack"), Ack(seq=seq).to_json(), qos=1)
+            conflicts = result.conflicts.get(sid)
+            if conflicts:
+                self.stats.conflicts += len(conflicts)
+                if len(conflicts) > 1000:  # what the list cannot name must not look held
+                    seq = min(seq, conflicts[0] - 1)
+                ack = Ack(seq=seq, conflicts=conflicts[:1000], high=result.highs.get(sid, seq))
+            else:
+                ack = Ack(seq=seq)
+            self.client.publish(topic(sid, "ack"), ack.to_json(), qos=1)
             self.stats.acks_sent += 1

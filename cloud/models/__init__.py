@@ -2,13 +2,19 @@
 
 from cloud.models.base import Base, now_ms
 from cloud.models.commands import CommandLog
-from cloud.models.records import ChargingSession, MeterMinuteRow, RawRecord, StationEvent
+from cloud.models.records import (
+    ChargingSession,
+    MeterMinuteRow,
+    RawRecord,
+    SeqConflict,
+    StationEvent,
+)
 from cloud.models.security import ApiToken, IssuedCert, ProvisioningToken
 from cloud.models.station import Gun, Pile, Station, StationSeq, StationState
 
 __all__ = [
     "ApiToken", "Base", "ChargingSession", "CommandLog", "Gun", "IssuedCert", "MeterMinuteRow", "Pile",
-    "ProvisioningToken", "RawRecord", "Station", "StationEvent", "StationSeq", "StationState",
+    "ProvisioningToken", "RawRecord", "SeqConflict", "Station", "StationEvent", "StationSeq", "StationState",
     "now_ms",
 ]  # fmt: skip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base
@@ -14,7 +14,10 @@ class RawRecord(Base):
     """Every durable record exactly as it came, once per (sid, seq).
 
     flagged: not to be trusted; flag_reason says why (`bad_signature`,
-    `no_certificate`, `certificate_not_valid`, `invalid`, `unknown_type`).
+    `no_certificate`, `certificate_not_valid`, `invalid`, `unknown_type`, `store_error`),
+    flag_detail says what in words (the schema errors, the bound broken, the database's
+    complaint). A record flagged `invalid` is stored in a storable form
+    (jcproto.strictjson.storable).
     """
 
     __tablename__ = "raw_records"
@@ -28,6 +31,24 @@ class RawRecord(Base):
     payload: Mapped[dict[str, Any]]
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     flag_reason: Mapped[str | None] = mapped_column(String(32))
+    flag_detail: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[int]
+
+
+class SeqConflict(Base):
+    """A record that arrived under a (sid, seq) the cloud already held with other content.
+
+    Kept as evidence only (never billed, never merged into sessions); each row is an alarm
+    for the operator. The gateway is told (ack `conflicts`/`high`) and renumbers its record.
+    """
+
+    __tablename__ = "seq_conflicts"
+    __table_args__ = (Index("ix_seq_conflicts_sid_seq", "sid", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
     received_at: Mapped[int]
 
 
@@ -37,7 +58,11 @@ class ChargingSession(Base):
     __tablename__ = "sessions"
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ended
+    # running | ended | abnormal (an end came that failed validation or its signature:
+    # end_problem says why; a later good end makes it `ended`, a later bad one never
+    # overwrites a good end)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    end_problem: Mapped[str | None] = mapped_column(Text)
     gun: Mapped[str | None] = mapped_column(String(36))
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     auth: Mapped[str | None] = mapped_column(String(80))

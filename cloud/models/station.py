@@ -34,11 +34,20 @@ class Gun(Base):
 
 
 class StationState(Base):
-    """Live view of a station: online from the retained `state` topic, latest telemetry."""
+    """Live view of a station: online from the retained `state` topic and liveness, latest
+    telemetry.
+
+    `online` is what the console shows: the last state message said online *and* something
+    came from the station within the liveness timeout (ingest sweeps stale ones offline,
+    `offline_reason` = `timeout`; the will gives `will`). `claimed_online` is what the last
+    applied state message said; a station timed out comes back online with its next message.
+    """
 
     __tablename__ = "station_state"
     sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_online: Mapped[bool] = mapped_column(Boolean, default=False)
+    offline_reason: Mapped[str | None] = mapped_column(String(16))
     # ts of the connection the last applied state message belongs to (see docs/protocol.md).
     state_ts: Mapped[int | None]
     fw: Mapped[str | None] = mapped_column(String(64))

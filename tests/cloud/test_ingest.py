@@ -51,15 +51,16 @@ def test_records_are_stored_acked_and_materialised(
     assert st.wait_acked(10) == 10
     assert _seqs(engine, "S1") == list(range(1, 11))
     [sess] = _rows(engine, ChargingSession, sid="S1")
+    # Signed with no key the cloud knows: flagged, shown abnormal with the reason.
     assert (sess.status, sess.gun, sess.energy_start_wh, sess.energy_stop_wh, sess.cost_fen) == (
-        "ended",
+        "abnormal",
         "P1-1",
         1000,
         2000,
         150,
     )
     assert sess.started_at == NOW and sess.stop_reason == "ev_full" and sess.progress_seq == 3
-    assert sess.signature_ok is False  # signed with no key the cloud knows: flagged
+    assert sess.signature_ok is False and sess.end_problem == "no_certificate (seq 4)"
     assert len(_rows(engine, MeterMinuteRow, sid="S1")) == 3
     assert len(_rows(engine, StationEvent, sid="S1")) == 3
     assert _rows(engine, StationSeq, sid="S1")[0].acked_seq == 10
@@ -108,7 +109,7 @@ def test_session_records_in_any_order_give_the_same_session(
     assert st.wait_acked(4) == 4
     [sess] = _rows(engine, ChargingSession, sid="S1")
     assert (sess.status, sess.energy_wh, sess.cost_fen, sess.started_at, sess.order_id) == (
-        "ended",
+        "abnormal",  # unsigned: shown abnormal
         2000,
         150,
         NOW,

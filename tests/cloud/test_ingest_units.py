@@ -25,7 +25,7 @@ def _add(batch: Batch, topic: str, payload: object) -> None:
         ("jc/v1/st/S1/up", {"v": 1.0, "records": []}, "version"),
         ("jc/v1/st/S1/up", {"v": 1, "records": []}, "schema"),
         ("jc/v1/st/S1/up", {"v": 1, "sid": "S2", "records": filler_records(1, 1)}, "sid"),
-        ("jc/v1/st/S1/state", {"v": 1, "sid": "S2", "online": True, "ts": 1}, "sid"),
+        ("jc/v1/st/S1/state", {"v": 1, "sid": "S2", "online": True, "ts": NOW}, "sid"),
         ("jc/v1/st/S1/ack", {"v": 1, "seq": 1}, "topic"),
         ("jc/v2/st/S1/up", {"v": 1}, "topic"),
     ],
@@ -39,12 +39,12 @@ def test_refusals_name_their_reason(topic: str, payload: object, kind: str) -> N
 def test_batch_keeps_latest_telemetry_and_flags_bad_records() -> None:
     b = Batch(received_at=NOW)
     for ts in (3, 1, 2):
-        _add(b, "jc/v1/st/S1/telemetry", {"v": 1, "ts": ts, "transformer": None, "guns": []})
+        _add(b, "jc/v1/st/S1/telemetry", {"v": 1, "ts": NOW + ts, "transformer": None, "guns": []})
     recs = filler_records(1, 3)
     recs[1] = {"seq": 2, "type": "meter_minute", "ts": NOW}  # fields missing
     recs.append({"type": "event"})  # no seq: cannot be kept
     _add(b, "jc/v1/st/S1/up", {"v": 1, "records": recs})
-    assert b.telemetry["S1"][0] == 3
+    assert b.telemetry["S1"][0] == NOW + 3
     assert [(r.seq, r.flag) for r in b.records] == [(1, None), (2, "invalid"), (3, None)]
     assert b.dropped["schema"] == 1 and b.seen == {"S1"}
 
