@@ -4,6 +4,9 @@ An operator makes a token for a sid (`jc-cloud token SID`); the gateway sends it
 (its own P-256 key, CN = sid) to `POST /api/v1/provision` and gets its certificate, the CA
 chain and the broker address. A token works once and until it expires; only its SHA-256 is
 stored.
+
+The answer also carries `high_seq`, the highest record seq the cloud holds for the sid, so
+that a replaced gateway's new, empty store continues above it (spec Revision 1.1).
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import secrets
 from dataclasses import dataclass
 
 from cryptography.x509 import Certificate
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cloud.db import insert_or_ignore
-from cloud.models import ProvisioningToken, Station, now_ms
+from cloud.models import ProvisioningToken, RawRecord, Station, now_ms
 from cloud.pki.ca import CertificateAuthority
 from cloud.pki.csr import CsrRefused, check_station_csr
 from cloud.pki.registry import record_issued
@@ -105,3 +108,8 @@ def redeem(
         .values(cert_serial=format(cert.serial_number, "x"))
     )
     return cert
+
+
+def high_seq(session: Session, sid: str) -> int:
+    """The highest seq the cloud holds for `sid` (0 when none)."""
+    return int(session.scalar(select(func.max(RawRecord.seq)).where(RawRecord.sid == sid)) or 0)

@@ -7,7 +7,9 @@
    man in the middle never sees it.
 3. `POST /api/v1/provision` with the one-time token and a CSR (CN = the station id); the
    answer's certificate must carry this station's public key and id and chain to that CA.
-4. The certificate, the CA chain and the broker address are stored beside the key.
+4. The certificate, the CA chain and the broker address are stored beside the key, with
+   `high_seq` (the highest record seq the cloud holds for this station): a new, empty store
+   numbers its first record after it (spec Revision 1.1; applied when the gateway starts).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Provisioned:
     broker_host: str
     broker_port: int
     not_after_ms: int
+    high_seq: int = 0
 
 
 def _split(url: str) -> tuple[str, int, str]:
@@ -168,7 +171,15 @@ def provision(*, url: str, token: str, sid: str, credentials: Path, ca_fingerpri
     broker = body.get("broker") or {}
     info = {"sid": sid, "broker": {"host": broker.get("host", host), "port": int(broker.get("port", 8883))},
             "ca_sha256": body.get("ca_sha256"), "url": url, "serial": body.get("serial"),
-            "not_after": body.get("not_after"), "provisioned_at": int(time.time() * 1000)}
+            "not_after": body.get("not_after"), "provisioned_at": int(time.time() * 1000),
+            "high_seq": _high_seq(body)}
     _write(credentials / CLOUD_FILE, json.dumps(info, indent=2).encode())
     return Provisioned(sid, credentials / CERT_FILE, credentials / CA_FILE, info["broker"]["host"],
-                       info["broker"]["port"], int(body.get("not_after") or 0))
+                       info["broker"]["port"], int(body.get("not_after") or 0), info["high_seq"])
+
+
+def _high_seq(body: dict[str, Any]) -> int:
+    value = body.get("high_seq", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**53:
+        raise ProvisionError(f"the cloud answered an impossible high_seq {value!r}")
+    return value

@@ -2,7 +2,9 @@
 
 Request  {"v":1, "token":"…", "csr_pem":"-----BEGIN CERTIFICATE REQUEST-----…", "sid":"S1" (optional)}
 Response {"v":1, "sid":"S1", "cert_pem":"…", "ca_chain_pem":"…", "ca_sha256":"…",
-          "broker":{"host":"…","port":8883}, "serial":"…", "not_after":ms}
+          "broker":{"host":"…","port":8883}, "serial":"…", "not_after":ms,
+          "high_seq":N}  (the highest record seq the cloud holds for the sid; a new, empty
+          store numbers its first record N + 1: spec Revision 1.1)
 Errors   400 invalid_request | invalid_csr, 401 token_invalid | token_used | token_expired,
          403 csr_cn_mismatch, 503 ca_unavailable | broker_unavailable — as {"error":{"code","message"}}.
 
@@ -25,7 +27,7 @@ from cloud.db import db
 from cloud.pki.ca import CaError, cert_pem, common_name
 from cloud.pki.hierarchy import Pki
 from cloud.pki.revocation import SUPERSEDED, publish_crl, revoke
-from cloud.provisioning import ProvisioningRefused, redeem
+from cloud.provisioning import ProvisioningRefused, high_seq, redeem
 
 
 def _field(body: dict[str, Any], name: str, required: bool = True) -> str | None:
@@ -104,5 +106,6 @@ def provision() -> Any:
             "broker": {"host": cfg["BROKER_HOST"], "port": cfg["BROKER_PORT"]},
             "serial": format(cert.serial_number, "x"),
             "not_after": int(cert.not_valid_after_utc.timestamp() * 1000),
+            "high_seq": high_seq(session, common_name(cert.subject)),
         }
     )

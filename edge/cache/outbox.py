@@ -5,6 +5,13 @@ counter lives in `outbox_state`, so deleting acknowledged rows never frees a seq
 `batch` returns what to send, in seq order; `ack` deletes everything up to a seq the cloud
 has acknowledged. Nothing else removes a record: there is no rebuild on reconnect
 (thingsboard-gateway lost and duplicated data that way, its issues #2098 and #2124).
+
+Two more for a replaced or restored store (spec Revision 1.1): `start_above` makes a new,
+empty store number its first record after the `high_seq` the cloud gave at provisioning;
+`renumber` answers an ack with `conflicts`: in one durable transaction it deletes what the
+cloud holds, gives every record whose seq the cloud holds with other content (or may) a
+new seq after everything the cloud and this store have numbered, re-signs what is signed,
+and records a `seq_conflict` event. A crash leaves either the old numbering or the new.
 The size cap may replace an unsent telemetry record by a `pruned` placeholder with the same
 seq (prune.py); a fresh store after corruption covers seqs it could not salvage with `lost`
 placeholders. Either way the cloud still sees every seq exactly once.
@@ -13,7 +20,7 @@ placeholders. Either way the cloud still sees every seq exactly once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +75,27 @@ class OutboxRecord:
         data = loads(raw)
         seq, type_, ts = data.pop("seq"), data.pop("type"), data.pop("ts")
         return cls(seq, type_, ts, data, raw)
+
+
+@dataclass(frozen=True)
+class Renumbering:
+    """What `Outbox.renumber` did."""
+
+    conflicts: list[int]  # seqs the cloud held with other content
+    high: int  # the cloud's highest seq for the station
+    held: int  # records found held by the cloud and deleted
+    moves: list[tuple[int, int]]  # (old seq, new seq) of every record moved
+    acked: int  # the store's acknowledged seq afterwards
+    last: int  # its last seq afterwards
+
+    def detail(self) -> dict[str, Any]:
+        """The `seq_conflict` event's detail."""
+        return {
+            "conflicts": self.conflicts[:20], "conflict_count": len(self.conflicts),
+            "high": self.high, "moved": len(self.moves),
+            "first_moved": self.moves[0][0] if self.moves else None,
+            "first_new_seq": self.moves[0][1] if self.moves else None,
+        }  # fmt: skip
 
 
 class Outbox:
@@ -144,6 +172,99 @@ class Outbox:
             deleted = self._s.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)).rowcount
             self._s.execute("UPDATE outbox_state SET acked_seq = ? WHERE id = 1", (seq,))
         return int(deleted)
+
+    def start_above(self, high_seq: int) -> bool:
+        """A new, empty store (nothing ever appended) numbers its first record high_seq + 1:
+        the cloud already holds the station's records up to high_seq from an earlier store.
+        Returns whether the counter moved (a store that numbered anything keeps its own)."""
+        if isinstance(high_seq, bool) or not isinstance(high_seq, int) or high_seq < 0:
+            raise ValueError(f"high_seq must be an int >= 0, got {high_seq!r}")
+        with self._s.transaction(durable=True):
+            last, acked = self._state()
+            if last != 0 or acked != 0 or high_seq == 0:
+                return False
+            self._s._reserve_seq(high_seq)
+            self._s.execute(
+                "UPDATE outbox_state SET last_seq = ?, acked_seq = ? WHERE id = 1",
+                (high_seq, high_seq),
+            )
+        log.info("new store: numbering starts after the cloud's high seq %d", high_seq)
+        return True
+
+    def renumber(
+        self,
+        held: int,
+        conflicts: Iterable[int],
+        high: int,
+        resign: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        event: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Renumbering | None:
+        """Answer an ack {seq: held, conflicts, high} (see the module's docstring).
+
+        Records with seq <= held that are not in `conflicts` are held by the cloud: deleted.
+        Records with seq <= high that are left (the conflicts, and what the cloud may hold
+        from another store) move after max(high, last seq), in their order; records above
+        high keep their seq (the cloud holds nothing there but this store's own). The store
+        is then acknowledged up to high and gapless above it. `resign(wire_record)` returns
+        the record to store (re-signed) for a moved one; `event(detail)` is called inside
+        the transaction to append the `seq_conflict` event. None when nothing was to do.
+        """
+        for name, v in (("held", held), ("high", high)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+        with self._s.transaction(durable=True):
+            last, acked = self._state()
+            clash = sorted({c for c in conflicts if acked < c <= last})
+            if not clash and high <= acked:
+                return None  # an old answer: this store was renumbered since
+            upto = min(held, last, high)
+            clash_set = set(clash)
+            kept = self._s.execute(
+                "SELECT seq FROM outbox WHERE seq > ? AND seq <= ?", (acked, upto)
+            ).fetchall()
+            dropped = [r[0] for r in kept if r[0] not in clash_set]
+            if dropped:
+                self._s.executemany("DELETE FROM outbox WHERE seq = ?", [(q,) for q in dropped])
+            rows = self._s.execute(
+                "SELECT seq, body, prunable FROM outbox WHERE seq > ? AND seq <= ? ORDER BY seq",
+                (acked, high),
+            ).fetchall()
+            base = max(high, last)
+            moves: list[tuple[int, int]] = []
+            for i, (old_seq, raw, prunable) in enumerate(rows):
+                new_seq = base + 1 + i
+                wire = loads(raw)
+                wire["seq"] = new_seq
+                if resign is not None:
+                    wire = resign(wire)
+                self._s.execute("DELETE FROM outbox WHERE seq = ?", (old_seq,))
+                self._s.execute(
+                    "INSERT INTO outbox (seq, type, ts, body, prunable) VALUES (?, ?, ?, ?, ?)",
+                    (new_seq, wire["type"], wire["ts"], dumps(wire), prunable),
+                )
+                moves.append((old_seq, new_seq))
+            new_last = base + len(rows)
+            new_acked = max(acked, min(high, new_last))
+            if new_last > last:
+                self._s._reserve_seq(new_last)
+            self._s.execute(
+                "UPDATE outbox_state SET last_seq = ?, acked_seq = ? WHERE id = 1",
+                (new_last, new_acked),
+            )
+            # A session's end moved with its record: keep the row pointing at it.
+            self._s.executemany(
+                "UPDATE sessions SET ended_seq = ? WHERE ended_seq = ?",
+                [(new, old) for old, new in moves],
+            )
+            result = Renumbering(
+                conflicts=clash, high=high, held=len(dropped), moves=moves,
+                acked=new_acked, last=new_last,
+            )  # fmt: skip
+            if event is not None:
+                event(result.detail())
+        log.warning("seq conflict: %d records renumbered after %d (cloud high %d)",
+                    len(moves), base, high)
+        return result
 
     def depth(self) -> int:
         """Records waiting for an ack (seqs are gapless, so the difference is exact)."""

@@ -13,10 +13,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from edge.credentials import CA_FILE, CERT_FILE, CLOUD_FILE, KEY_FILE, credentials_dir
-from jcproto import Ack, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
 from edge.sync.commands import CommandProcessor
 from edge.sync.drain import Drain, DrainSettings
 from edge.sync.link import LinkSettings, MqttLink
+from jcproto import Ack, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
 
 if TYPE_CHECKING:
     from edge.station import Station
@@ -51,9 +51,20 @@ def attach_sync(station: Station) -> Sync | None:
         log.warning("not provisioned (no certificate in %s): running offline; every record is kept "
                     "until `jc-gateway provision` connects the station", credentials_dir(station.config))
         return None
+    start_above_cloud(station)
     sync = Sync(station, settings)
     station.sync = sync
     return sync
+
+
+def start_above_cloud(station: Station) -> bool:
+    """A new, empty store continues after the seqs the cloud already holds for this station
+    (`high_seq` from provisioning, spec Revision 1.1): a replaced gateway never reuses one."""
+    info = json.loads((credentials_dir(station.config) / CLOUD_FILE).read_text())
+    high = info.get("high_seq") or 0
+    if not isinstance(high, int) or high <= 0:
+        return False
+    return station.store.outbox.start_above(high)
 
 
 class Sync:
@@ -62,7 +73,8 @@ class Sync:
         self.settings = settings
         self.inbox: asyncio.Queue[tuple] = asyncio.Queue()
         self.link: MqttLink | None = None
-        self.drain = Drain(station.store, station.clock, self._publish_up, settings.sid, drain)
+        self.drain = Drain(station.store, station.clock, self._publish_up, settings.sid, drain,
+                           signer=station.signer)
         self.commands = CommandProcessor(station, self._publish_reply)
         self.telemetry_s = station.config.cloud.telemetry_s
         self.dropped = 0
@@ -120,7 +132,7 @@ class Sync:
                 self.dropped += 1
                 log.warning("bad ack dropped: %s", exc)
                 return
-            self.drain.on_ack(ack.seq)
+            self.drain.on_ack(ack.seq, ack.conflicts, ack.high)
             self.drain.pump()
         elif what == "cmd":
             task = asyncio.create_task(self._command(payload))

@@ -6,6 +6,11 @@ timeout is sent again from the last acknowledged seq (the cloud stores by (sid, 
 repeat is harmless); a reconnect starts again from the last ack. Nothing is rebuilt: the
 outbox itself is the state (thingsboard-gateway's issues #2098 and #2124 lost and duplicated
 data by rebuilding its queue on reconnect).
+
+An ack with `conflicts` (spec Revision 1.1: the cloud already held some of these seqs with
+other content, from a replaced or restored store) makes the outbox renumber what is not
+acknowledged after the cloud's `high`, re-signing `session_ended` records, and raise a
+`seq_conflict` event; then everything is sent again from there.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 
 from edge.cache import Store
 from edge.clock import Clock
+from edge.records import Signer, append
+from jcproto import Event
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,10 @@ class DrainSettings:
 
 class Drain:
     def __init__(self, store: Store, clock: Clock, publish: Callable[[str], bool], sid: str,
-                 settings: DrainSettings | None = None) -> None:
+                 settings: DrainSettings | None = None, signer: Signer | None = None) -> None:
         self.store = store
+        self.signer = signer
+        self.conflicts = 0  # seq conflicts the cloud reported and this drain resolved
         self.clock = clock
         self.publish = publish
         self.sid = sid
@@ -53,9 +62,12 @@ class Drain:
         self.sent_high = self.acked
         self.last_progress = self.clock.monotonic()
 
-    def on_ack(self, seq: int) -> None:
+    def on_ack(self, seq: int, conflicts: list[int] | None = None, high: int | None = None) -> None:
         """The cloud holds everything up to `seq`. Acks from several ingest processes may
-        come out of order: the highest wins."""
+        come out of order: the highest wins. With `conflicts`, renumber (see the module)."""
+        if conflicts:
+            self._renumber(seq, conflicts, seq if high is None else high)
+            return
         if seq <= self.acked:
             return
         last = self.store.outbox.last_seq()
@@ -67,6 +79,28 @@ class Drain:
         self.sent_high = max(self.sent_high, seq)
         self.last_progress = self.clock.monotonic()
         self.last_ack_at_ms = int(self.clock.time() * 1000)
+
+    def _renumber(self, seq: int, conflicts: list[int], high: int) -> None:
+        now_ms = int(self.clock.time() * 1000)
+
+        def event(detail: dict) -> None:
+            append(self.store, Event(seq=0, ts=now_ms, kind="seq_conflict", gun=None, detail=detail))
+
+        done = self.store.outbox.renumber(seq, conflicts, high, resign=self._resign, event=event)
+        if done is None:
+            return
+        self.conflicts += len(done.conflicts)
+        log.warning("the cloud holds seqs %s with other content (high %d): %d records renumbered",
+                    done.conflicts[:10], high, len(done.moves))
+        self.acked = done.acked
+        self.sent_high = self.acked
+        self.last_progress = self.clock.monotonic()
+        self.last_ack_at_ms = now_ms
+
+    def _resign(self, wire: dict) -> dict:
+        if wire.get("type") == "session_ended" and self.signer is not None:
+            wire["signature"] = self.signer.sign({k: v for k, v in wire.items() if k != "signature"})
+        return wire
 
     def pending(self) -> int:
         return self.store.outbox.last_seq() - self.acked
