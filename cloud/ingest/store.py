@@ -66,10 +66,10 @@ class StoreResult:
     acks: dict[str, int] = field(default_factory=dict)  # sid -> what to acknowledge
     conflicts: dict[str, list[int]] = field(default_factory=dict)  # sid -> seqs held otherwise
     highs: dict[str, int] = field(default_factory=dict)  # sid -> highest seq held (conflicts)
-    # sid -> highest seq of the batch, for stations that resent a seq the cloud held: their
-    # ack goes no further than what this batch let the cloud compare (a restored store may
-    # still have records in flight that the cloud holds from another store).
-    capped: dict[str, int] = field(default_factory=dict)
+    # Stations that sent a seq the cloud held already: their ack goes no further than the
+    # highest seq of the batch, what the cloud could compare (a restored store may still have
+    # records in flight that the cloud holds from another store).
+    repeated: set[str] = field(default_factory=set)
     errors: int = 0  # records or messages that made the database raise (kept flagged or dropped)
 
     def merge(self, other: StoreResult) -> None:
@@ -79,9 +79,9 @@ class StoreResult:
         self.errors += other.errors
         for sid, seqs in other.conflicts.items():
             self.conflicts.setdefault(sid, []).extend(seqs)
-        for mine, theirs in ((self.highs, other.highs), (self.capped, other.capped)):
-            for sid, v in theirs.items():
-                mine[sid] = max(mine.get(sid, 0), v)
+        self.repeated |= other.repeated
+        for sid, v in other.highs.items():
+            self.highs[sid] = max(self.highs.get(sid, 0), v)
 
 
 class Store:
@@ -100,11 +100,10 @@ class Store:
         except OperationalError:
             raise
         except Exception as exc:  # noqa: BLE001 - isolate the culprit, never die on input
-            log.warning("a batch failed (%s: %s); storing it one by one", type(exc).__name__,
-                        clean_text(str(exc), 300))
+            log.warning("a batch failed (%s); storing it one by one", _why(exc))
             result = self._write_one_by_one(batch)
         if batch.records:
-            self._finish_acks(result, {r.sid for r in batch.records})
+            self._finish_acks(result, batch.records)
         return result
 
     def _write(self, batch: Batch) -> StoreResult:
@@ -141,7 +140,7 @@ class Store:
                 raise
             except Exception as exc:  # noqa: BLE001
                 result.errors += 1
-                why = clean_text(f"{type(exc).__name__}: {exc}", 500)
+                why = _why(exc)
                 if part.records:
                     self._write_unstorable(part.records[0], part.received_at, why, result)
                 else:
@@ -161,18 +160,23 @@ class Store:
                 got = insert_or_ignore(session, RAW, [row], returning=(RAW.c.sid, RAW.c.seq))
             result.inserted += len(got)
             result.flagged["store_error"] += len(got)
-            log.warning("record %s/%d kept flagged store_error: %s", r.sid, r.seq, why)
+            if got:
+                log.warning("record %s/%d kept flagged store_error: %s", r.sid, r.seq, why)
+            else:
+                result.repeated.add(r.sid)
         except OperationalError:
             raise
         except Exception as exc:  # noqa: BLE001
             log.error("record %s/%d could not be kept at all (%s); the gateway will resend it",
                       r.sid, r.seq, clean_text(str(exc), 300))
 
-    def _finish_acks(self, result: StoreResult, sids: set[str]) -> None:
-        marks = self.advance_acks(sids)
+    def _finish_acks(self, result: StoreResult, records: list[RecordIn]) -> None:
+        top: dict[str, int] = {}
+        for r in records:
+            top[r.sid] = max(top.get(r.sid, 0), r.seq)
+        marks = self.advance_acks(set(top))
         for sid, mark in marks.items():
-            cap = result.capped.get(sid)
-            result.acks[sid] = mark if cap is None else min(mark, cap)
+            result.acks[sid] = min(mark, top[sid]) if sid in result.repeated else mark
         if result.conflicts:
             result.highs.update(self.high_seqs(set(result.conflicts)))
             for sid in result.conflicts:
@@ -255,10 +259,9 @@ class Store:
         seen_copy: set[int] = set()
         for r in records:
             key = (r.sid, r.seq)
-            if key not in inserted or id(r) != id(unique[key]):  # a repeat, in or before batch
-                result.capped[r.sid] = max(result.capped.get(r.sid, 0), r.seq)
             if key in inserted and id(r) == id(unique[key]):
                 continue
+            result.repeated.add(r.sid)  # a repeat, of a record stored before or in this batch
             mine = held.get(key)
             if mine is None or id(r) in seen_copy or _content(r.body) == mine:
                 continue
@@ -266,9 +269,6 @@ class Store:
             result.conflicts.setdefault(r.sid, []).append(r.seq)
             evidence.append({"sid": r.sid, "seq": r.seq, "type": r.type, "payload": r.body,
                              "received_at": now})  # fmt: skip
-        for r in records:  # the cap covers every seq of the station in this batch
-            if r.sid in result.capped:
-                result.capped[r.sid] = max(result.capped[r.sid], r.seq)
         if evidence:
             session.execute(SeqConflict.__table__.insert(), evidence)
             log.warning(
@@ -600,6 +600,13 @@ class Store:
 
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _why(exc: BaseException) -> str:
+    """The database's complaint in one line (the driver's message, not the whole SQL)."""
+    inner = getattr(exc, "orig", None) or exc
+    first = (str(inner).strip().splitlines() or [""])[0]
+    return clean_text(f"{type(inner).__name__}: {first}", 500)
 
 
 def _content(payload: Any) -> bytes:
