@@ -45,6 +45,7 @@ class StateIn:
     ts: int
     fw: str | None
     cfg_rev: str | None
+    retained: bool = False  # the broker's stored copy, delivered again: no sign of life
 
 
 @dataclass(slots=True)
@@ -136,7 +137,8 @@ def add_message(batch: Batch, topic: str, payload: bytes, retained: bool = False
         _check_sid(obj, sid, kind)
         rev = obj.get("cfg_rev")
         batch.states.append(
-            StateIn(sid, obj["online"], obj["ts"], obj.get("fw"), None if rev is None else str(rev))
+            StateIn(sid, obj["online"], obj["ts"], obj.get("fw"), None if rev is None else str(rev),
+                    retained)
         )
     elif kind == "telemetry":
         _check_storable(obj, kind)

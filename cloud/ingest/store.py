@@ -85,9 +85,12 @@ class StoreResult:
 
 
 class Store:
-    def __init__(self, engine: Engine, verifier: SignatureVerifier | None = None) -> None:
+    def __init__(
+        self, engine: Engine, verifier: SignatureVerifier | None = None, offline_after_s: float = 90.0
+    ) -> None:
         self.engine = engine
         self.verifier = verifier or SignatureVerifier()
+        self.offline_after_ms = int(offline_after_s * 1000)
         self._known: set[str] = set()  # sids whose station rows exist (saves an insert per batch)
 
     def write(self, batch: Batch) -> StoreResult:
@@ -436,6 +439,10 @@ class Store:
     # --- live state ---------------------------------------------------------------------------------
     def _states(self, session: Session, batch: Batch) -> None:
         if batch.states:
+            shown = and_(
+                bindparam("b_online"),
+                or_(bindparam("b_live"), STATE.c.last_seen >= bindparam("b_fresh")),
+            )
             # Newer connection wins; for the same connection, offline (the will) beats online,
             # and a repeated state of the same connection refreshes fw and cfg_rev.
             session.execute(
@@ -457,9 +464,13 @@ class Store:
                     ),
                 )
                 .values(
-                    online=bindparam("b_online"),
+                    # A retained copy (every ingest restart gets it again) shows a station
+                    # online only if it was heard from within the liveness timeout.
+                    online=shown,
                     claimed_online=bindparam("b_online"),
-                    offline_reason=bindparam("b_reason"),
+                    offline_reason=case(
+                        (shown, None), (bindparam("b_online"), "timeout"), else_="will"
+                    ),
                     state_ts=bindparam("b_ts"),
                     fw=bindparam("fw"),
                     cfg_rev=bindparam("cfg_rev"),
@@ -469,7 +480,8 @@ class Store:
                         "b_sid": s.sid,
                         "b_ts": s.ts,
                         "b_online": s.online,
-                        "b_reason": None if s.online else "will",
+                        "b_live": not s.retained,
+                        "b_fresh": batch.received_at - self.offline_after_ms,
                         "fw": s.fw,
                         "cfg_rev": s.cfg_rev,
                     }

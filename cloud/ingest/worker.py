@@ -83,7 +83,7 @@ class IngestWorker:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.store = store or Store(engine)
+        self.store = store or Store(engine, offline_after_s=settings.offline_after_s)
         self.stats = IngestStats()
         self.refusals = RateLimitedLog(log)
         self._inbox: queue.Queue[tuple[str, bytes, bool]] = queue.Queue()

@@ -241,11 +241,22 @@ class ThreadedIngest:
     """An IngestWorker in a thread of the test process (quick to start; same code as the process)."""
 
     def __init__(
-        self, broker: Broker, engine: Engine, group: str = "ingest", batch_max: int = 5000
+        self,
+        broker: Broker,
+        engine: Engine,
+        group: str = "ingest",
+        batch_max: int = 5000,
+        *,
+        offline_after_s: float = 90.0,
+        sweep_every_s: float = 5.0,
     ) -> None:
         self.worker = IngestWorker(
-            IngestSettings(mqtt_settings(broker), group, batch_max, 0.02), engine
-        )
+            IngestSettings(
+                mqtt_settings(broker), group, batch_max, 0.02,
+                offline_after_s=offline_after_s, sweep_every_s=sweep_every_s,
+            ),
+            engine,
+        )  # fmt: skip
         self.thread = threading.Thread(target=self.worker.run, name="ingest", daemon=True)
 
     def start(self) -> ThreadedIngest:
