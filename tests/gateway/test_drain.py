@@ -78,3 +78,47 @@ def test_a_reconnect_resends_everything_unacknowledged_and_nothing_is_lost_while
         d.pump()
     d.on_ack(25)
     assert store.outbox.depth() == 0 and d.pending() == 0
+
+
+def test_an_ack_with_conflicts_renumbers_resigns_and_resends_after_the_cloud_high(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from edge.records import KeySigner, append_signed_end
+    from jcproto import SessionEnded, verify_record
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    s = Store.open(tmp_path / "c.db")
+    for i in range(5):
+        s.outbox.append("event", {"kind": "gun_state", "gun": "P1-1", "detail": {"i": i}}, 1_767_225_600_000 + i)
+    end = SessionEnded(seq=0, ts=1_767_225_700_000, session_id="6f1c1a52-0d37-4a4e-9a43-6a3e1c1f0b11",
+                       energy_start_wh=0, energy_stop_wh=10, started_at=1_767_225_600_000,
+                       ended_at=1_767_225_700_000, stop_reason="local", cost_fen=1, signature="")
+    with s.transaction(durable=True):
+        end_seq = append_signed_end(s, end, KeySigner(key))  # seq 6
+    sent: list[dict] = []
+
+    def publish(payload: str) -> bool:
+        sent.extend(json.loads(payload)["records"])
+        return True
+
+    d = Drain(s, FakeClock(), publish, "S1", DrainSettings(batch_records=10, window_records=10), signer=KeySigner(key))
+    d.pump()
+    assert [r["seq"] for r in sent] == [1, 2, 3, 4, 5, 6]
+    sent.clear()
+    # The cloud held 4..6 with other content and holds up to 100.
+    d.on_ack(6, [4, 5, 6], 100)
+    assert d.acked == 100 and d.conflicts == 3
+    d.pump()
+    assert [r["seq"] for r in sent] == [101, 102, 103, 104]
+    assert [r.get("kind") for r in sent] == ["gun_state", "gun_state", None, "seq_conflict"]
+    moved_end = sent[2]
+    assert moved_end["type"] == "session_ended" and verify_record(moved_end, key.public_key())
+    assert not verify_record({**moved_end, "seq": end_seq}, key.public_key())  # signed anew
+    assert sent[3]["detail"]["conflicts"] == [4, 5, 6] and sent[3]["detail"]["high"] == 100
+    # Records 1..3 were held by the cloud: gone. A late copy of the same answer: nothing.
+    assert s.outbox.get(1) is None and s.outbox.depth() == 4
+    d.on_ack(6, [4, 5, 6], 100)
+    assert s.outbox.last_seq() == 104
+    d.on_ack(104)
+    assert s.outbox.depth() == 0
+    s.close()
