@@ -441,7 +441,7 @@ class Store:
         if batch.states:
             shown = and_(
                 bindparam("b_online"),
-                or_(bindparam("b_live"), STATE.c.last_seen >= bindparam("b_fresh")),
+                or_(bindparam("b_live"), func.coalesce(STATE.c.last_seen, 0) >= bindparam("b_fresh")),
             )
             # Newer connection wins; for the same connection, offline (the will) beats online,
             # and a repeated state of the same connection refreshes fw and cfg_rev.
