@@ -143,3 +143,23 @@ def test_state_ts_of_the_retained_message_is_applied_without_reviving(
     wait_for(lambda: _state(engine, "L2") == (False, "timeout"), 6, "offline by timeout")
     with Session(engine) as s:
         assert s.get(StationState, "L2").fw == "9.9"
+
+
+def test_a_retained_online_of_a_station_never_heard_from_shows_it_offline(
+    broker: Broker, engine: Engine
+) -> None:
+    """Ingest starting while the broker holds an `online` state of a station it never saw
+    alive (its gateway disconnected cleanly long ago): offline, and no database error."""
+    c = broker.connect(broker.station("L3"), "gw-L3")
+    c.publish(topic("L3", "state"), State(online=True, ts=int(time.time() * 1000)).to_json(),
+              qos=1, retain=True).wait_for_publish(5)
+    c.disconnect()
+    c.loop_stop()
+    worker = ThreadedIngest(broker, engine, offline_after_s=2.0, sweep_every_s=0.2).start()
+    try:
+        wait_for(lambda: _state(engine, "L3") == (False, "timeout"), 5, "known, offline")
+        time.sleep(0.5)
+        assert _state(engine, "L3") == (False, "timeout")
+        assert worker.worker.stats.store_errors == 0
+    finally:
+        worker.stop()

@@ -294,3 +294,22 @@ def test_revoke_by_serial_keeps_the_stations_other_certificate(
     assert _refused(broker, first)
     # still registered on the broker (not removed): its records flow
     assert _reaches_cloud(broker, broker.connect(second, "S11"), "S11")
+
+
+def test_the_answer_carries_the_highest_seq_the_cloud_holds(cloud: Cloud) -> None:
+    """Revision 1.1: a replaced gateway's new store starts after high_seq."""
+    from cloud.models import RawRecord
+
+    _, csr = _csr("S1")
+    status, body = cloud.provision({"v": 1, "token": cloud.token("S1")["token"], "csr_pem": csr})
+    assert (status, body["high_seq"]) == (200, 0)
+    with cloud.app.app_context():
+        for seq in (1, 2, 3, 41):
+            db.session.add(RawRecord(sid="S1", seq=seq, type="event", ts=1_767_225_600_000, payload={},
+                                     flagged=False, received_at=0))
+        db.session.add(RawRecord(sid="S2", seq=99, type="event", ts=1_767_225_600_000, payload={},
+                                 flagged=False, received_at=0))
+        db.session.commit()
+    _, csr = _csr("S1")
+    status, body = cloud.provision({"v": 1, "token": cloud.token("S1")["token"], "csr_pem": csr})
+    assert (status, body["high_seq"]) == (200, 41)
