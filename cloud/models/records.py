@@ -38,7 +38,7 @@ class RawRecord(Base):
 class SeqConflict(Base):
     """A record that arrived under a (sid, seq) the cloud already held with other content.
 
-    Kept as evidence only (never billed, never merged into sessions); each row is an alarm
+    Kept as evidence only (never merged into sessions); each row is an alarm
     for the operator. The gateway is told (ack `conflicts`/`high`) and renumbers its record.
     """
 

@@ -59,7 +59,7 @@ def test_bad_ends_leave_the_session_abnormal_with_the_reason_never_over_a_good_e
     assert st.wait_acked(2) == 2
     got = _session(engine, x)
     assert (got.status, got.end_problem, got.signature_ok) == ("abnormal", "bad_signature (seq 2)", False)
-    # 3. A good end: ended, billed figures.
+    # 3. A good end: ended, with its figures.
     st.send([signed(_end(3, x, 2000, cost=150))])
     assert st.wait_acked(3) == 3
     got = _session(engine, x)

@@ -4,7 +4,7 @@ outbox, drain and signer against the real broker and ingest, on SQLite and Postg
 A station runs on store 1; its store is replaced mid-life (new key, new empty store, same
 sid: provisioning's high_seq starts it above the cloud); then an old backup of store 1 is
 restored, which numbers new records with seqs the cloud holds from stores 1 and 2. Every
-record of all three reaches the cloud, none is billed twice.
+record of all three reaches the cloud once; no session or energy is counted twice.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Gateway:
         self.store.close()
 
 
-def test_replaced_store_then_restored_backup_lose_nothing_and_bill_once(
+def test_replaced_store_then_restored_backup_lose_nothing_and_count_once(
     broker: Broker, engine: Engine, ingest: ThreadedIngest, tmp_path: Path
 ) -> None:
     ident1 = broker.station(SID)
@@ -190,8 +190,8 @@ def test_replaced_store_then_restored_backup_lose_nothing_and_bill_once(
     assert all(x.status == "ended" and x.signature_ok is True for x in sessions.values())
     b = sessions[sess["B"]]
     assert (b.energy_stop_wh, b.stop_reason) == (2300, "unplugged")
-    billed = sum(x.energy_stop_wh - x.energy_start_wh for x in sessions.values())
-    assert billed == 500 + 800 + 300 + 400 + 600
+    energy = sum(x.energy_stop_wh - x.energy_start_wh for x in sessions.values())
+    assert energy == 500 + 800 + 300 + 400 + 600
     gw3.close()
 
 

@@ -31,7 +31,7 @@ def charge(sim: SimProcess, gw: GatewayProcess) -> None:
             and s["sync"]["connected"], 40, "session ended and acknowledged")
 
 
-def test_replaced_gateway_and_restored_backup_lose_nothing_and_bill_once(tmp_path: Path) -> None:
+def test_replaced_gateway_and_restored_backup_lose_nothing_and_count_once(tmp_path: Path) -> None:
     with Broker(tmp_path / "broker") as broker, CloudStack(broker, tmp_path / "cloud") as cloud, \
             SimProcess("test", speed=10) as sim:
         def gateway(name: str) -> GatewayProcess:
