@@ -266,7 +266,7 @@ class Store:
                 continue
             result.repeated.add(r.sid)  # a repeat, of a record stored before or in this batch
             mine = held.get(key)
-            if mine is None or id(r) in seen_copy or _content(r.body) == mine:
+            if mine is None or id(r) in seen_copy or r.type in PLACEHOLDERS or _content(r.body) == mine:
                 continue
             seen_copy.add(id(r))
             result.conflicts.setdefault(r.sid, []).append(r.seq)
@@ -611,6 +611,9 @@ class Store:
         return {sid: max(int(marks.get(sid, 0)), moved.get(sid, 0)) for sid in wanted}
 
 
+# A gateway covers seqs it can no longer read (`lost`) or had to drop unsent (`pruned`) with
+# these at the same seq: when the cloud holds that seq, its copy is the record, not a conflict.
+PLACEHOLDERS = frozenset({"lost", "pruned"})
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 

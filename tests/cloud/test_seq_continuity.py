@@ -198,3 +198,43 @@ def test_replaced_store_then_restored_backup_lose_nothing_and_count_once(
 def _raw(engine: Engine) -> list[Any]:
     with Session(engine) as s:
         return list(s.scalars(select(RawRecord).where(RawRecord.sid == SID).order_by(RawRecord.seq)))
+
+
+def test_the_ack_names_conflicts_and_high_only_for_other_content(
+    broker: Broker, engine: Engine, ingest: ThreadedIngest
+) -> None:
+    from tests.cloud.support import FakeStation, filler_records, session_records
+
+    acks: queue.Queue[Ack] = queue.Queue()
+    st = FakeStation(broker, "S-ACK").connect()
+    assert st.client is not None
+    st.client.message_callback_add(topic("S-ACK", "ack"), lambda _c, _u, m: acks.put(Ack.from_json(m.payload)))
+
+    def ack_after(records: list[dict[str, Any]]) -> Ack:
+        while not acks.empty():
+            acks.get_nowait()
+        st.send(records, remember=False)
+        return acks.get(timeout=10)
+
+    first = filler_records(1, 10) + session_records(11)  # 1..14
+    assert ack_after(first) == Ack(seq=14)
+    # The same records again, a different signature on the end, placeholders: duplicates.
+    again = [dict(r) for r in first[:5]] + [{**first[13], "signature": "BBBBBBBBBBBB"}]
+    assert ack_after(again) == Ack(seq=14)
+    assert ack_after([{"seq": 3, "type": "lost", "ts": NOW, "reason": "store_rewound"},
+                      {"seq": 4, "type": "pruned", "ts": NOW, "of": "meter_minute"}]) == Ack(seq=4)
+    # Other content under held seqs: conflicts, and the cloud's highest seq.
+    other = filler_records(100, 3)
+    for i, r in enumerate(other):
+        r["seq"] = 6 + i
+    got = ack_after(other)
+    assert (got.seq, got.conflicts, got.high) == (8, [6, 7, 8], 14)
+    with Session(engine) as s:
+        kept = s.scalars(select(SeqConflict).where(SeqConflict.sid == "S-ACK").order_by(SeqConflict.seq)).all()
+        assert [(c.seq, c.payload["ts"]) for c in kept] == [(r["seq"], r["ts"]) for r in other]
+        held = s.get(RawRecord, ("S-ACK", 6))
+        assert held is not None and held.payload == first[5]  # the first stays
+    # A batch reaching past the cloud's high: new seqs stored, the ack tells both.
+    mixed = [{**first[0], "seq": 13, "ts": NOW + 999}, *filler_records(15, 2)]
+    got = ack_after(mixed)
+    assert (got.seq, got.conflicts, got.high) == (16, [13], 16)
