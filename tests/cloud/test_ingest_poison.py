@@ -285,6 +285,7 @@ def _boom_trigger(engine: Engine) -> None:
             conn.execute(text(
                 "CREATE TRIGGER boom BEFORE INSERT ON raw_records "
                 "WHEN json_extract(NEW.payload, '$.detail.boom') IS NOT NULL "
+                "OR json_extract(NEW.payload, '$.boom') IS NOT NULL "
                 "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"))
             conn.execute(text(
                 "CREATE TRIGGER boom_state BEFORE UPDATE ON station_state "
@@ -292,7 +293,8 @@ def _boom_trigger(engine: Engine) -> None:
         else:
             conn.execute(text(
                 "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "IF NEW.payload->'detail' ? 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; "
+                "IF NEW.payload->'detail' ? 'boom' OR NEW.payload ? 'boom' THEN "
+                "RAISE EXCEPTION 'boom refused'; END IF; "
                 "RETURN NEW; END $$"))
             conn.execute(text(
                 "CREATE FUNCTION boom_state() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -329,6 +331,28 @@ def test_an_exception_on_one_record_flags_it_and_the_batch_goes_on(
     assert wait_for(lambda: ingest.thread.is_alive(), 1)
     with Session(engine) as s:
         assert s.query(RawRecord).filter(RawRecord.sid == "P5").count() == 8
+
+
+def test_an_exception_on_a_record_of_any_type_flags_only_that_record(
+    broker: Broker, engine: Engine, ingest: ThreadedIngest
+) -> None:
+    _boom_trigger(engine)
+    st = FakeStation(broker, "P8").connect()
+    recs: list[dict[str, Any]] = []
+    booms: list[int] = []
+    for base in base_records():
+        recs.append(good(len(recs) + 1))
+        booms.append(len(recs) + 1)
+        recs.append({**base, "seq": len(recs) + 1, "boom": 1})  # unknown fields are allowed
+    recs.append(good(len(recs) + 1))
+    st.send(recs, batch=len(recs))
+    assert st.wait_acked(len(recs), 20) == len(recs)
+    with Session(engine) as s:
+        rows = {r.seq: r for r in s.scalars(select(RawRecord).where(RawRecord.sid == "P8"))}
+    assert sorted(rows) == list(range(1, len(recs) + 1))
+    assert sorted(q for q, r in rows.items() if r.flag_reason == "store_error") == booms
+    assert all(not rows[q].flagged for q in rows if q not in booms)
+    assert {rows[q].type for q in booms} == {b["type"] for b in base_records()}
 
 
 @pytest.mark.parametrize("other", ["P7", "p6", "P6x"])
