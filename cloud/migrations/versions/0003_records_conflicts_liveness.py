@@ -1,7 +1,7 @@
 """records: seq conflicts, flag details, abnormal session ends, liveness
 
-Revision ID: 0002_records
-Revises: 0001
+Revision ID: 0003_records
+Revises: 0002_identity
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONDOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-revision: str = "0002_records"
-down_revision: str | None = "0001"
+revision: str = "0003_records"
+down_revision: str | None = "0002_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
