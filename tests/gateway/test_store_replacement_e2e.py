@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tests.gateway.test_sync_e2e import SID, TARIFF, provision, wait_for
+from tests.gateway.test_sync_e2e import SID, TARIFF, provision
 from tests.support.broker import Broker
 from tests.support.cloud import CloudStack
 from tests.support.gateway import GatewayProcess
