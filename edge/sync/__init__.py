@@ -193,7 +193,8 @@ class Sync:
             "connected": bool(link and link.connected), "connections": link.connections if link else 0,
             "last_error": link.last_error if link else None, "acked_seq": self.drain.acked,
             "sent_seq": self.drain.sent_high, "last_ack_at": self.drain.last_ack_at_ms,
-            "resends": self.drain.resends, "commands": self.commands.handled, "dropped": self.dropped,
+            "resends": self.drain.resends, "seq_conflicts": self.drain.conflicts,
+            "commands": self.commands.handled, "dropped": self.dropped,
         }
 
 

@@ -79,6 +79,7 @@ def test_replaced_gateway_and_restored_backup_lose_nothing_and_count_once(tmp_pa
         gw3.start()
         charge(sim, gw3)
         events = gw3.events("seq_conflict")
+        assert gw3.status()["sync"]["seq_conflicts"] > 0
         gw3.stop()
 
         raw = cloud.rows("raw_records", sid=SID)
