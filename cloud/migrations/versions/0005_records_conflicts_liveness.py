@@ -1,7 +1,7 @@
 """records: seq conflicts, flag details, abnormal session ends, liveness
 
-Revision ID: 0004_records
-Revises: 0003_money
+Revision ID: 0005_records
+Revises: 0004_drivers
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONDOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-revision: str = "0004_records"
-down_revision: str | None = "0003_money"
+revision: str = "0005_records"
+down_revision: str | None = "0004_drivers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
