@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.cache import Store  # noqa: E402
 from edge.clock import SystemClock  # noqa: E402
-from jcproto import Ack, parse_topic  # noqa: E402
 from edge.sync.drain import Drain  # noqa: E402
 from edge.sync.link import LinkSettings, MqttLink  # noqa: E402
+from jcproto import Ack, parse_topic  # noqa: E402
 from tests.cloud.support import IngestProcess  # noqa: E402
 from tests.support.broker import Broker  # noqa: E402
 

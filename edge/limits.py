@@ -64,7 +64,7 @@ class LimitWriter:
         async with bus.hold(priority):
             for w, before, before_at in claimed:
                 if w.gun.limit_written_w != w.watts:
-                    continue  # a later decision changed it again; that one writes it
+                    continue  # a newer decision changed it again; that one writes it
                 try:
                     await self.piles[w.gun.pile_id].driver.set_power_limit(w.gun.n, w.watts, priority)
                 except BusError as exc:

@@ -128,7 +128,7 @@ def problems(value: Any, limit: int = 5) -> list[str]:
 
 
 def _escape(s: str) -> str:
-    """`s` with NUL and surrogates written as \\uXXXX text (safe for any database)."""
+    """`s` with NUL and surrogates written as \\u plus four hex digits (safe for any database)."""
     if _bad_text(s) is None:
         return s
     return "".join(

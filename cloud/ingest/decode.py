@@ -34,7 +34,7 @@ class RecordIn:
     type: str
     ts: int
     body: dict[str, Any]
-    flag: str | None  # None, "invalid" or "unknown_type" (signatures are checked later)
+    flag: str | None  # None, "invalid" or "unknown_type" (signatures are checked after decoding)
     reason: str | None = None  # why it is flagged, for people (schema errors, bounds)
 
 

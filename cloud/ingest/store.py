@@ -353,7 +353,7 @@ class Store:
         no_good_end = SESSIONS.c.signature_ok.is_not(True)
         if good:
             # The first good end (lowest seq) wins: a renumbered copy from a restored store,
-            # or any later end, never counts the session a second time.
+            # or any subsequent end, never counts the session a second time.
             self._end_sessions(session, good, or_(no_good_end, SESSIONS.c.ended_seq > bindparam("b_seq")))
         if bad:
             # Shown abnormal, never over a good end.

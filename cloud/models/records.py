@@ -59,7 +59,7 @@ class ChargingSession(Base):
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), index=True)
     # running | ended | abnormal (an end came that failed validation or its signature:
-    # end_problem says why; a later good end makes it `ended`, a later bad one never
+    # end_problem says why; a subsequent good end makes it `ended`, a subsequent bad one never
     # overwrites a good end)
     status: Mapped[str] = mapped_column(String(16), default="running")
     end_problem: Mapped[str | None] = mapped_column(Text)

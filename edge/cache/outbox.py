@@ -35,7 +35,7 @@ log = logging.getLogger("edge.cache")
 # Prune classes (column `prunable`): which unsent records the size cap may replace.
 KEEP, TELEMETRY, MINOR_EVENT = 0, 1, 2
 # Event kinds whose loss costs only diagnostics. Anything not listed (fault_*, load_level,
-# kinds added later) is kept: unknown means protected.
+# kinds added in future versions) is kept: unknown means protected.
 MINOR_EVENT_KINDS = frozenset(
     {"gun_state", "pile_lost", "pile_back", "meter_lost", "meter_back", "clock_skew"}
 )

@@ -487,7 +487,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT}")
         conn.execute("PRAGMA trusted_schema=OFF")
-        conn.execute("PRAGMA cell_size_check=ON")  # catch a bad page on read, not later
+        conn.execute("PRAGMA cell_size_check=ON")  # catch a bad page on read, not at some distant write
     except BaseException:
         conn.close()
         raise

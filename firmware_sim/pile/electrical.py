@@ -61,7 +61,7 @@ class ElectricalModel:
         dc = self.spec.dc
         if ev.full:
             return StopReason.EV_FULL
-        # The first threshold this step would cross: stop exactly there, not a step later.
+        # The first threshold this step would cross: stop exactly there, not a step after it.
         candidates: list[tuple[float, str]] = [(ev.seconds_to_target(power, dc), "full")]
         if gun.energy_limit_wh:
             remaining_wh = gun.energy_limit_wh - gun.session_energy_wh

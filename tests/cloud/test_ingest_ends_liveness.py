@@ -70,7 +70,7 @@ def test_bad_ends_leave_the_session_abnormal_with_the_reason_never_over_a_good_e
     assert st.wait_acked(6) == 6
     got = _session(engine, x)
     assert (got.status, got.energy_stop_wh, got.cost_fen, got.ended_seq) == ("ended", 2000, 150, 3)
-    # 5. Order does not matter: a good end stored after a later bad one still wins.
+    # 5. Order does not matter: a good end stored after a subsequent bad one still wins.
     y = str(uuid.uuid4())
     st.send([{**signed(_end(8, y, 3000)), "cost_fen": 3}, _end(9, y, "lots")])
     st.send([signed(_end(7, y, 1200, cost=20))])

@@ -66,7 +66,7 @@ def test_validity_and_revocation_at_the_records_time(engine: Engine) -> None:
     assert _check(engine, "S1", _ended(new_key(), now)) == "bad_signature"
     assert _check(engine, "S2", _ended(key, now)) == "no_certificate"
 
-    # superseded (re-provisioned) at `cut`: records before it still count, later ones do not
+    # superseded (re-provisioned) at `cut`: records before it still count, newer ones do not
     with Session(engine) as s, s.begin():
         revoke(s, sid="S1", reason=SUPERSEDED)
         cut = s.get(IssuedCert, serial).revoked_at

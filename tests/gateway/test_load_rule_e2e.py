@@ -46,7 +46,7 @@ def test_a_card_start_at_the_pile_while_capped_gets_the_50_percent_cap(tmp_path)
                                   what="session_started")
         [rec] = [r for r in started if r["type"] == "session_started"]
         assert rec["auth"] == "pile" and rec["power_cap_w"] == CAP
-        # it never gets more than its cap, on any later tick
+        # it never gets more than its cap, on any following tick
         for _ in range(6):
             time.sleep(0.5)
             g = pile_gun(sim, AC22, 1)

@@ -33,7 +33,7 @@ RULE = [
     (75.0, B, B, False, None),  # down only below 80 − 5
     (74.9, B, C, True, 30_000),
     (46.0, B, C, True, 30_000),  # leaving blocked lands in capped's hysteresis band
-    (44.9, B, C, True, 30_000),  # one band at a time: capped first, normal at a later tick
+    (44.9, B, C, True, 30_000),  # one band at a time: capped first, normal at a following tick
     (100.0, N, B, False, None),
 ]
 

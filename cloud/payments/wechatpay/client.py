@@ -112,7 +112,7 @@ class WechatPayClient:
             return _json_object(content, f"{method} {path}")
         err = _error_fields(content)
         if resp.status_code >= 500 or resp.status_code == 429:
-            # the code stays ours (retry later); WeChat's own (e.g. SYSTEM_ERROR) is in the message
+            # the code stays ours (worth a retry); WeChat's own (e.g. SYSTEM_ERROR) is in the message
             raise ProviderUnavailable(f"{method} {path}: HTTP {resp.status_code} "
                                       f"{err.get('code', '')} {err.get('message', '')}".strip())
         raise ProviderError(resp.status_code, str(err.get("code") or ""),
