@@ -5,10 +5,16 @@ reports); every rule here is deterministic and integer, so that any party repeat
 arithmetic gets the same fen:
 - Energy between two readings is split across period boundaries in proportion to time
   (linear), with cumulative rounding so the parts add up to exactly the energy measured.
+- Prices are CNY per kWh × 10,000 (`_e4`: 0.6855 CNY/kWh → 6855), so that tariff sheets
+  quoting four decimals are exact; a period may give `*_fen_per_kwh` instead (× 100), and
+  when it gives both the `_e4` form wins (spec/mqtt-v1.md, Revision 1.1).
 - Energy is accumulated in exact Wh per period *name* (periods sharing a name must share
-  prices, e.g. a valley split at midnight), and money is rounded once per name:
-  fen = round_half_up(wh × (energy + service) fen/kWh / 1000). Rounding per period, not at
-  the end, makes each invoice line an integer and the lines add up to the total.
+  prices, e.g. a valley split at midnight). Then, per name, the electricity fee and the
+  service fee are each rounded half up to the fen once:
+  fen = round_half_up(wh × price_e4, 100,000). Those are a bill's lines (`CostLine`); a
+  session's cost is their sum, so the 电费 and 服务费 lines add up to the total exactly.
+- The idle fee (占位费, `IdleFee`) counts started steps from `ended_at` + grace until the
+  car is unplugged, up to a cap.
 - Periods are local wall-clock times in the tariff's zone; boundaries come from zoneinfo,
   so DST jumps (where a zone has them) are handled: a skipped hour never happens, a repeated
   hour is charged at its period's price both times.
@@ -17,7 +23,7 @@ arithmetic gets the same fen:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +35,11 @@ DAY_MIN = 24 * 60
 MINUTE_MS = 60_000
 _HHMM = re.compile(r"^(\d{2}):(\d{2})$")
 _MS = timedelta(milliseconds=1)
+E4_PER_FEN = 100  # a price in fen per kWh is this many _e4 units
+E4_DIVISOR = 100_000  # fen = Wh × price_e4 / 100,000 (kWh = 1000 Wh, CNY = 100 fen, e4 = 10^4)
+MAX_PRICE_E4 = 10**9  # 100,000 CNY/kWh: far above any tariff, keeps columns in 64 bits
+MAX_FEN = 10**9  # money bounds of Revision 1.1
+MAX_MINUTES = 10**6
 
 
 class TariffError(ValueError):
@@ -45,7 +56,13 @@ def round_half_up(numerator: int, denominator: int) -> int:
 
 
 def fen_for(wh: int, fen_per_kwh: int) -> int:
+    """Fen for `wh` at a whole-fen price; equal to fen_e4(wh, fen_per_kwh × 100)."""
     return round_half_up(wh * fen_per_kwh, 1000)
+
+
+def fen_e4(wh: int, price_e4: int) -> int:
+    """Fen for `wh` at a price in CNY/kWh × 10,000, rounded half up once."""
+    return round_half_up(wh * price_e4, E4_DIVISOR)
 
 
 def _parse_hhmm(value: Any, where: str, key: str) -> int:
@@ -71,12 +88,25 @@ class Period:
     start: str  # "HH:MM" local
     end: str  # "HH:MM" local; "24:00" or "00:00" = end of day; before start = wraps midnight
     name: str
-    energy_fen_per_kwh: int
-    service_fen_per_kwh: int
+    energy_price_e4: int  # electricity, CNY per kWh × 10,000
+    service_price_e4: int  # service, CNY per kWh × 10,000
 
     @property
-    def price_fen_per_kwh(self) -> int:
-        return self.energy_fen_per_kwh + self.service_fen_per_kwh
+    def price_e4(self) -> int:
+        return self.energy_price_e4 + self.service_price_e4
+
+    @property
+    def energy_fen_per_kwh(self) -> int | None:
+        """The electricity price in whole fen per kWh; None when it has a fraction of a fen."""
+        return _whole_fen(self.energy_price_e4)
+
+    @property
+    def service_fen_per_kwh(self) -> int | None:
+        return _whole_fen(self.service_price_e4)
+
+    @property
+    def price_fen_per_kwh(self) -> int | None:
+        return _whole_fen(self.price_e4)
 
     @property
     def start_min(self) -> int:
@@ -94,13 +124,48 @@ class Period:
         return [(start + i) % DAY_MIN for i in range(length)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The `_e4` form, plus the whole-fen form where it is exact (for v1 peers that
+        know only that one; the `_e4` form wins wherever both are read)."""
+        out: dict[str, Any] = {
             "start": self.start,
             "end": self.end,
             "name": self.name,
-            "energy_fen_per_kwh": self.energy_fen_per_kwh,
-            "service_fen_per_kwh": self.service_fen_per_kwh,
+            "energy_price_e4": self.energy_price_e4,
+            "service_price_e4": self.service_price_e4,
         }
+        for kind in ("energy", "service"):
+            fen = getattr(self, f"{kind}_fen_per_kwh")
+            if fen is not None:
+                out[f"{kind}_fen_per_kwh"] = fen
+        return out
+
+
+def _whole_fen(price_e4: int) -> int | None:
+    return price_e4 // E4_PER_FEN if price_e4 % E4_PER_FEN == 0 else None
+
+
+def _price_e4(raw: Mapping[str, Any], where: str, kind: str) -> int:
+    """A period's `kind` price in _e4 units: `<kind>_price_e4` wins over `<kind>_fen_per_kwh`."""
+    e4_key, fen_key = f"{kind}_price_e4", f"{kind}_fen_per_kwh"
+    if fen_key in raw:
+        fen = raw[fen_key]
+        if isinstance(fen, bool) or not isinstance(fen, int) or not 0 <= fen <= MAX_PRICE_E4 // 100:
+            raise TariffError(
+                f"{where}: {fen_key} must be a whole number of fen per kWh, 0 or more "
+                f"(e.g. 85 for 0.85 CNY/kWh; for prices like 0.6855 use {e4_key}: 6855), "
+                f"not {fen!r}"
+            )
+    if e4_key in raw:
+        value = raw[e4_key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRICE_E4:
+            raise TariffError(
+                f"{where}: {e4_key} must be a whole number, CNY per kWh × 10,000 "
+                f"(e.g. 6855 for 0.6855 CNY/kWh), 0 to {MAX_PRICE_E4}, not {value!r}"
+            )
+        return value
+    if fen_key in raw:
+        return raw[fen_key] * E4_PER_FEN
+    raise TariffError(f"{where}: missing {fen_key!r} (or {e4_key!r}: CNY per kWh × 10,000)")
 
 
 def _period_from_dict(raw: Any, index: int) -> Period:
@@ -110,23 +175,72 @@ def _period_from_dict(raw: Any, index: int) -> Period:
     name = raw.get("name")
     if isinstance(name, str) and name:
         where = f"periods[{index}] ({name!r})"
-    for key in ("start", "end", "name", "energy_fen_per_kwh", "service_fen_per_kwh"):
+    for key in ("start", "end", "name"):
         if key not in raw:
             raise TariffError(f"{where}: missing {key!r}")
     if not isinstance(name, str) or not name.strip():
         raise TariffError(f'{where}: name must be a non-empty string, e.g. "peak"')
     for key in ("start", "end"):
         _parse_hhmm(raw[key], where, key)
-    for key in ("energy_fen_per_kwh", "service_fen_per_kwh"):
-        value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    energy = _price_e4(raw, where, "energy")
+    service = _price_e4(raw, where, "service")
+    return Period(raw["start"], raw["end"], name, energy, service)
+
+
+def _bounded_int(raw: Mapping[str, Any], key: str, low: int, high: int, what: str) -> int:
+    if key not in raw:
+        raise TariffError(f"idle: missing {key!r} ({what})")
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TariffError(f"idle: {key} must be a whole number {low} to {high} ({what}), not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class IdleFee:
+    """占位费: after `grace_min` past the session's end, each started `step_min` the car stays
+    plugged costs `fen_per_step`, at most `cap_fen` a session."""
+
+    grace_min: int
+    step_min: int
+    fen_per_step: int
+    cap_fen: int
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> IdleFee:
+        if not isinstance(raw, Mapping):
             raise TariffError(
-                f"{where}: {key} must be a whole number of fen per kWh, 0 or more "
-                f"(e.g. 85 for 0.85 CNY/kWh), not {value!r}"
+                'idle must be an object {"grace_min","step_min","fen_per_step","cap_fen"}'
             )
-    return Period(
-        raw["start"], raw["end"], name, raw["energy_fen_per_kwh"], raw["service_fen_per_kwh"]
-    )
+        return cls(
+            grace_min=_bounded_int(raw, "grace_min", 0, MAX_MINUTES, "minutes free after the end"),
+            step_min=_bounded_int(raw, "step_min", 1, MAX_MINUTES, "minutes per charged step"),
+            fen_per_step=_bounded_int(raw, "fen_per_step", 0, MAX_FEN, "fen per started step"),
+            cap_fen=_bounded_int(raw, "cap_fen", 0, MAX_FEN, "most fen a session pays"),
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "grace_min": self.grace_min,
+            "step_min": self.step_min,
+            "fen_per_step": self.fen_per_step,
+            "cap_fen": self.cap_fen,
+        }
+
+    def fen(self, ended_at_ms: int, released_at_ms: int) -> int:
+        """The fee for a car unplugged at `released_at_ms` after a session that ended at
+        `ended_at_ms`: each started step past the grace costs fen_per_step; capped."""
+        charged_ms = released_at_ms - (ended_at_ms + self.grace_min * MINUTE_MS)
+        if charged_ms <= 0:
+            return 0
+        step_ms = self.step_min * MINUTE_MS
+        steps = -(-charged_ms // step_ms)  # every started step counts
+        return min(steps * self.fen_per_step, self.cap_fen)
+
+
+def idle_fen(idle: IdleFee | None, ended_at_ms: int, released_at_ms: int) -> int:
+    """The idle fee under a tariff's `idle` (0 when the tariff has none)."""
+    return 0 if idle is None else idle.fen(ended_at_ms, released_at_ms)
 
 
 def _coverage(periods: tuple[Period, ...]) -> list[int]:
@@ -169,9 +283,9 @@ def _coverage(periods: tuple[Period, ...]) -> list[int]:
     by_name: dict[str, Period] = {}
     for i, period in enumerate(periods):
         first = by_name.setdefault(period.name, period)
-        if (first.energy_fen_per_kwh, first.service_fen_per_kwh) != (
-            period.energy_fen_per_kwh,
-            period.service_fen_per_kwh,
+        if (first.energy_price_e4, first.service_price_e4) != (
+            period.energy_price_e4,
+            period.service_price_e4,
         ):
             raise TariffError(
                 f"{label(i)} has other prices than an earlier period named {period.name!r}: "
@@ -195,6 +309,7 @@ class Tariff:
     periods: tuple[Period, ...]
     currency: str = CURRENCY
     tz: str = DEFAULT_TZ
+    idle: IdleFee | None = None
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _owner: tuple[int, ...] = field(init=False, repr=False, compare=False)  # minute → period
     _run: tuple[int, ...] = field(init=False, repr=False, compare=False)  # minute → to change
@@ -237,20 +352,25 @@ class Tariff:
         if not isinstance(raw_periods, list | tuple):
             raise TariffError("periods must be a list of {start, end, name, prices} objects")
         periods = tuple(_period_from_dict(p, i) for i, p in enumerate(raw_periods))
+        idle = d.get("idle")
         return cls(
             id=d["id"],
             periods=periods,
             currency=d.get("currency", CURRENCY),
             tz=d.get("tz", DEFAULT_TZ),
+            idle=None if idle is None else IdleFee.from_dict(idle),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "currency": self.currency,
             "tz": self.tz,
             "periods": [p.to_dict() for p in self.periods],
         }
+        if self.idle is not None:
+            out["idle"] = self.idle.to_dict()
+        return out
 
     # -- time ----------------------------------------------------------------------------
 
@@ -318,8 +438,56 @@ class Tariff:
                 return period
         raise KeyError(name)
 
+    def names(self) -> list[str]:
+        """Period names in the order the tariff first lists them (a bill's line order)."""
+        seen: list[str] = []
+        for period in self.periods:
+            if period.name not in seen:
+                seen.append(period.name)
+        return seen
+
 
 # -- cost ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """One period name of a bill: its energy and its two fees, each rounded once."""
+
+    name: str
+    wh: int
+    energy_fen: int  # 电费
+    service_fen: int  # 服务费
+
+    @property
+    def fen(self) -> int:
+        return self.energy_fen + self.service_fen
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "wh": self.wh,
+            "energy_fen": self.energy_fen,
+            "service_fen": self.service_fen,
+        }
+
+
+def cost_line(period: Period, wh: int) -> CostLine:
+    return CostLine(
+        period.name, wh, fen_e4(wh, period.energy_price_e4), fen_e4(wh, period.service_price_e4)
+    )
+
+
+def cost_lines(tariff: Tariff, wh_by_name: Mapping[str, int]) -> list[CostLine]:
+    """The bill's lines for energy already split by period name (zero-Wh names left out)."""
+    unknown = set(wh_by_name) - set(tariff.names())
+    if unknown:
+        raise KeyError(f"period names not in tariff {tariff.id!r}: {sorted(unknown)}")
+    return [
+        cost_line(tariff.prices(name), wh_by_name[name])
+        for name in tariff.names()
+        if wh_by_name.get(name)
+    ]
 
 
 def split_energy(tariff: Tariff, t0_ms: int, t1_ms: int, wh: int) -> dict[str, int]:
@@ -395,33 +563,47 @@ class CostMeter:
         return {name: self._wh[name] for name in self._names() if self._wh.get(name)}
 
     def _names(self) -> list[str]:
-        seen: list[str] = []
-        for period in self.tariff.periods:
-            if period.name not in seen:
-                seen.append(period.name)
-        return seen
+        return self.tariff.names()
+
+    def lines(self) -> list[CostLine]:
+        """Per period name with energy: Wh, electricity fen, service fen (each rounded once)."""
+        return cost_lines(self.tariff, self._wh)
 
     def period_fen(self, name: str) -> int:
-        return fen_for(self._wh.get(name, 0), self.tariff.prices(name).price_fen_per_kwh)
+        return cost_line(self.tariff.prices(name), self._wh.get(name, 0)).fen
 
     @property
     def cost_fen(self) -> int:
-        """Σ over period names of round_half_up(wh × (energy + service) / 1000)."""
-        return sum(self.period_fen(name) for name in self.wh_by_period)
+        """The sum of the lines: Σ round_half_up(wh × energy_e4) + round_half_up(wh × service_e4)."""
+        return sum(line.fen for line in self.lines())
 
     def breakdown(self) -> dict[str, dict[str, int]]:
-        """Per period name: wh, energy_fen, service_fen (which add up to the period's fen).
+        """Per period name: wh, energy_fen, service_fen (the lines as a dict)."""
+        return {
+            line.name: {"wh": line.wh, "energy_fen": line.energy_fen, "service_fen": line.service_fen}
+            for line in self.lines()
+        }
 
-        energy_fen is rounded on its own; service_fen is the period total minus energy_fen,
-        so the lines always add up to `cost_fen`.
+    @classmethod
+    def replay(
+        cls,
+        tariff: Tariff,
+        start_ts_ms: int,
+        start_wh: int,
+        readings: Iterable[tuple[int, int]],
+    ) -> CostMeter:
+        """A meter rebuilt from recorded (ts, lifetime register Wh) readings, in order.
+
+        A reading whose register is below the previous one is skipped, as the live meter
+        does (EnergyRegisterError), so replaying what was recorded gives the same split.
         """
-        out: dict[str, dict[str, int]] = {}
-        for name, wh in self.wh_by_period.items():
-            prices = self.tariff.prices(name)
-            total = self.period_fen(name)
-            energy = fen_for(wh, prices.energy_fen_per_kwh)
-            out[name] = {"wh": wh, "energy_fen": energy, "service_fen": total - energy}
-        return out
+        meter = cls(tariff, start_ts_ms, start_wh)
+        for ts_ms, energy_wh in readings:
+            try:
+                meter.feed(max(ts_ms, meter.last_ts_ms), energy_wh)
+            except EnergyRegisterError:
+                continue
+        return meter
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -472,26 +654,41 @@ def wh_until_amount(meter: CostMeter, amount_fen: int, ts_ms: int) -> int | None
     Wh more may exceed it. 0: stop now. None: the current period is free (no limit from it).
     """
     name = meter.tariff.name_at(ts_ms)
-    price = meter.tariff.prices(name).price_fen_per_kwh
+    period = meter.tariff.prices(name)
     left = amount_fen - sum(meter.period_fen(n) for n in meter.wh_by_period if n != name)
-    if left < 0 or meter.period_fen(name) > left:
+    have = meter._wh.get(name, 0)
+    if left < 0 or cost_line(period, have).fen > left:
         return 0
-    if price == 0:
+    if period.price_e4 == 0:
         return None
-    # round_half_up(w × price / 1000) ≤ left  ⇔  w × price ≤ 1000 × left + 499
-    most = (1000 * left + 499) // price
-    return max(0, most - meter._wh.get(name, 0))
+    # The line's fen is non-decreasing in Wh, and at most one fen below w × price_e4 / 10^5
+    # (two halves rounded), so the largest w with fen(w) ≤ left is below `hi`.
+    lo, hi = have, (left + 1) * E4_DIVISOR // period.price_e4 + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if cost_line(period, mid).fen <= left:
+            lo = mid
+        else:
+            hi = mid
+    return lo - have
 
 
 __all__ = [
     "CURRENCY",
     "DEFAULT_TZ",
+    "E4_DIVISOR",
+    "CostLine",
     "CostMeter",
     "EnergyRegisterError",
+    "IdleFee",
     "Period",
     "Tariff",
     "TariffError",
+    "cost_line",
+    "cost_lines",
+    "fen_e4",
     "fen_for",
+    "idle_fen",
     "round_half_up",
     "split_energy",
     "wh_until_amount",

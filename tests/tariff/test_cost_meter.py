@@ -151,8 +151,9 @@ def test_wh_until_amount_is_exact():
     m.feed(ms(2026, 6, 1, 9), 2_000)  # 270 fen so far, now in peak (155 fen/kWh)
     now = ms(2026, 6, 1, 9)
     more = wh_until_amount(m, 1_000, now)
-    # peak may reach 1000 − 115 = 885 fen: w × 155 ≤ 885 499 → w ≤ 5 712; 1 000 Wh are in
-    assert more == 4_712
+    # peak may reach 1000 − 115 = 885 fen, each fee rounded on its own: at 5 709 Wh
+    # 599.445 → 599 + 285.45 → 285 = 884 fen; at 5 710 Wh 599.55 → 600 + 285.5 → 286 = 886
+    assert more == 4_709
     at = copy.deepcopy(m)
     at.feed(now + 60_000, 2_000 + more)
     assert at.cost_fen <= 1_000
@@ -164,8 +165,9 @@ def test_wh_until_amount_is_exact():
 def test_wh_until_amount_edges():
     m = CostMeter(tou(), ms(2026, 6, 1, 7), 0)
     m.feed(ms(2026, 6, 1, 9), 2_000)
-    # 270 fen spent; 3 Wh more of peak still round to the same 270 fen
-    assert wh_until_amount(m, 270, ms(2026, 6, 1, 9)) == 3
+    # 270 fen spent; 4 Wh more of peak still round to the same 270 fen (1 004 Wh: 105.42 →
+    # 105 + 50.2 → 50); at 1 005 Wh the electricity fee rounds up (105.525 → 106)
+    assert wh_until_amount(m, 270, ms(2026, 6, 1, 9)) == 4
     assert wh_until_amount(m, 269, ms(2026, 6, 1, 9)) == 0
     assert wh_until_amount(m, 100, ms(2026, 6, 1, 9)) == 0  # passed
     free = Tariff.from_dict(

@@ -16,7 +16,12 @@ def test_from_dict_defaults_and_round_trip():
     t = tou()
     assert t.tz == DEFAULT_TZ == "Asia/Shanghai" and t.currency == "CNY"
     d = t.to_dict()
-    assert d["tz"] == "Asia/Shanghai" and d["periods"] == TOU["periods"]
+    # whole-fen prices come back in both forms: the _e4 one, and the fen one v1 peers know
+    assert d["tz"] == "Asia/Shanghai" and d["periods"] == [
+        {**p, "energy_price_e4": p["energy_fen_per_kwh"] * 100,
+         "service_price_e4": p["service_fen_per_kwh"] * 100}
+        for p in TOU["periods"]
+    ]
     assert Tariff.from_dict(d) == t
 
 

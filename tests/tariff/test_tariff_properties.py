@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
+from fractions import Fraction
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tariff_support import HOUR_MS, ms, period
 
-from jcproto.tariff import CostMeter, Tariff, wh_until_amount
+from jcproto.tariff import CostMeter, IdleFee, Tariff, idle_fen, wh_until_amount
 
 SETTINGS = settings(max_examples=120, deadline=None)
 ZONES = ["Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "UTC"]
@@ -26,7 +28,9 @@ def tariffs(draw: st.DrawFn) -> Tariff:
             max_size=len(cuts),
         )
     )
-    prices = {n: (draw(st.integers(0, 200)), draw(st.integers(0, 100))) for n in set(names)}
+    # Prices in _e4 (CNY/kWh × 10,000), some whole fen, some to four decimals.
+    price = st.one_of(st.integers(0, 30_000), st.integers(0, 300).map(lambda f: f * 100))
+    prices = {n: (draw(price), draw(price)) for n in sorted(set(names))}
 
     def hhmm(m: int) -> str:
         return f"{m // 60:02d}:{m % 60:02d}"
@@ -34,8 +38,21 @@ def tariffs(draw: st.DrawFn) -> Tariff:
     periods = []
     for i, cut in enumerate(cuts):
         end = cuts[(i + 1) % len(cuts)]
-        periods.append(period(hhmm(cut), hhmm(end), names[i], *prices[names[i]]))
+        raw = {"start": hhmm(cut), "end": hhmm(end), "name": names[i]}
+        for kind, e4 in zip(("energy", "service"), prices[names[i]], strict=True):
+            raw.update(draw(price_forms(kind, e4)))
+        periods.append(raw)
     return Tariff.from_dict({"id": "p", "tz": draw(st.sampled_from(ZONES)), "periods": periods})
+
+
+def price_forms(kind: str, e4: int) -> st.SearchStrategy[dict]:
+    """The ways a period may give one price: _e4 alone, fen alone (when exact), or both
+    with a fen value that disagrees (the _e4 form must win)."""
+    forms = [st.just({f"{kind}_price_e4": e4}),
+             st.integers(0, 500).map(lambda f: {f"{kind}_price_e4": e4, f"{kind}_fen_per_kwh": f})]
+    if e4 % 100 == 0:
+        forms.append(st.just({f"{kind}_fen_per_kwh": e4 // 100}))
+    return st.one_of(forms)
 
 
 readings = st.lists(
@@ -116,7 +133,7 @@ def test_wh_until_amount_never_overshoots(t, steps, amount):
     nb = t.next_boundary(now)
     end = now + 1 if nb is None else min(now + 1, nb)  # stay in the current period
     if more is None:
-        assert t.period_at(now).price_fen_per_kwh == 0
+        assert t.period_at(now).price_e4 == 0
         return
     at = copy.deepcopy(m)
     at.feed(end, m.last_wh + more)
@@ -142,3 +159,76 @@ def test_next_boundary_is_the_next_change(t, offset):
     assert t.name_at(nb) != here and t.name_at(nb - 1) == here
     for k in range(1, 16):  # and nothing changes in between
         assert t.name_at(ts + (nb - ts) * k // 16) == here
+
+
+def half_up(x: Fraction) -> int:
+    """Round half up, written independently of the module (exact rational arithmetic)."""
+    return math.floor(x + Fraction(1, 2))
+
+
+@SETTINGS
+@given(t=tariffs(), start_wh=st.integers(0, 10**9), steps=readings)
+def test_lines_follow_the_rounding_rule_and_add_up_to_the_total(t, start_wh, steps):
+    m, _ = run(t, start_wh, steps)
+    lines = m.lines()
+    assert [ln.name for ln in lines] == [n for n in t.names() if m.wh_by_period.get(n)]
+    for ln in lines:
+        p = t.prices(ln.name)
+        assert ln.wh == m.wh_by_period[ln.name] > 0
+        # fen = round_half_up(Wh × price_e4 / 100,000), each fee on its own
+        assert ln.energy_fen == half_up(Fraction(ln.wh * p.energy_price_e4, 100_000))
+        assert ln.service_fen == half_up(Fraction(ln.wh * p.service_price_e4, 100_000))
+        assert ln.fen == ln.energy_fen + ln.service_fen
+    assert m.cost_fen == sum(ln.energy_fen for ln in lines) + sum(ln.service_fen for ln in lines)
+    assert sum(ln.wh for ln in lines) == m.energy_wh
+    # Each line is within a fen of the exact amount of its fee (rounded once, not per reading).
+    exact = sum(Fraction(ln.wh * t.prices(ln.name).price_e4, 100_000) for ln in lines)
+    assert abs(m.cost_fen - exact) <= len(lines)
+
+
+@SETTINGS
+@given(cuts=st.sets(st.integers(0, 1439), min_size=1, max_size=5),
+       fen=st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)), min_size=5, max_size=5),
+       tz=st.sampled_from(ZONES), steps=readings)
+def test_fen_prices_and_the_same_prices_in_e4_give_the_same_bill(cuts, fen, tz, steps):
+    cuts = sorted(cuts)
+
+    def hhmm(m: int) -> str:
+        return f"{m // 60:02d}:{m % 60:02d}"
+
+    def spans():
+        for i, cut in enumerate(cuts):
+            yield i, hhmm(cut), hhmm(cuts[(i + 1) % len(cuts)])
+
+    as_fen = Tariff.from_dict({"id": "x", "tz": tz, "periods": [
+        period(a, b, f"p{i}", *fen[i]) for i, a, b in spans()]})
+    as_e4 = Tariff.from_dict({"id": "x", "tz": tz, "periods": [
+        {"start": a, "end": b, "name": f"p{i}", "energy_price_e4": fen[i][0] * 100,
+         "service_price_e4": fen[i][1] * 100} for i, a, b in spans()]})
+    assert as_fen == as_e4
+    m_fen, _ = run(as_fen, 0, steps)
+    m_e4, _ = run(as_e4, 0, steps)
+    assert m_fen.lines() == m_e4.lines()
+    for ln in m_fen.lines():  # and the same as the whole-fen formula of the first text
+        e, s = fen[int(ln.name[1:])]
+        assert ln.energy_fen == half_up(Fraction(ln.wh * e, 1000))
+        assert ln.service_fen == half_up(Fraction(ln.wh * s, 1000))
+
+
+idle_fees = st.builds(IdleFee, grace_min=st.integers(0, 24 * 60), step_min=st.integers(1, 24 * 60),
+                      fen_per_step=st.integers(0, 10_000), cap_fen=st.integers(0, 10**6))
+
+
+@SETTINGS
+@given(idle=idle_fees, ended=st.integers(START, START + 365 * 24 * HOUR_MS),
+       waits=st.lists(st.integers(-HOUR_MS, 10 * 24 * HOUR_MS), min_size=2, max_size=20))
+def test_idle_fee_never_above_cap_and_monotone_in_time(idle, ended, waits):
+    fees = [idle_fen(idle, ended, ended + w) for w in sorted(waits)]
+    assert all(0 <= f <= idle.cap_fen for f in fees)
+    assert fees == sorted(fees)  # unplugging later never costs less
+    for w, f in zip(sorted(waits), fees, strict=True):
+        charged = w - idle.grace_min * 60_000
+        steps = 0 if charged <= 0 else math.ceil(Fraction(charged, idle.step_min * 60_000))
+        assert f == min(steps * idle.fen_per_step, idle.cap_fen)
+        if w <= idle.grace_min * 60_000:
+            assert f == 0
