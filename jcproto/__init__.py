@@ -14,6 +14,7 @@ from jcproto.commands import (
     COMMAND_TYPES,
     CancelReservation,
     Command,
+    IdleFee,
     Reserve,
     ResetFault,
     SetAuthList,
@@ -43,6 +44,7 @@ from jcproto.messages import (
 from jcproto.records import (
     RECORD_TYPES,
     Event,
+    GunReleased,
     Limit,
     Lost,
     MeterMinute,
@@ -70,7 +72,8 @@ from jcproto.topics import (
 
 __all__ = [
     "COMMAND_TYPES", "DOWN_KINDS", "KINDS", "RECORD_TYPES", "UP_KINDS",
-    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunTelemetry", "Kind", "Limit", "Lost",
+    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunReleased", "GunTelemetry", "IdleFee",
+    "Kind", "Limit", "Lost",
     "MeterMinute", "ProtocolError", "Pruned", "Record", "RefusalKind", "Reply", "Reserve",
     "ResetFault", "SessionEnded", "SessionProgress", "SessionStarted", "SetAuthList", "SetConfig",
     "SetLoadPolicy", "SetTariff", "Start", "State", "Stop", "Tariff", "TariffPeriod", "Telemetry",

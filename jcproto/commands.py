@@ -19,11 +19,24 @@ def new_command_id() -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TariffPeriod:
+    """Each price as `*_price_e4` (CNY/kWh × 10,000) or `*_fen_per_kwh`; `_e4` wins.
+    Arithmetic on it lives in `jcproto.tariff`."""
+
     start: str  # "HH:MM", local time
     end: str  # "HH:MM" or "24:00"
     name: str
-    energy_fen_per_kwh: int
-    service_fen_per_kwh: int
+    energy_fen_per_kwh: int | None = field(default=None, metadata=omit_none())
+    service_fen_per_kwh: int | None = field(default=None, metadata=omit_none())
+    energy_price_e4: int | None = field(default=None, metadata=omit_none())
+    service_price_e4: int | None = field(default=None, metadata=omit_none())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IdleFee:
+    grace_min: int
+    step_min: int
+    fen_per_step: int
+    cap_fen: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -32,6 +45,7 @@ class Tariff:
     periods: list[TariffPeriod] = field(metadata=nested_list(TariffPeriod))
     currency: Literal["CNY"] = "CNY"
     tz: str = "Asia/Shanghai"
+    idle: IdleFee | None = field(default=None, metadata={**omit_none(), **nested(IdleFee)})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -80,6 +80,17 @@ class SessionEnded(Record):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class GunReleased(Record):
+    """The car of an ended session left the gun: the idle time is over (Revision 1.1)."""
+
+    TYPE: ClassVar[str] = "gun_released"
+    session_id: str
+    gun: str
+    released_at: int
+    idle_fen: int  # the gateway's own computation; the cloud recomputes and compares
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Event(Record):
     TYPE: ClassVar[str] = "event"
     kind: str
@@ -125,7 +136,16 @@ class UnknownRecord(Record):
 
 RECORD_TYPES: dict[str, type[Record]] = {
     cls.TYPE: cls
-    for cls in (SessionStarted, SessionProgress, SessionEnded, Event, MeterMinute, Pruned, Lost)
+    for cls in (
+        SessionStarted,
+        SessionProgress,
+        SessionEnded,
+        GunReleased,
+        Event,
+        MeterMinute,
+        Pruned,
+        Lost,
+    )
 }
 
 

@@ -102,7 +102,29 @@ def _v2(db: Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+def _v3(db: Database) -> None:
+    # Revision 1.1 money: the idle time after a session (until its gun_released record), the
+    # charging time counted on the monotonic clock, and each session's recorded progress
+    # readings, from which its cost is recomputed when its cost state is lost.
+    # Sessions that ended before this step are not tracked for release (release_pending 0).
+    for sql in (
+        "ALTER TABLE sessions ADD COLUMN release_pending INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN released_at INTEGER",
+        "ALTER TABLE sessions ADD COLUMN idle_fen INTEGER",
+        "ALTER TABLE sessions ADD COLUMN plugged_seen_at INTEGER",
+        "ALTER TABLE sessions ADD COLUMN elapsed_ms INTEGER",
+        "ALTER TABLE sessions ADD COLUMN elapsed_at INTEGER",
+        "CREATE INDEX sessions_release_pending ON sessions (gun) WHERE release_pending = 1",
+        """CREATE TABLE session_points (
+            session_id TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            energy_wh INTEGER NOT NULL,
+            PRIMARY KEY (session_id, ts))""",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

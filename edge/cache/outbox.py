@@ -51,7 +51,7 @@ def prune_class(type_: str, body: dict[str, Any]) -> int:
 
 
 def carries_money(type_: str) -> bool:
-    return type_.startswith("session_")
+    return type_.startswith("session_") or type_ == "gun_released"
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ class Outbox:
         self.refused_acks = 0  # acks beyond the last assigned seq (a confused cloud)
 
     def append(self, type: str, body: dict[str, Any], ts_ms: int) -> int:
-        """Store a record and return its seq. `session_*` records are committed durably."""
+        """Store a record and return its seq. Money records (`session_*`, `gun_released`)
+        are committed durably."""
         if not isinstance(type, str) or not type:
             raise ValueError(f"record type must be a non-empty str, got {type!r}")
         check_ms(ts_ms, "ts_ms")

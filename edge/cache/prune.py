@@ -11,7 +11,8 @@ not prune again), in this order, oldest first within each step:
 3. unsent events of minor kinds (outbox.MINOR_EVENT_KINDS), replaced the same way
    (`"of":"event"`).
 
-Never pruned: unsent `session_*` records, unsent events of any other kind (fault_raised,
+Never pruned: unsent `session_*` and `gun_released` records, sessions whose car has not left
+the gun yet, unsent events of any other kind (fault_raised,
 fault_cleared, load_level, …), open or unacknowledged sessions, cards, settings, alarms.
 If only those are left the store grows past its cap; the report says so and the
 `store_full` alarm is raised.
@@ -52,7 +53,8 @@ class PruneReport:
 
 
 _ACKED_SESSIONS = (
-    "state = 'ended' AND reported = 1 AND ended_seq IS NOT NULL AND ended_seq <= ?"
+    "state = 'ended' AND reported = 1 AND ended_seq IS NOT NULL AND ended_seq <= ? "
+    "AND release_pending = 0"
 )
 
 

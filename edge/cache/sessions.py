@@ -52,6 +52,14 @@ class SessionRow:
     reported: bool = False  # session_ended appended to the outbox
     ended_seq: int | None = None  # its seq: once acked, the row may be pruned
     updated_at: int | None = None
+    # After the end, until the car leaves the gun and gun_released is in the outbox:
+    release_pending: bool = False
+    released_at: int | None = None
+    idle_fen: int | None = None
+    plugged_seen_at: int | None = None  # the last instant the car was seen still plugged
+    # Charging time counted for a time limit (monotonic clock), and when it was written.
+    elapsed_ms: int | None = None
+    elapsed_at: int | None = None
 
 
 _FIELDS = {f.name for f in fields(SessionRow)}
@@ -62,8 +70,11 @@ _INTS = {
     "cost_fen",
     "pile_session_counter",
     "ended_seq",
+    "idle_fen",
+    "elapsed_ms",
 }
-_TIMES = {"started_at", "ended_at", "updated_at"}
+_TIMES = {"started_at", "ended_at", "updated_at", "released_at", "plugged_seen_at", "elapsed_at"}
+_BOOLS = ("reported", "release_pending")
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -88,8 +99,8 @@ def _validate(values: dict[str, Any]) -> None:
             check_ms(value, name)
         elif name in ("limit", "cost_state") and value is not None and not isinstance(value, dict):
             raise ValueError(f"{name} must be a dict or None")
-        elif name == "reported" and not isinstance(value, bool):
-            raise ValueError("reported must be a bool")
+        elif name in _BOOLS and not isinstance(value, bool):
+            raise ValueError(f"{name} must be a bool")
 
 
 def _to_db(values: dict[str, Any]) -> dict[str, Any]:
@@ -99,8 +110,9 @@ def _to_db(values: dict[str, Any]) -> dict[str, Any]:
         out["limit_json"] = None if limit is None else dumps(limit)
     if "cost_state" in out:
         out["cost_state"] = None if out["cost_state"] is None else dumps(out["cost_state"])
-    if "reported" in out:
-        out["reported"] = int(out["reported"])
+    for name in _BOOLS:
+        if name in out:
+            out[name] = int(out[name])
     return out
 
 
@@ -108,7 +120,8 @@ def _from_db(row: dict[str, Any]) -> SessionRow:
     values = {k: row[k] for k in _FIELDS if k in row and k != "limit"}
     values["limit"] = loads(row["limit_json"])
     values["cost_state"] = loads(row["cost_state"])
-    values["reported"] = bool(row["reported"])
+    for name in _BOOLS:
+        values[name] = bool(row[name])
     return SessionRow(**values)
 
 
@@ -176,6 +189,39 @@ class Sessions:
             "SELECT * FROM sessions WHERE state = 'ended' AND reported = 0 ORDER BY ended_at"
         )
         return [_from_db(r) for r in rows]
+
+    def pending_release(self) -> list[SessionRow]:
+        """Ended sessions whose car has not left the gun yet (no gun_released record)."""
+        rows = self._s.query(
+            "SELECT * FROM sessions WHERE release_pending = 1 ORDER BY ended_at, gun"
+        )
+        return [_from_db(r) for r in rows]
+
+    # -- recorded progress: the readings a lost cost state is recomputed from ---------------
+
+    def add_point(self, session_id: str, ts_ms: int, energy_wh: int) -> None:
+        """One recorded reading (the lifetime register at ts) of an open session."""
+        check_ms(ts_ms, "ts")
+        check_int(energy_wh, "energy_wh")
+        with self._s.transaction(durable=True):
+            self._s.execute(
+                "INSERT OR REPLACE INTO session_points (session_id, ts, energy_wh) VALUES (?, ?, ?)",
+                (session_id, ts_ms, energy_wh),
+            )
+
+    def points(self, session_id: str) -> list[tuple[int, int]]:
+        """(ts, energy_wh) readings recorded for a session, oldest first."""
+        rows = self._s.query(
+            "SELECT ts, energy_wh FROM session_points WHERE session_id = ? ORDER BY ts",
+            (session_id,),
+        )
+        return [(r["ts"], r["energy_wh"]) for r in rows]
+
+    def drop_points(self, session_id: str) -> int:
+        with self._s.transaction(durable=True):
+            return self._s.execute(
+                "DELETE FROM session_points WHERE session_id = ?", (session_id,)
+            ).rowcount
 
     def recent(self, limit: int = 50, gun: str | None = None) -> list[SessionRow]:
         sql = "SELECT * FROM sessions"

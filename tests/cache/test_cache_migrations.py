@@ -53,7 +53,7 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
     write_v1(db_path)
     with Store.open(db_path, clock=clock) as s:
         assert s.schema_found == 1
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         assert s.scalar("PRAGMA auto_vacuum") == 2  # converted once
         assert s.recovery is None
         # data kept, prune classes filled in for old records
@@ -71,7 +71,7 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
         s.events.add("gun_state", "P1-1", {}, 2000)
         s.alarms.raise_("x", "y", 2000)
     with Store.open(db_path, clock=clock) as s:
-        assert s.schema_found == 2  # nothing to do the second time
+        assert s.schema_found == 3  # nothing to do the second time
 
 
 def test_failed_migration_leaves_the_previous_version(db_path, clock, monkeypatch) -> None:
@@ -91,7 +91,7 @@ def test_failed_migration_leaves_the_previous_version(db_path, clock, monkeypatc
     conn.close()
     monkeypatch.undo()
     with Store.open(db_path, clock=clock) as s:  # and the real step runs next time
-        assert s.schema_version() == 2 and s.outbox.last_seq() == 4
+        assert s.schema_version() == 3 and s.outbox.last_seq() == 4
 
 
 def test_newer_schema_is_refused(db_path, clock) -> None:

@@ -14,6 +14,8 @@ from jcproto import (
     CancelReservation,
     ErrorCode,
     Event,
+    GunReleased,
+    IdleFee,
     GunTelemetry,
     Limit,
     Lost,
@@ -59,6 +61,15 @@ TARIFF = Tariff(
     ],
 )
 
+# Revision 1.1: prices to four decimals, one price in each form, and an idle fee.
+TARIFF_E4 = Tariff(
+    id="t2",
+    periods=[
+        TariffPeriod(start="00:00", end="24:00", name="flat", energy_price_e4=6855, service_fen_per_kwh=40),
+    ],
+    idle=IdleFee(grace_min=15, step_min=30, fen_per_step=200, cap_fen=2000),
+)
+
 RECORDS = [
     SessionStarted(seq=1, ts=NOW, session_id=SESSION, gun="P1-1", order_id="o-1", auth="remote",
                    energy_start_wh=1000, limit=Limit(mode="amount", value=5000), power_cap_w=60000),
@@ -71,6 +82,8 @@ RECORDS = [
     MeterMinute(seq=5, ts=NOW, p_avg_w=100000, p_max_w=120000, load_pct_max=61.2, energy_import_wh=10**9),
     Pruned(seq=6, ts=NOW, of="meter_minute"),
     Lost(seq=8, ts=NOW, reason="store_rewound"),
+    GunReleased(seq=9, ts=NOW + 3_600_000, session_id=SESSION, gun="P1-1", released_at=NOW + 3_600_000,
+                idle_fen=400),
 ]  # fmt: skip
 
 COMMANDS = [
@@ -87,6 +100,7 @@ COMMANDS = [
     CancelReservation(expires_at=NOW, reservation_id="r-1"),
     SetLoadPolicy(expires_at=NOW, rated_kva=630, mode="share"),
     SetTariff(expires_at=NOW, tariff=TARIFF),
+    SetTariff(expires_at=NOW, tariff=TARIFF_E4),
     SetAuthList(expires_at=NOW, cards=["A1", "B2"]),
     ResetFault(expires_at=NOW, gun="P1-1"),
     SetConfig(expires_at=NOW, values={"poll.period_s": 2, "debug": True}),
@@ -216,3 +230,36 @@ def test_unknown_fields_are_tolerated() -> None:
     # A newer peer may add optional fields (spec: "may add optional fields").
     st = State.from_json(json.dumps({"v": 1, "online": True, "ts": NOW, "uptime_s": 5}))
     assert st.online is True
+
+
+def test_tariff_periods_take_either_price_form_and_an_idle_fee() -> None:
+    from jcproto.tariff import Tariff as PricedTariff
+
+    cmd = SetTariff(expires_at=NOW, tariff=TARIFF_E4)
+    raw = json.loads(cmd.to_json())
+    assert raw["tariff"]["periods"][0] == {"start": "00:00", "end": "24:00", "name": "flat",
+                                           "energy_price_e4": 6855, "service_fen_per_kwh": 40}
+    assert raw["tariff"]["idle"] == {"grace_min": 15, "step_min": 30, "fen_per_step": 200, "cap_fen": 2000}
+    priced = PricedTariff.from_dict(raw["tariff"])
+    assert (priced.periods[0].energy_price_e4, priced.periods[0].service_price_e4) == (6855, 4000)
+    assert priced.idle is not None and priced.idle.cap_fen == 2000
+    # A period must give each price in one form or the other.
+    bad = dict(raw)
+    bad["tariff"] = {**raw["tariff"], "periods": [{"start": "00:00", "end": "24:00", "name": "flat",
+                                                   "energy_price_e4": 6855}]}
+    with pytest.raises(ProtocolError):
+        command_from_json(json.dumps(bad))
+    bad["tariff"] = {**raw["tariff"], "idle": {"grace_min": 15, "step_min": 0, "fen_per_step": 1, "cap_fen": 1}}
+    with pytest.raises(ProtocolError):
+        command_from_json(json.dumps(bad))
+
+
+def test_gun_released_requires_its_fields() -> None:
+    good = GunReleased(seq=1, ts=NOW, session_id=SESSION, gun="P1-1", released_at=NOW, idle_fen=0).to_dict()
+    assert parse_record(good) == GunReleased(seq=1, ts=NOW, session_id=SESSION, gun="P1-1",
+                                             released_at=NOW, idle_fen=0)
+    for key in ("session_id", "gun", "released_at", "idle_fen"):
+        with pytest.raises(ProtocolError):
+            parse_record({k: v for k, v in good.items() if k != key})
+    with pytest.raises(ProtocolError):
+        parse_record({**good, "idle_fen": -1})
