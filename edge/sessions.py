@@ -6,7 +6,14 @@ two is resolved by the pile's counter and tag on restart), it is judged on every
 and its cost from the tariff in force, and it ends in one durable transaction with its
 signed `session_ended` record. Limits by energy, time and amount hold while the cloud is
 unreachable: they are written to the pile's limit registers where it has them, and enforced
-here too.
+here too; a time limit counts on the monotonic clock, so a wall-clock jump neither ends nor
+extends it.
+
+No session is priced silently at 0: an `amount` limit with no tariff is refused (`no_tariff`,
+with a `start_refused` event), a session that runs without a tariff keeps the `no_tariff`
+alarm raised (and is priced from its start as soon as a station tariff arrives), and a cost
+state that cannot be read after a restart is recomputed from the session's recorded
+progress readings. After the end, `edge.release` watches the gun until the car leaves.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from edge.records import (
     append,
     append_signed_end,
 )
+from edge.release import ReleaseWatch, idle_of
 from edge.runtime import GunRuntime, PileRuntime
-from jcproto import Limit
+from jcproto import Event, Limit
 from jcproto.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, wh_until_amount
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,8 @@ PILE_AUTH = "pile"  # a session the pile started by itself, adopted (spec Revisi
 # Amount sessions: the pile's energy limit is set this much short of the amount's energy,
 # so the pile stops itself (offline too) before the gateway's own check would overshoot.
 AMOUNT_PILE_MARGIN_WH = 0
+PRICING_CHECK_S = 5.0  # how often an unpriced session looks for a station tariff
+NO_TARIFF = "no_tariff"  # the alarm, the start error and the start_refused reason
 
 
 class StartError(Exception):
@@ -69,6 +79,10 @@ class _Live:
     pile_energy_limit_wh: int | None = None
     started_mono: float | None = None
     created_mono: float = 0.0  # when this process created or resumed the session
+    # Charging time for a time limit: elapsed_base_ms at elapsed_from_mono (None: created_mono),
+    # then the monotonic clock.
+    elapsed_base_ms: int = 0
+    elapsed_from_mono: float | None = None
 
 
 _COMMAND_ERRORS = {
@@ -95,6 +109,11 @@ class SessionManager:
         # The cap a session the pile starts by itself gets now (load control's level), None
         # while the level admits no start: it then waits at 0 W until `fix_cap`.
         self.pile_session_cap: Callable[[str], int | None] = lambda gun: None
+        self.release = ReleaseWatch(store, clock)
+        # Raises/clears an alarm (key, active, message); the station hands in its own.
+        self.alarm: Callable[[str, bool, str], None] = self._store_alarm
+        self._refused_no_tariff = False  # a start was refused for want of a tariff
+        self._pricing_checked = -PRICING_CHECK_S
 
     # ---- state -----------------------------------------------------------------------
 
@@ -102,21 +121,63 @@ class SessionManager:
         """Pick up the sessions that were open when the gateway last stopped."""
         for row in self.store.sessions.open_sessions():
             self.open[row.gun] = row
-            self._live[row.session_id] = self._restore_live(row)
+            live = self._live[row.session_id] = self._restore_live(row)
+            live.elapsed_base_ms = self._elapsed_before(row)
+        station = self.station_tariff()
+        self.release.load(station.idle if station else None)
         if self.open:
             log.info("resuming %d open session(s): %s", len(self.open), ", ".join(sorted(self.open)))
+        self._pricing_alarm(force=True)
+
+    def _elapsed_before(self, row: SessionRow) -> int:
+        """Charging time a resumed session had: what was written, plus the time since it was
+        written (the gateway was down: only the wall clock spans that)."""
+        now = self.now_ms()
+        if row.elapsed_ms is not None and row.elapsed_at is not None:
+            return row.elapsed_ms + max(0, now - row.elapsed_at)
+        return max(0, now - (row.started_at or now))
 
     def _restore_live(self, row: SessionRow) -> _Live:
-        cost = None
-        if row.cost_state:
-            try:
-                cost = CostMeter.from_dict(row.cost_state)
-            except (ValueError, TariffError) as exc:
-                log.error("session %s: cost state unreadable (%s); cost restarts from here", row.session_id, exc)
+        cost = self._restore_cost(row)
         now = self.now_ms()
         return _Live(cost=cost, last_progress_ms=now,
                      next_boundary_ms=cost.tariff.next_boundary(now) if cost else None,
                      created_mono=self.clock.monotonic())
+
+    def _restore_cost(self, row: SessionRow) -> CostMeter | None:
+        """The session's cost meter as stored; if that cannot be read, recomputed from the
+        session's recorded progress readings under its own tariff (or the station's) —
+        never restarted at 0."""
+        tariff: Tariff | None = None
+        if row.cost_state:
+            try:
+                return CostMeter.from_dict(row.cost_state)
+            except (ValueError, TariffError, TypeError, AttributeError) as exc:
+                log.error("session %s: cost state unreadable (%s): recomputing it from the "
+                          "recorded progress", row.session_id, exc)
+            raw = row.cost_state.get("tariff") if isinstance(row.cost_state, dict) else None
+            try:
+                tariff = Tariff.from_dict({"tz": self.default_tz, **raw}) if isinstance(raw, dict) else None
+            except TariffError:
+                tariff = None
+        tariff = tariff or self.station_tariff()
+        if tariff is None:
+            return None
+        return self._recompute_cost(row, tariff, "cost state unreadable" if row.cost_state else "no tariff before")
+
+    def _recompute_cost(self, row: SessionRow, tariff: Tariff, why: str) -> CostMeter:
+        points = self.store.sessions.points(row.session_id)
+        meter = CostMeter.replay(tariff, row.started_at or self.now_ms(), row.energy_start_wh or 0, points)
+        with self.store.transaction(durable=True):
+            self.store.sessions.update(row.session_id, cost_state=meter.to_dict(), cost_fen=meter.cost_fen)
+            self.store.events.add("cost_recomputed", row.gun,
+                                  {"session_id": row.session_id, "why": why, "tariff_id": tariff.id,
+                                   "readings": len(points), "energy_wh": meter.energy_wh,
+                                   "cost_fen": meter.cost_fen}, self.now_ms())
+        row.cost_state, row.cost_fen = meter.to_dict(), meter.cost_fen
+        log.warning("%s: session %s cost recomputed from %d recorded reading(s) (%s): %d Wh, %d fen",
+                    row.gun, row.session_id, len(points), why, meter.energy_wh, meter.cost_fen)
+        return meter
 
     def now_ms(self) -> int:
         return int(self.clock.time() * 1000)
@@ -191,6 +252,8 @@ class SessionManager:
         if r.energy_total_wh is None:
             raise StartError("unavailable", f"{gun_id}: the energy register cannot be read now")
         tariff = tariff or self.station_tariff()
+        if tariff is None and limit.mode == "amount":
+            self._refuse_no_tariff(gun_id, limit)
         now = self.now_ms()
         tag = tag if tag is not None else (secrets.randbits(32) or 1)
         row = SessionRow(
@@ -230,6 +293,19 @@ class SessionManager:
                 break
             await self.clock.sleep(0.2)
         return self.open.get(gun_id, row)
+
+    def _refuse_no_tariff(self, gun_id: str, limit: Limit) -> None:
+        """An amount limit needs a price: refuse, record why, and raise the alarm."""
+        now = self.now_ms()
+        detail = {"reason": NO_TARIFF, "limit": {"mode": limit.mode, "value": limit.value}}
+        with self.store.transaction(durable=True):
+            append(self.store, Event(seq=0, ts=now, kind="start_refused", gun=gun_id, detail=detail))
+            self.store.events.add("start_refused", gun_id, detail, now)
+        self._refused_no_tariff = True
+        self._pricing_alarm(force=True)
+        raise StartError(NO_TARIFF, f"{gun_id}: a start limited by amount ({limit.value} fen) needs a tariff "
+                                    "to price it, and this station has none: the cloud must send set_tariff "
+                                    "(or start with the tariff in the command)")
 
     def _pile_limits(self, row: SessionRow, live: _Live) -> tuple[int, int]:
         mode, value = (row.limit or {}).get("mode", "full"), int((row.limit or {}).get("value", 0))
@@ -330,7 +406,60 @@ class SessionManager:
 
     def observe(self, gun: GunRuntime, reading: GunReading) -> list[tuple[str, StopReason]]:
         """Judge the gun's session against a fresh reading. Returns stops the loop must send
-        (gun, reason) because an edge-enforced limit was reached."""
+        (gun, reason) because an edge-enforced limit was reached. Also watches the car of an
+        ended session until it leaves the gun (gun_released)."""
+        self._price_unpriced()
+        stops = self._observe_session(gun, reading)
+        self.release.observe(gun.id, reading, self.open.get(gun.id))
+        self._pricing_alarm()
+        return stops
+
+    def _price_unpriced(self) -> None:
+        """A session running without a tariff is priced from its start (from its recorded
+        readings) as soon as the station has one. Looked at every PRICING_CHECK_S."""
+        if not any(self._unpriced()) and not self._refused_no_tariff:
+            return
+        mono = self.clock.monotonic()
+        if mono - self._pricing_checked < PRICING_CHECK_S:
+            return
+        self._pricing_checked = mono
+        tariff = self.station_tariff()
+        if tariff is None:
+            return
+        self._refused_no_tariff = False
+        for row in self._unpriced():
+            live = self._live[row.session_id]
+            live.cost = self._recompute_cost(row, tariff, "priced with the station tariff set since")
+            now = self.now_ms()
+            live.cost.feed(max(now, live.cost.last_ts_ms), max(live.cost.last_wh, row.energy_last_wh or 0))
+            live.next_boundary_ms = tariff.next_boundary(now)
+        self._pricing_alarm(force=True)
+
+    def _unpriced(self) -> list[SessionRow]:
+        return [row for row in self.open.values()
+                if (live := self._live.get(row.session_id)) is not None and live.cost is None]
+
+    def _pricing_alarm(self, force: bool = False) -> None:
+        unpriced = self._unpriced()
+        if unpriced:
+            self.alarm(NO_TARIFF, True, "session(s) without a tariff on " + ", ".join(sorted(r.gun for r in unpriced))
+                       + ": their cost cannot be computed until the cloud sends set_tariff")
+        elif self._refused_no_tariff:
+            self.alarm(NO_TARIFF, True, "a start limited by amount was refused: this station has no tariff; "
+                                        "the cloud must send set_tariff")
+        else:
+            self.alarm(NO_TARIFF, False, "")
+
+    def _store_alarm(self, key: str, active: bool, message: str) -> None:
+        now = self.now_ms()
+        if active:
+            self.store.alarms.raise_(key, message, now)
+        else:
+            current = self.store.alarms.get(key)
+            if current is not None and current.active:
+                self.store.alarms.clear(key, now)
+
+    def _observe_session(self, gun: GunRuntime, reading: GunReading) -> list[tuple[str, StopReason]]:
         row = self.open.get(gun.id)
         now = self.now_ms()
         if row is None:
@@ -364,7 +493,8 @@ class SessionManager:
         if verdict.outcome is Outcome.ENDED:
             self._close(row, verdict.energy_stop_wh or row.energy_last_wh or 0,
                         verdict.ended_at_ms or now, verdict.stop_reason or StopReason.LOCAL,
-                        uncertain=verdict.uncertain, note=verdict.note)
+                        uncertain=verdict.uncertain, note=verdict.note,
+                        plugged_now=reading.state.has_vehicle)
             if verdict.newer_sessions and reading.state.in_session:
                 self.adopt(gun, reading, "started on the pile after the previous session")
             return []
@@ -389,7 +519,10 @@ class SessionManager:
         cost = live.cost.cost_fen if live.cost else 0
         with self.store.transaction(durable=True):
             self.store.sessions.update(row.session_id, energy_last_wh=row.energy_last_wh, cost_fen=cost,
-                                       cost_state=live.cost.to_dict() if live.cost else None)
+                                       cost_state=live.cost.to_dict() if live.cost else None,
+                                       elapsed_ms=self.elapsed_ms(live), elapsed_at=now)
+            # The reading a lost cost state is recomputed from.
+            self.store.sessions.add_point(row.session_id, now, row.energy_last_wh or 0)
             append(self.store, SessionProgress(
                 seq=0, ts=now, session_id=row.session_id, energy_wh=row.energy_last_wh or 0,
                 power_w=reading.power_w or 0, voltage_v=reading.voltage_v, current_a=reading.current_a,
@@ -404,7 +537,7 @@ class SessionManager:
         if mode == "energy" and value > 0:
             reached = (row.energy_last_wh or 0) - (row.energy_start_wh or 0) >= value
         elif mode == "time" and value > 0:
-            reached = now - (row.started_at or now) >= value * 1000
+            reached = self.elapsed_ms(live) >= value * 1000
         elif mode == "amount" and live.cost is not None:
             left = wh_until_amount(live.cost, value, now)
             reached = left == 0
@@ -414,6 +547,13 @@ class SessionManager:
             return []
         live.stop_requested_ms = now
         return [(gun.id, StopReason.LIMIT)]
+
+    def elapsed_ms(self, live: _Live) -> int:
+        """Charging time so far on the monotonic clock (scaled like the wall clock when a
+        test or the demo runs the day faster)."""
+        origin = live.elapsed_from_mono if live.elapsed_from_mono is not None else live.created_mono
+        speed = getattr(self.clock, "speed", 1.0)
+        return live.elapsed_base_ms + max(0, int((self.clock.monotonic() - origin) * 1000 * speed))
 
     def pile_energy_limit_update(self, gun: GunRuntime) -> int | None:
         """Amount sessions: the energy limit the pile should hold now (the price may have
@@ -447,7 +587,7 @@ class SessionManager:
     # ---- ending ----------------------------------------------------------------------
 
     def _close(self, row: SessionRow, energy_stop: int, ended_at: int, pile_reason: StopReason,
-               *, uncertain: bool = False, note: str = "") -> None:
+               *, uncertain: bool = False, note: str = "", plugged_now: bool = False) -> None:
         live = self._live.pop(row.session_id, None)
         energy_stop = max(energy_stop, row.energy_start_wh or 0)
         cost = 0
@@ -469,14 +609,18 @@ class SessionManager:
             stop_reason=reason.value, cost_fen=cost, signature="", gun=row.gun)
         with self.store.transaction(durable=True):
             seq = append_signed_end(self.store, record, self.signer)
-            self.store.sessions.update(
+            ended_row = self.store.sessions.update(
                 row.session_id, state=SessionState.ENDED, ended_at=ended_at, stop_reason=reason.value,
                 energy_last_wh=energy_stop, cost_fen=cost, reported=True, ended_seq=seq,
-                cost_state=live.cost.to_dict() if live and live.cost else row.cost_state)
+                cost_state=live.cost.to_dict() if live and live.cost else row.cost_state,
+                release_pending=True, plugged_seen_at=ended_at)
+            self.store.sessions.drop_points(row.session_id)
             if uncertain:
                 self.store.events.add("session_estimated", row.gun,
                                       {"session_id": row.session_id, "note": note}, self.now_ms())
         self.open.pop(row.gun, None)
+        station = self.station_tariff() if not ended_row.cost_state else None
+        self.release.ended(ended_row, idle_of(ended_row, station.idle if station else None), plugged_now)
         log.info("%s: session %s ended (%s), %d Wh, %d fen", row.gun, row.session_id, reason.value,
                  energy_stop - (row.energy_start_wh or 0), cost)
 

@@ -198,7 +198,10 @@ async def start(station: CommandHost, cmd: Start) -> Reply:
         detail = await station.start_session(cmd.gun, auth="remote", order_id=cmd.order_id, limit=cmd.limit,
                                              tariff=tariff, tag=reservation["tag"] if reservation else None)
     except StartError as exc:
-        return _fail(cmd, ErrorCode(exc.code), str(exc))
+        # The reply's codes are the protocol's closed list; a refusal of the gateway's own
+        # (no_tariff) goes out as `invalid` with the reason in the detail.
+        known = exc.code in ErrorCode._value2member_map_
+        return _fail(cmd, ErrorCode(exc.code) if known else ErrorCode.INVALID, str(exc), reason=exc.code)
     if reservation:
         forget(station, reservation["reservation_id"])
     return Reply.success(cmd.id, detail)

@@ -97,6 +97,11 @@ def test_every_documented_operation_answers_as_documented(gateway: GatewayProces
 
     sim.control("POST", "/piles/2/guns/1/plug", {"ev": {"start_soc": 40}})
     gw.wait(lambda s: gw.gun(s, "P2-1")["state"] == "plugged", what="P2-1 plugged")
+    # no tariff at this station: an amount cannot be priced, so it is refused, loudly
+    refused = x("POST", start, 409, body={"gun": "P2-1", "card": CARD, "limit": {"mode": "amount", "value": 500}})
+    assert refused["error"] == "no_tariff" and "set_tariff" in refused["message"]
+    assert any(a["key"] == "no_tariff" for a in x("GET", "/api/status", 200)["alarms"])
+    assert [r["detail"]["reason"] for r in gw.records("event") if r["kind"] == "start_refused"] == ["no_tariff"]
     ok = x("POST", start, 200, body={"gun": "P2-1", "card": CARD.lower(),
                                      "limit": {"mode": "energy", "value": 20000}})
     assert ok["ok"] is True and ok["power_cap_w"] > 0
