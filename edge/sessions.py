@@ -113,6 +113,7 @@ class SessionManager:
         # Raises/clears an alarm (key, active, message); the station hands in its own.
         self.alarm: Callable[[str, bool, str], None] = self._store_alarm
         self._refused_no_tariff = False  # a start was refused for want of a tariff
+        self._alarm_seen: dict[str, tuple[bool, str, float]] = {}  # key → (active, message, when)
         self._pricing_checked = -PRICING_CHECK_S
 
     # ---- state -----------------------------------------------------------------------
@@ -451,13 +452,18 @@ class SessionManager:
             self.alarm(NO_TARIFF, False, "")
 
     def _store_alarm(self, key: str, active: bool, message: str) -> None:
+        """The alarm straight in the store (when no station hands in its own): written when
+        it changes, and again every PRICING_CHECK_S (someone may have cleared it by hand)."""
+        mono = self.clock.monotonic()
+        seen = self._alarm_seen.get(key)
+        if seen is not None and seen[:2] == (active, message) and mono - seen[2] < PRICING_CHECK_S:
+            return
         now = self.now_ms()
         if active:
             self.store.alarms.raise_(key, message, now)
         else:
-            current = self.store.alarms.get(key)
-            if current is not None and current.active:
-                self.store.alarms.clear(key, now)
+            self.store.alarms.clear(key, now)
+        self._alarm_seen[key] = (active, message, mono)
 
     def _observe_session(self, gun: GunRuntime, reading: GunReading) -> list[tuple[str, StopReason]]:
         row = self.open.get(gun.id)

@@ -108,6 +108,7 @@ class Station:
         self.fatal: Exception | None = None  # why the gateway stopped itself, if it did
         # the parts
         self.recorder = Recorder(self.store, self.clock, self.control, self.meter_rt, self.piles, self.guns)
+        self.sessions.alarm = self.recorder.alarm  # the no_tariff alarm, through the station's own
         self.limits = LimitWriter(self.control, self.sessions, self.piles, self.clock)
         self.meter_service = MeterService(self.meter, self.meter_rt, self.control, self.limits, self.recorder,
                                           self.store, self.clock)
