@@ -334,6 +334,10 @@ class SessionManager:
 
     def _confirm(self, row: SessionRow, reading: GunReading) -> bool:
         """A starting session is real once the pile counts it with our tag."""
+        if self.open.get(row.gun) is not row or row.state != SessionState.STARTING:
+            # Confirmed already (the poll loop and a start waiting on its own read may both
+            # see it), or dropped: one session_started per session.
+            return self.open.get(row.gun) is not None
         counter_ok = (reading.session_counter is not None and row.pile_session_counter is not None
                       and sessions_since(row.pile_session_counter, reading.session_counter) >= 1)
         tag_ok = reading.session_tag is None or str(reading.session_tag) == row.session_tag

@@ -335,3 +335,17 @@ async def test_no_idle_terms_means_a_release_with_no_fee(rig):
 def test_idle_fee_terms_round_trip_through_the_cost_state():
     t = Tariff.from_dict(TARIFF)
     assert CostMeter.from_dict(CostMeter(t, 0, 0).to_dict()).tariff.idle == IdleFee(10, 15, 150, 1_000)
+
+
+async def test_a_start_confirmed_by_the_poll_loop_meanwhile_is_recorded_once(rig):
+    """The poll loop confirms the session while `start` waits on its own read of the gun."""
+    real_read = rig.pile.read_gun
+
+    async def read_while_the_loop_polls(n):
+        rig.poll()  # the bus loop's poll runs during start's await
+        return await real_read(n)
+
+    rig.pile.read_gun = read_while_the_loop_polls
+    row = await rig.start(Limit(mode="full"), TARIFF)
+    assert row.state == SessionState.ACTIVE
+    assert [r["session_id"] for r in rig.records("session_started")] == [row.session_id]
