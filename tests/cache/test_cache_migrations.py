@@ -65,6 +65,11 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
             "active", {"mode": "full", "value": 0}, 100, None,
         )
         assert s.sessions.for_gun("P1-1") == row
+        # v3: an old row is not waiting for its car (no gun_released is owed for it)
+        assert not row.release_pending and row.elapsed_ms is None and s.sessions.pending_release() == []
+        assert s.sessions.points(SID) == []
+        s.sessions.add_point(SID, 2000, 150)
+        assert s.sessions.points(SID) == [(2000, 150)]
         assert s.settings.get("cfg_rev") == 7
         # seq continues; the new tables work
         assert s.outbox.append("meter_minute", {}, 2000) == 5

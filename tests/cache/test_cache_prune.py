@@ -21,6 +21,12 @@ def _populate(s: Store) -> dict[str, set[int]]:
             s.sessions.upsert(SessionRow(sid, f"P{i}-1", "active", "free", started_at=T0 + i))
             seq = s.outbox.append("session_ended", {"session_id": sid}, T0 + i)
             s.sessions.update(sid, state="ended", ended_at=T0 + i * M, reported=True, ended_seq=seq)
+        # Acknowledged too, but its car has not left the gun (no gun_released yet): stays.
+        waiting = str(uuid.uuid4())
+        s.sessions.upsert(SessionRow(waiting, "Q3-1", "active", "free", started_at=T0))
+        seq = s.outbox.append("session_ended", {"session_id": waiting}, T0)
+        s.sessions.update(waiting, state="ended", ended_at=T0, reported=True, ended_seq=seq,
+                          release_pending=True)
     s.outbox.ack(s.outbox.last_seq())
     # One ended session not yet acknowledged, and one open: both must stay.
     s.sessions.upsert(SessionRow(str(uuid.uuid4()), "Q1-1", "active", "free", started_at=T0))
@@ -100,7 +106,7 @@ def test_then_unsent_telemetry_becomes_pruned_placeholders(store: Store) -> None
     # all history went first (the acked sessions included), never the open/unacked sessions
     assert store.events.count() == 0 and store.samples.count() == 0
     assert report.removed["sessions"] == 30
-    assert {s.gun for s in store.sessions.recent(100)} == {"Q1-1", "Q2-1"}
+    assert {s.gun for s in store.sessions.recent(100)} == {"Q1-1", "Q2-1", "Q3-1"}
     after = _outbox(store)
     pruned = sorted(seq for seq, r in after.items() if r["type"] == "pruned")
     assert pruned and report.replaced["meter_minute"] == len(pruned)
