@@ -79,10 +79,8 @@ class _Live:
     pile_energy_limit_wh: int | None = None
     started_mono: float | None = None
     created_mono: float = 0.0  # when this process created or resumed the session
-    # Charging time for a time limit: elapsed_base_ms at elapsed_from_mono (None: created_mono),
-    # then the monotonic clock.
+    # Charging time for a time limit: elapsed_base_ms at created_mono, then the monotonic clock.
     elapsed_base_ms: int = 0
-    elapsed_from_mono: float | None = None
 
 
 _COMMAND_ERRORS = {
@@ -561,9 +559,8 @@ class SessionManager:
     def elapsed_ms(self, live: _Live) -> int:
         """Charging time so far on the monotonic clock (scaled like the wall clock when a
         test or the demo runs the day faster)."""
-        origin = live.elapsed_from_mono if live.elapsed_from_mono is not None else live.created_mono
         speed = getattr(self.clock, "speed", 1.0)
-        return live.elapsed_base_ms + max(0, int((self.clock.monotonic() - origin) * 1000 * speed))
+        return live.elapsed_base_ms + max(0, int((self.clock.monotonic() - live.created_mono) * 1000 * speed))
 
     def pile_energy_limit_update(self, gun: GunRuntime) -> int | None:
         """Amount sessions: the energy limit the pile should hold now (the price may have
