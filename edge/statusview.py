@@ -54,6 +54,7 @@ class StatusView:
                 "soc": r.soc_pct if r else None, "free_vend": g.free_vend,
                 "age_s": round(now - g.read_at, 1) if g.read_at is not None else None,
                 "session": self.sessions.summary(g.id),
+                "idle": self.sessions.release.summary(g.id),
             })
         ob = self.store.outbox
         return {

@@ -10,6 +10,7 @@ import time
 
 from jcproto import parse_record
 from jcproto.tariff import CostMeter, Tariff
+from tests.docs.openapi_support import ResponseChecker, load_spec
 from tests.support.gateway import GatewayProcess
 from tests.support.sim import SimProcess
 
@@ -72,10 +73,18 @@ def test_the_car_left_plugged_past_the_grace_pays_the_idle_fee(tmp_path):
         check_cost(gw, ended)
         time.sleep(150 / SPEED)  # 2.5 simulated minutes plugged after the end
         assert gw.records("gun_released") == []
+        # the status shows the car waiting and its fee so far, as the API document says
+        st = gw.status()
+        ResponseChecker(load_spec("gateway"))(path="/api/status", method="get", status=200,
+                                               content_type="application/json", body=st)
+        idle = GatewayProcess.gun(st, "P3-1")["idle"]
+        assert idle["session_id"] == ended["session_id"] and idle["ended_at"] == ended["ended_at"]
+        assert idle["idle_fen_now"] >= 2 * IDLE["fen_per_step"]
         unplugged_ms = int(_wall(gw) * 1000)
         sim.control("POST", f"/piles/{DC}/guns/1/unplug")
         rel = check_release(gw, ended, unplugged_ms)
         assert rel["idle_fen"] >= 2 * IDLE["fen_per_step"]
+        gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["idle"] is None, what="no idle time shown once the car left")
         row = next(s for s in gw.sessions() if s["session_id"] == ended["session_id"])
         assert row["release_pending"] == 0 and row["idle_fen"] == rel["idle_fen"]
 
