@@ -85,7 +85,7 @@ class ReleaseWatch:
         ended = row.ended_at or self.now_ms()
         older = self.pending.get(row.gun)
         if older is not None and older.session_id != row.session_id:
-            # Two pending on one gun: the later session's start released the earlier car.
+            # Two pending on one gun: the newer session's start released the older car.
             self.release(older, max(older.ended_at, min(ended, row.started_at or ended)))
         p = Pending(row.session_id, row.gun, ended, idle, max(ended, row.plugged_seen_at or 0))
         p.seen_written_ms = p.seen_ms

@@ -231,7 +231,7 @@ idle_fees = st.builds(IdleFee, grace_min=st.integers(0, 24 * 60), step_min=st.in
 def test_idle_fee_never_above_cap_and_monotone_in_time(idle, ended, waits):
     fees = [idle_fen(idle, ended, ended + w) for w in sorted(waits)]
     assert all(0 <= f <= idle.cap_fen for f in fees)
-    assert fees == sorted(fees)  # unplugging later never costs less
+    assert fees == sorted(fees)  # a car that stays longer never pays less
     for w, f in zip(sorted(waits), fees, strict=True):
         charged = w - idle.grace_min * 60_000
         steps = 0 if charged <= 0 else math.ceil(Fraction(charged, idle.step_min * 60_000))
