@@ -126,7 +126,7 @@ class SessionManager:
         self.release.load(station.idle if station else None)
         if self.open:
             log.info("resuming %d open session(s): %s", len(self.open), ", ".join(sorted(self.open)))
-        self._pricing_alarm(force=True)
+        self._pricing_alarm()
 
     def _elapsed_before(self, row: SessionRow) -> int:
         """Charging time a resumed session had: what was written, plus the time since it was
@@ -301,7 +301,7 @@ class SessionManager:
             append(self.store, Event(seq=0, ts=now, kind="start_refused", gun=gun_id, detail=detail))
             self.store.events.add("start_refused", gun_id, detail, now)
         self._refused_no_tariff = True
-        self._pricing_alarm(force=True)
+        self._pricing_alarm()
         raise StartError(NO_TARIFF, f"{gun_id}: a start limited by amount ({limit.value} fen) needs a tariff "
                                     "to price it, and this station has none: the cloud must send set_tariff "
                                     "(or start with the tariff in the command)")
@@ -436,13 +436,13 @@ class SessionManager:
             now = self.now_ms()
             live.cost.feed(max(now, live.cost.last_ts_ms), max(live.cost.last_wh, row.energy_last_wh or 0))
             live.next_boundary_ms = tariff.next_boundary(now)
-        self._pricing_alarm(force=True)
+        self._pricing_alarm()
 
     def _unpriced(self) -> list[SessionRow]:
         return [row for row in self.open.values()
                 if (live := self._live.get(row.session_id)) is not None and live.cost is None]
 
-    def _pricing_alarm(self, force: bool = False) -> None:
+    def _pricing_alarm(self) -> None:
         unpriced = self._unpriced()
         if unpriced:
             self.alarm(NO_TARIFF, True, "session(s) without a tariff on " + ", ".join(sorted(r.gun for r in unpriced))
