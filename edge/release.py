@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from edge.cache import SessionRow, Store
+from edge.cache import SessionRow, SessionState, Store
 from edge.clock import Clock
 from edge.drivers.base import GunReading
 from edge.gunstate import GunState
@@ -103,8 +103,9 @@ class ReleaseWatch:
         if p is None:
             return
         now, mono = self.now_ms(), self.clock.monotonic()
-        if open_row is not None and open_row.session_id != p.session_id:
-            # A new session on the gun: the idle time ended when it began.
+        if open_row is not None and open_row.session_id != p.session_id and open_row.state == SessionState.ACTIVE:
+            # A new session on the gun (really begun, not a start still in doubt): the idle
+            # time ended when it began.
             self.release(p, max(p.ended_at, min(now, open_row.started_at or now)))
             return
         if reading.state in EMPTY:

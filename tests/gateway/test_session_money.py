@@ -9,12 +9,15 @@ import pytest
 
 from edge.cache import SessionState
 from edge.clock import FakeClock
+from edge.drivers.base import CommandResult
 from edge.gunstate import GunState, StopReason
 from edge.release import WATCH_GAP_S
 from edge.sessions import PRICING_CHECK_S, StartError
 from jcproto import Limit
 from jcproto.tariff import CostMeter, IdleFee, Tariff
 from tests.gateway.money_support import TARIFF, WALL0, Pile, Rig
+
+TARIFF_IDLE = IdleFee.from_dict(TARIFF["idle"])
 
 
 @pytest.fixture
@@ -267,3 +270,32 @@ async def test_a_start_confirmed_by_the_poll_loop_meanwhile_is_recorded_once(rig
     row = await rig.start(Limit(mode="full"), TARIFF)
     assert row.state == SessionState.ACTIVE
     assert [r["session_id"] for r in rig.records("session_started")] == [row.session_id]
+
+
+async def test_a_start_that_never_began_does_not_end_the_idle_time(rig):
+    first = await rig.start(Limit(mode="full"), TARIFF)
+    rig.charge(2)
+    ended = end_session(rig, GunState.PLUGGED)
+    rig.clock.advance(20 * 60)
+    rig.poll()
+
+    async def silent_start(n, **kw):  # the pile takes the command but never shows a session
+        return CommandResult.ACCEPTED
+
+    rig.pile.start = silent_start
+    doubtful = await rig.start(Limit(mode="full"), TARIFF)
+    assert doubtful.state == SessionState.STARTING
+    for _ in range(30):  # past START_TIMEOUT_S: the start is dropped
+        rig.clock.advance(1)
+        rig.poll()
+    assert rig.store.sessions.get(doubtful.session_id) is None
+    assert rig.records("gun_released") == []
+    rig.charge(10, wh_per_min=0)  # still plugged, watched
+    rig.clock.advance(1)
+    rig.pile.state = GunState.AVAILABLE
+    rig.poll()
+    [rel] = rig.records("gun_released")
+    assert rel["session_id"] == first.session_id
+    assert rel["released_at"] == int(rig.clock.time() * 1000)
+    assert rel["released_at"] - ended["ended_at"] > 30 * 60_000
+    assert rel["idle_fen"] == TARIFF_IDLE.fen(ended["ended_at"], rel["released_at"]) == 2 * 150
