@@ -240,9 +240,11 @@ def format_status(s: dict) -> str:
     lines.append(f"{'GUN':8} {'STATE':15} {'POWER':>9} {'LIMIT':>9}  SESSION")
     for g in s["guns"]:
         sess = g.get("session")
+        idle = g.get("idle")
         sdesc = (f"{sess['session_id'][:8]} {sess['energy_wh'] / 1000:.2f} kWh {sess['cost_fen'] / 100:.2f} CNY"
                  + ("  waiting for load" if sess.get("waiting_for_load") else "")
-                 if sess else "")
+                 if sess else f"idle after {idle['session_id'][:8]}: {idle['idle_fen_now'] / 100:.2f} CNY"
+                 if idle else "")
         limit = "-" if g["limit_w"] is None else f"{g['limit_w'] / 1000:.1f} kW"
         lines.append(f"{g['id']:8} {g['state']:15} {g['power_w'] / 1000:>6.1f} kW {limit:>9}  {sdesc}"
                      + (f"  faults: {', '.join(g['faults'])}" if g["faults"] else ""))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from edge.cli import format_status
 from jcproto import parse_record
 from jcproto.tariff import CostMeter, Tariff
 from tests.docs.openapi_support import ResponseChecker, load_spec
@@ -80,6 +81,8 @@ def test_the_car_left_plugged_past_the_grace_pays_the_idle_fee(tmp_path):
         idle = GatewayProcess.gun(st, "P3-1")["idle"]
         assert idle["session_id"] == ended["session_id"] and idle["ended_at"] == ended["ended_at"]
         assert idle["idle_fen_now"] >= 2 * IDLE["fen_per_step"]
+        text = format_status(st)  # what `jc-gateway status` prints
+        assert f"idle after {ended['session_id'][:8]}: {idle['idle_fen_now'] / 100:.2f} CNY" in text
         unplugged_ms = int(_wall(gw) * 1000)
         sim.control("POST", f"/piles/{DC}/guns/1/unplug")
         rel = check_release(gw, ended, unplugged_ms)
