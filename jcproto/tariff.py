@@ -37,7 +37,7 @@ _HHMM = re.compile(r"^(\d{2}):(\d{2})$")
 _MS = timedelta(milliseconds=1)
 E4_PER_FEN = 100  # a price in fen per kWh is this many _e4 units
 E4_DIVISOR = 100_000  # fen = Wh × price_e4 / 100,000 (kWh = 1000 Wh, CNY = 100 fen, e4 = 10^4)
-MAX_PRICE_E4 = 10**9  # 100,000 CNY/kWh: far above any tariff, keeps columns in 64 bits
+MAX_PRICE_E4 = 10**6  # 100 CNY/kWh: far above any real tariff; catches a price sent in the wrong unit
 MAX_FEN = 10**9  # money bounds of Revision 1.1
 MAX_MINUTES = 10**6
 

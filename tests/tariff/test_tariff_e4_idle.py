@@ -54,7 +54,8 @@ def test_mixed_forms_per_fee():
     ({"energy_price_e4": -1, "service_price_e4": 0}, "energy_price_e4 must be a whole number"),
     ({"energy_price_e4": 1.5, "service_price_e4": 0}, "energy_price_e4 must be a whole number"),
     ({"energy_price_e4": True, "service_price_e4": 0}, "energy_price_e4 must be a whole number"),
-    ({"energy_price_e4": 10**10, "service_price_e4": 0}, "0 to 1000000000"),
+    ({"energy_price_e4": 10**6 + 1, "service_price_e4": 0}, "0 to 1000000"),  # over 100 CNY/kWh
+    ({"energy_fen_per_kwh": 10**4 + 1, "service_price_e4": 0}, "energy_fen_per_kwh must be a whole number"),
     ({"energy_price_e4": 1}, "missing 'service_fen_per_kwh' (or 'service_price_e4'"),
 ])
 def test_bad_e4_prices_name_the_key(raw, fragment):
