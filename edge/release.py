@@ -30,7 +30,8 @@ from jcproto.tariff import IdleFee, TariffError, idle_fen
 log = logging.getLogger(__name__)
 
 WATCH_GAP_S = 30.0  # readings further apart than this: the gun was not watched in between
-SEEN_WRITE_MS = 60_000  # "last seen plugged" goes to the store at most this often
+SEEN_WRITE_MS = 60_000  # "last seen plugged" goes to the store at most this often (wall)
+SEEN_WRITE_MIN_S = 5.0  # and at most this often on the monotonic clock (a sped-up test clock)
 EMPTY = frozenset({GunState.AVAILABLE, GunState.RESERVED})  # no car at the gun
 
 
@@ -43,6 +44,7 @@ class Pending:
     seen_ms: int  # last instant (wall) the car was seen plugged, or the end
     seen_mono: float | None = None  # when this process last saw it plugged
     seen_written_ms: int = 0
+    seen_written_mono: float = float("-inf")
 
 
 def released_at(p: Pending, now_ms: int, mono: float) -> int:
@@ -112,9 +114,9 @@ class ReleaseWatch:
             self.release(p, released_at(p, now, mono))
         elif reading.state.has_vehicle:
             p.seen_ms, p.seen_mono = max(p.seen_ms, now), mono
-            if p.seen_ms - p.seen_written_ms >= SEEN_WRITE_MS:
+            if p.seen_ms - p.seen_written_ms >= SEEN_WRITE_MS and mono - p.seen_written_mono >= SEEN_WRITE_MIN_S:
                 self.store.sessions.update(p.session_id, plugged_seen_at=p.seen_ms)
-                p.seen_written_ms = p.seen_ms
+                p.seen_written_ms, p.seen_written_mono = p.seen_ms, mono
         # faulted / unavailable: the gun cannot tell; neither plugged nor released.
 
     def release(self, p: Pending, at_ms: int) -> int:
