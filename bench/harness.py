@@ -32,7 +32,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def gateway_toml(sim: SimProcess, gw: GatewayProcess, *, rtu: bool, poll_period_s: float = 1.0,
                  load_policy: dict[str, Any] | None = None, free_vend: bool = False,
-                 watchdog: dict[str, Any] | None = None) -> str:
+                 watchdog: dict[str, Any] | None = None, meter_fast_period_s: float | None = None) -> str:
     bus = (f'port = "{sim.rtu}"\nbaud = {sim.info.get("baud") or 9600}' if rtu
            else f'host = "{sim.tcp[0]}:{sim.tcp[1]}"')
     lines = ["[station]", 'id = "ST-BENCH-01"', "",
@@ -40,7 +40,8 @@ def gateway_toml(sim: SimProcess, gw: GatewayProcess, *, rtu: bool, poll_period_
     for pid, unit in gw.piles.items():
         lines += ["[[pile]]", f'id = "{pid}"', 'bus = "line"', f"unit = {unit}",
                   f"free_vend = {'true' if free_vend else 'false'}", ""]
-    lines += ["[meter]", 'bus = "line"', f"unit = {sim.meter_unit}", "",
+    lines += ["[meter]", 'bus = "line"', f"unit = {sim.meter_unit}",
+              *([f"fast_period_s = {meter_fast_period_s}"] if meter_fast_period_s is not None else []), "",
               "[transformer]", f"rated_kva = {sim.info.get('rated_kva', 160)}", "",
               "[load_policy]", *[f"{k} = {json.dumps(v)}" for k, v in (load_policy or {}).items()], "",
               "[watchdog]", *[f"{k} = {json.dumps(v)}" for k, v in (watchdog or {}).items()], "",
@@ -55,11 +56,11 @@ class BenchGateway(GatewayProcess):
 
     def __init__(self, sim: SimProcess, tmp: Path, *, rtu: bool = False, poll_period_s: float = 1.0,
                  load_policy: dict[str, Any] | None = None, free_vend: bool = False,
-                 watchdog: dict[str, Any] | None = None) -> None:
+                 watchdog: dict[str, Any] | None = None, meter_fast_period_s: float | None = None) -> None:
         super().__init__(sim, tmp, rtu=rtu)
         self.config_path.write_text(gateway_toml(sim, self, rtu=rtu, poll_period_s=poll_period_s,
                                                  load_policy=load_policy, free_vend=free_vend,
-                                                 watchdog=watchdog))
+                                                 watchdog=watchdog, meter_fast_period_s=meter_fast_period_s))
 
     @property
     def pid(self) -> int:

@@ -2,6 +2,7 @@
 power limit written at the piles, with `jc-sim` and `jc-gateway run` as real processes.
 
     python bench/reaction_bench.py [--crossings 20] [--only tcp|rtu9600] [--max-seconds 900] [--json]
+                                   [--meter-period S] [--log-out FILE]
 
 Station: bench/scenarios/react16.toml — 16 DC two-gun piles (32 guns, 60 kW each) and the
 ARCM300T meter on one line, 2000 kVA, no EVs. Over Modbus TCP, and over Modbus RTU at
@@ -130,13 +131,14 @@ def run_step(sim: SimProcess, guns: list[tuple[int, int]], rated: dict[int, int]
             if len(first) == len(guns) or time.monotonic() > deadline:
                 return {"t0": t0, "load_pct": loads[0]["load_pct"], "crossed": crossed,
                         "reactions": first, "missing": [g for g in guns if g not in first],
-                        "writes": writes}
+                        "writes": writes, "log": entries}
         elif time.monotonic() > deadline:
             raise RuntimeError("the simulator logged no load change after PUT /base-load")
         time.sleep(0.2)
 
 
-def run_case(case: str, crossings: int, max_seconds: float, rng: random.Random) -> dict[str, Any]:
+def run_case(case: str, crossings: int, max_seconds: float, rng: random.Random,
+             meter_period_s: float | None = None) -> dict[str, Any]:
     rtu = case.startswith("rtu")
     with tempfile.TemporaryDirectory(prefix="jc-react-") as tmp_s:
         tmp = Path(tmp_s)
@@ -144,7 +146,8 @@ def run_case(case: str, crossings: int, max_seconds: float, rng: random.Random) 
         with SimProcess(SCENARIO, **kw) as sim:
             rated = {d["unit"]: d["rated_power_w"] for d in sim.devices if d["kind"] == "pile"}
             guns = [(d["unit"], n) for d in sim.devices if d["kind"] == "pile" for n in range(1, d["guns"] + 1)]
-            gw = BenchGateway(sim, tmp / "gw", rtu=rtu, load_policy={"dwell_s": 0})
+            gw = BenchGateway(sim, tmp / "gw", rtu=rtu, load_policy={"dwell_s": 0},
+                              meter_fast_period_s=meter_period_s)
             with gw:
                 gw.wait(lambda s: len(s["guns"]) == len(guns)
                         and all(g["limit_w"] == g["rated_power_w"] for g in s["guns"]),
@@ -161,7 +164,7 @@ def run_case(case: str, crossings: int, max_seconds: float, rng: random.Random) 
                         results[label].append(run_step(sim, guns, rated, to, threshold, going_up, budget))
                     done += 1
                 status = gw.status()
-    return {"case": case, "guns": len(guns), "crossings": done, "steps": results,
+    return {"case": case, "guns": len(guns), "crossings": done, "steps": results, "meter_period_s": meter_period_s,
             "bus": status["buses"][0] if status.get("buses") else {}}
 
 
@@ -212,7 +215,8 @@ def markdown(rows: list[dict[str, Any]], cases: list[dict[str, Any]]) -> str:
                          f"{r['not_crossed']} step(s) where the load did not cross")
     for c in cases:
         b = c.get("bus", {})
-        notes.append(f"- {c['case']}: {c['crossings']} full cycles (4 crossings each) × {c['guns']} guns; "
+        period = f", meter fast_period_s {c['meter_period_s']} s" if c.get("meter_period_s") is not None else ""
+        notes.append(f"- {c['case']}: {c['crossings']} full cycles (4 crossings each) × {c['guns']} guns{period}; "
                      f"gateway bus cycles {b.get('cycles')}, last cycle {b.get('last_cycle_ms')} ms, "
                      f"max {b.get('max_cycle_ms')} ms")
     return text + "\n\n" + "\n".join(notes) + f"\n\nCode measured: {code_version()}."
@@ -224,13 +228,23 @@ def main() -> None:
     ap.add_argument("--only", choices=sorted(TARGET_S))
     ap.add_argument("--max-seconds", type=float, default=900.0, help="per transport")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--meter-period", type=float, help="the gateway's [meter] fast_period_s (default: the "
+                    "product's, 0.25 s); the wait for the next meter read is part of every reaction")
     ap.add_argument("--json", action="store_true", help="JSON instead of markdown")
     ap.add_argument("--json-out", type=Path, help="also write the JSON to this file")
+    ap.add_argument("--log-out", type=Path, help="write every crossing's activity log (GET /log) to this file")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    cases = [run_case(c, args.crossings, args.max_seconds, rng) for c in TARGET_S if not args.only or c == args.only]
+    cases = [run_case(c, args.crossings, args.max_seconds, rng, args.meter_period)
+             for c in TARGET_S if not args.only or c == args.only]
     rows = [row for c in cases for row in summarise(c)]
     data = {"rows": rows, "cases": [{k: v for k, v in c.items() if k != "steps"} for c in cases]}
+    if args.log_out:
+        # The simulator's activity log around every crossing, for reading what was on the line.
+        args.log_out.write_text(json.dumps({c["case"]: {label: [
+            {**s, "reactions": {f"{u}-{g}": v for (u, g), v in s["reactions"].items()},
+             "writes": {f"{u}-{g}": n for (u, g), n in s["writes"].items()}} for s in steps]
+            for label, steps in c["steps"].items()} for c in cases}))
     if args.json_out:
         args.json_out.write_text(json.dumps(data, indent=1))
     if args.json:

@@ -43,6 +43,16 @@ class LimitWriter:
         return 1 if g.state in (GunState.PLUGGED, GunState.RESERVED, GunState.FINISHING) else 3
 
     async def apply(self, d: Decision, guns: list[GunRuntime] | None = None, priority: int = 1) -> None:
+        await (await self.apply_held(d, guns, priority))
+
+    async def apply_held(self, d: Decision, guns: list[GunRuntime] | None = None,
+                         priority: int = 1) -> asyncio.Future[list[None]]:
+        """apply() for a caller that may hold a line (the meter's tick: read, decide and write
+        in one turn of the line, so that no poll slips in between). The limits of a line the
+        caller holds are written from its own task (a task of its own would wait for the
+        caller's hold); the other lines' go out in tasks of their own, meanwhile. Returns once
+        the held lines are written, with the other lines' writes as a future: the caller leaves
+        its hold, then awaits it."""
         by_bus: dict[int, tuple[Bus, list[LimitWrite]]] = {}
         for w in self.control.writes(d, guns):
             pile = self.piles[w.gun.pile_id]
@@ -50,9 +60,17 @@ class LimitWriter:
                 continue
             bus = pile.driver.bus
             by_bus.setdefault(id(bus), (bus, []))[1].append(w)
-        if by_bus:
-            await asyncio.gather(*(self._write_limits(bus, sorted(ws, key=self.write_order), priority)
-                                   for bus, ws in by_bus.values()))
+        own = [(bus, ws) for bus, ws in by_bus.values() if bus.held()]
+        others = [asyncio.ensure_future(self._write_limits(bus, sorted(ws, key=self.write_order), priority))
+                  for bus, ws in by_bus.values() if not bus.held()]
+        rest = asyncio.gather(*others)
+        try:
+            for bus, ws in own:
+                await self._write_limits(bus, sorted(ws, key=self.write_order), priority)
+        except BaseException:
+            rest.cancel()
+            raise
+        return rest
 
     async def _write_limits(self, bus: Bus, writes: list[LimitWrite], priority: int) -> None:
         # Claimed before the line is ours: another loop deciding the same change meanwhile
@@ -63,6 +81,10 @@ class LimitWriter:
             w.gun.limit_written_w, w.gun.limit_written_at = w.watts, self.clock.monotonic()
         async with bus.hold(priority):
             for w, before, before_at in claimed:
+                # A routine batch (the bus loop's, refreshes) lets the meter's read through:
+                # the load is not left unread for a whole batch, and what it decides goes
+                # out at once (the rest of this batch, changed meanwhile, is then skipped).
+                await bus.let_urgent_pass()
                 if w.gun.limit_written_w != w.watts:
                     continue  # a newer decision changed it again; that one writes it
                 try:
@@ -82,3 +104,4 @@ class LimitWriter:
                     continue
                 with contextlib.suppress(BusError):
                     await pile.driver.write_value("energy_limit_wh", target, g.n)
+

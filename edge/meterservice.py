@@ -9,6 +9,8 @@ the full reading on the meter's line, and the per-minute `meter_minute` record.
 
 from __future__ import annotations
 
+import contextlib
+
 from edge.cache import MinuteSample, Store
 from edge.clock import Clock
 from edge.clockwatch import ClockWatch
@@ -17,7 +19,7 @@ from edge.drivers.bus import URGENT
 from edge.drivers.errors import BusError, DeviceLost
 from edge.drivers.meter import RegisterMapMeter
 from edge.limits import LimitWriter
-from edge.loadctl import load_pct
+from edge.loadctl import Decision, load_pct
 from edge.recorder import Recorder
 from edge.records import append
 from edge.runtime import MeterRuntime, StationEvent
@@ -52,6 +54,7 @@ class MeterService:
     async def read_full(self) -> list[StationEvent]:
         if self.meter is None:
             return []
+        fast_before = self.meter_rt.fast_reads
         try:
             reading = await self.meter.read_meter()
         except BusError as exc:
@@ -59,7 +62,11 @@ class MeterService:
             return []
         m = self.meter_rt
         m.reading, m.reading_at = reading, self.clock.monotonic()
-        m.s_total_va, m.good_at = reading.s_total_va, m.reading_at
+        # The full reading takes several requests, and the fast read of S total goes ahead of
+        # the later ones: a fast reading taken meanwhile is newer than this S total, which must
+        # not undo it (the bus loop would decide, and write limits, on the older load).
+        if m.fast_reads == fast_before:
+            m.s_total_va, m.good_at = reading.s_total_va, m.reading_at
         if reading.p_total_w is not None:
             m.p_sum += reading.p_total_w
             m.p_n += 1
@@ -67,6 +74,21 @@ class MeterService:
         return []
 
     async def tick(self) -> None:
+        # Read, decide and write the limits in one turn of the meter's line: a pile poll queued
+        # meanwhile does not slip in between the reading of a new load and the writes it calls
+        # for (on one 9600-baud line that is ~0.1 s of reaction). Recording comes after the line
+        # is free again: the durable commit of the events must not delay the transformer.
+        line = self.meter.bus.hold(URGENT) if self.meter is not None else contextlib.nullcontext()
+        async with line:
+            events, d = await self._read_and_decide()
+            rest = await self.limits.apply_held(d, priority=URGENT)
+        await rest
+        for key, message in LOADCTL_ALARMS.items():
+            self.recorder.alarm(key, key in d.alarms, message)
+        self.recorder.record(events)
+        self._meter_minute()
+
+    async def _read_and_decide(self) -> tuple[list[StationEvent], Decision]:
         m = self.meter_rt
         events: list[StationEvent] = []
         if self.meter is not None:
@@ -78,6 +100,7 @@ class MeterService:
                 m.last_error = str(exc)
             else:
                 m.s_total_va, m.good_at, m.last_error = s, self.clock.monotonic(), None
+                m.fast_reads += 1
                 m.load_max = max(m.load_max, load_pct(s, self.control.rated_kva))
         timeout = self.control.policy.meter_timeout_s
         stale = m.good_at is None or self.clock.monotonic() - m.good_at > timeout
@@ -90,13 +113,7 @@ class MeterService:
             events.append(StationEvent("meter_back", None, {}))
         events += self.clock_watch.check()
         d, ev = self.control.decide()
-        events += ev
-        # The limits first: the durable commit of the events must not delay the transformer.
-        await self.limits.apply(d, priority=URGENT)
-        for key, message in LOADCTL_ALARMS.items():
-            self.recorder.alarm(key, key in d.alarms, message)
-        self.recorder.record(events)
-        self._meter_minute()
+        return events + ev, d
 
     def _meter_minute(self) -> None:
         m = self.meter_rt

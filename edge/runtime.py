@@ -104,6 +104,7 @@ class PileRuntime:
 class MeterRuntime:
     s_total_va: int | None = None
     good_at: float | None = None  # monotonic time of the last good load reading
+    fast_reads: int = 0  # good fast reads of S total so far (a full reading compares with it)
     reading: MeterReading | None = None
     reading_at: float | None = None
     lost: bool = False

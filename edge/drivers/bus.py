@@ -71,10 +71,10 @@ class _PriorityLock:
 
     def __init__(self) -> None:
         self._busy = False
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
-    async def acquire(self, priority: int) -> None:
+    async def acquire(self, priority: float) -> None:
         if not self._busy and not self._waiters:
             self._busy = True
             return
@@ -86,6 +86,9 @@ class _PriorityLock:
             if fut.done() and not fut.cancelled():
                 self.release()  # granted just as we were cancelled: pass it on
             raise
+
+    def more_urgent_waiting(self, priority: float) -> bool:
+        return any(p < priority and not f.done() for p, _, f in self._waiters)
 
     def release(self) -> None:
         while self._waiters:
@@ -105,6 +108,7 @@ class Bus:
         self.name = transport.name
         self._lock = _PriorityLock()
         self._holder: asyncio.Task[Any] | None = None  # the task holding the line (see hold())
+        self._hold_priority: int = URGENT
         self._quiet_until = 0.0
         self._health: dict[int, DeviceHealth] = {}
         self.counters: Counter[str] = Counter()
@@ -147,25 +151,44 @@ class Bus:
         ct = self.transport.char_time()
         return self.settings.timeout_s + (request_bytes + response_bytes + 7) * ct
 
+    def held(self) -> bool:
+        """Whether the calling task holds the line (inside its hold())."""
+        return self._holder is not None and self._holder is asyncio.current_task()
+
     @asynccontextmanager
     async def hold(self, priority: int = URGENT) -> AsyncIterator[None]:
         """Keep the line for several transactions of the calling task (frames still paced):
         the limit writes of one load-control decision go out back to back instead of each
         waiting behind a queued pile poll."""
-        if self._holder is asyncio.current_task():
+        task = asyncio.current_task()
+        if self._holder is task:
             yield
             return
         await self._lock.acquire(priority)
-        self._holder = asyncio.current_task()
+        self._holder, self._hold_priority = task, priority
         try:
             yield
         finally:
-            self._holder = None
-            self._lock.release()
+            if self._holder is task:  # (not while let_urgent_pass() waits to get it back)
+                self._holder = None
+                self._lock.release()
+
+    async def let_urgent_pass(self) -> None:
+        """Inside hold(): if a more urgent transaction waits (the meter's load read during a
+        burst of routine limit writes), let it have the line now; the hold resumes right
+        after it, ahead of anything queued at the hold's own priority."""
+        task = asyncio.current_task()
+        if self._holder is not task or not self._lock.more_urgent_waiting(self._hold_priority):
+            return
+        priority = self._hold_priority
+        self._holder = None
+        self._lock.release()
+        await self._lock.acquire(priority - 0.5)
+        self._holder, self._hold_priority = task, priority
 
     @asynccontextmanager
     async def _turn(self, priority: int) -> AsyncIterator[None]:
-        held = self._holder is not None and self._holder is asyncio.current_task()
+        held = self.held()
         if not held:
             await self._lock.acquire(priority)
         try:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from edge.clock import FakeClock
-from edge.drivers.bus import URGENT, Bus, BusSettings
+from edge.drivers.bus import NORMAL, URGENT, Bus, BusSettings
 from edge.drivers.errors import BadFrame, DeviceLost, DeviceRefused, NoResponse
 
 from .fakes import FakeLine, reference_pile
@@ -171,3 +171,71 @@ async def test_hold_keeps_the_line_for_a_burst_of_writes():
     assert [o[0] for o in order[3:]] == ["r", "r", "r"]
     # and the lock is free again
     assert await asyncio.wait_for(bus.read(1, 4, 0, 1), 1) == [1]
+
+
+async def test_a_routine_hold_lets_the_urgent_read_through_then_resumes_ahead_of_polls():
+    line = FakeLine()
+    line.devices[1] = reference_pile(guns=2)
+    line.devices[1].holding.update({301: 0, 302: 0})
+    order = []
+    real_write, real_read = line.write, line.read
+
+    async def write(unit, address, values, function, timeout):
+        order.append(("w", address))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the others queue for the line meanwhile
+        return await real_write(unit, address, values, function, timeout)
+
+    async def read(unit, function, address, count, timeout):
+        order.append(("r", address))
+        return await real_read(unit, function, address, count, timeout)
+
+    line.write, line.read = write, read
+    bus = Bus(line, BusSettings(), FakeClock(autoadvance=True))
+
+    async def burst():
+        async with bus.hold(NORMAL):
+            for gun in (1, 2, 3):
+                await bus.let_urgent_pass()
+                await bus.write(1, 100 * gun + 1, [0, 0])
+
+    async def poll():
+        await asyncio.sleep(0)
+        await bus.read(1, 4, 7, 1)  # a routine poll, queued at the burst's own priority
+
+    async def urgent():
+        await asyncio.sleep(0)
+        await bus.read(1, 4, 5, 1, priority=URGENT)
+
+    await asyncio.gather(burst(), poll(), urgent())
+    assert order == [("w", 101), ("r", 5), ("w", 201), ("w", 301), ("r", 7)]
+    assert await asyncio.wait_for(bus.read(1, 4, 0, 1), 1) == [1]
+
+
+async def test_an_urgent_hold_lets_nothing_through():
+    line = FakeLine()
+    line.devices[1] = reference_pile(guns=2)
+    order = []
+    real_write = line.write
+
+    async def write(unit, address, values, function, timeout):
+        order.append(address)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return await real_write(unit, address, values, function, timeout)
+
+    line.write = write
+    bus = Bus(line, BusSettings(), FakeClock(autoadvance=True))
+
+    async def burst():
+        async with bus.hold(URGENT):
+            for gun in (1, 2):
+                await bus.let_urgent_pass()
+                await bus.write(1, 100 * gun + 1, [0, 0])
+
+    async def other_urgent():
+        await asyncio.sleep(0)
+        await bus.write(1, 19, [4], priority=URGENT)
+
+    await asyncio.gather(burst(), other_urgent())
+    assert order == [101, 201, 19]

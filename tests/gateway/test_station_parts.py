@@ -3,6 +3,8 @@ the limit writer on a scripted line."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from edge.cache import Store
@@ -19,7 +21,7 @@ from edge.sessions import SessionManager
 from edge.station import Station
 from edge.statusweb import StatusHost
 from edge.sync.commands import CommandHost
-from tests.drivers.fakes import FakeLine, arcm300t, reference_pile
+from tests.drivers.fakes import FakeLine, arcm300t, reference_pile, u32
 
 
 def _recorder(store: Store, clock: FakeClock) -> Recorder:
@@ -155,3 +157,90 @@ def test_limits_coming_down_on_running_sessions_go_first(wired):
 def test_the_station_gives_each_user_what_its_protocol_names(wired):
     st, _ = wired
     assert isinstance(st, ReservationHost) and isinstance(st, StatusHost) and isinstance(st, CommandHost)
+
+
+async def test_a_full_meter_reading_does_not_undo_a_fresher_fast_one(wired):
+    """The full reading's S total block is read, the load changes, the fast read (urgent)
+    goes ahead of the full reading's last block: the older S total must not overwrite it."""
+    st, line = wired
+    await st.meter_service.tick()
+    assert st.meter_rt.s_total_va == 30_000
+    real_read = line.read
+    ticks = []
+
+    async def read(unit, function, address, count, timeout):
+        regs = await real_read(unit, function, address, count, timeout)
+        if unit == 10 and address <= 52 < address + count and not ticks:
+            u32(line.devices[10].holding, 52, 90_000)  # the load steps up right after
+            ticks.append(asyncio.ensure_future(st.meter_service.tick()))
+            for _ in range(10):
+                await asyncio.sleep(0)  # the tick is waiting for the line now
+        return regs
+
+    line.read = read
+    await st.meter_service.read_full()
+    await ticks[0]
+    reads = [(e[1], e[3]) for e in line.log if e[0] == "read" and e[1] == 10]
+    assert reads[-3:] == [(10, 30), (10, 52), (10, 62)]  # the fast read came in between
+    assert st.meter_rt.s_total_va == 90_000
+    assert st.meter_rt.reading.s_total_va == 30_000  # the full reading itself is kept
+    d, _ = st.control.decide()
+    assert d.load_pct == pytest.approx(90.0)
+
+
+async def test_the_meter_tick_keeps_the_line_from_its_read_to_its_last_limit_write(wired):
+    """A pile poll waiting for the line while the meter's load is read does not slip in
+    between that reading and the limit writes it calls for."""
+    st, line = wired
+    await st.meter_service.tick()
+    await st.pile_service.poll_pile(st.piles["P1"])
+    await st.meter_service.tick()  # every limit written for the load as it is
+    real_read = line.read
+    polls = []
+
+    async def read(unit, function, address, count, timeout):
+        regs = await real_read(unit, function, address, count, timeout)
+        if unit == 10 and address == 52 and not polls:
+            polls.append(asyncio.ensure_future(st.pile_service.poll_pile(st.piles["P1"])))
+            for _ in range(10):
+                await asyncio.sleep(0)  # the poll is waiting for the line now
+        return regs
+
+    line.read = read
+    u32(line.devices[10].holding, 52, 90_000)  # 90 % of 100 kVA: blocked, every idle gun to 0 W
+    line.log.clear()
+    await st.meter_service.tick()
+    await polls[0]
+    ops = [(e[0], e[1]) for e in line.log]
+    assert ops[:3] == [("read", 10), ("write", 1), ("write", 1)]
+    assert ("read", 1) in ops[3:]
+    assert [g.limit_written_w for g in st.piles["P1"].guns] == [0, 0]
+
+
+async def test_the_meter_tick_writes_the_limits_of_other_lines_too(tmp_path):
+    """The meter's line is held by the tick; piles on another line get their limits from a
+    task of their own (no wait for the held line), and the tick ends once both are written."""
+    raw = {**CONFIG, "store": {"path": str(tmp_path / "s.db")},
+           "bus": [*CONFIG["bus"], {"name": "line2", "host": "127.0.0.1:5021", "retries": 0}],
+           "pile": [{"id": "P1", "bus": "line", "unit": 1}, {"id": "P2", "bus": "line2", "unit": 2}]}
+    cfg = parse_config(raw, "parts.toml")
+    line, line2 = FakeLine(), FakeLine()
+    line.devices[1] = reference_pile(guns=2)
+    line.devices[10] = arcm300t(10, s_va=30_000)
+    line2.devices[2] = reference_pile(guns=2)
+    st = Station(cfg, clock=FakeClock(autoadvance=True), transports={"line": line, "line2": line2})
+    st.startup()
+    try:
+        await st.meter_service.tick()
+        for p in st.piles.values():
+            await st.pile_service.poll_pile(p)
+        await asyncio.wait_for(st.meter_service.tick(), 5)
+        u32(line.devices[10].holding, 52, 90_000)
+        line.log.clear()
+        line2.log.clear()
+        await asyncio.wait_for(st.meter_service.tick(), 5)
+        assert [e[0] for e in line.log] == ["read", "write", "write"]
+        assert [e[0] for e in line2.log] == ["write", "write"]
+        assert [g.limit_written_w for g in st.guns.values()] == [0, 0, 0, 0]
+    finally:
+        st.store.close()
