@@ -191,8 +191,10 @@ class LoadController:
                 out[g.id] = d.start_limits.get(g.id, d.start_caps.get(g.id, 0))
         return out
 
-    def writes(self, d: Decision, guns: list[GunRuntime] | None = None, force: bool = False) -> list[LimitWrite]:
-        """Limits that differ from what was last written (or are due for a refresh)."""
+    def writes(self, d: Decision, guns: list[GunRuntime] | None = None, force: bool = False,
+               refresh: bool = True) -> list[LimitWrite]:
+        """Limits that differ from what was last written (or, with `refresh`, are due for a
+        refresh)."""
         now = self.clock.monotonic()
         wanted = self.targets(d)
         out = []
@@ -200,7 +202,7 @@ class LoadController:
             w = wanted.get(g.id)
             if w is None:
                 continue
-            if force or g.limit_written_w != w or now - g.limit_written_at >= REFRESH_S:
+            if force or g.limit_written_w != w or (refresh and now - g.limit_written_at >= REFRESH_S):
                 out.append(LimitWrite(g, w))
         # Decreases first: while limits move, the sum must never exceed what was decided.
         out.sort(key=lambda lw: lw.watts - (lw.gun.limit_written_w if lw.gun.limit_written_w is not None else 0))

@@ -42,19 +42,20 @@ class LimitWriter:
             return 0 if w.watts < (g.limit_written_w if g.limit_written_w is not None else w.watts + 1) else 2
         return 1 if g.state in (GunState.PLUGGED, GunState.RESERVED, GunState.FINISHING) else 3
 
-    async def apply(self, d: Decision, guns: list[GunRuntime] | None = None, priority: int = 1) -> None:
-        await (await self.apply_held(d, guns, priority))
+    async def apply(self, d: Decision, guns: list[GunRuntime] | None = None, priority: int = 1,
+                    refresh: bool = True) -> None:
+        await (await self.apply_held(d, guns, priority, refresh))
 
-    async def apply_held(self, d: Decision, guns: list[GunRuntime] | None = None,
-                         priority: int = 1) -> asyncio.Future[list[None]]:
+    async def apply_held(self, d: Decision, guns: list[GunRuntime] | None = None, priority: int = 1,
+                         refresh: bool = True) -> asyncio.Future[list[None]]:
         """apply() for a caller that may hold a line (the meter's tick: read, decide and write
         in one turn of the line, so that no poll slips in between). The limits of a line the
         caller holds are written from its own task (a task of its own would wait for the
         caller's hold); the other lines' go out in tasks of their own, meanwhile. Returns once
         the held lines are written, with the other lines' writes as a future: the caller leaves
-        its hold, then awaits it."""
+        its hold, then awaits it. `refresh`: also limits unchanged but due for a rewrite."""
         by_bus: dict[int, tuple[Bus, list[LimitWrite]]] = {}
-        for w in self.control.writes(d, guns):
+        for w in self.control.writes(d, guns, refresh=refresh):
             pile = self.piles[w.gun.pile_id]
             if pile.lost or pile.info is None:
                 continue

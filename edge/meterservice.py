@@ -81,7 +81,9 @@ class MeterService:
         line = self.meter.bus.hold(URGENT) if self.meter is not None else contextlib.nullcontext()
         async with line:
             events, d = await self._read_and_decide()
-            rest = await self.limits.apply_held(d, priority=URGENT)
+            # Only what changed: the periodic rewrites are the bus loop's, at its priority,
+            # so that they never keep this loop from the next reading.
+            rest = await self.limits.apply_held(d, priority=URGENT, refresh=False)
         await rest
         for key, message in LOADCTL_ALARMS.items():
             self.recorder.alarm(key, key in d.alarms, message)

@@ -10,7 +10,7 @@ import pytest
 from edge.cache import Store
 from edge.clock import FakeClock
 from edge.config import PileConfig, parse_config
-from edge.control import LimitWrite, LoadController
+from edge.control import REFRESH_S, LimitWrite, LoadController
 from edge.drivers.errors import NoResponse
 from edge.gunstate import GunState
 from edge.loadctl import Policy
@@ -244,3 +244,20 @@ async def test_the_meter_tick_writes_the_limits_of_other_lines_too(tmp_path):
         assert [g.limit_written_w for g in st.guns.values()] == [0, 0, 0, 0]
     finally:
         st.store.close()
+
+
+async def test_unchanged_limits_are_rewritten_by_the_bus_loop_not_the_meter_tick(wired):
+    """The 60 s rewrite of a limit that did not change is routine work: the meter tick, which
+    keeps its line for what it writes, leaves it to the bus loop (whose batches let the
+    meter's read through)."""
+    st, line = wired
+    await st.meter_service.tick()
+    await st.pile_service.poll_pile(st.piles["P1"])
+    await st.meter_service.tick()
+    assert [g.limit_written_w for g in st.piles["P1"].guns] == [7000, 7000]
+    st.clock.advance(REFRESH_S + 1)
+    line.log.clear()
+    await st.meter_service.tick()
+    assert [e[0] for e in line.log] == ["read"]
+    await st.pile_service.bus_tick(st.loops["line"])
+    assert len([e for e in line.log if e[0] == "write" and e[3] % 100 == 1]) == 2
