@@ -105,4 +105,3 @@ class LimitWriter:
                     continue
                 with contextlib.suppress(BusError):
                     await pile.driver.write_value("energy_limit_wh", target, g.n)
-
