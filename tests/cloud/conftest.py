@@ -13,25 +13,9 @@ from sqlalchemy import Engine
 from cloud import create_app
 from cloud.db import db
 from cloud.migrate import upgrade
-from tests.cloud.support import ThreadedIngest, migrated_engine, postgres_schema
+from tests.cloud.support import ThreadedIngest
 from tests.support.broker import Broker, broker  # noqa: F401  (fixture)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The same test on SQLite and on PostgreSQL (a fresh schema of database `test`)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'cloud.sqlite'}"
-    else:
-        with postgres_schema() as url:
-            yield url
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    e = migrated_engine(db_url)
-    yield e
-    e.dispose()
+from tests.support.databases import db_url, engine  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from cloud.db import db
 from cloud.fakes.server import FakeServer
 from cloud.fakes.wechat_login import FakeWechatLogin
 from cloud.migrate import upgrade
-from tests.cloud.support import postgres_schema
 from tests.drivers_api.support import APPID, SECRET
+from tests.support.databases import db_url  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -25,16 +25,7 @@ def wechat() -> Iterator[FakeServer]:
         yield server
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'cloud.sqlite'}"
-    else:
-        with postgres_schema() as url:
-            yield url
-
-
-def make_app(tmp_path: Path, db_url: str, wechat: FakeServer, **extra: object) -> Flask:
+def make_app(tmp_path: Path, db_url: str, wechat: FakeServer, **extra: object) -> Flask:  # noqa: F811
     app = create_app({"TESTING": True, "DATABASE_URL": db_url, "CA_DIR": str(tmp_path / "ca"),
                       "WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET, "WECHAT_API_BASE_URL": wechat.url,
                       "WECHAT_TIMEOUT_S": 2.0, **extra})
@@ -44,7 +35,7 @@ def make_app(tmp_path: Path, db_url: str, wechat: FakeServer, **extra: object) -
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, wechat: FakeServer) -> Iterator[Flask]:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, wechat: FakeServer) -> Iterator[Flask]:  # noqa: F811
     monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
     app = make_app(tmp_path, db_url, wechat)
     yield app
