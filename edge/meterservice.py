@@ -63,7 +63,7 @@ class MeterService:
         m = self.meter_rt
         m.reading, m.reading_at = reading, self.clock.monotonic()
         # The full reading takes several requests, and the fast read of S total goes ahead of
-        # the later ones: a fast reading taken meanwhile is newer than this S total, which must
+        # the following ones: a fast reading taken meanwhile is newer than this S total, which must
         # not undo it (the bus loop would decide, and write limits, on the older load).
         if m.fast_reads == fast_before:
             m.s_total_va, m.good_at = reading.s_total_va, m.reading_at
