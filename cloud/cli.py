@@ -43,7 +43,9 @@ def _cli(cmd: click.Command) -> click.Command:
 
 
 def register(app: Any) -> None:
-    for cmd in COMMANDS:
+    from cloud.tariffs.cli import tariff_group
+
+    for cmd in [*COMMANDS, tariff_group]:
         app.cli.add_command(cmd)
 
 

@@ -23,3 +23,4 @@ __all__ = [
 import cloud.drivers.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.orders.models  # noqa: E402, F401
+import cloud.tariffs.models  # noqa: E402, F401

@@ -1,0 +1,34 @@
+"""`jc-cloud tariff create|assign|list` on the app's CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from cloud.db import db
+from cloud.models import Station
+from cloud.tariffs import service
+
+
+def test_create_assign_list(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    with app.app_context(), db.transaction() as s:
+        s.add(Station(sid="S1"))
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps({"periods": [{"start": "00:00", "end": "24:00", "name": "flat",
+                                          "energy_price_e4": 6855, "service_price_e4": 4000}]}))
+    r = runner.invoke(args=["tariff", "create", str(f), "--code", "flat", "--name", "平价"])
+    assert r.exit_code == 0 and r.output.strip() == "flat-v1", r.output
+    r = runner.invoke(args=["tariff", "assign", "S1", "flat-v1", "--from", "2026-01-01T00:00+08:00"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(args=["tariff", "assign", "S1", "flat-v1", "--from", "2026-01-01T00:00"])
+    assert r.exit_code != 0 and "offset" in r.output
+    assert "flat-v1" in runner.invoke(args=["tariff", "list", "--sid", "S1"]).output
+    f.write_text('{"periods": 1}')
+    r = runner.invoke(args=["tariff", "create", str(f), "--code", "flat"])
+    assert r.exit_code != 0 and "periods" in r.output
+    with app.app_context(), db.transaction() as s:
+        assert service.in_force(s, "S1", 1_800_000_000_000).id == "flat-v1"

@@ -1,0 +1,5 @@
+"""Fixtures of the tariff tests: a migrated database on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.support.databases import db_url, engine, pg_url  # noqa: F401  (fixtures)
