@@ -4,10 +4,11 @@ mini-program uses too). The app talks to the driver API (`/api/v1/driver/…`) o
 cloud with the driver's token; nothing here reads or writes driver data.
 
 Login: a real deployment logs drivers in inside WeChat (the mini-program, or this app opened
-in its web-view), where a WeChat login code exists. With `H5_FAKE_WECHAT_LOGIN` set (the demo
-and the tests, whose WECHAT_API_BASE_URL is the local fake, cloud/fakes) `/app/login/wechat`
-plays WeChat's authorisation page: it asks the fake for a login code for a user name and
-redirects back to the app with `?code=…`, as an OAuth redirect would.
+in its web-view), where a WeChat login code exists. When WECHAT_API_BASE_URL is on this
+machine (the demo and the tests, which point it at the local fake of cloud/fakes)
+`/app/login/wechat` plays WeChat's authorisation page: it asks the fake for a login code for a
+user name and redirects back to the app with `?code=…`, as an OAuth redirect would. Likewise,
+when WECHATPAY_BASE_URL is on this machine, a recharge opens the fake's cashier page.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from flask import Blueprint, Response, current_app, redirect, render_template, request
@@ -28,6 +29,20 @@ USER_RE = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{1,32}$")
 # script comes from this origin, nothing inline.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def local_fake(setting: str) -> str | None:
+    """The setting's base URL when it names this machine (the local fakes), else None: real
+    WeChat is never on loopback, so a deployment never offers the stand-in pages."""
+    url = str(current_app.config.get(setting) or "").rstrip("/")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return url if host in LOOPBACK else None
 
 
 @bp.after_request
@@ -46,8 +61,9 @@ def _page(status: int = 200) -> Any:
         return Response("H5 app not built: run scripts/setup.sh (npm ci && npm run build).\n"
                         "H5 应用尚未构建：请运行 scripts/setup.sh。\n", status=503, content_type="text/plain; charset=utf-8")
     version = int(BUNDLE.stat().st_mtime)
+    pay = local_fake("WECHATPAY_BASE_URL")
     return render_template("h5/index.html", version=version,
-                           cashier=current_app.config.get("H5_CASHIER_URL") or ""), status
+                           cashier=f"{pay}/fake/cashier" if pay else ""), status
 
 
 @bp.get("/")
@@ -63,8 +79,9 @@ def scan() -> Any:
 
 @bp.route("/login/wechat", methods=["GET", "POST"])
 def fake_wechat_login() -> Any:
-    """The demo's stand-in for WeChat's authorisation page (only with H5_FAKE_WECHAT_LOGIN)."""
-    if not current_app.config.get("H5_FAKE_WECHAT_LOGIN"):
+    """The demo's stand-in for WeChat's authorisation page (only against the local fake)."""
+    base = local_fake("WECHAT_API_BASE_URL")
+    if base is None:
         return Response("请在微信中打开聚充（小程序）登录。\nOpen Juchong in WeChat to log in.\n", status=404,
                         content_type="text/plain; charset=utf-8")
     nxt = request.values.get("next", "#/stations")
@@ -75,7 +92,6 @@ def fake_wechat_login() -> Any:
     user = (request.form.get("user") or "").strip()
     if not USER_RE.match(user):
         return render_template("h5/fake_login.html", next=nxt, error="user"), 400
-    base = str(current_app.config["WECHAT_API_BASE_URL"]).rstrip("/")
     try:
         resp = requests.post(f"{base}/fake/wx/login", json={"user": user}, timeout=5)
         code = resp.json().get("code") if resp.ok else None

@@ -90,7 +90,7 @@ def running_cloud(tmp: Path, **extra: Any) -> Iterator[Cloud]:
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp / 'cloud.sqlite'}",
                           "CA_DIR": str(tmp / "ca"), "WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET,
                           "WECHAT_API_BASE_URL": wechat.url, "WECHAT_TIMEOUT_S": 2.0,
-                          "H5_FAKE_WECHAT_LOGIN": True, **extra})
+                          **extra})
         with app.app_context():
             upgrade(db.engine)
         server = make_server("127.0.0.1", 0, app, threaded=True)
