@@ -12,7 +12,10 @@ function configure(o) {
 }
 
 function context() {
-  return core.createContext({ baseUrl: options.baseUrl, transport: core.api.wxTransport(wx), storage: core.api.wxStorage(wx) });
+  const ctx = core.createContext({ baseUrl: options.baseUrl, transport: core.api.wxTransport(wx), storage: core.api.wxStorage(wx) });
+  // a token the API no longer takes (expired, logged out elsewhere): back to login
+  ctx.api.onLoggedOut(() => wx.reLaunch({ url: '/pages/login/login' }));
+  return ctx;
 }
 
 /** Create `factory` of core/pages/<name> for `page` (a Component-constructed page) and keep
