@@ -137,7 +137,28 @@ Alpine.data('jcApp', () => ({
   },
   // page actions the template calls
   startCharge() {
-    return this.vms.scan.start().then((order) => { if (order) go('#/charging/' + encodeURIComponent(order.order_id)); });
+    return this.vms.scan.start().then((order) => {
+      if (!order) return;
+      const charging = '#/charging/' + encodeURIComponent(order.order_id);
+      if (!order.pay_params) { go(charging); return; }
+      // pay-per-session: the session starts once the payment is confirmed
+      this.pay(order.pay_params, charging, (ok) => {
+        if (ok) go(charging);
+        else this.vms.scan.store.set({ error: this.t.pay_cancelled, errorCode: 'pay_cancelled' });
+      });
+    });
+  },
+  /** Pay with the parameters the cloud signed: WeChat's payment sheet inside WeChat's browser,
+   * the fake's cashier page in the demo; `back` is where the cashier returns to. */
+  pay(params, back, done) {
+    if (window.WeixinJSBridge) {
+      window.WeixinJSBridge.invoke('getBrandWCPayRequest', params, (res) => done(res.err_msg === 'get_brand_wcpay_request:ok'));
+    } else if (this.cashier) {
+      const returnUrl = window.location.origin + window.location.pathname + back;
+      window.location.href = this.cashier + '?' + new URLSearchParams(Object.assign({}, params, { return_url: returnUrl, lang: this.lang })).toString();
+    } else {
+      done(false);
+    }
   },
   watchCharging() {
     const s = this.s.charging;
@@ -145,17 +166,7 @@ Alpine.data('jcApp', () => ({
   },
   recharge() {
     return this.vms.wallet.recharge().then((r) => {
-      if (!r) return;
-      const p = r.pay_params;
-      if (window.WeixinJSBridge) {
-        // inside WeChat's browser: the JSAPI payment sheet takes the same signed parameters
-        window.WeixinJSBridge.invoke('getBrandWCPayRequest', p, (res) => this.vms.wallet.paid(res.err_msg === 'get_brand_wcpay_request:ok'));
-      } else if (this.cashier) {
-        const back = window.location.origin + window.location.pathname + '#/wallet';
-        window.location.href = this.cashier + '?' + new URLSearchParams(Object.assign({}, p, { return_url: back, lang: this.lang })).toString();
-      } else {
-        this.vms.wallet.paid(false);
-      }
+      if (r) this.pay(r.pay_params, '#/wallet', (ok) => this.vms.wallet.paid(ok));
     });
   },
   logout() { return this.vms.settings.logout().then(() => go('#/login')); },

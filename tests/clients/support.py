@@ -77,7 +77,7 @@ class Cloud:
             s.add(st)
             s.flush()
             s.add(StationState(sid=sid, online=online))
-            gun = Gun(sid=sid, gun_id="P1-1", pile_id="P1", state="idle")
+            gun = Gun(sid=sid, gun_id="P1-1", pile_id="P1", state="available")
             for key, value in (("code", gun_code), ("name", "1号枪"), ("rated_power_w", 7000)):
                 if hasattr(Gun, key):
                     setattr(gun, key, value)

@@ -8,6 +8,9 @@ const { stationItem } = require('./stations');
 const DEFAULT_PRESETS = [3000, 5000, 10000];
 const CODE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const MODES = ['amount', 'energy', 'time', 'full'];
+// from the wallet, or this one session prepaid through WeChat Pay (what it does not use is
+// refunded by the cloud)
+const PAYS = ['wallet', 'wechat'];
 const MIN_AMOUNT_FEN = 100;
 
 /** The gun code in what the scanner read, or null. */
@@ -48,7 +51,8 @@ function limitOf(state) {
 
 /** Whether the API will want the payment password for this start (it is asked for at start
  * when set; with a threshold, only above it). */
-function passwordNeeded(info, limit) {
+function passwordNeeded(info, limit, pay) {
+  if (pay === 'wechat') return false; // WeChat Pay asks for its own password
   if (!info || !info.payment_password_set) return false;
   const above = info.payment_password_required_above_fen;
   if (above === null || above === undefined) return true;
@@ -58,6 +62,7 @@ function passwordNeeded(info, limit) {
 function createScan(ctx) {
   const store = createStore({ busy: false, loading: false, error: '', errorCode: '', code: '', info: null, view: null,
     mode: 'amount', modes: MODES.map((m) => ({ mode: m, label: ctx.t('mode_' + m) })), presets: [], amountFen: DEFAULT_PRESETS[0],
+    pay: 'wallet', pays: PAYS.map((p) => ({ pay: p, label: ctx.t('pay_' + p) })),
     customAmount: '', energyKwh: '', timeMin: '', askPassword: false, password: '', nearest: null, nearestText: '', order: null });
 
   function viewOf(info) {
@@ -110,19 +115,21 @@ function createScan(ctx) {
     setEnergy(text) { store.set({ energyKwh: String(text), error: '' }); },
     setTime(text) { store.set({ timeMin: String(text), error: '' }); },
     setPassword(text) { store.set({ password: String(text) }); },
+    setPay(pay) { if (PAYS.indexOf(pay) >= 0) store.set({ pay, askPassword: pay === 'wallet' && store.state.askPassword }); },
     limit() { return limitOf(store.state); },
-    /** Start the order: resolves it (the shell then opens the charging page) or undefined
+    /** Start the order: resolves it (the shell then opens the charging page, after paying
+     * with its pay_params when the driver chose WeChat Pay) or undefined
      * with state.error, state.errorCode and, where the API gave one, state.nearest. */
     start() {
       const st = store.state;
       const chosen = limitOf(st);
       if (chosen.error) { store.set({ error: ctx.t(chosen.error), errorCode: chosen.error }); return Promise.resolve(undefined); }
-      if (passwordNeeded(st.info, chosen.limit) && !st.password) {
+      if (passwordNeeded(st.info, chosen.limit, st.pay) && !st.password) {
         store.set({ askPassword: true, error: '', errorCode: '' });
         return Promise.resolve(undefined);
       }
-      const body = { gun_code: st.code, limit: chosen.limit, pay: 'wallet' };
-      if (st.password) body.payment_password = st.password;
+      const body = { gun_code: st.code, limit: chosen.limit, pay: st.pay };
+      if (st.password && st.pay === 'wallet') body.payment_password = st.password;
       store.set({ busy: true, error: '', errorCode: '', nearest: null, nearestText: '' });
       return ctx.api.startOrder(body).then((order) => {
         store.set({ busy: false, order, askPassword: false, password: '' });

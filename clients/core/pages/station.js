@@ -27,7 +27,7 @@ function createStation(ctx) {
       return guarded(store, ctx.t, () => ctx.api.station(sid).then((s) => {
         store.set({ station: s, item: stationItem(ctx, s), idleFee: idleFeeText(ctx, s.idle_fee),
           guns: (s.guns || []).map((g) => ({ gun: g.gun, code: g.code, name: g.name || g.gun, state: g.state,
-            stateText: gunStateText(ctx, g.state), free: String(g.state || '').toLowerCase() === 'idle',
+            stateText: gunStateText(ctx, g.state), free: String(g.state || '').toLowerCase() === 'available',
             rated: g.rated_power_w ? f.kw(g.rated_power_w) : '', power: g.power_w ? f.kw(g.power_w) : '' })) });
         return s;
       }), 'loading');

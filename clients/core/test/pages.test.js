@@ -98,6 +98,35 @@ test('scan: the payment password is asked for when set, then sent', async () => 
   assert.equal(sent[1].body.payment_password, '246810');
 });
 
+test('scan: pay-per-session sends pay "wechat" without the wallet password and gives pay_params', async () => {
+  const { ctx, sent } = context({
+    'GET /guns/JC0001': Object.assign({}, GUN, { payment_password_set: true }),
+    'POST /orders': { status: 201, data: { order_id: 'O2', state: 'created', pay: 'wechat', pay_params: { appId: 'wx1', paySign: 's' } } },
+  });
+  const vm = P.scan.createScan(ctx);
+  await vm.lookup('JC0001');
+  vm.setPay('wechat');
+  vm.setMode('energy');
+  vm.setEnergy('10');
+  const order = await vm.start();
+  assert.deepEqual(sent[1].body, { gun_code: 'JC0001', limit: { mode: 'energy', value: 10000 }, pay: 'wechat' });
+  assert.equal(order.pay_params.appId, 'wx1');
+  assert.equal(vm.state.askPassword, false);
+});
+
+test('station: guns in the protocol vocabulary, idle fee', async () => {
+  const { ctx } = context({ 'GET /stations/S1': Object.assign({}, STATION, {
+    guns: [{ gun: 'P1-1', code: 'JC0001', name: '1号枪', state: 'available', rated_power_w: 7000, power_w: 0 },
+      { gun: 'P1-2', code: 'JC0002', name: null, state: 'suspended_evse', rated_power_w: 120000, power_w: 0 },
+      { gun: 'P1-3', code: 'JC0003', name: '3号枪', state: 'something_new', rated_power_w: null }],
+    idle_fee: { grace_min: 15, step_min: 10, fen_per_step: 100, cap_fen: 3000 } }) });
+  const vm = P.station.createStation(ctx);
+  await vm.load('S1');
+  assert.deepEqual(vm.state.guns.map((g) => [g.name, g.stateText, g.free, g.rated]),
+    [['1号枪', '空闲', true, '7 kW'], ['P1-2', '桩暂停', false, '120 kW'], ['3号枪', 'something_new', false, '']]);
+  assert.equal(vm.state.idleFee, '充电结束 15 分钟后每 10 分钟 ¥1.00，最多 ¥30.00');
+});
+
 test('charging: polls every 5 s while running, stops polling once settled; stop', async () => {
   const states = [
     { order_id: 'O1', state: 'charging', energy_wh: 1500, power_w: 7000, cost_fen: 180, soc: 40, started_at: 1767225000000, duration_s: null },
@@ -147,7 +176,7 @@ test('charging: a failed poll keeps the picture and tries again', async () => {
 test('order: lines per period, idle fee, stop reason; rating once', async () => {
   let rated = null;
   const order = { order_id: 'O1', state: 'settled', station_name: '张江站', gun: 'P1-1', started_at: 1767225000000, ended_at: 1767228600000,
-    duration_s: 3600, energy_wh: 20000, stop_reason: 'amount', idle_fen: 300, total_fen: 2300, debt_fen: 0, refund_fen: 0,
+    duration_s: 3600, energy_wh: 20000, stop_reason: 'limit', idle_fen: 300, total_fen: 2300, debt_fen: 0, refund_fen: 0,
     lines: [{ kind: 'electricity', period: 'peak', energy_wh: 12000, fen: 1200 }, { kind: 'service', period: 'peak', energy_wh: 12000, fen: 480 },
       { kind: 'electricity', period: 'flat', energy_wh: 8000, fen: 240 }, { kind: 'service', period: 'flat', energy_wh: 8000, fen: 80 },
       { kind: 'idle', period: null, energy_wh: null, fen: 300 }], rating: null };
@@ -162,7 +191,7 @@ test('order: lines per period, idle fee, stop reason; rating once', async () => 
     ['电费 · 平', '8.00 kWh', '¥2.40'], ['服务费 · 平', '8.00 kWh', '¥0.80'], ['占位费', '', '¥3.00']]);
   assert.equal(vm.state.view.total, '¥23.00');
   assert.equal(vm.state.view.idle, '¥3.00');
-  assert.equal(vm.state.view.stopReason, '达到设定金额');
+  assert.equal(vm.state.view.stopReason, '达到设定量');
   assert.equal(vm.state.view.canRate, true);
   await vm.rate();
   assert.equal(vm.state.errorCode, 'stars_required');

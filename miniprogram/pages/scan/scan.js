@@ -29,10 +29,19 @@ Component({
     energy(e) { this.vm.setEnergy(e.detail.value); },
     time(e) { this.vm.setTime(e.detail.value); },
     password(e) { this.vm.setPassword(e.detail.value); },
+    payWith(e) { this.vm.setPay(e.currentTarget.dataset.pay); },
     start() {
       return this.vm.start().then((order) => {
-        if (order) wx.redirectTo({ url: '/pages/charging/charging?id=' + encodeURIComponent(order.order_id) });
-        return order;
+        if (!order) return order;
+        const open = () => wx.redirectTo({ url: '/pages/charging/charging?id=' + encodeURIComponent(order.order_id) });
+        if (!order.pay_params) { open(); return order; }
+        // pay-per-session: the session starts once WeChat Pay confirms the payment
+        return new Promise((resolve) => {
+          wx.requestPayment(Object.assign({}, order.pay_params, {
+            success: () => { open(); resolve(order); },
+            fail: () => { this.vm.store.set({ error: this.ctx.t('pay_cancelled'), errorCode: 'pay_cancelled' }); resolve(undefined); },
+          }));
+        });
       });
     },
     nearest() {
