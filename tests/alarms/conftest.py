@@ -13,7 +13,7 @@ from tests.support.databases import db_url, engine, pg_url  # noqa: F401  (fixtu
 
 
 @pytest.fixture
-def s(engine: Engine) -> Iterator[Session]:
+def s(engine: Engine) -> Iterator[Session]:  # noqa: F811
     with Session(engine) as session:
         for sid in ("S1", "S2"):
             session.add(Station(sid=sid, name=f"{sid}站", created_at=1))
