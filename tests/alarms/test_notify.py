@@ -44,7 +44,7 @@ def rows(s: Session) -> list[AlarmNotification]:
     return list(s.scalars(select(AlarmNotification).order_by(AlarmNotification.id)))
 
 
-def test_recipients_are_checked_and_scoped(s: Session) -> None:
+def check_recipients(s: Session) -> None:
     assert service.add_recipient(s, "S1", "+86 138-0013-8000", "值班")["phone"] == "13800138000"
     service.add_recipient(s, "S1", "13800138000")  # again: one row
     assert [r["phone"] for r in service.recipients(s, "S1")] == ["13800138000"]
@@ -58,7 +58,8 @@ def test_recipients_are_checked_and_scoped(s: Session) -> None:
     assert service.remove_recipient(s, "S1", "13800138000") and not service.remove_recipient(s, "S1", "13800138000")
 
 
-def test_threshold_rate_limit_and_delivery(s: Session, sms: FakeSmsServer) -> None:
+def test_recipients_threshold_rate_limit_and_delivery(s: Session, sms: FakeSmsServer) -> None:
+    check_recipients(s)
     service.add_recipient(s, "S1", "13800138000")
     service.add_recipient(s, "S1", "13900139000")
     service.apply_events(s, [ev(1, "fault_raised", "P1-1", {"faults": ["e"]}),  # major: told
