@@ -156,7 +156,9 @@ def notifications(
     """The notification log, newest first, under the owner scope."""
     from sqlalchemy import func
 
-    page, per_page = max(1, int(page)), min(200, max(1, int(per_page)))
+    from cloud.alarms.service import paging
+
+    page, per_page = paging(page, per_page)
     conds = []
     if sids is not None:
         conds.append(AlarmNotification.sid.in_(sorted(sids)))

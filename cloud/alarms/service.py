@@ -26,11 +26,23 @@ PHONE_RE = re.compile(r"(?:\+?86)?(1\d{10})")
 
 
 class AlarmError(Exception):
-    """A request the alarms service refuses: `code` is stable, the message says why."""
+    """A request the alarms service refuses: `code` is stable, the message says why;
+    MESSAGES has what to show people for each code (zh-CN, English)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+MESSAGES = {
+    "alarm_not_found": ("告警不存在", "No such alarm"),
+    "alarm_already_acknowledged": ("该告警已确认", "This alarm was acknowledged already"),
+    "note_too_long": (f"备注最多 {NOTE_MAX} 个字符", f"A note has at most {NOTE_MAX} characters"),
+    "bad_actor": ("缺少确认人", "An acknowledgement names who made it"),
+    "bad_filter": ("筛选条件无效", "Invalid filter"),
+    "bad_phone": ("手机号无效（11 位中国大陆手机号）", "Not a mainland China mobile number (11 digits)"),
+    "station_not_found": ("站点不存在", "No such station"),
+}
 
 
 @dataclass(frozen=True)
@@ -270,7 +282,7 @@ def list_alarms(
         raise AlarmError("bad_filter", f"state must be active or past, not {state!r}")
     if min_severity is not None and min_severity not in SEVERITIES:
         raise AlarmError("bad_filter", f"severity must be one of {', '.join(SEVERITIES)}")
-    page, per_page = max(1, int(page)), min(MAX_PER_PAGE, max(1, int(per_page)))
+    page, per_page = paging(page, per_page)
     conds = []
     if state == "active":
         conds.append(Alarm.cleared_at.is_(None))
@@ -296,6 +308,13 @@ def list_alarms(
     return Page([view(a) for a in rows], int(total), page, per_page)
 
 
+def paging(page: Any, per_page: Any) -> tuple[int, int]:
+    try:
+        return max(1, int(page)), min(MAX_PER_PAGE, max(1, int(per_page)))
+    except (TypeError, ValueError):
+        raise AlarmError("bad_filter", "page and per_page are whole numbers") from None
+
+
 def get(s: Session, alarm_id: int, sids: set[str] | None = None) -> dict[str, Any]:
     """One alarm with its evidence (the station records, by seq)."""
     alarm = _visible(s, alarm_id, sids)
@@ -311,7 +330,11 @@ def get(s: Session, alarm_id: int, sids: set[str] | None = None) -> dict[str, An
 
 
 def _visible(s: Session, alarm_id: int, sids: set[str] | None) -> Alarm:
-    alarm = s.get(Alarm, alarm_id)
+    try:
+        wanted = int(alarm_id)
+    except (TypeError, ValueError, OverflowError):
+        wanted = 0
+    alarm = s.get(Alarm, wanted) if 0 < wanted < 2**63 else None
     if alarm is None or (sids is not None and alarm.sid not in sids):
         raise AlarmError("alarm_not_found", f"no alarm {alarm_id}")
     return alarm

@@ -86,8 +86,10 @@ def test_acknowledge_rules_and_owner_scope(s: Session) -> None:
     with pytest.raises(AlarmError) as e:
         service.acknowledge(s, other, actor="owner1", note="x", sids={"S1"})
     assert e.value.code == "alarm_not_found"
-    with pytest.raises(AlarmError):
-        service.get(s, other, sids={"S1"})
+    for hostile in (other, "x", 2**80, None):
+        with pytest.raises(AlarmError) as e:
+            service.get(s, hostile, sids={"S1"})  # type: ignore[arg-type]
+        assert e.value.code in service.MESSAGES
     with pytest.raises(AlarmError) as e:
         service.acknowledge(s, mine["id"], actor="op", note="x" * 501)
     assert e.value.code == "note_too_long"
@@ -113,7 +115,7 @@ def test_list_filters_and_pages(s: Session) -> None:
     assert service.list_alarms(s, since=T0 + 3000, until=T0 + 5000).total == 2
     assert service.list_alarms(s, sid="S2").total == 0
     assert service.list_alarms(s, per_page=10_000).per_page == 200
-    for bad in ({"state": "nope"}, {"min_severity": "huge"}):
+    for bad in ({"state": "nope"}, {"min_severity": "huge"}, {"page": "x"}, {"per_page": None}):
         with pytest.raises(AlarmError):
             service.list_alarms(s, **bad)
 
