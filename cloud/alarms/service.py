@@ -73,19 +73,19 @@ def apply_events(s: Session, events: Iterable[EventIn]) -> int:
     changed = 0
     for e in sorted(events, key=lambda e: (e.sid, e.seq)):
         try:
-            with s.begin_nested():
-                changed += _apply_event(s, e)
-        except OperationalError:
-            raise
-        except IntegrityError:
-            # Another process opened the same alarm meanwhile: apply again against its row.
+            # Most events (gun_state, …) mean no alarm: decided before any database work.
+            action = judge_event(e.kind, e.gun, e.detail)
+            if action is None:
+                continue
             try:
                 with s.begin_nested():
-                    changed += _apply_event(s, e)
-            except OperationalError:
-                raise
-            except Exception:  # noqa: BLE001 - an alarm never stops ingest
-                log.exception("alarm from %s/%d (%s) not applied", e.sid, e.seq, e.kind)
+                    changed += _apply_event(s, e, action)
+            except IntegrityError:
+                # Another process opened the same alarm meanwhile: apply again against its row.
+                with s.begin_nested():
+                    changed += _apply_event(s, e, action)
+        except OperationalError:
+            raise
         except Exception:  # noqa: BLE001 - an alarm never stops ingest
             log.exception("alarm from %s/%d (%s) not applied", e.sid, e.seq, e.kind)
     return changed
@@ -100,12 +100,9 @@ def events_from_store(s: Session, sid: str, since_seq: int = 0) -> list[EventIn]
     return [EventIn(r.sid, r.seq, r.ts, r.kind, r.gun, r.detail or {}) for r in rows]
 
 
-def _apply_event(s: Session, e: EventIn) -> int:
+def _apply_event(s: Session, e: EventIn, action: Action) -> int:
     if s.get(AlarmEvidence, (e.sid, e.seq)) is not None:
         return 0  # applied before
-    action = judge_event(e.kind, e.gun, e.detail)
-    if action is None:
-        return 0
     if action.op == "raise":
         _raise(s, e, action)
     else:
