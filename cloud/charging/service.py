@@ -444,7 +444,7 @@ def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
             energy = max(0, last - sess.energy_start_wh)
         power, soc, cost = sess.power_w, sess.soc, sess.cost_fen
         started, ended, stop_reason = sess.started_at, sess.ended_at, sess.stop_reason
-        if sess.status == "running":
+        if sess.status == "running" and o.state in RUNNING:
             live = stations.live_gun(s, o.sid, o.gun) or {}
             if live.get("session_id") in (None, sess.session_id) and isinstance(live.get("power_w"), int):
                 power = live["power_w"]

@@ -68,8 +68,8 @@ class Live:
     """The app wired to the module's broker, ingest running, and station S1 online as a fake
     gateway that answers commands with `answer`."""
 
-    def __init__(self, app: Flask, broker: Broker) -> None:
-        self.app, self.broker = app, broker
+    def __init__(self, app: Flask, broker: Broker, wechat: FakeServer) -> None:
+        self.app, self.broker, self.wechat = app, broker, wechat
         with app.app_context():
             self.ingest = ThreadedIngest(broker, db.engine).start()
         self.stations: dict[str, FakeStation] = {}
@@ -91,7 +91,7 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, wechat: F
          mqtt: Broker) -> Iterator[Live]:
     monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
     app = make_app(tmp_path, db_url, wechat, mqtt)
-    lv = Live(app, mqtt)
+    lv = Live(app, mqtt, wechat)
     yield lv
     lv.close()
     with app.app_context():
