@@ -43,6 +43,7 @@ from cloud.orders.machine import Event, IllegalTransition, State
 from cloud.orders.models import Order
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
+from jcproto import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,8 @@ def _send_start(transactions: Transactions, send: Send, order_id: str, target: _
     except CommandTimeout:
         log.warning("start of order %s: no reply from %s in time; the order stays starting", order_id, target.sid)
         return
-    except CommandPublishError as e:
+    except (CommandPublishError, ProtocolError, OSError) as e:
+        # never reached the broker (down, refused, its certificate files missing): nothing can run
         log.warning("start of order %s not published: %s", order_id, e)
         _fail(transactions, order_id, Event.START_EXPIRED)
         raise ChargingError("start_failed", f"the broker did not take the start: {e}") from None
@@ -516,7 +518,7 @@ def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_
         reply = send(sid, "stop", payload)
     except CommandTimeout:
         reply = None
-    except CommandPublishError as e:
+    except (CommandPublishError, OSError) as e:
         raise ChargingError("stop_failed", f"the broker did not take the stop: {e}") from None
     if reply is not None and not reply.ok:
         raise ChargingError("stop_failed", f"the station refused the stop: {reply.error}")

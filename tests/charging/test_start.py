@@ -9,6 +9,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from cloud.db import db
@@ -186,6 +187,7 @@ def test_start_unanswered_stays_starting(live: Live) -> None:
     assert again.status_code == 409 and error_code(again) == "order_in_progress"
 
 
+@pytest.mark.postgres
 def test_concurrent_starts_of_one_driver_make_one_order_and_one_hold(pg_url: str, tmp_path, monkeypatch,  # type: ignore[no-untyped-def]
                                                                       wechat, mqtt) -> None:
     import threading
