@@ -231,3 +231,36 @@ def test_concurrent_starts_of_one_driver_make_one_order_and_one_hold(pg_url: str
             db.engine.dispose()
 
 
+
+
+def test_prepaid_start_is_sent_once_the_payment_commits(live: Live) -> None:
+    """Pay per session: the wallet, crediting a paid "session" payment, calls
+    PAID_HANDLERS["session"] in its transaction; the hold is placed there and the start goes
+    out only after that transaction commits."""
+    from cloud.charging import service
+    from cloud.charging.models import ChargingPrepay
+    from cloud.ledger import service as ledger
+
+    app, client = live.app, live.app.test_client()
+    st = _online(live, "S1", {"P1-1": "plugged"})
+    st.answer = _accept
+    h, did = new_driver(client, live.wechat, "erin")
+    with app.app_context(), db.transaction() as s:
+        # what POST /orders with pay=wechat stores while the driver pays
+        s.add(ChargingPrepay(order_id="o-pre-1", driver_id=str(did), sid="S1", gun="P1-1", limit_mode="amount",
+                             limit_value=3000, hold_fen=3000, amount_fen=3000, state="pending", created_at=now_ms()))
+    with app.test_request_context(), db.transaction() as s:
+        ledger.top_up(s, str(did), 3000, key="test-wx-paid:o-pre-1")  # the wallet credits the payment
+        service.on_prepay_paid(s, "o-pre-1")
+        assert st.commands == []  # nothing leaves before the commit
+    for t in service.STARTS:
+        t.join(10)
+    [cmd] = st.commands
+    assert cmd["type"] == "start" and cmd["order_id"] == "o-pre-1" and cmd["limit"]["value"] == 3000
+    view = client.get(f"{ORDERS}/o-pre-1", headers=h).json
+    assert view["state"] == "starting" and view["pay"] == "wechat" and view["hold_fen"] == 3000
+    b = balances(app, did)
+    assert (b.cash, b.held) == (0, 3000)
+    with app.test_request_context(), db.transaction() as s:
+        service.on_prepay_paid(s, "o-pre-1")  # the callback delivered twice: nothing more
+    assert len(st.commands) == 1 and balances(app, did).held == 3000
