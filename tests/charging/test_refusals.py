@@ -4,6 +4,7 @@ huge and negative numbers, unknown keys, other drivers' order ids. Never a 500."
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -85,6 +86,7 @@ def test_refused_before_sending(app: Flask, client: FlaskClient, wechat: FakeSer
     assert balances(app, did).cash == 1000
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_payment_password_and_a_start_the_broker_never_took(app: Flask, client: FlaskClient,
                                                             wechat: FakeServer) -> None:
     app.config["CHARGING_START_TIMEOUT_S"] = 0.3  # no broker in this test: the publish fails
@@ -142,6 +144,7 @@ HOSTILE_STARTS = [
 ]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_hostile_inputs_get_a_clear_4xx(app: Flask, client: FlaskClient, wechat: FakeServer) -> None:
     seed(app, seed_station, "S1", LAT, LNG, guns={"P1-1": "plugged"})
     h, did = new_driver(client, wechat, "mallory")

@@ -147,6 +147,7 @@ REFUSALS = [(ErrorCode.BLOCKED_BY_LOAD, "blocked_by_load", True), (ErrorCode.NOT
             (ErrorCode.INVALID, "start_failed", False)]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_start_refused_per_reply_code_with_nearest(live: Live) -> None:
     app, client = live.app, live.app.test_client()
     st = _online(live, "S1", {"P1-1": "plugged"})
@@ -173,6 +174,7 @@ def test_start_refused_per_reply_code_with_nearest(live: Live) -> None:
     assert r.status_code == 502 and "未产生费用" in r.json["error"]["message"]  # zh-CN by default
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_start_unanswered_stays_starting(live: Live) -> None:
     app, client = live.app, live.app.test_client()
     app.config["CHARGING_START_TIMEOUT_S"] = 0.5
@@ -233,6 +235,7 @@ def test_concurrent_starts_of_one_driver_make_one_order_and_one_hold(pg_url: str
 
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_prepaid_start_is_sent_once_the_payment_commits(live: Live) -> None:
     """Pay per session: the wallet, crediting a paid "session" payment, calls
     PAID_HANDLERS["session"] in its transaction; the hold is placed there and the start goes

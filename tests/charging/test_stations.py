@@ -64,6 +64,7 @@ def test_finder_distance_order_filters_prices(app: Flask) -> None:
         assert stations.nearest_free(s, "EAST")["sid"] == "NEAR"  # type: ignore[index]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_station_without_tariff_or_telemetry(app: Flask) -> None:
     with app.app_context(), db.transaction() as s:
         seed_station(s, "BARE", LAT, LNG, tariff=False, state_row=False)
@@ -132,6 +133,7 @@ HOSTILE_QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
 def test_hostile_station_queries(app: Flask, client: FlaskClient, wechat: FakeServer) -> None:
     from tests.charging.support import new_driver
 
