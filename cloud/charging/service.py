@@ -3,7 +3,7 @@ it. Plain functions (no Flask request objects): the caller gives the database tr
 (`transactions()` is a context manager yielding a Session that commits on exit) and `send`, a
 function that publishes a command to a station and returns its reply (cloud.commands).
 
-The hold (the amount set aside for the order, docs/money.md):
+The hold (the amount set aside for the order; docs/cloud.md "Charging"):
 - limit by amount: exactly the amount (the gateway stops there by itself, also offline);
 - energy, time, full: `default_hold_fen` (100 CNY unless configured), capped at what the
   driver has available; below `min_hold_fen` available, the start is refused
