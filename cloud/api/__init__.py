@@ -11,10 +11,10 @@ from cloud.api import errors, provision, stations  # noqa: E402,F401  (routes re
 from cloud.api.auth import OPEN_ENDPOINTS, authenticate, bearer  # noqa: E402
 from cloud.api.driver import bp as driver_bp  # noqa: E402
 
-# --- charging: stations and orders routes on the driver blueprint ---
-from cloud.api import driver_orders, driver_stations  # noqa: E402,F401
-
 bp.register_blueprint(driver_bp)
+
+# --- charging: stations and orders routes on the driver blueprint (before any app registers it) ---
+from cloud.api import driver_orders, driver_stations  # noqa: E402,F401
 
 
 @bp.before_request

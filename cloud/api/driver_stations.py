@@ -9,11 +9,11 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from cloud.api.driver import _settings, bp
+from cloud.api.driver_auth import principal
 from cloud.charging import service as charging
 from cloud.charging.service import ChargingError, ChargingSettings
 from cloud.db import db
 from cloud.drivers.errors import InvalidField
-from cloud.api.driver_auth import principal
 from cloud.ledger import service as ledger
 from cloud.models import now_ms
 from cloud.stations import service

@@ -371,8 +371,8 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
 def _after_commit(s: Session, order_id: str, target: _Target) -> None:
     """Send the start in a thread once `s` commits (never before: the order must exist for
     the station's records), in the Flask app of the caller."""
-    from sqlalchemy import event
     from flask import current_app
+    from sqlalchemy import event
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 

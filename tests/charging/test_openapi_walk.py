@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 
 from cloud.db import db
 from cloud.fakes.server import FakeServer
-from cloud.orders import service as orders
 from cloud.models import now_ms
+from cloud.orders import service as orders
 from cloud.orders.machine import Event
 from jcproto import ErrorCode, Reply
 from tests.charging.conftest import Live, make_app

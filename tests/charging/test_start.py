@@ -6,7 +6,6 @@ the order over HTTP."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
