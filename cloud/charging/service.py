@@ -405,14 +405,19 @@ def prepay_view(transactions: Transactions, did: str, order_id: str) -> dict[str
     with transactions() as s:
         p = s.get(ChargingPrepay, order_id)
         assert p is not None and p.driver_id == did
-        gun, st = s.get(Gun, (p.sid, p.gun)), s.get(Station, p.sid)
-        return {"order_id": p.order_id, "state": "created", "sid": p.sid, "station_name": st.name if st else None,
-                "gun": p.gun, "gun_code": gun.code if gun else None,
-                "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
-                "hold_fen": p.hold_fen, "created_at": p.created_at, "started_at": None, "ended_at": None,
-                "duration_s": None, "stop_reason": None, "energy_wh": None, "power_w": None, "soc": None,
-                "cost_fen": None, "lines": [], "idle_fen": None, "total_fen": None, "debt_fen": None,
-                "refund_fen": None, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
+        return _prepay_dict(s, p)
+
+
+def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
+    gun, st = s.get(Gun, (p.sid, p.gun)), s.get(Station, p.sid)
+    state = "cancelled" if p.state == "cancelled" else "created"
+    return {"order_id": p.order_id, "state": state, "sid": p.sid, "station_name": st.name if st else None,
+            "gun": p.gun, "gun_code": gun.code if gun else None,
+            "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
+            "hold_fen": p.hold_fen, "created_at": p.created_at, "started_at": None, "ended_at": None,
+            "duration_s": None, "stop_reason": None, "energy_wh": None, "power_w": None, "soc": None,
+            "cost_fen": None, "lines": [], "idle_fen": None, "total_fen": None, "debt_fen": None,
+            "refund_fen": None, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
 
 
 # --- follow, stop, rate ---------------------------------------------------------------------------------
@@ -483,6 +488,10 @@ def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
 def order_view(s: Session, driver_id: int, order_id: Any, now: int | None = None) -> dict[str, Any]:
     """The driver's own order: live figures while charging, the bill after. ChargingError
     `not_found` for a missing order and for another driver's alike."""
+    if isinstance(order_id, str) and len(order_id) <= 64 and s.get(Order, order_id) is None:
+        p = s.get(ChargingPrepay, order_id)
+        if p is not None and p.driver_id == str(driver_id):
+            return _prepay_dict(s, p)  # a pay-per-session start still waiting for its payment
     o = _own(s, driver_id, order_id)
     return _view(s, o, now_ms() if now is None else now)
 

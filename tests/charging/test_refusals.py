@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from cloud.charging.models import ChargingPrepay
 from cloud.db import db
 from cloud.fakes.server import FakeServer
 from cloud.orders import service as orders
@@ -114,9 +115,22 @@ def test_payment_password_and_a_start_the_broker_never_took(app: Flask, client: 
 
 def test_pay_per_session_without_wechat_pay(app: Flask, client: FlaskClient, wechat: FakeServer) -> None:
     seed(app, seed_station, "S1", LAT, LNG, guns={"P1-1": "plugged"})
-    h, _ = new_driver(client, wechat, "carol")
+    h, did = new_driver(client, wechat, "carol")
     r = _start(client, h, limit={"mode": "amount", "value": 3000}, pay="wechat")
     assert r.status_code == 503 and error_code(r) == "payment_not_configured"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ChargingPrepay)) == 0
+
+    # a prepaid start waiting for its payment shows as its own order (and to nobody else)
+    def waiting(s) -> None:  # type: ignore[no-untyped-def]
+        s.add(ChargingPrepay(order_id="o-wait-1", driver_id=str(did), sid="S1", gun="P1-1", limit_mode="amount",
+                             limit_value=3000, hold_fen=3000, amount_fen=3000, state="pending", created_at=1))
+
+    seed(app, waiting)
+    view = client.get(f"{ORDERS}/o-wait-1", headers=h).json
+    assert view["state"] == "created" and view["pay"] == "wechat" and view["gun_code"] == "S1-P1-1"
+    other, _ = new_driver(client, wechat, "dave")
+    assert error_code(client.get(f"{ORDERS}/o-wait-1", headers=other)) == "not_found"
 
 
 HOSTILE_STARTS = [
