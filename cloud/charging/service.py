@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cloud.charging.models import ChargingPrepay, OrderRating
@@ -142,6 +142,14 @@ def gun_refusal(online: bool, level: str | None, entry: dict[str, Any] | None) -
     return None
 
 
+def write_lock(s: Session) -> None:
+    """Take SQLite's write lock first in a transaction that reads, then writes: a read
+    snapshot older than ingest's latest commit could not become a write (SQLITE_BUSY_SNAPSHOT,
+    no waiting). PostgreSQL locks the rows it needs instead."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(text("UPDATE orders SET state = state WHERE 0"))
+
+
 def new_order_id() -> str:
     return "o" + secrets.token_hex(12)
 
@@ -226,6 +234,7 @@ def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_c
         verify_password(payment_password)
     order_id = new_order_id()
     with transactions() as s:
+        write_lock(s)
         target = _target(s, gun_code)
         balances = ledger.lock_driver(s, did)  # one start per driver at a time from here
         if _running(s, did) is not None:
@@ -312,6 +321,7 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
     hold = value if mode == "amount" else settings.default_hold_fen
     order_id = new_order_id()
     with transactions() as s:
+        write_lock(s)
         target = _target(s, gun_code)
         b = ledger.lock_driver(s, did)
         if _running(s, did) is not None:
@@ -541,6 +551,7 @@ def rate(transactions: Transactions, *, driver_id: int, order_id: Any, stars: An
     if comment is not None and (not isinstance(comment, str) or len(comment) > 500):
         raise InvalidField("comment: text of at most 500 characters", field="comment")
     with transactions() as s:
+        write_lock(s)
         o = _own(s, driver_id, order_id)
         if o.state != State.SETTLED.value:
             raise ChargingError("order_not_settled", f"order is {o.state}")

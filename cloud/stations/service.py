@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cloud.models import Gun, Station, StationState, now_ms
@@ -81,6 +81,13 @@ def _int(v: Any) -> int | None:
 
 
 # --- archive ---------------------------------------------------------------------------------------
+def _write_lock(s: Session) -> None:
+    if s.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock before reading: a read snapshot older than ingest's latest
+        # commit could not become a write (SQLITE_BUSY_SNAPSHOT, no waiting).
+        s.execute(text("UPDATE stations SET sid = sid WHERE 0"))
+
+
 def gun_by_code(s: Session, code: str) -> Gun | None:
     if not isinstance(code, str) or not _CODE.match(code):
         return None
@@ -110,6 +117,7 @@ def set_station(s: Session, sid: str, *, name: str | None = None, lat: float | N
         raise StationArchiveError("invalid_coordinates", "give lat and lng together")
     if lat is not None and lng is not None and not (-90 <= lat <= 90 and -180 <= lng <= 180):
         raise StationArchiveError("invalid_coordinates", "lat in -90..90, lng in -180..180 (GCJ-02)")
+    _write_lock(s)
     st = s.get(Station, sid)
     if st is None:
         st = Station(sid=sid, created_at=now_ms())
@@ -125,6 +133,7 @@ def set_station(s: Session, sid: str, *, name: str | None = None, lat: float | N
 def set_gun(s: Session, sid: str, gun: str, *, code: str | None = None, rated_power_w: int | None = None,
             name: str | None = None, kind: str | None = None) -> Gun:
     """Change a gun's archive (made if new: gun ids are `<pile>-<n>`)."""
+    _write_lock(s)
     if s.get(Station, sid) is None:
         raise StationArchiveError("unknown_station", f"no station {sid!r}")
     if code is not None:
