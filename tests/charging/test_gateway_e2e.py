@@ -19,7 +19,7 @@ from cloud.orders.models import Order
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from tests.charging.support import ORDERS, TARIFF, new_driver, top_up
-from tests.drivers_api.support import APPID, SECRET, BASE
+from tests.drivers_api.support import APPID, BASE, SECRET
 from tests.support.broker import Broker
 from tests.support.cloud import CloudStack
 from tests.support.gateway import GatewayProcess
