@@ -62,9 +62,23 @@ def orders_list() -> Any:
     return jsonify({"orders": service.list_orders(db.session, principal().driver_id, limit=limit, before=before)})
 
 
+def _follow(view: dict[str, Any] | None) -> bool:
+    """A start the sender stopped waiting for: catch up with a late reply or its expiry.
+    True if the order was looked at again (the view is then stale)."""
+    if view is None or view["state"] != "starting":
+        return False
+    with db.transaction() as s:
+        service.follow_start(s, view["order_id"])
+    db.session.rollback()
+    return True
+
+
 @bp.get("/orders/current")
 def order_current() -> Any:
-    view = service.current(db.session, principal().driver_id)
+    did = principal().driver_id
+    view = service.current(db.session, did)
+    if _follow(view):
+        view = service.current(db.session, did)
     if view is None:
         raise ChargingError("not_found", "no running order")
     return jsonify(view)
@@ -72,7 +86,11 @@ def order_current() -> Any:
 
 @bp.get("/orders/<order_id>")
 def order_get(order_id: str) -> Any:
-    return jsonify(service.order_view(db.session, principal().driver_id, order_id))
+    did = principal().driver_id
+    view = service.order_view(db.session, did, order_id)
+    if _follow(view):
+        view = service.order_view(db.session, did, order_id)
+    return jsonify(view)
 
 
 @bp.post("/orders/<order_id>/stop")

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 
-from cloud.api.driver import _settings, bp
+from cloud.api.driver import bp
 from cloud.api.driver_auth import principal
 from cloud.charging import service as charging
 from cloud.charging.service import ChargingError, ChargingSettings
@@ -102,7 +102,6 @@ def gun_get(code: str) -> Any:
         # fen = Wh x price_e4 / 100,000 (each line rounded half up): floor keeps it affordable
         wh = max(0, balance - b.debt) * 100_000 // price_now["price_e4"]
     has_pw = charging.has_payment_password(s, did)
-    _settings()  # the drivers' settings parse (a bad one answers here, not at the start)
     return jsonify({
         "station": {k: station[k] for k in ("sid", "name", "address", "online", "load_level", "limiting")},
         "gun": {k: gv[k] for k in ("gun", "code", "name", "kind", "state", "free", "rated_power_w", "power_w")},

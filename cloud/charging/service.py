@@ -308,6 +308,44 @@ def _refund_prepay_rest(s: Session, order_id: str) -> None:
     wallet.refund_prepay_rest(s, order_id)
 
 
+# A reply later than this after its command's expiry is not expected: the gateway refuses a
+# command past `expires_at`, so only a reply already in flight can still come.
+START_GRACE_MS = 60_000
+
+
+def follow_start(s: Session, order_id: str, *, now: int | None = None, grace_ms: int = START_GRACE_MS) -> None:
+    """Bring a `starting` order up to what its start command came to after the sender
+    stopped waiting: a late reply (accepted: the session id; refused: `failed`, the hold
+    back), or, its command expired unanswered more than `grace_ms` ago and no session seen,
+    `failed` (START_EXPIRED). Called when the driver looks at the order, and fit for a job."""
+    t = now_ms() if now is None else now
+    write_lock(s)
+    o = s.get(Order, order_id)
+    if o is None or o.state != State.STARTING.value:
+        return
+    from cloud.models import CommandLog
+
+    cmd = next((c for c in s.scalars(select(CommandLog).where(
+        CommandLog.sid == o.sid, CommandLog.type == "start", CommandLog.created_at >= o.created_at)
+        .order_by(CommandLog.created_at)) if (c.payload or {}).get("order_id") == o.order_id), None)
+    if cmd is None:
+        return
+    if cmd.replied_at is not None:
+        if cmd.ok:
+            sid_ = (cmd.detail or {}).get("session_id")
+            if o.session_id is None and isinstance(sid_, str):
+                orders.apply(s, o.order_id, Event.START_ACCEPTED, session_id=sid_)
+            return
+        orders.apply(s, o.order_id, Event.START_REFUSED)
+    elif t > cmd.expires_at + grace_ms and o.session_id is None and s.scalar(
+            select(ChargingSession.session_id).where(ChargingSession.order_id == o.order_id).limit(1)) is None:
+        orders.apply(s, o.order_id, Event.START_EXPIRED)
+    else:
+        return
+    if o.funding == "prepay":
+        _refund_prepay_rest(s, o.order_id)
+
+
 # --- pay per session -----------------------------------------------------------------------------------
 def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str, value: int,
                   settings: ChargingSettings) -> dict[str, Any]:

@@ -174,18 +174,42 @@ def test_start_refused_per_reply_code_with_nearest(live: Live) -> None:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the PostgreSQL paths are the same: time
-def test_start_unanswered_stays_starting(live: Live) -> None:
+def test_start_unanswered_stays_starting_then_follows_its_command(live: Live) -> None:
+    import threading
+
+    from cloud.charging import service
+
     app, client = live.app, live.app.test_client()
     app.config["CHARGING_START_TIMEOUT_S"] = 0.5
-    _online(live, "S1", {"P1-1": "plugged"})  # receives, never answers
+    st = _online(live, "S1", {"P1-1": "plugged", "P1-2": "plugged"})  # receives, never answers
     h, did = new_driver(client, live.wechat, "carol")
     top_up(app, did, 10_000)
     r = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "energy", "value": 20_000}}, headers=h)
     assert r.status_code == 201 and r.json["state"] == "starting", r.json
+    oid = r.json["order_id"]
     assert r.json["hold_fen"] == 10_000  # the default hold, all the balance here
-    assert client.get(f"{ORDERS}/current", headers=h).json["order_id"] == r.json["order_id"]
-    again = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "full"}}, headers=h)
+    assert client.get(f"{ORDERS}/current", headers=h).json["order_id"] == oid
+    again = client.post(ORDERS, json={"gun_code": "S1-P1-2", "limit": {"mode": "full"}}, headers=h)
     assert again.status_code == 409 and error_code(again) == "order_in_progress"
+    # still within the grace after expiry: nothing is decided
+    assert client.get(f"{ORDERS}/{oid}", headers=h).json["state"] == "starting"
+    with app.app_context(), db.transaction() as s:
+        service.follow_start(s, oid, now=now_ms() + service.START_GRACE_MS + 5_000)
+    assert client.get(f"{ORDERS}/{oid}", headers=h).json["state"] == "failed"
+    assert client.get(f"{ORDERS}/current", headers=h).status_code == 404
+    assert balances(app, did).held == 0
+
+    # a refusal that arrives after the sender stopped waiting still fails the order
+    def late(cmd: dict[str, Any]) -> None:
+        reply = Reply.failure(cmd["id"], ErrorCode.BUSY, {})
+        threading.Timer(1.0, lambda: st.publish_raw("reply", reply.to_json())).start()
+
+    st.answer = late
+    r = client.post(ORDERS, json={"gun_code": "S1-P1-2", "limit": {"mode": "full"}}, headers=h)
+    assert r.status_code == 201 and r.json["state"] == "starting"
+    wait_for(lambda: client.get(f"{ORDERS}/{r.json['order_id']}", headers=h).json["state"] == "failed", 10,
+             "the late refusal applied")
+    assert balances(app, did).held == 0
 
 
 @pytest.mark.postgres
