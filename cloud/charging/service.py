@@ -370,8 +370,10 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
         s.flush()
         try:
             pay_params = wallet.create_prepay(s, int(did), order_id, hold + b.debt)
-        except Exception as e:  # the wallet's own not-configured errors: no order either way
-            if type(e).__name__ in ("PaymentNotConfigured", "WechatPayNotConfigured", "NotConfigured"):
+        except Exception as e:
+            # the wallet's "WeChat Pay is not set up" error, whatever its class: 503, no order
+            if getattr(e, "code", None) in ("payment_not_configured", "wechatpay_not_configured") \
+                    or "NotConfigured" in type(e).__name__:
                 raise PaymentNotConfigured(str(e)) from None
             raise
     view = prepay_view(transactions, did, order_id)
