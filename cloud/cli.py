@@ -43,9 +43,10 @@ def _cli(cmd: click.Command) -> click.Command:
 
 
 def register(app: Any) -> None:
+    from cloud.jobs.cli import jobs
     from cloud.tariffs.cli import tariff_group
 
-    for cmd in [*COMMANDS, tariff_group]:
+    for cmd in [*COMMANDS, tariff_group, jobs]:
         app.cli.add_command(cmd)
 
 
