@@ -38,12 +38,13 @@ POLLS = [(5_000, 30_000)] * 480  # 40 minutes at 30 kW
 
 
 def setup(engine: Engine, body: dict[str, Any] = PEAK_VALLEY, *, rated: int | None = 60_000,
-          hold: int = 5_000, cash: int = 10_000, oid: str = "o1") -> tuple[Any, Tariff | None]:
+          hold: int = 5_000, cash: int = 10_000, oid: str = "o1", sid: str = SID,
+          driver: str = "1") -> tuple[Any, Tariff | None]:
     with Session(engine) as s, s.begin():
-        station(s, rated_power_w=rated)
-        key = station_key(s)
-        t = tariff(s, body) if body else None
-        order(s, oid, hold=hold, cash=cash)
+        station(s, sid, rated_power_w=rated)
+        key = station_key(s, sid)
+        t = tariff(s, body, sid=sid, code=f"std-{sid}") if body else None
+        order(s, oid, hold=hold, cash=cash, sid=sid, driver=driver)
     return key, t
 
 
@@ -134,17 +135,18 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_rejections_leave_the_order_abnormal_with_its_reason_and_the_hold(engine: Engine, case: str) -> None:
-    build, opts = CASES[case]
-    key, t = setup(engine, {} if opts.get("no_tariff") else PEAK_VALLEY, rated=opts.get("rated", 60_000))
-    sim = session(key, t or Tariff.from_dict({"id": "x", **PEAK_VALLEY}))
-    deliver(engine, build(key, sim))
-    got, reason = state(engine, "o1")
-    assert got == "abnormal" and reason is not None and reason.startswith(case + ": "), reason
-    assert lines(engine, "o1") == []
-    b = balances(engine)
-    assert (b.cash, b.held) == (5_000, 5_000)
+def test_rejections_leave_the_order_abnormal_with_its_reason_and_the_hold(engine: Engine) -> None:
+    for i, (case, (build, opts)) in enumerate(CASES.items()):  # a station and a driver each
+        sid, oid, driver = f"R{i}", f"o-{case}", f"d{i}"
+        key, t = setup(engine, {} if opts.get("no_tariff") else PEAK_VALLEY,
+                       rated=opts.get("rated", 60_000), sid=sid, oid=oid, driver=driver)
+        sim = session(key, t or Tariff.from_dict({"id": "x", **PEAK_VALLEY}), oid=oid)
+        deliver(engine, build(key, sim), sid=sid)
+        got, reason = state(engine, oid)
+        assert got == "abnormal" and reason is not None and reason.startswith(case + ": "), (case, reason)
+        assert lines(engine, oid) == []
+        b = balances(engine, driver)
+        assert (b.cash, b.held) == (5_000, 5_000), case
 
 
 def test_idle_fee_other_than_the_tariffs_is_rejected(engine: Engine) -> None:
