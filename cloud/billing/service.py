@@ -181,6 +181,8 @@ def advance(s: Session, session_id: str, *, force: bool = False,
     if order is None:
         return None
     oid = order.order_id
+    if order.state == State.CREATED.value:  # the record proves the start was sent
+        order = orders.apply(s, oid, Event.START_SENT, now=now)
     if order.state == State.STARTING.value:
         order = orders.apply(s, oid, Event.SESSION_STARTED, session_id=session_id, now=now)
     if order.state == State.CHARGING.value and order.session_id is None:
@@ -260,6 +262,31 @@ def bill_unreleased(s: Session, *, wait_ms: int, now: int | None = None, limit: 
         if after is not None and after.state != State.ENDED.value:
             done.append(oid)
     return done
+
+
+def catch_up(s: Session, *, quiet_ms: int, now: int | None = None, limit: int = 200,
+             rated_power: RatedPower | None = None) -> list[str]:
+    """The job: orders still starting or charging, untouched for `quiet_ms`, whose session
+    has ended after all are moved on. Two ingest processes storing a session's start and its
+    end at the same instant may each miss the other's record; this finds such orders."""
+    stamp = now_ms() if now is None else now
+    open_states = [State.CREATED.value, State.STARTING.value, State.CHARGING.value]
+    ended = (ChargingSession.ended_seq.is_not(None)) | (ChargingSession.status == "abnormal")
+    rows = list(s.execute(
+        select(Order.order_id, ChargingSession.session_id)
+        .join(ChargingSession, ChargingSession.order_id == Order.order_id)
+        .where(Order.state.in_(open_states), Order.updated_at < stamp - quiet_ms, ended)
+        .order_by(Order.updated_at).limit(limit)
+    ))
+    moved = []
+    for oid, session_id in rows:
+        before = _lock(s, oid)
+        if before is None or before.state not in open_states:
+            continue
+        after = advance(s, session_id, rated_power=rated_power, now=stamp)
+        if after is not None and after.state not in open_states:
+            moved.append(oid)
+    return moved
 
 
 def fail_safe(s: Session, sid: str, record: Mapping[str, Any], why: str) -> None:

@@ -22,6 +22,7 @@ def _now_ms() -> int:
 class JobSettings:
     stale_ms: int = 72 * 3_600_000  # an open order untouched this long is closed (abnormal)
     release_wait_ms: int = 12 * 3_600_000  # ended, no gun_released this long: billed without idle
+    catch_up_ms: int = 5 * 60_000  # an order still shown running this long after its session ended
     command_timeout_s: float = 10.0
     lease_ms: int = 5 * 60_000  # longer than any one run of a job
 

@@ -74,8 +74,6 @@ def test_bill_equals_jcproto_and_the_gateway(tariff: Tariff, session: dict[str, 
         assert by_kind[("service", line.name)].fen == fen_e4(line.wh, p.service_price_e4)
         assert by_kind[("electricity", line.name)].energy_wh == line.wh
     assert (("idle", None) in by_kind) == (sim.idle_fen > 0)
-    # the gateway's running meter (fed every poll) is within a few fen of the bill
-    assert abs(sim.live_cost_fen - sim.cost_fen) <= max(3, sim.cost_fen // 100)
 
 
 @SETTINGS

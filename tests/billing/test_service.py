@@ -232,3 +232,31 @@ def test_an_error_in_billing_marks_the_order_abnormal_and_ingest_goes_on(
         seqs = list(s.scalars(select(RawRecord.seq).where(RawRecord.sid == SID)))
     assert sorted(seqs) == [r["seq"] for r in sim.records]
     assert balances(engine).held == 5_000
+
+
+def test_records_stored_before_their_order_was_seen_are_caught_up_by_the_job(engine: Engine) -> None:
+    key, t = setup(engine, oid="o0")
+    assert t is not None
+    sim = session(key, t, oid="o2")
+    deliver(engine, sim.records)  # order o2 not there yet: as if another process had not committed it
+    with Session(engine) as s, s.begin():
+        order(s, "o2", cash=0, hold=5_000)
+    assert state(engine, "o2") == ("starting", None)
+    with Session(engine) as s, s.begin():
+        assert billing.catch_up(s, quiet_ms=0, now=orders.now_ms() + 1) == ["o2"]
+    assert state(engine, "o2") == ("settled", None)
+    with Session(engine) as s, s.begin():
+        assert billing.catch_up(s, quiet_ms=0, now=orders.now_ms() + 1) == []
+    b = balances(engine)
+    assert (b.cash, b.held) == (5_000 - sim.cost_fen, 5_000)  # o0 still holds its 5,000
+
+
+def test_a_session_of_an_order_not_yet_marked_sent_still_bills(engine: Engine) -> None:
+    with Session(engine) as s, s.begin():
+        station(s)
+        key = station_key(s)
+        t = tariff(s, PEAK_VALLEY)
+        order(s, "o1", sent=False)
+    sim = session(key, t)
+    deliver(engine, sim.records)
+    assert state(engine, "o1") == ("settled", None)
