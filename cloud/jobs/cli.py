@@ -42,7 +42,8 @@ def jobs(once: bool, interval: float, stale_hours: float, release_wait_hours: fl
     settings = JobSettings(stale_ms=int(stale_hours * 3_600_000),
                            release_wait_ms=int(release_wait_hours * 3_600_000),
                            command_timeout_s=float(config.get("COMMAND_TIMEOUT_S", 10.0)))
-    ctx = JobContext(engine=engine, holder=holder, settings=settings, send=commands.send)
+    ctx = JobContext(engine=engine, holder=holder, settings=settings, send=commands.send,
+                     config=config, extensions=current_app.extensions)
     try:
         if once:
             for name, count in run_once(ctx).items():

@@ -34,3 +34,5 @@ class JobContext:
     settings: JobSettings = field(default_factory=JobSettings)
     send: SendCommand | None = None  # None: jobs that send commands skip their work
     clock: Callable[[], int] = _now_ms
+    config: Mapping[str, Any] = field(default_factory=dict)  # the app's settings (WECHATPAY_*, WALLET_*)
+    extensions: dict[str, Any] = field(default_factory=dict)  # the app's, where the wallet keeps its provider

@@ -1,9 +1,10 @@
-"""The wallet's periodic work, when the wallet package provides it: payments still pending
-asked of the provider (`reconcile_pending`), refunds carried on (`refund_job`)."""
+"""The wallet's periodic work, when the wallet package is installed and a merchant is
+configured: payments still pending asked of the provider (`reconcile_pending`), refund parts
+sent again (`refund_job`). The wallet's jobs commit as they go (no transaction is open while
+the provider is asked)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,20 +12,21 @@ from sqlalchemy.orm import Session
 from cloud.jobs.context import JobContext
 
 
-def _job(name: str) -> Any:
-    try:
-        module = importlib.import_module("cloud.wallet.jobs")
-    except ImportError:
-        return None
-    return getattr(module, name, None)
-
-
 def _run(ctx: JobContext, name: str) -> int:
-    fn = _job(name)
-    if fn is None:
+    try:
+        from cloud.wallet import jobs  # type: ignore[import-not-found]
+        from cloud.wallet.settings import WalletSettings, configured, provider_for  # type: ignore[import-not-found]
+    except ImportError:
         return 0
-    with Session(ctx.engine) as s, s.begin():
-        got = fn(s)
+    if not configured(ctx.config):
+        return 0
+    provider = provider_for(ctx.config, ctx.extensions)
+    with Session(ctx.engine) as s:
+        got: Any = getattr(jobs, name)(s, provider, ctx.clock(),
+                                       settings=WalletSettings.from_settings(ctx.config))
+        s.commit()
+    if isinstance(got, dict):
+        return sum(v for v in got.values() if isinstance(v, int))
     return len(got) if isinstance(got, list | tuple | set) else int(got or 0)
 
 

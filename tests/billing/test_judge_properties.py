@@ -29,7 +29,8 @@ from jcproto.tariff import Tariff, cost_lines, fen_e4, split_energy
 from tests.billing.edgesim import SimSession, simulate
 from tests.billing.strategies import sessions, tariffs
 
-SETTINGS = settings(max_examples=120, deadline=None)
+SETTINGS = settings(max_examples=100, deadline=None)
+FEWER = settings(max_examples=50, deadline=None)
 
 
 def facts(sim: SimSession) -> tuple[Started, Ended, Released | None]:
@@ -76,7 +77,7 @@ def test_bill_equals_jcproto_and_the_gateway(tariff: Tariff, session: dict[str, 
     assert (("idle", None) in by_kind) == (sim.idle_fen > 0)
 
 
-@SETTINGS
+@FEWER
 @given(tariffs(), sessions(max_polls=60), st.integers(1, 10**6), st.sampled_from([-1, 1]))
 def test_any_other_cost_is_rejected(tariff: Tariff, session: dict[str, Any], delta: int,
                                     sign: int) -> None:
@@ -90,7 +91,7 @@ def test_any_other_cost_is_rejected(tariff: Tariff, session: dict[str, Any], del
     assert str(wrong) in got.text and got.reason.startswith("cost_mismatch: ")
 
 
-@SETTINGS
+@FEWER
 @given(tariffs(idle=True), sessions(max_polls=30), st.integers(1, 10**4))
 def test_any_other_idle_fee_is_rejected(tariff: Tariff, session: dict[str, Any], delta: int) -> None:
     sim = run(tariff, {**session, "release_after_ms": session["release_after_ms"] or 3_600_000})
@@ -100,7 +101,7 @@ def test_any_other_idle_fee_is_rejected(tariff: Tariff, session: dict[str, Any],
     assert isinstance(got, Rejection) and got.code == IDLE_MISMATCH
 
 
-@SETTINGS
+@FEWER
 @given(tariffs(), sessions(max_polls=30))
 def test_untrusted_or_impossible_sessions_are_rejected(tariff: Tariff, session: dict[str, Any]) -> None:
     sim = run(tariff, session)
@@ -117,7 +118,7 @@ def test_untrusted_or_impossible_sessions_are_rejected(tariff: Tariff, session: 
     assert isinstance(judge(started, ended, released, tariff, RATED, other_ends=[ended]), Bill)
 
 
-@SETTINGS
+@FEWER
 @given(tariffs(idle=False), st.integers(60_000, 10 * 3_600_000), st.integers(1_000, 350_000))
 def test_energy_beyond_the_guns_rating_is_rejected(tariff: Tariff, duration: int, rated: int) -> None:
     # the most a gun can give in the time: rated × duration, +5 % and 20 Wh of slack
