@@ -26,12 +26,13 @@ def jobs(once: bool, interval: float, stale_hours: float, release_wait_hours: fl
     """Run the periodic jobs: bill unreleased orders, close stale orders, push due tariffs,
     the wallet's reconciliation and refunds. Several processes may run: each job runs in one
     at a time."""
+    from sqlalchemy.orm import sessionmaker
+
     from cloud.commands import CommandService, MqttPublisher
     from cloud.db import make_engine
     from cloud.jobs.context import JobContext, JobSettings
     from cloud.jobs.runner import run_forever, run_once
     from cloud.mqtt import MqttSettings
-    from sqlalchemy.orm import sessionmaker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = current_app.config

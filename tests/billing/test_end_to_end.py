@@ -22,7 +22,19 @@ from cloud.tariffs import service as tariffs
 from cloud.tariffs.models import StationTariff
 from jcproto import Reply
 from tests.billing.edgesim import simulate
-from tests.billing.support import GUN, IDLE, PEAK_VALLEY, T0, balances, deliver, lines, order, state, station, tariff
+from tests.billing.support import (
+    GUN,
+    IDLE,
+    PEAK_VALLEY,
+    T0,
+    balances,
+    deliver,
+    lines,
+    order,
+    state,
+    station,
+    tariff,
+)
 from tests.cloud.support import FakeStation, ThreadedIngest, mqtt_settings, wait_for
 from tests.support.broker import Broker
 

@@ -1,4 +1,4 @@
-"""Orders moved and billed by the records ingest stores (cloud/ingest/store.py → 
+"""Orders moved and billed by the records ingest stores (cloud/ingest/store.py →
 cloud.billing.service), on SQLite and PostgreSQL: settled with lines and the balance right to
 the fen, every rejection abnormal with its reason and the hold kept, duplicates, late records,
 a tariff change mid-session, local-card sessions left alone, billing errors contained."""
