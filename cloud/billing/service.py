@@ -181,6 +181,10 @@ def advance(s: Session, session_id: str, *, force: bool = False,
     if order is None:
         return None
     oid = order.order_id
+    if order.state in (State.FAILED.value, State.CANCELLED.value):
+        # The hold went back already: a person decides what the session is owed.
+        log.warning("session %s/%s ran for order %s, which is %s", sess.sid, session_id, oid, order.state)
+        return order
     if order.state == State.CREATED.value:  # the record proves the start was sent
         order = orders.apply(s, oid, Event.START_SENT, now=now)
     if order.state == State.STARTING.value:
