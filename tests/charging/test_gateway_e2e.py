@@ -98,6 +98,16 @@ def test_driver_starts_and_stops_a_real_gateway(tmp_path: Path, wechat: FakeServ
             assert view["stop_reason"] == "remote" and view["ended_at"] and view["energy_wh"] is not None
             b = client.get(f"{BASE}/guns/JCE2E0001", headers=h).json["wallet"]
             assert b["balance_fen"] == 8000  # the hold stays until the order is billed
+            # the car leaves: gun_released ends the idle time and billing (cloud/billing) books it
+            sim.control("POST", f"/piles/{DC}/guns/1/unplug")
+            _wait(lambda: client.get(f"{ORDERS}/{oid}", headers=h).json["state"] == "settled", 30, "settled")
+            done = client.get(f"{ORDERS}/{oid}", headers=h).json
+            assert done["total_fen"] == sum(ln["fen"] for ln in done["lines"]) == done["cost_fen"]
+            assert {ln["kind"] for ln in done["lines"]} <= {"electricity", "service", "idle"}
+            assert client.get(f"{BASE}/guns/JCE2E0001", headers=h).json["wallet"]["balance_fen"] \
+                == 10_000 - done["total_fen"]
+            r = client.post(f"{ORDERS}/{oid}/rating", json={"stars": 5, "comment": "顺利"}, headers=h)
+            assert r.status_code == 200
         finally:
             gw.stop()
             gw.kill()

@@ -2,7 +2,7 @@
 rated power and kind, orders' funding, order ratings, and pay-per-session starts awaiting payment
 
 Revision ID: 0009_charging
-Revises: 0006_tariffs
+Revises: 0008_billing (main's head when charging merged main; was 0006_tariffs)
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0009_charging"
-down_revision: str | None = "0006_tariffs"
+down_revision: str | None = "0008_billing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
