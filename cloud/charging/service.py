@@ -443,12 +443,13 @@ def _after_commit(s: Session, order_id: str, target: _Target) -> None:
     def started(_session: Session) -> None:
         t = threading.Thread(target=run, name=f"start-{order_id}", daemon=True)
         t.start()
+        STARTS[:] = [x for x in STARTS if x.is_alive()]  # only the ones still running are kept
         STARTS.append(t)
 
     event.listen(s, "after_commit", started, once=True)
 
 
-STARTS: list[threading.Thread] = []  # the background starts of prepaid orders (tests join them)
+STARTS: list[threading.Thread] = []  # prepaid orders' starts still running (tests join them)
 
 
 def prepay_view(transactions: Transactions, did: str, order_id: str) -> dict[str, Any]:
