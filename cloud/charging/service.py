@@ -16,8 +16,9 @@ Payment password: when the driver has set one, a start whose hold is above
 A start is sent only once its order (state `starting`, hold placed) is committed, so a
 `session_started` record can never find no order; a start the broker did not take fails the
 order at once (its hold goes back); a start the station did not answer in time stays
-`starting`: the command expires by itself at the gateway and the periodic job
-(orders.close_stale) closes the order if no session ever came.
+`starting`: the command expires by itself at the gateway, `follow_start` applies a reply that
+came late or, a minute after the expiry with no session seen, fails the order; the periodic
+job (orders.close_stale) closes whatever is left open.
 """
 
 from __future__ import annotations
