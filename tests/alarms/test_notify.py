@@ -143,3 +143,21 @@ def test_the_job_sweeps_queues_and_sends_with_the_log_provider(s: Session) -> No
     assert (n.status, n.provider, n.kind, n.template_code) == ("sent", "log", "offline", "SMS_LOG")
     assert n.provider_ref.startswith("log-")
     assert jobs.run(s, T0 + 1000, cfg, LogProvider())["queued"] == 0
+    s.commit()
+
+
+def test_jc_cloud_jobs_runs_the_alarms_job(engine, s: Session) -> None:
+    from sqlalchemy import update
+
+    from cloud.jobs.context import JobContext
+    from cloud.jobs.registry import JOBS
+    from cloud.jobs.runner import run_once
+    from cloud.models import StationState
+
+    assert ("alarms", jobs.job) in JOBS
+    service.add_recipient(s, "S1", "13600136000")
+    s.execute(update(StationState).where(StationState.sid == "S1").values(online=False, last_seen=T0 - 900_000))
+    s.commit()
+    ctx = JobContext(engine=engine, holder="test", clock=lambda: T0, config={"SMS_PROVIDER": "log"})
+    assert run_once(ctx, [("alarms", jobs.job)]) == {"alarms": 3}  # offline, queued, sent
+    assert [(n.kind, n.status) for n in rows(s)] == [("offline", "sent")]

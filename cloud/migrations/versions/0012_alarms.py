@@ -1,7 +1,7 @@
 """alarms: alarms with their evidence, SMS recipients per station, the notification log
 
 Revision ID: 0012_alarms
-Revises: 0006_tariffs
+Revises: 0009_charging
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONDOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision: str = "0012_alarms"
-down_revision: str | None = "0006_tariffs"
+down_revision: str | None = "0009_charging"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
