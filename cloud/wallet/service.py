@@ -239,11 +239,15 @@ def credit_payment(s: Session, out_trade_no: str, total_fen: int | None, transac
     handler runs in this transaction. UnknownPayment, AmountMismatch: nothing is credited."""
     now = now_ms() if now is None else now
     _sqlite_write_lock(s)
-    row = s.execute(select(WalletPayment.id, WalletPayment.driver_id)
+    row = s.execute(select(WalletPayment.id, WalletPayment.driver_id, WalletPayment.order_id)
                     .where(WalletPayment.out_trade_no == out_trade_no)).first()
     if row is None:
         raise UnknownPayment(f"no payment {out_trade_no!r}")
-    ledger.lock_driver(s, str(row.driver_id))  # the driver's accounts first: one lock order everywhere
+    if row.order_id is not None:
+        # the order row before the driver's accounts, as cloud.orders does: the paid handler
+        # moves the order, and two lock orders could deadlock
+        s.execute(_for_update(s, select(Order.order_id).where(Order.order_id == row.order_id)))
+    ledger.lock_driver(s, str(row.driver_id))  # then the driver's accounts, as every posting does
     p = s.execute(_for_update(s, select(WalletPayment).where(WalletPayment.id == row.id))).scalar_one()
     if p.state == "paid":
         if transaction_id and p.transaction_id and transaction_id != p.transaction_id:
