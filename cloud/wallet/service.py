@@ -137,6 +137,7 @@ def payment_view(p: WalletPayment) -> dict[str, Any]:
 # --- recharges ----------------------------------------------------------------------------------
 def _new_payment(s: Session, driver_id: int, purpose: str, order_id: str | None, amount: int,
                  settings: WalletSettings, now: int) -> tuple[WalletPayment, str]:
+    _sqlite_write_lock(s)
     openid = s.scalar(select(Driver.openid).where(Driver.id == driver_id))
     if openid is None:
         raise NotFound(f"no driver {driver_id}")
@@ -623,6 +624,7 @@ def create_prepay(s: Session, driver_id: int, order_id: str, amount_fen: int, *,
     provider = provider or _provider_here()
     amount = _amount(amount_fen, "amount_fen", 1, max(settings.recharge_max_fen, 1))
     now = now_ms() if now is None else now
+    _sqlite_write_lock(s)
     p = s.scalar(select(WalletPayment).where(WalletPayment.order_id == order_id, WalletPayment.purpose == "session",
                                              WalletPayment.driver_id == driver_id, WalletPayment.state == "pending",
                                              WalletPayment.amount_fen == amount, WalletPayment.expires_at > now + 60_000)
@@ -644,13 +646,13 @@ def refund_prepay_rest(s: Session, order_id: str, *, provider: PaymentProvider |
     per order (key "prepay:<order>"). The part is written in the caller's transaction and sent
     after its commit (or, without a provider here, by the refund job)."""
     now = now_ms() if now is None else now
+    _sqlite_write_lock(s)
     pay_id = s.scalar(select(WalletPayment.id).where(WalletPayment.order_id == order_id,
                                                      WalletPayment.purpose == "session",
                                                      WalletPayment.state == "paid")
                       .order_by(WalletPayment.id.desc()).limit(1))
     if pay_id is None:
         return
-    _sqlite_write_lock(s)
     driver_id = s.get_one(WalletPayment, pay_id).driver_id
     cash = ledger.lock_driver(s, str(driver_id)).cash
     order = s.execute(select(Order).where(Order.order_id == order_id)
