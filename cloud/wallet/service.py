@@ -693,8 +693,7 @@ def wallet_view(s: Session, driver_id: int) -> dict[str, Any]:
 
 
 STATEMENT_KINDS = {"top_up": "recharge", "bonus": "bonus", "collect_debt": "debt_paid", "hold": "hold",
-                   "settle": "charge", "release": "release", "refund": "refund", "refund_failed": "refund_returned",
-                   "refund_paid": "refund_paid"}
+                   "settle": "charge", "release": "release", "refund": "refund", "refund_failed": "refund_returned"}
 
 
 def statement_view(s: Session, driver_id: int, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:

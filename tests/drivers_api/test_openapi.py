@@ -5,6 +5,7 @@ code the driver API can answer is documented, with a zh-CN and an English messag
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -22,6 +23,10 @@ from tests.drivers_api.support import BASE, auth
 
 SPEC = load_spec("cloud")
 DRIVER_OPS = {(p, m) for p, m in operations(SPEC) if "drivers" in SPEC["paths"][p][m].get("tags", [])}
+# driver routes whose walk lives with their owner's tests (each checks the same document)
+WALKED_ELSEWHERE: tuple[str, ...] = (
+    "/api/v1/driver/wallet",  # tests/wallet/test_openapi.py
+)
 
 
 class Walk:
@@ -109,7 +114,8 @@ def test_every_driver_operation_as_documented(app: Flask, client: FlaskClient, w
     x("POST", login, 403, "driver_blocked", json={"code": wechat.login.issue_code("alice")})
 
     unseen = {(p, m) for p, m in DRIVER_OPS
-              if not any((p, m, c) in x.check.seen for c in range(200, 300))}
+              if not any((p, m, c) in x.check.seen for c in range(200, 300))
+              and not p.startswith(WALKED_ELSEWHERE)}
     assert not unseen, f"driver operations never answered with success: {sorted(unseen)}"
 
 
@@ -126,7 +132,7 @@ def test_the_app_has_no_undocumented_driver_route(app: Flask) -> None:
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.driver."):
             for m in rule.methods - {"HEAD", "OPTIONS"}:
-                routes.add((rule.rule, m.lower()))
+                routes.add((re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule), m.lower()))
     assert routes == DRIVER_OPS
 
 
