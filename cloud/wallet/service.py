@@ -460,9 +460,10 @@ def send_refund_part(transactions: Transactions, provider: PaymentProvider, req:
                       .values(attempts=WalletRefundPart.attempts + 1, last_error=str(e)[:200], updated_at=now))
         return "processing"
     with transactions() as s:
+        state = apply_refund(s, answer, now)  # first: it locks the driver's accounts, then the part
         s.execute(update(WalletRefundPart).where(WalletRefundPart.out_refund_no == req.out_refund_no)
                   .values(attempts=WalletRefundPart.attempts + 1, last_error=None, updated_at=now))
-        return apply_refund(s, answer, now)
+        return state
 
 
 def apply_refund(s: Session, refund: Refund, now: int | None = None) -> str:
@@ -711,7 +712,8 @@ def statement_view(s: Session, driver_id: int, limit: int = 50, before: int | No
     for ln in lines:
         ref = ln.key.split(":", 1)[1] if ln.key.startswith(("pay:", "refund:")) else None
         out.append({"id": ln.txn_id, "ts": ln.created_at, "kind": STATEMENT_KINDS.get(ln.kind, ln.kind),
-                    "account": ln.account, "amount_fen": ln.amount, "balance_after_fen": ln.balance_after,
+                    "account": ln.account, "amount_fen": int(ln.amount),
+                    "balance_after_fen": int(ln.balance_after),  # a Decimal from PostgreSQL's SUM
                     "order_id": ln.order_id, "memo": ref})
     return out
 
