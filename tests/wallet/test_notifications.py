@@ -62,6 +62,7 @@ def test_duplicate_notification_credits_once(app: Flask, client: FlaskClient, fa
     assert verify_ledger(app) == []
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_hostile_notifications_credit_nothing(app: Flask, client: FlaskClient, fake: FakeServer,
                                               caplog: pytest.LogCaptureFixture) -> None:
     assert fake.pay is not None
@@ -102,6 +103,7 @@ def test_hostile_notifications_credit_nothing(app: Flask, client: FlaskClient, f
     assert balances(app, driver).cash == 5000
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_hostile_refund_notifications_change_nothing(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
     assert fake.pay is not None
     refund = {"mchid": fake.pay.mchid, "out_trade_no": "TU20260101AAAA", "transaction_id": "4200",

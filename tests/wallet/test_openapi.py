@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -42,6 +43,7 @@ class Walk:
         return body
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_every_wallet_operation_as_documented(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
     assert fake.pay is not None
     x = Walk(client)
@@ -109,6 +111,7 @@ def test_every_wallet_operation_as_documented(app: Flask, client: FlaskClient, f
     assert not unseen, f"operations never answered with success: {sorted(unseen)}"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_the_wallet_routes_are_all_documented(app: Flask) -> None:
     routes = set()
     for rule in app.url_map.iter_rules():

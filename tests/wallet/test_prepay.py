@@ -60,6 +60,7 @@ def test_prepaid_session_and_the_refund_of_its_rest(app: Flask, client: FlaskCli
     assert verify_ledger(app) == []
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_prepay_rest_is_never_more_than_the_cash(app: Flask, client: FlaskClient, fake: FakeServer,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     assert fake.pay is not None

@@ -71,6 +71,7 @@ def test_the_credit_pays_debt_first(app: Flask, client: FlaskClient, fake: FakeS
     assert verify_ledger(app) == []
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_recharge_bounds(client: FlaskClient, fake: FakeServer) -> None:
     token, _ = login(client, fake, "bob")
     for amount in (0, 500_001, -5, "100", True, 1.5, None):
@@ -140,6 +141,7 @@ def test_reconcile_on_read_and_by_the_job(app: Flask, client: FlaskClient, fake:
     assert balances(app, driver).cash == 3000 and verify_ledger(app) == []
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_provider_down_leaves_it_pending_then_closes(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
     from cloud.fakes.wechatpay import Faults
 

@@ -14,7 +14,7 @@ remainders = st.lists(st.integers(min_value=0, max_value=500_000), max_size=12).
     lambda lefts: [Remainder(payment_id=100 - i, left_fen=v) for i, v in enumerate(lefts)])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(rems=remainders, cash=st.integers(min_value=0, max_value=6_000_000), data=st.data())
 def test_parts_sum_to_the_request_within_each_remainder(rems: list[Remainder], cash: int, data: st.DataObject) -> None:
     can = refundable(cash, rems)
