@@ -157,3 +157,23 @@ def test_provider_down_leaves_it_pending_then_closes(app: Flask, client: FlaskCl
         provider = provider_for(app.config, app.extensions)
         assert service.reconcile_payment(db.transaction, provider, no) == "closed"  # never reached WeChat
     assert client.get(f"{BASE}/wallet/recharges/{no}", headers=auth(token)).json["state"] == "closed"
+
+
+def test_settings_are_checked_at_start(tmp_path: Path, keys) -> None:
+    from cloud import create_app
+    from cloud.config import ConfigError
+    from tests.wallet.support import NOTIFY_URL, REFUND_NOTIFY_URL
+
+    base = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite'}", "CA_DIR": str(tmp_path / "ca")}
+    good = keys.settings(keys.write(tmp_path / "keys"), "http://127.0.0.1:1", notify_url=NOTIFY_URL,
+                         refund_notify_url=REFUND_NOTIFY_URL)
+    create_app({**base, **good})
+    for change, needle in (({"WECHATPAY_MCH_PRIVATE_KEY_FILE": str(tmp_path / "missing.pem")},
+                            "WECHATPAY_MCH_PRIVATE_KEY_FILE"),
+                           ({"WECHATPAY_APIV3_KEY": "short"}, "WECHATPAY_APIV3_KEY"),
+                           ({"WECHATPAY_NOTIFY_URL": "http://cloud.example.cn/n"}, "WECHATPAY_NOTIFY_URL"),
+                           ({"WECHATPAY_BASE_URL": "http://pay.example.cn"}, "WECHATPAY_BASE_URL"),
+                           ({"WALLET_RECHARGE_MIN_FEN": 10, "WALLET_RECHARGE_MAX_FEN": 5}, "WALLET_RECHARGE_MIN_FEN"),
+                           ({"WALLET_POLL_AFTER_S": 0}, "WALLET_POLL_AFTER_S")):
+        with pytest.raises(ConfigError, match=needle):
+            create_app({**base, **good, **change})
