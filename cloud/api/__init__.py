@@ -11,10 +11,10 @@ from cloud.api import errors, provision, stations  # noqa: E402,F401  (routes re
 from cloud.api.auth import OPEN_ENDPOINTS, authenticate, bearer  # noqa: E402
 from cloud.api.driver import bp as driver_bp  # noqa: E402
 
+bp.register_blueprint(driver_bp)
+
 # --- wallet: the driver's wallet routes and the payment provider's callbacks ---
 from cloud.api import driver_wallet, pay_notify  # noqa: E402,F401  (routes register on import)
-
-bp.register_blueprint(driver_bp)
 
 
 @bp.before_request

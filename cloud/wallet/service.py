@@ -56,8 +56,8 @@ from cloud.payments.provider import (
 )
 from cloud.wallet import split as splitting
 from cloud.wallet.errors import (
-    NothingToRefund,
     NotFound,
+    NothingToRefund,
     PaymentFailed,
     PaymentPasswordRequired,
     PaymentUnavailable,

@@ -19,7 +19,15 @@ from cloud.fakes.server import FakeServer
 from cloud.ledger import service as ledger
 from cloud.wallet.models import WalletPayment, WalletRefundPart
 from tests.wallet.conftest import build_app, wallet_settings
-from tests.wallet.support import BASE, AppServer, auth, login, payment_notification, signed, wait_until
+from tests.wallet.support import (
+    BASE,
+    AppServer,
+    auth,
+    login,
+    payment_notification,
+    signed,
+    wait_until,
+)
 
 pytestmark = pytest.mark.postgres
 
