@@ -1,7 +1,7 @@
 """wallet: WeChat Pay payments (recharges, session prepayments), refunds and their parts
 
 Revision ID: 0007_wallet
-Revises: 0006_tariffs
+Revises: 0009_charging
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0007_wallet"
-down_revision: str | None = "0006_tariffs"
+down_revision: str | None = "0009_charging"  # main's head at the merge (issued as 0006_tariffs)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
