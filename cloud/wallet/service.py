@@ -547,13 +547,13 @@ def _refund_view(s: Session, refund: WalletRefund) -> dict[str, Any]:
                       .where(WalletRefundPart.refund_id == refund.id).order_by(WalletRefundPart.id)).all()
     states = {p.state for p, _n in parts}
     if states == {"succeeded"}:
-        state = "succeeded"
+        state = "success"
     elif "processing" in states:
         state = "processing"
     elif states == {"failed"}:
         state = "failed"
-    else:
-        state = "partly_failed"
+    else:  # some parts paid out, some failed (their money back in the balance)
+        state = "partial"
     return {"refund_id": refund.refund_no, "amount_fen": refund.amount_fen, "state": state,
             "order_id": refund.key.removeprefix("prepay:") if refund.key else None, "created_at": refund.created_at,
             "parts": [{"out_refund_no": p.out_refund_no, "out_trade_no": no, "amount_fen": p.amount_fen,

@@ -96,7 +96,7 @@ def test_every_wallet_operation_as_documented(app: Flask, client: FlaskClient, f
     rnote = "/api/v1/pay/wechat/refund-notify"
     x("POST", rnote, 401, data=rbody, headers={"Content-Type": "application/json"})
     x("POST", rnote, 204, data=rbody, headers=signed(fake, rbody))
-    assert x("GET", rf, 200, headers=h)["refunds"][0]["state"] == "succeeded"
+    assert x("GET", rf, 200, headers=h)["refunds"][0]["state"] == "success"
     x("POST", rf, 202, json={}, headers=h)
     x("POST", rf, 409, "nothing_to_refund", headers=h)
     client.post(f"{BASE}/payment-password", json={"password": "135790"}, headers=h)

@@ -52,7 +52,7 @@ def test_prepaid_session_and_the_refund_of_its_rest(app: Flask, client: FlaskCli
     rows = client.get(f"{BASE}/wallet/refunds", headers=auth(token)).json["refunds"]
     assert [(r["order_id"], r["amount_fen"]) for r in rows] == [("O-pre-1", 1800)]
     wait_until(lambda: client.get(f"{BASE}/wallet/refunds", headers=auth(token)).json["refunds"][0]["state"]
-               == "succeeded", what="the prepay refund's callback")
+               == "success", what="the prepay refund's callback")
     assert [r.amount for r in fake.pay.refunds.values()] == [1800]
     assert balances(app, driver) == ledger.Balances(0, 0, 0, 0)
     assert client.get(f"{BASE}/wallet/recharges/{made['recharge_id']}",

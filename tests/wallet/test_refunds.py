@@ -57,7 +57,7 @@ def test_refund_split_across_top_ups(app: Flask, client: FlaskClient, fake: Fake
     assert made["amount_fen"] == 4500
     assert [(p["out_trade_no"], p["amount_fen"]) for p in made["parts"]] == [(third, 3000), (second, 1500)]
     assert len({p["out_refund_no"] for p in made["parts"]}) == 2
-    wait_until(lambda: refunds(client, token)[0]["state"] == "succeeded", what="the refund callbacks")
+    wait_until(lambda: refunds(client, token)[0]["state"] == "success", what="the refund callbacks")
     assert {d.event_type for d in fake.pay.deliveries if d.ok} >= {"REFUND.SUCCESS"}
     assert {no: r.amount for no, r in fake.pay.refunds.items()} == {p["out_refund_no"]: p["amount_fen"]
                                                                     for p in made["parts"]}
@@ -70,7 +70,7 @@ def test_refund_split_across_top_ups(app: Flask, client: FlaskClient, fake: Fake
     # the rest, by default all that is refundable, comes from what the top-ups have left
     rest = client.post(f"{BASE}/wallet/refunds", json={}, headers=auth(token)).json
     assert [(p["out_trade_no"], p["amount_fen"]) for p in rest["parts"]] == [(second, 500), (first, 1000)]
-    wait_until(lambda: all(r["state"] == "succeeded" for r in refunds(client, token)), what="the second refund")
+    wait_until(lambda: all(r["state"] == "success" for r in refunds(client, token)), what="the second refund")
     assert balances(app, driver) == ledger.Balances(0, 0, 0, 0)
     resp = client.post(f"{BASE}/wallet/refunds", headers=auth(token))
     assert resp.status_code == 409 and error_code(resp) == "nothing_to_refund"
@@ -108,7 +108,7 @@ def test_stuck_refund_is_resent_with_the_same_number(app: Flask, client: FlaskCl
             now = int(time.time() * 1000)
             assert refund_job(s, provider, now) == {}  # retried too recently
             assert refund_job(s, provider, now + 601_000) == {"processing": 1}
-            wait_until(lambda: refunds(client, token)[0]["state"] == "succeeded", what="the refund")
+            wait_until(lambda: refunds(client, token)[0]["state"] == "success", what="the refund")
             assert refund_job(s, provider, now + 1202_000) == {}
         finally:
             s.close()
