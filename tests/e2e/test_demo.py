@@ -1,7 +1,8 @@
 """`jc-demo` brings the whole chain up on one machine: simulator, gateway (provisioned with a
 token), broker, cloud with its jobs, the fake WeChat and the H5 app; records flow to the cloud,
 the console answers, a driver logs in through the fake and sees the demo station priced by the
-tariff the CLIs entered, and a recharge paid at the fake's cashier credits the wallet."""
+tariff the CLIs entered, a recharge paid at the fake's cashier credits the wallet, and the driver
+starts one of the guns left without free vend and it charges."""
 
 from __future__ import annotations
 
@@ -119,3 +120,24 @@ def check_driver_side(where: dict) -> None:
             break
         time.sleep(0.5)
     assert wallet["balance_fen"] == 5000, wallet
+    # a driver's gun (no free vend) starts from the app on the wallet: a car is plugged in
+    # (by the simulated day, or here through the simulator's control API) and charges
+    gun = where["driver_guns"][0]
+    plugged = requests.post(gun["plug"], json={}, timeout=10)
+    assert plugged.status_code in (200, 409), plugged.text  # 409: the day's car is already there
+    deadline = time.monotonic() + 30
+    while True:
+        order = requests.post(f"{web}/api/v1/driver/orders", headers=auth, timeout=20,
+                              json={"gun_code": gun["code"], "limit": {"mode": "amount", "value": 2000}})
+        if order.status_code == 201 or time.monotonic() > deadline:
+            break
+        assert order.json()["error"]["code"] == "not_plugged", order.text  # the gateway's next poll sees the car
+        time.sleep(1)
+    assert order.status_code == 201, order.text
+    assert order.json()["gun"] == gun["gun"] and order.json()["hold_fen"] == 2000
+    deadline = time.monotonic() + 40
+    view = order.json()
+    while time.monotonic() < deadline and not view.get("energy_wh"):
+        time.sleep(1)
+        view = requests.get(f"{web}/api/v1/driver/orders/{view['order_id']}", headers=auth, timeout=10).json()
+    assert view["energy_wh"] > 0, view
