@@ -175,6 +175,30 @@ def make_drivers(url: str, n: int) -> list[tuple[int, str]]:
     return out
 
 
+def seed_orders(url: str, driver_ids: list[int]) -> list[str]:
+    """One charging order per driver (created → start_sent → session_started, its hold
+    placed), through cloud.orders.service and the ledger: what a driver polls while charging."""
+    from sqlalchemy.orm import sessionmaker
+
+    from cloud.db import make_engine
+    from cloud.ledger import service as ledger
+    from cloud.orders import service as orders
+
+    engine = make_engine(url)
+    out = []
+    with sessionmaker(engine).begin() as s:
+        for d in driver_ids:
+            oid = f"bench-poll-{d}"
+            ledger.top_up(s, str(d), 10_000, key=f"bench-poll-topup-{d}")
+            orders.create(s, order_id=oid, driver_id=str(d), sid="ST-BENCH", gun="P1-1", limit_mode="amount",
+                          limit_value=5_000, hold_fen=5_000)
+            orders.apply(s, oid, "start_sent")
+            orders.apply(s, oid, "session_started", session_id=oid)
+            out.append(oid)
+    engine.dispose()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -411,12 +435,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[driver_api_bench] {len(drivers)} drivers logged in in {time.monotonic() - t0:.1f} s",
               file=sys.stderr, flush=True)
         tokens = [t for _, t in drivers]
-        if documented(ORDER_PATH):
-            poll_label = "GET /api/v1/driver/orders/<id> (a driver's own charging order)"
-            raise NotImplementedError("order polling: seed one charging order per driver here")
         poll_label = "GET /api/v1/driver/me (stand-in: the order routes are not on main yet)"
         poll_paths = ["/api/v1/driver/me"]
+        if documented(ORDER_PATH):
+            order_ids = seed_orders(url, [d for d, _ in drivers])
+            poll_label = "GET /api/v1/driver/orders/<id> (each driver's own charging order)"
+            poll_paths = [ORDER_PATH.format(order_id=o) for o in order_ids]
         with gunicorn(url, workdir, args.workers, args.threads) as (base, proc):
+            if poll_paths[0] != "/api/v1/driver/me":
+                import requests
+
+                first = requests.get(base + poll_paths[0], headers={"Authorization": f"Bearer {tokens[0]}"},
+                                     timeout=10)
+                if first.status_code != 200:
+                    poll_label = (f"GET /api/v1/driver/me (stand-in: GET {ORDER_PATH} answered "
+                                  f"{first.status_code} for a seeded order)")
+                    poll_paths = ["/api/v1/driver/me"]
             health = capacity("baseline GET /api/v1/health", base, ["/api/v1/health"], tokens, rates, warmup_s,
                               step_s, proc.pid, workdir)
             poll = capacity(poll_label, base, poll_paths, tokens, rates, warmup_s, step_s, proc.pid, workdir)
