@@ -56,6 +56,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
 
+    # --- clients: the drivers' H5 app at /app/ ---
+    from cloud.h5 import bp as h5_bp
+
+    app.register_blueprint(h5_bp)
+
     from cloud.cli import register
 
     register(app)

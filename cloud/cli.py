@@ -499,3 +499,13 @@ def serve(host: str, port: int, cert: str | None, key: str | None) -> None:
         raise click.UsageError("--cert and --key go together")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_simple(host, port, app, threaded=True, ssl_context=(cert, key) if cert and key else None)
+
+
+# --- periodic jobs (cloud/jobs) --------------------------------------------------------------------
+def _jobs_command() -> click.Command:
+    from cloud.jobs.cli import jobs
+
+    return jobs
+
+
+_cli(_jobs_command())

@@ -57,6 +57,10 @@ if [ -f package.json ]; then
     say "installing front-end packages (npm ci)"
     npm ci --silent --no-audit --no-fund
   fi
+  # the driver clients (docs/clients.md): the mini-program's copy of clients/core and the H5
+  # app's bundle, both git-ignored; quick, so always rebuilt
+  say "building the driver clients (npm run build)"
+  npm run --silent build >/dev/null
 fi
 # PostgreSQL for the cloud tests' `postgres` variants (database `test` at 127.0.0.1:5432, trust).
 # Under CI (CI=true) not getting it stops here, as the tests would fail without it anyway;

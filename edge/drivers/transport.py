@@ -20,6 +20,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerRTU
 
 from edge.drivers.errors import BadFrame, BusError, DeviceRefused, LinkDown, NoResponse
+from edge.drivers.framewake import FrameWaker
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class PymodbusTransport:
         self.settings = serial
         self.name = name or (serial.port if serial else f"{host}:{port}")
         self._rx = b""
-        self._expect = 0
+        self._expect = 0  # bytes of the reply to the request being sent
+        self.waker: FrameWaker | None = None
         self._host, self._port = host, port
         # Why the line last failed to open, as the operating system said it (None once open):
         # pymodbus logs that reason and returns False, so it is asked again in open_reason().
@@ -108,6 +110,8 @@ class PymodbusTransport:
         # from a damaged reply (CRC error, short frame).
         if sending:
             self._rx = b""
+            if self.waker is not None:
+                self.waker.sent(self._expect)
         elif len(data) >= len(self._rx):
             self._rx = bytes(data)
         return data
@@ -124,6 +128,19 @@ class PymodbusTransport:
             self._opened(reason or "the line did not open")
             raise LinkDown(f"{self.name}: cannot open: {self.open_error}")
         self._opened(None)
+        self._install_waker()
+
+    def _install_waker(self) -> None:
+        transport = getattr(self._client.ctx, "transport", None)
+        if not self.serial or transport is None or getattr(transport, "sync_serial", None) is None:
+            return
+        if self.waker is None or self.waker.t is not transport:
+            st = self.settings
+            assert st is not None
+            bits = 1 + st.bytesize + (st.parity.upper() != "N") + st.stopbits  # start, data, parity, stop
+            self.waker = FrameWaker(transport, bits / st.baud)
+            # setup() registers pymodbus' own reader on the next loop turn: replace it after.
+            transport.async_loop.call_soon(self.waker.install)
 
     def _opened(self, error: str | None) -> None:
         # Logged when it changes, not at every poll: a missing adapter would flood the log.
@@ -183,7 +200,7 @@ class PymodbusTransport:
         await self.connect()
         self._set_timeout(timeout)
         call = self._client.read_input_registers if function == 4 else self._client.read_holding_registers
-        expect = rtu_response_bytes(function, count)
+        expect = self._expect = rtu_response_bytes(function, count)
         try:
             rr = await call(address, count=count, device_id=unit)
         except ModbusIOException as exc:
@@ -201,6 +218,7 @@ class PymodbusTransport:
     async def write(self, unit: int, address: int, values: list[int], function: int, timeout: float) -> None:
         await self.connect()
         self._set_timeout(timeout)
+        self._expect = rtu_response_bytes(function)
         try:
             if function == 6:
                 if len(values) != 1:

@@ -99,3 +99,18 @@ def test_not_toml(tmp_path):
     f.write_text("[station\nid=1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(f)
+
+
+def test_meter_fast_period_defaults_by_line(tmp_path):
+    # docs/config.md: the S-total read period is 0.1 s on an RS-485 line, 0.25 s over TCP.
+    from edge.config import FAST_PERIOD_S, load_config
+
+    def meter_period(bus: str, extra: str = "") -> float:
+        p = tmp_path / "station.toml"
+        p.write_text(f'[station]\nid = "S1"\n{bus}\n[meter]\nbus = "b"\nunit = 1\n{extra}'
+                     '[transformer]\nrated_kva = 400\n')
+        return load_config(p).meter.fast_period_s
+
+    assert meter_period('[[bus]]\nname = "b"\nport = "/dev/ttyUSB0"\n') == FAST_PERIOD_S["serial"] == 0.1
+    assert meter_period('[[bus]]\nname = "b"\nhost = "10.0.0.5:502"\n') == FAST_PERIOD_S["tcp"] == 0.25
+    assert meter_period('[[bus]]\nname = "b"\nport = "/dev/ttyUSB0"\n', "fast_period_s = 0.5\n") == 0.5

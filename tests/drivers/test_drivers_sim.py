@@ -357,6 +357,33 @@ async def test_rtu_read_takes_its_wire_time_at_9600_baud(tmp_path):
     assert took >= 0.95 * wire
 
 
+async def test_rtu_replies_are_read_once_complete_not_byte_by_byte(tmp_path):
+    # edge/drivers/framewake.py: at 9600 baud an 85-byte reply arrives over ~90 ms; the port is
+    # read a few times per reply, not once per byte, and exception replies (5 bytes, shorter than
+    # the reply asked for) are not waited for beyond their own length.
+    with SimProcess("test", tcp=False, rtu=tmp_path / "tty9600", baud=9600) as sim:
+        transport = PymodbusTransport(serial=SerialSettings(sim.rtu, baud=9600))
+        bus = Bus(transport, BusSettings(timeout_s=0.5, retries=0))
+        try:
+            await bus.read(1, 4, 0, 1)
+            waker = transport.waker
+            assert waker is not None
+            before = waker.reads
+            for _ in range(3):
+                assert len(await bus.read(3, 4, 100, 40)) == 40
+            assert waker.reads - before <= 3 * 4
+            before = waker.reads
+            t0 = time.monotonic()
+            with pytest.raises(DeviceRefused):
+                await bus.read(3, 4, 9000, 40)
+            took = time.monotonic() - t0
+            assert waker.reads - before <= 4
+            assert took < 0.5  # answered, not timed out waiting for 85 bytes
+            assert bus.counters["timeout"] == 0
+        finally:
+            await bus.close()
+
+
 async def _state(pile, gun, state):
     g = await pile.read_gun(gun)
     return g if g.state is state else None

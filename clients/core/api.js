@@ -1,0 +1,179 @@
+'use strict';
+// The driver API client (docs/api/cloud.openapi.yaml, base /api/v1/driver). The transport is
+// injected: wx.request in the mini-program, fetch in the H5 app, so both clients send the same
+// requests and read the same answers. A transport takes {method, url, headers, body(string)}
+// and resolves {status, data(parsed JSON or null)}; it rejects only when nothing came back.
+
+const i18n = require('./i18n');
+
+const TOKEN_KEY = 'jc_token';
+const DRIVER_KEY = 'jc_driver';
+const BASE_PATH = '/api/v1/driver';
+
+class ApiError extends Error {
+  /** code: the API's stable error code (or "network_error" / "server_error" when the API did
+   * not answer with one); message: the API's text in the driver's language. */
+  constructor(code, message, status, body) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+    this.body = body || null;
+    this.nearest = body && body.nearest !== undefined ? body.nearest : null;
+  }
+}
+
+/** A key-value store over wx's storage or window.localStorage (values JSON-encoded). */
+function memoryStorage() {
+  const map = new Map();
+  return {
+    get: (k) => (map.has(k) ? map.get(k) : null),
+    set: (k, v) => { map.set(k, v); },
+    remove: (k) => { map.delete(k); },
+  };
+}
+
+function wxStorage(wx) {
+  return {
+    get: (k) => { const v = wx.getStorageSync(k); return v === '' || v === undefined ? null : v; },
+    set: (k, v) => wx.setStorageSync(k, v),
+    remove: (k) => wx.removeStorageSync(k),
+  };
+}
+
+function webStorage(ls) {
+  return {
+    get: (k) => { const v = ls.getItem(k); if (v === null) return null; try { return JSON.parse(v); } catch (e) { return null; } },
+    set: (k, v) => ls.setItem(k, JSON.stringify(v)),
+    remove: (k) => ls.removeItem(k),
+  };
+}
+
+function parseJson(text) {
+  if (typeof text !== 'string' || !text) return null;
+  try { return JSON.parse(text); } catch (e) { return null; }
+}
+
+function fetchTransport(fetchImpl) {
+  return function transport(req) {
+    return fetchImpl(req.url, { method: req.method, headers: req.headers, body: req.body })
+      .then((resp) => resp.text().then((text) => ({ status: resp.status, data: parseJson(text) })));
+  };
+}
+
+function wxTransport(wx) {
+  return function transport(req) {
+    return new Promise((resolve, reject) => {
+      wx.request({
+        url: req.url,
+        method: req.method,
+        header: req.headers,
+        data: req.body === undefined ? undefined : req.body,
+        dataType: '其他', // not "json": parse ourselves, so a non-JSON error page does not throw
+        responseType: 'text',
+        success: (res) => resolve({ status: res.statusCode, data: typeof res.data === 'string' ? parseJson(res.data) : res.data }),
+        fail: (err) => reject(new Error((err && err.errMsg) || 'request:fail')),
+      });
+    });
+  };
+}
+
+function query(params) {
+  const parts = [];
+  Object.keys(params || {}).forEach((k) => {
+    const v = params[k];
+    if (v === undefined || v === null || v === '') return;
+    parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(String(v)));
+  });
+  return parts.length ? '?' + parts.join('&') : '';
+}
+
+/**
+ * createApi({baseUrl, transport, storage, getLang}) -> the driver API.
+ * baseUrl: the cloud's origin ("" in the H5 app, which the cloud serves itself).
+ */
+function createApi(options) {
+  const baseUrl = (options.baseUrl || '').replace(/\/+$/, '');
+  const transport = options.transport;
+  const storage = options.storage || memoryStorage();
+  const getLang = options.getLang || (() => i18n.loadLang(storage));
+  const listeners = [];
+
+  function token() { return storage.get(TOKEN_KEY); }
+
+  function forget() {
+    storage.remove(TOKEN_KEY);
+    storage.remove(DRIVER_KEY);
+    listeners.forEach((fn) => fn());
+  }
+
+  function request(method, path, body, opts) {
+    const lang = getLang();
+    const headers = { Accept: 'application/json', 'Accept-Language': lang === 'en' ? 'en' : 'zh-CN' };
+    const tok = token();
+    if (tok && !(opts && opts.anonymous)) headers.Authorization = 'Bearer ' + tok;
+    let payload;
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    return transport({ method, url: baseUrl + BASE_PATH + path, headers, body: payload }).then(
+      (res) => {
+        if (res.status >= 200 && res.status < 300) return res.data;
+        const err = res.data && res.data.error;
+        if (err && typeof err.code === 'string') {
+          if (res.status === 401) forget();
+          throw new ApiError(err.code, String(err.message || ''), res.status, err);
+        }
+        const code = res.status >= 500 ? 'server_error' : 'http_' + res.status;
+        throw new ApiError(code, i18n.t(lang, res.status >= 500 ? 'server_error' : 'unknown_error', { code }), res.status, null);
+      },
+      () => { throw new ApiError('network_error', i18n.t(lang, 'network_error'), 0, null); },
+    );
+  }
+
+  const api = {
+    ApiError,
+    storage,
+    request,
+    token,
+    loggedIn: () => Boolean(token()),
+    driver: () => storage.get(DRIVER_KEY),
+    onLoggedOut: (fn) => listeners.push(fn),
+    forget,
+    login: (code) => request('POST', '/login', { code }, { anonymous: true }).then((r) => {
+      storage.set(TOKEN_KEY, r.token);
+      storage.set(DRIVER_KEY, r.driver);
+      return r;
+    }),
+    logout: () => request('POST', '/logout').then((r) => { forget(); return r; }, (e) => { forget(); throw e; }),
+    me: () => request('GET', '/me').then((d) => { storage.set(DRIVER_KEY, d); return d; }),
+    updateMe: (fields) => request('PATCH', '/me', fields).then((d) => { storage.set(DRIVER_KEY, d); return d; }),
+    setPaymentPassword: (password) => request('POST', '/payment-password', { password }),
+    changePaymentPassword: (oldPassword, newPassword) =>
+      request('PUT', '/payment-password', { old_password: oldPassword, new_password: newPassword }),
+    stations: (params) => request('GET', '/stations' + query(params)),
+    station: (sid) => request('GET', '/stations/' + encodeURIComponent(sid)),
+    gun: (code) => request('GET', '/guns/' + encodeURIComponent(code)),
+    startOrder: (body) => request('POST', '/orders', body),
+    orders: (params) => request('GET', '/orders' + query(params)),
+    currentOrder: () => request('GET', '/orders/current'),
+    order: (id) => request('GET', '/orders/' + encodeURIComponent(id)),
+    stopOrder: (id) => request('POST', '/orders/' + encodeURIComponent(id) + '/stop'),
+    rateOrder: (id, stars, comment) =>
+      request('POST', '/orders/' + encodeURIComponent(id) + '/rating', comment ? { stars, comment } : { stars }),
+    wallet: () => request('GET', '/wallet'),
+    recharge: (amountFen) => request('POST', '/wallet/recharges', { amount_fen: amountFen }),
+    recharges: () => request('GET', '/wallet/recharges'),
+    rechargeStatus: (id) => request('GET', '/wallet/recharges/' + encodeURIComponent(id)),
+    refund: (body) => request('POST', '/wallet/refunds', body || {}),
+    refunds: () => request('GET', '/wallet/refunds'),
+    statement: (params) => request('GET', '/wallet/statement' + query(params)),
+  };
+  return api;
+}
+
+module.exports = {
+  ApiError, createApi, fetchTransport, wxTransport, memoryStorage, wxStorage, webStorage,
+  TOKEN_KEY, DRIVER_KEY, BASE_PATH, query,
+};

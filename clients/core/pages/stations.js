@@ -1,0 +1,68 @@
+'use strict';
+// Stations near the driver, as a list and as map markers (GCJ-02, as wx's <map> takes them).
+const f = require('../format');
+const { createStore, guarded } = require('../store');
+
+function priceText(ctx, price) {
+  if (!price) return '';
+  return f.pricePerKwh(price.price_e4);
+}
+
+/** A station of the API's list as the pages show it. */
+function stationItem(ctx, s) {
+  return {
+    sid: s.sid,
+    name: s.name || s.sid,
+    address: s.address || '',
+    lat: s.lat,
+    lng: s.lng,
+    distance: s.distance_m === undefined || s.distance_m === null ? '' : f.distance(s.distance_m),
+    online: Boolean(s.online),
+    onlineText: ctx.t(s.online ? 'online' : 'offline'),
+    limiting: Boolean(s.limiting),
+    limitingText: s.limiting ? ctx.t('limiting') : '',
+    free: ctx.t('guns_free', { free: s.guns_free || 0, total: s.guns_total || 0 }),
+    hasFree: (s.guns_free || 0) > 0,
+    maxPower: s.max_power_w ? f.kw(s.max_power_w) : '',
+    priceNow: priceText(ctx, s.price_now),
+    priceNext: s.price_next ? ctx.t('price_next', { from: f.clock(s.price_next.from) }) + ' ' + priceText(ctx, s.price_next) : '',
+  };
+}
+
+function markersOf(stations) {
+  const out = [];
+  stations.forEach((s, i) => {
+    if (typeof s.lat !== 'number' || typeof s.lng !== 'number') return;
+    out.push({ id: i, sid: s.sid, latitude: s.lat, longitude: s.lng, title: s.name || s.sid,
+      width: 28, height: 28, callout: { content: (s.name || s.sid) + ' ' + (s.guns_free || 0) + '/' + (s.guns_total || 0), display: 'BYCLICK' } });
+  });
+  return out;
+}
+
+function createStations(ctx) {
+  const store = createStore({ loading: false, busy: false, error: '', errorCode: '', view: 'list', freeOnly: false,
+    center: null, stations: [], items: [], markers: [], empty: false });
+  function load() {
+    const c = store.state.center;
+    const params = c ? { lat: c.lat.toFixed(6), lng: c.lng.toFixed(6) } : {};
+    if (store.state.freeOnly) params.free = 1;
+    return guarded(store, ctx.t, () => ctx.api.stations(params).then((r) => {
+      const stations = r.stations || [];
+      store.set({ stations, items: stations.map((s) => stationItem(ctx, s)), markers: markersOf(stations), empty: stations.length === 0 });
+      return stations;
+    }), 'loading');
+  }
+  return {
+    store,
+    state: store.state,
+    load,
+    /** The driver's position, GCJ-02 (wx.getLocation({type: "gcj02"}) or the H5's converted one). */
+    setCenter(lat, lng) { store.set({ center: { lat, lng } }); return load(); },
+    setView(view) { store.set({ view: view === 'map' ? 'map' : 'list' }); },
+    toggleFree() { store.set({ freeOnly: !store.state.freeOnly }); return load(); },
+    /** The station a tapped marker stands for. */
+    sidOfMarker(markerId) { const m = store.state.markers.find((x) => x.id === Number(markerId)); return m ? m.sid : null; },
+  };
+}
+
+module.exports = { createStations, stationItem, markersOf };

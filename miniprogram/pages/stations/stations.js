@@ -1,0 +1,33 @@
+const shell = require('../../shell');
+
+Component({
+  data: { s: {}, t: {} },
+  lifetimes: {
+    attached() { shell.attach(this, 'stations', 'createStations'); },
+    detached() { shell.detach(this); },
+  },
+  methods: {
+    onLoad() {
+      if (!shell.requireLogin(this)) return Promise.resolve();
+      shell.title(this, 'stations_title');
+      // WeChat gives GCJ-02 when asked, as the API and <map> take it
+      return new Promise((resolve) => {
+        wx.getLocation({
+          type: 'gcj02',
+          success: (r) => resolve(this.vm.setCenter(r.latitude, r.longitude)),
+          fail: () => resolve(this.vm.load()),
+        });
+      });
+    },
+    onPullDownRefresh() { return this.vm.load().then(() => wx.stopPullDownRefresh()); },
+    showList() { this.vm.setView('list'); },
+    showMap() { this.vm.setView('map'); },
+    toggleFree() { return this.vm.toggleFree(); },
+    retry() { return this.vm.load(); },
+    open(e) { wx.navigateTo({ url: '/pages/station/station?sid=' + encodeURIComponent(e.currentTarget.dataset.sid) }); },
+    markerTap(e) {
+      const sid = this.vm.sidOfMarker(e.detail.markerId);
+      if (sid) wx.navigateTo({ url: '/pages/station/station?sid=' + encodeURIComponent(sid) });
+    },
+  },
+});

@@ -1,0 +1,146 @@
+"""The H5 app (/app/) in headless Chromium at a phone's viewport (390×844) against a running
+cloud: login through the fake WeChat authorisation, the station list, the language switch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.clients.support import GUNS, ORDERS, STATIONS, Cloud
+from tests.support.services import missing, require_module
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+STATION = {"sid": "ST-H5-01", "name": "金科路充电站", "lat": 31.2050, "lng": 121.6010, "gun_code": "JC-H5-0001"}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = require_module("playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh")
+    if not os.path.exists(CHROMIUM):
+        missing("Debian's chromium is not installed: run scripts/setup.sh")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    context = browser.new_context(locale="zh-CN", **PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    # script errors and CSP refusals; a failed request shows as the page's own error message
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    yield page, problems
+    context.close()
+
+
+def log_in(page: Any, cloud: Cloud, user: str) -> None:
+    page.goto(cloud.url + "/app/")
+    page.wait_for_selector("#page-login")
+    assert page.locator("#login-wechat").inner_text() == "微信一键登录"
+    page.click("#login-wechat")
+    page.wait_for_selector("#allow")  # the fake WeChat's authorisation page
+    page.fill("#user", user)
+    page.click("#allow")
+    page.wait_for_selector("#page-stations")
+    assert "code=" not in page.url  # the one-time code is dropped from the address
+    assert page.evaluate("localStorage.getItem('jc_token')").startswith('"jcd_')
+
+
+def test_app_is_served_with_its_headers(cloud: Cloud) -> None:
+    r = requests.get(cloud.url + "/app/", timeout=5)
+    assert r.status_code == 200 and 'lang="zh-CN"' in r.text and "dist/app.js" in r.text
+    assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
+    assert r.headers["Cache-Control"] == "no-store"
+    assert requests.get(cloud.url + "/app/static/dist/app.js", timeout=5).status_code == 200
+    # the fake login refuses what is not a user name, and is a plain page (no script)
+    bad = requests.post(cloud.url + "/app/login/wechat", data={"user": "<script>", "next": "#/x"}, timeout=5)
+    assert bad.status_code == 400 and "<script>" not in bad.text
+
+
+def test_login_through_fake_wechat_then_english_at_a_click(cloud: Cloud, phone: tuple[Any, list[str]]) -> None:
+    page, problems = phone
+    log_in(page, cloud, "h5-driver-1")
+    assert page.locator("nav.tabs a").first.inner_text() == "找电站"
+    page.click("#lang-switch")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_selector("#page-stations")
+    assert page.locator("nav.tabs a").first.inner_text() == "Stations"
+    assert page.locator("#lang-switch").inner_text() == "中文"
+    # the choice persists across visits
+    page.goto(cloud.url + "/app/#/settings")
+    page.wait_for_selector("#page-settings")
+    assert page.locator("#logout").inner_text() == "Log out"
+    # the API's messages follow the language too
+    page.fill("#phone", "123")
+    page.click("#save")
+    page.wait_for_selector("#page-settings p.error:not([style*='none'])")
+    assert "mainland" in page.locator("#page-settings p.error").inner_text().lower() or \
+        "phone" in page.locator("#page-settings p.error").inner_text().lower()
+    page.click("#lang-switch")
+    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    assert page.locator("#logout").inner_text() == "退出登录"
+    assert not problems, problems
+
+
+def test_station_list_on_a_phone(cloud: Cloud, phone: tuple[Any, list[str]], tmp_path: Any) -> None:
+    if not cloud.has(STATIONS):
+        missing(f"this build has no {STATIONS} (the charging part of issue 9, docs/api/cloud.openapi.yaml): merge it first")
+    cloud.seed_station(STATION["sid"], STATION["name"], lat=STATION["lat"], lng=STATION["lng"],
+                       gun_code=STATION["gun_code"], online=True)
+    page, problems = phone
+    log_in(page, cloud, "h5-driver-2")
+    page.wait_for_selector("#page-stations .station .name")
+    names = page.locator("#page-stations .station .name").all_inner_texts()
+    assert STATION["name"] in names
+    page.screenshot(path=str(tmp_path / "h5-stations.png"))
+    page.locator("#page-stations .station").first.click()
+    page.wait_for_selector("#page-station h1")
+    assert page.locator("#page-station h1").inner_text() in names
+    assert not problems, problems
+
+
+def test_gun_qr_link_logs_in_then_start_refused_on_a_phone(cloud: Cloud, phone: tuple[Any, list[str]]) -> None:
+    absent = [r for r in (GUNS, ORDERS) if not cloud.has(r)]
+    if absent:
+        missing(f"this build has no {', '.join(absent)} (the charging part of issue 9, docs/api/cloud.openapi.yaml): "
+                "merge it first")
+    code = "JC-H5-0002"
+    cloud.seed_station("ST-H5-02", "祖冲之路站", lat=31.2070, lng=121.6030, gun_code=code, online=False)
+    page, problems = phone
+    # a gun's QR code opened by a driver who is not logged in: log in, then back to that gun
+    page.goto(f"{cloud.url}/app/scan?g={code}")
+    page.wait_for_selector("#page-login")
+    page.click("#login-wechat")
+    page.fill("#user", "h5-driver-3")
+    page.click("#allow")
+    page.wait_for_selector("#page-scan .station-name")
+    assert page.locator("#page-scan .station-name").inner_text() == "祖冲之路站"
+    assert page.locator("#page-scan .preset").all_inner_texts() == ["¥30", "¥50", "¥100"]
+    page.locator("#page-scan .preset").nth(2).click()
+    page.click("#start")
+    page.wait_for_selector("#scan-error:not([style*='none'])")
+    shown = page.locator("#scan-error").inner_text()
+    got = page.locator("#scan-error").get_attribute("data-code")
+    # the API's own words for its refusal, in Chinese
+    token = json.loads(page.evaluate("localStorage.getItem('jc_token')"))
+    again = requests.post(cloud.url + "/api/v1/driver/orders", timeout=5,
+                          headers={"Authorization": f"Bearer {token}"},
+                          json={"gun_code": code, "limit": {"mode": "amount", "value": 10000}})
+    assert again.status_code >= 400 and again.json()["error"]["code"] == got
+    assert again.json()["error"]["message"] == shown
+    assert not problems, problems
