@@ -30,11 +30,11 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from cloud.db import db
+from cloud.fakes.keys import FakeKeys
 from cloud.fakes.server import FakeServer
 from cloud.ledger import service as ledger
 from cloud.orders import service as orders
-from tests.apiqa.support import DRIVER_OPS, EXISTING, SPEC
-from tests.drivers_api.conftest import make_app
+from tests.apiqa.support import DRIVER_OPS, EXISTING, SPEC, build_app, start_fake
 from tests.drivers_api.support import BASE, auth, token_of
 
 PARAM = re.compile(r"\{[^}]+\}")
@@ -213,12 +213,11 @@ def newcomer(app: Flask, wechat: FakeServer, name: str) -> Someone:
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def bobs_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def bobs_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               keys: FakeKeys) -> Iterator[World]:
     """One app per database for the module, and Bob in it with all his data; each test gets a
     new Alice (her own attempts may log her out or lock her password)."""
-    from cloud.fakes.wechat_login import FakeWechatLogin
     from tests.cloud.support import postgres_schema
-    from tests.drivers_api.support import APPID, SECRET
 
     tmp = tmp_path_factory.mktemp("isolation")
     with contextlib.ExitStack() as stack:
@@ -226,8 +225,9 @@ def bobs_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         mp.setenv("JC_INSTANCE_PATH", str(tmp / "instance"))
         url = (f"sqlite:///{tmp / 'cloud.sqlite'}" if request.param == "sqlite"
                else stack.enter_context(postgres_schema()))
-        wechat = stack.enter_context(FakeServer(login=FakeWechatLogin(APPID, SECRET)))
-        app = make_app(tmp, url, wechat)
+        wechat = start_fake(keys)
+        stack.callback(wechat.close)
+        app = build_app(tmp, url, keys, wechat)
         client = app.test_client()
         bob = newcomer(app, wechat, "bob")
         resp = client.patch(f"{BASE}/me", json={"nickname": BOB_NICK, "phone": BOB_PHONE}, headers=bob.headers)
