@@ -27,8 +27,9 @@ def build_app(tmp: Path, url: str, keys: FakeKeys, fake: FakeServer) -> Flask:
     """The cloud app on `url` (migrated) with WeChat login and WeChat Pay both pointed at the
     local fake: every driver route can answer, the wallet's too."""
     settings = keys.settings(keys.write(tmp / "keys"), fake.url)
+    # small limits: the tests pass them (lockout, sessions per driver) in few, slow argon2 steps
     app = create_app({"TESTING": True, "DATABASE_URL": url, "CA_DIR": str(tmp / "ca"), "WECHAT_TIMEOUT_S": 2.0,
-                      **settings})
+                      "PAYMENT_PASSWORD_MAX_FAILURES": 3, "DRIVER_MAX_SESSIONS": 3, **settings})
     with app.app_context():
         upgrade(db.engine)
     return app
