@@ -62,6 +62,16 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PAYMENT_PASSWORD_MAX_FAILURES": 5,
         "PAYMENT_PASSWORD_WINDOW_S": 3600,
         "PAYMENT_PASSWORD_LOCK_S": 3 * 3600,
+        # --- charging (docs/cloud.md "Charging") ---
+        # The hold of a start not limited by amount, capped at the balance; below the minimum
+        # available a start is refused. A driver with a payment password gives it for holds
+        # above CHARGING_PAYMENT_PASSWORD_ABOVE_FEN (0: every start).
+        "CHARGING_DEFAULT_HOLD_FEN": 10_000,
+        "CHARGING_MIN_HOLD_FEN": 500,
+        "CHARGING_PAYMENT_PASSWORD_ABOVE_FEN": 0,
+        "CHARGING_START_TIMEOUT_S": 10.0,
+        # The H5 app's public base URL (the guns' QR codes carry <base>/app/scan?g=<code>)
+        "PUBLIC_BASE_URL": "",
     }
 
 
@@ -78,8 +88,13 @@ _INT_KEYS = {
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
+    # --- charging ---
+    "CHARGING_DEFAULT_HOLD_FEN": (100, 500_000),
+    "CHARGING_MIN_HOLD_FEN": (1, 100_000),
+    "CHARGING_PAYMENT_PASSWORD_ABOVE_FEN": (0, 10_000_000),
 }
-_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0)}
+_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0),
+               "CHARGING_START_TIMEOUT_S": (0.1, 60.0)}
 
 
 def apply_environment(

@@ -230,8 +230,7 @@ def _bill(s: Session, order: Order, sess: ChargingSession, *, force: bool,
 
 def _refund_prepay_rest(s: Session, order: Order) -> None:
     """A WeChat-prepaid order gives back what it did not spend (the wallet's helper)."""
-    funding = getattr(order, "funding", None) or getattr(order, "pay", None)
-    if funding is not None and not str(funding).startswith("wechat"):
+    if order.funding != "prepay":
         return
     try:
         from cloud.wallet.service import refund_prepay_rest  # type: ignore[import-not-found]
