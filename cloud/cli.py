@@ -43,11 +43,13 @@ def _cli(cmd: click.Command) -> click.Command:
 
 
 def register(app: Any) -> None:
+    from cloud.alarms.cli import alarms_group  # alarms
+
     # --- charging: station archive and gun QR codes ---
     from cloud.stations.cli import gun_group, station_group
     from cloud.tariffs.cli import tariff_group
 
-    for cmd in [*COMMANDS, tariff_group, station_group, gun_group]:
+    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group]:
         app.cli.add_command(cmd)
 
 

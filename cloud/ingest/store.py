@@ -386,6 +386,7 @@ class Store:
                     for r in events
                 ],
             )
+            self._alarms(session, events)
         minutes = by_type.get("meter_minute", [])
         if minutes:
             insert_or_ignore(
@@ -467,6 +468,20 @@ class Store:
             Gun.__table__,
             [{"sid": s, "gun_id": g, "pile_id": g.rsplit("-", 1)[0]} for s, g in pairs],
         )
+
+    # --- alarms ---------------------------------------------------------------------------------
+    def _alarms(self, session: Session, events: list[RecordIn]) -> None:
+        """Events raise and clear alarms in the batch's transaction; cloud.alarms isolates each
+        in a savepoint and logs what fails: ingest never stops on alarms."""
+        from cloud.alarms.service import EventIn, apply_events
+
+        try:
+            apply_events(session, [EventIn(r.sid, r.seq, r.ts, r.body["kind"], r.body["gun"], r.body["detail"])
+                                   for r in events])
+        except OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 - one place where alarms could fail: log and go on
+            log.exception("alarms not applied for %d event(s)", len(events))
 
     # --- live state ---------------------------------------------------------------------------------
     def _states(self, session: Session, batch: Batch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cloud.alarms import jobs as alarms  # alarms
 from cloud.jobs import bill_unreleased, close_stale, push_tariffs, wallet
 from cloud.jobs.context import JobContext
 
@@ -15,4 +16,5 @@ JOBS: list[tuple[str, Job]] = [
     ("push_tariffs", push_tariffs.run),
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
+    ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
 ]
