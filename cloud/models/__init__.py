@@ -27,3 +27,4 @@ import cloud.jobs.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.orders.models  # noqa: E402, F401
 import cloud.tariffs.models  # noqa: E402, F401
+import cloud.wallet.models  # noqa: E402, F401
