@@ -58,7 +58,7 @@ def scoped(col: Any, sids: Sids) -> ColumnElement[bool] | None:
 def hour_bucket(ts: Any, start: int) -> ColumnElement[int]:
     """Whole hours since `start`, as an integer: literal SQL (no bound parameters), so that
     PostgreSQL sees the GROUP BY expression equal to the selected one."""
-    return (ts - literal_column(str(int(start)))).op("/")(literal_column("3600000"))
+    return (ts - literal_column(str(int(start)))).self_group().op("/")(literal_column("3600000"))
 
 
 def _where(*conds: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
