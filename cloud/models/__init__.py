@@ -23,4 +23,5 @@ __all__ = [
 import cloud.drivers.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.orders.models  # noqa: E402, F401
+import cloud.reports.models  # noqa: E402, F401
 import cloud.tariffs.models  # noqa: E402, F401

@@ -17,14 +17,14 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal_column, select
+from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from cloud.drivers.models import Driver
-from cloud.ledger.accounts import FEE_LINES, Kind
+from cloud.ledger.accounts import FEE_LINES
 from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from cloud.models import ChargingSession, Gun, Station, StationState, now_ms
 from cloud.orders.models import Order, OrderLine
+from cloud.reports import rollup
 from cloud.reports.periods import (
     COMPARE,
     DEFAULT_TZ,
@@ -38,21 +38,12 @@ from cloud.reports.periods import (
     month_days,
     zone,
 )
+from cloud.reports.sources import Sids, Source, in_window, scoped, sources, where_all
 
-Sids = set[str] | frozenset[str] | None
 FEES = tuple(FEE_LINES)  # electricity, service, idle
 # The home figures, in the order the page shows them.
 METRICS = ("new_accounts", "recharge_fen", "charging_fen", "energy_wh", "sessions", "charging_ms")
 PLATFORM_ONLY = frozenset({"new_accounts", "recharge_fen"})
-
-
-def scoped(col: Any, sids: Sids) -> ColumnElement[bool] | None:
-    """The one owner-scope condition every report query carries (None: no condition)."""
-    if sids is None:
-        return None
-    if not sids:
-        return false()
-    return col.in_(sorted(sids))
 
 
 def hour_bucket(ts: Any, start: int) -> ColumnElement[int]:
@@ -61,31 +52,20 @@ def hour_bucket(ts: Any, start: int) -> ColumnElement[int]:
     return (ts - literal_column(str(int(start)))).self_group().op("/")(literal_column("3600000"))
 
 
-def _where(*conds: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
-    return [c for c in conds if c is not None]
-
-
-def _in(ts: Any, w: Window) -> ColumnElement[bool]:
-    return ts < w.end if w.start is None else and_(ts >= w.start, ts < w.end)
-
-
-def _window_sums(
-    s: Session, ts: Any, values: dict[str, Any], froms: Any, where: list[ColumnElement[bool]],
-    windows: dict[str, dict[str, Window]],
-) -> dict[str, dict[str, dict[str, int]]]:
-    """One scan: metric → scope → comparison → SUM(value) over the window."""
+def _window_sums(s: Session, src: Source, sids: Sids, windows: dict[str, Window]) -> dict[str, dict[str, int]]:
+    """One query: metric → window name → SUM(value) over that window; the rows read are those
+    in some window (one index range each)."""
     cols, keys = [], []
-    for metric, value in values.items():
-        for scope in SCOPES:
-            for cmp in COMPARE:
-                cols.append(func.coalesce(func.sum(case((_in(ts, windows[scope][cmp]), value), else_=0)), 0))
-                keys.append((metric, scope, cmp))
-    latest = max(w.end for sc in windows.values() for w in sc.values())
-    q = select(*cols).select_from(froms).where(ts < latest, *where)
-    row = s.execute(q).one()
-    out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for (metric, scope, cmp), v in zip(keys, row, strict=True):
-        out[metric][scope][cmp] = int(v)
+    for metric, value in src.values.items():
+        for name, w in windows.items():
+            cols.append(func.coalesce(func.sum(case((in_window(src.ts, w), value), else_=0)), 0))
+            keys.append((metric, name))
+    ranges = or_(*(in_window(src.ts, w) for w in windows.values()))
+    scope = [] if src.sid is None else where_all(scoped(src.sid, sids))
+    row = s.execute(select(*cols).select_from(src.froms).where(ranges, *src.where, *scope)).one()
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for (metric, name), v in zip(keys, row, strict=True):
+        out[metric][name] = int(v)
     return out
 
 
@@ -119,26 +99,21 @@ def home_figures(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ,
 
 
 def _figure_sums(s: Session, sids: Sids, t: int, z: ZoneInfo) -> dict[str, Any]:
+    """metric → scope → comparison → value. Today and this month (and the months they are
+    compared with) are summed from the rows; all time is the closed months' rollup before
+    each month window plus that window (rollup.py)."""
     w = home_windows(t, z)
+    live = {f"{scope}.{cmp}": w[scope][cmp] for scope in ("today", "month") for cmp in COMPARE}
     sums: dict[str, Any] = {}
-    sums.update(_window_sums(
-        s, Order.settled_at, {"charging_fen": Order.total_fen}, Order,
-        _where(Order.settled_at.is_not(None), scoped(Order.sid, sids)), w))
-    cs = ChargingSession
-    energy = case((cs.energy_start_wh.is_(None), 0),
-                  else_=func.coalesce(cs.energy_stop_wh, cs.energy_wh, cs.energy_start_wh) - cs.energy_start_wh)
-    hours = case((cs.started_at.is_(None), 0), else_=cs.ended_at - cs.started_at)
-    sums.update(_window_sums(
-        s, cs.ended_at, {"sessions": 1, "energy_wh": energy, "charging_ms": hours}, cs,
-        _where(cs.ended_at.is_not(None), scoped(cs.sid, sids)), w))
-    if sids is None:
-        sums.update(_window_sums(s, Driver.created_at, {"new_accounts": 1}, Driver, [], w))
-        tx = LedgerTransaction
-        sums.update(_window_sums(
-            s, tx.created_at, {"recharge_fen": -LedgerEntry.amount},
-            tx.__table__.join(LedgerEntry, LedgerEntry.txn_id == tx.id)
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id),
-            [tx.kind == "top_up", LedgerAccount.kind == Kind.CLEARING.value], w))
+    for src in sources():
+        if src.sid is None and sids is not None:
+            continue  # no station's figure: an owner never sees it
+        for metric, by_window in _window_sums(s, src, sids, live).items():
+            sums[metric] = {scope: {cmp: by_window[f"{scope}.{cmp}"] for cmp in COMPARE}
+                            for scope in ("today", "month")}
+    before = rollup.totals_before(s, sids, z, {cmp: w["month"][cmp].start for cmp in COMPARE}, now=t)
+    for metric, by_scope in sums.items():
+        by_scope["total"] = {cmp: before[cmp][metric] + by_scope["month"][cmp] for cmp in COMPARE}
     return sums
 
 
@@ -154,7 +129,7 @@ def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_
     bucket = hour_bucket(Order.settled_at, m0)
     rows = s.execute(
         select(bucket, func.sum(Order.total_fen)).where(
-            Order.settled_at >= m0, Order.settled_at < t, *_where(scoped(Order.sid, sids)))
+            Order.settled_at >= m0, Order.settled_at < t, *where_all(scoped(Order.sid, sids)))
         .group_by(bucket)).all()
     _add(out, m0, rows, z, "charging_fen")
     cs = ChargingSession
@@ -163,7 +138,7 @@ def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_
                   else_=func.coalesce(cs.energy_stop_wh, cs.energy_wh, cs.energy_start_wh) - cs.energy_start_wh)
     rows = s.execute(
         select(bucket, func.sum(energy), func.count()).where(
-            cs.ended_at >= m0, cs.ended_at < t, *_where(scoped(cs.sid, sids)))
+            cs.ended_at >= m0, cs.ended_at < t, *where_all(scoped(cs.sid, sids)))
         .group_by(bucket)).all()
     _add(out, m0, [(b, e) for b, e, _ in rows], z, "energy_wh")
     _add(out, m0, [(b, n) for b, _, n in rows], z, "sessions")
@@ -185,10 +160,10 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
     st_rows = s.execute(
         select(Station.sid, Station.name, func.coalesce(StationState.online, False))
         .outerjoin(StationState, StationState.sid == Station.sid)
-        .where(*_where(scoped(Station.sid, sids))).order_by(Station.sid)).all()
+        .where(*where_all(scoped(Station.sid, sids))).order_by(Station.sid)).all()
     guns: dict[str, dict[str, int]] = defaultdict(dict)
     for sid, state, n in s.execute(
-        select(Gun.sid, Gun.state, func.count()).where(*_where(scoped(Gun.sid, sids)))
+        select(Gun.sid, Gun.state, func.count()).where(*where_all(scoped(Gun.sid, sids)))
         .group_by(Gun.sid, Gun.state)
     ).all():
         guns[sid][state or "unknown"] = guns[sid].get(state or "unknown", 0) + int(n)
@@ -219,7 +194,7 @@ def revenue(s: Session, sids: Sids, start: int, end: int, *, by: str = "day",
     z = zone(tz)
     anchor = day_start(local(start, z).date(), z)  # hours counted from a local midnight
     key_col = Order.sid if by == "station" else hour_bucket(Order.settled_at, anchor)
-    where = [Order.settled_at >= start, Order.settled_at < end, *_where(scoped(Order.sid, sids))]
+    where = [Order.settled_at >= start, Order.settled_at < end, *where_all(scoped(Order.sid, sids))]
     fee_rows = s.execute(
         select(key_col, OrderLine.kind, func.sum(OrderLine.fen))
         .join(OrderLine, OrderLine.order_id == Order.order_id).where(*where)
@@ -256,7 +231,7 @@ def ledger_revenue(s: Session, sids: Sids, start: int, end: int) -> dict[str, in
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .join(Order, Order.order_id == tx.order_id)
         .where(tx.kind == "settle", LedgerAccount.kind.in_([k.value for k in FEE_LINES.values()]),
-               Order.settled_at >= start, Order.settled_at < end, *_where(scoped(Order.sid, sids)))
+               Order.settled_at >= start, Order.settled_at < end, *where_all(scoped(Order.sid, sids)))
         .group_by(LedgerAccount.kind)).all()
     by_kind = {k: int(v or 0) for k, v in rows}
     return {fee: by_kind.get(acct.value, 0) for fee, acct in FEE_LINES.items()}

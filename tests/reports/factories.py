@@ -14,8 +14,8 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
-from cloud.ledger import service as ledger
 from cloud.drivers.models import Driver
+from cloud.ledger import service as ledger
 from cloud.models import ChargingSession, Gun, Station, StationState
 from cloud.orders import service as orders
 from cloud.orders.machine import Event
@@ -154,7 +154,7 @@ def seed(s: Session, patch_clock: Callable[[Clock], None], *, seed_no: int = 7) 
         return NOW - rnd.randint(-2 * 86_400_000, 430 * 86_400_000)
 
     out = Seeded(sids)
-    for i in range(40):
+    for _ in range(40):
         d = DriverFactory(created_at=when())
         out.drivers.append(str(d.id))
     for i in range(60):
@@ -188,7 +188,7 @@ def seed(s: Session, patch_clock: Callable[[Clock], None], *, seed_no: int = 7) 
         SessionFactory(sid=rnd.choice(sids), started_at=start, ended_at=end,
                        energy_start_wh=1_000_000, **({"energy_stop_wh": 1_000_000 + rnd.randint(0, 80_000)}
                                                      | kw))
-    for i in range(5):  # still running: no end, in no figure
+    for _ in range(5):  # still running: no end, in no figure
         SessionFactory(sid=sids[0], status="running", ended_at=None, energy_stop_wh=None)
     s.flush()
     return out

@@ -1,4 +1,5 @@
-"""reports: indexes for the console's figures, revenue reports and exports
+"""reports: closed months rolled up per station; indexes for the console's figures, revenue
+reports and exports
 
 Revision ID: 0011_reports
 Revises: 0006_tariffs
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
+
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0011_reports"
 down_revision: str | None = "0006_tariffs"
@@ -30,6 +34,16 @@ INDEXES = (
 
 
 def upgrade() -> None:
+    op.create_table(
+        "report_months",
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("sid", sa.String(length=64), nullable=False),
+        *(sa.Column(c, BIGINT, nullable=False) for c in (
+            "charging_fen", "energy_wh", "sessions", "charging_ms", "new_accounts", "recharge_fen",
+            "computed_at")),
+        sa.PrimaryKeyConstraint("tz", "month", "sid", name=op.f("pk_report_months")),
+    )
     for name, table, cols in INDEXES:
         op.create_index(name, table, cols, unique=False)
 
@@ -37,3 +51,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
+    op.drop_table("report_months")
