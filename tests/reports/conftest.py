@@ -33,3 +33,6 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         engine.dispose()
         if ctx is not None:
             ctx.__exit__(None, None, None)
+
+
+from tests.support.databases import db_url, engine  # noqa: E402, F401  (fixtures)
