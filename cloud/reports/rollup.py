@@ -6,7 +6,7 @@ A closed month is a local month before the current one. Orders (settled_at), acc
 a closed month never gains rows. Sessions are stamped with the station's end time and can
 arrive late (a gateway's outbox after an outage): a month is therefore computed again, at
 most once an hour, until it has been computed GRACE_MS after its end; a session that arrives
-later than that counts in every window that reads rows (today, this month, the daily
+after that counts in every window that reads rows (today, this month, the daily
 series) but not in the all-time figures until `refresh(s, tz, rebuild=True)` recomputes.
 """
 

@@ -45,15 +45,15 @@ def test_rollup_months_and_late_sessions(engine: Engine) -> None:
         assert home_figures(s, None, now=now + HOUR)["figures"]["sessions"]["total"]["value"] == 5
 
         # after the grace period a late one waits for a rebuild (docs/reports.md says so)
-        later = ms(2026, 3, 20, 12)
-        assert home_figures(s, None, now=later)["figures"]["sessions"]["total"]["value"] == 5
+        after = ms(2026, 3, 20, 12)
+        assert home_figures(s, None, now=after)["figures"]["sessions"]["total"]["value"] == 5
         SessionFactory(sid="ST001", started_at=ms(2025, 12, 5, 8), ended_at=ms(2025, 12, 5, 9))
-        assert home_figures(s, None, now=later + 2 * HOUR)["figures"]["sessions"]["total"]["value"] == 5
-        assert "2025-12" in rollup.refresh(s, "Asia/Shanghai", now=later, rebuild=True)
-        assert home_figures(s, None, now=later)["figures"]["sessions"]["total"]["value"] == 6
-        assert home_figures(s, None, now=later)["figures"]["sessions"]["total"]["value"] == sessions_before(s, later)
+        assert home_figures(s, None, now=after + 2 * HOUR)["figures"]["sessions"]["total"]["value"] == 5
+        assert "2025-12" in rollup.refresh(s, "Asia/Shanghai", now=after, rebuild=True)
+        assert home_figures(s, None, now=after)["figures"]["sessions"]["total"]["value"] == 6
+        assert home_figures(s, None, now=after)["figures"]["sessions"]["total"]["value"] == sessions_before(s, after)
         # each time zone keeps its own months
-        home_figures(s, None, "UTC", now=later)
+        home_figures(s, None, "UTC", now=after)
         zones = s.execute(select(ReportMonth.tz, func.count()).group_by(ReportMonth.tz)).all()
         assert {z for z, _ in zones} == {"Asia/Shanghai", "UTC"}
 
