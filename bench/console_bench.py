@@ -2,6 +2,9 @@
 
     python bench/console_bench.py [--orders N] [--stations N] [--repeat N] [--json-out F]
 
+The moment measured is the last hour of the month before the current one (23:00 on its last
+day, Shanghai time), the data ending there: the month windows then hold a whole month.
+
 Seeds a fresh schema of database `test` at 127.0.0.1:5432 (migrated to head) on the server
 side (generate_series; triggers off for the seed, as a restore would): 1,000 stations with
 10 guns each and their live state, 200,000 drivers, N orders spread evenly over the last two
@@ -22,7 +25,9 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,6 +41,7 @@ from cloud.reports.service import home_figures  # noqa: E402
 DSN = "postgresql+psycopg://{user}@127.0.0.1:5432/test"
 DAY = 86_400_000
 TARGET_MS = 300.0
+SH = ZoneInfo("Asia/Shanghai")
 
 
 def seed(s: Session, *, stations: int, orders: int, drivers: int, topups: int, now: int) -> dict[str, float]:
@@ -157,7 +163,11 @@ def main() -> None:
     url = DSN.format(user=args.user) + f"?options=-csearch_path%3D{schema}"
     engine = make_engine(url)
     try:
-        now = int(time.time() * 1000)
+        # "Now" is the last hour of a month, the home page's heaviest moment: this month's
+        # windows (and last month's and last year's beside them) hold a whole month of rows.
+        local_now = datetime.now(SH)
+        month0 = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        now = int(month0.timestamp() * 1000) - 3_600_000
         t0 = time.perf_counter()
         took: dict[str, float] = {}
         if not args.schema:
