@@ -19,11 +19,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud.ledger.accounts import FEE_LINES, Kind
-from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from cloud.ledger.accounts import FEE_LINES
+from cloud.ledger.models import LedgerEntry, LedgerTransaction
 from cloud.orders.models import Order, OrderLine
 from cloud.reports.periods import DEFAULT_TZ, local, zone
 from cloud.reports.service import Sids, revenue, scoped
@@ -103,10 +103,8 @@ def recharge_rows(s: Session, sids: Sids, start: int, end: int, tz: str | ZoneIn
     z = zone(tz)
     tx = LedgerTransaction
     q = (select(tx.id, tx.created_at, tx.driver_id, -LedgerEntry.amount, tx.idem_key)
-         .join(LedgerEntry, LedgerEntry.txn_id == tx.id)
-         .join(LedgerAccount, and_(LedgerAccount.id == LedgerEntry.account_id,
-                                   LedgerAccount.kind == Kind.CLEARING.value))
-         .where(tx.kind == "top_up", tx.created_at >= start, tx.created_at < end)
+         .join(LedgerEntry, LedgerEntry.txn_id == tx.id)  # its one negative leg: clearing
+         .where(tx.kind == "top_up", LedgerEntry.amount < 0, tx.created_at >= start, tx.created_at < end)
          .order_by(tx.created_at, tx.id))
     for txn_id, at, driver, amount, key in s.execute(q, execution_options={"yield_per": BATCH}):
         yield (txn_id, when(at, z), driver, yuan(amount), key)

@@ -12,17 +12,16 @@ docs/reports.md.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
+from sqlalchemy import case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from cloud.ledger.accounts import FEE_LINES
 from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from cloud.models import ChargingSession, Gun, Station, StationState, now_ms
+from cloud.models import Gun, Station, StationState, now_ms
 from cloud.orders.models import Order, OrderLine
 from cloud.reports import rollup
 from cloud.reports.periods import (
@@ -33,12 +32,11 @@ from cloud.reports.periods import (
     change,
     day_start,
     home_windows,
-    hour_buckets_to_dates,
     local,
     month_days,
     zone,
 )
-from cloud.reports.sources import Sids, Source, in_window, scoped, sources, where_all
+from cloud.reports.sources import Sids, Source, hour_bucket, in_window, scoped, sources, where_all
 
 FEES = tuple(FEE_LINES)  # electricity, service, idle
 # The home figures, in the order the page shows them.
@@ -46,14 +44,8 @@ METRICS = ("new_accounts", "recharge_fen", "charging_fen", "energy_wh", "session
 PLATFORM_ONLY = frozenset({"new_accounts", "recharge_fen"})
 
 
-def hour_bucket(ts: Any, start: int) -> ColumnElement[int]:
-    """Whole hours since `start`, as an integer: literal SQL (no bound parameters), so that
-    PostgreSQL sees the GROUP BY expression equal to the selected one."""
-    return (ts - literal_column(str(int(start)))).self_group().op("/")(literal_column("3600000"))
-
-
-def _window_sums(s: Session, src: Source, sids: Sids, windows: dict[str, Window]) -> dict[str, dict[str, int]]:
-    """One query: metric → window name → SUM(value) over that window; the rows read are those
+def _window_query(src: Source, sids: Sids, windows: dict[str, Window]) -> tuple[Any, list[tuple[str, str]]]:
+    """One source's single-row query: SUM(value) per metric and window; it reads only the rows
     in some window (one index range each)."""
     cols, keys = [], []
     for metric, value in src.values.items():
@@ -62,7 +54,22 @@ def _window_sums(s: Session, src: Source, sids: Sids, windows: dict[str, Window]
             keys.append((metric, name))
     ranges = or_(*(in_window(src.ts, w) for w in windows.values()))
     scope = [] if src.sid is None else where_all(scoped(src.sid, sids))
-    row = s.execute(select(*cols).select_from(src.froms).where(ranges, *src.where, *scope)).one()
+    return select(*cols).select_from(src.froms).where(ranges, *src.where, *scope), keys
+
+
+def _window_sums(s: Session, srcs: list[Source], sids: Sids, windows: dict[str, Window]
+                 ) -> dict[str, dict[str, int]]:
+    """metric → window name → SUM(value), for every source in one round trip (each source's
+    one-row aggregate, cross-joined)."""
+    subs, keys = [], []
+    for src in srcs:
+        q, k = _window_query(src, sids, windows)
+        subs.append(q.subquery())
+        keys += k
+    joined = subs[0]
+    for sub in subs[1:]:
+        joined = joined.join(sub, true())  # one row each: the cross join is one row
+    row = s.connection().execute(select(*(c for sub in subs for c in sub.c)).select_from(joined)).one()
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for (metric, name), v in zip(keys, row, strict=True):
         out[metric][name] = int(v)
@@ -72,7 +79,7 @@ def _window_sums(s: Session, src: Source, sids: Sids, windows: dict[str, Window]
 # --- the home page ------------------------------------------------------------------------------
 def home_figures(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ, *,
                  now: int | None = None) -> dict[str, Any]:
-    """Everything the home page shows, from five queries: the six figures for today, this
+    """Everything the home page shows, in seven round trips: the six figures for today, this
     month to date and all time, each with its month-on-month and year-on-year comparison;
     this month's charging by day; stations and guns by state.
 
@@ -81,7 +88,7 @@ def home_figures(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ,
     figure under an owner's scope)."""
     t = now_ms() if now is None else now
     z = zone(tz)
-    sums = _figure_sums(s, sids, t, z)
+    sums, today = _figure_sums(s, sids, t, z)
     figures: dict[str, Any] = {}
     for metric in METRICS:
         if metric not in sums:
@@ -94,27 +101,34 @@ def home_figures(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ,
                 "value": v["cur"], "mom": v["mom"], "mom_change": change(v["cur"], v["mom"]),
                 "yoy": v["yoy"], "yoy_change": change(v["cur"], v["yoy"]),
             }
-    return {"at": t, "tz": z.key, "figures": figures, "by_day": charging_by_day(s, sids, z, now=t),
+    return {"at": t, "tz": z.key, "figures": figures, "by_day": _by_day(s, sids, z, t, today),
             "map": station_map(s, sids)}
 
 
-def _figure_sums(s: Session, sids: Sids, t: int, z: ZoneInfo) -> dict[str, Any]:
-    """metric → scope → comparison → value. Today and this month (and the months they are
-    compared with) are summed from the rows; all time is the closed months' rollup before
-    each month window plus that window (rollup.py)."""
+def _split(w: Window, z: ZoneInfo) -> tuple[tuple[date | None, date], Window]:
+    """A window as its whole days (read from the rollup) and the partial day at its end (read
+    from the rows): [start, end) = days [start's date, end's date) + [end's midnight, end)."""
+    last = local(w.end, z).date()
+    first = None if w.start is None else local(w.start, z).date()
+    return (first, last), Window(day_start(last, z), w.end)
+
+
+def _figure_sums(s: Session, sids: Sids, t: int, z: ZoneInfo) -> tuple[dict[str, Any], dict[str, int]]:
+    """(metric → scope → comparison → value, this month's whole days); every window is its
+    whole days from the rollup plus its partial last day from the rows (rollup.py)."""
+    rollup.refresh(s, z, now=t)
     w = home_windows(t, z)
-    live = {f"{scope}.{cmp}": w[scope][cmp] for scope in ("today", "month") for cmp in COMPARE}
-    sums: dict[str, Any] = {}
-    for src in sources():
-        if src.sid is None and sids is not None:
-            continue  # no station's figure: an owner never sees it
-        for metric, by_window in _window_sums(s, src, sids, live).items():
-            sums[metric] = {scope: {cmp: by_window[f"{scope}.{cmp}"] for cmp in COMPARE}
-                            for scope in ("today", "month")}
-    before = rollup.totals_before(s, sids, z, {cmp: w["month"][cmp].start for cmp in COMPARE}, now=t)
-    for metric, by_scope in sums.items():
-        by_scope["total"] = {cmp: before[cmp][metric] + by_scope["month"][cmp] for cmp in COMPARE}
-    return sums
+    days, partial = {}, {}
+    for scope in SCOPES:
+        for cmp in COMPARE:
+            days[f"{scope}.{cmp}"], partial[cmp] = _split(w[scope][cmp], z)
+    # figures that belong to no station: an owner never sees them
+    srcs = [src for src in sources() if src.sid is not None or sids is None]
+    live = _window_sums(s, srcs, sids, partial)
+    whole = rollup.sums(s, sids, z, days)
+    sums = {metric: {scope: {cmp: whole[f"{scope}.{cmp}"][metric] + by_cmp[cmp] for cmp in COMPARE}
+                     for scope in SCOPES} for metric, by_cmp in live.items()}
+    return sums, {m: live.get(m, {}).get("cur", 0) for m in ("charging_fen", "energy_wh", "sessions")}
 
 
 def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ, *,
@@ -123,46 +137,32 @@ def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_
     included, as zeros): {"date", "charging_fen", "energy_wh", "sessions"}."""
     t = now_ms() if now is None else now
     z = zone(tz)
+    rollup.refresh(s, z, now=t)
+    today_w = {"cur": Window(day_start(local(t, z).date(), z), t)}
+    today = {m: v["cur"] for m, v in _window_sums(s, sources()[:2], sids, today_w).items()}
+    return _by_day(s, sids, z, t, today)
+
+
+def _by_day(s: Session, sids: Sids, z: ZoneInfo, t: int, today: dict[str, int]) -> list[dict[str, Any]]:
     days = month_days(t, z)
-    m0 = int(local(t, z).replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
-    out = {d: {"date": d.isoformat(), "charging_fen": 0, "energy_wh": 0, "sessions": 0} for d in days}
-    bucket = hour_bucket(Order.settled_at, m0)
-    rows = s.execute(
-        select(bucket, func.sum(Order.total_fen)).where(
-            Order.settled_at >= m0, Order.settled_at < t, *where_all(scoped(Order.sid, sids)))
-        .group_by(bucket)).all()
-    _add(out, m0, rows, z, "charging_fen")
-    cs = ChargingSession
-    bucket = hour_bucket(cs.ended_at, m0)
-    energy = case((cs.energy_start_wh.is_(None), 0),
-                  else_=func.coalesce(cs.energy_stop_wh, cs.energy_wh, cs.energy_start_wh) - cs.energy_start_wh)
-    rows = s.execute(
-        select(bucket, func.sum(energy), func.count()).where(
-            cs.ended_at >= m0, cs.ended_at < t, *where_all(scoped(cs.sid, sids)))
-        .group_by(bucket)).all()
-    _add(out, m0, [(b, e) for b, e, _ in rows], z, "energy_wh")
-    _add(out, m0, [(b, n) for b, _, n in rows], z, "sessions")
-    return list(out.values())
-
-
-def _add(out: dict[date, dict[str, Any]], start: int, rows: Iterable[tuple[Any, Any]], z: ZoneInfo,
-         key: str) -> None:
-    rows = [(int(b), int(v or 0)) for b, v in rows]
-    dates = hour_buckets_to_dates(start, [b for b, _ in rows], z)
-    for b, v in rows:
-        out[dates[b]][key] += v
+    whole = rollup.by_day(s, sids, z, days[0], days[-1])
+    out = []
+    for d in days:
+        v = today if d == days[-1] else whole.get(d.isoformat(), {})
+        out.append({"date": d.isoformat(), **{m: int(v.get(m, 0)) for m in ("charging_fen", "energy_wh", "sessions")}})
+    return out
 
 
 def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
     """Stations and their guns by state, for the map: every station with its online flag and
     its guns counted by state (a gun of an offline station counts as `offline`, whatever its
     last telemetry said), and the totals."""
-    st_rows = s.execute(
+    st_rows = s.connection().execute(
         select(Station.sid, Station.name, func.coalesce(StationState.online, False))
         .outerjoin(StationState, StationState.sid == Station.sid)
         .where(*where_all(scoped(Station.sid, sids))).order_by(Station.sid)).all()
     guns: dict[str, dict[str, int]] = defaultdict(dict)
-    for sid, state, n in s.execute(
+    for sid, state, n in s.connection().execute(
         select(Gun.sid, Gun.state, func.count()).where(*where_all(scoped(Gun.sid, sids)))
         .group_by(Gun.sid, Gun.state)
     ).all():
@@ -195,11 +195,11 @@ def revenue(s: Session, sids: Sids, start: int, end: int, *, by: str = "day",
     anchor = day_start(local(start, z).date(), z)  # hours counted from a local midnight
     key_col = Order.sid if by == "station" else hour_bucket(Order.settled_at, anchor)
     where = [Order.settled_at >= start, Order.settled_at < end, *where_all(scoped(Order.sid, sids))]
-    fee_rows = s.execute(
+    fee_rows = s.connection().execute(
         select(key_col, OrderLine.kind, func.sum(OrderLine.fen))
         .join(OrderLine, OrderLine.order_id == Order.order_id).where(*where)
         .group_by(key_col, OrderLine.kind)).all()
-    n_rows = s.execute(select(key_col, func.count()).where(*where).group_by(key_col)).all()
+    n_rows = s.connection().execute(select(key_col, func.count()).where(*where).group_by(key_col)).all()
 
     def key_of(raw: Any) -> str:
         if by == "station":
@@ -225,7 +225,7 @@ def ledger_revenue(s: Session, sids: Sids, start: int, end: int) -> dict[str, in
     """What the ledger's revenue accounts received for the orders settled in [start, end):
     fee type → fen. The reconciliation of revenue(): the two must agree."""
     tx = LedgerTransaction
-    rows = s.execute(
+    rows = s.connection().execute(
         select(LedgerAccount.kind, func.sum(LedgerEntry.amount))
         .select_from(tx).join(LedgerEntry, LedgerEntry.txn_id == tx.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func
+from sqlalchemy import ColumnElement, and_, case, false, func, literal_column
 
 from cloud.drivers.models import Driver
-from cloud.ledger.accounts import Kind
-from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from cloud.ledger.models import LedgerEntry, LedgerTransaction
 from cloud.models import ChargingSession
 from cloud.orders.models import Order
 from cloud.reports.periods import Window
@@ -25,6 +24,12 @@ def scoped(col: Any, sids: Sids) -> ColumnElement[bool] | None:
     if not sids:
         return false()
     return col.in_(sorted(sids))
+
+
+def hour_bucket(ts: Any, start: int) -> ColumnElement[int]:
+    """Whole hours since `start`, as an integer: literal SQL (no bound parameters), so that
+    PostgreSQL sees the GROUP BY expression equal to the selected one."""
+    return (ts - literal_column(str(int(start)))).self_group().op("/")(literal_column("3600000"))
 
 
 def where_all(*conds: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
@@ -45,6 +50,8 @@ class Source:
     froms: Any
     where: tuple[ColumnElement[bool], ...]
     sid: Any
+    # conditions on the time column's own table: its earliest row is one index lookup
+    own: tuple[ColumnElement[bool], ...] = ()
 
 
 def sources() -> list[Source]:
@@ -58,8 +65,10 @@ def sources() -> list[Source]:
         Source(cs.ended_at, {"sessions": 1, "energy_wh": energy, "charging_ms": hours}, cs,
                (cs.ended_at.is_not(None),), cs.sid),
         Source(Driver.created_at, {"new_accounts": 1}, Driver, (), None),
+        # A top-up's one negative leg is its payment-clearing leg (cloud/ledger/service.py:
+        # top_up): summing it needs no join to the accounts, whose one hot platform row
+        # misleads PostgreSQL's estimates (2 s instead of 7 ms at 300,000 top-ups).
         Source(tx.created_at, {"recharge_fen": -LedgerEntry.amount},
-               tx.__table__.join(LedgerEntry, LedgerEntry.txn_id == tx.id)
-               .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id),
-               (tx.kind == "top_up", LedgerAccount.kind == Kind.CLEARING.value), None),
+               tx.__table__.join(LedgerEntry, LedgerEntry.txn_id == tx.id),
+               (tx.kind == "top_up", LedgerEntry.amount < 0), None, (tx.kind == "top_up",)),
     ]

@@ -1,5 +1,5 @@
-"""The closed-month rollup: all-time figures equal the rows; a late session inside the grace
-period is picked up by the next refresh an hour on; after it, by a rebuild."""
+"""The closed-day rollup: figures equal the rows; a late session inside the grace period is
+picked up by the next refresh an hour on; after it, by a rebuild."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from cloud.reports import rollup
-from cloud.reports.models import PLATFORM, ReportMonth
+from cloud.reports.models import ALL, ReportDay
 from cloud.reports.service import home_figures
 from tests.reports.factories import SH, SessionFactory, StationFactory, bind
 
@@ -34,13 +34,13 @@ def test_rollup_months_and_late_sessions(engine: Engine) -> None:
         now = ms(2026, 3, 3, 12)
         f = home_figures(s, None, now=now)["figures"]["sessions"]["total"]
         assert (f["value"], f["mom"]) == (4, sessions_before(s, ms(2026, 2, 3, 12)))
-        months = s.execute(select(ReportMonth.month).where(ReportMonth.sid == PLATFORM)
-                           .order_by(ReportMonth.month)).scalars().all()
-        assert months == ["2025-11", "2025-12", "2026-01", "2026-02"]
+        days = s.execute(select(ReportDay.day).where(ReportDay.sid == ALL)
+                         .order_by(ReportDay.day)).scalars().all()
+        assert (days[0], days[-1], len(days)) == ("2025-11-03", "2026-03-02", 120)
         assert home_figures(s, {"ST001"}, now=now)["figures"]["sessions"]["total"]["value"] == 2
 
-        # a session of February arrives late, inside the grace period: an hour on, it counts
-        SessionFactory(sid="ST000", started_at=ms(2026, 2, 20, 8), ended_at=ms(2026, 2, 20, 9))
+        # a session of 1 March arrives late, inside the grace period: an hour on, it counts
+        SessionFactory(sid="ST000", started_at=ms(2026, 3, 1, 8), ended_at=ms(2026, 3, 1, 9))
         assert home_figures(s, None, now=now + HOUR // 2)["figures"]["sessions"]["total"]["value"] == 4
         assert home_figures(s, None, now=now + HOUR)["figures"]["sessions"]["total"]["value"] == 5
 
@@ -49,12 +49,12 @@ def test_rollup_months_and_late_sessions(engine: Engine) -> None:
         assert home_figures(s, None, now=after)["figures"]["sessions"]["total"]["value"] == 5
         SessionFactory(sid="ST001", started_at=ms(2025, 12, 5, 8), ended_at=ms(2025, 12, 5, 9))
         assert home_figures(s, None, now=after + 2 * HOUR)["figures"]["sessions"]["total"]["value"] == 5
-        assert "2025-12" in rollup.refresh(s, "Asia/Shanghai", now=after, rebuild=True)
+        assert "2025-12-05" in rollup.refresh(s, "Asia/Shanghai", now=after, rebuild=True)
         assert home_figures(s, None, now=after)["figures"]["sessions"]["total"]["value"] == 6
         assert home_figures(s, None, now=after)["figures"]["sessions"]["total"]["value"] == sessions_before(s, after)
         # each time zone keeps its own months
         home_figures(s, None, "UTC", now=after)
-        zones = s.execute(select(ReportMonth.tz, func.count()).group_by(ReportMonth.tz)).all()
+        zones = s.execute(select(ReportDay.tz, func.count()).group_by(ReportDay.tz)).all()
         assert {z for z, _ in zones} == {"Asia/Shanghai", "UTC"}
 
 

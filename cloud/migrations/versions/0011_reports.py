@@ -1,4 +1,4 @@
-"""reports: closed months rolled up per station; indexes for the console's figures, revenue
+"""reports: closed days rolled up per station and for all; indexes for the console's figures, revenue
 reports and exports
 
 Revision ID: 0011_reports
@@ -35,15 +35,16 @@ INDEXES = (
 
 def upgrade() -> None:
     op.create_table(
-        "report_months",
+        "report_days",
         sa.Column("tz", sa.String(length=64), nullable=False),
-        sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("sid", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
         *(sa.Column(c, BIGINT, nullable=False) for c in (
             "charging_fen", "energy_wh", "sessions", "charging_ms", "new_accounts", "recharge_fen",
             "computed_at")),
-        sa.PrimaryKeyConstraint("tz", "month", "sid", name=op.f("pk_report_months")),
+        sa.PrimaryKeyConstraint("tz", "sid", "day", name=op.f("pk_report_days")),
     )
+    op.create_index("ix_report_days_tz_day", "report_days", ["tz", "day"], unique=False)
     for name, table, cols in INDEXES:
         op.create_index(name, table, cols, unique=False)
 
@@ -51,4 +52,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
-    op.drop_table("report_months")
+    op.drop_index("ix_report_days_tz_day", table_name="report_days")
+    op.drop_table("report_days")
