@@ -180,7 +180,7 @@ def main() -> None:
         seed_s = time.perf_counter() - t0
         owner = {f"ST{i:04d}" for i in range(0, args.stations, max(1, args.stations // 10))}
         with Session(engine) as s:
-            # The first call builds the closed months' rollup (rollup.py); it is committed, as
+            # The first call builds the closed days' rollup (rollup.py); it is committed, as
             # the console's request (or the jobs) commits it, and timed on its own.
             t0 = time.perf_counter()
             home_figures(s, None, now=now)
@@ -217,7 +217,7 @@ def main() -> None:
         for r in rows:
             print(f"| {r['case']} | {r['median_ms']} ms | {r['p95_ms']} ms | {r['baseline_ms']} ms | "
                   f"{r['x_baseline']} | < {TARGET_MS:g} ms | {r['ratio']} | {'yes' if r['met'] else '**NO**'} |")
-        print(f"\nFirst call after the seed (builds the closed months' rollup, once): {first_ms:,.0f} ms.")
+        print(f"\nFirst call after the seed (builds the closed days' rollup, once): {first_ms:,.0f} ms.")
         print(f"\nAll-time settled revenue the figures found: {data['check']['orders_total_fen']:,} fen over "
               f"{data['check']['sessions_total']:,} sessions.")
         if args.json_out:

@@ -276,7 +276,7 @@ BENCHES = [
           "`cloud.reports.service.home_figures` — what the console's home page calls: every figure with its "
           "comparisons, this month by day, the station map — timed for all stations and for an owner of 10 "
           "stations, interleaved with `SELECT 1` on the same connection as the same-run baseline. The first call "
-          "(which builds the closed months' rollup) is reported apart. Target: < 300 ms.",
+          "(which builds the closed days' rollup) is reported apart. Target: < 300 ms.",
           console_summary, json_out=True, timeout_s=2400, enabled=postgres_reachable),
     Bench("soak", "Crash soak: kill -9 at random moments (1,000 by default)", ["crash_soak.py"], ["crash_soak.py", "--kills", "10", "--per-day", "10"],
           "`bench/crash_soak.py`: the crash test's scripted day (tests/support/crashday.py, shared with "
