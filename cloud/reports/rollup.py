@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,9 +66,9 @@ def compute(s: Session, days: list[date], z: ZoneInfo, *, now: int) -> None:
     with s.begin_nested():
         s.execute(delete(ReportDay).where(ReportDay.tz == z.key, ReportDay.day >= days[0].isoformat(),
                                           ReportDay.day <= days[-1].isoformat()))
-        s.add_all(ReportDay(tz=z.key, day=d, sid=sid, computed_at=now, **vals)
-                  for (d, sid), vals in rows.items())
-        s.flush()
+        # Core executemany: a first refresh writes a row per station and day of the history
+        s.execute(insert(ReportDay), [{"tz": z.key, "day": d, "sid": sid, "computed_at": now, **vals}
+                                      for (d, sid), vals in rows.items()])
 
 
 def refresh(s: Session, tz: str | ZoneInfo, *, now: int | None = None, rebuild: bool = False) -> list[str]:
