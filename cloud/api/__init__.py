@@ -13,6 +13,10 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 
 bp.register_blueprint(driver_bp)
 
+# --- charging (stations, orders) and wallet (wallet routes, the payment provider's callbacks):
+# routes on the driver blueprint and the API blueprint, before any app registers them ---
+from cloud.api import driver_orders, driver_stations, driver_wallet, pay_notify  # noqa: E402,F401
+
 
 @bp.before_request
 def _require_token() -> None:

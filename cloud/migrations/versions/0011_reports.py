@@ -2,7 +2,7 @@
 reports and exports
 
 Revision ID: 0011_reports
-Revises: 0006_tariffs
+Revises: 0007_wallet
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0011_reports"
-down_revision: str | None = "0006_tariffs"
+down_revision: str | None = "0007_wallet"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
