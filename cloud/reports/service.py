@@ -154,11 +154,13 @@ def _by_day(s: Session, sids: Sids, z: ZoneInfo, t: int, today: dict[str, int]) 
 
 
 def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
-    """Stations and their guns by state, for the map: every station with its online flag and
+    """Stations and their guns by state, for the map: every station with its online flag, its
+    archive coordinates as stored (GCJ-02, cloud/stations; None when not entered) and
     its guns counted by state (a gun of an offline station counts as `offline`, whatever its
     last telemetry said), and the totals."""
     st_rows = s.connection().execute(
-        select(Station.sid, Station.name, func.coalesce(StationState.online, False))
+        select(Station.sid, Station.name, func.coalesce(StationState.online, False), Station.lat,
+               Station.lng, Station.address)
         .outerjoin(StationState, StationState.sid == Station.sid)
         .where(*where_all(scoped(Station.sid, sids))).order_by(Station.sid)).all()
     guns: dict[str, dict[str, int]] = defaultdict(dict)
@@ -169,14 +171,15 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
         guns[sid][state or "unknown"] = guns[sid].get(state or "unknown", 0) + int(n)
     stations, gun_totals = [], defaultdict(int)
     online_n = 0
-    for sid, name, online in st_rows:
+    for sid, name, online, lat, lng, address in st_rows:
         by_state = dict(guns.get(sid, {}))
         if not online and by_state:
             by_state = {"offline": sum(by_state.values())}
         online_n += bool(online)
         for k, v in by_state.items():
             gun_totals[k] += v
-        stations.append({"sid": sid, "name": name, "online": bool(online), "guns": by_state})
+        stations.append({"sid": sid, "name": name, "online": bool(online), "guns": by_state,
+                         "lat": lat, "lng": lng, "address": address})
     return {"stations": stations,
             "totals": {"stations": {"online": online_n, "offline": len(st_rows) - online_n},
                        "guns": dict(sorted(gun_totals.items()))}}

@@ -22,15 +22,15 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     else:
         ctx = postgres_schema()
         urls = iter([ctx.__enter__()])
-    engine = migrated_engine(next(urls))
+    eng = migrated_engine(next(urls))
     try:
-        with pytest.MonkeyPatch.context() as mp, Session(engine) as s:
+        with pytest.MonkeyPatch.context() as mp, Session(eng) as s:
             data = seed(s, patch_ledger_clock(mp))
             s.commit()
-        with Session(engine) as s:
+        with Session(eng) as s:
             yield s, data
     finally:
-        engine.dispose()
+        eng.dispose()
         if ctx is not None:
             ctx.__exit__(None, None, None)
 

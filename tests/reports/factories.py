@@ -139,7 +139,7 @@ def seed(s: Session, patch_clock: Callable[[Clock], None], *, seed_no: int = 7) 
     patch_clock(clock)
     sids = ["ST000", "ST001", "ST002"]
     for i, sid in enumerate(sids):
-        StationFactory(sid=sid)
+        StationFactory(sid=sid, **({"lat": 31.23, "lng": 121.47, "address": "上海市黄浦区"} if i == 0 else {}))
         StationStateFactory(sid=sid, online=i != 2)
         for g, state in enumerate(["idle", "charging", "faulted", None][: 2 + i]):
             GunFactory(sid=sid, gun_id=f"P{g}-1", state=state)

@@ -88,9 +88,11 @@ def test_station_map_by_state(seeded: tuple[Session, Seeded]) -> None:
     m = station_map(s, None)
     by_sid = {st["sid"]: st for st in m["stations"]}
     assert by_sid["ST000"] == {"sid": "ST000", "name": "电站 ST000", "online": True,
-                               "guns": {"idle": 1, "charging": 1}}
+                               "guns": {"idle": 1, "charging": 1}, "lat": 31.23, "lng": 121.47,
+                               "address": "上海市黄浦区"}
     assert by_sid["ST001"]["guns"] == {"idle": 1, "charging": 1, "faulted": 1}
-    assert by_sid["ST002"] == {"sid": "ST002", "name": "电站 ST002", "online": False, "guns": {"offline": 4}}
+    assert by_sid["ST002"] == {"sid": "ST002", "name": "电站 ST002", "online": False, "guns": {"offline": 4},
+                               "lat": None, "lng": None, "address": None}
     assert m["totals"] == {"stations": {"online": 2, "offline": 1},
                            "guns": {"charging": 2, "faulted": 1, "idle": 2, "offline": 4}}
     mine = station_map(s, {"ST001"})
