@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cloud.alarms import jobs as alarms  # alarms
-from cloud.jobs import bill_unreleased, close_stale, push_tariffs, wallet
+from cloud.jobs import bill_unreleased, close_stale, push_tariffs, report_days, wallet
 from cloud.jobs.context import JobContext
 
 Job = Callable[[JobContext], int]  # returns how many things it did
@@ -17,4 +17,5 @@ JOBS: list[tuple[str, Job]] = [
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
+    ("report_days", report_days.run),  # the console's closed days summed ahead
 ]
