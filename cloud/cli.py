@@ -47,6 +47,10 @@ def register(app: Any) -> None:
 
     for cmd in [*COMMANDS, tariff_group]:
         app.cli.add_command(cmd)
+    # --- console: operators ---
+    from cloud.operators.cli import operator_group
+
+    app.cli.add_command(operator_group)
 
 
 # --- database -------------------------------------------------------------------------------------

@@ -62,6 +62,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PAYMENT_PASSWORD_MAX_FAILURES": 5,
         "PAYMENT_PASSWORD_WINDOW_S": 3600,
         "PAYMENT_PASSWORD_LOCK_S": 3 * 3600,
+        # --- console (docs/console.md): operator sessions, login lockout, the stations' zone ---
+        "CONSOLE_SESSION_TTL_S": 12 * 3600,
+        "CONSOLE_IDLE_TIMEOUT_S": 30 * 60,
+        "CONSOLE_LOGIN_MAX_FAILURES": 5,
+        "CONSOLE_LOGIN_LOCK_S": 15 * 60,
+        "CONSOLE_TIMEZONE": "Asia/Shanghai",
     }
 
 
@@ -78,6 +84,11 @@ _INT_KEYS = {
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
+    # --- console ---
+    "CONSOLE_SESSION_TTL_S": (300, 30 * 86400),
+    "CONSOLE_IDLE_TIMEOUT_S": (60, 7 * 86400),
+    "CONSOLE_LOGIN_MAX_FAILURES": (1, 50),
+    "CONSOLE_LOGIN_LOCK_S": (10, 7 * 86400),
 }
 _FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0)}
 
@@ -159,6 +170,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
             + where.format(key="PAYMENT_PASSWORD_LOCK_S")
         )
     _validate_wechat(config, where)
+    _validate_console(config, where)
     secret = str(config.get("SECRET_KEY") or "")
     if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
         raise ConfigError(
@@ -182,3 +194,17 @@ def _validate_wechat(config: MutableMapping[str, Any], where: str) -> None:
         LoginConfig.from_settings(config)
     except ValueError as e:
         raise ConfigError(f"WECHAT_API_BASE_URL: {e}; {where.format(key='WECHAT_API_BASE_URL')}") from None
+
+
+def _validate_console(config: MutableMapping[str, Any], where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = str(config.get("CONSOLE_TIMEZONE") or "")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CONSOLE_TIMEZONE: {tz!r} is no IANA time zone (e.g. 'Asia/Shanghai'); "
+                          + where.format(key="CONSOLE_TIMEZONE")) from None
+    if config["CONSOLE_IDLE_TIMEOUT_S"] > config["CONSOLE_SESSION_TTL_S"]:
+        raise ConfigError("CONSOLE_IDLE_TIMEOUT_S: must not exceed CONSOLE_SESSION_TTL_S; "
+                          + where.format(key="CONSOLE_IDLE_TIMEOUT_S"))

@@ -24,3 +24,6 @@ import cloud.drivers.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.orders.models  # noqa: E402, F401
 import cloud.tariffs.models  # noqa: E402, F401
+# --- console (issue 10): operators and the audit log ---
+import cloud.audit.models  # noqa: E402, F401
+import cloud.operators.models  # noqa: E402, F401
