@@ -27,8 +27,18 @@ from cloud.models.base import now_ms
 from cloud.operators.models import Operator, OperatorSession, OperatorStation
 from cloud.operators.roles import ROLES, allowed
 
+# argon2-cffi's defaults (RFC 9106's low-memory profile); the tests swap in cheap parameters
 HASHER = PasswordHasher()
-_DUMMY_HASH = HASHER.hash("juchong-no-such-operator")
+_dummy: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made with the current hasher's cost, verified when there is no real one to
+    check, so that an unknown or locked login takes as long as a wrong password."""
+    key = id(HASHER)
+    if key not in _dummy:
+        _dummy[key] = HASHER.hash("juchong-no-such-operator")
+    return _dummy[key]
 LOGIN_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 PHONE_RE = re.compile(r"^\+?[0-9\- ]{5,20}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
@@ -179,11 +189,11 @@ def authenticate(s: Session, login: str, password: str, *, policy: LoginPolicy =
     password = (password or "")[:MAX_PASSWORD]
     op = s.scalar(select(Operator).where(Operator.login == login).with_for_update()) if login else None
     if op is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         audit.record(s, login or "?", "login.failed", None, {"reason": "unknown"}, ip, ts=now)
         raise LoginFailed()
     if op.locked_until is not None and now < op.locked_until:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         audit.record(s, op.login, "login.failed", f"operator:{op.login}", {"reason": "locked"}, ip, ts=now)
         raise LoginFailed()
     if not _verify(op.password_hash, password):

@@ -47,8 +47,6 @@ def login() -> Any:
                 session["lang"] = lang
             return redirect(safe_next(request.args.get("next")), code=303)
         error = _("Wrong login name or password, or the account is locked for a while.")
-    elif access.current_or_none() is not None:
-        return redirect(safe_next(request.args.get("next")))
     return render_template("console/login.html", error=error), 401 if error else 200
 
 
