@@ -102,14 +102,19 @@ def get(s: Session, operator_id: int) -> Operator | None:
     return s.get(Operator, operator_id)
 
 
-def _set_stations(s: Session, op: Operator, sids: Iterable[str]) -> list[str]:
+def _check_stations(s: Session, role: str, sids: Iterable[str]) -> list[str]:
     wanted = sorted(set(sids))
-    if wanted and op.role != "owner":
+    if wanted and role != "owner":
         raise OperatorError("stations_for_owner_only", "only a station owner is given stations")
     known = set(s.scalars(select(Station.sid).where(Station.sid.in_(wanted)))) if wanted else set()
     missing = [sid for sid in wanted if sid not in known]
     if missing:
         raise OperatorError("station_unknown", f"no such station: {', '.join(missing)}")
+    return wanted
+
+
+def _set_stations(s: Session, op: Operator, sids: Iterable[str]) -> list[str]:
+    wanted = _check_stations(s, op.role, sids)
     s.execute(delete(OperatorStation).where(OperatorStation.operator_id == op.id))
     s.add_all(OperatorStation(operator_id=op.id, sid=sid) for sid in wanted)
     s.flush()
@@ -120,6 +125,7 @@ def create(s: Session, login: str, *, role: str, password: str, display_name: st
            phone: str | None = None, stations: Iterable[str] = (), actor: str, ip: str | None = None) -> Operator:
     _check_fields(login, role, display_name, phone)
     check_password(password)
+    _check_stations(s, role, stations)
     if by_login(s, login) is not None:
         raise OperatorError("login_taken", f"an operator named {login!r} exists")
     op = Operator(login=login, role=role, display_name=display_name or None, phone=phone or None,
@@ -138,6 +144,8 @@ def update_operator(s: Session, op: Operator, *, role: str | None = None, displa
     """Change the given fields (None: unchanged; "" clears a display name or phone)."""
     new_role = op.role if role is None else role
     _check_fields(op.login, new_role, display_name, phone)
+    if stations is not None:
+        _check_stations(s, new_role, stations)
     before = {"role": op.role, "display_name": op.display_name, "phone": op.phone, "active": op.active,
               "stations": owned_sids(s, op)}
     if new_role != "owner" and stations is None and before["stations"]:
