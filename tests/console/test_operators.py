@@ -75,10 +75,14 @@ def test_service_rules_on_both_databases(engine: Engine) -> None:
         assert audit.listing(s, action="login_%").entries == []
 
 
-def test_passwords_are_argon2id_at_the_default_cost_and_never_stored(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passwords_are_argon2id_at_the_default_cost_and_never_stored(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from argon2 import PasswordHasher
 
+    from tests.cloud.support import migrated_engine
+
     monkeypatch.setattr(service, "HASHER", PasswordHasher())
+    engine = migrated_engine(f"sqlite:///{tmp_path / 'pw.sqlite'}")  # one database: argon2 is the same on both
     with Session(engine) as s, s.begin():
         op = service.create(s, "root", role="admin", password=PASSWORD, actor="test")
         assert op.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PASSWORD not in op.password_hash
