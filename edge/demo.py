@@ -62,6 +62,7 @@ class Demo:
         self.cloud_dir = workdir / "cloud"
         self.env = {**os.environ, "JC_INSTANCE_PATH": str(self.cloud_dir)}
         self.api_token = ""
+        self.operator_password = ""
 
     def say(self, text: str) -> None:
         click.echo(text, err=True)
@@ -124,6 +125,10 @@ class Demo:
         self.run([cloud, "broker-config", "--out", str(broker_dir), "--bind", "127.0.0.1", *run_as])
         # the console and the API want a token: one for whoever runs the demo
         self.api_token = json.loads(self.run([cloud, "api-token", "create", "demo", "--json"]))["token"]
+        # the console: an administrator "demo" with a fresh password, printed below
+        self.operator_password = secrets.token_urlsafe(12)
+        self.run([cloud, "operator", "create", "demo", "--role", "admin", "--name", "Demo", "--password-stdin"],
+                 input=self.operator_password + "\n")
         self.spawn("broker", [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(broker_dir / "mosquitto.conf")])
         self.wait_port("broker", broker_port)
         self.spawn("ingest", [cloud, "ingest"])
@@ -224,13 +229,15 @@ def main(speed: float, scenario: str, workdir: Path, exit_after: float | None) -
         status_port, cfg = demo.gateway(sim, ports)
         console = f"http://127.0.0.1:{ports['web']}/"
         click.echo(json.dumps({"console": console, "api_token": demo.api_token,
+                               "operator": {"login": "demo", "password": demo.operator_password},
                                "gateway": f"http://127.0.0.1:{status_port}/",
                                "simulator": sim["control"], "broker": f"mqtts://127.0.0.1:{ports['broker']}",
                                "provisioning": f"https://127.0.0.1:{ports['https']}/"}), nl=True)
         sys.stdout.flush()
         demo.say(f"""
 Juchong demo running ({speed:g}x: a day in {24 * 60 / speed:.0f} minutes):
-  cloud console       {console}   (log in with the API token {demo.api_token})
+  cloud console       {console}   (log in as demo, password {demo.operator_password})
+  cloud API token     {demo.api_token}
   gateway status      http://127.0.0.1:{status_port}/      (jc-gateway status --url http://127.0.0.1:{status_port})
   simulator control   {sim['control']}/state
   broker              mqtts://127.0.0.1:{ports['broker']}   (mutual TLS; CA in {demo.cloud_dir / 'ca'})
