@@ -189,37 +189,82 @@ def _verify(stored: str, password: str) -> bool:
         return False
 
 
-def authenticate(s: Session, login: str, password: str, *, policy: LoginPolicy = LoginPolicy(),
-                 now: int | None = None, ip: str | None = None) -> Operator:
-    """The operator whose password this is, or LoginFailed. Failures and lockouts are audited."""
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt between its booking and its verdict (begin_login → finish_login)."""
+
+    login: str
+    operator_id: int | None
+    password_hash: str
+    refused: str | None  # unknown | locked | inactive: refused whatever the password
+    failures: int = 0  # the count with this attempt booked as wrong
+    locked_until: int | None = None  # set when this booking reached the limit
+
+
+def begin_login(s: Session, login: str, *, policy: LoginPolicy = LoginPolicy(), now: int | None = None,
+                ip: str | None = None) -> Attempt:
+    """Book the attempt as a wrong password before the password is checked (so attempts in
+    parallel each count, and `max_failures` of them lock the account), in a short transaction
+    of its own. The first statement writes: on SQLite it takes the write lock at once, so
+    the transaction never reads a snapshot that a concurrent writer makes stale."""
     now = now_ms() if now is None else now
     login = (login or "")[:64]
-    password = (password or "")[:MAX_PASSWORD]
+    s.execute(update(Operator).where(Operator.login == login).values(failures=Operator.failures + 1))
     op = s.scalar(select(Operator).where(Operator.login == login).with_for_update()) if login else None
     if op is None:
-        _verify(_dummy_hash(), password)
         audit.record(s, login or "?", "login.failed", None, {"reason": "unknown"}, ip, ts=now)
+        return Attempt(login, None, _dummy_hash(), "unknown")
+    if (op.locked_until is not None and now < op.locked_until) or not op.active:
+        op.failures -= 1  # refused unchecked: not counted
+        reason = "inactive" if not op.active else "locked"
+        audit.record(s, op.login, "login.failed", f"operator:{op.login}", {"reason": reason}, ip, ts=now)
+        return Attempt(op.login, op.id, _dummy_hash(), reason)
+    failures, locked_until = op.failures, None
+    if op.failures >= policy.max_failures:
+        op.failures, op.locked_until = 0, now + policy.lock_ms
+        locked_until = op.locked_until
+    return Attempt(op.login, op.id, op.password_hash, None, failures, locked_until)
+
+
+def verify_password(attempt: Attempt, password: str) -> bool:
+    """The slow part (argon2), outside any transaction; refused attempts verify a dummy hash
+    so that they take as long."""
+    ok = _verify(attempt.password_hash, (password or "")[:MAX_PASSWORD])
+    return ok and attempt.refused is None
+
+
+def finish_login(s: Session, attempt: Attempt, ok: bool, *, password: str | None = None, now: int | None = None,
+                 ip: str | None = None) -> Operator:
+    """The verdict: a right password clears the count (and a lock its own booking set) and
+    returns the operator; a wrong one stays booked and raises LoginFailed."""
+    now = now_ms() if now is None else now
+    if attempt.refused is not None or attempt.operator_id is None:
         raise LoginFailed()
-    if op.locked_until is not None and now < op.locked_until:
-        _verify(_dummy_hash(), password)
-        audit.record(s, op.login, "login.failed", f"operator:{op.login}", {"reason": "locked"}, ip, ts=now)
+    if not ok:
+        detail: dict[str, object] = {"reason": "password", "failures": attempt.failures}
+        if attempt.locked_until is not None:
+            detail["locked_until"] = attempt.locked_until
+        audit.record(s, attempt.login, "login.failed", f"operator:{attempt.login}", detail, ip, ts=now)
         raise LoginFailed()
-    if not _verify(op.password_hash, password):
-        op.failures += 1
-        detail = {"reason": "password", "failures": op.failures}
-        if op.failures >= policy.max_failures:
-            op.failures, op.locked_until = 0, now + policy.lock_ms
-            detail["locked_until"] = op.locked_until
-        audit.record(s, op.login, "login.failed", f"operator:{op.login}", detail, ip, ts=now)
-        raise LoginFailed()
-    if not op.active:
-        audit.record(s, op.login, "login.failed", f"operator:{op.login}", {"reason": "inactive"}, ip, ts=now)
-        raise LoginFailed()
-    if HASHER.check_needs_rehash(op.password_hash):
+    s.execute(update(Operator).where(Operator.id == attempt.operator_id)
+              .values(failures=0, locked_until=None, last_login_at=now))
+    op = s.get(Operator, attempt.operator_id, populate_existing=True)
+    if op is None or not op.active or op.password_hash != attempt.password_hash:
+        raise LoginFailed()  # changed while the password was being checked
+    if password is not None and HASHER.check_needs_rehash(op.password_hash):
         op.password_hash = HASHER.hash(password)
-    op.failures, op.locked_until, op.last_login_at = 0, None, now
     audit.record(s, op.login, "login", f"operator:{op.login}", None, ip, ts=now)
     return op
+
+
+def authenticate(s: Session, login: str, password: str, *, policy: LoginPolicy = LoginPolicy(),
+                 now: int | None = None, ip: str | None = None) -> Operator:
+    """begin_login, verify_password and finish_login in one transaction (the command line and
+    tests); the console runs the three apart so that no transaction waits on argon2."""
+    now = now_ms() if now is None else now
+    attempt = begin_login(s, login, policy=policy, now=now, ip=ip)
+    ok = verify_password(attempt, password)
+    return finish_login(s, attempt, ok, password=password, now=now, ip=ip)
 
 
 def start_session(s: Session, op: Operator, *, policy: SessionPolicy = SessionPolicy(),
@@ -242,9 +287,9 @@ def session_live(row: OperatorSession, now: int, policy: SessionPolicy) -> bool:
 TOUCH_EVERY_MS = 30_000
 
 
-def resume(s: Session, token: str, *, policy: SessionPolicy = SessionPolicy(),
-           now: int | None = None) -> Operator | None:
-    """The operator of a live session (and the session's activity noted), else None."""
+def live_session(s: Session, token: str, *, policy: SessionPolicy = SessionPolicy(),
+                 now: int | None = None) -> tuple[Operator, OperatorSession] | None:
+    """The operator and row of a live session, else None (reads only)."""
     if not token or len(token) > 128:
         return None
     now = now_ms() if now is None else now
@@ -254,9 +299,29 @@ def resume(s: Session, token: str, *, policy: SessionPolicy = SessionPolicy(),
     op = s.get(Operator, row.operator_id)
     if op is None or not op.active:
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY_MS:
-        row.last_seen_at = now
-    return op
+    return op, row
+
+
+def needs_touch(row: OperatorSession, now: int) -> bool:
+    return now - row.last_seen_at >= TOUCH_EVERY_MS
+
+
+def touch(s: Session, session_id: int, now: int) -> None:
+    """Note a session's activity (one UPDATE: a transaction of its own may start with it)."""
+    s.execute(update(OperatorSession).where(OperatorSession.id == session_id,
+                                            OperatorSession.last_seen_at < now).values(last_seen_at=now))
+
+
+def resume(s: Session, token: str, *, policy: SessionPolicy = SessionPolicy(),
+           now: int | None = None) -> Operator | None:
+    """The operator of a live session (and the session's activity noted), else None."""
+    now = now_ms() if now is None else now
+    found = live_session(s, token, policy=policy, now=now)
+    if found is None:
+        return None
+    if needs_touch(found[1], now):
+        touch(s, found[1].id, now)
+    return found[0]
 
 
 def end_session(s: Session, token: str, *, ip: str | None = None) -> None:

@@ -112,12 +112,15 @@ def _load() -> Operator | None:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return None
-    op = operators.resume(db.session, token, policy=session_policy(), now=clock())
-    if op is None:
+    now = clock()
+    found = operators.live_session(db.session, token, policy=session_policy(), now=now)
+    if found is None:
         session.pop(SESSION_KEY, None)
-        db.session.rollback()
         return None
-    db.session.commit()  # the session's activity time
+    op, row = found
+    if operators.needs_touch(row, now):
+        with db.transaction() as s:  # a write-only transaction: never a stale read to upgrade
+            operators.touch(s, row.id, now)
     return op
 
 

@@ -30,13 +30,16 @@ def login() -> Any:
     if request.method == "POST":
         name = (request.form.get("login") or "").strip()
         password = request.form.get("password") or ""
-        token = None
+        token, now, ip = None, access.clock(), access.client_ip()
+        # three short transactions: book the attempt, check the password outside any (argon2
+        # is slow), then the verdict and the session
+        with db.transaction() as s:
+            attempt = operators.begin_login(s, name, policy=access.login_policy(), now=now, ip=ip)
+        ok = operators.verify_password(attempt, password)
         with db.transaction() as s:
             try:
-                op = operators.authenticate(s, name, password, policy=access.login_policy(),
-                                            now=access.clock(), ip=access.client_ip())
-                token = operators.start_session(s, op, policy=access.session_policy(), now=access.clock(),
-                                                ip=access.client_ip())
+                op = operators.finish_login(s, attempt, ok, password=password, now=now, ip=ip)
+                token = operators.start_session(s, op, policy=access.session_policy(), now=now, ip=ip)
             except operators.LoginFailed:
                 pass
         if token is not None:
