@@ -235,3 +235,17 @@ def test_audit_pages_go_back_in_time(app: Flask, client: FlaskClient) -> None:
     older = first.split('id="older" href="')[1].split('"')[0].replace("&amp;", "&")
     second = client.get(older).text
     assert "station:S69" in second and "station:S20" in second and "station:S70" not in second
+
+
+def test_a_view_that_declares_no_area_is_closed(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Deny by default: a console view without @requires(area) or @public answers 403."""
+    from cloud.web.pages import audit as audit_page
+    from tests.console.conftest import make_app
+
+    monkeypatch.delattr(audit_page.index, "_console_area")
+    monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = make_app(tmp_path)
+    make_operator(app, "root", "admin")
+    client = app.test_client()
+    login(client, "root")
+    assert client.get("/audit/").status_code == 403 and client.get("/operators/").status_code == 200
