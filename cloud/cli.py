@@ -47,10 +47,7 @@ def register(app: Any) -> None:
 
     for cmd in [*COMMANDS, tariff_group]:
         app.cli.add_command(cmd)
-    # --- console: operators ---
-    from cloud.operators.cli import operator_group
 
-    app.cli.add_command(operator_group)
 
 
 # --- database -------------------------------------------------------------------------------------
@@ -503,3 +500,9 @@ def serve(host: str, port: int, cert: str | None, key: str | None) -> None:
         raise click.UsageError("--cert and --key go together")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_simple(host, port, app, threaded=True, ssl_context=(cert, key) if cert and key else None)
+
+
+# --- console: operators (docs/console.md) ----------------------------------------------------------
+from cloud.operators.cli import operator_group  # noqa: E402
+
+COMMANDS.append(operator_group)
