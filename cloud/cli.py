@@ -43,9 +43,13 @@ def _cli(cmd: click.Command) -> click.Command:
 
 
 def register(app: Any) -> None:
+    from cloud.alarms.cli import alarms_group  # alarms
+
+    # --- charging: station archive and gun QR codes ---
+    from cloud.stations.cli import gun_group, station_group
     from cloud.tariffs.cli import tariff_group
 
-    for cmd in [*COMMANDS, tariff_group]:
+    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group]:
         app.cli.add_command(cmd)
 
 
@@ -500,6 +504,16 @@ def serve(host: str, port: int, cert: str | None, key: str | None) -> None:
         raise click.UsageError("--cert and --key go together")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     run_simple(host, port, app, threaded=True, ssl_context=(cert, key) if cert and key else None)
+
+
+# --- periodic jobs (cloud/jobs) --------------------------------------------------------------------
+def _jobs_command() -> click.Command:
+    from cloud.jobs.cli import jobs
+
+    return jobs
+
+
+_cli(_jobs_command())
 
 
 # --- console: operators (docs/console.md) ----------------------------------------------------------

@@ -62,6 +62,35 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PAYMENT_PASSWORD_MAX_FAILURES": 5,
         "PAYMENT_PASSWORD_WINDOW_S": 3600,
         "PAYMENT_PASSWORD_LOCK_S": 3 * 3600,
+        # --- charging (docs/cloud.md "Charging") ---
+        # The hold of a start not limited by amount, capped at the balance; below the minimum
+        # available a start is refused. A driver with a payment password gives it for holds
+        # above CHARGING_PAYMENT_PASSWORD_ABOVE_FEN (0: every start).
+        "CHARGING_DEFAULT_HOLD_FEN": 10_000,
+        "CHARGING_MIN_HOLD_FEN": 500,
+        "CHARGING_PAYMENT_PASSWORD_ABOVE_FEN": 0,
+        "CHARGING_START_TIMEOUT_S": 10.0,
+        # The H5 app's public base URL (the guns' QR codes carry <base>/app/scan?g=<code>)
+        "PUBLIC_BASE_URL": "",
+        # --- alarms and SMS (docs/alarms.md) ---
+        # SMS provider: "log" (writes each message to the log) or "aliyun" (Aliyun SMS SendSms)
+        "SMS_PROVIDER": "log",
+        "ALIYUN_SMS_ACCESS_KEY_ID": "",
+        "ALIYUN_SMS_ACCESS_KEY_SECRET": "",
+        "ALIYUN_SMS_SIGN_NAME": "",  # the approved signature (签名), e.g. 聚充科技
+        # The approved alarm template (模板 CODE); variables station, alarm, gun, severity, time
+        "ALIYUN_SMS_TEMPLATE_ALARM": "",
+        "ALIYUN_SMS_BASE_URL": "https://dysmsapi.aliyuncs.com",
+        "ALIYUN_SMS_REGION": "cn-hangzhou",
+        "ALIYUN_SMS_TIMEOUT_S": 5.0,
+        # Alarms at or above this severity (info|warning|major|critical) are sent by SMS
+        "ALARM_SMS_MIN_SEVERITY": "major",
+        # One SMS per station, alarm kind and phone in this window; more are logged suppressed
+        "ALARM_SMS_MIN_INTERVAL_S": 1800,
+        "ALARM_SMS_MAX_ATTEMPTS": 5,
+        "ALARM_SMS_BACKOFF_S": 60.0,  # first retry after this; doubling, at most an hour
+        # A station offline (will or liveness) this long raises the `offline` alarm
+        "ALARM_OFFLINE_AFTER_S": 300,
         # --- console (docs/console.md): operator sessions, login lockout, the stations' zone ---
         "CONSOLE_SESSION_TTL_S": 12 * 3600,
         "CONSOLE_IDLE_TIMEOUT_S": 30 * 60,
@@ -84,13 +113,18 @@ _INT_KEYS = {
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
+    # --- charging ---
+    "CHARGING_DEFAULT_HOLD_FEN": (100, 500_000),
+    "CHARGING_MIN_HOLD_FEN": (1, 100_000),
+    "CHARGING_PAYMENT_PASSWORD_ABOVE_FEN": (0, 10_000_000),
     # --- console ---
     "CONSOLE_SESSION_TTL_S": (300, 30 * 86400),
     "CONSOLE_IDLE_TIMEOUT_S": (60, 7 * 86400),
     "CONSOLE_LOGIN_MAX_FAILURES": (1, 50),
     "CONSOLE_LOGIN_LOCK_S": (10, 7 * 86400),
 }
-_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0)}
+_FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0),
+               "CHARGING_START_TIMEOUT_S": (0.1, 60.0)}
 
 
 def apply_environment(
@@ -170,6 +204,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
             + where.format(key="PAYMENT_PASSWORD_LOCK_S")
         )
     _validate_wechat(config, where)
+    _validate_alarms_sms(config, where)  # alarms
     _validate_console(config, where)
     secret = str(config.get("SECRET_KEY") or "")
     if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
@@ -196,6 +231,40 @@ def _validate_wechat(config: MutableMapping[str, Any], where: str) -> None:
         raise ConfigError(f"WECHAT_API_BASE_URL: {e}; {where.format(key='WECHAT_API_BASE_URL')}") from None
 
 
+def _validate_alarms_sms(config: MutableMapping[str, Any], where: str) -> None:
+    """Alarm notification and SMS settings (docs/alarms.md): numbers in range, and with
+    SMS_PROVIDER "aliyun" every Aliyun key set."""
+    for key, lo, hi in (("ALARM_SMS_MIN_INTERVAL_S", 0, 7 * 86400), ("ALARM_SMS_MAX_ATTEMPTS", 1, 50),
+                        ("ALARM_OFFLINE_AFTER_S", 10, 7 * 86400)):
+        try:
+            value = int(config.get(key))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected an integer {lo}..{hi}; {where.format(key=key)}") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{key}: {value} is outside {lo}..{hi}; {where.format(key=key)}")
+        config[key] = value
+    for key, flo, fhi in (("ALARM_SMS_BACKOFF_S", 0.0, 3600.0), ("ALIYUN_SMS_TIMEOUT_S", 0.1, 60.0)):
+        try:
+            fvalue = float(config.get(key))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number of seconds; {where.format(key=key)}") from None
+        if not flo <= fvalue <= fhi:
+            raise ConfigError(f"{key}: {fvalue} is outside {flo}..{fhi}; {where.format(key=key)}")
+        config[key] = fvalue
+    if config.get("ALARM_SMS_MIN_SEVERITY") not in ("info", "warning", "major", "critical"):
+        raise ConfigError("ALARM_SMS_MIN_SEVERITY: one of info, warning, major, critical; "
+                          + where.format(key="ALARM_SMS_MIN_SEVERITY"))
+    provider = config.get("SMS_PROVIDER")
+    if provider not in ("log", "aliyun"):
+        raise ConfigError(f"SMS_PROVIDER: {provider!r} is not 'log' or 'aliyun'; " + where.format(key="SMS_PROVIDER"))
+    if provider == "aliyun":
+        for key in ("ALIYUN_SMS_ACCESS_KEY_ID", "ALIYUN_SMS_ACCESS_KEY_SECRET", "ALIYUN_SMS_SIGN_NAME",
+                    "ALIYUN_SMS_TEMPLATE_ALARM"):
+            if not str(config.get(key) or "").strip():
+                raise ConfigError(f"{key}: required with SMS_PROVIDER 'aliyun'; {where.format(key=key)}")
+        if not re.match(r"^https?://[^/]+", str(config.get("ALIYUN_SMS_BASE_URL") or "")):
+            raise ConfigError("ALIYUN_SMS_BASE_URL: an http(s) URL such as https://dysmsapi.aliyuncs.com; "
+                              + where.format(key="ALIYUN_SMS_BASE_URL"))
 def _validate_console(config: MutableMapping[str, Any], where: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -81,6 +81,7 @@ class _Live:
     created_mono: float = 0.0  # when this process created or resumed the session
     # Charging time for a time limit: elapsed_base_ms at created_mono, then the monotonic clock.
     elapsed_base_ms: int = 0
+    last_reading: GunReading | None = None  # the reading the cost meter last took
 
 
 _COMMAND_ERRORS = {
@@ -513,26 +514,44 @@ class SessionManager:
         if energy > (row.energy_last_wh or 0):
             row.energy_last_wh = energy
         if live.cost is not None:
+            self._record_straddle(row, live, now)
             try:
                 live.cost.feed(now, energy)
             except EnergyRegisterError as exc:
                 log.error("%s: %s", gun.id, exc)
+            live.last_reading = reading
         due = now - live.last_progress_ms >= PROGRESS_EVERY_MS or (
             live.next_boundary_ms is not None and now >= live.next_boundary_ms)
         if due:
             self._progress(row, live, reading, now)
         return self._limit_reached(gun, row, live, now)
 
-    def _progress(self, row: SessionRow, live: _Live, reading: GunReading, now: int) -> None:
+    def _record_straddle(self, row: SessionRow, live: _Live, upto_ms: int) -> None:
+        """Put the cost meter's last reading on record when a tariff period boundary lies
+        between it and `upto_ms` (the next reading, or the end). The cloud bills by replaying
+        the recorded readings (start, progress, end: docs/money.md); energy between two readings
+        is split across a boundary in proportion to time, so both sides must split the same
+        interval, or their costs differ by a fen."""
+        cost = live.cost
+        if cost is None or live.last_reading is None or cost.last_ts_ms <= live.last_progress_ms:
+            return  # nothing read since the last record
+        boundary = cost.tariff.next_boundary(cost.last_ts_ms)
+        if boundary is None or boundary > upto_ms:
+            return
+        self._progress(row, live, live.last_reading, cost.last_ts_ms, energy_wh=cost.last_wh)
+
+    def _progress(self, row: SessionRow, live: _Live, reading: GunReading, now: int,
+                  energy_wh: int | None = None) -> None:
         cost = live.cost.cost_fen if live.cost else 0
+        energy = (row.energy_last_wh or 0) if energy_wh is None else energy_wh
         with self.store.transaction(durable=True):
             self.store.sessions.update(row.session_id, energy_last_wh=row.energy_last_wh, cost_fen=cost,
                                        cost_state=live.cost.to_dict() if live.cost else None,
                                        elapsed_ms=self.elapsed_ms(live), elapsed_at=now)
             # The reading a lost cost state is recomputed from.
-            self.store.sessions.add_point(row.session_id, now, row.energy_last_wh or 0)
+            self.store.sessions.add_point(row.session_id, now, energy)
             append(self.store, SessionProgress(
-                seq=0, ts=now, session_id=row.session_id, energy_wh=row.energy_last_wh or 0,
+                seq=0, ts=now, session_id=row.session_id, energy_wh=energy,
                 power_w=reading.power_w or 0, voltage_v=reading.voltage_v, current_a=reading.current_a,
                 soc=reading.soc_pct, cost_fen=cost))
         row.cost_fen = cost
@@ -599,6 +618,7 @@ class SessionManager:
         energy_stop = max(energy_stop, row.energy_start_wh or 0)
         cost = 0
         if live is not None and live.cost is not None:
+            self._record_straddle(row, live, ended_at)
             try:
                 if energy_stop >= live.cost.last_wh:
                     live.cost.feed(max(ended_at, live.cost.last_ts_ms), energy_stop)

@@ -34,6 +34,7 @@ from jcproto.errors import ProtocolError, RefusalKind
 from jcproto.messages import (
     Ack,
     ErrorCode,
+    GatewayAlarm,
     GunTelemetry,
     Reply,
     State,
@@ -72,7 +73,7 @@ from jcproto.topics import (
 
 __all__ = [
     "COMMAND_TYPES", "DOWN_KINDS", "KINDS", "RECORD_TYPES", "UP_KINDS",
-    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunReleased", "GunTelemetry", "IdleFee",
+    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunReleased", "GatewayAlarm", "GunTelemetry", "IdleFee",
     "Kind", "Limit", "Lost",
     "MeterMinute", "ProtocolError", "Pruned", "Record", "RefusalKind", "Reply", "Reserve",
     "ResetFault", "SessionEnded", "SessionProgress", "SessionStarted", "SetAuthList", "SetConfig",

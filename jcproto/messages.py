@@ -42,6 +42,16 @@ class GunTelemetry:
     energy_wh: int  # the gun's lifetime energy register
     session_id: str | None
     soc: int | None
+    rated_power_w: int | None = field(default=None, metadata=omit_none())  # optional (added in 1.1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GatewayAlarm:
+    """One alarm the gateway holds active (its status page's list)."""
+
+    key: str
+    message: str
+    since: int  # ms, when it was raised
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +63,8 @@ class Telemetry(Payload):
     transformer: Transformer | None = field(metadata=nested(Transformer))
     guns: list[GunTelemetry] = field(default_factory=list, metadata=nested_list(GunTelemetry))
     sid: str | None = field(default=None, metadata=omit_none())
+    # optional: the gateway's active alarms (the cloud raises and clears `gw:<key>` alarms)
+    alarms: list[GatewayAlarm] | None = field(default=None, metadata={**nested_list(GatewayAlarm), **omit_none()})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -13,6 +13,9 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 
 bp.register_blueprint(driver_bp)
 
+# --- charging: stations and orders routes on the driver blueprint (before any app registers it) ---
+from cloud.api import driver_orders, driver_stations  # noqa: E402,F401
+
 
 @bp.before_request
 def _require_token() -> None:

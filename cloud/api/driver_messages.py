@@ -42,11 +42,39 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "wechat_unavailable": (503, "暂时无法连接微信，请稍后重试。", "WeChat cannot be reached right now; try again."),
     "wechat_login_failed": (502, "微信登录失败，请重新登录。", "WeChat refused the login; try again."),
     "wechat_not_configured": (503, "本平台尚未配置微信登录。", "WeChat login is not configured on this platform."),
+    # --- charging: stations and orders (cloud/api/driver_stations.py, driver_orders.py) ---
+    "not_found": (404, "未找到。", "Not found."),
+    "gun_not_found": (404, "未找到该充电枪，请重新扫码。", "No such charging gun; scan its QR code again."),
+    "insufficient_balance": (402, "余额不足，请先充值。", "Your balance is too low; please top up first."),
+    "station_offline": (409, "充电站暂时离线，请稍后再试或换一个站。",
+                        "The station is offline; try again later or choose another station."),
+    "not_plugged": (409, "请先插好充电枪再启动。", "Plug the gun into your car first, then start."),
+    "gun_busy": (409, "该充电枪正在使用中，请换一把枪。", "This gun is in use; please choose another one."),
+    "gun_faulted": (409, "该充电枪故障或暂停服务，请换一把枪。", "This gun is faulted or out of service; choose another."),
+    "blocked_by_load": (409, "站点用电负荷已满，暂不能启动新的充电，请稍后再试或换一个站。",
+                        "The station's power line is at its limit and takes no new sessions; "
+                        "try later or another station."),
+    "reserved": (409, "该充电枪已被预约。", "This gun is reserved."),
+    "start_failed": (502, "启动失败，请重试；未产生费用。", "The start failed; try again. You were not charged."),
+    "payment_password_required": (403, "请输入支付密码。", "Enter your payment password."),
+    "order_in_progress": (409, "您有一笔正在进行的充电订单，请先结束它。",
+                          "You have a charging order in progress; finish it first."),
+    "tariff_missing": (409, "该站尚未设置电价，暂不能充电。", "This station has no price set yet; it cannot charge."),
+    "payment_not_configured": (503, "本平台尚未开通微信支付。", "WeChat Pay is not configured on this platform."),
+    "order_not_running": (409, "该订单不在充电中。", "This order is not charging."),
+    "stop_failed": (502, "停止指令未被执行，请重试或在充电桩上停止。",
+                    "The station did not carry out the stop; retry or stop at the pile."),
+    "order_not_settled": (409, "订单结算后才能评价。", "An order can be rated once it is settled."),
+    "already_rated": (409, "该订单已评价过。", "This order is rated already."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
                          "phone": "手机号", "password": "支付密码", "old_password": "原支付密码",
-                         "new_password": "新支付密码", "everywhere": "everywhere"},
+                         "new_password": "新支付密码", "everywhere": "everywhere",
+                         # --- charging ---
+                         "gun_code": "gun_code（枪编码）", "limit": "limit（充电方式）", "pay": "pay（支付方式）",
+                         "payment_password": "支付密码", "stars": "stars（评分）", "comment": "评价内容",
+                         "lat": "纬度", "lng": "经度", "radius_m": "搜索半径", "free": "free", "before": "before"},
                "en": {None: "the body"}}
 
 

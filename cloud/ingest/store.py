@@ -386,6 +386,7 @@ class Store:
                     for r in events
                 ],
             )
+            self._alarms(session, events)
         minutes = by_type.get("meter_minute", [])
         if minutes:
             insert_or_ignore(
@@ -397,6 +398,38 @@ class Store:
                     for r in minutes
                 ],
             )  # fmt: skip
+        self._billing(session, records)
+
+    # --- billing ----------------------------------------------------------------------------------
+    def _billing(self, session: Session, records: list[RecordIn]) -> None:
+        """Orders move with their session's records, in the batch's transaction. Billing's
+        work on each record runs in a savepoint: should it raise, its writes are undone, the
+        order (if any) is marked abnormal with the error, and the record is stored all the
+        same: ingest never stops on billing."""
+        from cloud.billing import service as billing
+
+        for r in records:
+            if r.type not in billing.RECORD_TYPES:
+                continue
+            if r.flag is not None and r.flag not in SIGNATURE_FLAGS and not (
+                r.type == "session_ended" and r.flag == "invalid"
+            ):
+                continue
+            body = {**r.body, "type": r.type, "seq": r.seq, "ts": r.ts}
+            try:
+                with session.begin_nested():
+                    billing.on_record(session, r.sid, body)
+            except OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one record never stops ingest
+                log.exception("billing failed on %s/%d (%s); its order goes abnormal", r.sid, r.seq, r.type)
+                try:
+                    with session.begin_nested():
+                        billing.fail_safe(session, r.sid, body, _why(exc))
+                except OperationalError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    log.exception("could not mark the order of %s/%d abnormal", r.sid, r.seq)
 
     def _end_sessions(self, session: Session, ends: list[RecordIn], allowed: Any) -> None:
         session.execute(
@@ -435,6 +468,20 @@ class Store:
             Gun.__table__,
             [{"sid": s, "gun_id": g, "pile_id": g.rsplit("-", 1)[0]} for s, g in pairs],
         )
+
+    # --- alarms ---------------------------------------------------------------------------------
+    def _alarms(self, session: Session, events: list[RecordIn]) -> None:
+        """Events raise and clear alarms in the batch's transaction; cloud.alarms isolates each
+        in a savepoint and logs what fails: ingest never stops on alarms."""
+        from cloud.alarms.service import EventIn, apply_events
+
+        try:
+            apply_events(session, [EventIn(r.sid, r.seq, r.ts, r.body["kind"], r.body["gun"], r.body["detail"])
+                                   for r in events])
+        except OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 - one place where alarms could fail: log and go on
+            log.exception("alarms not applied for %d event(s)", len(events))
 
     # --- live state ---------------------------------------------------------------------------------
     def _states(self, session: Session, batch: Batch) -> None:

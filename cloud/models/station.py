@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base, now_ms
@@ -15,6 +15,13 @@ class Station(Base):
     sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(default=now_ms)
+    # The archive drivers see (cloud/stations): coordinates in GCJ-02, as WeChat's map takes them.
+    address: Mapped[str | None] = mapped_column(String(255))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    city: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    open_hours: Mapped[str | None] = mapped_column(String(64))
 
 
 class Pile(Base):
@@ -26,11 +33,17 @@ class Pile(Base):
 
 class Gun(Base):
     __tablename__ = "guns"
+    __table_args__ = (Index("ix_guns_code", "code", unique=True),)
     sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
     gun_id: Mapped[str] = mapped_column(String(36), primary_key=True)  # "<pile>-<n>"
     pile_id: Mapped[str] = mapped_column(String(32))
     state: Mapped[str | None] = mapped_column(String(16))  # latest, from telemetry
     state_ts: Mapped[int | None]
+    # The archive: `code` is what the gun's QR code carries (unique), `kind` ac | dc.
+    code: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(64))
+    rated_power_w: Mapped[int | None]
+    kind: Mapped[str | None] = mapped_column(String(8))
 
 
 class StationState(Base):

@@ -39,6 +39,8 @@ class Order(Base):
     created_at: Mapped[int] = mapped_column(default=now_ms)
     updated_at: Mapped[int] = mapped_column(default=now_ms)
     settled_at: Mapped[int | None]
+    # wallet: the hold comes from the balance; prepay: from one WeChat payment for this session
+    funding: Mapped[str] = mapped_column(String(8), default="wallet", server_default="wallet")
 
 
 class OrderLine(Base):

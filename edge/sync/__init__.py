@@ -16,7 +16,7 @@ from edge.credentials import CA_FILE, CERT_FILE, CLOUD_FILE, KEY_FILE, credentia
 from edge.sync.commands import CommandProcessor
 from edge.sync.drain import Drain, DrainSettings
 from edge.sync.link import LinkSettings, MqttLink
-from jcproto import Ack, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
+from jcproto import Ack, GatewayAlarm, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
 
 if TYPE_CHECKING:
     from edge.station import Station
@@ -176,9 +176,11 @@ class Sync:
         guns = [GunTelemetry(id=g["id"], state=g["state"], power_w=g["power_w"], limit_w=g["limit_w"],
                              energy_wh=g["energy_wh"] or 0,
                              session_id=g["session"]["session_id"] if g["session"] else None,
-                             soc=g["soc"]) for g in st["guns"]]
+                             soc=g["soc"], rated_power_w=g["rated_power_w"] or None) for g in st["guns"]]
+        alarms = [GatewayAlarm(key=a["key"][:64], message=(a["message"] or "")[:500], since=a["since"])
+                  for a in st["alarms"][:100]]
         return Telemetry(ts=self.station.now_ms(), transformer=transformer, guns=guns,
-                         sid=self.settings.sid).to_json()
+                         sid=self.settings.sid, alarms=alarms).to_json()
 
     def config_changed(self, cfg_rev: int) -> None:
         if self.link is not None:

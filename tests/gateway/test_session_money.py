@@ -299,3 +299,29 @@ async def test_a_start_that_never_began_does_not_end_the_idle_time(rig):
     assert rel["released_at"] == int(rig.clock.time() * 1000)
     assert rel["released_at"] - ended["ended_at"] > 30 * 60_000
     assert rel["idle_fen"] == TARIFF_IDLE.fen(ended["ended_at"], rel["released_at"]) == 2 * 150
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_the_cost_reported_is_what_the_records_replay_to_across_a_boundary(rig, seed):
+    # The cloud bills by replaying start, progress and end (docs/money.md). Polls that do not
+    # fall on the 12:00 boundary, a changing power, and an end just after the boundary: the
+    # session_ended cost equals the replay of exactly what the records carry.
+    import random
+
+    rnd = random.Random(seed)
+    rig.clock.advance(4 * 3600 - 185)  # 11:56:55
+    row = await rig.start(Limit(mode="full"), TARIFF)
+    for _ in range(rnd.randint(40, 90)):
+        rig.clock.advance(rnd.uniform(0.4, 9.0))
+        rig.pile.energy += rnd.randint(0, 40)
+        rig.poll()
+    rig.pile.state, rig.pile.tag = GunState.FINISHING, None
+    rig.clock.advance(rnd.uniform(0.5, 5.0))
+    rig.pile.energy += rnd.randint(0, 20)
+    rig.poll()
+    [ended] = rig.records("session_ended")
+    points = [(p["ts"], p["energy_wh"]) for p in rig.records("session_progress")]
+    replay = CostMeter.replay(Tariff.from_dict(TARIFF), ended["started_at"], ended["energy_start_wh"],
+                              [*points, (ended["ended_at"], ended["energy_stop_wh"])])
+    assert ended["cost_fen"] == replay.cost_fen
+    assert row.session_id == ended["session_id"]

@@ -162,6 +162,14 @@ def test_commands_round_trip_and_are_answered_once(stack):
     cfg = cloud.send(SID, "set_config", {"values": {"cloud.telemetry_s": 2}})
     assert cfg.ok and cfg.detail["cfg_rev"] == 1
     wait_for(lambda: str(cloud.rows("station_state", sid=SID)[0]["cfg_rev"]) == "1", what="cfg_rev at the cloud")
+    # Telemetry (every 2 s now) carries each gun's rated power and the gateway's active alarms.
+    def telemetry() -> dict:
+        tel = cloud.rows("station_state", sid=SID)[0]["telemetry"]
+        return json.loads(tel) if isinstance(tel, str) else tel
+    wait_for(lambda: (telemetry() or {}).get("guns"), what="telemetry at the cloud")
+    tel = telemetry()
+    assert all(g["rated_power_w"] > 0 for g in tel["guns"])
+    assert {a["key"] for a in tel.get("alarms", [])} == {a["key"] for a in gw.status()["alarms"]}
     nocfg = cloud.send(SID, "set_config", {"values": {"station.id": "X"}})
     assert (nocfg.ok, nocfg.error) == (False, "invalid")
     res = cloud.send(SID, "reserve", {"gun": "P3-2", "reservation_id": "r-1", "until": int(time.time() * 1000) + 600_000})

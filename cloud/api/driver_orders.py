@@ -1,0 +1,109 @@
+"""Driver API: start, follow, stop and rate charging orders (routes on the `api.driver`
+blueprint, cloud/api/driver.py; the plain functions are cloud/charging/service.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify
+
+from cloud.api.driver import _body, _error, _settings, bp
+from cloud.api.driver_auth import principal
+from cloud.api.driver_stations import integer, query
+from cloud.charging import service
+from cloud.charging.service import ChargingError, ChargingSettings
+from cloud.db import db
+from cloud.drivers import service as drivers
+from cloud.models import now_ms
+
+
+@bp.errorhandler(ChargingError)
+def _charging_error(e: ChargingError) -> Response:
+    resp = _error(e.code, e.detail, {k: v for k, v in e.facts.items() if k != "nearest"})
+    if "nearest" in e.facts:
+        body = resp.get_json()
+        body["error"]["nearest"] = e.facts["nearest"]
+        resp.set_data(current_app.json.dumps(body))
+    return resp
+
+
+def _charging() -> ChargingSettings:
+    return ChargingSettings.from_settings(current_app.config)
+
+
+def _send(timeout: float) -> Any:
+    from cloud.commands import send_command
+
+    return lambda sid, type_, payload: send_command(sid, type_, payload, timeout=timeout)
+
+
+@bp.post("/orders")
+def order_start() -> Any:
+    body = _body(("gun_code", "limit", "pay", "payment_password"), ("gun_code", "limit"))
+    settings = _charging()
+    did = principal().driver_id
+
+    def verify(pw: Any) -> None:
+        drivers.verify_payment_password(db.transaction, did, pw, _settings().lockout, now_ms())
+
+    view = service.start_order(db.transaction, _send(settings.start_timeout_s), driver_id=did,
+                               gun_code=body["gun_code"], limit=body["limit"], pay=body.get("pay", "wallet"),
+                               payment_password=body.get("payment_password"), settings=settings,
+                               verify_password=verify)
+    return jsonify(view), 201
+
+
+@bp.get("/orders")
+def orders_list() -> Any:
+    q = query(("limit", "before"))
+    limit = integer(q, "limit", 1, 100, 20)
+    before = integer(q, "before", 0, 2**53, None)
+    assert limit is not None
+    return jsonify({"orders": service.list_orders(db.session, principal().driver_id, limit=limit, before=before)})
+
+
+def _follow(view: dict[str, Any] | None) -> bool:
+    """A start the sender stopped waiting for: catch up with a late reply or its expiry.
+    True if the order was looked at again (the view is then stale)."""
+    if view is None or view["state"] != "starting":
+        return False
+    with db.transaction() as s:
+        service.follow_start(s, view["order_id"])
+    db.session.rollback()
+    return True
+
+
+@bp.get("/orders/current")
+def order_current() -> Any:
+    did = principal().driver_id
+    view = service.current(db.session, did)
+    if _follow(view):
+        view = service.current(db.session, did)
+    if view is None:
+        raise ChargingError("not_found", "no running order")
+    return jsonify(view)
+
+
+@bp.get("/orders/<order_id>")
+def order_get(order_id: str) -> Any:
+    did = principal().driver_id
+    view = service.order_view(db.session, did, order_id)
+    if _follow(view):
+        view = service.order_view(db.session, did, order_id)
+    return jsonify(view)
+
+
+@bp.post("/orders/<order_id>/stop")
+def order_stop(order_id: str) -> Any:
+    _body((), optional=True)
+    view = service.stop_order(db.transaction, _send(_charging().start_timeout_s), driver_id=principal().driver_id,
+                              order_id=order_id)
+    return jsonify(view), 202
+
+
+@bp.post("/orders/<order_id>/rating")
+def order_rate(order_id: str) -> Any:
+    body = _body(("stars", "comment"), ("stars",))
+    view = service.rate(db.transaction, driver_id=principal().driver_id, order_id=order_id,
+                        stars=body["stars"], comment=body.get("comment"))
+    return jsonify(view["rating"])

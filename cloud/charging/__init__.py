@@ -1,0 +1,1 @@
+"""Charging: starting, following, stopping and rating a charging order (service.py)."""

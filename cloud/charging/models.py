@@ -1,0 +1,40 @@
+"""Charging tables: a driver's rating of a settled order, and a pay-per-session start waiting
+for its WeChat payment (the order is made, with its hold, once the money is in)."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.models.base import Base, now_ms
+
+
+class OrderRating(Base):
+    __tablename__ = "order_ratings"
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="stars"),)
+    order_id: Mapped[str] = mapped_column(String(64), ForeignKey("orders.order_id"), primary_key=True)
+    driver_id: Mapped[str] = mapped_column(String(64))
+    stars: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class ChargingPrepay(Base):
+    """The terms of a start paid by one WeChat payment: pending until the payment is in (then
+    `paid`, and the order exists), `cancelled` if the driver gave up first."""
+
+    __tablename__ = "charging_prepays"
+    __table_args__ = (
+        CheckConstraint("hold_fen > 0 AND amount_fen >= hold_fen AND limit_value >= 0", name="amounts"),
+        CheckConstraint("state IN ('pending', 'paid', 'cancelled')", name="state"),
+    )
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    driver_id: Mapped[str] = mapped_column(String(64), index=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    gun: Mapped[str] = mapped_column(String(36))
+    limit_mode: Mapped[str] = mapped_column(String(16))
+    limit_value: Mapped[int]
+    hold_fen: Mapped[int]
+    amount_fen: Mapped[int]  # what the driver pays: the hold plus any debt collected first
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[int] = mapped_column(default=now_ms)

@@ -1,0 +1,617 @@
+"""Charging from the driver's side: start an order on a scanned gun, follow it, stop it, rate
+it. Plain functions (no Flask request objects): the caller gives the database transactions
+(`transactions()` is a context manager yielding a Session that commits on exit) and `send`, a
+function that publishes a command to a station and returns its reply (cloud.commands).
+
+The hold (the amount set aside for the order; docs/cloud.md "Charging"):
+- limit by amount: exactly the amount (the gateway stops there by itself, also offline);
+- energy, time, full: `default_hold_fen` (100 CNY unless configured), capped at what the
+  driver has available; below `min_hold_fen` available, the start is refused
+  (insufficient_balance). A session costing more than its hold becomes the driver's debt.
+Available means cash + bonus less any debt (orders.create collects the debt first).
+
+Payment password: when the driver has set one, a start whose hold is above
+`paypw_above_fen` (0: every start) needs it, checked with the drivers' lockout.
+
+A start is sent only once its order (state `starting`, hold placed) is committed, so a
+`session_started` record can never find no order; a start the broker did not take fails the
+order at once (its hold goes back); a start the station did not answer in time stays
+`starting`: the command expires by itself at the gateway, `follow_start` applies a reply that
+came late or, a minute after the expiry with no session seen, fails the order; the periodic
+job (orders.close_stale) closes whatever is left open.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from cloud.charging.models import ChargingPrepay, OrderRating
+from cloud.drivers.errors import DriverError, InvalidField
+from cloud.ledger import service as ledger
+from cloud.ledger.errors import InsufficientFunds
+from cloud.models import ChargingSession, Gun, Station, StationState, now_ms
+from cloud.orders import service as orders
+from cloud.orders.machine import Event, IllegalTransition, State
+from cloud.orders.models import Order
+from cloud.stations import service as stations
+from cloud.tariffs import service as tariffs
+from jcproto import ProtocolError
+
+log = logging.getLogger(__name__)
+
+Transactions = Callable[[], AbstractContextManager[Session]]
+Send = Callable[[str, str, Mapping[str, Any]], Any]  # (sid, type, payload) -> jcproto Reply
+
+RUNNING = (State.CREATED.value, State.STARTING.value, State.CHARGING.value)
+# Bounds of a start's limit: wide enough for any real session, narrow enough that no input
+# reaches the ledger's or the protocol's limits.
+LIMIT_BOUNDS = {"amount": (100, 500_000), "energy": (100, 1_000_000), "time": (60, 172_800), "full": (0, 0)}
+# The gateway's refusal codes, as the driver API names them.
+REPLY_CODES = {"unknown_gun": "gun_not_found", "not_plugged": "not_plugged", "busy": "gun_busy",
+               "faulted": "gun_faulted", "unavailable": "gun_faulted", "blocked_by_load": "blocked_by_load",
+               "reserved": "reserved", "expired": "start_failed", "invalid": "start_failed"}
+# Refusals where another station helps the driver: the answer names the nearest free one.
+SUGGEST_NEAREST = frozenset({"blocked_by_load", "station_offline", "gun_busy", "gun_faulted"})
+
+
+class ChargingError(DriverError):
+    """A refusal with a stable driver API code; facts may carry `nearest` (a station)."""
+
+    def __init__(self, code: str, detail: str = "", **facts: Any) -> None:
+        super().__init__(detail or code, **facts)
+        self.code = code
+
+
+class PaymentNotConfigured(ChargingError):
+    def __init__(self, detail: str = "WeChat Pay is not configured") -> None:
+        super().__init__("payment_not_configured", detail)
+
+
+@dataclass(frozen=True)
+class ChargingSettings:
+    default_hold_fen: int = 10_000
+    min_hold_fen: int = 500
+    paypw_above_fen: int = 0
+    start_timeout_s: float = 10.0
+    presets_fen: tuple[int, ...] = (3000, 5000, 10000)
+
+    @classmethod
+    def from_settings(cls, c: Mapping[str, Any]) -> ChargingSettings:
+        return cls(default_hold_fen=int(c.get("CHARGING_DEFAULT_HOLD_FEN", 10_000)),
+                   min_hold_fen=int(c.get("CHARGING_MIN_HOLD_FEN", 500)),
+                   paypw_above_fen=int(c.get("CHARGING_PAYMENT_PASSWORD_ABOVE_FEN", 0)),
+                   start_timeout_s=float(c.get("CHARGING_START_TIMEOUT_S", c.get("COMMAND_TIMEOUT_S", 10.0))))
+
+
+# --- pure decisions ---------------------------------------------------------------------------------
+def check_limit(limit: Any) -> tuple[str, int]:
+    """(mode, value) of a start's `limit` object, or InvalidField."""
+    if not isinstance(limit, dict) or set(limit) - {"mode", "value"} or "mode" not in limit:
+        raise InvalidField("limit must be {mode, value}", field="limit")
+    mode, value = limit["mode"], limit.get("value", 0)
+    if mode not in LIMIT_BOUNDS:
+        raise InvalidField("limit.mode: amount, energy, time or full", field="limit")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidField("limit.value must be an integer", field="limit")
+    low, high = LIMIT_BOUNDS[mode]
+    if not low <= value <= high:
+        raise InvalidField(f"limit.value for {mode}: {low}..{high}", field="limit")
+    return mode, value
+
+
+def hold_for(mode: str, value: int, available_fen: int, settings: ChargingSettings) -> int:
+    """The hold of a wallet start (module docstring); InsufficientFunds-like refusal as
+    ChargingError('insufficient_balance')."""
+    if mode == "amount":
+        if available_fen < value:
+            raise ChargingError("insufficient_balance", f"needs {value} fen, has {available_fen}",
+                                needed_fen=value, available_fen=max(0, available_fen))
+        return value
+    hold = min(settings.default_hold_fen, available_fen)
+    if hold < settings.min_hold_fen:
+        raise ChargingError("insufficient_balance", f"needs {settings.min_hold_fen} fen, has {available_fen}",
+                            needed_fen=settings.min_hold_fen, available_fen=max(0, available_fen))
+    return hold
+
+
+def gun_refusal(online: bool, level: str | None, entry: dict[str, Any] | None) -> str | None:
+    """Why the gun cannot start now by the station's last word, or None (the gateway decides
+    the rest)."""
+    if not online:
+        return "station_offline"
+    if entry is not None:
+        state = entry.get("state")
+        if state in ("faulted", "unavailable"):
+            return "gun_faulted"
+        if state == "reserved":
+            return "reserved"
+        if stations.has_session(entry) or state in ("charging", "suspended_ev", "suspended_evse", "finishing"):
+            return "gun_busy"
+        if state == "available":
+            return "not_plugged"
+    if level in ("blocked", "failsafe"):
+        return "blocked_by_load"
+    return None
+
+
+def write_lock(s: Session) -> None:
+    """Take SQLite's write lock first in a transaction that reads, then writes: a read
+    snapshot older than ingest's latest commit could not become a write (SQLITE_BUSY_SNAPSHOT,
+    no waiting). PostgreSQL locks the rows it needs instead."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(text("UPDATE orders SET state = state WHERE 0"))
+
+
+def new_order_id() -> str:
+    return "o" + secrets.token_hex(12)
+
+
+# --- start -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Target:
+    sid: str
+    gun: str
+    tariff: dict[str, Any]
+    tariff_id: str
+    tariff_version: int | None
+
+
+def _refuse(s: Session, code: str, sid: str | None, detail: str = "") -> ChargingError:
+    nearest = stations.nearest_free(s, sid) if sid and code in SUGGEST_NEAREST else None
+    if code in SUGGEST_NEAREST:
+        return ChargingError(code, detail, nearest=nearest)
+    return ChargingError(code, detail)
+
+
+def _target(s: Session, gun_code: str) -> _Target:
+    gun = stations.gun_by_code(s, gun_code)
+    if gun is None:
+        raise ChargingError("gun_not_found", f"no gun with code {gun_code!r}")
+    st = s.get(StationState, gun.sid)
+    telemetry = st.telemetry if st else None
+    why = gun_refusal(bool(st and st.online), stations.load_level(telemetry),
+                      stations.live_gun(s, gun.sid, gun.gun_id))
+    if why:
+        raise _refuse(s, why, gun.sid)
+    tariff = tariffs.in_force(s, gun.sid, now_ms())
+    if tariff is None:
+        raise ChargingError("tariff_missing", f"station {gun.sid} has no tariff in force")
+    row = tariffs.get(s, tariff.id)
+    return _Target(gun.sid, gun.gun_id, tariff.to_dict(), tariff.id, row.version if row else None)
+
+
+def _running(s: Session, driver_id: str) -> Order | None:
+    return s.scalar(select(Order).where(Order.driver_id == driver_id, Order.state.in_(RUNNING))
+                    .order_by(Order.created_at.desc()).limit(1))
+
+
+def _available(b: ledger.Balances) -> int:
+    return b.available - b.debt
+
+
+def has_payment_password(s: Session, driver_id: int) -> bool:
+    from cloud.drivers.models import PaymentPassword
+
+    return s.get(PaymentPassword, driver_id) is not None
+
+
+def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_code: str, limit: Any,
+                pay: str = "wallet", payment_password: Any = None, settings: ChargingSettings,
+                verify_password: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Start charging on the gun `gun_code` for `driver_id`; returns the order's view (with
+    `pay_params` for a pay-per-session start). Raises ChargingError (codes of the driver API),
+    InvalidField, or the drivers' payment password errors. `verify_password(pw)` checks the
+    password under the lockout (cloud.drivers.service.verify_payment_password)."""
+    if not isinstance(gun_code, str) or not gun_code or len(gun_code) > 64:
+        raise InvalidField("gun_code must be the code the gun's QR carries", field="gun_code")
+    mode, value = check_limit(limit)
+    if pay not in ("wallet", "wechat"):
+        raise InvalidField("pay: wallet or wechat", field="pay")
+    if payment_password is not None and not isinstance(payment_password, str):
+        raise InvalidField("payment_password must be a string of six digits", field="payment_password")
+    did = str(driver_id)
+    if pay == "wechat":
+        return _start_prepay(transactions, did, gun_code, mode, value, settings)
+    with transactions() as s:
+        _target(s, gun_code)
+        if _running(s, did) is not None:
+            raise ChargingError("order_in_progress", "the driver has a running order")
+        estimate = hold_for(mode, value, _available(ledger.balances(s, did)), settings)
+        needs_pw = has_payment_password(s, driver_id) and estimate > settings.paypw_above_fen
+    if needs_pw:
+        if payment_password is None:
+            raise ChargingError("payment_password_required", "this start needs the payment password")
+        if verify_password is None:
+            raise ChargingError("payment_password_required", "no way to check the payment password")
+        verify_password(payment_password)
+    order_id = new_order_id()
+    with transactions() as s:
+        write_lock(s)
+        target = _target(s, gun_code)
+        balances = ledger.lock_driver(s, did)  # one start per driver at a time from here
+        if _running(s, did) is not None:
+            raise ChargingError("order_in_progress", "the driver has a running order")
+        hold = hold_for(mode, value, _available(balances), settings)
+        if needs_pw is False and has_payment_password(s, driver_id) and hold > settings.paypw_above_fen:
+            raise ChargingError("payment_password_required", "this start needs the payment password")
+        try:
+            orders.create(s, order_id=order_id, driver_id=did, sid=target.sid, gun=target.gun,
+                          limit_mode=mode, limit_value=value, hold_fen=hold, tariff_id=target.tariff_id,
+                          tariff_version=target.tariff_version)
+        except InsufficientFunds:
+            raise ChargingError("insufficient_balance", "the balance changed meanwhile") from None
+        orders.apply(s, order_id, Event.START_SENT)
+    _send_start(transactions, send, order_id, target)
+    with transactions() as s:
+        return order_view(s, driver_id, order_id)
+
+
+def _send_start(transactions: Transactions, send: Send, order_id: str, target: _Target) -> None:
+    """Publish the start of a committed `starting` order and move it by the reply."""
+    from cloud.commands import CommandPublishError, CommandTimeout
+
+    with transactions() as s:
+        o = orders.get(s, order_id)
+        assert o is not None
+        payload = {"gun": o.gun, "order_id": o.order_id, "limit": {"mode": o.limit_mode, "value": o.limit_value},
+                   "tariff": target.tariff}
+    try:
+        reply = send(target.sid, "start", payload)
+    except CommandTimeout:
+        log.warning("start of order %s: no reply from %s in time; the order stays starting", order_id, target.sid)
+        return
+    except (CommandPublishError, ProtocolError, OSError) as e:
+        # never reached the broker (down, refused, its certificate files missing): nothing can run
+        log.warning("start of order %s not published: %s", order_id, e)
+        _fail(transactions, order_id, Event.START_EXPIRED)
+        raise ChargingError("start_failed", f"the broker did not take the start: {e}") from None
+    if reply.ok:
+        session_id = (reply.detail or {}).get("session_id")
+        with transactions() as s:
+            try:
+                orders.apply(s, order_id, Event.START_ACCEPTED,
+                             session_id=session_id if isinstance(session_id, str) else None)
+            except IllegalTransition:
+                pass  # the session's records moved it further already
+        return
+    error = reply.error.value if reply.error is not None else "invalid"
+    code = REPLY_CODES.get(error, "start_failed")
+    _fail(transactions, order_id, Event.START_REFUSED)
+    with transactions() as s:
+        raise _refuse(s, code, target.sid, f"the station refused the start: {error}")
+
+
+def _fail(transactions: Transactions, order_id: str, event: Event) -> None:
+    with transactions() as s:
+        try:
+            o = orders.apply(s, order_id, event)
+        except IllegalTransition:
+            return
+        if o.funding == "prepay":
+            _refund_prepay_rest(s, order_id)
+
+
+def _refund_prepay_rest(s: Session, order_id: str) -> None:
+    try:
+        from cloud.wallet import service as wallet  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        log.error("order %s: prepaid but cloud.wallet is absent; its money stays in the wallet", order_id)
+        return
+    wallet.refund_prepay_rest(s, order_id)
+
+
+# A reply later than this after its command's expiry is not expected: the gateway refuses a
+# command past `expires_at`, so only a reply already in flight can still come.
+START_GRACE_MS = 60_000
+
+
+def follow_start(s: Session, order_id: str, *, now: int | None = None, grace_ms: int = START_GRACE_MS) -> None:
+    """Bring a `starting` order up to what its start command came to after the sender
+    stopped waiting: a late reply (accepted: the session id; refused: `failed`, the hold
+    back), or, its command expired unanswered more than `grace_ms` ago and no session seen,
+    `failed` (START_EXPIRED). Called when the driver looks at the order, and fit for a job."""
+    t = now_ms() if now is None else now
+    write_lock(s)
+    o = s.get(Order, order_id)
+    if o is None or o.state != State.STARTING.value:
+        return
+    from cloud.models import CommandLog
+
+    cmd = next((c for c in s.scalars(select(CommandLog).where(
+        CommandLog.sid == o.sid, CommandLog.type == "start", CommandLog.created_at >= o.created_at)
+        .order_by(CommandLog.created_at)) if (c.payload or {}).get("order_id") == o.order_id), None)
+    if cmd is None:
+        return
+    if cmd.replied_at is not None:
+        if cmd.ok:
+            sid_ = (cmd.detail or {}).get("session_id")
+            if o.session_id is None and isinstance(sid_, str):
+                orders.apply(s, o.order_id, Event.START_ACCEPTED, session_id=sid_)
+            return
+        orders.apply(s, o.order_id, Event.START_REFUSED)
+    elif t > cmd.expires_at + grace_ms and o.session_id is None and s.scalar(
+            select(ChargingSession.session_id).where(ChargingSession.order_id == o.order_id).limit(1)) is None:
+        orders.apply(s, o.order_id, Event.START_EXPIRED)
+    else:
+        return
+    if o.funding == "prepay":
+        _refund_prepay_rest(s, o.order_id)
+
+
+# --- pay per session -----------------------------------------------------------------------------------
+def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str, value: int,
+                  settings: ChargingSettings) -> dict[str, Any]:
+    """A start paid by one WeChat payment: the terms wait in charging_prepays; the wallet's
+    paid callback calls on_prepay_paid, which makes the order with its hold and sends the
+    start. The payment is the hold plus any debt (collected first, as for every order)."""
+    try:
+        from cloud.wallet import service as wallet  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        raise PaymentNotConfigured("cloud.wallet is not installed") from None
+    hold = value if mode == "amount" else settings.default_hold_fen
+    order_id = new_order_id()
+    with transactions() as s:
+        write_lock(s)
+        target = _target(s, gun_code)
+        b = ledger.lock_driver(s, did)
+        if _running(s, did) is not None:
+            raise ChargingError("order_in_progress", "the driver has a running order")
+        s.add(ChargingPrepay(order_id=order_id, driver_id=did, sid=target.sid, gun=target.gun, limit_mode=mode,
+                             limit_value=value, hold_fen=hold, amount_fen=hold + b.debt, state="pending",
+                             created_at=now_ms()))
+        s.flush()
+        try:
+            pay_params = wallet.create_prepay(s, int(did), order_id, hold + b.debt)
+        except Exception as e:
+            # the wallet's "WeChat Pay is not set up" error, whatever its class: 503, no order
+            if getattr(e, "code", None) in ("payment_not_configured", "wechatpay_not_configured") \
+                    or "NotConfigured" in type(e).__name__:
+                raise PaymentNotConfigured(str(e)) from None
+            raise
+    view = prepay_view(transactions, did, order_id)
+    view["pay_params"] = pay_params.get("pay_params", pay_params) if isinstance(pay_params, dict) else pay_params
+    return view
+
+
+_pending_sends = threading.local()
+
+
+def on_prepay_paid(s: Session, order_id: str) -> None:
+    """PAID_HANDLERS["session"]: the payment of a prepaid start is in (credited as cash in this
+    transaction): make the order with its hold and send the start once this commits. A
+    driver who meanwhile started another order keeps the money in the wallet (refundable)."""
+    p = s.get(ChargingPrepay, order_id, with_for_update=s.get_bind().dialect.name == "postgresql")
+    if p is None or p.state != "pending":
+        return
+    ledger.lock_driver(s, p.driver_id)
+    if _running(s, p.driver_id) is not None:
+        p.state = "cancelled"
+        s.flush()
+        return
+    tariff = tariffs.in_force(s, p.sid, now_ms())
+    if tariff is None:
+        p.state = "cancelled"
+        s.flush()
+        return
+    row = tariffs.get(s, tariff.id)
+    try:
+        o = orders.create(s, order_id=order_id, driver_id=p.driver_id, sid=p.sid, gun=p.gun,
+                          limit_mode=p.limit_mode, limit_value=p.limit_value, hold_fen=p.hold_fen,
+                          tariff_id=tariff.id, tariff_version=row.version if row else None)
+    except InsufficientFunds:
+        p.state = "cancelled"
+        s.flush()
+        return
+    o.funding = "prepay"
+    orders.apply(s, order_id, Event.START_SENT)
+    p.state = "paid"
+    s.flush()
+    target = _Target(p.sid, p.gun, tariff.to_dict(), tariff.id, row.version if row else None)
+    _after_commit(s, order_id, target)
+
+
+def _after_commit(s: Session, order_id: str, target: _Target) -> None:
+    """Send the start in a thread once `s` commits (never before: the order must exist for
+    the station's records), in the Flask app of the caller."""
+    from flask import current_app
+    from sqlalchemy import event
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        from cloud.commands import send_command
+        from cloud.db import db
+
+        with app.app_context():
+            settings = ChargingSettings.from_settings(app.config)
+            try:
+                _send_start(db.transaction, lambda sid, t, p: send_command(sid, t, p, timeout=settings.start_timeout_s),
+                            order_id, target)
+            except ChargingError as e:
+                log.warning("prepaid order %s: start refused: %s", order_id, e.code)
+            except Exception:
+                log.exception("prepaid order %s: start failed", order_id)
+
+    def started(_session: Session) -> None:
+        t = threading.Thread(target=run, name=f"start-{order_id}", daemon=True)
+        t.start()
+        STARTS[:] = [x for x in STARTS if x.is_alive()]  # only the ones still running are kept
+        STARTS.append(t)
+
+    event.listen(s, "after_commit", started, once=True)
+
+
+STARTS: list[threading.Thread] = []  # prepaid orders' starts still running (tests join them)
+
+
+def prepay_view(transactions: Transactions, did: str, order_id: str) -> dict[str, Any]:
+    with transactions() as s:
+        p = s.get(ChargingPrepay, order_id)
+        assert p is not None and p.driver_id == did
+        return _prepay_dict(s, p)
+
+
+def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
+    gun, st = s.get(Gun, (p.sid, p.gun)), s.get(Station, p.sid)
+    state = "cancelled" if p.state == "cancelled" else "created"
+    return {"order_id": p.order_id, "state": state, "sid": p.sid, "station_name": st.name if st else None,
+            "gun": p.gun, "gun_code": gun.code if gun else None,
+            "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
+            "hold_fen": p.hold_fen, "created_at": p.created_at, "started_at": None, "ended_at": None,
+            "duration_s": None, "stop_reason": None, "energy_wh": None, "power_w": None, "soc": None,
+            "cost_fen": None, "lines": [], "idle_fen": None, "total_fen": None, "debt_fen": None,
+            "refund_fen": None, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
+
+
+# --- follow, stop, rate ---------------------------------------------------------------------------------
+def _own(s: Session, driver_id: int, order_id: Any) -> Order:
+    if not isinstance(order_id, str) or len(order_id) > 64:
+        raise ChargingError("not_found", "no such order")
+    o = s.get(Order, order_id)
+    if o is None or o.driver_id != str(driver_id):
+        raise ChargingError("not_found", "no such order")  # someone else's is as missing
+    return o
+
+
+def _session_of(s: Session, o: Order) -> ChargingSession | None:
+    if o.session_id:
+        row = s.get(ChargingSession, o.session_id)
+        if row is not None:
+            return row
+    return s.scalar(select(ChargingSession).where(ChargingSession.order_id == o.order_id)
+                    .order_by(ChargingSession.started_at.desc()).limit(1))
+
+
+def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
+    sess = _session_of(s, o)
+    st, gun = s.get(Station, o.sid), s.get(Gun, (o.sid, o.gun))
+    energy = power = soc = cost = None
+    started = ended = None
+    stop_reason = None
+    if sess is not None:
+        last = sess.energy_stop_wh if sess.energy_stop_wh is not None else sess.energy_wh
+        if last is not None and sess.energy_start_wh is not None:
+            energy = max(0, last - sess.energy_start_wh)
+        power, soc, cost = sess.power_w, sess.soc, sess.cost_fen
+        started, ended, stop_reason = sess.started_at, sess.ended_at, sess.stop_reason
+        if sess.status == "running" and o.state in RUNNING:
+            live = stations.live_gun(s, o.sid, o.gun) or {}
+            if live.get("session_id") in (None, sess.session_id) and isinstance(live.get("power_w"), int):
+                power = live["power_w"]
+            if isinstance(live.get("soc"), int):
+                soc = live["soc"]
+        else:
+            power = 0
+    lines = [{"kind": ln.kind, "period": ln.period, "energy_wh": ln.energy_wh, "fen": ln.fen}
+             for ln in orders.lines_of(s, o.order_id)]
+    settled = o.state == State.SETTLED.value
+    idle = sum(ln["fen"] for ln in lines if ln["kind"] == "idle") if settled else None
+    if settled:
+        cost = o.total_fen
+    refund = None
+    if o.funding == "prepay" and o.state in (State.SETTLED.value, State.FAILED.value, State.CANCELLED.value):
+        refund = max(0, o.hold_fen - (o.total_fen or 0))
+    rating = s.get(OrderRating, o.order_id)
+    end_for_duration = ended or (now if o.state == State.CHARGING.value else None)
+    return {
+        "order_id": o.order_id, "state": o.state, "sid": o.sid, "station_name": (st.name if st else None) or o.sid,
+        "gun": o.gun, "gun_code": gun.code if gun else None,
+        "limit": {"mode": o.limit_mode, "value": o.limit_value},
+        "pay": "wechat" if o.funding == "prepay" else "wallet", "hold_fen": o.hold_fen,
+        "created_at": o.created_at, "started_at": started, "ended_at": ended,
+        "duration_s": max(0, (end_for_duration - started) // 1000) if started and end_for_duration else None,
+        "stop_reason": stop_reason, "energy_wh": energy, "power_w": power, "soc": soc, "cost_fen": cost,
+        "lines": lines, "idle_fen": idle, "total_fen": o.total_fen, "debt_fen": o.debt_fen, "refund_fen": refund,
+        "abnormal_reason": o.abnormal_reason,
+        "rating": {"stars": rating.stars, "comment": rating.comment} if rating else None,
+        "updated_at": o.updated_at,
+    }
+
+
+def order_view(s: Session, driver_id: int, order_id: Any, now: int | None = None) -> dict[str, Any]:
+    """The driver's own order: live figures while charging, the bill after. ChargingError
+    `not_found` for a missing order and for another driver's alike."""
+    if isinstance(order_id, str) and len(order_id) <= 64 and s.get(Order, order_id) is None:
+        p = s.get(ChargingPrepay, order_id)
+        if p is not None and p.driver_id == str(driver_id):
+            return _prepay_dict(s, p)  # a pay-per-session start still waiting for its payment
+    o = _own(s, driver_id, order_id)
+    return _view(s, o, now_ms() if now is None else now)
+
+
+def list_orders(s: Session, driver_id: int, *, limit: int = 20, before: int | None = None) -> list[dict[str, Any]]:
+    q = select(Order).where(Order.driver_id == str(driver_id))
+    if before is not None:
+        q = q.where(Order.created_at < before)
+    now = now_ms()
+    rows = s.scalars(q.order_by(Order.created_at.desc(), Order.order_id.desc()).limit(limit))
+    return [_view(s, o, now) for o in rows]
+
+
+def current(s: Session, driver_id: int) -> dict[str, Any] | None:
+    o = _running(s, str(driver_id))
+    return None if o is None else _view(s, o, now_ms())
+
+
+def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_id: Any) -> dict[str, Any]:
+    """Ask the station to stop the driver's running order; the order ends by the session's
+    records (a stop the station did not answer in time is still on its way)."""
+    from cloud.commands import CommandPublishError, CommandTimeout
+
+    with transactions() as s:
+        o = _own(s, driver_id, order_id)
+        if o.state not in (State.STARTING.value, State.CHARGING.value):
+            raise ChargingError("order_not_running", f"order is {o.state}")
+        sess = _session_of(s, o)
+        session_id = o.session_id or (sess.session_id if sess else None)
+        payload: dict[str, Any] = {"session_id": session_id} if session_id else {"gun": o.gun}
+        sid = o.sid
+    try:
+        reply = send(sid, "stop", payload)
+    except CommandTimeout:
+        reply = None
+    except (CommandPublishError, OSError) as e:
+        raise ChargingError("stop_failed", f"the broker did not take the stop: {e}") from None
+    if reply is not None and not reply.ok:
+        raise ChargingError("stop_failed", f"the station refused the stop: {reply.error}")
+    with transactions() as s:
+        return order_view(s, driver_id, order_id)
+
+
+def rate(transactions: Transactions, *, driver_id: int, order_id: Any, stars: Any, comment: Any = None) -> dict[str, Any]:
+    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise InvalidField("stars: an integer 1..5", field="stars")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > 500):
+        raise InvalidField("comment: text of at most 500 characters", field="comment")
+    with transactions() as s:
+        write_lock(s)
+        o = _own(s, driver_id, order_id)
+        if o.state != State.SETTLED.value:
+            raise ChargingError("order_not_settled", f"order is {o.state}")
+        from cloud.db import insert_or_ignore
+
+        added = insert_or_ignore(s, OrderRating.__table__, [{
+            "order_id": o.order_id, "driver_id": o.driver_id, "stars": stars,
+            "comment": comment.strip() if comment else None, "created_at": now_ms()}],
+            returning=[OrderRating.__table__.c.order_id])
+        if not added:
+            raise ChargingError("already_rated", "this order is rated already")
+        return _view(s, o, now_ms())
+
+
+# Register the pay-per-session handler with the wallet, when it is installed.
+try:
+    from cloud.wallet.service import PAID_HANDLERS  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    PAID_HANDLERS = None
+else:
+    PAID_HANDLERS["session"] = on_prepay_paid

@@ -1,0 +1,20 @@
+"""The jobs `jc-cloud jobs` runs, in this order each round. Adding a job is one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cloud.alarms import jobs as alarms  # alarms
+from cloud.jobs import bill_unreleased, close_stale, push_tariffs, wallet
+from cloud.jobs.context import JobContext
+
+Job = Callable[[JobContext], int]  # returns how many things it did
+
+JOBS: list[tuple[str, Job]] = [
+    ("bill_unreleased", bill_unreleased.run),  # before close_stale: billed, not timed out
+    ("close_stale", close_stale.run),
+    ("push_tariffs", push_tariffs.run),
+    ("wallet_reconcile", wallet.reconcile_pending),
+    ("wallet_refunds", wallet.refund_job),
+    ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
+]
