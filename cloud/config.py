@@ -62,6 +62,31 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PAYMENT_PASSWORD_MAX_FAILURES": 5,
         "PAYMENT_PASSWORD_WINDOW_S": 3600,
         "PAYMENT_PASSWORD_LOCK_S": 3 * 3600,
+        # --- wallet: WeChat Pay v3 (docs/payments.md); WECHATPAY_MCHID empty: payments off ---
+        "WECHATPAY_MCHID": "",
+        "WECHATPAY_APPID": "",
+        "WECHATPAY_MCH_SERIAL_NO": "",
+        "WECHATPAY_MCH_PRIVATE_KEY_FILE": "",
+        "WECHATPAY_APIV3_KEY": "",
+        "WECHATPAY_PUBLIC_KEY_ID": "",
+        "WECHATPAY_PUBLIC_KEY_FILE": "",
+        "WECHATPAY_PLATFORM_CERT_FILES": "",
+        "WECHATPAY_NOTIFY_URL": "",
+        "WECHATPAY_REFUND_NOTIFY_URL": "",
+        "WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
+        "WECHATPAY_CONNECT_TIMEOUT_S": 3.0,
+        "WECHATPAY_READ_TIMEOUT_S": 10.0,
+        # one recharge's bounds in fen (0.01 .. 5,000 CNY)
+        "WALLET_RECHARGE_MIN_FEN": 1,
+        "WALLET_RECHARGE_MAX_FEN": 500_000,
+        # a payment not paid within this long is closed (WeChat's time_expire)
+        "WALLET_PAYMENT_EXPIRE_S": 1800,
+        # a pending payment older than this is asked about when its driver polls it
+        "WALLET_POLL_AFTER_S": 10,
+        # the reconcile job asks about pending payments older than this
+        "WALLET_RECONCILE_AFTER_S": 300,
+        # the refund job resends refund parts still processing after this long
+        "WALLET_REFUND_RETRY_AFTER_S": 600,
         # --- charging (docs/cloud.md "Charging") ---
         # The hold of a start not limited by amount, capped at the balance; below the minimum
         # available a start is refused. A driver with a payment password gives it for holds
@@ -113,6 +138,13 @@ _INT_KEYS = {
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
+    # --- wallet ---
+    "WALLET_RECHARGE_MIN_FEN": (1, 10**9),
+    "WALLET_RECHARGE_MAX_FEN": (1, 10**9),
+    "WALLET_PAYMENT_EXPIRE_S": (60, 7 * 86400),
+    "WALLET_POLL_AFTER_S": (1, 3600),
+    "WALLET_RECONCILE_AFTER_S": (10, 86400),
+    "WALLET_REFUND_RETRY_AFTER_S": (10, 7 * 86400),
     # --- charging ---
     "CHARGING_DEFAULT_HOLD_FEN": (100, 500_000),
     "CHARGING_MIN_HOLD_FEN": (1, 100_000),
@@ -205,6 +237,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
         )
     _validate_wechat(config, where)
     _validate_alarms_sms(config, where)  # alarms
+    _validate_wechatpay(config, where)
     _validate_console(config, where)
     secret = str(config.get("SECRET_KEY") or "")
     if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
@@ -265,6 +298,19 @@ def _validate_alarms_sms(config: MutableMapping[str, Any], where: str) -> None:
         if not re.match(r"^https?://[^/]+", str(config.get("ALIYUN_SMS_BASE_URL") or "")):
             raise ConfigError("ALIYUN_SMS_BASE_URL: an http(s) URL such as https://dysmsapi.aliyuncs.com; "
                               + where.format(key="ALIYUN_SMS_BASE_URL"))
+def _validate_wechatpay(config: MutableMapping[str, Any], where: str) -> None:
+    """WeChat Pay settings: none (the wallet answers 503 payment_not_configured) or a set the
+    client can use (keys readable, URLs allowed: WechatPayConfig names what is wrong)."""
+    from cloud.payments.wechatpay.config import WechatPayConfig
+
+    if config["WALLET_RECHARGE_MIN_FEN"] > config["WALLET_RECHARGE_MAX_FEN"]:
+        raise ConfigError("WALLET_RECHARGE_MIN_FEN: above WALLET_RECHARGE_MAX_FEN; "
+                          + where.format(key="WALLET_RECHARGE_MIN_FEN"))
+    if not str(config.get("WECHATPAY_MCHID") or "").strip():
+        return
+    WechatPayConfig.from_settings(config)
+
+
 def _validate_console(config: MutableMapping[str, Any], where: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

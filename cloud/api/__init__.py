@@ -13,8 +13,9 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 
 bp.register_blueprint(driver_bp)
 
-# --- charging: stations and orders routes on the driver blueprint (before any app registers it) ---
-from cloud.api import driver_orders, driver_stations  # noqa: E402,F401
+# --- charging (stations, orders) and wallet (wallet routes, the payment provider's callbacks):
+# routes on the driver blueprint and the API blueprint, before any app registers them ---
+from cloud.api import driver_orders, driver_stations, driver_wallet, pay_notify  # noqa: E402,F401
 
 
 @bp.before_request

@@ -22,6 +22,8 @@ from cloud.models import ApiToken, now_ms
 
 PREFIX = "jct_"
 OPEN_ENDPOINTS = {"api.health", "api.ca_certificate", "api.provision"}
+# --- wallet: the payment provider's callbacks (their credential is the provider's signature) ---
+OPEN_ENDPOINTS |= {"api.wechat_pay_notify", "api.wechat_refund_notify"}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,15 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "wechat_unavailable": (503, "暂时无法连接微信，请稍后重试。", "WeChat cannot be reached right now; try again."),
     "wechat_login_failed": (502, "微信登录失败，请重新登录。", "WeChat refused the login; try again."),
     "wechat_not_configured": (503, "本平台尚未配置微信登录。", "WeChat login is not configured on this platform."),
+    # --- wallet (cloud/wallet, cloud/api/driver_wallet.py; it shares charging's not_found,
+    # payment_not_configured and payment_password_required below) ---
+    "recharge_amount_invalid": (400, "充值金额超出允许范围，请重新输入。",
+                                "That recharge amount is outside the allowed range."),
+    "nothing_to_refund": (409, "没有可退款的余额（赠送金额和冻结金额不可退）。",
+                          "There is no refundable balance (bonus credit and held money are not refundable)."),
+    "refund_amount_too_large": (409, "退款金额超过可退余额。", "The refund is more than the refundable balance."),
+    "payment_unavailable": (503, "暂时无法连接微信支付，请稍后重试。", "WeChat Pay cannot be reached right now; try again."),
+    "payment_failed": (502, "微信支付下单失败，请稍后重试。", "WeChat Pay refused the payment; try again later."),
     # --- charging: stations and orders (cloud/api/driver_stations.py, driver_orders.py) ---
     "not_found": (404, "未找到。", "Not found."),
     "gun_not_found": (404, "未找到该充电枪，请重新扫码。", "No such charging gun; scan its QR code again."),

@@ -88,8 +88,8 @@ class FakeKeys:
                    apiv3_key=meta["apiv3_key"].encode())
 
     def settings(self, directory: str | os.PathLike[str], base_url: str, *,
-                 notify_url: str = "https://cloud.example.cn/api/v1/payments/wechatpay/notify",
-                 refund_notify_url: str = "https://cloud.example.cn/api/v1/payments/wechatpay/refund-notify",
+                 notify_url: str = "https://cloud.example.cn/api/v1/pay/wechat/notify",
+                 refund_notify_url: str = "https://cloud.example.cn/api/v1/pay/wechat/refund-notify",
                  ) -> dict[str, str]:
         """The cloud's settings for these keys (files as written by `write(directory)`)."""
         d = Path(directory)

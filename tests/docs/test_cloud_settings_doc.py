@@ -17,7 +17,7 @@ def table() -> dict[str, str]:
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0].startswith("`"):
-            for key in re.findall(r"`([A-Z_]+)`", cells[0]):
+            for key in re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]):
                 rows[key] = cells[1]
     return rows
 

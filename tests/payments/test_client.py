@@ -37,7 +37,7 @@ def test_jsapi_order_gives_signed_request_payment_parameters(client, fake, keys)
     assert params.prepay_id == stored.prepay_id
     assert stored.request["amount"] == {"total": 5000, "currency": "CNY"}
     assert stored.request["payer"] == {"openid": OPENID}
-    assert stored.request["notify_url"] == "https://cloud.example.cn/api/v1/payments/wechatpay/notify"
+    assert stored.request["notify_url"] == "https://cloud.example.cn/api/v1/pay/wechat/notify"
     rp = params.for_request_payment()
     assert set(rp) == {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
     assert rp["signType"] == "RSA" and rp["package"] == f"prepay_id={stored.prepay_id}"

@@ -43,7 +43,7 @@ def resign(keys, body: bytes, *, ts: int | None = None, key=None) -> dict[str, s
 
 def test_payment_notification_verified_and_decrypted(client, fake, receiver, keys):
     got = paid(client, fake, receiver)
-    assert got.path == "/api/v1/payments/wechatpay/notify"
+    assert got.path == "/api/v1/pay/wechat/notify"
     envelope = json.loads(got.body)
     assert envelope["resource"]["algorithm"] == "AEAD_AES_256_GCM"
     assert "JC-NTF0001" not in got.body.decode()  # the content travels encrypted
@@ -176,7 +176,7 @@ def test_a_callback_slower_than_the_limit_counts_as_failed_and_is_retried(client
 
 def test_wechat_s_signature_probe_is_refused(client, fake, receiver):
     receiver.answers = [401]  # what a correct callback endpoint answers a probe
-    fake.pay.send_probe("https://cloud.example.cn/api/v1/payments/wechatpay/notify")
+    fake.pay.send_probe("https://cloud.example.cn/api/v1/pay/wechat/notify")
     got = receiver.wait(1)[0]
     assert got.headers["Wechatpay-Signature"].startswith("WECHATPAY/SIGNTEST/")
     with pytest.raises(SignatureInvalid) as e:
@@ -201,7 +201,7 @@ def test_refund_notification(client, fake, receiver):
     refund = client.refund(RefundRequest("RF-JC-RFN0001-1", "JC-RFN0001", 1200, 3000, reason="余额退款"))
     assert refund.status in (RefundStatus.PROCESSING, RefundStatus.SUCCESS)
     got = receiver.wait(2)[-1]
-    assert got.path == "/api/v1/payments/wechatpay/refund-notify"
+    assert got.path == "/api/v1/pay/wechat/refund-notify"
     notice = client.parse_refund_notification(got.headers, got.body)
     assert notice.event_type == "REFUND.SUCCESS"
     r = notice.refund

@@ -1,7 +1,7 @@
 """operators: console operators, owners' stations, console sessions, the audit log
 
 Revision ID: 0010_operators
-Revises: 0012_alarms
+Revises: 0007_wallet
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONDOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision: str = "0010_operators"
-down_revision: str | None = "0012_alarms"
+down_revision: str | None = "0007_wallet"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,78 @@
+"""Hostile input to the wallet routes and the callbacks: any JSON body, any query, any header
+gets a documented 4xx (or success), never a server error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud.fakes.server import FakeServer
+from tests.docs.openapi_support import ResponseChecker, load_spec
+from tests.wallet.support import BASE, auth, login
+
+CHECK = ResponseChecker(load_spec("cloud"))
+ROUTES = [("POST", f"{BASE}/wallet/recharges"), ("POST", f"{BASE}/wallet/refunds")]
+FIELDS = ["amount_fen", "payment_password", "x"]
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                      max_leaves=8)
+bodies = values | st.dictionaries(st.sampled_from(FIELDS), values | st.integers(-10, 600_000)
+                                  | st.from_regex(r"[0-9]{6}", fullmatch=True), max_size=3)
+SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _token(app: Flask, client: FlaskClient, fake: FakeServer) -> str:
+    if "_wallet_token" not in app.config:
+        app.config["_wallet_token"] = login(client, fake, "fuzz")[0]
+    return str(app.config["_wallet_token"])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@SLOW
+@given(route=st.sampled_from(ROUTES), body=bodies, lang=st.sampled_from([None, "en"]))
+def test_any_body_gets_a_documented_answer(app: Flask, client: FlaskClient, fake: FakeServer,
+                                           route: tuple[str, str], body: Any, lang: str | None) -> None:
+    method, path = route
+    resp = client.open(path, method=method, data=json.dumps(body), content_type="application/json",
+                       headers=auth(_token(app, client, fake), lang))
+    assert resp.status_code < 500, (body, resp.status_code, resp.data[:300])
+    CHECK(path=path, method=method, status=resp.status_code, content_type=resp.content_type,
+          body=resp.get_json(silent=True))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@SLOW
+@given(path=st.text(max_size=30), query=st.dictionaries(st.sampled_from(["limit", "before", "x"]),
+                                                         st.text(max_size=12), max_size=3))
+def test_any_id_and_query_gets_a_documented_answer(app: Flask, client: FlaskClient, fake: FakeServer,
+                                                   path: str, query: dict[str, str]) -> None:
+    h = auth(_token(app, client, fake))
+    for url, doc in ((f"{BASE}/wallet/recharges/x{quote(path, safe='')}", f"{BASE}/wallet/recharges/{{recharge_id}}"),
+                     (f"{BASE}/wallet/recharges", None), (f"{BASE}/wallet/statement", None),
+                     (f"{BASE}/wallet/refunds", None)):
+        resp = client.get(url, query_string=query, headers=h)
+        assert resp.status_code < 500, (url, query, resp.status_code)
+        CHECK(path=doc or url, method="get", status=resp.status_code, content_type=resp.content_type,
+              body=resp.get_json(silent=True))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@SLOW
+@given(body=st.binary(max_size=300) | values.map(lambda v: json.dumps(v).encode()),
+       headers=st.dictionaries(st.sampled_from(["Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature",
+                                                "Wechatpay-Serial", "Wechatpay-Signature-Type"]),
+                               st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)),
+       kind=st.sampled_from(["notify", "refund-notify"]))
+def test_any_callback_is_refused_cleanly(app: Flask, client: FlaskClient, body: bytes, headers: dict[str, str],
+                                         kind: str) -> None:
+    resp = client.post(f"/api/v1/pay/wechat/{kind}", data=body, headers={"Content-Type": "application/json",
+                                                                          **headers})
+    assert resp.status_code in (400, 401), (resp.status_code, resp.data)
+    assert json.loads(resp.data)["code"] == "FAIL"

@@ -1,0 +1,178 @@
+"""Balance refunds: split across the paid top-ups newest first, each part its own
+out_refund_no, closed by the fake's refund callback; refused refunds give the money back;
+stuck ones are resent with the same number; bonus and held money are never refunded; the
+payment password guards it; a driver never sees another's recharges or refunds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cloud.db import db
+from cloud.fakes.server import FakeServer
+from cloud.fakes.wechatpay import Faults
+from cloud.ledger import service as ledger
+from cloud.ledger.accounts import Kind
+from cloud.wallet.jobs import refund_job
+from cloud.wallet.settings import provider_for
+from tests.wallet.support import BASE, auth, balances, error_code, login, verify_ledger, wait_until
+
+
+def topped_up(client: FlaskClient, fake: FakeServer, token: str, *amounts: int) -> list[str]:
+    assert fake.pay is not None
+    numbers = []
+    for amount in amounts:
+        no = client.post(f"{BASE}/wallet/recharges", json={"amount_fen": amount}, headers=auth(token)).json[
+            "recharge_id"]
+        fake.pay.pay(no)
+        numbers.append(no)
+    url = f"{BASE}/wallet/recharges"
+    wait_until(lambda: all(r["state"] == "paid" for r in client.get(url, headers=auth(token)).json["recharges"]
+                           if r["recharge_id"] in numbers), what="the top-ups' credits")
+    return numbers
+
+
+def refunds(client: FlaskClient, token: str) -> list[dict]:
+    return client.get(f"{BASE}/wallet/refunds", headers=auth(token)).json["refunds"]  # type: ignore[no-any-return]
+
+
+def platform(app: Flask, kind: Kind) -> int:
+    with app.app_context():
+        try:
+            return ledger.platform_balance(db.session, kind)
+        finally:
+            db.session.rollback()
+
+
+def test_refund_split_across_top_ups(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    assert fake.pay is not None
+    token, driver = login(client, fake, "alice")
+    first, second, third = topped_up(client, fake, token, 1000, 2000, 3000)
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 4500}, headers=auth(token))
+    assert resp.status_code == 202, resp.data
+    made = resp.json
+    assert made["amount_fen"] == 4500
+    assert [(p["out_trade_no"], p["amount_fen"]) for p in made["parts"]] == [(third, 3000), (second, 1500)]
+    assert len({p["out_refund_no"] for p in made["parts"]}) == 2
+    wait_until(lambda: refunds(client, token)[0]["state"] == "success", what="the refund callbacks")
+    assert {d.event_type for d in fake.pay.deliveries if d.ok} >= {"REFUND.SUCCESS"}
+    assert {no: r.amount for no, r in fake.pay.refunds.items()} == {p["out_refund_no"]: p["amount_fen"]
+                                                                    for p in made["parts"]}
+    wallet = client.get(f"{BASE}/wallet", headers=auth(token)).json
+    assert wallet["cash_fen"] == 1500 and wallet["refundable_fen"] == 1500
+    states = {r["recharge_id"]: r["state"] for r in
+              client.get(f"{BASE}/wallet/recharges", headers=auth(token)).json["recharges"]}
+    assert states == {first: "paid", second: "refunded_part", third: "refunded"}
+    assert platform(app, Kind.REFUNDS_PAYABLE) == 0 and platform(app, Kind.CLEARING) == -1500
+    # the rest, by default all that is refundable, comes from what the top-ups have left
+    rest = client.post(f"{BASE}/wallet/refunds", json={}, headers=auth(token)).json
+    assert [(p["out_trade_no"], p["amount_fen"]) for p in rest["parts"]] == [(second, 500), (first, 1000)]
+    wait_until(lambda: all(r["state"] == "success" for r in refunds(client, token)), what="the second refund")
+    assert balances(app, driver) == ledger.Balances(0, 0, 0, 0)
+    resp = client.post(f"{BASE}/wallet/refunds", headers=auth(token))
+    assert resp.status_code == 409 and error_code(resp) == "nothing_to_refund"
+    kinds = [e["kind"] for e in client.get(f"{BASE}/wallet/statement", headers=auth(token)).json["entries"]]
+    assert kinds.count("refund") == 4 and kinds.count("recharge") == 3
+    assert verify_ledger(app) == []
+
+
+def test_refused_refund_gives_the_money_back(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    assert fake.pay is not None
+    token, driver = login(client, fake, "bob")
+    topped_up(client, fake, token, 2000)
+    fake.pay.refund_outcome = "CLOSED"
+    client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 1200}, headers=auth(token))
+    wait_until(lambda: refunds(client, token)[0]["state"] == "failed", what="the REFUND.CLOSED callback")
+    assert balances(app, driver).cash == 2000
+    assert client.get(f"{BASE}/wallet", headers=auth(token)).json["refundable_fen"] == 2000
+    assert platform(app, Kind.REFUNDS_PAYABLE) == 0 and verify_ledger(app) == []
+
+
+def test_stuck_refund_is_resent_with_the_same_number(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    assert fake.pay is not None
+    token, driver = login(client, fake, "carol")
+    topped_up(client, fake, token, 3000)
+    fake.pay.faults = Faults(fail_with=(500, "SYSTEM_ERROR"))
+    made = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 1000}, headers=auth(token)).json
+    assert made["state"] == "processing" and not fake.pay.refunds
+    assert balances(app, driver).cash == 2000  # accepted: out of the balance, owed to the driver
+    fake.pay.faults = Faults()
+    fake.pay.refund_delay_s = 0.3  # WeChat answers PROCESSING; its notification comes after
+    with app.app_context():
+        provider = provider_for(app.config, app.extensions)
+        s = db.sessionmaker()()
+        try:
+            now = int(time.time() * 1000)
+            assert refund_job(s, provider, now) == {}  # retried too recently
+            assert refund_job(s, provider, now + 601_000) == {"processing": 1}
+            wait_until(lambda: refunds(client, token)[0]["state"] == "success", what="the refund")
+            assert refund_job(s, provider, now + 1202_000) == {}
+        finally:
+            s.close()
+    assert list(fake.pay.refunds) == [made["parts"][0]["out_refund_no"]]
+    assert platform(app, Kind.REFUNDS_PAYABLE) == 0 and verify_ledger(app) == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
+def test_bonus_and_held_money_are_not_refunded(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    from cloud.orders import service as orders
+
+    token, driver = login(client, fake, "dave")
+    with app.app_context(), db.transaction() as s:
+        ledger.grant_bonus(s, str(driver), 800, "bonus:dave")
+    resp = client.post(f"{BASE}/wallet/refunds", json={}, headers=auth(token))
+    assert resp.status_code == 409 and error_code(resp) == "nothing_to_refund"
+    topped_up(client, fake, token, 1000)
+    with app.app_context(), db.transaction() as s:  # a running order holds 1200: 800 bonus, 400 cash
+        orders.create(s, order_id="O-held", driver_id=str(driver), sid="S1", gun="1", limit_mode="amount",
+                      limit_value=1200, hold_fen=1200)
+    wallet = client.get(f"{BASE}/wallet", headers=auth(token)).json
+    assert wallet == {"balance_fen": 600, "cash_fen": 600, "bonus_fen": 0, "held_fen": 1200, "debt_fen": 0,
+                      "refundable_fen": 600}
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 601}, headers=auth(token), )
+    assert resp.status_code == 409 and error_code(resp) == "refund_amount_too_large"
+    for bad in (0, -1, "5", 1.5, True):
+        resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": bad}, headers=auth(token))
+        assert resp.status_code == 400 and error_code(resp) == "invalid_request", bad
+    assert client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 600}, headers=auth(token)).status_code == 202
+    assert balances(app, driver).cash == 0 and verify_ledger(app) == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
+def test_payment_password_guards_the_refund(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    token, driver = login(client, fake, "erin")
+    topped_up(client, fake, token, 1000)
+    assert client.post(f"{BASE}/payment-password", json={"password": "135790"}, headers=auth(token)).status_code == 201
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 100}, headers=auth(token, "en"))
+    assert resp.status_code == 403 and error_code(resp) == "payment_password_required"
+    assert resp.json["error"]["message"].isascii() and "password" in resp.json["error"]["message"]
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 100, "payment_password": "246801"},
+                       headers=auth(token))
+    assert resp.status_code == 403 and error_code(resp) == "payment_password_wrong"
+    assert balances(app, driver).cash == 1000
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 100, "payment_password": "135790"},
+                       headers=auth(token))
+    assert resp.status_code == 202 and balances(app, driver).cash == 900
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
+def test_a_driver_never_reaches_another_drivers_money(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    alice, _ = login(client, fake, "alice")
+    bob, bob_id = login(client, fake, "bob")
+    (no,) = topped_up(client, fake, alice, 1000)
+    refund = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 100}, headers=auth(alice)).json
+    for path in (f"{BASE}/wallet/recharges/{no}", f"{BASE}/wallet/recharges/TU20990101FFFFFFFFFFFFFFFF"):
+        resp = client.get(path, headers=auth(bob))
+        assert resp.status_code == 404 and error_code(resp) == "not_found"
+        assert resp.json == client.get(f"{BASE}/wallet/recharges/nope", headers=auth(bob)).json
+    assert client.get(f"{BASE}/wallet/recharges", headers=auth(bob)).json == {"recharges": []}
+    assert client.get(f"{BASE}/wallet/refunds", headers=auth(bob)).json == {"refunds": []}
+    assert client.get(f"{BASE}/wallet/statement", headers=auth(bob)).json == {"entries": []}
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 100}, headers=auth(bob))
+    assert resp.status_code == 409 and error_code(resp) == "nothing_to_refund"
+    assert client.get(f"{BASE}/wallet", headers=auth(bob)).json["balance_fen"] == 0
+    assert balances(app, bob_id).cash == 0 and refund["parts"][0]["out_trade_no"] == no
+    assert client.get(f"{BASE}/wallet", headers=auth("jcd_" + "x" * 43)).status_code == 401
