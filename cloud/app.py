@@ -51,10 +51,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     commands.init_app(app)
 
     from cloud.api import bp as api_bp
-    from cloud.web import bp as web_bp
 
     app.register_blueprint(api_bp)
-    app.register_blueprint(web_bp)
+
+    # --- console: the operator console's pages, languages, CSRF (cloud/web, docs/console.md) ---
+    from cloud.web import init_app as init_console
+
+    init_console(app)
 
     # --- clients: the drivers' H5 app at /app/ ---
     from cloud.h5 import bp as h5_bp

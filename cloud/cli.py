@@ -53,6 +53,7 @@ def register(app: Any) -> None:
         app.cli.add_command(cmd)
 
 
+
 # --- database -------------------------------------------------------------------------------------
 @_cli
 @click.command("init-db")
@@ -513,3 +514,9 @@ def _jobs_command() -> click.Command:
 
 
 _cli(_jobs_command())
+
+
+# --- console: operators (docs/console.md) ----------------------------------------------------------
+from cloud.operators.cli import operator_group  # noqa: E402
+
+COMMANDS.append(operator_group)

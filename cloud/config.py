@@ -116,6 +116,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "ALARM_SMS_BACKOFF_S": 60.0,  # first retry after this; doubling, at most an hour
         # A station offline (will or liveness) this long raises the `offline` alarm
         "ALARM_OFFLINE_AFTER_S": 300,
+        # --- console (docs/console.md): operator sessions, login lockout, the stations' zone ---
+        "CONSOLE_SESSION_TTL_S": 12 * 3600,
+        "CONSOLE_IDLE_TIMEOUT_S": 30 * 60,
+        "CONSOLE_LOGIN_MAX_FAILURES": 5,
+        "CONSOLE_LOGIN_LOCK_S": 15 * 60,
+        "CONSOLE_TIMEZONE": "Asia/Shanghai",
     }
 
 
@@ -143,6 +149,11 @@ _INT_KEYS = {
     "CHARGING_DEFAULT_HOLD_FEN": (100, 500_000),
     "CHARGING_MIN_HOLD_FEN": (1, 100_000),
     "CHARGING_PAYMENT_PASSWORD_ABOVE_FEN": (0, 10_000_000),
+    # --- console ---
+    "CONSOLE_SESSION_TTL_S": (300, 30 * 86400),
+    "CONSOLE_IDLE_TIMEOUT_S": (60, 7 * 86400),
+    "CONSOLE_LOGIN_MAX_FAILURES": (1, 50),
+    "CONSOLE_LOGIN_LOCK_S": (10, 7 * 86400),
 }
 _FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0),
                "CHARGING_START_TIMEOUT_S": (0.1, 60.0)}
@@ -227,6 +238,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _validate_wechat(config, where)
     _validate_alarms_sms(config, where)  # alarms
     _validate_wechatpay(config, where)
+    _validate_console(config, where)
     secret = str(config.get("SECRET_KEY") or "")
     if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
         raise ConfigError(
@@ -297,3 +309,17 @@ def _validate_wechatpay(config: MutableMapping[str, Any], where: str) -> None:
     if not str(config.get("WECHATPAY_MCHID") or "").strip():
         return
     WechatPayConfig.from_settings(config)
+
+
+def _validate_console(config: MutableMapping[str, Any], where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    tz = str(config.get("CONSOLE_TIMEZONE") or "")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"CONSOLE_TIMEZONE: {tz!r} is no IANA time zone (e.g. 'Asia/Shanghai'); "
+                          + where.format(key="CONSOLE_TIMEZONE")) from None
+    if config["CONSOLE_IDLE_TIMEOUT_S"] > config["CONSOLE_SESSION_TTL_S"]:
+        raise ConfigError("CONSOLE_IDLE_TIMEOUT_S: must not exceed CONSOLE_SESSION_TTL_S; "
+                          + where.format(key="CONSOLE_IDLE_TIMEOUT_S"))

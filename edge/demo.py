@@ -105,6 +105,7 @@ class Demo:
         self.guns: list[dict] = []  # {gun, code, rated_power_w, free_vend}
         self.web_port = free_port()
         self.fake_port = free_port()
+        self.operator_password = ""
 
     def say(self, text: str) -> None:
         click.echo(text, err=True)
@@ -193,6 +194,10 @@ class Demo:
         self.run([cloud, "broker-config", "--out", str(broker_dir), "--bind", "127.0.0.1", *run_as])
         # the console and the API want a token: one for whoever runs the demo
         self.api_token = json.loads(self.run([cloud, "api-token", "create", "demo", "--json"]))["token"]
+        # the console: an administrator "demo" with a fresh password, printed below
+        self.operator_password = secrets.token_urlsafe(12)
+        self.run([cloud, "operator", "create", "demo", "--role", "admin", "--name", "Demo", "--password-stdin"],
+                 input=self.operator_password + "\n")
         self.spawn("broker", [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(broker_dir / "mosquitto.conf")])
         self.wait_port("broker", broker_port)
         self.spawn("ingest", [cloud, "ingest"])
@@ -257,6 +262,7 @@ class Demo:
         web = f"http://127.0.0.1:{ports['web']}"
         drivers = [g for g in self.guns if not g["free_vend"]]
         return {"console": f"{web}/", "api_token": self.api_token,
+                "operator": {"login": "demo", "password": self.operator_password},
                 "app": f"{web}/app/", "app_login": f"{web}/app/login/wechat",
                 "scan": f"{web}/app/scan?g={drivers[0]['code']}" if drivers else None,
                 "driver_guns": [{"gun": g["gun"], "code": g["code"], "scan": f"{web}/app/scan?g={g['code']}",
@@ -283,7 +289,8 @@ Juchong demo running ({self.speed:g}x: a day in {24 * 60 / self.speed:.0f} minut
       tariff {w['tariff']} (time of use), pushed to the gateway by the jobs
   fake WeChat         {w['wechat']}   (a recharge opens its cashier: {w['cashier']};
                       确认支付 pays and its callback credits the wallet)
-  cloud console       {w['console']}   (log in with the API token {self.api_token})
+  cloud console       {w['console']}   (log in as demo, password {self.operator_password})
+  cloud API token     {self.api_token}   (for the JSON API: Authorization: Bearer …)
   gateway status      {w['gateway']}      (jc-gateway status --url {w['gateway'].rstrip('/')})
   simulator control   {w['simulator']}/state
   broker              {w['broker']}   (mutual TLS; CA in {self.cloud_dir / 'ca'})

@@ -61,6 +61,9 @@ if [ -f package.json ]; then
   # app's bundle, both git-ignored; quick, so always rebuilt
   say "building the driver clients (npm run build)"
   npm run --silent build >/dev/null
+  # the operator console's htmx, Alpine, ECharts and Leaflet (docs/console.md), git-ignored
+  say "copying the console's front-end packages (npm run build:console)"
+  npm run --silent build:console >/dev/null
 fi
 # PostgreSQL for the cloud tests' `postgres` variants (database `test` at 127.0.0.1:5432, trust).
 # Under CI (CI=true) not getting it stops here, as the tests would fail without it anyway;

@@ -21,10 +21,12 @@ __all__ = [
 # Domain packages keep their own models; importing them registers their tables on Base.metadata
 # (Alembic's target). Module imports, so that importing a domain model first also works.
 import cloud.alarms.models  # noqa: E402, F401  (alarms)
+import cloud.audit.models  # noqa: E402, F401  (console: the audit log)
 import cloud.charging.models  # noqa: E402, F401  (charging: ratings, prepaid starts)
 import cloud.drivers.models  # noqa: E402, F401
 import cloud.jobs.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
+import cloud.operators.models  # noqa: E402, F401  (console: operators, sessions)
 import cloud.orders.models  # noqa: E402, F401
 import cloud.reports.models  # noqa: E402, F401
 import cloud.tariffs.models  # noqa: E402, F401

@@ -1,63 +1,77 @@
-"""Operator console blueprint. For now one page listing the stations; the console comes later."""
+"""The operator console (docs/console.md): server-rendered pages (cloud/web/pages/, one
+blueprint per area) in a shared layout (templates/console/base.html), Flask-Babel for
+Chinese and English (i18n.py), the formatting filters (formatting.py), access and CSRF
+(access.py), the front-end packages from node_modules served at /console/static/vendor/."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
-from sqlalchemy import select
+from flask import Blueprint, Flask, Response, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from cloud.api.auth import authenticate, bearer, token_by_id
-from cloud.db import db
-from cloud.models import Station, StationState
+from cloud.web import access, formatting, i18n
+from cloud.web.nav import for_role, role_label
 
-bp = Blueprint("web", __name__, template_folder="templates")
-OPEN_PAGES = {"web.login", "web.logout", "static"}
+# the layout's stylesheet and script, and the vendor files scripts/build-console.js copies
+assets = Blueprint("console", __name__, template_folder="templates", static_folder="static",
+                   static_url_path="/console/static")
+csrf = CSRFProtect()
 
-
-@bp.before_request
-def _require_login() -> Any:
-    """Every page wants an API token: a bearer header, or one given on the login page (the
-    operators' own log-in comes with the console)."""
-    if request.endpoint in OPEN_PAGES:
-        return None
-    token = bearer(request.headers.get("Authorization"))
-    row = authenticate(db.session, token) if token else None
-    if row is None and isinstance(session.get("api_token_id"), int):
-        row = token_by_id(db.session, session["api_token_id"])
-    if row is None:
-        session.pop("api_token_id", None)
-        return redirect(url_for("web.login", next=request.path))
-    g.api_token = row
-    return None
+# Alpine evaluates its expressions with Function(): 'unsafe-eval'; every script is a file of
+# this origin. ECharts, Leaflet and htmx set element styles: 'unsafe-inline' for styles only.
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob: https:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login() -> Any:
-    error = None
-    if request.method == "POST":
-        row = authenticate(db.session, (request.form.get("token") or "").strip())
-        if row is not None:
-            session.clear()
-            session["api_token_id"] = row.id
-            target = request.args.get("next") or "/"
-            # only a path of this site, never another host
-            return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
-        error = "无效的令牌 Invalid or revoked token"
-    return render_template("web/login.html", error=error), 401 if error else 200
+def init_app(app: Flask) -> None:
+    from cloud.web.pages import PAGES
+
+    # checked in access.check_request for the console's blueprints only: the JSON API
+    # authenticates with bearer tokens and takes no cookies
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    # the token lives as long as the login session (which has its own expiry)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf.init_app(app)
+    access.setup(app)
+    i18n.init_app(app)
+    formatting.init_app(app)
+    app.register_blueprint(assets)
+    names = {bp.name for bp in PAGES}
+    for bp in PAGES:
+        app.register_blueprint(bp)
+
+    @app.before_request
+    def _console_access() -> Any:
+        return access.check_request() if request.blueprint in names else None
+
+    @app.after_request
+    def _console_headers(resp: Response) -> Response:
+        return _headers(resp) if request.blueprint in names else resp
+
+    @app.errorhandler(CSRFError)
+    def _csrf_refused(e: CSRFError) -> Any:
+        from flask import render_template
+
+        if request.blueprint not in names:
+            return e
+        if request.headers.get("HX-Request"):
+            return e.description, 400
+        return render_template("console/csrf.html", reason=e.description), 400
+
+    @app.context_processor
+    def _layout() -> dict[str, Any]:
+        if request.blueprint not in names:
+            return {}
+        op = access.current_or_none()
+        return {**i18n.context(), "operator": op, "nav": for_role(op.role) if op else [], "can": access.can,
+                "role_label": role_label}
 
 
-@bp.post("/logout")
-def logout() -> Any:
-    session.clear()
-    return redirect(url_for("web.login"))
-
-
-@bp.get("/")
-def index() -> Any:
-    rows = db.session.execute(
-        select(Station, StationState)
-        .outerjoin(StationState, StationState.sid == Station.sid)
-        .order_by(Station.sid)
-    ).all()
-    return render_template("web/stations.html", rows=rows)
+def _headers(resp: Response) -> Response:
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp

@@ -1,5 +1,5 @@
-"""Who may use the cloud's HTTP side: API tokens (hashed at rest, revocable), the console's
-login with one, the secret key and the private keys the service refuses to start with."""
+"""Who may use the cloud's HTTP side: API tokens (hashed at rest, revocable) for the API and
+not the console, the secret key and the private keys the service refuses to start with."""
 
 from __future__ import annotations
 
@@ -53,23 +53,17 @@ def test_open_endpoints_need_no_token(app: Flask, client: FlaskClient, tmp_path:
     assert r.status_code == 503 and r.json["error"]["code"] == "ca_unavailable"
 
 
-def test_console_pages_want_a_login(app: Flask, client: FlaskClient) -> None:
+def test_console_pages_want_an_operator_not_an_api_token(app: Flask, client: FlaskClient) -> None:
+    """The console logs operators in (tests/console); API tokens are for the JSON API only."""
+    from tests.console.support import login, make_operator
+
     r = client.get("/")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
-    token = _create(app, "operator")
-    assert client.post("/login", data={"token": "jct_wrong"}).status_code == 401
-    r = client.post("/login?next=//evil.example/x", data={"token": token})
-    assert r.status_code == 302 and r.headers["Location"] == "/"
-    assert client.get("/").status_code == 200
-    # the cookie carries the token's id, not the token
-    cookie = client.get_cookie("session")
-    assert cookie is not None and token not in cookie.value
-    app.test_cli_runner().invoke(args=["api-token", "revoke", "operator"])
-    assert client.get("/").status_code == 302  # revoked: logged out at once
-    token2 = _create(app, "operator2")
-    assert client.get("/", headers={"Authorization": f"Bearer {token2}"}).status_code == 200
-    client.post("/login", data={"token": token2})
-    assert client.post("/logout").status_code == 302 and client.get("/").status_code == 302
+    token = _create(app, "tool")
+    assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 302
+    make_operator(app, "root", "admin")
+    assert login(client, "root", token).status_code == 401  # a token is no password
+    assert login(client, "root").status_code == 303 and client.get("/").status_code == 200
 
 
 def test_a_forged_session_cookie_is_refused(app: Flask, tmp_path: Path) -> None:
@@ -77,8 +71,7 @@ def test_a_forged_session_cookie_is_refused(app: Flask, tmp_path: Path) -> None:
 
     other = create_app({"TESTING": True, "SECRET_KEY": "another-secret-key-0123456789",
                         "DATABASE_URL": f"sqlite:///{tmp_path / 'other.sqlite'}"})
-    forged = SecureCookieSessionInterface().get_signing_serializer(other).dumps({"api_token_id": 1})
-    _create(app, "one")
+    forged = SecureCookieSessionInterface().get_signing_serializer(other).dumps({"op": "made-up"})
     c = app.test_client()
     c.set_cookie("session", forged)
     assert c.get("/").status_code == 302

@@ -78,12 +78,16 @@ def test_stations_page_and_api_list_stations(app: Flask, client: FlaskClient) ->
         )
         db.session.commit()
     auth = _auth(app)
-    page = client.get("/", headers=auth)
+    from tests.console.support import login, make_operator
+
+    make_operator(app, "root", "admin")
+    login(client, "root")
+    page = client.get("/")
     assert (
         page.status_code == 200
         and "S1" in page.text
         and "东门站" in page.text
-        and "online" in page.text
+        and "在线" in page.text
     )
     assert client.get("/api/v1/stations", headers=auth).json["stations"][0]["online"] is True
     assert client.get("/api/v1/stations/S1", headers=auth).json["fw"] == "1.2"

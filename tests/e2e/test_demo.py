@@ -22,6 +22,20 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _console_login(console: str, operator: dict) -> None:
+    """The demo's operator logs in to the console through its form (CSRF token included)."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(console + "login", timeout=10) as resp:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode()).group(1)
+    form = urllib.parse.urlencode({**operator, "csrf_token": token}).encode()
+    with opener.open(console + "login", data=form, timeout=10) as resp:
+        assert resp.url == console and 'id="nav"' in resp.read().decode()
+
+
 def test_the_demo_runs_the_whole_chain(tmp_path):
     work = tmp_path / "demo"
     proc = subprocess.Popen([sys.executable, "-m", "edge.demo", "--workdir", str(work), "--speed", "120"],
@@ -30,7 +44,7 @@ def test_the_demo_runs_the_whole_chain(tmp_path):
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
         where = json.loads(line)
-        assert set(where) == {"console", "api_token", "gateway", "simulator", "broker", "provisioning", "app",
+        assert set(where) == {"console", "api_token", "operator", "gateway", "simulator", "broker", "provisioning", "app",
                               "app_login", "scan", "driver_guns", "free_vend_guns", "wechat", "cashier", "tariff",
                               "qr"}
         assert where["free_vend_guns"] == ["P1-1", "P3-1"]
@@ -39,15 +53,17 @@ def test_the_demo_runs_the_whole_chain(tmp_path):
         assert sorted(p.name for p in Path(where["qr"]).glob("*.png")) == [
             f"ST-DEMO-01_{g}.png" for g in ("P1-1", "P2-1", "P3-1", "P3-2")]
         check_driver_side(where)
-        # the console wants the demo's API token
+        # the API wants the demo's API token
         try:
             urllib.request.urlopen(where["console"] + "api/v1/stations", timeout=10)
             raise AssertionError("the API answered without a token")
         except urllib.error.HTTPError as e:
             assert e.code == 401
-        authed = urllib.request.Request(where["console"], headers={"Authorization": f"Bearer {where['api_token']}"})
+        authed = urllib.request.Request(where["console"] + "api/v1/stations",
+                                        headers={"Authorization": f"Bearer {where['api_token']}"})
         with urllib.request.urlopen(authed, timeout=10) as resp:
             assert resp.status == 200 and "ST-DEMO-01" in resp.read().decode()
+        _console_login(where["console"], where["operator"])
         deadline = time.monotonic() + 60
         status = {}
         while time.monotonic() < deadline:
