@@ -1,11 +1,11 @@
 """Database engines and the Flask extension that binds one to an app.
 
 SQLite gets WAL, synchronous=FULL (an ack promises durability, so a commit must survive power
-loss), foreign keys and a busy timeout; every transaction takes the write lock at BEGIN
-(`BEGIN IMMEDIATE`): a transaction that read first and writes then fails at once ("database is
-locked") when another process (ingest, jobs, another web worker) committed meanwhile, and the
-busy timeout cannot help it. Web transactions are short, so queueing them costs little; SQLite
-is the zero-setup database, PostgreSQL the one for scale (docs/cloud.md).
+loss), foreign keys and a busy timeout; writers that run concurrently (ingest processes) take
+the write lock at BEGIN so that two of them never deadlock upgrading a read lock. A web
+transaction that reads, then writes, takes the write lock first (`take_write_lock`): else it
+fails at once ("database is locked") when another process committed meanwhile, which the busy
+timeout cannot help.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,7 +36,7 @@ def make_engine(url: str, *, purpose: Purpose = "web", echo: bool = False) -> En
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        begin = "BEGIN IMMEDIATE"  # for every purpose: see the module's docstring
+        begin = "BEGIN IMMEDIATE" if purpose == "writer" else "BEGIN"
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
@@ -44,6 +44,14 @@ def make_engine(url: str, *, purpose: Purpose = "web", echo: bool = False) -> En
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def take_write_lock(s: Session | Connection) -> None:
+    """On SQLite, take the write lock now, before this transaction reads what it will write
+    on (a no-op write); PostgreSQL needs nothing here (its writers lock rows)."""
+    bind = s.get_bind() if isinstance(s, Session) else s
+    if bind.dialect.name == "sqlite":
+        s.execute(text("UPDATE station_seq SET acked_seq = acked_seq WHERE 0"))
 
 
 def insert_or_ignore(

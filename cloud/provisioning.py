@@ -19,7 +19,7 @@ from cryptography.x509 import Certificate
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from cloud.db import insert_or_ignore
+from cloud.db import insert_or_ignore, take_write_lock
 from cloud.models import ProvisioningToken, RawRecord, Station, now_ms
 from cloud.pki.ca import CertificateAuthority
 from cloud.pki.csr import CsrRefused, check_station_csr
@@ -67,6 +67,7 @@ def redeem(
     cert_days: int,
 ) -> Certificate:
     """Check token and CSR, spend the token, issue and record the certificate (caller commits)."""
+    take_write_lock(session)  # it reads the token, then spends it: ingest and jobs write meanwhile
     row = session.scalar(
         select(ProvisioningToken).where(ProvisioningToken.token_sha256 == _digest(token))
     )
