@@ -1,8 +1,11 @@
 """Database engines and the Flask extension that binds one to an app.
 
 SQLite gets WAL, synchronous=FULL (an ack promises durability, so a commit must survive power
-loss), foreign keys and a busy timeout; writers that run concurrently (ingest processes) take
-the write lock at BEGIN so that two of them never deadlock upgrading a read lock.
+loss), foreign keys and a busy timeout; every transaction takes the write lock at BEGIN
+(`BEGIN IMMEDIATE`): a transaction that read first and writes then fails at once ("database is
+locked") when another process (ingest, jobs, another web worker) committed meanwhile, and the
+busy timeout cannot help it. Web transactions are short, so queueing them costs little; SQLite
+is the zero-setup database, PostgreSQL the one for scale (docs/cloud.md).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def make_engine(url: str, *, purpose: Purpose = "web", echo: bool = False) -> En
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        begin = "BEGIN IMMEDIATE" if purpose == "writer" else "BEGIN"
+        begin = "BEGIN IMMEDIATE"  # for every purpose: see the module's docstring
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:

@@ -1,9 +1,12 @@
 """`jc-demo`: the whole product on one laptop, no hardware.
 
 A simulated station (`jc-sim run demo`: three piles and the transformer meter through a
-day), the cloud (CA, a Mosquitto broker with the project's config, ingest, the web app), and
-the gateway — provisioned against the cloud with a one-time token like a real installation,
-then running the station. It prints where to look and runs until Ctrl-C.
+day), the fake WeChat (login, Pay and its cashier page: cloud/fakes), the cloud (CA, a
+Mosquitto broker with the project's config, ingest, the periodic jobs, the web app with the
+console and the drivers' H5 app), and the gateway — provisioned against the cloud with a
+one-time token like a real installation, then running the station. The station's archive,
+its guns' QR codes and a time-of-use tariff are entered through the CLIs as an operator
+would. It prints where to look and runs until Ctrl-C.
 
 Time runs `--speed` times faster (default 60: a day in 24 minutes), for the simulator and
 the gateway's clock alike; the gateway's clock starts at the simulated time of day, so the
@@ -29,9 +32,18 @@ import click
 
 from edge.drivers.scan import Found
 from edge.example import render_example
+from jcproto.tariff import Tariff
 
 SID = "ST-DEMO-01"
 TZ = ZoneInfo("Asia/Shanghai")
+TARIFF_CODE = "demo-tou"
+# The station's archive: a fictitious site in Shanghai; GCJ-02 coordinates as WeChat's map
+# gives them.
+STATION = {"name": "聚充演示站（徐汇）", "address": "上海市徐汇区漕溪北路 88 号地面停车场",
+           "city": "上海", "lat": "31.195531", "lng": "121.436625", "open-hours": "00:00-24:00"}
+# Guns a car starts on by itself (the simulated day's traffic): pile number -> gun numbers.
+# The others wait for a driver to start them from the H5 app.
+FREE_VEND = {1: [1], 3: [1]}
 DEMO_TARIFF = {"id": "demo-tou", "currency": "CNY", "tz": "Asia/Shanghai", "periods": [
     {"start": "00:00", "end": "08:00", "name": "valley", "energy_fen_per_kwh": 35, "service_fen_per_kwh": 40},
     {"start": "08:00", "end": "10:00", "name": "flat", "energy_fen_per_kwh": 70, "service_fen_per_kwh": 40},
@@ -45,6 +57,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# `jc-cloud` commands in one process: each argv through the same click group as the script.
+CLI_BATCH = """
+import json, sys
+from cloud.cli import main
+for argv in json.loads(sys.argv[1]):
+    main.main(args=argv, prog_name="jc-cloud", standalone_mode=False)
+"""
+
+
+def with_free_vend(text: str) -> str:
+    """The example config with free vend on FREE_VEND's guns; the other guns stay for drivers."""
+    marker = "# free_vend_guns = [1]       # guns that start without authorisation when a car plugs in"
+    parts = text.split(marker)
+    out = parts[0]
+    for pile, rest in enumerate(parts[1:], start=1):
+        guns = FREE_VEND.get(pile)
+        line = (f"free_vend_guns = {guns}      # the demo: these start when a car plugs in" if guns else
+                "# free_vend_guns = []        # the demo: a driver starts these from the H5 app")
+        out += line + rest
+    return out
+
+
+def gun_code(gun: str) -> str:
+    """The QR code value of gun `gun` (e.g. P2-1) of the demo station."""
+    return f"JCDEMO-{gun}"
 
 
 def bin_path(name: str) -> str:
@@ -62,6 +101,10 @@ class Demo:
         self.cloud_dir = workdir / "cloud"
         self.env = {**os.environ, "JC_INSTANCE_PATH": str(self.cloud_dir)}
         self.api_token = ""
+        self.tariff_id = ""
+        self.guns: list[dict] = []  # {gun, code, rated_power_w, free_vend}
+        self.web_port = free_port()
+        self.fake_port = free_port()
 
     def say(self, text: str) -> None:
         click.echo(text, err=True)
@@ -71,6 +114,11 @@ class Demo:
         if out.returncode != 0:
             raise click.ClickException(f"{' '.join(args[:3])} failed:\n{out.stderr.strip() or out.stdout.strip()}")
         return out.stdout
+
+    def cli_batch(self, commands: list[list[str]]) -> str:
+        """Run several `jc-cloud` commands in one process (each Python start costs seconds on a
+        busy laptop): the same commands an operator types, one after the other."""
+        return self.run([sys.executable, "-c", CLI_BATCH, json.dumps(commands)])
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 — the process keeps it
@@ -108,13 +156,34 @@ class Demo:
 
     # ---- the parts ---------------------------------------------------------------------
 
+    def wechat(self) -> str:
+        """The fake WeChat (login, Pay, cashier) with a fresh key set; the cloud's WECHAT_* and
+        WECHATPAY_* settings are the ones `keys` prints. Its notifications go to the demo's
+        web port (the notify URLs keep WeChat's https rule: --notify-origin)."""
+        keys = self.workdir / "wechat-fake"
+        fake = f"http://127.0.0.1:{self.fake_port}"
+        printed = self.run([sys.executable, "-m", "cloud.fakes", "keys", str(keys), "--base-url", fake,
+                            "--notify-base", "https://127.0.0.1"])
+        for line in printed.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.startswith("JC_"):
+                self.env[key] = json.loads(value) if value.startswith('"') else value
+        self.spawn("wechat-fake", [sys.executable, "-m", "cloud.fakes", "serve", "--keys", str(keys),
+                                   "--port", str(self.fake_port),
+                                   "--notify-origin", f"http://127.0.0.1:{self.web_port}",
+                                   "--retry-scale", "0.01", "--refund-delay", "2"])
+        self.wait_port("wechat-fake", self.fake_port)
+        return fake
+
     def cloud(self) -> dict[str, int | str]:
-        broker_port, cloud_port, https_port, web_port = free_port(), free_port(), free_port(), free_port()
+        broker_port, cloud_port, https_port, web_port = free_port(), free_port(), free_port(), self.web_port
         broker_dir = self.cloud_dir / "broker"
         self.env.update({"JC_BROKER_HOST": "127.0.0.1", "JC_BROKER_PORT": str(broker_port),
                          "JC_BROKER_CLOUD_PORT": str(cloud_port),
                          "JC_BROKER_PID_FILE": str(broker_dir / "mosquitto.pid"),
-                         "JC_SECRET_KEY": secrets.token_hex(32)})
+                         "JC_SECRET_KEY": secrets.token_hex(32),
+                         # QR codes carry the H5 app's scan URL on this laptop
+                         "JC_PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}"})
         cloud = bin_path("jc-cloud")
         self.run([cloud, "init-db"])
         self.run([cloud, "ca", "init", "--name", "Juchong demo"])
@@ -153,6 +222,75 @@ class Demo:
         threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
         return json.loads(line)
 
+    def seed(self, sim: dict) -> None:
+        """What an operator enters with the CLIs: the station's archive, its guns' QR codes and
+        rated power, a time-of-use tariff in force; the QR labels as PNGs."""
+        cmds = [["station", "set", SID, *[x for k, v in STATION.items() for x in (f"--{k}", v)]]]
+        n = 0
+        for d in sim["devices"]:
+            if d["kind"] != "pile":
+                continue
+            n += 1
+            for g in range(1, int(d["guns"]) + 1):
+                gun = f"P{n}-{g}"
+                cmds.append(["gun", "set", SID, gun, "--code", gun_code(gun),
+                             "--rated-power-w", str(d["rated_power_w"]),
+                             "--kind", "dc" if d["current"] == "DC" else "ac",
+                             "--name", f"{n} 号桩 {g} 号枪" if int(d["guns"]) > 1 else f"{n} 号桩"])
+                self.guns.append({"gun": gun, "code": gun_code(gun), "rated_power_w": d["rated_power_w"],
+                                  "unit": d["unit"], "n": g, "free_vend": g in FREE_VEND.get(n, [])})
+        body = self.workdir / "tariff.json"
+        body.write_text(json.dumps(DEMO_TARIFF, ensure_ascii=False, indent=1), encoding="utf-8")
+        # the first version of its code in a fresh database
+        self.tariff_id = f"{TARIFF_CODE}-v1"
+        # In force since yesterday's midnight: the gateway's clock runs from the simulator's
+        # morning, which may lie before now.
+        since = (datetime.now(TZ) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        cmds += [["tariff", "create", str(body), "--code", TARIFF_CODE, "--name", "演示分时电价 demo time-of-use"],
+                 ["tariff", "assign", SID, self.tariff_id, "--from", since.isoformat(timespec="minutes")],
+                 ["station", "qr", SID, "--out", str(self.workdir / "qr")]]
+        out = self.cli_batch(cmds)
+        if f"{SID}: {self.tariff_id} from" not in out:
+            raise click.ClickException(f"the tariff was not assigned as {self.tariff_id}:\n{out}")
+
+    def where(self, fake: str, ports: dict[str, int | str], sim: dict, status_port: int) -> dict:
+        web = f"http://127.0.0.1:{ports['web']}"
+        drivers = [g for g in self.guns if not g["free_vend"]]
+        return {"console": f"{web}/", "api_token": self.api_token,
+                "app": f"{web}/app/", "app_login": f"{web}/app/login/wechat",
+                "scan": f"{web}/app/scan?g={drivers[0]['code']}" if drivers else None,
+                "driver_guns": [{"gun": g["gun"], "code": g["code"], "scan": f"{web}/app/scan?g={g['code']}",
+                                 "plug": f"{sim['control']}/piles/{g['unit']}/guns/{g['n']}/plug"}
+                                for g in drivers],
+                "free_vend_guns": [g["gun"] for g in self.guns if g["free_vend"]],
+                "wechat": fake, "cashier": f"{fake}/fake/cashier", "tariff": self.tariff_id,
+                "qr": str(self.workdir / "qr"),
+                "gateway": f"http://127.0.0.1:{status_port}/",
+                "simulator": sim["control"], "broker": f"mqtts://127.0.0.1:{ports['broker']}",
+                "provisioning": f"https://127.0.0.1:{ports['https']}/"}
+
+    def text(self, w: dict, cfg: Path) -> str:
+        drivers = "\n".join(f"      {g['gun']:<6} {g['scan']}" for g in w["driver_guns"])
+        plug = w["driver_guns"][0]["plug"] if w["driver_guns"] else ""
+        return f"""
+Juchong demo running ({self.speed:g}x: a day in {24 * 60 / self.speed:.0f} minutes):
+  driver H5 app       {w['app']}
+      log in through the fake WeChat: {w['app_login']} (any user name, e.g. alice)
+      guns for drivers (no free vend; open a scan URL, or scan a QR label in {w['qr']}):
+{drivers}
+      a car on such a gun waits for the driver; plug one in: curl -X POST {plug} -d '{{}}'
+      free vend (the simulated day's cars start by themselves): {', '.join(w['free_vend_guns'])}
+      tariff {w['tariff']} (time of use), pushed to the gateway by the jobs
+  fake WeChat         {w['wechat']}   (a recharge opens its cashier: {w['cashier']};
+                      确认支付 pays and its callback credits the wallet)
+  cloud console       {w['console']}   (log in with the API token {self.api_token})
+  gateway status      {w['gateway']}      (jc-gateway status --url {w['gateway'].rstrip('/')})
+  simulator control   {w['simulator']}/state
+  broker              {w['broker']}   (mutual TLS; CA in {self.cloud_dir / 'ca'})
+  gateway config      {cfg}
+  logs                {self.logs}
+Press Ctrl-C to stop."""
+
     def gateway(self, sim: dict, ports: dict[str, int | str]) -> tuple[int, Path]:
         host, port = sim["tcp"].rsplit(":", 1)
         found = []
@@ -170,20 +308,25 @@ class Demo:
                               rated_kva=sim.get("rated_kva"), store_path=str(gw_dir / "station.db"),
                               status_listen=f"127.0.0.1:{status_port}",
                               credentials_dir=str(gw_dir / "credentials"))
-        # In the demo every gun charges as soon as a car plugs in (free vend).
-        text = text.replace("# free_vend_guns = [1]       # guns that start without authorisation when a car plugs in",
-                            "free_vend_guns = [1, 2]      # the demo: every gun starts when a car plugs in")
+        text = with_free_vend(text)
         cfg = gw_dir / "station.toml"
         cfg.write_text(text)
         gateway = bin_path("jc-gateway")
         self.run([gateway, "check-config", str(cfg)])
-        # the store starts with a time-of-use tariff, as if the cloud had sent one
+        token = json.loads(self.run([bin_path("jc-cloud"), "token", SID, "--json"]))
+        self.seed(sim)
+        # The store starts with the tariff the cloud assigned, as if set_tariff had already
+        # come: the simulated day's first cars need a price before the jobs' first push (which
+        # then sends the same version again).
         from edge.cache import Store
         with Store.open(gw_dir / "station.db") as store:
-            store.settings.set_tariff(DEMO_TARIFF)
-        token = json.loads(self.run([bin_path("jc-cloud"), "token", SID, "--json"]))
+            store.settings.set_tariff(Tariff.from_dict({**DEMO_TARIFF, "id": self.tariff_id}).to_dict())
         self.run([gateway, "provision", "-c", str(cfg), "--url", f"https://127.0.0.1:{ports['https']}",
                   "--token", token["token"], "--ca-fingerprint", token["ca_sha256"]])
+        # Billing catch-up, tariff pushes, payment reconciliation and refunds. Started once the
+        # gateway is provisioned: on SQLite its lease writes every round would contend with the
+        # one-time token's redemption.
+        self.spawn("jobs", [bin_path("jc-cloud"), "jobs", "--interval", "10"])
         # The gateway's clock starts at the simulator's time of day, today, and runs as fast.
         hh, mm = (int(x) for x in str(sim.get("start_time", "07:00")).split(":")[:2])
         start = datetime.now(TZ).replace(hour=hh, minute=mm, second=0, microsecond=0)
@@ -216,27 +359,19 @@ def main(speed: float, scenario: str, workdir: Path, exit_after: float | None) -
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        demo.say("starting the fake WeChat (login, Pay, cashier) …")
+        fake = demo.wechat()
         demo.say("starting the cloud: CA, broker, ingest, web …")
         ports = demo.cloud()
         demo.say(f"starting the simulated station ({scenario}, {speed:g}x) …")
         sim = demo.simulator()
-        demo.say("writing the gateway config, provisioning it with a one-time token, starting it …")
+        demo.say("entering the station, its guns and a tariff; provisioning the gateway with a one-time token, "
+                 "starting it and the cloud's jobs …")
         status_port, cfg = demo.gateway(sim, ports)
-        console = f"http://127.0.0.1:{ports['web']}/"
-        click.echo(json.dumps({"console": console, "api_token": demo.api_token,
-                               "gateway": f"http://127.0.0.1:{status_port}/",
-                               "simulator": sim["control"], "broker": f"mqtts://127.0.0.1:{ports['broker']}",
-                               "provisioning": f"https://127.0.0.1:{ports['https']}/"}), nl=True)
+        where = demo.where(fake, ports, sim, status_port)
+        click.echo(json.dumps(where, ensure_ascii=False), nl=True)
         sys.stdout.flush()
-        demo.say(f"""
-Juchong demo running ({speed:g}x: a day in {24 * 60 / speed:.0f} minutes):
-  cloud console       {console}   (log in with the API token {demo.api_token})
-  gateway status      http://127.0.0.1:{status_port}/      (jc-gateway status --url http://127.0.0.1:{status_port})
-  simulator control   {sim['control']}/state
-  broker              mqtts://127.0.0.1:{ports['broker']}   (mutual TLS; CA in {demo.cloud_dir / 'ca'})
-  gateway config      {cfg}
-  logs                {demo.logs}
-Press Ctrl-C to stop.""")
+        demo.say(demo.text(where, cfg))
         t0 = time.monotonic()
         while not stopping:
             time.sleep(0.5)

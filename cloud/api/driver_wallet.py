@@ -32,7 +32,7 @@ def _wallet_settings() -> WalletSettings:
 
 def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or not lo <= int(raw) <= hi:
         raise InvalidField(f"{name} must be an integer {lo}..{hi}", field=name)
@@ -41,9 +41,9 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
 
 def _str_arg(name: str) -> str | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    if len(raw) > 64 or not raw.isascii():
+    if not raw or len(raw) > 64 or not raw.isascii():
         raise InvalidField(f"{name} is not a recharge id", field=name)
     return raw
 
