@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from sqlalchemy import select, text
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from cloud.db import db
@@ -200,7 +200,9 @@ def _drive(browser: Any, app: Any, web: Web, fake: FakeServer, cloud: CloudStack
     gw_now = _gateway_now(gw)
     # 3 to 4 gateway minutes (9 to 12 s) ahead, on a minute: the start comes before, the 20 CNY after
     boundary = (gw_now + timedelta(minutes=3)).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    _wait(lambda: _seed_tariff(app, tariff_with_boundary(boundary)), 10, "the tariff stored")
+    with app.app_context(), db.transaction() as s:
+        tariffs.assign(s, SID, tariffs.create(s, tariff_with_boundary(boundary), code="e2e").tariff_id,
+                       effective_from=0)
 
     # 4. scan the gun's QR link, charge by amount 20 CNY
     page.goto(f"{web.url}/app/scan?g={CODE}")
@@ -276,22 +278,6 @@ def _drive(browser: Any, app: Any, web: Web, fake: FakeServer, cloud: CloudStack
         db.session.rollback()
     assert not problems, problems
     context.close()
-
-
-def _seed_tariff(app: Any, body: dict[str, Any]) -> bool:
-    """Create and assign the tariff; False when SQLite refused the write because ingest
-    committed after this transaction's first read (tariffs.create reads, then writes)."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        with app.app_context(), db.transaction() as s:
-            s.execute(text("UPDATE orders SET state = state WHERE 0"))  # SQLite's write lock first
-            tariffs.assign(s, SID, tariffs.create(s, body, code="e2e").tariff_id, effective_from=0)
-        return True
-    except OperationalError as e:
-        if "locked" not in str(e):
-            raise
-        return False
 
 
 def _gateway_now(gw: GatewayProcess) -> datetime:
