@@ -67,6 +67,9 @@ def _follow(view: dict[str, Any] | None) -> bool:
     True if the order was looked at again (the view is then stale)."""
     if view is None or view["state"] != "starting":
         return False
+    # the request's own read ends first: on SQLite it holds the write lock (BEGIN IMMEDIATE),
+    # which the transaction below would otherwise wait for until the busy timeout
+    db.session.rollback()
     with db.transaction() as s:
         service.follow_start(s, view["order_id"])
     db.session.rollback()

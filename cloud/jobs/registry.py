@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cloud.alarms import jobs as alarms  # alarms
-from cloud.jobs import bill_unreleased, close_stale, push_tariffs, report_days, wallet
+from cloud.jobs import bill_unreleased, close_stale, follow_starts, push_tariffs, report_days, wallet
 from cloud.jobs.context import JobContext
 
 Job = Callable[[JobContext], int]  # returns how many things it did
 
 JOBS: list[tuple[str, Job]] = [
+    ("follow_starts", follow_starts.run),  # before close_stale: a late reply decides, not the age
     ("bill_unreleased", bill_unreleased.run),  # before close_stale: billed, not timed out
     ("close_stale", close_stale.run),
     ("push_tariffs", push_tariffs.run),
