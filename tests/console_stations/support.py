@@ -26,6 +26,7 @@ from cloud.stations.service import set_gun, set_station
 from tests.console.support import make_operator
 
 MIN = 60_000
+SESS_A1 = "5e55a001-0000-4000-8000-000000000001"
 
 
 def seed(app: Flask) -> dict[str, Any]:
@@ -39,16 +40,16 @@ def seed(app: Flask) -> dict[str, Any]:
         set_gun(s, "ST-B", "P1-1", code="QRB0001", rated_power_w=7000, kind="ac")
         s.add(StationState(sid="ST-A", online=True, claimed_online=True, last_seen=now, telemetry_ts=now, telemetry={
             "transformer": {"level": "normal", "load_pct": 42.5},
-            "guns": [{"id": "P1-1", "state": "charging", "power_w": 6900, "session_id": "sess-a1"},
+            "guns": [{"id": "P1-1", "state": "charging", "power_w": 6900, "session_id": SESS_A1},
                      {"id": "P1-2", "state": "available"}, {"id": "P2-1", "state": "faulted"}]}))
         s.add(StationState(sid="ST-B", online=False, claimed_online=False, last_seen=now - 3600_000,
                            telemetry={"guns": [{"id": "P1-1", "state": "available"}]}))
         s.add_all([
-            ChargingSession(session_id="sess-a0", sid="ST-A", gun="P1-1", status="ended", started_at=now - 2 * 3600_000,
+            ChargingSession(session_id="5e55a000-0000-4000-8000-000000000000", sid="ST-A", gun="P1-1", status="ended", started_at=now - 2 * 3600_000,
                             ended_at=now - 3600_000, energy_start_wh=0, energy_stop_wh=10_000, energy_wh=10_000),
-            ChargingSession(session_id="sess-a1", sid="ST-A", gun="P1-1", status="running", started_at=now - 30 * MIN,
+            ChargingSession(session_id=SESS_A1, sid="ST-A", gun="P1-1", status="running", started_at=now - 30 * MIN,
                             energy_start_wh=10_000, energy_wh=12_500, power_w=6900, voltage_v=229.5, current_a=30.1, soc=55),
-            ChargingSession(session_id="sess-b0", sid="ST-B", gun="P1-1", status="ended", started_at=now - 3 * 3600_000,
+            ChargingSession(session_id="5e55b000-0000-4000-8000-000000000000", sid="ST-B", gun="P1-1", status="ended", started_at=now - 3 * 3600_000,
                             ended_at=now - 2 * 3600_000, energy_start_wh=0, energy_stop_wh=77_000, energy_wh=77_000),
         ])
         s.add_all([MeterMinuteRow(sid="ST-A", seq=100 + i, ts=now - (10 - i) * MIN, p_avg_w=100_000 + i,
@@ -67,7 +68,7 @@ def seed(app: Flask) -> dict[str, Any]:
         s.flush()
         ledger.top_up(s, str(driver.id), 12_345, f"test-topup-{driver.id}")
         s.add(Order(order_id="ORD-A1", driver_id=str(driver.id), sid="ST-A", gun="P1-1", limit_mode="full",
-                    limit_value=0, hold_fen=5000, state="charging", session_id="sess-a1"))
+                    limit_value=0, hold_fen=5000, state="charging", session_id=SESS_A1))
         driver_id = driver.id
     make_operator(app, "root", "admin")
     make_operator(app, "ops", "operator")

@@ -16,7 +16,7 @@ from cloud.models import Gun, IssuedCert, Pile, ProvisioningToken, Station
 from cloud.models.commands import CommandLog
 from cloud.pki.hierarchy import Pki
 from tests.console.support import csrf_of, login
-from tests.console_stations.support import gateway, seed
+from tests.console_stations.support import SESS_A1, gateway, seed
 
 
 @pytest.fixture
@@ -43,10 +43,9 @@ def test_station_list_and_monitoring_page(app: Flask, client: FlaskClient, seede
     t = r.text
     # guns: 3 total, 1 charging, 1 idle, 1 faulted; ST-A is online
     for k, n in (("total", 3), ("charging", 1), ("idle", 1), ("plugged", 0), ("faulted", 1), ("offline", 0)):
-        assert f'data-k="{k}">' in t and f"{n}</span>" in t.split(f'data-k="{k}">')[1].split("</span>")[0] + "</span>"
+        assert t.split(f'data-k="{k}">')[1].split("</span>")[0].endswith(f" {n}"), k
     # today: 2 sessions (sess-a0 10 kWh + sess-a1 2.5 kWh so far)
     assert '<b id="today-sessions">2</b>' in t and '<b id="today-kwh">12.5</b>' in t
-    assert "alarm-of-A" not in t or True  # the fault table shows kinds, not messages
     assert "gun_fault" in t and 'id="policy-form"' in t
     # ST-B is offline: every gun offline
     t = client.get("/stations/ST-B").text
@@ -107,7 +106,7 @@ def test_gun_pages_live_json_and_remote_stop(app: Flask, client: FlaskClient, se
     assert client.get("/guns/ST-A/P9-9").status_code == 404
     r = client.post("/guns/ST-A/P1-1/stop", headers={"HX-Request": "true", "X-CSRFToken": csrf_of(client, "/guns/ST-A/P1-1")})
     assert r.status_code == 200 and "网关已接受" in r.text
-    assert gw.seen[-1]["type"] == "stop" and gw.seen[-1]["gun"] == "P1-1" and gw.seen[-1]["session_id"] == "sess-a1"
+    assert gw.seen[-1]["type"] == "stop" and gw.seen[-1]["gun"] == "P1-1" and gw.seen[-1]["session_id"] == SESS_A1
     [entry] = _audit(app, "gun.stop")
     assert entry.target == "gun:ST-A/P1-1" and entry.actor == "ops"
     with app.app_context():
@@ -217,7 +216,6 @@ def test_an_owner_sees_only_their_stations_on_every_list(app: Flask, client: Fla
     for path in ("/stations/ST-B", "/stations/ST-B/load.json", "/guns/ST-B/P1-1", "/guns/ST-B/P1-1/live.json",
                  "/archives/stations/ST-B", "/archives/stations/ST-B/labels"):
         assert client.get(path).status_code == 404, path
-    assert "alarm" not in client.get("/stations/ST-A").text or "ST-B" not in client.get("/stations/ST-A").text
     # drivers are not station data: an owner does not open them
     assert client.get("/archives/drivers").status_code == 403
     # an owner reads, never changes

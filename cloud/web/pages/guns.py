@@ -16,6 +16,7 @@ from cloud.stations import monitor
 from cloud.web import access
 from cloud.web.pages.stations import BUCKETS
 from cloud.web.pages.stations_common import day_start, page_arg, reply_text
+from jcproto import ProtocolError
 
 bp = Blueprint("guns", __name__, url_prefix="/guns")
 
@@ -59,6 +60,9 @@ def stop(sid: str, gun: str) -> Any:
     ok, status, outcome = False, 200, {"payload": payload}
     try:
         reply = send_command(sid, "stop", payload)
+    except ProtocolError as e:
+        text, status = _("The command is not valid: %(why)s", why=str(e)), 400
+        outcome["outcome"] = "invalid"
     except CommandTimeout:
         text, status = _("No reply from the gateway in time (is the station online?)."), 504
         outcome["outcome"] = "timeout"
