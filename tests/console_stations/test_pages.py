@@ -4,7 +4,6 @@ never appears), CSRF refused, and the audit entries of every change."""
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -16,12 +15,7 @@ from cloud.models import Gun, IssuedCert, Pile, ProvisioningToken, Station
 from cloud.models.commands import CommandLog
 from cloud.pki.hierarchy import Pki
 from tests.console.support import csrf_of, login
-from tests.console_stations.support import SESS_A1, gateway, seed
-
-
-@pytest.fixture
-def seeded(app: Flask) -> dict:
-    return seed(app)
+from tests.console_stations.support import SESS_A1, gateway
 
 
 def _as(client: FlaskClient, who: str) -> FlaskClient:
