@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from cloud.models import ChargingSession, Gun, MeterMinuteRow, Pile, Station, StationState
 from cloud.orders.models import Order
-from cloud.stations.service import StationArchiveError, _guns_of, has_session, load_level, set_gun, set_station
+from cloud.stations.service import (
+    StationArchiveError,
+    _guns_of,
+    has_session,
+    load_level,
+    set_gun,
+    set_station,
+)
 
 COUNTED = ("charging", "idle", "plugged", "faulted", "offline")
 CAP_PCT, BLOCK_PCT = 50.0, 80.0  # the load chart's two lines: where the default policy caps, blocks

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from cloud import provisioning
+import cloud.provisioning as provisioning
 from cloud.audit import service as audit
 from cloud.db import db
 from cloud.drivers import service as drivers
