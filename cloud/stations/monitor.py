@@ -290,8 +290,8 @@ def update_gun(s: Session, sid: str, gun: str, *, sids: set[str] | None, code: s
                rated_power_w: int | None, kind: str | None) -> dict[str, list[Any]]:
     if not visible(sid, sids) or s.get(Station, sid) is None:
         raise StationArchiveError("unknown_station", f"no station {sid!r}")
-    if len(name) > 64:
-        raise StationArchiveError("too_long", "a gun's name has up to 64 characters")
+    if len(name) > 64 or not 3 <= len(gun) <= 36:
+        raise StationArchiveError("too_long", "a gun's id has 3 to 36 characters, its name up to 64")
     row = s.get(Gun, (sid, gun))
     before = {} if row is None else {"code": row.code, "name": row.name, "rated_power_w": row.rated_power_w, "kind": row.kind}
     row = set_gun(s, sid, gun, code=code, rated_power_w=rated_power_w, name=name or None, kind=kind)

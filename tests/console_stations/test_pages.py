@@ -133,8 +133,9 @@ def test_archive_edits_are_saved_and_audited(app: Flask, client: FlaskClient, se
         assert client.post("/archives/stations/ST-A", data={"csrf_token": csrf, **data}).status_code == 400
     r = client.post("/archives/stations/ST-A/guns", data={"csrf_token": csrf, "gun": "P1-1", "code": "QRB0001"})
     assert r.status_code == 400 and "另一把枪" in r.text
-    r = client.post("/archives/stations/ST-A/guns", data={"csrf_token": csrf, "gun": "P1-1", "code": "x"})
-    assert r.status_code == 400
+    for data in ({"gun": "P1-1", "code": "x"}, {"gun": "P1-" + "9" * 40}, {"gun": "P1-1", "kind": "xx"},
+                 {"gun": "P11", "code": "QRNEW01"}, {"gun": "P1-1", "rated_kw": "-3"}):
+        assert client.post("/archives/stations/ST-A/guns", data={"csrf_token": csrf, **data}).status_code == 400, data
     assert client.post("/archives/stations/NOPE", data={"csrf_token": csrf}).status_code == 404
 
 
