@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from cloud import create_app
 from cloud.db import db
 from tests.console.conftest import cheap_argon2, make_app  # noqa: F401  (fixture)
-from tests.support.databases import db_url, engine, pg_url  # noqa: F401  (fixtures)
 from tests.console_stations.support import seed
+from tests.support.databases import db_url, engine, pg_url  # noqa: F401  (fixtures)
 
 DB = "console.sqlite"
 
