@@ -114,3 +114,14 @@ def redeem(
 def high_seq(session: Session, sid: str) -> int:
     """The highest seq the cloud holds for `sid` (0 when none)."""
     return int(session.scalar(select(func.max(RawRecord.seq)).where(RawRecord.sid == sid)) or 0)
+
+
+def list_tokens(session: Session, *, sids: set[str] | None, page: int = 1,
+                per_page: int = 50) -> tuple[list[ProvisioningToken], int]:
+    """Provisioning tokens newest first (never the tokens: only their state), owner scope `sids`."""
+    q = select(ProvisioningToken)
+    n = select(func.count()).select_from(ProvisioningToken)
+    if sids is not None:
+        q, n = q.where(ProvisioningToken.sid.in_(sorted(sids))), n.where(ProvisioningToken.sid.in_(sorted(sids)))
+    rows = list(session.scalars(q.order_by(ProvisioningToken.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+    return rows, int(session.scalar(n) or 0)

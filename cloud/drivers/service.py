@@ -285,3 +285,22 @@ def change_payment_password(transactions: Transactions, driver_id: int, old: Any
         s.execute(update(PaymentPassword).where(PaymentPassword.driver_id == driver_id)
                   .values(password_hash=hashed, failures="", locked_until=None,
                           attempts=PaymentPassword.attempts + 1, updated_at=now))
+
+
+def listing(session: Session, *, query: str = "", page: int = 1, per_page: int = 50) -> tuple[list[Driver], int]:
+    """Drivers newest first; `query` matches a phone, nickname or id."""
+    from sqlalchemy import func
+
+    conds = []
+    q = (query or "").strip()[:64]
+    if q:
+        like = f"%{q}%"
+        conds.append(or_(Driver.phone.like(like), Driver.nickname.like(like),
+                         Driver.id == (int(q) if q.isdigit() and len(q) < 18 else -1)))
+    rows = list(session.scalars(select(Driver).where(*conds).order_by(Driver.id.desc())
+                                .offset((page - 1) * per_page).limit(per_page)))
+    return rows, int(session.scalar(select(func.count()).select_from(Driver).where(*conds)) or 0)
+
+
+def get_driver(session: Session, driver_id: int) -> Driver | None:
+    return session.get(Driver, driver_id)

@@ -502,3 +502,14 @@ def verify(s: Session) -> list[str]:
     if grand != 0:
         problems.append(f"all entries sum to {grand}, not 0")
     return problems
+
+
+def balances_of(s: Session, driver_ids: list[str]) -> dict[str, Balances]:
+    """Read-only balances of these drivers (no lock, nothing opened): for lists."""
+    found: dict[str, dict[str, int]] = {d: {} for d in driver_ids}
+    if driver_ids:
+        for d, kind, bal in s.execute(select(LedgerAccount.driver_id, LedgerAccount.kind, LedgerAccount.balance)
+                                      .where(LedgerAccount.driver_id.in_(driver_ids))):
+            found[d][kind] = int(bal or 0)
+    return {d: Balances(cash=b.get(Kind.CASH, 0), bonus=b.get(Kind.BONUS, 0), held=b.get(Kind.HELD, 0),
+                        debt=-b.get(Kind.DEBT, 0)) for d, b in found.items()}

@@ -22,6 +22,7 @@ class Station(Base):
     city: Mapped[str | None] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(32))
     open_hours: Mapped[str | None] = mapped_column(String(64))
+    transformer_kva: Mapped[float | None] = mapped_column(Float)  # the archive's rating (console)
 
 
 class Pile(Base):
@@ -29,6 +30,8 @@ class Pile(Base):
     sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), primary_key=True)
     pile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[int] = mapped_column(default=now_ms)
+    model: Mapped[str | None] = mapped_column(String(64))  # the maker's model name
+    profile: Mapped[str | None] = mapped_column(String(32))  # the gateway's pile profile
 
 
 class Gun(Base):

@@ -216,3 +216,9 @@ def close_stale(s: Session, *, older_than_ms: int, now: int | None = None,
             apply(s, oid, Event.TIMEOUT, now=stamp)
         moved.append(oid)
     return moved
+
+
+def for_driver(s: Session, driver_id: str, *, limit: int = 20) -> list[Order]:
+    """A driver's latest orders, newest first."""
+    return list(s.scalars(select(Order).where(Order.driver_id == driver_id)
+                          .order_by(Order.created_at.desc()).limit(limit)))

@@ -36,3 +36,17 @@ def station_certificates(session: Session, sid: str) -> list[x509.Certificate]:
         .order_by(IssuedCert.issued_at.desc())
     )
     return [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in rows]
+
+
+def station_certs(session: Session, *, sids: set[str] | None, page: int = 1,
+                  per_page: int = 50) -> tuple[list[IssuedCert], int]:
+    """Station certificates newest first (owner scope `sids`, None: all) and their count."""
+    from sqlalchemy import func
+
+    q = select(IssuedCert).where(IssuedCert.kind == "station")
+    n = select(func.count()).select_from(IssuedCert).where(IssuedCert.kind == "station")
+    if sids is not None:
+        q, n = q.where(IssuedCert.subject_cn.in_(sorted(sids))), n.where(IssuedCert.subject_cn.in_(sorted(sids)))
+    rows = list(session.scalars(q.order_by(IssuedCert.issued_at.desc(), IssuedCert.serial)
+                                .offset((page - 1) * per_page).limit(per_page)))
+    return rows, int(session.scalar(n) or 0)

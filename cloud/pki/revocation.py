@@ -74,3 +74,26 @@ def publish_crl(session: Session, config: Mapping[str, Any]) -> Path:
     """Re-sign the station CRL from the database into CRL_FILE (atomically replaced)."""
     pki = Pki(config["CA_DIR"])
     return pki.write_crl(revoked_station_serials(session), Path(config["CRL_FILE"]))
+
+
+def revoke_station(session: Session, config: Mapping[str, Any], *, sid: str | None = None,
+                   serial: str | None = None) -> tuple[Revoked, list[str]]:
+    """What `jc-cloud revoke` does, as one call for the console: revoke (keyCompromise),
+    re-sign the CRL, and have the broker drop the station (dynsec) or say what to do.
+    Returns what was revoked and the broker's warnings; nothing revoked: nothing else done."""
+    from cloud.broker.control import admin_connection, apply_revocation
+    from cloud.broker.dynsec import BrokerAdminError
+
+    done = revoke(session, sid=sid, serial=serial, reason=KEY_COMPROMISE)
+    if not done.serials:
+        return done, []
+    publish_crl(session, config)
+    if config["BROKER_ACCESS_CONTROL"] != "mosquitto-dynsec":
+        return done, apply_revocation(config, None)
+    try:
+        with admin_connection(config) as admin:
+            return done, apply_revocation(config, admin, kick=done.sids, remove=done.bare)
+    except BrokerAdminError as e:
+        warnings = apply_revocation(config, None, kick=done.sids, remove=done.bare)
+        return done, [*warnings, f"the broker could not be reached ({e}): revoke again or restart it "
+                                 "to drop the station's connection"]

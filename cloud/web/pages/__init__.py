@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from cloud.web.pages import audit, auth, home, operators
+from cloud.web.pages import archives, audit, auth, guns, home, operators, stations
 
-PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp]
+PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp]

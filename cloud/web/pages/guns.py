@@ -1,0 +1,77 @@
+"""Gun monitoring (area "guns"): the list of guns in scope, and per gun its identity and
+state, today's and cumulative kWh, sessions and hours, live voltage, current and power (a
+chart polling `live.json`), the running order, and remote stop (`stop`, audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, render_template
+from flask_babel import gettext as _
+
+from cloud.audit import service as audit
+from cloud.commands import CommandPublishError, CommandTimeout, send_command
+from cloud.db import db
+from cloud.stations import monitor
+from cloud.web import access
+from cloud.web.pages.stations import BUCKETS
+from cloud.web.pages.stations_common import day_start, page_arg, reply_text
+from jcproto import ProtocolError
+
+bp = Blueprint("guns", __name__, url_prefix="/guns")
+
+
+@bp.get("/")
+@access.requires("guns")
+def index() -> Any:
+    page = monitor.list_guns(db.session, sids=access.scope(), page=page_arg())
+    return render_template("console/guns/list.html", page=page)
+
+
+@bp.get("/<sid>/<gun>")
+@access.requires("guns")
+def detail(sid: str, gun: str) -> Any:
+    now = access.clock()
+    view = monitor.gun_monitor(db.session, sid, gun, sids=access.scope(), day_start=day_start(now), now=now)
+    if view is None:
+        abort(404)
+    return render_template("console/guns/detail.html", g=view, can_change=access.can("guns", write=True))
+
+
+@bp.get("/<sid>/<gun>/live.json")
+@access.requires("guns")
+def live(sid: str, gun: str) -> Any:
+    reading = monitor.live(db.session, sid, gun, sids=access.scope())
+    if reading is None:
+        abort(404)
+    label = BUCKETS.get(reading["bucket"])
+    return jsonify({**reading, "state_label": label() if label else reading["bucket"]})
+
+
+@bp.post("/<sid>/<gun>/stop")
+@access.requires("guns")
+def stop(sid: str, gun: str) -> Any:
+    reading = monitor.live(db.session, sid, gun, sids=access.scope())
+    if reading is None:
+        abort(404)
+    payload: dict[str, Any] = {"gun": gun}
+    if reading.get("session_id"):
+        payload["session_id"] = reading["session_id"]
+    ok, status, outcome = False, 200, {"payload": payload}
+    try:
+        reply = send_command(sid, "stop", payload)
+    except ProtocolError as e:
+        text, status = _("The command is not valid: %(why)s", why=str(e)), 400
+        outcome["outcome"] = "invalid"
+    except CommandTimeout:
+        text, status = _("No reply from the gateway in time (is the station online?)."), 504
+        outcome["outcome"] = "timeout"
+    except CommandPublishError:
+        text, status = _("The broker could not be reached; nothing was sent."), 502
+        outcome["outcome"] = "unsent"
+    else:
+        ok, text = reply.ok, reply_text(reply)
+        outcome.update(outcome="ok" if reply.ok else "refused", error=reply.error.value if reply.error else None)
+    with db.transaction() as s:
+        audit.record(s, access.actor(), "gun.stop", f"gun:{sid}/{gun}", outcome, ip=access.client_ip())
+    return render_template("console/guns/_reply.html", ok=ok, text=text), status

@@ -1,0 +1,116 @@
+"""Station monitoring (area "stations"): the list of stations in scope, and per station its
+guns by state, today's sessions, kWh and hours, the transformer load curve, its faults, and
+the load policy pushed to the gateway (`set_load_policy`, the reply shown and audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, render_template, request
+from flask_babel import gettext as _
+
+from cloud.alarms import service as alarms
+from cloud.audit import service as audit
+from cloud.commands import CommandPublishError, CommandTimeout, send_command
+from cloud.db import db
+from cloud.stations import monitor
+from cloud.web import access
+from cloud.web.pages.stations_common import FormError, day_start, number, page_arg, reply_text
+from jcproto import ProtocolError
+
+bp = Blueprint("stations", __name__, url_prefix="/stations")
+DAY_MS = 86_400_000
+POLICY_FIELDS = (  # form field, lowest, highest
+    ("rated_kva", 1.0, 100_000.0), ("cap_above_pct", 1.0, 200.0), ("block_above_pct", 1.0, 200.0),
+    ("cap_power_pct", 0.0, 100.0), ("hysteresis_pct", 0.0, 50.0),
+)
+
+
+@bp.get("/")
+@access.requires("stations")
+def index() -> Any:
+    page = monitor.list_stations(db.session, sids=access.scope(), page=page_arg())
+    return render_template("console/stations/list.html", page=page)
+
+
+def _monitor_or_404(sid: str) -> dict[str, Any]:
+    now = access.clock()
+    view = monitor.station_monitor(db.session, sid, sids=access.scope(), day_start=day_start(now), now=now)
+    if view is None:
+        abort(404)
+    return view
+
+
+@bp.get("/<sid>")
+@access.requires("stations")
+def detail(sid: str) -> Any:
+    view = _monitor_or_404(sid)
+    faults = alarms.list_alarms(db.session, sids=access.scope(), sid=sid, page=1, per_page=20)
+    return render_template("console/stations/detail.html", st=view, faults=faults,
+                           cap_pct=monitor.CAP_PCT, block_pct=monitor.BLOCK_PCT,
+                           can_change=access.can("stations", write=True))
+
+
+@bp.get("/<sid>/load.json")
+@access.requires("stations")
+def load(sid: str) -> Any:
+    view = _monitor_or_404(sid)
+    now = access.clock()
+    curve = monitor.load_curve(db.session, sid, sids=access.scope(), since=now - DAY_MS, until=now + 60_000)
+    return jsonify({"sid": sid, "level": view["load_level"], "load_pct": view["load_pct"],
+                    "cap_pct": monitor.CAP_PCT, "block_pct": monitor.BLOCK_PCT,
+                    "points": [[p["ts"], p["load_pct"]] for p in curve]})
+
+
+@bp.post("/<sid>/policy")
+@access.requires("stations")
+def policy(sid: str) -> Any:
+    _monitor_or_404(sid)
+    try:
+        payload = {k: v for k, lo, hi in POLICY_FIELDS if (v := number(request.form, k, lo, hi)) is not None}
+    except FormError as e:
+        return render_template("console/stations/_reply.html", ok=False,
+                               text=_("Not a number in its range: %(field)s", field=str(e))), 400
+    mode = request.form.get("mode") or ""
+    if mode in ("threshold", "share"):
+        payload["mode"] = mode
+    if "rated_kva" not in payload:
+        return render_template("console/stations/_reply.html", ok=False,
+                               text=_("Give the transformer's rating (kVA).")), 400
+    outcome: dict[str, Any] = {"payload": payload}
+    status, ok = 200, False
+    try:
+        reply = send_command(sid, "set_load_policy", payload)
+    except ProtocolError as e:
+        text, status = _("The policy is not valid: %(why)s", why=str(e)), 400
+        outcome["outcome"] = "invalid"
+    except CommandTimeout:
+        text, status = _("No reply from the gateway in time (is the station online?)."), 504
+        outcome["outcome"] = "timeout"
+    except CommandPublishError:
+        text, status = _("The broker could not be reached; nothing was sent."), 502
+        outcome["outcome"] = "unsent"
+    else:
+        ok, text = reply.ok, reply_text(reply)
+        outcome.update(outcome="ok" if reply.ok else "refused", error=reply.error.value if reply.error else None,
+                       reply_detail=reply.detail)
+    with db.transaction() as s:
+        audit.record(s, access.actor(), "station.load_policy", f"station:{sid}", outcome, ip=access.client_ip())
+    return render_template("console/stations/_reply.html", ok=ok, text=text), status
+
+
+LEVELS = {"normal": lambda: _("normal"), "capped": lambda: _("capped"), "blocked": lambda: _("blocked"),
+          "failsafe": lambda: _("failsafe")}
+BUCKETS = {"charging": lambda: _("charging"), "idle": lambda: _("idle"), "plugged": lambda: _("plugged"),
+           "faulted": lambda: _("faulted"), "offline": lambda: _("offline")}
+
+
+@bp.app_context_processor
+def labels() -> dict[str, Any]:
+    def level_label(level: str | None) -> str:
+        return LEVELS[level]() if level in LEVELS else _("no meter")
+
+    def bucket_label(bucket: str) -> str:
+        return BUCKETS[bucket]() if bucket in BUCKETS else bucket
+
+    return {"level_label": level_label, "bucket_label": bucket_label}
