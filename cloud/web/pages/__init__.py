@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from cloud.web.pages import audit, auth, home, operators
+from cloud.web.pages import audit, auth, home, money, operators, orders, tariffs
 
-PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp]
+PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, tariffs.bp, orders.bp, money.bp]
