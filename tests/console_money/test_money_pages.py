@@ -216,3 +216,43 @@ def test_revenue_owner_scope_and_english(app: Flask) -> None:
     en = root.get("/money/", query_string=WINDOW, headers={"Accept-Language": "en"})
     assert en.status_code == 200
     assert root.get("/money/", query_string={"from": "junk", "by": "nope"}).status_code == 200
+
+
+def test_order_refund_to_balance_and_original_route(app: Flask) -> None:
+    fin = client_as(app, "fin")
+    d = fin.get("/orders/o-s1")
+    assert 'id="refund-form"' in d.text
+    nonce = d.text.split('name="nonce" value="')[1].split('"')[0]
+    tok = csrf_of(fin, "/orders/o-s1")
+    with app.app_context():
+        cash = ledger.balances(db.session, "d1").cash
+        elec = ledger.platform_balance(db.session, FEE_LINES["electricity"])
+    form = {"route": "balance", "r_electricity": "2.34", "note": "计量偏差", "nonce": nonce, "csrf_token": tok}
+    assert fin.post("/orders/o-s1/refund", data={**form, "note": ""}).status_code == 400
+    assert fin.post("/orders/o-s1/refund", data=form).status_code == 303
+    assert fin.post("/orders/o-s1/refund", data=form).status_code == 303  # the same form twice: once
+    with app.app_context():
+        assert ledger.balances(db.session, "d1").cash == cash + 234
+        assert ledger.platform_balance(db.session, FEE_LINES["electricity"]) - elec in (-234, 234)
+        assert ledger.verify(db.session) == []
+    # never more than the line still holds (12.34 - 2.34 = 10.00 left)
+    r = fin.post("/orders/o-s1/refund", data={**form, "nonce": "n2", "r_electricity": "10.01"})
+    assert r.status_code == 400 and 'id="error"' in r.text
+    # original route: this driver paid through no WeChat payment, refused with a message
+    r = fin.post("/orders/o-s1/refund", data={**form, "nonce": "n3", "route": "original", "r_electricity": "1.00"})
+    assert r.status_code == 400
+    (entry,) = audit_of(app, "order.refund")
+    assert entry.detail["note"] == "计量偏差" and entry.detail["lines"]["electricity"] == 234
+    for who in ("ops", "own1"):  # money: admin and finance change it
+        c = client_as(app, who)
+        assert c.post("/orders/o-s1/refund", data={**form, "csrf_token": csrf_of(c, "/orders/")}).status_code == 403
+    assert fin.post("/orders/ab-s1/refund", data={**form, "nonce": "n4"}).status_code == 400  # not settled
+
+
+def test_payments_and_refunds_pages(app: Flask) -> None:
+    for who in ("root", "fin", "own1"):
+        c = client_as(app, who)
+        assert c.get("/money/payments").status_code == 200
+        assert c.get("/money/payments?purpose=recharge&page=2").status_code == 200
+        assert c.get("/money/refunds").status_code == 200
+    assert client_as(app, "ops").get("/money/payments").status_code == 403

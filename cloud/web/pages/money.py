@@ -112,3 +112,24 @@ def export_xlsx() -> Any:
 
     return Response(gen(), mimetype=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="revenue-{by}-{lo}-{hi}.xlsx"'})
+
+
+@bp.get("/payments")
+@access.requires("money")
+def payments() -> Any:
+    from cloud.wallet import service as wallet
+    from cloud.web.pages.tariffs import page_arg
+
+    purpose = request.args.get("purpose") if request.args.get("purpose") in ("recharge", "session") else None
+    page = wallet.payment_page(db.session, sids=access.scope(), purpose=purpose, page=page_arg())
+    return render_template("console/money/payments.html", page=page, purpose=purpose)
+
+
+@bp.get("/refunds")
+@access.requires("money")
+def refunds() -> Any:
+    from cloud.wallet import service as wallet
+    from cloud.web.pages.tariffs import page_arg
+
+    page = wallet.refund_page(db.session, sids=access.scope(), page=page_arg())
+    return render_template("console/money/refunds.html", page=page)

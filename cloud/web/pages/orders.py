@@ -5,6 +5,7 @@ in the audit log."""
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,7 +53,8 @@ def detail(order_id: str, error: str | None = None) -> Any:
     o = _order_or_404(order_id)
     ev = orders.evidence(db.session, o) if o.state == State.ABNORMAL.value or request.args.get("evidence") else None
     return render_template("console/orders/detail.html", o=o, lines=orders.lines_of(db.session, o.order_id),
-                           ev=ev, error=error, form=request.form), 400 if error else 200
+                           ev=ev, error=error, form=request.form,
+                           nonce=secrets.token_hex(12)), 400 if error else 200
 
 
 def _fen(text: str | None) -> int:
@@ -95,4 +97,46 @@ def resolve(order_id: str) -> Any:
                          ip=access.client_ip())
     except (IllegalTransition, orders.OrderError) as e:
         return detail(order_id, error=_("The order cannot be resolved so: %(why)s", why=str(e)))
+    return redirect(url_for("orders.detail", order_id=order_id), code=303)
+
+
+@bp.post("/<order_id>/refund")
+@access.requires("money")
+def refund(order_id: str) -> Any:
+    """A refund (adjustment) of part of a settled order's fees: to the driver's balance, or on
+    to the original payment route; with a required note in the audit log."""
+    from cloud.drivers.errors import DriverError
+    from cloud.ledger.errors import LedgerError
+    from cloud.wallet import service as wallet
+    from cloud.wallet.settings import app_provider
+
+    _order_or_404(order_id)
+    form = request.form
+    note = (form.get("note") or "").strip()
+    route = form.get("route") or "balance"
+    if not note:
+        return detail(order_id, error=_("A note is required."))
+    try:
+        lines = {k: _fen(form.get(f"r_{k}")) for k in ("electricity", "service", "idle")}
+    except ValueError:
+        return detail(order_id, error=_("Amounts are in yuan with at most two decimals."))
+    refund_no = None
+    try:
+        with db.transaction() as s:
+            # the form's nonce: the same form sent twice refunds once
+            key = f"console-refund:{order_id}:{(form.get('nonce') or secrets.token_hex(8))[:32]}"
+            posting, r = wallet.refund_order(s, order_id, {k: v for k, v in lines.items() if v}, route=route, key=key,
+                                    memo={"note": note[:200], "by": access.actor()})
+            refund_no = r.refund_no if r is not None else None
+            if not posting.replayed:
+                audit.record(s, access.actor(), "order.refund", f"order:{order_id}",
+                             {"note": note[:500], "route": route, "lines": lines, "refund_no": refund_no},
+                             ip=access.client_ip())
+    except (DriverError, LedgerError) as e:
+        return detail(order_id, error=_("The refund was refused: %(why)s", why=str(e)))
+    if refund_no is not None:
+        try:
+            wallet.submit_refund(db.transaction, app_provider(), refund_no)
+        except Exception:  # noqa: BLE001 - the provider away or unset: the refund job sends it again
+            pass
     return redirect(url_for("orders.detail", order_id=order_id), code=303)
