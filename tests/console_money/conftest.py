@@ -3,6 +3,7 @@ a driver with money, settled and abnormal orders at both stations, one operator 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,35 @@ def seed(app: Flask) -> None:
         make_operator(app, login, role, st)
 
 
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated and seeded once; each test gets its own copy of the file."""
+    import os
+
+    from argon2 import PasswordHasher
+
+    from cloud.operators import service
+
+    where = tmp_path_factory.mktemp("money-seed")
+    old_hasher, old_env = service.HASHER, os.environ.get("JC_INSTANCE_PATH")
+    service.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    os.environ["JC_INSTANCE_PATH"] = str(where / "instance")
+    try:
+        a = make_app(where)
+        seed(a)
+        with a.app_context():
+            db.engine.dispose()
+    finally:
+        service.HASHER = old_hasher
+        if old_env is None:
+            os.environ.pop("JC_INSTANCE_PATH", None)
+        else:
+            os.environ["JC_INSTANCE_PATH"] = old_env
+    return where / "console.sqlite"
+
+
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded_db: Path) -> Flask:
     monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
-    a = make_app(tmp_path)
-    seed(a)
-    return a
+    shutil.copyfile(seeded_db, tmp_path / "console.sqlite")
+    return make_app(tmp_path)

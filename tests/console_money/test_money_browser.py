@@ -18,9 +18,8 @@ from cloud.orders.models import Order
 from tests.console.test_console_browser import _log_in, _page, _shoot, _vendor_files, browser  # noqa: F401
 
 pytestmark = pytest.mark.browser
-PAGES = {"tariffs": "/tariffs/", "tariff-new": "/tariffs/new", "tariff-assign": "/tariffs/assign",
-         "orders": "/orders/", "abnormal": "/orders/abnormal", "order": "/orders/o-s1",
-         "revenue": "/money/?from=2025-12-01&to=2025-12-31", "payments": "/money/payments", "refunds": "/money/refunds"}
+PAGES = {"tariffs": "/tariffs/", "abnormal": "/orders/abnormal", "order": "/orders/ab-s2",
+         "revenue": "/money/?from=2025-12-01&to=2025-12-31&by=station", "refunds": "/money/refunds"}
 
 
 @pytest.fixture
