@@ -399,6 +399,7 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
     if txn is None or txn.kind != "settle" or txn.driver_id is None:
         raise InvalidInput(f"order {order_id!r} has no settled bill to refund")
     driver_id = txn.driver_id
+    lock_driver(s, driver_id)  # before the bound is read: two refunds of one order queue here
     for name, fen in back.items():
         kept = s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
                         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)

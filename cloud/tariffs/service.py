@@ -186,7 +186,7 @@ def mark_pushed(s: Session, assignment_id: int, at: int | None = None) -> None:
 # -- the console's views (paginated, owner-scoped) --------------------------------------------
 
 PERIOD_NAMES = ("sharp", "peak", "flat", "valley")  # 尖峰平谷
-_PRICE = re.compile(r"^\d{1,3}(\.\d{1,4})?$")
+_PRICE = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,4})?$")
 
 
 def price_e4(text: str) -> int:
