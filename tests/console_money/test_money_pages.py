@@ -253,6 +253,30 @@ def test_payments_and_refunds_pages(app: Flask) -> None:
     for who in ("root", "fin", "own1"):
         c = client_as(app, who)
         assert c.get("/money/payments").status_code == 200
-        assert c.get("/money/payments?purpose=recharge&page=2").status_code == 200
+        assert c.get("/money/payments?purpose=wallet&page=2").status_code == 200
         assert c.get("/money/refunds").status_code == 200
     assert client_as(app, "ops").get("/money/payments").status_code == 403
+
+
+def test_payments_owner_scope(app: Flask) -> None:
+    from cloud.drivers.models import Driver
+    from cloud.wallet.models import WalletPayment, WalletRefund
+
+    with app.app_context(), db.transaction() as s:
+        d = Driver(appid="wx1", openid="op1")
+        s.add(d)
+        s.flush()
+        s.add_all([WalletPayment(out_trade_no="RC-1", driver_id=d.id, purpose="wallet", amount_fen=5000,
+                                 state="paid", expires_at=0),
+                   WalletPayment(out_trade_no="PP-S1", driver_id=d.id, purpose="session", order_id="o-s1",
+                                 amount_fen=3000, state="paid", expires_at=0),
+                   WalletPayment(out_trade_no="PP-S2", driver_id=d.id, purpose="session", order_id="o-s2",
+                                 amount_fen=3000, state="paid", expires_at=0),
+                   WalletRefund(refund_no="RF-1", driver_id=d.id, amount_fen=100)])
+    root = client_as(app, "root").get("/money/payments").text
+    assert all(n in root for n in ("RC-1", "PP-S1", "PP-S2"))
+    own = client_as(app, "own1")
+    mine = own.get("/money/payments").text
+    assert "PP-S1" in mine and "PP-S2" not in mine and "RC-1" not in mine
+    assert "RF-1" not in own.get("/money/refunds").text
+    assert "RF-1" in client_as(app, "fin").get("/money/refunds").text

@@ -120,7 +120,7 @@ def payments() -> Any:
     from cloud.wallet import service as wallet
     from cloud.web.pages.tariffs import page_arg
 
-    purpose = request.args.get("purpose") if request.args.get("purpose") in ("recharge", "session") else None
+    purpose = request.args.get("purpose") if request.args.get("purpose") in ("wallet", "session") else None
     page = wallet.payment_page(db.session, sids=access.scope(), purpose=purpose, page=page_arg())
     return render_template("console/money/payments.html", page=page, purpose=purpose)
 
