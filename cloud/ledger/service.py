@@ -383,6 +383,42 @@ def release(s: Session, order_id: str) -> Posting:
     return settle(s, order_id, {})
 
 
+def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, *,
+                 memo: Mapping[str, Any] | None = None) -> Posting:
+    """An operator gives back part of a settled order's fees: each fee line's amount leaves its
+    revenue account for the driver's cash, never more per line than the order still holds there
+    (what its settlement booked less earlier refunds of it)."""
+    _check_id(order_id)
+    back: dict[str, int] = {}
+    for name, fen in lines.items():
+        if name not in FEE_LINES:
+            raise InvalidInput(f"unknown fee line {name!r} (one of {', '.join(FEE_LINES)})")
+        back[name] = _check_amount(fen, zero_ok=True)
+    total = _check_amount(sum(back.values()))
+    txn = s.scalar(select(LedgerTransaction).where(LedgerTransaction.idem_key == close_key(order_id)))
+    if txn is None or txn.kind != "settle" or txn.driver_id is None:
+        raise InvalidInput(f"order {order_id!r} has no settled bill to refund")
+    driver_id = txn.driver_id
+    lock_driver(s, driver_id)  # before the bound is read: two refunds of one order queue here
+    for name, fen in back.items():
+        kept = s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+                        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)
+                        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+                        .where(LedgerTransaction.order_id == order_id, LedgerEntry.line == name,
+                               LedgerAccount.code == platform_code(FEE_LINES[name])))
+        if fen > int(kept or 0):
+            raise InvalidInput(f"{name}: {fen} fen asked back, the order's {name} fee left is {int(kept or 0)} fen")
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        legs: list[tuple[int, int, str | None]] = [(lk.platform[FEE_LINES[n]], -f, n) for n, f in sorted(back.items())]
+        to_debt = min(total, -lk.balances[Kind.DEBT])  # what the driver owes is paid first, as a top-up
+        return [*legs, (lk.ids[Kind.DEBT], to_debt, None), (lk.ids[Kind.CASH], total - to_debt, None)]
+
+    return _post(s, key=key, kind="order_refund", driver_id=driver_id, order_id=order_id,
+                 args={"order": order_id, "lines": {k: v for k, v in sorted(back.items()) if v}},
+                 build=build, memo=memo)
+
+
 def refund(s: Session, driver_id: str, amount: int, key: str, *,
            memo: Mapping[str, Any] | None = None) -> Posting:
     """Accept a refund of unused cash: cash → refunds payable (bonus is never refunded)."""

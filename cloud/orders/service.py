@@ -222,3 +222,117 @@ def for_driver(s: Session, driver_id: str, *, limit: int = 20) -> list[Order]:
     """A driver's latest orders, newest first."""
     return list(s.scalars(select(Order).where(Order.driver_id == driver_id)
                           .order_by(Order.created_at.desc()).limit(limit)))
+
+
+# -- the console's views (paginated, owner-scoped: `sids` None means every station) ----------
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Order]
+    page: int
+    pages: int
+
+
+def _scoped(q, sids: set[str] | None):  # noqa: ANN001, ANN202
+    return q if sids is None else q.where(Order.sid.in_(sids))
+
+
+def listing(s: Session, *, sids: set[str] | None, state: str | None = None, sid: str | None = None,
+            page: int = 1, per: int = 50) -> Page:
+    """Orders newest first; the abnormal queue is `state="abnormal"`."""
+    from sqlalchemy import func
+
+    q = _scoped(select(Order), sids).order_by(Order.created_at.desc(), Order.order_id.desc())
+    c = _scoped(select(func.count()).select_from(Order), sids)
+    if state:
+        q, c = q.where(Order.state == state), c.where(Order.state == state)
+    if sid:
+        q, c = q.where(Order.sid == sid), c.where(Order.sid == sid)
+    total = s.scalar(c) or 0
+    pages = max(1, -(-total // per))
+    page = min(max(1, page), pages)
+    return Page(list(s.scalars(q.limit(per).offset((page - 1) * per))), page, pages)
+
+
+def get_scoped(s: Session, order_id: str, sids: set[str] | None) -> Order | None:
+    """The order if it is at a station the caller may see (else None, as if it did not exist)."""
+    o = s.get(Order, order_id)
+    return o if o is not None and (sids is None or o.sid in sids) else None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an operator judges an abnormal order by: its session, the session's records as
+    received, and the station's records that arrived under an already used sequence number."""
+
+    session: object | None
+    records: list[object]
+    conflicts: list[object]
+
+
+def evidence(s: Session, order: Order, *, limit: int = 200) -> Evidence:
+    from cloud.models.records import ChargingSession, RawRecord, SeqConflict
+
+    sess = None
+    if order.session_id:
+        sess = s.get(ChargingSession, order.session_id)
+    if sess is None:
+        sess = s.scalar(select(ChargingSession).where(ChargingSession.order_id == order.order_id).limit(1))
+    records: list[object] = []
+    if sess is not None:
+        # The session's records: those of its sid whose payload names it, in the session's time span.
+        lo = (sess.started_at or order.created_at) - 3_600_000
+        hi = (sess.ended_at or order.updated_at) + 3_600_000
+        cand = s.scalars(select(RawRecord).where(RawRecord.sid == order.sid, RawRecord.ts >= lo, RawRecord.ts <= hi)
+                         .order_by(RawRecord.seq).limit(limit * 5))
+        records = [r for r in cand if isinstance(r.payload, dict)
+                   and r.payload.get("session_id") == sess.session_id][:limit]
+    conflicts = list(s.scalars(select(SeqConflict).where(SeqConflict.sid == order.sid)
+                               .order_by(SeqConflict.id.desc()).limit(limit)))
+    return Evidence(sess, records, conflicts)
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    key: str  # the day (YYYY-MM-DD), month (YYYY-MM) or station id
+    orders: int
+    electricity_fen: int
+    service_fen: int
+    idle_fen: int
+
+    @property
+    def total_fen(self) -> int:
+        return self.electricity_fen + self.service_fen + self.idle_fen
+
+
+REVENUE_BY = ("day", "month", "station")
+
+
+def revenue(s: Session, *, sids: set[str] | None, by: str, since_ms: int, until_ms: int,
+            tz: str = "Asia/Shanghai") -> list[RevenueRow]:
+    """Settled orders' bill lines (settled in [since, until)) summed per day, month (in `tz`)
+    or station, split by fee type; the source of truth is order_lines, as the ledger booked them."""
+    from collections import defaultdict
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+
+    if by not in REVENUE_BY:
+        raise BadOrderInput(f"by must be one of {', '.join(REVENUE_BY)}")
+    q = _scoped(select(Order.order_id, Order.sid, Order.settled_at, OrderLine.kind, func.sum(OrderLine.fen))
+                .join(OrderLine, OrderLine.order_id == Order.order_id)
+                .where(Order.state == State.SETTLED.value, Order.settled_at >= since_ms, Order.settled_at < until_ms)
+                .group_by(Order.order_id, Order.sid, Order.settled_at, OrderLine.kind), sids)
+    zone = ZoneInfo(tz)
+    acc: dict[str, dict[str, int]] = defaultdict(lambda: {"electricity": 0, "service": 0, "idle": 0})
+    seen: dict[str, set[str]] = defaultdict(set)
+    for oid, sid, settled, kind, fen in s.execute(q):
+        if by == "station":
+            key = sid
+        else:
+            d = datetime.fromtimestamp(settled / 1000, zone)
+            key = d.strftime("%Y-%m-%d" if by == "day" else "%Y-%m")
+        acc[key][kind] += int(fen or 0)
+        seen[key].add(oid)
+    return [RevenueRow(k, len(seen[k]), v["electricity"], v["service"], v["idle"]) for k, v in sorted(acc.items())]

@@ -181,3 +181,55 @@ def mark_pushed(s: Session, assignment_id: int, at: int | None = None) -> None:
     if row is not None and row.pushed_at is None:
         row.pushed_at = now_ms() if at is None else at
         s.flush()
+
+
+# -- the console's views (paginated, owner-scoped) --------------------------------------------
+
+PERIOD_NAMES = ("sharp", "peak", "flat", "valley")  # 尖峰平谷
+_PRICE = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,4})?$")
+
+
+def price_e4(text: str) -> int:
+    """'0.6855' (CNY per kWh, at most four decimals) -> 6855, exactly (no floats)."""
+    t = (text or "").strip()
+    if not _PRICE.match(t):
+        raise TariffServiceError("invalid_price", f"price {text!r}: CNY per kWh with at most 4 decimals")
+    whole, _, frac = t.partition(".")
+    return int(whole) * 10_000 + int((frac + "0000")[:4])
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    page: int
+    pages: int
+
+
+def _page(s: Session, q: Any, count_q: Any, page: int, per: int) -> Page:
+    total = s.scalar(count_q) or 0
+    pages = max(1, -(-total // per))
+    page = min(max(1, page), pages)
+    return Page(list(s.scalars(q.limit(per).offset((page - 1) * per))), page, pages)
+
+
+def version_page(s: Session, *, code: str | None = None, page: int = 1, per: int = 50) -> Page:
+    """Every version ever stored, newest first (versions are never edited nor deleted)."""
+    q = select(TariffVersion).order_by(TariffVersion.created_at.desc(), TariffVersion.tariff_id.desc())
+    c = select(func.count()).select_from(TariffVersion)
+    if code:
+        q, c = q.where(TariffVersion.code == code), c.where(TariffVersion.code == code)
+    return _page(s, q, c, page, per)
+
+
+def assignment_page(s: Session, *, sids: set[str] | None, page: int = 1, per: int = 50,
+                    scheduled_after: int | None = None) -> Page:
+    """Station assignments, latest start first; `scheduled_after`: only those starting later
+    (the scheduled price changes, 调价任务). `sids` None: all stations."""
+    q = select(StationTariff).order_by(StationTariff.effective_from.desc(), StationTariff.id.desc())
+    c = select(func.count()).select_from(StationTariff)
+    if sids is not None:
+        q, c = q.where(StationTariff.sid.in_(sids)), c.where(StationTariff.sid.in_(sids))
+    if scheduled_after is not None:
+        q = q.where(StationTariff.effective_from > scheduled_after)
+        c = c.where(StationTariff.effective_from > scheduled_after)
+    return _page(s, q, c, page, per)

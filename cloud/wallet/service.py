@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.drivers import service as drivers
@@ -717,3 +717,66 @@ def statement_view(s: Session, driver_id: int, limit: int = 50, before: int | No
                     "order_id": ln.order_id, "memo": ref})
     return out
 
+
+
+# --- the console (operators; plain functions, `sids` None: every station) -----------------------
+ORDER_REFUND_ROUTES = ("balance", "original")
+
+
+def refund_order(s: Session, order_id: str, lines: Mapping[str, int], *, route: str, key: str,
+                 memo: Mapping[str, Any] | None = None,
+                 now: int | None = None) -> tuple[ledger.Posting, WalletRefund | None]:
+    """An operator's refund of part of a settled order (an adjustment of its bill): the fee
+    lines' amounts go back to the driver's balance; `route="original"` then sends that much on
+    to where the driver's money came from (a balance refund split across the paid top-ups,
+    submitted after the commit by `submit_refund` or the refund job). The caller commits.
+    The same `key` again changes nothing (the posting comes back `replayed`, no refund)."""
+    if route not in ORDER_REFUND_ROUTES:
+        raise InvalidField(f"route must be one of {', '.join(ORDER_REFUND_ROUTES)}", field="route")
+    order = s.get(Order, order_id)
+    if order is None or order.state != "settled":
+        raise NotFound(f"no settled order {order_id!r}")
+    posting = ledger.refund_order(s, order_id, lines, key, memo=memo)
+    if route == "balance" or posting.replayed:
+        return posting, None
+    # only what reached the cash goes on (a part may have paid the driver's debt)
+    cash = ledger.driver_code(order.driver_id, ledger.Kind.CASH)
+    total = sum(e.amount for e in posting.entries if e.account == cash)
+    if total == 0 or not order.driver_id.isdigit():
+        raise NothingToRefund("this driver paid through no payment that can take a refund")
+    return posting, request_refund(s, int(order.driver_id), total, now)
+
+
+@dataclass(frozen=True)
+class ConsolePage:
+    rows: list[Any]
+    page: int
+    pages: int
+
+
+def _console_page(s: Session, q: Any, page: int, per: int) -> ConsolePage:
+    total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // per))
+    page = min(max(1, page), pages)
+    return ConsolePage(list(s.scalars(q.limit(per).offset((page - 1) * per))), page, pages)
+
+
+def payment_page(s: Session, *, sids: set[str] | None, purpose: str | None = None, page: int = 1,
+                 per: int = 50) -> ConsolePage:
+    """Recharges and session prepayments, newest first. A recharge belongs to no station: a
+    scoped caller (a station owner) sees only prepayments of its stations' orders."""
+    q = select(WalletPayment).order_by(WalletPayment.id.desc())
+    if purpose:
+        q = q.where(WalletPayment.purpose == purpose)
+    if sids is not None:
+        q = q.join(Order, Order.order_id == WalletPayment.order_id).where(Order.sid.in_(sids))
+    return _console_page(s, q, page, per)
+
+
+def refund_page(s: Session, *, sids: set[str] | None, page: int = 1, per: int = 50) -> ConsolePage:
+    """Balance and prepayment refunds, newest first; a scoped caller sees none (a refund is
+    the driver's, of no station)."""
+    q = select(WalletRefund).order_by(WalletRefund.id.desc())
+    if sids is not None:
+        q = q.where(WalletRefund.id.is_(None))
+    return _console_page(s, q, page, per)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from cloud.web.pages import archives, audit, auth, guns, home, operators, stations
+from cloud.web.pages import archives, audit, auth, guns, home, money, operators, orders, stations, tariffs
 
-PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp]
+PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
+                          orders.bp, money.bp]
