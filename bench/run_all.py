@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite bench/RESULTS.md.
 
-    python bench/run_all.py                 # poll, reaction, shed, cpu, store, ingest (SQLite; PostgreSQL when reachable)
+    python bench/run_all.py                 # poll, reaction, shed, cpu, store, ingest (SQLite; PostgreSQL when reachable), console
     python bench/run_all.py --soak          # … and the 1,000-kill crash soak (~20 min more)
     python bench/run_all.py --only reaction,cpu
     python bench/run_all.py --quick         # a short smoke run of each, printed, RESULTS.md untouched
@@ -178,6 +178,18 @@ def soak_summary(out: str, data: dict | None) -> list[Row]:
              "0 violations", f"{data['violations']} violations", yes(data["violations"] == 0)]]
 
 
+def console_summary(out: str, data: dict | None) -> list[Row]:
+    if not data:
+        return []
+    rows = [[f"console home figures, {data['orders']:,} orders, {data['stations']:,} stations, PostgreSQL: "
+             f"{r['case']} (median / p95 of {data['repeat']})", f"{r['median_ms']} / {r['p95_ms']} ms",
+             f"< {r['target_ms']:g} ms", f"{r['ratio']:.2f}", yes(r["met"])] for r in data["rows"]]
+    b = data["baseline"]
+    rows.append([f"  (baseline: {b['case']}, same run)", f"{b['median_ms']} ms", "-",
+                 f"home = {data['rows'][0]['x_baseline']}× baseline", "(baseline)"])
+    return rows
+
+
 def postgres_reachable() -> str | None:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=1):
@@ -255,6 +267,17 @@ BENCHES = [
           ["ingest_bench.py", "--stations", "100", "--records", "50", "--db", "postgres"],
           "As above on PostgreSQL (database `test` at 127.0.0.1:5432), run when it is reachable.",
           ingest_summary("postgres", "16,000"), timeout_s=1200, enabled=postgres_reachable),
+    Bench("console", "Console home figures (1,000,000 orders, 1,000 stations, PostgreSQL)", ["console_bench.py"],
+          ["console_bench.py", "--orders", "50000", "--drivers", "10000", "--topups", "20000", "--repeat", "5"],
+          "`bench/console_bench.py`: a fresh schema of database `test` seeded on the server side "
+          "(generate_series, triggers off, secondary indexes built after the load, then VACUUM ANALYZE) with 1,000 "
+          "stations × 10 guns, 200,000 drivers, 1,000,000 orders over two years (19 in 20 settled, with their fee "
+          "lines), one session per order, 300,000 top-ups and the settle transactions in the ledger; then "
+          "`cloud.reports.service.home_figures` — what the console's home page calls: every figure with its "
+          "comparisons, this month by day, the station map — timed for all stations and for an owner of 10 "
+          "stations, interleaved with `SELECT 1` on the same connection as the same-run baseline. The first call "
+          "(which builds the closed days' rollup) is reported apart. Target: < 300 ms.",
+          console_summary, json_out=True, timeout_s=2400, enabled=postgres_reachable),
     Bench("soak", "Crash soak: kill -9 at random moments (1,000 by default)", ["crash_soak.py"], ["crash_soak.py", "--kills", "10", "--per-day", "10"],
           "`bench/crash_soak.py`: the crash test's scripted day (tests/support/crashday.py, shared with "
           "tests/gateway/test_crash.py: 4 guns with free vend, an EV on each every hour 07:00–15:00, a fault, "

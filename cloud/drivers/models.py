@@ -14,7 +14,10 @@ class Driver(Base):
     verified by WeChat."""
 
     __tablename__ = "drivers"
-    __table_args__ = (UniqueConstraint("appid", "openid"),)
+    __table_args__ = (
+        UniqueConstraint("appid", "openid"),
+        Index("ix_drivers_created_at", "created_at"),  # new accounts (migration 0011_reports)
+    )
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     appid: Mapped[str] = mapped_column(String(32))
     openid: Mapped[str] = mapped_column(String(64))

@@ -35,6 +35,8 @@ class LedgerAccount(Base):
 
 class LedgerTransaction(Base):
     __tablename__ = "ledger_transactions"
+    # recharges by time (the console's reports; migration 0011_reports)
+    __table_args__ = (Index("ix_ledger_transactions_kind_created_at", "kind", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     idem_key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(24))

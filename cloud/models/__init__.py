@@ -28,5 +28,6 @@ import cloud.jobs.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.operators.models  # noqa: E402, F401  (console: operators, sessions)
 import cloud.orders.models  # noqa: E402, F401
+import cloud.reports.models  # noqa: E402, F401
 import cloud.tariffs.models  # noqa: E402, F401
 import cloud.wallet.models  # noqa: E402, F401

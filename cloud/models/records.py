@@ -56,6 +56,11 @@ class ChargingSession(Base):
     """A charging session, merged from its records in any order (each type owns its columns)."""
 
     __tablename__ = "sessions"
+    # the console's reports (migration 0011_reports; docs/reports.md)
+    __table_args__ = (
+        Index("ix_sessions_ended_at", "ended_at"),
+        Index("ix_sessions_sid_ended_at", "sid", "ended_at"),
+    )
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"), index=True)
     # running | ended | abnormal (an end came that failed validation or its signature:

@@ -3,7 +3,7 @@ time-of-use period, idle fee), in integer fen."""
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base, now_ms
@@ -21,6 +21,11 @@ class Order(Base):
         CheckConstraint(f"limit_mode IN ({LIMIT_MODES})", name="limit_mode"),
         CheckConstraint("hold_fen >= 0 AND limit_value >= 0", name="amounts"),
         CheckConstraint("state <> 'abnormal' OR abnormal_reason IS NOT NULL", name="reason"),
+        # the console's reports and exports (migration 0011_reports; docs/reports.md)
+        Index("ix_orders_settled_at", "settled_at"),
+        Index("ix_orders_sid_settled_at", "sid", "settled_at"),
+        Index("ix_orders_created_at", "created_at"),
+        Index("ix_orders_sid_created_at", "sid", "created_at"),
     )
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     driver_id: Mapped[str] = mapped_column(String(64), index=True)
