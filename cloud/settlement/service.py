@@ -285,3 +285,18 @@ def periods(s: Session, start: date, end: date, sids: Sids = None) -> list[dict[
                     "platform_fen": st.total("platform")})
         d -= timedelta(days=1)
     return out
+
+
+def owners(s: Session) -> list[dict[str, Any]]:
+    """The station owners (operators of role owner) and their stations, to pick a statement."""
+    from cloud.operators.models import Operator, OperatorStation
+
+    rows = s.execute(select(Operator.id, Operator.login, Operator.display_name, OperatorStation.sid)
+                     .outerjoin(OperatorStation, OperatorStation.operator_id == Operator.id)
+                     .where(Operator.role == "owner").order_by(Operator.login, OperatorStation.sid)).all()
+    out: dict[int, dict[str, Any]] = {}
+    for oid, login, name, sid in rows:
+        o = out.setdefault(oid, {"id": oid, "login": login, "name": name, "sids": set()})
+        if sid:
+            o["sids"].add(sid)
+    return list(out.values())

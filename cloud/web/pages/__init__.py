@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from cloud.web.pages import audit, auth, home, operators
+from cloud.web.pages import alarms, audit, auth, home, operators, settlement
 
-PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp]
+PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, alarms.bp, settlement.bp]
