@@ -24,7 +24,12 @@ from cloud.ledger.accounts import FEE_LINES
 from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from cloud.models import Station, now_ms
 from cloud.orders.models import Order
-from cloud.settlement.models import SettlementItem, SettlementLine, SettlementPeriod, SettlementShare
+from cloud.settlement.models import (
+    SettlementItem,
+    SettlementLine,
+    SettlementPeriod,
+    SettlementShare,
+)
 from cloud.settlement.split import FEES, Part, check_bp, split
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -148,8 +153,20 @@ def landing_day(s: Session, booked: date) -> date:
     return d
 
 
+LOCK_KEY = 0x6A63_5345_544C  # "jcSETL": one advisory lock for taking in and closing
+
+
+def _lock(s: Session) -> None:
+    """Serialise take_in and close on PostgreSQL (a transaction-scoped advisory lock): a day
+    being closed never receives an item between its lines being computed and its closing, and
+    two take_ins never insert the same transaction. SQLite has one writer at a time anyway."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
+
+
 def take_in(s: Session, tz: str = DEFAULT_TZ) -> int:
     """Make an item of every revenue posting of the ledger not taken in yet. Returns how many."""
+    _lock(s)
     revenue_kinds = {acct.value: fee for fee, acct in FEE_LINES.items()}
     taken = select(SettlementItem.txn_id)
     rows = s.execute(
@@ -249,6 +266,7 @@ def close(s: Session, day: Any, *, actor: str, tz: str = DEFAULT_TZ, now: int | 
 
     d = parse_day(day)
     t = now_ms() if now is None else now
+    _lock(s)
     if day_end_ms(d, tz) > t:
         raise SettlementError("period_not_ended", f"{d} has not ended")
     if is_closed(s, d):

@@ -94,3 +94,17 @@ def test_wgs84_tiles_get_converted_points(seeded_app: tuple[Flask, Seeded]) -> N
     p = next(p for p in data["points"] if p["sid"] == "ST000")
     assert (p["lat"], p["lng"]) != (22.5431, 114.0579) and abs(p["lat"] - 22.5431) < 0.01
     assert 'data-tiles="https://tile.example/{z}/{x}/{y}.png"' in r.text
+
+
+def test_map_settings_are_checked(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    from cloud import create_app
+    from cloud.config import ConfigError
+
+    base = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}", "CA_DIR": str(tmp_path / "ca")}
+    for bad in ({"CONSOLE_MAP_DATUM": "bd09"}, {"CONSOLE_MAP_TILES": "http://tiles.example/{z}/{x}/{y}.png"},
+                {"CONSOLE_MAP_TILES": "https://tiles.example/tile.png"}):
+        with pytest.raises(ConfigError):
+            create_app(base | bad)
+    create_app(base | {"CONSOLE_MAP_TILES": "https://tiles.example/{z}/{x}/{y}.png", "CONSOLE_MAP_DATUM": "gcj02"})

@@ -16,7 +16,6 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from cloud.db import db
 from tests.console.test_console_browser import _log_in, _page, _vendor_files, browser  # noqa: F401  (fixture)
 from tests.console_home.test_home import expected
 from tests.reports.factories import Seeded

@@ -3,6 +3,7 @@ station, closed days never change, late revenue lands in the next open day, owne
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -10,14 +11,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES
 from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from cloud.orders.models import Order
 from cloud.settlement import service as settlement
 from cloud.settlement.service import SettlementError
-from tests.cloud.support import migrated_engine
+from tests.cloud.support import migrated_engine, postgres_schema
 from tests.reports.factories import SH, Clock, DriverFactory, StationFactory, bind, ms, settle_order
-from cloud.ledger import service as ledger
 
 DAY = date(2026, 3, 10)
 
@@ -38,9 +39,16 @@ def ledger_revenue(s: Session, sid: str, d: date) -> int:
                LedgerTransaction.created_at >= start, LedgerTransaction.created_at < end)) or 0)
 
 
-@pytest.fixture
-def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
-    engine = migrated_engine(f"sqlite:///{tmp_path / 'settle.sqlite'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def s(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'settle.sqlite'}" if request.param == "sqlite"
+               else stack.enter_context(postgres_schema()))
+        yield from _session(url, monkeypatch)
+
+
+def _session(url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN202
+    engine = migrated_engine(url)
     clock = Clock()
     monkeypatch.setattr(ledger, "now_ms", clock)
     with Session(engine) as s:
@@ -111,12 +119,63 @@ def test_an_owner_sees_only_its_stations(s: Session) -> None:
     assert [r["sid"] for r in settlement.shares(s, {"B1"})] == ["B1"]
 
 
-@pytest.mark.parametrize("kw,code", [({"electricity_bp": 10001}, "bad_share"), ({"service_bp": "x"}, "bad_share"),
-                                     ({"effective_day": "2026-13-01"}, "bad_day"), ({"sid": "NOPE"}, "station_not_found")])
-def test_bad_shares_are_refused(s: Session, kw: dict, code: str) -> None:
-    args = {"sid": "A1", "electricity_bp": 1, "service_bp": 1, "idle_bp": 1, "commission_bp": 1,
-            "effective_day": "2026-03-01", "actor": "fin"} | kw
-    sid = args.pop("sid")
-    with pytest.raises(SettlementError) as e:
-        settlement.set_share(s, sid, **args)
-    assert e.value.code == code
+def test_bad_shares_are_refused(s: Session) -> None:
+    for kw, code in [({"electricity_bp": 10001}, "bad_share"), ({"service_bp": "x"}, "bad_share"),
+                     ({"commission_bp": -1}, "bad_share"), ({"effective_day": "2026-13-01"}, "bad_day"),
+                     ({"sid": "NOPE"}, "station_not_found")]:
+        args = {"sid": "A1", "electricity_bp": 1, "service_bp": 1, "idle_bp": 1, "commission_bp": 1,
+                "effective_day": "2026-03-01", "actor": "fin"} | kw
+        sid = args.pop("sid")
+        with pytest.raises(SettlementError) as e:
+            settlement.set_share(s, sid, **args)
+        assert e.value.code == code
+
+
+@pytest.mark.postgres
+def test_closing_while_revenue_arrives_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads against PostgreSQL: one closes the day while others book revenue on it and take
+    it in; every fen ends up in the closed day's lines or in the next day's items."""
+    import threading
+
+    with postgres_schema() as url:
+        gen = _session(url, monkeypatch)
+        s0 = next(gen)
+        engine = s0.get_bind()
+        for i in range(6):
+            charge(s0, "A1", at(DAY, 20) + i, 100 + i, 10)
+        s0.commit()
+        errors: list[BaseException] = []
+
+        def book(n: int) -> None:
+            try:
+                with Session(engine) as s:
+                    s.info.update(s0.info)
+                    s.info["n"] = 100 + n * 10
+                    for k in range(3):
+                        charge(s, "A1", at(DAY, 21) + n * 10 + k, 50, 5)
+                        s.commit()
+                        settlement.take_in(s)
+                        s.commit()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        def close() -> None:
+            try:
+                with Session(engine) as s:
+                    settlement.close(s, DAY, actor="fin", now=at(DAY + timedelta(days=1), 1))
+                    s.commit()
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=book, args=(n,)) for n in range(3)] + [threading.Thread(target=close)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert errors == []
+        with Session(engine) as s:
+            settlement.take_in(s)
+            closed = settlement.statement(s, DAY).total("revenue")
+            nxt = settlement.statement(s, DAY + timedelta(days=1)).total("revenue")
+            assert closed + nxt == ledger_revenue(s, "A1", DAY) == 6 * 110 + 15 + 9 * 55
+        gen.close()
