@@ -92,5 +92,11 @@ def test_sms_recipients_per_station(with_alarms: Flask) -> None:
     assert bad.status_code == 400 and "手机号无效" in bad.text
     other = o.post("/alarms/recipients", data={"sid": "ST001", "phone": "13800138000", "csrf_token": token})
     assert other.status_code == 400  # not the owner's station
+    r = with_alarms.test_client()
+    login(r, "root")
+    for sid in ("", "NOPE"):
+        refused = r.post("/alarms/recipients", data={"sid": sid, "phone": "13800138000",
+                                                     "csrf_token": csrf_of(r, "/alarms/recipients")})
+        assert refused.status_code == 400 and "站点不存在" in refused.text
     assert o.post("/alarms/recipients", data={"sid": "ST000", "remove": "13800138000", "csrf_token": token}).status_code == 303
     assert "13800138000" not in o.get("/alarms/recipients?sid=ST000").text

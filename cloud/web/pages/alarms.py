@@ -12,6 +12,7 @@ from flask_babel import get_locale
 from cloud.alarms import service as alarms
 from cloud.alarms.rules import KIND_SEVERITY, SEVERITIES
 from cloud.db import db
+from cloud.models import Station
 from cloud.web import access
 
 bp = Blueprint("alarms", __name__, url_prefix="/alarms")
@@ -85,6 +86,8 @@ def recipients() -> Any:
     if request.method == "POST":
         try:
             with db.transaction() as s:
+                if not sid or s.get(Station, sid) is None:
+                    raise alarms.AlarmError("station_not_found", f"no station {sid!r}")
                 if request.form.get("remove"):
                     alarms.remove_recipient(s, sid, request.form["remove"], sids=sids)
                 else:
