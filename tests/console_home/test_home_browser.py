@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from tests.console.test_console_browser import _log_in, _page, _vendor_files, browser  # noqa: F401  (fixture)
 from tests.console_home.test_home import expected
+from tests.console_home.test_settlement_pages import busy_day
 from tests.reports.factories import Seeded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,11 +48,14 @@ def _shoot(page: Any, name: str) -> None:
 
 
 PAGES = {"home": "/", "alarms": "/alarms/?state=all", "settlement": "/settlement/",
-         "statement": "/settlement/2026-03-14", "shares": "/settlement/shares", "recipients": "/alarms/recipients?sid=ST000"}
+         "statement": "/settlement/{day}", "shares": "/settlement/shares", "recipients": "/alarms/recipients?sid=ST000"}
 
 
-def test_home_alarms_settlement_in_a_browser(served: tuple[Flask, str], browser: Any) -> None:  # noqa: F811
+def test_home_alarms_settlement_in_a_browser(served: tuple[Flask, str], seeded_app: tuple[Flask, Seeded],
+                                            browser: Any) -> None:  # noqa: F811
     app, base = served
+    day = busy_day(seeded_app[1])
+    pages = {k: v.format(day=day) for k, v in PAGES.items()}
     problems: list[str] = []
     page = _page(browser, problems)
     _log_in(page, base, "root")
@@ -65,7 +69,7 @@ def test_home_alarms_settlement_in_a_browser(served: tuple[Flask, str], browser:
     assert page.locator("#map img.leaflet-tile").count() == 0  # no tile source: a plain background
     assert page.locator("#by-day canvas").count() >= 1
     assert "累计" in page.inner_text("#figures")
-    for name, path in PAGES.items():
+    for name, path in pages.items():
         page.goto(base + path)
         page.wait_for_selector("main h1")
         if name == "home":
@@ -73,7 +77,7 @@ def test_home_alarms_settlement_in_a_browser(served: tuple[Flask, str], browser:
         _shoot(page, f"{name}-zh")
     page.click("#lang-switch")
     page.wait_for_function("document.documentElement.lang === 'en'")
-    for name, path in PAGES.items():
+    for name, path in pages.items():
         page.goto(base + path)
         page.wait_for_selector("main h1")
         if name == "home":
