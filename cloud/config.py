@@ -122,6 +122,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "CONSOLE_LOGIN_MAX_FAILURES": 5,
         "CONSOLE_LOGIN_LOCK_S": 15 * 60,
         "CONSOLE_TIMEZONE": "Asia/Shanghai",
+        # The home page's map tiles: a Leaflet URL template ({z}/{x}/{y}); empty: no tiles
+        # (stations drawn on a plain background). CONSOLE_MAP_DATUM is the tiles' datum:
+        # wgs84 (OpenStreetMap and the like: stored GCJ-02 converted, cloud/geo.py) or gcj02.
+        "CONSOLE_MAP_TILES": "",
+        "CONSOLE_MAP_DATUM": "wgs84",
     }
 
 
@@ -320,6 +325,12 @@ def _validate_console(config: MutableMapping[str, Any], where: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"CONSOLE_TIMEZONE: {tz!r} is no IANA time zone (e.g. 'Asia/Shanghai'); "
                           + where.format(key="CONSOLE_TIMEZONE")) from None
+    if str(config.get("CONSOLE_MAP_DATUM") or "") not in ("wgs84", "gcj02"):
+        raise ConfigError("CONSOLE_MAP_DATUM: wgs84 or gcj02; " + where.format(key="CONSOLE_MAP_DATUM"))
+    tiles = str(config.get("CONSOLE_MAP_TILES") or "")
+    if tiles and not (tiles.startswith(("https://", "/")) and "{z}" in tiles):
+        raise ConfigError("CONSOLE_MAP_TILES: an https:// (or same-site /…) URL template with {z}, {x}, {y}; "
+                          + where.format(key="CONSOLE_MAP_TILES"))
     if config["CONSOLE_IDLE_TIMEOUT_S"] > config["CONSOLE_SESSION_TTL_S"]:
         raise ConfigError("CONSOLE_IDLE_TIMEOUT_S: must not exceed CONSOLE_SESSION_TTL_S; "
                           + where.format(key="CONSOLE_IDLE_TIMEOUT_S"))

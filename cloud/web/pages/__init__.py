@@ -6,7 +6,20 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from cloud.web.pages import archives, audit, auth, guns, home, money, operators, orders, stations, tariffs
+from cloud.web.pages import (
+    alarms,
+    archives,
+    audit,
+    auth,
+    guns,
+    home,
+    money,
+    operators,
+    orders,
+    settlement,
+    stations,
+    tariffs,
+)
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
-                          orders.bp, money.bp]
+                          orders.bp, money.bp, alarms.bp, settlement.bp]
