@@ -40,6 +40,11 @@ def make_engine(url: str, *, purpose: Purpose = "web", echo: bool = False) -> En
             conn.exec_driver_sql(begin)
 
         return engine
+    if purpose == "web":
+        # No ping per checkout (a round trip on every request): connections are replaced after
+        # 5 min, and a connection found dead invalidates the whole pool, so after a database
+        # restart each web process fails at most the requests already using a connection.
+        return create_engine(url, echo=echo, pool_recycle=300, pool_size=5, max_overflow=10)
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
