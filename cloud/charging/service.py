@@ -98,7 +98,7 @@ def check_limit(limit: Any) -> tuple[str, int]:
     if not isinstance(limit, dict) or set(limit) - {"mode", "value"} or "mode" not in limit:
         raise InvalidField("limit must be {mode, value}", field="limit")
     mode, value = limit["mode"], limit.get("value", 0)
-    if mode not in LIMIT_BOUNDS:
+    if not isinstance(mode, str) or mode not in LIMIT_BOUNDS:  # a hashable name, never a 500
         raise InvalidField("limit.mode: amount, energy, time or full", field="limit")
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField("limit.value must be an integer", field="limit")
