@@ -16,6 +16,10 @@ from cloud.drivers.errors import TokenInvalid
 from cloud.models import now_ms
 
 OPEN_DRIVER_ENDPOINTS = {"api.driver.login"}
+# Read-only views that go on reading in the token check's transaction: one connection
+# checkout and one transaction per request (the progress poll, every 5 s per charging driver).
+# Their writes, if any, use db.transaction as everywhere else.
+SAME_READ_ENDPOINTS = {"api.driver.order_get", "api.driver.order_current"}
 
 
 def require_driver() -> None:
@@ -26,7 +30,10 @@ def require_driver() -> None:
         raise TokenInvalid("no bearer token")
     try:
         g.driver = service.authenticate(db.session, token, now_ms())
-    finally:
+    except BaseException:
+        db.session.rollback()
+        raise
+    if request.endpoint not in SAME_READ_ENDPOINTS:
         # end the read here: the view's writes start their own transactions
         db.session.rollback()
 

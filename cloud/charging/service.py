@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from cloud.charging.models import ChargingPrepay, OrderRating
@@ -41,7 +41,7 @@ from cloud.ledger.errors import InsufficientFunds
 from cloud.models import ChargingSession, Gun, Station, StationState, now_ms
 from cloud.orders import service as orders
 from cloud.orders.machine import Event, IllegalTransition, State
-from cloud.orders.models import Order
+from cloud.orders.models import Order, OrderLine
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
@@ -98,7 +98,7 @@ def check_limit(limit: Any) -> tuple[str, int]:
     if not isinstance(limit, dict) or set(limit) - {"mode", "value"} or "mode" not in limit:
         raise InvalidField("limit must be {mode, value}", field="limit")
     mode, value = limit["mode"], limit.get("value", 0)
-    if not isinstance(mode, str) or mode not in LIMIT_BOUNDS:
+    if not isinstance(mode, str) or mode not in LIMIT_BOUNDS:  # a hashable name, never a 500
         raise InvalidField("limit.mode: amount, energy, time or full", field="limit")
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidField("limit.value must be an integer", field="limit")
@@ -494,6 +494,21 @@ def _session_of(s: Session, o: Order) -> ChargingSession | None:
 def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
     sess = _session_of(s, o)
     st, gun = s.get(Station, o.sid), s.get(Gun, (o.sid, o.gun))
+    live = None
+    if sess is not None and sess.status == "running" and o.state in RUNNING:
+        live = stations.live_gun(s, o.sid, o.gun)
+    rating = s.get(OrderRating, o.order_id)
+    return _view_of(o, sess, st.name if st else None, gun.code if gun else None, live,
+                    [(ln.kind, ln.period, ln.energy_wh, ln.fen) for ln in orders.lines_of(s, o.order_id)],
+                    (rating.stars, rating.comment) if rating else None, now)
+
+
+def _view_of(o: Any, sess: Any, station_name: str | None, gun_code: str | None, live: dict[str, Any] | None,
+             bill: list[tuple[str, str | None, int | None, int]], rating: tuple[int, str | None] | None,
+             now: int) -> dict[str, Any]:
+    """The order view from what was read (ORM objects or Core rows alike): `sess` its
+    charging session or None, `live` the gun's latest telemetry entry, `bill` its lines
+    (kind, period, energy_wh, fen), `rating` (stars, comment) or None."""
     energy = power = soc = cost = None
     started = ended = None
     stop_reason = None
@@ -504,15 +519,14 @@ def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
         power, soc, cost = sess.power_w, sess.soc, sess.cost_fen
         started, ended, stop_reason = sess.started_at, sess.ended_at, sess.stop_reason
         if sess.status == "running" and o.state in RUNNING:
-            live = stations.live_gun(s, o.sid, o.gun) or {}
+            live = live or {}
             if live.get("session_id") in (None, sess.session_id) and isinstance(live.get("power_w"), int):
                 power = live["power_w"]
             if isinstance(live.get("soc"), int):
                 soc = live["soc"]
         else:
             power = 0
-    lines = [{"kind": ln.kind, "period": ln.period, "energy_wh": ln.energy_wh, "fen": ln.fen}
-             for ln in orders.lines_of(s, o.order_id)]
+    lines = [{"kind": k, "period": p, "energy_wh": wh, "fen": fen} for k, p, wh, fen in bill]
     settled = o.state == State.SETTLED.value
     idle = sum(ln["fen"] for ln in lines if ln["kind"] == "idle") if settled else None
     if settled:
@@ -520,11 +534,10 @@ def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
     refund = None
     if o.funding == "prepay" and o.state in (State.SETTLED.value, State.FAILED.value, State.CANCELLED.value):
         refund = max(0, o.hold_fen - (o.total_fen or 0))
-    rating = s.get(OrderRating, o.order_id)
     end_for_duration = ended or (now if o.state == State.CHARGING.value else None)
     return {
-        "order_id": o.order_id, "state": o.state, "sid": o.sid, "station_name": (st.name if st else None) or o.sid,
-        "gun": o.gun, "gun_code": gun.code if gun else None,
+        "order_id": o.order_id, "state": o.state, "sid": o.sid, "station_name": station_name or o.sid,
+        "gun": o.gun, "gun_code": gun_code,
         "limit": {"mode": o.limit_mode, "value": o.limit_value},
         "pay": "wechat" if o.funding == "prepay" else "wallet", "hold_fen": o.hold_fen,
         "created_at": o.created_at, "started_at": started, "ended_at": ended,
@@ -532,14 +545,64 @@ def _view(s: Session, o: Order, now: int) -> dict[str, Any]:
         "stop_reason": stop_reason, "energy_wh": energy, "power_w": power, "soc": soc, "cost_fen": cost,
         "lines": lines, "idle_fen": idle, "total_fen": o.total_fen, "debt_fen": o.debt_fen, "refund_fen": refund,
         "abnormal_reason": o.abnormal_reason,
-        "rating": {"stars": rating.stars, "comment": rating.comment} if rating else None,
+        "rating": {"stars": rating[0], "comment": rating[1]} if rating else None,
         "updated_at": o.updated_at,
     }
+
+
+# --- the progress poll: Core reads, two statements ------------------------------------------------
+_O, _S = Order.__table__, ChargingSession.__table__
+_ST, _GUN, _SS, _RT = Station.__table__, Gun.__table__, StationState.__table__, OrderRating.__table__
+_S_BY_ORDER = _S.alias("s_by_order")
+_S_NAMED = _S.alias("s_named")
+# the order's session as _session_of picks it: the one it names if that row exists, else
+# the order's latest by start
+_SESSION_ID = func.coalesce(
+    select(_S_NAMED.c.session_id).where(_S_NAMED.c.session_id == _O.c.session_id).scalar_subquery(),
+    select(_S_BY_ORDER.c.session_id).where(_S_BY_ORDER.c.order_id == _O.c.order_id)
+    .order_by(_S_BY_ORDER.c.started_at.desc()).limit(1).scalar_subquery())
+_POLL = (
+    select(*[c.label("o_" + c.name) for c in _O.c], *[c.label("s_" + c.name) for c in _S.c],
+           _ST.c.name.label("station_name"), _GUN.c.code.label("gun_code"), _SS.c.telemetry,
+           _RT.c.stars, _RT.c.comment)
+    .select_from(_O.outerjoin(_S, _S.c.session_id == _SESSION_ID)
+                 .outerjoin(_ST, _ST.c.sid == _O.c.sid)
+                 .outerjoin(_GUN, and_(_GUN.c.sid == _O.c.sid, _GUN.c.gun_id == _O.c.gun))
+                 .outerjoin(_SS, _SS.c.sid == _O.c.sid)
+                 .outerjoin(_RT, _RT.c.order_id == _O.c.order_id)))
+_O_KEYS = [(c.name, "o_" + c.name) for c in _O.c]
+_S_KEYS = [(c.name, "s_" + c.name) for c in _S.c]
+_LINES = select(OrderLine.kind, OrderLine.period, OrderLine.energy_wh, OrderLine.fen)
+
+
+class _Rec:
+    """Attribute access over one side of a joined row (what _view_of reads)."""
+
+    def __init__(self, m: Mapping[str, Any], keys: list[tuple[str, str]]) -> None:
+        self.__dict__.update({name: m[label] for name, label in keys})
+
+
+def _poll_view(s: Session, row: Any, now: int) -> dict[str, Any]:
+    m = row._mapping
+    o = _Rec(m, _O_KEYS)
+    sess = _Rec(m, _S_KEYS) if m["s_session_id"] is not None else None
+    live = None
+    if sess is not None and sess.status == "running" and o.state in RUNNING:
+        live = stations.gun_entry(m["telemetry"], o.gun)
+    bill = [tuple(r) for r in s.execute(_LINES.where(OrderLine.order_id == o.order_id).order_by(OrderLine.n))]
+    rating = (m["stars"], m["comment"]) if m["stars"] is not None else None
+    return _view_of(o, sess, m["station_name"], m["gun_code"], live, bill, rating, now)  # type: ignore[arg-type]
 
 
 def order_view(s: Session, driver_id: int, order_id: Any, now: int | None = None) -> dict[str, Any]:
     """The driver's own order: live figures while charging, the bill after. ChargingError
     `not_found` for a missing order and for another driver's alike."""
+    if isinstance(order_id, str) and len(order_id) <= 64:
+        row = s.execute(_POLL.where(_O.c.order_id == order_id)).first()
+        if row is not None:
+            if row.o_driver_id != str(driver_id):
+                raise ChargingError("not_found", "no such order")  # someone else's is as missing
+            return _poll_view(s, row, now_ms() if now is None else now)
     if isinstance(order_id, str) and len(order_id) <= 64 and s.get(Order, order_id) is None:
         p = s.get(ChargingPrepay, order_id)
         if p is not None and p.driver_id == str(driver_id):
@@ -558,8 +621,9 @@ def list_orders(s: Session, driver_id: int, *, limit: int = 20, before: int | No
 
 
 def current(s: Session, driver_id: int) -> dict[str, Any] | None:
-    o = _running(s, str(driver_id))
-    return None if o is None else _view(s, o, now_ms())
+    row = s.execute(_POLL.where(_O.c.driver_id == str(driver_id), _O.c.state.in_(RUNNING))
+                    .order_by(_O.c.created_at.desc()).limit(1)).first()
+    return None if row is None else _poll_view(s, row, now_ms())
 
 
 def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_id: Any) -> dict[str, Any]:

@@ -94,6 +94,11 @@ def gun_by_code(s: Session, code: str) -> Gun | None:
     return s.scalar(select(Gun).where(Gun.code == code))
 
 
+def gun_entry(telemetry: dict[str, Any] | None, gun: str) -> dict[str, Any] | None:
+    """The gun's entry in a station's telemetry (as station_state keeps it), or None."""
+    return _guns_of(telemetry).get(gun)
+
+
 def live_gun(s: Session, sid: str, gun: str) -> dict[str, Any] | None:
     """The gun's entry in the station's latest telemetry, or None."""
     st = s.get(StationState, sid)
