@@ -5,7 +5,7 @@
 Runs `jc-sim run bench32` (16 DC two-gun piles, 32 guns, and the meter) and `jc-gateway run`
 as processes — over Modbus TCP, and over one RTU line (the simulator's pty, real wire timing)
 at 9600 and at 115200 baud — the gateway with the product's defaults (poll period 1 s, meter S total every
-0.25 s over TCP and 0.1 s on RTU, heartbeat 5 s) and free vend on every gun. EVs are plugged on `--sessions` guns and
+0.25 s over TCP and 0.1 s on RTU at 9600 baud, heartbeat 5 s) and free vend on every gun. EVs are plugged on `--sessions` guns and
 the bench waits until that many sessions charge; then, for `--seconds` of wall time, it reads
 the gateway's CPU time (utime + stime from /proc/<pid>/stat) and its peak RSS (VmHWM from
 /proc/<pid>/status), and the bus's poll-cycle count from the status API at both ends (the

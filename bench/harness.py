@@ -6,7 +6,7 @@ and memory from /proc, percentiles, markdown tables.
 `BenchGateway(sim, tmp, rtu=False, load_policy={...}, free_vend=True)` is the tests' gateway
 harness (tests/support/gateway.py: `jc-gateway run` as a process, status API, store access)
 with the config an installer gets from `jc-gateway example-config`: poll period 1 s, 0.5 s
-timeout, the meter's S total read every 0.25 s (TCP) or 0.1 s (RTU), heartbeat every 5 s; piles P1..Pn on one bus.
+timeout, the meter's S total read every 0.25 s (TCP) or 0.1 s (RTU at 9600 baud), heartbeat every 5 s; piles P1..Pn on one bus.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ power limit written at the piles, with `jc-sim` and `jc-gateway run` as real pro
 Station: bench/scenarios/react16.toml — 16 DC two-gun piles (32 guns, 60 kW each) and the
 ARCM300T meter on one line, 2000 kVA, no EVs. Over Modbus TCP, and over Modbus RTU at
 9600 baud on the simulator's pty (one shared RS-485 line for all 16 piles and the meter).
-The gateway runs with the product's defaults (poll 1 s, meter S total every 0.25 s over TCP, 0.1 s on RTU) and
+The gateway runs with the product's defaults (poll 1 s, meter S total every 0.25 s over TCP, 0.1 s on RTU at 9600 baud) and
 `dwell_s = 0`: stepping down then follows the crossing at once, so that the step-down
 latency is measured too (in production the step down waits `dwell_s`, 10 s, on purpose).
 
@@ -229,7 +229,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=900.0, help="per transport")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--meter-period", type=float, help="the gateway's [meter] fast_period_s (default: the "
-                    "product's: 0.25 s over TCP, 0.1 s on RTU); the wait for the next meter read is part of every reaction")
+                    "product's: 0.25 s over TCP, 0.1 s on RTU at 9600 baud); the wait for the next meter read is part of every reaction")
     ap.add_argument("--json", action="store_true", help="JSON instead of markdown")
     ap.add_argument("--json-out", type=Path, help="also write the JSON to this file")
     ap.add_argument("--log-out", type=Path, help="write every crossing's activity log (GET /log) to this file")

@@ -247,7 +247,7 @@ BENCHES = [
           ["reaction_bench.py"], ["reaction_bench.py", "--crossings", "2"],
           "`bench/reaction_bench.py`: `jc-sim run bench/scenarios/react16.toml` (16 DC two-gun piles = 32 idle "
           "guns and the meter, 2000 kVA) and `jc-gateway run` as processes, the gateway with the product "
-          "defaults (poll 1 s, meter S total every 0.25 s over TCP, 0.1 s on RTU) and `dwell_s = 0` so that stepping down is timed too "
+          "defaults (poll 1 s, meter S total every 0.25 s over TCP, 0.1 s on RTU at 9600 baud) and `dwell_s = 0` so that stepping down is timed too "
           "(in production the step down waits `dwell_s` = 10 s on purpose). The bench steps the base load "
           "30 → 65 → 90 → 65 → 30 % of rated kVA through the control API, 20 times, with a random 0–1 s pause "
           "before each step. t0 = the simulator's meter first reading the new load; t1 = each pile receiving "

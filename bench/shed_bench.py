@@ -5,7 +5,7 @@
 
 Station: bench/scenarios/react16.toml — 16 DC two-gun piles (32 guns, 60 kW each) and the
 ARCM300T meter on one line, 2000 kVA. The gateway runs with the product's defaults (poll 1 s,
-meter S total every 0.25 s over TCP and 0.1 s on RTU, `emergency_above_pct` 100, `dwell_s` 10) and free vend on every
+meter S total every 0.25 s over TCP and 0.1 s on RTU at 9600 baud, `emergency_above_pct` 100, `dwell_s` 10) and free vend on every
 gun. An EV is plugged on gun 1 of every pile at 30 % base load: 16 sessions charge.
 
 Each round steps the base load (PUT /base-load) so that the meter's S total is about 110 %

@@ -79,11 +79,13 @@ class MeterConfig:
     fast_period_s: float = 0.25  # how often S total is read (default by line: FAST_PERIOD_S)
 
 
-# The default S-total read period by the meter's line. On RS-485 every reaction waits for the
-# next read on top of the limit writes' wire time: 0.1 s keeps it within 1.1x of that floor at
-# 32 guns on 9600 baud (bench/reaction_bench.py) for ~28 % of the line. Over TCP a read costs no
-# line time worth counting and the reaction is far inside its target at 0.25 s.
-FAST_PERIOD_S = {"serial": 0.1, "tcp": 0.25}
+# The default S-total read period by the meter's line. On a slow RS-485 line (up to 19,200 baud)
+# every reaction waits for the next read on top of the limit writes' wire time: 0.1 s keeps 32
+# guns on 9600 baud near 1.1x of that floor (bench/reaction_bench.py) for ~28 % of the line. On
+# a faster line or over TCP the writes are quick, the reaction far inside its target at 0.25 s,
+# and reading more often would only cost CPU.
+FAST_PERIOD_S = {"slow_serial": 0.1, "other": 0.25}
+SLOW_SERIAL_MAX_BAUD = 19_200
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
     buses = _buses(errors, source, data.get("bus"), top)
     names = {b.name for b in buses}
     piles = _piles(errors, source, data.get("pile"), names, buses, top)
-    meter = _meter(errors, source, data.get("meter"), names, {b.name for b in buses if b.serial})
+    slow = {b.name for b in buses if b.serial and b.baud <= SLOW_SERIAL_MAX_BAUD}
+    meter = _meter(errors, source, data.get("meter"), names, slow)
     if meter and any(p.bus == meter.bus and p.unit == meter.unit for p in piles):
         errors.append(f"{source}: [meter]: `unit` = {meter.unit} is also a pile's unit on bus "
                       f"{meter.bus!r}; every device on a line needs its own unit id")
@@ -433,7 +436,7 @@ def _piles(errors: list[str], source: str, raw: Any, bus_names: set[str], buses:
 
 
 def _meter(errors: list[str], source: str, raw: Any, bus_names: set[str],
-           serial_buses: set[str]) -> MeterConfig | None:
+           slow_buses: set[str]) -> MeterConfig | None:
     if raw is None:
         return None
     r = _Reader(errors, source, raw if isinstance(raw, dict) else {}, "[meter]")
@@ -454,6 +457,6 @@ def _meter(errors: list[str], source: str, raw: Any, bus_names: set[str],
         profile=profile,
         timeout_s=r.get("timeout_s", float, 3.0, example="timeout_s = 3", check=lambda v: 0.5 <= v <= 60,
                         hint="must be 0.5 .. 60 seconds"),
-        fast_period_s=r.get("fast_period_s", float, FAST_PERIOD_S["serial" if bus in serial_buses else "tcp"],
+        fast_period_s=r.get("fast_period_s", float, FAST_PERIOD_S["slow_serial" if bus in slow_buses else "other"],
                             check=lambda v: 0.05 <= v <= 10, hint="must be 0.05 .. 10 seconds"),
     )

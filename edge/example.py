@@ -93,7 +93,7 @@ def render_example(found: list[Found], *, sim_host: str, sim_port: int, station_
             f'profile = "{m.profile}"',
             "timeout_s = 3.0              # no good reading this long: failsafe, no new starts",
             "fast_period_s = 0.25         # S total is read this often, ahead of pile polls "
-            "(default 0.25 s over TCP, 0.1 s on RS-485)",
+            "(default 0.25 s; 0.1 s on RS-485 up to 19,200 baud)",
             "",
         ]
     else:

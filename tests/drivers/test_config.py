@@ -102,7 +102,8 @@ def test_not_toml(tmp_path):
 
 
 def test_meter_fast_period_defaults_by_line(tmp_path):
-    # docs/config.md: the S-total read period is 0.1 s on an RS-485 line, 0.25 s over TCP.
+    # docs/config.md: the S-total read period is 0.1 s on an RS-485 line up to 19,200 baud,
+    # 0.25 s on a faster one and over TCP.
     from edge.config import FAST_PERIOD_S, load_config
 
     def meter_period(bus: str, extra: str = "") -> float:
@@ -111,6 +112,7 @@ def test_meter_fast_period_defaults_by_line(tmp_path):
                      '[transformer]\nrated_kva = 400\n')
         return load_config(p).meter.fast_period_s
 
-    assert meter_period('[[bus]]\nname = "b"\nport = "/dev/ttyUSB0"\n') == FAST_PERIOD_S["serial"] == 0.1
-    assert meter_period('[[bus]]\nname = "b"\nhost = "10.0.0.5:502"\n') == FAST_PERIOD_S["tcp"] == 0.25
+    assert meter_period('[[bus]]\nname = "b"\nport = "/dev/ttyUSB0"\n') == FAST_PERIOD_S["slow_serial"] == 0.1
+    assert meter_period('[[bus]]\nname = "b"\nport = "/dev/ttyUSB0"\nbaud = 115200\n') == 0.25
+    assert meter_period('[[bus]]\nname = "b"\nhost = "10.0.0.5:502"\n') == FAST_PERIOD_S["other"] == 0.25
     assert meter_period('[[bus]]\nname = "b"\nport = "/dev/ttyUSB0"\n', "fast_period_s = 0.5\n") == 0.5
