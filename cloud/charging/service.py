@@ -309,7 +309,7 @@ def _refund_prepay_rest(s: Session, order_id: str) -> None:
     wallet.refund_prepay_rest(s, order_id)
 
 
-# A reply later than this after its command's expiry is not expected: the gateway refuses a
+# A reply arriving this long after its command's expiry is not expected: the gateway refuses a
 # command past `expires_at`, so only a reply already in flight can still come.
 START_GRACE_MS = 60_000
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cloud.alarms import jobs as alarms  # alarms
-from cloud.jobs import bill_unreleased, close_stale, follow_starts, push_tariffs, report_days, wallet
+from cloud.jobs import (
+    bill_unreleased,
+    close_stale,
+    follow_starts,
+    push_tariffs,
+    report_days,
+    wallet,
+)
 from cloud.jobs.context import JobContext
 
 Job = Callable[[JobContext], int]  # returns how many things it did

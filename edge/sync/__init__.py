@@ -16,7 +16,15 @@ from edge.credentials import CA_FILE, CERT_FILE, CLOUD_FILE, KEY_FILE, credentia
 from edge.sync.commands import CommandProcessor
 from edge.sync.drain import Drain, DrainSettings
 from edge.sync.link import LinkSettings, MqttLink
-from jcproto import Ack, GatewayAlarm, GunTelemetry, ProtocolError, Telemetry, Transformer, parse_topic
+from jcproto import (
+    Ack,
+    GatewayAlarm,
+    GunTelemetry,
+    ProtocolError,
+    Telemetry,
+    Transformer,
+    parse_topic,
+)
 
 if TYPE_CHECKING:
     from edge.station import Station
