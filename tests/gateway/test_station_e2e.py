@@ -66,6 +66,10 @@ def test_free_vend_session_from_plug_to_unplug(tmp_path):
         check_seq(recs)
         st = gw.status()
         assert session(st, "P3-1") is None
+        # The unplug's own records (gun_state, gun_released) may follow session_ended by a
+        # tick: every record the outbox numbered is there, in order, none missing.
+        recs = gw.wait_records(lambda r: len(r) >= st["outbox"]["last_seq"], what="every record")
+        check_seq(recs)
         assert st["outbox"]["last_seq"] == len(recs)
 
 
