@@ -31,10 +31,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from cloud.charging.models import ChargingPrepay, OrderRating
+from cloud.db import take_write_lock
 from cloud.drivers.errors import DriverError, InvalidField
 from cloud.ledger import service as ledger
 from cloud.ledger.errors import InsufficientFunds
@@ -143,12 +144,8 @@ def gun_refusal(online: bool, level: str | None, entry: dict[str, Any] | None) -
     return None
 
 
-def write_lock(s: Session) -> None:
-    """Take SQLite's write lock first in a transaction that reads, then writes: a read
-    snapshot older than ingest's latest commit could not become a write (SQLITE_BUSY_SNAPSHOT,
-    no waiting). PostgreSQL locks the rows it needs instead."""
-    if s.get_bind().dialect.name == "sqlite":
-        s.execute(text("UPDATE orders SET state = state WHERE 0"))
+# SQLite's write lock before a read that leads to a write (cloud/db.py take_write_lock).
+write_lock = take_write_lock
 
 
 def new_order_id() -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.db import take_write_lock
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES, Kind, driver_code
 from cloud.ledger.errors import InvalidInput
@@ -51,10 +52,8 @@ class Line:
     energy_wh: int | None = None
 
 
-def _sqlite_write_lock(s: Session) -> None:
-    if s.get_bind().dialect.name == "sqlite":
-        # Take SQLite's write lock before reading, so the read is not stale by the write.
-        s.execute(text("UPDATE orders SET state = state WHERE 0"))
+# SQLite's write lock before a read that leads to a write (cloud/db.py take_write_lock).
+_sqlite_write_lock = take_write_lock
 
 
 def _lock_order(s: Session, order_id: str) -> Order | None:

@@ -19,9 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.db import take_write_lock
 from cloud.models import Gun, Station, StationState, now_ms
 from cloud.tariffs import service as tariffs
 
@@ -81,11 +82,8 @@ def _int(v: Any) -> int | None:
 
 
 # --- archive ---------------------------------------------------------------------------------------
-def _write_lock(s: Session) -> None:
-    if s.get_bind().dialect.name == "sqlite":
-        # Take SQLite's write lock before reading: a read snapshot older than ingest's latest
-        # commit could not become a write (SQLITE_BUSY_SNAPSHOT, no waiting).
-        s.execute(text("UPDATE stations SET sid = sid WHERE 0"))
+# SQLite's write lock before a read that leads to a write (cloud/db.py take_write_lock).
+_write_lock = take_write_lock
 
 
 def gun_by_code(s: Session, code: str) -> Gun | None:

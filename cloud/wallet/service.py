@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.db import take_write_lock
 from cloud.drivers import service as drivers
 from cloud.drivers.errors import InvalidField
 from cloud.drivers.lockout import Policy
@@ -85,10 +86,8 @@ FINAL_ORDER_STATES = ("settled", "failed", "cancelled")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _sqlite_write_lock(s: Session) -> None:
-    # SQLite: take the single write lock before reading, so no read goes stale by the write.
-    if s.get_bind().dialect.name == "sqlite":
-        s.execute(text("UPDATE wallet_payments SET state = state WHERE 0"))
+# SQLite's write lock before a read that leads to a write (cloud/db.py take_write_lock).
+_sqlite_write_lock = take_write_lock
 
 
 def _for_update(s: Session, q: Any) -> Any:
