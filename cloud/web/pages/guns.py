@@ -9,14 +9,11 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, render_template
 from flask_babel import gettext as _
 
-from cloud.audit import service as audit
-from cloud.commands import CommandPublishError, CommandTimeout, send_command
 from cloud.db import db
 from cloud.stations import monitor
 from cloud.web import access
 from cloud.web.pages.stations import BUCKETS
-from cloud.web.pages.stations_common import day_start, page_arg, reply_text
-from jcproto import ProtocolError
+from cloud.web.pages.stations_common import day_start, page_arg, send_audited
 
 bp = Blueprint("guns", __name__, url_prefix="/guns")
 
@@ -57,21 +54,6 @@ def stop(sid: str, gun: str) -> Any:
     payload: dict[str, Any] = {"gun": gun}
     if reading.get("session_id"):
         payload["session_id"] = reading["session_id"]
-    ok, status, outcome = False, 200, {"payload": payload}
-    try:
-        reply = send_command(sid, "stop", payload)
-    except ProtocolError as e:
-        text, status = _("The command is not valid: %(why)s", why=str(e)), 400
-        outcome["outcome"] = "invalid"
-    except CommandTimeout:
-        text, status = _("No reply from the gateway in time (is the station online?)."), 504
-        outcome["outcome"] = "timeout"
-    except CommandPublishError:
-        text, status = _("The broker could not be reached; nothing was sent."), 502
-        outcome["outcome"] = "unsent"
-    else:
-        ok, text = reply.ok, reply_text(reply)
-        outcome.update(outcome="ok" if reply.ok else "refused", error=reply.error.value if reply.error else None)
-    with db.transaction() as s:
-        audit.record(s, access.actor(), "gun.stop", f"gun:{sid}/{gun}", outcome, ip=access.client_ip())
+    ok, text, status = send_audited(sid, "stop", payload, action="gun.stop", target=f"gun:{sid}/{gun}",
+                                    invalid=lambda why: _("The command is not valid: %(why)s", why=why))
     return render_template("console/guns/_reply.html", ok=ok, text=text), status

@@ -10,13 +10,10 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from flask_babel import gettext as _
 
 from cloud.alarms import service as alarms
-from cloud.audit import service as audit
-from cloud.commands import CommandPublishError, CommandTimeout, send_command
 from cloud.db import db
 from cloud.stations import monitor
 from cloud.web import access
-from cloud.web.pages.stations_common import FormError, day_start, number, page_arg, reply_text
-from jcproto import ProtocolError
+from cloud.web.pages.stations_common import FormError, day_start, number, page_arg, send_audited
 
 bp = Blueprint("stations", __name__, url_prefix="/stations")
 DAY_MS = 86_400_000
@@ -77,25 +74,9 @@ def policy(sid: str) -> Any:
     if "rated_kva" not in payload:
         return render_template("console/stations/_reply.html", ok=False,
                                text=_("Give the transformer's rating (kVA).")), 400
-    outcome: dict[str, Any] = {"payload": payload}
-    status, ok = 200, False
-    try:
-        reply = send_command(sid, "set_load_policy", payload)
-    except ProtocolError as e:
-        text, status = _("The policy is not valid: %(why)s", why=str(e)), 400
-        outcome["outcome"] = "invalid"
-    except CommandTimeout:
-        text, status = _("No reply from the gateway in time (is the station online?)."), 504
-        outcome["outcome"] = "timeout"
-    except CommandPublishError:
-        text, status = _("The broker could not be reached; nothing was sent."), 502
-        outcome["outcome"] = "unsent"
-    else:
-        ok, text = reply.ok, reply_text(reply)
-        outcome.update(outcome="ok" if reply.ok else "refused", error=reply.error.value if reply.error else None,
-                       reply_detail=reply.detail)
-    with db.transaction() as s:
-        audit.record(s, access.actor(), "station.load_policy", f"station:{sid}", outcome, ip=access.client_ip())
+    ok, text, status = send_audited(sid, "set_load_policy", payload, action="station.load_policy",
+                                    target=f"station:{sid}", keep_detail=True,
+                                    invalid=lambda why: _("The policy is not valid: %(why)s", why=why))
     return render_template("console/stations/_reply.html", ok=ok, text=text), status
 
 

@@ -3,12 +3,19 @@ in the stations' time zone, form numbers, and the gateway's reply to a command i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request
 from flask_babel import gettext as _
+
+from cloud.audit import service as audit
+from cloud.commands import CommandPublishError, CommandTimeout, send_command
+from cloud.db import db
+from cloud.web import access
+from jcproto import ProtocolError
 
 
 def page_arg() -> int:
@@ -46,3 +53,30 @@ def reply_text(reply: Any) -> str:
     if reply.ok:
         return _("The gateway accepted it.")
     return _("The gateway refused it: %(error)s", error=str(reply.error.value if reply.error else "") or "-")
+
+
+def send_audited(sid: str, type_: str, payload: dict[str, Any], *, action: str, target: str,
+                 invalid: Callable[[str], str], keep_detail: bool = False) -> tuple[bool, str, int]:
+    """Send a command to a station, audit what came of it (sent and answered, refused, timed
+    out, not sent), and say it to the operator: (ok, text, HTTP status)."""
+    outcome: dict[str, Any] = {"payload": payload}
+    status, ok = 200, False
+    try:
+        reply = send_command(sid, type_, payload)
+    except ProtocolError as e:
+        text, status = invalid(str(e)), 400
+        outcome["outcome"] = "invalid"
+    except CommandTimeout:
+        text, status = _("No reply from the gateway in time (is the station online?)."), 504
+        outcome["outcome"] = "timeout"
+    except CommandPublishError:
+        text, status = _("The broker could not be reached; nothing was sent."), 502
+        outcome["outcome"] = "unsent"
+    else:
+        ok, text = reply.ok, reply_text(reply)
+        outcome.update(outcome="ok" if reply.ok else "refused", error=reply.error.value if reply.error else None)
+        if keep_detail:
+            outcome["reply_detail"] = reply.detail
+    with db.transaction() as s:
+        audit.record(s, access.actor(), action, target, outcome, ip=access.client_ip())
+    return ok, text, status
