@@ -4,9 +4,12 @@ of cloud/fakes) for the mini-program pages and the H5 app to talk to."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,7 +49,13 @@ def build_clients() -> None:
     node_bin = node()
     if not (ROOT / "node_modules" / "esbuild").is_dir():
         missing("the front-end packages are not installed: run scripts/setup.sh (npm ci)")
-    subprocess.run([node_bin, "clients/build.js", "all"], cwd=ROOT, check=True, capture_output=True, timeout=120)
+    # One build at a time: pytest-xdist workers each reach this fixture, and two esbuild runs
+    # writing the same bundle would leave a half-written file for the other's tests.
+    lock_path = Path(tempfile.gettempdir()) / f"jc-client-build-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([node_bin, "clients/build.js", "all"], cwd=ROOT, check=True, capture_output=True,
+                       timeout=120)
 
 
 def run_node(args: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

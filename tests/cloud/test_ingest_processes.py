@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def _stored(engine: Engine) -> int:
         return s.scalar(select(func.count()).select_from(RawRecord)) or 0
 
 
+def _kill_once_storing(proc: IngestProcess, engine: Engine) -> None:
+    wait_for(lambda: _stored(engine) > 0, timeout=30, what="ingest under way", interval=0.005)
+    proc.kill()  # SIGKILL while batches are in flight
+
+
 def _assert_exactly_once(engine: Engine) -> None:
     with Session(engine) as s:
         per_station = dict(
@@ -59,10 +65,14 @@ def test_sigkill_mid_batch_then_restart_stores_everything_once(
     proc = IngestProcess(broker, db_url, tmp_path, batch_max=50).start()
     try:
         stations = _stations(broker)
+        # The kill comes from a watcher while the stations are still publishing: on a busy
+        # machine the ingest could otherwise store everything before the test looks.
+        watcher = threading.Thread(target=_kill_once_storing, args=(proc, engine), daemon=True)
+        watcher.start()
         for st in stations:
             st.resend_unacked(batch=10)
-        wait_for(lambda: _stored(engine) > 0, what="ingest under way", interval=0.005)
-        proc.kill()  # SIGKILL while batches are in flight
+        watcher.join(30)
+        assert not watcher.is_alive(), "ingest stored nothing in 30 s"
         stored_at_kill = _stored(engine)
         assert stored_at_kill < STATIONS * PER_STATION, (
             "ingest finished before the kill: make the test bigger"

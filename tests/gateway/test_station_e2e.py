@@ -260,6 +260,13 @@ def test_sigterm_is_a_clean_stop_and_status_command_reads_it(tmp_path):
         assert dead.returncode == 2 and "no gateway answers" in dead.stderr
 
 
+def _settles(cond, sim, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"{what}: not in {timeout} s; {sim.state()['transformer']}"
+        time.sleep(0.2)
+
+
 def test_share_policy_keeps_the_transformer_under_its_target(tmp_path):
     # 160 kVA, target 60 % = 96 kVA; base load 20 kW: the guns share what is left
     with SimProcess("test") as sim, GatewayProcess(sim, tmp_path, free_vend={"P3": [1, 2], "P2": [1]},
@@ -268,15 +275,13 @@ def test_share_policy_keeps_the_transformer_under_its_target(tmp_path):
             sim.control("POST", f"/piles/{unit}/guns/{gun}/plug", {"ev": {"start_soc": 20}})
         gw.wait(lambda s: all(GatewayProcess.gun(s, g)["session"] for g in ("P3-1", "P3-2", "P2-1")),
                 timeout=15, what="three sessions")
-        time.sleep(3)  # let the limits settle
+        # the plan fills up to the target, not beyond (given a few cycles to settle: the
+        # machine running the suite may be busy)
+        _settles(lambda: sim.state()["transformer"]["load_pct"] <= 62.0, sim, "load under 62 %")
         st = gw.status()
         limits = {g: GatewayProcess.gun(st, g)["limit_w"] for g in ("P3-1", "P3-2", "P2-1")}
         assert all(w is not None and w > 0 for w in limits.values()), limits
-        load = sim.state()["transformer"]
-        assert load["load_pct"] <= 62.0, load  # the plan fills up to the target, not beyond
         # a jump in the base load takes power away from the guns, not from the rule
         sim.control("PUT", "/base-load", {"kw": 60})
-        time.sleep(3)
-        st2 = gw.status()
-        assert sum(GatewayProcess.gun(st2, g)["limit_w"] for g in limits) < sum(limits.values())
-        assert sim.state()["transformer"]["load_pct"] <= 62.0
+        _settles(lambda: sum(GatewayProcess.gun(gw.status(), g)["limit_w"] for g in limits) < sum(limits.values())
+                 and sim.state()["transformer"]["load_pct"] <= 62.0, sim, "guns' share cut, load under 62 %")

@@ -172,7 +172,12 @@ class GatewayProcess:
 
     @staticmethod
     def gun(status: dict[str, Any], gun_id: str) -> dict[str, Any]:
-        return next(g for g in status["guns"] if g["id"] == gun_id)
+        # KeyError, not StopIteration: inside a generator a StopIteration becomes a
+        # RuntimeError that wait() would not retry (a gun not yet identified after start).
+        for g in status["guns"]:
+            if g["id"] == gun_id:
+                return g
+        raise KeyError(gun_id)
 
     def wait(self, pred: Callable[[dict[str, Any]], Any], timeout: float = 10.0, what: str = "") -> dict[str, Any]:
         deadline = time.monotonic() + timeout
