@@ -134,7 +134,7 @@ def test_driver_path_in_a_phone_browser(tmp_path: Path, monkeypatch: pytest.Monk
             with playwright.sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
-                    _drive(browser, app, web, fake, cloud, gw, sim, shots)
+                    _drive(browser, app, web, fake, cloud, gw, sim, shots, broker)
                 finally:
                     browser.close()
         finally:
@@ -143,7 +143,7 @@ def test_driver_path_in_a_phone_browser(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def _drive(browser: Any, app: Any, web: Web, fake: FakeServer, cloud: CloudStack, gw: GatewayProcess,
-           sim: SimProcess, shots: Path) -> None:
+           sim: SimProcess, shots: Path, broker: Broker) -> None:
     assert fake.pay is not None
     context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **PHONE)
     page = context.new_page()
@@ -223,13 +223,16 @@ def _drive(browser: Any, app: Any, web: Web, fake: FakeServer, cloud: CloudStack
     _wait(lambda: _order(app, order_id)["state"] == "charging", 15, "session_started at the cloud")
     shot("06-charging")
 
-    # 5. the cloud goes unreachable (ingest down); the gateway stops at 20 CNY by itself
-    cloud.ingest.stop()  # type: ignore[union-attr]
+    # 5. the cloud goes unreachable (the broker down: the station's link is cut); the gateway
+    # stops at 20 CNY by itself and the records reach the cloud once the link is back
+    broker.stop()
     try:
+        gw.wait(lambda s: not s["sync"]["connected"], 30, "the station's link cut")
         gw.wait(lambda s: GatewayProcess.gun(s, GUN)["state"] != "charging", 60, "the gateway's own stop")
         shot("07-charging-cloud-away")
     finally:
-        cloud.start_ingest()
+        broker.start()
+    gw.wait(lambda s: s["sync"]["connected"], 60, "the station's link back")
     gw.wait_records(lambda recs: any(r["type"] == "session_ended" for r in recs), 10, "session_ended")
     [ended] = gw.records("session_ended")
     assert ended["cost_fen"] == 2000 and ended["ended_at"] > int(boundary.timestamp() * 1000), ended
