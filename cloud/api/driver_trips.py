@@ -32,7 +32,8 @@ def reason_text(reason: dict[str, Any], lang: str) -> str:
     """The reason there is no plan, in `lang` (station names as the operator wrote them)."""
     origin, dest = _PLACES.get(lang, _PLACES["en"])
     code = f"trip_{reason['code']}"
-    facts = {**reason, "from": reason.get("from") or origin, "next": reason.get("next") or dest}
+    facts = {**{k: v for k, v in reason.items() if k != "code"}, "from": reason.get("from") or origin,
+             "next": reason.get("next") or dest}
     text = message(code, lang, **facts)
     excluded = sum((reason.get("excluded") or {}).values())
     if excluded:

@@ -12,9 +12,11 @@ it against a hand calculation.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 class CarError(ValueError):
@@ -103,19 +105,34 @@ class Car:
         cap_kwh = self.battery_wh / 1000.0
         if not dc:
             return (soc_to - soc_from) * cap_kwh / min(gun_kw, self.max_ac_kw) * 3600.0
-        pts = list(self.curve)
-        if pts[0][0] > 0:
-            pts.insert(0, (0.0, pts[0][1]))
-        if pts[-1][0] < 1:
-            pts.append((1.0, pts[-1][1]))
-        hours = 0.0
-        for (s0, p0), (s1, p1) in zip(pts, pts[1:], strict=False):
-            lo, hi = max(s0, soc_from), min(s1, soc_to)
-            if hi <= lo:
-                continue
-            k = (p1 - p0) / (s1 - s0)  # kW per unit SoC on this piece
-            hours += _piece_hours(lo, hi, s0, p0, k, gun_kw, cap_kwh)
-        return hours * 3600.0
+        pieces, cum = _pieces(self.curve, cap_kwh, gun_kw)
+        return (_hours_to(pieces, cum, soc_to, gun_kw, cap_kwh) - _hours_to(pieces, cum, soc_from, gun_kw, cap_kwh)) * 3600.0
+
+
+Piece = tuple[float, float, float, float]  # s0, s1, car power at s0 (kW), slope (kW per unit SoC)
+
+
+@lru_cache(maxsize=256)
+def _pieces(curve: tuple[tuple[float, float], ...], cap_kwh: float, gun_kw: float) -> tuple[tuple[Piece, ...], tuple[float, ...]]:
+    """The curve's linear pieces over 0..1 and the hours to charge from 0 to the start of each
+    (a planner asks for the same gun power many times: computed once per power)."""
+    pts = list(curve)
+    if pts[0][0] > 0:
+        pts.insert(0, (0.0, pts[0][1]))
+    if pts[-1][0] < 1:
+        pts.append((1.0, pts[-1][1]))
+    pieces = tuple((s0, s1, p0, (p1 - p0) / (s1 - s0)) for (s0, p0), (s1, p1) in zip(pts, pts[1:], strict=False))
+    cum = [0.0]
+    for s0, s1, p0, k in pieces:
+        cum.append(cum[-1] + _piece_hours(s0, s1, s0, p0, k, gun_kw, cap_kwh))
+    return pieces, tuple(cum)
+
+
+def _hours_to(pieces: tuple[Piece, ...], cum: tuple[float, ...], soc: float, gun_kw: float, cap_kwh: float) -> float:
+    soc = min(max(soc, 0.0), 1.0)
+    i = max(0, bisect.bisect_right([p[0] for p in pieces], soc) - 1)
+    s0, s1, p0, k = pieces[i]
+    return cum[i] + (_piece_hours(s0, soc, s0, p0, k, gun_kw, cap_kwh) if soc > s0 else 0.0)
 
 
 def _piece_hours(lo: float, hi: float, s0: float, p0: float, k: float, gun_kw: float, cap_kwh: float) -> float:

@@ -89,9 +89,10 @@ def from_graph(graph: RoadGraph, origin: LatLng, destination: LatLng, stations: 
     nodes = path.nodes
     points = [fg(graph.lat[n], graph.lng[n]) for n in nodes]
     where = {n: i for i, n in enumerate(nodes)}
+    near = _near_route(points, stations, corridor_m)
     station_node: dict[str, int] = {}
-    for key, p in stations.items():
-        hit = graph.nearest(*tg(*p), max_m=min(corridor_m, 2_000.0))
+    for key in near:
+        hit = graph.nearest(*tg(*stations[key]), max_m=min(corridor_m, 2_000.0))
         if hit is not None:
             station_node[key] = hit[0]
     targets = set(station_node.values())
@@ -105,6 +106,26 @@ def from_graph(graph: RoadGraph, origin: LatLng, destination: LatLng, stations: 
         access[key] = Access(where[a.source], tuple(a.path.lengths), tuple(a.path.times),
                              where[b.source], tuple(b.path.lengths), tuple(b.path.times))
     return Corridor("osm", points, list(path.lengths), list(path.times), access, False, path.settled)
+
+
+def _near_route(points: list[LatLng], stations: Mapping[str, LatLng], within_m: float) -> list[str]:
+    """The stations within about `within_m` (straight) of a route point: the cells around the
+    route are marked once, then each station is one look-up (thousands of stations, one route)."""
+    c = _PointIndex.CELL
+    mid = points[len(points) // 2][0] if points else 0.0
+    ri = int(within_m / (c * 111_000)) + 1
+    rj = int(within_m / (c * 111_000 * max(0.2, math.cos(math.radians(mid))))) + 1
+    marked: set[tuple[int, int]] = set()
+    last = None
+    for a, b in points:
+        ci, cj = int(a // c), int(b // c)
+        if (ci, cj) == last:
+            continue
+        last = (ci, cj)
+        for i in range(ci - ri, ci + ri + 1):
+            for j in range(cj - rj, cj + rj + 1):
+                marked.add((i, j))
+    return [k for k, (a, b) in stations.items() if (int(a // c), int(b // c)) in marked]
 
 
 class _PointIndex:

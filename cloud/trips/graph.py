@@ -254,39 +254,40 @@ class RoadGraph:
         from the target to its route node."""
         csr = self.rev if reverse else self.fwd
         off, tgt, tm, ln = csr.off, csr.dst, csr.time, csr.length
-        g: dict[int, float] = {}
-        dist: dict[int, float] = {}
-        root: dict[int, int] = {}
-        parent: dict[int, int] = {}
+        # one dict, node -> (time, length, route node, edge in): one write per improvement
+        best: dict[int, tuple[float, float, int, int]] = {}
         heap = []
         for s in sources:
-            if s not in g:
-                g[s], dist[s], root[s] = 0.0, 0.0, s
+            if s not in best:
+                best[s] = (0.0, 0.0, s, -1)
                 heap.append((0.0, s))
         heapq.heapify(heap)
         want = set(targets)
         left = len(want)
-        pop, push = heapq.heappop, heapq.heappush
+        pop, push, get = heapq.heappop, heapq.heappush, best.get
+        far = (INF, 0.0, 0, 0)
         while heap and left:
             gu, u = pop(heap)
-            if gu > g[u]:
+            bu = best[u]
+            if gu > bu[0]:
                 continue
             if u in want:
                 left -= 1
-            du, ru = dist[u], root[u]
+            du, ru = bu[1], bu[2]
             for e in range(off[u], off[u + 1]):
                 v = tgt[e]
                 nd = gu + tm[e]
-                dl = du + ln[e]
-                if dl <= max_m and nd < g.get(v, INF):
-                    g[v], dist[v], root[v], parent[v] = nd, dl, ru, e
-                    push(heap, (nd, v))
+                if nd < get(v, far)[0]:
+                    dl = du + ln[e]
+                    if dl <= max_m:
+                        best[v] = (nd, dl, ru, e)
+                        push(heap, (nd, v))
+        parent = {v: b[3] for v, b in best.items() if b[3] >= 0}
         out: dict[int, Reach] = {}
         for t in want:
-            if t in g:
-                out[t] = Reach(root[t], self._path(csr, parent, t, 0, reverse=reverse))
+            if t in best:
+                out[t] = Reach(best[t][2], self._path(csr, parent, t, 0, reverse=reverse))
         return out
-
 
 def largest_component(g: RoadGraph) -> RoadGraph:
     """The graph cut to its largest strongly connected part (every node reaches every other):
