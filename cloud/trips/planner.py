@@ -105,7 +105,7 @@ class _Node:
     labels: list[_Label] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Label:
     node: int
     soc: float  # arrival SoC
@@ -195,10 +195,17 @@ def plan(corridor: Corridor, car: Car, candidates: list[Candidate], req: Request
         m = i.out_m + cum_m[j.k_in] - cum_m[i.k_out] + j.in_m
         return wh, s, m
 
+    # A lower bound of what is left from a node: the driving to the end at free-flow speed (no
+    # charging, no money). A label whose objective plus it cannot beat the best arrival found
+    # so far is dropped (the A*-style part of the search).
+    def rest(nd: _Node) -> float:
+        return (nd.out_s + cum_s[last] - cum_s[nd.k_out]) * vot
+
+    best_obj = math.inf
     for i in nodes[:-1]:
         if not i.labels:
             continue
-        i.labels = _pareto(i.labels)
+        i.labels = [lb for lb in _pareto(i.labels) if lb.obj + rest(i) < best_obj]
         first_j = max(i.index + 1, bisect.bisect_left(k_in_sorted, i.k_out, lo=i.index + 1))
         for lab in i.labels:
             options = _options(i, lab, car, req)
@@ -224,7 +231,12 @@ def plan(corridor: Corridor, car: Car, candidates: list[Candidate], req: Request
                         continue  # never plan an arrival below its minimum
                     t = lab.t + info["wait_s"] + info["charge_s"] + s
                     cost = lab.cost + info["cost_fen"]
-                    j.labels.append(_Label(j.index, arrive, t, cost, t * vot + cost, lab.drive_s + s,
+                    obj = t * vot + cost
+                    if j is dest:
+                        best_obj = min(best_obj, obj)
+                    elif obj + rest(j) >= best_obj:
+                        continue
+                    j.labels.append(_Label(j.index, arrive, t, cost, obj, lab.drive_s + s,
                                            lab.charge_s + info["charge_s"], lab.wait_s + info["wait_s"],
                                            lab.dist_m + m, lab, info, {"distance_m": m, "drive_s": s, "energy_wh": wh}))
     if not dest.labels:
