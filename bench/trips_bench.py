@@ -127,7 +127,7 @@ def main() -> None:
     for _ in range(args.repeat):
         t, c = time.perf_counter(), time.process_time()
         cor = corridors.from_graph(g, origin, dest, pts)
-        t1, c1 = time.perf_counter(), time.process_time()
+        c1 = time.process_time()
         result = plan(cor, car, cands, req)
         plan_s.append(time.perf_counter() - t)
         cpu_s.append(time.process_time() - c)

@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud.db import db
 from cloud.fakes.amap import FakeAmap, FakeAmapServer
 from cloud.fakes.server import FakeServer
 from cloud.fakes.wechat_login import FakeWechatLogin

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 from cloud.trips import corridor as corridors
 from cloud.trips.car import Car
 from cloud.trips.graph import GraphBuilder, RoadGraph
-from cloud.trips.planner import Candidate, Infeasible, PriceWindow, Request, arrivals, expected_wait_s, plan
+from cloud.trips.planner import (
+    Candidate,
+    Infeasible,
+    PriceWindow,
+    Request,
+    arrivals,
+    expected_wait_s,
+    plan,
+)
 
 LAT, LNG0, STEP = 30.0, 110.0, 0.1037
 CAR = Car(battery_wh=20_000, consumption=((0, 100.0),), max_dc_kw=100.0, charge_efficiency=1.0)
