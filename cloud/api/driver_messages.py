@@ -65,20 +65,11 @@ CATALOG: dict[str, tuple[int, str, str]] = {
                         "try later or another station."),
     "reserved": (409, "该充电枪已被预约。", "This gun is reserved."),
     # --- trip planning (cloud/trips) ---
-    "trip_off_road": (422, "起点或终点距离道路超过 {km} 公里，无法规划路线。",
-                      "The origin or the destination is more than {km} km from any road: no route."),
+    "trip_off_road": (422, "起点或终点 5 公里内没有道路，无法规划路线。",
+                      "The origin or the destination is more than 5 km from any road: no route."),
     "trip_no_route": (422, "起点与终点之间没有可行驶的道路。", "No road connects the origin and the destination."),
     "trip_router_failed": (503, "路线服务暂时不可用，请稍后重试。",
                            "The route service is unavailable; try again in a moment."),
-    "trip_out_of_range": (200, "以 {soc_pct}% 电量从{from}出发，约 {range_km} 公里续航内没有可用的充电站："
-                               "下一个（{next}）在 {next_km} 公里外。",
-                          "No station within range of {range_km} km at {soc_pct} % SoC from {from}: "
-                          "the next ({next}) is {next_km} km away."),
-    "trip_soc_below_minimum": (200, "当前电量 {soc_pct}% 已低于设定的最低电量 {min_pct}%，无法保证每次到达都不低于它。",
-                               "The state of charge now ({soc_pct} %) is below the minimum you set "
-                               "({min_pct} %): no plan keeps every arrival above it."),
-    "trip_excluded": (200, "（沿途另有 {n} 座充电站因离线、负荷受限或无电价未计入）",
-                      " ({n} stations along the way were left out: offline, blocked by load or without a price)"),
     "start_failed": (502, "启动失败，请重试；未产生费用。", "The start failed; try again. You were not charged."),
     "payment_password_required": (403, "请输入支付密码。", "Enter your payment password."),
     "order_in_progress": (409, "您有一笔正在进行的充电订单，请先结束它。",

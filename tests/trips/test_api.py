@@ -189,3 +189,21 @@ def test_every_answer_as_documented(tmp_path: Path, wechat: FakeServer) -> None:
         r = client.post(PLAN, json=ok, headers=headers)
         assert r.status_code == 503
         check(path=PLAN, method="POST", status=503, content_type=r.content_type, body=r.get_json())
+
+
+def test_a_point_far_from_the_graph_s_roads_is_refused(tmp_path: Path, wechat: FakeServer) -> None:
+    app = app_with(tmp_path, f"sqlite:///{tmp_path / 'c.sqlite'}", wechat, TRIPS_OSM_FILE=helsinki_path())
+    client = app.test_client()
+    headers, _ = new_driver(client, wechat, "trip-far")
+    # 14 km north of the extract's few square kilometres of central Helsinki
+    body = {"origin": {"lat": 60.30, "lng": 24.95}, "destination": {"lat": 60.1780, "lng": 24.9520},
+            "car": EV, "soc_pct": 50}
+    r = client.post(PLAN, json=body, headers={**headers, "Accept-Language": "en"})
+    assert r.status_code == 422 and error_code(r) == "trip_off_road"
+    assert r.json["error"]["message"] == "The origin or the destination is more than 5 km from any road: no route."
+    missing_file = app_with(tmp_path / "b", f"sqlite:///{tmp_path / 'd.sqlite'}", wechat,
+                            TRIPS_ROUTER="osm", TRIPS_OSM_FILE=str(tmp_path / "nope.osm.pbf"))
+    c2 = missing_file.test_client()
+    h2, _ = new_driver(c2, wechat, "trip-far-2")
+    r2 = c2.post(PLAN, json={**body, "origin": {"lat": 60.1650, "lng": 24.9360}}, headers=h2)
+    assert r2.status_code == 503 and error_code(r2) == "trip_router_failed"
