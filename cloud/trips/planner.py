@@ -218,8 +218,8 @@ def plan(corridor: Corridor, car: Car, candidates: list[Candidate], req: Request
                     break  # every later node is further along the route
                 wh, s, m = leg(i, j)
                 need = req.min_arrival_soc if j is dest else req.min_stop_soc
-                d_req = need + wh / cap + EPS
-                chosen = [(d, info) for d, info in options if d >= d_req]
+                d_req = need + wh / cap + EPS  # a just-enough charge stops a hair above the need
+                chosen = [(d, info) for d, info in options if d >= d_req - 2 * EPS]
                 if i.cand is not None and lab.soc < d_req <= req.max_charge_soc + EPS \
                         and all(abs(d - d_req) > 0.002 for d, _ in chosen):
                     exact = _charge(i, lab, min(d_req, req.max_charge_soc + EPS), car, req)
