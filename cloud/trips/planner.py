@@ -304,8 +304,13 @@ def _why(nodes: list[_Node], cum_m: list[float], cum_wh: list[float], car: Car, 
     if far.cand is not None:
         soc = max(soc, max(lb.soc for lb in far.labels))
     budget = (soc - min(req.min_stop_soc, req.min_arrival_soc)) * car.battery_wh - far.out_wh
-    k = bisect.bisect_right(cum_wh, cum_wh[far.k_out] + max(budget, 0.0)) - 1
-    range_m = max(0.0, far.out_m + cum_m[max(k, far.k_out)] - cum_m[far.k_out]) if budget > 0 else 0.0
+    target = cum_wh[far.k_out] + max(budget, 0.0)
+    k = max(bisect.bisect_right(cum_wh, target) - 1, far.k_out)
+    reach = cum_m[k]
+    if k + 1 < len(cum_wh) and cum_wh[k + 1] > cum_wh[k]:
+        # part of the next piece, at its energy per metre
+        reach += (target - cum_wh[k]) / (cum_wh[k + 1] - cum_wh[k]) * (cum_m[k + 1] - cum_m[k])
+    range_m = max(0.0, far.out_m + reach - cum_m[far.k_out]) if budget > 0 else 0.0
     nxt = next((nd for nd in nodes[far.index + 1:] if nd.k_in >= far.k_out and nd.k_in > k), nodes[-1])
     next_m = far.out_m + cum_m[nxt.k_in] - cum_m[far.k_out] + nxt.in_m
     return Infeasible("out_of_range", {

@@ -266,3 +266,9 @@ def test_the_planner_matches_trying_every_sequence_of_stops(soc: int, nodes: lis
     # the planner prunes labels by whole percent of SoC: within 2 % of the exhaustive optimum,
     # and never better than it (the brute force sees every sequence the planner can choose)
     assert best - 1.0 <= got <= best * 1.02 + 1.0
+
+
+def test_the_range_in_the_reason_counts_part_of_a_road_piece() -> None:
+    # 32.5 % − 10 % = 4.5 kWh = 45 km: half way along the 40-50 km piece
+    r = run([station("A", 5, load_level="blocked"), station("B", 10)], soc=0.325)
+    assert isinstance(r, Infeasible) and r.facts["range_km"] == 45.0
