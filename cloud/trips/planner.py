@@ -2,7 +2,7 @@
 at each and to what state of charge, minimising time and money together.
 
 Search: the stops lie along the route in order (a station is reached from route point k_in
-and left back to it at k_out; a leg i → j exists when j comes later and k_in(j) ≥ k_out(i)),
+and left back to it at k_out; a leg i → j exists when j comes after i and k_in(j) ≥ k_out(i)),
 so the stations form a directed acyclic graph and a label-setting pass in route order is
 exact for it. A label at a station is one way to arrive: state of charge, elapsed time, money
 spent, and the objective time × value of time + money. At a station a label charges either
@@ -215,7 +215,7 @@ def plan(corridor: Corridor, car: Car, candidates: list[Candidate], req: Request
                 if j.k_in < i.k_out:
                     continue
                 if cum_wh[j.k_in] - cum_wh[i.k_out] + i.out_wh > budget:
-                    break  # every later node is further along the route
+                    break  # every node after j is further along the route
                 wh, s, m = leg(i, j)
                 need = req.min_arrival_soc if j is dest else req.min_stop_soc
                 d_req = need + wh / cap + EPS  # a just-enough charge stops a hair above the need
