@@ -97,6 +97,22 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "CHARGING_START_TIMEOUT_S": 10.0,
         # The H5 app's public base URL (the guns' QR codes carry <base>/app/scan?g=<code>)
         "PUBLIC_BASE_URL": "",
+        # --- trip planning (docs/trips.md) ---
+        # Which road: "auto" (AMap when AMAP_KEY is set, else the OSM file when set, else the
+        # straight line), or "amap", "osm", "straight_line"
+        "TRIPS_ROUTER": "auto",
+        "TRIPS_OSM_FILE": "",  # an OpenStreetMap extract (.osm.pbf) for offline routing
+        "TRIPS_DETOUR_FACTOR": 1.3,  # road length per straight length where only that is known
+        "TRIPS_STRAIGHT_SPEED_KMH": 80.0,  # assumed speed on the straight-line fallback
+        "TRIPS_CORRIDOR_M": 10_000,  # stations at most this far (by road) off the route
+        "TRIPS_CAPPED_POWER_PCT": 50.0,  # a capped station starts sessions at this share of rated
+        "TRIPS_VALUE_OF_TIME_FEN_PER_H": 3_000,  # time and money weighed: an hour is worth ¥30
+        "TRIPS_RESERVE_AHEAD_S": 1_800,  # a reservation can hold a gun this far ahead of arrival
+        # AMap Web Service (driving route): key, its private key for `sig` (empty: unsigned)
+        "AMAP_KEY": "",
+        "AMAP_PRIVATE_KEY": "",
+        "AMAP_BASE_URL": "https://restapi.amap.com",
+        "AMAP_TIMEOUT_S": 5.0,
         # --- alarms and SMS (docs/alarms.md) ---
         # SMS provider: "log" (writes each message to the log) or "aliyun" (Aliyun SMS SendSms)
         "SMS_PROVIDER": "log",
@@ -140,6 +156,7 @@ _INT_KEYS = {
     "STATION_CERT_DAYS": (1, 3650),
     "DRIVER_TOKEN_TTL_S": (300, 365 * 86400),
     "DRIVER_MAX_SESSIONS": (1, 100),
+    "TRIPS_VALUE_OF_TIME_FEN_PER_H": (0, 1_000_000),
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
@@ -161,7 +178,10 @@ _INT_KEYS = {
     "CONSOLE_LOGIN_LOCK_S": (10, 7 * 86400),
 }
 _FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0),
-               "CHARGING_START_TIMEOUT_S": (0.1, 60.0)}
+               "CHARGING_START_TIMEOUT_S": (0.1, 60.0), "AMAP_TIMEOUT_S": (0.1, 60.0),
+               "TRIPS_DETOUR_FACTOR": (1.0, 3.0), "TRIPS_STRAIGHT_SPEED_KMH": (10.0, 150.0),
+               "TRIPS_CORRIDOR_M": (100.0, 100_000.0), "TRIPS_CAPPED_POWER_PCT": (1.0, 100.0),
+               "TRIPS_RESERVE_AHEAD_S": (0.0, 86_400.0)}
 
 
 def apply_environment(
@@ -229,6 +249,8 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
         config["BROKER_CA_FILE"] = str(Path(str(config["CA_DIR"])) / "ca.crt")
     if not config.get("CRL_FILE"):
         config["CRL_FILE"] = str(Path(str(config["CA_DIR"])) / "station" / "crl.pem")
+    if config.get("TRIPS_ROUTER") not in ("auto", "osm", "amap", "straight_line"):
+        raise ConfigError("TRIPS_ROUTER: auto, osm, amap or straight_line; " + where.format(key="TRIPS_ROUTER"))
     if config.get("BROKER_ACCESS_CONTROL") not in ("mosquitto-dynsec", "external"):
         raise ConfigError(
             f"BROKER_ACCESS_CONTROL: {config.get('BROKER_ACCESS_CONTROL')!r} is not "

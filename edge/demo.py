@@ -176,6 +176,18 @@ class Demo:
         self.wait_port("wechat-fake", self.fake_port)
         return fake
 
+    def amap(self) -> str:
+        """The fake AMap driving-route API (cloud/fakes/amap.py) the trip planner asks, signed
+        requests checked as AMap checks them (docs/trips.md)."""
+        port = free_port()
+        key, private = "demo-amap-key", secrets.token_hex(8)
+        self.spawn("amap-fake", [sys.executable, "-m", "cloud.fakes", "amap", "--key", key,
+                                 "--private-key", private, "--port", str(port)])
+        self.wait_port("amap-fake", port)
+        url = f"http://127.0.0.1:{port}"
+        self.env.update({"JC_AMAP_KEY": key, "JC_AMAP_PRIVATE_KEY": private, "JC_AMAP_BASE_URL": url})
+        return url
+
     def cloud(self) -> dict[str, int | str]:
         broker_port, cloud_port, https_port, web_port = free_port(), free_port(), free_port(), self.web_port
         broker_dir = self.cloud_dir / "broker"
@@ -368,6 +380,8 @@ def main(speed: float, scenario: str, workdir: Path, exit_after: float | None) -
     try:
         demo.say("starting the fake WeChat (login, Pay, cashier) …")
         fake = demo.wechat()
+        demo.say("starting the fake AMap (driving routes for the trip planner) …")
+        demo.amap()
         demo.say("starting the cloud: CA, broker, ingest, web …")
         ports = demo.cloud()
         demo.say(f"starting the simulated station ({scenario}, {speed:g}x) …")

@@ -169,6 +169,7 @@ function createApi(options) {
     refund: (body) => request('POST', '/wallet/refunds', body || {}),
     refunds: () => request('GET', '/wallet/refunds'),
     statement: (params) => request('GET', '/wallet/statement' + query(params)),
+    planTrip: (body) => request('POST', '/trips/plan', body),
   };
   return api;
 }

@@ -12,6 +12,7 @@ const FACTORIES = {
   login: P.login.createLogin, stations: P.stations.createStations, station: P.station.createStation,
   scan: P.scan.createScan, charging: P.charging.createCharging, order: P.order.createOrder,
   wallet: P.wallet.createWallet, records: P.records.createRecords, settings: P.settings.createSettings,
+  trip: P.trip.createTrip,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -110,6 +111,7 @@ Alpine.data('jcApp', () => ({
       case 'wallet': vm.load(); break;
       case 'records': vm.load(); break;
       case 'settings': vm.load(); break;
+      case 'trip': if (!vm.state.originLat) this.here(vm); break;
       default: break;
     }
   },
@@ -127,6 +129,14 @@ Alpine.data('jcApp', () => ({
       vm.setCenter(g.lat, g.lng);
     }, fallback, { timeout: 3500, maximumAge: 60000 });
     return undefined;
+  },
+  /** The browser's location (WGS-84) as the trip's origin, in GCJ-02 as the API takes it. */
+  here(vm) {
+    if (!navigator.geolocation) return;
+    navigator.geolocation.getCurrentPosition((p) => {
+      const g = core.geo.wgs84ToGcj02(p.coords.latitude, p.coords.longitude);
+      vm.setOrigin(g.lat, g.lng);
+    }, () => {}, { timeout: 3500, maximumAge: 60000 });
   },
   go,
   loginUrl() { return 'login/wechat?next=' + encodeURIComponent(window.location.hash || '#/stations'); },

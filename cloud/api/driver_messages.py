@@ -64,6 +64,12 @@ CATALOG: dict[str, tuple[int, str, str]] = {
                         "The station's power line is at its limit and takes no new sessions; "
                         "try later or another station."),
     "reserved": (409, "该充电枪已被预约。", "This gun is reserved."),
+    # --- trip planning (cloud/trips) ---
+    "trip_off_road": (422, "起点或终点 5 公里内没有道路，无法规划路线。",
+                      "The origin or the destination is more than 5 km from any road: no route."),
+    "trip_no_route": (422, "起点与终点之间没有可行驶的道路。", "No road connects the origin and the destination."),
+    "trip_router_failed": (503, "路线服务暂时不可用，请稍后重试。",
+                           "The route service is unavailable; try again in a moment."),
     "start_failed": (502, "启动失败，请重试；未产生费用。", "The start failed; try again. You were not charged."),
     "payment_password_required": (403, "请输入支付密码。", "Enter your payment password."),
     "order_in_progress": (409, "您有一笔正在进行的充电订单，请先结束它。",
@@ -83,7 +89,11 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          # --- charging ---
                          "gun_code": "gun_code（枪编码）", "limit": "limit（充电方式）", "pay": "pay（支付方式）",
                          "payment_password": "支付密码", "stars": "stars（评分）", "comment": "评价内容",
-                         "lat": "纬度", "lng": "经度", "radius_m": "搜索半径", "free": "free", "before": "before"},
+                         "lat": "纬度", "lng": "经度", "radius_m": "搜索半径", "free": "free", "before": "before",
+                         # --- trips ---
+                         "origin": "起点", "destination": "终点", "car": "车辆参数", "soc_pct": "当前电量",
+                         "min_arrival_soc_pct": "到达最低电量", "min_stop_soc_pct": "到站最低电量",
+                         "max_charge_soc_pct": "最高充至电量", "depart_at": "出发时间", "reserve": "reserve（预约）"},
                "en": {None: "the body"}}
 
 

@@ -1,5 +1,6 @@
 """`python -m cloud.fakes keys DIR` makes a key set; `python -m cloud.fakes serve --keys DIR`
-runs the fake WeChat (Pay and login) for the demo. docs/payments.md shows both."""
+runs the fake WeChat (Pay and login) for the demo; `python -m cloud.fakes amap` the fake AMap
+(docs/trips.md). docs/payments.md shows both."""
 
 from __future__ import annotations
 
@@ -56,6 +57,25 @@ def serve(key_dir: Path, host: str, port: int, notify_origin: str | None, retry_
     server = FakeServer.for_keys(FakeKeys.read(key_dir), host=host, port=port, retry_scale=retry_scale,
                                  refund_delay_s=refund_delay, notify_origin=notify_origin)
     click.echo(f"fake WeChat on {server.url} (cashier: {server.url}/fake/cashier)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--key", default="demo-amap-key", show_default=True, help="the AMAP_KEY it accepts")
+@click.option("--private-key", default="demo-amap-private", show_default=True,
+              help="the key's private key for `sig` (AMAP_PRIVATE_KEY; empty: signature off)")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8098, show_default=True, type=int)
+def amap(key: str, private_key: str, host: str, port: int) -> None:
+    """Serve the fake AMap driving route API (/v3/direction/driving) for the trip planner."""
+    from cloud.fakes.amap import FakeAmap, FakeAmapServer
+
+    server = FakeAmapServer(FakeAmap({key: private_key}), host=host, port=port)
+    click.echo(f"fake AMap on {server.url}: JC_AMAP_BASE_URL={server.url} JC_AMAP_KEY={key} "
+               f"JC_AMAP_PRIVATE_KEY={private_key}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

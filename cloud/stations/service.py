@@ -309,3 +309,18 @@ def gun_view(s: Session, sid: str, gun: str) -> dict[str, Any] | None:
         return None
     [live] = _load(s, [st])
     return next((g for g in _guns_view(live) if g["gun"] == gun), None)
+
+
+def stations_in_box(s: Session, lat0: float, lat1: float, lng0: float, lng1: float) -> list[dict[str, Any]]:
+    """Every station with coordinates inside the box, with its guns as drivers see them
+    (state, free, kind, rated power), online and load level: the trip planner's candidates."""
+    q = select(Station).where(Station.lat.is_not(None), Station.lat.between(lat0, lat1),
+                              Station.lng.between(lng0, lng1))
+    out = []
+    for live in _load(s, list(s.scalars(q))):
+        st, state = live.station, live.state
+        out.append({"sid": st.sid, "name": st.name or st.sid, "lat": st.lat, "lng": st.lng,
+                    "online": bool(state and state.online),
+                    "load_level": load_level(state.telemetry if state else None),
+                    "guns": _guns_view(live)})
+    return out

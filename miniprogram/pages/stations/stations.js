@@ -24,6 +24,7 @@ Component({
     showMap() { this.vm.setView('map'); },
     toggleFree() { return this.vm.toggleFree(); },
     retry() { return this.vm.load(); },
+    trip() { wx.navigateTo({ url: '/pages/trip/trip' }); },
     open(e) { wx.navigateTo({ url: '/pages/station/station?sid=' + encodeURIComponent(e.currentTarget.dataset.sid) }); },
     markerTap(e) {
       const sid = this.vm.sidOfMarker(e.detail.markerId);

@@ -91,3 +91,26 @@ test('wallet: a new driver sees a zero balance', when('wallet'), async () => {
   assert.equal(h.text(comp, '.balance'), '¥0.00');
   assert.deepEqual(h.texts(comp, '.preset'), ['¥30', '¥50', '¥100', '¥200']);
 });
+
+test('trip: a plan on the straight-line fallback, then the reason there is none', when('trip'), async () => {
+  await h.loggedIn();
+  h.phone.location = { latitude: 31.1, longitude: 121.4 };
+  const comp = h.page('trip');
+  comp.instance.onLoad({});
+  await comp.instance.onShow();
+  await h.simulate.sleep(0);
+  assert.equal(comp.instance.vm.state.originLat, '31.100000');
+  comp.querySelector('.dest-lat').dispatchEvent('input', { detail: { value: '31.3' } });
+  comp.querySelector('.dest-lng').dispatchEvent('input', { detail: { value: '121.8' } });
+  await h.simulate.sleep(0);
+  await comp.instance.plan();
+  await h.simulate.sleep(0);
+  assert.equal(comp.instance.vm.state.error, '');
+  assert.equal(h.text(comp, '.road'), '未配置路网：按直线距离 × 绕行系数估算');
+  assert.equal(comp.instance.vm.state.feasible, true);
+  comp.querySelector('.soc').dispatchEvent('input', { detail: { value: '10.5' } });
+  await h.simulate.sleep(0);
+  await comp.instance.plan();
+  await h.simulate.sleep(0);
+  assert.match(h.text(comp, '.reason'), /出发地/);
+});
