@@ -85,7 +85,7 @@ const TEXT = {
     login_error_wechat_code_used: 'The WeChat authorisation code was already used; log in again.',
     login_error_wechat_user_blocked: 'WeChat has flagged this account as risky; it cannot log in.',
     login_error_wechat_busy: 'WeChat is busy; try again in a moment.',
-    login_error_wechat_quota: 'Too many logins; try again later.',
+    login_error_wechat_quota: 'Too many logins; wait a while and try again.',
     login_error_wechat_unavailable: 'WeChat cannot be reached right now; try again.',
     login_error_wechat_oa_misconfigured: "This platform's WeChat official account is misconfigured; please contact support.",
     login_error_wechat_not_configured: 'WeChat web login is not configured here; log in with the mini-program in WeChat.',

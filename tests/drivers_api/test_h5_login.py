@@ -140,7 +140,7 @@ def test_fake_userinfo_checks_token_openid_scope_and_expiry(oauth: WechatOAuth, 
     assert f.userinfo(ok)["nickname"] == "carol"
     assert f.userinfo({**ok, "access_token": "forged"})["errcode"] == 40001
     assert f.userinfo({**ok, "openid": f.openid_for("mallory")})["errcode"] == 40003
-    f.clock = lambda: 1e12  # hours later
+    f.clock = lambda: 1e12  # long past the token's two hours
     assert f.userinfo(ok)["errcode"] == 42001
 
 
