@@ -4,8 +4,9 @@
 // by scripts/setup.sh):
 //   miniprogram: copy clients/core into miniprogram/core, since a mini-program can only
 //                require files inside its own root; the copy is git-ignored, never edited.
-//   h5:          bundle clients/h5/app.js (with core and Alpine.js) into
-//                cloud/h5/static/dist/app.js with esbuild; git-ignored too.
+//   h5:          bundle clients/h5/app.js (with core, Alpine.js and Leaflet) into
+//                cloud/h5/static/dist/app.js (+ app.css, Leaflet's styles) with esbuild;
+//                git-ignored too.
 const fs = require('fs');
 const path = require('path');
 
@@ -32,6 +33,8 @@ function bundleH5() {
     minify: true,
     sourcemap: true,
     legalComments: 'linked',
+    // Leaflet's stylesheet goes to dist/app.css beside the script; its few images inline
+    loader: { '.png': 'dataurl', '.svg': 'dataurl' },
     outfile,
     logLevel: 'warning',
   });

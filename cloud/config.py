@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "JC_"
 DEV_SECRETS = {"", "dev", "development", "changeme", "secret", "test"}
@@ -55,6 +56,15 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHAT_SECRET": "",
         "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
         "WECHAT_TIMEOUT_S": 5.0,
+        # The H5 app's login: WeChat Official Account web authorisation (docs/config.md);
+        # empty: the H5 app cannot log drivers in (the mini-program can)
+        "WECHAT_OA_APPID": "",
+        "WECHAT_OA_SECRET": "",
+        "WECHAT_OA_AUTHORIZE_URL": "https://open.weixin.qq.com/connect/oauth2/authorize",
+        # The H5 app's station map (Leaflet): tile URL template ({s} {x} {y} {z}) and its
+        # subdomains; empty URL: the map shows the markers without tiles (offline)
+        "H5_MAP_TILE_URL": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        "H5_MAP_TILE_SUBDOMAINS": "1234",
         # Drivers: how long a login token lives, how many live logins one driver keeps
         "DRIVER_TOKEN_TTL_S": 30 * 86400,
         "DRIVER_MAX_SESSIONS": 10,
@@ -263,6 +273,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
             + where.format(key="PAYMENT_PASSWORD_LOCK_S")
         )
     _validate_wechat(config, where)
+    _validate_h5_map(config, where)
     _validate_alarms_sms(config, where)  # alarms
     _validate_wechatpay(config, where)
     _validate_console(config, where)
@@ -289,6 +300,42 @@ def _validate_wechat(config: MutableMapping[str, Any], where: str) -> None:
         LoginConfig.from_settings(config)
     except ValueError as e:
         raise ConfigError(f"WECHAT_API_BASE_URL: {e}; {where.format(key='WECHAT_API_BASE_URL')}") from None
+    _validate_wechat_oa(config, where)
+
+
+def _validate_wechat_oa(config: MutableMapping[str, Any], where: str) -> None:
+    """The official account for the H5 app's login: none, or appid, secret and https URLs."""
+    from cloud.wechat.oauth import OAuthConfig
+
+    appid, secret = str(config.get("WECHAT_OA_APPID") or ""), str(config.get("WECHAT_OA_SECRET") or "")
+    if not appid and not secret:
+        return
+    if not appid or not secret:
+        key = "WECHAT_OA_SECRET" if appid else "WECHAT_OA_APPID"
+        raise ConfigError(f"{key}: WECHAT_OA_APPID and WECHAT_OA_SECRET go together; {where.format(key=key)}")
+    if not str(config.get("WECHAT_APPID") or ""):
+        # the drivers table names the mini-program's appid; H5 logins are linked to it by unionid
+        raise ConfigError(f"WECHAT_APPID: needed with WECHAT_OA_APPID; {where.format(key='WECHAT_APPID')}")
+    try:
+        OAuthConfig.from_settings(config)
+    except ValueError as e:
+        raise ConfigError(f"WECHAT_OA_AUTHORIZE_URL: {e}; {where.format(key='WECHAT_OA_AUTHORIZE_URL')}") from None
+
+
+def _validate_h5_map(config: MutableMapping[str, Any], where: str) -> None:
+    """The H5 map's tiles: an https URL template with {x} {y} {z} (plain http only on this
+    machine), or empty for no tiles; subdomains are letters or digits."""
+    tiles = str(config.get("H5_MAP_TILE_URL") or "")
+    if tiles:
+        parts = urlsplit(tiles.replace("{s}", "a"))
+        local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+        if not (parts.scheme == "https" or local) or not parts.hostname or \
+                not all(f"{{{k}}}" in tiles for k in "xyz"):
+            raise ConfigError("H5_MAP_TILE_URL: an https:// URL template with {x}, {y} and {z}, or empty; "
+                              + where.format(key="H5_MAP_TILE_URL"))
+    if not str(config.get("H5_MAP_TILE_SUBDOMAINS") or "").isalnum() and "{s}" in tiles:
+        raise ConfigError("H5_MAP_TILE_SUBDOMAINS: letters or digits, one per subdomain; "
+                          + where.format(key="H5_MAP_TILE_SUBDOMAINS"))
 
 
 def _validate_alarms_sms(config: MutableMapping[str, Any], where: str) -> None:

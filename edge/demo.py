@@ -293,7 +293,7 @@ class Demo:
         return f"""
 Juchong demo running ({self.speed:g}x: a day in {24 * 60 / self.speed:.0f} minutes):
   driver H5 app       {w['app']}
-      log in through the fake WeChat: {w['app_login']} (any user name, e.g. alice)
+      log in through WeChat web authorisation (the fake): {w['app_login']} (any user name, e.g. alice)
       guns for drivers (no free vend; open a scan URL, or scan a QR label in {w['qr']}):
 {drivers}
       a car on such a gun waits for the driver; plug one in: curl -X POST {plug} -d '{{}}'

@@ -146,6 +146,12 @@ function createApi(options) {
       storage.set(DRIVER_KEY, r.driver);
       return r;
     }),
+    /** A token handed over by the cloud's web login (the H5 app's WeChat authorisation):
+     * kept like one from `login`, then the profile fetched with it. */
+    adopt: (tok) => {
+      storage.set(TOKEN_KEY, tok);
+      return request('GET', '/me').then((d) => { storage.set(DRIVER_KEY, d); return { token: tok, driver: d }; });
+    },
     logout: () => request('POST', '/logout').then((r) => { forget(); return r; }, (e) => { forget(); throw e; }),
     me: () => request('GET', '/me').then((d) => { storage.set(DRIVER_KEY, d); return d; }),
     updateMe: (fields) => request('PATCH', '/me', fields).then((d) => { storage.set(DRIVER_KEY, d); return d; }),

@@ -2,6 +2,8 @@
 // The H5 app's page code: the same view models as the mini-program (clients/core), rendered
 // with Alpine.js (cloud/h5/templates/h5/index.html). Bundled by clients/build.js.
 const Alpine = require('alpinejs').default;
+const L = require('leaflet');
+require('leaflet/dist/leaflet.css');
 const core = require('../core');
 
 const P = core.pages;
@@ -31,19 +33,41 @@ function go(hash) {
   else window.location.hash = hash;
 }
 
-/** Project GCJ-02 points into a 300x300 box (the list's plain "map": no map SDK is loaded). */
-function plot(center, stations) {
-  const pts = stations.filter((s) => typeof s.lat === 'number' && typeof s.lng === 'number');
-  const all = pts.map((s) => [s.lat, s.lng]).concat(center ? [[center.lat, center.lng]] : []);
-  if (!all.length) return { dots: [], me: null };
-  const lats = all.map((p) => p[0]);
-  const lngs = all.map((p) => p[1]);
-  const [la0, la1, ln0, ln1] = [Math.min(...lats), Math.max(...lats), Math.min(...lngs), Math.max(...lngs)];
-  const span = Math.max(la1 - la0, ln1 - ln0, 0.002);
-  const xy = (lat, lng) => ({ x: 20 + ((lng - ln0) / span) * 260, y: 280 - ((lat - la0) / span) * 260 });
+/** The stations' map: Leaflet over the tile layer the cloud configures (H5_MAP_TILE_URL,
+ * default AMap's GCJ-02 tiles, which match the API's GCJ-02 coordinates as they are). Without
+ * a tile URL, or offline, the markers still show on a plain background. One map per element:
+ * the stations page's element is made anew each time the page opens. */
+function createStationMap(el, opts) {
+  const map = L.map(el, { zoomControl: true, attributionControl: Boolean(opts.tiles) });
+  if (opts.tiles) {
+    L.tileLayer(opts.tiles, { subdomains: opts.subdomains || 'abc', maxZoom: 18, minZoom: 3,
+      attribution: opts.attribution || '' }).addTo(map);
+  }
+  const layer = L.layerGroup().addTo(map);
+  map.setView([31.23, 121.47], 11);
   return {
-    dots: pts.map((s) => Object.assign({ sid: s.sid, name: s.name || s.sid, free: (s.guns_free || 0) > 0 }, xy(s.lat, s.lng))),
-    me: center ? xy(center.lat, center.lng) : null,
+    map,
+    draw(markers, center, onPick, words) {
+      layer.clearLayers();
+      const pts = [];
+      markers.forEach((m) => {
+        const ll = [m.latitude, m.longitude];
+        pts.push(ll);
+        L.circleMarker(ll, { radius: 11, weight: 2, color: '#ffffff', fillColor: m.color, fillOpacity: 0.95,
+          className: 'jc-marker jc-marker-' + m.kind })
+          .bindTooltip(m.title + ' · ' + m.free + '/' + m.total + ' ' + words[m.kind], { direction: 'top', offset: [0, -8] })
+          .on('click', () => onPick(m.sid))
+          .addTo(layer);
+      });
+      if (center) {
+        pts.push([center.lat, center.lng]);
+        L.circleMarker([center.lat, center.lng], { radius: 6, weight: 2, color: '#ffffff', fillColor: '#2e86de',
+          fillOpacity: 1, className: 'jc-me', interactive: false }).addTo(layer);
+      }
+      map.invalidateSize();
+      if (pts.length === 1) map.setView(pts[0], 15);
+      else if (pts.length > 1) map.fitBounds(L.latLngBounds(pts), { padding: [30, 30], maxZoom: 16 });
+    },
   };
 }
 
@@ -53,7 +77,6 @@ Alpine.data('jcApp', () => ({
   route: 'stations',
   arg: null,
   s: {},
-  plotted: { dots: [], me: null },
   codeInput: '',
   cashier: document.documentElement.dataset.cashier || '',
   init() {
@@ -62,18 +85,19 @@ Alpine.data('jcApp', () => ({
     this.vms = {};
     ctx.api.onLoggedOut(() => go('#/login'));
     const url = new URL(window.location.href);
-    const code = url.searchParams.get('code');
     if (/\/scan\/?$/.test(url.pathname) && url.searchParams.get('g')) {
       // a gun's QR code: https://<host>/app/scan?g=<code>
       history.replaceState(null, '', url.pathname.replace(/scan\/?$/, '') + '#/scan?g=' + encodeURIComponent(url.searchParams.get('g')));
     }
     window.addEventListener('hashchange', () => this.show());
-    if (code) {
-      // back from the WeChat authorisation with a login code: exchange it once, drop it from the URL
-      const next = url.searchParams.get('next') || '#/stations';
-      history.replaceState(null, '', url.pathname + (next.charAt(0) === '#' ? next : '#/stations'));
-      this.vm('login').login(code).then(() => this.show());
+    if (/^#jc_login=/.test(url.hash)) {
+      // back from the cloud's web login with our token in the fragment (never sent to a
+      // server): keep it, drop it from the address and the history at once
+      const got = new URLSearchParams(url.hash.slice(1));
+      const next = got.get('next') || '#/stations';
+      history.replaceState(null, '', url.pathname + (/^#\/[^/]/.test(next) ? next : '#/stations'));
       this.route = 'login';
+      this.vm('login').adopt(got.get('jc_login') || '').then(() => this.show());
       return;
     }
     this.show();
@@ -84,7 +108,6 @@ Alpine.data('jcApp', () => ({
       this.s[name] = Object.assign({}, vm.state);
       vm.store.subscribe((state) => {
         this.s[name] = Object.assign({}, state);
-        if (name === 'stations') this.plotted = plot(state.center, state.stations);
       });
       this.vms[name] = vm;
     }
@@ -92,6 +115,12 @@ Alpine.data('jcApp', () => ({
   },
   show() {
     const r = parseHash(window.location.hash);
+    if (r.name === 'login' && r.query.error) {
+      // a web login WeChat or the cloud refused: its words on the login page
+      this.route = 'login';
+      this.vm('login').showError(r.query.error);
+      return;
+    }
     if (!ctx.api.loggedIn() && OPEN_ROUTES.indexOf(r.name) < 0) {
       this.route = 'login';
       this.vm('login');
@@ -138,8 +167,27 @@ Alpine.data('jcApp', () => ({
       vm.setOrigin(g.lat, g.lng);
     }, () => {}, { timeout: 3500, maximumAge: 60000 });
   },
+  /** Draw the stations on the map element (x-effect: again whenever they change). */
+  drawMap(el) {
+    const st = this.s.stations;
+    if (!st || st.view !== 'map') return;
+    const markers = st.markers;
+    const center = st.center;
+    const words = { free: this.t.map_free, busy: this.t.map_busy, offline: this.t.map_offline };
+    // after x-show has made the element visible: Leaflet measures it
+    this.$nextTick(() => {
+      if (!el.jcMap) {
+        el.jcMap = createStationMap(el, { tiles: document.documentElement.dataset.tiles || '',
+          subdomains: document.documentElement.dataset.subdomains || '' });
+      }
+      el.jcMap.draw(markers, center, (sid) => go('#/station/' + encodeURIComponent(sid)), words);
+    });
+  },
   go,
-  loginUrl() { return 'login/wechat?next=' + encodeURIComponent(window.location.hash || '#/stations'); },
+  loginUrl() {
+    const here = window.location.hash || '';
+    return 'login/wechat?next=' + encodeURIComponent(/^#\/login/.test(here) || !here ? '#/stations' : here);
+  },
   switchLang() {
     ctx.setLang(this.lang === 'en' ? 'zh-CN' : 'en');
     // every page's words (and the API's messages) follow; the choice is kept in localStorage
@@ -184,4 +232,4 @@ Alpine.data('jcApp', () => ({
 
 window.Alpine = Alpine;
 Alpine.start();
-module.exports = { parseHash, plot };
+module.exports = { parseHash };

@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from cloud.charging.models import ChargingPrepay, OrderRating
@@ -569,7 +569,17 @@ _POLL = (
                  .outerjoin(_RT, _RT.c.order_id == _O.c.order_id)))
 _O_KEYS = [(c.name, "o_" + c.name) for c in _O.c]
 _S_KEYS = [(c.name, "s_" + c.name) for c in _S.c]
-_LINES = select(OrderLine.kind, OrderLine.period, OrderLine.energy_wh, OrderLine.fen)
+_OL = OrderLine.__table__
+# The poll's statements are built once, with bound parameters, and run as Core on the ORM
+# session's connection: SQLAlchemy memoises a statement object's cache key, so a statement
+# made anew per request (`.where(… == value)`) had its whole tree walked for the compiled-
+# SQL cache every time — with the ORM execution layer, a third of the poll's CPU (py-spy,
+# bench/RESULTS.md "Driver API under load").
+_POLL_BY_ID = _POLL.where(_O.c.order_id == bindparam("order_id"))
+_POLL_CURRENT = (_POLL.where(_O.c.driver_id == bindparam("driver_id"), _O.c.state.in_(sorted(RUNNING)))
+                 .order_by(_O.c.created_at.desc()).limit(1))
+_LINES = (select(_OL.c.kind, _OL.c.period, _OL.c.energy_wh, _OL.c.fen)
+          .where(_OL.c.order_id == bindparam("order_id")).order_by(_OL.c.n))
 
 
 class _Rec:
@@ -586,7 +596,11 @@ def _poll_view(s: Session, row: Any, now: int) -> dict[str, Any]:
     live = None
     if sess is not None and sess.status == "running" and o.state in RUNNING:
         live = stations.gun_entry(m["telemetry"], o.gun)
-    bill = [tuple(r) for r in s.execute(_LINES.where(OrderLine.order_id == o.order_id).order_by(OrderLine.n))]
+    # bill lines are booked only by a settling transition, whose target is `settled`, which
+    # nothing leaves (cloud/orders/machine.py; tests/charging/test_poll_statements.py): any
+    # other order has none, and the poll of a running order skips the query
+    bill = ([tuple(r) for r in s.connection().execute(_LINES, {"order_id": o.order_id})]
+            if o.state == State.SETTLED.value else [])
     rating = (m["stars"], m["comment"]) if m["stars"] is not None else None
     return _view_of(o, sess, m["station_name"], m["gun_code"], live, bill, rating, now)  # type: ignore[arg-type]
 
@@ -595,7 +609,7 @@ def order_view(s: Session, driver_id: int, order_id: Any, now: int | None = None
     """The driver's own order: live figures while charging, the bill after. ChargingError
     `not_found` for a missing order and for another driver's alike."""
     if isinstance(order_id, str) and len(order_id) <= 64:
-        row = s.execute(_POLL.where(_O.c.order_id == order_id)).first()
+        row = s.connection().execute(_POLL_BY_ID, {"order_id": order_id}).first()
         if row is not None:
             if row.o_driver_id != str(driver_id):
                 raise ChargingError("not_found", "no such order")  # someone else's is as missing
@@ -618,8 +632,7 @@ def list_orders(s: Session, driver_id: int, *, limit: int = 20, before: int | No
 
 
 def current(s: Session, driver_id: int) -> dict[str, Any] | None:
-    row = s.execute(_POLL.where(_O.c.driver_id == str(driver_id), _O.c.state.in_(RUNNING))
-                    .order_by(_O.c.created_at.desc()).limit(1)).first()
+    row = s.connection().execute(_POLL_CURRENT, {"driver_id": str(driver_id)}).first()
     return None if row is None else _poll_view(s, row, now_ms())
 
 

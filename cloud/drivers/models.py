@@ -60,3 +60,18 @@ class PaymentPassword(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[int] = mapped_column(default=now_ms)
     updated_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class WebLoginState(Base):
+    """One H5 login through WeChat's web authorisation under way: the `state` sent to WeChat
+    and the browser nonce (kept in that browser's cookie) that must come back with it, both
+    as SHA-256; `used_at` makes the state good for one callback only."""
+
+    __tablename__ = "driver_web_login_states"
+    __table_args__ = (Index("ix_driver_web_login_states_expires_at", "expires_at"),)
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce_sha256: Mapped[str] = mapped_column(String(64))
+    return_to: Mapped[str] = mapped_column(String(200))  # an app route ("#/…"), never a URL
+    created_at: Mapped[int]
+    expires_at: Mapped[int]
+    used_at: Mapped[int | None]

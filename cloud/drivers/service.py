@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from cloud.db import insert_or_ignore
+from cloud.db import insert_or_ignore, take_write_lock
 from cloud.drivers import lockout, paypassword, tokens
 from cloud.drivers.errors import (
     DriverBlocked,
@@ -105,27 +105,52 @@ def login_with_code(session: Session, wechat: CodeExchanger, code: str, settings
     return login(session, wechat.code2session(code), settings, now)
 
 
-def login(session: Session, ws: WechatSession, settings: DriverSettings, now: int) -> LoginResult:
-    """The driver with this openid (made on first login), and a new token for them."""
+def login(session: Session, ws: WechatSession, settings: DriverSettings, now: int, *,
+          appid: str | None = None, nickname: str | None = None, avatar_url: str | None = None) -> LoginResult:
+    """The driver this WeChat user is (made on first login), and a new token for them.
+
+    `appid` is the app the openid belongs to: the mini-program (settings.appid, the default)
+    or the official account of the H5 app. One person is one driver, one wallet: a login whose
+    (appid, openid) is new but whose unionid a driver already has logs in as that driver. The
+    driver's own (appid, openid) is the mini-program's once known, since WeChat Pay orders in
+    the mini-program are made for that openid. `nickname`/`avatar_url` (from WeChat's
+    userinfo) fill a profile that has none; what the driver set stays."""
     if not settings.appid:
         raise ValueError("WECHAT_APPID is not set")
-    inserted = insert_or_ignore(session, Driver.__table__, [{
-        "appid": settings.appid, "openid": ws.openid, "unionid": ws.unionid, "blocked": False,
-        "created_at": now, "updated_at": now, "last_login_at": now}], returning=[Driver.__table__.c.id])
-    driver = session.scalars(select(Driver).where(Driver.appid == settings.appid,
-                                                  Driver.openid == ws.openid)).one()
+    app = appid or settings.appid
+    # one login at a time per unionid, so that two first logins of one person from both apps
+    # cannot make two drivers; on SQLite the write lock serialises every writer anyway
+    take_write_lock(session)
+    if ws.unionid and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": "jc-unionid:" + ws.unionid})
+    driver = session.scalars(select(Driver).where(Driver.appid == app, Driver.openid == ws.openid)).one_or_none()
+    created = False
+    if driver is None and ws.unionid:
+        driver = session.scalars(select(Driver).where(Driver.unionid == ws.unionid)
+                                 .order_by(Driver.id).limit(1)).one_or_none()
+        if driver is not None and app == settings.appid and driver.appid != settings.appid:
+            driver.appid, driver.openid = app, ws.openid
+    if driver is None:
+        created = bool(insert_or_ignore(session, Driver.__table__, [{
+            "appid": app, "openid": ws.openid, "unionid": ws.unionid, "blocked": False,
+            "created_at": now, "updated_at": now, "last_login_at": now}], returning=[Driver.__table__.c.id]))
+        driver = session.scalars(select(Driver).where(Driver.appid == app, Driver.openid == ws.openid)).one()
     if driver.blocked:
         raise DriverBlocked(f"driver {driver.id} is blocked", driver_id=driver.id)
     driver.last_login_at = now
     if ws.unionid and driver.unionid != ws.unionid:
         driver.unionid = ws.unionid
+    if nickname and not driver.nickname:
+        driver.nickname = nickname[:64]
+    if avatar_url and not driver.avatar_url:
+        driver.avatar_url = avatar_url[:512]
     token = tokens.new_token()
     expires_at = now + settings.token_ttl_ms
     session.add(DriverSession(driver_id=driver.id, token_sha256=tokens.digest(token), created_at=now,
                               expires_at=expires_at))
     session.flush()
     _retire_beyond(session, driver.id, settings.max_sessions, now)
-    return LoginResult(token, expires_at, bool(inserted), _profile(session, driver))
+    return LoginResult(token, expires_at, created, _profile(session, driver))
 
 
 def _retire_beyond(session: Session, driver_id: int, keep: int, now: int) -> None:
@@ -138,16 +163,21 @@ def _retire_beyond(session: Session, driver_id: int, keep: int, now: int) -> Non
                         .values(revoked_at=now, revoke_reason="superseded"))
 
 
+_DS, _D = DriverSession.__table__, Driver.__table__
+# built once with a bound parameter and run as Core: every driver request makes this check
+# (the progress poll every 5 s per charging driver), and a statement made anew per call cost
+# SQLAlchemy a walk of its tree for the compiled-SQL cache each time
+_BY_TOKEN = (select(_DS.c.id, _DS.c.driver_id, _DS.c.expires_at, _DS.c.revoked_at, _D.c.blocked)
+             .select_from(_DS.join(_D, _D.c.id == _DS.c.driver_id))
+             .where(_DS.c.token_sha256 == bindparam("digest")))
+
+
 def authenticate(session: Session, token: str, now: int) -> Principal:
     """The driver a presented token speaks for; TokenInvalid (unknown, revoked, a tool's
     token), TokenExpired, or DriverBlocked."""
     if not tokens.well_formed(token):
         raise TokenInvalid("not a driver token")
-    row = session.execute(
-        select(DriverSession.id, DriverSession.driver_id, DriverSession.expires_at, DriverSession.revoked_at,
-               Driver.blocked)
-        .join(Driver, Driver.id == DriverSession.driver_id)
-        .where(DriverSession.token_sha256 == tokens.digest(token))).first()
+    row = session.connection().execute(_BY_TOKEN, {"digest": tokens.digest(token)}).first()
     if row is None or row.revoked_at is not None:
         raise TokenInvalid("unknown or revoked token")
     if row.blocked:

@@ -53,7 +53,8 @@ def keys(directory: Path, base_url: str, notify_base: str, force: bool) -> None:
               help="seconds a refund stays PROCESSING before it succeeds and is notified")
 def serve(key_dir: Path, host: str, port: int, notify_origin: str | None, retry_scale: float,
           refund_delay: float) -> None:
-    """Serve the fake WeChat Pay (/v3/…), login (/sns/jscode2session) and cashier (/fake/cashier)."""
+    """Serve the fake WeChat Pay (/v3/…), login (/sns/jscode2session), the official account's web
+    authorisation (/connect/oauth2/authorize, /sns/oauth2/access_token, /sns/userinfo) and cashier."""
     server = FakeServer.for_keys(FakeKeys.read(key_dir), host=host, port=port, retry_scale=retry_scale,
                                  refund_delay_s=refund_delay, notify_origin=notify_origin)
     click.echo(f"fake WeChat on {server.url} (cashier: {server.url}/fake/cashier)")

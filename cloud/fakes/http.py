@@ -2,6 +2,9 @@
 
 WeChat Pay (api.mch.weixin.qq.com):           WeChat login (api.weixin.qq.com):
   POST /v3/pay/transactions/jsapi                GET  /sns/jscode2session
+                                                 GET  /sns/oauth2/access_token, /sns/userinfo
+Official account web authorisation (open.weixin.qq.com):
+  GET  /connect/oauth2/authorize   the authorisation page (POST: the user's Allow / Refuse)
   GET  /v3/pay/transactions/out-trade-no/{no}
   POST /v3/pay/transactions/out-trade-no/{no}/close
   POST /v3/refund/domestic/refunds
@@ -20,22 +23,27 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from html import escape
 from typing import Any
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, redirect, request
 
 from cloud.fakes import cashier
 from cloud.fakes.wechat_login import FakeWechatLogin
+from cloud.fakes.wechat_oauth import AuthorizeRefused, FakeWechatOAuth
 from cloud.fakes.wechatpay import FakeApiError, FakeWechatPay
 
 
-def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None) -> Flask:
+def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None,
+             oauth: FakeWechatOAuth | None = None) -> Flask:
     app = Flask("cloud.fakes")
     app.config["JSON_AS_ASCII"] = False
     if pay is not None:
         _pay_routes(app, pay)
     if login is not None:
         _login_routes(app, login)
+    if oauth is not None:
+        _oauth_routes(app, oauth)
     return app
 
 
@@ -184,3 +192,50 @@ def _login_routes(app: Flask, login: FakeWechatLogin) -> None:
             return _json({"errMsg": "login:fail user and openid must be strings"}, 400)
         code = login.issue_code(user, openid=openid, unionid=data.get("unionid") or None)
         return _json({"code": code, "errMsg": "login:ok"})
+
+
+_AUTHORIZE_FIELDS = ("appid", "redirect_uri", "response_type", "scope", "state")
+_AUTHORIZE_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>模拟微信网页授权 · Simulated WeChat authorisation</title>
+<style>body{{font:16px system-ui,sans-serif;margin:0;background:#ededed}}main{{max-width:420px;margin:0 auto;padding:24px}}
+.card{{background:#fff;border-radius:10px;padding:20px}}input{{width:100%;box-sizing:border-box;padding:10px;margin:8px 0 16px;font-size:16px}}
+button{{width:100%;padding:12px;font-size:16px;border:0;border-radius:6px;margin-top:8px}}#allow{{background:#07c160;color:#fff}}
+.muted{{color:#777;font-size:14px}}.error{{color:#c0392b}}</style></head>
+<body><main><div class="card">{body}</div></main></body></html>"""
+
+
+def _oauth_routes(app: Flask, oauth: FakeWechatOAuth) -> None:
+    @app.route("/connect/oauth2/authorize", methods=["GET", "POST"])
+    def authorize() -> Response:
+        source = request.form if request.method == "POST" else request.args
+        params = {k: source.get(k, "") for k in _AUTHORIZE_FIELDS}
+        try:
+            oauth.authorize(params)
+        except AuthorizeRefused as e:
+            body = (f"<h1>授权失败 · Authorisation failed</h1><p class='error' id='oauth-error' "
+                    f"data-errcode='{e.errcode}'>{e.errcode}: {escape(e.message)}</p>")
+            return Response(_AUTHORIZE_PAGE.format(body=body), status=400, content_type="text/html; charset=utf-8")
+        if request.method == "GET":
+            hidden = "".join(f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in params.items())
+            scope_text = ("获取你的昵称、头像 · your nickname and avatar" if params["scope"] == "snsapi_userinfo"
+                          else "获取你的身份 · who you are")
+            body = (f"<h1>模拟微信网页授权</h1><p class='muted'>Simulated WeChat web authorisation "
+                    f"(demo and tests only). 公众号 {escape(oauth.appid)} 申请：{scope_text}</p>"
+                    f"<form method='post' action='/connect/oauth2/authorize'>{hidden}"
+                    f"<label>微信用户 / WeChat user<input id='user' name='user' value='demo-driver' maxlength='32' "
+                    f"required></label><button id='allow' name='action' value='allow' type='submit'>允许 · Allow</button>"
+                    f"<button id='deny' name='action' value='deny' type='submit'>拒绝 · Refuse</button></form>")
+            return Response(_AUTHORIZE_PAGE.format(body=body), content_type="text/html; charset=utf-8")
+        user = (request.form.get("user") or "").strip()[:32] or "demo-driver"
+        back = oauth.grant(params, user, allow=request.form.get("action") != "deny")
+        return redirect(back, code=302)  # type: ignore[return-value]
+
+    @app.get("/sns/oauth2/access_token")
+    def access_token() -> Response:
+        return _json(oauth.exchange(request.args), content_type="text/plain")
+
+    @app.get("/sns/userinfo")
+    def userinfo() -> Response:
+        return _json(oauth.userinfo(request.args), content_type="text/plain")

@@ -42,6 +42,9 @@ class FakeKeys:
     mchid: str = "1900000109"
     appid: str = "wxd678efh567hg6787"
     app_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    # the official account whose web authorisation logs drivers in to the H5 app
+    oa_appid: str = "wx5c8e1f0a2b3d4e6f"
+    oa_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     merchant_serial_no: str = field(default_factory=lambda: secrets.token_hex(20).upper())
     merchant_key: RSAPrivateKey = field(default_factory=new_rsa_key, repr=False)
     wechatpay_key: RSAPrivateKey = field(default_factory=new_rsa_key, repr=False)
@@ -61,6 +64,7 @@ class FakeKeys:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)),
             (FAKE_SETTINGS_FILE, json.dumps({
                 "mchid": self.mchid, "appid": self.appid, "app_secret": self.app_secret,
+                "oa_appid": self.oa_appid, "oa_secret": self.oa_secret,
                 "merchant_serial_no": self.merchant_serial_no,
                 "wechatpay_public_key_id": self.wechatpay_public_key_id,
                 "apiv3_key": self.apiv3_key.decode()}, indent=2).encode()),
@@ -81,7 +85,9 @@ class FakeKeys:
             assert isinstance(k, RSAPrivateKey)
             return k
 
-        return cls(mchid=meta["mchid"], appid=meta["appid"], app_secret=meta["app_secret"],
+        # key sets written before the official account existed get a fresh one
+        oa = {k: meta[k] for k in ("oa_appid", "oa_secret") if k in meta}
+        return cls(mchid=meta["mchid"], appid=meta["appid"], app_secret=meta["app_secret"], **oa,
                    merchant_serial_no=meta["merchant_serial_no"],
                    merchant_key=key(MERCHANT_KEY_FILE), wechatpay_key=key(FAKE_PRIVATE_KEY_FILE),
                    wechatpay_public_key_id=meta["wechatpay_public_key_id"],
@@ -97,6 +103,9 @@ class FakeKeys:
             "WECHAT_APPID": self.appid,
             "WECHAT_SECRET": self.app_secret,
             "WECHAT_API_BASE_URL": base_url,
+            "WECHAT_OA_APPID": self.oa_appid,
+            "WECHAT_OA_SECRET": self.oa_secret,
+            "WECHAT_OA_AUTHORIZE_URL": base_url.rstrip("/") + "/connect/oauth2/authorize",
             "WECHATPAY_MCHID": self.mchid,
             "WECHATPAY_APPID": self.appid,
             "WECHATPAY_MCH_SERIAL_NO": self.merchant_serial_no,

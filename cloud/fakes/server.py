@@ -5,6 +5,7 @@
         fake.url            # http://127.0.0.1:<free port>: WECHATPAY_BASE_URL and WECHAT_API_BASE_URL
         fake.pay            # FakeWechatPay: orders, refunds, deliveries, faults
         fake.login          # FakeWechatLogin: issue_code(user)
+        fake.oauth          # FakeWechatOAuth: the official account's web authorisation
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from cloud.fakes.http import make_app
 from cloud.fakes.keys import FakeKeys
 from cloud.fakes.wechat_login import FakeWechatLogin
+from cloud.fakes.wechat_oauth import FakeWechatOAuth
 from cloud.fakes.wechatpay import FakeWechatPay
 
 
 class FakeServer:
     def __init__(self, pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
-        self.pay, self.login = pay, login
-        self._server: BaseWSGIServer = make_server(host, port, make_app(pay, login), threaded=True)
+                 host: str = "127.0.0.1", port: int = 0, oauth: FakeWechatOAuth | None = None) -> None:
+        self.pay, self.login, self.oauth = pay, login, oauth
+        self._server: BaseWSGIServer = make_server(host, port, make_app(pay, login, oauth), threaded=True)
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -34,7 +36,8 @@ class FakeServer:
                             merchant_public_key=keys.merchant_key.public_key(), apiv3_key=keys.apiv3_key,
                             signing_key=keys.wechatpay_key, signing_serial=keys.wechatpay_public_key_id,
                             **pay_options)
-        return cls(pay, FakeWechatLogin(keys.appid, keys.app_secret), host, port)
+        return cls(pay, FakeWechatLogin(keys.appid, keys.app_secret), host, port,
+                   oauth=FakeWechatOAuth(keys.oa_appid, keys.oa_secret))
 
     @property
     def port(self) -> int:

@@ -3,28 +3,37 @@ script bundle that clients/build.js makes from clients/core (the page logic the 
 mini-program uses too). The app talks to the driver API (`/api/v1/driver/…`) of this same
 cloud with the driver's token; nothing here reads or writes driver data.
 
-Login: a real deployment logs drivers in inside WeChat (the mini-program, or this app opened
-in its web-view), where a WeChat login code exists. When WECHAT_API_BASE_URL is on this
-machine (the demo and the tests, which point it at the local fake of cloud/fakes)
-`/app/login/wechat` plays WeChat's authorisation page: it asks the fake for a login code for a
-user name and redirects back to the app with `?code=…`, as an OAuth redirect would. Likewise,
-when WECHATPAY_BASE_URL is on this machine, a recharge opens the fake's cashier page.
+Login (`/app/login/wechat`): WeChat Official Account web authorisation (网页授权). The
+login link sends the browser to WeChat's authorisation page with a fresh `state` (bound to this
+browser by a cookie, single use: cloud/drivers/weblogin.py); WeChat sends it back to
+`/app/login/wechat/callback?code&state`, where the cloud exchanges the code
+(cloud/wechat/oauth.py), logs the driver in and hands the app its token in the address's
+fragment (never sent to a server; the app drops it from the address at once). A refusal goes
+back to the app's login page as `#/login?error=<code>`, shown in the driver's language. The
+demo and the tests run the same flow against the local fake (cloud/fakes). When
+WECHATPAY_BASE_URL is on this machine, a recharge opens the fake's cashier page.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlencode, urlsplit
 
-import requests
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+
+from cloud.db import db
+from cloud.drivers import weblogin
+from cloud.drivers.errors import DriverError
+from cloud.drivers.service import DriverSettings
+from cloud.models import now_ms
+from cloud.wechat.login import LoginError
+from cloud.wechat.oauth import OAuthConfig, WechatOAuth
 
 bp = Blueprint("h5", __name__, url_prefix="/app", template_folder="templates", static_folder="static",
                static_url_path="/static")
 BUNDLE = Path(__file__).parent / "static" / "dist" / "app.js"
-USER_RE = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{1,32}$")
+LOGIN_COOKIE, LOGIN_COOKIE_PATH = "jc_h5_login", "/app/login/wechat"
 # Alpine.js evaluates its template expressions with Function(): hence 'unsafe-eval'; all
 # script comes from this origin, nothing inline.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; img-src 'self' data:; "
@@ -45,9 +54,29 @@ def local_fake(setting: str) -> str | None:
     return url if host in LOOPBACK else None
 
 
+def tile_origins(template: str, subdomains: str) -> list[str]:
+    """The origins the map's tiles come from (for the CSP's img-src): one per subdomain."""
+    if not template:
+        return []
+    hosts = [template.replace("{s}", sub) for sub in (subdomains if "{s}" in template else "")] or [template]
+    out: list[str] = []
+    for url in hosts:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in out:
+            out.append(origin)
+    return out
+
+
+def _csp() -> str:
+    origins = tile_origins(str(current_app.config.get("H5_MAP_TILE_URL") or ""),
+                           str(current_app.config.get("H5_MAP_TILE_SUBDOMAINS") or ""))
+    return CSP.replace("img-src 'self' data:", " ".join(["img-src 'self' data:", *origins]))
+
+
 @bp.after_request
 def _headers(resp: Response) -> Response:
-    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("Content-Security-Policy", _csp())
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "no-referrer")
     if request.endpoint != "h5.static":
@@ -63,7 +92,9 @@ def _page(status: int = 200) -> Any:
     version = int(BUNDLE.stat().st_mtime)
     pay = local_fake("WECHATPAY_BASE_URL")
     return render_template("h5/index.html", version=version,
-                           cashier=f"{pay}/fake/cashier" if pay else ""), status
+                           cashier=f"{pay}/fake/cashier" if pay else "",
+                           tiles=str(current_app.config.get("H5_MAP_TILE_URL") or ""),
+                           subdomains=str(current_app.config.get("H5_MAP_TILE_SUBDOMAINS") or "")), status
 
 
 @bp.get("/")
@@ -77,26 +108,78 @@ def scan() -> Any:
     return _page()
 
 
-@bp.route("/login/wechat", methods=["GET", "POST"])
-def fake_wechat_login() -> Any:
-    """The demo's stand-in for WeChat's authorisation page (only against the local fake)."""
-    base = local_fake("WECHAT_API_BASE_URL")
-    if base is None:
-        return Response("请在微信中打开聚充（小程序）登录。\nOpen Juchong in WeChat to log in.\n", status=404,
-                        content_type="text/plain; charset=utf-8")
-    nxt = request.values.get("next", "#/stations")
-    if not nxt.startswith("#/") or len(nxt) > 200:
-        nxt = "#/stations"
-    if request.method == "GET":
-        return render_template("h5/fake_login.html", next=nxt, error=None)
-    user = (request.form.get("user") or "").strip()
-    if not USER_RE.match(user):
-        return render_template("h5/fake_login.html", next=nxt, error="user"), 400
+def _oauth() -> WechatOAuth | None:
+    """One client per app, made at first use; None when no official account is configured."""
+    client = current_app.extensions.get("jc_wechat_oauth")
+    if client is None:
+        try:
+            client = WechatOAuth(OAuthConfig.from_settings(current_app.config))
+        except ValueError:
+            return None
+        current_app.extensions["jc_wechat_oauth"] = client
+    return client  # type: ignore[no-any-return]
+
+
+def _callback_url() -> str:
+    # WeChat checks this against the official account's authorised domain; behind a proxy
+    # PUBLIC_BASE_URL names the public origin, so the Host header never decides it
+    base = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    if base:
+        return base + "/app/login/wechat/callback"
+    return url_for("h5.wechat_callback", _external=True)
+
+
+def _back_to_app(fragment: str, forget: bool = True) -> Response:
+    resp = redirect(f"{request.script_root}/app/{fragment}", code=303)
+    if forget:
+        resp.delete_cookie(LOGIN_COOKIE, path=request.script_root + LOGIN_COOKIE_PATH)
+    return resp  # type: ignore[return-value]
+
+
+def _failed(code: str, forget: bool = True) -> Response:
+    return _back_to_app("#/login?" + urlencode({"error": code}), forget)
+
+
+@bp.get("/login/wechat")
+def wechat_login() -> Any:
+    """Start a login: off to WeChat's authorisation page, with a state for this browser."""
+    oauth = _oauth()
+    if oauth is None:
+        return Response("本平台尚未配置微信公众号网页授权；请在微信中打开聚充小程序登录。\n"
+                        "WeChat web login (official account) is not configured here; log in with the "
+                        "Juchong mini-program in WeChat.\n", status=404, content_type="text/plain; charset=utf-8")
+    with db.transaction() as s:
+        state, nonce = weblogin.begin(s, request.args.get("next"), now_ms())
+    resp = redirect(oauth.authorize_url(_callback_url(), state, "snsapi_userinfo"), code=302)
+    resp.set_cookie(LOGIN_COOKIE, nonce, max_age=weblogin.STATE_TTL_MS // 1000, path=request.script_root + LOGIN_COOKIE_PATH,
+                    httponly=True, samesite="Lax",  # Lax: sent on WeChat's top-level redirect back
+                    secure=request.is_secure or _callback_url().startswith("https://"))
+    return resp
+
+
+@bp.get("/login/wechat/callback")
+def wechat_callback() -> Any:
+    """WeChat's redirect back: check the state, exchange the code, hand the app its token."""
+    oauth = _oauth()
+    if oauth is None:
+        return _failed("wechat_not_configured")
     try:
-        resp = requests.post(f"{base}/fake/wx/login", json={"user": user}, timeout=5)
-        code = resp.json().get("code") if resp.ok else None
-    except (requests.RequestException, ValueError):
-        code = None
-    if not isinstance(code, str):
-        return render_template("h5/fake_login.html", next=nxt, error="wechat"), 502
-    return redirect(f"{request.script_root}/app/?code={quote(code)}&next={quote(nxt)}", code=303)
+        with db.transaction() as s:
+            return_to = weblogin.consume(s, request.args.get("state"), request.cookies.get(LOGIN_COOKIE), now_ms())
+    except weblogin.LoginStateInvalid as e:
+        current_app.logger.warning("H5 login callback refused: %s", e.detail)
+        # the cookie stays: a forged link opened in this browser must not end its real login
+        return _failed(e.code, forget=False)
+    code = request.args.get("code")
+    if not code:
+        return _failed("wechat_login_refused")  # the user pressed Refuse
+    try:
+        with db.transaction() as s:
+            result = weblogin.login_with_oauth(s, oauth, code, DriverSettings.from_settings(current_app.config),
+                                               oauth.config.appid, now_ms())
+    except LoginError as e:
+        current_app.logger.warning("H5 login refused by WeChat: %s", e.message)
+        return _failed(e.code.lower())
+    except DriverError as e:
+        return _failed(e.code)
+    return _back_to_app("#" + urlencode({"jc_login": result.token, "next": return_to}))

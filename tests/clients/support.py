@@ -24,12 +24,15 @@ from cloud import create_app
 from cloud.db import db
 from cloud.fakes.server import FakeServer
 from cloud.fakes.wechat_login import FakeWechatLogin
+from cloud.fakes.wechat_oauth import FakeWechatOAuth
 from cloud.migrate import upgrade
 from tests.support.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 APPID = "wx0123456789abcdef"
 SECRET = "fake-app-secret-0123456789abcdef"
+OA_APPID = "wxfedcba9876543210"  # the official account of the H5 app's web login
+OA_SECRET = "fake-oa-secret-0123456789abcdef"
 # the routes other parts of issue 9 add (docs/api/cloud.openapi.yaml); a build without them
 # cannot show stations, guns or a wallet
 STATIONS, GUNS, ORDERS, WALLET = ("/api/v1/driver/stations", "/api/v1/driver/guns/<code>",
@@ -73,9 +76,10 @@ class Cloud:
         return any(r.rule == rule for r in self.app.url_map.iter_rules())
 
     def seed_station(self, sid: str, name: str, *, lat: float, lng: float, gun_code: str,
-                     online: bool = False) -> None:
+                     online: bool = False, free: bool = False) -> None:
         """A station with one gun, written through the models (the archive columns — lat, lng,
-        address, the gun's code and name — where this build's models have them)."""
+        address, the gun's code and name — where this build's models have them); `free`: its
+        last telemetry says the gun is available."""
         from cloud.models import Gun, Station, StationState
 
         with self.app.app_context(), db.transaction() as s:
@@ -85,7 +89,10 @@ class Cloud:
                     setattr(st, key, value)
             s.add(st)
             s.flush()
-            s.add(StationState(sid=sid, online=online))
+            state = StationState(sid=sid, online=online)
+            if free:
+                state.telemetry = {"guns": [{"id": "P1-1", "state": "available"}]}
+            s.add(state)
             gun = Gun(sid=sid, gun_id="P1-1", pile_id="P1", state="available")
             for key, value in (("code", gun_code), ("name", "1号枪"), ("rated_power_w", 7000)):
                 if hasattr(Gun, key):
@@ -95,10 +102,12 @@ class Cloud:
 
 @contextmanager
 def running_cloud(tmp: Path, **extra: Any) -> Iterator[Cloud]:
-    with FakeServer(login=FakeWechatLogin(APPID, SECRET)) as wechat:
+    with FakeServer(login=FakeWechatLogin(APPID, SECRET), oauth=FakeWechatOAuth(OA_APPID, OA_SECRET)) as wechat:
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp / 'cloud.sqlite'}",
                           "CA_DIR": str(tmp / "ca"), "WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET,
                           "WECHAT_API_BASE_URL": wechat.url, "WECHAT_TIMEOUT_S": 2.0,
+                          "WECHAT_OA_APPID": OA_APPID, "WECHAT_OA_SECRET": OA_SECRET,
+                          "WECHAT_OA_AUTHORIZE_URL": wechat.url + "/connect/oauth2/authorize",
                           **extra})
         with app.app_context():
             upgrade(db.engine)

@@ -1,5 +1,6 @@
 """The H5 app (/app/) in headless Chromium at a phone's viewport (390×844) against a running
-cloud: login through the fake WeChat authorisation, the station list, the language switch."""
+cloud: login through WeChat's web authorisation (played by the local fake), the station list
+and map, the language switch."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -53,12 +55,15 @@ def log_in(page: Any, cloud: Cloud, user: str) -> None:
     page.wait_for_selector("#page-login")
     assert page.locator("#login-wechat").inner_text() == "微信一键登录"
     page.click("#login-wechat")
-    page.wait_for_selector("#allow")  # the fake WeChat's authorisation page
+    page.wait_for_selector("#allow")  # the fake WeChat's authorisation page, on its own origin
+    assert page.url.startswith(cloud.wechat.url + "/connect/oauth2/authorize?appid=")
     page.fill("#user", user)
     page.click("#allow")
     page.wait_for_selector("#page-stations")
-    assert "code=" not in page.url  # the one-time code is dropped from the address
+    # the token came in the fragment and is gone from the address
+    assert "jc_login" not in page.url and "code=" not in page.url and page.url.endswith("/app/#/stations")
     assert page.evaluate("localStorage.getItem('jc_token')").startswith('"jcd_')
+    assert json.loads(page.evaluate("localStorage.getItem('jc_driver')"))["nickname"] == user
 
 
 def test_app_is_served_with_its_headers(cloud: Cloud) -> None:
@@ -67,9 +72,15 @@ def test_app_is_served_with_its_headers(cloud: Cloud) -> None:
     assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
     assert r.headers["Cache-Control"] == "no-store"
     assert requests.get(cloud.url + "/app/static/dist/app.js", timeout=5).status_code == 200
-    # the fake login refuses what is not a user name, and is a plain page (no script)
-    bad = requests.post(cloud.url + "/app/login/wechat", data={"user": "<script>", "next": "#/x"}, timeout=5)
-    assert bad.status_code == 400 and "<script>" not in bad.text
+    # the login link goes to WeChat's authorisation with a state; its browser cookie is HttpOnly
+    go = requests.get(cloud.url + "/app/login/wechat", params={"next": "https://evil.example/"},
+                      allow_redirects=False, timeout=5)
+    assert go.status_code == 302 and go.headers["Location"].endswith("&scope=snsapi_userinfo&state="
+                                                                     + parse_qs(urlsplit(go.headers["Location"]).query)["state"][0]
+                                                                     + "#wechat_redirect")
+    assert "HttpOnly" in go.headers["Set-Cookie"]
+    # the map's tiles (AMap by default) are the only other origin images may come from
+    assert "img-src 'self' data: https://webrd01.is.autonavi.com" in r.headers["Content-Security-Policy"]
 
 
 def test_login_through_fake_wechat_then_english_at_a_click(cloud: Cloud, phone: tuple[Any, list[str]]) -> None:
@@ -126,6 +137,7 @@ def test_gun_qr_link_logs_in_then_start_refused_on_a_phone(cloud: Cloud, phone: 
     page.goto(f"{cloud.url}/app/scan?g={code}")
     page.wait_for_selector("#page-login")
     page.click("#login-wechat")
+    page.wait_for_selector("#allow")
     page.fill("#user", "h5-driver-3")
     page.click("#allow")
     page.wait_for_selector("#page-scan .station-name")
@@ -144,3 +156,89 @@ def test_gun_qr_link_logs_in_then_start_refused_on_a_phone(cloud: Cloud, phone: 
     assert again.status_code >= 400 and again.json()["error"]["code"] == got
     assert again.json()["error"]["message"] == shown
     assert not problems, problems
+
+
+def test_refused_and_replayed_logins_say_why(cloud: Cloud, phone: tuple[Any, list[str]]) -> None:
+    page, problems = phone
+    page.goto(cloud.url + "/app/")
+    page.click("#login-wechat")
+    page.wait_for_selector("#deny")
+    page.click("#deny")
+    page.wait_for_selector("#login-error:not([style*='none'])")
+    assert page.locator("#login-error").get_attribute("data-code") == "wechat_login_refused"
+    assert page.locator("#login-error").inner_text() == "你拒绝了微信授权，未登录。"
+    # a login that worked, then its callback link opened again (a replay): refused, in English
+    page.evaluate("localStorage.setItem('jc_lang', JSON.stringify('en'))")
+    back: list[str] = []
+    page.on("request", lambda r: back.append(r.url) if "/app/login/wechat/callback" in r.url else None)
+    page.click("#login-wechat")
+    page.wait_for_selector("#allow")
+    page.fill("#user", "h5-driver-4")
+    page.click("#allow")
+    page.wait_for_selector("#page-stations")
+    page.evaluate("localStorage.clear(); localStorage.setItem('jc_lang', JSON.stringify('en'))")
+    page.goto(back[0])
+    page.wait_for_selector("#login-error:not([style*='none'])")
+    assert page.locator("#login-error").get_attribute("data-code") == "login_state_invalid"
+    assert "expired" in page.locator("#login-error").inner_text()
+    assert page.evaluate("localStorage.getItem('jc_token')") is None
+    assert not problems, problems
+
+
+# a 1×1 PNG the test serves in place of AMap's tiles: no request leaves this machine
+TILE = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                     "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a2d8b6c50000000049454e44ae426082")
+
+
+def test_station_map_markers_by_free_guns_and_click_to_details(cloud: Cloud, phone: tuple[Any, list[str]],
+                                                                tmp_path: Any) -> None:
+    if not cloud.has(STATIONS):
+        missing(f"this build has no {STATIONS}: merge it first")
+    cloud.seed_station("ST-MAP-01", "张江地图站", lat=31.2101, lng=121.5901, gun_code="JC-MAP-0001", online=True,
+                       free=True)
+    cloud.seed_station("ST-MAP-02", "川沙离线站", lat=31.1902, lng=121.7003, gun_code="JC-MAP-0002", online=False)
+    page, problems = phone
+    tiles: list[str] = []
+
+    def tile(route: Any) -> None:
+        tiles.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=TILE)
+
+    page.route("https://webrd0*.is.autonavi.com/**", tile)
+    log_in(page, cloud, "h5-driver-map")
+    page.locator("#page-stations .chip").nth(1).click()  # 地图
+    page.wait_for_selector("#station-map path.jc-marker-offline")
+    kinds = {c.split("jc-marker-")[1].split()[0]: page.locator(f"#station-map path.jc-marker-{c.split('jc-marker-')[1].split()[0]}").first.get_attribute("fill")
+             for c in page.locator("#station-map path.jc-marker").evaluate_all("els => els.map(e => e.getAttribute('class'))")}
+    assert kinds.get("free") == "#0b7a4b" and kinds.get("offline") == "#8a8f8c", kinds
+    # AMap's GCJ-02 tiles, asked for by subdomain 1-4 and x/y/z, drawn under the markers
+    page.wait_for_function("document.querySelectorAll('#station-map img.leaflet-tile-loaded').length > 0")
+    assert tiles and all("appmaptile?lang=zh_cn&size=1&scale=1&style=8&x=" in u for u in tiles)
+    page.screenshot(path=str(tmp_path / "h5-map.png"))
+    page.locator("#station-map path.jc-marker-free").first.click()
+    page.wait_for_selector("#page-station h1")
+    assert page.locator("#page-station h1").inner_text() == "张江地图站"
+    assert page.url.split("#")[1].startswith("/station/")
+    assert not problems, problems
+
+
+def test_station_map_without_tiles_still_shows_the_markers(tmp_path_factory: Any, built: None,
+                                                           phone: tuple[Any, list[str]]) -> None:
+    from tests.clients.support import running_cloud
+
+    with running_cloud(tmp_path_factory.mktemp("notiles"), H5_MAP_TILE_URL="") as cloud:
+        if not cloud.has(STATIONS):
+            missing(f"this build has no {STATIONS}: merge it first")
+        cloud.seed_station("ST-MAP-03", "世纪公园站", lat=31.2161, lng=121.5522, gun_code="JC-MAP-0003", online=True,
+                           free=True)
+        page, problems = phone
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(cloud.url)
+                   and not route.request.url.startswith(cloud.wechat.url) else route.continue_())
+        log_in(page, cloud, "h5-driver-offline")
+        page.locator("#page-stations .chip").nth(1).click()
+        page.wait_for_selector("#station-map path.jc-marker-free")
+        assert page.locator("#station-map img.leaflet-tile").count() == 0
+        page.locator("#station-map path.jc-marker-free").click()
+        page.wait_for_selector("#page-station h1")
+        assert page.locator("#page-station h1").inner_text() == "世纪公园站"
+        assert not problems, problems

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -106,15 +106,23 @@ def check_driver_side(where: dict) -> None:
     web = where["console"].rstrip("/")
     page = requests.get(where["scan"], timeout=10)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
-    assert requests.get(where["app_login"], timeout=10).status_code == 200
     assert requests.get(where["wechat"] + "/fake/pay/orders", timeout=10).status_code == 200
-    # the fake WeChat's authorisation page hands the app a login code
-    to_app = requests.post(where["app_login"], data={"user": "alice"}, allow_redirects=False, timeout=10)
+    # the H5 login is WeChat's web authorisation against the fake: login link → authorisation
+    # page → Allow → the cloud's callback (same browser: its state cookie) → the app's token
+    browser = requests.Session()
+    to_wechat = browser.get(where["app_login"], params={"next": "#/wallet"}, allow_redirects=False, timeout=10)
+    assert to_wechat.status_code == 302 and to_wechat.headers["Location"].startswith(where["wechat"] + "/connect/oauth2/")
+    form = dict(parse_qsl(urlsplit(to_wechat.headers["Location"]).query))
+    assert browser.get(to_wechat.headers["Location"].split("#")[0], timeout=10).status_code == 200
+    back = browser.post(where["wechat"] + "/connect/oauth2/authorize", data={**form, "user": "alice", "action": "allow"},
+                        allow_redirects=False, timeout=10)
+    assert back.status_code == 302, back.text
+    to_app = browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
     assert to_app.status_code == 303, to_app.text
-    (code,) = parse_qs(urlsplit(to_app.headers["Location"]).query)["code"]
-    login = requests.post(f"{web}/api/v1/driver/login", json={"code": code}, timeout=10)
-    assert login.status_code in (200, 201), login.text  # 201: a new driver
-    auth = {"Authorization": f"Bearer {login.json()['token']}"}
+    handed = dict(parse_qsl(urlsplit(to_app.headers["Location"]).fragment))
+    assert handed["next"] == "#/wallet" and handed["jc_login"].startswith("jcd_"), to_app.headers["Location"]
+    auth = {"Authorization": f"Bearer {handed['jc_login']}"}
+    assert requests.get(f"{web}/api/v1/driver/me", headers=auth, timeout=10).json()["nickname"] == "alice"
     stations = requests.get(f"{web}/api/v1/driver/stations", headers=auth, timeout=10).json()["stations"]
     (st,) = [s for s in stations if s["sid"] == "ST-DEMO-01"]
     assert st["name"] == "聚充演示站（徐汇）" and 31 < st["lat"] < 32 and 121 < st["lng"] < 122

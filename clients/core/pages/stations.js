@@ -29,11 +29,21 @@ function stationItem(ctx, s) {
   };
 }
 
+/** How a station's marker looks on a map: by its free guns (offline stations have none to
+ * offer, whatever their guns last said). */
+const MARKER_COLORS = { free: '#0b7a4b', busy: '#d35400', offline: '#8a8f8c' };
+function markerKind(s) {
+  if (!s.online) return 'offline';
+  return (s.guns_free || 0) > 0 ? 'free' : 'busy';
+}
+
 function markersOf(stations) {
   const out = [];
   stations.forEach((s, i) => {
     if (typeof s.lat !== 'number' || typeof s.lng !== 'number') return;
-    out.push({ id: i, sid: s.sid, latitude: s.lat, longitude: s.lng, title: s.name || s.sid,
+    const kind = markerKind(s);
+    out.push({ id: i, sid: s.sid, latitude: s.lat, longitude: s.lng, title: s.name || s.sid, kind, color: MARKER_COLORS[kind],
+      free: s.guns_free || 0, total: s.guns_total || 0,
       width: 28, height: 28, callout: { content: (s.name || s.sid) + ' ' + (s.guns_free || 0) + '/' + (s.guns_total || 0), display: 'BYCLICK' } });
   });
   return out;
@@ -65,4 +75,4 @@ function createStations(ctx) {
   };
 }
 
-module.exports = { createStations, stationItem, markersOf };
+module.exports = { createStations, stationItem, markersOf, markerKind, MARKER_COLORS };

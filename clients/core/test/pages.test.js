@@ -27,6 +27,32 @@ test('stations: list items and GCJ-02 markers from the API', async () => {
   assert.equal(sent[1].query.free, '1');
 });
 
+test('stations: marker kinds and colours by free guns', () => {
+  const kinds = P.stations.markersOf([STATION, Object.assign({}, STATION, { sid: 'S2', guns_free: 0 }),
+    Object.assign({}, STATION, { sid: 'S3', online: false, guns_free: 2 })]).map((m) => [m.sid, m.kind, m.color, m.free, m.total]);
+  assert.deepEqual(kinds, [['S1', 'free', '#0b7a4b', 1, 4], ['S2', 'busy', '#d35400', 0, 4], ['S3', 'offline', '#8a8f8c', 2, 4]]);
+});
+
+test('login: a handed-over token is kept and the profile loaded with it; refusals in words', async () => {
+  const { ctx, sent, storage } = context({ 'GET /me': { id: 7, nickname: 'alice' } });
+  const vm = P.login.createLogin(ctx);
+  await vm.adopt('jcd_handed');
+  assert.equal(sent[0].headers.Authorization, 'Bearer jcd_handed');
+  assert.equal(storage.get('jc_token'), 'jcd_handed');
+  assert.deepEqual([vm.state.loggedIn, vm.state.driver.nickname], [true, 'alice']);
+  vm.showError('wechat_code_used');
+  assert.deepEqual([vm.state.errorCode, vm.state.error], ['wechat_code_used', '微信授权码已使用过，请重新登录。']);
+  vm.showError('<img src=x>');
+  assert.deepEqual([vm.state.errorCode, vm.state.error], ['wechat_login_failed', '微信登录失败，请重新登录。']);
+  vm.showError('no_such_code');
+  assert.equal(vm.state.error, '微信登录失败，请重新登录。');
+  const bad = context({ 'GET /me': { status: 401, data: { error: { code: 'unauthorized', message: '请先登录。' } } } });
+  const vm2 = P.login.createLogin(bad.ctx);
+  await vm2.adopt('jcd_forged');
+  assert.equal(vm2.state.error, '请先登录。');
+  assert.equal(bad.storage.get('jc_token'), null);  // a refused token is not kept
+});
+
 test('scan: QR content, presets, balance and energy it buys', async () => {
   assert.equal(P.scan.parseGunCode('https://jc.example.cn/app/scan?g=JC0001'), 'JC0001');
   assert.equal(P.scan.parseGunCode(' JC0001 '), 'JC0001');
