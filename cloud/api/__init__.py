@@ -17,6 +17,9 @@ bp.register_blueprint(driver_bp)
 # routes on the driver blueprint and the API blueprint, before any app registers them ---
 from cloud.api import driver_orders, driver_stations, driver_wallet, pay_notify  # noqa: E402,F401
 
+# --- reservations of guns (cloud/reservations) ---
+from cloud.api import driver_reservations  # noqa: E402,F401
+
 
 @bp.before_request
 def _require_token() -> None:
