@@ -20,5 +20,6 @@ module.exports = {
     wallet: require('./pages/wallet'),
     records: require('./pages/records'),
     settings: require('./pages/settings'),
+    reservation: require('./pages/reservation'),
   },
 };

@@ -12,6 +12,7 @@ const FACTORIES = {
   login: P.login.createLogin, stations: P.stations.createStations, station: P.station.createStation,
   scan: P.scan.createScan, charging: P.charging.createCharging, order: P.order.createOrder,
   wallet: P.wallet.createWallet, records: P.records.createRecords, settings: P.settings.createSettings,
+  reservation: P.reservation.createReservation,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -97,6 +98,7 @@ Alpine.data('jcApp', () => ({
       return;
     }
     if (this.vms.charging && r.name !== 'charging') this.vms.charging.dispose();
+    if (this.vms.reservation && r.name !== 'reservation') this.vms.reservation.dispose();
     this.route = r.name;
     this.arg = r.arg;
     const vm = this.vm(r.name);
@@ -110,6 +112,8 @@ Alpine.data('jcApp', () => ({
       case 'wallet': vm.load(); break;
       case 'records': vm.load(); break;
       case 'settings': vm.load(); break;
+      // ?g=<code>: reserve that gun; without: the driver's reservation
+      case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
       default: break;
     }
   },

@@ -67,3 +67,7 @@ def test_scan_then_start_refused_page(pages_run: dict[str, object]) -> None:
 
 def test_wallet_page(pages_run: dict[str, object]) -> None:
     check(pages_run, "wallet:")
+
+
+def test_reservation_page(pages_run: dict[str, object]) -> None:
+    check(pages_run, "reservation:")
