@@ -37,7 +37,14 @@ from cloud.drivers.errors import DriverError, InvalidField
 from cloud.ledger import service as ledger
 from cloud.models import Gun, Station, StationState, now_ms
 from cloud.reservations.models import LIVE, Reservation, ReservationRule
-from cloud.reservations.rules import MINUTE_MS, Rule, fee_for, fee_outcome, rule_from, suspended_until
+from cloud.reservations.rules import (
+    MINUTE_MS,
+    Rule,
+    fee_for,
+    fee_outcome,
+    rule_from,
+    suspended_until,
+)
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
@@ -397,7 +404,7 @@ def reconcile_releases(transactions: Transactions, send: Send | None, settings: 
         write_lock(s)
         waiting = list(s.scalars(select(Reservation).where(Reservation.release == "pending",
                                                            Reservation.ended_at > t - 7 * 86_400_000)))
-        todo = []
+        again = []
         for r in waiting:
             st = s.get(StationState, r.sid)
             end = max(r.ended_at or 0, r.until if r.state == "expired" else 0)
@@ -408,12 +415,12 @@ def reconcile_releases(transactions: Transactions, send: Send | None, settings: 
             if newer is not None or entry is None or entry.get("state") != "reserved":
                 r.release, r.released_seen_at = "confirmed", st.telemetry_ts
             elif st.telemetry_ts > end + settings.release_grace_ms:
-                todo.append((r.sid, r.reservation_id))
+                again.append((r.sid, r.reservation_id))
         confirmed = sum(1 for r in waiting if r.release == "confirmed")
-    for sid, rid in todo:
+    for sid, rid in again:
         if send is not None and _cancel_quietly(send, sid, rid):
             log.warning("reservation %s: %s still showed the gun reserved; cancelled again", rid, sid)
-    return confirmed + len(todo)
+    return confirmed + len(again)
 
 
 # --- the console ------------------------------------------------------------------------------------

@@ -14,7 +14,16 @@ from cloud.models import now_ms
 from cloud.reservations import service
 from jcproto import ErrorCode, Reply
 from tests.charging.conftest import Live
-from tests.charging.support import ORIGIN, balances, gun_entry, new_driver, seed, seed_station, telemetry, top_up
+from tests.charging.support import (
+    ORIGIN,
+    balances,
+    gun_entry,
+    new_driver,
+    seed,
+    seed_station,
+    telemetry,
+    top_up,
+)
 from tests.charging.test_openapi_walk import Walk
 from tests.cloud.support import wait_for
 from tests.docs.openapi_support import load_spec, operations

@@ -29,7 +29,15 @@ from cloud.reservations.models import LIVE, Reservation
 from cloud.reservations.service import ReservationError
 from jcproto import ErrorCode, Reply
 from tests.cloud.support import migrated_engine, postgres_schema
-from tests.reservations.support import MIN, SETTINGS, T0, Gateway, seed_station, top_up, transactions
+from tests.reservations.support import (
+    MIN,
+    SETTINGS,
+    T0,
+    Gateway,
+    seed_station,
+    top_up,
+    transactions,
+)
 
 _runs = itertools.count()
 
@@ -120,8 +128,8 @@ def test_money_is_conserved_and_no_wallet_goes_negative(shared: tuple[Engine, En
     for batch in batches:
         go = threading.Barrier(len(batch))
 
-        def run_one(op: tuple) -> None:
-            go.wait()
+        def run_one(op: tuple, go: threading.Barrier = go) -> None:
+            go.wait()  # all at once: the operations race
             do(op)
 
         with ThreadPoolExecutor(len(batch)) as pool:
