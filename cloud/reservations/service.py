@@ -153,14 +153,12 @@ def no_show_times(s: Session, driver_id: str, sid: str, since: int) -> list[int]
                                                           Reservation.until > since)))
 
 
-def view(s: Session, r: Reservation, now: int | None = None) -> dict[str, Any]:
-    t = now_ms() if now is None else now
+def view(s: Session, r: Reservation) -> dict[str, Any]:
     gun, st = s.get(Gun, (r.sid, r.gun)), s.get(Station, r.sid)
     return {"reservation_id": r.reservation_id, "state": r.state, "sid": r.sid,
             "station_name": (st.name if st and st.name else r.sid), "gun": r.gun,
             "gun_code": gun.code if gun else None, "gun_name": gun.name if gun else None,
             "created_at": r.created_at, "until": r.until,
-            "remaining_s": max(0, (r.until - t) // 1000) if r.state in LIVE else 0,
             "fee_fen": r.fee_fen, "fee_state": r.fee_state, "ended_at": r.ended_at, "order_id": r.order_id,
             "no_show": r.no_show}
 
@@ -179,17 +177,16 @@ def get_view(s: Session, driver_id: int | str, reservation_id: Any) -> dict[str,
     return view(s, _own(s, str(driver_id), reservation_id))
 
 
-def current(s: Session, driver_id: int | str, now: int | None = None) -> dict[str, Any] | None:
+def current(s: Session, driver_id: int | str) -> dict[str, Any] | None:
     """The driver's live reservation (pending or active), or None."""
     r = _live_of_driver(s, str(driver_id))
-    return None if r is None else view(s, r, now)
+    return None if r is None else view(s, r)
 
 
 def list_mine(s: Session, driver_id: int | str, *, limit: int = 20) -> list[dict[str, Any]]:
     rows = s.scalars(select(Reservation).where(Reservation.driver_id == str(driver_id))
                      .order_by(Reservation.created_at.desc(), Reservation.reservation_id.desc()).limit(limit))
-    now = now_ms()
-    return [view(s, r, now) for r in rows]
+    return [view(s, r) for r in rows]
 
 
 # --- money ------------------------------------------------------------------------------------------
@@ -427,8 +424,7 @@ def reconcile_releases(transactions: Transactions, send: Send | None, settings: 
 def station_listing(s: Session, sid: str, *, limit: int = 50) -> list[dict[str, Any]]:
     rows = s.scalars(select(Reservation).where(Reservation.sid == sid)
                      .order_by(Reservation.created_at.desc(), Reservation.reservation_id.desc()).limit(limit))
-    now = now_ms()
-    return [{**view(s, r, now), "driver_id": r.driver_id, "release": r.release,
+    return [{**view(s, r), "driver_id": r.driver_id, "release": r.release,
              "offline_at_end": r.offline_at_end, "failure": r.failure} for r in rows]
 
 

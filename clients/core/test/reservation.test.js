@@ -12,7 +12,7 @@ const NOW = 1767225600000;
 const TERMS = { sid: 'S1', gun: 'P1-1', gun_code: 'S1-P1-1', enabled: true, max_minutes: 45, minutes: 15, fee_fen: 200,
   refund_on_start: true, refund_on_cancel: false, keep_on_no_show: true, suspended_until: null, held_until: null };
 const R = { reservation_id: 'rv1', state: 'active', sid: 'S1', station_name: '一号站', gun: 'P1-1', gun_code: 'S1-P1-1',
-  gun_name: '1 号枪', created_at: NOW, until: NOW + 15 * 60000, remaining_s: 900, fee_fen: 200, fee_state: 'held',
+  gun_name: '1 号枪', created_at: NOW, until: NOW + 15 * 60000, fee_fen: 200, fee_state: 'held',
   ended_at: null, order_id: null, no_show: false };
 
 test('reservation: terms, the fee for the chosen time, reserve, countdown, expiry read again', async () => {
