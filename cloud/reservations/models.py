@@ -62,6 +62,11 @@ class Reservation(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     fee_fen: Mapped[int] = mapped_column(default=0)
     fee_state: Mapped[str] = mapped_column(String(16), default="none")
+    # The fee's fate as the station's rules said when the driver reserved (the terms shown):
+    # a later change of the rules does not change a running reservation's.
+    refund_on_start: Mapped[bool] = mapped_column(Boolean, default=True)
+    refund_on_cancel: Mapped[bool] = mapped_column(Boolean, default=True)
+    keep_on_no_show: Mapped[bool] = mapped_column(Boolean, default=True)
     ended_at: Mapped[int | None]
     order_id: Mapped[str | None] = mapped_column(String(64))  # the order that used it
     failure: Mapped[str | None] = mapped_column(String(200))  # why `failed`, in English

@@ -191,13 +191,15 @@ def list_mine(s: Session, driver_id: int | str, *, limit: int = 20) -> list[dict
 
 # --- money ------------------------------------------------------------------------------------------
 def _end(s: Session, r: Reservation, state: str, now: int, *, failure: str | None = None) -> None:
-    """End a live reservation as `state`, its held fee refunded or kept by the station's rules
-    (in the caller's transaction, with the state change)."""
+    """End a live reservation as `state`, its held fee refunded or kept by the rules in force
+    when it was made (in the caller's transaction, with the state change)."""
     r.state, r.ended_at = state, now
     if failure:
         r.failure = failure[:200]
     if r.fee_state == "held":
-        outcome = fee_outcome(get_rule(s, r.sid), state)
+        terms = Rule(refund_on_start=r.refund_on_start, refund_on_cancel=r.refund_on_cancel,
+                     keep_on_no_show=r.keep_on_no_show)
+        outcome = fee_outcome(terms, state)
         if outcome == "kept":
             ledger.settle(s, r.reservation_id, {"service": r.fee_fen})
         else:
@@ -258,7 +260,9 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
                                    needed_fen=fee, available_fen=max(0, balances.available - balances.debt))
         payload_gun = gun.gun_id  # the flush below may fail and expire every loaded object
         r = Reservation(reservation_id=rid, driver_id=did, sid=sid, gun=payload_gun, created_at=t,
-                        until=t + minutes * MINUTE_MS, state="pending", fee_fen=fee)
+                        until=t + minutes * MINUTE_MS, state="pending", fee_fen=fee,
+                        refund_on_start=rule.refund_on_start, refund_on_cancel=rule.refund_on_cancel,
+                        keep_on_no_show=rule.keep_on_no_show)
         s.add(r)
         try:
             s.flush()

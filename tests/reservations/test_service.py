@@ -257,3 +257,14 @@ def test_rules_are_audited(engine: Engine) -> None:
         assert (entry.action, entry.target, entry.detail) == ("reservation_rules.set", "S1",
                                                               {"changed": {"fee_fen": [200, 300]}})
         assert service.get_rule(s, "S1").fee_fen == 300
+
+
+def test_the_fees_fate_is_the_rules_when_reserved(engine: Engine) -> None:
+    _seed(engine, {**FIXED, "keep_on_no_show": False})
+    rid = _reserve(engine, Gateway())["reservation_id"]
+    with transactions(engine)() as s:  # the operator changes the rules meanwhile
+        service.set_rule(s, "S1", {**FIXED, "keep_on_no_show": True}, actor="op1")
+    service.expire_due(transactions(engine), SETTINGS, T0 + 15 * MIN)
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state) == ("expired", True, "refunded")
+    assert _bal(engine, "d1").cash == 1000 and _revenue(engine) == 0
