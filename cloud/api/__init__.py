@@ -13,12 +13,16 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 
 bp.register_blueprint(driver_bp)
 
-# --- charging (stations, orders) and wallet (wallet routes, the payment provider's callbacks):
-# routes on the driver blueprint and the API blueprint, before any app registers them ---
-from cloud.api import driver_orders, driver_stations, driver_wallet, pay_notify  # noqa: E402,F401
-
-# --- reservations of guns (cloud/reservations) ---
-from cloud.api import driver_reservations  # noqa: E402,F401
+# --- charging (stations, orders), wallet (wallet routes, the payment provider's callbacks) and
+# reservations of guns: routes on the driver blueprint and the API blueprint, before any app
+# registers them ---
+from cloud.api import (  # noqa: E402,F401
+    driver_orders,
+    driver_reservations,
+    driver_stations,
+    driver_wallet,
+    pay_notify,
+)
 
 
 @bp.before_request
