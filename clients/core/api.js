@@ -20,6 +20,8 @@ class ApiError extends Error {
     this.status = status;
     this.body = body || null;
     this.nearest = body && body.nearest !== undefined ? body.nearest : null;
+    // a start refused on a gun reserved for another driver: another free gun of that station
+    this.nearestGun = body && body.nearest_gun ? body.nearest_gun : null;
   }
 }
 
@@ -176,6 +178,13 @@ function createApi(options) {
     refunds: () => request('GET', '/wallet/refunds'),
     statement: (params) => request('GET', '/wallet/statement' + query(params)),
     planTrip: (body) => request('POST', '/trips/plan', body),
+    // reservations of guns (docs/reservations.md)
+    reservationTerms: (code, minutes) => request('GET', '/reservations/terms' + query({ gun_code: code, minutes })),
+    reserve: (code, minutes) => request('POST', '/reservations', { gun_code: code, minutes }),
+    reservations: (params) => request('GET', '/reservations' + query(params)),
+    currentReservation: () => request('GET', '/reservations/current'),
+    reservation: (id) => request('GET', '/reservations/' + encodeURIComponent(id)),
+    cancelReservation: (id) => request('POST', '/reservations/' + encodeURIComponent(id) + '/cancel'),
   };
   return api;
 }

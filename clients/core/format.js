@@ -87,4 +87,14 @@ function clock(ms) {
   return pad2(d.getHours()) + ':' + pad2(d.getMinutes());
 }
 
-module.exports = { yuan, parseYuan, kwh, kw, pricePerKwh, duration, distance, dateTime, clock };
+/** Seconds left -> "14:59", or "1:02:03" from an hour up (a countdown). */
+function countdown(s) {
+  if (s === null || s === undefined || !Number.isFinite(s) || s < 0) return '—';
+  const total = Math.floor(s);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  return (h ? h + ':' + pad2(m) : String(m)) + ':' + pad2(sec);
+}
+
+module.exports = { yuan, parseYuan, kwh, kw, pricePerKwh, duration, distance, dateTime, clock, countdown };

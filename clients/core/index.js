@@ -21,5 +21,6 @@ module.exports = {
     records: require('./pages/records'),
     settings: require('./pages/settings'),
     trip: require('./pages/trip'),
+    reservation: require('./pages/reservation'),
   },
 };

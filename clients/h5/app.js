@@ -15,6 +15,7 @@ const FACTORIES = {
   scan: P.scan.createScan, charging: P.charging.createCharging, order: P.order.createOrder,
   wallet: P.wallet.createWallet, records: P.records.createRecords, settings: P.settings.createSettings,
   trip: P.trip.createTrip,
+  reservation: P.reservation.createReservation,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -127,6 +128,7 @@ Alpine.data('jcApp', () => ({
       return;
     }
     if (this.vms.charging && r.name !== 'charging') this.vms.charging.dispose();
+    if (this.vms.reservation && r.name !== 'reservation') this.vms.reservation.dispose();
     this.route = r.name;
     this.arg = r.arg;
     const vm = this.vm(r.name);
@@ -141,6 +143,8 @@ Alpine.data('jcApp', () => ({
       case 'records': vm.load(); break;
       case 'settings': vm.load(); break;
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
+      // ?g=<code>: reserve that gun; without: the driver's reservation
+      case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
       default: break;
     }
   },

@@ -13,9 +13,17 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 
 bp.register_blueprint(driver_bp)
 
-# --- charging (stations, orders) and wallet (wallet routes, the payment provider's callbacks):
-# routes on the driver blueprint and the API blueprint, before any app registers them ---
-from cloud.api import driver_orders, driver_stations, driver_trips, driver_wallet, pay_notify  # noqa: E402,F401
+# --- charging (stations, orders), wallet (wallet routes, the payment provider's callbacks),
+# reservations of guns and trip planning: routes on the driver blueprint and the API blueprint,
+# before any app registers them ---
+from cloud.api import (  # noqa: E402,F401
+    driver_orders,
+    driver_reservations,
+    driver_stations,
+    driver_trips,
+    driver_wallet,
+    pay_notify,
+)
 
 
 @bp.before_request

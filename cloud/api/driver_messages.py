@@ -63,13 +63,14 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "blocked_by_load": (409, "站点用电负荷已满，暂不能启动新的充电，请稍后再试或换一个站。",
                         "The station's power line is at its limit and takes no new sessions; "
                         "try later or another station."),
-    "reserved": (409, "该充电枪已被预约。", "This gun is reserved."),
     # --- trip planning (cloud/trips) ---
     "trip_off_road": (422, "起点或终点 5 公里内没有道路，无法规划路线。",
                       "The origin or the destination is more than 5 km from any road: no route."),
     "trip_no_route": (422, "起点与终点之间没有可行驶的道路。", "No road connects the origin and the destination."),
     "trip_router_failed": (503, "路线服务暂时不可用，请稍后重试。",
                            "The route service is unavailable; try again in a moment."),
+    "reserved": (409, "该充电枪已被其他车主预约，请换一把空闲的枪（已为您推荐）。",
+                 "This gun is reserved for another driver; please use another, free gun (one is suggested)."),
     "start_failed": (502, "启动失败，请重试；未产生费用。", "The start failed; try again. You were not charged."),
     "payment_password_required": (403, "请输入支付密码。", "Enter your payment password."),
     "order_in_progress": (409, "您有一笔正在进行的充电订单，请先结束它。",
@@ -81,6 +82,19 @@ CATALOG: dict[str, tuple[int, str, str]] = {
                     "The station did not carry out the stop; retry or stop at the pile."),
     "order_not_settled": (409, "订单结算后才能评价。", "An order can be rated once it is settled."),
     "already_rated": (409, "该订单已评价过。", "This order is rated already."),
+    # --- reservations (cloud/reservations, cloud/api/driver_reservations.py; they share
+    # charging's gun_not_found, station_offline, gun_busy, gun_faulted, reserved, not_found
+    # and insufficient_balance) ---
+    "reservation_disabled": (409, "该站暂不支持预约。", "This station does not take reservations."),
+    "reservation_too_long": (400, "预约时长超过本站上限（{max_minutes} 分钟）。",
+                             "That is longer than this station allows ({max_minutes} minutes at most)."),
+    "reservation_exists": (409, "您已有一个进行中的预约，请先使用或取消它。",
+                           "You already have a reservation; use or cancel it first."),
+    "reservation_suspended": (403, "您在本站多次预约未到，暂时不能预约。",
+                              "You missed too many reservations at this station; reserving is suspended for now."),
+    "reserve_failed": (502, "充电站未能锁定该枪，预约未成功；预约费已退回。",
+                       "The station could not hold the gun; nothing was reserved and any fee is back."),
+    "reservation_not_active": (409, "该预约已结束，无法取消。", "This reservation has ended; it cannot be cancelled."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
@@ -93,7 +107,9 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          # --- trips ---
                          "origin": "起点", "destination": "终点", "car": "车辆参数", "soc_pct": "当前电量",
                          "min_arrival_soc_pct": "到达最低电量", "min_stop_soc_pct": "到站最低电量",
-                         "max_charge_soc_pct": "最高充至电量", "depart_at": "出发时间", "reserve": "reserve（预约）"},
+                         "max_charge_soc_pct": "最高充至电量", "depart_at": "出发时间", "reserve": "reserve（预约）",
+                         # --- reservations ---
+                         "minutes": "minutes（预约时长）"},
                "en": {None: "the body"}}
 
 
@@ -110,4 +126,5 @@ def message(code: str, lang: str, **facts: Any) -> str:
     retry_ms = facts.get("retry_after_ms")
     facts.setdefault("retry_after_min", max(1, -(-int(retry_ms or 0) // 60_000)))
     facts.setdefault("attempts_left", 0)
+    facts.setdefault("max_minutes", "?")
     return text.format(**facts)

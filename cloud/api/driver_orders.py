@@ -19,10 +19,11 @@ from cloud.models import now_ms
 
 @bp.errorhandler(ChargingError)
 def _charging_error(e: ChargingError) -> Response:
-    resp = _error(e.code, e.detail, {k: v for k, v in e.facts.items() if k != "nearest"})
-    if "nearest" in e.facts:
+    shown = ("nearest", "nearest_gun")
+    resp = _error(e.code, e.detail, {k: v for k, v in e.facts.items() if k not in shown})
+    if any(k in e.facts for k in shown):
         body = resp.get_json()
-        body["error"]["nearest"] = e.facts["nearest"]
+        body["error"].update({k: e.facts[k] for k in shown if k in e.facts})
         resp.set_data(current_app.json.dumps(body))
     return resp
 

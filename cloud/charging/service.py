@@ -43,6 +43,7 @@ from cloud.models import ChargingSession, Gun, Station, StationState, now_ms
 from cloud.orders import service as orders
 from cloud.orders.machine import Event, IllegalTransition, State
 from cloud.orders.models import Order, OrderLine
+from cloud.reservations import service as reservations
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
@@ -61,7 +62,7 @@ REPLY_CODES = {"unknown_gun": "gun_not_found", "not_plugged": "not_plugged", "bu
                "faulted": "gun_faulted", "unavailable": "gun_faulted", "blocked_by_load": "blocked_by_load",
                "reserved": "reserved", "expired": "start_failed", "invalid": "start_failed"}
 # Refusals where another station helps the driver: the answer names the nearest free one.
-SUGGEST_NEAREST = frozenset({"blocked_by_load", "station_offline", "gun_busy", "gun_faulted"})
+SUGGEST_NEAREST = frozenset({"blocked_by_load", "station_offline", "gun_busy", "gun_faulted", "reserved"})
 
 
 class ChargingError(DriverError):
@@ -160,30 +161,42 @@ class _Target:
     tariff: dict[str, Any]
     tariff_id: str
     tariff_version: int | None
+    reservation_id: str | None = None  # the driver's own reservation of the gun, used by this start
 
 
-def _refuse(s: Session, code: str, sid: str | None, detail: str = "") -> ChargingError:
+def _refuse(s: Session, code: str, sid: str | None, detail: str = "", gun: str | None = None) -> ChargingError:
     nearest = stations.nearest_free(s, sid) if sid and code in SUGGEST_NEAREST else None
+    if code == "reserved" and sid and gun:
+        # a reserved gun: first another free gun of the same station, then the nearest station
+        return ChargingError(code, detail, nearest=nearest, nearest_gun=reservations.suggest_gun(s, sid, gun))
     if code in SUGGEST_NEAREST:
         return ChargingError(code, detail, nearest=nearest)
     return ChargingError(code, detail)
 
 
-def _target(s: Session, gun_code: str) -> _Target:
+def _target(s: Session, gun_code: str, driver_id: str | None = None) -> _Target:
+    """The gun to start on, or the refusal. A gun reserved in the cloud starts only for its
+    reservation's driver (`driver_id`); the gateway then starts with the reservation's tag."""
     gun = stations.gun_by_code(s, gun_code)
     if gun is None:
         raise ChargingError("gun_not_found", f"no gun with code {gun_code!r}")
     st = s.get(StationState, gun.sid)
     telemetry = st.telemetry if st else None
-    why = gun_refusal(bool(st and st.online), stations.load_level(telemetry),
-                      stations.live_gun(s, gun.sid, gun.gun_id))
+    held = reservations.holder(s, gun.sid, gun.gun_id)
+    if held is not None and held[1] != driver_id:
+        raise _refuse(s, "reserved", gun.sid, f"{gun.gun_id} is reserved for another driver", gun.gun_id)
+    entry = stations.live_gun(s, gun.sid, gun.gun_id)
+    if held is not None and entry is not None and entry.get("state") == "reserved":
+        entry = None  # the holder's own reservation: whether a car is plugged, the gateway decides
+    why = gun_refusal(bool(st and st.online), stations.load_level(telemetry), entry)
     if why:
-        raise _refuse(s, why, gun.sid)
+        raise _refuse(s, why, gun.sid, gun=gun.gun_id)
     tariff = tariffs.in_force(s, gun.sid, now_ms())
     if tariff is None:
         raise ChargingError("tariff_missing", f"station {gun.sid} has no tariff in force")
     row = tariffs.get(s, tariff.id)
-    return _Target(gun.sid, gun.gun_id, tariff.to_dict(), tariff.id, row.version if row else None)
+    return _Target(gun.sid, gun.gun_id, tariff.to_dict(), tariff.id, row.version if row else None,
+                   held[0] if held is not None else None)
 
 
 def _running(s: Session, driver_id: str) -> Order | None:
@@ -219,7 +232,7 @@ def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_c
     if pay == "wechat":
         return _start_prepay(transactions, did, gun_code, mode, value, settings)
     with transactions() as s:
-        _target(s, gun_code)
+        _target(s, gun_code, did)
         if _running(s, did) is not None:
             raise ChargingError("order_in_progress", "the driver has a running order")
         estimate = hold_for(mode, value, _available(ledger.balances(s, did)), settings)
@@ -233,7 +246,7 @@ def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_c
     order_id = new_order_id()
     with transactions() as s:
         write_lock(s)
-        target = _target(s, gun_code)
+        target = _target(s, gun_code, did)
         balances = ledger.lock_driver(s, did)  # one start per driver at a time from here
         if _running(s, did) is not None:
             raise ChargingError("order_in_progress", "the driver has a running order")
@@ -279,6 +292,8 @@ def _send_start(transactions: Transactions, send: Send, order_id: str, target: _
                              session_id=session_id if isinstance(session_id, str) else None)
             except IllegalTransition:
                 pass  # the session's records moved it further already
+            if target.reservation_id is not None:
+                reservations.on_started(s, target.reservation_id, order_id)
         return
     error = reply.error.value if reply.error is not None else "invalid"
     code = REPLY_CODES.get(error, "start_failed")
@@ -358,7 +373,7 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
     order_id = new_order_id()
     with transactions() as s:
         write_lock(s)
-        target = _target(s, gun_code)
+        target = _target(s, gun_code, did)
         b = ledger.lock_driver(s, did)
         if _running(s, did) is not None:
             raise ChargingError("order_in_progress", "the driver has a running order")
@@ -395,7 +410,9 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
         s.flush()
         return
     tariff = tariffs.in_force(s, p.sid, now_ms())
-    if tariff is None:
+    held = reservations.holder(s, p.sid, p.gun)
+    if tariff is None or (held is not None and held[1] != p.driver_id):
+        # no price, or the gun was reserved for another driver meanwhile: the money stays in the wallet
         p.state = "cancelled"
         s.flush()
         return
@@ -412,7 +429,8 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
     orders.apply(s, order_id, Event.START_SENT)
     p.state = "paid"
     s.flush()
-    target = _Target(p.sid, p.gun, tariff.to_dict(), tariff.id, row.version if row else None)
+    target = _Target(p.sid, p.gun, tariff.to_dict(), tariff.id, row.version if row else None,
+                     held[0] if held is not None else None)
     _after_commit(s, order_id, target)
 
 

@@ -11,6 +11,7 @@ from cloud.jobs import (
     follow_starts,
     push_tariffs,
     report_days,
+    reservations,
     wallet,
 )
 from cloud.jobs.context import JobContext
@@ -22,6 +23,7 @@ JOBS: list[tuple[str, Job]] = [
     ("bill_unreleased", bill_unreleased.run),  # before close_stale: billed, not timed out
     ("close_stale", close_stale.run),
     ("push_tariffs", push_tariffs.run),
+    ("reservations", reservations.run),  # ended at `until` (no-shows), releases confirmed from telemetry
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)

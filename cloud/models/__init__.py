@@ -29,6 +29,7 @@ import cloud.ledger.models  # noqa: E402, F401
 import cloud.operators.models  # noqa: E402, F401  (console: operators, sessions)
 import cloud.orders.models  # noqa: E402, F401
 import cloud.reports.models  # noqa: E402, F401
+import cloud.reservations.models  # noqa: E402, F401  (reservations of guns)
 import cloud.settlement.models  # noqa: E402, F401  (console: settlement)
 import cloud.tariffs.models  # noqa: E402, F401
 import cloud.wallet.models  # noqa: E402, F401

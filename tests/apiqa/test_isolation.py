@@ -40,7 +40,7 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet")
+OWNED = ("orders", "wallet", "reservations")
 PUBLIC = ("stations", "guns")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
@@ -153,7 +153,25 @@ def seed_by_post(coll: str) -> Callable[[Flask, Someone], str]:
     return seed
 
 
-SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order}
+_guns = itertools.count(1)
+
+
+def seed_reservation(app: Flask, who: Someone) -> str:
+    """Their live reservation of a gun (the row as cloud.reservations.service.reserve leaves
+    it once the station confirmed; no station is needed to read or be refused it)."""
+    from cloud.models import now_ms
+    from cloud.reservations.models import Reservation
+    from cloud.stations import service as stations
+
+    rid = f"rv-apiqa-{who.name}-{next(_guns)}"
+    with app.app_context(), db.transaction() as s:
+        stations.set_station(s, "ST-APIQA", name="apiqa")
+        s.add(Reservation(reservation_id=rid, driver_id=str(who.id), sid="ST-APIQA", gun=f"P{next(_guns)}-1",
+                          created_at=now_ms(), until=now_ms() + 3_600_000, state="active"))
+    return rid
+
+
+SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:

@@ -141,7 +141,7 @@ def test_start_accepted_follow_stop_settle_rate(live: Live) -> None:
 
 REFUSALS = [(ErrorCode.BLOCKED_BY_LOAD, "blocked_by_load", True), (ErrorCode.NOT_PLUGGED, "not_plugged", False),
             (ErrorCode.BUSY, "gun_busy", True), (ErrorCode.FAULTED, "gun_faulted", True),
-            (ErrorCode.UNAVAILABLE, "gun_faulted", True), (ErrorCode.RESERVED, "reserved", False),
+            (ErrorCode.UNAVAILABLE, "gun_faulted", True), (ErrorCode.RESERVED, "reserved", True),
             (ErrorCode.UNKNOWN_GUN, "gun_not_found", False), (ErrorCode.EXPIRED, "start_failed", False),
             (ErrorCode.INVALID, "start_failed", False)]
 

@@ -71,3 +71,7 @@ def test_wallet_page(pages_run: dict[str, object]) -> None:
 
 def test_trip_page(pages_run: dict[str, object]) -> None:
     check(pages_run, "trip:")
+
+
+def test_reservation_page(pages_run: dict[str, object]) -> None:
+    check(pages_run, "reservation:")

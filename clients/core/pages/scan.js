@@ -63,7 +63,8 @@ function createScan(ctx) {
   const store = createStore({ busy: false, loading: false, error: '', errorCode: '', code: '', info: null, view: null,
     mode: 'amount', modes: MODES.map((m) => ({ mode: m, label: ctx.t('mode_' + m) })), presets: [], amountFen: DEFAULT_PRESETS[0],
     pay: 'wallet', pays: PAYS.map((p) => ({ pay: p, label: ctx.t('pay_' + p) })),
-    customAmount: '', energyKwh: '', timeMin: '', askPassword: false, password: '', nearest: null, nearestText: '', order: null });
+    customAmount: '', energyKwh: '', timeMin: '', askPassword: false, password: '', nearest: null, nearestText: '',
+    nearestGun: null, nearestGunText: '', order: null });
 
   function viewOf(info) {
     const w = info.wallet || {};
@@ -86,8 +87,11 @@ function createScan(ctx) {
 
   function fail(err) {
     const nearest = err && err.nearest ? stationItem(ctx, err.nearest) : null;
+    // a gun reserved for another driver: another free gun of the same station first
+    const nearestGun = err && err.nearestGun ? err.nearestGun : null;
     store.set({ busy: false, error: errorText(err, ctx.t), errorCode: (err && err.code) || '', nearest,
-      nearestText: nearest ? ctx.t('nearest_station', { name: nearest.name, distance: nearest.distance || '—' }) : '' });
+      nearestText: nearest ? ctx.t('nearest_station', { name: nearest.name, distance: nearest.distance || '—' }) : '',
+      nearestGun, nearestGunText: nearestGun ? ctx.t('use_other_gun', { name: nearestGun.name || nearestGun.gun }) : '' });
     return undefined;
   }
 
@@ -101,7 +105,8 @@ function createScan(ctx) {
         store.set({ error: ctx.t('unknown_error', { code: 'gun_code' }), errorCode: 'gun_code' });
         return Promise.resolve(undefined);
       }
-      store.set({ loading: true, code, error: '', errorCode: '', nearest: null, nearestText: '', info: null, view: null });
+      store.set({ loading: true, code, error: '', errorCode: '', nearest: null, nearestText: '', nearestGun: null,
+        nearestGunText: '', info: null, view: null });
       return ctx.api.gun(code).then((info) => {
         const presets = (info.presets_fen && info.presets_fen.length ? info.presets_fen : DEFAULT_PRESETS)
           .map((fen) => ({ fen, label: f.yuan(fen).replace(/\.00$/, '') }));
@@ -130,7 +135,7 @@ function createScan(ctx) {
       }
       const body = { gun_code: st.code, limit: chosen.limit, pay: st.pay };
       if (st.password && st.pay === 'wallet') body.payment_password = st.password;
-      store.set({ busy: true, error: '', errorCode: '', nearest: null, nearestText: '' });
+      store.set({ busy: true, error: '', errorCode: '', nearest: null, nearestText: '', nearestGun: null, nearestGunText: '' });
       return ctx.api.startOrder(body).then((order) => {
         store.set({ busy: false, order, askPassword: false, password: '' });
         return order;

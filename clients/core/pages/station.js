@@ -28,6 +28,8 @@ function createStation(ctx) {
         store.set({ station: s, item: stationItem(ctx, s), idleFee: idleFeeText(ctx, s.idle_fee),
           guns: (s.guns || []).map((g) => ({ gun: g.gun, code: g.code, name: g.name || g.gun, state: g.state,
             stateText: gunStateText(ctx, g.state), free: String(g.state || '').toLowerCase() === 'available',
+            // a gun free now can be reserved (the station's rules decide on the reserve page)
+            reservable: Boolean(g.code) && Boolean(g.free),
             rated: g.rated_power_w ? f.kw(g.rated_power_w) : '', power: g.power_w ? f.kw(g.power_w) : '' })) });
         return s;
       }), 'loading');

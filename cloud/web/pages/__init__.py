@@ -16,10 +16,11 @@ from cloud.web.pages import (
     money,
     operators,
     orders,
+    reservations,
     settlement,
     stations,
     tariffs,
 )
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
-                          orders.bp, money.bp, alarms.bp, settlement.bp]
+                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp]

@@ -1,6 +1,7 @@
 """Station monitoring (area "stations"): the list of stations in scope, and per station its
 guns by state, today's sessions, kWh and hours, the transformer load curve, its faults, and
-the load policy pushed to the gateway (`set_load_policy`, the reply shown and audited)."""
+the load policy pushed to the gateway (`set_load_policy`, the reply shown and audited), and
+its reservations (rules, recent ones, no-shows; cloud/web/pages/reservations.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cloud.alarms import service as alarms
 from cloud.db import db
 from cloud.stations import monitor
 from cloud.web import access
+from cloud.web.pages import reservations
 from cloud.web.pages.stations_common import FormError, day_start, number, page_arg, send_audited
 
 bp = Blueprint("stations", __name__, url_prefix="/stations")
@@ -45,7 +47,8 @@ def detail(sid: str) -> Any:
     faults = alarms.list_alarms(db.session, sids=access.scope(), sid=sid, page=1, per_page=20)
     return render_template("console/stations/detail.html", st=view, faults=faults,
                            cap_pct=monitor.CAP_PCT, block_pct=monitor.BLOCK_PCT,
-                           can_change=access.can("stations", write=True))
+                           can_change=access.can("stations", write=True),
+                           rsv=reservations.section(sid, access.clock()))
 
 
 @bp.get("/<sid>/load.json")

@@ -75,6 +75,16 @@
     setInterval(poll, Number(el.dataset.every || "5000"));
   }
 
+  // htmx swaps only 2xx answers; a form marked data-swap-errors shows its refusal (a 4xx with
+  // the reason in words) in its target too.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var form = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (form && form.hasAttribute("data-swap-errors") && e.detail.xhr.status >= 400 && e.detail.xhr.status < 500) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var load = document.getElementById("load-chart");
     if (load) { loadChart(load); }

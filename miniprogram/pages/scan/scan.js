@@ -44,6 +44,11 @@ Component({
         });
       });
     },
+    nearestGun() {
+      const g = this.vm.state.nearestGun;
+      if (g) this.vm.lookup(g.code);
+    },
+    reserve() { wx.navigateTo({ url: '/pages/reservation/reservation?g=' + encodeURIComponent(this.vm.state.code) }); },
     nearest() {
       const n = this.vm.state.nearest;
       if (n) wx.navigateTo({ url: '/pages/station/station?sid=' + encodeURIComponent(n.sid) });

@@ -24,6 +24,7 @@ Component({
       });
     },
     records() { wx.navigateTo({ url: '/pages/records/records' }); },
+    reservation() { wx.navigateTo({ url: '/pages/reservation/reservation' }); },
     logout() { return this.vm.logout().then(() => wx.reLaunch({ url: '/pages/login/login' })); },
   },
 });

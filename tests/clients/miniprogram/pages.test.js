@@ -114,3 +114,17 @@ test('trip: a plan on the straight-line fallback, then the reason there is none'
   await h.simulate.sleep(0);
   assert.match(h.text(comp, '.reason'), /出发地/);
 });
+
+test('reservation: no reservation yet; a station that takes none says so', async () => {
+  await h.loggedIn('reserver-' + process.pid);
+  const mine = h.page('reservation');
+  await mine.instance.onLoad({});
+  assert.equal(mine.instance.vm.state.error, '', mine.instance.vm.state.error);
+  assert.equal(h.text(mine, '.none'), '当前没有预约。');
+  const comp = h.page('reservation');
+  await comp.instance.onLoad({ g: SEED.code });
+  assert.equal(comp.instance.vm.state.error, '', comp.instance.vm.state.error);
+  // the seeded station has no reservation rules: reserving is off, and the page says so
+  assert.equal(h.text(comp, '.note'), '该站暂不支持预约。');
+  assert.equal(comp.querySelector('.reserve'), undefined);
+});

@@ -1,0 +1,270 @@
+"""The reservation service on a real database (SQLite and PostgreSQL): reserve, refusals,
+the fee held, refunded or kept by the station's rules, cancel, use, expiry with no-shows and
+suspension, and the release confirmed from the station's telemetry."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cloud.audit.models import AuditEntry
+from cloud.ledger import service as ledger
+from cloud.ledger.accounts import Kind
+from cloud.reservations import service
+from cloud.reservations.models import Reservation
+from cloud.reservations.service import ReservationError
+from tests.reservations.support import (
+    MIN,
+    SETTINGS,
+    T0,
+    Gateway,
+    refuse,
+    seed_station,
+    set_telemetry,
+    silent,
+    top_up,
+    transactions,
+)
+
+FIXED = {"enabled": True, "max_minutes": 30, "fee_mode": "fixed", "fee_fen": 200}
+
+
+def _seed(engine: Engine, rule: dict | None = None, guns: dict[str, str] | None = None, **kw: object) -> None:
+    with Session(engine) as s, s.begin():
+        seed_station(s, "S1", guns or {"P1-1": "available", "P1-2": "plugged"}, rule=FIXED if rule is None else rule,
+                     **kw)  # type: ignore[arg-type]
+        top_up(s, "d1", 1000)
+        top_up(s, "d2", 1000)
+
+
+def _reserve(engine: Engine, gw: Gateway, driver: str = "d1", code: str = "S1-P1-1", minutes: int = 15,
+             now: int = T0) -> dict:
+    return service.reserve(transactions(engine), gw, driver_id=driver, gun_code=code, minutes=minutes,
+                           settings=SETTINGS, now=now)
+
+
+def _bal(engine: Engine, driver: str) -> ledger.Balances:
+    with Session(engine) as s:
+        return ledger.balances(s, driver)
+
+
+def _row(engine: Engine, rid: str) -> Reservation:
+    with Session(engine) as s:
+        r = s.get_one(Reservation, rid)
+        s.expunge(r)
+        return r
+
+
+def _revenue(engine: Engine) -> int:
+    with Session(engine) as s:
+        return ledger.platform_balance(s, Kind.REVENUE_SERVICE)
+
+
+def test_reserve_holds_the_fee_and_sends_reserve_until_its_end(engine: Engine) -> None:
+    _seed(engine)
+    gw = Gateway()
+    v = _reserve(engine, gw)
+    assert v["state"] == "active" and v["fee_fen"] == 200 and v["fee_state"] == "held"
+    assert v["until"] == T0 + 15 * MIN and v["gun"] == "P1-1" and v["gun_code"] == "S1-P1-1"
+    [(sid, cmd)] = gw.commands
+    assert sid == "S1" and cmd["type"] == "reserve"
+    assert (cmd["gun"], cmd["reservation_id"], cmd["until"]) == ("P1-1", v["reservation_id"], T0 + 15 * MIN)
+    b = _bal(engine, "d1")
+    assert (b.cash, b.held) == (800, 200)
+    with Session(engine) as s:
+        assert service.holder(s, "S1", "P1-1", T0 + MIN) == (v["reservation_id"], "d1")
+        assert service.holder(s, "S1", "P1-1", T0 + 15 * MIN) is None  # over at `until`
+        assert ledger.verify(s) == []
+
+
+REFUSALS = [
+    ({**FIXED, "enabled": False}, None, {}, {}, "reservation_disabled"),
+    (FIXED, None, {}, {"minutes": 31}, "reservation_too_long"),
+    (FIXED, None, {"last_seen": T0 - 91_000}, {}, "station_offline"),
+    (FIXED, None, {"online": False}, {}, "station_offline"),
+    (FIXED, {"P1-1": "charging"}, {}, {}, "gun_busy"),
+    (FIXED, {"P1-1": "faulted"}, {}, {}, "gun_faulted"),
+    (FIXED, {"P1-1": "reserved"}, {}, {}, "reserved"),
+    (FIXED, None, {}, {"code": "NOPE-1"}, "gun_not_found"),
+    ({**FIXED, "fee_fen": 1001}, None, {}, {}, "insufficient_balance"),
+]
+
+
+def test_refusals_leave_no_reservation_and_no_money_moved(engine: Engine) -> None:
+    for i, (rule, guns, kw, args, code) in enumerate(REFUSALS):  # one database, a station each
+        sid, driver = f"R{i}", f"r{i}"
+        with Session(engine) as s, s.begin():
+            seed_station(s, sid, guns or {"P1-1": "available"}, rule=rule, **kw)
+            top_up(s, driver, 1000)
+        gw = Gateway()
+        with pytest.raises(ReservationError) as e:
+            _reserve(engine, gw, driver, **{"code": f"{sid}-P1-1", **args})
+        assert e.value.code == code, (i, e.value)
+        assert gw.commands == []
+        with Session(engine) as s:
+            assert s.scalars(select(Reservation)).all() == []
+        assert _bal(engine, driver).cash == 1000
+
+
+def test_one_reservation_per_gun_and_per_driver(engine: Engine) -> None:
+    _seed(engine)
+    gw = Gateway()
+    _reserve(engine, gw)
+    with pytest.raises(ReservationError) as e:
+        _reserve(engine, gw, driver="d2")
+    assert e.value.code == "reserved"
+    with pytest.raises(ReservationError) as e:
+        _reserve(engine, gw, code="S1-P1-2")
+    assert e.value.code == "reservation_exists"
+    assert _reserve(engine, gw, driver="d2", code="S1-P1-2")["state"] == "active"
+
+
+def test_a_refused_reserve_fails_with_the_fee_back(engine: Engine) -> None:
+    _seed(engine)
+    with pytest.raises(ReservationError) as e:
+        _reserve(engine, Gateway(answer=refuse("busy")))
+    assert e.value.code == "gun_busy"
+    with Session(engine) as s:
+        [r] = s.scalars(select(Reservation)).all()
+        assert (r.state, r.fee_state, r.release) == ("failed", "refunded", "none")
+    assert _bal(engine, "d1").cash == 1000 and _revenue(engine) == 0
+
+
+def test_an_unanswered_reserve_fails_and_is_cancelled_at_the_station(engine: Engine) -> None:
+    _seed(engine)
+    gw = Gateway(answer=silent)
+    with pytest.raises(ReservationError) as e:
+        _reserve(engine, gw)
+    assert e.value.code == "reserve_failed"
+    assert [c["type"] for _sid, c in gw.commands] == ["reserve", "cancel_reservation"]
+    with Session(engine) as s:
+        [r] = s.scalars(select(Reservation)).all()
+        assert (r.state, r.fee_state, r.release) == ("failed", "refunded", "pending")
+    assert _bal(engine, "d1").cash == 1000
+
+
+@pytest.mark.parametrize("refund, cash, revenue", [(True, 1000, 0), (False, 800, 200)])
+def test_cancel_refunds_or_keeps_the_fee_by_the_rules(engine: Engine, refund: bool, cash: int, revenue: int) -> None:
+    _seed(engine, {**FIXED, "refund_on_cancel": refund})
+    gw = Gateway()
+    rid = _reserve(engine, gw)["reservation_id"]
+    v = service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid)
+    assert v["state"] == "cancelled" and v["fee_state"] == ("refunded" if refund else "kept")
+    assert gw.commands[-1][1]["type"] == "cancel_reservation" and gw.commands[-1][1]["reservation_id"] == rid
+    assert _row(engine, rid).release == "confirmed"
+    b = _bal(engine, "d1")
+    assert (b.cash, b.held) == (cash, 0) and _revenue(engine) == revenue
+    with pytest.raises(ReservationError) as e:
+        service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid)
+    assert e.value.code == "reservation_not_active"
+    with pytest.raises(ReservationError) as e:  # another driver's is as missing
+        service.cancel(transactions(engine), gw, driver_id="d2", reservation_id=rid)
+    assert e.value.code == "not_found"
+
+
+@pytest.mark.parametrize("refund, cash", [(True, 1000), (False, 800)])
+def test_the_holders_start_uses_it(engine: Engine, refund: bool, cash: int) -> None:
+    _seed(engine, {**FIXED, "refund_on_start": refund})
+    rid = _reserve(engine, Gateway())["reservation_id"]
+    with transactions(engine)() as s:
+        service.on_started(s, rid, "o-1")
+        service.on_started(s, rid, "o-1")  # once only
+    r = _row(engine, rid)
+    assert (r.state, r.order_id, r.no_show) == ("used", "o-1", False)
+    assert _bal(engine, "d1").cash == cash
+
+
+def test_expiry_books_a_no_show_and_the_release_is_confirmed_by_telemetry(engine: Engine) -> None:
+    _seed(engine)
+    rid = _reserve(engine, Gateway())["reservation_id"]
+    tx = transactions(engine)
+    assert service.expire_due(tx, SETTINGS, T0 + 15 * MIN - 1) == 0
+    with tx() as s:  # the station kept talking
+        set_telemetry(s, "S1", {"P1-1": "reserved", "P1-2": "plugged"}, ts=T0 + 14 * MIN)
+    assert service.expire_due(tx, SETTINGS, T0 + 15 * MIN) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state, r.offline_at_end, r.release) == ("expired", True, "kept", False, "pending")
+    assert _bal(engine, "d1").cash == 800 and _revenue(engine) == 200
+    gw = Gateway()
+    assert service.reconcile_releases(tx, gw, SETTINGS, T0 + 15 * MIN + 1000) == 0  # no word since
+    with tx() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=T0 + 15 * MIN + 5000)
+    assert service.reconcile_releases(tx, gw, SETTINGS, T0 + 15 * MIN + 6000) == 1
+    r = _row(engine, rid)
+    assert (r.release, r.released_seen_at) == ("confirmed", T0 + 15 * MIN + 5000)
+    assert gw.commands == []
+
+
+def test_expiry_while_the_station_is_silent_waits_for_its_word(engine: Engine) -> None:
+    _seed(engine)
+    rid = _reserve(engine, Gateway())["reservation_id"]
+    tx = transactions(engine)
+    end = T0 + 15 * MIN
+    assert service.expire_due(tx, SETTINGS, end) == 1  # last heard from at T0: 15 min ago
+    r = _row(engine, rid)
+    assert (r.state, r.offline_at_end, r.release) == ("expired", True, "pending")
+    gw = Gateway()
+    assert service.reconcile_releases(tx, gw, SETTINGS, end + MIN) == 0
+    with tx() as s:  # back, but the gun still shows reserved well after the end: cancelled again
+        set_telemetry(s, "S1", {"P1-1": "reserved", "P1-2": "plugged"}, ts=end + 3 * MIN)
+    assert service.reconcile_releases(tx, gw, SETTINGS, end + 3 * MIN) == 1
+    assert [(c["type"], c["reservation_id"]) for _sid, c in gw.commands] == [("cancel_reservation", rid)]
+    assert _row(engine, rid).release == "pending"
+    with tx() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=end + 4 * MIN)
+    service.reconcile_releases(tx, gw, SETTINGS, end + 4 * MIN)
+    assert _row(engine, rid).release == "confirmed"
+
+
+def test_no_shows_suspend_reserving_for_the_set_days(engine: Engine) -> None:
+    _seed(engine, {**FIXED, "fee_mode": "none", "fee_fen": 0, "no_show_limit": 2, "suspend_days": 7})
+    tx = transactions(engine)
+    for i in range(2):
+        now = T0 + i * 20 * MIN
+        with tx() as s:
+            set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=now)
+        _reserve(engine, Gateway(), now=now)
+        service.expire_due(tx, SETTINGS, now + 15 * MIN)
+    now = T0 + 40 * MIN
+    with tx() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=now)
+    with pytest.raises(ReservationError) as e:
+        _reserve(engine, Gateway(), now=now)
+    assert e.value.code == "reservation_suspended"
+    # the older of the two latest no-shows (at T0 + 15 min) turns 7 days old
+    assert e.value.facts["until"] == T0 + 15 * MIN + 7 * 86_400_000
+    assert _reserve(engine, Gateway(), driver="d2", now=now)["state"] == "active"  # only d1 is suspended
+    with Session(engine) as s:
+        [row] = service.no_shows(s, "S1", since=T0 - 1, now=now)
+        assert (row["driver_id"], row["count"], row["suspended_until"]) == ("d1", 2, e.value.facts["until"])
+
+
+def test_the_fee_from_the_tariff_is_its_idle_fee_for_the_time_held(engine: Engine) -> None:
+    _seed(engine, {"enabled": True, "max_minutes": 120, "fee_mode": "tariff_idle"})
+    with Session(engine) as s:
+        assert service.terms(s, "d1", "S1-P1-1", 25, now=T0)["fee_fen"] == 150  # 3 started steps of 50
+        assert service.terms(s, "d1", "S1-P1-1", 120, now=T0)["fee_fen"] == 300  # the cap
+    assert _reserve(engine, Gateway(), minutes=25)["fee_fen"] == 150
+
+
+def test_rules_are_audited(engine: Engine) -> None:
+    _seed(engine)
+    with transactions(engine)() as s:
+        service.set_rule(s, "S1", {**FIXED, "fee_fen": 300}, actor="op1", ip="10.0.0.1")
+    with Session(engine) as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.actor == "op1")).one()
+        assert (entry.action, entry.target, entry.detail) == ("reservation_rules.set", "S1",
+                                                              {"changed": {"fee_fen": [200, 300]}})
+        assert service.get_rule(s, "S1").fee_fen == 300
+
+
+def test_the_fees_fate_is_the_rules_when_reserved(engine: Engine) -> None:
+    _seed(engine, {**FIXED, "keep_on_no_show": False})
+    rid = _reserve(engine, Gateway())["reservation_id"]
+    with transactions(engine)() as s:  # the operator changes the rules meanwhile
+        service.set_rule(s, "S1", {**FIXED, "keep_on_no_show": True}, actor="op1")
+    service.expire_due(transactions(engine), SETTINGS, T0 + 15 * MIN)
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state) == ("expired", True, "refunded")
+    assert _bal(engine, "d1").cash == 1000 and _revenue(engine) == 0
