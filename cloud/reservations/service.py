@@ -20,6 +20,7 @@ a kept fee is booked as service revenue (`settle` of the hold), a refunded one r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -83,6 +84,17 @@ class ReservationSettings:
 
 
 write_lock = take_write_lock
+
+
+def _serialize(s: Session, *names: str) -> None:
+    """On PostgreSQL, one reserve per gun and per driver at a time (transaction advisory locks,
+    always in the order given): two reserves racing on the partial unique indexes could
+    otherwise deadlock. SQLite's write lock already serialises them."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    for name in names:
+        key = int.from_bytes(hashlib.sha256(f"jc-reserve:{name}".encode()).digest()[:8], "big", signed=True)
+        s.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def new_reservation_id() -> str:
@@ -231,6 +243,7 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
         if gun is None:
             raise ReservationError("gun_not_found", f"no gun with code {gun_code!r}")
         sid = gun.sid
+        _serialize(s, f"gun:{sid}:{gun.gun_id}", f"driver:{did}")
         rule = get_rule(s, sid)
         if not rule.enabled:
             raise ReservationError("reservation_disabled", f"station {sid} takes no reservations")

@@ -24,7 +24,7 @@ from tests.drivers_api.support import BASE
 from tests.support.broker import Broker
 
 SPEC = load_spec("cloud")
-MINE = {(p, m) for p, m in operations(SPEC) if SPEC["paths"][p][m].get("x-walked-in", "").endswith(Path(__file__).name)}
+MINE = {(p, m) for p, m in operations(SPEC) if SPEC["paths"][p][m].get("x-walked-in", "") == Path(__file__).resolve().relative_to(Path(__file__).resolve().parents[2]).as_posix()}
 LAT, LNG = ORIGIN
 SESSION = "0f8b3c2e-1111-4222-8333-444455556666"
 

@@ -30,7 +30,7 @@ from tests.docs.openapi_support import load_spec, operations
 from tests.drivers_api.support import BASE
 
 SPEC = load_spec("cloud")
-MINE = {(p, m) for p, m in operations(SPEC) if SPEC["paths"][p][m].get("x-walked-in", "").endswith(Path(__file__).name)}
+MINE = {(p, m) for p, m in operations(SPEC) if SPEC["paths"][p][m].get("x-walked-in", "") == Path(__file__).resolve().relative_to(Path(__file__).resolve().parents[2]).as_posix()}
 LAT, LNG = ORIGIN
 SESSION = "0f8b3c2e-1111-4222-8333-444455556666"
 RULE = {"enabled": True, "max_minutes": 30, "fee_mode": "fixed", "fee_fen": 200, "refund_on_start": True,
