@@ -323,12 +323,16 @@ class SessionManager:
         if mode == "time":
             return 0, value
         if mode == "amount" and live.cost is not None:
-            left = amount_limit_wh(live.cost, value, self.amount_guard_ms(live))
+            left = amount_limit_wh(live.cost, value, self.amount_guard_ms(live), self._rated_w(row))
             if left is not None:
                 # 0 on the register means "no limit": 1 Wh is the least a start can ask for.
                 live.pile_energy_limit_wh = max(1, left)
                 return live.pile_energy_limit_wh, 0
         return 0, 0
+
+    def _rated_w(self, row: SessionRow) -> int | None:
+        gun = self.guns.get(row.gun)
+        return gun.rated_power_w if gun is not None and gun.rated_power_w else None
 
     def amount_guard_ms(self, live: _Live) -> int:
         """Wall-clock ms an amount limit computed from the last reading stays written (the
@@ -582,7 +586,7 @@ class SessionManager:
         elif mode == "time" and value > 0:
             reached = self.elapsed_ms(live) >= value * 1000
         elif mode == "amount" and live.cost is not None:
-            reached = amount_limit_wh(live.cost, value, self.amount_guard_ms(live)) == 0
+            reached = amount_limit_wh(live.cost, value, self.amount_guard_ms(live), self._rated_w(row)) == 0
         if not reached:
             return []
         if live.stop_requested_ms is not None and now - live.stop_requested_ms < STOP_RETRY_MS:
@@ -610,7 +614,7 @@ class SessionManager:
         if tick_s is not None:
             live.tick_s = tick_s
         # From the cost meter's own reading: the energy and the instant it has counted.
-        left = amount_limit_wh(live.cost, int(row.limit["value"]), self.amount_guard_ms(live))
+        left = amount_limit_wh(live.cost, int(row.limit["value"]), self.amount_guard_ms(live), self._rated_w(row))
         session_wh = live.cost.last_wh - live.cost.start_wh
         target = 0 if left is None else max(1, session_wh + left)
         if target == live.pile_energy_limit_wh:

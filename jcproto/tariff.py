@@ -721,23 +721,33 @@ def names_within(tariff: Tariff, t0_ms: int, t1_ms: int) -> list[str]:
     return names
 
 
-def amount_limit_wh(meter: CostMeter, amount_fen: int, guard_ms: int = 0) -> int | None:
+def reachable_wh(max_power_w: int, ms: int) -> int:
+    """The most Wh a gun rated `max_power_w` can deliver in `ms`, with room for a pile a little
+    above its rating (as cloud.billing's plausibility check allows: 5 % + 20 Wh)."""
+    return max_power_w * ms * 105 // (100 * 3_600_000) + 20
+
+
+def amount_limit_wh(meter: CostMeter, amount_fen: int, guard_ms: int = 0,
+                    max_power_w: int | None = None) -> int | None:
     """The amount stop: more Wh (beyond the meter's last reading) an amount session may take
     before its limit is next recomputed, `guard_ms` after that reading at the latest.
 
     Far from a period boundary: exact (`wh_until_amount`): the last whole Wh whose billed
     total, each line rounded as on the bill, is ≤ amount_fen. When the next boundary comes
-    within guard_ms, the energy up to the next reading may be split across it either way:
-    then no more than `wh_within_amount_any_split` allows over the periods of that window,
-    so the bill stays within the amount whatever the split (and may end a few fen short if
-    the money runs out in that window). 0: stop now. None: free now and far from a priced
-    period (no limit).
+    within guard_ms and the gun (rated `max_power_w`, when known) could reach that stop
+    before the limit is recomputed, the energy up to the next reading may be split across
+    the boundary either way: then no more than `wh_within_amount_any_split` allows over the
+    periods of that window, so the bill stays within the amount whatever the split (and may
+    end a few fen short, as the money runs out in that window). 0: stop now. None: free now
+    and far from a priced period (no limit).
     """
     ts = meter.last_ts_ms
     exact = wh_until_amount(meter, amount_fen, ts)
     boundary = meter.tariff.next_boundary(ts)
     if exact == 0 or boundary is None or boundary - ts > guard_ms:
         return exact
+    if exact is not None and max_power_w is not None and exact > reachable_wh(max_power_w, guard_ms):
+        return exact  # out of reach before the next recomputation, which sees the boundary
     safe = wh_within_amount_any_split(meter, amount_fen, names_within(meter.tariff, ts, ts + guard_ms))
     if safe is None or exact is None:
         return exact if safe is None else safe
@@ -762,6 +772,7 @@ __all__ = [
     "fen_for",
     "idle_fen",
     "names_within",
+    "reachable_wh",
     "round_half_up",
     "split_energy",
     "wh_until_amount",
