@@ -34,7 +34,8 @@ process; settlements and payment callbacks per second.
    WECHATPAY2-SHA256-RSA2048). Each recharge's notification is delivered three times: a
    re-delivery at the same instant as the first (two in flight at once, often in two workers)
    and a duplicate later in the step. Offered as a Poisson stream of deliveries stepped up as
-   above (every one must be answered 204 within p99 < 200 ms). Afterwards each recharge with
+   above (every one must be answered 204 within p99 < 200 ms; the steps go on while p99 stays
+   within WeChat Pay's own 5 s answer limit, the second figure). Afterwards each recharge with
    a delivery answered must be credited exactly once (one ledger posting `pay:<out_trade_no>`,
    the payment paid, each driver's cash the sum of their credited recharges), none without a
    delivery credited, and `cloud.ledger.service.verify` must find the ledger whole.
@@ -455,6 +456,7 @@ def settlements(url: str, seconds: float, procs_list: list[int]) -> dict[str, An
 
 RECHARGE_FEN = [3_000, 5_000, 10_000, 20_000]
 DELIVERIES = 3  # each notification: the first, a re-delivery at the same instant, a later duplicate
+WECHAT_LIMIT_MS = 5_000.0  # WeChat Pay waits this long for the answer, then counts a failure and retries
 
 
 def _paid_content(fake: Any, out_trade_no: str) -> dict[str, Any]:
@@ -599,7 +601,10 @@ def notify_bench(backend: str, url: str, workdir: Path, args: argparse.Namespace
                 print(f"[driver_api_bench] notify ({backend}) {rate}/s: achieved {r['achieved_per_s']}/s "
                       f"p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms errors {r['errors']} {r['statuses']} "
                       f"server {r['server_cores']} cores", file=sys.stderr, flush=True)
-                if not r["met"]:
+                # beyond p99 < 200 ms, on up to WeChat's own limit: the callbacks/s it gets answered
+                r["met_wechat"] = (r["errors"] == 0 and r["p99_ms"] is not None and r["p99_ms"] < WECHAT_LIMIT_MS
+                                   and r["achieved_per_s"] >= 0.97 * r["offered_per_s"] and not r.get("exhausted"))
+                if not r["met_wechat"]:
                     break
         with app.app_context():
             from cloud.db import db
@@ -607,7 +612,10 @@ def notify_bench(backend: str, url: str, workdir: Path, args: argparse.Namespace
             db.engine.dispose()
     passed = [st for st in steps if st["met"]]
     best = passed[-1] if passed else None
+    within = [st for st in steps if st["met_wechat"]]
     notify = {"name": f"POST {NOTIFY_PATH} ({backend})", "steps": steps,
+              "wechat_capacity_per_s": within[-1]["rate"] if within else 0,
+              "wechat_at": within[-1] if within else None,
               "capacity_per_s": best["rate"] if best else 0, "at": best,
               "max_achieved_per_s": max(st["achieved_per_s"] for st in steps),
               "cpu_ms_per_callback": steps[0]["server_cpu_ms_per_req"],
@@ -742,13 +750,16 @@ def markdown(res: dict[str, Any]) -> str:
         out += [f"**Payment callbacks, {b['backend']}** (each recharge's notification delivered {DELIVERIES} "
                 "times: twice at one instant, once more later; every delivery signed afresh)", "",
                 f"{h['name']}", "", table(STEP_HEAD, step_rows(h)), "",
-                f"{c['name']}", "", table(STEP_HEAD + ["recharges made", "made in s"],
-                                          [[*row, s["recharges"], s["prepare_s"]]
+                f"{c['name']}", "", table(STEP_HEAD + ["p99 < 5 s (WeChat's limit)", "recharges made", "made in s"],
+                                          [[*row, "yes" if s["met_wechat"] else "no", s["recharges"],
+                                            s["prepare_s"]]
                                            for row, s in zip(step_rows(c), c["steps"], strict=True)]), "",
                 f"Capacity at p99 < {P99_LIMIT_MS:g} ms: baseline {h['capacity_per_s']} req/s; notify "
                 f"**{c['capacity_per_s']} callbacks/s** ({c['capacity_per_s'] / DELIVERIES:.0f} distinct "
                 f"payments/s at {DELIVERIES} deliveries each)."
                 + (" (the top offered rate still passed)" if c["limited_by_top_rate"] else "")
+                + f" Within WeChat's 5 s answer limit (every delivery 204, ≥ 97 % completed): "
+                  f"**{c['wechat_capacity_per_s']} callbacks/s**."
                 + f" Most completed in a step: {c['max_achieved_per_s']} callbacks/s; server CPU "
                   f"{c['cpu_ms_per_callback']} ms per callback at the lowest step (beside "
                   f"{h['steps'][0]['server_cpu_ms_per_req']} ms per /health).", "",
