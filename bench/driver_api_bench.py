@@ -33,7 +33,7 @@ process; settlements and payment callbacks per second.
    the APIv3 key, each delivery signed afresh with the fake's platform key (timestamp, nonce,
    WECHATPAY2-SHA256-RSA2048). Each recharge's notification is delivered three times: a
    re-delivery at the same instant as the first (two in flight at once, often in two workers)
-   and a duplicate later in the step. Offered as a Poisson stream of deliveries stepped up as
+   and a duplicate further on in the step. Offered as a Poisson stream of deliveries stepped up as
    above (every one must be answered 204 within p99 < 200 ms; the steps go on while p99 stays
    within WeChat Pay's own 5 s answer limit, the second figure). Afterwards each recharge with
    a delivery answered must be credited exactly once (one ledger posting `pay:<out_trade_no>`,
@@ -455,7 +455,7 @@ def settlements(url: str, seconds: float, procs_list: list[int]) -> dict[str, An
 # ---- payment callbacks ---------------------------------------------------------------------------
 
 RECHARGE_FEN = [3_000, 5_000, 10_000, 20_000]
-DELIVERIES = 3  # each notification: the first, a re-delivery at the same instant, a later duplicate
+DELIVERIES = 3  # each notification: the first, a re-delivery at the same instant, a duplicate after them
 WECHAT_LIMIT_MS = 5_000.0  # WeChat Pay waits this long for the answer, then counts a failure and retries
 
 
@@ -491,7 +491,7 @@ def make_recharges(app: Any, drivers: list[tuple[int, str]], n: int, start: int)
 
 def notifications(fake: Any, recharges: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
     """Every recharge's notification three times, each delivery signed afresh (as WeChat Pay
-    signs each attempt): the pair at one instant, the duplicate 2–80 deliveries later."""
+    signs each attempt): the pair at one instant, the duplicate 2–80 deliveries after it."""
     keyed = []
     for k, rc in enumerate(recharges):
         _, body = fake.pay.notification_body("TRANSACTION.SUCCESS", "支付成功", "transaction",
@@ -748,7 +748,7 @@ def markdown(res: dict[str, Any]) -> str:
     for b in n["backends"]:
         h, c, chk = b["health"], b["notify"], b["check"]
         out += [f"**Payment callbacks, {b['backend']}** (each recharge's notification delivered {DELIVERIES} "
-                "times: twice at one instant, once more later; every delivery signed afresh)", "",
+                "times: twice at one instant, once more afterwards; every delivery signed afresh)", "",
                 f"{h['name']}", "", table(STEP_HEAD, step_rows(h)), "",
                 f"{c['name']}", "", table(STEP_HEAD + ["p99 < 5 s (WeChat's limit)", "recharges made", "made in s"],
                                           [[*row, "yes" if s["met_wechat"] else "no", s["recharges"],

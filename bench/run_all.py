@@ -198,7 +198,7 @@ def driver_api_summary(out: str, data: dict | None) -> list[Row]:
         bh, bn, chk = b["health"], b["notify"], b["check"]
         base = bh["capacity_per_s"]
         rows.append([f"payment callbacks per second at p99 < 200 ms: POST /api/v1/pay/wechat/notify, {b['backend']} "
-                     "(signed, AES-GCM resource; each notification 3 times: 2 at once, 1 later)",
+                     "(signed, AES-GCM resource; each notification 3 times: 2 at once, 1 after)",
                      f"{at(bn, 'callbacks/s')}; within WeChat's 5 s limit "
                      f"{bn.get('wechat_capacity_per_s', '-')} callbacks/s; most completed {bn['max_achieved_per_s']}/s, "
                      f"{bn['cpu_ms_per_callback']} ms server CPU per callback",
@@ -346,7 +346,7 @@ BENCHES = [
           "with its own `/api/v1/health` baseline stepped the same way): recharges made through the driver API "
           "against the local fake WeChat Pay (cloud.fakes) and marked paid there; their notifications built as "
           "WeChat Pay builds them (AES-256-GCM resource, each delivery signed afresh, WECHATPAY2-SHA256-RSA2048), "
-          "each delivered three times (a re-delivery at the same instant, a duplicate later), POSTed as a Poisson "
+          "each delivered three times (a re-delivery at the same instant, a duplicate further on), POSTed as a Poisson "
           "stream stepped up like the GETs (every delivery must be answered 204); afterwards each recharge with a "
           "delivery answered is checked credited exactly once (one ledger posting, payment paid, drivers' cash = "
           "their credits, ledger verified whole).",

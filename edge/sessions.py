@@ -57,7 +57,7 @@ START_TIMEOUT_S = 10.0  # a start the pile has not shown by then did not happen 
 STOP_RETRY_MS = 10_000
 FREE_VEND_RETRY_S = 30.0
 PILE_AUTH = "pile"  # a session the pile started by itself, adopted (spec Revision 1.1)
-# Amount sessions: an energy limit written now holds until a later bus tick rewrites it, up
+# Amount sessions: an energy limit written now holds until the next bus tick that rewrites it, up
 # to two ticks after the reading it was computed from; a period boundary within that time may
 # split the energy either way, so the limit then covers any split (amount_limit_wh's guard).
 AMOUNT_GUARD_TICKS = 2
