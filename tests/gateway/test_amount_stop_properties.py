@@ -219,7 +219,7 @@ def guard_bound(meter: CostMeter, amount: int, guard_ms: int) -> int:
     return left * (pmax - pmin) // pmax + 4 * len(periods) + 1
 
 
-PROP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROP = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # Found without the boundary guard: the pile's limit, exact for the cheap period, was reached
