@@ -9,7 +9,6 @@ twice; and the energy limits that keep amount sessions within their money offlin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from edge.clock import Clock
@@ -97,11 +96,19 @@ class LimitWriter:
                     continue
                 w.gun.limit_written_at = self.clock.monotonic()
 
-    async def amount_limits(self, piles: list[PileRuntime]) -> None:
+    async def amount_limits(self, piles: list[PileRuntime], tick_s: float | None = None) -> None:
+        """Amount sessions' energy limits out to their piles; `tick_s`: how often the caller
+        (a bus loop) comes back, so that a limit near a period boundary covers until then."""
         for pile in piles:
             for g in pile.guns:
-                target = self.sessions.pile_energy_limit_update(g)
-                if target is None or pile.lost:
+                target = self.sessions.pile_energy_limit_update(g, tick_s)
+                if target is None:
                     continue
-                with contextlib.suppress(BusError):
+                if pile.lost:
+                    self.sessions.pile_energy_limit_failed(g)
+                    continue
+                try:
                     await pile.driver.write_value("energy_limit_wh", target, g.n)
+                except BusError as exc:
+                    log.debug("%s: energy limit write failed: %s", g.id, exc)
+                    self.sessions.pile_energy_limit_failed(g)

@@ -128,7 +128,8 @@ class PileService:
             await self.stop_gun(gun_id, reason)
         for gun_id in self.control.take_stops():  # pile sessions the level refuses (pile_sessions = "stop")
             await self.stop_gun(gun_id, StopReason.LIMIT)
-        await self.limits.amount_limits(loop.piles)
+        # The loop comes back after its poll period, or after its cycle when that is longer.
+        await self.limits.amount_limits(loop.piles, max(loop.config.poll_period_s, loop.last_cycle_s))
         self._free_vend(loop, d)
         loop.cycles += 1
         loop.last_cycle_s = self.clock.monotonic() - t0

@@ -9,6 +9,11 @@ unreachable: they are written to the pile's limit registers where it has them, a
 here too; a time limit counts on the monotonic clock, so a wall-clock jump neither ends nor
 extends it.
 
+An amount session stops at the last whole Wh whose bill (each line rounded as on the bill) is
+within the amount (`jcproto.tariff.amount_limit_wh`, docs/money.md "Charging by amount"): the
+pile holds that as its energy limit, rewritten every bus tick as the session moves through the
+tariff's periods, and the gateway stops the session itself when the pile has no such limit.
+
 No session is priced silently at 0: an `amount` limit with no tariff is refused (`no_tariff`,
 with a `start_refused` event), a session that runs without a tariff keeps the `no_tariff`
 alarm raised (and is priced from its start as soon as a station tariff arrives), and a cost
@@ -42,7 +47,7 @@ from edge.records import (
 from edge.release import ReleaseWatch, idle_of
 from edge.runtime import GunRuntime, PileRuntime
 from jcproto import Event, Limit
-from jcproto.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, wh_until_amount
+from jcproto.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, amount_limit_wh
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +57,12 @@ START_TIMEOUT_S = 10.0  # a start the pile has not shown by then did not happen 
 STOP_RETRY_MS = 10_000
 FREE_VEND_RETRY_S = 30.0
 PILE_AUTH = "pile"  # a session the pile started by itself, adopted (spec Revision 1.1)
-# Amount sessions: the pile's energy limit is set this much short of the amount's energy,
-# so the pile stops itself (offline too) before the gateway's own check would overshoot.
-AMOUNT_PILE_MARGIN_WH = 0
+# Amount sessions: an energy limit written now holds until the next bus tick that rewrites it, up
+# to two ticks after the reading it was computed from; a period boundary within that time may
+# split the energy either way, so the limit then covers any split (amount_limit_wh's guard).
+AMOUNT_GUARD_TICKS = 2
+AMOUNT_GUARD_SLACK_S = 0.5
+DEFAULT_TICK_S = 1.0  # until the bus loop tells its own (poll_period_s's default)
 PRICING_CHECK_S = 5.0  # how often an unpriced session looks for a station tariff
 NO_TARIFF = "no_tariff"  # the alarm, the start error and the start_refused reason
 
@@ -82,6 +90,7 @@ class _Live:
     # Charging time for a time limit: elapsed_base_ms at created_mono, then the monotonic clock.
     elapsed_base_ms: int = 0
     last_reading: GunReading | None = None  # the reading the cost meter last took
+    tick_s: float = DEFAULT_TICK_S  # how often the bus loop rewrites this gun's energy limit
 
 
 _COMMAND_ERRORS = {
@@ -314,11 +323,22 @@ class SessionManager:
         if mode == "time":
             return 0, value
         if mode == "amount" and live.cost is not None:
-            left = wh_until_amount(live.cost, value, self.now_ms())
+            left = amount_limit_wh(live.cost, value, self.amount_guard_ms(live), self._rated_w(row))
             if left is not None:
-                live.pile_energy_limit_wh = max(1, left - AMOUNT_PILE_MARGIN_WH)
+                # 0 on the register means "no limit": 1 Wh is the least a start can ask for.
+                live.pile_energy_limit_wh = max(1, left)
                 return live.pile_energy_limit_wh, 0
         return 0, 0
+
+    def _rated_w(self, row: SessionRow) -> int | None:
+        gun = self.guns.get(row.gun)
+        return gun.rated_power_w if gun is not None and gun.rated_power_w else None
+
+    def amount_guard_ms(self, live: _Live) -> int:
+        """Wall-clock ms an amount limit computed from the last reading stays written (the
+        scaled clocks of tests and the demo run the wall clock faster)."""
+        speed = getattr(self.clock, "speed", 1.0)
+        return int((AMOUNT_GUARD_TICKS * live.tick_s + AMOUNT_GUARD_SLACK_S) * 1000 * speed)
 
     def _discard(self, row: SessionRow, why: str) -> None:
         """A start that never happened: no record was sent for it, none will be."""
@@ -566,8 +586,7 @@ class SessionManager:
         elif mode == "time" and value > 0:
             reached = self.elapsed_ms(live) >= value * 1000
         elif mode == "amount" and live.cost is not None:
-            left = wh_until_amount(live.cost, value, now)
-            reached = left == 0
+            reached = amount_limit_wh(live.cost, value, self.amount_guard_ms(live), self._rated_w(row)) == 0
         if not reached:
             return []
         if live.stop_requested_ms is not None and now - live.stop_requested_ms < STOP_RETRY_MS:
@@ -581,24 +600,34 @@ class SessionManager:
         speed = getattr(self.clock, "speed", 1.0)
         return live.elapsed_base_ms + max(0, int((self.clock.monotonic() - live.created_mono) * 1000 * speed))
 
-    def pile_energy_limit_update(self, gun: GunRuntime) -> int | None:
-        """Amount sessions: the energy limit the pile should hold now (the price may have
-        changed at a period boundary), or None if unchanged."""
+    def pile_energy_limit_update(self, gun: GunRuntime, tick_s: float | None = None) -> int | None:
+        """Amount sessions: the energy limit (session Wh) the pile should hold now, or None
+        when the one written is still right. Every Wh counts: a limit left a few Wh off
+        after a period boundary bills a fen over or under. 0 lifts the limit (a free period
+        far from a priced one). `tick_s`: how often the caller comes back to rewrite it."""
         row = self.open.get(gun.id)
         if row is None or row.state != SessionState.ACTIVE or (row.limit or {}).get("mode") != "amount":
             return None
         live = self._live[row.session_id]
         if live.cost is None:
             return None
-        left = wh_until_amount(live.cost, int(row.limit["value"]), self.now_ms())
-        if left is None:
-            return None
-        session_wh = (row.energy_last_wh or 0) - (row.energy_start_wh or 0)
-        target = max(1, session_wh + left - AMOUNT_PILE_MARGIN_WH)
-        if live.pile_energy_limit_wh is not None and abs(target - live.pile_energy_limit_wh) < 10:
+        if tick_s is not None:
+            live.tick_s = tick_s
+        # From the cost meter's own reading: the energy and the instant it has counted.
+        left = amount_limit_wh(live.cost, int(row.limit["value"]), self.amount_guard_ms(live), self._rated_w(row))
+        session_wh = live.cost.last_wh - live.cost.start_wh
+        target = 0 if left is None else max(1, session_wh + left)
+        if target == live.pile_energy_limit_wh:
             return None
         live.pile_energy_limit_wh = target
         return target
+
+    def pile_energy_limit_failed(self, gun: GunRuntime) -> None:
+        """The last limit did not reach the pile: the next tick writes it again."""
+        row = self.open.get(gun.id)
+        live = self._live.get(row.session_id) if row is not None else None
+        if live is not None:
+            live.pile_energy_limit_wh = None
 
     def request_stop(self, gun_id: str, reason: StopReason) -> None:
         """Remember why the gateway stopped the session, so its record says so."""

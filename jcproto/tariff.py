@@ -673,6 +673,87 @@ def wh_until_amount(meter: CostMeter, amount_fen: int, ts_ms: int) -> int | None
     return lo - have
 
 
+def _largest(ok: Any, hi: int) -> int:
+    """The largest w in [0, hi) with ok(w), for ok true at 0 and monotone (true, then false)."""
+    lo = 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def wh_within_amount_any_split(meter: CostMeter, amount_fen: int, names: Iterable[str]) -> int | None:
+    """More Wh (beyond meter.last_wh) that keep the cost ≤ amount_fen however they are split
+    among the period `names` (the energy of one reading interval that straddles a boundary
+    is split by time, which the gateway cannot know before the next reading). None: all
+    those periods are free.
+
+    Safe by construction, not exact: with a = the Wh a name gets and x its price per Wh,
+    round_half_up(y + a·x) ≤ round_half_up(y) + ⌈a·x⌉, and over k names with Σa = w,
+    Σ⌈a·x⌉ ≤ ⌈w·max x⌉ + k − 1. So the cost is at most the cost now +
+    ⌈w·max energy⌉ + ⌈w·max service⌉ + 2(k − 1) fen, and this returns the largest w whose
+    bound is ≤ amount_fen.
+    """
+    prices = [meter.tariff.prices(n) for n in set(names)]
+    energy = max(p.energy_price_e4 for p in prices)
+    service = max(p.service_price_e4 for p in prices)
+    left = amount_fen - meter.cost_fen - 2 * (len(prices) - 1)
+    if energy + service == 0:
+        return None
+    if left < 0:
+        return 0
+
+    def ok(w: int) -> bool:
+        return -(-w * energy // E4_DIVISOR) - (-w * service // E4_DIVISOR) <= left
+
+    return _largest(ok, left * E4_DIVISOR // (energy + service) + 2)
+
+
+def names_within(tariff: Tariff, t0_ms: int, t1_ms: int) -> list[str]:
+    """The period names in force at some instant of [t0, t1]."""
+    names = [tariff.name_at(t0_ms)]
+    for name, _, _ in tariff.segments(t0_ms, t1_ms + 1):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def reachable_wh(max_power_w: int, ms: int) -> int:
+    """The most Wh a gun rated `max_power_w` can deliver in `ms`, with room for a pile a little
+    above its rating (as cloud.billing's plausibility check allows: 5 % + 20 Wh)."""
+    return max_power_w * ms * 105 // (100 * 3_600_000) + 20
+
+
+def amount_limit_wh(meter: CostMeter, amount_fen: int, guard_ms: int = 0,
+                    max_power_w: int | None = None) -> int | None:
+    """The amount stop: more Wh (beyond the meter's last reading) an amount session may take
+    before its limit is next recomputed, `guard_ms` after that reading at the latest.
+
+    Far from a period boundary: exact (`wh_until_amount`): the last whole Wh whose billed
+    total, each line rounded as on the bill, is ≤ amount_fen. When the next boundary comes
+    within guard_ms and the gun (rated `max_power_w`, when known) could reach that stop
+    before the limit is recomputed, the energy up to the next reading may be split across
+    the boundary either way: then no more than `wh_within_amount_any_split` allows over the
+    periods of that window, so the bill stays within the amount whatever the split (and may
+    end a few fen short, as the money runs out in that window). 0: stop now. None: free now
+    and far from a priced period (no limit).
+    """
+    ts = meter.last_ts_ms
+    exact = wh_until_amount(meter, amount_fen, ts)
+    boundary = meter.tariff.next_boundary(ts)
+    if exact == 0 or boundary is None or boundary - ts > guard_ms:
+        return exact
+    if exact is not None and max_power_w is not None and exact > reachable_wh(max_power_w, guard_ms):
+        return exact  # out of reach before the next recomputation, which sees the boundary
+    safe = wh_within_amount_any_split(meter, amount_fen, names_within(meter.tariff, ts, ts + guard_ms))
+    if safe is None or exact is None:
+        return exact if safe is None else safe
+    return min(exact, safe)
+
+
 __all__ = [
     "CURRENCY",
     "DEFAULT_TZ",
@@ -684,12 +765,16 @@ __all__ = [
     "Period",
     "Tariff",
     "TariffError",
+    "amount_limit_wh",
     "cost_line",
     "cost_lines",
     "fen_e4",
     "fen_for",
     "idle_fen",
+    "names_within",
+    "reachable_wh",
     "round_half_up",
     "split_energy",
     "wh_until_amount",
+    "wh_within_amount_any_split",
 ]

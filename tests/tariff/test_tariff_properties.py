@@ -11,7 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tariff_support import HOUR_MS, ms, period
 
-from jcproto.tariff import CostMeter, IdleFee, Tariff, idle_fen, wh_until_amount
+from jcproto.tariff import (
+    CostMeter,
+    IdleFee,
+    Tariff,
+    amount_limit_wh,
+    cost_line,
+    idle_fen,
+    names_within,
+    reachable_wh,
+    wh_until_amount,
+    wh_within_amount_any_split,
+)
 
 SETTINGS = settings(max_examples=120, deadline=None)
 # Every IANA zone this machine knows (DST of every kind, half-hour offsets, Lord Howe's
@@ -150,6 +161,50 @@ def test_wh_until_amount_never_overshoots(t, steps, amount):
         assert beyond.cost_fen > amount
     else:
         assert more == 0
+
+
+def cost_with(m: CostMeter, more: dict[str, int]) -> int:
+    """The meter's cost with `more` Wh added to some period names."""
+    wh = dict(m._wh)
+    for name, add in more.items():
+        wh[name] = wh.get(name, 0) + add
+    return sum(cost_line(m.tariff.prices(n), w).fen for n, w in wh.items() if w)
+
+
+@SETTINGS
+@given(t=tariffs(), steps=readings, amount=st.integers(0, 50_000), guard=st.integers(0, 6 * HOUR_MS),
+       data=st.data())
+def test_the_guarded_amount_limit_stays_within_the_amount_however_it_splits(t, steps, amount, guard, data):
+    m, _ = run(t, 0, steps)
+    names = names_within(t, m.last_ts_ms, m.last_ts_ms + guard)
+    w = wh_within_amount_any_split(m, amount, names)
+    if w is None:
+        assert all(t.prices(n).price_e4 == 0 for n in names)
+        return
+    if w == 0:
+        return
+    assert m.cost_fen <= amount
+    # every split of w among the names, exhaustively for two names and a small w
+    if len(names) == 2 and w <= 400:
+        worst = max(cost_with(m, {names[0]: a, names[1]: w - a}) for a in range(w + 1))
+        assert worst <= amount
+    weights = data.draw(st.lists(st.integers(0, 100), min_size=len(names), max_size=len(names)))
+    parts = [w * x // max(1, sum(weights)) for x in weights]
+    parts[0] += w - sum(parts)
+    assert cost_with(m, dict(zip(names, parts, strict=True))) <= amount
+    # and the limit the gateway writes is never above the exact stop; the guard only binds
+    # near a boundary, and only where the gun could reach the stop within the window
+    exact = wh_until_amount(m, amount, m.last_ts_ms)
+    power = data.draw(st.one_of(st.none(), st.integers(1_000, 400_000)))
+    limit = amount_limit_wh(m, amount, guard, power)
+    assert limit is None or exact is None or limit <= exact
+    nb = t.next_boundary(m.last_ts_ms)
+    if nb is None or nb - m.last_ts_ms > guard:
+        assert limit == exact  # far from a boundary: exact
+    elif power is not None and exact is not None and exact > reachable_wh(power, guard):
+        assert limit == exact
+    elif exact is not None:
+        assert limit == min(exact, w)
 
 
 @SETTINGS
