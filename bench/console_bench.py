@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -148,6 +149,7 @@ def page_timings(url: str, now: int, repeat: int) -> dict[str, list[float]]:
 
     operators.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # the login is not timed
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["JC_INSTANCE_PATH"] = tmp  # the app's instance files (compiled catalogues) outside the repo
         app = create_app({"DATABASE_URL": url, "CA_DIR": tmp, "TESTING": True})
         app.extensions["jc_console"]["clock"] = lambda: now
         try:
