@@ -116,10 +116,10 @@ def refresh(s: Session, tz: str | ZoneInfo, *, now: int | None = None, rebuild: 
     have = dict(s.connection().execute(select(ReportDay.day, ReportDay.computed_at)
                           .where(ReportDay.tz == z.key, ReportDay.sid == ALL)).all())
     start = local(first, z).date()
-    todo = _due(have, start, today, z, t) if not rebuild else \
+    due = _due(have, start, today, z, t) if not rebuild else \
         [start + timedelta(days=i) for i in range((today - start).days)]
     runs: list[list[date]] = []
-    for d in todo:
+    for d in due:
         if runs and d - runs[-1][-1] == timedelta(days=1) and len(runs[-1]) < RUN_DAYS:
             runs[-1].append(d)
         else:
@@ -129,7 +129,7 @@ def refresh(s: Session, tz: str | ZoneInfo, *, now: int | None = None, rebuild: 
             compute(s, run, z, now=t)
         except IntegrityError:
             pass  # another process wrote these days meanwhile: its rows stand
-    return [d.isoformat() for d in todo]
+    return [d.isoformat() for d in due]
 
 
 def _scope(sids: Sids) -> Any:
