@@ -24,7 +24,7 @@ from cloud.ledger.accounts import FEE_LINES, Kind
 from cloud.models import now_ms
 from cloud.operators.models import Operator, OperatorStation
 from cloud.settlement.models import SettlementLine, SettlementPayout, SettlementPayoutStation
-from cloud.settlement.service import SettlementError, Sids, is_closed, parse_day
+from cloud.settlement.service import SettlementError, Sids, _lock, is_closed, parse_day
 
 METHODS = ("bank_transfer",)
 MESSAGES = {
@@ -76,6 +76,9 @@ def make_payable(s: Session, day: Any, owner_id: Any, *, actor: str, ip: str | N
 
     d = parse_day(day)
     op = _owner(s, owner_id)
+    # the settlement lock (PostgreSQL; SQLite has one writer): two clicks on the same day and
+    # owner make one payout, the second finds the first's
+    _lock(s)
     existing = s.scalars(select(SettlementPayout).where(SettlementPayout.day == d.isoformat(),
                                                         SettlementPayout.owner_id == op.id)).first()
     if existing is not None:

@@ -181,3 +181,50 @@ def test_platform_postings_refuse_what_is_not_balanced_or_not_the_platforms(s: S
     n = s.scalar(select(func.count()).select_from(LedgerEntry).join(LedgerAccount)
                  .where(LedgerAccount.kind == Kind.OWNER_PAYABLE.value))
     assert n == 1 and ledger.verify(s) == []
+
+
+@pytest.mark.postgres
+def test_concurrent_clicks_make_one_payout_and_pay_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads against PostgreSQL: four finance clicks on "make payable" for the same day and
+    owner, then four on "record the transfer": one payout, one payable and one paid posting."""
+    import threading
+
+    from tests.cloud.support import postgres_schema
+
+    with postgres_schema() as url:
+        gen = _session(url, monkeypatch)
+        s0 = next(gen)
+        engine = s0.get_bind()
+        a = owner(s0, "owner-c", "A1")
+        settlement.set_share(s0, "A1", electricity_bp=9000, service_bp=9000, idle_bp=9000, commission_bp=100,
+                             effective_day=DAY.isoformat(), actor="fin")
+        charge(s0, "A1", at(DAY, 10), 3000, 1000, 200)
+        settlement.close(s0, DAY, actor="fin", now=at(NEXT, 1))
+        s0.commit()
+        errors: list[BaseException] = []
+        ids: list[int] = []
+
+        def clicks(fn) -> list[threading.Thread]:  # noqa: ANN001
+            def run() -> None:
+                try:
+                    with Session(engine) as s:
+                        ids.append(fn(s).id)
+                        s.commit()
+                except BaseException as e:  # noqa: BLE001
+                    errors.append(e)
+            return [threading.Thread(target=run) for _ in range(4)]
+
+        for fn in (lambda s: payouts.make_payable(s, DAY, a, actor="fin"),
+                   lambda s: payouts.mark_paid(s, ids[0], reference="BOC-77", actor="fin")):
+            threads = clicks(fn)
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(30)
+        assert errors == [] and len(set(ids)) == 1
+        with Session(engine) as s:
+            kinds = s.scalars(select(LedgerTransaction.kind).where(
+                LedgerTransaction.kind.in_(["owner_payable", "owner_paid"])).order_by(LedgerTransaction.id)).all()
+            assert kinds == ["owner_payable", "owner_paid"]
+            assert balance(s, Kind.OWNER_PAYABLE) == 0 and balance(s, Kind.BANK) > 0 and ledger.verify(s) == []
+        gen.close()
