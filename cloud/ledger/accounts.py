@@ -23,12 +23,14 @@ class Kind(StrEnum):
     CLEARING = "clearing"  # money in transit with the payment provider
     REFUNDS_PAYABLE = "refunds_payable"  # refunds accepted, not yet paid out
     PROMOTION = "promotion"  # where bonus credit comes from (a platform expense)
+    OWNER_PAYABLE = "owner_payable"  # station owners' shares of closed periods, not yet paid out
+    BANK = "bank"  # the platform's bank account: money paid out by bank transfer (owner payouts)
 
 
 DRIVER_KINDS = (Kind.CASH, Kind.BONUS, Kind.HELD, Kind.DEBT)
 PLATFORM_KINDS = (
     Kind.REVENUE_ELECTRICITY, Kind.REVENUE_SERVICE, Kind.REVENUE_IDLE,
-    Kind.CLEARING, Kind.REFUNDS_PAYABLE, Kind.PROMOTION,
+    Kind.CLEARING, Kind.REFUNDS_PAYABLE, Kind.PROMOTION, Kind.OWNER_PAYABLE, Kind.BANK,
 )  # fmt: skip
 NON_NEGATIVE = (Kind.CASH, Kind.BONUS, Kind.HELD)
 NON_POSITIVE = (Kind.DEBT,)

@@ -465,6 +465,48 @@ def refund_failed(s: Session, refund_key: str) -> Posting:
                  args={"refund": refund_key, "outcome": "failed"}, build=build)
 
 
+# --- platform postings (no driver) --------------------------------------------------------------------
+def post_platform(s: Session, key: str, kind: str, legs: Mapping[Kind, int], *,
+                  memo: Mapping[str, Any] | None = None) -> Posting:
+    """A balanced transaction between platform accounts only (settlement with station owners:
+    revenue → owner_payable → bank), under an idempotency key like every posting: the same
+    key and legs again return the first posting, other legs raise IdempotencyConflict.
+    Platform accounts carry no cached balance, so nothing is locked; the key's uniqueness
+    keeps two concurrent posters from both writing."""
+    if not isinstance(key, str) or not key or len(key) > 160:
+        raise InvalidInput(f"an idempotency key is a non-empty string of at most 160 characters: {key!r}")
+    bad = [k for k in legs if k not in PLATFORM_KINDS]
+    if bad:
+        raise InvalidInput(f"platform postings touch platform accounts only, not {bad}")
+    for amount in legs.values():
+        if isinstance(amount, bool) or not isinstance(amount, int) or abs(amount) > MAX_FEN:
+            raise InvalidAmount(f"amounts are integer fen within ±{MAX_FEN}, got {amount!r}")
+    if sum(legs.values()) != 0:
+        raise InvalidAmount(f"an unbalanced {kind} posting: {dict(legs)}")
+    fingerprint = _fingerprint(kind, {"legs": {k.value: v for k, v in sorted(legs.items())}})
+    prior = _existing(s, key)
+    if prior is not None:
+        return _replay(s, prior, fingerprint)
+    platform = _platform_ids(s)
+    txn = LedgerTransaction(idem_key=key, kind=kind, driver_id=None, order_id=None, fingerprint=fingerprint,
+                            sealed=False, memo=dict(memo) if memo else None, created_at=now_ms())
+    s.add(txn)
+    try:
+        with s.begin_nested():
+            s.flush()
+    except IntegrityError:  # posted meanwhile by another transaction: its posting stands
+        prior = _existing(s, key)
+        if prior is None:
+            raise
+        return _replay(s, prior, fingerprint)
+    nonzero = sorted((platform[k], v) for k, v in legs.items() if v != 0)
+    s.add_all(LedgerEntry(txn_id=txn.id, account_id=acc, amount=amt, line=None) for acc, amt in nonzero)
+    s.flush()
+    s.execute(update(LedgerTransaction).where(LedgerTransaction.id == txn.id).values(sealed=True))
+    s.expire(txn)
+    return Posting(txn.id, key, kind, tuple(Entry(platform_code(k), v) for k, v in legs.items() if v != 0))
+
+
 # --- queries ------------------------------------------------------------------------------------------
 def balances(s: Session, driver_id: str) -> Balances:
     rows = dict(s.execute(

@@ -71,6 +71,38 @@ def compute(s: Session, days: list[date], z: ZoneInfo, *, now: int) -> None:
                                       for (d, sid), vals in rows.items()])
 
 
+def _due(have: dict[str, int], start: date, today: date, z: ZoneInfo, t: int) -> list[date]:
+    """The days in [start, today) that are missing from `have` (day → computed_at) or still
+    inside their grace period and last computed RECHECK_MS ago or more, in order.
+
+    Called on every home page view: it looks at each computed day with one string
+    comparison (no date arithmetic per day) and walks the calendar only when days are
+    missing. A day D computed at `at` is inside its grace period when at < end(D) + GRACE_MS,
+    i.e. when D is on or after the local date of at - GRACE_MS (then end(D) = midnight after
+    D > at - GRACE_MS); the rows of one refresh share `at`, so that date is worked out once
+    per refresh, not once per day."""
+    first_open: dict[int, str] = {}
+    due: set[str] = set()
+    lo, hi = start.isoformat(), today.isoformat()
+    present = 0
+    for day, at in have.items():
+        if not lo <= day < hi:
+            continue
+        present += 1
+        if t - at < RECHECK_MS:
+            continue
+        threshold = first_open.get(at)
+        if threshold is None:
+            threshold = first_open[at] = local(at - GRACE_MS, z).date().isoformat()
+        if day >= threshold:
+            due.add(day)
+    n_days = (today - start).days
+    if present < n_days:  # some days never computed: walk the calendar for them
+        due.update(d.isoformat() for d in (start + timedelta(days=i) for i in range(n_days))
+                   if d.isoformat() not in have)
+    return [date.fromisoformat(d) for d in sorted(due)]
+
+
 def refresh(s: Session, tz: str | ZoneInfo, *, now: int | None = None, rebuild: bool = False) -> list[str]:
     """Compute the closed days that are missing or still inside their grace period (all of
     them with `rebuild`); returns the days computed. Writes in the caller's transaction:
@@ -83,16 +115,11 @@ def refresh(s: Session, tz: str | ZoneInfo, *, now: int | None = None, rebuild: 
         return []
     have = dict(s.connection().execute(select(ReportDay.day, ReportDay.computed_at)
                           .where(ReportDay.tz == z.key, ReportDay.sid == ALL)).all())
-    todo: list[date] = []
-    d = local(first, z).date()
-    while d < today:
-        at = have.get(d.isoformat())
-        end = day_start(d + timedelta(days=1), z)
-        if rebuild or at is None or (at < end + GRACE_MS and t - at >= RECHECK_MS):
-            todo.append(d)
-        d += timedelta(days=1)
+    start = local(first, z).date()
+    due = _due(have, start, today, z, t) if not rebuild else \
+        [start + timedelta(days=i) for i in range((today - start).days)]
     runs: list[list[date]] = []
-    for d in todo:
+    for d in due:
         if runs and d - runs[-1][-1] == timedelta(days=1) and len(runs[-1]) < RUN_DAYS:
             runs[-1].append(d)
         else:
@@ -102,7 +129,7 @@ def refresh(s: Session, tz: str | ZoneInfo, *, now: int | None = None, rebuild: 
             compute(s, run, z, now=t)
         except IntegrityError:
             pass  # another process wrote these days meanwhile: its rows stand
-    return [d.isoformat() for d in todo]
+    return [d.isoformat() for d in due]
 
 
 def _scope(sids: Sids) -> Any:

@@ -67,3 +67,36 @@ class SettlementLine(Base):
     platform_fen: Mapped[int]
     share_bp: Mapped[int]
     commission_bp: Mapped[int]
+
+
+class SettlementPayout(Base):
+    """What one owner is owed for one closed period, made payable in the ledger (revenue →
+    owner_payable, `payable_txn_id`) and then paid (owner_payable → bank, `paid_txn_id`, by
+    `method` with the transfer's `reference`). One per day and owner."""
+
+    __tablename__ = "settlement_payouts"
+    __table_args__ = (Index("ix_settlement_payouts_day_owner", "day", "owner_id", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), ForeignKey("settlement_periods.day"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    amount_fen: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))  # payable | paid
+    payable_txn_id: Mapped[int]
+    paid_txn_id: Mapped[int | None]
+    method: Mapped[str | None] = mapped_column(String(24))
+    reference: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int]
+    created_by: Mapped[str] = mapped_column(String(64))
+    paid_at: Mapped[int | None]
+    paid_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class SettlementPayoutStation(Base):
+    """A station's owed share of a closed day, in the payout that carries it: a station's day
+    is paid to one owner once, even if the station changes hands afterwards."""
+
+    __tablename__ = "settlement_payout_stations"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("settlement_payouts.id"))
+    owner_fen: Mapped[int]

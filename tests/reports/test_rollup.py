@@ -3,13 +3,17 @@ picked up by the next refresh an hour on; after it, by a rebuild."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from cloud.reports import rollup
 from cloud.reports.models import ALL, ReportDay
+from cloud.reports.periods import day_start
 from cloud.reports.service import home_figures
 from tests.reports.factories import SH, SessionFactory, StationFactory, bind
 
@@ -64,3 +68,36 @@ def test_an_empty_database(engine: Engine) -> None:
         assert h["figures"]["charging_fen"]["total"] == {"value": 0, "mom": 0, "mom_change": None,
                                                          "yoy": 0, "yoy_change": None}
         assert h["map"]["stations"] == [] and len(h["by_day"]) == 3
+
+
+def _due_by_the_calendar(have: dict[str, int], start: date, today: date, z: ZoneInfo, t: int) -> list[date]:
+    """The rule as docs/reports.md states it, day by day: missing, or computed before its
+    end + GRACE_MS and at least RECHECK_MS ago."""
+    out, d = [], start
+    while d < today:
+        at = have.get(d.isoformat())
+        end = day_start(d + timedelta(days=1), z)
+        if at is None or (at < end + rollup.GRACE_MS and t - at >= rollup.RECHECK_MS):
+            out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/London"]), st.integers(0, 60),
+       st.integers(1, 40), st.lists(st.tuples(st.integers(0, 59), st.integers(-3, 20 * 24)), max_size=40),
+       st.integers(0, 23 * 60))
+def test_days_due_equal_the_calendar_rule(tz: str, offset: int, n: int, computed: list[tuple[int, int]],
+                                          minute: int) -> None:
+    """rollup._due (one string comparison per computed day) picks exactly the days that the
+    day-by-day rule picks, in any zone (daylight saving included), with gaps, rows outside
+    the range, fresh and stale rows."""
+    z = ZoneInfo(tz)
+    start = date(2026, 3, 1) + timedelta(days=offset)
+    today = start + timedelta(days=n)
+    t = day_start(today, z) + minute * 60_000
+    have = {}
+    for i, hours_after_end in computed:
+        d = start + timedelta(days=i - 5)  # some before the range, some after it
+        have[d.isoformat()] = min(t, day_start(d + timedelta(days=1), z) + hours_after_end * HOUR)
+    assert rollup._due(have, start, today, z, t) == _due_by_the_calendar(have, start, today, z, t)

@@ -20,10 +20,6 @@ GUN_STATES = {"idle": _l("idle"), "charging": _l("charging"), "plugged": _l("plu
               "offline": _l("offline"), "unknown": _l("unknown")}
 
 
-def gun_state_label(state: str) -> str:
-    return str(GUN_STATES.get(state, state))
-
-
 @bp.get("/")
 @access.requires("home")
 def index() -> Any:
@@ -33,9 +29,11 @@ def index() -> Any:
     # the figures refresh the reports' day rollup: written in this transaction (docs/reports.md)
     with db.transaction() as s:
         data = reports.home_figures(s, sids, cfg["CONSOLE_TIMEZONE"], now=access.clock())
-        points = home_map.points(s, data["map"], sids, cfg["CONSOLE_MAP_DATUM"] if tiles else "")
+    points = home_map.points(data["map"], cfg["CONSOLE_MAP_DATUM"] if tiles else "")
+    # translated once per view: the page names a state for every station it lists
+    labels = {k: str(v) for k, v in GUN_STATES.items()}
     return render_template("console/home.html", data=data, figures=data["figures"], points=points,
                            metrics=reports.METRICS, tiles=tiles,
-                           gun_state_label=gun_state_label,
-                           state_labels={k: str(v) for k, v in GUN_STATES.items()},
+                           gun_state_label=lambda state: labels.get(state, state),
+                           state_labels=labels,
                            no_coordinates=len(data["map"]["stations"]) - len(points))

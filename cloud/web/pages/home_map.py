@@ -1,27 +1,15 @@
 """The home page's map: the reports' stations by state (cloud/reports) with their stored
-coordinates, converted for the map's tiles in one place (cloud/geo.py). Plain functions on
-a Session, owner-scoped by `sids`."""
+coordinates, converted for the map's tiles in one place (cloud/geo.py). Plain functions over
+the station map, which is already owner-scoped."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from cloud.geo import to_map
-from cloud.models import Station
 
 # A station's colour on the map: the first of these states that any of its guns is in.
 STATE_ORDER = ("offline", "faulted", "charging", "plugged", "idle", "unknown")
-
-
-def coordinates(s: Session, sids: set[str] | None) -> dict[str, tuple[float, float]]:
-    """sid → stored (GCJ-02) coordinates, for the stations in scope that have them."""
-    q = select(Station.sid, Station.lat, Station.lng).where(Station.lat.is_not(None), Station.lng.is_not(None))
-    if sids is not None:
-        q = q.where(Station.sid.in_(sorted(sids)))
-    return {sid: (float(lat), float(lng)) for sid, lat, lng in s.execute(q).all()}
 
 
 def status(station: dict[str, Any]) -> str:
@@ -31,15 +19,16 @@ def status(station: dict[str, Any]) -> str:
     return next((st for st in STATE_ORDER if guns.get(st)), "unknown")
 
 
-def points(s: Session, station_map: dict[str, Any], sids: set[str] | None, datum: str) -> list[dict[str, Any]]:
-    """One point per station with coordinates: where to draw it on tiles of `datum` (None:
-    no tiles; the stored coordinates as they are), its state and guns by state."""
-    where = coordinates(s, sids)
+def points(station_map: dict[str, Any], datum: str) -> list[dict[str, Any]]:
+    """One point per station with coordinates: where to draw it on tiles of `datum` ("" or
+    None: no tiles; the stored coordinates as they are), its state and guns by state. The
+    station map (cloud.reports.service.station_map) already carries the stored coordinates
+    of the stations in scope: no second query."""
     out = []
     for st in station_map["stations"]:
-        if st["sid"] not in where:
+        if st["lat"] is None or st["lng"] is None:
             continue
-        lat, lng = where[st["sid"]]
+        lat, lng = float(st["lat"]), float(st["lng"])
         mlat, mlng = to_map(lat, lng, datum) if datum else (lat, lng)
         out.append({"sid": st["sid"], "name": st["name"] or st["sid"], "lat": round(mlat, 7),
                     "lng": round(mlng, 7), "status": status(st), "guns": st["guns"]})
