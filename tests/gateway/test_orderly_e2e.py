@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from edge.cli import format_status
 from jcproto import parse_record
 from tests.docs.openapi_support import ResponseChecker, load_spec
 from tests.support.gateway import GatewayProcess
@@ -57,6 +58,8 @@ def test_an_orderly_session_waits_for_the_valley_and_has_its_energy_by_the_depar
             plan = GatewayProcess.gun(st, "P1-1")["session"]["orderly"]
             assert plan["waiting"] and plan["power_w"] == 0 and plan["slots"][0]["power_w"] == 0
             assert any(sl["power_w"] > 0 and sl["start"] >= valley for sl in plan["slots"])
+            text = format_status(st)  # what `jc-gateway status` prints
+            assert "orderly on_track" in text and "waiting for a cheaper slot" in text
             loads = []
             while wall_ms() < valley - 20_000:
                 g = pile_gun(sim)
