@@ -18,11 +18,14 @@ down_revision: str | None = "0013_settlement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONDOC = sa.JSON().with_variant(JSONB(), "postgresql")
+
 
 def upgrade() -> None:
-    op.add_column("orders", sa.Column("departure_at", sa.BigInteger(), nullable=True))
-    op.add_column("charging_prepays", sa.Column("departure_at", sa.BigInteger(), nullable=True))
-    op.add_column("sessions", sa.Column("orderly", sa.JSON().with_variant(JSONB(), "postgresql"), nullable=True))
+    op.add_column("orders", sa.Column("departure_at", BIGINT, nullable=True))
+    op.add_column("charging_prepays", sa.Column("departure_at", BIGINT, nullable=True))
+    op.add_column("sessions", sa.Column("orderly", JSONDOC, nullable=True))
 
 
 def downgrade() -> None:
