@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edge.cache import SessionRow
 from edge.clock import Clock
 from edge.loadctl import (
     ALARM_METER_IMPLAUSIBLE,
@@ -30,6 +31,7 @@ from edge.loadctl.caps import rule_start_cap
 from edge.runtime import GunRuntime, MeterRuntime, StationEvent
 from edge.sessions import SessionManager, departure_of, limit_of
 from jcproto import Orderly
+from jcproto.tariff import Tariff
 
 REFRESH_S = 60.0  # rewrite an unchanged limit this often (a pile may have rebooted)
 STOP_RETRY_S = 10.0  # a refused pile session still running is told to stop again after this
@@ -170,19 +172,21 @@ class LoadController:
                 finish_at=p.finish_ms, power_w=power)
         return out
 
-    def _plan_one(self, row, left: int, base: int | None, others: list[orderly.Plan],
+    def _plan_one(self, row: SessionRow, left: int, base: int | None, others: list[orderly.Plan],
                   now_ms: int) -> orderly.Plan:
         gun = self.sessions.guns.get(row.gun)
         rated = gun.rated_power_w if gun else 0
         max_w = rated if row.power_cap_w is None else min(rated, row.power_cap_w)
+        live = self.sessions.live(row.session_id)
         return self.plan_for(left, departure_of(row) or now_ms, max_w, gun.min_power_w if gun else 0,
-                             base, others, now_ms, self.sessions.live(row.session_id))
+                             base, others, now_ms, live.cost.tariff if live is not None and live.cost else None)
 
     def plan_for(self, energy_wh: int, departure_ms: int, max_w: int, min_w: int, base: int | None,
-                 others: list[orderly.Plan], now_ms: int, live=None) -> orderly.Plan:
+                 others: list[orderly.Plan], now_ms: int, tariff: Tariff | None = None) -> orderly.Plan:
         """A plan for `energy_wh` by `departure_ms` on a gun of `max_w`, under `base`
-        headroom (None: the gun's own power) less the `others`' plans."""
-        tariff = live.cost.tariff if live is not None and live.cost is not None else self.sessions.station_tariff()
+        headroom (None: the gun's own power) less the `others`' plans, at the prices of
+        `tariff` (the session's; default the station's)."""
+        tariff = tariff or self.sessions.station_tariff()
 
         def price_at(t: int) -> int:
             return tariff.period_at(t).price_e4 if tariff else 0
@@ -196,7 +200,8 @@ class LoadController:
                                    tariff.next_boundary if tariff else (lambda t: None), headroom, self.slot_ms)
         return orderly.plan(slots, energy_wh, max_w, min_w)
 
-    def first_orderly_limit(self, gun_id: str, cap: int, energy_wh: int, departure_ms: int) -> Orderly:
+    def first_orderly_limit(self, gun_id: str, cap: int, energy_wh: int, departure_ms: int,
+                            tariff: Tariff | None = None) -> Orderly:
         """The plan of an orderly session about to start on `gun_id` with session cap `cap`:
         its first limit is at most the plan's power now (0 in a slot it waits through)."""
         snap_meter = self.snapshot().meter
@@ -204,7 +209,7 @@ class LoadController:
         now_ms = int(self.clock.time() * 1000)
         others = [p for p, *_ in self.plans.values()]
         gun = self.sessions.guns.get(gun_id)
-        p = self.plan_for(energy_wh, departure_ms, cap, gun.min_power_w if gun else 0, base, others, now_ms)
+        p = self.plan_for(energy_wh, departure_ms, cap, gun.min_power_w if gun else 0, base, others, now_ms, tariff)
         power = p.power_now_w if p.status in (orderly.ON_TRACK, orderly.CANNOT_MEET) else None
         return Orderly(departure_at=departure_ms, energy_wh=energy_wh, status=p.status,
                        expected_wh=min(energy_wh, p.expected_wh), finish_at=p.finish_ms, power_w=power)

@@ -166,7 +166,7 @@ class PileService:
         if departure is not None and cap is not None and first is not None and limit is not None:
             # Orderly: the first limit is the plan's (0 while it waits for a cheaper slot).
             check_departure(limit, departure, self.sessions.now_ms())
-            kw["orderly"] = self.control.first_orderly_limit(gun_id, cap, limit.value, departure)
+            kw["orderly"] = self.control.first_orderly_limit(gun_id, cap, limit.value, departure, kw.get("tariff"))
             if kw["orderly"].power_w is not None:
                 first = min(first, kw["orderly"].power_w)
         try:
