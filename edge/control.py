@@ -156,7 +156,7 @@ class LoadController:
             if stale:
                 p = self._plan_one(row, left, base, made, now_ms)
                 self.plans[row.session_id] = (p, base, mono, left)
-                replan_rest = True  # the later sessions plan under this one's new plan
+                replan_rest = True  # the sessions after it plan under this one's new plan
             else:
                 p = kept[0]
             made.append(p)
