@@ -1,10 +1,12 @@
 """Orderly charging end to end, through the driver API: the cloud app, Mosquitto, ingest, a
 provisioned `jc-gateway run` and the simulator (scenario `test`: 160 kVA, 20 kW base load;
-pile 1 = 7 kW AC). The gateway and the simulator run the station's day 60 times faster,
-starting at 22:48 (Shanghai) tomorrow; the valley begins at 23:00. A driver who leaves at
-23:45 asks for 1.5 kWh by then ("charge until departure"): the session waits through the
-peak at 0 W, charges in the valley, has its energy before the departure, and the transformer
-stays under its 80 % target throughout; the driver's order says how the plan stands.
+pile 1 = 7 kW AC). The gateway and the simulator run the station's day 60 times faster
+(tomorrow, from noon, Shanghai). The station's tariff is made when the driver is ready: its
+valley begins seven or eight minutes of the station's day later and lasts an hour. A driver who
+leaves 45 minutes into the valley asks for 1.5 kWh by then ("charge until departure"): the
+session waits through the peak at 0 W, charges in the valley, has its energy before the
+departure, and the transformer stays under its 80 % target throughout; the driver's order
+says how the plan stands.
 (Command expiry runs on real time at both ends; only the station's wall clock is fast.)"""
 
 from __future__ import annotations
@@ -36,22 +38,29 @@ from tests.support.sim import SimProcess
 
 SPEED = 60.0  # 1 real second is one minute of the station's day
 SH = ZoneInfo("Asia/Shanghai")
-NIGHT = {"currency": "CNY", "periods": [
-    {"start": "07:00", "end": "23:00", "name": "peak", "energy_price_e4": 10_000, "service_price_e4": 4_000},
-    {"start": "23:00", "end": "07:00", "name": "valley", "energy_price_e4": 3_000, "service_price_e4": 4_000}]}
+MINUTE_MS = 60_000
+
+
+def tariff_with_valley_at(valley_ms: int) -> dict:
+    """Peak all day but for one valley hour beginning at `valley_ms` (a whole minute)."""
+    start = datetime.fromtimestamp(valley_ms / 1000, SH)
+    end = start + timedelta(hours=1)
+    a, b = start.strftime("%H:%M"), end.strftime("%H:%M")
+    return {"currency": "CNY", "periods": [
+        {"start": a, "end": b, "name": "valley", "energy_price_e4": 3_000, "service_price_e4": 4_000},
+        {"start": b, "end": a, "name": "peak", "energy_price_e4": 10_000, "service_price_e4": 4_000}]}
 WANTED_WH = 1_500
 TARGET_PCT = 80.0
 CODE = "JCORD0001"
 
 
-def at(day: datetime, hh: int, mm: int) -> int:
-    return int(day.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp() * 1000)
+def noon(day: datetime) -> int:
+    return int(day.replace(hour=12, minute=0, second=0, microsecond=0).timestamp() * 1000)
 
 
 def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departure(
         tmp_path: Path, wechat: FakeServer) -> None:
     day = datetime.now(SH) + timedelta(days=1)  # ahead of the cloud's clock, as a departure must be
-    valley, departure = at(day, 23, 0), at(day, 23, 45)
     with Broker(tmp_path / "broker") as broker, CloudStack(broker, tmp_path / "cloud") as cloud, \
             SimProcess("test", speed=SPEED) as sim:
         app = cloud.app
@@ -67,9 +76,8 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
         with app.app_context(), db.transaction() as s:
             stations.set_station(s, SID, name="夜充站", lat=31.2304, lng=121.4737, address="测试路 2 号")
             stations.set_gun(s, SID, "P1-1", code=CODE, rated_power_w=7_000, kind="ac")
-            tariffs.assign(s, SID, tariffs.create(s, NIGHT, code="night").tariff_id, effective_from=0)
         # the station's clock from the moment the gateway starts
-        gw.test_clock = clock = (time.time(), at(day, 22, 48) / 1000, SPEED)
+        gw.test_clock = clock = (time.time(), noon(day) / 1000, SPEED)
 
         def wall_ms() -> int:
             return int((clock[1] + (time.time() - clock[0]) * SPEED) * 1000)
@@ -90,7 +98,11 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             client = app.test_client()
             h, did = new_driver(client, wechat, "night-owl")
             top_up(app, did, 10_000)
-            assert wall_ms() < valley - 60_000, "the stack took too long to start for this test"
+            valley = (wall_ms() // MINUTE_MS + 8) * MINUTE_MS  # seconds of real time for the start
+            departure = valley + 45 * MINUTE_MS
+            with app.app_context(), db.transaction() as s:
+                tariffs.assign(s, SID, tariffs.create(s, tariff_with_valley_at(valley), code="tou").tariff_id,
+                               effective_from=0)
             r = client.post(ORDERS, json={"gun_code": CODE, "limit": {"mode": "energy", "value": WANTED_WH},
                                           "departure_at": departure}, headers=h)
             assert r.status_code == 201, r.json
