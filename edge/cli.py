@@ -212,6 +212,14 @@ def status(config_path: str | None, url: str | None, as_json: bool) -> None:
     click.echo(format_status(data))
 
 
+def _orderly_text(o: dict | None) -> str:
+    """An orderly session on `jc-gateway status`: its plan's standing and whether it waits."""
+    if not o:
+        return ""
+    return (f"  orderly {o['status']}: {o['expected_wh'] / 1000:.2f} of {o['energy_wh'] / 1000:.2f} kWh"
+            + ("  waiting for a cheaper slot" if o.get("waiting") else ""))
+
+
 def format_status(s: dict) -> str:
     load = s["load"]
     pct = "-" if load["load_pct"] is None else f"{load['load_pct']:.1f}%"
@@ -243,6 +251,7 @@ def format_status(s: dict) -> str:
         idle = g.get("idle")
         sdesc = (f"{sess['session_id'][:8]} {sess['energy_wh'] / 1000:.2f} kWh {sess['cost_fen'] / 100:.2f} CNY"
                  + ("  waiting for load" if sess.get("waiting_for_load") else "")
+                 + _orderly_text(sess.get("orderly"))
                  if sess else f"idle after {idle['session_id'][:8]}: {idle['idle_fen_now'] / 100:.2f} CNY"
                  if idle else "")
         limit = "-" if g["limit_w"] is None else f"{g['limit_w'] / 1000:.1f} kW"

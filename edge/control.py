@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edge.cache import SessionRow
 from edge.clock import Clock
 from edge.loadctl import (
     ALARM_METER_IMPLAUSIBLE,
@@ -24,13 +25,23 @@ from edge.loadctl import (
     Policy,
     StationSnapshot,
     decide,
+    orderly,
 )
 from edge.loadctl.caps import rule_start_cap
 from edge.runtime import GunRuntime, MeterRuntime, StationEvent
-from edge.sessions import SessionManager
+from edge.sessions import SessionManager, departure_of, limit_of
+from jcproto import Orderly
+from jcproto.tariff import Tariff
 
 REFRESH_S = 60.0  # rewrite an unchanged limit this often (a pile may have rebooted)
 STOP_RETRY_S = 10.0  # a refused pile session still running is told to stop again after this
+# Orderly charging: the share of rated kVA kept free when forecasting the headroom (the base
+# load of the hours ahead is not known: it is taken as now, plus this), how far the headroom
+# may move before the plan is made again, and how often it is made again anyway (the energy
+# actually drawn, a car taking less than planned).
+ORDERLY_MARGIN_PCT = 5.0
+ORDERLY_REPLAN_PCT = 2.0
+ORDERLY_REPLAN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,10 @@ class LoadController:
         self._stops: dict[str, str] = {}  # pile sessions to end (pile_sessions = "stop") → why
         self._stop_asked: dict[str, float] = {}  # session id → when its stop was last asked for
         self._idle_offers: dict[str, int | None] = {}  # idle gun → start cap last offered (None: none)
+        self.slot_ms = orderly.SLOT_MS
+        # Orderly sessions' plans: session id → (plan, headroom it was made with, when (mono),
+        # energy still wanted then)
+        self.plans: dict[str, tuple[orderly.Plan, int | None, float, int]] = {}
         sessions.pile_session_cap = self.pile_session_cap
 
     def snapshot(self) -> StationSnapshot:
@@ -79,11 +94,13 @@ class LoadController:
         if m.good_at is not None and m.s_total_va is not None:
             p = m.reading.p_total_w if m.reading and m.reading.p_total_w is not None else m.s_total_va
             sample = MeterSample(taken_at=m.good_at, s_total_va=m.s_total_va, p_total_w=p)
+        plans = self._orderly_plans(sample)
         guns = []
         for g in self.guns:
             row = self.sessions.session_on(g.id)
             live = self.sessions.live(row.session_id) if row else None
-            guns.append(GunSnapshot(
+            plan_w = plans.get(row.session_id) if row else None
+            guns.append(GunSnapshot(plan_w=plan_w,
                 gun=g.id, state=g.state, rated_power_w=g.rated_power_w, min_power_w=g.min_power_w,
                 power_w=g.power_w, session_active=self.sessions.active_on(g.id),
                 session_cap_w=row.power_cap_w if row else None, priority=g.priority,
@@ -93,6 +110,109 @@ class LoadController:
                 limit_active_w=g.reading.power_limit_active_w if g.reading else None))
         return StationSnapshot(rated_kva=self.rated_kva, meter=sample, guns=tuple(guns), previous=self.state,
                                wall_now=self.clock.time(), tz=self.tz)
+
+    # ---- orderly charging --------------------------------------------------------------
+
+    def _base_headroom(self, sample: MeterSample | None) -> int | None:
+        """The W the orderly sessions may draw together in the hours ahead: the target
+        (share_target_pct of rated kVA) less the load measured now without them, less the
+        margin, × power factor. None without a good reading (the plans are then kept)."""
+        if sample is None or not self.rated_kva or self.rated_kva <= 0:
+            return None
+        pf = self.policy.power_factor
+        rated_va = self.rated_kva * 1000.0
+        target_va = rated_va * self.policy.share_target_pct / 100.0
+        own_w = sum(max(0, g.power_w) for g in self.guns
+                    if (row := self.sessions.session_on(g.id)) is not None and departure_of(row) is not None)
+        base_va = max(0.0, sample.s_total_va - own_w / pf)
+        return max(0, int((target_va - base_va - rated_va * ORDERLY_MARGIN_PCT / 100.0) * pf))
+
+    def _orderly_plans(self, sample: MeterSample | None) -> dict[str, int | None]:
+        """Each orderly session's power for now (session id → W, None: not limited by a
+        plan). Planned oldest session first, each under what the earlier ones leave; made
+        again at a slot's end, when the headroom moves, and every ORDERLY_REPLAN_S."""
+        rows = sorted((r for r in self.sessions.open.values() if departure_of(r) is not None),
+                      key=lambda r: (r.started_at or 0, r.session_id))
+        live_ids = {r.session_id for r in rows}
+        self.plans = {k: v for k, v in self.plans.items() if k in live_ids}
+        if not rows:
+            return {}
+        now_ms = int(self.clock.time() * 1000)
+        mono = self.clock.monotonic()
+        base = self._base_headroom(sample)
+        tolerance = (self.rated_kva or 0) * 1000.0 * ORDERLY_REPLAN_PCT / 100.0
+        out: dict[str, int | None] = {}
+        made: list[orderly.Plan] = []
+        replan_rest = False
+        for row in rows:
+            wanted = limit_of(row).value
+            left = wanted - ((row.energy_last_wh or 0) - (row.energy_start_wh or 0))
+            kept = self.plans.get(row.session_id)
+            stale = (kept is None or replan_rest
+                     or bool(kept[0].slots) and now_ms >= kept[0].slots[0].end_ms  # a slot ended
+                     or mono - kept[2] >= ORDERLY_REPLAN_S
+                     or (left <= 0) != (kept[3] <= 0)  # the energy is in
+                     or base is not None and (kept[1] is None or abs(base - kept[1]) > tolerance))
+            if stale:
+                p = self._plan_one(row, left, base, made, now_ms)
+                self.plans[row.session_id] = (p, base, mono, left)
+                replan_rest = True  # the sessions after it plan under this one's new plan
+            else:
+                p = kept[0]
+            made.append(p)
+            power = p.power_now_w if p.status in (orderly.ON_TRACK, orderly.CANNOT_MEET) else None
+            out[row.session_id] = power
+            delivered = wanted - left
+            self.sessions.orderly_slots[row.session_id] = [
+                {"start": sl.start_ms, "end": sl.end_ms, "power_w": w, "price_e4": sl.price_e4}
+                for sl, w in zip(p.slots, p.power_w, strict=True)]
+            self.sessions.orderly[row.session_id] = Orderly(
+                departure_at=departure_of(row) or 0, energy_wh=wanted, status=p.status,
+                expected_wh=max(0, min(wanted, delivered + p.expected_wh)) if p.status != orderly.DONE else delivered,
+                finish_at=p.finish_ms, power_w=power)
+        return out
+
+    def _plan_one(self, row: SessionRow, left: int, base: int | None, others: list[orderly.Plan],
+                  now_ms: int) -> orderly.Plan:
+        gun = self.sessions.guns.get(row.gun)
+        rated = gun.rated_power_w if gun else 0
+        max_w = rated if row.power_cap_w is None else min(rated, row.power_cap_w)
+        live = self.sessions.live(row.session_id)
+        return self.plan_for(left, departure_of(row) or now_ms, max_w, gun.min_power_w if gun else 0,
+                             base, others, now_ms, live.cost.tariff if live is not None and live.cost else None)
+
+    def plan_for(self, energy_wh: int, departure_ms: int, max_w: int, min_w: int, base: int | None,
+                 others: list[orderly.Plan], now_ms: int, tariff: Tariff | None = None) -> orderly.Plan:
+        """A plan for `energy_wh` by `departure_ms` on a gun of `max_w`, under `base`
+        headroom (None: the gun's own power) less the `others`' plans, at the prices of
+        `tariff` (the session's; default the station's)."""
+        tariff = tariff or self.sessions.station_tariff()
+
+        def price_at(t: int) -> int:
+            return tariff.period_at(t).price_e4 if tariff else 0
+
+        def headroom(t: int) -> int:
+            room = max_w if base is None else base
+            probe = orderly.Slot(t, t + 1, 0, 0)
+            return orderly.remaining_headroom(room, others, probe)
+
+        slots = orderly.make_slots(now_ms, departure_ms, price_at,
+                                   tariff.next_boundary if tariff else (lambda t: None), headroom, self.slot_ms)
+        return orderly.plan(slots, energy_wh, max_w, min_w)
+
+    def first_orderly_limit(self, gun_id: str, cap: int, energy_wh: int, departure_ms: int,
+                            tariff: Tariff | None = None) -> Orderly:
+        """The plan of an orderly session about to start on `gun_id` with session cap `cap`:
+        its first limit is at most the plan's power now (0 in a slot it waits through)."""
+        snap_meter = self.snapshot().meter
+        base = self._base_headroom(snap_meter)
+        now_ms = int(self.clock.time() * 1000)
+        others = [p for p, *_ in self.plans.values()]
+        gun = self.sessions.guns.get(gun_id)
+        p = self.plan_for(energy_wh, departure_ms, cap, gun.min_power_w if gun else 0, base, others, now_ms, tariff)
+        power = p.power_now_w if p.status in (orderly.ON_TRACK, orderly.CANNOT_MEET) else None
+        return Orderly(departure_at=departure_ms, energy_wh=energy_wh, status=p.status,
+                       expected_wh=min(energy_wh, p.expected_wh), finish_at=p.finish_ms, power_w=power)
 
     def pile_session_cap(self, gun_id: str) -> int | None:
         """The cap a session the pile started on this gun gets: the start cap the last decision

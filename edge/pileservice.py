@@ -23,7 +23,7 @@ from edge.loadctl import Decision
 from edge.meterservice import MeterService
 from edge.recorder import Recorder
 from edge.runtime import BusLoop, GunRuntime, PileRuntime, StationEvent
-from edge.sessions import FREE_VEND_RETRY_S, SessionManager, StartError
+from edge.sessions import FREE_VEND_RETRY_S, SessionManager, StartError, check_departure
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,13 @@ class PileService:
         d, events = self.control.decide()
         self.recorder.record(events)
         cap, first = self.control.start_cap(d, gun_id)
+        departure, limit = kw.get("departure_at"), kw.get("limit")
+        if departure is not None and cap is not None and first is not None and limit is not None:
+            # Orderly: the first limit is the plan's (0 while it waits for a cheaper slot).
+            check_departure(limit, departure, self.sessions.now_ms())
+            kw["orderly"] = self.control.first_orderly_limit(gun_id, cap, limit.value, departure, kw.get("tariff"))
+            if kw["orderly"].power_w is not None:
+                first = min(first, kw["orderly"].power_w)
         try:
             row = await self.sessions.start(gun_id, auth=auth, cap_w=cap, start_limit_w=first, **kw)
         except StartError as exc:
@@ -172,7 +179,11 @@ class PileService:
                     "reason": self.control.refusal_reason(d), "origin": auth.split(":")[0],
                     "level": d.level.value, "load_pct": round(d.load_pct, 2) if d.load_pct is not None else None})])
             raise
-        return {"session_id": row.session_id, "power_cap_w": cap}
+        out: dict[str, Any] = {"session_id": row.session_id, "power_cap_w": cap}
+        if "orderly" in kw:
+            o = kw["orderly"]
+            out["orderly"] = {"status": o.status, "expected_wh": o.expected_wh, "finish_at": o.finish_at}
+        return out
 
     async def heartbeat_tick(self) -> None:
         wd = self.config.watchdog

@@ -46,7 +46,7 @@ from edge.records import (
 )
 from edge.release import ReleaseWatch, idle_of
 from edge.runtime import GunRuntime, PileRuntime
-from jcproto import Event, Limit
+from jcproto import Event, Limit, Orderly
 from jcproto.tariff import CostMeter, EnergyRegisterError, Tariff, TariffError, amount_limit_wh
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,19 @@ AMOUNT_GUARD_SLACK_S = 0.5
 DEFAULT_TICK_S = 1.0  # until the bus loop tells its own (poll_period_s's default)
 PRICING_CHECK_S = 5.0  # how often an unpriced session looks for a station tariff
 NO_TARIFF = "no_tariff"  # the alarm, the start error and the start_refused reason
+
+
+def limit_of(row: SessionRow) -> Limit:
+    """The session's limit as the protocol has it (the stored dict may also hold its
+    departure: orderly charging)."""
+    raw = row.limit or {}
+    return Limit(mode=raw.get("mode", "full"), value=int(raw.get("value", 0)))
+
+
+def departure_of(row: SessionRow) -> int | None:
+    """An orderly session's departure (epoch ms), stored with its energy limit; else None."""
+    dep = (row.limit or {}).get("departure_at")
+    return int(dep) if isinstance(dep, int) and not isinstance(dep, bool) else None
 
 
 class StartError(Exception):
@@ -114,6 +127,10 @@ class SessionManager:
         self.open: dict[str, SessionRow] = {}  # gun → its open session
         self.default_tz = "Asia/Shanghai"  # for a stored tariff that names no zone
         self._live: dict[str, _Live] = {}  # session_id → live state
+        # Orderly sessions: how each one's plan stands (session id → Orderly), kept up to
+        # date by load control (edge/control.py), carried by the session's records.
+        self.orderly: dict[str, Orderly] = {}
+        self.orderly_slots: dict[str, list[dict[str, int]]] = {}  # … and its plan's slots
         # The cap a session the pile starts by itself gets now (load control's level), None
         # while the level admits no start: it then waits at 0 W until `fix_cap`.
         self.pile_session_cap: Callable[[str], int | None] = lambda gun: None
@@ -238,13 +255,18 @@ class SessionManager:
 
     async def start(self, gun_id: str, *, auth: str, order_id: str | None = None,
                     limit: Limit | None = None, tariff: Tariff | None = None,
-                    cap_w: int | None, start_limit_w: int | None, tag: int | None = None) -> SessionRow:
-        """Start a session now. Raises StartError with a protocol error code when refused."""
+                    cap_w: int | None, start_limit_w: int | None, tag: int | None = None,
+                    departure_at: int | None = None, orderly: Orderly | None = None) -> SessionRow:
+        """Start a session now. Raises StartError with a protocol error code when refused.
+        `departure_at` (epoch ms) with an energy limit makes it an orderly session, `orderly`
+        its first plan's standing."""
         gun = self.guns.get(gun_id)
         if gun is None:
             raise StartError("unknown_gun", f"no gun {gun_id}")
         pile = self.piles[gun.pile_id]
         limit = limit or Limit(mode="full")
+        if departure_at is not None:
+            check_departure(limit, departure_at, self.now_ms())
         if gun_id in self.open:
             raise StartError("busy", f"{gun_id} already has session {self.open[gun_id].session_id}")
         if cap_w is None or start_limit_w is None:
@@ -267,7 +289,9 @@ class SessionManager:
         tag = tag if tag is not None else (secrets.randbits(32) or 1)
         row = SessionRow(
             session_id=str(uuid.uuid4()), gun=gun_id, state=SessionState.STARTING, auth=auth,
-            order_id=order_id, limit={"mode": limit.mode, "value": limit.value}, power_cap_w=cap_w,
+            order_id=order_id, power_cap_w=cap_w,
+            limit={"mode": limit.mode, "value": limit.value,
+                   **({"departure_at": departure_at} if departure_at is not None else {})},
             energy_start_wh=r.energy_total_wh, energy_last_wh=r.energy_total_wh, started_at=now,
             pile_session_counter=r.session_counter, session_tag=str(tag),
             cost_state=CostMeter(tariff, now, r.energy_total_wh).to_dict() if tariff else None,
@@ -276,6 +300,8 @@ class SessionManager:
         # the pile's session counter and tag.
         row = self.store.sessions.upsert(row)
         self.open[gun_id] = row
+        if orderly is not None:
+            self.orderly[row.session_id] = orderly
         live = self._live[row.session_id] = self._restore_live(row)
         energy_limit, time_limit = self._pile_limits(row, live)
         try:
@@ -349,6 +375,7 @@ class SessionManager:
                                   self.now_ms())
         self.open.pop(row.gun, None)
         self._live.pop(row.session_id, None)
+        self.orderly.pop(row.session_id, None)
         log.info("%s: start of %s dropped: %s", row.gun, row.session_id, why)
 
     def _confirm(self, row: SessionRow, reading: GunReading) -> bool:
@@ -383,7 +410,7 @@ class SessionManager:
             append(self.store, SessionStarted(
                 seq=0, ts=row.started_at or now, session_id=row.session_id, gun=row.gun,
                 order_id=row.order_id, auth=row.auth, energy_start_wh=energy_start,
-                limit=Limit(**(row.limit or {"mode": "full"})), power_cap_w=row.power_cap_w))
+                limit=limit_of(row), power_cap_w=row.power_cap_w, orderly=self.orderly_of(row)))
         self.open[row.gun] = updated
         live.started_mono = self.clock.monotonic()
         log.info("%s: session %s started (%s)", row.gun, row.session_id, row.auth)
@@ -573,7 +600,7 @@ class SessionManager:
             append(self.store, SessionProgress(
                 seq=0, ts=now, session_id=row.session_id, energy_wh=energy,
                 power_w=reading.power_w or 0, voltage_v=reading.voltage_v, current_a=reading.current_a,
-                soc=reading.soc_pct, cost_fen=cost))
+                soc=reading.soc_pct, cost_fen=cost, orderly=self.orderly_of(row)))
         row.cost_fen = cost
         live.last_progress_ms = now
         live.next_boundary_ms = live.cost.tariff.next_boundary(now) if live.cost else None
@@ -662,7 +689,8 @@ class SessionManager:
         record = SessionEnded(
             seq=0, ts=ended_at, session_id=row.session_id, energy_start_wh=row.energy_start_wh or 0,
             energy_stop_wh=energy_stop, started_at=row.started_at or ended_at, ended_at=ended_at,
-            stop_reason=reason.value, cost_fen=cost, signature="", gun=row.gun)
+            stop_reason=reason.value, cost_fen=cost, signature="", gun=row.gun,
+            orderly=self.orderly_of(row, ended_wh=energy_stop - (row.energy_start_wh or 0)))
         with self.store.transaction(durable=True):
             seq = append_signed_end(self.store, record, self.signer)
             ended_row = self.store.sessions.update(
@@ -675,10 +703,31 @@ class SessionManager:
                 self.store.events.add("session_estimated", row.gun,
                                       {"session_id": row.session_id, "note": note}, self.now_ms())
         self.open.pop(row.gun, None)
+        self.orderly.pop(row.session_id, None)
+        self.orderly_slots.pop(row.session_id, None)
         station = self.station_tariff() if not ended_row.cost_state else None
         self.release.ended(ended_row, idle_of(ended_row, station.idle if station else None), plugged_now)
         log.info("%s: session %s ended (%s), %d Wh, %d fen", row.gun, row.session_id, reason.value,
                  energy_stop - (row.energy_start_wh or 0), cost)
+
+    def orderly_of(self, row: SessionRow, ended_wh: int | None = None) -> Orderly | None:
+        """How an orderly session's plan stands, for its records; None for other sessions.
+        At the end (`ended_wh`): `done` if the energy wanted was delivered."""
+        departure = departure_of(row)
+        if departure is None:
+            return None
+        wanted = limit_of(row).value
+        known = self.orderly.get(row.session_id)
+        if ended_wh is not None:
+            status = "done" if ended_wh >= wanted else (known.status if known else "cannot_meet")
+            return Orderly(departure_at=departure, energy_wh=wanted, status=status,
+                           expected_wh=ended_wh, finish_at=known.finish_at if known else None)
+        if known is not None:
+            return known
+        delivered = (row.energy_last_wh or 0) - (row.energy_start_wh or 0)
+        # Not planned yet (a restart, a start still being confirmed): what is known.
+        return Orderly(departure_at=departure, energy_wh=wanted,
+                       status="done" if delivered >= wanted else "on_track", expected_wh=delivered)
 
     def summary(self, gun_id: str) -> dict[str, Any] | None:
         row = self.open.get(gun_id)
@@ -689,7 +738,26 @@ class SessionManager:
             "session_id": row.session_id, "state": row.state, "auth": row.auth, "order_id": row.order_id,
             # a session the pile started while the level admits no start: held at 0 W
             "waiting_for_load": self.cap_pending_on(gun_id),
-            "started_at": row.started_at, "limit": row.limit, "power_cap_w": row.power_cap_w,
+            "started_at": row.started_at, "power_cap_w": row.power_cap_w,
+            "limit": {"mode": limit_of(row).mode, "value": limit_of(row).value} if row.limit else None,
             "energy_wh": (row.energy_last_wh or 0) - (row.energy_start_wh or 0),
             "cost_fen": live.cost.cost_fen if live and live.cost else row.cost_fen,
+            "orderly": _orderly_dict(self.orderly_of(row), self.orderly_slots.get(row.session_id, [])),
         }
+
+
+def _orderly_dict(o: Orderly | None, slots: list[dict[str, int]]) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"departure_at": o.departure_at, "energy_wh": o.energy_wh, "status": o.status, "slots": slots,
+            "expected_wh": o.expected_wh, "finish_at": o.finish_at, "power_w": o.power_w,
+            # the plan gives it no power in this slot: it waits for a cheaper one (or for room)
+            "waiting": o.power_w == 0 and o.status in ("on_track", "cannot_meet")}
+
+
+def check_departure(limit: Limit, departure_at: int, now_ms: int) -> None:
+    """An orderly start needs the energy wanted (an energy limit) and a departure ahead."""
+    if limit.mode != "energy" or limit.value <= 0:
+        raise StartError("invalid", "departure_at needs an energy limit: the energy wanted by then")
+    if departure_at <= now_ms:
+        raise StartError("invalid", f"departure_at ({departure_at}) is not ahead of now ({now_ms})")

@@ -157,10 +157,20 @@ class StatusServer:
                 return _error(400, "invalid", "limit must be {\"mode\": \"full\"|\"energy\"|\"time\"|\"amount\", "
                                               "\"value\": whole number (Wh, s or fen)}")
             limit = Limit(mode=raw["mode"], value=int(raw.get("value", 0)))
+        extra: dict[str, Any] = {}
+        if body.get("departure_at") is not None:
+            dep = body["departure_at"]
+            if isinstance(dep, bool) or not isinstance(dep, int) or limit is None or limit.mode != "energy" \
+                    or limit.value <= 0:
+                return _error(400, "invalid", "departure_at (epoch ms) goes with an energy limit: "
+                                              "{\"limit\": {\"mode\": \"energy\", \"value\": 20000}, "
+                                              "\"departure_at\": 1767312000000}")
+            extra["departure_at"] = dep
         if not self.station.store.cards.is_allowed(card, self.station.now_ms()):
             return _error(403, "card_refused", f"card {card} is not on this station's allow-list")
         try:
-            detail = await self.station.start_session(body["gun"], auth=f"card:{card.upper()}", limit=limit)
+            detail = await self.station.start_session(body["gun"], auth=f"card:{card.upper()}", limit=limit,
+                                                      **extra)
         except StartError as exc:
             return _error(409, exc.code, str(exc))
         return _json({"ok": True, **detail})

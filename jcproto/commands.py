@@ -79,6 +79,9 @@ class Start(Command):
     order_id: str
     limit: Limit = field(metadata=nested(Limit))
     tariff: Tariff = field(metadata=nested(Tariff))
+    # Orderly charging (project addition): when the driver leaves (epoch ms); the energy
+    # wanted by then is the `energy` limit's value (the schema requires that mode).
+    departure_at: int | None = field(default=None, metadata=omit_none())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

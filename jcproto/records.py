@@ -22,6 +22,19 @@ class Limit:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Orderly:
+    """Orderly charging (project addition): the energy wanted by the departure and how the
+    gateway's plan stands (`status`: on_track, cannot_meet, done, past_departure)."""
+
+    departure_at: int  # epoch ms
+    energy_wh: int  # wanted in the session
+    status: str
+    expected_wh: int  # what the plan expects the session to have by the departure
+    finish_at: int | None = None  # when the plan's last Wh is drawn
+    power_w: int | None = field(default=None, metadata=omit_none())  # the plan's power now
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Record:
     """Fields every record has. `seq` is assigned by the gateway's outbox."""
 
@@ -49,6 +62,7 @@ class SessionStarted(Record):
     energy_start_wh: int
     limit: Limit = field(default_factory=lambda: Limit(mode="full"), metadata=nested(Limit))
     power_cap_w: int | None = None
+    orderly: Orderly | None = field(default=None, metadata={**omit_none(), **nested(Orderly)})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,6 +75,7 @@ class SessionProgress(Record):
     current_a: float | None = None
     soc: int | None = None
     cost_fen: int = 0
+    orderly: Orderly | None = field(default=None, metadata={**omit_none(), **nested(Orderly)})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,6 +92,7 @@ class SessionEnded(Record):
     cost_fen: int
     signature: str
     gun: str | None = field(default=None, metadata=omit_none())
+    orderly: Orderly | None = field(default=None, metadata={**omit_none(), **nested(Orderly)})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -40,7 +40,7 @@ def _send(timeout: float) -> Any:
 
 @bp.post("/orders")
 def order_start() -> Any:
-    body = _body(("gun_code", "limit", "pay", "payment_password"), ("gun_code", "limit"))
+    body = _body(("gun_code", "limit", "pay", "payment_password", "departure_at"), ("gun_code", "limit"))
     settings = _charging()
     did = principal().driver_id
 
@@ -50,7 +50,7 @@ def order_start() -> Any:
     view = service.start_order(db.transaction, _send(settings.start_timeout_s), driver_id=did,
                                gun_code=body["gun_code"], limit=body["limit"], pay=body.get("pay", "wallet"),
                                payment_password=body.get("payment_password"), settings=settings,
-                               verify_password=verify)
+                               verify_password=verify, departure_at=body.get("departure_at"))
     return jsonify(view), 201
 
 

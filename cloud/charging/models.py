@@ -38,3 +38,4 @@ class ChargingPrepay(Base):
     amount_fen: Mapped[int]  # what the driver pays: the hold plus any debt collected first
     state: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[int] = mapped_column(default=now_ms)
+    departure_at: Mapped[int | None]  # orderly charging (migration 0020_orderly)

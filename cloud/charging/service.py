@@ -110,6 +110,25 @@ def check_limit(limit: Any) -> tuple[str, int]:
     return mode, value
 
 
+DEPARTURE_MAX_MS = 7 * 24 * 3_600_000  # an orderly start plans at most a week ahead
+
+
+def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
+    """Orderly charging ("charge until departure"): the departure (epoch ms) of a start, or
+    None. It goes with an energy limit (the energy wanted by then) and lies ahead, within a
+    week; else InvalidField."""
+    if departure_at is None:
+        return None
+    if isinstance(departure_at, bool) or not isinstance(departure_at, int):
+        raise InvalidField("departure_at must be a time in epoch milliseconds", field="departure_at")
+    if mode != "energy":
+        raise InvalidField("departure_at goes with limit mode energy: the energy wanted by then",
+                           field="departure_at")
+    if not now < departure_at <= now + DEPARTURE_MAX_MS:
+        raise InvalidField("departure_at must lie ahead, within a week", field="departure_at")
+    return departure_at
+
+
 def hold_for(mode: str, value: int, available_fen: int, settings: ChargingSettings) -> int:
     """The hold of a wallet start (module docstring); InsufficientFunds-like refusal as
     ChargingError('insufficient_balance')."""
@@ -216,21 +235,24 @@ def has_payment_password(s: Session, driver_id: int) -> bool:
 
 def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_code: str, limit: Any,
                 pay: str = "wallet", payment_password: Any = None, settings: ChargingSettings,
-                verify_password: Callable[[Any], None] | None = None) -> dict[str, Any]:
+                verify_password: Callable[[Any], None] | None = None, departure_at: Any = None) -> dict[str, Any]:
     """Start charging on the gun `gun_code` for `driver_id`; returns the order's view (with
     `pay_params` for a pay-per-session start). Raises ChargingError (codes of the driver API),
     InvalidField, or the drivers' payment password errors. `verify_password(pw)` checks the
-    password under the lockout (cloud.drivers.service.verify_payment_password)."""
+    password under the lockout (cloud.drivers.service.verify_payment_password). With
+    `departure_at` (and an energy limit) the station plans the session into the cheapest
+    periods before the departure (orderly charging, docs/load-control.md)."""
     if not isinstance(gun_code, str) or not gun_code or len(gun_code) > 64:
         raise InvalidField("gun_code must be the code the gun's QR carries", field="gun_code")
     mode, value = check_limit(limit)
+    departure = check_departure(departure_at, mode, now_ms())
     if pay not in ("wallet", "wechat"):
         raise InvalidField("pay: wallet or wechat", field="pay")
     if payment_password is not None and not isinstance(payment_password, str):
         raise InvalidField("payment_password must be a string of six digits", field="payment_password")
     did = str(driver_id)
     if pay == "wechat":
-        return _start_prepay(transactions, did, gun_code, mode, value, settings)
+        return _start_prepay(transactions, did, gun_code, mode, value, settings, departure)
     with transactions() as s:
         _target(s, gun_code, did)
         if _running(s, did) is not None:
@@ -259,6 +281,7 @@ def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_c
                           tariff_version=target.tariff_version)
         except InsufficientFunds:
             raise ChargingError("insufficient_balance", "the balance changed meanwhile") from None
+        s.get(Order, order_id).departure_at = departure
         orders.apply(s, order_id, Event.START_SENT)
     _send_start(transactions, send, order_id, target)
     with transactions() as s:
@@ -274,6 +297,8 @@ def _send_start(transactions: Transactions, send: Send, order_id: str, target: _
         assert o is not None
         payload = {"gun": o.gun, "order_id": o.order_id, "limit": {"mode": o.limit_mode, "value": o.limit_value},
                    "tariff": target.tariff}
+        if o.departure_at is not None:
+            payload["departure_at"] = o.departure_at
     try:
         reply = send(target.sid, "start", payload)
     except CommandTimeout:
@@ -361,7 +386,7 @@ def follow_start(s: Session, order_id: str, *, now: int | None = None, grace_ms:
 
 # --- pay per session -----------------------------------------------------------------------------------
 def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str, value: int,
-                  settings: ChargingSettings) -> dict[str, Any]:
+                  settings: ChargingSettings, departure_at: int | None = None) -> dict[str, Any]:
     """A start paid by one WeChat payment: the terms wait in charging_prepays; the wallet's
     paid callback calls on_prepay_paid, which makes the order with its hold and sends the
     start. The payment is the hold plus any debt (collected first, as for every order)."""
@@ -379,7 +404,7 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
             raise ChargingError("order_in_progress", "the driver has a running order")
         s.add(ChargingPrepay(order_id=order_id, driver_id=did, sid=target.sid, gun=target.gun, limit_mode=mode,
                              limit_value=value, hold_fen=hold, amount_fen=hold + b.debt, state="pending",
-                             created_at=now_ms()))
+                             created_at=now_ms(), departure_at=departure_at))
         s.flush()
         try:
             pay_params = wallet.create_prepay(s, int(did), order_id, hold + b.debt)
@@ -426,6 +451,7 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
         s.flush()
         return
     o.funding = "prepay"
+    o.departure_at = p.departure_at
     orders.apply(s, order_id, Event.START_SENT)
     p.state = "paid"
     s.flush()
@@ -481,6 +507,7 @@ def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
     return {"order_id": p.order_id, "state": state, "sid": p.sid, "station_name": st.name if st else None,
             "gun": p.gun, "gun_code": gun.code if gun else None,
             "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
+            "departure_at": p.departure_at, "orderly": None,
             "hold_fen": p.hold_fen, "created_at": p.created_at, "started_at": None, "ended_at": None,
             "duration_s": None, "stop_reason": None, "energy_wh": None, "power_w": None, "soc": None,
             "cost_fen": None, "lines": [], "idle_fen": None, "total_fen": None, "debt_fen": None,
@@ -554,6 +581,7 @@ def _view_of(o: Any, sess: Any, station_name: str | None, gun_code: str | None, 
         "order_id": o.order_id, "state": o.state, "sid": o.sid, "station_name": station_name or o.sid,
         "gun": o.gun, "gun_code": gun_code,
         "limit": {"mode": o.limit_mode, "value": o.limit_value},
+        "departure_at": o.departure_at, "orderly": _orderly_view(sess.orderly if sess is not None else None),
         "pay": "wechat" if o.funding == "prepay" else "wallet", "hold_fen": o.hold_fen,
         "created_at": o.created_at, "started_at": started, "ended_at": ended,
         "duration_s": max(0, (end_for_duration - started) // 1000) if started and end_for_duration else None,
@@ -563,6 +591,16 @@ def _view_of(o: Any, sess: Any, station_name: str | None, gun_code: str | None, 
         "rating": {"stars": rating[0], "comment": rating[1]} if rating else None,
         "updated_at": o.updated_at,
     }
+
+
+def _orderly_view(raw: Any) -> dict[str, Any] | None:
+    """How the station's plan for an orderly session stands, as its newest record said:
+    status (on_track, cannot_meet, done, past_departure), the energy wanted, the energy
+    expected by the departure, when it should finish. The clients word it."""
+    if not isinstance(raw, dict) or raw.get("status") not in ("on_track", "cannot_meet", "done", "past_departure"):
+        return None
+    return {"status": raw["status"], "energy_wh": raw.get("energy_wh"), "expected_wh": raw.get("expected_wh"),
+            "finish_at": raw.get("finish_at"), "departure_at": raw.get("departure_at")}
 
 
 # --- the progress poll: Core reads, two statements ------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Engine,
     and_,
     bindparam,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -54,6 +56,9 @@ log = logging.getLogger("jc.ingest")
 
 RAW = RawRecord.__table__
 SESSIONS = ChargingSession.__table__
+# The plan as the gateway sent it; an absent one binds as SQL NULL (not JSON null), so that
+# coalesce keeps the plan already stored.
+_ORDERLY = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 STATE = StationState.__table__
 SEQ = StationSeq.__table__
 
@@ -318,12 +323,15 @@ class Store:
                     limit_value=bindparam("limit_value"), power_cap_w=bindparam("power_cap_w"),
                     started_at=bindparam("b_ts"), started_seq=bindparam("b_seq"),
                     energy_wh=func.coalesce(SESSIONS.c.energy_wh, bindparam("energy_start_wh")),
+                    # a newer record's plan wins (records may come in any order)
+                    orderly=func.coalesce(SESSIONS.c.orderly, bindparam("orderly", type_=_ORDERLY)),
                 ),
                 [
                     {"b_id": r.body["session_id"], "b_sid": r.sid, "gun": r.body["gun"], "order_id": r.body["order_id"],
                      "auth": r.body["auth"], "energy_start_wh": r.body["energy_start_wh"],
                      "limit_mode": r.body["limit"]["mode"], "limit_value": r.body["limit"]["value"],
-                     "power_cap_w": r.body["power_cap_w"], "b_ts": r.ts, "b_seq": r.seq}
+                     "power_cap_w": r.body["power_cap_w"], "b_ts": r.ts, "b_seq": r.seq,
+                     "orderly": r.body.get("orderly")}
                     for r in started
                 ],
             )  # fmt: skip
@@ -340,11 +348,12 @@ class Store:
                     energy_wh=bindparam("energy_wh"), power_w=bindparam("power_w"), voltage_v=bindparam("voltage_v"),
                     current_a=bindparam("current_a"), soc=bindparam("soc"), cost_fen=bindparam("cost_fen"),
                     progress_seq=bindparam("b_seq"),
+                    orderly=func.coalesce(bindparam("orderly", type_=_ORDERLY), SESSIONS.c.orderly),
                 ),
                 [
                     {"b_id": r.body["session_id"], "b_sid": r.sid, "b_seq": r.seq, "energy_wh": r.body["energy_wh"],
                      "power_w": r.body["power_w"], "voltage_v": r.body["voltage_v"], "current_a": r.body["current_a"],
-                     "soc": r.body["soc"], "cost_fen": r.body["cost_fen"]}
+                     "soc": r.body["soc"], "cost_fen": r.body["cost_fen"], "orderly": r.body.get("orderly")}
                     for r in progress
                 ],
             )  # fmt: skip
@@ -443,6 +452,7 @@ class Store:
                 started_at=func.coalesce(SESSIONS.c.started_at, bindparam("started_at")),
                 energy_start_wh=func.coalesce(SESSIONS.c.energy_start_wh, bindparam("energy_start_wh")),
                 gun=func.coalesce(SESSIONS.c.gun, bindparam("gun")),
+                orderly=func.coalesce(bindparam("orderly", type_=_ORDERLY), SESSIONS.c.orderly),
             ),
             [
                 {"b_id": r.body["session_id"], "b_sid": r.sid, "b_seq": r.seq,
@@ -451,7 +461,8 @@ class Store:
                  "energy_stop_wh": r.body["energy_stop_wh"], "ended_at": r.body["ended_at"],
                  "stop_reason": r.body["stop_reason"], "cost_fen": r.body["cost_fen"],
                  "signature_ok": r.flag is None, "started_at": r.body["started_at"],
-                 "energy_start_wh": r.body["energy_start_wh"], "gun": r.body.get("gun")}
+                 "energy_start_wh": r.body["energy_start_wh"], "gun": r.body.get("gun"),
+                 "orderly": r.body.get("orderly") if r.flag is None else None}
                 for r in ends
             ],
         )  # fmt: skip

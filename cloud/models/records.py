@@ -90,6 +90,9 @@ class ChargingSession(Base):
     started_seq: Mapped[int | None]
     progress_seq: Mapped[int | None]
     ended_seq: Mapped[int | None]
+    # orderly charging: how the gateway's plan stands, as the newest record carrying it says
+    # ({departure_at, energy_wh, status, expected_wh, finish_at}; migration 0020_orderly)
+    orderly: Mapped[dict[str, Any] | None]
 
 
 class StationEvent(Base):

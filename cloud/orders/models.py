@@ -46,6 +46,9 @@ class Order(Base):
     settled_at: Mapped[int | None]
     # wallet: the hold comes from the balance; prepay: from one WeChat payment for this session
     funding: Mapped[str] = mapped_column(String(8), default="wallet", server_default="wallet")
+    # orderly charging: when the driver leaves (epoch ms); the energy wanted is the energy
+    # limit (migration 0020_orderly)
+    departure_at: Mapped[int | None]
 
 
 class OrderLine(Base):

@@ -61,6 +61,9 @@ class GunSnapshot:
     # The limit the pile reports it obeys now (power_limit_active), None if it does not say:
     # failsafe holds a gun with no decided limit on record at this, or at 0.
     limit_active_w: int | None = None
+    # An orderly session's planned power in this slot (edge/loadctl/orderly.py), None for
+    # other sessions: a ceiling like the cap, so no policy gives the gun more.
+    plan_w: int | None = None
 
     @property
     def planned(self) -> bool:
@@ -69,11 +72,11 @@ class GunSnapshot:
 
     @property
     def cap_w(self) -> int:
-        """The most this gun's session may ever draw: its session cap, never above rated."""
+        """The most this gun's session may draw now: its session cap, never above rated, and
+        never above an orderly session's plan."""
         rated = max(0, self.rated_power_w)
-        if self.session_cap_w is None:
-            return rated
-        return max(0, min(rated, self.session_cap_w))
+        cap = rated if self.session_cap_w is None else max(0, min(rated, self.session_cap_w))
+        return cap if self.plan_w is None else max(0, min(cap, self.plan_w))
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,8 +195,10 @@ async def start(station: CommandHost, cmd: Start) -> Reply:
         return _fail(cmd, ErrorCode.INVALID, f"tariff: {exc}")
     reservation = reservation_for(station, cmd.gun)
     try:
+        extra = {"departure_at": cmd.departure_at} if cmd.departure_at is not None else {}
         detail = await station.start_session(cmd.gun, auth="remote", order_id=cmd.order_id, limit=cmd.limit,
-                                             tariff=tariff, tag=reservation["tag"] if reservation else None)
+                                             tariff=tariff, tag=reservation["tag"] if reservation else None,
+                                             **extra)
     except StartError as exc:
         # The reply's codes are the protocol's closed list; a refusal of the gateway's own
         # (no_tariff) goes out as `invalid` with the reason in the detail.

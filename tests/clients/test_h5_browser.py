@@ -242,3 +242,38 @@ def test_station_map_without_tiles_still_shows_the_markers(tmp_path_factory: Any
         page.wait_for_selector("#page-station h1")
         assert page.locator("#page-station h1").inner_text() == "世纪公园站"
         assert not problems, problems
+
+
+def test_charge_until_departure_on_a_phone(cloud: Cloud, phone: tuple[Any, list[str]]) -> None:
+    """The start page's "charge until departure": a time that is not one is refused by the
+    page itself; a good one goes to the API with the energy wanted (which then answers for
+    the station: offline here)."""
+    absent = [r for r in (GUNS, ORDERS) if not cloud.has(r)]
+    if absent:
+        missing(f"this build has no {', '.join(absent)}: merge the charging part of issue 9 first")
+    code = "JC-H5-0003"
+    cloud.seed_station("ST-H5-03", "张衡路站", lat=31.2080, lng=121.6040, gun_code=code, online=False)
+    page, problems = phone
+    log_in(page, cloud, "h5-driver-departure")
+    page.goto(f"{cloud.url}/app/#/scan?g={code}")
+    page.wait_for_selector("#page-scan .station-name")
+    page.locator("#page-scan .mode").nth(1).click()  # by energy
+    page.fill("#page-scan input.energy", "30")
+    page.fill("#page-scan input.departure", "7.30")
+    page.click("#start")
+    page.wait_for_selector("#scan-error:not([style*='none'])")
+    assert page.locator("#scan-error").get_attribute("data-code") == "invalid_departure"
+    assert page.locator("#scan-error").inner_text() == "离开时间请写成 时:分，如 07:30"
+    sent: list[dict] = []
+    page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}"))
+            if r.method == "POST" and r.url.endswith("/api/v1/driver/orders") else None)
+    page.fill("#page-scan input.departure", "07:30")
+    page.click("#start")
+    page.wait_for_function("document.querySelector('#scan-error').dataset.code === 'station_offline'")
+    [body] = sent
+    assert body["limit"] == {"mode": "energy", "value": 30_000}
+    # the next 07:30 on the phone's clock, within a day
+    now_ms = page.evaluate("Date.now()")
+    assert now_ms < body["departure_at"] <= now_ms + 86_400_000
+    assert page.evaluate(f"new Date({body['departure_at']}).getHours() * 60 + new Date({body['departure_at']}).getMinutes()") == 450
+    assert not problems, problems

@@ -92,6 +92,11 @@ def test_every_documented_operation_answers_as_documented(gateway: GatewayProces
     assert x("POST", start, 400, body={"gun": "P1-1"})["error"] == "invalid"
     assert x("POST", start, 400, body={"gun": "P1-1", "card": "has space"})["error"] == "invalid"
     assert x("POST", start, 400, body={"gun": "P1-1", "card": CARD, "limit": {"mode": "kwh"}})["error"] == "invalid"
+    # orderly charging: a departure goes with an energy limit, as a time in epoch ms
+    for bad in ({"limit": {"mode": "full"}, "departure_at": 4_000_000_000_000},
+                {"limit": {"mode": "energy", "value": 5000}, "departure_at": "07:30"},
+                {"departure_at": 4_000_000_000_000}):
+        assert x("POST", start, 400, body={"gun": "P1-1", "card": CARD, **bad})["error"] == "invalid"
     assert x("POST", start, 403, body={"gun": "P1-1", "card": "FFFF0000"})["error"] == "card_refused"
     assert x("POST", start, 409, body={"gun": "P1-1", "card": CARD})["error"] == "not_plugged"
 

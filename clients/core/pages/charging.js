@@ -25,7 +25,20 @@ function createCharging(ctx) {
       cost: f.yuan(o.cost_fen || 0),
       elapsed: f.duration(elapsed, ctx.lang()),
       soc: o.soc === null || o.soc === undefined ? '—' : o.soc + '%',
+      orderly: orderlyText(o),
     };
+  }
+
+  /** "Charge until departure": how the station's plan stands, in words; '' for other orders. */
+  function orderlyText(o) {
+    const p = o.orderly;
+    if (!p) return o.departure_at ? ctx.t('orderly_planned', { time: f.clock(o.departure_at) }) : '';
+    const time = f.clock(p.departure_at || o.departure_at);
+    if (p.status === 'on_track') return ctx.t('orderly_on_track', { time });
+    if (p.status === 'cannot_meet') {
+      return ctx.t('orderly_cannot_meet', { kwh: f.kwh(p.energy_wh || 0), time, expected: f.kwh(p.expected_wh || 0) });
+    }
+    return ctx.t('orderly_' + p.status);
   }
 
   function show(o) {

@@ -49,6 +49,20 @@ function limitOf(state) {
   return { limit: { mode: 'time', value: Number(s) * 60 } }; // durations cross the API in seconds
 }
 
+/** "Charge until departure" (orderly charging): the departure as epoch ms from "HH:MM"
+ * — the next such time of day on the phone's clock after `nowMs` — or null when none is
+ * given, or {error: i18n key}. */
+function departureOf(text, nowMs) {
+  const s = String(text === undefined || text === null ? '' : text).trim();
+  if (s === '') return null;
+  const m = /^([01]?\d|2[0-3])[:：]([0-5]\d)$/.exec(s);
+  if (!m) return { error: 'invalid_departure' };
+  const d = new Date(nowMs);
+  d.setHours(Number(m[1]), Number(m[2]), 0, 0);
+  if (d.getTime() <= nowMs) d.setDate(d.getDate() + 1); // 07:30 at night means tomorrow morning
+  return d.getTime();
+}
+
 /** Whether the API will want the payment password for this start (it is asked for at start
  * when set; with a threshold, only above it). */
 function passwordNeeded(info, limit, pay) {
@@ -63,7 +77,7 @@ function createScan(ctx) {
   const store = createStore({ busy: false, loading: false, error: '', errorCode: '', code: '', info: null, view: null,
     mode: 'amount', modes: MODES.map((m) => ({ mode: m, label: ctx.t('mode_' + m) })), presets: [], amountFen: DEFAULT_PRESETS[0],
     pay: 'wallet', pays: PAYS.map((p) => ({ pay: p, label: ctx.t('pay_' + p) })),
-    customAmount: '', energyKwh: '', timeMin: '', askPassword: false, password: '', nearest: null, nearestText: '',
+    customAmount: '', energyKwh: '', timeMin: '', departure: '', askPassword: false, password: '', nearest: null, nearestText: '',
     nearestGun: null, nearestGunText: '', order: null });
 
   function viewOf(info) {
@@ -119,6 +133,7 @@ function createScan(ctx) {
     setCustomAmount(text) { store.set({ customAmount: String(text), error: '' }); },
     setEnergy(text) { store.set({ energyKwh: String(text), error: '' }); },
     setTime(text) { store.set({ timeMin: String(text), error: '' }); },
+    setDeparture(text) { store.set({ departure: String(text), error: '' }); },
     setPassword(text) { store.set({ password: String(text) }); },
     setPay(pay) { if (PAYS.indexOf(pay) >= 0) store.set({ pay, askPassword: pay === 'wallet' && store.state.askPassword }); },
     limit() { return limitOf(store.state); },
@@ -133,7 +148,13 @@ function createScan(ctx) {
         store.set({ askPassword: true, error: '', errorCode: '' });
         return Promise.resolve(undefined);
       }
+      const departure = st.mode === 'energy' ? departureOf(st.departure, ctx.now()) : null;
+      if (departure && departure.error) {
+        store.set({ error: ctx.t(departure.error), errorCode: departure.error });
+        return Promise.resolve(undefined);
+      }
       const body = { gun_code: st.code, limit: chosen.limit, pay: st.pay };
+      if (departure) body.departure_at = departure;
       if (st.password && st.pay === 'wallet') body.payment_password = st.password;
       store.set({ busy: true, error: '', errorCode: '', nearest: null, nearestText: '', nearestGun: null, nearestGunText: '' });
       return ctx.api.startOrder(body).then((order) => {
@@ -149,4 +170,4 @@ function createScan(ctx) {
   return vm;
 }
 
-module.exports = { createScan, parseGunCode, limitOf, passwordNeeded, DEFAULT_PRESETS };
+module.exports = { createScan, parseGunCode, limitOf, departureOf, passwordNeeded, DEFAULT_PRESETS };

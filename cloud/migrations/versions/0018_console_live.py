@@ -9,7 +9,7 @@ SQLite's documentation allows through the schema text itself (writable_schema, t
 version bumped so that every connection reloads it).
 
 Revision ID: 0018_console_live
-Revises: 0013_settlement
+Revises: 0021_reservations
 Create Date: 2026-12-02
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0018_console_live"
-down_revision: str | None = "0013_settlement"
+down_revision: str | None = "0021_reservations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

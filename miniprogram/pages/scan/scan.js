@@ -28,6 +28,7 @@ Component({
     customAmount(e) { this.vm.setCustomAmount(e.detail.value); },
     energy(e) { this.vm.setEnergy(e.detail.value); },
     time(e) { this.vm.setTime(e.detail.value); },
+    departure(e) { this.vm.setDeparture(e.detail.value); },
     password(e) { this.vm.setPassword(e.detail.value); },
     payWith(e) { this.vm.setPay(e.currentTarget.dataset.pay); },
     start() {
