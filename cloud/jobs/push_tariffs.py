@@ -14,6 +14,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from cloud.db import take_write_lock
 from cloud.jobs.context import JobContext
 from cloud.models import StationState
 from cloud.tariffs import service as tariffs
@@ -48,12 +49,14 @@ def run(ctx: JobContext) -> int:
         fields = {"tariff": body, "effective_from": effective_from}
         if _send(ctx, sid, "set_tariff", fields, f"set_tariff {body.get('id')}"):
             with Session(ctx.engine) as s, s.begin():
+                take_write_lock(s)
                 tariffs.mark_pushed(s, assignment_id, ctx.clock(), tariff_id=body.get("id"))
             done += 1
     for assignment_id, sid, tariff_id, effective_from in cancels:
         fields = {"effective_from": effective_from, "tariff_id": tariff_id}
         if _send(ctx, sid, "cancel_tariff", fields, f"cancel_tariff {tariff_id}"):
             with Session(ctx.engine) as s, s.begin():
+                take_write_lock(s)
                 tariffs.mark_cancel_pushed(s, assignment_id, ctx.clock())
             done += 1
     return done
