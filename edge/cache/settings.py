@@ -8,7 +8,9 @@ would be carried out twice. Write a reply in the same transaction as the command
 Tariffs are kept by the instant they take effect (`effective_from`, epoch ms by the store's
 clock): the one in force at an instant is the latest that starts at or before it, so a change
 scheduled ahead applies exactly at its time without anyone waking up for it — with the cloud
-unreachable and across restarts alike. Every tariff given stays on record.
+unreachable and across restarts alike. Every tariff given stays on record, except one
+withdrawn by `cancel_tariff` (the cloud keeps that one, marked cancelled); a replacement for
+the same instant overwrites the one it corrects.
 """
 
 from __future__ import annotations
