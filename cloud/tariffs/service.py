@@ -142,7 +142,7 @@ def cancel(s: Session, assignment_id: int, *, by: str | None = None, now: int | 
         raise TariffServiceError("cancelled", "this scheduled change is cancelled already")
     if row.effective_from <= at:
         raise TariffServiceError("history", "a tariff already in force cannot be cancelled; "
-                                            "assign another from a later time")
+                                            "assign another from a subsequent time")
     row.cancelled_at, row.cancelled_by = at, by
     s.flush()
     return row

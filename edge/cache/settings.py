@@ -84,7 +84,7 @@ class Settings:
 
     def set_tariff(self, tariff: dict[str, Any], effective_from: int | None = None) -> TariffEntry:
         """Keep `tariff` in force from `effective_from` (default: now) on. Another tariff for
-        the same instant is replaced; tariffs at other instants stay (a later one still takes
+        the same instant is replaced; tariffs at other instants stay (a newer one still takes
         over at its own time)."""
         if not isinstance(tariff, dict):
             raise ValueError("tariff must be a dict (the tariff object of spec/mqtt-v1.md)")

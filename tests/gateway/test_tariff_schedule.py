@@ -119,7 +119,7 @@ async def test_a_restart_between_receipt_and_instant_keeps_the_schedule(rig, dow
     gw = Gateway(rig)
     await gw.send("set_tariff", tariff=OLD)
     await gw.send("set_tariff", tariff=NEW, effective_from=CHANGE)
-    rig.restart(down_s=(down_until - T0) / 1000)  # power off, back later (the store is all it has)
+    rig.restart(down_s=(down_until - T0) / 1000)  # power off, back after a while (the store is all it has)
     assert tariff_id_now(rig) == ("std-v1" if down_until < CHANGE else "std-v2")
     at(rig, CHANGE + 1)
     assert tariff_id_now(rig) == "std-v2"

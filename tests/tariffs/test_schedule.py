@@ -1,6 +1,6 @@
 """Scheduled tariff changes at the cloud (调价任务): cancelled ones kept and no longer in
 force, pushes ahead of time, withdrawals; and the push job through the real broker, ingest
-and command service to a station that answers, and to one that comes back online later."""
+and command service to a station that answers, and to one that comes back online afterwards."""
 
 from __future__ import annotations
 

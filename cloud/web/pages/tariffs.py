@@ -48,7 +48,7 @@ def index() -> Any:
 CANCEL_ERRORS = {"unknown_assignment": _l("No such scheduled change."),
                  "cancelled": _l("This scheduled change is cancelled already."),
                  "history": _l("This change is in force already: it cannot be cancelled; assign another "
-                               "tariff from a later time.")}
+                               "tariff from a subsequent time.")}
 
 
 @bp.post("/assignments/<int:assignment_id>/cancel")
