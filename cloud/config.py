@@ -51,6 +51,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "TOKEN_TTL_S": 24 * 3600,
         "STATION_CERT_DAYS": 825,
         "COMMAND_TIMEOUT_S": 10.0,
+        # How far ahead of its time a scheduled tariff change is sent to the gateway; 0: at
+        # its time only (for gateways older than scheduled tariffs).
+        "TARIFF_PUSH_AHEAD_S": 366 * 86400,
         # WeChat mini-program login (code2Session): the app's id and secret, WeChat's address
         "WECHAT_APPID": "",
         "WECHAT_SECRET": "",
@@ -164,6 +167,7 @@ _INT_KEYS = {
     "STATION_OFFLINE_AFTER_S": (5, 86_400),
     "TOKEN_TTL_S": (60, 365 * 24 * 3600),
     "STATION_CERT_DAYS": (1, 3650),
+    "TARIFF_PUSH_AHEAD_S": (0, 10 * 366 * 86400),
     "DRIVER_TOKEN_TTL_S": (300, 365 * 86400),
     "DRIVER_MAX_SESSIONS": (1, 100),
     "TRIPS_VALUE_OF_TIME_FEN_PER_H": (0, 1_000_000),

@@ -263,6 +263,7 @@ class Demo:
         # In force since yesterday's midnight: the gateway's clock runs from the simulator's
         # morning, which may lie before now.
         since = (datetime.now(TZ) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.tariff_since_ms = int(since.timestamp() * 1000)
         cmds += [["tariff", "create", str(body), "--code", TARIFF_CODE, "--name", "演示分时电价 demo time-of-use"],
                  ["tariff", "assign", SID, self.tariff_id, "--from", since.isoformat(timespec="minutes")],
                  ["station", "qr", SID, "--out", str(self.workdir / "qr")]]
@@ -339,7 +340,9 @@ Press Ctrl-C to stop."""
         # then sends the same version again).
         from edge.cache import Store
         with Store.open(gw_dir / "station.db") as store:
-            store.settings.set_tariff(Tariff.from_dict({**DEMO_TARIFF, "id": self.tariff_id}).to_dict())
+            # from the assignment's instant, not the store's now: the gateway's clock may be behind
+            store.settings.set_tariff(Tariff.from_dict({**DEMO_TARIFF, "id": self.tariff_id}).to_dict(),
+                                      self.tariff_since_ms)
         self.run([gateway, "provision", "-c", str(cfg), "--url", f"https://127.0.0.1:{ports['https']}",
                   "--token", token["token"], "--ca-fingerprint", token["ca_sha256"]])
         # Billing catch-up, tariff pushes, payment reconciliation and refunds. Started once the

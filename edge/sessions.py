@@ -3,7 +3,8 @@
 A session is written to the store before the pile is told to start (so a crash between the
 two is resolved by the pile's counter and tag on restart), it is judged on every poll by
 `reconcile.judge` against the pile's registers, its energy comes from the lifetime register
-and its cost from the tariff in force, and it ends in one durable transaction with its
+and its cost from the station tariff in force when it started (a scheduled change
+prices the sessions that start after it, never a running one), and it ends in one durable transaction with its
 signed `session_ended` record. Limits by energy, time and amount hold while the cloud is
 unreachable: they are written to the pile's limit registers where it has them, and enforced
 here too; a time limit counts on the monotonic clock, so a wall-clock jump neither ends nor
@@ -241,8 +242,11 @@ class SessionManager:
     def live(self, session_id: str) -> _Live | None:
         return self._live.get(session_id)
 
-    def station_tariff(self) -> Tariff | None:
-        raw = self.store.settings.tariff()
+    def station_tariff(self, at_ms: int | None = None) -> Tariff | None:
+        """The station's tariff in force at `at_ms` (default now, by the session clock): a
+        change scheduled ahead (set_tariff with effective_from) prices the sessions that
+        start from its instant on; a running session keeps the tariff it started with."""
+        raw = self.store.settings.tariff(self.now_ms() if at_ms is None else at_ms)
         if not raw:
             return None
         try:
@@ -426,7 +430,7 @@ class SessionManager:
         if start_wh is None:
             start_wh = reading.energy_total_wh or 0
         started = now - (reading.session_seconds or 0) * 1000
-        tariff = self.station_tariff()
+        tariff = self.station_tariff(max(started, 0))
         cost = CostMeter(tariff, started, start_wh) if tariff else None
         cap = self.pile_session_cap(gun.id)
         row = SessionRow(
@@ -673,7 +677,9 @@ class SessionManager:
         live = self._live.pop(row.session_id, None)
         energy_stop = max(energy_stop, row.energy_start_wh or 0)
         cost = 0
+        tariff_id = None
         if live is not None and live.cost is not None:
+            tariff_id = live.cost.tariff.id
             self._record_straddle(row, live, ended_at)
             try:
                 if energy_stop >= live.cost.last_wh:
@@ -689,7 +695,7 @@ class SessionManager:
         record = SessionEnded(
             seq=0, ts=ended_at, session_id=row.session_id, energy_start_wh=row.energy_start_wh or 0,
             energy_stop_wh=energy_stop, started_at=row.started_at or ended_at, ended_at=ended_at,
-            stop_reason=reason.value, cost_fen=cost, signature="", gun=row.gun,
+            stop_reason=reason.value, cost_fen=cost, signature="", gun=row.gun, tariff_id=tariff_id,
             orderly=self.orderly_of(row, ended_wh=energy_stop - (row.energy_start_wh or 0)))
         with self.store.transaction(durable=True):
             seq = append_signed_end(self.store, record, self.signer)

@@ -13,6 +13,7 @@ from jcproto.canonical import canonical_json, signing_bytes
 from jcproto.commands import (
     COMMAND_TYPES,
     CancelReservation,
+    CancelTariff,
     Command,
     IdleFee,
     Reserve,
@@ -74,7 +75,7 @@ from jcproto.topics import (
 
 __all__ = [
     "COMMAND_TYPES", "DOWN_KINDS", "KINDS", "RECORD_TYPES", "UP_KINDS",
-    "Ack", "CancelReservation", "Command", "ErrorCode", "Event", "GunReleased", "GatewayAlarm", "GunTelemetry", "IdleFee",
+    "Ack", "CancelReservation", "CancelTariff", "Command", "ErrorCode", "Event", "GunReleased", "GatewayAlarm", "GunTelemetry", "IdleFee",
     "Kind", "Limit", "Lost",
     "MeterMinute", "Orderly", "ProtocolError", "Pruned", "Record", "RefusalKind", "Reply", "Reserve",
     "ResetFault", "SessionEnded", "SessionProgress", "SessionStarted", "SetAuthList", "SetConfig",

@@ -124,8 +124,22 @@ class SetLoadPolicy(Command):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SetTariff(Command):
+    """Without `effective_from` (epoch ms) the tariff applies on receipt; with it, from then
+    on, by the gateway's own clock (a future one is kept pending until then)."""
+
     TYPE: ClassVar[str] = "set_tariff"
     tariff: Tariff = field(metadata=nested(Tariff))
+    effective_from: int | None = field(default=None, metadata=omit_none())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CancelTariff(Command):
+    """Withdraw the scheduled tariff change at `effective_from`; with `tariff_id`, only while
+    that version is the one scheduled there (a newer replacement stays)."""
+
+    TYPE: ClassVar[str] = "cancel_tariff"
+    effective_from: int
+    tariff_id: str | None = field(default=None, metadata=omit_none())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -155,6 +169,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         CancelReservation,
         SetLoadPolicy,
         SetTariff,
+        CancelTariff,
         SetAuthList,
         ResetFault,
         SetConfig,

@@ -93,6 +93,9 @@ class SessionEnded(Record):
     signature: str
     gun: str | None = field(default=None, metadata=omit_none())
     orderly: Orderly | None = field(default=None, metadata={**omit_none(), **nested(Orderly)})
+    # The tariff version the gateway priced the session with (its start's); the cloud bills
+    # with the same version (docs/money.md).
+    tariff_id: str | None = field(default=None, metadata=omit_none())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -65,6 +65,7 @@ class Ended:
     stop_reason: str = ""
     signature_ok: bool = True
     problem: str | None = None
+    tariff_id: str | None = None  # the version the gateway says it priced with (optional)
 
     @classmethod
     def from_record(cls, body: Mapping[str, Any], *, signature_ok: bool = True,
@@ -76,7 +77,8 @@ class Ended:
         return cls(started_at=num("started_at"), ended_at=num("ended_at"),
                    energy_start_wh=num("energy_start_wh"), energy_stop_wh=num("energy_stop_wh"),
                    cost_fen=num("cost_fen"), stop_reason=str(body.get("stop_reason") or ""),
-                   signature_ok=signature_ok, problem=problem)
+                   signature_ok=signature_ok, problem=problem,
+                   tariff_id=body["tariff_id"] if isinstance(body.get("tariff_id"), str) else None)
 
     def content(self) -> tuple[int, int, int, int, int, str]:
         """What two copies of the end must share (seq and signature aside)."""

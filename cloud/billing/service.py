@@ -3,6 +3,7 @@
     on_record(s, sid, record)     # ingest, for session_started / session_ended / gun_released
     bill_order(s, order_id)       # judge and book one ended order (the jobs too)
     bill_unreleased(s, wait_ms)   # the job: ended orders whose car never reported leaving
+    assess_session(s, session_id) # the judge's verdict on any ended session, booked or not
 
 Plain functions over the caller's SQLAlchemy session, inside the caller's transaction (ingest
 stores the record and moves the order in one commit). The decision is cloud.billing.judge's
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
@@ -118,8 +120,14 @@ def _facts(s: Session, sess: ChargingSession) -> tuple[Started | None, Ended, li
 
 
 def tariff_for(s: Session, sess: ChargingSession, ended: Ended) -> Tariff | None:
-    """The tariff version in force at the station when the session started (docs/money.md:
-    a session is billed whole under the version it started with)."""
+    """The tariff version the session is billed whole with (docs/money.md): the one its
+    signed end names, when that version is (or was) assigned to the station and not
+    cancelled — the gateway priced with it, e.g. a start just before a scheduled change whose
+    command carried the old tariff; otherwise the version in force at the station when the
+    session started."""
+    named = tariffs.named_version(s, sess.sid, ended.tariff_id if ended.signature_ok else None)
+    if named is not None:
+        return named
     at = ended.started_at or sess.started_at
     return None if at is None else tariffs.in_force(s, sess.sid, at)
 
@@ -201,12 +209,33 @@ def advance(s: Session, session_id: str, *, force: bool = False,
     return order
 
 
-def _bill(s: Session, order: Order, sess: ChargingSession, *, force: bool,
-          rated_power: RatedPower | None, now: int | None) -> Order:
+@dataclass(frozen=True)
+class Assessment:
+    """The judge's verdict on a session's stored records, with the tariff version it used."""
+
+    tariff: Tariff | None
+    verdict: Bill | Rejection
+    released: Released | None
+
+
+def assess(s: Session, sess: ChargingSession, *, rated_power: RatedPower | None = None) -> Assessment:
+    """Judge an ended session from its stored records, order or not (a local card's session
+    is judged the same way, it is only not booked)."""
     started, ended, others, released = _facts(s, sess)
     tariff = tariff_for(s, sess, ended)
     rated = (rated_power or default_rated_power)(s, sess.sid, sess.gun) if sess.gun else None
-    verdict = judge(started, ended, released, tariff, rated, other_ends=others)
+    return Assessment(tariff, judge(started, ended, released, tariff, rated, other_ends=others), released)
+
+
+def assess_session(s: Session, session_id: str) -> Assessment | None:
+    sess = _session(s, session_id)
+    return None if sess is None or not _has_end(sess) else assess(s, sess)
+
+
+def _bill(s: Session, order: Order, sess: ChargingSession, *, force: bool,
+          rated_power: RatedPower | None, now: int | None) -> Order:
+    a = assess(s, sess, rated_power=rated_power)
+    tariff, verdict, released = a.tariff, a.verdict, a.released
     waiting = (isinstance(verdict, Bill) and released is None and not force
                and tariff is not None and tariff.idle is not None)
     if waiting:

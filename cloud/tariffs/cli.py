@@ -72,8 +72,10 @@ def list_cmd(sid: str | None) -> None:
 
     with db.transaction() as s:
         if sid:
-            for a in service.schedule(s, sid):
+            for a in service.schedule(s, sid, with_cancelled=True):
                 pushed = f"pushed {a.pushed_at}" if a.pushed_at else "not pushed"
+                if a.cancelled:
+                    pushed += f", cancelled {a.cancelled_at} by {a.cancelled_by or '?'}"
                 click.echo(f"{a.effective_from}\t{a.tariff_id}\t{pushed}")
         else:
             for v in service.versions(s):

@@ -29,7 +29,10 @@ class TariffVersion(Base):
 
 class StationTariff(Base):
     """From `effective_from` on (until the station's next assignment), `sid` charges with
-    `tariff_id`. `pushed_at`: when the station acknowledged `set_tariff` for it."""
+    `tariff_id`. `pushed_at`: when the station acknowledged `set_tariff` for it (a scheduled
+    one is pushed ahead of its time). A scheduled assignment cancelled before its time is
+    kept, marked `cancelled_at`/`cancelled_by`, and no longer counts; `cancel_pushed_at`:
+    when the station acknowledged `cancel_tariff` for it."""
 
     __tablename__ = "station_tariffs"
     __table_args__ = (
@@ -42,3 +45,10 @@ class StationTariff(Base):
     effective_from: Mapped[int]
     created_at: Mapped[int] = mapped_column(default=now_ms)
     pushed_at: Mapped[int | None]
+    cancelled_at: Mapped[int | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_pushed_at: Mapped[int | None]
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None

@@ -5,6 +5,10 @@ by the API, the console, the jobs and the CLI alike.
     assign(s, "S1", v.tariff_id, effective_from=ts_ms)          # from then on, S1 uses it
     in_force(s, "S1", at_ms)                                    # -> jcproto Tariff | None
     prices_at(s, "S1", at_ms)                                   # now and next, for drivers
+    cancel(s, a.id, by="ops")                                   # a scheduled change withdrawn
+
+A cancelled assignment is kept (marked), never deleted: it no longer counts for the tariff in
+force, and the push job withdraws it from the gateway (`cancel_tariff`) if it was sent.
 """
 
 from __future__ import annotations
@@ -69,9 +73,13 @@ def versions(s: Session, code: str | None = None) -> list[TariffVersion]:
     return list(s.scalars(q))
 
 
+_LIVE = StationTariff.cancelled_at.is_(None)
+
+
 def assign(s: Session, sid: str, tariff_id: str, *, effective_from: int | None = None) -> StationTariff:
     """From `effective_from` (default now) on, `sid` charges with `tariff_id`. An assignment
-    at the same instant replaces the earlier one only while it has not yet taken effect."""
+    at the same instant replaces the earlier one only while it has not yet taken effect (a
+    cancelled one there is taken up again); the station is sent the new one again."""
     now = now_ms()
     at = now if effective_from is None else int(effective_from)
     if s.get(Station, sid) is None:
@@ -81,10 +89,11 @@ def assign(s: Session, sid: str, tariff_id: str, *, effective_from: int | None =
     same = s.scalar(select(StationTariff).where(StationTariff.sid == sid,
                                                 StationTariff.effective_from == at))
     if same is not None:
-        if at <= now and same.tariff_id != tariff_id:
+        if at <= now and same.tariff_id != tariff_id and not same.cancelled:
             raise TariffServiceError("history", "a tariff already in force cannot be replaced "
                                                 "at the same instant; assign from a later time")
         same.tariff_id, same.pushed_at = tariff_id, None
+        same.cancelled_at = same.cancelled_by = same.cancel_pushed_at = None
         s.flush()
         return same
     row = StationTariff(sid=sid, tariff_id=tariff_id, effective_from=at)
@@ -95,7 +104,7 @@ def assign(s: Session, sid: str, tariff_id: str, *, effective_from: int | None =
 
 def _assignment(s: Session, sid: str, at_ms: int) -> StationTariff | None:
     return s.scalar(select(StationTariff)
-                    .where(StationTariff.sid == sid, StationTariff.effective_from <= at_ms)
+                    .where(StationTariff.sid == sid, StationTariff.effective_from <= at_ms, _LIVE)
                     .order_by(StationTariff.effective_from.desc()).limit(1))
 
 
@@ -111,13 +120,43 @@ def in_force(s: Session, sid: str, at_ms: int) -> Tariff | None:
 def next_change(s: Session, sid: str, after_ms: int) -> StationTariff | None:
     """The first assignment of `sid` that takes effect after `after_ms`."""
     return s.scalar(select(StationTariff)
-                    .where(StationTariff.sid == sid, StationTariff.effective_from > after_ms)
+                    .where(StationTariff.sid == sid, StationTariff.effective_from > after_ms, _LIVE)
                     .order_by(StationTariff.effective_from).limit(1))
 
 
-def schedule(s: Session, sid: str) -> list[StationTariff]:
-    return list(s.scalars(select(StationTariff).where(StationTariff.sid == sid)
-                          .order_by(StationTariff.effective_from)))
+def schedule(s: Session, sid: str, *, with_cancelled: bool = False) -> list[StationTariff]:
+    q = select(StationTariff).where(StationTariff.sid == sid)
+    if not with_cancelled:
+        q = q.where(_LIVE)
+    return list(s.scalars(q.order_by(StationTariff.effective_from)))
+
+
+def cancel(s: Session, assignment_id: int, *, by: str | None = None, now: int | None = None) -> StationTariff:
+    """Withdraw a scheduled change before its time. The row is kept, marked cancelled; the
+    tariff before it stays in force past its instant. One already in force is history."""
+    at = now_ms() if now is None else now
+    row = s.get(StationTariff, assignment_id)
+    if row is None:
+        raise TariffServiceError("unknown_assignment", f"no tariff assignment {assignment_id}")
+    if row.cancelled:
+        raise TariffServiceError("cancelled", "this scheduled change is cancelled already")
+    if row.effective_from <= at:
+        raise TariffServiceError("history", "a tariff already in force cannot be cancelled; "
+                                            "assign another from a subsequent time")
+    row.cancelled_at, row.cancelled_by = at, by
+    s.flush()
+    return row
+
+
+def named_version(s: Session, sid: str, tariff_id: str | None) -> Tariff | None:
+    """The version `tariff_id` if it is (or was) assigned to `sid` and not cancelled: the
+    version a gateway says it priced a session with (session_ended.tariff_id)."""
+    if not tariff_id:
+        return None
+    known = s.scalar(select(StationTariff.id).where(StationTariff.sid == sid, StationTariff.tariff_id == tariff_id,
+                                                    _LIVE).limit(1))
+    row = None if known is None else s.get(TariffVersion, tariff_id)
+    return None if row is None else tariff_of(row)
 
 
 @dataclass(frozen=True)
@@ -163,23 +202,53 @@ def prices_at(s: Session, sid: str, at_ms: int) -> tuple[PriceWindow, PriceWindo
 
 
 def due_pushes(s: Session, now: int | None = None, *, ahead_ms: int = 0) -> list[StationTariff]:
-    """Assignments in force now (or within `ahead_ms`) that their station has not acknowledged,
-    the newest per station only (older ones are superseded)."""
-    limit = (now_ms() if now is None else now) + ahead_ms
-    rows = list(s.scalars(select(StationTariff).where(StationTariff.pushed_at.is_(None),
-                                                      StationTariff.effective_from <= limit)))
-    out: dict[str, StationTariff] = {}
+    """Assignments that their station has not acknowledged and must hold: per station the one
+    in force at `now` (older ones are superseded), and every scheduled one starting within
+    `ahead_ms` after it (sent ahead, with their effective_from). Cancelled ones never."""
+    at = now_ms() if now is None else now
+    rows = list(s.scalars(select(StationTariff).where(StationTariff.pushed_at.is_(None), _LIVE,
+                                                      StationTariff.effective_from <= at + ahead_ms)))
+    out: list[StationTariff] = []
+    current: dict[str, StationTariff | None] = {}
     for r in rows:
-        current = _assignment(s, r.sid, limit)
-        if current is not None and current.id == r.id:
-            out[r.sid] = r
-    return sorted(out.values(), key=lambda r: (r.sid, r.effective_from))
+        if r.effective_from > at:
+            out.append(r)
+            continue
+        if r.sid not in current:
+            current[r.sid] = _assignment(s, r.sid, at)
+        c = current[r.sid]
+        if c is not None and c.id == r.id:
+            out.append(r)
+    return sorted(out, key=lambda r: (r.sid, r.effective_from))
 
 
-def mark_pushed(s: Session, assignment_id: int, at: int | None = None) -> None:
+def due_cancels(s: Session) -> list[StationTariff]:
+    """Cancelled assignments the station was sent and has not yet been told to drop."""
+    return list(s.scalars(select(StationTariff)
+                          .where(StationTariff.cancelled_at.is_not(None), StationTariff.pushed_at.is_not(None),
+                                 StationTariff.cancel_pushed_at.is_(None))
+                          .order_by(StationTariff.sid, StationTariff.effective_from)))
+
+
+def mark_pushed(s: Session, assignment_id: int, at: int | None = None, *,
+                tariff_id: str | None = None) -> None:
+    """The station acknowledged set_tariff for this assignment. With `tariff_id`: only while
+    the assignment still names that version (replaced while the command was on its way, it
+    stays due). One cancelled meanwhile is marked too: the station holds it, and
+    `due_cancels` now withdraws it."""
     row = s.get(StationTariff, assignment_id)
-    if row is not None and row.pushed_at is None:
-        row.pushed_at = now_ms() if at is None else at
+    if row is None or row.pushed_at is not None:
+        return
+    if tariff_id is not None and row.tariff_id != tariff_id:
+        return
+    row.pushed_at = now_ms() if at is None else at
+    s.flush()
+
+
+def mark_cancel_pushed(s: Session, assignment_id: int, at: int | None = None) -> None:
+    row = s.get(StationTariff, assignment_id)
+    if row is not None and row.cancelled and row.cancel_pushed_at is None:
+        row.cancel_pushed_at = now_ms() if at is None else at
         s.flush()
 
 

@@ -16,7 +16,7 @@ from .outbox import MINOR_EVENT_KINDS, Outbox, OutboxRecord
 from .prune import PruneReport
 from .samples import MinuteSample, Samples
 from .sessions import SessionRow, Sessions, SessionState
-from .settings import Settings
+from .settings import Settings, TariffEntry
 from .store import RecoveryReport, Store, StoreAlarm, open_store
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SessionState",
     "Sessions",
     "Settings",
+    "TariffEntry",
     "Store",
     "StoreAlarm",
     "StoreError",

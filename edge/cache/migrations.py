@@ -124,7 +124,27 @@ def _v3(db: Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
+def _v4(db: Database) -> None:
+    # Scheduled tariffs: every tariff the station was given, keyed by the instant it takes
+    # effect, so that a change scheduled ahead applies at its time by the gateway's own clock
+    # (also offline, also across restarts) and the one in force at any past instant is known.
+    # The single tariff kept in kv becomes the first row, in force since it was stored.
+    for sql in (
+        """CREATE TABLE tariffs (
+            effective_from INTEGER PRIMARY KEY,
+            tariff_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            received_at INTEGER NOT NULL)""",
+        """INSERT INTO tariffs (effective_from, tariff_id, body, received_at)
+            SELECT COALESCE(updated_at, 0), COALESCE(json_extract(value, '$.id'), '?'), value,
+                   COALESCE(updated_at, 0)
+            FROM kv WHERE key = 'tariff' AND json_valid(value) AND json_type(value) = 'object'""",
+        "DELETE FROM kv WHERE key = 'tariff'",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

@@ -34,6 +34,7 @@ from edge.reservations import (
 from edge.sessions import StartError
 from jcproto import (
     CancelReservation,
+    CancelTariff,
     Command,
     ErrorCode,
     ProtocolError,
@@ -292,14 +293,40 @@ LOAD_POLICY_KEYS = ("rated_kva", "cap_above_pct", "block_above_pct", "cap_power_
                     "share_target_pct", "dwell_s", "emergency_above_pct", "pile_sessions")
 
 
+def _tariff_schedule(station: CommandHost) -> dict[str, Any]:
+    """What the station now holds: the tariff in force and the changes pending, soonest first."""
+    settings = station.store.settings
+    now = station.store.now_ms()
+    current = settings.tariff_entry(now)
+    return {"in_force": current.summary() if current else None,
+            "pending": [e.summary() for e in settings.pending_tariffs(now)]}
+
+
 @handles("set_tariff")
 async def set_tariff(station: CommandHost, cmd: SetTariff) -> Reply:
+    """Without effective_from: in force from now. With it: kept for that instant (a future one
+    pending until then, switched to by the gateway's clock; one for the same instant replaced)."""
     try:
         tariff = Tariff.from_dict(encode(cmd.tariff))
     except TariffError as exc:
         return _fail(cmd, ErrorCode.INVALID, f"tariff: {exc}")
-    station.store.settings.set_tariff(tariff.to_dict())
-    return Reply.success(cmd.id, {"tariff_id": tariff.id})
+    stored = station.store.settings.set_tariff(tariff.to_dict(), cmd.effective_from)
+    return Reply.success(cmd.id, {"tariff_id": tariff.id, "effective_from": stored.effective_from,
+                                  **_tariff_schedule(station)})
+
+
+@handles("cancel_tariff")
+async def cancel_tariff(station: CommandHost, cmd: CancelTariff) -> Reply:
+    """Withdraw a scheduled change. Nothing there (already withdrawn, or replaced by another
+    version when tariff_id is given) is a success too: the cloud's intent holds either way."""
+    gone = station.store.settings.cancel_tariff(cmd.effective_from, cmd.tariff_id)
+    detail: dict[str, Any] = {"effective_from": cmd.effective_from, "cancelled": gone is not None,
+                              **_tariff_schedule(station)}
+    if gone is not None:
+        detail["tariff_id"] = gone.tariff_id
+        # Too late: it was in force already; sessions started since keep it (their records name it).
+        detail["was_in_force"] = gone.effective_from <= station.store.now_ms()
+    return Reply.success(cmd.id, detail)
 
 
 @handles("set_auth_list")

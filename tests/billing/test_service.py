@@ -194,6 +194,51 @@ def test_session_across_a_tariff_change_is_billed_with_the_version_at_its_start(
     assert sum(f for *_x, f in lines(engine, "o1")) == sim.cost_fen
 
 
+def _named(key: Any, sim: SimSession, tariff_id: str) -> list[dict[str, Any]]:
+    """The records with the end naming the version the gateway priced with (signed)."""
+    return [resign(key, r, tariff_id=tariff_id) if r["type"] == "session_ended" else r for r in sim.records]
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named", "unnamed"])
+def test_the_version_the_gateway_names_is_billed(engine: Engine, named: bool) -> None:
+    # A change one minute before the session's start (by the cloud's schedule), but the
+    # gateway priced it with the version before (the start command, sent just before the
+    # change, carried it): the end names that version, and the cloud bills the same one.
+    key, t = setup(engine)
+    assert t is not None
+    dearer = {"periods": [{**p, "service_price_e4": p["service_price_e4"] * 2} for p in PEAK_VALLEY["periods"]]}
+    with Session(engine) as s, s.begin():
+        tariff(s, dearer, code=f"std-{SID}", effective_from=START - 60_000)
+    sim = session(key, t)
+    deliver(engine, _named(key, sim, t.id) if named else sim.records)
+    if named:
+        assert state(engine, "o1") == ("settled", None)
+        assert sum(f for *_x, f in lines(engine, "o1")) == sim.cost_fen
+    else:  # the version in force at the start gives another cost: for a person to review
+        assert state(engine, "o1")[0] == "abnormal" and "cost_mismatch" in (state(engine, "o1")[1] or "")
+
+
+@pytest.mark.parametrize("which", ["never_assigned", "cancelled"])
+def test_a_named_version_the_station_never_had_or_cancelled_is_not_taken(engine: Engine, which: str) -> None:
+    from cloud.tariffs import service as tariffs
+
+    key, t = setup(engine)
+    assert t is not None
+    cheaper = {"periods": [{**p, "service_price_e4": 0} for p in PEAK_VALLEY["periods"]]}
+    with Session(engine) as s, s.begin():
+        if which == "never_assigned":
+            name = tariffs.create(s, cheaper, code="other").tariff_id
+        else:
+            name = tariffs.create(s, cheaper, code=f"std-{SID}").tariff_id
+            a = tariffs.assign(s, SID, name, effective_from=tariffs.now_ms() + 3_600_000)
+            tariffs.cancel(s, a.id, by="ops")
+    sim = simulate(Tariff.from_dict({**t.to_dict(), **cheaper, "id": name}), start_ts=START,
+                   start_wh=5_000_000, polls=POLLS, order_id="o1", key=key, gun=GUN)
+    deliver(engine, _named(key, sim, name))
+    # billed with the version in force at the start instead: the costs differ, for review
+    assert state(engine, "o1")[0] == "abnormal" and "cost_mismatch" in (state(engine, "o1")[1] or "")
+
+
 def test_records_days_late_still_settle(engine: Engine) -> None:
     key, t = setup(engine)
     assert t is not None

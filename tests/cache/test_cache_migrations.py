@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -26,6 +27,8 @@ CREATE TABLE sessions (session_id TEXT PRIMARY KEY, gun TEXT NOT NULL,
 PRAGMA user_version = 1;
 """
 SID = "0b0c4a52-8f0e-4a7e-9d67-4b2a4f2d9a11"
+OLD_TARIFF = {"id": "old-1", "currency": "CNY", "periods": [
+    {"start": "00:00", "end": "24:00", "name": "flat", "energy_fen_per_kwh": 80, "service_fen_per_kwh": 40}]}
 
 
 def write_v1(path) -> None:
@@ -46,6 +49,7 @@ def write_v1(path) -> None:
         (SID,),
     )
     conn.execute("INSERT INTO kv VALUES ('cfg_rev', '7', 1000)")
+    conn.execute("INSERT INTO kv VALUES ('tariff', ?, 900)", (json.dumps(OLD_TARIFF),))
     conn.close()
 
 
@@ -53,7 +57,7 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
     write_v1(db_path)
     with Store.open(db_path, clock=clock) as s:
         assert s.schema_found == 1
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         assert s.scalar("PRAGMA auto_vacuum") == 2  # converted once
         assert s.recovery is None
         # data kept, prune classes filled in for old records
@@ -71,12 +75,16 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
         s.sessions.add_point(SID, 2000, 150)
         assert s.sessions.points(SID) == [(2000, 150)]
         assert s.settings.get("cfg_rev") == 7
+        # v4: the single stored tariff is the first of the schedule, in force since it was stored
+        assert s.settings.get("tariff") is None
+        assert [e.summary() for e in s.settings.tariff_history()] == [{"tariff_id": "old-1", "effective_from": 900}]
+        assert s.settings.tariff(899) is None and s.settings.tariff(900) == s.settings.tariff() == OLD_TARIFF
         # seq continues; the new tables work
         assert s.outbox.append("meter_minute", {}, 2000) == 5
         s.events.add("gun_state", "P1-1", {}, 2000)
         s.alarms.raise_("x", "y", 2000)
     with Store.open(db_path, clock=clock) as s:
-        assert s.schema_found == 3  # nothing to do the second time
+        assert s.schema_found == 4  # nothing to do the second time
 
 
 def test_failed_migration_leaves_the_previous_version(db_path, clock, monkeypatch) -> None:
@@ -96,7 +104,7 @@ def test_failed_migration_leaves_the_previous_version(db_path, clock, monkeypatc
     conn.close()
     monkeypatch.undo()
     with Store.open(db_path, clock=clock) as s:  # and the real step runs next time
-        assert s.schema_version() == 3 and s.outbox.last_seq() == 4
+        assert s.schema_version() == 4 and s.outbox.last_seq() == 4
 
 
 def test_newer_schema_is_refused(db_path, clock) -> None:

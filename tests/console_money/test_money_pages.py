@@ -65,8 +65,10 @@ def test_tariff_versions_assignment_and_schedule(app: Flask) -> None:
     with app.app_context():
         sched = tariffs.schedule(db.session, "S1")
         assert [a.tariff_id for a in sched] == ["std-v1", "std-v2"]
-        # the push job sends a scheduled tariff at its time: the gateway applies set_tariff at once
+        # the push job sends the one in force, and a scheduled one ahead when allowed to
         assert [a.tariff_id for a in tariffs.due_pushes(db.session)] == ["std-v1"]
+        assert [a.tariff_id for a in tariffs.due_pushes(db.session, ahead_ms=100 * 366 * 86_400_000)] == \
+            ["std-v1", "std-v2"]
     assert 'id="scheduled"' in c.get("/tariffs/").text and "2099" in c.get("/tariffs/").text
     r = c.post("/tariffs/assign", data={"sid": "S1", "tariff_id": "std-v2", "effective_from": "2001-01-01T00:00",
                                         "csrf_token": csrf_of(c, "/tariffs/assign")})
@@ -280,3 +282,48 @@ def test_payments_owner_scope(app: Flask) -> None:
     assert "PP-S1" in mine and "PP-S2" not in mine and "RC-1" not in mine
     assert "RF-1" not in own.get("/money/refunds").text
     assert "RF-1" in client_as(app, "fin").get("/money/refunds").text
+
+
+def test_a_scheduled_change_shows_the_gateways_acknowledgement_and_can_be_cancelled(app: Flask) -> None:
+    with app.app_context():
+        with db.transaction() as s:
+            body = {"currency": "CNY", "periods": [{"start": "00:00", "end": "24:00", "name": "flat",
+                                                    "energy_price_e4": 6000, "service_price_e4": 4000}]}
+            v1 = tariffs.create(s, body, code="std").tariff_id
+            v2 = tariffs.create(s, body, code="std").tariff_id
+            now = tariffs.assign(s, "S1", v1)
+            sent = tariffs.assign(s, "S1", v2, effective_from=4_070_908_800_000)  # 2099-01-01
+            waiting = tariffs.assign(s, "S2", v2, effective_from=4_070_908_800_000)
+            tariffs.mark_pushed(s, sent.id, 1_780_272_000_000)
+        ids = (now.id, sent.id, waiting.id)
+    root = client_as(app, "root")
+    page = root.get("/tariffs/").text  # zh-CN by default
+    assert "网关已于" in page and "网关尚未确认" in page and "取消此调价" in page
+    page = root.get("/tariffs/", headers={"Accept-Language": "en"}).text
+    row = page.split(f'id="scheduled-{ids[1]}"', 1)[1].split("</tr>", 1)[0]
+    assert "Acknowledged at" in row and f'id="cancel-{ids[1]}"' in row
+    assert "Not yet acknowledged" in page.split(f'id="scheduled-{ids[2]}"', 1)[1].split("</tr>", 1)[0]
+    assert root.post(f"/tariffs/assignments/{ids[1]}/cancel").status_code == 400  # no CSRF token
+    for who in ("ops", "fin"):  # may read tariffs, not change them
+        c = client_as(app, who)
+        assert c.post(f"/tariffs/assignments/{ids[1]}/cancel",
+                      data={"csrf_token": csrf_of(c, "/tariffs/")}).status_code == 403
+    r = root.post(f"/tariffs/assignments/{ids[1]}/cancel", data={"csrf_token": csrf_of(root, "/tariffs/")})
+    assert r.status_code == 303
+    page = root.get("/tariffs/", headers={"Accept-Language": "en"}).text
+    row = page.split(f'id="scheduled-{ids[1]}"', 1)[1].split("</tr>", 1)[0]
+    assert "Cancelled by root" in row and "Withdrawal not yet acknowledged" in row and "cancel-" not in row
+    with app.app_context():
+        assert [a.id for a in tariffs.due_cancels(db.session)] == [ids[1]]
+        assert [a.tariff_id for a in tariffs.schedule(db.session, "S1")] == [v1]
+    [entry] = audit_of(app, "tariff.cancel")
+    assert entry.actor == "root" and entry.target == "station:S1"
+    assert entry.detail == {"tariff_id": v2, "effective_from": 4_070_908_800_000, "assignment_id": ids[1],
+                            "pushed_at": 1_780_272_000_000}
+    # cancelled already, or in force already: refused with the reason, nothing recorded
+    for aid, msg in ((ids[1], "This scheduled change is cancelled already."),
+                     (ids[0], "This change is in force already")):
+        r = root.post(f"/tariffs/assignments/{aid}/cancel", data={"csrf_token": csrf_of(root, "/tariffs/")})
+        assert r.status_code == 303 and "error=" in r.headers["Location"]
+        assert msg in root.get(r.headers["Location"], headers={"Accept-Language": "en"}).text
+    assert len(audit_of(app, "tariff.cancel")) == 1

@@ -39,7 +39,9 @@ def station_of(rig: Rig, start_session=None) -> SimpleNamespace:
 
 async def test_set_tariff_with_e4_prices_and_idle_is_the_station_tariff(rig):
     reply = await commands.set_tariff(station_of(rig), SetTariff(expires_at=FAR, tariff=E4))
-    assert reply.ok and reply.detail == {"tariff_id": "t-e4"}
+    now = rig.store.now_ms()
+    assert reply.ok and reply.detail == {"tariff_id": "t-e4", "effective_from": now, "pending": [],
+                                         "in_force": {"tariff_id": "t-e4", "effective_from": now}}
     t = rig.sm.station_tariff()
     assert (t.periods[0].energy_price_e4, t.periods[0].service_price_e4) == (6855, 4000)
     assert t.idle is not None and t.idle.cap_fen == 1_000

@@ -158,7 +158,7 @@ def test_commands_round_trip_and_are_answered_once(stack):
     code, body = gw.post("/api/sessions/start", {"gun": "P1-1", "card": "newcard"})
     assert code == 200, body
     tariff = cloud.send(SID, "set_tariff", {"tariff": {**TARIFF, "id": "t2"}})
-    assert tariff.ok and tariff.detail == {"tariff_id": "t2"}
+    assert tariff.ok and tariff.detail["tariff_id"] == "t2" and tariff.detail["in_force"]["tariff_id"] == "t2"
     cfg = cloud.send(SID, "set_config", {"values": {"cloud.telemetry_s": 2}})
     assert cfg.ok and cfg.detail["cfg_rev"] == 1
     wait_for(lambda: str(cloud.rows("station_state", sid=SID)[0]["cfg_rev"]) == "1", what="cfg_rev at the cloud")

@@ -96,7 +96,8 @@ class GatewayProcess:
             if cards:
                 store.cards.set_auth_list([Card(card_id=c) for c in cards])
             if tariff:
-                store.settings.set_tariff(tariff)
+                # In force since always: a test clock may start the gateway before real now.
+                store.settings.set_tariff(tariff, effective_from=0)
 
     # ---- lifecycle -----------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Tariffs (电价): every version (never edited: a change is a new version), time-of-use
 periods 尖峰平谷 with prices to 0.0001 CNY, idle fee; assignments to stations, the future ones
-being the scheduled price changes (调价任务) that `jc-cloud jobs` pushes at their time."""
+being the scheduled price changes (调价任务) that `jc-cloud jobs` sends to the gateway ahead
+of their time. Each shows whether the gateway acknowledged it; a future one can be cancelled
+(kept, marked, withdrawn from the gateway by the same job)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import lazy_gettext as _l
 
 from cloud.audit import service as audit
-from cloud.db import db
+from cloud.db import db, take_write_lock
 from cloud.models.base import now_ms
 from cloud.tariffs import service as tariffs
+from cloud.tariffs.models import StationTariff
 from cloud.web import access
 
 bp = Blueprint("tariffs", __name__, url_prefix="/tariffs")
@@ -38,7 +41,35 @@ def index() -> Any:
     assigned = tariffs.assignment_page(db.session, sids=sids, page=page_arg("apage"))
     scheduled = tariffs.assignment_page(db.session, sids=sids, scheduled_after=access.clock(), per=200)
     return render_template("console/tariffs/index.html", versions=versions, assigned=assigned,
-                           scheduled=scheduled, labels=PERIOD_LABELS, now=access.clock())
+                           scheduled=scheduled, labels=PERIOD_LABELS, now=access.clock(),
+                           error=request.args.get("error"), cancel_errors=CANCEL_ERRORS)
+
+
+CANCEL_ERRORS = {"unknown_assignment": _l("No such scheduled change."),
+                 "cancelled": _l("This scheduled change is cancelled already."),
+                 "history": _l("This change is in force already: it cannot be cancelled; assign another "
+                               "tariff from a subsequent time.")}
+
+
+@bp.post("/assignments/<int:assignment_id>/cancel")
+@access.requires("tariffs")
+def cancel(assignment_id: int) -> Any:
+    """Cancel a scheduled price change before its time (audited); the gateway is told by the
+    push job (`cancel_tariff`) if it had been sent the change."""
+    scope = access.scope()
+    try:
+        with db.transaction() as s:
+            take_write_lock(s)
+            row = s.get(StationTariff, assignment_id)
+            if row is None or (scope is not None and row.sid not in scope):
+                raise tariffs.TariffServiceError("unknown_assignment", "no such scheduled change")
+            row = tariffs.cancel(s, assignment_id, by=access.actor(), now=access.clock())
+            audit.record(s, access.actor(), "tariff.cancel", f"station:{row.sid}",
+                         {"tariff_id": row.tariff_id, "effective_from": row.effective_from,
+                          "assignment_id": row.id, "pushed_at": row.pushed_at}, ip=access.client_ip())
+    except tariffs.TariffServiceError as e:
+        return redirect(url_for("tariffs.index", error=e.code), code=303)
+    return redirect(url_for("tariffs.index"), code=303)
 
 
 def _body(form: Any) -> dict[str, Any]:
