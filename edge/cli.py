@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -169,12 +168,6 @@ def run(config_path: str) -> None:
             attach_sync = None
         if attach_sync is not None:
             attach_sync(station)
-        # What exists now (the imported modules, the config, the station) lives as long as the
-        # process: out of the collector's reach, so that a full collection scans only what the
-        # loop creates. Scanning the imports each time was ~1/8 of the gateway's CPU at 32 guns
-        # (py-spy; a full collection ~35-45 ms of CPU on the bench machine).
-        gc.collect()
-        gc.freeze()
         await station.run()
         if station.fatal is not None:
             sys.exit(3)  # systemd restarts it; the start checks and recovers the store
