@@ -206,7 +206,8 @@ class Bus:
         finally:
             # 3.5 characters of silence end a frame on RS-485; nothing may follow sooner. They
             # run from the reply's last byte: the time spent decoding it is silence already
-            # (~1 ms a transaction, 32 of them after a load-control decision on a slow line).
+            # (~2 ms a write on the loaded bench machine, paid 32 times after a load-control
+            # decision on a 9600-baud line; bench/RESULTS.md).
             now = self.clock.monotonic()
             end = getattr(self.transport, "reply_at", None)
             if end is None or not started <= end <= now:  # no reply, or not on this clock
