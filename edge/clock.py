@@ -66,6 +66,12 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._mono + max(0.0, seconds), next(self._counter), fut))
         await fut
 
+    def next_wake(self) -> float | None:
+        """The earliest deadline a sleeper waits for (None: nobody sleeps) — for tests that
+        run several tasks in simulated time, advancing from one wake to the next."""
+        pending = [when for when, _, fut in self._sleepers if not fut.done()]
+        return min(pending) if pending else None
+
     def advance(self, seconds: float) -> None:
         self._mono += seconds
         while self._sleepers and self._sleepers[0][0] <= self._mono:

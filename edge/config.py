@@ -80,10 +80,11 @@ class MeterConfig:
 
 
 # The default S-total read period by the meter's line. On a slow RS-485 line (up to 19,200 baud)
-# every reaction waits for the next read on top of the limit writes' wire time: 0.1 s keeps 32
-# guns on 9600 baud near 1.1x of that floor (bench/reaction_bench.py) for ~28 % of the line. On
-# a faster line or over TCP the writes are quick, the reaction far inside its target at 0.25 s,
-# and reading more often would only cost CPU.
+# every reaction waits for the next read on top of the limit writes' wire time: at 0.1 s the
+# read comes between every two gun reads of a 9600-baud line (the shortest wait whole gun
+# reads allow, docs/load-control.md) for under a third of the line. On a faster line or over TCP
+# the writes are quick, the reaction far inside its target at 0.25 s, and reading more often
+# would only cost CPU.
 FAST_PERIOD_S = {"slow_serial": 0.1, "other": 0.25}
 SLOW_SERIAL_MAX_BAUD = 19_200
 

@@ -191,6 +191,7 @@ class Bus:
         held = self.held()
         if not held:
             await self._lock.acquire(priority)
+        started = self.clock.monotonic()
         try:
             wait = self._quiet_until - self.clock.monotonic()
             if wait > SPIN_S or not isinstance(self.clock, SystemClock):
@@ -203,8 +204,15 @@ class Bus:
                     await asyncio.sleep(0)
             yield
         finally:
-            # 3.5 characters of silence end a frame on RS-485; nothing may follow sooner.
-            self._quiet_until = self.clock.monotonic() + 3.5 * self.transport.char_time() + self.settings.pause_s
+            # 3.5 characters of silence end a frame on RS-485; nothing may follow sooner. They
+            # run from the reply's last byte: the time spent decoding it is silence already
+            # (~2 ms a write on the loaded bench machine, paid 32 times after a load-control
+            # decision on a 9600-baud line; bench/RESULTS.md).
+            now = self.clock.monotonic()
+            end = getattr(self.transport, "reply_at", None)
+            if end is None or not started <= end <= now:  # no reply, or not on this clock
+                end = now
+            self._quiet_until = end + 3.5 * self.transport.char_time() + self.settings.pause_s
             if not held:
                 self._lock.release()
 

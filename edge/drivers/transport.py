@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +21,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerRTU
 
 from edge.drivers.errors import BadFrame, BusError, DeviceRefused, LinkDown, NoResponse
-from edge.drivers.framewake import FrameWaker
+from edge.drivers.framewake import EXCEPTION_REPLY_BYTES, FrameWaker
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class ModbusTransport(Protocol):
 
     def char_time(self) -> float:
         """Seconds one character takes on the wire (0 for TCP)."""
+
+    # Optional: `reply_at`, the monotonic time (the bus's clock) the last request's complete
+    # reply was in hand, or None. The bus counts the 3.5-character silence from it.
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ class PymodbusTransport:
         self.name = name or (serial.port if serial else f"{host}:{port}")
         self._rx = b""
         self._expect = 0  # bytes of the reply to the request being sent
+        # When the reply to the last request was complete (time.monotonic()), None before: the
+        # line's silence runs from the reply's last byte, not from when it has been decoded.
+        self.reply_at: float | None = None
         self.waker: FrameWaker | None = None
         self._host, self._port = host, port
         # Why the line last failed to open, as the operating system said it (None once open):
@@ -109,11 +116,14 @@ class PymodbusTransport:
         # Keep what arrived for the current request, so that a timeout can be told apart
         # from a damaged reply (CRC error, short frame).
         if sending:
-            self._rx = b""
+            self._rx, self.reply_at = b"", None
             if self.waker is not None:
                 self.waker.sent(self._expect)
         elif len(data) >= len(self._rx):
             self._rx = bytes(data)
+            if self.reply_at is None and (len(data) >= self._expect or (
+                    len(data) >= EXCEPTION_REPLY_BYTES and data[1] & 0x80)):
+                self.reply_at = time.monotonic()
         return data
 
     async def connect(self) -> None:

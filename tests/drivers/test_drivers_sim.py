@@ -370,13 +370,18 @@ async def test_rtu_replies_are_read_once_complete_not_byte_by_byte(tmp_path):
             assert waker is not None
             before = waker.reads
             for _ in range(3):
+                t0 = time.monotonic()
                 assert len(await bus.read(3, 4, 100, 40)) == 40
+                # when the reply was complete, for the line's silence (edge/drivers/bus.py):
+                # no sooner than its wire time after the request, no later than its return
+                assert t0 + wire_time(8 + 85, 9600) <= transport.reply_at <= time.monotonic()
             assert waker.reads - before <= 3 * 4
             before = waker.reads
             t0 = time.monotonic()
             with pytest.raises(DeviceRefused):
                 await bus.read(3, 4, 9000, 40)
             took = time.monotonic() - t0
+            assert t0 < transport.reply_at < t0 + took  # an exception reply is complete at 5 bytes
             assert waker.reads - before <= 4
             assert took < 0.5  # answered, not timed out waiting for 85 bytes
             assert bus.counters["timeout"] == 0
