@@ -212,7 +212,9 @@ class Bus:
             end = getattr(self.transport, "reply_at", None)
             if end is None or not started <= end <= now:  # no reply, or not on this clock
                 end = now
-            self._quiet_until = end + 3.5 * self.transport.char_time() + self.settings.pause_s
+            # max: a line that went down during the turn keeps its longer settle time
+            self._quiet_until = max(self._quiet_until,
+                                    end + 3.5 * self.transport.char_time() + self.settings.pause_s)
             if not held:
                 self._lock.release()
 

@@ -13,6 +13,7 @@ import pytest
 
 from edge.clock import FakeClock
 from edge.drivers.bus import NORMAL, URGENT, Bus, BusSettings
+from edge.drivers.errors import LinkDown
 from edge.drivers.meter import RegisterMapMeter
 from edge.drivers.pile import RegisterMapPile
 from edge.drivers.profile import load_profile
@@ -89,6 +90,24 @@ async def test_the_silence_runs_from_the_replys_last_byte_not_from_its_decoding(
     (_, _, _, first_done), (_, _, second_sent, _) = line.timeline
     # 3.5 characters after the first reply ended; the 3 ms spent decoding it count as silence
     assert second_sent - first_done == pytest.approx(GAP)
+
+
+async def test_a_line_gone_down_settles_for_its_backoff_before_the_next_request():
+    clock = FakeClock()
+    line = TimedLine(clock)
+    line.devices[1] = reference_pile()
+    bus = Bus(line, BusSettings(pause_s=0.0, retries=0, backoff_s=1.0), clock)
+    line.faults.append(LinkDown("the port went away"))
+
+    async def two_reads():
+        with pytest.raises(LinkDown):
+            await bus.read(1, 4, 100, 25)
+        await bus.read(1, 4, 100, 25)
+
+    await run_until(clock, clock.monotonic() + 5, [asyncio.ensure_future(two_reads())])
+    (_, _, _, first_done), (_, _, second_sent, _) = line.timeline
+    # the settle time, not the 3.5-character gap, after a link failure
+    assert second_sent - first_done >= 1.0 - 1e-9
 
 
 @pytest.mark.parametrize("offset", [-50.0, +50.0])
