@@ -15,7 +15,14 @@ bp.register_blueprint(driver_bp)
 
 # --- charging (stations, orders) and wallet (wallet routes, the payment provider's callbacks):
 # routes on the driver blueprint and the API blueprint, before any app registers them ---
-from cloud.api import driver_orders, driver_stations, driver_trips, driver_wallet, pay_notify  # noqa: E402,F401
+from cloud.api import (  # noqa: E402,F401
+    driver_orders,
+    driver_recommend,
+    driver_stations,
+    driver_trips,
+    driver_wallet,
+    pay_notify,
+)
 
 
 @bp.before_request
