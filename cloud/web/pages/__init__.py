@@ -16,10 +16,12 @@ from cloud.web.pages import (
     money,
     operators,
     orders,
+    recommend,
     settlement,
     stations,
     tariffs,
 )
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
-                          orders.bp, money.bp, alarms.bp, settlement.bp]
+                          orders.bp, money.bp, alarms.bp, settlement.bp,
+                          recommend.bp]
