@@ -20,7 +20,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "price": ("到站电价 ¥{price}/度（{period}）", "¥{price}/kWh when you arrive ({period})"),
     "free_now": ("现有 {free} 把空闲枪", "{free} guns free now"),
     "wait": ("预计排队约 {min} 分钟", "expected wait about {min} min"),
-    "power": ("可用功率 {kw} kW，充满所需约 {min} 分钟", "{kw} kW available: about {min} min to charge"),
+    "power": ("可用功率 {kw} kW，约 {min} 分钟充完", "{kw} kW available: about {min} min to charge"),
     "visits": ("您在这里充过 {n} 次", "you charged here {n} times"),
     "own_rating": ("您给这里的评分 {stars} 星", "you rated it {stars} stars"),
     "rating": ("车主评分 {stars} 星（{n} 条评价）", "rated {stars} stars by drivers ({n} ratings)"),
