@@ -67,7 +67,7 @@ def improve(c: Candidate, how: str, by: float) -> Candidate:
 HOWS = ("price", "wait", "free", "power", "level", "visits", "own_stars", "avg_stars", "nearer")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data(), w=weights, how=st.sampled_from(HOWS), by=st.floats(0.01, 0.9))
 def test_improving_one_term_never_moves_it_down(data, w, how, by) -> None:
     n = data.draw(st.integers(2, 6))

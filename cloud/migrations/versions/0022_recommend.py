@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "recommend_weights",
         sa.Column("name", sa.String(length=32), nullable=False),
-        *[sa.Column(c, sa.Integer(), nullable=False) for c in TERMS],
+        *[sa.Column(c, BIGINT, nullable=False) for c in TERMS],
         sa.Column("updated_by", sa.String(length=64), nullable=True),
         sa.Column("updated_at", BIGINT, nullable=False),
         *[sa.CheckConstraint(f"{c} BETWEEN 0 AND 1000", name=op.f(f"ck_recommend_weights_{c}")) for c in TERMS],
