@@ -148,7 +148,7 @@ def _prices(s: Session, sids: list[str], start: int, end: int) -> dict[str, tupl
 # --- the candidates ---------------------------------------------------------------------------
 def candidates(s: Session, settings: RecommendSettings, driver_id: str, lat: float, lng: float,
                radius_m: int, now: int) -> list[scorer.Candidate]:
-    la0, la1, ln0, ln1 = stations._box(lat, lng, radius_m)
+    la0, la1, ln0, ln1 = stations.bounding_box(lat, lng, radius_m)
     q = select(Station).where(Station.lat.is_not(None), Station.lat.between(la0, la1))
     if ln1 - ln0 < 360:
         q = q.where(Station.lng.between(ln0, ln1))
@@ -184,19 +184,19 @@ def candidates(s: Session, settings: RecommendSettings, driver_id: str, lat: flo
         gl = []
         archive = {g.gun_id: g for g in guns.get(st.sid, [])}
         live = {gid: stations.gun_entry(tele, gid) for gid in archive}
-        for gid, entry_ in (stations._guns_of(tele) or {}).items():
+        for gid, entry_ in (stations.guns_in(tele) or {}).items():
             live.setdefault(gid, entry_)
         for gid in sorted(live):
             row, entry = archive.get(gid), live[gid] or {}
             gstate = entry.get("state") or (row.state if row else None)
-            rated = row.rated_power_w if row and row.rated_power_w else stations._int(entry.get("rated_power_w"))
+            rated = row.rated_power_w if row and row.rated_power_w else stations.int_or_none(entry.get("rated_power_w"))
             free = online and stations.is_free(entry or None)
             free_at = None
             if not free and gstate not in OUT_STATES:
                 o = orders.get((st.sid, gid))
                 free_at = progress.expected_end(progress.Running(
-                    state=str(gstate), power_w=stations._int(entry.get("power_w")),
-                    energy_wh=stations._int(entry.get("energy_wh")), soc=stations._int(entry.get("soc")),
+                    state=str(gstate), power_w=stations.int_or_none(entry.get("power_w")),
+                    energy_wh=stations.int_or_none(entry.get("energy_wh")), soc=stations.int_or_none(entry.get("soc")),
                     limit_mode=o.limit_mode if o else None, limit_value=o.limit_value if o else None,
                     started_at=o.created_at if o else None, price_e4=now_w.price_e4 if now_w else None),
                     now, battery_wh=settings.battery_wh)

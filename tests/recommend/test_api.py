@@ -23,7 +23,7 @@ from cloud.orders.models import Order
 from cloud.recommend import service
 from cloud.recommend.scorer import Situation
 from tests.charging.conftest import make_app
-from tests.charging.support import ORIGIN, gun_entry, new_driver, seed, seed_station, set_gun_state
+from tests.charging.support import ORIGIN, new_driver, seed, seed_station, set_gun_state
 from tests.drivers_api.support import APPID, BASE, SECRET, auth, error_code
 from tests.support.databases import db_url  # noqa: F401  (fixture)
 
@@ -183,10 +183,6 @@ def test_query_count_does_not_grow_with_the_stations(app: Flask) -> None:
     many = count_queries(app, ask)
     assert ask.n == n_few + 20  # type: ignore[attr-defined]
     assert many == few == 10  # docs/recommend.md lists them
-
-
-def test_gun_entry_helper_matches_the_telemetry_schema() -> None:
-    assert set(gun_entry("P1-1")) == {"id", "state", "power_w", "limit_w", "energy_wh", "session_id", "soc"}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -65,7 +65,11 @@ test('recommend: the recommended list with its reasons from the running API', wh
   const comp = h.page('stations');
   await comp.instance.onLoad({});
   comp.querySelector('.view-recommended').dispatchEvent('tap');
-  await h.simulate.sleep(50);
+  // the tap's request goes to the running cloud: wait for its answer (at most 5 s)
+  for (let i = 0; i < 100 && !comp.instance.vm.state.recommended.length && !comp.instance.vm.state.error; i += 1) {
+    await h.simulate.sleep(50);
+  }
+  await h.simulate.sleep(0);
   assert.equal(comp.instance.vm.state.error, '');
   const cards = comp.querySelectorAll('.recommendation');
   assert.ok(cards.length >= 1);
