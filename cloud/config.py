@@ -121,6 +121,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "TRIPS_CAPPED_POWER_PCT": 50.0,  # a capped station starts sessions at this share of rated
         "TRIPS_VALUE_OF_TIME_FEN_PER_H": 3_000,  # time and money weighed: an hour is worth ¥30
         "TRIPS_RESERVE_AHEAD_S": 1_800,  # a reservation can hold a gun this far ahead of arrival
+        # --- recommendations: where to charge now (docs/recommend.md) ---
+        "RECOMMEND_DETOUR_FACTOR": 1.3,  # road length per straight length (no router plugged in)
+        "RECOMMEND_SPEED_KMH": 30.0,  # assumed average city speed for the drive time
+        "RECOMMEND_VALUE_OF_TIME_FEN_PER_H": 3_000,  # drive, wait and charge time against money
+        "RECOMMEND_ENERGY_WH": 30_000,  # the energy a driver wants when the request does not say
+        "RECOMMEND_BATTERY_WH": 60_000,  # a running session's car, to turn its SoC into energy left
         # AMap Web Service (driving route): key, its private key for `sig` (empty: unsigned)
         "AMAP_KEY": "",
         "AMAP_PRIVATE_KEY": "",
@@ -171,6 +177,9 @@ _INT_KEYS = {
     "DRIVER_TOKEN_TTL_S": (300, 365 * 86400),
     "DRIVER_MAX_SESSIONS": (1, 100),
     "TRIPS_VALUE_OF_TIME_FEN_PER_H": (0, 1_000_000),
+    "RECOMMEND_VALUE_OF_TIME_FEN_PER_H": (0, 1_000_000),
+    "RECOMMEND_ENERGY_WH": (1_000, 200_000),
+    "RECOMMEND_BATTERY_WH": (10_000, 300_000),
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
@@ -195,7 +204,8 @@ _FLOAT_KEYS = {"COMMAND_TIMEOUT_S": (0.1, 600.0), "WECHAT_TIMEOUT_S": (0.1, 60.0
                "CHARGING_START_TIMEOUT_S": (0.1, 60.0), "AMAP_TIMEOUT_S": (0.1, 60.0),
                "TRIPS_DETOUR_FACTOR": (1.0, 3.0), "TRIPS_STRAIGHT_SPEED_KMH": (10.0, 150.0),
                "TRIPS_CORRIDOR_M": (100.0, 100_000.0), "TRIPS_CAPPED_POWER_PCT": (1.0, 100.0),
-               "TRIPS_RESERVE_AHEAD_S": (0.0, 86_400.0)}
+               "TRIPS_RESERVE_AHEAD_S": (0.0, 86_400.0), "RECOMMEND_DETOUR_FACTOR": (1.0, 3.0),
+               "RECOMMEND_SPEED_KMH": (5.0, 150.0)}
 
 
 def apply_environment(

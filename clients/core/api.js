@@ -161,6 +161,7 @@ function createApi(options) {
     changePaymentPassword: (oldPassword, newPassword) =>
       request('PUT', '/payment-password', { old_password: oldPassword, new_password: newPassword }),
     stations: (params) => request('GET', '/stations' + query(params)),
+    recommendations: (params) => request('GET', '/recommendations' + query(params)),
     station: (sid) => request('GET', '/stations/' + encodeURIComponent(sid)),
     gun: (code) => request('GET', '/guns/' + encodeURIComponent(code)),
     startOrder: (body) => request('POST', '/orders', body),

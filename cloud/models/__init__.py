@@ -28,6 +28,7 @@ import cloud.jobs.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
 import cloud.operators.models  # noqa: E402, F401  (console: operators, sessions)
 import cloud.orders.models  # noqa: E402, F401
+import cloud.recommend.models  # noqa: E402, F401  (recommendations: the operators' weights)
 import cloud.reports.models  # noqa: E402, F401
 import cloud.reservations.models  # noqa: E402, F401  (reservations of guns)
 import cloud.settlement.models  # noqa: E402, F401  (console: settlement)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 ROLES = ("admin", "operator", "finance", "owner")
 AREAS = ("home", "stations", "guns", "archives", "tariffs", "orders", "money", "settlement",
-         "reports", "alarms", "operators", "audit")
+         "reports", "alarms", "operators", "audit", "recommend")
 
 _R, _W = "r", "w"
 PERMISSIONS: dict[str, dict[str, str]] = {
@@ -18,7 +18,7 @@ PERMISSIONS: dict[str, dict[str, str]] = {
     "operator": {"home": _R, "stations": _W, "guns": _W, "archives": _R, "tariffs": _R,
                  "orders": _W, "alarms": _W},
     # money and reports; reads everything else but the operators
-    "finance": {**{area: _R for area in AREAS if area != "operators"},
+    "finance": {**{area: _R for area in AREAS if area not in ("operators", "recommend")},
                 "money": _W, "settlement": _W, "reports": _W},
     # a station owner: reads its own stations' figures, acknowledges their alarms
     "owner": {"home": _R, "stations": _R, "guns": _R, "archives": _R, "orders": _R, "money": _R,

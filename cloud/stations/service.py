@@ -324,3 +324,9 @@ def stations_in_box(s: Session, lat0: float, lat1: float, lng0: float, lng1: flo
                     "load_level": load_level(state.telemetry if state else None),
                     "guns": _guns_view(live)})
     return out
+
+
+# Public names for the helpers other domains read telemetry and areas with (cloud/recommend).
+bounding_box = _box
+guns_in = _guns_of
+int_or_none = _int

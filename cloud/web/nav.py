@@ -40,6 +40,7 @@ NAV = (
     Entry("alarms", _l("Alarms"), "alarms.index", "/alarms"),
     Entry("operators", _l("Operators"), "operators.index", "/operators"),
     Entry("audit", _l("Audit log"), "audit.index", "/audit"),
+    Entry("recommend", _l("Recommendations"), "recommend.index", "/recommend"),
 )
 
 

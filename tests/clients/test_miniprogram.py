@@ -16,7 +16,8 @@ from tests.support.services import missing
 
 PAGES_TEST = "tests/clients/miniprogram/pages.test.js"
 STATION = {"sid": "ST-MP-01", "name": "张江科苑站", "lat": 31.2035, "lng": 121.5914, "gun_code": "JC-MP-0001"}
-NEEDS = {"stations": (STATIONS,), "scan": (GUNS, ORDERS), "wallet": (WALLET,), "trip": ("/api/v1/driver/trips/plan",)}
+NEEDS = {"stations": (STATIONS,), "scan": (GUNS, ORDERS), "wallet": (WALLET,), "trip": ("/api/v1/driver/trips/plan",),
+         "recommend": ("/api/v1/driver/recommendations",)}
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +76,7 @@ def test_trip_page(pages_run: dict[str, object]) -> None:
 
 def test_reservation_page(pages_run: dict[str, object]) -> None:
     check(pages_run, "reservation:")
+
+
+def test_recommended_list_on_the_stations_page(pages_run: dict[str, object]) -> None:
+    check(pages_run, "recommend:")

@@ -49,10 +49,41 @@ function markersOf(stations) {
   return out;
 }
 
+/** A recommendation of the API (GET /recommendations) as the pages show it: the reasons come
+ * already worded in the driver's language; `effect` is "+" (for), "-" (against) or "!" (a state). */
+function recommendationItem(ctx, r) {
+  return {
+    sid: r.sid,
+    rank: r.rank,
+    name: r.name || r.sid,
+    gun: r.gun,
+    available: Boolean(r.available),
+    unavailableText: r.available ? '' : ctx.t('recommend_unavailable'),
+    distance: f.distance(r.distance_m),
+    price: r.price_e4 === null || r.price_e4 === undefined ? '' : f.pricePerKwh(r.price_e4),
+    power: r.power_w ? f.kw(r.power_w) : '',
+    reasons: (r.reasons || []).map((x, i) => ({ id: i, key: x.key, text: x.text,
+      kind: x.effect === '+' ? 'pro' : (x.effect === '-' ? 'con' : 'note') })),
+  };
+}
+
 function createStations(ctx) {
   const store = createStore({ loading: false, busy: false, error: '', errorCode: '', view: 'list', freeOnly: false,
-    center: null, stations: [], items: [], markers: [], empty: false });
+    center: null, stations: [], items: [], markers: [], empty: false,
+    recommended: [], recommendEmpty: false, recommendNeedsLocation: false });
+  function loadRecommended() {
+    const c = store.state.center;
+    if (!c) { store.set({ recommended: [], recommendNeedsLocation: true, recommendEmpty: false }); return Promise.resolve([]); }
+    const params = { lat: c.lat.toFixed(6), lng: c.lng.toFixed(6) };
+    return guarded(store, ctx.t, () => ctx.api.recommendations(params).then((r) => {
+      const recs = r.recommendations || [];
+      store.set({ recommended: recs.map((x) => recommendationItem(ctx, x)), recommendEmpty: recs.length === 0,
+        recommendNeedsLocation: false });
+      return recs;
+    }), 'loading');
+  }
   function load() {
+    if (store.state.view === 'recommended') return loadRecommended();
     const c = store.state.center;
     const params = c ? { lat: c.lat.toFixed(6), lng: c.lng.toFixed(6) } : {};
     if (store.state.freeOnly) params.free = 1;
@@ -68,11 +99,17 @@ function createStations(ctx) {
     load,
     /** The driver's position, GCJ-02 (wx.getLocation({type: "gcj02"}) or the H5's converted one). */
     setCenter(lat, lng) { store.set({ center: { lat, lng } }); return load(); },
-    setView(view) { store.set({ view: view === 'map' ? 'map' : 'list' }); },
+    setView(view) {
+      const v = ['map', 'recommended'].includes(view) ? view : 'list';
+      const was = store.state.view;
+      store.set({ view: v });
+      if (v === 'recommended') return loadRecommended();
+      return was === 'recommended' ? load() : Promise.resolve();
+    },
     toggleFree() { store.set({ freeOnly: !store.state.freeOnly }); return load(); },
     /** The station a tapped marker stands for. */
     sidOfMarker(markerId) { const m = store.state.markers.find((x) => x.id === Number(markerId)); return m ? m.sid : null; },
   };
 }
 
-module.exports = { createStations, stationItem, markersOf, markerKind, MARKER_COLORS };
+module.exports = { createStations, stationItem, recommendationItem, markersOf, markerKind, MARKER_COLORS };

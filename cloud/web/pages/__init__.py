@@ -16,6 +16,7 @@ from cloud.web.pages import (
     money,
     operators,
     orders,
+    recommend,
     reservations,
     settlement,
     stations,
@@ -23,4 +24,4 @@ from cloud.web.pages import (
 )
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
-                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp]
+                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp, recommend.bp]

@@ -22,6 +22,7 @@ Component({
     onPullDownRefresh() { return this.vm.load().then(() => wx.stopPullDownRefresh()); },
     showList() { this.vm.setView('list'); },
     showMap() { this.vm.setView('map'); },
+    showRecommended() { return this.vm.setView('recommended'); },
     toggleFree() { return this.vm.toggleFree(); },
     retry() { return this.vm.load(); },
     trip() { wx.navigateTo({ url: '/pages/trip/trip' }); },

@@ -59,6 +59,30 @@ test('stations: the list near the driver from the running API', when('stations')
   assert.match(h.phone.navigations.pop()[1], /^\/pages\/station\/station\?sid=/);
 });
 
+test('recommend: the recommended list with its reasons from the running API', when('recommend'), async () => {
+  await h.loggedIn();
+  h.phone.location = { latitude: SEED.lat, longitude: SEED.lng };
+  const comp = h.page('stations');
+  await comp.instance.onLoad({});
+  comp.querySelector('.view-recommended').dispatchEvent('tap');
+  // the tap's request goes to the running cloud: wait for its answer (at most 5 s)
+  for (let i = 0; i < 100 && !comp.instance.vm.state.recommended.length && !comp.instance.vm.state.error; i += 1) {
+    await h.simulate.sleep(50);
+  }
+  await h.simulate.sleep(0);
+  assert.equal(comp.instance.vm.state.error, '');
+  const cards = comp.querySelectorAll('.recommendation');
+  assert.ok(cards.length >= 1);
+  const names = h.texts(comp, '.recommendation .name');
+  assert.ok(names.some((n) => n.endsWith(SEED.name)), JSON.stringify(names));
+  // the seeded station is offline: listed last, saying why in the driver's language
+  const reasons = h.texts(comp, '.recommendation .reason');
+  assert.ok(reasons.includes('充电站离线，暂不能充电'), JSON.stringify(reasons));
+  cards[0].dispatchEvent('tap');
+  await h.simulate.sleep(0);
+  assert.match(h.phone.navigations.pop()[1], /^\/pages\/station\/station\?sid=/);
+});
+
 test("scan: a start the station refuses shows the API's message", when('scan'), async () => {
   await h.loggedIn();
   const comp = h.page('scan');

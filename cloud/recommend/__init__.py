@@ -1,0 +1,1 @@
+"""Recommendations: where to charge now (docs/recommend.md)."""
