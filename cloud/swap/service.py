@@ -349,17 +349,17 @@ def list_mine(s: Session, driver_id: int | str, *, limit: int = 20) -> list[dict
     return [view(s, b) for b in rows]
 
 
-def mark_used(transactions: Transactions, booking_id: Any, *, bay_id: Any = None, actor: str,
-              ip: str | None = None, now: int | None = None) -> dict[str, Any]:
+def mark_used(transactions: Transactions, booking_id: Any, *, sid: str | None = None, bay_id: Any = None,
+              actor: str, ip: str | None = None, now: int | None = None) -> dict[str, Any]:
     """The swap is done (an operator's word): `used`, the fee back or kept by the terms; the
     pack handed out (a ready one of the type) becomes the returned one, charging until its
-    type's charge time has passed."""
+    type's charge time has passed. Given `sid`, a booking at another station is not found."""
     t = now_ms() if now is None else now
     with transactions() as s:
         take_write_lock(s)
         b = s.get(SwapBooking, booking_id, with_for_update=s.get_bind().dialect.name == "postgresql") \
             if isinstance(booking_id, str) and len(booking_id) <= 64 else None
-        if b is None:
+        if b is None or (sid is not None and b.sid != sid):  # `sid`: the station the operator may see
             raise SwapError("not_found", "no such booking")
         if b.state != "booked":
             raise SwapError("reservation_not_active", f"the booking is {b.state}")
