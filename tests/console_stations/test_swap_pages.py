@@ -46,6 +46,7 @@ def _swap_station(app: Flask) -> str:
 def test_page_shows_bays_packs_and_bookings_in_both_languages(app: Flask, client: FlaskClient, seeded: dict) -> None:
     bid = _swap_station(app)
     _as(client, "ops")
+    assert 'id="swap-link"' in client.get("/stations/").text
     page = client.get("/swap").text
     assert 'data-sid="ST-A"' in page and "换电站" in page and 'data-sid="ST-B"' not in page
     page = client.get("/swap/ST-A").text
