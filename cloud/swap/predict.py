@@ -37,7 +37,7 @@ def available_at(packs: Iterable[Pack], type_code: str, at: int) -> int:
 
 def free_packs(packs: list[Pack], booked: list[Booked], type_code: str, at: int) -> int:
     """How many more bookings of the type with slot start `at` can be served: the least slack
-    of Hall's condition at `at` and at each later booking's slot start (never below 0)."""
+    of Hall's condition at `at` and at each booking's slot start after it (never below 0)."""
     mine = sorted(b.slot_start for b in booked if b.type_code == type_code)
     points = [at, *[t for t in mine if t > at]]
     slack = min(available_at(packs, type_code, t) - sum(1 for b in mine if b <= t) for t in points)
@@ -73,7 +73,7 @@ def bays_free(capacity: int, booked: list[Booked], slot_start: int) -> int:
 
 
 def predicted(packs: Iterable[Pack], type_code: str, now: int) -> list[tuple[int, int]]:
-    """(time, packs ready by then) at now and at each later expected ready time, ascending."""
+    """(time, packs ready by then) at now and at each expected ready time after it, ascending."""
     packs = list(packs)
     times = sorted({p.ready_at for p in packs if p.type_code == type_code and p.state == "charging"
                     and p.ready_at is not None and p.ready_at > now})

@@ -45,7 +45,7 @@ def test_one_ready_pack_booked_later_leaves_none_for_now() -> None:
     # until the pack ready at T+25 — which then serves T+40, so T is still bookable once.
     booked = [Booked(A, T + 40 * M)]
     assert free_packs(PACKS, booked, A, T) == 1
-    # With the T+25 pack gone the later booking needs the only ready one: nothing for T.
+    # With the T+25 pack gone the T+40 booking needs the only ready one: nothing for T.
     only_ready = [Pack(A, "ready")]
     assert free_packs(only_ready, booked, A, T) == 0
     assert free_packs(only_ready, [], A, T) == 1

@@ -67,7 +67,7 @@ def test_book_holds_the_fee_and_takes_a_pack_and_a_bay(engine: Engine) -> None:
     with Session(engine) as s:
         v = service.details(s, "SW1", now=T0)
     assert v["slots"][1]["bays_free"] == 1 and v["slots"][1]["packs"]["NIO-75"] == 0
-    assert v["slots"][3]["packs"]["NIO-75"] == 1  # the pack charging till T0+25 serves later slots
+    assert v["slots"][3]["packs"]["NIO-75"] == 1  # the pack charging till T0+25 serves the slots from T0+30
     with pytest.raises(SwapError) as e:
         _book(engine, "d2")  # the only pack ready by T0+10 is promised
     assert e.value.code == "no_pack"
