@@ -47,9 +47,10 @@ def register(app: Any) -> None:
 
     # --- charging: station archive and gun QR codes ---
     from cloud.stations.cli import gun_group, station_group
+    from cloud.swap.cli import swap_group  # battery-swap stations
     from cloud.tariffs.cli import tariff_group
 
-    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group]:
+    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group, swap_group]:
         app.cli.add_command(cmd)
 
 

@@ -14,13 +14,14 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 bp.register_blueprint(driver_bp)
 
 # --- charging (stations, orders), wallet (wallet routes, the payment provider's callbacks),
-# reservations of guns, trip planning and recommendations: routes on the driver blueprint and
-# the API blueprint, before any app registers them ---
+# reservations of guns, battery swap, trip planning and recommendations: routes on the driver
+# blueprint and the API blueprint, before any app registers them ---
 from cloud.api import (  # noqa: E402,F401
     driver_orders,
     driver_recommend,
     driver_reservations,
     driver_stations,
+    driver_swap,
     driver_trips,
     driver_wallet,
     pay_notify,

@@ -95,6 +95,11 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "reserve_failed": (502, "充电站未能锁定该枪，预约未成功；预约费已退回。",
                        "The station could not hold the gun; nothing was reserved and any fee is back."),
     "reservation_not_active": (409, "该预约已结束，无法取消。", "This reservation has ended; it cannot be cancelled."),
+    # --- battery swap (cloud/swap, cloud/api/driver_swap.py; they share the reservation codes,
+    # not_found and insufficient_balance) ---
+    "slot_unavailable": (400, "该时段无法预约（已过去或不是整时段）。", "That slot cannot be booked (past, or not a slot start)."),
+    "slot_full": (409, "该时段的换电工位已约满。", "Every swap bay is booked in that slot."),
+    "no_pack": (409, "该时段没有可预约的此型号电池。", "No pack of that type will be ready for that slot."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
@@ -109,7 +114,9 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "min_arrival_soc_pct": "到达最低电量", "min_stop_soc_pct": "到站最低电量",
                          "max_charge_soc_pct": "最高充至电量", "depart_at": "出发时间", "reserve": "reserve（预约）",
                          # --- reservations ---
-                         "minutes": "minutes（预约时长）"},
+                         "minutes": "minutes（预约时长）",
+                         # --- battery swap ---
+                         "sid": "sid（换电站）", "type_code": "type_code（电池型号）", "slot_start": "slot_start（时段）"},
                "en": {None: "the body"}}
 
 

@@ -12,6 +12,7 @@ from cloud.jobs import (
     push_tariffs,
     report_days,
     reservations,
+    swap,
     wallet,
 )
 from cloud.jobs.context import JobContext
@@ -24,6 +25,7 @@ JOBS: list[tuple[str, Job]] = [
     ("close_stale", close_stale.run),
     ("push_tariffs", push_tariffs.run),
     ("reservations", reservations.run),  # ended at `until` (no-shows), releases confirmed from telemetry
+    ("swap", swap.run),  # swap bookings past their slot: no-shows; packs past their ready time: ready
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)

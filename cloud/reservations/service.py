@@ -86,7 +86,7 @@ class ReservationSettings:
 write_lock = take_write_lock
 
 
-def _serialize(s: Session, *names: str) -> None:
+def serialize(s: Session, *names: str) -> None:
     """On PostgreSQL, one reserve per gun and per driver at a time (transaction advisory locks,
     always in the order given): two reserves racing on the partial unique indexes could
     otherwise deadlock. SQLite's write lock already serialises them."""
@@ -208,16 +208,26 @@ def _end(s: Session, r: Reservation, state: str, now: int, *, failure: str | Non
     r.state, r.ended_at = state, now
     if failure:
         r.failure = failure[:200]
-    if r.fee_state == "held":
-        terms = Rule(refund_on_start=r.refund_on_start, refund_on_cancel=r.refund_on_cancel,
-                     keep_on_no_show=r.keep_on_no_show)
-        outcome = fee_outcome(terms, state)
-        if outcome == "kept":
-            ledger.settle(s, r.reservation_id, {"service": r.fee_fen})
-        else:
-            ledger.release(s, r.reservation_id)
-        r.fee_state = outcome
+    r.fee_state = end_fee(s, r.reservation_id, r.fee_fen, r.fee_state, state, refund_on_start=r.refund_on_start,
+                          refund_on_cancel=r.refund_on_cancel, keep_on_no_show=r.keep_on_no_show)
     s.flush()
+
+
+def end_fee(s: Session, hold_id: str, fee_fen: int, fee_state: str, end: str, *, refund_on_start: bool,
+            refund_on_cancel: bool, keep_on_no_show: bool) -> str:
+    """The fee state after a booking held under `hold_id` ends by `end` (used, cancelled,
+    expired, failed): a held fee kept (settled as service revenue) or released by the terms
+    given, on the ledger in the caller's transaction. Shared with battery-swap bookings
+    (cloud.swap), so both follow the same rules."""
+    if fee_state != "held":
+        return fee_state
+    terms = Rule(refund_on_start=refund_on_start, refund_on_cancel=refund_on_cancel, keep_on_no_show=keep_on_no_show)
+    outcome = fee_outcome(terms, end)
+    if outcome == "kept":
+        ledger.settle(s, hold_id, {"service": fee_fen})
+    else:
+        ledger.release(s, hold_id)
+    return outcome
 
 
 # --- reserve, cancel, use ---------------------------------------------------------------------------
@@ -243,7 +253,7 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
         if gun is None:
             raise ReservationError("gun_not_found", f"no gun with code {gun_code!r}")
         sid = gun.sid
-        _serialize(s, f"gun:{sid}:{gun.gun_id}", f"driver:{did}")
+        serialize(s, f"gun:{sid}:{gun.gun_id}", f"driver:{did}")
         rule = get_rule(s, sid)
         if not rule.enabled:
             raise ReservationError("reservation_disabled", f"station {sid} takes no reservations")

@@ -40,8 +40,8 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet", "reservations")
-PUBLIC = ("stations", "guns")
+OWNED = ("orders", "wallet", "reservations", "swap-bookings")
+PUBLIC = ("stations", "guns", "swap-stations")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
 
@@ -171,7 +171,27 @@ def seed_reservation(app: Flask, who: Someone) -> str:
     return rid
 
 
-SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation}
+def seed_swap_booking(app: Flask, who: Someone) -> str:
+    """Their live swap booking (the row as cloud.swap.service.book leaves it)."""
+    from cloud.models import now_ms
+    from cloud.stations import service as stations
+    from cloud.swap import service as swap
+    from cloud.swap.models import SwapBooking
+
+    bid = f"sw-apiqa-{who.name}-{next(_guns)}"
+    with app.app_context(), db.transaction() as s:
+        if not swap.is_swap(s, "SW-APIQA"):
+            stations.set_station(s, "SW-APIQA", name="apiqa swap")
+            swap.set_swap_station(s, "SW-APIQA", actor="apiqa")
+            swap.set_pack_type(s, "APIQA-75", name="75 kWh", kwh=75, actor="apiqa")
+        start = now_ms() + 600_000
+        s.add(SwapBooking(booking_id=bid, driver_id=str(who.id), sid="SW-APIQA", type_code="APIQA-75",
+                          created_at=now_ms(), slot_start=start, until=start + 600_000, state="booked"))
+    return bid
+
+
+SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation,
+                                                      "swap-bookings": seed_swap_booking}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:

@@ -20,8 +20,10 @@ from cloud.web.pages import (
     reservations,
     settlement,
     stations,
+    swap,
     tariffs,
 )
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
-                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp, recommend.bp]
+                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp, recommend.bp,
+                          swap.bp]

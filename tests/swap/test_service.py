@@ -1,0 +1,219 @@
+"""The swap service on a real database (SQLite and PostgreSQL): booking under the station's
+reservation rules with the fee held on the ledger, refusals that move no money, cancel, the
+swap done, no-shows by the job and the suspension they bring, stock changes audited, and
+two drivers racing for the last bay of a slot."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.audit.models import AuditEntry
+from cloud.db import make_engine
+from cloud.ledger import service as ledger
+from cloud.ledger.accounts import Kind
+from cloud.swap import service
+from cloud.swap.models import SwapBooking, SwapPack
+from cloud.swap.service import SwapError
+from tests.swap.support import FIXED, MIN, SLOT, T0, seed_swap, top_up
+
+
+def _tx(engine: Engine):  # type: ignore[no-untyped-def]
+    return sessionmaker(engine).begin
+
+
+def _seed(engine: Engine, **kw: object) -> None:
+    with Session(engine) as s, s.begin():
+        seed_swap(s, **kw)  # type: ignore[arg-type]
+        top_up(s, "d1", 1000)
+        top_up(s, "d2", 1000)
+
+
+def _book(engine: Engine, driver: str = "d1", slot: int = T0 + SLOT, type_code: str = "NIO-75",
+          now: int = T0) -> dict:
+    return service.book(_tx(engine), driver_id=driver, sid="SW1", type_code=type_code, slot_start=slot, now=now)
+
+
+def _bal(engine: Engine, driver: str) -> ledger.Balances:
+    with Session(engine) as s:
+        return ledger.balances(s, driver)
+
+
+def _revenue(engine: Engine) -> int:
+    with Session(engine) as s:
+        return ledger.platform_balance(s, Kind.REVENUE_SERVICE)
+
+
+def test_details_show_packs_ready_now_and_predicted_and_the_slots(engine: Engine) -> None:
+    _seed(engine)
+    with Session(engine) as s:
+        v = service.details(s, "SW1", now=T0)
+    [t75] = [t for t in v["pack_types"] if t["type_code"] == "NIO-75"]
+    assert (t75["ready"], t75["charging"], t75["bookable_now"]) == (1, 1, 1)
+    assert t75["predicted"] == [{"at": T0, "ready": 1}, {"at": T0 + 25 * MIN, "ready": 2}]
+    assert v["bays"] == {"total": 2, "free": 2, "swapping": 0, "maintenance": 0}
+    assert [sl["start"] for sl in v["slots"]] == [T0 + k * SLOT for k in range(6)]
+    assert v["slots"][3]["packs"] == {"NIO-75": 2} and v["slots"][0]["bays_free"] == 2
+
+
+def test_book_holds_the_fee_and_takes_a_pack_and_a_bay(engine: Engine) -> None:
+    _seed(engine)
+    b = _book(engine)
+    assert (b["state"], b["fee_fen"], b["fee_state"], b["until"]) == ("booked", 300, "held", T0 + 2 * SLOT)
+    assert _bal(engine, "d1").held == 300 and _bal(engine, "d1").cash == 700
+    with Session(engine) as s:
+        v = service.details(s, "SW1", now=T0)
+    assert v["slots"][1]["bays_free"] == 1 and v["slots"][1]["packs"]["NIO-75"] == 0
+    assert v["slots"][3]["packs"]["NIO-75"] == 1  # the pack charging till T0+25 serves the slots from T0+30
+    with pytest.raises(SwapError) as e:
+        _book(engine, "d2")  # the only pack ready by T0+10 is promised
+    assert e.value.code == "no_pack"
+    assert _book(engine, "d2", slot=T0 + 3 * SLOT)["state"] == "booked"
+
+
+@pytest.mark.parametrize("rule, slot, now, code", [
+    ({**FIXED, "enabled": False}, T0 + SLOT, T0, "reservation_disabled"),
+    (FIXED, T0 + 6 * SLOT, T0, "reservation_too_long"),
+    (FIXED, T0 + SLOT + 1, T0, "slot_unavailable"),
+    (FIXED, T0 - SLOT, T0, "slot_unavailable"),
+    ({**FIXED, "fee_fen": 5000}, T0 + SLOT, T0, "insufficient_balance"),
+])
+def test_refusals_book_nothing_and_move_no_money(engine: Engine, rule: dict, slot: int, now: int,
+                                                 code: str) -> None:
+    _seed(engine, rule=rule)
+    with pytest.raises(SwapError) as e:
+        _book(engine, slot=slot, now=now)
+    assert e.value.code == code
+    assert _bal(engine, "d1") == ledger.Balances(cash=1000, bonus=0, held=0, debt=0)
+    with Session(engine) as s:
+        assert s.scalars(select(SwapBooking)).all() == []
+
+
+def test_a_full_slot_and_a_second_booking_are_refused(engine: Engine) -> None:
+    _seed(engine, bays=1, packs={"NIO-75": [("ready", None), ("ready", None)]})
+    _book(engine, "d1")
+    with pytest.raises(SwapError) as e:
+        _book(engine, "d2")
+    assert e.value.code == "slot_full"
+    with pytest.raises(SwapError) as e:
+        _book(engine, "d1", slot=T0 + 2 * SLOT)
+    assert e.value.code == "reservation_exists"
+    with Session(engine) as s, s.begin():
+        service.set_bay(s, "SW1", "B1", "maintenance", actor="op")
+    with Session(engine) as s:
+        assert service.details(s, "SW1", now=T0)["slots"][2]["bays_free"] == 0
+
+
+@pytest.mark.parametrize("refund, cash, revenue", [(True, 1000, 0), (False, 700, 300)])
+def test_cancel_refunds_or_keeps_the_fee_by_the_rules(engine: Engine, refund: bool, cash: int, revenue: int) -> None:
+    _seed(engine, rule={**FIXED, "refund_on_cancel": refund})
+    b = _book(engine)
+    v = service.cancel(_tx(engine), driver_id="d1", booking_id=b["booking_id"], now=T0 + MIN)
+    assert v["state"] == "cancelled" and v["fee_state"] == ("refunded" if refund else "kept")
+    assert _bal(engine, "d1") == ledger.Balances(cash=cash, bonus=0, held=0, debt=0)
+    assert _revenue(engine) == revenue
+    with pytest.raises(SwapError) as e:
+        service.cancel(_tx(engine), driver_id="d1", booking_id=b["booking_id"])
+    assert e.value.code == "reservation_not_active"
+    with pytest.raises(SwapError) as e:  # another driver's booking is as missing
+        service.cancel(_tx(engine), driver_id="d2", booking_id=b["booking_id"])
+    assert e.value.code == "not_found"
+
+
+def test_the_swap_done_uses_the_booking_and_the_pack_goes_charging(engine: Engine) -> None:
+    _seed(engine, rule={**FIXED, "refund_on_start": False})
+    b = _book(engine)
+    v = service.mark_used(_tx(engine), b["booking_id"], bay_id="B2", actor="op", now=T0 + 12 * MIN)
+    assert (v["state"], v["fee_state"], v["bay_id"]) == ("used", "kept", "B2")
+    assert _bal(engine, "d1").cash == 700 and _revenue(engine) == 300
+    with Session(engine) as s:
+        pack = s.get_one(SwapPack, "SW1-NIO-75-0")
+        assert (pack.state, pack.ready_at) == ("charging", T0 + 12 * MIN + 45 * MIN)
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "swap.used")).target == b["booking_id"]
+
+
+def test_no_shows_expire_keep_the_fee_and_suspend(engine: Engine) -> None:
+    _seed(engine, rule={**FIXED, "no_show_limit": 2, "suspend_days": 7},
+          packs={"NIO-75": [("ready", None)] * 3})
+    for k in range(2):
+        b = _book(engine, "d1", slot=T0 + (3 * k + 1) * SLOT, now=T0 + 3 * k * SLOT)
+        assert service.expire_due(_tx(engine), now=b["until"] - 1) == 0
+        assert service.expire_due(_tx(engine), now=b["until"]) == 1
+        with Session(engine) as s:
+            row = s.get_one(SwapBooking, b["booking_id"])
+            assert (row.state, row.no_show, row.fee_state) == ("expired", True, "kept")
+    assert _bal(engine, "d1").cash == 400 and _revenue(engine) == 600
+    with pytest.raises(SwapError) as e:
+        _book(engine, "d1", slot=T0 + 7 * SLOT, now=T0 + 6 * SLOT)
+    assert e.value.code == "reservation_suspended"
+    assert _book(engine, "d2", slot=T0 + 7 * SLOT, now=T0 + 6 * SLOT)["state"] == "booked"
+
+
+def test_the_job_makes_packs_ready_at_their_time(engine: Engine) -> None:
+    _seed(engine)
+    service.expire_due(_tx(engine), now=T0 + 25 * MIN)
+    with Session(engine) as s:
+        assert s.get_one(SwapPack, "SW1-NIO-75-1").state == "ready"
+
+
+def test_stock_changes_are_audited_and_bad_values_refused(engine: Engine) -> None:
+    from cloud.drivers.errors import InvalidField
+
+    _seed(engine)
+    with Session(engine) as s, s.begin():
+        service.set_pack(s, "SW1", "SW1-NIO-75-0", type_code="NIO-75", state="out", actor="op", ip="10.0.0.1")
+        for bad in ({"state": "lost"}, {"type_code": "NOPE"}, {"state": "charging", "ready_at": None}):
+            with pytest.raises(InvalidField):
+                service.set_pack(s, "SW1", "P9", **{"type_code": "NIO-75", "state": "ready", **bad},  # type: ignore[arg-type]
+                                 actor="op")
+        with pytest.raises(InvalidField):
+            service.set_bay(s, "SW1", "B1", "broken", actor="op")
+    with Session(engine) as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "swap.pack")
+                          .order_by(AuditEntry.id.desc())).first()
+        assert entry is not None and entry.actor == "op" and entry.detail["state"] == "out"
+        assert service.details(s, "SW1", now=T0)["pack_types"][0]["ready"] == 0
+
+
+def _race(url: str, tmp: object) -> None:
+    seeder = make_engine(url, purpose="writer")
+    from tests.cloud.support import migrated_engine
+
+    migrated_engine(url).dispose()
+    _seed(seeder, bays=1, packs={"NIO-75": [("ready", None), ("ready", None)]})
+    web = make_engine(url, purpose="web")
+    barrier, results = threading.Barrier(2), {}
+
+    def go(driver: str) -> None:
+        barrier.wait()
+        try:
+            results[driver] = _book(web, driver)["state"]
+        except SwapError as e:
+            results[driver] = e.code
+
+    threads = [threading.Thread(target=go, args=(d,)) for d in ("d1", "d2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results.values()) == ["booked", "slot_full"], results
+    with Session(seeder) as s:
+        assert len(s.scalars(select(SwapBooking)).all()) == 1
+        assert sorted(ledger.balances(s, d).held for d in ("d1", "d2")) == [0, 300]
+        assert ledger.verify(s) == []
+    web.dispose()
+    seeder.dispose()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_drivers_racing_for_the_last_bay_sqlite(tmp_path: object, round_: int) -> None:
+    _race(f"sqlite:///{tmp_path}/race.sqlite", tmp_path)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("round_", range(3))
+def test_two_drivers_racing_for_the_last_bay_postgres(pg_url: str, round_: int) -> None:
+    _race(pg_url, None)
