@@ -14,9 +14,10 @@ from cloud.api.driver import bp as driver_bp  # noqa: E402
 bp.register_blueprint(driver_bp)
 
 # --- charging (stations, orders), wallet (wallet routes, the payment provider's callbacks),
-# reservations of guns and trip planning: routes on the driver blueprint and the API blueprint,
+# reservations of guns, trip planning and the community (reviews, posts, gun reports): routes on the driver blueprint and the API blueprint,
 # before any app registers them ---
 from cloud.api import (  # noqa: E402,F401
+    driver_community,
     driver_orders,
     driver_reservations,
     driver_stations,

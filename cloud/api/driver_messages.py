@@ -95,6 +95,15 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "reserve_failed": (502, "充电站未能锁定该枪，预约未成功；预约费已退回。",
                        "The station could not hold the gun; nothing was reserved and any fee is back."),
     "reservation_not_active": (409, "该预约已结束，无法取消。", "This reservation has ended; it cannot be cancelled."),
+    # --- community (cloud/community, cloud/api/driver_community.py) ---
+    "sensitive_word": (422, "内容包含敏感词“{word}”，请修改后再提交。",
+                       "The text contains the blocked word “{word}”; please change it."),
+    "community_banned": (403, "您已被禁止发言，请联系客服。", "You are banned from posting; please contact support."),
+    "review_not_allowed": (403, "只能评价您在本站已结算的充电订单。",
+                           "You can only review a settled charging order of yours at this station."),
+    "review_exists": (409, "该订单已评价过。", "This order has been reviewed already."),
+    "photo_invalid": (400, "图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。",
+                      "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
@@ -109,7 +118,10 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "min_arrival_soc_pct": "到达最低电量", "min_stop_soc_pct": "到站最低电量",
                          "max_charge_soc_pct": "最高充至电量", "depart_at": "出发时间", "reserve": "reserve（预约）",
                          # --- reservations ---
-                         "minutes": "minutes（预约时长）"},
+                         "minutes": "minutes（预约时长）",
+                         # --- community ---
+                         "text": "内容", "photo_ids": "图片", "content_base64": "图片内容",
+                         "reason": "故障原因", "parent_id": "回复的帖子"},
                "en": {None: "the body"}}
 
 
@@ -127,4 +139,5 @@ def message(code: str, lang: str, **facts: Any) -> str:
     facts.setdefault("retry_after_min", max(1, -(-int(retry_ms or 0) // 60_000)))
     facts.setdefault("attempts_left", 0)
     facts.setdefault("max_minutes", "?")
+    facts.setdefault("word", "")
     return text.format(**facts)

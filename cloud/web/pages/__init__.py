@@ -11,6 +11,7 @@ from cloud.web.pages import (
     archives,
     audit,
     auth,
+    community,
     guns,
     home,
     money,
@@ -23,4 +24,5 @@ from cloud.web.pages import (
 )
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
-                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp]
+                          orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp,
+                          community.bp]
