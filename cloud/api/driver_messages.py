@@ -97,7 +97,7 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "reservation_not_active": (409, "该预约已结束，无法取消。", "This reservation has ended; it cannot be cancelled."),
     # --- community (cloud/community, cloud/api/driver_community.py) ---
     "sensitive_word": (422, "内容包含敏感词“{word}”，请修改后再提交。",
-                       "The text contains the blocked word “{word}”; please change it."),
+                       "The text contains the blocked word \"{word}\"; please change it."),
     "community_banned": (403, "您已被禁止发言，请联系客服。", "You are banned from posting; please contact support."),
     "review_not_allowed": (403, "只能评价您在本站已结算的充电订单。",
                            "You can only review a settled charging order of yours at this station."),

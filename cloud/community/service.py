@@ -45,7 +45,7 @@ class CommunityError(Exception):
 MESSAGES: dict[str, tuple[str, str]] = {
     "not_found": ("不存在", "Not found"),
     "invalid_request": ("请求有误", "Bad request"),
-    "sensitive_word": ("内容包含敏感词“{word}”，请修改后再提交。", "The text contains the blocked word “{word}”; please change it."),
+    "sensitive_word": ("内容包含敏感词“{word}”，请修改后再提交。", "The text contains the blocked word \"{word}\"; please change it."),
     "community_banned": ("您已被禁止发言。", "You are banned from posting."),
     "review_not_allowed": ("只能评价您在本站已结算的充电订单。", "You can only review a settled charging order of yours at this station."),
     "review_exists": ("该订单已评价过。", "This order has been reviewed already."),
