@@ -59,6 +59,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHAT_SECRET": "",
         "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
         "WECHAT_TIMEOUT_S": 5.0,
+        # subscribe message template of the session receipt (empty: no receipts; docs/community.md)
+        "WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE": "",
         # The H5 app's login: WeChat Official Account web authorisation (docs/config.md);
         # empty: the H5 app cannot log drivers in (the mini-program can)
         "WECHAT_OA_APPID": "",
