@@ -25,7 +25,7 @@ from typing import Any
 TOKEN_TTL_S = 7200
 ERRMSG = {40001: "invalid credential, access_token is invalid or not latest", 40002: "invalid grant_type",
           40003: "invalid openid", 40013: "invalid appid", 40125: "invalid appsecret", 40037: "invalid template_id",
-          43101: "user refuse to accept the msg", 47003: "argument invalid! data.xxx.value invalid"}
+          43101: "user refuse to accept the msg", 47003: "argument invalid! data.keyword.value invalid"}
 
 
 @dataclass
