@@ -3,7 +3,7 @@ small notifier interface (WeChat subscribe messages in production, anything with
 `session_receipt` in tests).
 
 Money never waits for a message and never fails because of one: billing only notes the
-settled order id on its Session (`order_settled`); after that transaction commits, one
+settled order id on its Session (`order_settled`); when its outermost transaction ends, one
 background thread re-reads the order in its own session and sends only if it is settled (a
 savepoint or transaction rolled back after the note sends nothing). Every failure is logged
 (`jc.notices`) and dropped. No notifier configured: nothing is noted."""
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from cloud.wechat.subscribe import SubscribeClient
 
@@ -54,6 +54,7 @@ class WechatNotifier:
 
     def session_receipt(self, r: Receipt) -> None:
         if not r.openid:
+            log.info("order %s: driver %s has no openid, no receipt", r.order_id, r.driver_id)
             return
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.settled_at / 1000 + 8 * 3600))  # China time
         self.client.send(r.openid, self.template_id,
@@ -77,13 +78,18 @@ def order_settled(s: Session, order_id: str) -> None:
     """Note a settled order on the Session; its receipt goes out after the commit."""
     if _notifier is None:
         return
-    pending = s.info.setdefault(_PENDING, [])
-    if not pending:
-        event.listen(s, "after_commit", _after_commit, once=True)
-    pending.append(order_id)
+    if _PENDING not in s.info:
+        s.info[_PENDING] = []
+        event.listen(s, "after_transaction_end", _after_end)
+    s.info[_PENDING].append(order_id)
 
 
-def _after_commit(s: Session) -> None:
+def _after_end(s: Session, transaction: SessionTransaction) -> None:
+    # Only the end of the outermost transaction counts: after_commit fires for a savepoint's
+    # release too (billing runs in one), before anything is visible to another reader. A
+    # rolled-back end sends nothing either: the reader finds the order not settled.
+    if transaction.parent is not None or transaction.nested:
+        return
     ids, s.info[_PENDING] = list(s.info.get(_PENDING, [])), []
     notifier, bind = _notifier, s.get_bind()
     if ids and notifier is not None:
@@ -100,7 +106,9 @@ def _send(bind: Any, ids: list[str], notifier: Notifier) -> None:
             with Session(bind) as s:
                 order = s.get(Order, order_id)
                 if order is None or order.state != "settled" or order.settled_at is None:
-                    continue  # rolled back after the note, or not settled after all
+                    # rolled back after the note, or not settled after all
+                    log.info("order %s not settled (%s): no receipt", order_id, order and order.state)
+                    continue
                 driver = s.get(Driver, int(order.driver_id)) if order.driver_id.isdigit() else None
                 station = s.get(Station, order.sid)
                 receipt = Receipt(order_id, order.driver_id, driver.openid if driver else None, order.sid,
