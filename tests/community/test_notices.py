@@ -110,3 +110,39 @@ def test_wechat_failing_never_touches_the_money(engine: Engine, fake: FakeServer
     assert state(engine, "o1") == ("settled", None)
     assert "session receipt for order o1 not sent" in caplog.text
     assert fake.subscribe is not None and fake.subscribe.sent == []
+
+
+class Recorder:
+    """A notifier that keeps what it was handed (the interface billing's receipts go through)."""
+
+    def __init__(self) -> None:
+        self.receipts: list[notices.Receipt] = []
+
+    def session_receipt(self, receipt: notices.Receipt) -> None:
+        self.receipts.append(receipt)
+
+
+def test_receipts_wait_for_the_outermost_commit_and_skip_what_was_rolled_back(engine: Engine) -> None:
+    from tests.community.support import seed_station, settled_order
+
+    rec = Recorder()
+    notices.configure(rec)
+    try:
+        with Session(engine) as s:
+            seed_station(s, "S1")
+            s.commit()
+            with s.begin():
+                with s.begin_nested():
+                    kept = settled_order(s, "7", "S1")
+                    notices.order_settled(s, kept)
+                notices.drain()
+                assert rec.receipts == []  # a savepoint's release is no commit
+                sp = s.begin_nested()
+                gone = settled_order(s, "7", "S1")
+                notices.order_settled(s, gone)
+                sp.rollback()
+            notices.drain()
+        assert [(r.order_id, r.driver_id, r.sid, r.station_name, r.openid) for r in rec.receipts] == \
+            [(kept, "7", "S1", "站S1", None)]
+    finally:
+        notices.configure(None)
