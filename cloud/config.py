@@ -26,6 +26,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # SQLAlchemy URL; SQLite file in the instance folder unless told otherwise.
         "DATABASE_URL": f"sqlite:///{inst / 'juchong.sqlite'}",
         "CA_DIR": str(inst / "ca"),
+        "COMMUNITY_PHOTO_DIR": str(inst / "community_photos"),  # review and gun-report photos
         # Where stations and cloud processes reach the MQTT broker (returned at provisioning).
         "BROKER_HOST": "localhost",
         "BROKER_PORT": 8883,
