@@ -67,7 +67,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from cloud.cli import register
 
     register(app)
+    _receipts(app)
     return app
+
+
+def _receipts(app: Flask) -> None:
+    """Session receipts by WeChat subscribe message when a template is set (docs/community.md)."""
+    template = str(app.config.get("WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE") or "")
+    if not template or not app.config.get("WECHAT_APPID") or not app.config.get("WECHAT_SECRET"):
+        return
+    from cloud.community import notices
+    from cloud.wechat.subscribe import SubscribeClient, SubscribeConfig
+
+    notices.configure(notices.WechatNotifier(SubscribeClient(SubscribeConfig.from_settings(app.config)), template))
 
 
 __all__ = ["ConfigError", "create_app"]

@@ -26,6 +26,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # SQLAlchemy URL; SQLite file in the instance folder unless told otherwise.
         "DATABASE_URL": f"sqlite:///{inst / 'juchong.sqlite'}",
         "CA_DIR": str(inst / "ca"),
+        "COMMUNITY_PHOTO_DIR": str(inst / "community_photos"),  # review and gun-report photos
         # Where stations and cloud processes reach the MQTT broker (returned at provisioning).
         "BROKER_HOST": "localhost",
         "BROKER_PORT": 8883,
@@ -59,6 +60,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHAT_SECRET": "",
         "WECHAT_API_BASE_URL": "https://api.weixin.qq.com",
         "WECHAT_TIMEOUT_S": 5.0,
+        # subscribe message template of the session receipt (empty: no receipts; docs/community.md)
+        "WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE": "",
         # The H5 app's login: WeChat Official Account web authorisation (docs/config.md);
         # empty: the H5 app cannot log drivers in (the mini-program can)
         "WECHAT_OA_APPID": "",

@@ -186,6 +186,13 @@ function createApi(options) {
     currentReservation: () => request('GET', '/reservations/current'),
     reservation: (id) => request('GET', '/reservations/' + encodeURIComponent(id)),
     cancelReservation: (id) => request('POST', '/reservations/' + encodeURIComponent(id) + '/cancel'),
+    // the community (docs/community.md)
+    reviews: (sid, params) => request('GET', '/stations/' + encodeURIComponent(sid) + '/reviews' + query(params)),
+    writeReview: (sid, body) => request('POST', '/stations/' + encodeURIComponent(sid) + '/reviews', body),
+    uploadPhoto: (base64) => request('POST', '/photos', { content_base64: base64 }),
+    reportGun: (body) => request('POST', '/gun-reports', body),
+    gunReports: () => request('GET', '/gun-reports'),
+    gunReport: (id) => request('GET', '/gun-reports/' + encodeURIComponent(id)),
   };
   return api;
 }

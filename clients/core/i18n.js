@@ -96,6 +96,12 @@ const TEXT = {
     network_error: '网络异常，请检查网络后重试。', server_error: '服务暂时不可用，请稍后重试。',
     unknown_error: '操作失败（{code}）。',
     // reservations
+    // community
+    review_photos_max: '最多 {n} 张图片', gun_report_pick_reason: '请选择故障原因',
+    gun_report_open: '处理中', gun_report_closed: '已处理',
+    gun_report_reason_no_power: '无法供电', gun_report_reason_cable_damaged: '线缆损坏',
+    gun_report_reason_connector_damaged: '枪头损坏', gun_report_reason_screen_broken: '屏幕故障',
+    gun_report_reason_wont_start: '无法启动', gun_report_reason_other: '其他',
     reserve_title: '预约充电枪', reserve_button: '预约', reserve_this_gun: '预约这把枪', reserving: '正在预约…',
     reserve_minutes: '保留时长', minutes_n: '{n} 分钟', reserve_fee: '预约费', reserve_free: '免费',
     reserve_rules_start: '按时开始充电：预约费{outcome}', reserve_rules_cancel: '取消预约：预约费{outcome}',
@@ -197,6 +203,12 @@ const TEXT = {
     network_error: 'Network error: check your connection and try again.',
     server_error: 'The service is unavailable right now; try again shortly.',
     unknown_error: 'That did not work ({code}).',
+    // community
+    review_photos_max: 'At most {n} photos', gun_report_pick_reason: 'Pick what is wrong',
+    gun_report_open: 'Being handled', gun_report_closed: 'Resolved',
+    gun_report_reason_no_power: 'No power', gun_report_reason_cable_damaged: 'Cable damaged',
+    gun_report_reason_connector_damaged: 'Connector damaged', gun_report_reason_screen_broken: 'Screen broken',
+    gun_report_reason_wont_start: 'Will not start', gun_report_reason_other: 'Other',
     reserve_title: 'Reserve a gun', reserve_button: 'Reserve', reserve_this_gun: 'Reserve this gun', reserving: 'Reserving…',
     reserve_minutes: 'Hold it for', minutes_n: '{n} min', reserve_fee: 'Reservation fee', reserve_free: 'Free',
     reserve_rules_start: 'Start in time: the fee is {outcome}', reserve_rules_cancel: 'Cancel: the fee is {outcome}',

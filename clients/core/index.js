@@ -22,5 +22,6 @@ module.exports = {
     settings: require('./pages/settings'),
     trip: require('./pages/trip'),
     reservation: require('./pages/reservation'),
+    community: require('./pages/community'),
   },
 };

@@ -24,6 +24,7 @@ KIND_ZH = {
     "fault": "充电枪故障", "meter_lost": "变压器电表失联", "meter_implausible": "电表读数异常",
     "pile_lost": "充电桩失联", "load": "变压器负荷告警", "seq_conflict": "记录序号冲突",
     "start_refused": "启动被拒", "clock_skew": "网关时钟跳变", "gateway": "网关告警", "offline": "站点离线",
+    "driver_report": "车主报修",
 }  # fmt: skip
 SEVERITY_ZH = {"info": "提示", "warning": "警告", "major": "严重", "critical": "紧急"}
 PARAM_MAX = 35  # Aliyun's limit on one template variable

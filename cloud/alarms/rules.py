@@ -23,9 +23,11 @@ KIND_SEVERITY = {
     "clock_skew": "warning",  # the gateway's wall clock jumped
     "gateway": "warning",  # an alarm from the gateway's own list (telemetry)
     "offline": "major",  # the station is offline (will, or liveness timeout)
+    "driver_report": "warning",  # a driver reported a broken gun (cloud/community)
 }
 # Stay active until acknowledged: they report a moment, not a condition that ends.
-ONE_SHOT = frozenset({"seq_conflict", "start_refused", "clock_skew"})
+# A driver's report too: nothing the station sends clears it, the operator's resolution does.
+ONE_SHOT = frozenset({"seq_conflict", "start_refused", "clock_skew", "driver_report"})
 LOAD_SEVERITY = {"capped": "warning", "blocked": "major", "failsafe": "critical"}
 # The gateway's own alarm keys (edge/loadctl, edge/cache) that stop or limit charging.
 GATEWAY_SEVERITY = {

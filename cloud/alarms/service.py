@@ -15,7 +15,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.alarms.models import Alarm, AlarmEvidence, AlarmRecipient
-from cloud.alarms.rules import ONE_SHOT, SEVERITIES, Action, gateway_severity, judge_event, rank
+from cloud.alarms.rules import (
+    KIND_SEVERITY,
+    ONE_SHOT,
+    SEVERITIES,
+    Action,
+    gateway_severity,
+    judge_event,
+    rank,
+)
 from cloud.models import StationEvent, StationState, now_ms
 
 log = logging.getLogger("jc.alarms")
@@ -243,6 +251,19 @@ def sweep_offline(s: Session, now: int, offline_after_ms: int) -> int:
             changed += 1
     s.flush()
     return changed
+
+
+def raise_driver_report(s: Session, *, sid: str, gun: str, ref: str, message: str, detail: dict[str, Any],
+                        now: int) -> int:
+    """A driver's report of a broken gun (cloud/community) as an alarm of source `driver`,
+    kind `driver_report`, key `report:<ref>`: one per report, cleared when an operator
+    acknowledges it with the resolution as the note. Returns the alarm's id."""
+    alarm = Alarm(sid=sid, key=f"report:{ref}"[:96], kind="driver_report", source="driver", gun=gun,
+                  severity=KIND_SEVERITY["driver_report"], message=message[:500], detail=dict(detail), count=1,
+                  raised_at=now, notified_rank=0, created_at=now, updated_at=now)
+    s.add(alarm)
+    s.flush()
+    return alarm.id
 
 
 def sweep(s: Session, now: int, offline_after_s: float = 300.0) -> dict[str, int]:

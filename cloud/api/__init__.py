@@ -17,6 +17,7 @@ bp.register_blueprint(driver_bp)
 # reservations of guns, battery swap, trip planning and recommendations: routes on the driver
 # blueprint and the API blueprint, before any app registers them ---
 from cloud.api import (  # noqa: E402,F401
+    driver_community,
     driver_orders,
     driver_recommend,
     driver_reservations,

@@ -100,6 +100,15 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "slot_unavailable": (400, "该时段无法预约（已过去或不是整时段）。", "That slot cannot be booked (past, or not a slot start)."),
     "slot_full": (409, "该时段的换电工位已约满。", "Every swap bay is booked in that slot."),
     "no_pack": (409, "该时段没有可预约的此型号电池。", "No pack of that type will be ready for that slot."),
+    # --- community (cloud/community, cloud/api/driver_community.py) ---
+    "sensitive_word": (422, "内容包含敏感词“{word}”，请修改后再提交。",
+                       "The text contains the blocked word \"{word}\"; please change it."),
+    "community_banned": (403, "您已被禁止发言，请联系客服。", "You are banned from posting; please contact support."),
+    "review_not_allowed": (403, "只能评价您在本站已结算的充电订单。",
+                           "You can only review a settled charging order of yours at this station."),
+    "review_exists": (409, "该订单已评价过。", "This order has been reviewed already."),
+    "photo_invalid": (400, "图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。",
+                      "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
@@ -116,7 +125,10 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          # --- reservations ---
                          "minutes": "minutes（预约时长）",
                          # --- battery swap ---
-                         "sid": "sid（换电站）", "type_code": "type_code（电池型号）", "slot_start": "slot_start（时段）"},
+                         "sid": "sid（换电站）", "type_code": "type_code（电池型号）", "slot_start": "slot_start（时段）",
+                         # --- community ---
+                         "text": "内容", "photo_ids": "图片", "content_base64": "图片内容",
+                         "reason": "故障原因", "parent_id": "回复的帖子"},
                "en": {None: "the body"}}
 
 
@@ -134,4 +146,5 @@ def message(code: str, lang: str, **facts: Any) -> str:
     facts.setdefault("retry_after_min", max(1, -(-int(retry_ms or 0) // 60_000)))
     facts.setdefault("attempts_left", 0)
     facts.setdefault("max_minutes", "?")
+    facts.setdefault("word", "")
     return text.format(**facts)

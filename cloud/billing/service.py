@@ -254,6 +254,10 @@ def _bill(s: Session, order: Order, sess: ChargingSession, *, force: bool,
     log.info("order %s settled: %d Wh, %d fen (idle %d)", order.order_id, verdict.energy_wh,
              verdict.total_fen, verdict.idle_fen)
     _refund_prepay_rest(s, order)
+    # the driver's receipt goes out after the commit, never in the way of money
+    from cloud.community import notices
+
+    notices.order_settled(s, order.order_id)
     return order
 
 

@@ -15,6 +15,8 @@ The fake's own (not WeChat's):
   POST /fake/pay/orders/{no}/pay  pay an order directly (test and demo scripts)
   GET  /fake/pay/orders, /fake/pay/deliveries   what the fake holds and sent
   POST /fake/wx/login           what wx.login does: {"user": "…"} → {"code": "…"}
+Subscribe messages (api.weixin.qq.com, cloud/fakes/wechat_subscribe.py):
+  GET  /cgi-bin/token, POST /cgi-bin/message/subscribe/send
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from flask import Flask, Response, abort, redirect, request
 from cloud.fakes import cashier
 from cloud.fakes.wechat_login import FakeWechatLogin
 from cloud.fakes.wechat_oauth import AuthorizeRefused, FakeWechatOAuth
+from cloud.fakes.wechat_subscribe import FakeWechatSubscribe
 from cloud.fakes.wechatpay import FakeApiError, FakeWechatPay
 
 
 def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None,
-             oauth: FakeWechatOAuth | None = None) -> Flask:
+             oauth: FakeWechatOAuth | None = None, subscribe: FakeWechatSubscribe | None = None) -> Flask:
     app = Flask("cloud.fakes")
     app.config["JSON_AS_ASCII"] = False
     if pay is not None:
@@ -44,7 +47,23 @@ def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = N
         _login_routes(app, login)
     if oauth is not None:
         _oauth_routes(app, oauth)
+    if subscribe is not None:
+        _subscribe_routes(app, subscribe)
     return app
+
+
+def _subscribe_routes(app: Flask, sub: FakeWechatSubscribe) -> None:
+    @app.get("/cgi-bin/token")
+    def cgi_token() -> Response:
+        return _json(sub.token(request.args))
+
+    @app.post("/cgi-bin/message/subscribe/send")
+    def subscribe_send() -> Response:
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            body = None
+        return _json(sub.send(request.args.get("access_token", ""), body))
 
 
 def _json(obj: Any, status: int = 200, content_type: str = "application/json") -> Response:

@@ -6,6 +6,7 @@
         fake.pay            # FakeWechatPay: orders, refunds, deliveries, faults
         fake.login          # FakeWechatLogin: issue_code(user)
         fake.oauth          # FakeWechatOAuth: the official account's web authorisation
+        fake.subscribe      # FakeWechatSubscribe: access tokens and subscribe messages (with login)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cloud.fakes.http import make_app
 from cloud.fakes.keys import FakeKeys
 from cloud.fakes.wechat_login import FakeWechatLogin
 from cloud.fakes.wechat_oauth import FakeWechatOAuth
+from cloud.fakes.wechat_subscribe import FakeWechatSubscribe
 from cloud.fakes.wechatpay import FakeWechatPay
 
 
@@ -26,7 +28,12 @@ class FakeServer:
     def __init__(self, pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None,
                  host: str = "127.0.0.1", port: int = 0, oauth: FakeWechatOAuth | None = None) -> None:
         self.pay, self.login, self.oauth = pay, login, oauth
-        self._server: BaseWSGIServer = make_server(host, port, make_app(pay, login, oauth), threaded=True)
+        # the mini-program's access token and subscribe messages: its appid and secret, and
+        # only openids its login gave out
+        self.subscribe = None if login is None else FakeWechatSubscribe(
+            login.appid, login.secret, is_openid=login.knows_openid)
+        self._server: BaseWSGIServer = make_server(host, port, make_app(pay, login, oauth, self.subscribe),
+                                                   threaded=True)
         self._thread: threading.Thread | None = None
 
     @classmethod

@@ -50,10 +50,16 @@ class FakeWechatLogin:
         self._fail: list[int] = []
         self._lock = threading.Lock()
         self.exchanges: list[tuple[str, int]] = []  # (code, errcode or 0)
+        self._issued: set[str] = set()
 
     def openid_for(self, user: str) -> str:
         digest = hashlib.sha256(f"{self.appid}:{user}".encode()).digest()
         return "o" + base64.urlsafe_b64encode(digest).decode()[:27]
+
+    def knows_openid(self, openid: str) -> bool:
+        """Whether a login gave this openid out (subscribe messages go only to those)."""
+        with self._lock:
+            return openid in self._issued
 
     def issue_code(self, user: str | None = None, *, openid: str | None = None,
                    unionid: str | None = None) -> str:
@@ -61,6 +67,7 @@ class FakeWechatLogin:
         with self._lock:
             self._codes[code] = _Code(openid or self.openid_for(user or secrets.token_hex(8)),
                                       unionid, self.clock() + CODE_TTL_S)
+            self._issued.add(self._codes[code].openid)
         return code
 
     def fail_next(self, errcode: int) -> None:

@@ -23,6 +23,7 @@ __all__ = [
 import cloud.alarms.models  # noqa: E402, F401  (alarms)
 import cloud.audit.models  # noqa: E402, F401  (console: the audit log)
 import cloud.charging.models  # noqa: E402, F401  (charging: ratings, prepaid starts)
+import cloud.community.models  # noqa: E402, F401  (community: reviews, posts, gun reports)
 import cloud.drivers.models  # noqa: E402, F401
 import cloud.jobs.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 ROLES = ("admin", "operator", "finance", "owner")
 AREAS = ("home", "stations", "guns", "archives", "tariffs", "orders", "money", "settlement",
-         "reports", "alarms", "operators", "audit", "recommend")
+         "reports", "alarms", "community", "operators", "audit", "recommend")
 
 _R, _W = "r", "w"
 PERMISSIONS: dict[str, dict[str, str]] = {
     "admin": {area: _W for area in AREAS},
-    # runs the stations day to day: stations, guns, orders and faults
+    # runs the stations day to day: stations, guns, orders, faults and the community
     "operator": {"home": _R, "stations": _W, "guns": _W, "archives": _R, "tariffs": _R,
-                 "orders": _W, "alarms": _W},
+                 "orders": _W, "alarms": _W, "community": _W},
     # money and reports; reads everything else but the operators
     "finance": {**{area: _R for area in AREAS if area not in ("operators", "recommend")},
                 "money": _W, "settlement": _W, "reports": _W},

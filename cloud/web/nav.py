@@ -38,6 +38,7 @@ NAV = (
     Entry("orders", _l("Orders & money"), "orders.index", "/orders"),
     Entry("settlement", _l("Settlement"), "settlement.index", "/settlement"),
     Entry("alarms", _l("Alarms"), "alarms.index", "/alarms"),
+    Entry("community", _l("Community"), "community.index", "/community"),
     Entry("operators", _l("Operators"), "operators.index", "/operators"),
     Entry("audit", _l("Audit log"), "audit.index", "/audit"),
     Entry("recommend", _l("Recommendations"), "recommend.index", "/recommend"),

@@ -40,7 +40,7 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet", "reservations", "swap-bookings")
+OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports")
 PUBLIC = ("stations", "guns", "swap-stations")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
@@ -190,8 +190,21 @@ def seed_swap_booking(app: Flask, who: Someone) -> str:
     return bid
 
 
+def seed_gun_report(app: Flask, who: Someone) -> str:
+    """Their report of a broken gun, through the community service (as the API makes it)."""
+    from cloud.community import service as community
+    from cloud.stations import service as stations
+
+    with app.app_context(), db.transaction() as s:
+        stations.set_station(s, "ST-APIQA", name="apiqa")
+        stations.set_gun(s, "ST-APIQA", "P9-1", code="APIQA-GUN")
+        return str(community.report_gun(s, str(who.id), gun_code="APIQA-GUN", reason="no_power",
+                                        text=f"{who.name} secret")["report_id"])
+
+
 SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation,
-                                                      "swap-bookings": seed_swap_booking}
+                                                      "swap-bookings": seed_swap_booking,
+                                                      "gun-reports": seed_gun_report}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:

@@ -95,7 +95,7 @@ def test_the_role_table_is_complete() -> None:
     assert all(allowed("admin", a, write=True) for a in AREAS)
     assert [a for a in AREAS if allowed("finance", a, write=True)] == ["money", "settlement", "reports"]
     assert not allowed("finance", "operators") and allowed("finance", "tariffs") and not allowed("finance", "tariffs", True)
-    assert {a for a in AREAS if allowed("operator", a, write=True)} == {"stations", "guns", "orders", "alarms"}
+    assert {a for a in AREAS if allowed("operator", a, write=True)} == {"stations", "guns", "orders", "alarms", "community"}
     assert not any(allowed("owner", a) for a in ("operators", "audit", "tariffs"))
     assert not allowed("nobody", "home")
 

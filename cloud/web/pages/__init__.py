@@ -11,6 +11,7 @@ from cloud.web.pages import (
     archives,
     audit,
     auth,
+    community,
     guns,
     home,
     money,
@@ -26,4 +27,4 @@ from cloud.web.pages import (
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
                           orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp, recommend.bp,
-                          swap.bp]
+                          swap.bp, community.bp]

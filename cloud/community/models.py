@@ -1,0 +1,91 @@
+"""Community tables (times in epoch ms): reviews of a station by drivers who charged there (one
+per order), posts and their replies, photos (the bytes live under the instance path, a row
+here says whose they are and what they belong to), broken-gun reports, the operators'
+sensitive words and bans."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.models.base import Base, now_ms
+
+
+class Review(Base):
+    __tablename__ = "community_reviews"
+    __table_args__ = (
+        CheckConstraint("stars BETWEEN 1 AND 5", name="stars"),
+        Index("ix_community_reviews_sid_created_at", "sid", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"))
+    driver_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)  # one review per order
+    stars: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class Post(Base):
+    """A post about a station (`parent_id` null) or a reply to one."""
+
+    __tablename__ = "community_posts"
+    __table_args__ = (
+        Index("ix_community_posts_sid_created_at", "sid", "created_at"),
+        Index("ix_community_posts_parent_id", "parent_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("community_posts.id"))
+    driver_id: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class Photo(Base):
+    """An uploaded image; public only once it belongs to a visible review."""
+
+    __tablename__ = "community_photos"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex: the file's name
+    driver_id: Mapped[str] = mapped_column(String(64), index=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int]
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("community_reviews.id"), index=True)
+    report_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class GunReport(Base):
+    """A driver's report of a broken gun; open while its alarm (cloud/alarms) is not cleared."""
+
+    __tablename__ = "community_gun_reports"
+    report_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    driver_id: Mapped[str] = mapped_column(String(64), index=True)
+    sid: Mapped[str] = mapped_column(String(64), ForeignKey("stations.sid"))
+    gun: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    photo_id: Mapped[str | None] = mapped_column(String(32))
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class SensitiveWord(Base):
+    __tablename__ = "community_sensitive_words"
+    word: Mapped[str] = mapped_column(String(64), primary_key=True)  # stored case-folded
+    added_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class Ban(Base):
+    """A driver who may not write reviews, posts or replies."""
+
+    __tablename__ = "community_bans"
+    driver_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    banned_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(default=now_ms)

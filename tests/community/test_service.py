@@ -1,0 +1,153 @@
+"""The community service on SQLite and PostgreSQL: reviews only by drivers who charged there
+(one per order, photos checked by content), posts and replies, the sensitive-word list and
+bans, hiding, and the broken-gun report's round trip through the alarms service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cloud.alarms import service as alarms
+from cloud.audit.models import AuditEntry
+from cloud.community import service as community
+from cloud.community.service import CommunityError
+from tests.community.support import png, seed_station, settled_order
+
+
+@pytest.fixture
+def s(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session:
+        seed_station(session, "S1")
+        seed_station(session, "S2")
+        session.commit()
+        yield session
+
+
+def _code(fn, *a, **kw) -> str:  # noqa: ANN001
+    with pytest.raises(CommunityError) as e:
+        fn(*a, **kw)
+    return e.value.code
+
+
+def test_review_needs_a_settled_order_of_the_driver_at_that_station(s: Session, tmp_path: Path) -> None:
+    mine = settled_order(s, "7", "S1")
+    running = settled_order(s, "7", "S1", settle=False)
+    elsewhere = settled_order(s, "7", "S2")
+    theirs = settled_order(s, "8", "S1")
+    w = community.write_review
+    assert _code(w, s, "7", "S1", order_id=running, stars=5, text="ok") == "review_not_allowed"
+    assert _code(w, s, "7", "S1", order_id=elsewhere, stars=5, text="ok") == "review_not_allowed"
+    assert _code(w, s, "7", "S1", order_id=theirs, stars=5, text="ok") == "review_not_allowed"
+    assert _code(w, s, "7", "S1", order_id="nope", stars=5, text="ok") == "review_not_allowed"
+    assert _code(w, s, "7", "NOPE", order_id=mine, stars=5, text="ok") == "not_found"
+    for bad in (0, 6, "5", True, None, 4.5):
+        assert _code(w, s, "7", "S1", order_id=mine, stars=bad, text="ok") == "invalid_request"
+    assert _code(w, s, "7", "S1", order_id=mine, stars=4, text="  ") == "invalid_request"
+    assert _code(w, s, "7", "S1", order_id=mine, stars=4, text="x" * 1001) == "invalid_request"
+    made = w(s, "7", "S1", order_id=mine, stars=4, text=" fast and clean ")
+    assert (made["stars"], made["text"], made["photo_ids"]) == (4, "fast and clean", [])
+    assert _code(w, s, "7", "S1", order_id=mine, stars=5, text="again") == "review_exists"
+    w(s, "8", "S1", order_id=theirs, stars=1, text="slow")
+    listed = community.reviews(s, "S1")
+    assert [r["stars"] for r in listed["reviews"]] == [1, 4]
+    assert (listed["count"], listed["average_stars"]) == (2, 2.5)
+    assert "driver_id" not in listed["reviews"][0] and "order_id" not in listed["reviews"][0]
+    assert community.reviews(s, "S2") == {"reviews": [], "count": 0, "average_stars": None}
+
+
+def test_photos_are_checked_by_content_and_public_only_on_a_visible_review(s: Session, tmp_path: Path) -> None:
+    d = tmp_path / "photos"
+    for bad in (b"GIF89a" + b"\x00" * 100, b"not an image at all, just some words" * 3,
+                b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff" + b"\x00" * (community.PHOTO_MAX + 1)):
+        assert _code(community.store_photo, s, d, "7", bad) == "photo_invalid"
+    img = png()
+    ids = [community.store_photo(s, d, "7", img)["photo_id"] for _ in range(4)]
+    other = community.store_photo(s, d, "8", img)["photo_id"]
+    assert (d / ids[0]).read_bytes() == img and not list(d.glob(".*.tmp"))
+    # not yet used: not public
+    assert _code(community.public_photo, s, d, "S1", ids[0]) == "not_found"
+    order = settled_order(s, "7", "S1")
+    w = community.write_review
+    assert _code(w, s, "7", "S1", order_id=order, stars=5, text="ok", photo_ids=ids) == "invalid_request"
+    assert _code(w, s, "7", "S1", order_id=order, stars=5, text="ok", photo_ids=[other]) == "invalid_request"
+    assert _code(w, s, "7", "S1", order_id=order, stars=5, text="ok", photo_ids=[ids[0], ids[0]]) == "invalid_request"
+    made = w(s, "7", "S1", order_id=order, stars=5, text="ok", photo_ids=ids[:3])
+    assert made["photo_ids"] == ids[:3]
+    assert community.public_photo(s, d, "S1", ids[1]) == ("image/png", img)
+    assert _code(community.public_photo, s, d, "S2", ids[1]) == "not_found"
+    # a photo serves one review only
+    order2 = settled_order(s, "7", "S1")
+    assert _code(w, s, "7", "S1", order_id=order2, stars=5, text="ok", photo_ids=[ids[0]]) == "invalid_request"
+    community.set_hidden(s, "review", made["review_id"], True, actor="op")
+    assert _code(community.public_photo, s, d, "S1", ids[1]) == "not_found"
+    assert community.operator_photo(s, d, ids[1], {"S1"}) == ("image/png", img)
+    assert _code(community.operator_photo, s, d, ids[1], {"S2"}) == "not_found"
+
+
+def test_posts_and_replies_sensitive_words_bans_and_hiding_are_audited(s: Session) -> None:
+    post = community.write_post(s, "7", "S1", "Is the DC gun fast?")
+    reply = community.write_post(s, "8", "S1", "Yes, 60 kW", parent_id=post["post_id"])
+    assert _code(community.write_post, s, "8", "S2", "wrong station", parent_id=post["post_id"]) == "not_found"
+    assert _code(community.write_post, s, "8", "S1", "reply to reply", parent_id=reply["post_id"]) == "not_found"
+    assert [(p["text"], [r["text"] for r in p["replies"]]) for p in community.posts(s, "S1")] == \
+        [("Is the DC gun fast?", ["Yes, 60 kW"])]
+
+    assert community.add_word(s, "  SpamWord ", actor="op") == "spamword"
+    assert _code(community.add_word, s, "", actor="op") == "word_invalid"
+    with pytest.raises(CommunityError) as e:
+        community.write_post(s, "7", "S1", "buy from SPAMWORD now")
+    assert e.value.code == "sensitive_word" and e.value.facts["word"] == "spamword"
+    assert "spamword" in community.message("sensitive_word", "en", word="spamword")
+    order = settled_order(s, "7", "S1")
+    assert _code(community.write_review, s, "7", "S1", order_id=order, stars=3, text="spamword") == "sensitive_word"
+    assert community.remove_word(s, "SPAMWORD", actor="op")
+    community.write_post(s, "7", "S1", "spamword is fine now")
+
+    community.ban(s, "7", reason="abuse", actor="op")
+    assert _code(community.write_post, s, "7", "S1", "hello") == "community_banned"
+    assert _code(community.write_review, s, "7", "S1", order_id=order, stars=3, text="hi") == "community_banned"
+    assert community.bans(s)[0]["driver_id"] == "7"
+    assert community.unban(s, "7", actor="op")
+    community.write_post(s, "7", "S1", "back again")
+
+    community.set_hidden(s, "post", reply["post_id"], True, actor="op")
+    assert community.posts(s, "S1")[-1]["replies"] == []
+    assert _code(community.set_hidden, s, "post", post["post_id"], True, actor="op", sids={"S2"}) == "not_found"
+    community.set_hidden(s, "post", post["post_id"], True, actor="op", sids={"S1"})
+    assert post["post_id"] not in [p["post_id"] for p in community.posts(s, "S1")]
+    queue = community.moderation_queue(s, sids={"S1"}, hidden=True)
+    assert {p["post_id"] for p in queue["posts"]} == {post["post_id"], reply["post_id"]}
+    actions = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert actions == ["community.word.add", "community.word.remove", "community.ban", "community.unban",
+                       "community.post.hide", "community.post.hide"]
+
+
+def test_broken_gun_report_raises_an_alarm_and_closes_with_its_resolution(s: Session, tmp_path: Path) -> None:
+    photo = community.store_photo(s, tmp_path, "7", png())["photo_id"]
+    assert _code(community.report_gun, s, "7", gun_code="NOPE", reason="no_power", text="") == "not_found"
+    assert _code(community.report_gun, s, "7", gun_code="S1-P1-1", reason="bored", text="") == "invalid_request"
+    community.ban(s, "7", reason="abuse", actor="op")  # a banned driver still reports a broken gun
+    r = community.report_gun(s, "7", gun_code="S1-P1-1", reason="cable_damaged", text="cable cut", photo_id=photo,
+                             now=1_000)
+    assert (r["state"], r["sid"], r["gun"], r["photo_id"], r["closed_at"]) == ("open", "S1", "P1-1", photo, None)
+    active = alarms.list_alarms(s, state="active", sids={"S1"}).items
+    assert [(a["kind"], a["source"], a["gun"], a["message"]) for a in active] == \
+        [("driver_report", "driver", "P1-1", "cable_damaged: cable cut")]
+    assert alarms.list_alarms(s, state="active", sids={"S2"}).items == []
+    assert community.operator_photo(s, tmp_path, photo, {"S1"})[0] == "image/png"
+    assert _code(community.my_report, s, "8", r["report_id"]) == "not_found"
+    assert community.my_reports(s, "8") == []
+
+    alarms.acknowledge(s, active[0]["id"], actor="op", note="cable replaced", now=5_000)
+    closed = community.my_report(s, "7", r["report_id"])
+    assert (closed["state"], closed["closed_at"], closed["resolution"]) == ("closed", 5_000, "cable replaced")
+    assert alarms.list_alarms(s, state="active").items == []
+    # a second report of the same gun is its own alarm
+    community.report_gun(s, "7", gun_code="S1-P1-1", reason="no_power", text="")
+    community.report_gun(s, "8", gun_code="S1-P1-1", reason="no_power", text="")
+    assert alarms.list_alarms(s, state="active").total == 2
+    assert [x["state"] for x in community.my_reports(s, "7")] == ["open", "closed"]
