@@ -95,6 +95,11 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "reserve_failed": (502, "充电站未能锁定该枪，预约未成功；预约费已退回。",
                        "The station could not hold the gun; nothing was reserved and any fee is back."),
     "reservation_not_active": (409, "该预约已结束，无法取消。", "This reservation has ended; it cannot be cancelled."),
+    # --- private pile sharing (cloud/sharing; the owner may always charge on their own pile) ---
+    "pile_closed": (409, "该私人充电桩的桩主已暂停共享，请换一个桩。",
+                    "The owner of this private pile has closed it to others; please choose another pile."),
+    "pile_outside_hours": (409, "该私人充电桩当前不在开放时段，请在开放时段内使用。",
+                           "This private pile is not open to others at this hour; come back in its open hours."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
