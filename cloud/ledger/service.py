@@ -531,7 +531,7 @@ def post_owner(s: Session, key: str, kind: str, owner_id: str, legs: Mapping[Kin
         for k, amount in sorted(legs.items()):
             if k in OWNER_KINDS:
                 if lk.balances[k] + amount < 0:
-                    raise InsufficientFunds(f"{k.value} holds {lk.balances[k]} fen, {-amount} asked")
+                    raise InsufficientFunds(-amount, lk.balances[k])
                 out.append((lk.ids[k], amount, None))
             else:
                 out.append((lk.platform[k], amount, None))

@@ -55,3 +55,27 @@ class SharingSplit(Base):
     commission_bp: Mapped[int]
     txn_id: Mapped[int | None]
     created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class Withdrawal(Base):
+    """An owner's withdrawal of earnings: `held` (set aside in the ledger), `sending` (the
+    transfer was accepted, its outcome not yet known), then `paid` or `released` (back to the
+    earnings). `out_bill_no` is the transfer's number at the provider: one transfer, ever."""
+
+    __tablename__ = "sharing_withdrawals"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount"),
+        CheckConstraint("state IN ('held', 'sending', 'paid', 'released')", name="state"),
+        Index("ix_sharing_withdrawals_owner_id_created_at", "owner_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    owner_id: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int]
+    out_bill_no: Mapped[str] = mapped_column(String(32), unique=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="held")
+    transfer_bill_no: Mapped[str | None] = mapped_column(String(64))
+    package_info: Mapped[str | None] = mapped_column(String(512))
+    failure: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+    updated_at: Mapped[int] = mapped_column(default=now_ms)

@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("sid", sa.String(length=64), nullable=False),
         sa.Column("gun", sa.String(length=16), nullable=False),
         sa.Column("owner_id", sa.String(length=64), nullable=False),
-        sa.Column("commission_bp", sa.Integer(), nullable=False),
+        sa.Column("commission_bp", BIGINT, nullable=False),
         sa.Column("is_open", sa.Boolean(), nullable=False),
         sa.Column("created_at", BIGINT, nullable=False),
         sa.Column("updated_at", BIGINT, nullable=False),
@@ -92,9 +92,9 @@ def upgrade() -> None:
     op.create_table(
         "sharing_windows",
         sa.Column("pile_id", BIGINT, nullable=False),
-        sa.Column("weekday", sa.Integer(), nullable=False),
-        sa.Column("start_min", sa.Integer(), nullable=False),
-        sa.Column("end_min", sa.Integer(), nullable=False),
+        sa.Column("weekday", BIGINT, nullable=False),
+        sa.Column("start_min", BIGINT, nullable=False),
+        sa.Column("end_min", BIGINT, nullable=False),
         sa.CheckConstraint("weekday BETWEEN 0 AND 6 AND start_min >= 0 AND end_min <= 1440 AND start_min < end_min",
                            name=op.f("ck_sharing_windows_span")),
         sa.ForeignKeyConstraint(["pile_id"], ["sharing_piles.id"], name=op.f("fk_sharing_windows_pile_id_sharing_piles")),
@@ -108,16 +108,37 @@ def upgrade() -> None:
         sa.Column("total_fen", BIGINT, nullable=False),
         sa.Column("owner_fen", BIGINT, nullable=False),
         sa.Column("platform_fen", BIGINT, nullable=False),
-        sa.Column("commission_bp", sa.Integer(), nullable=False),
+        sa.Column("commission_bp", BIGINT, nullable=False),
         sa.Column("txn_id", BIGINT, nullable=True),
         sa.Column("created_at", BIGINT, nullable=False),
         sa.ForeignKeyConstraint(["pile_id"], ["sharing_piles.id"], name=op.f("fk_sharing_splits_pile_id_sharing_piles")),
         sa.PrimaryKeyConstraint("order_id", name=op.f("pk_sharing_splits")),
     )
     op.create_index("ix_sharing_splits_owner_id_created_at", "sharing_splits", ["owner_id", "created_at"])
+    op.create_table(
+        "sharing_withdrawals",
+        sa.Column("id", BIGINT, autoincrement=True, nullable=False),
+        sa.Column("owner_id", sa.String(length=64), nullable=False),
+        sa.Column("amount_fen", BIGINT, nullable=False),
+        sa.Column("out_bill_no", sa.String(length=32), nullable=False),
+        sa.Column("openid", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("transfer_bill_no", sa.String(length=64), nullable=True),
+        sa.Column("package_info", sa.String(length=512), nullable=True),
+        sa.Column("failure", sa.String(length=200), nullable=True),
+        sa.Column("created_at", BIGINT, nullable=False),
+        sa.Column("updated_at", BIGINT, nullable=False),
+        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_sharing_withdrawals_amount")),
+        sa.CheckConstraint("state IN ('held', 'sending', 'paid', 'released')", name=op.f("ck_sharing_withdrawals_state")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_withdrawals")),
+        sa.UniqueConstraint("out_bill_no", name=op.f("uq_sharing_withdrawals_out_bill_no")),
+    )
+    op.create_index("ix_sharing_withdrawals_owner_id_created_at", "sharing_withdrawals", ["owner_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sharing_withdrawals_owner_id_created_at", table_name="sharing_withdrawals")
+    op.drop_table("sharing_withdrawals")
     op.drop_index("ix_sharing_splits_owner_id_created_at", table_name="sharing_splits")
     op.drop_table("sharing_splits")
     op.drop_table("sharing_windows")
