@@ -153,6 +153,17 @@ def view(s: Session, pile: SharedPile, now: int | None = None) -> dict[str, Any]
             "commission_bp": pile.commission_bp, "windows": [w.to_dict() for w in windows]}
 
 
+def marks(s: Session, sid: str, now: int | None = None) -> dict[str, dict[str, Any]]:
+    """The station's shared guns as drivers see them: gun -> {open_now, windows}."""
+    t = now_ms() if now is None else now
+    out: dict[str, dict[str, Any]] = {}
+    for pile in s.scalars(select(SharedPile).where(SharedPile.sid == sid)):
+        windows = windows_of(s, pile.id)
+        out[pile.gun] = {"open_now": pile.is_open and rules.open_at(windows, t, TIMEZONE),
+                         "windows": [w.to_dict() for w in windows] if pile.is_open else []}
+    return out
+
+
 def piles_of(s: Session, owner_id: str) -> list[SharedPile]:
     return list(s.scalars(select(SharedPile).where(SharedPile.owner_id == owner_id).order_by(SharedPile.id)))
 

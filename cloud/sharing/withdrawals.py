@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -40,6 +40,10 @@ FINAL = ("paid", "released")
 MAX_FEN = 20_000 * 100  # WeChat asks for the payee's real name from 2,000 yuan on: withdraw less at a time
 REMARK = "充电桩共享收益提现"  # shown to the owner in WeChat (≤ 32 characters)
 SCENE_REPORT = (("岗位类型", "充电桩共享桩主"), ("报酬说明", "共享充电桩的分成收益"))
+
+
+def scene_id_of(settings: Mapping[str, Any]) -> str:
+    return str(settings.get("SHARING_TRANSFER_SCENE_ID") or "1005")
 
 
 def request(s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int | None = None) -> Withdrawal:
