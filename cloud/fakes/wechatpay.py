@@ -122,7 +122,7 @@ class FakeWechatPay:
     faults: Faults = field(default_factory=Faults)
     # what transfers end as: SUCCESS, FAIL (fail_reason), or WAIT_USER_CONFIRM (the payee
     # confirms with `confirm_transfer`); `transfer_pending` answers PROCESSING first, the
-    # final state only to a later query
+    # final state only to the next query
     transfer_outcome: str = "SUCCESS"
     transfer_pending: bool = False
 
@@ -454,7 +454,7 @@ class FakeWechatPay:
             self.transfers[no] = rec
             view = self.transfer_view(rec, query=False)
             if self.transfer_pending:
-                rec.state = final  # a later query sees the outcome
+                rec.state = final  # the next query sees the outcome
             return view
 
     def confirm_transfer(self, out_bill_no: str) -> None:

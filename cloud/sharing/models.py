@@ -10,7 +10,7 @@ from cloud.models.base import Base, now_ms
 
 class SharedPile(Base):
     """A gun a driver owns and shares (one registration per gun). The commission is the
-    platform's rate when the owner registered, so a later settings change does not alter it."""
+    platform's rate when the owner registered, so a settings change after it does not alter it."""
 
     __tablename__ = "sharing_piles"
     __table_args__ = (

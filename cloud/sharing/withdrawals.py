@@ -6,7 +6,7 @@ payment provider's `TransferProvider` (docs/sharing.md).
     send     — the transfer asked of the provider with that out_bill_no (outside any database
                transaction); its answer applied: SUCCESS → paid (withdrawing → the provider's
                clearing account), FAIL/CANCELLED or a refusal of the request → released
-               (withdrawing → earnings), anything else → sending (`follow` queries later);
+               (withdrawing → earnings), anything else → sending (`follow` queries it);
     follow   — the provider asked about a sending or unanswered withdrawal, the answer applied.
 
 One out_bill_no per withdrawal and the ledger's keys per outcome: however often send/follow
