@@ -165,6 +165,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # wgs84 (OpenStreetMap and the like: stored GCJ-02 converted, cloud/geo.py) or gcj02.
         "CONSOLE_MAP_TILES": "",
         "CONSOLE_MAP_DATUM": "wgs84",
+        # --- private pile sharing (docs/sharing.md) ---
+        "SHARING_COMMISSION_BP": 1000,  # the platform's commission on a shared pile's sessions (bp)
+        "SHARING_TRANSFER_SCENE_ID": "1005",  # the WeChat Pay transfer scene withdrawals use
     }
 
 

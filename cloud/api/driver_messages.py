@@ -109,6 +109,11 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "review_exists": (409, "该订单已评价过。", "This order has been reviewed already."),
     "photo_invalid": (400, "图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。",
                       "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
+    # --- private pile sharing (cloud/sharing; the owner may always charge on their own pile) ---
+    "pile_closed": (409, "该私人充电桩的桩主已暂停共享，请换一个桩。",
+                    "The owner of this private pile has closed it to others; please choose another pile."),
+    "pile_outside_hours": (409, "该私人充电桩当前不在开放时段，请在开放时段内使用。",
+                           "This private pile is not open to others at this hour; come back in its open hours."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",

@@ -16,6 +16,7 @@ from cloud.db import db
 from cloud.drivers.errors import InvalidField
 from cloud.ledger import service as ledger
 from cloud.models import now_ms
+from cloud.sharing import service as sharing
 from cloud.stations import service
 
 MAX_RADIUS_M = 100_000
@@ -80,6 +81,9 @@ def station_get(sid: str) -> Any:
     view = service.station_details(db.session, sid) if len(sid) <= 64 else None
     if view is None:
         raise ChargingError("not_found", f"no station {sid!r}")
+    shared = sharing.marks(db.session, sid)  # a private pile: open to others now or not
+    for g in view["guns"]:
+        g["shared"] = shared.get(g["gun"])
     return jsonify(view)
 
 
@@ -104,7 +108,8 @@ def gun_get(code: str) -> Any:
     has_pw = charging.has_payment_password(s, did)
     return jsonify({
         "station": {k: station[k] for k in ("sid", "name", "address", "online", "load_level", "limiting")},
-        "gun": {k: gv[k] for k in ("gun", "code", "name", "kind", "state", "free", "rated_power_w", "power_w")},
+        "gun": {**{k: gv[k] for k in ("gun", "code", "name", "kind", "state", "free", "rated_power_w", "power_w")},
+                "shared": sharing.marks(s, gun.sid).get(gun.gun_id)},
         "wallet": {"balance_fen": balance, "debt_fen": b.debt},
         "price_now": price_now, "price_next": station["price_next"],
         "energy_wh_for_balance": wh, "presets_fen": list(settings.presets_fen),

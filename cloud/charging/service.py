@@ -44,6 +44,7 @@ from cloud.orders import service as orders
 from cloud.orders.machine import Event, IllegalTransition, State
 from cloud.orders.models import Order, OrderLine
 from cloud.reservations import service as reservations
+from cloud.sharing import service as sharing
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
@@ -204,6 +205,9 @@ def _target(s: Session, gun_code: str, driver_id: str | None = None) -> _Target:
     held = reservations.holder(s, gun.sid, gun.gun_id)
     if held is not None and held[1] != driver_id:
         raise _refuse(s, "reserved", gun.sid, f"{gun.gun_id} is reserved for another driver", gun.gun_id)
+    shared = sharing.refusal(s, gun.sid, gun.gun_id, driver_id)
+    if shared:  # a shared pile closed or outside its hours (the owner always may)
+        raise ChargingError(shared, f"{gun.gun_id} is a shared pile not open to others now")
     entry = stations.live_gun(s, gun.sid, gun.gun_id)
     if held is not None and entry is not None and entry.get("state") == "reserved":
         entry = None  # the holder's own reservation: whether a car is plugged, the gateway decides

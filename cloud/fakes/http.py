@@ -9,6 +9,8 @@ Official account web authorisation (open.weixin.qq.com):
   POST /v3/pay/transactions/out-trade-no/{no}/close
   POST /v3/refund/domestic/refunds
   GET  /v3/refund/domestic/refunds/{no}
+  POST /v3/fund-app/mch-transfer/transfer-bills
+  GET  /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}
 The fake's own (not WeChat's):
   GET|POST /fake/cashier        the cashier page, opened with the wx.requestPayment parameters
   POST /fake/request-payment    the same as JSON: what wx.requestPayment would answer
@@ -129,6 +131,17 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
     def query_refund(body: dict[str, Any], no: str) -> tuple[int, Any]:
         return 200, pay.query_refund(no)
 
+    @v3
+    def transfer(body: dict[str, Any]) -> tuple[int, Any]:
+        return 200, pay.transfer(body)
+
+    @v3
+    def query_transfer(body: dict[str, Any], no: str) -> tuple[int, Any]:
+        return 200, pay.query_transfer(no)
+
+    app.add_url_rule("/v3/fund-app/mch-transfer/transfer-bills", view_func=transfer, methods=["POST"])
+    app.add_url_rule("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/<no>", view_func=query_transfer,
+                     methods=["GET"])
     app.add_url_rule("/v3/pay/transactions/jsapi", view_func=jsapi, methods=["POST"])
     app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>", view_func=query, methods=["GET"])
     app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>/close", view_func=close, methods=["POST"])

@@ -86,6 +86,20 @@ class RefundRecord:
     success_time: datetime | None = None
 
 
+@dataclass
+class TransferRecord:
+    """A transfer bill (商家转账): money sent to `openid` once, whatever the retries."""
+
+    out_bill_no: str
+    transfer_bill_no: str
+    openid: str
+    amount: int
+    request: dict[str, Any]
+    create_time: datetime
+    state: str
+    fail_reason: str = ""
+
+
 def rfc3339(dt: datetime) -> str:
     return dt.astimezone(CHINA).replace(microsecond=0).isoformat()
 
@@ -106,9 +120,15 @@ class FakeWechatPay:
     notify_origin: str | None = None  # deliver to this scheme://host:port instead of notify_url's
     answer_within_s: float = 5.0  # WeChat's limit for the callback's answer; slower counts as failed
     faults: Faults = field(default_factory=Faults)
+    # what transfers end as: SUCCESS, FAIL (fail_reason), or WAIT_USER_CONFIRM (the payee
+    # confirms with `confirm_transfer`); `transfer_pending` answers PROCESSING first, the
+    # final state only to the next query
+    transfer_outcome: str = "SUCCESS"
+    transfer_pending: bool = False
 
     def __post_init__(self) -> None:
         self.orders: dict[str, Order] = {}
+        self.transfers: dict[str, TransferRecord] = {}
         self.refunds: dict[str, RefundRecord] = {}
         self.requests_seen: list[tuple[str, str, int]] = []  # (method, path, status) per /v3 call
         self._nonces: dict[str, float] = {}
@@ -399,6 +419,74 @@ class FakeWechatPay:
             return self.refund_view(rec)
 
     # -- notifications ----------------------------------------------------------------
+
+    # -- transfers to a user (商家转账) -----------------------------------------------------
+
+    def transfer(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /v3/fund-app/mch-transfer/transfer-bills: the documented field rules; the same
+        out_bill_no again answers its bill (other parameters: refused), so money leaves once."""
+        if req.get("appid") != self.appid:
+            raise FakeApiError(400, "APPID_MCHID_NOT_MATCH", "appid is not bound to this mchid")
+        infos = req.get("transfer_scene_report_infos")
+        with _param_errors():
+            no = validate.out_bill_no(req.get("out_bill_no"))
+            validate.text(req.get("transfer_scene_id"), "transfer_scene_id", 36)
+            openid = validate.text(req.get("openid"), "openid", 64)
+            amount = validate.fen(req.get("transfer_amount"), "transfer_amount")
+            validate.text(req.get("transfer_remark"), "transfer_remark", 32)
+            if not isinstance(infos, list) or not infos or not all(
+                    isinstance(i, dict) and set(i) == {"info_type", "info_content"} for i in infos):
+                raise InvalidPaymentRequest("transfer_scene_report_infos", "a non-empty list of "
+                                                                           "{info_type, info_content}")
+        with self._lock:
+            rec = self.transfers.get(no)
+            if rec is not None:
+                if rec.request != dict(req):
+                    raise FakeApiError(400, "PARAM_ERROR", "out_bill_no was used with other parameters "
+                                                           "(商户单号重复)")
+                return self.transfer_view(rec, query=False)
+            final = self.transfer_outcome
+            rec = TransferRecord(out_bill_no=no, transfer_bill_no="1330" + f"{next(self._ids):028d}",
+                                 openid=str(openid), amount=amount, request=dict(req),
+                                 create_time=datetime.fromtimestamp(self.clock(), UTC),
+                                 state="PROCESSING" if self.transfer_pending else final,
+                                 fail_reason="PAYEE_ACCOUNT_ABNORMAL" if final == "FAIL" else "")
+            self.transfers[no] = rec
+            view = self.transfer_view(rec, query=False)
+            if self.transfer_pending:
+                rec.state = final  # the next query sees the outcome
+            return view
+
+    def confirm_transfer(self, out_bill_no: str) -> None:
+        """The payee confirmed the transfer in WeChat."""
+        with self._lock:
+            rec = self.transfers[out_bill_no]
+            if rec.state == "WAIT_USER_CONFIRM":
+                rec.state = "SUCCESS"
+
+    def transfer_view(self, rec: TransferRecord, *, query: bool) -> dict[str, Any]:
+        view: dict[str, Any] = {"out_bill_no": rec.out_bill_no, "transfer_bill_no": rec.transfer_bill_no,
+                                "create_time": rfc3339(rec.create_time), "state": rec.state}
+        if rec.state == "WAIT_USER_CONFIRM":
+            view["package_info"] = "fake-package-" + rec.transfer_bill_no
+        if query:
+            view |= {"mch_id": self.mchid, "appid": self.appid, "openid": rec.openid,
+                     "transfer_amount": rec.amount, "transfer_remark": rec.request["transfer_remark"]}
+            if rec.fail_reason:
+                view["fail_reason"] = rec.fail_reason
+        return view
+
+    def query_transfer(self, out_bill_no: str) -> dict[str, Any]:
+        with self._lock:
+            rec = self.transfers.get(out_bill_no)
+            if rec is None:
+                raise FakeApiError(404, "NOT_FOUND", "商户单号不存在 (no such bill)")
+            return self.transfer_view(rec, query=True)
+
+    def transferred(self, openid: str) -> int:
+        """The money that reached `openid` (successful transfers)."""
+        with self._lock:
+            return sum(r.amount for r in self.transfers.values() if r.openid == openid and r.state == "SUCCESS")
 
     def notification_body(self, event_type: str, summary: str, original_type: str,
                           content: Mapping[str, Any]) -> tuple[str, bytes]:

@@ -25,6 +25,9 @@ class Kind(StrEnum):
     PROMOTION = "promotion"  # where bonus credit comes from (a platform expense)
     OWNER_PAYABLE = "owner_payable"  # station owners' shares of closed periods, not yet paid out
     BANK = "bank"  # the platform's bank account: money paid out by bank transfer (owner payouts)
+    # A shared pile's owner (a driver, docs/sharing.md): earned shares, and those being withdrawn.
+    OWNER_EARNINGS = "owner_earnings"
+    OWNER_WITHDRAWING = "owner_withdrawing"
 
 
 DRIVER_KINDS = (Kind.CASH, Kind.BONUS, Kind.HELD, Kind.DEBT)
@@ -32,7 +35,9 @@ PLATFORM_KINDS = (
     Kind.REVENUE_ELECTRICITY, Kind.REVENUE_SERVICE, Kind.REVENUE_IDLE,
     Kind.CLEARING, Kind.REFUNDS_PAYABLE, Kind.PROMOTION, Kind.OWNER_PAYABLE, Kind.BANK,
 )  # fmt: skip
-NON_NEGATIVE = (Kind.CASH, Kind.BONUS, Kind.HELD)
+# A driver's accounts as a pile owner: opened on the first share, never below zero.
+OWNER_KINDS = (Kind.OWNER_EARNINGS, Kind.OWNER_WITHDRAWING)
+NON_NEGATIVE = (Kind.CASH, Kind.BONUS, Kind.HELD, *OWNER_KINDS)
 NON_POSITIVE = (Kind.DEBT,)
 
 # The fee lines of an order (jcproto.tariff's split) and the revenue account each books to.
@@ -56,7 +61,7 @@ def _in(kinds: tuple[Kind, ...]) -> str:
 
 
 # CHECK constraints of ledger_accounts (the migration spells the same text).
-CHECK_KIND = f"kind IN ({_in(DRIVER_KINDS + PLATFORM_KINDS)})"
+CHECK_KIND = f"kind IN ({_in(DRIVER_KINDS + PLATFORM_KINDS + OWNER_KINDS)})"
 CHECK_SIGN = (
     f"(kind NOT IN ({_in(NON_NEGATIVE)}) OR balance >= 0) "
     f"AND (kind NOT IN ({_in(NON_POSITIVE)}) OR balance <= 0)"
@@ -64,6 +69,6 @@ CHECK_SIGN = (
 # A driver account has an owner and a cached balance; a platform account neither (its balance
 # is summed on demand, so that no posting queues on one hot row).
 CHECK_OWNER = (
-    f"(kind IN ({_in(DRIVER_KINDS)}) AND driver_id IS NOT NULL AND balance IS NOT NULL) "
+    f"(kind IN ({_in(DRIVER_KINDS + OWNER_KINDS)}) AND driver_id IS NOT NULL AND balance IS NOT NULL) "
     f"OR (kind IN ({_in(PLATFORM_KINDS)}) AND driver_id IS NULL AND balance IS NULL)"
 )

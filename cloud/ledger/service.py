@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from cloud.ledger.accounts import (
     DRIVER_KINDS,
     FEE_LINES,
+    OWNER_KINDS,
     PLATFORM_KINDS,
     Kind,
     driver_code,
@@ -505,6 +506,46 @@ def post_platform(s: Session, key: str, kind: str, legs: Mapping[Kind, int], *,
     s.execute(update(LedgerTransaction).where(LedgerTransaction.id == txn.id).values(sealed=True))
     s.expire(txn)
     return Posting(txn.id, key, kind, tuple(Entry(platform_code(k), v) for k, v in legs.items() if v != 0))
+
+
+# --- a shared pile's owner (docs/sharing.md) -------------------------------------------------------------
+def post_owner(s: Session, key: str, kind: str, owner_id: str, legs: Mapping[Kind, int], *,
+               order_id: str | None = None) -> Posting:
+    """A balanced posting between one driver's owner accounts (earnings, withdrawing) and
+    platform accounts, under an idempotency key (the same key and legs again return the first
+    posting). An owner account would go below zero: InsufficientFunds, nothing posted."""
+    bad = [k for k in legs if k not in OWNER_KINDS and k not in PLATFORM_KINDS]
+    if bad:
+        raise InvalidInput(f"owner postings touch owner and platform accounts only, not {bad}")
+    for amount in legs.values():
+        if isinstance(amount, bool) or not isinstance(amount, int) or abs(amount) > MAX_FEN:
+            raise InvalidAmount(f"amounts are integer fen within ±{MAX_FEN}, got {amount!r}")
+    if sum(legs.values()) != 0:
+        raise InvalidAmount(f"an unbalanced {kind} posting: {dict(legs)}")
+    _check_id(owner_id)
+    _insert_ignore(s, [{"code": driver_code(owner_id, k), "kind": k.value, "driver_id": owner_id,
+                        "balance": 0, "created_at": now_ms()} for k in DRIVER_KINDS + OWNER_KINDS])
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        out: list[tuple[int, int, str | None]] = []
+        for k, amount in sorted(legs.items()):
+            if k in OWNER_KINDS:
+                if lk.balances[k] + amount < 0:
+                    raise InsufficientFunds(-amount, lk.balances[k])
+                out.append((lk.ids[k], amount, None))
+            else:
+                out.append((lk.platform[k], amount, None))
+        return out
+
+    return _post(s, key=key, kind=kind, driver_id=owner_id, order_id=order_id,
+                 args={"legs": {k.value: v for k, v in sorted(legs.items())}}, build=build)
+
+
+def owner_balances(s: Session, owner_id: str) -> tuple[int, int]:
+    """(earnings, being withdrawn) of a pile owner, in fen."""
+    rows = dict(s.execute(select(LedgerAccount.kind, LedgerAccount.balance).where(
+        LedgerAccount.driver_id == owner_id, LedgerAccount.kind.in_([k.value for k in OWNER_KINDS]))).all())
+    return rows.get(Kind.OWNER_EARNINGS.value, 0), rows.get(Kind.OWNER_WITHDRAWING.value, 0)
 
 
 # --- queries ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from cloud.ledger.errors import InvalidInput
 from cloud.models.base import now_ms
 from cloud.orders.machine import DEFAULT_REASONS, NEEDS_REASON, Event, Money, State, step
 from cloud.orders.models import Order, OrderLine
+from cloud.sharing import service as sharing
 
 LIMIT_MODES = ("amount", "energy", "time", "full")
 
@@ -165,6 +166,8 @@ def apply(
         s.add_all(OrderLine(order_id=order_id, n=i, kind=ln.kind, period=ln.period,
                             energy_wh=ln.energy_wh, fen=ln.fen) for i, ln in enumerate(bill, 1))
         order.total_fen = sum(totals.values())
+        # a shared gun's order: the owner's part of the revenue to the owner (docs/sharing.md)
+        sharing.split_order(s, order_id, order.sid, order.gun, totals, now=stamp)
         order.debt_fen = -posting.amount_on(driver_code(order.driver_id, Kind.DEBT))
         order.settled_at = stamp
     if t.target is State.ABNORMAL and t.source is not State.ABNORMAL:

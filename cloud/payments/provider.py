@@ -184,3 +184,53 @@ class PaymentProvider(Protocol):
     def notification_reply(self, ok: bool, message: str = "") -> NotificationReply:
         """The answer that tells the provider the notification was handled (or to retry)."""
         ...
+
+
+# --- transfers to a user (商家转账): a pile owner's withdrawal (docs/sharing.md) -------------
+@dataclass(frozen=True)
+class TransferRequest:
+    """Money to a user's WeChat change. The same `out_bill_no` transfers at most once."""
+
+    out_bill_no: str  # 1-32 letters and digits, unique per merchant
+    openid: str  # the payee under our appid
+    amount_fen: int
+    remark: str  # shown to the payee, at most 32 characters
+    scene_id: str  # the transfer scene the merchant was granted (e.g. 1005 佣金报酬)
+    scene_report: tuple[tuple[str, str], ...]  # (info_type, info_content) the scene requires
+
+
+class TransferState(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    PROCESSING = "PROCESSING"
+    WAIT_USER_CONFIRM = "WAIT_USER_CONFIRM"  # the payee confirms in WeChat (package_info)
+    TRANSFERING = "TRANSFERING"  # (WeChat's spelling)
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    CANCELING = "CANCELING"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self in (TransferState.SUCCESS, TransferState.FAIL, TransferState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    out_bill_no: str
+    transfer_bill_no: str
+    state: TransferState
+    amount_fen: int | None = None  # the query's answer carries it, the creation's not
+    fail_reason: str = ""
+    package_info: str | None = None  # for wx.requestMerchantTransfer while WAIT_USER_CONFIRM
+
+
+@runtime_checkable
+class TransferProvider(Protocol):
+    """Transfers to a user, apart from PaymentProvider so that a provider without them still
+    is one. Calls are blocking and thread-safe."""
+
+    def transfer(self, request: TransferRequest) -> Transfer:
+        """Create the transfer once per out_bill_no: the same request again answers the same bill."""
+        ...
+
+    def query_transfer(self, out_bill_no: str) -> Transfer: ...

@@ -46,6 +46,7 @@ from cloud.reservations.rules import (
     rule_from,
     suspended_until,
 )
+from cloud.sharing import service as sharing
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
@@ -260,6 +261,9 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
         if minutes > rule.max_minutes:
             raise ReservationError("reservation_too_long", f"at most {rule.max_minutes} minutes here",
                                    max_minutes=rule.max_minutes)
+        shared = sharing.refusal(s, sid, gun.gun_id, did, now=t)
+        if shared:  # a shared pile closed or outside its hours (the owner always may)
+            raise ReservationError(shared, f"{gun.gun_id} is a shared pile not open to others now")
         if not reachable(s.get(StationState, sid), t, settings.offline_after_ms):
             raise ReservationError("station_offline", f"station {sid} is not reachable")
         entry = stations.live_gun(s, sid, gun.gun_id)

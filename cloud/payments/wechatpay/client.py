@@ -38,6 +38,9 @@ from cloud.payments.provider import (
     RefundStatus,
     TradeState,
     Transaction,
+    Transfer,
+    TransferRequest,
+    TransferState,
 )
 from cloud.payments.wechatpay import aead, signing, validate
 from cloud.payments.wechatpay.config import WechatPayConfig
@@ -203,6 +206,42 @@ class WechatPayClient:
             raise BadResponse(f"refund query {no}: answer is about {refund.out_refund_no}")
         return refund
 
+    # -- transfers to a user (商家转账, POST /v3/fund-app/mch-transfer/transfer-bills) --------
+
+    def transfer(self, request: TransferRequest) -> Transfer:
+        """Implements `TransferProvider.transfer`. WeChat answers the same out_bill_no with the
+        bill already made; it asks not to retry with a new number before the old one is known."""
+        body: dict[str, Any] = {
+            "appid": self.config.appid,
+            "out_bill_no": validate.out_bill_no(request.out_bill_no),
+            "transfer_scene_id": validate.text(request.scene_id, "transfer_scene_id", 36),
+            "openid": validate.text(request.openid, "openid", 64),
+            "transfer_amount": validate.fen(request.amount_fen, "transfer_amount"),
+            "transfer_remark": validate.text(request.remark, "transfer_remark", 32),
+            "transfer_scene_report_infos": [
+                {"info_type": validate.text(k, "info_type", 15), "info_content": validate.text(v, "info_content", 32)}
+                for k, v in request.scene_report],
+        }
+        if not request.scene_report:
+            raise InvalidPaymentRequest("transfer_scene_report_infos", "the scene's report items are required")
+        data = self._call("POST", "/v3/fund-app/mch-transfer/transfer-bills", body=body)
+        if data is None:
+            raise BadResponse(f"transfer {request.out_bill_no}: empty answer")
+        t = _transfer(data, f"transfer {request.out_bill_no}")
+        if t.out_bill_no != request.out_bill_no:
+            raise BadResponse(f"transfer {request.out_bill_no}: answer is about {t.out_bill_no}")
+        return t
+
+    def query_transfer(self, out_bill_no: str) -> Transfer:
+        no = validate.out_bill_no(out_bill_no)
+        data = self._call("GET", f"/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}")
+        if data is None:
+            raise BadResponse(f"transfer query {no}: empty answer")
+        t = _transfer(data, f"transfer query {no}")
+        if t.out_bill_no != no:
+            raise BadResponse(f"transfer query {no}: answer is about {t.out_bill_no}")
+        return t
+
     # -- notifications ----------------------------------------------------------------
 
     def _open_notification(self, headers: Mapping[str, str], body: bytes,
@@ -343,6 +382,22 @@ def _refund(data: dict[str, Any], status_key: str, what: str) -> Refund:
         success_time=validate.parse_rfc3339(data.get("success_time")),
         user_received_account=str(data.get("user_received_account") or ""),
     )
+
+
+def _transfer(data: dict[str, Any], what: str) -> Transfer:
+    try:
+        state = TransferState(data.get("state"))
+    except ValueError:
+        raise BadResponse(f"{what}: unknown state {data.get('state')!r}") from None
+    ids = [data.get(k) for k in ("out_bill_no", "transfer_bill_no")]
+    if not all(isinstance(v, str) and v for v in ids):
+        raise BadResponse(f"{what}: lacks out_bill_no or transfer_bill_no")
+    amount = data.get("transfer_amount")
+    if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool) or amount < 0):
+        raise BadResponse(f"{what}: transfer_amount {amount!r} is not a whole number of fen")
+    return Transfer(out_bill_no=data["out_bill_no"], transfer_bill_no=data["transfer_bill_no"], state=state,
+                    amount_fen=amount, fail_reason=str(data.get("fail_reason") or ""),
+                    package_info=_str(data, "package_info", what))
 
 
 def _int(d: Mapping[str, Any], key: str, what: str) -> int | None:

@@ -82,3 +82,12 @@ def parse_rfc3339(value: object) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo is not None else None
+
+
+OUT_BILL_NO = re.compile(r"[0-9A-Za-z]{1,32}")
+
+
+def out_bill_no(value: object, field: str = "out_bill_no") -> str:
+    if not isinstance(value, str) or not OUT_BILL_NO.fullmatch(value):
+        raise InvalidPaymentRequest(field, f"{value!r} must be 1-32 letters and digits")
+    return value

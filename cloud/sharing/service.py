@@ -1,0 +1,215 @@
+"""Private pile sharing (docs/sharing.md): plain functions over a Session, no Flask request objects.
+
+A driver registers as the owner of a provisioned station's gun, sets open windows, a price
+(a tariff version assigned to the station, when the station is the owner's one-gun home
+pile) and an open/closed switch. Starts and reservations of others are refused outside the
+windows or while closed (`refusal`); each settled order on a shared gun is split in the
+ledger between the owner's earnings and the platform's revenue (`split_order`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from cloud.ledger import service as ledger
+from cloud.ledger.accounts import FEE_LINES, Kind
+from cloud.models.base import now_ms
+from cloud.models.station import Gun
+from cloud.sharing import rules
+from cloud.sharing.models import SharedPile, SharingSplit, SharingWindow
+from cloud.tariffs import service as tariffs
+
+TIMEZONE = "Asia/Shanghai"  # windows are in the owners' local time (the platform's zone)
+
+
+class SharingError(Exception):
+    """A refusal with a stable driver API code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+def commission_bp_of(settings: Mapping[str, Any]) -> int:
+    bp = int(settings.get("SHARING_COMMISSION_BP", 1000))
+    if not 0 <= bp <= rules.BP:
+        raise SharingError("invalid_commission", f"SHARING_COMMISSION_BP: 0..{rules.BP}, got {bp}")
+    return bp
+
+
+# --- the owner's side -------------------------------------------------------------------------------
+def register(s: Session, owner_id: str, sid: str, gun: str, *, commission_bp: int,
+             now: int | None = None) -> SharedPile:
+    """`owner_id` shares the gun `gun` of station `sid` (provisioned as any station). Closed
+    and without windows until the owner opens it. The same owner again: the same pile."""
+    if s.get(Gun, (sid, gun)) is None:
+        raise SharingError("gun_not_found", f"no gun {gun!r} at station {sid!r}")
+    if not 0 <= commission_bp <= rules.BP:
+        raise SharingError("invalid_commission", f"commission: 0..{rules.BP} bp")
+    pile = s.scalar(select(SharedPile).where(SharedPile.sid == sid, SharedPile.gun == gun))
+    if pile is not None:
+        if pile.owner_id != owner_id:
+            raise SharingError("already_shared", f"{sid}/{gun} is shared by another owner")
+        return pile
+    t = now_ms() if now is None else now
+    pile = SharedPile(sid=sid, gun=gun, owner_id=owner_id, commission_bp=commission_bp, is_open=False,
+                      created_at=t, updated_at=t)
+    s.add(pile)
+    s.flush()
+    return pile
+
+
+def own_pile(s: Session, owner_id: str, pile_id: Any, *, lock: bool = False) -> SharedPile:
+    if isinstance(pile_id, bool) or not isinstance(pile_id, int):
+        raise SharingError("pile_not_found", f"no shared pile {pile_id!r}")
+    q = select(SharedPile).where(SharedPile.id == pile_id)
+    if lock:
+        q = q.with_for_update()
+    pile = s.scalar(q)
+    if pile is None or pile.owner_id != owner_id:  # another owner's pile is not told apart from none
+        raise SharingError("pile_not_found", f"no shared pile {pile_id!r}")
+    return pile
+
+
+def set_windows(s: Session, owner_id: str, pile_id: Any, raw: Any) -> list[rules.Window]:
+    """Replace the pile's weekly windows (rules.parse_windows); effective at once."""
+    pile = own_pile(s, owner_id, pile_id, lock=True)
+    try:
+        windows = rules.parse_windows(raw)
+    except rules.RuleError as exc:
+        raise SharingError(exc.code, str(exc)) from None
+    s.execute(delete(SharingWindow).where(SharingWindow.pile_id == pile.id))
+    s.add_all(SharingWindow(pile_id=pile.id, weekday=w.weekday, start_min=w.start_min, end_min=w.end_min)
+              for w in windows)
+    pile.updated_at = now_ms()
+    s.flush()
+    return windows
+
+
+def windows_of(s: Session, pile_id: int) -> list[rules.Window]:
+    rows = s.scalars(select(SharingWindow).where(SharingWindow.pile_id == pile_id)).all()
+    return sorted(rules.Window(r.weekday, r.start_min, r.end_min) for r in rows)
+
+
+def set_open(s: Session, owner_id: str, pile_id: Any, is_open: Any) -> SharedPile:
+    """The switch: closed refuses new starts and reservations from now on; a running session
+    finishes (nothing is stopped)."""
+    if not isinstance(is_open, bool):
+        raise SharingError("invalid_switch", "open: true or false")
+    pile = own_pile(s, owner_id, pile_id, lock=True)
+    pile.is_open = is_open
+    pile.updated_at = now_ms()
+    s.flush()
+    return pile
+
+
+def set_price(s: Session, owner_id: str, pile_id: Any, tariff_body: Mapping[str, Any], *,
+              effective_from: int | None = None) -> str:
+    """The pile's price: a new version of tariff `share-<pile>` assigned to the station. Only
+    for a home pile (the station has this one gun): a gun of a shared station charges the
+    station's tariff, which its operator sets. Returns the tariff id."""
+    pile = own_pile(s, owner_id, pile_id, lock=True)
+    guns = s.scalar(select(func.count()).select_from(Gun).where(Gun.sid == pile.sid))
+    if guns != 1:
+        raise SharingError("price_not_own_station", f"station {pile.sid} has {guns} guns: its operator prices it")
+    try:
+        row = tariffs.create(s, tariff_body, code=f"share-{pile.id}", created_by=f"owner:{owner_id}")
+        tariffs.assign(s, pile.sid, row.tariff_id, effective_from=effective_from)
+    except tariffs.TariffServiceError as exc:
+        raise SharingError("invalid_tariff", str(exc)) from None
+    return row.tariff_id
+
+
+def pile_of(s: Session, sid: str, gun: str) -> SharedPile | None:
+    return s.scalar(select(SharedPile).where(SharedPile.sid == sid, SharedPile.gun == gun))
+
+
+def open_now(s: Session, pile: SharedPile, now: int, tz: str = TIMEZONE) -> bool:
+    return pile.is_open and rules.open_at(windows_of(s, pile.id), now, tz)
+
+
+def refusal(s: Session, sid: str, gun: str, driver_id: str | None, *, now: int | None = None,
+            tz: str = TIMEZONE) -> str | None:
+    """The driver API code refusing a start or reservation of `driver_id` on this gun, or None
+    (not shared, the owner, or open now)."""
+    pile = pile_of(s, sid, gun)
+    if pile is None:
+        return None
+    t = now_ms() if now is None else now
+    return rules.refusal(is_owner=driver_id is not None and str(driver_id) == pile.owner_id,
+                         is_open=pile.is_open, in_window=rules.open_at(windows_of(s, pile.id), t, tz))
+
+
+def view(s: Session, pile: SharedPile, now: int | None = None) -> dict[str, Any]:
+    t = now_ms() if now is None else now
+    windows = windows_of(s, pile.id)
+    gun = s.get(Gun, (pile.sid, pile.gun))
+    return {"pile_id": pile.id, "sid": pile.sid, "gun": pile.gun, "gun_code": gun.code if gun else None,
+            "open": pile.is_open, "open_now": pile.is_open and rules.open_at(windows, t, TIMEZONE),
+            "commission_bp": pile.commission_bp, "windows": [w.to_dict() for w in windows]}
+
+
+def marks(s: Session, sid: str, now: int | None = None) -> dict[str, dict[str, Any]]:
+    """The station's shared guns as drivers see them: gun -> {open_now, windows}."""
+    t = now_ms() if now is None else now
+    out: dict[str, dict[str, Any]] = {}
+    for pile in s.scalars(select(SharedPile).where(SharedPile.sid == sid)):
+        windows = windows_of(s, pile.id)
+        out[pile.gun] = {"open_now": pile.is_open and rules.open_at(windows, t, TIMEZONE),
+                         "windows": [w.to_dict() for w in windows] if pile.is_open else []}
+    return out
+
+
+def piles_of(s: Session, owner_id: str) -> list[SharedPile]:
+    return list(s.scalars(select(SharedPile).where(SharedPile.owner_id == owner_id).order_by(SharedPile.id)))
+
+
+def listing(s: Session, *, limit: int = 200) -> list[SharedPile]:
+    return list(s.scalars(select(SharedPile).order_by(SharedPile.id).limit(limit)))
+
+
+# --- money ------------------------------------------------------------------------------------------
+def split_key(order_id: str) -> str:
+    return f"owner-share:{order_id}"
+
+
+def split_order(s: Session, order_id: str, sid: str, gun: str, lines: Mapping[str, int], *,
+                now: int | None = None) -> SharingSplit | None:
+    """After an order on a shared gun settled (its fee lines booked to revenue): the owner's
+    part moves from the revenue accounts to the owner's earnings, the commission stays. Any
+    order, the owner's own included (the owner pays the bill and earns its share back: net,
+    the commission). Idempotent per order. None when the gun is not shared."""
+    pile = pile_of(s, sid, gun)
+    if pile is None:
+        return None
+    done = s.get(SharingSplit, order_id)
+    if done is not None:
+        return done
+    parts = rules.split({k: int(v) for k, v in lines.items()}, pile.commission_bp)
+    posting = None
+    if parts.owner:
+        legs: dict[Kind, int] = {FEE_LINES[k]: -v for k, v in parts.owner_lines.items() if v}
+        legs[Kind.OWNER_EARNINGS] = parts.owner
+        posting = ledger.post_owner(s, split_key(order_id), "owner_share", pile.owner_id, legs, order_id=order_id)
+    row = SharingSplit(order_id=order_id, pile_id=pile.id, owner_id=pile.owner_id,
+                       total_fen=parts.owner + parts.platform, owner_fen=parts.owner, platform_fen=parts.platform,
+                       commission_bp=pile.commission_bp, txn_id=posting.txn_id if posting else None,
+                       created_at=now_ms() if now is None else now)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def earnings(s: Session, owner_id: str, *, limit: int = 50) -> dict[str, Any]:
+    """The owner's balance (from the ledger) and the latest sessions' splits."""
+    balance, withdrawing = ledger.owner_balances(s, owner_id)
+    rows = s.scalars(select(SharingSplit).where(SharingSplit.owner_id == owner_id)
+                     .order_by(SharingSplit.created_at.desc(), SharingSplit.order_id).limit(limit)).all()
+    return {"balance_fen": balance, "withdrawing_fen": withdrawing,
+            "sessions": [{"order_id": r.order_id, "pile_id": r.pile_id, "total_fen": r.total_fen,
+                          "owner_fen": r.owner_fen, "platform_fen": r.platform_fen,
+                          "commission_bp": r.commission_bp, "at": r.created_at} for r in rows]}

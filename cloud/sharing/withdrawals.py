@@ -1,0 +1,182 @@
+"""A pile owner's withdrawal of earnings to their WeChat change (商家转账), through the
+payment provider's `TransferProvider` (docs/sharing.md).
+
+    request  — the owner asks for at most their earnings: the amount moves to
+               `owner_withdrawing` in the ledger (held), a row with a fresh out_bill_no;
+    send     — the transfer asked of the provider with that out_bill_no (outside any database
+               transaction); its answer applied: SUCCESS → paid (withdrawing → the provider's
+               clearing account), FAIL/CANCELLED or a refusal of the request → released
+               (withdrawing → earnings), anything else → sending (`follow` queries it);
+    follow   — the provider asked about a sending or unanswered withdrawal, the answer applied.
+
+One out_bill_no per withdrawal and the ledger's keys per outcome: however often send/follow
+run, at the same time or after a crash, the money leaves once and is booked once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db import take_write_lock
+from cloud.ledger import service as ledger
+from cloud.ledger.accounts import Kind
+from cloud.ledger.errors import InsufficientFunds
+from cloud.models.base import now_ms
+from cloud.payments.errors import InvalidPaymentRequest, PaymentError, ProviderError
+from cloud.payments.provider import Transfer, TransferProvider, TransferRequest, TransferState
+from cloud.sharing.models import Withdrawal
+from cloud.sharing.service import SharingError
+
+log = logging.getLogger(__name__)
+Transactions = Callable[[], AbstractContextManager[Session]]
+FINAL = ("paid", "released")
+MAX_FEN = 20_000 * 100  # WeChat asks for the payee's real name from 2,000 yuan on: withdraw less at a time
+REMARK = "充电桩共享收益提现"  # shown to the owner in WeChat (≤ 32 characters)
+SCENE_REPORT = (("岗位类型", "充电桩共享桩主"), ("报酬说明", "共享充电桩的分成收益"))
+
+
+def scene_id_of(settings: Mapping[str, Any]) -> str:
+    return str(settings.get("SHARING_TRANSFER_SCENE_ID") or "1005")
+
+
+def request(s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int | None = None) -> Withdrawal:
+    """Hold `amount_fen` of the owner's earnings for a withdrawal to `openid`. SharingError
+    `invalid_amount` or `insufficient_earnings` (nothing moved)."""
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 1 <= amount_fen <= MAX_FEN:
+        raise SharingError("invalid_amount", f"amount_fen: 1..{MAX_FEN} fen")
+    if not isinstance(openid, str) or not openid:
+        raise SharingError("no_openid", "the owner has no WeChat openid to receive the transfer")
+    no = "W" + secrets.token_hex(15)  # 31 letters and digits: WeChat's out_bill_no rule
+    try:
+        posting = ledger.post_owner(s, f"owner-withdraw:{no}", "owner_withdraw", owner_id,
+                                    {Kind.OWNER_EARNINGS: -amount_fen, Kind.OWNER_WITHDRAWING: amount_fen})
+    except InsufficientFunds:
+        raise SharingError("insufficient_earnings", "the amount is more than the earnings") from None
+    t = now_ms() if now is None else now
+    w = Withdrawal(owner_id=owner_id, amount_fen=amount_fen, out_bill_no=no, openid=openid, state="held",
+                   created_at=t, updated_at=t)
+    s.add(w)
+    s.flush()
+    log.info("withdrawal %s of %s: %d fen held (txn %s)", w.id, owner_id, amount_fen, posting.txn_id)
+    return w
+
+
+def _lock(s: Session, withdrawal_id: int) -> Withdrawal:
+    take_write_lock(s)
+    w = s.scalar(select(Withdrawal).where(Withdrawal.id == withdrawal_id).with_for_update())
+    if w is None:
+        raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id}")
+    return w
+
+
+def _finish(s: Session, w: Withdrawal, state: str, why: str | None = None) -> None:
+    legs = ({Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.CLEARING: w.amount_fen} if state == "paid"
+            else {Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.OWNER_EARNINGS: w.amount_fen})
+    ledger.post_owner(s, f"owner-withdraw-{state}:{w.out_bill_no}", f"owner_withdraw_{state}", w.owner_id, legs)
+    w.state, w.failure, w.updated_at = state, (why or None) and why[:200], now_ms()
+
+
+def apply(s: Session, withdrawal_id: int, t: Transfer) -> Withdrawal:
+    """The provider's answer about the transfer, applied once (a final withdrawal stays)."""
+    w = _lock(s, withdrawal_id)
+    if w.state in FINAL:
+        return w
+    if t.amount_fen is not None and t.amount_fen != w.amount_fen:
+        # never book what the provider did not confirm: left for an operator, money held
+        log.error("withdrawal %s: provider says %s fen, asked %s", w.id, t.amount_fen, w.amount_fen)
+        w.failure = f"amount mismatch: provider {t.amount_fen} fen"
+        return w
+    w.transfer_bill_no = t.transfer_bill_no
+    if t.state is TransferState.SUCCESS:
+        _finish(s, w, "paid")
+    elif t.state in (TransferState.FAIL, TransferState.CANCELLED):
+        _finish(s, w, "released", t.fail_reason or t.state.value)
+    else:
+        w.state, w.package_info, w.updated_at = "sending", t.package_info, now_ms()
+    s.flush()
+    return w
+
+
+def _release_refused(transactions: Transactions, withdrawal_id: int, why: str) -> None:
+    with transactions() as s:
+        w = _lock(s, withdrawal_id)
+        if w.state not in FINAL:
+            _finish(s, w, "released", why)
+
+
+def send(transactions: Transactions, provider: TransferProvider, withdrawal_id: int, *,
+         scene_id: str) -> dict[str, Any]:
+    """Ask the provider for the transfer and apply the answer; the withdrawal's view. An
+    unknown outcome (no answer, an unverifiable one) leaves it as it was, to send again."""
+    with transactions() as s:
+        w = s.get(Withdrawal, withdrawal_id)
+        if w is None:
+            raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id}")
+        if w.state in FINAL:
+            return view(w)
+        req = TransferRequest(out_bill_no=w.out_bill_no, openid=w.openid, amount_fen=w.amount_fen, remark=REMARK,
+                              scene_id=scene_id, scene_report=SCENE_REPORT)
+    try:
+        t = provider.transfer(req)
+    except InvalidPaymentRequest as e:  # refused before sending: nothing left us
+        _release_refused(transactions, withdrawal_id, f"invalid: {e}")
+        return _view(transactions, withdrawal_id)
+    except ProviderError as e:
+        # WeChat asks to learn what became of the number before giving up on it
+        log.warning("withdrawal %s: transfer refused (%s); asking what became of it", withdrawal_id, e.code)
+        return follow(transactions, provider, withdrawal_id, refused=f"{e.code}: {e.message}")
+    except PaymentError as e:
+        log.warning("withdrawal %s: no usable answer (%s); unchanged, to send again", withdrawal_id, e.code)
+        return _view(transactions, withdrawal_id)
+    with transactions() as s:
+        return view(apply(s, withdrawal_id, t))
+
+
+def follow(transactions: Transactions, provider: TransferProvider, withdrawal_id: int, *,
+           refused: str | None = None) -> dict[str, Any]:
+    """Query the provider about the withdrawal's transfer and apply the answer. A bill the
+    provider does not know after it refused the request (`refused`) is released."""
+    with transactions() as s:
+        w = s.get(Withdrawal, withdrawal_id)
+        if w is None:
+            raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id}")
+        if w.state in FINAL:
+            return view(w)
+        no = w.out_bill_no
+    try:
+        t = provider.query_transfer(no)
+    except ProviderError as e:
+        if e.status == 404 and refused is not None:
+            _release_refused(transactions, withdrawal_id, refused)
+        return _view(transactions, withdrawal_id)
+    except PaymentError:
+        return _view(transactions, withdrawal_id)
+    with transactions() as s:
+        return view(apply(s, withdrawal_id, t))
+
+
+def _view(transactions: Transactions, withdrawal_id: int) -> dict[str, Any]:
+    with transactions() as s:
+        return view(s.get_one(Withdrawal, withdrawal_id))
+
+
+def view(w: Withdrawal) -> dict[str, Any]:
+    return {"withdrawal_id": w.id, "amount_fen": w.amount_fen, "state": w.state, "out_bill_no": w.out_bill_no,
+            "package_info": w.package_info if w.state == "sending" else None, "failure": w.failure,
+            "created_at": w.created_at, "updated_at": w.updated_at}
+
+
+def of_owner(s: Session, owner_id: str, *, limit: int = 50) -> list[Withdrawal]:
+    return list(s.scalars(select(Withdrawal).where(Withdrawal.owner_id == owner_id)
+                          .order_by(Withdrawal.created_at.desc(), Withdrawal.id.desc()).limit(limit)))
+
+
+def listing(s: Session, *, limit: int = 200) -> list[Withdrawal]:
+    return list(s.scalars(select(Withdrawal).order_by(Withdrawal.id.desc()).limit(limit)))
