@@ -33,7 +33,7 @@ import cloud.recommend.models  # noqa: E402, F401  (recommendations: the operato
 import cloud.reports.models  # noqa: E402, F401
 import cloud.reservations.models  # noqa: E402, F401  (reservations of guns)
 import cloud.settlement.models  # noqa: E402, F401  (console: settlement)
-import cloud.swap.models  # noqa: E402, F401  (battery-swap stations)
 import cloud.sharing.models  # noqa: E402, F401  (private pile sharing)
+import cloud.swap.models  # noqa: E402, F401  (battery-swap stations)
 import cloud.tariffs.models  # noqa: E402, F401
 import cloud.wallet.models  # noqa: E402, F401
