@@ -63,7 +63,7 @@ class Reservation(Base):
     fee_fen: Mapped[int] = mapped_column(default=0)
     fee_state: Mapped[str] = mapped_column(String(16), default="none")
     # The fee's fate as the station's rules said when the driver reserved (the terms shown):
-    # a later change of the rules does not change a running reservation's.
+    # the rules changed afterwards do not change a running reservation's.
     refund_on_start: Mapped[bool] = mapped_column(Boolean, default=True)
     refund_on_cancel: Mapped[bool] = mapped_column(Boolean, default=True)
     keep_on_no_show: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -376,7 +376,7 @@ async def test_rtu_replies_are_read_once_complete_not_byte_by_byte(tmp_path):
                 t0 = time.monotonic()
                 assert len(await bus.read(3, 4, 100, 40)) == 40
                 # when the reply was complete, for the line's silence (edge/drivers/bus.py):
-                # no sooner than its wire time after the request, no later than its return
+                # no sooner than its wire time after the request, and not after its return
                 assert t0 + wire_time(8 + 85, 9600) <= transport.reply_at <= time.monotonic()
             assert waker.reads - before <= 3 * 4
             before = waker.reads
