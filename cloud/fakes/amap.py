@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from cloud.fakes.threaded import ThreadedApp
 
 _COORD = re.compile(r"^(-?\d{1,3}(?:\.\d{1,6})?),(-?\d{1,2}(?:\.\d{1,6})?)$")
 SPEED_MS = 80 / 3.6
@@ -119,27 +120,11 @@ def make_app(fake: FakeAmap) -> Flask:
     return app
 
 
-class FakeAmapServer:
+class FakeAmapServer(ThreadedApp):
     """The fake on a free port, in a thread: `url` is what AMAP_BASE_URL should be."""
+
+    thread_name = "fake-amap"
 
     def __init__(self, fake: FakeAmap, host: str = "127.0.0.1", port: int = 0) -> None:
         self.fake = fake
-        self._server: BaseWSGIServer = make_server(host, port, make_app(fake), threaded=True)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self._server.server_port}"
-
-    def __enter__(self) -> FakeAmapServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-amap", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
+        super().__init__(make_app(fake), host, port)

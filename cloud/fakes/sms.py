@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from cloud.fakes.threaded import ThreadedApp
 
 WINDOW_S = 15 * 60
 COMMON = ("AccessKeyId", "Action", "Format", "SignatureMethod", "SignatureNonce", "SignatureVersion",
@@ -170,24 +171,11 @@ def make_app(fake: FakeAliyunSms) -> Flask:
     return app
 
 
-class FakeSmsServer:
+class FakeSmsServer(ThreadedApp):
     """The fake on a free port, in a thread: `url` is what ALIYUN_SMS_BASE_URL should be."""
+
+    thread_name = "fake-aliyun-sms"
 
     def __init__(self, fake: FakeAliyunSms, host: str = "127.0.0.1", port: int = 0) -> None:
         self.fake = fake
-        self._server: BaseWSGIServer = make_server(host, port, make_app(fake), threaded=True)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self._server.server_port}"
-
-    def __enter__(self) -> FakeSmsServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-aliyun-sms", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(make_app(fake), host, port)
