@@ -240,6 +240,12 @@ def test_a_day_offline_then_everything_arrives_once_in_order(tmp_path):
         assert provision(gw, cloud, tok["token"], tok["ca_sha256"]).returncode == 0
         broker.stop()  # the cloud is unreachable all day
         with gw:
+            # a load crossing the gateway must decide offline, whatever the busy machine lets it
+            # see of the day's own evening peak (seconds long at 1440x)
+            rated = sim.state()["transformer"]["rated_kva"]
+            sim.control("PUT", "/base-load", {"kw": rated * 0.6})  # capped: sessions still start
+            gw.wait(lambda s: s["load"]["level"] in ("capped", "blocked"), timeout=20, what="a load crossing")
+            sim.control("PUT", "/base-load", {"kw": None})  # the scenario's curve again
             wait_for(lambda: sim.state()["clock"]["day"] >= 1, timeout=75, what="a simulated day")
             st = gw.status()
             assert not st["sync"]["connected"]
