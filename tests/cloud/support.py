@@ -78,6 +78,25 @@ def postgres_schema() -> Iterator[str]:
         conn.close()
 
 
+@contextmanager
+def writer_and_web(backend: str, sqlite_dir: Path) -> Iterator[tuple[Engine, Engine]]:
+    """A migrated database ("sqlite": a file in `sqlite_dir`; "postgres": a fresh schema) as
+    (writer engine for seeding and checks, web engine the operations run on, as the API's)."""
+    def engines(url: str) -> Iterator[tuple[Engine, Engine]]:
+        migrated_engine(url).dispose()
+        writer, web = make_engine(url, purpose="writer"), make_engine(url, purpose="web")
+        try:
+            yield writer, web
+        finally:
+            writer.dispose(), web.dispose()
+
+    if backend == "sqlite":
+        yield from engines(f"sqlite:///{sqlite_dir / 'cloud.sqlite'}")
+    else:
+        with postgres_schema() as url:
+            yield from engines(url)
+
+
 def migrated_engine(url: str) -> Engine:
     engine = make_engine(url, purpose="writer")
     upgrade(engine)

@@ -21,14 +21,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from cloud.db import make_engine, take_write_lock
+from cloud.db import take_write_lock
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import Kind
 from cloud.reservations import service
 from cloud.reservations.models import LIVE, Reservation
 from cloud.reservations.service import ReservationError
 from jcproto import ErrorCode, Reply
-from tests.cloud.support import migrated_engine, postgres_schema
+from tests.cloud.support import writer_and_web
 from tests.reservations.support import (
     MIN,
     SETTINGS,
@@ -45,18 +45,8 @@ _runs = itertools.count()
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Engine]]:
     """(writer engine for seeding and checks, web engine the operations run on, as the API's)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('rsv') / 'cloud.sqlite'}"
-        migrated_engine(url).dispose()
-        writer, web = make_engine(url, purpose="writer"), make_engine(url, purpose="web")
-        yield writer, web
-        writer.dispose(), web.dispose()
-    else:
-        with postgres_schema() as url:
-            migrated_engine(url).dispose()
-            writer, web = make_engine(url, purpose="writer"), make_engine(url, purpose="web")
-            yield writer, web
-            writer.dispose(), web.dispose()
+    with writer_and_web(request.param, tmp_path_factory.mktemp('rsv')) as engines:
+        yield engines
 
 
 RULES = st.fixed_dictionaries({

@@ -20,13 +20,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.db import make_engine
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import Kind
 from cloud.swap import predict, service
 from cloud.swap.models import SwapBooking, SwapPack
 from cloud.swap.service import SwapError
-from tests.cloud.support import migrated_engine, postgres_schema
+from tests.cloud.support import writer_and_web
 from tests.swap.support import MIN, SLOT, T0, seed_swap, top_up
 
 _runs = itertools.count()
@@ -34,18 +33,8 @@ _runs = itertools.count()
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Engine]]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('swap') / 'cloud.sqlite'}"
-        migrated_engine(url).dispose()
-        writer, web = make_engine(url, purpose="writer"), make_engine(url, purpose="web")
-        yield writer, web
-        writer.dispose(), web.dispose()
-    else:
-        with postgres_schema() as url:
-            migrated_engine(url).dispose()
-            writer, web = make_engine(url, purpose="writer"), make_engine(url, purpose="web")
-            yield writer, web
-            writer.dispose(), web.dispose()
+    with writer_and_web(request.param, tmp_path_factory.mktemp('swap')) as engines:
+        yield engines
 
 
 RULES = st.fixed_dictionaries({
