@@ -92,6 +92,8 @@ def _log_in(page: Any, base: str, name: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
     page.wait_for_selector("#nav")
+    # deferred scripts run before DOMContentLoaded, not when #nav is parsed
+    page.wait_for_load_state("domcontentloaded")
 
 
 def _shoot(page: Any, name: str) -> None:
@@ -114,7 +116,7 @@ def test_console_in_a_browser(served: tuple[Flask, str], browser: Any) -> None:
     assert "登录名或密码错误" in page.inner_text("#login-error")
     _log_in(page, base, "root")
     # the layout's scripts are served from node_modules' copy and run under the CSP
-    assert page.evaluate("typeof window.htmx") == "object" and page.evaluate("typeof window.Alpine") == "object"
+    page.wait_for_function("typeof window.htmx === 'object' && typeof window.Alpine === 'object'", timeout=10_000)
     assert page.evaluate("htmx.version").startswith("2.")
     assert page.inner_text("#nav a[data-area=home]") == "首页"
     assert "东门站" in page.inner_text("#stations") and "在线" in page.inner_text("#stations")
