@@ -138,6 +138,8 @@ function createApi(options) {
     ApiError,
     storage,
     request,
+    baseUrl,
+    BASE_PATH,
     token,
     loggedIn: () => Boolean(token()),
     driver: () => storage.get(DRIVER_KEY),
@@ -189,6 +191,8 @@ function createApi(options) {
     // the community (docs/community.md)
     reviews: (sid, params) => request('GET', '/stations/' + encodeURIComponent(sid) + '/reviews' + query(params)),
     writeReview: (sid, body) => request('POST', '/stations/' + encodeURIComponent(sid) + '/reviews', body),
+    posts: (sid, params) => request('GET', '/stations/' + encodeURIComponent(sid) + '/posts' + query(params)),
+    writePost: (sid, body) => request('POST', '/stations/' + encodeURIComponent(sid) + '/posts', body),
     uploadPhoto: (base64) => request('POST', '/photos', { content_base64: base64 }),
     reportGun: (body) => request('POST', '/gun-reports', body),
     gunReports: () => request('GET', '/gun-reports'),

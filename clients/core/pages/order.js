@@ -35,6 +35,8 @@ function viewOf(ctx, o) {
     stopReason: o.stop_reason ? label(ctx, 'stop_reason_', o.stop_reason) : '',
     abnormal: o.abnormal_reason || '',
     canRate: o.state === 'settled' && !o.rating,
+    // a settled order may be reviewed at its station (docs/community.md)
+    sid: o.sid, canReview: o.state === 'settled' && Boolean(o.sid),
     rating: o.rating,
   };
 }
