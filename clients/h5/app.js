@@ -5,6 +5,7 @@ const Alpine = require('alpinejs').default;
 const L = require('leaflet');
 require('leaflet/dist/leaflet.css');
 const core = require('../core');
+const community = require('./community');
 
 const P = core.pages;
 const storage = core.api.webStorage(window.localStorage);
@@ -16,6 +17,7 @@ const FACTORIES = {
   wallet: P.wallet.createWallet, records: P.records.createRecords, settings: P.settings.createSettings,
   trip: P.trip.createTrip,
   reservation: P.reservation.createReservation,
+  ...community.FACTORIES,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -145,7 +147,7 @@ Alpine.data('jcApp', () => ({
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
       // ?g=<code>: reserve that gun; without: the driver's reservation
       case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
-      default: break;
+      default: community.show(r, vm); break;
     }
   },
   locate(vm) {
@@ -188,6 +190,7 @@ Alpine.data('jcApp', () => ({
     });
   },
   go,
+  ...community.methods,
   loginUrl() {
     const here = window.location.hash || '';
     return 'login/wechat?next=' + encodeURIComponent(/^#\/login/.test(here) || !here ? '#/stations' : here);

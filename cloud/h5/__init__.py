@@ -35,8 +35,9 @@ bp = Blueprint("h5", __name__, url_prefix="/app", template_folder="templates", s
 BUNDLE = Path(__file__).parent / "static" / "dist" / "app.js"
 LOGIN_COOKIE, LOGIN_COOKIE_PATH = "jc_h5_login", "/app/login/wechat"
 # Alpine.js evaluates its template expressions with Function(): hence 'unsafe-eval'; all
-# script comes from this origin, nothing inline.
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; img-src 'self' data:; "
+# script comes from this origin, nothing inline. blob: images: review photos, which the API
+# serves only with the driver's token, are fetched and shown from a blob URL.
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
 
 

@@ -113,7 +113,7 @@ function createStationCommunity(ctx) {
         ctx.api.reviews(sid, { limit: 50 }),
         ctx.api.posts(sid, { limit: 50 }),
       ]).then(([st, page, posts]) => {
-        const average = page.average_stars === null || page.average_stars === undefined ? '' : String(page.average_stars);
+        const average = page.average_stars === null || page.average_stars === undefined ? '' : Number(page.average_stars).toFixed(1);
         store.set({ stationName: st ? st.name || sid : sid,
           reviews: page.reviews.map((r) => Object.assign(reviewItem(r),
             { photos: (r.photo_ids || []).map((p) => Object.assign({ id: p }, photoRequest(ctx, photoPath(r.sid, p)))) })),

@@ -95,7 +95,7 @@ test('station community: reviews with photo requests, posts with replies; a revi
   const vm = P.community.createStationCommunity(ctx);
   await vm.open('S1', 'o-7');
   assert.equal(vm.state.stationName, '科苑站');
-  assert.equal(vm.state.averageText, '平均 4 星 · 1 条评价');
+  assert.equal(vm.state.averageText, '平均 4.0 星 · 1 条评价');
   assert.deepEqual(vm.state.reviews[0].photos, [{ id: 'p1', url: 'http://cloud.test/api/v1/driver/stations/S1/reviews/photos/p1',
     header: { Authorization: 'Bearer jcd_x' } }]);
   assert.deepEqual(vm.state.posts, [{ id: 11, text: '晚上不用排队', time: vm.state.posts[0].time,
