@@ -3,4 +3,7 @@
 // a locally started cloud with shell.configure({ baseUrl }).
 module.exports = {
   apiBase: 'https://juchong.example.cn',
+  // the session receipt's subscribe-message template id: the same as the cloud's
+  // WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE (empty: receipts are off, the start asks nothing)
+  receiptTemplate: '',
 };

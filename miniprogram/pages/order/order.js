@@ -15,5 +15,9 @@ Component({
     star(e) { this.vm.setStars(e.currentTarget.dataset.n); },
     comment(e) { this.vm.setComment(e.detail.value); },
     rate() { return this.vm.rate(); },
+    review() {
+      const v = this.vm.state.view;
+      wx.navigateTo({ url: '/pages/community/community?sid=' + encodeURIComponent(v.sid) + '&order=' + encodeURIComponent(v.orderId) });
+    },
   },
 });

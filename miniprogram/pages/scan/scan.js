@@ -1,4 +1,5 @@
 const shell = require('../../shell');
+const notices = require('../../notices');
 
 Component({
   data: { s: {}, t: {}, codeInput: '' },
@@ -32,7 +33,8 @@ Component({
     password(e) { this.vm.setPassword(e.detail.value); },
     payWith(e) { this.vm.setPay(e.currentTarget.dataset.pay); },
     start() {
-      return this.vm.start().then((order) => {
+      // WeChat opens the receipt's consent only from a tap: asked here, before the start
+      return notices.askReceipt().then(() => this.vm.start()).then((order) => {
         if (!order) return order;
         const open = () => wx.redirectTo({ url: '/pages/charging/charging?id=' + encodeURIComponent(order.order_id) });
         if (!order.pay_params) { open(); return order; }
@@ -49,6 +51,7 @@ Component({
       const g = this.vm.state.nearestGun;
       if (g) this.vm.lookup(g.code);
     },
+    report() { wx.navigateTo({ url: '/pages/report/report?g=' + encodeURIComponent(this.vm.state.code) }); },
     reserve() { wx.navigateTo({ url: '/pages/reservation/reservation?g=' + encodeURIComponent(this.vm.state.code) }); },
     nearest() {
       const n = this.vm.state.nearest;

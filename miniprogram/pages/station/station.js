@@ -17,6 +17,8 @@ Component({
       wx.openLocation({ latitude: st.lat, longitude: st.lng, name: st.name, address: st.address || '' });
     },
     scan(e) { wx.navigateTo({ url: '/pages/scan/scan?g=' + encodeURIComponent(e.currentTarget.dataset.code) }); },
+    community() { wx.navigateTo({ url: '/pages/community/community?sid=' + encodeURIComponent(this.sid) }); },
+    report(e) { wx.navigateTo({ url: '/pages/report/report?g=' + encodeURIComponent(e.currentTarget.dataset.code) }); },
     reserve(e) { wx.navigateTo({ url: '/pages/reservation/reservation?g=' + encodeURIComponent(e.currentTarget.dataset.code) }); },
   },
 });

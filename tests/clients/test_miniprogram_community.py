@@ -1,0 +1,93 @@
+"""The mini-program's community pages (miniprogram/pages/community, report, reports) in
+WeChat's component test tooling (miniprogram-simulate, under node) against a running cloud
+(the Flask app on a free port, SQLite, the fake WeChat login): a station's reviews with their
+photos and posts, a review with a photo written for the driver's settled order, a sensitive
+word and a ban refused in the server's words, a broken gun reported with a reason and seen
+open in "my reports", and the receipt's subscribe-message consent asked before a start.
+
+node runs tests/clients/miniprogram/community.test.js once for this module; each test here
+checks its part of that run, and what the pages wrote is then read back from the database."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from cloud.alarms.models import Alarm
+from cloud.community import service as community
+from cloud.community.models import GunReport, Review
+from cloud.db import db
+from tests.clients.support import Cloud, run_node
+from tests.community.support import png, seed_station, settled_order
+
+COMMUNITY_TEST = "tests/clients/miniprogram/community.test.js"
+SID = "ST-MP-CM"
+TEMPLATE = "tmpl-receipt-0001"
+
+
+def _login(cloud: Cloud, user: str) -> tuple[str, dict[str, str]]:
+    code = requests.post(cloud.wechat.url + "/fake/wx/login", json={"user": user}, timeout=10).json()["code"]
+    r = requests.post(cloud.url + "/api/v1/driver/login", json={"code": code}, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    return str(r.json()["driver"]["id"]), {"Authorization": "Bearer " + r.json()["token"]}
+
+
+@pytest.fixture(scope="module")
+def run(cloud: Cloud) -> dict[str, object]:
+    with cloud.app.app_context(), db.transaction() as s:
+        gun_code = seed_station(s, SID)
+        community.add_word(s, "骗子", actor="test")
+    reviewer, _ = _login(cloud, "mp-reviewer")
+    other, other_auth = _login(cloud, "mp-other")
+    banned, _ = _login(cloud, "mp-banned")
+    with cloud.app.app_context(), db.transaction() as s:
+        order_id = settled_order(s, reviewer, SID)
+        other_order = settled_order(s, other, SID)
+        community.ban(s, banned, reason="spam", actor="test")
+    # another driver's review with a photo is on the station's page before ours
+    api = cloud.url + "/api/v1/driver"
+    photo = requests.post(api + "/photos", json={"content_base64": base64.b64encode(png(3, 2)).decode()},
+                          headers=other_auth, timeout=10).json()
+    r = requests.post(f"{api}/stations/{SID}/reviews", json={"order_id": other_order, "stars": 3, "text": "车位有点窄",
+                                                             "photo_ids": [photo["photo_id"]]}, headers=other_auth, timeout=10)
+    assert r.status_code == 201, r.text
+    env = {"JC_API_BASE": cloud.url, "JC_WECHAT_BASE": cloud.wechat.url, "JC_SID": SID, "JC_ORDER": order_id,
+           "JC_GUN_CODE": gun_code, "JC_PHOTO": photo["photo_id"], "JC_TEMPLATE": TEMPLATE,
+           "JC_PNG": base64.b64encode(png(5, 4)).decode()}
+    done = run_node(["--test", "--test-reporter=tap", COMMUNITY_TEST], env=env, timeout=180)
+    results = {m.group(2): m.group(1) for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)}
+    return {"results": results, "output": done.stdout + done.stderr, "reviewer": reviewer, "order": order_id}
+
+
+def check(run: dict[str, object], prefix: str) -> None:
+    results = run["results"]
+    assert isinstance(results, dict)
+    mine = {name: r for name, r in results.items() if name.startswith(prefix)}
+    assert mine, f"no node test named {prefix}…:\n{str(run['output'])[-3000:]}"
+    failed = [name for name, r in mine.items() if r != "ok"]
+    assert not failed, f"{failed}:\n{str(run['output'])[-6000:]}"
+
+
+def test_station_reviews_page(cloud: Cloud, run: dict[str, object]) -> None:
+    check(run, "community:")
+    with cloud.app.app_context():
+        review = db.session.scalars(select(Review).where(Review.order_id == run["order"])).one()
+        assert (review.driver_id, review.stars, review.text) == (run["reviewer"], 5, "小程序里写的评价")
+        assert len(community.reviews(db.session, SID)["reviews"][0]["photo_ids"]) == 1
+
+
+def test_report_form_and_my_reports(cloud: Cloud, run: dict[str, object]) -> None:
+    check(run, "report:")
+    with cloud.app.app_context():
+        report = db.session.scalars(select(GunReport).where(GunReport.driver_id == run["reviewer"])).one()
+        alarm = db.session.get(Alarm, report.alarm_id)
+        assert (report.reason, report.text, report.photo_id is not None) == ("wont_start", "扫码后没有反应", True)
+        assert (alarm.kind, alarm.sid, alarm.cleared_at) == ("driver_report", SID, None)
+
+
+def test_receipt_consent_before_a_start(run: dict[str, object]) -> None:
+    check(run, "receipt:")
