@@ -47,9 +47,10 @@ def yuan(fen: int) -> str:
 
 class WechatNotifier:
     """Session receipts as subscribe messages. The template's keys are those of the template
-    chosen in the mini-program's console (order number, amount, station, time)."""
+    chosen in the mini-program's console (order number, amount, station, time). A tap on the
+    message opens the mini-program's order page (miniprogram/pages/order, `?id=`)."""
 
-    def __init__(self, client: SubscribeClient, template_id: str, page: str = "pages/orders/detail") -> None:
+    def __init__(self, client: SubscribeClient, template_id: str, page: str = "pages/order/order") -> None:
         self.client, self.template_id, self.page = client, template_id, page
 
     def session_receipt(self, r: Receipt) -> None:
@@ -60,7 +61,7 @@ class WechatNotifier:
         self.client.send(r.openid, self.template_id,
                          {"character_string1": r.order_id[:32], "amount2": yuan(r.total_fen),
                           "thing3": (r.station_name or r.sid)[:20], "time4": when},
-                         page=f"{self.page}?order_id={r.order_id}")
+                         page=f"{self.page}?id={r.order_id}")
 
 
 _notifier: Notifier | None = None

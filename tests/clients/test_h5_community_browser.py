@@ -35,15 +35,24 @@ def _driver_id(page: Any) -> str:
 def _phone(browser: Any, problems: list[str]) -> Any:  # noqa: F811
     context = browser.new_context(locale="zh-CN", **PHONE)
     page = context.new_page()
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.set_default_timeout(15_000)
     return page
 
 
-def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(cloud: Cloud, browser: Any,  # noqa: F811
-                                                                      tmp_path: Any) -> None:
+def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(
+    cloud: Cloud,
+    browser: Any,  # noqa: F811
+    tmp_path: Any,
+) -> None:
     with cloud.app.app_context(), db.transaction() as s:
         code = seed_station(s, SID)
         community.add_word(s, "垃圾", actor="test")
@@ -64,8 +73,12 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(cloud: Clo
     page.click("#review-form .star[data-n='4']")
     page.fill("#review-text", "充电很快，车位好找")
     photo = png(4, 3)
-    page.set_input_files("#review-photo", files=[{"name": "shot.png", "mimeType": "image/png", "buffer": photo}])
-    page.wait_for_function("document.getElementById('review-photos').textContent === '已添加 1/3 张图片'")
+    page.set_input_files(
+        "#review-photo", files=[{"name": "shot.png", "mimeType": "image/png", "buffer": photo}]
+    )
+    page.wait_for_function(
+        "document.getElementById('review-photos').textContent === '已添加 1/3 张图片'"
+    )
     page.click("#review-submit")
     page.wait_for_selector("#community-notice:has-text('评价已发表。')")
     assert not page.locator("#review-form").is_visible()
@@ -74,8 +87,10 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(cloud: Clo
     assert review.locator(".stars").inner_text() == "★★★★☆"
     assert review.locator(".review-text").inner_text() == "充电很快，车位好找"
     # the photo, fetched from the API with the driver's token, is drawn
-    page.wait_for_function("(() => { const i = document.querySelector('#reviews .review img.photo');"
-                           " return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 4; })()")
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#reviews .review img.photo');"
+        " return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 4; })()"
+    )
     with cloud.app.app_context():
         stored = community.reviews(db.session, SID)["reviews"][0]
     assert stored["stars"] == 4 and len(stored["photo_ids"]) == 1
@@ -109,13 +124,17 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(cloud: Clo
     page.wait_for_selector("#page-station .gun[data-gun='P1-1'] .report-link")
     page.click("#page-station .gun[data-gun='P1-1'] .report-link")
     page.wait_for_selector("#report-form #report-submit")
-    page.wait_for_function("document.querySelector('#report-form .gun-text').textContent.includes('1 号枪')")
+    page.wait_for_function(
+        "document.querySelector('#report-form .gun-text').textContent.includes('1 号枪')"
+    )
     page.click("#report-submit")
     page.wait_for_selector("#report-error[data-code='no_reason']")
     assert page.inner_text("#report-error") == "请选择故障原因"
     page.click("#report-form .reason[data-reason='cable_damaged']")
     page.fill("#report-text", "线缆外皮破损")
-    page.set_input_files("#report-photo", files=[{"name": "gun.png", "mimeType": "image/png", "buffer": png()}])
+    page.set_input_files(
+        "#report-photo", files=[{"name": "gun.png", "mimeType": "image/png", "buffer": png()}]
+    )
     page.wait_for_selector("#report-form label:has-text('已添加照片')")
     page.click("#report-submit")
     page.wait_for_selector("#report-sent[data-state='open']")
@@ -123,20 +142,29 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(cloud: Clo
         report = db.session.scalars(select(GunReport).where(GunReport.driver_id == driver)).one()
         alarm = db.session.get(Alarm, report.alarm_id)
         assert (report.gun, report.reason, report.text, alarm.kind, alarm.cleared_at) == (
-            "P1-1", "cable_damaged", "线缆外皮破损", "driver_report", None)
+            "P1-1",
+            "cable_damaged",
+            "线缆外皮破损",
+            "driver_report",
+            None,
+        )
         assert report.photo_id is not None
     assert code == f"{SID}-P1-1"
 
     # my reports (from Me): open, then resolved with the operator's note
     page.goto(cloud.url + "/app/#/settings")
     page.click("#my-reports-link")
-    page.wait_for_selector(f"#page-reports .gun-report[data-report='{report.report_id}'][data-state='open']")
+    page.wait_for_selector(
+        f"#page-reports .gun-report[data-report='{report.report_id}'][data-state='open']"
+    )
     assert page.inner_text("#page-reports .report-state") == "处理中"
     assert not page.locator("#page-reports .resolution").is_visible()
     with cloud.app.app_context(), db.transaction() as s:
         alarms.acknowledge(s, report.alarm_id, actor="op", note="已更换线缆")
     page.reload()
-    page.wait_for_selector(f"#page-reports .gun-report[data-report='{report.report_id}'][data-state='closed']")
+    page.wait_for_selector(
+        f"#page-reports .gun-report[data-report='{report.report_id}'][data-state='closed']"
+    )
     assert page.inner_text("#page-reports .report-state") == "已处理"
     assert page.inner_text("#page-reports .resolution-text") == "已更换线缆"
     page.screenshot(path=str(tmp_path / "h5-reports-zh.png"))

@@ -30,7 +30,9 @@ TEMPLATE = "tmpl-receipt-0001"
 
 
 def _login(cloud: Cloud, user: str) -> tuple[str, dict[str, str]]:
-    code = requests.post(cloud.wechat.url + "/fake/wx/login", json={"user": user}, timeout=10).json()["code"]
+    code = requests.post(
+        cloud.wechat.url + "/fake/wx/login", json={"user": user}, timeout=10
+    ).json()["code"]
     r = requests.post(cloud.url + "/api/v1/driver/login", json={"code": code}, timeout=10)
     assert r.status_code in (200, 201), r.text
     return str(r.json()["driver"]["id"]), {"Authorization": "Bearer " + r.json()["token"]}
@@ -50,17 +52,45 @@ def run(cloud: Cloud) -> dict[str, object]:
         community.ban(s, banned, reason="spam", actor="test")
     # another driver's review with a photo is on the station's page before ours
     api = cloud.url + "/api/v1/driver"
-    photo = requests.post(api + "/photos", json={"content_base64": base64.b64encode(png(3, 2)).decode()},
-                          headers=other_auth, timeout=10).json()
-    r = requests.post(f"{api}/stations/{SID}/reviews", json={"order_id": other_order, "stars": 3, "text": "车位有点窄",
-                                                             "photo_ids": [photo["photo_id"]]}, headers=other_auth, timeout=10)
+    photo = requests.post(
+        api + "/photos",
+        json={"content_base64": base64.b64encode(png(3, 2)).decode()},
+        headers=other_auth,
+        timeout=10,
+    ).json()
+    r = requests.post(
+        f"{api}/stations/{SID}/reviews",
+        json={
+            "order_id": other_order,
+            "stars": 3,
+            "text": "车位有点窄",
+            "photo_ids": [photo["photo_id"]],
+        },
+        headers=other_auth,
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
-    env = {"JC_API_BASE": cloud.url, "JC_WECHAT_BASE": cloud.wechat.url, "JC_SID": SID, "JC_ORDER": order_id,
-           "JC_GUN_CODE": gun_code, "JC_PHOTO": photo["photo_id"], "JC_TEMPLATE": TEMPLATE,
-           "JC_PNG": base64.b64encode(png(5, 4)).decode()}
+    env = {
+        "JC_API_BASE": cloud.url,
+        "JC_WECHAT_BASE": cloud.wechat.url,
+        "JC_SID": SID,
+        "JC_ORDER": order_id,
+        "JC_GUN_CODE": gun_code,
+        "JC_PHOTO": photo["photo_id"],
+        "JC_TEMPLATE": TEMPLATE,
+        "JC_PNG": base64.b64encode(png(5, 4)).decode(),
+    }
     done = run_node(["--test", "--test-reporter=tap", COMMUNITY_TEST], env=env, timeout=180)
-    results = {m.group(2): m.group(1) for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)}
-    return {"results": results, "output": done.stdout + done.stderr, "reviewer": reviewer, "order": order_id}
+    results = {
+        m.group(2): m.group(1)
+        for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)
+    }
+    return {
+        "results": results,
+        "output": done.stdout + done.stderr,
+        "reviewer": reviewer,
+        "order": order_id,
+    }
 
 
 def check(run: dict[str, object], prefix: str) -> None:
@@ -76,16 +106,26 @@ def test_station_reviews_page(cloud: Cloud, run: dict[str, object]) -> None:
     check(run, "community:")
     with cloud.app.app_context():
         review = db.session.scalars(select(Review).where(Review.order_id == run["order"])).one()
-        assert (review.driver_id, review.stars, review.text) == (run["reviewer"], 5, "小程序里写的评价")
+        assert (review.driver_id, review.stars, review.text) == (
+            run["reviewer"],
+            5,
+            "小程序里写的评价",
+        )
         assert len(community.reviews(db.session, SID)["reviews"][0]["photo_ids"]) == 1
 
 
 def test_report_form_and_my_reports(cloud: Cloud, run: dict[str, object]) -> None:
     check(run, "report:")
     with cloud.app.app_context():
-        report = db.session.scalars(select(GunReport).where(GunReport.driver_id == run["reviewer"])).one()
+        report = db.session.scalars(
+            select(GunReport).where(GunReport.driver_id == run["reviewer"])
+        ).one()
         alarm = db.session.get(Alarm, report.alarm_id)
-        assert (report.reason, report.text, report.photo_id is not None) == ("wont_start", "扫码后没有反应", True)
+        assert (report.reason, report.text, report.photo_id is not None) == (
+            "wont_start",
+            "扫码后没有反应",
+            True,
+        )
         assert (alarm.kind, alarm.sid, alarm.cleared_at) == ("driver_report", SID, None)
 
 

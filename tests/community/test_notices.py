@@ -93,7 +93,7 @@ def test_settled_order_sends_its_receipt_after_commit(engine: Engine, fake: Fake
     assert len(sub.sent) == 1
     msg = sub.sent[0]
     assert msg["touser"] == openid and msg["data"]["character_string1"] == {"value": "o1"}
-    assert msg["data"]["amount2"] == {"value": notices.yuan(sim.cost_fen)} and msg["page"].endswith("order_id=o1")
+    assert msg["data"]["amount2"] == {"value": notices.yuan(sim.cost_fen)} and msg["page"] == "pages/order/order?id=o1"
 
 
 def test_wechat_failing_never_touches_the_money(engine: Engine, fake: FakeServer, notifier: notices.WechatNotifier,
