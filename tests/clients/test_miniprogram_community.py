@@ -1,7 +1,7 @@
 """The mini-program's community pages (miniprogram/pages/community, report, reports) in
 WeChat's component test tooling (miniprogram-simulate, under node) against a running cloud
 (the Flask app on a free port, SQLite, the fake WeChat login): a station's reviews with their
-photos and posts, a review with a photo written for the driver's settled order, a sensitive
+photos and posts (not those an operator hid), a review with a photo written for the driver's settled order, a sensitive
 word and a ban refused in the server's words, a broken gun reported with a reason and seen
 open in "my reports", and the receipt's subscribe-message consent asked before a start.
 
@@ -50,6 +50,14 @@ def run(cloud: Cloud) -> dict[str, object]:
         order_id = settled_order(s, reviewer, SID)
         other_order = settled_order(s, other, SID)
         community.ban(s, banned, reason="spam", actor="test")
+        # a review and a post an operator hid: never on the pages (the node test lists exactly)
+        gone = settled_order(s, "mp-hidden", SID)
+        review = community.write_review(
+            s, "mp-hidden", SID, order_id=gone, stars=1, text="被隐藏的评价"
+        )
+        post = community.write_post(s, "mp-hidden", SID, "被隐藏的帖子")
+        community.set_hidden(s, "review", review["review_id"], True, actor="test")
+        community.set_hidden(s, "post", post["post_id"], True, actor="test")
     # another driver's review with a photo is on the station's page before ours
     api = cloud.url + "/api/v1/driver"
     photo = requests.post(
