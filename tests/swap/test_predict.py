@@ -15,6 +15,7 @@ from cloud.swap.predict import (
     bays_free,
     feasible,
     free_packs,
+    hand_out,
     predicted,
     slot_of,
     slots,
@@ -112,3 +113,12 @@ def test_admitted_bookings_never_exceed_bays_or_packs(packs: list[Pack], asks: l
         assert sum(1 for b in booked if b.slot_start == slot) <= bays
     for type_code in (A, "B"):
         assert feasible(packs, booked, type_code) and _greedy_serves(packs, booked, type_code)
+
+
+def test_hand_out_keeps_the_earlier_slot_its_pack() -> None:
+    packs = [Pack("A", "ready"), Pack("A", "charging", 300)]
+    earlier = [Booked("A", 100)]
+    assert hand_out(packs, earlier, "A", now=50, back_at=5000) is None
+    assert hand_out(packs, earlier, "A", now=300, back_at=5000) == 1
+    assert hand_out(packs, [], "A", now=50, back_at=5000) == 0
+    assert hand_out(packs, [], "B", now=50, back_at=5000) is None
