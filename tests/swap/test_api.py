@@ -67,6 +67,7 @@ def test_every_swap_operation_as_documented(app: Flask, wechat) -> None:  # type
     x("POST", URL, 401, "unauthorized", json=body)
     b = go("POST", URL, 201, json=body, headers=h)
     assert (b["state"], b["fee_fen"], b["fee_state"]) == ("booked", 300, "held")
+    assert detail["slots"][1]["fee_fen"] == b["fee_fen"]  # the fee the station page showed
     assert balances(app, did).held == 300
     x("POST", URL, 409, "reservation_exists", json=body, headers=h)
     x("POST", URL, 409, "slot_full", json=body, headers=h2)
