@@ -5,6 +5,7 @@ const Alpine = require('alpinejs').default;
 const L = require('leaflet');
 require('leaflet/dist/leaflet.css');
 const core = require('../core');
+const swap = require('./swap');
 
 const P = core.pages;
 const storage = core.api.webStorage(window.localStorage);
@@ -16,6 +17,7 @@ const FACTORIES = {
   wallet: P.wallet.createWallet, records: P.records.createRecords, settings: P.settings.createSettings,
   trip: P.trip.createTrip,
   reservation: P.reservation.createReservation,
+  ...swap.FACTORIES,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -57,7 +59,7 @@ function createStationMap(el, opts) {
         L.circleMarker(ll, { radius: 11, weight: 2, color: '#ffffff', fillColor: m.color, fillOpacity: 0.95,
           className: 'jc-marker jc-marker-' + m.kind })
           .bindTooltip(m.title + ' · ' + m.free + '/' + m.total + ' ' + words[m.kind], { direction: 'top', offset: [0, -8] })
-          .on('click', () => onPick(m.sid))
+          .on('click', () => onPick(m.sid, m.kind))
           .addTo(layer);
       });
       if (center) {
@@ -145,7 +147,7 @@ Alpine.data('jcApp', () => ({
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
       // ?g=<code>: reserve that gun; without: the driver's reservation
       case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
-      default: break;
+      default: if (swap.FACTORIES[r.name]) swap.show(r, vm, (v) => this.locate(v)); break;
     }
   },
   locate(vm) {
@@ -177,17 +179,18 @@ Alpine.data('jcApp', () => ({
     if (!st || st.view !== 'map') return;
     const markers = st.markers;
     const center = st.center;
-    const words = { free: this.t.map_free, busy: this.t.map_busy, offline: this.t.map_offline };
+    const words = { free: this.t.map_free, busy: this.t.map_busy, offline: this.t.map_offline, swap: this.t.map_swap };
     // after x-show has made the element visible: Leaflet measures it
     this.$nextTick(() => {
       if (!el.jcMap) {
         el.jcMap = createStationMap(el, { tiles: document.documentElement.dataset.tiles || '',
           subdomains: document.documentElement.dataset.subdomains || '' });
       }
-      el.jcMap.draw(markers, center, (sid) => go('#/station/' + encodeURIComponent(sid)), words);
+      el.jcMap.draw(markers, center, (sid, kind) => go(swap.stationHash(sid, kind)), words);
     });
   },
   go,
+  stationHash: swap.stationHash,
   loginUrl() {
     const here = window.location.hash || '';
     return 'login/wechat?next=' + encodeURIComponent(/^#\/login/.test(here) || !here ? '#/stations' : here);
