@@ -27,18 +27,35 @@ SID = "SW-H5-01"
 def _phone(browser: Any, problems: list[str]) -> Any:  # noqa: F811
     context = browser.new_context(locale="zh-CN", **PHONE)
     page = context.new_page()
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.set_default_timeout(15_000)
     return page
 
 
-def test_find_book_and_cancel_a_swap_slot_on_a_phone(cloud: Cloud, browser: Any, tmp_path: Any) -> None:  # noqa: F811
+def test_find_book_and_cancel_a_swap_slot_on_a_phone(
+    cloud: Cloud,
+    browser: Any,  # noqa: F811  (the fixture)
+    tmp_path: Any,
+) -> None:
     ready_at = now_ms() + 25 * MIN
     with cloud.app.app_context(), db.transaction() as s:
-        seed_swap(s, SID, bays=2, packs={"NIO-75": [("ready", None), ("charging", ready_at)]},
-                  rule={**FIXED, "refund_on_cancel": True}, lat=31.2050, lng=121.6010)
+        seed_swap(
+            s,
+            SID,
+            bays=2,
+            packs={"NIO-75": [("ready", None), ("charging", ready_at)]},
+            rule={**FIXED, "refund_on_cancel": True},
+            lat=31.2050,
+            lng=121.6010,
+        )
     problems: list[str] = []
     page = _phone(browser, problems)
     log_in(page, cloud, "h5-swapper")
@@ -68,13 +85,18 @@ def test_find_book_and_cancel_a_swap_slot_on_a_phone(cloud: Cloud, browser: Any,
     assert page.inner_text("#swap-fee") == "¥3.00"
     assert page.inner_text("#swap-balance") == "¥50.00"
     assert page.locator("#swap-book-form .rule").all_inner_texts() == [
-        "按时换电：预约费退还", "取消预约：预约费退还", "到期未使用：预约费不退"]
+        "按时换电：预约费退还",
+        "取消预约：预约费退还",
+        "到期未使用：预约费不退",
+    ]
     slots = page.locator("#swap-book-form .chip.slot:not([disabled])")
     assert slots.count() >= 2
     slots.nth(1).click()
     start = int(slots.nth(1).get_attribute("data-start"))
-    page.wait_for_function(f"document.querySelector(\"#swap-book-form .chip.slot[data-start='{start}']\")"
-                           ".classList.contains('on')")
+    page.wait_for_function(
+        f"document.querySelector(\"#swap-book-form .chip.slot[data-start='{start}']\")"
+        ".classList.contains('on')"
+    )
     page.click("#swap-book")
 
     # my swap booking: booked, the fee held
@@ -88,8 +110,10 @@ def test_find_book_and_cancel_a_swap_slot_on_a_phone(cloud: Cloud, browser: Any,
         b = ledger.balances(db.session, driver)
         assert (b.cash, b.held) == (4700, 300)  # the fee held apart from the cash
     page.goto(cloud.url + f"/app/#/swapstation/{SID}")
-    page.wait_for_function("document.getElementById('swap-balance') && "
-                           "document.getElementById('swap-balance').textContent === '¥47.00'")
+    page.wait_for_function(
+        "document.getElementById('swap-balance') && "
+        "document.getElementById('swap-balance').textContent === '¥47.00'"
+    )
 
     # in English, from Me: cancel, the fee back, the booking in the history
     page.click("#lang-switch")

@@ -26,14 +26,37 @@ LAT, LNG = 31.1900, 121.5900
 def pages_run(cloud: Cloud) -> dict[str, object]:
     ready_at = now_ms() + 25 * MIN
     with cloud.app.app_context(), db.transaction() as s:
-        seed_swap(s, "SW-MP-PAID", bays=2, packs={"NIO-75": [("ready", None), ("charging", ready_at)]},
-                  rule=FIXED, lat=LAT, lng=LNG)
-        seed_swap(s, "SW-MP-FREE", bays=2, packs={"NIO-75": [("ready", None), ("ready", None)]},
-                  rule={"enabled": True, "max_minutes": 60, "fee_mode": "none"}, lat=LAT + 0.001, lng=LNG)
-    env = {"JC_API_BASE": cloud.url, "JC_WECHAT_BASE": cloud.wechat.url, "JC_LAT": str(LAT), "JC_LNG": str(LNG),
-           "JC_SWAP_PAID": "SW-MP-PAID", "JC_SWAP_FREE": "SW-MP-FREE"}
+        seed_swap(
+            s,
+            "SW-MP-PAID",
+            bays=2,
+            packs={"NIO-75": [("ready", None), ("charging", ready_at)]},
+            rule=FIXED,
+            lat=LAT,
+            lng=LNG,
+        )
+        seed_swap(
+            s,
+            "SW-MP-FREE",
+            bays=2,
+            packs={"NIO-75": [("ready", None), ("ready", None)]},
+            rule={"enabled": True, "max_minutes": 60, "fee_mode": "none"},
+            lat=LAT + 0.001,
+            lng=LNG,
+        )
+    env = {
+        "JC_API_BASE": cloud.url,
+        "JC_WECHAT_BASE": cloud.wechat.url,
+        "JC_LAT": str(LAT),
+        "JC_LNG": str(LNG),
+        "JC_SWAP_PAID": "SW-MP-PAID",
+        "JC_SWAP_FREE": "SW-MP-FREE",
+    }
     done = run_node(["--test", "--test-reporter=tap", SWAP_TEST], env=env, timeout=120)
-    results = {m.group(2): m.group(1) for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)}
+    results = {
+        m.group(2): m.group(1)
+        for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)
+    }
     return {"results": results, "output": done.stdout + done.stderr, "absent": {}}
 
 
