@@ -97,6 +97,7 @@ def test_find_book_and_cancel_a_swap_slot_on_a_phone(
         f"document.querySelector(\"#swap-book-form .chip.slot[data-start='{start}']\")"
         ".classList.contains('on')"
     )
+    page.screenshot(path=str(tmp_path / "h5-swap-station-zh.png"), full_page=True)
     page.click("#swap-book")
 
     # my swap booking: booked, the fee held
