@@ -249,6 +249,10 @@ const TEXT = {
   },
 };
 
+// the battery-swap pages' words live in their own table
+const SWAP = require('./i18n_swap');
+Object.keys(SWAP).forEach((lang) => Object.assign(TEXT[lang], SWAP[lang]));
+
 function normalizeLang(lang) {
   if (typeof lang !== 'string') return DEFAULT_LANG;
   return lang.toLowerCase().indexOf('en') === 0 ? 'en' : DEFAULT_LANG;

@@ -6,6 +6,7 @@ const L = require('leaflet');
 require('leaflet/dist/leaflet.css');
 const core = require('../core');
 const community = require('./community');
+const swap = require('./swap');
 
 const P = core.pages;
 const storage = core.api.webStorage(window.localStorage);
@@ -18,6 +19,7 @@ const FACTORIES = {
   trip: P.trip.createTrip,
   reservation: P.reservation.createReservation,
   ...community.FACTORIES,
+  ...swap.FACTORIES,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -59,7 +61,7 @@ function createStationMap(el, opts) {
         L.circleMarker(ll, { radius: 11, weight: 2, color: '#ffffff', fillColor: m.color, fillOpacity: 0.95,
           className: 'jc-marker jc-marker-' + m.kind })
           .bindTooltip(m.title + ' · ' + m.free + '/' + m.total + ' ' + words[m.kind], { direction: 'top', offset: [0, -8] })
-          .on('click', () => onPick(m.sid))
+          .on('click', () => onPick(m.sid, m.kind))
           .addTo(layer);
       });
       if (center) {
@@ -147,7 +149,10 @@ Alpine.data('jcApp', () => ({
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
       // ?g=<code>: reserve that gun; without: the driver's reservation
       case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
-      default: community.show(r, vm); break;
+      default:
+        if (swap.FACTORIES[r.name]) swap.show(r, vm, (v) => this.locate(v));
+        else community.show(r, vm);
+        break;
     }
   },
   locate(vm) {
@@ -179,18 +184,19 @@ Alpine.data('jcApp', () => ({
     if (!st || st.view !== 'map') return;
     const markers = st.markers;
     const center = st.center;
-    const words = { free: this.t.map_free, busy: this.t.map_busy, offline: this.t.map_offline };
+    const words = { free: this.t.map_free, busy: this.t.map_busy, offline: this.t.map_offline, swap: this.t.map_swap };
     // after x-show has made the element visible: Leaflet measures it
     this.$nextTick(() => {
       if (!el.jcMap) {
         el.jcMap = createStationMap(el, { tiles: document.documentElement.dataset.tiles || '',
           subdomains: document.documentElement.dataset.subdomains || '' });
       }
-      el.jcMap.draw(markers, center, (sid) => go('#/station/' + encodeURIComponent(sid)), words);
+      el.jcMap.draw(markers, center, (sid, kind) => go(swap.stationHash(sid, kind)), words);
     });
   },
   go,
   ...community.methods,
+  stationHash: swap.stationHash,
   loginUrl() {
     const here = window.location.hash || '';
     return 'login/wechat?next=' + encodeURIComponent(/^#\/login/.test(here) || !here ? '#/stations' : here);

@@ -18,6 +18,7 @@ from cloud.ledger import service as ledger
 from cloud.models import now_ms
 from cloud.sharing import service as sharing
 from cloud.stations import service
+from cloud.swap import service as swap
 
 MAX_RADIUS_M = 100_000
 
@@ -73,6 +74,13 @@ def stations_list() -> Any:
     assert radius is not None and limit is not None
     views = service.find(db.session, lat=lat, lng=lng, radius_m=radius, limit=limit,
                          free_only=free in ("1", "true"))
+    # A swap station is in the archive like any station but has no guns: marked, with its
+    # bays and packs, so the finder links its swap page instead of showing it as 0 guns.
+    marks = swap.finder_marks(db.session, [v["sid"] for v in views])
+    for v in views:
+        v["kind"] = "swap" if v["sid"] in marks else "charging"
+        if v["sid"] in marks:
+            v["swap"] = marks[v["sid"]]
     return jsonify({"stations": views})
 
 

@@ -50,6 +50,24 @@ def feasible(packs: list[Pack], booked: list[Booked], type_code: str) -> bool:
     return all(available_at(packs, type_code, t) >= i + 1 for i, t in enumerate(mine))
 
 
+def hand_out(packs: list[Pack], others: list[Booked], type_code: str, now: int, back_at: int) -> int | None:
+    """Which pack (its index in `packs`) to hand out at `now` for a booking of the type, the
+    returned pack taking its place in the stock (available at `back_at`): one available now
+    whose loss leaves every other live booking of the type served (`feasible`). Of those, the
+    one available latest, so the packs ready earliest stay for the earliest slots: handing any
+    ready pack to a booking done ahead of an earlier one could take the earlier one's pack.
+    None if no pack available now keeps the other bookings served."""
+    now_ok = [i for i, p in enumerate(packs) if p.type_code == type_code and (
+        p.state == "ready" or (p.state == "charging" and p.ready_at is not None and p.ready_at <= now))]
+    # A charging pack expected ready by now became available at its ready_at; a ready one earlier.
+    now_ok.sort(key=lambda i: -(packs[i].ready_at or 0) if packs[i].state == "charging" else 1)
+    for i in now_ok:
+        rest = [*packs[:i], *packs[i + 1:], Pack(type_code, "charging", back_at)]
+        if feasible(rest, others, type_code):
+            return i
+    return None
+
+
 def slot_of(t: int, slot_minutes: int) -> int:
     """The start of the slot holding time `t` (slots are aligned to the epoch)."""
     size = slot_minutes * MINUTE_MS

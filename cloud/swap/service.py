@@ -148,9 +148,12 @@ def _packs(s: Session, sid: str) -> list[predict.Pack]:
             for p in s.scalars(select(SwapPack).where(SwapPack.sid == sid))]
 
 
+def _booked_rows(s: Session, sid: str) -> list[SwapBooking]:
+    return list(s.scalars(select(SwapBooking).where(SwapBooking.sid == sid, SwapBooking.state == "booked")))
+
+
 def _booked(s: Session, sid: str) -> list[predict.Booked]:
-    return [predict.Booked(b.type_code, b.slot_start)
-            for b in s.scalars(select(SwapBooking).where(SwapBooking.sid == sid, SwapBooking.state == "booked"))]
+    return [predict.Booked(b.type_code, b.slot_start) for b in _booked_rows(s, sid)]
 
 
 def _capacity(s: Session, sid: str) -> int:
@@ -198,6 +201,21 @@ def find(s: Session, *, lat: float | None = None, lng: float | None = None, radi
     return out[:limit]
 
 
+def finder_marks(s: Session, sids: list[str]) -> dict[str, dict[str, int]]:
+    """The swap stations among `sids`, for the charging-station finder: bays free and in
+    service, packs ready now (all types)."""
+    if not sids:
+        return {}
+    swaps = set(s.scalars(select(SwapStation.sid).where(SwapStation.sid.in_(sids))))
+    out: dict[str, dict[str, int]] = {sid: {"bays_free": 0, "bays_total": 0, "packs_ready": 0} for sid in swaps}
+    for b in s.scalars(select(SwapBay).where(SwapBay.sid.in_(swaps))):
+        out[b.sid]["bays_total"] += 1
+        out[b.sid]["bays_free"] += b.state == "free"
+    for p in s.scalars(select(SwapPack).where(SwapPack.sid.in_(swaps), SwapPack.state == "ready")):
+        out[p.sid]["packs_ready"] += 1
+    return out
+
+
 def details(s: Session, sid: str, *, now: int | None = None) -> dict[str, Any]:
     """A swap station for drivers: bays, packs by type (ready now, predicted), the reservation
     terms, and the bookable slots (bays left, packs bookable per type)."""
@@ -208,14 +226,27 @@ def details(s: Session, sid: str, *, now: int | None = None) -> dict[str, Any]:
     rule = reservations.get_rule(s, sid)
     packs, booked, capacity = _packs(s, sid), _booked(s, sid), _capacity(s, sid)
     codes = [p["type_code"] for p in view["pack_types"]]
-    view["slots"] = [{"start": start, "end": start + row.slot_minutes * MINUTE_MS,
+    size = row.slot_minutes * MINUTE_MS
+    idle = _idle_price(s, sid, t)
+    view["slots"] = [{"start": start, "end": start + size,
                       "bays_free": predict.bays_free(capacity, booked, start),
-                      "packs": {c: predict.free_packs(packs, booked, c, start) for c in codes}}
+                      "packs": {c: predict.free_packs(packs, booked, c, start) for c in codes},
+                      "fee_fen": fee_for(rule, _held_minutes(start + size, t), idle)}
                      for start in (predict.slots(t, row.slot_minutes, rule.max_minutes) if rule.enabled else [])]
     view["rules"] = {"enabled": rule.enabled, "max_minutes": rule.max_minutes, "fee_mode": rule.fee_mode,
                      "refund_on_start": rule.refund_on_start, "refund_on_cancel": rule.refund_on_cancel,
                      "keep_on_no_show": rule.keep_on_no_show}
     return view
+
+
+def _held_minutes(until: int, now: int) -> int:
+    """The time a booking made now holds its pack: started minutes to the slot end."""
+    return -(-(until - now) // MINUTE_MS)
+
+
+def _idle_price(s: Session, sid: str, now: int) -> Any:
+    tariff = tariffs.in_force(s, sid, now)
+    return tariff.to_dict().get("idle") if tariff is not None else None
 
 
 # --- bookings -----------------------------------------------------------------------------------------
@@ -281,9 +312,7 @@ def book(transactions: Transactions, *, driver_id: int | str, sid: Any, type_cod
             raise SwapError("slot_full", "every bay is booked in that slot")
         if predict.free_packs(_packs(s, sid), booked, type_code, start) < 1:
             raise SwapError("no_pack", f"no {type_code} pack will be ready for that slot")
-        tariff = tariffs.in_force(s, sid, t)
-        minutes = -(-(start + size - t) // MINUTE_MS)  # the time the pack is held, started minutes
-        fee = fee_for(rule, minutes, tariff.to_dict().get("idle") if tariff is not None else None)
+        fee = fee_for(rule, _held_minutes(start + size, t), _idle_price(s, sid, t))
         balances = ledger.lock_driver(s, did)
         if fee and balances.available - balances.debt < fee:
             raise SwapError("insufficient_balance", f"the fee is {fee} fen",
@@ -351,31 +380,43 @@ def list_mine(s: Session, driver_id: int | str, *, limit: int = 20) -> list[dict
 
 def mark_used(transactions: Transactions, booking_id: Any, *, sid: str | None = None, bay_id: Any = None,
               actor: str, ip: str | None = None, now: int | None = None) -> dict[str, Any]:
-    """The swap is done (an operator's word): `used`, the fee back or kept by the terms; the
-    pack handed out (a ready one of the type) becomes the returned one, charging until its
-    type's charge time has passed. Given `sid`, a booking at another station is not found."""
+    """The swap is done (an operator's word): `used`, the fee back or kept by the terms. The
+    pack handed out is one ready now that leaves every other live booking of the type a pack
+    by its slot (`predict.hand_out`: not the pack promised to an earlier booking when the
+    operator swaps a later one first); it becomes the returned one, charging until its type's
+    charge time has passed. No such pack: SwapError `no_pack`, nothing changes. Given `sid`, a
+    booking at another station is not found."""
     t = now_ms() if now is None else now
     with transactions() as s:
         take_write_lock(s)
-        b = s.get(SwapBooking, booking_id, with_for_update=s.get_bind().dialect.name == "postgresql") \
-            if isinstance(booking_id, str) and len(booking_id) <= 64 else None
-        if b is None or (sid is not None and b.sid != sid):  # `sid`: the station the operator may see
+        known = s.get(SwapBooking, booking_id) if isinstance(booking_id, str) and len(booking_id) <= 64 else None
+        if known is None or (sid is not None and known.sid != sid):  # `sid`: the station the operator may see
             raise SwapError("not_found", "no such booking")
+        # The stock and the other bookings must not change under the choice of pack: the
+        # station's booking lock, as `book` takes it (PostgreSQL; SQLite's write lock holds).
+        reservations.serialize(s, f"swap:{known.sid}")
+        b = s.get_one(SwapBooking, booking_id, with_for_update=s.get_bind().dialect.name == "postgresql",
+                      populate_existing=True)
         if b.state != "booked":
             raise SwapError("reservation_not_active", f"the booking is {b.state}")
         if bay_id is not None and s.get(SwapBay, (b.sid, str(bay_id))) is None:
             raise InvalidField("bay_id: a bay of the station", field="bay_id")
+        kind = s.get_one(PackType, b.type_code)
+        rows = list(s.scalars(select(SwapPack).where(SwapPack.sid == b.sid).order_by(SwapPack.pack_id)))
+        others = [x for x in _booked_rows(s, b.sid) if x.booking_id != b.booking_id]
+        pick = predict.hand_out([predict.Pack(p.type_code, p.state, p.ready_at) for p in rows],
+                                [predict.Booked(x.type_code, x.slot_start) for x in others], b.type_code, t,
+                                t + kind.charge_minutes * MINUTE_MS)
+        if pick is None:
+            raise SwapError("no_pack", f"no {b.type_code} pack ready now leaves the other bookings theirs")
         ledger.lock_driver(s, b.driver_id)
-        pack = s.scalar(select(SwapPack).where(SwapPack.sid == b.sid, SwapPack.type_code == b.type_code,
-                                               SwapPack.state == "ready").order_by(SwapPack.pack_id).limit(1))
-        if pack is not None:
-            kind = s.get_one(PackType, b.type_code)
-            pack.state, pack.soc_pct = "charging", 0
-            pack.ready_at, pack.updated_at = t + kind.charge_minutes * MINUTE_MS, t
+        pack = rows[pick]
+        pack.state, pack.soc_pct = "charging", 0
+        pack.ready_at, pack.updated_at = t + kind.charge_minutes * MINUTE_MS, t
         b.bay_id = None if bay_id is None else str(bay_id)
         _end(s, b, "used", t)
         audit.record(s, actor, "swap.used", b.booking_id, {"sid": b.sid, "bay_id": b.bay_id,
-                                                            "pack_id": pack.pack_id if pack else None}, ip)
+                                                            "pack_id": pack.pack_id}, ip)
         return view(s, b)
 
 

@@ -49,6 +49,10 @@ def test_every_swap_operation_as_documented(app: Flask, wechat) -> None:  # type
     [t75] = detail["pack_types"]
     assert (t75["ready"], t75["charging"]) == (1, 1) and t75["predicted"][1]["ready"] == 2
     x("GET", f"{BASE}/swap-stations/NOPE", 404, "not_found", headers=h)
+    # the charging-station finder lists a swap station marked as one, with its bays and packs
+    finder = {v["sid"]: v for v in x("GET", f"{BASE}/stations?lat=31.23&lng=121.47", 200, headers=h)["stations"]}
+    assert (finder["SW1"]["kind"], finder["SW1"]["swap"]) == ("swap", {"bays_free": 1, "bays_total": 1,
+                                                                      "packs_ready": 1})
     assert x("GET", f"{BASE}/swap-stations/SW2", 200, headers=h)["slots"] == []
 
     slot = detail["slots"][1]["start"]
@@ -63,6 +67,7 @@ def test_every_swap_operation_as_documented(app: Flask, wechat) -> None:  # type
     x("POST", URL, 401, "unauthorized", json=body)
     b = go("POST", URL, 201, json=body, headers=h)
     assert (b["state"], b["fee_fen"], b["fee_state"]) == ("booked", 300, "held")
+    assert detail["slots"][1]["fee_fen"] == b["fee_fen"]  # the fee the station page showed
     assert balances(app, did).held == 300
     x("POST", URL, 409, "reservation_exists", json=body, headers=h)
     x("POST", URL, 409, "slot_full", json=body, headers=h2)

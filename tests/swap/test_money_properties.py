@@ -5,7 +5,7 @@ Whatever happens, on SQLite and PostgreSQL: the ledger balances (double entry), 
 negative, no fen is made or lost (each wallet is its top-ups less the fees kept; the service
 revenue booked under the bookings is exactly the fees kept), a held fee is exactly the fees of
 the live bookings, a driver has one live booking at most, a slot never holds more bookings
-than bays, and (with no swap done meanwhile) every live booking has a pack ready by its slot."""
+than bays, and every live booking has a pack ready by its slot, whatever swaps were done first."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,7 +50,18 @@ OP = st.one_of(
 )
 
 
+# Always tried (the draws find it rarely): the one ready pack is the earlier booking's, the
+# charging one is ready only for the later slot, and the later booking's swap is done first.
+LATER_DONE_FIRST = {
+    "rule": {"enabled": True, "max_minutes": 60, "fee_mode": "fixed", "fee_fen": 100, "refund_on_start": True,
+             "refund_on_cancel": True, "keep_on_no_show": True},
+    "bays": 1, "packs": [("ready", 0), ("charging", 2)], "wallets": [500, 500, 0, 0],
+    "batches": [[("book", 0, 1)], [("book", 1, 3)], [("used", 1)]],
+}
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@example(**LATER_DONE_FIRST)
 @given(rule=RULES, bays=st.integers(0, 2), packs=PACKS, wallets=st.lists(st.integers(0, 1500), min_size=4, max_size=4),
        batches=st.lists(st.lists(OP, min_size=1, max_size=4), min_size=1, max_size=5))
 def test_money_is_conserved_and_promises_kept(shared: tuple[Engine, Engine], rule: dict, bays: int,
@@ -67,7 +78,6 @@ def test_money_is_conserved_and_promises_kept(shared: tuple[Engine, Engine], rul
             if fen:
                 top_up(s, d, fen)
     tx = sessionmaker(web).begin
-    swapped = False
 
     def live_of(d: str) -> str | None:
         with Session(writer) as s:
@@ -75,7 +85,6 @@ def test_money_is_conserved_and_promises_kept(shared: tuple[Engine, Engine], rul
                                                                  SwapBooking.state == "booked"))
 
     def do(op: tuple) -> None:
-        nonlocal swapped
         try:
             if op[0] == "book":
                 service.book(tx, driver_id=drivers[op[1]], sid=sid, type_code="NIO-75",
@@ -84,7 +93,6 @@ def test_money_is_conserved_and_promises_kept(shared: tuple[Engine, Engine], rul
                 if op[0] == "cancel":
                     service.cancel(tx, driver_id=drivers[op[1]], booking_id=bid, now=T0)
                 else:
-                    swapped = True
                     service.mark_used(tx, bid, actor="prop", now=T0)
             elif op[0] == "expire":
                 service.expire_due(tx, now=T0 + op[1] * SLOT)
@@ -100,10 +108,10 @@ def test_money_is_conserved_and_promises_kept(shared: tuple[Engine, Engine], rul
 
         with ThreadPoolExecutor(len(batch)) as pool:
             list(pool.map(run_one, batch))
-    _check(writer, sid, dict(zip(drivers, wallets, strict=True)), bays, check_packs=not swapped)
+    _check(writer, sid, dict(zip(drivers, wallets, strict=True)), bays)
 
 
-def _check(engine: Engine, sid: str, wallets: dict[str, int], bays: int, check_packs: bool) -> None:
+def _check(engine: Engine, sid: str, wallets: dict[str, int], bays: int) -> None:
     from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
     with Session(engine) as s:
@@ -121,10 +129,9 @@ def _check(engine: Engine, sid: str, wallets: dict[str, int], bays: int, check_p
         live = [r for r in rows if r.state == "booked"]
         for slot in {r.slot_start for r in live}:
             assert sum(1 for r in live if r.slot_start == slot) <= bays
-        if check_packs:
-            packs = [predict.Pack(p.type_code, p.state, p.ready_at)
-                     for p in s.scalars(select(SwapPack).where(SwapPack.sid == sid))]
-            assert predict.feasible(packs, [predict.Booked(r.type_code, r.slot_start) for r in live], "NIO-75")
+        packs = [predict.Pack(p.type_code, p.state, p.ready_at)
+                 for p in s.scalars(select(SwapPack).where(SwapPack.sid == sid))]
+        assert predict.feasible(packs, [predict.Booked(r.type_code, r.slot_start) for r in live], "NIO-75")
         ids = [r.booking_id for r in rows]
         revenue = int(s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
                                .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)
@@ -145,7 +152,7 @@ def test_the_property_sees_kept_fees(shared: tuple[Engine, Engine]) -> None:
     b = service.book(sessionmaker(web).begin, driver_id=f"{sid}{d}", sid=sid, type_code="NIO-75",
                      slot_start=T0 + SLOT, now=T0)
     service.expire_due(sessionmaker(web).begin, now=b["until"])
-    _check(writer, sid, {f"{sid}{d}": 1000}, 1, True)
+    _check(writer, sid, {f"{sid}{d}": 1000}, 1)
     with Session(writer) as s:
         assert ledger.balances(s, f"{sid}{d}").cash == 700
         assert s.get_one(SwapBooking, b["booking_id"]).fee_state == "kept"

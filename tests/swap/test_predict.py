@@ -15,6 +15,7 @@ from cloud.swap.predict import (
     bays_free,
     feasible,
     free_packs,
+    hand_out,
     predicted,
     slot_of,
     slots,
@@ -112,3 +113,41 @@ def test_admitted_bookings_never_exceed_bays_or_packs(packs: list[Pack], asks: l
         assert sum(1 for b in booked if b.slot_start == slot) <= bays
     for type_code in (A, "B"):
         assert feasible(packs, booked, type_code) and _greedy_serves(packs, booked, type_code)
+
+
+def test_hand_out_keeps_the_earlier_slot_its_pack() -> None:
+    packs = [Pack("A", "ready"), Pack("A", "charging", 300)]
+    earlier = [Booked("A", 100)]
+    assert hand_out(packs, earlier, "A", now=50, back_at=5000) is None
+    assert hand_out(packs, earlier, "A", now=300, back_at=5000) == 1
+    assert hand_out(packs, [], "A", now=50, back_at=5000) == 0
+    assert hand_out(packs, [], "B", now=50, back_at=5000) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(packs=st.lists(PACK, max_size=8), asks=st.lists(ASK, min_size=1, max_size=12), pick=st.integers(0, 11),
+       late=st.integers(0, 30))
+def test_hand_out_serves_a_booking_in_its_slot_and_keeps_the_others(packs: list[Pack], asks: list[tuple[str, int]],
+                                                                     pick: int, late: int) -> None:
+    """Among admitted bookings, the one done at or after its slot start always gets a pack, and
+    the pack chosen (the returned one charging in its place) leaves every other booking served,
+    as the independent greedy assignment finds; a booking done ahead of its slot gets one only
+    so (else None)."""
+    booked: list[Booked] = []
+    for type_code, slot in asks:
+        if free_packs(packs, booked, type_code, slot) >= 1:
+            booked.append(Booked(type_code, slot))
+    if not booked:
+        return
+    done = booked[pick % len(booked)]
+    others = [b for b in booked if b is not done]
+    for now in (done.slot_start + late * M, done.slot_start - (late + 1) * M):
+        i = hand_out(packs, others, done.type_code, now, back_at=now + 45 * M)
+        if now >= done.slot_start:
+            assert i is not None
+        if i is not None:
+            p = packs[i]
+            assert p.type_code == done.type_code and (
+                p.state == "ready" or (p.state == "charging" and p.ready_at is not None and p.ready_at <= now))
+            rest = [*packs[:i], *packs[i + 1:], Pack(done.type_code, "charging", now + 45 * M)]
+            assert _greedy_serves(rest, others, done.type_code)

@@ -217,3 +217,24 @@ def test_two_drivers_racing_for_the_last_bay_sqlite(tmp_path: object, round_: in
 @pytest.mark.parametrize("round_", range(3))
 def test_two_drivers_racing_for_the_last_bay_postgres(pg_url: str, round_: int) -> None:
     _race(pg_url, None)
+
+
+def test_a_later_booking_done_first_leaves_the_earlier_one_its_pack(engine: Engine) -> None:
+    """One pack ready (promised to the earlier slot) and one charging, ready for the later slot
+    only: the later booking's swap done first cannot take the ready pack (it is the earlier
+    booking's); once the charging pack is ready it is the one handed out."""
+    _seed(engine, packs={"NIO-75": [("ready", None), ("charging", T0 + 25 * MIN)]})
+    early = _book(engine, "d1", slot=T0 + SLOT)
+    late = _book(engine, "d2", slot=T0 + 3 * SLOT)
+    with pytest.raises(SwapError) as e:
+        service.mark_used(_tx(engine), late["booking_id"], actor="op", now=T0 + MIN)
+    assert e.value.code == "no_pack"
+    with Session(engine) as s:
+        assert s.get_one(SwapBooking, late["booking_id"]).state == "booked"
+        assert s.get_one(SwapPack, "SW1-NIO-75-0").state == "ready"
+    v = service.mark_used(_tx(engine), late["booking_id"], actor="op", now=T0 + 26 * MIN)
+    assert v["state"] == "used"
+    with Session(engine) as s:
+        assert s.get_one(SwapPack, "SW1-NIO-75-0").state == "ready"  # still the earlier booking's
+        assert s.get_one(SwapPack, "SW1-NIO-75-1").ready_at == T0 + 26 * MIN + 45 * MIN
+    assert service.mark_used(_tx(engine), early["booking_id"], actor="op", now=T0 + 27 * MIN)["state"] == "used"

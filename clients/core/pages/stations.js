@@ -26,13 +26,18 @@ function stationItem(ctx, s) {
     maxPower: s.max_power_w ? f.kw(s.max_power_w) : '',
     priceNow: priceText(ctx, s.price_now),
     priceNext: s.price_next ? ctx.t('price_next', { from: f.clock(s.price_next.from) }) + ' ' + priceText(ctx, s.price_next) : '',
+    // a battery-swap station (no guns): marked, and its page is the swap station's
+    swap: s.kind === 'swap',
+    swapText: s.kind === 'swap' && s.swap ? ctx.t('swap_finder_line', { free: s.swap.bays_free,
+      total: s.swap.bays_total, ready: s.swap.packs_ready }) : '',
   };
 }
 
 /** How a station's marker looks on a map: by its free guns (offline stations have none to
  * offer, whatever their guns last said). */
-const MARKER_COLORS = { free: '#0b7a4b', busy: '#d35400', offline: '#8a8f8c' };
+const MARKER_COLORS = { free: '#0b7a4b', busy: '#d35400', offline: '#8a8f8c', swap: '#2e5fa8' };
 function markerKind(s) {
+  if (s.kind === 'swap') return 'swap';
   if (!s.online) return 'offline';
   return (s.guns_free || 0) > 0 ? 'free' : 'busy';
 }
@@ -42,9 +47,12 @@ function markersOf(stations) {
   stations.forEach((s, i) => {
     if (typeof s.lat !== 'number' || typeof s.lng !== 'number') return;
     const kind = markerKind(s);
+    const sw = kind === 'swap' ? s.swap || {} : null;  // a swap station counts its free bays
+    const free = sw ? sw.bays_free || 0 : s.guns_free || 0;
+    const total = sw ? sw.bays_total || 0 : s.guns_total || 0;
     out.push({ id: i, sid: s.sid, latitude: s.lat, longitude: s.lng, title: s.name || s.sid, kind, color: MARKER_COLORS[kind],
-      free: s.guns_free || 0, total: s.guns_total || 0,
-      width: 28, height: 28, callout: { content: (s.name || s.sid) + ' ' + (s.guns_free || 0) + '/' + (s.guns_total || 0), display: 'BYCLICK' } });
+      free, total,
+      width: 28, height: 28, callout: { content: (s.name || s.sid) + ' ' + free + '/' + total, display: 'BYCLICK' } });
   });
   return out;
 }
@@ -109,6 +117,8 @@ function createStations(ctx) {
     toggleFree() { store.set({ freeOnly: !store.state.freeOnly }); return load(); },
     /** The station a tapped marker stands for. */
     sidOfMarker(markerId) { const m = store.state.markers.find((x) => x.id === Number(markerId)); return m ? m.sid : null; },
+    /** Whether station `sid` of the list is a battery-swap station (its page is the swap one). */
+    isSwap(sid) { return store.state.stations.some((x) => x.sid === sid && x.kind === 'swap'); },
   };
 }
 

@@ -26,10 +26,16 @@ Component({
     toggleFree() { return this.vm.toggleFree(); },
     retry() { return this.vm.load(); },
     trip() { wx.navigateTo({ url: '/pages/trip/trip' }); },
-    open(e) { wx.navigateTo({ url: '/pages/station/station?sid=' + encodeURIComponent(e.currentTarget.dataset.sid) }); },
+    open(e) { this.openStation(e.currentTarget.dataset.sid); },
     markerTap(e) {
       const sid = this.vm.sidOfMarker(e.detail.markerId);
-      if (sid) wx.navigateTo({ url: '/pages/station/station?sid=' + encodeURIComponent(sid) });
+      if (sid) this.openStation(sid);
     },
+    /** A station's page; a battery-swap station's is its swap page. */
+    openStation(sid) {
+      const page = this.vm.isSwap(sid) ? '/pages/swapstation/swapstation' : '/pages/station/station';
+      wx.navigateTo({ url: page + '?sid=' + encodeURIComponent(sid) });
+    },
+    swap() { wx.navigateTo({ url: '/pages/swap/swap' }); },
   },
 });
