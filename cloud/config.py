@@ -62,6 +62,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHAT_TIMEOUT_S": 5.0,
         # subscribe message template of the session receipt (empty: no receipts; docs/community.md)
         "WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE": "",
+        # ... of reservation reminders and of system notices (empty: listed in the driver API only)
+        "WECHAT_SUBSCRIBE_REMINDER_TEMPLATE": "",
+        "WECHAT_SUBSCRIBE_NOTICE_TEMPLATE": "",
+        # minutes before a gun reservation expires or a swap slot starts that its driver is
+        # reminded (0: no reminders)
+        "RESERVATION_REMIND_MINUTES": 10,
         # The H5 app's login: WeChat Official Account web authorisation (docs/config.md);
         # empty: the H5 app cannot log drivers in (the mini-program can)
         "WECHAT_OA_APPID": "",
@@ -172,6 +178,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
 
 
 _INT_KEYS = {
+    "RESERVATION_REMIND_MINUTES": (0, 1440),
     "BROKER_PORT": (1, 65535),
     "BROKER_CLOUD_PORT": (1, 65535),
     "INGEST_BATCH_MAX": (1, 100_000),
