@@ -22,15 +22,23 @@ def messages_list() -> Any:
     limit = integer(q, "limit", 1, inbox.PAGE_MAX, 20)
     before = integer(q, "before", 1, 2**62, None)
     assert limit is not None
-    return jsonify(inbox.messages(db.session, str(principal().driver_id), language(), limit=limit, before=before))
+    return jsonify(
+        inbox.messages(
+            db.session, str(principal().driver_id), language(), limit=limit, before=before
+        )
+    )
 
 
 @bp.get("/message-templates")
 def message_templates() -> Any:
     """The template id of each kind (null: that kind is not sent) and the allows left."""
     t = inbox.Templates.from_settings(current_app.config)
-    return jsonify({"templates": {"reminder": t.reminder or None, "notice": t.notice or None},
-                    "consents": inbox.consents(db.session, str(principal().driver_id))})
+    return jsonify(
+        {
+            "templates": {"reminder": t.reminder or None, "notice": t.notice or None},
+            "consents": inbox.consents(db.session, str(principal().driver_id)),
+        }
+    )
 
 
 @bp.post("/message-consents")
@@ -38,9 +46,16 @@ def message_consents() -> Any:
     """One "allow" per kind listed (what wx.requestSubscribeMessage answered "accept" for)."""
     body = _body(("accepted",), ("accepted",))
     accepted = body["accepted"]
-    if (not isinstance(accepted, list) or not accepted or len(accepted) > len(inbox.KINDS)
-            or any(k not in inbox.KINDS for k in accepted) or len(set(accepted)) != len(accepted)):
-        raise InvalidField("accepted must list message kinds (reminder, notice), each once", field="accepted")
+    if (
+        not isinstance(accepted, list)
+        or not accepted
+        or len(accepted) > len(inbox.KINDS)
+        or any(k not in inbox.KINDS for k in accepted)
+        or len(set(accepted)) != len(accepted)
+    ):
+        raise InvalidField(
+            "accepted must list message kinds (reminder, notice), each once", field="accepted"
+        )
     with db.transaction() as s:
         left = inbox.add_consent(s, str(principal().driver_id), accepted)
     return jsonify({"consents": left})

@@ -35,6 +35,11 @@ def run(ctx: JobContext, sender: inbox.Sender | None = None) -> int:
         sender = ctx.extensions.get("jc_subscribe_sender") or sender_for(ctx.config)
         if sender is not None:
             ctx.extensions["jc_subscribe_sender"] = sender  # keeps its access token between rounds
-    sent = inbox.send_pending(sessionmaker(ctx.engine).begin, sender, inbox.Templates.from_settings(ctx.config),
-                              ctx.holder, now)
+    sent = inbox.send_pending(
+        sessionmaker(ctx.engine).begin,
+        sender,
+        inbox.Templates.from_settings(ctx.config),
+        ctx.holder,
+        now,
+    )
     return made + sum(sent.values())

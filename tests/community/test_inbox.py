@@ -32,8 +32,13 @@ APPID, SECRET = "wx00000000000000aa", "secret-of-the-mini-program-0123"
 REMINDER, NOTICE = "tpl-reminder-1", "tpl-notice-1"
 NOW = 1_780_317_000_000  # 2026-06-01 20:30 +08:00
 MIN = 60_000
-CONFIG = {"WECHAT_APPID": APPID, "WECHAT_SECRET": SECRET, "WECHAT_SUBSCRIBE_REMINDER_TEMPLATE": REMINDER,
-          "WECHAT_SUBSCRIBE_NOTICE_TEMPLATE": NOTICE, "RESERVATION_REMIND_MINUTES": 10}
+CONFIG = {
+    "WECHAT_APPID": APPID,
+    "WECHAT_SECRET": SECRET,
+    "WECHAT_SUBSCRIBE_REMINDER_TEMPLATE": REMINDER,
+    "WECHAT_SUBSCRIBE_NOTICE_TEMPLATE": NOTICE,
+    "RESERVATION_REMIND_MINUTES": 10,
+}
 
 
 @pytest.fixture
@@ -53,7 +58,14 @@ def ctx(engine: Engine, holder: str = "jobs-a", now: int = NOW, **config: object
     return JobContext(engine=engine, holder=holder, clock=lambda: now, config={**CONFIG, **config})
 
 
-def driver(s: Session, fake: FakeServer, user: str, *, allows: int = 1, kinds: tuple[str, ...] = ("reminder",)) -> str:
+def driver(
+    s: Session,
+    fake: FakeServer,
+    user: str,
+    *,
+    allows: int = 1,
+    kinds: tuple[str, ...] = ("reminder",),
+) -> str:
     """A driver logged in through the mini-program (an openid the fake gave out) who tapped
     "allow" `allows` times for each kind: WeChat and our count both know."""
     assert fake.login is not None and fake.subscribe is not None
@@ -69,20 +81,49 @@ def driver(s: Session, fake: FakeServer, user: str, *, allows: int = 1, kinds: t
     return str(d.id)
 
 
-def reservation(s: Session, driver_id: str, rid: str, *, until: int, state: str = "active", gun: str = "P1-1",
-                created_at: int = NOW - 20 * MIN) -> None:
-    s.add(Reservation(reservation_id=rid, driver_id=driver_id, sid="S1", gun=gun, created_at=created_at, until=until,
-                      state=state))
+def reservation(
+    s: Session,
+    driver_id: str,
+    rid: str,
+    *,
+    until: int,
+    state: str = "active",
+    gun: str = "P1-1",
+    created_at: int = NOW - 20 * MIN,
+) -> None:
+    s.add(
+        Reservation(
+            reservation_id=rid,
+            driver_id=driver_id,
+            sid="S1",
+            gun=gun,
+            created_at=created_at,
+            until=until,
+            state=state,
+        )
+    )
     s.flush()
 
 
-def swap_booking(s: Session, driver_id: str, bid: str, *, slot_start: int, state: str = "booked") -> None:
+def swap_booking(
+    s: Session, driver_id: str, bid: str, *, slot_start: int, state: str = "booked"
+) -> None:
     if s.get(SwapStation, "S1") is None:
         s.add(SwapStation(sid="S1", slot_minutes=10))
         s.add(PackType(type_code="T1", name="标准包", kwh=60, charge_minutes=60))
         s.flush()
-    s.add(SwapBooking(booking_id=bid, driver_id=driver_id, sid="S1", type_code="T1", created_at=NOW - 60 * MIN,
-                      slot_start=slot_start, until=slot_start + 10 * MIN, state=state))
+    s.add(
+        SwapBooking(
+            booking_id=bid,
+            driver_id=driver_id,
+            sid="S1",
+            type_code="T1",
+            created_at=NOW - 60 * MIN,
+            slot_start=slot_start,
+            until=slot_start + 10 * MIN,
+            state=state,
+        )
+    )
     s.flush()
 
 
@@ -91,7 +132,9 @@ def sent_to(fake: FakeServer, template: str) -> list[dict]:
     return [m for m in fake.subscribe.sent if m["template_id"] == template]
 
 
-def test_reminders_go_once_to_live_reservations_even_with_two_jobs_at_once(engine: Engine, fake: FakeServer) -> None:
+def test_reminders_go_once_to_live_reservations_even_with_two_jobs_at_once(
+    engine: Engine, fake: FakeServer
+) -> None:
     with Session(engine) as s, s.begin():
         seed_station(s)
         seed_station(s, gun="P1-2")
@@ -102,9 +145,11 @@ def test_reminders_go_once_to_live_reservations_even_with_two_jobs_at_once(engin
         d = driver(s, fake, "dave")
         e = driver(s, fake, "erin")
         reservation(s, a, "rv-due", until=NOW + 8 * MIN)  # within 10 min: due
-        reservation(s, b, "rv-later", until=NOW + 25 * MIN, gun="P1-2")  # not yet
+        reservation(s, b, "rv-next", until=NOW + 25 * MIN, gun="P1-2")  # not yet
         reservation(s, c, "rv-cancelled", until=NOW + 5 * MIN, state="cancelled")
-        reservation(s, d, "rv-short", until=NOW + 6 * MIN, created_at=NOW - 2 * MIN, gun="P1-3")  # made inside its window
+        reservation(
+            s, d, "rv-short", until=NOW + 6 * MIN, created_at=NOW - 2 * MIN, gun="P1-3"
+        )  # made inside its window
         swap_booking(s, e, "sw-due", slot_start=NOW + 9 * MIN)
     senders = [sender(fake), sender(fake)]
     gate = threading.Barrier(2)
@@ -121,17 +166,24 @@ def test_reminders_go_once_to_live_reservations_even_with_two_jobs_at_once(engin
         t.join(60)
     assert len(results) == 2
     msgs = sent_to(fake, REMINDER)
-    assert sorted(m["touser"] for m in msgs) == sorted([fake.login.openid_for("alice"),  # type: ignore[union-attr]
-                                                        fake.login.openid_for("erin")])  # type: ignore[union-attr]
+    assert sorted(m["touser"] for m in msgs) == sorted(
+        [
+            fake.login.openid_for("alice"),  # type: ignore[union-attr]
+            fake.login.openid_for("erin"),
+        ]
+    )  # type: ignore[union-attr]
     gun = next(m for m in msgs if m["touser"] == fake.login.openid_for("alice"))  # type: ignore[union-attr]
-    assert gun["data"] == {"thing1": {"value": "站S1"}, "time2": {"value": "2026-06-01 20:38"},
-                           "thing3": {"value": "预约即将到期"}}
+    assert gun["data"] == {
+        "thing1": {"value": "站S1"},
+        "time2": {"value": "2026-06-01 20:38"},
+        "thing3": {"value": "预约即将到期"},
+    }
     with Session(engine) as s:
         rows = s.scalars(select(DriverMessage)).all()
         assert sorted(r.ref for r in rows) == ["rv:rv-due", "sw:sw-due"]
         assert {r.send for r in rows} == {"sent"}
         assert inbox.consents(s, a) == {"reminder": 0, "notice": 0}  # the allow is used
-    # the next rounds (and a later one inside the window) make and send nothing more
+    # the next rounds (one three minutes on, still inside the window) make and send nothing more
     assert job.run(ctx(engine, now=NOW + 3 * MIN), sender(fake)) == 0
     assert len(sent_to(fake, REMINDER)) == 2
     # b's time comes
@@ -154,8 +206,9 @@ def test_a_restart_sends_what_was_left_pending_once(engine: Engine, fake: FakeSe
     assert len(sent_to(fake, REMINDER)) == 1
 
 
-def test_a_reservation_cancelled_after_its_reminder_was_made_gets_no_message(engine: Engine,
-                                                                             fake: FakeServer) -> None:
+def test_a_reservation_cancelled_after_its_reminder_was_made_gets_no_message(
+    engine: Engine, fake: FakeServer
+) -> None:
     with Session(engine) as s, s.begin():
         seed_station(s)
         a = driver(s, fake, "alice")
@@ -178,7 +231,9 @@ def test_without_consent_the_reminder_is_listed_not_sent(engine: Engine, fake: F
     assert sent_to(fake, REMINDER) == []
     with Session(engine) as s:
         listed = inbox.messages(s, a, "en")["messages"]
-        assert [(m["kind"], m["reservation_id"], m["pushed"]) for m in listed] == [("reminder", "rv-1", False)]
+        assert [(m["kind"], m["reservation_id"], m["pushed"]) for m in listed] == [
+            ("reminder", "rv-1", False)
+        ]
         assert "ends at 20:35" in listed[0]["text"]
         assert inbox.messages(s, a, "zh-CN")["messages"][0]["title"] == "预约即将到期"
         assert s.scalar(select(DriverMessage.send)) == "no_consent"
@@ -209,7 +264,8 @@ def test_no_template_configured_lists_without_sending(engine: Engine, fake: Fake
 
 
 def test_a_notice_to_the_drivers_of_a_station_is_audited_listed_and_sent_to_those_who_allowed(
-        engine: Engine, fake: FakeServer) -> None:
+    engine: Engine, fake: FakeServer
+) -> None:
     with Session(engine) as s, s.begin():
         seed_station(s, "S1")
         seed_station(s, "S2")
@@ -219,8 +275,14 @@ def test_a_notice_to_the_drivers_of_a_station_is_audited_listed_and_sent_to_thos
         settled_order(s, a, "S1")
         settled_order(s, b, "S1")
         settled_order(s, c, "S2")
-    values = {"title_zh": "S1 站维护通知", "title_en": "S1 maintenance", "body_zh": "6 月 2 日 0 点至 6 点停业维护。",
-              "body_en": "Closed for maintenance on 2 June, 00:00 to 06:00.", "audience": "stations", "sids": "S1"}
+    values = {
+        "title_zh": "S1 站维护通知",
+        "title_en": "S1 maintenance",
+        "body_zh": "6 月 2 日 0 点至 6 点停业维护。",
+        "body_en": "Closed for maintenance on 2 June, 00:00 to 06:00.",
+        "audience": "stations",
+        "sids": "S1",
+    }
     with Session(engine) as s, s.begin():
         with pytest.raises(inbox.InboxError) as err:
             inbox.publish_notice(s, {**values, "sids": "S1, NOPE"}, actor="admin1")
@@ -232,18 +294,27 @@ def test_a_notice_to_the_drivers_of_a_station_is_audited_listed_and_sent_to_thos
         assert n.recipients == 2
     with Session(engine) as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "notice.publish")).one()
-        assert entry.actor == "admin1" and entry.detail["recipients"] == 2 and entry.detail["sids"] == ["S1"]
+        assert (
+            entry.actor == "admin1"
+            and entry.detail["recipients"] == 2
+            and entry.detail["sids"] == ["S1"]
+        )
     job.run(ctx(engine), sender(fake))
     msgs = sent_to(fake, NOTICE)
     assert [m["touser"] for m in msgs] == [fake.login.openid_for("alice")]  # type: ignore[union-attr]
-    assert msgs[0]["data"] == {"thing1": {"value": "S1 站维护通知"}, "thing2": {"value": "6 月 2 日 0 点至 6 点停业维…"},
-                               "time3": {"value": "2026-06-01 20:30"}}
+    assert msgs[0]["data"] == {
+        "thing1": {"value": "S1 站维护通知"},
+        "thing2": {"value": "6 月 2 日 0 点至 6 点停业维…"},
+        "time3": {"value": "2026-06-01 20:30"},
+    }
     with Session(engine) as s:
         assert [m["title"] for m in inbox.messages(s, b, "en")["messages"]] == ["S1 maintenance"]
         assert inbox.messages(s, c, "en")["messages"] == []
         [listed] = inbox.notices(s)
         assert listed["sends"] == {"sent": 1, "no_consent": 1}
     with Session(engine) as s, s.begin():
-        everyone = inbox.publish_notice(s, {**values, "audience": "all", "sids": ""}, actor="admin1")
+        everyone = inbox.publish_notice(
+            s, {**values, "audience": "all", "sids": ""}, actor="admin1"
+        )
         assert everyone.recipients == 3
         assert s.scalar(select(func.count()).select_from(DriverMessage)) == 5

@@ -27,7 +27,9 @@ MINE = {(p, m) for p, m in operations(SPEC) if SPEC["paths"][p][m].get("x-walked
 NOTICE = "tpl-notice-1"
 
 
-def test_messages_consents_and_a_published_notice_as_documented(app: Flask, wechat: FakeServer) -> None:
+def test_messages_consents_and_a_published_notice_as_documented(
+    app: Flask, wechat: FakeServer
+) -> None:
     assert wechat.subscribe is not None and wechat.login is not None
     wechat.subscribe.templates[NOTICE] = inbox.NOTICE_KEYS
     app.config["WECHAT_SUBSCRIBE_NOTICE_TEMPLATE"] = NOTICE
@@ -40,15 +42,32 @@ def test_messages_consents_and_a_published_notice_as_documented(app: Flask, wech
     seed(app, settled_order, str(other), "S2")
 
     got = x("GET", f"{BASE}/message-templates", 200, headers=h)
-    assert got == {"templates": {"reminder": None, "notice": NOTICE}, "consents": {"reminder": 0, "notice": 0}}
+    assert got == {
+        "templates": {"reminder": None, "notice": NOTICE},
+        "consents": {"reminder": 0, "notice": 0},
+    }
     x("GET", f"{BASE}/message-templates", 401, "unauthorized")
     # the driver tapped "allow" for the notice template: WeChat counts it, the app reports it
     wechat.subscribe.accept(wechat.login.openid_for("reader"), NOTICE)
     left = x("POST", f"{BASE}/message-consents", 200, json={"accepted": ["notice"]}, headers=h)
     assert left == {"consents": {"reminder": 0, "notice": 1}}
-    x("POST", f"{BASE}/message-consents", 400, "invalid_request", json={"accepted": ["spam"]}, headers=h)
+    x(
+        "POST",
+        f"{BASE}/message-consents",
+        400,
+        "invalid_request",
+        json={"accepted": ["spam"]},
+        headers=h,
+    )
     x("POST", f"{BASE}/message-consents", 400, "invalid_request", json={"accepted": []}, headers=h)
-    x("POST", f"{BASE}/message-consents", 400, "invalid_request", json={"kinds": ["notice"]}, headers=h)
+    x(
+        "POST",
+        f"{BASE}/message-consents",
+        400,
+        "invalid_request",
+        json={"kinds": ["notice"]},
+        headers=h,
+    )
     x("POST", f"{BASE}/message-consents", 401, "unauthorized", json={"accepted": ["notice"]})
     assert x("GET", f"{BASE}/messages", 200, headers=h) == {"messages": [], "next_before": None}
 
@@ -59,10 +78,20 @@ def test_messages_consents_and_a_published_notice_as_documented(app: Flask, wech
     login(console, "op")
     page = console.get("/community/notices")
     assert page.status_code == 200 and 'id="notice-form"' not in page.text
-    form = {"title_zh": "S1 站维护通知", "title_en": "S1 maintenance", "body_zh": "明天 0 点至 6 点停业维护。",
-            "body_en": "Closed tomorrow from 00:00 to 06:00.", "audience": "stations", "sids": "S1"}
-    assert console.post("/community/notices", data={**form, "csrf_token": csrf_of(console, "/community/")}
-                        ).status_code == 403
+    form = {
+        "title_zh": "S1 站维护通知",
+        "title_en": "S1 maintenance",
+        "body_zh": "明天 0 点至 6 点停业维护。",
+        "body_en": "Closed tomorrow from 00:00 to 06:00.",
+        "audience": "stations",
+        "sids": "S1",
+    }
+    assert (
+        console.post(
+            "/community/notices", data={**form, "csrf_token": csrf_of(console, "/community/")}
+        ).status_code
+        == 403
+    )
     admin = app.test_client()
     login(admin, "boss")
     token = csrf_of(admin, "/community/notices")
@@ -79,8 +108,12 @@ def test_messages_consents_and_a_published_notice_as_documented(app: Flask, wech
     assert pushed["touser"] == wechat.login.openid_for("reader")
     en = x("GET", f"{BASE}/messages?limit=5", 200, headers={**h, "Accept-Language": "en"})
     [m] = en["messages"]
-    assert (m["kind"], m["title"], m["text"], m["pushed"]) == ("notice", "S1 maintenance",
-                                                               "Closed tomorrow from 00:00 to 06:00.", True)
+    assert (m["kind"], m["title"], m["text"], m["pushed"]) == (
+        "notice",
+        "S1 maintenance",
+        "Closed tomorrow from 00:00 to 06:00.",
+        True,
+    )
     zh = x("GET", f"{BASE}/messages", 200, headers={**h, "Accept-Language": "zh-CN"})
     assert zh["messages"][0]["title"] == "S1 站维护通知"
     assert x("GET", f"{BASE}/messages?before={m['id']}", 200, headers=h)["messages"] == []

@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("recipients", BIGINT, nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", BIGINT, nullable=False),
-        sa.CheckConstraint("audience IN ('all', 'stations')", name=op.f("ck_system_notices_audience")),
+        sa.CheckConstraint(
+            "audience IN ('all', 'stations')", name=op.f("ck_system_notices_audience")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_system_notices")),
     )
     op.create_table(
@@ -64,13 +66,21 @@ def upgrade() -> None:
         sa.Column("sent_at", BIGINT, nullable=True),
         sa.Column("error", sa.String(length=200), nullable=True),
         sa.CheckConstraint("kind IN ('reminder', 'notice')", name=op.f("ck_driver_messages_kind")),
-        sa.CheckConstraint("send IN ('pending', 'sending', 'sent', 'no_consent', 'no_openid', 'off', 'obsolete', "
-                           "'failed')", name=op.f("ck_driver_messages_send")),
-        sa.ForeignKeyConstraint(["notice_id"], ["system_notices.id"],
-                                name=op.f("fk_driver_messages_notice_id_system_notices")),
+        sa.CheckConstraint(
+            "send IN ('pending', 'sending', 'sent', 'no_consent', 'no_openid', 'off', 'obsolete', "
+            "'failed')",
+            name=op.f("ck_driver_messages_send"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["system_notices.id"],
+            name=op.f("fk_driver_messages_notice_id_system_notices"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_driver_messages")),
     )
-    op.create_index("ux_driver_messages_driver_ref", "driver_messages", ["driver_id", "ref"], unique=True)
+    op.create_index(
+        "ux_driver_messages_driver_ref", "driver_messages", ["driver_id", "ref"], unique=True
+    )
     op.create_index("ix_driver_messages_send", "driver_messages", ["send"])
 
 
