@@ -136,6 +136,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RECOMMEND_VALUE_OF_TIME_FEN_PER_H": 3_000,  # drive, wait and charge time against money
         "RECOMMEND_ENERGY_WH": 30_000,  # the energy a driver wants when the request does not say
         "RECOMMEND_BATTERY_WH": 60_000,  # a running session's car, to turn its SoC into energy left
+        # the best stations of a straight-line ranking given a road drive time by the trip
+        # planner's router (TRIPS_ROUTER); 0: straight line only
+        "RECOMMEND_ROUTE_TOP_K": 5,
         # AMap Web Service (driving route): key, its private key for `sig` (empty: unsigned)
         "AMAP_KEY": "",
         "AMAP_PRIVATE_KEY": "",
@@ -193,6 +196,7 @@ _INT_KEYS = {
     "RECOMMEND_VALUE_OF_TIME_FEN_PER_H": (0, 1_000_000),
     "RECOMMEND_ENERGY_WH": (1_000, 200_000),
     "RECOMMEND_BATTERY_WH": (10_000, 300_000),
+    "RECOMMEND_ROUTE_TOP_K": (0, 20),
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),
