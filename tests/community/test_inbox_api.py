@@ -101,6 +101,7 @@ def test_messages_consents_and_a_published_notice_as_documented(
     assert r.status_code == 303
     listed = admin.get("/community/notices").text
     assert "S1 maintenance" in listed and '<td class="recipients">1</td>' in listed
+    assert "系统通知" in listed and "全部车主" in admin.get("/community/notices").text  # Chinese first
 
     with app.app_context():
         job.run(JobContext(engine=db.engine, holder="jobs-test", config=app.config))
