@@ -161,7 +161,15 @@ def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
     if remind_minutes <= 0:
         return []
     lead = remind_minutes * MINUTE_MS
-    made = select(DriverMessage.ref).where(DriverMessage.kind == "reminder")
+
+    def unmade(driver_id: Any, ref: Any) -> Any:
+        # NOT EXISTS on (driver, ref): the unique index answers it
+        return (
+            ~select(DriverMessage.id)
+            .where(DriverMessage.driver_id == driver_id, DriverMessage.ref == ref)
+            .exists()
+        )
+
     out = [
         Due(r.driver_id, f"rv:{r.reservation_id}", r.sid, r.until, "gun", r.gun)
         for r in s.scalars(
@@ -170,7 +178,7 @@ def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
                 Reservation.until > now,
                 Reservation.until - lead <= now,
                 Reservation.created_at <= Reservation.until - lead,
-                ("rv:" + Reservation.reservation_id).not_in(made),
+                unmade(Reservation.driver_id, "rv:" + Reservation.reservation_id),
             )
         )
     ]
@@ -182,7 +190,7 @@ def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
                 SwapBooking.slot_start > now,
                 SwapBooking.slot_start - lead <= now,
                 SwapBooking.created_at <= SwapBooking.slot_start - lead,
-                ("sw:" + SwapBooking.booking_id).not_in(made),
+                unmade(SwapBooking.driver_id, "sw:" + SwapBooking.booking_id),
             )
         )
     ]
