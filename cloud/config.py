@@ -62,6 +62,12 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHAT_TIMEOUT_S": 5.0,
         # subscribe message template of the session receipt (empty: no receipts; docs/community.md)
         "WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE": "",
+        # ... of reservation reminders and of system notices (empty: listed in the driver API only)
+        "WECHAT_SUBSCRIBE_REMINDER_TEMPLATE": "",
+        "WECHAT_SUBSCRIBE_NOTICE_TEMPLATE": "",
+        # minutes before a gun reservation expires or a swap slot starts that its driver is
+        # reminded (0: no reminders)
+        "RESERVATION_REMIND_MINUTES": 10,
         # The H5 app's login: WeChat Official Account web authorisation (docs/config.md);
         # empty: the H5 app cannot log drivers in (the mini-program can)
         "WECHAT_OA_APPID": "",
@@ -130,6 +136,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RECOMMEND_VALUE_OF_TIME_FEN_PER_H": 3_000,  # drive, wait and charge time against money
         "RECOMMEND_ENERGY_WH": 30_000,  # the energy a driver wants when the request does not say
         "RECOMMEND_BATTERY_WH": 60_000,  # a running session's car, to turn its SoC into energy left
+        # the best stations of a straight-line ranking given a road drive time by the trip
+        # planner's router (TRIPS_ROUTER); 0: straight line only
+        "RECOMMEND_ROUTE_TOP_K": 5,
         # AMap Web Service (driving route): key, its private key for `sig` (empty: unsigned)
         "AMAP_KEY": "",
         "AMAP_PRIVATE_KEY": "",
@@ -172,6 +181,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
 
 
 _INT_KEYS = {
+    "RESERVATION_REMIND_MINUTES": (0, 1440),
     "BROKER_PORT": (1, 65535),
     "BROKER_CLOUD_PORT": (1, 65535),
     "INGEST_BATCH_MAX": (1, 100_000),
@@ -186,6 +196,7 @@ _INT_KEYS = {
     "RECOMMEND_VALUE_OF_TIME_FEN_PER_H": (0, 1_000_000),
     "RECOMMEND_ENERGY_WH": (1_000, 200_000),
     "RECOMMEND_BATTERY_WH": (10_000, 300_000),
+    "RECOMMEND_ROUTE_TOP_K": (0, 20),
     "PAYMENT_PASSWORD_MAX_FAILURES": (1, 10),
     "PAYMENT_PASSWORD_WINDOW_S": (60, 7 * 86400),
     "PAYMENT_PASSWORD_LOCK_S": (60, 30 * 86400),

@@ -102,6 +102,9 @@ class LoadPolicyConfig:
     pile_sessions: str = "wait"  # a session the pile starts while starts are refused: wait or stop
     meter_tolerance_pct: float = 5.0  # S total may be this far (% of rated) below the guns' draw
     meter_implausible_s: float = 20.0  # ... or frozen while they change, for this long: failsafe
+    orderly_margin_pct: float = 5.0  # orderly plans keep this % of rated kVA free in the hours ahead
+    orderly_replan_pct: float = 2.0  # ... and are made again when the headroom moves by more
+    orderly_replan_s: float = 60.0  # ... or anyway this often
 
 
 @dataclass(frozen=True)
@@ -241,9 +244,11 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
     from edge.loadctl import RANGES, Policy, PolicyError
 
     numeric = ("cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "share_target_pct",
-               "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s")
+               "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s",
+               "orderly_margin_pct", "orderly_replan_pct", "orderly_replan_s")
     lp.known({"mode", "pile_sessions", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct",
-              "share_target_pct", "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s"})
+              "share_target_pct", "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s",
+              "orderly_margin_pct", "orderly_replan_pct", "orderly_replan_s"})
     defaults = LoadPolicyConfig()
 
     def number(key: str) -> float:
@@ -268,7 +273,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
                    cap_power_pct=policy.cap_power_pct, hysteresis_pct=policy.hysteresis_pct,
                    share_target_pct=min(policy.share_target_pct, policy.block_above_pct), dwell_s=policy.dwell_s,
                    emergency_above_pct=policy.emergency_above_pct, pile_sessions=policy.pile_sessions,  # type: ignore[arg-type]
-                   meter_tolerance_pct=policy.meter_tolerance_pct, meter_implausible_s=policy.meter_implausible_s)
+                   meter_tolerance_pct=policy.meter_tolerance_pct, meter_implausible_s=policy.meter_implausible_s,
+                   orderly_margin_pct=policy.orderly_margin_pct, orderly_replan_pct=policy.orderly_replan_pct,
+                   orderly_replan_s=policy.orderly_replan_s)
         except PolicyError as exc:
             for problem in exc.problems:
                 if not problem.startswith("cap_above_pct"):  # said above already

@@ -35,13 +35,6 @@ from jcproto.tariff import Tariff
 
 REFRESH_S = 60.0  # rewrite an unchanged limit this often (a pile may have rebooted)
 STOP_RETRY_S = 10.0  # a refused pile session still running is told to stop again after this
-# Orderly charging: the share of rated kVA kept free when forecasting the headroom (the base
-# load of the hours ahead is not known: it is taken as now, plus this), how far the headroom
-# may move before the plan is made again, and how often it is made again anyway (the energy
-# actually drawn, a car taking less than planned).
-ORDERLY_MARGIN_PCT = 5.0
-ORDERLY_REPLAN_PCT = 2.0
-ORDERLY_REPLAN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +51,8 @@ def policy_from_config(config: Any) -> Policy:
                   share_target_pct=min(lp.share_target_pct, lp.block_above_pct), dwell_s=lp.dwell_s,
                   emergency_above_pct=lp.emergency_above_pct, pile_sessions=lp.pile_sessions,
                   meter_tolerance_pct=lp.meter_tolerance_pct, meter_implausible_s=lp.meter_implausible_s,
+                  orderly_margin_pct=lp.orderly_margin_pct, orderly_replan_pct=lp.orderly_replan_pct,
+                  orderly_replan_s=lp.orderly_replan_s,
                   meter_timeout_s=config.meter.timeout_s if config.meter else 3.0)
 
 
@@ -116,7 +111,7 @@ class LoadController:
     def _base_headroom(self, sample: MeterSample | None) -> int | None:
         """The W the orderly sessions may draw together in the hours ahead: the target
         (share_target_pct of rated kVA) less the load measured now without them, less the
-        margin, × power factor. None without a good reading (the plans are then kept)."""
+        margin (orderly_margin_pct), × power factor. None without a good reading (the plans are then kept)."""
         if sample is None or not self.rated_kva or self.rated_kva <= 0:
             return None
         pf = self.policy.power_factor
@@ -125,12 +120,12 @@ class LoadController:
         own_w = sum(max(0, g.power_w) for g in self.guns
                     if (row := self.sessions.session_on(g.id)) is not None and departure_of(row) is not None)
         base_va = max(0.0, sample.s_total_va - own_w / pf)
-        return max(0, int((target_va - base_va - rated_va * ORDERLY_MARGIN_PCT / 100.0) * pf))
+        return max(0, int((target_va - base_va - rated_va * self.policy.orderly_margin_pct / 100.0) * pf))
 
     def _orderly_plans(self, sample: MeterSample | None) -> dict[str, int | None]:
         """Each orderly session's power for now (session id → W, None: not limited by a
         plan). Planned oldest session first, each under what the earlier ones leave; made
-        again at a slot's end, when the headroom moves, and every ORDERLY_REPLAN_S."""
+        again at a slot's end, when the headroom moves, and every orderly_replan_s (load policy)."""
         rows = sorted((r for r in self.sessions.open.values() if departure_of(r) is not None),
                       key=lambda r: (r.started_at or 0, r.session_id))
         live_ids = {r.session_id for r in rows}
@@ -140,7 +135,7 @@ class LoadController:
         now_ms = int(self.clock.time() * 1000)
         mono = self.clock.monotonic()
         base = self._base_headroom(sample)
-        tolerance = (self.rated_kva or 0) * 1000.0 * ORDERLY_REPLAN_PCT / 100.0
+        tolerance = (self.rated_kva or 0) * 1000.0 * self.policy.orderly_replan_pct / 100.0
         out: dict[str, int | None] = {}
         made: list[orderly.Plan] = []
         replan_rest = False
@@ -150,7 +145,7 @@ class LoadController:
             kept = self.plans.get(row.session_id)
             stale = (kept is None or replan_rest
                      or bool(kept[0].slots) and now_ms >= kept[0].slots[0].end_ms  # a slot ended
-                     or mono - kept[2] >= ORDERLY_REPLAN_S
+                     or mono - kept[2] >= self.policy.orderly_replan_s
                      or (left <= 0) != (kept[3] <= 0)  # the energy is in
                      or base is not None and (kept[1] is None or abs(base - kept[1]) > tolerance))
             if stale:

@@ -18,6 +18,7 @@ bp.register_blueprint(driver_bp)
 # blueprint and the API blueprint, before any app registers them ---
 from cloud.api import (  # noqa: E402,F401
     driver_community,
+    driver_inbox,
     driver_orders,
     driver_recommend,
     driver_reservations,

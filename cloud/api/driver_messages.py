@@ -133,7 +133,9 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "sid": "sid（换电站）", "type_code": "type_code（电池型号）", "slot_start": "slot_start（时段）",
                          # --- community ---
                          "text": "内容", "photo_ids": "图片", "content_base64": "图片内容",
-                         "reason": "故障原因", "parent_id": "回复的帖子"},
+                         "reason": "故障原因", "parent_id": "回复的帖子",
+                         # --- messages to drivers ---
+                         "accepted": "accepted（同意的消息类型）"},
                "en": {None: "the body"}}
 
 

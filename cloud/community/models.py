@@ -89,3 +89,68 @@ class Ban(Base):
     reason: Mapped[str] = mapped_column(Text)
     banned_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class MessageConsent(Base):
+    """How many more subscribe messages of a kind (`reminder`, `notice`) a driver allows:
+    WeChat lets one message through per "allow" the driver tapped in
+    wx.requestSubscribeMessage; the mini-program reports each allow, a send uses one."""
+
+    __tablename__ = "notice_consents"
+    __table_args__ = (CheckConstraint("remaining >= 0", name="remaining"),)
+    driver_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    remaining: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class SystemNotice(Base):
+    """A notice an admin published in the console, to every driver or to the drivers of some
+    stations (`sids`, comma-separated); each addressee has a DriverMessage of it."""
+
+    __tablename__ = "system_notices"
+    __table_args__ = (CheckConstraint("audience IN ('all', 'stations')", name="audience"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    title_zh: Mapped[str] = mapped_column(String(64))
+    title_en: Mapped[str] = mapped_column(String(64))
+    body_zh: Mapped[str] = mapped_column(Text)
+    body_en: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(16))
+    sids: Mapped[str | None] = mapped_column(Text)
+    recipients: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class DriverMessage(Base):
+    """One message to one driver: a reservation reminder or a system notice. `ref` names what
+    it is about (`rv:<reservation_id>`, `sw:<booking_id>`, `notice:<id>`); unique with the
+    driver, so that a reminder is made once whatever runs the job at the same time. `send`
+    is its subscribe message's fate: pending → sending (claimed by one sender) → sent, or
+    no_consent / no_openid / off (no template configured) / obsolete (the reservation ended
+    first) / failed."""
+
+    __tablename__ = "driver_messages"
+    __table_args__ = (
+        CheckConstraint("kind IN ('reminder', 'notice')", name="kind"),
+        CheckConstraint("send IN ('pending', 'sending', 'sent', 'no_consent', 'no_openid', 'off', 'obsolete', "
+                        "'failed')", name="send"),
+        Index("ux_driver_messages_driver_ref", "driver_id", "ref", unique=True),
+        Index("ix_driver_messages_send", "send"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    driver_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(80))
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("system_notices.id"))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[int | None]  # a reminder: when the reservation expires or the swap slot starts
+    title_zh: Mapped[str] = mapped_column(String(64))
+    title_en: Mapped[str] = mapped_column(String(64))
+    body_zh: Mapped[str] = mapped_column(Text)
+    body_en: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+    send: Mapped[str] = mapped_column(String(16), default="pending")
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(200))

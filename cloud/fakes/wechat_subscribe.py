@@ -6,7 +6,10 @@ GET  /cgi-bin/token?grant_type=client_credential&appid&secret → {access_token,
 POST /cgi-bin/message/subscribe/send?access_token=… {touser, template_id, page?, data, …}
      → {errcode: 0, errmsg: "ok", msgid} or 40001 (token invalid or expired), 40003 (touser
      is no openid of this app: only openids the login fake gave out), 40037 (unknown
-     template), 47003 (data does not fill the template's keys as {"key": {"value": "…"}}),
+     template), 47003 (data does not fill the template's keys as {"key": {"value": "…"}}, or
+     a value breaks its key type's rule: `thing` at most 20 characters, `time` a date and time
+     "YYYY-MM-DD HH:MM", `character_string` at most 32 letters, digits and _-, `amount` a
+     number of yuan),
      43101 (the user has not accepted this template: `accept(openid, template_id)` is what
      wx.requestSubscribeMessage's "allow" does, good for one message).
 `templates` maps template ids to their keys; `sent` keeps every accepted message;
@@ -15,6 +18,7 @@ POST /cgi-bin/message/subscribe/send?access_token=… {touser, template_id, page
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -26,6 +30,20 @@ TOKEN_TTL_S = 7200
 ERRMSG = {40001: "invalid credential, access_token is invalid or not latest", 40002: "invalid grant_type",
           40003: "invalid openid", 40013: "invalid appid", 40125: "invalid appsecret", 40037: "invalid template_id",
           43101: "user refuse to accept the msg", 47003: "argument invalid! data.keyword.value invalid"}
+
+
+# WeChat's rules for a template key's value, by the key's type (its name without the number).
+VALUE_RULES: dict[str, Callable[[str], bool]] = {
+    "thing": lambda v: len(v) <= 20,
+    "time": lambda v: re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", v) is not None,
+    "character_string": lambda v: re.fullmatch(r"[A-Za-z0-9_-]{1,32}", v) is not None,
+    "amount": lambda v: re.fullmatch(r"\d+(\.\d{1,2})?元?", v) is not None,
+}
+
+
+def value_ok(key: str, value: str) -> bool:
+    rule = VALUE_RULES.get(key.rstrip("0123456789"))
+    return rule is None or rule(value)
 
 
 @dataclass
@@ -83,7 +101,7 @@ class FakeWechatSubscribe:
                 return self._err(40037)
             if not (isinstance(data, dict) and set(data) == set(keys) and all(
                     isinstance(v, dict) and set(v) == {"value"} and isinstance(v["value"], str) and v["value"]
-                    for v in data.values())):
+                    and value_ok(k, v["value"]) for k, v in data.items())):
                 return self._err(47003)
             left = self._quota.get((touser, template_id), 0)
             if left <= 0:

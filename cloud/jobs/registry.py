@@ -9,6 +9,7 @@ from cloud.jobs import (
     bill_unreleased,
     close_stale,
     follow_starts,
+    notices,
     push_tariffs,
     report_days,
     reservations,
@@ -26,6 +27,7 @@ JOBS: list[tuple[str, Job]] = [
     ("push_tariffs", push_tariffs.run),
     ("reservations", reservations.run),  # ended at `until` (no-shows), releases confirmed from telemetry
     ("swap", swap.run),  # swap bookings past their slot: no-shows; packs past their ready time: ready
+    ("notices", notices.run),  # reservation reminders made; reminders and system notices sent (WeChat)
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)

@@ -13,6 +13,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "offline": ("充电站离线，暂不能充电", "station offline: it cannot charge now"),
     "blocked": ("变压器负荷已满：暂不接受新的充电", "transformer at its limit: no new sessions"),
     "out_of_service": ("充电枪故障或暂停服务", "gun faulted or out of service"),
+    "reserved": ("该枪已被其他车主预约至 {time}，到站时仍不可用", "reserved by another driver until {time}: not free when you arrive"),
+    "reserved_for_you": ("您已预约该枪，保留至 {time}", "your reservation holds this gun until {time}"),
     "capped": ("变压器繁忙：新启动的充电限功率 {pct}%", "transformer busy: new sessions capped at {pct} %"),
     "cheaper_from": ("{time} 起{period}电价 ¥{price}/度", "{period} price from {time}: ¥{price}/kWh"),
     "near": ("距离近：{km} 公里，驾车约 {min} 分钟", "close: {km} km, about {min} min drive"),

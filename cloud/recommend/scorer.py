@@ -14,8 +14,13 @@ The score is the weighted sum; operators set the weights (1.0 = as is, 0 = ignor
 that cannot start now (station offline or blocking new sessions, gun out of service) is
 ranked after every available one, with the reason.
 
-Drive time comes from a `DriveEstimator`; `StraightLine` (haversine × detour factor at an
-assumed speed) is the one used until a router is plugged in.
+Drive time comes from a `DriveEstimator`: `StraightLine` (haversine × detour factor at an
+assumed speed), or `Known` (the road router's times for some stations, the straight line for
+the others; the service routes the best few of a straight-line ranking).
+
+Reservations: a gun another driver holds past the driver's arrival cannot be had (ranked
+after every available one, reason `reserved`); one held until before the arrival is free by
+then. The driver's own reserved gun is theirs: it ranks first, reason `reserved_for_you`.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class Gun:
     in_service: bool = True
     free: bool = True
     free_at: int | None = None  # busy: when its session is expected to end (ms)
+    reserved_until: int | None = None  # held by another driver's reservation until then (ms)
+    mine_until: int | None = None  # held by this driver's own reservation until then (ms)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,18 @@ class StraightLine:
     def estimate(self, origin: tuple[float, float], dest: tuple[float, float]) -> tuple[float, float]:
         d = haversine_m(*origin, *dest) * self.detour_factor
         return d, d / (self.speed_kmh / 3.6)
+
+
+@dataclass(frozen=True)
+class Known:
+    """Drive estimates a router found for some destinations; the others by `fallback`."""
+
+    by_dest: dict[tuple[float, float], tuple[float, float]]
+    fallback: DriveEstimator = field(default_factory=StraightLine)
+
+    def estimate(self, origin: tuple[float, float], dest: tuple[float, float]) -> tuple[float, float]:
+        got = self.by_dest.get(dest)
+        return got if got is not None else self.fallback.estimate(origin, dest)
 
 
 @dataclass(frozen=True)
@@ -227,13 +246,14 @@ def facts(c: Candidate, g: Gun, s: Situation, drive: DriveEstimator, p: Params
     """(terms, distance m, arrival ms, start ms, price window at start, effective power W)."""
     dist, drive_s = drive.estimate((s.lat, s.lng), (c.lat, c.lng))
     arrival = s.now + round(drive_s * 1000)
-    if g.free:
+    held = g.reserved_until is not None and g.reserved_until > arrival  # another's, still at arrival
+    if g.free or g.mine_until is not None:
         wait_ms = 0
     else:
         wait_ms = max(0, (g.free_at if g.free_at is not None else arrival) - arrival)
     start = arrival + wait_ms
     win = price_at(c.prices, start)
-    power = effective_power(c, g, s, p)
+    power = None if held else effective_power(c, g, s, p)
     charge_s = math.inf if power is None else s.energy_wh / power * 3600
     price = win.price_e4 if win is not None else 0
     return (Terms(drive_s, wait_ms / 1000, price, charge_s, c.visits, c.own_stars, c.avg_stars),
@@ -266,7 +286,8 @@ def rank(cands: Sequence[Candidate], s: Situation, w: Weights, p: Params = Param
 
 
 def _key(r: Ranked) -> tuple[int, float, float, str, str]:
-    return (0 if r.available else 1, r.score, r.distance_m, r.candidate.sid, r.gun.gun)
+    group = (0 if r.gun.mine_until is not None else 1) if r.available else 2  # the driver's own reservation first
+    return (group, r.score, r.distance_m, r.candidate.sid, r.gun.gun)
 
 
 def _hhmm(ms: int, tz: str) -> str:
@@ -289,8 +310,12 @@ def reasons(r: Ranked, field_: Sequence[Ranked], s: Situation, p: Params, top: i
         out.append(Reason("blocked", {}, "!"))
     elif not r.gun.in_service:
         out.append(Reason("out_of_service", {}, "!"))
+    elif not r.available and r.gun.reserved_until is not None:
+        out.append(Reason("reserved", {"time": _hhmm(r.gun.reserved_until, c.tz)}, "!"))
     if not r.available:
         return out
+    if r.gun.mine_until is not None:
+        out.append(Reason("reserved_for_you", {"time": _hhmm(r.gun.mine_until, c.tz)}, "!"))
     if c.load_level == "capped":
         out.append(Reason("capped", {"pct": round(p.capped_share * 100)}, "!"))
     cheaper = cheaper_after(c.prices, r.start, p.cheaper_within_ms)

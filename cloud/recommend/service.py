@@ -22,10 +22,12 @@ from cloud.audit import service as audit
 from cloud.charging.models import OrderRating
 from cloud.models import Gun, Station, StationState, now_ms
 from cloud.orders.models import Order
-from cloud.recommend import messages, progress, scorer
+from cloud.recommend import messages, progress, roads, scorer
 from cloud.recommend.models import TERM_COLUMNS, RecommendWeights
+from cloud.reservations.models import LIVE, Reservation
 from cloud.stations import service as stations
 from cloud.tariffs.models import StationTariff, TariffVersion
+from cloud.trips.service import TripSettings
 from jcproto.tariff import Tariff
 
 HORIZON_MS = 24 * 3_600_000  # prices looked ahead this far
@@ -40,12 +42,15 @@ class RecommendSettings:
     value_of_time_fen_per_h: int = 3_000
     energy_wh: int = 30_000
     battery_wh: int = 60_000
+    route_top_k: int = 5  # the stations a straight-line ranking put first that are routed by road
+    trips: TripSettings | None = None  # the trip planner's router (None: straight line only)
 
     @classmethod
     def from_settings(cls, cfg: Mapping[str, Any]) -> RecommendSettings:
         return cls(float(cfg.get("RECOMMEND_DETOUR_FACTOR", 1.3)), float(cfg.get("RECOMMEND_SPEED_KMH", 30.0)),
                    int(cfg.get("RECOMMEND_VALUE_OF_TIME_FEN_PER_H", 3_000)),
-                   int(cfg.get("RECOMMEND_ENERGY_WH", 30_000)), int(cfg.get("RECOMMEND_BATTERY_WH", 60_000)))
+                   int(cfg.get("RECOMMEND_ENERGY_WH", 30_000)), int(cfg.get("RECOMMEND_BATTERY_WH", 60_000)),
+                   int(cfg.get("RECOMMEND_ROUTE_TOP_K", 5)), TripSettings.from_settings(cfg))
 
     def params(self) -> scorer.Params:
         return scorer.Params(value_of_time_fen_per_h=self.value_of_time_fen_per_h)
@@ -174,6 +179,8 @@ def candidates(s: Session, settings: RecommendSettings, driver_id: str, lat: flo
         select(Order.sid, func.avg(OrderRating.stars), func.count())
         .join(OrderRating, OrderRating.order_id == Order.order_id)
         .where(Order.sid.in_(sids)).group_by(Order.sid)).all()}
+    held = {(r.sid, r.gun): r for r in s.scalars(select(Reservation).where(
+        Reservation.sid.in_(sids), Reservation.state.in_(LIVE), Reservation.until > now))}
     out = []
     for st in rows:
         state = states.get(st.sid)
@@ -200,7 +207,18 @@ def candidates(s: Session, settings: RecommendSettings, driver_id: str, lat: flo
                     limit_mode=o.limit_mode if o else None, limit_value=o.limit_value if o else None,
                     started_at=o.created_at if o else None, price_e4=now_w.price_e4 if now_w else None),
                     now, battery_wh=settings.battery_wh)
-            gl.append(scorer.Gun(gid, rated, in_service=gstate not in OUT_STATES, free=free, free_at=free_at))
+            res = held.get((st.sid, gid))
+            if res is not None and res.driver_id == driver_id:
+                gl.append(scorer.Gun(gid, rated, in_service=gstate not in OUT_STATES, free=online,
+                                     mine_until=res.until))
+            elif res is not None:
+                # another driver's: free for this one only once it ends (the scorer compares
+                # its end with the arrival)
+                gl.append(scorer.Gun(gid, rated, in_service=gstate not in OUT_STATES, free=False,
+                                     free_at=res.until if gstate == "reserved" else max(res.until, free_at or 0),
+                                     reserved_until=res.until))
+            else:
+                gl.append(scorer.Gun(gid, rated, in_service=gstate not in OUT_STATES, free=free, free_at=free_at))
         a = avg.get(st.sid)
         o_stars = own.get(st.sid)
         out.append(scorer.Candidate(
@@ -215,17 +233,39 @@ def recommend(s: Session, settings: RecommendSettings, driver_id: str, situation
               radius_m: int = 10_000, limit: int = 10, lang: str = "zh-CN") -> dict[str, Any]:
     cands = candidates(s, settings, driver_id, situation.lat, situation.lng, radius_m, situation.now)
     w = weights(s)
-    ranked = scorer.rank(cands, situation, w, settings.params(), settings.estimator(), limit=limit)
-    return {"recommendations": [view(r, lang) for r in ranked],
+    source, drive, routed = route_best(settings, cands, situation, w, radius_m)
+    ranked = scorer.rank(cands, situation, w, settings.params(), drive, limit=limit)
+    return {"recommendations": [view(r, lang, source if r.candidate.sid in routed else "straight_line")
+                                for r in ranked],
             "weights": {t: w.of(t) for t in scorer.TERMS},
-            "energy_wh": situation.energy_wh, "drive_estimate": "straight_line",
+            "energy_wh": situation.energy_wh, "drive_estimate": source, "routed": len(routed),
             "time": situation.now}
 
 
-def view(r: scorer.Ranked, lang: str) -> dict[str, Any]:
+def route_best(settings: RecommendSettings, cands: list[scorer.Candidate], situation: scorer.Situation,
+               w: scorer.Weights, radius_m: int) -> tuple[str, scorer.DriveEstimator, set[str]]:
+    """Bounded road routing: rank by the straight line first, then route only the best
+    `route_top_k` stations that can charge now (by the trip planner's router); the rest keep
+    the straight line. Returns (the router used, the estimator, the routed stations)."""
+    straight = settings.estimator()
+    if settings.trips is None or settings.route_top_k <= 0 or not cands:
+        return "straight_line", straight, set()
+    first = scorer.rank(cands, situation, w, settings.params(), straight, limit=len(cands))
+    best = [r.candidate for r in first if r.available][: settings.route_top_k]
+    # a road longer than three times the search radius is no way to a station inside it
+    source, times = roads.drive_times(settings.trips, (situation.lat, situation.lng),
+                                      {c.sid: (c.lat, c.lng) for c in best}, max_m=3.0 * radius_m)
+    if not times:
+        return source, straight, set()
+    known = {(c.lat, c.lng): times[c.sid] for c in best if c.sid in times}
+    return source, scorer.Known(known, straight), set(times)
+
+
+def view(r: scorer.Ranked, lang: str, drive_source: str = "straight_line") -> dict[str, Any]:
     t = r.terms
     return {
         "rank": r.rank, "sid": r.candidate.sid, "name": r.candidate.name, "gun": r.gun.gun,
+        "drive_source": drive_source, "reserved_by_me": r.gun.mine_until is not None,
         "lat": r.candidate.lat, "lng": r.candidate.lng,
         "available": r.available, "load_level": r.candidate.load_level,
         "distance_m": round(r.distance_m), "drive_s": round(t.drive_s), "arrival_at": r.arrival,

@@ -192,6 +192,9 @@ RANGES: dict[str, Range] = {
     "resume_margin_pct": Range(0, 100, high_open=True, example=2),
     "meter_tolerance_pct": Range(0, 100, low_open=True, example=5),
     "meter_implausible_s": Range(1, 600, example=20),
+    "orderly_margin_pct": Range(0, 50, example=5),
+    "orderly_replan_pct": Range(0, 50, low_open=True, example=2),
+    "orderly_replan_s": Range(5, 3600, example=60),
 }
 
 
@@ -209,6 +212,10 @@ class Policy:
     believed (failsafe). `share` mode: share_target_pct is the load the plan fills up to,
     power_factor converts gun W to VA, and a paused or new gun gets power only if its
     minimum fits with resume_margin_pct (of rated kVA) to spare, so it does not flap.
+    Orderly charging: orderly_margin_pct (of rated kVA) is kept free when forecasting the
+    headroom of the hours ahead (their base load is taken as now's, plus this), a plan is
+    made again when the headroom moves by more than orderly_replan_pct (of rated kVA), and
+    anyway every orderly_replan_s (the energy actually drawn, a car taking less than planned).
     """
 
     mode: Mode = "threshold"
@@ -225,6 +232,9 @@ class Policy:
     pile_sessions: PileSessions = "wait"
     meter_tolerance_pct: float = 5.0
     meter_implausible_s: float = 20.0
+    orderly_margin_pct: float = 5.0
+    orderly_replan_pct: float = 2.0
+    orderly_replan_s: float = 60.0
 
     def __post_init__(self) -> None:
         problems = self.validate()

@@ -47,17 +47,19 @@ def test_client_sends_what_wechat_checks_and_keeps_its_token(fake: FakeServer) -
     assert sub is not None and login is not None
     openid = login.openid_for("alice")
     login.issue_code("alice")
-    data = dict.fromkeys(KEYS, "x")
+    data = {"character_string1": "o1", "amount2": "9.00元", "thing3": "站S1", "time4": "2026-12-02 20:30"}
     c = _client(fake)
     assert _code(c.send, openid, TEMPLATE, data) == 43101  # not accepted by the user
     sub.accept(openid, TEMPLATE)
     sub.accept(openid, TEMPLATE)
     assert c.send(openid, TEMPLATE, data, page="pages/orders/detail?order_id=o1") > 0
     assert sub.sent[-1] == {"touser": openid, "template_id": TEMPLATE, "page": "pages/orders/detail?order_id=o1",
-                            "data": {k: {"value": "x"} for k in KEYS}}
+                            "data": {k: {"value": v} for k, v in data.items()}}
     assert _code(c.send, openid, "tpl-unknown", data) == 40037
     assert _code(c.send, login.openid_for("nobody"), TEMPLATE, data) == 40003
     assert _code(c.send, openid, TEMPLATE, {"amount2": "x"}) == 47003
+    assert _code(c.send, openid, TEMPLATE, {**data, "thing3": "长" * 21}) == 47003  # a thing is ≤ 20
+    assert _code(c.send, openid, TEMPLATE, {**data, "time4": "tomorrow"}) == 47003
     assert sub.token_requests == 1  # cached
     sub.expire_tokens()
     assert c.send(openid, TEMPLATE, data) > 0  # 40001: a new token, and the message sent

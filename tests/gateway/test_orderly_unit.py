@@ -37,14 +37,14 @@ class Station:
     """The parts of the gateway an orderly session goes through, no line: the manager, the
     controller and the meter it reads."""
 
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, policy: Policy | None = None) -> None:
         self.clock = FakeClock(start_wall=WALL0, autoadvance=True)
         self.pile = DrawingPile()
         self.rig = Rig(tmp_path / "s.db", self.clock, self.pile)
         self.rig.store.settings.set_tariff(TARIFF)
         self.meter = MeterRuntime()
         self.base_va = 30_000
-        self.ctl = LoadController(Policy(dwell_s=0), RATED_KVA, self.meter, [self.rig.gun], self.rig.sm, self.clock)
+        self.ctl = LoadController(policy or Policy(dwell_s=0), RATED_KVA, self.meter, [self.rig.gun], self.rig.sm, self.clock)
         self.load(30_000)
 
     def load(self, base_va: int | None = None) -> None:
@@ -163,3 +163,29 @@ async def test_after_a_restart_the_plan_is_made_again_from_the_store(tmp_path):
     assert st.limit() == 0  # still the peak: still waiting, offline and after a restart
     st.minutes(30)
     assert st.limit() == 7_000
+
+
+@pytest.mark.parametrize(("margin_pct", "room_w"), [(2.0, 6_860), (5.0, 3_920), (10.0, 0)])
+async def test_the_headroom_margin_is_the_load_policy_s(tmp_path, margin_pct, room_w):
+    """orderly_margin_pct (config [load_policy]) is the share of rated kVA the forecast keeps
+    free: (80 − 71 − margin) kVA × 0.98 for the orderly session at a base load of 71 kVA."""
+    st = Station(tmp_path, Policy(dwell_s=0, orderly_margin_pct=margin_pct))
+    st.clock.set_wall(WALL0 + 30 * 60)  # 21:00, valley
+    await st.start(departure_ms=DEPART_MS)
+    st.load(71_000)
+    assert abs(st.limit() - room_w) <= 20
+    assert st.meter.s_total_va <= RATED_KVA * 1000 * 0.80
+
+
+async def test_a_headroom_move_under_orderly_replan_pct_keeps_the_plan(tmp_path):
+    """A move of 3 kVA replans under the default 2 % of 100 kVA, not under orderly_replan_pct 5;
+    orderly_replan_s then makes it again anyway."""
+    st = Station(tmp_path, Policy(dwell_s=0, orderly_replan_pct=5.0, orderly_replan_s=120.0))
+    st.clock.set_wall(WALL0 + 30 * 60)  # 21:00, valley
+    await st.start(departure_ms=DEPART_MS)
+    st.load(71_000)
+    first = st.limit()
+    st.load(74_000)  # 3 kVA more: within 5 % of rated, the plan is kept
+    assert st.limit() == first
+    st.minutes(2)  # orderly_replan_s passed: made again under the new load
+    assert st.limit() < first

@@ -143,7 +143,8 @@ def test_one_range_for_each_key_in_policy_config_and_command_schema():
             "pile": [{"id": "P1", "unit": 1}], "meter": {"bus": "b", "unit": 10},
             "transformer": {"rated_kva": 400}}
     for key in ("cap_power_pct", "share_target_pct", "dwell_s", "emergency_above_pct",
-                "meter_tolerance_pct", "meter_implausible_s", "hysteresis_pct"):
+                "meter_tolerance_pct", "meter_implausible_s", "hysteresis_pct", "orderly_margin_pct",
+                "orderly_replan_pct", "orderly_replan_s"):
         r = RANGES[key]
         outside = r.low if r.low_open else r.low - 1
         with pytest.raises(ConfigError) as err:
@@ -151,3 +152,19 @@ def test_one_range_for_each_key_in_policy_config_and_command_schema():
         assert key in str(err.value) and r.text() in str(err.value)
         with pytest.raises(PolicyError):
             Policy(**{key: outside})
+
+
+def test_the_orderly_keys_go_from_the_config_into_the_policy():
+    from edge.config import parse_config
+    from edge.control import policy_from_config
+
+    base = {"station": {"id": "S"}, "bus": [{"name": "b", "host": "127.0.0.1:502"}],
+            "pile": [{"id": "P1", "unit": 1}], "meter": {"bus": "b", "unit": 10},
+            "transformer": {"rated_kva": 400}}
+    p = policy_from_config(parse_config({**base, "load_policy": {
+        "orderly_margin_pct": 7.5, "orderly_replan_pct": 3, "orderly_replan_s": 300}}, "t"))
+    assert (p.orderly_margin_pct, p.orderly_replan_pct, p.orderly_replan_s) == (7.5, 3.0, 300.0)
+    d = policy_from_config(parse_config(base, "t"))
+    assert (d.orderly_margin_pct, d.orderly_replan_pct, d.orderly_replan_s) == (5.0, 2.0, 60.0)
+    # a stored cloud policy (set_load_policy keys only) keeps the config's orderly values
+    assert Policy.from_command({"rated_kva": 400, "dwell_s": 5}, p).orderly_margin_pct == 7.5

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cloud.recommend import messages
-from cloud.recommend.scorer import Gun, Params, PriceWindow, StraightLine, Weights, rank
+from cloud.recommend.scorer import Gun, Known, Params, PriceWindow, StraightLine, Weights, rank
 from tests.recommend.situations import NOW, at, busy, flat, situation, station
 
 MIN = 60_000
@@ -46,6 +46,16 @@ CASES = [
                  ["dc120", "ac7"], id="a fast gun a little further beats a slow one"),
     pytest.param([station("faulted", 1, guns=(Gun("f1", 120_000, in_service=False),)), station("b", 4)],
                  ["b", "faulted"], id="a gun out of service last"),
+    pytest.param([station("held_near", 1, guns=(Gun("h1", 120_000, free=False, free_at=NOW + 60 * MIN,
+                                                     reserved_until=NOW + 60 * MIN),)), station("b", 6)],
+                 ["b", "held_near"], id="a gun reserved by another past the arrival last"),
+    pytest.param([station("ends_first", 3, guns=(Gun("e1", 120_000, free=False, free_at=NOW + MIN,
+                                                      reserved_until=NOW + MIN),)), station("far", 9)],
+                 ["ends_first", "far"], id="another's reservation ending before the arrival is no obstacle"),
+    pytest.param([station("mine_far", 9, price=1.5, guns=(Gun("m1", 60_000, free=False,
+                                                               mine_until=NOW + 30 * MIN),)),
+                  station("cheap_near", 1, price=0.5)],
+                 ["mine_far", "cheap_near"], id="the driver's own reserved gun first"),
 ]
 
 
@@ -53,6 +63,28 @@ CASES = [
 def test_obvious_orders(cands, expected) -> None:
     assert order(cands) == expected
     assert order(list(reversed(cands))) == expected  # the input order does not matter
+
+
+def test_reservation_reasons() -> None:
+    held = station("held", 1, guns=(Gun("h1", 120_000, free=False, free_at=at(15), reserved_until=at(15)),))
+    mine = station("mine", 5, guns=(Gun("m1", 120_000, mine_until=at(14, 30)),))
+    first, last = rank([held, mine], situation(), Weights())
+    assert (first.candidate.sid, first.available, keys(first)[0]) == ("mine", True, "reserved_for_you")
+    assert first.reasons[0].params == {"time": "14:30"}
+    assert (last.available, keys(last)) == (False, ["reserved"])
+    assert messages.render("reserved", last.reasons[0].params, "zh-CN") == "该枪已被其他车主预约至 15:00，到站时仍不可用"
+
+
+def test_road_times_from_a_router_change_the_order() -> None:
+    """Two stations, B a little further by the straight line but much nearer by road: the
+    router's times (`Known`) decide; a station it did not route keeps the straight line."""
+    a, b, c = station("a", 2), station("b", 2.5), station("c", 4)
+    assert order([a, b, c]) == ["a", "b", "c"]
+    roads = Known({(a.lat, a.lng): (9_000.0, 900.0), (b.lat, b.lng): (2_600.0, 240.0)}, StraightLine())
+    ranked = rank([a, b, c], situation(), Weights(), drive=roads)
+    assert [r.candidate.sid for r in ranked] == ["b", "c", "a"]
+    assert ranked[0].terms.drive_s == 240.0 and ranked[0].distance_m == 2_600.0
+    assert ranked[1].distance_m == pytest.approx(4_000 * 1.3, rel=0.01)  # c: the straight line
 
 
 def test_weights_change_the_order() -> None:

@@ -18,7 +18,9 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
+from cloud.community import inbox
 from cloud.community import service as community
 from cloud.db import db
 from cloud.web import access
@@ -105,3 +107,25 @@ def photo(photo_id: str) -> Any:
     resp = Response(data, mimetype=mime)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
+
+
+@bp.route("/notices", methods=["GET", "POST"])
+@access.requires("community")
+def notices() -> Any:
+    """System notices to drivers (docs/community.md): admins publish, in zh-CN and English, to
+    every driver or to the drivers of some stations; the others of the area read the list."""
+    error, form = None, {}
+    if request.method == "POST":
+        if access.current().role != "admin":
+            return access.forbidden()
+        form = {k: request.form.get(k) or "" for k in ("title_zh", "title_en", "body_zh", "body_en", "audience",
+                                                       "sids")}
+        try:
+            with db.transaction() as s:
+                inbox.publish_notice(s, form, actor=access.actor(), ip=access.client_ip())
+        except inbox.InboxError as e:
+            error = _("Not published: %(problem)s", problem=str(e))
+        else:
+            return redirect(url_for("community.notices"), code=303)
+    return render_template("console/community/notices.html", notices=inbox.notices(db.session), error=error,
+                           form=form, can_publish=access.current().role == "admin"), 400 if error else 200
