@@ -62,6 +62,11 @@ def seed(s: Session, *, stations: int, orders: int, drivers: int, topups: int, n
             SELECT s.sid, 'P' || g || '-1', 'P' || g,
                    (ARRAY['idle', 'charging', 'plugged', 'faulted', 'idle'])[1 + (hashtext(s.sid || g) & 3)], :now
             FROM stations s, generate_series(0, 9) g"""),
+        # the guns' triggers are off for the seed (as a restore's): their counts by state
+        # as migration 0028_console10 fills them
+        ("station_gun_counts", """INSERT INTO station_gun_counts (sid, state, n)
+            SELECT sid, COALESCE(state, 'unknown'), COUNT(*) FROM guns GROUP BY sid, COALESCE(state, 'unknown')
+            UNION ALL SELECT sid, '', COUNT(*) FROM guns GROUP BY sid"""),
         ("drivers", """INSERT INTO drivers (appid, openid, blocked, created_at, updated_at, last_login_at)
             SELECT 'wxbench', 'o' || i, false, :now - :span + i::bigint * :span / :dr,
                    :now - :span + i::bigint * :span / :dr, :now FROM generate_series(1, :dr) i"""),

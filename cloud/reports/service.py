@@ -16,12 +16,12 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select, true
+from sqlalchemy import String, case, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from cloud.ledger.accounts import FEE_LINES
 from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from cloud.models import Gun, Station, StationState, now_ms
+from cloud.models import Station, StationGunCount, StationState, now_ms
 from cloud.orders.models import Order, OrderLine
 from cloud.reports import rollup
 from cloud.reports.periods import (
@@ -157,22 +157,24 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
     """Stations and their guns by state, for the map: every station with its online flag, its
     archive coordinates as stored (GCJ-02, cloud/stations; None when not entered) and
     its guns counted by state (a gun of an offline station counts as `offline`, whatever its
-    last telemetry said), and the totals."""
+    last telemetry said), and the totals. The counts come from `station_gun_counts`, which
+    the database keeps equal to the guns (migration 0028_console10): a few rows per station,
+    not every gun."""
+    # one row per station: its counts aggregated to "state=n,…" in the database (a few
+    # thousand count rows fetched one by one cost more than the query itself)
+    c = StationGunCount
+    counts = (select(c.sid, func.aggregate_strings(c.state + "=" + cast(c.n, String), ",").label("guns"))
+              .where(c.n > 0, c.state != "", *where_all(scoped(c.sid, sids))).group_by(c.sid).subquery())
     st_rows = s.connection().execute(
         select(Station.sid, Station.name, func.coalesce(StationState.online, False), Station.lat,
-               Station.lng, Station.address)
+               Station.lng, Station.address, counts.c.guns)
         .outerjoin(StationState, StationState.sid == Station.sid)
+        .outerjoin(counts, counts.c.sid == Station.sid)
         .where(*where_all(scoped(Station.sid, sids))).order_by(Station.sid)).all()
-    guns: dict[str, dict[str, int]] = defaultdict(dict)
-    for sid, state, n in s.connection().execute(
-        select(Gun.sid, Gun.state, func.count()).where(*where_all(scoped(Gun.sid, sids)))
-        .group_by(Gun.sid, Gun.state)
-    ).all():
-        guns[sid][state or "unknown"] = guns[sid].get(state or "unknown", 0) + int(n)
     stations, gun_totals = [], defaultdict(int)
     online_n = 0
-    for sid, name, online, lat, lng, address in st_rows:
-        by_state = dict(guns.get(sid, {}))
+    for sid, name, online, lat, lng, address, packed in st_rows:
+        by_state = _unpack_counts(packed)
         if not online and by_state:
             by_state = {"offline": sum(by_state.values())}
         online_n += bool(online)
@@ -183,6 +185,15 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
     return {"stations": stations,
             "totals": {"stations": {"online": online_n, "offline": len(st_rows) - online_n},
                        "guns": dict(sorted(gun_totals.items()))}}
+
+
+def _unpack_counts(packed: str | None) -> dict[str, int]:
+    """"charging=2,available=1" → {"available": 1, "charging": 2} (states sorted: the order
+    of an aggregate is not defined)."""
+    if not packed:
+        return {}
+    pairs = (item.rpartition("=") for item in packed.split(","))
+    return {state: int(n) for state, _, n in sorted(pairs)}
 
 
 # --- revenue ------------------------------------------------------------------------------------
