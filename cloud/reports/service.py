@@ -11,12 +11,13 @@ docs/reports.md.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, case, cast, func, or_, select, true
+from sqlalchemy import String, bindparam, case, cast, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from cloud.ledger.accounts import FEE_LINES
@@ -44,32 +45,56 @@ METRICS = ("new_accounts", "recharge_fen", "charging_fen", "energy_wh", "session
 PLATFORM_ONLY = frozenset({"new_accounts", "recharge_fen"})
 
 
-def _window_query(src: Source, sids: Sids, windows: dict[str, Window]) -> tuple[Any, list[tuple[str, str]]]:
+def _window_query(src: Source, scope: str, windows: tuple[tuple[str, bool], ...]
+                  ) -> tuple[Any, list[tuple[str, str]]]:
     """One source's single-row query: SUM(value) per metric and window; it reads only the rows
-    in some window (one index range each)."""
+    in some window (one index range each). The windows' bounds and the stations in scope are
+    bound parameters (`<window>_start`, `<window>_end`, `sids`): the statement is built once
+    per shape (_window_statement), not once per view."""
+    bounds = {name: Window(None if not has_start else bindparam(f"{name}_start"), bindparam(f"{name}_end"))
+              for name, has_start in windows}
     cols, keys = [], []
     for metric, value in src.values.items():
-        for name, w in windows.items():
+        for name, w in bounds.items():
             cols.append(func.coalesce(func.sum(case((in_window(src.ts, w), value), else_=0)), 0))
             keys.append((metric, name))
-    ranges = or_(*(in_window(src.ts, w) for w in windows.values()))
-    scope = [] if src.sid is None else where_all(scoped(src.sid, sids))
-    return select(*cols).select_from(src.froms).where(ranges, *src.where, *scope), keys
+    ranges = or_(*(in_window(src.ts, w) for w in bounds.values()))
+    cond = []
+    if src.sid is not None and scope != "all":
+        cond = [false()] if scope == "none" else [src.sid.in_(bindparam("sids", expanding=True))]
+    return select(*cols).select_from(src.froms).where(ranges, *src.where, *cond), keys
 
 
-def _window_sums(s: Session, srcs: list[Source], sids: Sids, windows: dict[str, Window]
-                 ) -> dict[str, dict[str, int]]:
-    """metric → window name → SUM(value), for every source in one round trip (each source's
-    one-row aggregate, cross-joined)."""
+@functools.lru_cache(maxsize=64)
+def _window_statement(platform: bool, scope: str, windows: tuple[tuple[str, bool], ...]
+                      ) -> tuple[Any, list[tuple[str, str]]]:
+    """Every source's one-row aggregate, cross-joined into one statement (one round trip);
+    `platform` False leaves out the figures that belong to no station."""
     subs, keys = [], []
-    for src in srcs:
-        q, k = _window_query(src, sids, windows)
+    for src in sources():
+        if src.sid is None and not platform:
+            continue
+        q, k = _window_query(src, scope, windows)
         subs.append(q.subquery())
         keys += k
     joined = subs[0]
     for sub in subs[1:]:
         joined = joined.join(sub, true())  # one row each: the cross join is one row
-    row = s.connection().execute(select(*(c for sub in subs for c in sub.c)).select_from(joined)).one()
+    return select(*(c for sub in subs for c in sub.c)).select_from(joined), keys
+
+
+def _window_sums(s: Session, platform: bool, sids: Sids, windows: dict[str, Window]
+                 ) -> dict[str, dict[str, int]]:
+    """metric → window name → SUM(value), for every source (the platform's figures too when
+    `platform`) in one round trip."""
+    scope = "all" if sids is None else ("some" if sids else "none")
+    stmt, keys = _window_statement(platform, scope, tuple((n, w.start is not None) for n, w in windows.items()))
+    params: dict[str, Any] = {"sids": sorted(sids)} if scope == "some" else {}
+    for name, w in windows.items():
+        params[f"{name}_end"] = w.end
+        if w.start is not None:
+            params[f"{name}_start"] = w.start
+    row = s.connection().execute(stmt, params).one()
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for (metric, name), v in zip(keys, row, strict=True):
         out[metric][name] = int(v)
@@ -123,8 +148,7 @@ def _figure_sums(s: Session, sids: Sids, t: int, z: ZoneInfo) -> tuple[dict[str,
         for cmp in COMPARE:
             days[f"{scope}.{cmp}"], partial[cmp] = _split(w[scope][cmp], z)
     # figures that belong to no station: an owner never sees them
-    srcs = [src for src in sources() if src.sid is not None or sids is None]
-    live = _window_sums(s, srcs, sids, partial)
+    live = _window_sums(s, sids is None, sids, partial)
     whole = rollup.sums(s, sids, z, days)
     sums = {metric: {scope: {cmp: whole[f"{scope}.{cmp}"][metric] + by_cmp[cmp] for cmp in COMPARE}
                      for scope in SCOPES} for metric, by_cmp in live.items()}
@@ -139,7 +163,7 @@ def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_
     z = zone(tz)
     rollup.refresh(s, z, now=t)
     today_w = {"cur": Window(day_start(local(t, z).date(), z), t)}
-    today = {m: v["cur"] for m, v in _window_sums(s, sources()[:2], sids, today_w).items()}
+    today = {m: v["cur"] for m, v in _window_sums(s, False, sids, today_w).items()}
     return _by_day(s, sids, z, t, today)
 
 
