@@ -45,14 +45,19 @@ METRICS = ("new_accounts", "recharge_fen", "charging_fen", "energy_wh", "session
 PLATFORM_ONLY = frozenset({"new_accounts", "recharge_fen"})
 
 
-def _window_query(src: Source, scope: str, windows: tuple[tuple[str, bool], ...]
-                  ) -> tuple[Any, list[tuple[str, str]]]:
+def _window_query(
+    src: Source, scope: str, windows: tuple[tuple[str, bool], ...]
+) -> tuple[Any, list[tuple[str, str]]]:
     """One source's single-row query: SUM(value) per metric and window; it reads only the rows
     in some window (one index range each). The windows' bounds and the stations in scope are
     bound parameters (`<window>_start`, `<window>_end`, `sids`): the statement is built once
     per shape (_window_statement), not once per view."""
-    bounds = {name: Window(None if not has_start else bindparam(f"{name}_start"), bindparam(f"{name}_end"))
-              for name, has_start in windows}
+    bounds = {
+        name: Window(
+            None if not has_start else bindparam(f"{name}_start"), bindparam(f"{name}_end")
+        )
+        for name, has_start in windows
+    }
     cols, keys = [], []
     for metric, value in src.values.items():
         for name, w in bounds.items():
@@ -66,8 +71,9 @@ def _window_query(src: Source, scope: str, windows: tuple[tuple[str, bool], ...]
 
 
 @functools.lru_cache(maxsize=64)
-def _window_statement(platform: bool, scope: str, windows: tuple[tuple[str, bool], ...]
-                      ) -> tuple[Any, list[tuple[str, str]]]:
+def _window_statement(
+    platform: bool, scope: str, windows: tuple[tuple[str, bool], ...]
+) -> tuple[Any, list[tuple[str, str]]]:
     """Every source's one-row aggregate, cross-joined into one statement (one round trip);
     `platform` False leaves out the figures that belong to no station."""
     subs, keys = [], []
@@ -83,12 +89,15 @@ def _window_statement(platform: bool, scope: str, windows: tuple[tuple[str, bool
     return select(*(c for sub in subs for c in sub.c)).select_from(joined), keys
 
 
-def _window_sums(s: Session, platform: bool, sids: Sids, windows: dict[str, Window]
-                 ) -> dict[str, dict[str, int]]:
+def _window_sums(
+    s: Session, platform: bool, sids: Sids, windows: dict[str, Window]
+) -> dict[str, dict[str, int]]:
     """metric → window name → SUM(value), for every source (the platform's figures too when
     `platform`) in one round trip."""
     scope = "all" if sids is None else ("some" if sids else "none")
-    stmt, keys = _window_statement(platform, scope, tuple((n, w.start is not None) for n, w in windows.items()))
+    stmt, keys = _window_statement(
+        platform, scope, tuple((n, w.start is not None) for n, w in windows.items())
+    )
     params: dict[str, Any] = {"sids": sorted(sids)} if scope == "some" else {}
     for name, w in windows.items():
         params[f"{name}_end"] = w.end
@@ -102,8 +111,9 @@ def _window_sums(s: Session, platform: bool, sids: Sids, windows: dict[str, Wind
 
 
 # --- the home page ------------------------------------------------------------------------------
-def home_figures(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ, *,
-                 now: int | None = None) -> dict[str, Any]:
+def home_figures(
+    s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ, *, now: int | None = None
+) -> dict[str, Any]:
     """Everything the home page shows, in seven round trips: the six figures for today, this
     month to date and all time, each with its month-on-month and year-on-year comparison;
     this month's charging by day; stations and guns by state.
@@ -123,11 +133,19 @@ def home_figures(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ,
         for scope in SCOPES:
             v = sums[metric][scope]
             figures[metric][scope] = {
-                "value": v["cur"], "mom": v["mom"], "mom_change": change(v["cur"], v["mom"]),
-                "yoy": v["yoy"], "yoy_change": change(v["cur"], v["yoy"]),
+                "value": v["cur"],
+                "mom": v["mom"],
+                "mom_change": change(v["cur"], v["mom"]),
+                "yoy": v["yoy"],
+                "yoy_change": change(v["cur"], v["yoy"]),
             }
-    return {"at": t, "tz": z.key, "figures": figures, "by_day": _by_day(s, sids, z, t, today),
-            "map": station_map(s, sids)}
+    return {
+        "at": t,
+        "tz": z.key,
+        "figures": figures,
+        "by_day": _by_day(s, sids, z, t, today),
+        "map": station_map(s, sids),
+    }
 
 
 def _split(w: Window, z: ZoneInfo) -> tuple[tuple[date | None, date], Window]:
@@ -138,7 +156,9 @@ def _split(w: Window, z: ZoneInfo) -> tuple[tuple[date | None, date], Window]:
     return (first, last), Window(day_start(last, z), w.end)
 
 
-def _figure_sums(s: Session, sids: Sids, t: int, z: ZoneInfo) -> tuple[dict[str, Any], dict[str, int]]:
+def _figure_sums(
+    s: Session, sids: Sids, t: int, z: ZoneInfo
+) -> tuple[dict[str, Any], dict[str, int]]:
     """(metric → scope → comparison → value, this month's whole days); every window is its
     whole days from the rollup plus its partial last day from the rows (rollup.py)."""
     rollup.refresh(s, z, now=t)
@@ -150,13 +170,21 @@ def _figure_sums(s: Session, sids: Sids, t: int, z: ZoneInfo) -> tuple[dict[str,
     # figures that belong to no station: an owner never sees them
     live = _window_sums(s, sids is None, sids, partial)
     whole = rollup.sums(s, sids, z, days)
-    sums = {metric: {scope: {cmp: whole[f"{scope}.{cmp}"][metric] + by_cmp[cmp] for cmp in COMPARE}
-                     for scope in SCOPES} for metric, by_cmp in live.items()}
-    return sums, {m: live.get(m, {}).get("cur", 0) for m in ("charging_fen", "energy_wh", "sessions")}
+    sums = {
+        metric: {
+            scope: {cmp: whole[f"{scope}.{cmp}"][metric] + by_cmp[cmp] for cmp in COMPARE}
+            for scope in SCOPES
+        }
+        for metric, by_cmp in live.items()
+    }
+    return sums, {
+        m: live.get(m, {}).get("cur", 0) for m in ("charging_fen", "energy_wh", "sessions")
+    }
 
 
-def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ, *,
-                    now: int | None = None) -> list[dict[str, Any]]:
+def charging_by_day(
+    s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_TZ, *, now: int | None = None
+) -> list[dict[str, Any]]:
     """This month's charging, one entry per local day up to today (days without charging
     included, as zeros): {"date", "charging_fen", "energy_wh", "sessions"}."""
     t = now_ms() if now is None else now
@@ -167,13 +195,20 @@ def charging_by_day(s: Session, sids: Sids = None, tz: str | ZoneInfo = DEFAULT_
     return _by_day(s, sids, z, t, today)
 
 
-def _by_day(s: Session, sids: Sids, z: ZoneInfo, t: int, today: dict[str, int]) -> list[dict[str, Any]]:
+def _by_day(
+    s: Session, sids: Sids, z: ZoneInfo, t: int, today: dict[str, int]
+) -> list[dict[str, Any]]:
     days = month_days(t, z)
     whole = rollup.by_day(s, sids, z, days[0], days[-1])
     out = []
     for d in days:
         v = today if d == days[-1] else whole.get(d.isoformat(), {})
-        out.append({"date": d.isoformat(), **{m: int(v.get(m, 0)) for m in ("charging_fen", "energy_wh", "sessions")}})
+        out.append(
+            {
+                "date": d.isoformat(),
+                **{m: int(v.get(m, 0)) for m in ("charging_fen", "energy_wh", "sessions")},
+            }
+        )
     return out
 
 
@@ -187,14 +222,31 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
     # one row per station: its counts aggregated to "state=n,…" in the database (a few
     # thousand count rows fetched one by one cost more than the query itself)
     c = StationGunCount
-    counts = (select(c.sid, func.aggregate_strings(c.state + "=" + cast(c.n, String), ",").label("guns"))
-              .where(c.n > 0, c.state != "", *where_all(scoped(c.sid, sids))).group_by(c.sid).subquery())
-    st_rows = s.connection().execute(
-        select(Station.sid, Station.name, func.coalesce(StationState.online, False), Station.lat,
-               Station.lng, Station.address, counts.c.guns)
-        .outerjoin(StationState, StationState.sid == Station.sid)
-        .outerjoin(counts, counts.c.sid == Station.sid)
-        .where(*where_all(scoped(Station.sid, sids))).order_by(Station.sid)).all()
+    counts = (
+        select(c.sid, func.aggregate_strings(c.state + "=" + cast(c.n, String), ",").label("guns"))
+        .where(c.n > 0, c.state != "", *where_all(scoped(c.sid, sids)))
+        .group_by(c.sid)
+        .subquery()
+    )
+    st_rows = (
+        s.connection()
+        .execute(
+            select(
+                Station.sid,
+                Station.name,
+                func.coalesce(StationState.online, False),
+                Station.lat,
+                Station.lng,
+                Station.address,
+                counts.c.guns,
+            )
+            .outerjoin(StationState, StationState.sid == Station.sid)
+            .outerjoin(counts, counts.c.sid == Station.sid)
+            .where(*where_all(scoped(Station.sid, sids)))
+            .order_by(Station.sid)
+        )
+        .all()
+    )
     stations, gun_totals = [], defaultdict(int)
     online_n = 0
     for sid, name, online, lat, lng, address, packed in st_rows:
@@ -204,15 +256,28 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
         online_n += bool(online)
         for k, v in by_state.items():
             gun_totals[k] += v
-        stations.append({"sid": sid, "name": name, "online": bool(online), "guns": by_state,
-                         "lat": lat, "lng": lng, "address": address})
-    return {"stations": stations,
-            "totals": {"stations": {"online": online_n, "offline": len(st_rows) - online_n},
-                       "guns": dict(sorted(gun_totals.items()))}}
+        stations.append(
+            {
+                "sid": sid,
+                "name": name,
+                "online": bool(online),
+                "guns": by_state,
+                "lat": lat,
+                "lng": lng,
+                "address": address,
+            }
+        )
+    return {
+        "stations": stations,
+        "totals": {
+            "stations": {"online": online_n, "offline": len(st_rows) - online_n},
+            "guns": dict(sorted(gun_totals.items())),
+        },
+    }
 
 
 def _unpack_counts(packed: str | None) -> dict[str, int]:
-    """"charging=2,available=1" → {"available": 1, "charging": 2} (states sorted: the order
+    """ "charging=2,available=1" → {"available": 1, "charging": 2} (states sorted: the order
     of an aggregate is not defined)."""
     if not packed:
         return {}
@@ -221,8 +286,15 @@ def _unpack_counts(packed: str | None) -> dict[str, int]:
 
 
 # --- revenue ------------------------------------------------------------------------------------
-def revenue(s: Session, sids: Sids, start: int, end: int, *, by: str = "day",
-            tz: str | ZoneInfo = DEFAULT_TZ) -> list[dict[str, Any]]:
+def revenue(
+    s: Session,
+    sids: Sids,
+    start: int,
+    end: int,
+    *,
+    by: str = "day",
+    tz: str | ZoneInfo = DEFAULT_TZ,
+) -> list[dict[str, Any]]:
     """Revenue of the orders settled in [start, end), split by fee type, grouped `by` day,
     month (local to tz) or station: [{"key", "orders", "electricity_fen", "service_fen",
     "idle_fen", "total_fen"}] in key order. Read from the settled orders' lines; the ledger's
@@ -233,11 +305,19 @@ def revenue(s: Session, sids: Sids, start: int, end: int, *, by: str = "day",
     anchor = day_start(local(start, z).date(), z)  # hours counted from a local midnight
     key_col = Order.sid if by == "station" else hour_bucket(Order.settled_at, anchor)
     where = [Order.settled_at >= start, Order.settled_at < end, *where_all(scoped(Order.sid, sids))]
-    fee_rows = s.connection().execute(
-        select(key_col, OrderLine.kind, func.sum(OrderLine.fen))
-        .join(OrderLine, OrderLine.order_id == Order.order_id).where(*where)
-        .group_by(key_col, OrderLine.kind)).all()
-    n_rows = s.connection().execute(select(key_col, func.count()).where(*where).group_by(key_col)).all()
+    fee_rows = (
+        s.connection()
+        .execute(
+            select(key_col, OrderLine.kind, func.sum(OrderLine.fen))
+            .join(OrderLine, OrderLine.order_id == Order.order_id)
+            .where(*where)
+            .group_by(key_col, OrderLine.kind)
+        )
+        .all()
+    )
+    n_rows = (
+        s.connection().execute(select(key_col, func.count()).where(*where).group_by(key_col)).all()
+    )
 
     def key_of(raw: Any) -> str:
         if by == "station":
@@ -248,7 +328,9 @@ def revenue(s: Session, sids: Sids, start: int, end: int, *, by: str = "day",
     out: dict[str, dict[str, Any]] = {}
 
     def row(k: str) -> dict[str, Any]:
-        return out.setdefault(k, {"key": k, "orders": 0, **{f"{f}_fen": 0 for f in FEES}, "total_fen": 0})
+        return out.setdefault(
+            k, {"key": k, "orders": 0, **{f"{f}_fen": 0 for f in FEES}, "total_fen": 0}
+        )
 
     for raw, kind, fen in fee_rows:
         r = row(key_of(raw))
@@ -263,13 +345,24 @@ def ledger_revenue(s: Session, sids: Sids, start: int, end: int) -> dict[str, in
     """What the ledger's revenue accounts received for the orders settled in [start, end):
     fee type → fen. The reconciliation of revenue(): the two must agree."""
     tx = LedgerTransaction
-    rows = s.connection().execute(
-        select(LedgerAccount.kind, func.sum(LedgerEntry.amount))
-        .select_from(tx).join(LedgerEntry, LedgerEntry.txn_id == tx.id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(Order, Order.order_id == tx.order_id)
-        .where(tx.kind == "settle", LedgerAccount.kind.in_([k.value for k in FEE_LINES.values()]),
-               Order.settled_at >= start, Order.settled_at < end, *where_all(scoped(Order.sid, sids)))
-        .group_by(LedgerAccount.kind)).all()
+    rows = (
+        s.connection()
+        .execute(
+            select(LedgerAccount.kind, func.sum(LedgerEntry.amount))
+            .select_from(tx)
+            .join(LedgerEntry, LedgerEntry.txn_id == tx.id)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .join(Order, Order.order_id == tx.order_id)
+            .where(
+                tx.kind == "settle",
+                LedgerAccount.kind.in_([k.value for k in FEE_LINES.values()]),
+                Order.settled_at >= start,
+                Order.settled_at < end,
+                *where_all(scoped(Order.sid, sids)),
+            )
+            .group_by(LedgerAccount.kind)
+        )
+        .all()
+    )
     by_kind = {k: int(v or 0) for k, v in rows}
     return {fee: by_kind.get(acct.value, 0) for fee, acct in FEE_LINES.items()}

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures imported below are the tests' parameters)
 """The home map's guns by state come from `station_gun_counts` (kept by the database's
 triggers on `guns`, migration 0028_console10): after gun states change through the real
 ingest (real broker, telemetry), a gun added in the archive, a gun going offline
@@ -36,16 +37,31 @@ from tests.support.databases import db_url, engine  # noqa: F401  (fixtures)
 
 def counts_table(eng: Engine) -> dict[tuple[str, str], int]:
     with eng.connect() as c:
-        return {(sid, st): int(n) for sid, st, n in
-                c.execute(text("SELECT sid, state, n FROM station_gun_counts WHERE n <> 0"))}
+        return {
+            (sid, st): int(n)
+            for sid, st, n in c.execute(
+                text("SELECT sid, state, n FROM station_gun_counts WHERE n <> 0")
+            )
+        }
 
 
 def counts_of_guns(eng: Engine) -> dict[tuple[str, str], int]:
     """What the counts must be: the guns grouped, and '' = each station's guns."""
     with eng.connect() as c:
-        out = {(sid, st): int(n) for sid, st, n in c.execute(text(
-            "SELECT sid, COALESCE(state, 'unknown'), COUNT(*) FROM guns GROUP BY sid, COALESCE(state, 'unknown')"))}
-        out.update({(sid, ""): int(n) for sid, n in c.execute(text("SELECT sid, COUNT(*) FROM guns GROUP BY sid"))})
+        out = {
+            (sid, st): int(n)
+            for sid, st, n in c.execute(
+                text(
+                    "SELECT sid, COALESCE(state, 'unknown'), COUNT(*) FROM guns GROUP BY sid, COALESCE(state, 'unknown')"
+                )
+            )
+        }
+        out.update(
+            {
+                (sid, ""): int(n)
+                for sid, n in c.execute(text("SELECT sid, COUNT(*) FROM guns GROUP BY sid"))
+            }
+        )
     return out
 
 
@@ -54,9 +70,15 @@ def map_of_database(eng: Engine) -> dict[str, dict[str, int]]:
     offline station's guns all offline."""
     by: dict[str, dict[str, int]] = defaultdict(dict)
     with eng.connect() as c:
-        online = {sid: bool(o) for sid, o in c.execute(text("SELECT sid, online FROM station_state"))}
-        for sid, st, n in c.execute(text("SELECT sid, COALESCE(state, 'unknown'), COUNT(*) FROM guns "
-                                         "GROUP BY sid, COALESCE(state, 'unknown')")):
+        online = {
+            sid: bool(o) for sid, o in c.execute(text("SELECT sid, online FROM station_state"))
+        }
+        for sid, st, n in c.execute(
+            text(
+                "SELECT sid, COALESCE(state, 'unknown'), COUNT(*) FROM guns "
+                "GROUP BY sid, COALESCE(state, 'unknown')"
+            )
+        ):
             by[sid][st] = int(n)
     return {sid: (g if online.get(sid) else {"offline": sum(g.values())}) for sid, g in by.items()}
 
@@ -66,19 +88,28 @@ def page_map(client: Any) -> dict[str, dict[str, int]]:
     html = client.get("/").text
     out = {}
     for sid, cells in re.findall(r'<tr data-sid="([^"]+)">(.*?)</tr>', html, re.S):
-        out[sid] = {st: int(n) for st, n in re.findall(r'<span class="gun-([a-z_]+)">[^<]*?(\d+)</span>', cells)}
+        out[sid] = {
+            st: int(n)
+            for st, n in re.findall(r'<span class="gun-([a-z_]+)">[^<]*?(\d+)</span>', cells)
+        }
     return out
 
 
 @pytest.fixture
-def console(engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
-            ) -> Iterator[tuple[Flask, Any]]:
+def console(
+    engine: Engine,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Flask, Any]]:
     from argon2 import PasswordHasher
 
     from cloud.operators import service
 
     monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
-    monkeypatch.setattr(service, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(
+        service, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
     app = make_app(tmp_path, db_url)
     make_operator(app, "root", "admin")
     c = app.test_client()
@@ -87,15 +118,36 @@ def console(engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def telemetry(st: FakeStation, ts: int, guns: dict[str, str]) -> None:
-    st.publish_raw("telemetry", json.dumps({
-        "v": 1, "ts": ts, "transformer": None,
-        "guns": [{"id": g, "state": s, "power_w": 0, "limit_w": None, "energy_wh": 1, "session_id": None,
-                  "soc": None} for g, s in guns.items()]}), qos=1)
+    st.publish_raw(
+        "telemetry",
+        json.dumps(
+            {
+                "v": 1,
+                "ts": ts,
+                "transformer": None,
+                "guns": [
+                    {
+                        "id": g,
+                        "state": s,
+                        "power_w": 0,
+                        "limit_w": None,
+                        "energy_wh": 1,
+                        "session_id": None,
+                        "soc": None,
+                    }
+                    for g, s in guns.items()
+                ],
+            }
+        ),
+        qos=1,
+    )
 
 
 def gun_states(eng: Engine, sid: str) -> dict[str, str | None]:
     with eng.connect() as c:
-        return dict(c.execute(text("SELECT gun_id, state FROM guns WHERE sid = :s"), {"s": sid}).all())
+        return dict(
+            c.execute(text("SELECT gun_id, state FROM guns WHERE sid = :s"), {"s": sid}).all()
+        )
 
 
 class Gateways:
@@ -124,8 +176,11 @@ class Gateways:
                     telemetry(st, int(time.time() * 1000), guns)
 
 
-def test_counts_follow_ingested_gun_states_and_liveness(broker: Broker, engine: Engine,  # noqa: F811
-                                                        console: tuple[Flask, Any]) -> None:
+def test_counts_follow_ingested_gun_states_and_liveness(
+    broker: Broker,
+    engine: Engine,
+    console: tuple[Flask, Any],
+) -> None:
     _, client = console
     ingest = ThreadedIngest(broker, engine, offline_after_s=2.0, sweep_every_s=0.2).start()
     gws = Gateways()
@@ -141,28 +196,51 @@ def test_counts_follow_ingested_gun_states_and_liveness(broker: Broker, engine: 
         gws.set(a, {"P1-1": "available", "P1-2": "charging", "P2-1": "faulted"})
         gws.set(b, {"P1-1": "charging", "P1-2": "plugged"})
         wait_for(lambda: live("GA") and live("GB"), 10, "both online")
-        wait_for(lambda: gun_states(engine, "GA") == {"P1-1": "available", "P1-2": "charging", "P2-1": "faulted"}
-                 and gun_states(engine, "GB") == {"P1-1": "charging", "P1-2": "plugged"}, 10, "first states")
+        wait_for(
+            lambda: (
+                gun_states(engine, "GA")
+                == {"P1-1": "available", "P1-2": "charging", "P2-1": "faulted"}
+                and gun_states(engine, "GB") == {"P1-1": "charging", "P1-2": "plugged"}
+            ),
+            10,
+            "first states",
+        )
         # the archive adds a gun no telemetry has named: counted as unknown
         with Session(engine) as s, s.begin():
             set_gun(s, "GA", "P9-1", name="新枪")
         assert counts_table(engine) == counts_of_guns(engine)
-        assert counts_table(engine)[("GA", "unknown")] == 1 and counts_table(engine)[("GA", "")] == 4
-        assert page_map(client) == map_of_database(engine) == {
-            "GA": {"available": 1, "charging": 1, "faulted": 1, "unknown": 1}, "GB": {"charging": 1, "plugged": 1}}
+        assert (
+            counts_table(engine)[("GA", "unknown")] == 1 and counts_table(engine)[("GA", "")] == 4
+        )
+        assert (
+            page_map(client)
+            == map_of_database(engine)
+            == {
+                "GA": {"available": 1, "charging": 1, "faulted": 1, "unknown": 1},
+                "GB": {"charging": 1, "plugged": 1},
+            }
+        )
 
         # states change; a gun goes offline (unavailable); P9-1 is heard from at last
         ga = {"P1-1": "charging", "P1-2": "available", "P2-1": "unavailable", "P9-1": "available"}
         gws.set(a, ga)
         gws.set(b, {"P1-1": "finishing", "P1-2": "plugged"})
-        wait_for(lambda: gun_states(engine, "GA") == ga and gun_states(engine, "GB")["P1-1"] == "finishing",
-                 10, "the changes")
+        wait_for(
+            lambda: (
+                gun_states(engine, "GA") == ga and gun_states(engine, "GB")["P1-1"] == "finishing"
+            ),
+            10,
+            "the changes",
+        )
         # a late telemetry (an older ts) changes nothing, neither the guns nor their counts
         telemetry(a, int(time.time() * 1000) - 60_000, dict.fromkeys(ga, "faulted"))
         time.sleep(1.0)
         assert gun_states(engine, "GA") == ga
         assert counts_table(engine) == counts_of_guns(engine)
-        want = {"GA": {"available": 2, "charging": 1, "unavailable": 1}, "GB": {"finishing": 1, "plugged": 1}}
+        want = {
+            "GA": {"available": 2, "charging": 1, "unavailable": 1},
+            "GB": {"finishing": 1, "plugged": 1},
+        }
         assert map_of_database(engine) == want
         assert page_map(client) == want
         with Session(engine) as s:
@@ -180,14 +258,17 @@ def test_counts_follow_ingested_gun_states_and_liveness(broker: Broker, engine: 
         assert map_of_database(engine) == want
         assert page_map(client) == want
         with Session(engine) as s:
-            assert station_map(s, None)["totals"] == {"stations": {"online": 1, "offline": 1},
-                                                      "guns": {"available": 2, "charging": 1, "offline": 2,
-                                                               "unavailable": 1}}
+            assert station_map(s, None)["totals"] == {
+                "stations": {"online": 1, "offline": 1},
+                "guns": {"available": 2, "charging": 1, "offline": 2, "unavailable": 1},
+            }
 
         # back: its first message shows it online again, its guns as it reports them now
         b.connect()
         gws.set(b, {"P1-1": "available", "P1-2": "plugged"})
-        wait_for(lambda: live("GB") and gun_states(engine, "GB")["P1-1"] == "available", 10, "GB back")
+        wait_for(
+            lambda: live("GB") and gun_states(engine, "GB")["P1-1"] == "available", 10, "GB back"
+        )
         want["GB"] = {"available": 1, "plugged": 1}
         assert page_map(client) == want == map_of_database(engine)
         assert counts_table(engine) == counts_of_guns(engine)
@@ -199,7 +280,7 @@ def test_counts_follow_ingested_gun_states_and_liveness(broker: Broker, engine: 
         ingest.stop()
 
 
-def test_concurrent_gun_changes_keep_the_counts(engine: Engine) -> None:  # noqa: F811
+def test_concurrent_gun_changes_keep_the_counts(engine: Engine) -> None:
     """Four writers change, add and remove guns of the same two stations at once, several
     guns per transaction: the counts equal the guns at the end. A transaction the database
     refuses (a deadlock on PostgreSQL, a busy file on SQLite) is tried again, as the ingest
@@ -217,12 +298,19 @@ def test_concurrent_gun_changes_keep_the_counts(engine: Engine) -> None:  # noqa
         for sid, g in sorted({(rnd.choice(("CA", "CB")), rnd.randrange(8)) for _ in range(4)}):
             gun = f"P{g}-1"
             if g >= 6 and rnd.random() < 0.5:  # guns P6, P7 come and go
-                insert_or_ignore(s, Gun.__table__, [{"sid": sid, "gun_id": gun, "pile_id": f"P{g}",
-                                                     "state": rnd.choice(states)}])
+                insert_or_ignore(
+                    s,
+                    Gun.__table__,
+                    [{"sid": sid, "gun_id": gun, "pile_id": f"P{g}", "state": rnd.choice(states)}],
+                )
             elif g >= 6:
                 s.execute(delete(Gun).where(Gun.sid == sid, Gun.gun_id == gun))
             else:
-                s.execute(update(Gun).where(Gun.sid == sid, Gun.gun_id == gun).values(state=rnd.choice(states)))
+                s.execute(
+                    update(Gun)
+                    .where(Gun.sid == sid, Gun.gun_id == gun)
+                    .values(state=rnd.choice(states))
+                )
 
     def writer(seed: int) -> None:
         rnd = random.Random(seed)

@@ -35,8 +35,12 @@ def _sqlite_add(row: str, sign: str) -> str:
     out = []
     for state in ("''", f"COALESCE({row}.state, 'unknown')"):
         if sign == "+":
-            out.append(f"INSERT OR IGNORE INTO station_gun_counts (sid, state, n) VALUES ({row}.sid, {state}, 0);")
-        out.append(f"UPDATE station_gun_counts SET n = n {sign} 1 WHERE sid = {row}.sid AND state = {state};")
+            out.append(
+                f"INSERT OR IGNORE INTO station_gun_counts (sid, state, n) VALUES ({row}.sid, {state}, 0);"
+            )
+        out.append(
+            f"UPDATE station_gun_counts SET n = n {sign} 1 WHERE sid = {row}.sid AND state = {state};"
+        )
     return "\n        ".join(out)
 
 
