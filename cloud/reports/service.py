@@ -103,7 +103,12 @@ def _window_sums(
         params[f"{name}_end"] = w.end
         if w.start is not None:
             params[f"{name}_start"] = w.start
-    row = s.connection().execute(stmt, params).one()
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        # A few thousand rows: a parallel worker's start costs more than it saves (25 ms of a
+        # 49 ms query under load, EXPLAIN ANALYZE at 1,000,000 orders); this transaction only.
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    row = conn.execute(stmt, params).one()
     out: dict[str, dict[str, int]] = defaultdict(dict)
     for (metric, name), v in zip(keys, row, strict=True):
         out[metric][name] = int(v)
