@@ -1,7 +1,8 @@
 """The gateway's status page shows the tariff in force and every scheduled one still to come
 (store schema v4, `set_tariff` with `effective_from`), each with when it takes effect in the
 station's local time, in Chinese and in English: a real `jc-gateway run` on the simulator,
-its real store, in headless Chromium (Debian's, driven by Playwright). A change scheduled a
+its real store, in headless Chromium (Debian's, driven by Playwright); screenshots into
+test-artifacts/gateway/. A change scheduled a
 few seconds ahead moves from pending to in force on the page when its time comes."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import shutil
 import time
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +32,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("JC_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "gateway"
 SH = ZoneInfo("Asia/Shanghai")  # the station's time zone: the config's default
 
 
@@ -133,7 +137,8 @@ def test_status_page_shows_the_tariff_in_force_and_the_pending_ones(browser, tmp
             ):
                 assert "待生效" in text and tid in text and f"{local(at)} (Asia/Shanghai)" in text
             assert "峰 08:00–24:00 1.2000 + 0.4000" in texts[1]
-            page.screenshot(path=str(tmp_path / "status-tariffs-zh.png"), full_page=True)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "status-tariffs-zh.png"), full_page=True)
 
             page.click("#lang")
             page.wait_for_function("document.documentElement.lang === 'en'")
@@ -150,4 +155,4 @@ def test_status_page_shows_the_tariff_in_force_and_the_pending_ones(browser, tmp
             )
             assert page.locator("#tariffs .tariff-pending").count() == 2
             assert local(soon) in page.locator("#tariffs .tariff-inforce").inner_text()
-            page.screenshot(path=str(tmp_path / "status-tariffs.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "status-tariffs-en.png"), full_page=True)
