@@ -85,12 +85,12 @@ def test_status_page_shows_the_tariff_in_force_and_the_pending_ones(browser, tmp
         speed = gw.test_clock[2] if gw.test_clock else 1.0
         # 16:30 UTC is 00:30 the next day in Shanghai: the page must say the local day
         day = (now // 86_400_000 + 2) * 86_400_000
-        later = [day + 16 * 3_600_000 + 30 * 60_000, day + 5 * 86_400_000]
+        ahead = [day + 16 * 3_600_000 + 30 * 60_000, day + 5 * 86_400_000]
         soon = now + int(25_000 * speed)  # in force while the page is open
         with Store.open(gw.store_path) as store:
             store.settings.set_tariff(tariff("T-SOON", 10000), effective_from=soon)
-            store.settings.set_tariff(tariff("T-LATER", 12000), effective_from=later[0])
-            store.settings.set_tariff(tariff("T-LAST", 15000), effective_from=later[1])
+            store.settings.set_tariff(tariff("T-NEXT", 12000), effective_from=ahead[0])
+            store.settings.set_tariff(tariff("T-LAST", 15000), effective_from=ahead[1])
         with gw:
             st = gw.status()["tariffs"]
             assert st["timezone"] == "Asia/Shanghai"
@@ -105,9 +105,9 @@ def test_status_page_shows_the_tariff_in_force_and_the_pending_ones(browser, tmp
             assert [(p["effective_from"], p["tariff_id"]) for p in st["pending"]] == held[1:]
             assert [p["effective_local"] for p in st["pending"]] == [
                 local(soon),
-                *map(local, later),
+                *map(local, ahead),
             ]
-            assert local(later[0]).endswith(" 00:30")
+            assert local(ahead[0]).endswith(" 00:30")
             assert st["pending"][1]["periods"][1] == {
                 "name": "峰",
                 "start": "08:00",
@@ -133,7 +133,7 @@ def test_status_page_shows_the_tariff_in_force_and_the_pending_ones(browser, tmp
             assert rows.count() == 3
             texts = [rows.nth(i).inner_text() for i in range(3)]
             for text, tid, at in zip(
-                texts, ("T-SOON", "T-LATER", "T-LAST"), (soon, *later), strict=True
+                texts, ("T-SOON", "T-NEXT", "T-LAST"), (soon, *ahead), strict=True
             ):
                 assert "待生效" in text and tid in text and f"{local(at)} (Asia/Shanghai)" in text
             assert "峰 08:00–24:00 1.2000 + 0.4000" in texts[1]
