@@ -10,11 +10,11 @@ from cloud.models.records import (
     StationEvent,
 )
 from cloud.models.security import ApiToken, IssuedCert, ProvisioningToken
-from cloud.models.station import Gun, Pile, Station, StationSeq, StationState
+from cloud.models.station import Gun, Pile, Station, StationGunCount, StationSeq, StationState
 
 __all__ = [
     "ApiToken", "Base", "ChargingSession", "CommandLog", "Gun", "IssuedCert", "MeterMinuteRow", "Pile",
-    "ProvisioningToken", "RawRecord", "SeqConflict", "Station", "StationEvent", "StationSeq", "StationState",
+    "ProvisioningToken", "RawRecord", "SeqConflict", "Station", "StationEvent", "StationGunCount", "StationSeq", "StationState",
     "now_ms",
 ]  # fmt: skip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base, now_ms
@@ -47,6 +47,18 @@ class Gun(Base):
     name: Mapped[str | None] = mapped_column(String(64))
     rated_power_w: Mapped[int | None]
     kind: Mapped[str | None] = mapped_column(String(8))
+
+
+class StationGunCount(Base):
+    """How many of a station's guns are in each state (a NULL state as `unknown`); state ''
+    is the station's row: how many guns it has. Kept by triggers on `guns` (migration
+    0028_console10), never written by the application: it equals a GROUP BY over `guns`
+    after every commit, in a few rows per station. Zero counts stay as rows."""
+
+    __tablename__ = "station_gun_counts"
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class StationState(Base):

@@ -102,8 +102,9 @@ def _energy_wh(row: ChargingSession) -> int:
     return max(0, end - row.energy_start_wh)
 
 
-def session_totals(s: Session, sid: str, *, gun: str | None = None, since: int | None = None,
-                   now: int) -> dict[str, Any]:
+def session_totals(
+    s: Session, sid: str, *, gun: str | None = None, since: int | None = None, now: int
+) -> dict[str, Any]:
     """Sessions started at `sid` (on `gun`) since `since` (None: ever): count, kWh, hours."""
     q = select(ChargingSession).where(ChargingSession.sid == sid)
     if gun is not None:
@@ -119,24 +120,86 @@ def session_totals(s: Session, sid: str, *, gun: str | None = None, since: int |
     return {"sessions": n, "kwh": round(wh / 1000, 3), "hours": round(ms / 3_600_000, 2)}
 
 
+ORDERLY_STATUSES = ("on_track", "cannot_meet", "done", "past_departure")
+
+
+def orderly_view(row: ChargingSession) -> dict[str, Any] | None:
+    """An orderly session's plan as the gateway last reported it in its records (stored by
+    ingest in `sessions.orderly`): departure, energy wanted, delivered so far (the session's
+    energy at its latest record), expected by the departure, finish, status. None for a
+    session that is not orderly."""
+    raw = row.orderly
+    if not isinstance(raw, dict) or raw.get("status") not in ORDERLY_STATUSES:
+        return None
+
+    def whole(key: str) -> int | None:
+        v = raw.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    return {
+        "status": raw["status"],
+        "departure_at": whole("departure_at"),
+        "energy_wh": whole("energy_wh"),
+        "delivered_wh": _energy_wh(row),
+        "expected_wh": whole("expected_wh"),
+        "finish_at": whole("finish_at"),
+    }
+
+
+def running_sessions(s: Session, sid: str) -> list[dict[str, Any]]:
+    """The sessions running at `sid` by gun, each with its energy so far and, when orderly,
+    its plan (orderly_view)."""
+    rows = s.scalars(
+        select(ChargingSession)
+        .where(ChargingSession.sid == sid, ChargingSession.status == "running")
+        .order_by(ChargingSession.gun, ChargingSession.started_at)
+    )
+    return [
+        {
+            "gun": r.gun,
+            "session_id": r.session_id,
+            "order_id": r.order_id,
+            "started_at": r.started_at,
+            "delivered_wh": _energy_wh(r),
+            "power_w": r.power_w,
+            "orderly": orderly_view(r),
+        }
+        for r in rows
+    ]
+
+
 # --- stations ---------------------------------------------------------------------------------------
 def list_stations(s: Session, *, sids: set[str] | None, page: Any = 1, per_page: Any = 50) -> Page:
     """Stations by id with their online flag, load level and gun counts."""
     page, per_page = paging(page, per_page)
     total = s.scalar(_scoped(select(func.count()).select_from(Station), Station.sid, sids)) or 0
     rows = s.execute(
-        _scoped(select(Station, StationState).outerjoin(StationState, StationState.sid == Station.sid),
-                Station.sid, sids)
-        .order_by(Station.sid).offset((page - 1) * per_page).limit(per_page)
+        _scoped(
+            select(Station, StationState).outerjoin(StationState, StationState.sid == Station.sid),
+            Station.sid,
+            sids,
+        )
+        .order_by(Station.sid)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     ).all()
-    items = [{"sid": st.sid, "name": st.name or st.sid, "address": st.address,
-              "online": bool(state and state.online),
-              "load_level": load_level(state.telemetry if state else None),
-              "counts": counts(s, st.sid, state)} for st, state in rows]
+    items = [
+        {
+            "sid": st.sid,
+            "name": st.name or st.sid,
+            "address": st.address,
+            "online": bool(state and state.online),
+            "load_level": load_level(state.telemetry if state else None),
+            "counts": counts(s, st.sid, state),
+        }
+        for st, state in rows
+    ]
     return Page(items, int(total), page, per_page)
 
 
-def station_monitor(s: Session, sid: str, *, sids: set[str] | None, day_start: int, now: int) -> dict[str, Any] | None:
+def station_monitor(
+    s: Session, sid: str, *, sids: set[str] | None, day_start: int, now: int
+) -> dict[str, Any] | None:
     """The station page's figures, or None when `sid` is unknown or out of scope."""
     if not visible(sid, sids):
         return None
@@ -145,32 +208,53 @@ def station_monitor(s: Session, sid: str, *, sids: set[str] | None, day_start: i
         return None
     state = s.get(StationState, sid)
     tele = state.telemetry if state else None
-    transformer = (tele or {}).get("transformer") if isinstance((tele or {}).get("transformer"), dict) else None
+    transformer = (
+        (tele or {}).get("transformer")
+        if isinstance((tele or {}).get("transformer"), dict)
+        else None
+    )
     entries = _guns_of(tele)
     online = bool(state and state.online)
-    guns = [{"gun": gid, "state": (entries.get(gid) or {}).get("state"),
-             "bucket": gun_bucket(entries.get(gid), online), "power_w": (entries.get(gid) or {}).get("power_w")}
-            for gid in _gun_ids(s, sid, tele)]
+    guns = [
+        {
+            "gun": gid,
+            "state": (entries.get(gid) or {}).get("state"),
+            "bucket": gun_bucket(entries.get(gid), online),
+            "power_w": (entries.get(gid) or {}).get("power_w"),
+        }
+        for gid in _gun_ids(s, sid, tele)
+    ]
     return {
-        "sid": sid, "name": st.name or sid, "address": st.address, "transformer_kva": st.transformer_kva,
-        "online": online, "last_seen": state.last_seen if state else None,
-        "load_level": load_level(tele), "load_pct": (transformer or {}).get("load_pct"),
-        "counts": counts(s, sid, state), "guns": guns,
+        "sid": sid,
+        "name": st.name or sid,
+        "address": st.address,
+        "transformer_kva": st.transformer_kva,
+        "online": online,
+        "last_seen": state.last_seen if state else None,
+        "load_level": load_level(tele),
+        "load_pct": (transformer or {}).get("load_pct"),
+        "counts": counts(s, sid, state),
+        "guns": guns,
         "today": session_totals(s, sid, since=day_start, now=now),
+        "running": running_sessions(s, sid),
     }
 
 
-def load_curve(s: Session, sid: str, *, sids: set[str] | None, since: int, until: int,
-               limit: int = 1440) -> list[dict[str, Any]]:
+def load_curve(
+    s: Session, sid: str, *, sids: set[str] | None, since: int, until: int, limit: int = 1440
+) -> list[dict[str, Any]]:
     """The transformer's load per minute (percent of its rating, the minute's maximum)."""
     if not visible(sid, sids):
         return []
     rows = s.execute(
         select(MeterMinuteRow.ts, MeterMinuteRow.load_pct_max, MeterMinuteRow.p_avg_w)
         .where(MeterMinuteRow.sid == sid, MeterMinuteRow.ts >= since, MeterMinuteRow.ts < until)
-        .order_by(MeterMinuteRow.ts.desc()).limit(limit)
+        .order_by(MeterMinuteRow.ts.desc())
+        .limit(limit)
     ).all()
-    return [{"ts": int(ts), "load_pct": float(pct), "p_avg_w": int(p)} for ts, pct, p in reversed(rows)]
+    return [
+        {"ts": int(ts), "load_pct": float(pct), "p_avg_w": int(p)} for ts, pct, p in reversed(rows)
+    ]
 
 
 # --- guns -------------------------------------------------------------------------------------------
@@ -178,16 +262,35 @@ def list_guns(s: Session, *, sids: set[str] | None, page: Any = 1, per_page: Any
     """Guns of the archive by station and id, with their state from the latest telemetry."""
     page, per_page = paging(page, per_page)
     total = s.scalar(_scoped(select(func.count()).select_from(Gun), Gun.sid, sids)) or 0
-    rows = list(s.scalars(_scoped(select(Gun), Gun.sid, sids).order_by(Gun.sid, Gun.gun_id)
-                          .offset((page - 1) * per_page).limit(per_page)))
-    states = {r.sid: r for r in s.scalars(select(StationState).where(StationState.sid.in_({g.sid for g in rows})))}
+    rows = list(
+        s.scalars(
+            _scoped(select(Gun), Gun.sid, sids)
+            .order_by(Gun.sid, Gun.gun_id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+    states = {
+        r.sid: r
+        for r in s.scalars(select(StationState).where(StationState.sid.in_({g.sid for g in rows})))
+    }
     items = []
     for g in rows:
         state = states.get(g.sid)
         entry = _guns_of(state.telemetry if state else None).get(g.gun_id)
-        items.append({"sid": g.sid, "gun": g.gun_id, "pile": g.pile_id, "code": g.code, "name": g.name,
-                      "kind": g.kind, "rated_power_w": g.rated_power_w, "state": (entry or {}).get("state"),
-                      "bucket": gun_bucket(entry, bool(state and state.online))})
+        items.append(
+            {
+                "sid": g.sid,
+                "gun": g.gun_id,
+                "pile": g.pile_id,
+                "code": g.code,
+                "name": g.name,
+                "kind": g.kind,
+                "rated_power_w": g.rated_power_w,
+                "state": (entry or {}).get("state"),
+                "bucket": gun_bucket(entry, bool(state and state.online)),
+            }
+        )
     return Page(items, int(total), page, per_page)
 
 
@@ -199,39 +302,67 @@ def live(s: Session, sid: str, gun: str, *, sids: set[str] | None) -> dict[str, 
     entry = _guns_of(state.telemetry if state else None).get(gun)
     if entry is None and s.get(Gun, (sid, gun)) is None:
         return None
-    running = s.scalar(select(ChargingSession).where(
-        ChargingSession.sid == sid, ChargingSession.gun == gun, ChargingSession.status == "running")
-        .order_by(ChargingSession.started_at.desc()).limit(1))
+    running = s.scalar(
+        select(ChargingSession)
+        .where(
+            ChargingSession.sid == sid,
+            ChargingSession.gun == gun,
+            ChargingSession.status == "running",
+        )
+        .order_by(ChargingSession.started_at.desc())
+        .limit(1)
+    )
     power = (entry or {}).get("power_w")
     return {
         "ts": (state.telemetry_ts if state else None),
-        "state": (entry or {}).get("state"), "bucket": gun_bucket(entry, bool(state and state.online)),
+        "state": (entry or {}).get("state"),
+        "bucket": gun_bucket(entry, bool(state and state.online)),
         "power_w": running.power_w if running and running.power_w is not None else power,
         "voltage_v": running.voltage_v if running else None,
         "current_a": running.current_a if running else None,
         "soc": running.soc if running and running.soc is not None else (entry or {}).get("soc"),
         "session_id": running.session_id if running else (entry or {}).get("session_id"),
+        "orderly": orderly_view(running) if running else None,
     }
 
 
-def gun_monitor(s: Session, sid: str, gun: str, *, sids: set[str] | None, day_start: int, now: int) -> dict[str, Any] | None:
+def gun_monitor(
+    s: Session, sid: str, gun: str, *, sids: set[str] | None, day_start: int, now: int
+) -> dict[str, Any] | None:
     """The gun page's figures, or None when unknown or out of scope."""
     reading = live(s, sid, gun, sids=sids)
     if reading is None:
         return None
     row = s.get(Gun, (sid, gun))
-    order = s.scalar(select(Order).where(Order.sid == sid, Order.gun == gun,
-                                         Order.state.in_(("created", "starting", "charging")))
-                     .order_by(Order.created_at.desc()).limit(1))
+    order = s.scalar(
+        select(Order)
+        .where(
+            Order.sid == sid, Order.gun == gun, Order.state.in_(("created", "starting", "charging"))
+        )
+        .order_by(Order.created_at.desc())
+        .limit(1)
+    )
     return {
-        "sid": sid, "gun": gun, "pile": row.pile_id if row else gun.rsplit("-", 1)[0],
-        "code": row.code if row else None, "name": row.name if row else None, "kind": row.kind if row else None,
-        "rated_power_w": row.rated_power_w if row else None, "live": reading,
+        "sid": sid,
+        "gun": gun,
+        "pile": row.pile_id if row else gun.rsplit("-", 1)[0],
+        "code": row.code if row else None,
+        "name": row.name if row else None,
+        "kind": row.kind if row else None,
+        "rated_power_w": row.rated_power_w if row else None,
+        "live": reading,
         "today": session_totals(s, sid, gun=gun, since=day_start, now=now),
         "total": session_totals(s, sid, gun=gun, now=now),
-        "order": None if order is None else {
-            "order_id": order.order_id, "state": order.state, "driver_id": order.driver_id,
-            "hold_fen": order.hold_fen, "created_at": order.created_at, "session_id": order.session_id},
+        "order": None
+        if order is None
+        else {
+            "order_id": order.order_id,
+            "state": order.state,
+            "driver_id": order.driver_id,
+            "hold_fen": order.hold_fen,
+            "created_at": order.created_at,
+            "session_id": order.session_id,
+        },
     }
 
 
@@ -249,32 +380,59 @@ def station_archive(s: Session, sid: str, *, sids: set[str] | None) -> dict[str,
     return {"station": st, "piles": [piles[k] for k in sorted(piles)], "guns": guns}
 
 
-def update_station(s: Session, sid: str, *, sids: set[str] | None, name: str, address: str,
-                   lat: float | None, lng: float | None, transformer_kva: float | None) -> dict[str, list[Any]]:
+def update_station(
+    s: Session,
+    sid: str,
+    *,
+    sids: set[str] | None,
+    name: str,
+    address: str,
+    lat: float | None,
+    lng: float | None,
+    transformer_kva: float | None,
+) -> dict[str, list[Any]]:
     """Change a station's archive; returns the changed fields as {field: [before, after]}."""
     if not visible(sid, sids) or s.get(Station, sid) is None:
         raise StationArchiveError("unknown_station", f"no station {sid!r}")
     if transformer_kva is not None and not 0 < transformer_kva <= 100_000:
-        raise StationArchiveError("invalid_rating", "transformer rating in kVA, above 0 up to 100,000")
+        raise StationArchiveError(
+            "invalid_rating", "transformer rating in kVA, above 0 up to 100,000"
+        )
     if len(name) > 128 or len(address) > 255:
         raise StationArchiveError("too_long", "name up to 128, address up to 255 characters")
     st = s.get(Station, sid)
     assert st is not None
-    before = {"name": st.name, "address": st.address, "lat": st.lat, "lng": st.lng, "transformer_kva": st.transformer_kva}
+    before = {
+        "name": st.name,
+        "address": st.address,
+        "lat": st.lat,
+        "lng": st.lng,
+        "transformer_kva": st.transformer_kva,
+    }
     set_station(s, sid, name=name or None, address=address or None, lat=lat, lng=lng)
     st.transformer_kva = transformer_kva
     if lat is None:
         st.lat = st.lng = None
     s.flush()
-    after = {"name": st.name, "address": st.address, "lat": st.lat, "lng": st.lng, "transformer_kva": st.transformer_kva}
+    after = {
+        "name": st.name,
+        "address": st.address,
+        "lat": st.lat,
+        "lng": st.lng,
+        "transformer_kva": st.transformer_kva,
+    }
     return {k: [before[k], after[k]] for k in before if before[k] != after[k]}
 
 
-def update_pile(s: Session, sid: str, pile: str, *, sids: set[str] | None, model: str, profile: str) -> dict[str, list[Any]]:
+def update_pile(
+    s: Session, sid: str, pile: str, *, sids: set[str] | None, model: str, profile: str
+) -> dict[str, list[Any]]:
     if not visible(sid, sids) or s.get(Station, sid) is None:
         raise StationArchiveError("unknown_station", f"no station {sid!r}")
     if not pile or len(pile) > 32 or len(model) > 64 or len(profile) > PROFILE_MAX:
-        raise StationArchiveError("too_long", "pile id up to 32, model up to 64, profile up to 32 characters")
+        raise StationArchiveError(
+            "too_long", "pile id up to 32, model up to 64, profile up to 32 characters"
+        )
     row = s.get(Pile, (sid, pile))
     if row is None:
         row = Pile(sid=sid, pile_id=pile)
@@ -286,16 +444,41 @@ def update_pile(s: Session, sid: str, pile: str, *, sids: set[str] | None, model
     return {k: [before[k], after[k]] for k in before if before[k] != after[k]}
 
 
-def update_gun(s: Session, sid: str, gun: str, *, sids: set[str] | None, code: str | None, name: str,
-               rated_power_w: int | None, kind: str | None) -> dict[str, list[Any]]:
+def update_gun(
+    s: Session,
+    sid: str,
+    gun: str,
+    *,
+    sids: set[str] | None,
+    code: str | None,
+    name: str,
+    rated_power_w: int | None,
+    kind: str | None,
+) -> dict[str, list[Any]]:
     if not visible(sid, sids) or s.get(Station, sid) is None:
         raise StationArchiveError("unknown_station", f"no station {sid!r}")
     if len(name) > 64 or not 3 <= len(gun) <= 36:
-        raise StationArchiveError("too_long", "a gun's id has 3 to 36 characters, its name up to 64")
+        raise StationArchiveError(
+            "too_long", "a gun's id has 3 to 36 characters, its name up to 64"
+        )
     row = s.get(Gun, (sid, gun))
-    before = {} if row is None else {"code": row.code, "name": row.name, "rated_power_w": row.rated_power_w, "kind": row.kind}
+    before = (
+        {}
+        if row is None
+        else {
+            "code": row.code,
+            "name": row.name,
+            "rated_power_w": row.rated_power_w,
+            "kind": row.kind,
+        }
+    )
     row = set_gun(s, sid, gun, code=code, rated_power_w=rated_power_w, name=name or None, kind=kind)
-    after = {"code": row.code, "name": row.name, "rated_power_w": row.rated_power_w, "kind": row.kind}
+    after = {
+        "code": row.code,
+        "name": row.name,
+        "rated_power_w": row.rated_power_w,
+        "kind": row.kind,
+    }
     return {k: [before.get(k), after[k]] for k in after if before.get(k) != after[k]}
 
 
@@ -311,8 +494,11 @@ def owners_of(s: Session, station_ids: list[str]) -> dict[str, list[str]]:
 
     out: dict[str, list[str]] = {sid: [] for sid in station_ids}
     if station_ids:
-        for sid, login in s.execute(select(OperatorStation.sid, Operator.login)
-                                    .join(Operator, Operator.id == OperatorStation.operator_id)
-                                    .where(OperatorStation.sid.in_(station_ids)).order_by(Operator.login)):
+        for sid, login in s.execute(
+            select(OperatorStation.sid, Operator.login)
+            .join(Operator, Operator.id == OperatorStation.operator_id)
+            .where(OperatorStation.sid.in_(station_ids))
+            .order_by(Operator.login)
+        ):
             out[sid].append(login)
     return out

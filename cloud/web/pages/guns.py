@@ -1,6 +1,6 @@
 """Gun monitoring (area "guns"): the list of guns in scope, and per gun its identity and
 state, today's and cumulative kWh, sessions and hours, live voltage, current and power (a
-chart polling `live.json`), the running order, and remote stop (`stop`, audited)."""
+chart polling `live.json`), an orderly session's plan, the running order, and remote stop (`stop`, audited)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from cloud.db import db
 from cloud.stations import monitor
 from cloud.web import access
-from cloud.web.pages.stations import BUCKETS
+from cloud.web.pages.stations import BUCKETS, labels
 from cloud.web.pages.stations_common import day_start, page_arg, send_audited
 
 bp = Blueprint("guns", __name__, url_prefix="/guns")
@@ -29,10 +29,14 @@ def index() -> Any:
 @access.requires("guns")
 def detail(sid: str, gun: str) -> Any:
     now = access.clock()
-    view = monitor.gun_monitor(db.session, sid, gun, sids=access.scope(), day_start=day_start(now), now=now)
+    view = monitor.gun_monitor(
+        db.session, sid, gun, sids=access.scope(), day_start=day_start(now), now=now
+    )
     if view is None:
         abort(404)
-    return render_template("console/guns/detail.html", g=view, can_change=access.can("guns", write=True))
+    return render_template(
+        "console/guns/detail.html", g=view, can_change=access.can("guns", write=True)
+    )
 
 
 @bp.get("/<sid>/<gun>/live.json")
@@ -42,7 +46,16 @@ def live(sid: str, gun: str) -> Any:
     if reading is None:
         abort(404)
     label = BUCKETS.get(reading["bucket"])
-    return jsonify({**reading, "state_label": label() if label else reading["bucket"]})
+    extra: dict[str, Any] = {"state_label": label() if label else reading["bucket"]}
+    o = reading["orderly"]
+    if o is not None:  # the plan's figures as the page words them, for the page to refresh
+        words = labels()
+        extra["orderly_text"] = {
+            "status": words["plan_label"](o["status"]),
+            "delivered": words["kwh"](o["delivered_wh"]),
+            "expected": words["kwh"](o["expected_wh"]),
+        }
+    return jsonify({**reading, **extra})
 
 
 @bp.post("/<sid>/<gun>/stop")
@@ -54,6 +67,12 @@ def stop(sid: str, gun: str) -> Any:
     payload: dict[str, Any] = {"gun": gun}
     if reading.get("session_id"):
         payload["session_id"] = reading["session_id"]
-    ok, text, status = send_audited(sid, "stop", payload, action="gun.stop", target=f"gun:{sid}/{gun}",
-                                    invalid=lambda why: _("The command is not valid: %(why)s", why=why))
+    ok, text, status = send_audited(
+        sid,
+        "stop",
+        payload,
+        action="gun.stop",
+        target=f"gun:{sid}/{gun}",
+        invalid=lambda why: _("The command is not valid: %(why)s", why=why),
+    )
     return render_template("console/guns/_reply.html", ok=ok, text=text), status

@@ -13,15 +13,18 @@ from flask_babel import gettext as _
 from cloud.alarms import service as alarms
 from cloud.db import db
 from cloud.stations import monitor
-from cloud.web import access
+from cloud.web import access, formatting
 from cloud.web.pages import reservations
 from cloud.web.pages.stations_common import FormError, day_start, number, page_arg, send_audited
 
 bp = Blueprint("stations", __name__, url_prefix="/stations")
 DAY_MS = 86_400_000
 POLICY_FIELDS = (  # form field, lowest, highest
-    ("rated_kva", 1.0, 100_000.0), ("cap_above_pct", 1.0, 200.0), ("block_above_pct", 1.0, 200.0),
-    ("cap_power_pct", 0.0, 100.0), ("hysteresis_pct", 0.0, 50.0),
+    ("rated_kva", 1.0, 100_000.0),
+    ("cap_above_pct", 1.0, 200.0),
+    ("block_above_pct", 1.0, 200.0),
+    ("cap_power_pct", 0.0, 100.0),
+    ("hysteresis_pct", 0.0, 50.0),
 )
 
 
@@ -34,7 +37,9 @@ def index() -> Any:
 
 def _monitor_or_404(sid: str) -> dict[str, Any]:
     now = access.clock()
-    view = monitor.station_monitor(db.session, sid, sids=access.scope(), day_start=day_start(now), now=now)
+    view = monitor.station_monitor(
+        db.session, sid, sids=access.scope(), day_start=day_start(now), now=now
+    )
     if view is None:
         abort(404)
     return view
@@ -45,10 +50,15 @@ def _monitor_or_404(sid: str) -> dict[str, Any]:
 def detail(sid: str) -> Any:
     view = _monitor_or_404(sid)
     faults = alarms.list_alarms(db.session, sids=access.scope(), sid=sid, page=1, per_page=20)
-    return render_template("console/stations/detail.html", st=view, faults=faults,
-                           cap_pct=monitor.CAP_PCT, block_pct=monitor.BLOCK_PCT,
-                           can_change=access.can("stations", write=True),
-                           rsv=reservations.section(sid, access.clock()))
+    return render_template(
+        "console/stations/detail.html",
+        st=view,
+        faults=faults,
+        cap_pct=monitor.CAP_PCT,
+        block_pct=monitor.BLOCK_PCT,
+        can_change=access.can("stations", write=True),
+        rsv=reservations.section(sid, access.clock()),
+    )
 
 
 @bp.get("/<sid>/load.json")
@@ -56,10 +66,19 @@ def detail(sid: str) -> Any:
 def load(sid: str) -> Any:
     view = _monitor_or_404(sid)
     now = access.clock()
-    curve = monitor.load_curve(db.session, sid, sids=access.scope(), since=now - DAY_MS, until=now + 60_000)
-    return jsonify({"sid": sid, "level": view["load_level"], "load_pct": view["load_pct"],
-                    "cap_pct": monitor.CAP_PCT, "block_pct": monitor.BLOCK_PCT,
-                    "points": [[p["ts"], p["load_pct"]] for p in curve]})
+    curve = monitor.load_curve(
+        db.session, sid, sids=access.scope(), since=now - DAY_MS, until=now + 60_000
+    )
+    return jsonify(
+        {
+            "sid": sid,
+            "level": view["load_level"],
+            "load_pct": view["load_pct"],
+            "cap_pct": monitor.CAP_PCT,
+            "block_pct": monitor.BLOCK_PCT,
+            "points": [[p["ts"], p["load_pct"]] for p in curve],
+        }
+    )
 
 
 @bp.post("/<sid>/policy")
@@ -67,26 +86,56 @@ def load(sid: str) -> Any:
 def policy(sid: str) -> Any:
     _monitor_or_404(sid)
     try:
-        payload = {k: v for k, lo, hi in POLICY_FIELDS if (v := number(request.form, k, lo, hi)) is not None}
+        payload = {
+            k: v
+            for k, lo, hi in POLICY_FIELDS
+            if (v := number(request.form, k, lo, hi)) is not None
+        }
     except FormError as e:
-        return render_template("console/stations/_reply.html", ok=False,
-                               text=_("Not a number in its range: %(field)s", field=str(e))), 400
+        return render_template(
+            "console/stations/_reply.html",
+            ok=False,
+            text=_("Not a number in its range: %(field)s", field=str(e)),
+        ), 400
     mode = request.form.get("mode") or ""
     if mode in ("threshold", "share"):
         payload["mode"] = mode
     if "rated_kva" not in payload:
-        return render_template("console/stations/_reply.html", ok=False,
-                               text=_("Give the transformer's rating (kVA).")), 400
-    ok, text, status = send_audited(sid, "set_load_policy", payload, action="station.load_policy",
-                                    target=f"station:{sid}", keep_detail=True,
-                                    invalid=lambda why: _("The policy is not valid: %(why)s", why=why))
+        return render_template(
+            "console/stations/_reply.html", ok=False, text=_("Give the transformer's rating (kVA).")
+        ), 400
+    ok, text, status = send_audited(
+        sid,
+        "set_load_policy",
+        payload,
+        action="station.load_policy",
+        target=f"station:{sid}",
+        keep_detail=True,
+        invalid=lambda why: _("The policy is not valid: %(why)s", why=why),
+    )
     return render_template("console/stations/_reply.html", ok=ok, text=text), status
 
 
-LEVELS = {"normal": lambda: _("normal"), "capped": lambda: _("capped"), "blocked": lambda: _("blocked"),
-          "failsafe": lambda: _("failsafe")}
-BUCKETS = {"charging": lambda: _("charging"), "idle": lambda: _("idle"), "plugged": lambda: _("plugged"),
-           "faulted": lambda: _("faulted"), "offline": lambda: _("offline")}
+LEVELS = {
+    "normal": lambda: _("normal"),
+    "capped": lambda: _("capped"),
+    "blocked": lambda: _("blocked"),
+    "failsafe": lambda: _("failsafe"),
+}
+BUCKETS = {
+    "charging": lambda: _("charging"),
+    "idle": lambda: _("idle"),
+    "plugged": lambda: _("plugged"),
+    "faulted": lambda: _("faulted"),
+    "offline": lambda: _("offline"),
+}
+# an orderly session's plan as the gateway reports it (docs/load-control.md, "Orderly charging")
+PLANS = {
+    "on_track": lambda: _("on track"),
+    "cannot_meet": lambda: _("cannot meet the departure"),
+    "done": lambda: _("energy delivered"),
+    "past_departure": lambda: _("past the departure"),
+}
 
 
 @bp.app_context_processor
@@ -97,4 +146,15 @@ def labels() -> dict[str, Any]:
     def bucket_label(bucket: str) -> str:
         return BUCKETS[bucket]() if bucket in BUCKETS else bucket
 
-    return {"level_label": level_label, "bucket_label": bucket_label}
+    def plan_label(status: str) -> str:
+        return PLANS[status]() if status in PLANS else status
+
+    def kwh(wh: int | None) -> str:
+        return formatting.number(None if wh is None else round(wh / 1000, 3))
+
+    return {
+        "level_label": level_label,
+        "bucket_label": bucket_label,
+        "plan_label": plan_label,
+        "kwh": kwh,
+    }

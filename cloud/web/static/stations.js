@@ -68,6 +68,11 @@
         set("live-voltage", d.voltage_v);
         set("live-current", d.current_a);
         set("live-soc", d.soc);
+        if (d.orderly_text) {
+          set("orderly-status", d.orderly_text.status);
+          set("orderly-delivered", d.orderly_text.delivered);
+          set("orderly-expected", d.orderly_text.expected);
+        }
         el.dataset.polls = String(Number(el.dataset.polls || "0") + 1);
       }).catch(function () {});
     }
