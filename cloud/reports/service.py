@@ -38,6 +38,7 @@ from cloud.reports.periods import (
     zone,
 )
 from cloud.reports.sources import Sids, Source, hour_bucket, in_window, scoped, sources, where_all
+from cloud.stations.monitor import state_bucket
 
 FEES = tuple(FEE_LINES)  # electricity, service, idle
 # The home figures, in the order the page shows them.
@@ -282,12 +283,15 @@ def station_map(s: Session, sids: Sids = None) -> dict[str, Any]:
 
 
 def _unpack_counts(packed: str | None) -> dict[str, int]:
-    """ "charging=2,available=1" → {"available": 1, "charging": 2} (states sorted: the order
-    of an aggregate is not defined)."""
+    """ "charging=2,available=1,finishing=1" → {"charging": 2, "idle": 1, "plugged": 1}
+    (states sorted: the order of an aggregate is not defined)."""
     if not packed:
         return {}
-    pairs = (item.rpartition("=") for item in packed.split(","))
-    return {state: int(n) for state, _, n in sorted(pairs)}
+    # the gateways' own words (available, finishing, …) folded into the console's states
+    out: dict[str, int] = defaultdict(int)
+    for state, _, n in (item.rpartition("=") for item in packed.split(",")):
+        out[state_bucket(state)] += int(n)
+    return dict(sorted(out.items()))
 
 
 # --- revenue ------------------------------------------------------------------------------------

@@ -66,13 +66,20 @@ def gun_bucket(entry: dict[str, Any] | None, online: bool) -> str:
     if not online or entry is None:
         return "offline"
     state = entry.get("state")
-    if state == "charging" or has_session(entry):
+    if has_session(entry):
         return "charging"
+    return "offline" if state is None else state_bucket(state)
+
+
+def state_bucket(state: str) -> str:
+    """One of COUNTED (or `unknown`) for a gun state as the gateway reports it."""
+    if state in COUNTED or state == "unknown":  # unknown: station_gun_counts' gun with no state yet
+        return state
     if state in ("faulted", "fault"):
         return "faulted"
     if state == "available":
         return "idle"
-    if state == "unavailable" or state is None:
+    if state == "unavailable":
         return "offline"
     return "plugged"  # plugged, finishing, suspended: a car is at the gun, not charging
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from cloud.db import insert_or_ignore
 from cloud.models import Gun, StationState
 from cloud.reports.service import station_map
+from cloud.stations.monitor import state_bucket
 from cloud.stations.service import set_gun
 from tests.cloud.support import FakeStation, ThreadedIngest, wait_for
 from tests.console.conftest import make_app
@@ -79,7 +80,8 @@ def map_of_database(eng: Engine) -> dict[str, dict[str, int]]:
                 "GROUP BY sid, COALESCE(state, 'unknown')"
             )
         ):
-            by[sid][st] = int(n)
+            bucket = state_bucket(st)
+            by[sid][bucket] = by[sid].get(bucket, 0) + int(n)
     return {sid: (g if online.get(sid) else {"offline": sum(g.values())}) for sid, g in by.items()}
 
 
@@ -216,7 +218,7 @@ def test_counts_follow_ingested_gun_states_and_liveness(
             page_map(client)
             == map_of_database(engine)
             == {
-                "GA": {"available": 1, "charging": 1, "faulted": 1, "unknown": 1},
+                "GA": {"idle": 1, "charging": 1, "faulted": 1, "unknown": 1},
                 "GB": {"charging": 1, "plugged": 1},
             }
         )
@@ -238,13 +240,13 @@ def test_counts_follow_ingested_gun_states_and_liveness(
         assert gun_states(engine, "GA") == ga
         assert counts_table(engine) == counts_of_guns(engine)
         want = {
-            "GA": {"available": 2, "charging": 1, "unavailable": 1},
-            "GB": {"finishing": 1, "plugged": 1},
+            "GA": {"idle": 2, "charging": 1, "offline": 1},
+            "GB": {"plugged": 2},
         }
         assert map_of_database(engine) == want
         assert page_map(client) == want
         with Session(engine) as s:
-            assert station_map(s, {"GB"})["totals"]["guns"] == {"finishing": 1, "plugged": 1}
+            assert station_map(s, {"GB"})["totals"]["guns"] == {"plugged": 2}
 
         # GB goes quiet (a clean DISCONNECT: no will): offline by liveness, its guns offline on
         # the map while their last states (and so their counts) stay as reported
@@ -260,7 +262,7 @@ def test_counts_follow_ingested_gun_states_and_liveness(
         with Session(engine) as s:
             assert station_map(s, None)["totals"] == {
                 "stations": {"online": 1, "offline": 1},
-                "guns": {"available": 2, "charging": 1, "offline": 2, "unavailable": 1},
+                "guns": {"charging": 1, "idle": 2, "offline": 3},
             }
 
         # back: its first message shows it online again, its guns as it reports them now
@@ -269,7 +271,7 @@ def test_counts_follow_ingested_gun_states_and_liveness(
         wait_for(
             lambda: live("GB") and gun_states(engine, "GB")["P1-1"] == "available", 10, "GB back"
         )
-        want["GB"] = {"available": 1, "plugged": 1}
+        want["GB"] = {"idle": 1, "plugged": 1}
         assert page_map(client) == want == map_of_database(engine)
         assert counts_table(engine) == counts_of_guns(engine)
     finally:
