@@ -4,7 +4,7 @@ pile 1 = 7 kW AC). The gateway and the simulator run the station's day 60 times 
 (tomorrow, from noon, Shanghai). The station's tariff is made when the driver is ready: its
 valley begins eleven or twelve minutes of the station's day later and lasts two hours. The
 car's on-board charger takes 16 A (3.7 kW on this 230 V pile: `EV`), which the pile map
-cannot tell the gateway. A driver who leaves 100 minutes into the valley asks for 3 kWh by
+cannot tell the gateway. A driver who leaves 100 minutes into the valley asks for 5 kWh by
 then ("charge until departure"): the session waits through the peak at 0 W; the cloud link is
 cut once the start is acknowledged and stays cut into the valley; the session charges in the
 valley, the gateway learns that the car takes about 3.7 kW (not the pile's 7) and plans with
@@ -53,7 +53,7 @@ def tariff_with_valley_at(valley_ms: int, hours: int = 2) -> dict:
     return {"currency": "CNY", "periods": [
         {"start": a, "end": b, "name": "valley", "energy_price_e4": 3_000, "service_price_e4": 4_000},
         {"start": b, "end": a, "name": "peak", "energy_price_e4": 10_000, "service_price_e4": 4_000}]}
-WANTED_WH = 3_000
+WANTED_WH = 5_000
 # The car: its on-board charger draws 16 A, whatever the pile offers (firmware_sim/ev.py)
 EV = {"name": "slow-obc", "start_soc": 20, "ac_max_current_a": 16, "ac_phases": 1}
 ACCEPT_W = (3_300, 3_900)  # 16 A at the simulator's 230 V ± its noise
@@ -106,7 +106,9 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             h, did = new_driver(client, wechat, "night-owl")
             top_up(app, did, 10_000)
             valley = (wall_ms() // MINUTE_MS + 12) * MINUTE_MS  # seconds of real time for the start
-            # inside the valley: 3 kWh takes 26 minutes at the pile's 7 kW, 49 at the car's 3.7
+            # inside the valley: 5 kWh takes 43 minutes at the pile's 7 kW, 82 at the car's 3.7 (the
+            # plan gives the pile's 7 kW for at least half an hour of the station's day, 30 s of
+            # real time: room for the 25 s the gateway takes to learn the car)
             departure = valley + 100 * MINUTE_MS
             with app.app_context(), db.transaction() as s:
                 tariffs.assign(s, SID, tariffs.create(s, tariff_with_valley_at(valley), code="tou").tariff_id,
@@ -165,7 +167,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             # planned again with it: later than the pile's power would finish, still before the
             # departure, the slot in hand still at the pile's power (the car may take more)
             assert first_plan["finish_at"] < learned["finish_at"] <= departure
-            assert learned["finish_at"] >= valley + 45 * MINUTE_MS
+            assert learned["finish_at"] >= valley + 75 * MINUTE_MS
             assert learned["slots"][0]["power_w"] == 7_000
             assert not gw.status()["sync"]["connected"]
             assert len(cloud.rows("raw_records", sid=SID)) == held_at_cut, "records arrived over a cut link"
@@ -210,8 +212,8 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
     delivered = ended["energy_stop_wh"] - ended["energy_start_wh"]
     assert ended["stop_reason"] == "limit" and delivered >= WANTED_WH
     assert valley < ended["ended_at"] <= departure, "not delivered by the departure"
-    # at what the car takes: over the 26 minutes the pile's power would have needed
-    assert ended["ended_at"] - valley >= 40 * MINUTE_MS
+    # at what the car takes: well over the 43 minutes the pile's power would have needed
+    assert ended["ended_at"] - valley >= 70 * MINUTE_MS
     assert len(started) == 1 and [p["ts"] for p in progress] == sorted({p["ts"] for p in progress})
     assert ended["orderly"]["status"] == "done" and ended["orderly"]["expected_wh"] == delivered
     # nothing drawn before the valley; every progress record said how the plan stood
