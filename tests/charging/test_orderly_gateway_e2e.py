@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cloud.db import db
+from cloud.db import db, take_write_lock
 from cloud.fakes.server import FakeServer
 from cloud.models import StationState
 from cloud.stations import service as stations
@@ -81,6 +81,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
                               capture_output=True, text=True, timeout=60, env=env)
         assert done.returncode == 0, done.stderr
         with app.app_context(), db.transaction() as s:
+            take_write_lock(s)  # beside ingest's writers (SQLite)
             stations.set_station(s, SID, name="夜充站", lat=31.2304, lng=121.4737, address="测试路 2 号")
             stations.set_gun(s, SID, "P1-1", code=CODE, rated_power_w=7_000, kind="ac")
         # the station's clock from the moment the gateway starts
@@ -111,6 +112,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             # real time: room for the 25 s the gateway takes to learn the car)
             departure = valley + 100 * MINUTE_MS
             with app.app_context(), db.transaction() as s:
+                take_write_lock(s)  # beside ingest's writers (SQLite): no lock upgrade to lose
                 tariffs.assign(s, SID, tariffs.create(s, tariff_with_valley_at(valley), code="tou").tariff_id,
                                effective_from=0)
             r = client.post(ORDERS, json={"gun_code": CODE, "limit": {"mode": "energy", "value": WANTED_WH},
