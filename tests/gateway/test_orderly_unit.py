@@ -164,4 +164,3 @@ async def test_after_a_restart_the_plan_is_made_again_from_the_store(tmp_path):
     assert st.limit() == 0  # still the peak: still waiting, offline and after a restart
     st.minutes(30)
     assert st.limit() == 7_000
-
