@@ -217,6 +217,7 @@ def _orderly_text(o: dict | None) -> str:
     if not o:
         return ""
     return (f"  orderly {o['status']}: {o['expected_wh'] / 1000:.2f} of {o['energy_wh'] / 1000:.2f} kWh"
+            + (f"  car takes {o['acceptance_w'] / 1000:.2f} kW" if o.get("acceptance_w") else "")
             + ("  waiting for a cheaper slot" if o.get("waiting") else ""))
 
 

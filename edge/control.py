@@ -15,6 +15,7 @@ from typing import Any
 
 from edge.cache import SessionRow
 from edge.clock import Clock
+from edge.gunstate import GunState
 from edge.loadctl import (
     ALARM_METER_IMPLAUSIBLE,
     Decision,
@@ -27,6 +28,7 @@ from edge.loadctl import (
     decide,
     orderly,
 )
+from edge.loadctl.acceptance import Acceptance
 from edge.loadctl.caps import rule_start_cap
 from edge.runtime import GunRuntime, MeterRuntime, StationEvent
 from edge.sessions import SessionManager, departure_of, limit_of
@@ -81,6 +83,9 @@ class LoadController:
         # Orderly sessions' plans: session id → (plan, headroom it was made with, when (mono),
         # energy still wanted then)
         self.plans: dict[str, tuple[orderly.Plan, int | None, float, int]] = {}
+        # … and what each one's car takes, learned from its gun's readings (in memory: after a
+        # restart it is learned again)
+        self.acceptance: dict[str, Acceptance] = {}
         sessions.pile_session_cap = self.pile_session_cap
 
     def snapshot(self) -> StationSnapshot:
@@ -130,6 +135,7 @@ class LoadController:
                       key=lambda r: (r.started_at or 0, r.session_id))
         live_ids = {r.session_id for r in rows}
         self.plans = {k: v for k, v in self.plans.items() if k in live_ids}
+        self.acceptance = {k: v for k, v in self.acceptance.items() if k in live_ids}
         if not rows:
             return {}
         now_ms = int(self.clock.time() * 1000)
@@ -143,13 +149,15 @@ class LoadController:
             wanted = limit_of(row).value
             left = wanted - ((row.energy_last_wh or 0) - (row.energy_start_wh or 0))
             kept = self.plans.get(row.session_id)
+            accept = self._observe_car(row)
             stale = (kept is None or replan_rest
+                     or kept[0].accept_w != accept  # the car takes other than planned
                      or bool(kept[0].slots) and now_ms >= kept[0].slots[0].end_ms  # a slot ended
                      or mono - kept[2] >= self.policy.orderly_replan_s
                      or (left <= 0) != (kept[3] <= 0)  # the energy is in
                      or base is not None and (kept[1] is None or abs(base - kept[1]) > tolerance))
             if stale:
-                p = self._plan_one(row, left, base, made, now_ms)
+                p = self._plan_one(row, left, base, made, now_ms, accept)
                 self.plans[row.session_id] = (p, base, mono, left)
                 replan_rest = True  # the sessions after it plan under this one's new plan
             else:
@@ -159,28 +167,44 @@ class LoadController:
             out[row.session_id] = power
             delivered = wanted - left
             self.sessions.orderly_slots[row.session_id] = [
-                {"start": sl.start_ms, "end": sl.end_ms, "power_w": w, "price_e4": sl.price_e4}
-                for sl, w in zip(p.slots, p.power_w, strict=True)]
+                {"start": sl.start_ms, "end": sl.end_ms, "power_w": w, "price_e4": sl.price_e4, "energy_wh": e}
+                for sl, w, e in zip(p.slots, p.power_w, p.energy_wh, strict=True)]
+            self.sessions.orderly_accept[row.session_id] = accept
             self.sessions.orderly[row.session_id] = Orderly(
                 departure_at=departure_of(row) or 0, energy_wh=wanted, status=p.status,
                 expected_wh=max(0, min(wanted, delivered + p.expected_wh)) if p.status != orderly.DONE else delivered,
                 finish_at=p.finish_ms, power_w=power)
         return out
 
+    def _observe_car(self, row: SessionRow) -> int | None:
+        """Hand the gun's latest reading to the session's acceptance learner; what the car
+        takes (W), or None while not known. The limit it is measured against is the one the
+        pile holds: the lower of the one written and the one it reports obeying."""
+        learner = self.acceptance.setdefault(row.session_id, Acceptance())
+        gun = self.sessions.guns.get(row.gun)
+        if gun is None or gun.read_at is None:
+            return learner.accept_w
+        limits = [w for w in (gun.limit_written_w, gun.reading.power_limit_active_w if gun.reading else None)
+                  if w is not None]
+        learner.observe(gun.read_at, min(limits) if limits else None, gun.power_w, gun.state == GunState.CHARGING)
+        return learner.accept_w
+
     def _plan_one(self, row: SessionRow, left: int, base: int | None, others: list[orderly.Plan],
-                  now_ms: int) -> orderly.Plan:
+                  now_ms: int, accept_w: int | None = None) -> orderly.Plan:
         gun = self.sessions.guns.get(row.gun)
         rated = gun.rated_power_w if gun else 0
         max_w = rated if row.power_cap_w is None else min(rated, row.power_cap_w)
         live = self.sessions.live(row.session_id)
         return self.plan_for(left, departure_of(row) or now_ms, max_w, gun.min_power_w if gun else 0,
-                             base, others, now_ms, live.cost.tariff if live is not None and live.cost else None)
+                             base, others, now_ms, live.cost.tariff if live is not None and live.cost else None,
+                             accept_w)
 
     def plan_for(self, energy_wh: int, departure_ms: int, max_w: int, min_w: int, base: int | None,
-                 others: list[orderly.Plan], now_ms: int, tariff: Tariff | None = None) -> orderly.Plan:
+                 others: list[orderly.Plan], now_ms: int, tariff: Tariff | None = None,
+                 accept_w: int | None = None) -> orderly.Plan:
         """A plan for `energy_wh` by `departure_ms` on a gun of `max_w`, under `base`
         headroom (None: the gun's own power) less the `others`' plans, at the prices of
-        `tariff` (the session's; default the station's)."""
+        `tariff` (the session's; default the station's), for a car taking `accept_w`."""
         tariff = tariff or self.sessions.station_tariff()
 
         def price_at(t: int) -> int:
@@ -193,7 +217,7 @@ class LoadController:
 
         slots = orderly.make_slots(now_ms, departure_ms, price_at,
                                    tariff.next_boundary if tariff else (lambda t: None), headroom, self.slot_ms)
-        return orderly.plan(slots, energy_wh, max_w, min_w)
+        return orderly.plan(slots, energy_wh, max_w, min_w, accept_w)
 
     def first_orderly_limit(self, gun_id: str, cap: int, energy_wh: int, departure_ms: int,
                             tariff: Tariff | None = None) -> Orderly:

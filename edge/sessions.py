@@ -132,6 +132,7 @@ class SessionManager:
         # date by load control (edge/control.py), carried by the session's records.
         self.orderly: dict[str, Orderly] = {}
         self.orderly_slots: dict[str, list[dict[str, int]]] = {}  # … and its plan's slots
+        self.orderly_accept: dict[str, int | None] = {}  # … and what its car takes (W), if learned
         # The cap a session the pile starts by itself gets now (load control's level), None
         # while the level admits no start: it then waits at 0 W until `fix_cap`.
         self.pile_session_cap: Callable[[str], int | None] = lambda gun: None
@@ -711,6 +712,7 @@ class SessionManager:
         self.open.pop(row.gun, None)
         self.orderly.pop(row.session_id, None)
         self.orderly_slots.pop(row.session_id, None)
+        self.orderly_accept.pop(row.session_id, None)
         station = self.station_tariff() if not ended_row.cost_state else None
         self.release.ended(ended_row, idle_of(ended_row, station.idle if station else None), plugged_now)
         log.info("%s: session %s ended (%s), %d Wh, %d fen", row.gun, row.session_id, reason.value,
@@ -748,14 +750,16 @@ class SessionManager:
             "limit": {"mode": limit_of(row).mode, "value": limit_of(row).value} if row.limit else None,
             "energy_wh": (row.energy_last_wh or 0) - (row.energy_start_wh or 0),
             "cost_fen": live.cost.cost_fen if live and live.cost else row.cost_fen,
-            "orderly": _orderly_dict(self.orderly_of(row), self.orderly_slots.get(row.session_id, [])),
+            "orderly": _orderly_dict(self.orderly_of(row), self.orderly_slots.get(row.session_id, []),
+                                     self.orderly_accept.get(row.session_id)),
         }
 
 
-def _orderly_dict(o: Orderly | None, slots: list[dict[str, int]]) -> dict[str, Any] | None:
+def _orderly_dict(o: Orderly | None, slots: list[dict[str, int]], accept_w: int | None = None) -> dict[str, Any] | None:
     if o is None:
         return None
     return {"departure_at": o.departure_at, "energy_wh": o.energy_wh, "status": o.status, "slots": slots,
+            "acceptance_w": accept_w,  # what the car takes, learned from its readings (None: not known)
             "expected_wh": o.expected_wh, "finish_at": o.finish_at, "power_w": o.power_w,
             # the plan gives it no power in this slot: it waits for a cheaper one (or for room)
             "waiting": o.power_w == 0 and o.status in ("on_track", "cannot_meet")}

@@ -17,6 +17,11 @@ A gun with a minimum power cannot run below it: a slot whose capacity power is u
 minimum is not used, and the last slot the energy needs runs at least at the minimum (which
 only delivers earlier; the session's energy limit stops it).
 
+A car may take less than the pile allows: with `accept_w` (what it takes, learned from its
+gun's readings: acceptance.py) a slot gives what min(its power, accept_w) draws through it,
+while a slot used to its full capacity keeps the pile's power as its ceiling (`power_w`), so a
+car that takes more later can show it; the plan never counts on more than the car takes.
+
 The plan is a forecast: the caller builds the headroom from what the meter reads now (base
 load measured, less a margin, less the other orderly sessions' planned power) and replans at
 every slot boundary and when the load moves; the live rule (`decide`) caps it every tick.
@@ -56,6 +61,7 @@ class Plan:
     energy_wh: tuple[int, ...]  # per slot, what the plan counts on drawing in it
     wanted_wh: int
     status: str  # ON_TRACK, CANNOT_MEET, DONE or PAST_DEPARTURE
+    accept_w: int | None = None  # what the car was counted on to take (None: the pile's power)
 
     @property
     def expected_wh(self) -> int:
@@ -83,7 +89,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         return {"status": self.status, "wanted_wh": self.wanted_wh, "expected_wh": self.expected_wh,
-                "shortfall_wh": self.shortfall_wh, "finish_at": self.finish_ms,
+                "shortfall_wh": self.shortfall_wh, "finish_at": self.finish_ms, "accept_w": self.accept_w,
                 "slots": [{"start": s.start_ms, "end": s.end_ms, "price_e4": s.price_e4,
                            "headroom_w": s.headroom_w, "power_w": w, "energy_wh": e}
                           for s, w, e in zip(self.slots, self.power_w, self.energy_wh, strict=True)]}
@@ -106,20 +112,24 @@ def _power_for(slot: Slot, wh: int) -> int:
     return -(-wh * HOUR_MS // slot.length_ms)
 
 
-def plan(slots: Sequence[Slot], energy_wh: int, max_power_w: int, min_power_w: int = 0) -> Plan:
+def plan(slots: Sequence[Slot], energy_wh: int, max_power_w: int, min_power_w: int = 0,
+         accept_w: int | None = None) -> Plan:
     """The cheapest plan drawing `energy_wh` (still to deliver) in `slots` (consecutive, the
-    first one holding now, the last one ending at the departure)."""
+    first one holding now, the last one ending at the departure), for a car that takes at most
+    `accept_w` (None: whatever the pile allows)."""
     slots = tuple(slots)
     n = len(slots)
     if energy_wh <= 0:
-        return Plan(slots, (0,) * n, (0,) * n, max(0, energy_wh), DONE)
+        return Plan(slots, (0,) * n, (0,) * n, max(0, energy_wh), DONE, accept_w)
     if not slots:
-        return Plan(slots, (), (), energy_wh, PAST_DEPARTURE)
+        return Plan(slots, (), (), energy_wh, PAST_DEPARTURE, accept_w)
     tops = [slot_power(s, max_power_w, min_power_w) for s in slots]
-    caps = [capacity_wh(s, p) for s, p in zip(slots, tops, strict=True)]
+    # what the car draws under each slot's top: the energy is counted at this, never more
+    draws = tops if accept_w is None else [min(p, max(0, accept_w)) for p in tops]
+    caps = [capacity_wh(s, d) for s, d in zip(slots, draws, strict=True)]
     if sum(caps) < energy_wh:
         return Plan(slots, tuple(p if c > 0 else 0 for p, c in zip(tops, caps, strict=True)),
-                    tuple(caps), energy_wh, CANNOT_MEET)
+                    tuple(caps), energy_wh, CANNOT_MEET, accept_w)
     power = [0] * n
     drawn = [0] * n
     left = energy_wh
@@ -129,12 +139,13 @@ def plan(slots: Sequence[Slot], energy_wh: int, max_power_w: int, min_power_w: i
         if caps[i] <= 0:
             continue
         take = min(caps[i], left)
-        # The least power that draws `take`, never below the gun's minimum; ≤ tops[i], since
-        # take ≤ caps[i] = floor(tops[i] × length) and tops[i] ≥ the minimum.
+        # The least power that draws `take`, never below the gun's minimum; ≤ draws[i] ≤
+        # tops[i], since take < caps[i] = floor(draws[i] × length) and tops[i] ≥ the minimum.
+        # A slot used to its capacity keeps its top: the car takes what it can under it.
         power[i] = tops[i] if take == caps[i] else max(_power_for(slots[i], take), min_power_w)
         drawn[i] = take
         left -= take
-    return Plan(slots, tuple(power), tuple(drawn), energy_wh, ON_TRACK)
+    return Plan(slots, tuple(power), tuple(drawn), energy_wh, ON_TRACK, accept_w)
 
 
 def make_slots(now_ms: int, departure_ms: int, price_at: Callable[[int], int],

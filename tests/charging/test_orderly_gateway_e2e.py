@@ -2,11 +2,15 @@
 provisioned `jc-gateway run` and the simulator (scenario `test`: 160 kVA, 20 kW base load;
 pile 1 = 7 kW AC). The gateway and the simulator run the station's day 60 times faster
 (tomorrow, from noon, Shanghai). The station's tariff is made when the driver is ready: its
-valley begins seven or eight minutes of the station's day later and lasts an hour. A driver who
-leaves 55 minutes into the valley asks for 1.5 kWh by then ("charge until departure"): the
-session waits through the peak at 0 W, charges in the valley, has its energy before the
-departure, and the transformer stays under its 80 % target throughout; the driver's order
-says how the plan stands.
+valley begins eleven or twelve minutes of the station's day later and lasts two hours. The
+car's on-board charger takes 16 A (3.7 kW on this 230 V pile: `EV`), which the pile map
+cannot tell the gateway. A driver who leaves 100 minutes into the valley asks for 5 kWh by
+then ("charge until departure"): the session waits through the peak at 0 W; the cloud link is
+cut once the start is acknowledged and stays cut into the valley; the session charges in the
+valley, the gateway learns that the car takes about 3.7 kW (not the pile's 7) and plans with
+it, offline; the link comes back, the session has its energy before the departure, the
+transformer stays under its 80 % target throughout, the records of the outage reach the cloud
+once each, and the driver's order says how the plan stood.
 (Command expiry runs on real time at both ends; only the station's wall clock is fast.)"""
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cloud.db import db
+from cloud.db import db, take_write_lock
 from cloud.fakes.server import FakeServer
 from cloud.models import StationState
 from cloud.stations import service as stations
@@ -41,15 +45,18 @@ SH = ZoneInfo("Asia/Shanghai")
 MINUTE_MS = 60_000
 
 
-def tariff_with_valley_at(valley_ms: int) -> dict:
-    """Peak all day but for one valley hour beginning at `valley_ms` (a whole minute)."""
+def tariff_with_valley_at(valley_ms: int, hours: int = 2) -> dict:
+    """Peak all day but for a valley of `hours` beginning at `valley_ms` (a whole minute)."""
     start = datetime.fromtimestamp(valley_ms / 1000, SH)
-    end = start + timedelta(hours=1)
+    end = start + timedelta(hours=hours)
     a, b = start.strftime("%H:%M"), end.strftime("%H:%M")
     return {"currency": "CNY", "periods": [
         {"start": a, "end": b, "name": "valley", "energy_price_e4": 3_000, "service_price_e4": 4_000},
         {"start": b, "end": a, "name": "peak", "energy_price_e4": 10_000, "service_price_e4": 4_000}]}
-WANTED_WH = 1_500
+WANTED_WH = 5_000
+# The car: its on-board charger draws 16 A, whatever the pile offers (firmware_sim/ev.py)
+EV = {"name": "slow-obc", "start_soc": 20, "ac_max_current_a": 16, "ac_phases": 1}
+ACCEPT_W = (3_300, 3_900)  # 16 A at the simulator's 230 V ± its noise
 TARGET_PCT = 80.0
 CODE = "JCORD0001"
 
@@ -74,6 +81,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
                               capture_output=True, text=True, timeout=60, env=env)
         assert done.returncode == 0, done.stderr
         with app.app_context(), db.transaction() as s:
+            take_write_lock(s)  # beside ingest's writers (SQLite)
             stations.set_station(s, SID, name="夜充站", lat=31.2304, lng=121.4737, address="测试路 2 号")
             stations.set_gun(s, SID, "P1-1", code=CODE, rated_power_w=7_000, kind="ac")
         # the station's clock from the moment the gateway starts
@@ -85,7 +93,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
         try:
             gw.start()
             gw.wait(lambda s: s["sync"]["connected"] and s["load"]["level"] == "normal", what="connected")
-            sim.control("POST", "/piles/1/guns/1/plug", {"ev": {"start_soc": 20}})
+            sim.control("POST", "/piles/1/guns/1/plug", {"ev": EV})
 
             def plugged_at_cloud() -> bool:
                 with app.app_context():
@@ -98,11 +106,13 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             client = app.test_client()
             h, did = new_driver(client, wechat, "night-owl")
             top_up(app, did, 10_000)
-            valley = (wall_ms() // MINUTE_MS + 8) * MINUTE_MS  # seconds of real time for the start
-            # inside the valley hour, with room for a pile that draws a little less than the
-            # plan's power (the plan replans, but the car's acceptance is not known ahead)
-            departure = valley + 55 * MINUTE_MS
+            valley = (wall_ms() // MINUTE_MS + 12) * MINUTE_MS  # seconds of real time for the start
+            # inside the valley: 5 kWh takes 43 minutes at the pile's 7 kW, 82 at the car's 3.7 (the
+            # plan gives the pile's 7 kW for at least half an hour of the station's day, 30 s of
+            # real time: room for the 25 s the gateway takes to learn the car)
+            departure = valley + 100 * MINUTE_MS
             with app.app_context(), db.transaction() as s:
+                take_write_lock(s)  # beside ingest's writers (SQLite): no lock upgrade to lose
                 tariffs.assign(s, SID, tariffs.create(s, tariff_with_valley_at(valley), code="tou").tariff_id,
                                effective_from=0)
             r = client.post(ORDERS, json={"gun_code": CODE, "limit": {"mode": "energy", "value": WANTED_WH},
@@ -123,17 +133,60 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             assert "orderly on_track" in text and "waiting for a cheaper slot" in text
             _wait(lambda: (client.get(f"{ORDERS}/{oid}", headers=h).json["orderly"] or {}).get("status")
                   == "on_track", what="the order shows the plan")
+
+            # the start is acknowledged: the cloud link is cut, through the peak and into the valley
+            cut_at = wall_ms()
+            broker.stop()
+            gw.wait(lambda s: not s["sync"]["connected"], timeout=30, what="the link cut")
+            assert wall_ms() < valley - 60_000, "the start took too long: no peak left to wait through"
             loads = []
             while wall_ms() < valley - 20_000:
                 g = sim.control("GET", "/piles/1")["guns"][0]
                 assert g["power_w"] == 0, f"drew {g['power_w']} W in the peak"
                 loads.append(gw.status()["load"]["load_pct"])
                 time.sleep(0.25)
-            # the valley: it charges, and stops by itself with the energy wanted
-            while not gw.records("session_ended"):
-                assert wall_ms() < departure, "no end by the departure"
-                loads.append(gw.status()["load"]["load_pct"])
+
+            # the valley, offline: it charges at what the car takes, and the gateway learns it
+            def orderly_now() -> dict | None:
+                st = gw.status()
+                loads.append(st["load"]["load_pct"])
+                return (GatewayProcess.gun(st, "P1-1")["session"] or {}).get("orderly")
+
+            first_plan = None
+            while True:
+                o = orderly_now()
+                assert o is not None and wall_ms() < departure, f"no acceptance learned: {o}"
+                if first_plan is None and wall_ms() >= valley + 2 * MINUTE_MS and o["power_w"]:
+                    first_plan = o  # charging, the car not known yet: the pile's 7 kW counted on
+                    assert o["acceptance_w"] is None and o["power_w"] == 7_000
+                if o["acceptance_w"] is not None:
+                    learned = o
+                    break
                 time.sleep(0.25)
+            assert first_plan is not None
+            assert ACCEPT_W[0] <= learned["acceptance_w"] <= ACCEPT_W[1], learned
+            assert learned["status"] == "on_track" and learned["expected_wh"] == WANTED_WH
+            # planned again with it: later than the pile's power would finish, still before the
+            # departure, the slot in hand still at the pile's power (the car may take more)
+            assert first_plan["finish_at"] < learned["finish_at"] <= departure
+            assert learned["finish_at"] >= valley + 75 * MINUTE_MS
+            assert learned["slots"][0]["power_w"] == 7_000
+            assert not gw.status()["sync"]["connected"]
+            # (ingest may still store what was delivered before the cut; nothing made after it)
+            late = [r["ts"] for r in cloud.rows("raw_records", sid=SID) if r["ts"] > cut_at + 2_000]
+            assert not late, f"records made after the cut arrived over a cut link: {late}"
+
+            # the link comes back; the session stops by itself with the energy wanted
+            back_at = wall_ms()
+            broker.start()
+            seen_session = True
+            while seen_session:
+                assert wall_ms() < departure, "no end by the departure"
+                st = gw.status()
+                loads.append(st["load"]["load_pct"])
+                seen_session = GatewayProcess.gun(st, "P1-1")["session"] is not None
+                time.sleep(0.25)
+            gw.wait(lambda s: s["sync"]["connected"], timeout=90, what="reconnected")
             seen: list[dict] = []
 
             def order_ended() -> dict | None:
@@ -151,6 +204,9 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             gw.stop()
             gw.kill()
 
+    # each record once, none missing: the outbox drained in order after the cut
+    seqs = [r["seq"] for r in recs]
+    assert len(seqs) == len(set(seqs)) and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     sessions = [r for r in recs if r["type"].startswith("session_")]
     for r in sessions:
         parse_record(r)  # valid under the protocol's schemas, orderly fields included
@@ -161,6 +217,11 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
     delivered = ended["energy_stop_wh"] - ended["energy_start_wh"]
     assert ended["stop_reason"] == "limit" and delivered >= WANTED_WH
     assert valley < ended["ended_at"] <= departure, "not delivered by the departure"
+    # at what the car takes: well over the 43 minutes the pile's power would have needed
+    assert ended["ended_at"] - valley >= 70 * MINUTE_MS
+    assert len(started) == 1 and [p["ts"] for p in progress] == sorted({p["ts"] for p in progress})
+    # what the gateway recorded while the link was cut reached the cloud after it came back
+    assert [p for p in progress if cut_at + 2_000 < p["ts"] < back_at]
     assert ended["orderly"]["status"] == "done" and ended["orderly"]["expected_wh"] == delivered
     # nothing drawn before the valley; every progress record said how the plan stood
     before = [p for p in progress if p["ts"] < valley]

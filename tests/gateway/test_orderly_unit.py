@@ -71,6 +71,7 @@ class Station:
         d, _ = self.ctl.decide()
         w = self.ctl.targets(d)["P1-1"]
         self.pile.power_w = w
+        self.rig.gun.limit_written_w = w  # as the limit writer notes it (edge/limits.py)
         self.rig.poll()
         self.load()
         return w
