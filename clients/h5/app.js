@@ -33,6 +33,19 @@ function parseHash(hash) {
   return { name: FACTORIES[name] ? name : 'stations', arg: arg ? decodeURIComponent(arg) : null, query };
 }
 
+// set when this tab leaves for the web login (markLogin), taken once when it comes back
+const LOGIN_MARK = 'jc_web_login';
+
+function takeLoginMark() {
+  try {
+    const begun = sessionStorage.getItem(LOGIN_MARK) === '1';
+    sessionStorage.removeItem(LOGIN_MARK);
+    return begun;
+  } catch (e) {
+    return false;
+  }
+}
+
 function go(hash) {
   if (window.location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange'));
   else window.location.hash = hash;
@@ -101,6 +114,12 @@ Alpine.data('jcApp', () => ({
       const got = new URLSearchParams(url.hash.slice(1));
       const next = got.get('next') || '#/stations';
       history.replaceState(null, '', url.pathname + (/^#\/[^/]/.test(next) ? next : '#/stations'));
+      // only a login this tab began: a link carrying someone else's token must not put this
+      // browser in their account (whose wallet the driver would then top up)
+      if (!takeLoginMark()) {
+        this.show();
+        return;
+      }
       this.route = 'login';
       this.vm('login').adopt(got.get('jc_login') || '').then(() => this.show());
       return;
@@ -197,6 +216,13 @@ Alpine.data('jcApp', () => ({
   go,
   ...community.methods,
   stationHash: swap.stationHash,
+  markLogin() {
+    try {
+      sessionStorage.setItem(LOGIN_MARK, '1');
+    } catch (e) {
+      // no session storage: the token that comes back is not taken, the login page stays
+    }
+  },
   loginUrl() {
     const here = window.location.hash || '';
     return 'login/wechat?next=' + encodeURIComponent(/^#\/login/.test(here) || !here ? '#/stations' : here);

@@ -1,4 +1,5 @@
-"""`jc-cloud tariff …`: create versions, assign them to stations, list them."""
+"""`jc-cloud tariff …`: create versions, assign them to stations, list them. Each change is
+in the audit log under the actor "cli", as the console's are under the operator's login."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from cloud.audit import service as audit
 from cloud.tariffs import service
 
 
@@ -42,6 +44,7 @@ def create_cmd(file: Path, code: str, name: str | None) -> None:
         body = json.loads(file.read_text(encoding="utf-8"))
         with db.transaction() as s:
             row = service.create(s, body, code=code, name=name, created_by="cli")
+            audit.record(s, "cli", "tariff.create", f"tariff:{row.tariff_id}", {"body": row.body, "name": row.name})
             click.echo(row.tariff_id)
     except (ValueError, service.TariffServiceError) as e:
         raise click.ClickException(str(e)) from None
@@ -59,6 +62,8 @@ def assign_cmd(sid: str, tariff_id: str, start: str | None) -> None:
     try:
         with db.transaction() as s:
             row = service.assign(s, sid, tariff_id, effective_from=_when(start))
+            audit.record(s, "cli", "tariff.assign", f"station:{sid}",
+                         {"tariff_id": tariff_id, "effective_from": row.effective_from})
             click.echo(f"{row.sid}: {row.tariff_id} from {row.effective_from}")
     except service.TariffServiceError as e:
         raise click.ClickException(str(e)) from None

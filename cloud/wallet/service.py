@@ -378,8 +378,14 @@ def _remainders(s: Session, driver_id: int, lock: bool) -> list[splitting.Remain
     return [splitting.Remainder(p.id, p.amount_fen - p.refunded_fen) for p in rows]
 
 
+def cash_after_debt(b: ledger.Balances) -> int:
+    """The cash left once what the driver owes is paid from the balance, bonus first (as
+    ledger.collect_debt pays it): the most a balance refund may take."""
+    return b.cash - min(b.cash, max(0, b.debt - b.bonus))
+
+
 def refundable_fen(s: Session, driver_id: int) -> int:
-    return splitting.refundable(ledger.balances(s, str(driver_id)).cash, _remainders(s, driver_id, False))
+    return splitting.refundable(cash_after_debt(ledger.balances(s, str(driver_id))), _remainders(s, driver_id, False))
 
 
 def _add_refund(s: Session, driver_id: int, parts: list[tuple[int, int]], now: int, key: str | None,
@@ -403,15 +409,22 @@ def _add_refund(s: Session, driver_id: int, parts: list[tuple[int, int]], now: i
 
 
 def request_refund(s: Session, driver_id: int, amount_fen: Any | None, now: int | None = None) -> WalletRefund:
-    """Accept a balance refund (all that is refundable when `amount_fen` is None): split it
-    across the paid payments, newest first, and move each part from cash to refunds payable.
+    """Accept a balance refund (all that is refundable when `amount_fen` is None): pay any
+    debt from the balance first, split the refund across the paid payments, newest first, and
+    move each part from cash to refunds payable.
     Nothing is sent to the provider here (submit_refund does, after the commit)."""
     now = now_ms() if now is None else now
     if amount_fen is not None and (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)
                                    or not 1 <= amount_fen <= ledger.MAX_FEN):
         raise InvalidField("amount_fen must be a positive integer of fen", field="amount_fen")
     _sqlite_write_lock(s)
-    cash = ledger.lock_driver(s, str(driver_id)).cash
+    locked = ledger.lock_driver(s, str(driver_id))
+    if locked.debt > 0:
+        # a session that cost more than its hold: its debt is paid before any cash leaves,
+        # never left owed behind a refund (rolled back with the refund if it is refused)
+        ledger.collect_debt(s, str(driver_id), key=f"collect:{new_number('RF', now)}")
+        locked = ledger.lock_driver(s, str(driver_id))
+    cash = locked.cash
     remainders = _remainders(s, driver_id, True)
     can = splitting.refundable(cash, remainders)
     if can == 0:
@@ -689,7 +702,7 @@ def wallet_view(s: Session, driver_id: int) -> dict[str, Any]:
     b = ledger.balances(s, str(driver_id))
     return {"balance_fen": b.available, "cash_fen": b.cash, "bonus_fen": b.bonus, "held_fen": b.held,
             "debt_fen": b.debt,
-            "refundable_fen": splitting.refundable(b.cash, _remainders(s, driver_id, False))}
+            "refundable_fen": splitting.refundable(cash_after_debt(b), _remainders(s, driver_id, False))}
 
 
 STATEMENT_KINDS = {"top_up": "recharge", "bonus": "bonus", "collect_debt": "debt_paid", "hold": "hold",

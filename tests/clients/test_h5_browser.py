@@ -277,3 +277,25 @@ def test_charge_until_departure_on_a_phone(cloud: Cloud, phone: tuple[Any, list[
     assert now_ms < body["departure_at"] <= now_ms + 86_400_000
     assert page.evaluate(f"new Date({body['departure_at']}).getHours() * 60 + new Date({body['departure_at']}).getMinutes()") == 450
     assert not problems, problems
+
+
+def test_a_link_carrying_another_drivers_token_logs_nobody_in(cloud: Cloud, browser: Any) -> None:
+    """Login fixation: a link /app/#jc_login=<the attacker's token> must not put the victim's
+    browser in the attacker's account (the victim would top up the attacker's wallet); only a
+    login this tab began is taken."""
+    attacker = browser.new_context(locale="zh-CN", **PHONE)
+    page = attacker.new_page()
+    log_in(page, cloud, "h5-mallory")
+    token = json.loads(page.evaluate("localStorage.getItem('jc_token')"))
+    attacker.close()
+    victim = browser.new_context(locale="zh-CN", **PHONE)
+    try:
+        page = victim.new_page()
+        page.goto(cloud.url + "/app/#jc_login=" + token + "&next=%23%2Fwallet")
+        page.wait_for_selector("#page-login")
+        assert page.evaluate("localStorage.getItem('jc_token')") is None
+        assert "jc_login" not in page.url
+        # the victim's own login through the button still works in that tab
+        log_in(page, cloud, "h5-victim")
+    finally:
+        victim.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy import select
 
 from cloud.db import db
 from cloud.models import Station
@@ -32,3 +33,8 @@ def test_create_assign_list(app: Flask, runner: FlaskCliRunner, tmp_path: Path) 
     assert r.exit_code != 0 and "periods" in r.output
     with app.app_context(), db.transaction() as s:
         assert service.in_force(s, "S1", 1_800_000_000_000).id == "flat-v1"
+        # a price change from the command line is in the audit log as one from the console is
+        from cloud.audit.models import AuditEntry
+
+        done = [(e.actor, e.action, e.target) for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        assert done == [("cli", "tariff.create", "tariff:flat-v1"), ("cli", "tariff.assign", "station:S1")]

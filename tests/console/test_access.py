@@ -40,6 +40,18 @@ def test_login_goes_to_the_page_asked_for_and_logout_ends_the_session(app: Flask
     assert [e.actor for e in _audit(app, "login")] == ["root", "root"] and _audit(app, "logout")[0].actor == "root"
 
 
+def test_login_never_sends_the_browser_to_another_host(app: Flask, client: FlaskClient) -> None:
+    make_operator(app, "root", "admin")
+    # not by the characters a browser drops from a URL ("/<TAB>/evil" is "//evil" to it), and a
+    # line break in `next` is no server error
+    for sneaky in ("/%09/evil.example/x", "/%0a/evil.example/x", "/%0d%0a/evil.example", "/%20/evil.example",
+                   "/\\evil.example"):
+        r = login(client, "root", next_=sneaky)
+        assert r.status_code == 303 and r.headers["Location"] == "/", sneaky
+    r = client.post("/lang", data={"lang": "en", "next": "/\t/evil.example", "csrf_token": csrf_of(client, "/")})
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
 def test_wrong_password_unknown_name_and_hostile_input_get_one_generic_answer(app: Flask, client: FlaskClient) -> None:
     make_operator(app, "root", "admin")
     for name, pw in (("root", "wrong password!"), ("nobody", PASSWORD), ("", ""), ("x" * 5000, "y" * 100_000),

@@ -176,3 +176,31 @@ def test_a_driver_never_reaches_another_drivers_money(app: Flask, client: FlaskC
     assert client.get(f"{BASE}/wallet", headers=auth(bob)).json["balance_fen"] == 0
     assert balances(app, bob_id).cash == 0 and refund["parts"][0]["out_trade_no"] == no
     assert client.get(f"{BASE}/wallet", headers=auth("jcd_" + "x" * 43)).status_code == 401
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
+def test_a_refund_never_leaves_a_debt_unpaid(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    """A session that cost more than its hold left a debt while the driver still had cash
+    outside the hold: the balance refund pays the debt first, so the driver can never take
+    the cash to WeChat and leave the platform owed."""
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+
+    token, driver = login(client, fake, "erin")
+    topped_up(client, fake, token, 1000)
+    with app.app_context(), db.transaction() as s:
+        orders.create(s, order_id="O-over", driver_id=str(driver), sid="S1", gun="1", limit_mode="energy",
+                      limit_value=5000, hold_fen=300)
+        for ev in (Event.START_SENT, Event.START_ACCEPTED, Event.SESSION_STARTED, Event.SESSION_ENDED):
+            orders.apply(s, "O-over", ev)
+        orders.apply(s, "O-over", Event.BILLED, lines=[orders.Line("electricity", 400, "flat", 500),
+                                                       orders.Line("idle", 100)])
+    assert (balances(app, driver).cash, balances(app, driver).debt) == (700, 200)
+    wallet = client.get(f"{BASE}/wallet", headers=auth(token)).json
+    assert wallet["debt_fen"] == 200 and wallet["refundable_fen"] == 500
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 501}, headers=auth(token))
+    assert resp.status_code == 409 and error_code(resp) == "refund_amount_too_large"
+    resp = client.post(f"{BASE}/wallet/refunds", json={}, headers=auth(token))
+    assert resp.status_code == 202 and resp.json["amount_fen"] == 500
+    b = balances(app, driver)
+    assert (b.cash, b.debt) == (0, 0) and verify_ledger(app) == []

@@ -16,9 +16,12 @@ bp = Blueprint("auth", __name__)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """Only a path of this site, never another host."""
+    """Only a path of this site, never another host. Browsers drop tabs and line breaks from a
+    URL ("/<TAB>/evil" goes to //evil) and a line break cannot be a header: a path with any
+    control character or space is refused as well."""
     target = target or ""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all(" " < ch != "\x7f" for ch in target)):
         return target
     return default
 

@@ -1,5 +1,6 @@
 """Money: revenue by day, month or station split into electricity, service and idle fees,
-and its export as CSV or Excel, streamed (openpyxl write_only)."""
+and its export as CSV or Excel, streamed (openpyxl write_only); the recharges' export; the
+streamed-export response the orders' export uses too."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from cloud.db import db
 from cloud.orders import service as orders
+from cloud.reports import export
 from cloud.web import access
 
 bp = Blueprint("money", __name__, url_prefix="/money")
@@ -112,6 +115,38 @@ def export_xlsx() -> Any:
 
     return Response(gen(), mimetype=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="revenue-{by}-{lo}-{hi}.xlsx"'})
+
+
+def export_response(kind: str, columns: list[export.Column], rows: Iterator[tuple[Any, ...]], name: str,
+                    sheet: str) -> Response:
+    """A report (cloud/reports/export.py) streamed as CSV or Excel in the page's language."""
+    lang = "en" if str(get_locale()).startswith("en") else "zh"
+    if kind == "csv":
+        body: Iterator[Any] = export.csv_stream(columns, rows, lang)
+        mimetype = "text/csv; charset=utf-8"
+    else:
+        body = export.xlsx_stream(columns, rows, lang, sheet=sheet)
+        mimetype = XLSX
+    return Response(stream_with_context(body), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'})
+
+
+def _recharges(kind: str) -> Response:
+    _by, lo, hi, start, end = _window()
+    rows = export.recharge_rows(db.session, access.scope(), start, end, current_app.config["CONSOLE_TIMEZONE"])
+    return export_response(kind, export.RECHARGE_COLUMNS, rows, f"recharges-{lo}-{hi}", "recharges")
+
+
+@bp.get("/recharges.csv")
+@access.requires("money")
+def recharges_csv() -> Any:
+    return _recharges("csv")
+
+
+@bp.get("/recharges.xlsx")
+@access.requires("money")
+def recharges_xlsx() -> Any:
+    return _recharges("xlsx")
 
 
 @bp.get("/payments")
