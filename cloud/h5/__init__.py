@@ -10,8 +10,13 @@ browser by a cookie, single use: cloud/drivers/weblogin.py); WeChat sends it bac
 (cloud/wechat/oauth.py), logs the driver in and hands the app its token in the address's
 fragment (never sent to a server; the app drops it from the address at once). A refusal goes
 back to the app's login page as `#/login?error=<code>`, shown in the driver's language. The
-demo and the tests run the same flow against the local fake (cloud/fakes). When
-WECHATPAY_BASE_URL is on this machine, a recharge opens the fake's cashier page.
+demo and the tests run the same flow against the local fake (cloud/fakes).
+
+Paying (docs/payments.md "Channels"): inside WeChat's browser, logged in through the official
+account, the app pays with WeixinJSBridge getBrandWCPayRequest (JSAPI under the account's
+appid and openid); in any other browser with WeChat Pay's H5 page (h5_url), which returns to
+the app, where the app asks the cloud how the payment ended. The demo's fake serves h5_url
+as its cashier page.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from cloud.db import db
 from cloud.drivers import weblogin
 from cloud.drivers.errors import DriverError
 from cloud.drivers.service import DriverSettings
+from cloud.maptiles import attribution
 from cloud.models import now_ms
 from cloud.wechat.login import LoginError
 from cloud.wechat.oauth import OAuthConfig, WechatOAuth
@@ -90,10 +96,9 @@ def _page(status: int = 200) -> Any:
         return Response("H5 app not built: run scripts/setup.sh (npm ci && npm run build).\n"
                         "H5 应用尚未构建：请运行 scripts/setup.sh。\n", status=503, content_type="text/plain; charset=utf-8")
     version = int(BUNDLE.stat().st_mtime)
-    pay = local_fake("WECHATPAY_BASE_URL")
-    return render_template("h5/index.html", version=version,
-                           cashier=f"{pay}/fake/cashier" if pay else "",
-                           tiles=str(current_app.config.get("H5_MAP_TILE_URL") or ""),
+    tiles = str(current_app.config.get("H5_MAP_TILE_URL") or "")
+    return render_template("h5/index.html", version=version, tiles=tiles,
+                           attribution=attribution(tiles, current_app.config.get("H5_MAP_TILE_ATTRIBUTION")),
                            subdomains=str(current_app.config.get("H5_MAP_TILE_SUBDOMAINS") or "")), status
 
 
