@@ -30,12 +30,18 @@ def upgrade() -> None:
         sa.Column("openid", sa.String(length=64), nullable=False),
         sa.Column("driver_id", BIGINT, nullable=False),
         sa.Column("created_at", BIGINT, nullable=False),
-        sa.ForeignKeyConstraint(["driver_id"], ["drivers.id"], name=op.f("fk_driver_openids_driver_id_drivers")),
+        sa.ForeignKeyConstraint(
+            ["driver_id"], ["drivers.id"], name=op.f("fk_driver_openids_driver_id_drivers")
+        ),
         sa.PrimaryKeyConstraint("appid", "openid", name=op.f("pk_driver_openids")),
     )
-    op.create_index(op.f("ix_driver_openids_driver_id"), "driver_openids", ["driver_id"], unique=False)
-    op.execute("INSERT INTO driver_openids (appid, openid, driver_id, created_at) "
-               "SELECT appid, openid, id, created_at FROM drivers")
+    op.create_index(
+        op.f("ix_driver_openids_driver_id"), "driver_openids", ["driver_id"], unique=False
+    )
+    op.execute(
+        "INSERT INTO driver_openids (appid, openid, driver_id, created_at) "
+        "SELECT appid, openid, id, created_at FROM drivers"
+    )
 
 
 def downgrade() -> None:
