@@ -14,6 +14,7 @@ from cloud.charging import service
 from cloud.charging.service import ChargingError, ChargingSettings
 from cloud.db import db
 from cloud.drivers import service as drivers
+from cloud.drivers.errors import InvalidField
 from cloud.models import now_ms
 
 
@@ -48,6 +49,8 @@ def order_start() -> Any:
     def verify(pw: Any) -> None:
         drivers.verify_payment_password(db.transaction, did, pw, _settings().lockout, now_ms())
 
+    if "pay_channel" in body and not isinstance(body["pay_channel"], str):
+        raise InvalidField("pay_channel must be jsapi, oa_jsapi or h5", field="pay_channel")
     view = service.start_order(db.transaction, _send(settings.start_timeout_s), driver_id=did,
                                gun_code=body["gun_code"], limit=body["limit"], pay=body.get("pay", "wallet"),
                                payment_password=body.get("payment_password"), settings=settings,
