@@ -84,6 +84,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # --- wallet: WeChat Pay v3 (docs/payments.md); WECHATPAY_MCHID empty: payments off ---
         "WECHATPAY_MCHID": "",
         "WECHATPAY_APPID": "",
+        # the official account bound to the merchant, which the H5 app pays under (empty:
+        # WECHAT_OA_APPID); docs/payments.md "Channels"
+        "WECHATPAY_OA_APPID": "",
         "WECHATPAY_MCH_SERIAL_NO": "",
         "WECHATPAY_MCH_PRIVATE_KEY_FILE": "",
         "WECHATPAY_APIV3_KEY": "",
