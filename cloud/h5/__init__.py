@@ -46,20 +46,6 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; i
        "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
 
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def local_fake(setting: str) -> str | None:
-    """The setting's base URL when it names this machine (the local fakes), else None: real
-    WeChat is never on loopback, so a deployment never offers the stand-in pages."""
-    url = str(current_app.config.get(setting) or "").rstrip("/")
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    return url if host in LOOPBACK else None
-
-
 def tile_origins(template: str, subdomains: str) -> list[str]:
     """The origins the map's tiles come from (for the CSP's img-src): one per subdomain."""
     if not template:

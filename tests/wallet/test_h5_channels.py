@@ -6,9 +6,13 @@ nothing more."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db import db
@@ -21,10 +25,12 @@ from cloud.ledger import service as ledger
 from cloud.models import now_ms
 from cloud.orders import service as orders
 from cloud.wallet import service
+from cloud.wallet.models import WalletPayment
 from cloud.wallet.settings import WalletSettings
 from cloud.wechat.login import WechatSession
 from tests.wallet.support import (
     BASE,
+    AppServer,
     auth,
     balances,
     error_code,
@@ -215,3 +221,59 @@ def test_h5_session_prepay_credits_once_and_starts_once(
         ]
         == "paid"
     )
+
+
+@pytest.mark.postgres
+def test_h5_and_oa_notifications_racing_credit_each_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_url: str,
+    keys: FakeKeys,
+    fake: FakeServer,
+    server: AppServer,
+) -> None:  # noqa: F811
+    """Threads on PostgreSQL through the served app: the notifications of an H5 and an
+    official-account payment of one driver, each delivered 12 times at once (signed afresh,
+    as WeChat's retries are), credit each payment exactly once."""
+    from tests.wallet.conftest import build_app, wallet_settings
+    from tests.wallet.test_concurrency import run_threads
+
+    assert fake.pay is not None
+    monkeypatch.setenv("JC_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = build_app(tmp_path, pg_url, wallet_settings(keys, tmp_path, fake))
+    server.app = app
+    client = app.test_client()
+    fake.pay.notify_origin = "http://127.0.0.1:9"  # this test delivers the notifications itself
+    token, driver = oa_login(app, fake, keys, "race-h5")
+    nos = [
+        recharge(client, token, 1234, "h5")["recharge_id"],
+        recharge(client, token, 4321, "oa_jsapi")["recharge_id"],
+    ]
+    for no in nos:
+        fake.pay.pay(no)
+    bodies = [payment_notification(fake, no) for no in nos]
+    answers: list[int] = []
+
+    def deliver(i: int) -> None:
+        with requests.Session() as http:
+            for _ in range(3):
+                body = bodies[i % 2]
+                answers.append(
+                    http.post(
+                        f"{server.url}{NOTIFY}", data=body, headers=signed(fake, body), timeout=30
+                    ).status_code
+                )
+
+    run_threads(8, deliver)
+    assert sorted(set(answers)) == [204] and len(answers) == 24
+    assert balances(app, driver) == ledger.Balances(cash=1234 + 4321, bonus=0, held=0, debt=0)
+    assert verify_ledger(app) == []
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(WalletPayment).where(WalletPayment.state == "paid")
+            )
+            == 2
+        )
+        db.session.rollback()
+        db.engine.dispose()
