@@ -77,6 +77,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # subdomains; empty URL: the map shows the markers without tiles (offline)
         "H5_MAP_TILE_URL": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
         "H5_MAP_TILE_SUBDOMAINS": "1234",
+        # the tiles' credit line on the map (HTML); empty: the provider's own for AMap and
+        # OpenStreetMap tiles (cloud/maptiles.py); other tile hosts need it set
+        "H5_MAP_TILE_ATTRIBUTION": "",
         # Drivers: how long a login token lives, how many live logins one driver keeps
         "DRIVER_TOKEN_TTL_S": 30 * 86400,
         "DRIVER_MAX_SESSIONS": 10,
@@ -87,6 +90,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # --- wallet: WeChat Pay v3 (docs/payments.md); WECHATPAY_MCHID empty: payments off ---
         "WECHATPAY_MCHID": "",
         "WECHATPAY_APPID": "",
+        # the official account bound to the merchant, which the H5 app pays under (empty:
+        # WECHAT_OA_APPID); docs/payments.md "Channels"
+        "WECHATPAY_OA_APPID": "",
         "WECHATPAY_MCH_SERIAL_NO": "",
         "WECHATPAY_MCH_PRIVATE_KEY_FILE": "",
         "WECHATPAY_APIV3_KEY": "",
@@ -174,6 +180,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # wgs84 (OpenStreetMap and the like: stored GCJ-02 converted, cloud/geo.py) or gcj02.
         "CONSOLE_MAP_TILES": "",
         "CONSOLE_MAP_DATUM": "wgs84",
+        # the console map tiles' credit line (HTML); empty: AMap's or OpenStreetMap's own
+        "CONSOLE_MAP_ATTRIBUTION": "",
         # --- private pile sharing (docs/sharing.md) ---
         "SHARING_COMMISSION_BP": 1000,  # the platform's commission on a shared pile's sessions (bp)
         "SHARING_TRANSFER_SCENE_ID": "1005",  # the WeChat Pay transfer scene withdrawals use

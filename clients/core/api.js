@@ -8,6 +8,9 @@ const i18n = require('./i18n');
 
 const TOKEN_KEY = 'jc_token';
 const DRIVER_KEY = 'jc_driver';
+// "wechat_oa": the token came from the official account's web authorisation (the H5 app),
+// so WeChat Pay inside WeChat's browser can pay under that account's openid
+const LOGIN_VIA_KEY = 'jc_login_via';
 const BASE_PATH = '/api/v1/driver';
 
 class ApiError extends Error {
@@ -106,6 +109,7 @@ function createApi(options) {
   function forget() {
     storage.remove(TOKEN_KEY);
     storage.remove(DRIVER_KEY);
+    storage.remove(LOGIN_VIA_KEY);
     listeners.forEach((fn) => fn());
   }
 
@@ -143,6 +147,7 @@ function createApi(options) {
     token,
     loggedIn: () => Boolean(token()),
     driver: () => storage.get(DRIVER_KEY),
+    loginVia: () => storage.get(LOGIN_VIA_KEY),
     onLoggedOut: (fn) => listeners.push(fn),
     forget,
     login: (code) => request('POST', '/login', { code }, { anonymous: true }).then((r) => {
@@ -154,6 +159,7 @@ function createApi(options) {
      * kept like one from `login`, then the profile fetched with it. */
     adopt: (tok) => {
       storage.set(TOKEN_KEY, tok);
+      storage.set(LOGIN_VIA_KEY, 'wechat_oa');
       return request('GET', '/me').then((d) => { storage.set(DRIVER_KEY, d); return { token: tok, driver: d }; });
     },
     logout: () => request('POST', '/logout').then((r) => { forget(); return r; }, (e) => { forget(); throw e; }),
@@ -174,7 +180,9 @@ function createApi(options) {
     rateOrder: (id, stars, comment) =>
       request('POST', '/orders/' + encodeURIComponent(id) + '/rating', comment ? { stars, comment } : { stars }),
     wallet: () => request('GET', '/wallet'),
-    recharge: (amountFen) => request('POST', '/wallet/recharges', { amount_fen: amountFen }),
+    /** channel: "jsapi" (default), "oa_jsapi" or "h5" (docs/payments.md "Channels"). */
+    recharge: (amountFen, channel) =>
+      request('POST', '/wallet/recharges', channel ? { amount_fen: amountFen, channel } : { amount_fen: amountFen }),
     recharges: () => request('GET', '/wallet/recharges'),
     rechargeStatus: (id) => request('GET', '/wallet/recharges/' + encodeURIComponent(id)),
     refund: (body) => request('POST', '/wallet/refunds', body || {}),
@@ -203,5 +211,5 @@ function createApi(options) {
 
 module.exports = {
   ApiError, createApi, fetchTransport, wxTransport, memoryStorage, wxStorage, webStorage,
-  TOKEN_KEY, DRIVER_KEY, BASE_PATH, query,
+  TOKEN_KEY, DRIVER_KEY, LOGIN_VIA_KEY, BASE_PATH, query,
 };

@@ -23,6 +23,23 @@ const FACTORIES = {
 };
 const OPEN_ROUTES = ['login'];
 
+/** How this browser pays with WeChat Pay: inside WeChat's browser, logged in through the
+ * official account, WeChat's own payment sheet (JSAPI under the account's openid);
+ * anywhere else WeChat Pay's H5 page. */
+function payChannel() {
+  const inWechat = /MicroMessenger/i.test(window.navigator.userAgent || '');
+  return inWechat && ctx.api.loginVia() === 'wechat_oa' ? 'oa_jsapi' : 'h5';
+}
+
+/** WeChat's bridge, once its page script has made it (WeixinJSBridgeReady), or null. */
+function withBridge(fn) {
+  if (window.WeixinJSBridge) { fn(window.WeixinJSBridge); return; }
+  let done = false;
+  const ready = () => { if (!done) { done = true; fn(window.WeixinJSBridge || null); } };
+  document.addEventListener('WeixinJSBridgeReady', ready, { once: true });
+  setTimeout(ready, 5000);
+}
+
 /** "#/station/S1?x=1" -> {name: "station", arg: "S1", query: {x: "1"}} */
 function parseHash(hash) {
   const h = (hash || '').replace(/^#\/?/, '');
@@ -53,7 +70,8 @@ function go(hash) {
 
 /** The stations' map: Leaflet over the tile layer the cloud configures (H5_MAP_TILE_URL,
  * default AMap's GCJ-02 tiles, which match the API's GCJ-02 coordinates as they are). Without
- * a tile URL, or offline, the markers still show on a plain background. One map per element:
+ * a tile URL, or offline, the markers still show on a plain background; with tiles, their
+ * provider's credit (H5_MAP_TILE_ATTRIBUTION, cloud/maptiles.py) in the corner. One map per element:
  * the stations page's element is made anew each time the page opens. */
 function createStationMap(el, opts) {
   const map = L.map(el, { zoomControl: true, attributionControl: Boolean(opts.tiles) });
@@ -96,7 +114,6 @@ Alpine.data('jcApp', () => ({
   arg: null,
   s: {},
   codeInput: '',
-  cashier: document.documentElement.dataset.cashier || '',
   init() {
     document.documentElement.lang = this.lang;
     document.title = this.t.app_name;
@@ -162,7 +179,7 @@ Alpine.data('jcApp', () => ({
       case 'scan': if (r.query.g) vm.lookup(r.query.g); break;
       case 'charging': vm.open(r.arg); break;
       case 'order': vm.load(r.arg); break;
-      case 'wallet': vm.load(); break;
+      case 'wallet': if (r.query.paid) vm.confirm(r.query.paid); else vm.load(); break;
       case 'records': vm.load(); break;
       case 'settings': vm.load(); break;
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
@@ -208,6 +225,7 @@ Alpine.data('jcApp', () => ({
     this.$nextTick(() => {
       if (!el.jcMap) {
         el.jcMap = createStationMap(el, { tiles: document.documentElement.dataset.tiles || '',
+          attribution: document.documentElement.dataset.attribution || '',
           subdomains: document.documentElement.dataset.subdomains || '' });
       }
       el.jcMap.draw(markers, center, (sid, kind) => go(swap.stationHash(sid, kind)), words);
@@ -234,36 +252,45 @@ Alpine.data('jcApp', () => ({
   },
   // page actions the template calls
   startCharge() {
-    return this.vms.scan.start().then((order) => {
+    return this.vms.scan.start(payChannel()).then((order) => {
       if (!order) return;
       const charging = '#/charging/' + encodeURIComponent(order.order_id);
-      if (!order.pay_params) { go(charging); return; }
-      // pay-per-session: the session starts once the payment is confirmed
-      this.pay(order.pay_params, charging, (ok) => {
+      if (!order.pay_params && !order.h5_url) { go(charging); return; }
+      // pay-per-session: the session starts once the payment is confirmed (the charging page
+      // follows the order's own state, whichever way the browser comes back)
+      this.pay(order, charging, (ok) => {
         if (ok) go(charging);
         else this.vms.scan.store.set({ error: this.t.pay_cancelled, errorCode: 'pay_cancelled' });
       });
     });
   },
-  /** Pay with the parameters the cloud signed: WeChat's payment sheet inside WeChat's browser,
-   * the fake's cashier page in the demo; `back` is where the cashier returns to. */
-  pay(params, back, done) {
-    if (window.WeixinJSBridge) {
-      window.WeixinJSBridge.invoke('getBrandWCPayRequest', params, (res) => done(res.err_msg === 'get_brand_wcpay_request:ok'));
-    } else if (this.cashier) {
+  /** Pay what the cloud opened (`how`: a recharge or a prepaid order): inside WeChat's
+   * browser WeChat's payment sheet with the parameters the cloud signed; elsewhere WeChat
+   * Pay's H5 page (h5_url), which sends the browser back to `back` (an app route) after. */
+  pay(how, back, done) {
+    if (how.h5_url) {
       const returnUrl = window.location.origin + window.location.pathname + back;
-      window.location.href = this.cashier + '?' + new URLSearchParams(Object.assign({}, params, { return_url: returnUrl, lang: this.lang })).toString();
-    } else {
-      done(false);
+      window.location.href = how.h5_url + (how.h5_url.indexOf('?') >= 0 ? '&' : '?') + 'redirect_url=' + encodeURIComponent(returnUrl);
+      return;
     }
+    withBridge((bridge) => {
+      if (!bridge) { done(false); return; }
+      bridge.invoke('getBrandWCPayRequest', how.pay_params, (res) => done(Boolean(res) && res.err_msg === 'get_brand_wcpay_request:ok'));
+    });
   },
   watchCharging() {
     const s = this.s.charging;
     if (s && s.done && s.order && this.route === 'charging') go('#/order/' + encodeURIComponent(s.order.order_id));
   },
   recharge() {
-    return this.vms.wallet.recharge().then((r) => {
-      if (r) this.pay(r.pay_params, '#/wallet', (ok) => this.vms.wallet.paid(ok));
+    const wallet = this.vms.wallet;
+    return wallet.recharge(payChannel()).then((r) => {
+      if (!r) return;
+      // back on the wallet with ?paid=<id>: the wallet asks the cloud how the recharge ended
+      this.pay(r, '#/wallet?paid=' + encodeURIComponent(r.recharge_id), (ok) => {
+        if (ok) wallet.confirm(r.recharge_id);
+        else wallet.paid(false);
+      });
     });
   },
   logout() { return this.vms.settings.logout().then(() => go('#/login')); },
@@ -271,4 +298,4 @@ Alpine.data('jcApp', () => ({
 
 window.Alpine = Alpine;
 Alpine.start();
-module.exports = { parseHash };
+module.exports = { parseHash, payChannel };

@@ -51,6 +51,9 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "refund_amount_too_large": (409, "退款金额超过可退余额。", "The refund is more than the refundable balance."),
     "payment_unavailable": (503, "暂时无法连接微信支付，请稍后重试。", "WeChat Pay cannot be reached right now; try again."),
     "payment_failed": (502, "微信支付下单失败，请稍后重试。", "WeChat Pay refused the payment; try again later."),
+    "payment_channel_unavailable": (409, "当前无法使用这种支付方式，请在微信中通过公众号登录后支付，或在手机浏览器中支付。",
+                                    "This way of paying is not available here; log in through the official "
+                                    "account in WeChat, or pay in a phone browser."),
     # --- charging: stations and orders (cloud/api/driver_stations.py, driver_orders.py) ---
     "not_found": (404, "未找到。", "Not found."),
     "gun_not_found": (404, "未找到该充电枪，请重新扫码。", "No such charging gun; scan its QR code again."),
@@ -121,6 +124,7 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "new_password": "新支付密码", "everywhere": "everywhere",
                          # --- charging ---
                          "gun_code": "gun_code（枪编码）", "limit": "limit（充电方式）", "pay": "pay（支付方式）",
+                         "channel": "channel（支付渠道）", "pay_channel": "pay_channel（支付渠道）",
                          "payment_password": "支付密码", "stars": "stars（评分）", "comment": "评价内容",
                          "lat": "纬度", "lng": "经度", "radius_m": "搜索半径", "free": "free", "before": "before",
                          # --- trips ---

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 
 from cloud.api.driver import _body, _error, _settings, bp
 from cloud.api.driver_auth import principal
@@ -14,6 +14,7 @@ from cloud.charging import service
 from cloud.charging.service import ChargingError, ChargingSettings
 from cloud.db import db
 from cloud.drivers import service as drivers
+from cloud.drivers.errors import InvalidField
 from cloud.models import now_ms
 
 
@@ -40,17 +41,21 @@ def _send(timeout: float) -> Any:
 
 @bp.post("/orders")
 def order_start() -> Any:
-    body = _body(("gun_code", "limit", "pay", "payment_password", "departure_at"), ("gun_code", "limit"))
+    body = _body(("gun_code", "limit", "pay", "pay_channel", "payment_password", "departure_at"),
+                 ("gun_code", "limit"))
     settings = _charging()
     did = principal().driver_id
 
     def verify(pw: Any) -> None:
         drivers.verify_payment_password(db.transaction, did, pw, _settings().lockout, now_ms())
 
+    if "pay_channel" in body and not isinstance(body["pay_channel"], str):
+        raise InvalidField("pay_channel must be jsapi, oa_jsapi or h5", field="pay_channel")
     view = service.start_order(db.transaction, _send(settings.start_timeout_s), driver_id=did,
                                gun_code=body["gun_code"], limit=body["limit"], pay=body.get("pay", "wallet"),
                                payment_password=body.get("payment_password"), settings=settings,
-                               verify_password=verify, departure_at=body.get("departure_at"))
+                               verify_password=verify, departure_at=body.get("departure_at"),
+                               pay_channel=body.get("pay_channel"), client_ip=request.remote_addr)
     return jsonify(view), 201
 
 

@@ -53,12 +53,22 @@ def wallet() -> Any:
     return jsonify(service.wallet_view(db.session, principal().driver_id))
 
 
+def pay_channel(body: dict[str, Any], key: str = "channel") -> service.Channel:
+    """The request's payment channel, checked (absent: "jsapi"; null is no channel). "h5"
+    sends WeChat Pay the address the request came from (the phone's: docs/payments.md says
+    what a reverse proxy must pass on)."""
+    if key in body and not isinstance(body[key], str):
+        raise InvalidField(f"{key} must be one of {', '.join(service.CHANNELS)}", field=key)
+    return service.channel(body.get(key), _wallet_settings(), request.remote_addr)
+
+
 @bp.post("/wallet/recharges")
 def create_recharge() -> Any:
-    body = _body(("amount_fen",), ("amount_fen",))
+    body = _body(("amount_fen", "channel"), ("amount_fen",))
+    ch = pay_channel(body)
     provider = _provider()
     view = service.create_recharge(db.transaction, provider, principal().driver_id, body["amount_fen"],
-                                   _wallet_settings(), now_ms())
+                                   _wallet_settings(), now_ms(), ch)
     return jsonify(view), 201
 
 

@@ -239,13 +239,16 @@ def has_payment_password(s: Session, driver_id: int) -> bool:
 
 def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_code: str, limit: Any,
                 pay: str = "wallet", payment_password: Any = None, settings: ChargingSettings,
-                verify_password: Callable[[Any], None] | None = None, departure_at: Any = None) -> dict[str, Any]:
+                verify_password: Callable[[Any], None] | None = None, departure_at: Any = None,
+                pay_channel: Any = None, client_ip: str | None = None) -> dict[str, Any]:
     """Start charging on the gun `gun_code` for `driver_id`; returns the order's view (with
     `pay_params` for a pay-per-session start). Raises ChargingError (codes of the driver API),
     InvalidField, or the drivers' payment password errors. `verify_password(pw)` checks the
     password under the lockout (cloud.drivers.service.verify_payment_password). With
     `departure_at` (and an energy limit) the station plans the session into the cheapest
-    periods before the departure (orderly charging, docs/load-control.md)."""
+    periods before the departure (orderly charging, docs/load-control.md). `pay_channel`
+    (pay "wechat" only) is how the driver pays the session: cloud.wallet.service.CHANNELS;
+    `client_ip` is the payer's address an "h5" payment needs."""
     if not isinstance(gun_code, str) or not gun_code or len(gun_code) > 64:
         raise InvalidField("gun_code must be the code the gun's QR carries", field="gun_code")
     mode, value = check_limit(limit)
@@ -255,8 +258,10 @@ def start_order(transactions: Transactions, send: Send, *, driver_id: int, gun_c
     if payment_password is not None and not isinstance(payment_password, str):
         raise InvalidField("payment_password must be a string of six digits", field="payment_password")
     did = str(driver_id)
+    if pay_channel is not None and pay != "wechat":
+        raise InvalidField("pay_channel goes with pay: wechat", field="pay_channel")
     if pay == "wechat":
-        return _start_prepay(transactions, did, gun_code, mode, value, settings, departure)
+        return _start_prepay(transactions, did, gun_code, mode, value, settings, departure, pay_channel, client_ip)
     with transactions() as s:
         _target(s, gun_code, did)
         if _running(s, did) is not None:
@@ -390,7 +395,8 @@ def follow_start(s: Session, order_id: str, *, now: int | None = None, grace_ms:
 
 # --- pay per session -----------------------------------------------------------------------------------
 def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str, value: int,
-                  settings: ChargingSettings, departure_at: int | None = None) -> dict[str, Any]:
+                  settings: ChargingSettings, departure_at: int | None = None, pay_channel: Any = None,
+                  client_ip: str | None = None) -> dict[str, Any]:
     """A start paid by one WeChat payment: the terms wait in charging_prepays; the wallet's
     paid callback calls on_prepay_paid, which makes the order with its hold and sends the
     start. The payment is the hold plus any debt (collected first, as for every order)."""
@@ -398,6 +404,7 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
         from cloud.wallet import service as wallet  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise PaymentNotConfigured("cloud.wallet is not installed") from None
+    ch = wallet.channel(pay_channel, wallet._settings_here(), client_ip)  # checked before anything is made
     hold = value if mode == "amount" else settings.default_hold_fen
     order_id = new_order_id()
     with transactions() as s:
@@ -411,7 +418,7 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
                              created_at=now_ms(), departure_at=departure_at))
         s.flush()
         try:
-            pay_params = wallet.create_prepay(s, int(did), order_id, hold + b.debt)
+            pay_params = wallet.create_prepay(s, int(did), order_id, hold + b.debt, ch=ch)
         except Exception as e:
             # the wallet's "WeChat Pay is not set up" error, whatever its class: 503, no order
             if getattr(e, "code", None) in ("payment_not_configured", "wechatpay_not_configured") \
@@ -419,7 +426,8 @@ def _start_prepay(transactions: Transactions, did: str, gun_code: str, mode: str
                 raise PaymentNotConfigured(str(e)) from None
             raise
     view = prepay_view(transactions, did, order_id)
-    view["pay_params"] = pay_params.get("pay_params", pay_params) if isinstance(pay_params, dict) else pay_params
+    # how to pay: the signed parameters (channels jsapi, oa_jsapi) or the provider's page (h5)
+    view.update({k: pay_params[k] for k in ("channel", "pay_params", "h5_url") if k in pay_params})
     return view
 
 

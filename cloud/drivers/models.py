@@ -31,6 +31,18 @@ class Driver(Base):
     last_login_at: Mapped[int] = mapped_column(default=now_ms)
 
 
+class DriverOpenid(Base):
+    """Every (appid, openid) a driver logged in with: the mini-program's and the official
+    account's (the H5 app's). An openid is per app, and WeChat Pay wants the payer's openid
+    under the appid of the order: the H5 app in WeChat's browser pays with the account's."""
+
+    __tablename__ = "driver_openids"
+    appid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("drivers.id"), index=True)
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
 class DriverSession(Base):
     """One login: the token's SHA-256 (never the token), its expiry and its revocation."""
 

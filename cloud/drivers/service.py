@@ -35,7 +35,7 @@ from cloud.drivers.errors import (
     TokenInvalid,
     UnknownDriver,
 )
-from cloud.drivers.models import Driver, DriverSession, PaymentPassword
+from cloud.drivers.models import Driver, DriverOpenid, DriverSession, PaymentPassword
 from cloud.drivers.profile import clean_changes
 from cloud.wechat.login import WechatSession
 
@@ -137,6 +137,8 @@ def login(session: Session, ws: WechatSession, settings: DriverSettings, now: in
         driver = session.scalars(select(Driver).where(Driver.appid == app, Driver.openid == ws.openid)).one()
     if driver.blocked:
         raise DriverBlocked(f"driver {driver.id} is blocked", driver_id=driver.id)
+    insert_or_ignore(session, DriverOpenid.__table__, [{"appid": app, "openid": ws.openid, "driver_id": driver.id,
+                                                        "created_at": now}])
     driver.last_login_at = now
     if ws.unionid and driver.unionid != ws.unionid:
         driver.unionid = ws.unionid
@@ -151,6 +153,15 @@ def login(session: Session, ws: WechatSession, settings: DriverSettings, now: in
     session.flush()
     _retire_beyond(session, driver.id, settings.max_sessions, now)
     return LoginResult(token, expires_at, created, _profile(session, driver))
+
+
+def openid_for(session: Session, driver_id: int, appid: str) -> str | None:
+    """The driver's openid under `appid` (None: they never logged in through that app)."""
+    found = session.scalar(select(DriverOpenid.openid).where(DriverOpenid.driver_id == driver_id,
+                                                            DriverOpenid.appid == appid).limit(1))
+    if found is None:  # a driver made before 0027_h5pay whose own app it is
+        found = session.scalar(select(Driver.openid).where(Driver.id == driver_id, Driver.appid == appid))
+    return found
 
 
 def _retire_beyond(session: Session, driver_id: int, keep: int, now: int) -> None:

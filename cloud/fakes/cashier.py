@@ -1,7 +1,8 @@
 """The fake WeChat Pay cashier page (收银台): where a person "pays" an order in the demo.
 
 zh-CN first, English at a click (`lang=en`). The page is opened with the same parameters the
-mini-program passes to wx.requestPayment; the fake checks our paySign before showing it.
+mini-program passes to wx.requestPayment (the fake checks our paySign before showing it), or
+as an H5 order's h5_url (prepay_id and package checked), which returns to its redirect_url.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ button{width:100%;padding:.8rem;border:0;border-radius:.4rem;font-size:1.05rem;m
 <div class="amount" id="amount">¥{{ yuan }}</div>
 <dl><dt>{{ t.merchant }}</dt><dd>{{ mchid }}</dd>
 <dt>{{ t.item }}</dt><dd id="description">{{ order.description }}</dd>
-<dt>{{ t.payer }}</dt><dd>{{ order.openid[-6:] }}</dd></dl>
+{% if order.openid %}<dt>{{ t.payer }}</dt><dd>{{ order.openid[-6:] }}</dd>{% endif %}</dl>
 </div>
 <form method="post" action="{{ action }}">
 {% for k, v in params.items() %}<input type="hidden" name="{{ k }}" value="{{ v }}">{% endfor %}
@@ -78,12 +79,12 @@ def safe_return_url(url: str | None) -> str | None:
 
 
 def render(*, lang: str, params: Mapping[str, str], action: str, mchid: str, order: object = None,
-           state: str | None = None, error: str | None = None) -> str:
+           state: str | None = None, error: str | None = None, return_url: str | None = None) -> str:
     lang = lang if lang in TEXT else "zh-CN"
     other = "en" if lang == "zh-CN" else "zh-CN"
     total = getattr(order, "total", 0)
     return render_template_string(
         PAGE, t=TEXT[lang], lang=lang, params=dict(params), action=action, mchid=mchid,
         order=order, yuan=yuan(total), state=state, error=error,
-        return_url=safe_return_url(params.get("return_url")),
+        return_url=safe_return_url(return_url or params.get("return_url")),
         other_href="?" + urlencode({**{k: v for k, v in params.items() if k != "lang"}, "lang": other}))

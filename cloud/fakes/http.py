@@ -2,6 +2,7 @@
 
 WeChat Pay (api.mch.weixin.qq.com):           WeChat login (api.weixin.qq.com):
   POST /v3/pay/transactions/jsapi                GET  /sns/jscode2session
+  POST /v3/pay/transactions/h5
                                                  GET  /sns/oauth2/access_token, /sns/userinfo
 Official account web authorisation (open.weixin.qq.com):
   GET  /connect/oauth2/authorize   the authorisation page (POST: the user's Allow / Refuse)
@@ -13,6 +14,8 @@ Official account web authorisation (open.weixin.qq.com):
   GET  /v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}
 The fake's own (not WeChat's):
   GET|POST /fake/cashier        the cashier page, opened with the wx.requestPayment parameters
+  GET|POST /fake/h5pay/checkmweb  an H5 order's h5_url (wx.tenpay.com's cashier): pay, then
+                                back to its redirect_url
   POST /fake/request-payment    the same as JSON: what wx.requestPayment would answer
   POST /fake/pay/orders/{no}/pay  pay an order directly (test and demo scripts)
   GET  /fake/pay/orders, /fake/pay/deliveries   what the fake holds and sent
@@ -115,6 +118,10 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
         return 200, pay.create_jsapi(body)
 
     @v3
+    def h5(body: dict[str, Any]) -> tuple[int, Any]:
+        return 200, pay.create_h5(body, request.host_url)
+
+    @v3
     def query(body: dict[str, Any], no: str) -> tuple[int, Any]:
         return 200, pay.query(no, request.args.get("mchid"))
 
@@ -143,6 +150,7 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
     app.add_url_rule("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/<no>", view_func=query_transfer,
                      methods=["GET"])
     app.add_url_rule("/v3/pay/transactions/jsapi", view_func=jsapi, methods=["POST"])
+    app.add_url_rule("/v3/pay/transactions/h5", view_func=h5, methods=["POST"])
     app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>", view_func=query, methods=["GET"])
     app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>/close", view_func=close, methods=["POST"])
     app.add_url_rule("/v3/refund/domestic/refunds", view_func=refund, methods=["POST"])
@@ -160,6 +168,38 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
 
         try:
             order = pay.check_pay_params(params)
+        except FakeApiError as e:
+            return page(e.status, error=e.message)
+        if request.method == "GET":
+            if order.trade_state in ("SUCCESS", "REFUND"):
+                return page(order=order, state="paid")
+            if order.trade_state != "NOTPAY":
+                return page(400, error=order.trade_state)
+            return page(order=order)
+        if request.form.get("action") == "cancel":
+            return page(order=order, state="cancelled")
+        try:
+            pay.pay(order.out_trade_no)
+        except FakeApiError as e:
+            return page(e.status, error=e.message)
+        return page(order=order, state="paid")
+
+    @app.route("/fake/h5pay/checkmweb", methods=["GET", "POST"])
+    def h5_cashier() -> Response:
+        # the page WeChat's h5_url opens: prepay_id and package from h5_url, redirect_url
+        # appended by the merchant's page (where the browser goes after paying or not)
+        source = request.form if request.method == "POST" else request.args
+        params = {k: source.get(k, "") for k in ("prepay_id", "package", "redirect_url", "lang") if source.get(k)}
+        lang = params.get("lang", "zh-CN")
+        shown = {k: v for k, v in params.items() if k != "redirect_url"}
+
+        def page(status: int = 200, **kw: Any) -> Response:
+            html = cashier.render(lang=lang, params=params, action="/fake/h5pay/checkmweb", mchid=pay.mchid,
+                                  return_url=params.get("redirect_url"), **kw)
+            return Response(html, status=status, content_type="text/html; charset=utf-8")
+
+        try:
+            order = pay.check_h5_params(shown)
         except FakeApiError as e:
             return page(e.status, error=e.message)
         if request.method == "GET":

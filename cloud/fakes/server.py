@@ -39,12 +39,16 @@ class FakeServer:
     @classmethod
     def for_keys(cls, keys: FakeKeys, *, host: str = "127.0.0.1", port: int = 0,
                  **pay_options: Any) -> FakeServer:
+        oauth = FakeWechatOAuth(keys.oa_appid, keys.oa_secret)
+        # the official account is bound to the merchant: the H5 app pays under it, and only
+        # with openids its web authorisation gave out
+        pay_options.setdefault("oa_appid", keys.oa_appid)
+        pay_options.setdefault("oa_openid_known", oauth.knows_openid)
         pay = FakeWechatPay(mchid=keys.mchid, appid=keys.appid, merchant_serial_no=keys.merchant_serial_no,
                             merchant_public_key=keys.merchant_key.public_key(), apiv3_key=keys.apiv3_key,
                             signing_key=keys.wechatpay_key, signing_serial=keys.wechatpay_public_key_id,
                             **pay_options)
-        return cls(pay, FakeWechatLogin(keys.appid, keys.app_secret), host, port,
-                   oauth=FakeWechatOAuth(keys.oa_appid, keys.oa_secret))
+        return cls(pay, FakeWechatLogin(keys.appid, keys.app_secret), host, port, oauth=oauth)
 
     @property
     def port(self) -> int:

@@ -71,6 +71,7 @@ class FakeWechatOAuth:
         self._codes: dict[str, _Code] = {}
         self._tokens: dict[str, _Token] = {}
         self._fail: list[int] = []
+        self._given: set[str] = set()
         self._lock = threading.Lock()
         self.exchanges: list[tuple[str, int]] = []  # (code, errcode or 0)
         self.userinfos: list[tuple[str, int]] = []  # (openid asked for, errcode or 0)
@@ -78,6 +79,18 @@ class FakeWechatOAuth:
     def openid_for(self, user: str) -> str:
         digest = hashlib.sha256(f"{self.appid}:{user}".encode()).digest()
         return "o" + base64.urlsafe_b64encode(digest).decode()[:27]
+
+    def knows_openid(self, openid: str) -> bool:
+        """Whether this account's authorisation gave `openid` out (the fake Pay asks)."""
+        with self._lock:
+            return openid in self._given
+
+    def remember(self, user: str) -> str:
+        """The user's openid, as given out (a test's driver who authorised before)."""
+        openid = self.openid_for(user)
+        with self._lock:
+            self._given.add(openid)
+        return openid
 
     def fail_next(self, errcode: int) -> None:
         with self._lock:
@@ -109,6 +122,7 @@ class FakeWechatOAuth:
         if allow:
             code = secrets.token_urlsafe(24)
             with self._lock:
+                self._given.add(self.openid_for(user))
                 self._codes[code] = _Code(self.openid_for(user), unionid_for(user) if self.with_unionid else None,
                                           checked["scope"], user, self.clock() + CODE_TTL_S)
             back.append(("code", code))

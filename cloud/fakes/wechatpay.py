@@ -1,5 +1,8 @@
 """A fake WeChat Pay (API v3, public-key mode) that behaves like the real one at its edges.
 
+JSAPI orders (the mini-program's appid, or the official account's with its openids) and H5
+orders (scene_info checked; h5_url is this fake's H5 cashier page) are kept alike.
+
 It checks OUR signature on every /v3 request (401 SIGN_ERROR otherwise), applies the field
 rules WeChat documents, keeps orders and refunds (one refund per out_refund_no), signs every
 answer with its own key (serial PUB_KEY_ID_… or a platform certificate's), and sends
@@ -21,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
@@ -67,6 +70,9 @@ class Order:
     time_expire: datetime | None
     request: dict[str, Any]
     trade_state: str = "NOTPAY"
+    trade_type: str = "JSAPI"  # or MWEB (an H5 payment: the payer is known once they pay)
+    h5_package: str | None = None  # the `package` in an H5 order's h5_url
+    payer_client_ip: str | None = None
     transaction_id: str | None = None
     success_time: datetime | None = None
     refunded: int = 0
@@ -125,6 +131,14 @@ class FakeWechatPay:
     # final state only to the next query
     transfer_outcome: str = "SUCCESS"
     transfer_pending: bool = False
+    # the official account bound to this merchant (the H5 app pays under it); its JSAPI
+    # orders must name an openid that account gave out, when `oa_openid_known` can tell
+    oa_appid: str | None = None
+    oa_openid_known: Callable[[str], bool] | None = None
+
+    @property
+    def appids(self) -> tuple[str, ...]:
+        return (self.appid,) if not self.oa_appid else (self.appid, self.oa_appid)
 
     def __post_init__(self) -> None:
         self.orders: dict[str, Order] = {}
@@ -210,19 +224,18 @@ class FakeWechatPay:
 
     # -- payments ---------------------------------------------------------------------
 
-    def create_jsapi(self, req: Mapping[str, Any]) -> dict[str, Any]:
+    def _checked_order(self, req: Mapping[str, Any], trade_type: str) -> Order:
+        """The fields JSAPI and H5 orders share, checked as WeChat documents them."""
         if req.get("mchid") != self.mchid:
             raise FakeApiError(400, "PARAM_ERROR", "mchid in the body differs from the merchant's")
-        if req.get("appid") != self.appid:
+        if req.get("appid") not in self.appids:
             raise FakeApiError(400, "APPID_MCHID_NOT_MATCH", "appid is not bound to this mchid")
         amount = req.get("amount") if isinstance(req.get("amount"), dict) else {}
-        payer = req.get("payer") if isinstance(req.get("payer"), dict) else {}
         with _param_errors():
             no = validate.out_trade_no(req.get("out_trade_no"))
             description = validate.text(req.get("description"), "description", 127)
             notify = validate.notify_url(req.get("notify_url"))
             total = validate.fen(amount.get("total"), "amount.total")
-            openid = validate.text(payer.get("openid"), "payer.openid", 128)
             attach = validate.text(req.get("attach"), "attach", 128, required=False)
             if amount.get("currency", "CNY") != "CNY":
                 raise InvalidPaymentRequest("amount.currency", "only CNY")
@@ -231,23 +244,62 @@ class FakeWechatPay:
                 expire = validate.parse_rfc3339(req.get("time_expire"))
                 if expire is None:
                     raise InvalidPaymentRequest("time_expire", "is not RFC 3339 with an offset")
+        assert description is not None
+        return Order(appid=str(req["appid"]), out_trade_no=no, description=description, notify_url=notify,
+                     total=total, openid="", prepay_id="wx" + secrets.token_hex(16), attach=attach,
+                     time_expire=expire, request=dict(req), trade_type=trade_type)
+
+    def _open(self, order: Order) -> Order:
+        """Keep a new order, or answer the same one again (same out_trade_no and parameters)."""
         with self._lock:
-            order = self.orders.get(no)
-            if order is not None:
-                if order.trade_state in ("SUCCESS", "REFUND"):
+            known = self.orders.get(order.out_trade_no)
+            if known is not None:
+                if known.trade_state in ("SUCCESS", "REFUND"):
                     raise FakeApiError(400, "ORDERPAID", "该订单已支付 (order already paid)")
-                if order.trade_state == "CLOSED":
+                if known.trade_state == "CLOSED":
                     raise FakeApiError(400, "ORDER_CLOSED", "该订单已关闭 (order closed)")
-                if order.request != dict(req):
+                if known.request != order.request:
                     raise FakeApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复 (out_trade_no used "
                                                                  "with other parameters)")
-                return {"prepay_id": order.prepay_id}
-            assert description is not None and openid is not None
-            order = Order(appid=self.appid, out_trade_no=no, description=description, notify_url=notify,
-                          total=total, openid=openid, prepay_id="wx" + secrets.token_hex(16),
-                          attach=attach, time_expire=expire, request=dict(req))
-            self.orders[no] = order
-            return {"prepay_id": order.prepay_id}
+                return known
+            self.orders[order.out_trade_no] = order
+            return order
+
+    def create_jsapi(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        order = self._checked_order(req, "JSAPI")
+        payer = req.get("payer") if isinstance(req.get("payer"), dict) else {}
+        with _param_errors():
+            order.openid = str(validate.text(payer.get("openid"), "payer.openid", 128))
+        if order.appid == self.oa_appid and self.oa_openid_known is not None \
+                and not self.oa_openid_known(order.openid):
+            # an openid is per app: the mini-program's openid under the account's appid is refused
+            raise FakeApiError(400, "PARAM_ERROR", "payer.openid is not an openid of this appid "
+                                                   "(openid和appid不匹配)")
+        return {"prepay_id": self._open(order).prepay_id}
+
+    def create_h5(self, req: Mapping[str, Any], cashier_base: str) -> dict[str, Any]:
+        """POST /v3/pay/transactions/h5: scene_info with the payer's IP and h5_info.type
+        checked; the answer's h5_url is this fake's H5 cashier page (`cashier_base`)."""
+        order = self._checked_order(req, "MWEB")
+        if "payer" in req:
+            raise FakeApiError(400, "PARAM_ERROR", "an H5 order has no payer")
+        scene = req.get("scene_info") if isinstance(req.get("scene_info"), dict) else {}
+        h5 = scene.get("h5_info") if isinstance(scene.get("h5_info"), dict) else {}
+        with _param_errors():
+            order.payer_client_ip = validate.client_ip(scene.get("payer_client_ip"), "scene_info.payer_client_ip")
+            if h5.get("type") not in validate.H5_TYPES:
+                raise InvalidPaymentRequest("scene_info.h5_info.type", f"one of {', '.join(validate.H5_TYPES)}")
+        order.h5_package = str(next(self._ids) * 7919 % 10**10)
+        order = self._open(order)
+        query = urlencode({"prepay_id": order.prepay_id, "package": order.h5_package})
+        return {"h5_url": f"{cashier_base.rstrip('/')}/fake/h5pay/checkmweb?{query}"}
+
+    def check_h5_params(self, params: Mapping[str, str]) -> Order:
+        """What WeChat's H5 cashier checks of its address: an H5 order's prepay_id and package."""
+        order = self.order_by_prepay_id(params.get("prepay_id") or "")
+        if order.trade_type != "MWEB" or params.get("package") != order.h5_package:
+            raise FakeApiError(400, "PARAM_ERROR", "not this H5 payment's address (prepay_id, package)")
+        return order
 
     def _order(self, no: str) -> Order:
         order = self.orders.get(no)
@@ -262,10 +314,10 @@ class FakeWechatPay:
         total = self.faults.report_total_fen if self.faults.report_total_fen is not None else order.total
         tx: dict[str, Any] = {
             "appid": order.appid, "mchid": self.mchid, "out_trade_no": order.out_trade_no,
-            "trade_type": "JSAPI", "trade_state": order.trade_state,
+            "trade_type": order.trade_type, "trade_state": order.trade_state,
             "trade_state_desc": {"SUCCESS": "支付成功", "REFUND": "转入退款", "NOTPAY": "未支付",
                                  "CLOSED": "已关闭"}.get(order.trade_state, order.trade_state),
-            "payer": {"openid": order.openid},
+            "payer": {"openid": order.openid} if order.openid else {},
             "amount": {"total": total, "currency": "CNY", "payer_currency": "CNY"},
         }
         if order.attach is not None:
@@ -308,9 +360,11 @@ class FakeWechatPay:
         missing = [k for k in need if not params.get(k)]
         if missing:
             raise FakeApiError(400, "PARAM_ERROR", f"wx.requestPayment lacks {', '.join(missing)}")
+        # wx.requestPayment takes no appId (the mini-program's); getBrandWCPayRequest in the
+        # official account's pages must name the appid the order was made with
         app_id = params.get("appId") or self.appid
-        if app_id != self.appid:
-            raise FakeApiError(400, "PARAM_ERROR", "appId is not the mini-program's")
+        if app_id not in self.appids:
+            raise FakeApiError(400, "PARAM_ERROR", "appId is not bound to this merchant")
         if params["signType"] != "RSA":
             raise FakeApiError(400, "PARAM_ERROR", "signType must be RSA")
         msg = signing.pay_sign_message(app_id, params["timeStamp"], params["nonceStr"], params["package"])
@@ -318,7 +372,12 @@ class FakeWechatPay:
             raise FakeApiError(401, "SIGN_ERROR", "paySign does not verify with the merchant's key")
         if not params["package"].startswith("prepay_id="):
             raise FakeApiError(400, "PARAM_ERROR", "package must be prepay_id=…")
-        return self.order_by_prepay_id(params["package"].removeprefix("prepay_id="))
+        order = self.order_by_prepay_id(params["package"].removeprefix("prepay_id="))
+        if order.trade_type != "JSAPI":
+            raise FakeApiError(400, "PARAM_ERROR", "not a JSAPI order")
+        if order.appid != app_id:
+            raise FakeApiError(400, "PARAM_ERROR", f"appId {app_id} is not the order's appid {order.appid}")
+        return order
 
     def pay(self, out_trade_no: str) -> Order:
         """The payer confirms: the order is paid and its notification goes out."""
@@ -327,6 +386,8 @@ class FakeWechatPay:
             if order.trade_state != "NOTPAY":
                 raise FakeApiError(400, "ORDER_NOT_PAYABLE", f"order is {order.trade_state}")
             order.trade_state = "SUCCESS"
+            if not order.openid:  # an H5 payment: whoever paid, under the order's appid
+                order.openid = "o" + secrets.token_urlsafe(20)
             order.transaction_id = datetime.fromtimestamp(self.clock(), CHINA).strftime("4200%Y%m%d") + \
                 f"{next(self._ids):014d}"
             order.success_time = datetime.fromtimestamp(self.clock(), UTC)

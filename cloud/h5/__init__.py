@@ -10,8 +10,13 @@ browser by a cookie, single use: cloud/drivers/weblogin.py); WeChat sends it bac
 (cloud/wechat/oauth.py), logs the driver in and hands the app its token in the address's
 fragment (never sent to a server; the app drops it from the address at once). A refusal goes
 back to the app's login page as `#/login?error=<code>`, shown in the driver's language. The
-demo and the tests run the same flow against the local fake (cloud/fakes). When
-WECHATPAY_BASE_URL is on this machine, a recharge opens the fake's cashier page.
+demo and the tests run the same flow against the local fake (cloud/fakes).
+
+Paying (docs/payments.md "Channels"): inside WeChat's browser, logged in through the official
+account, the app pays with WeixinJSBridge getBrandWCPayRequest (JSAPI under the account's
+appid and openid); in any other browser with WeChat Pay's H5 page (h5_url), which returns to
+the app, where the app asks the cloud how the payment ended. The demo's fake serves h5_url
+as its cashier page.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from cloud.db import db
 from cloud.drivers import weblogin
 from cloud.drivers.errors import DriverError
 from cloud.drivers.service import DriverSettings
+from cloud.maptiles import attribution
 from cloud.models import now_ms
 from cloud.wechat.login import LoginError
 from cloud.wechat.oauth import OAuthConfig, WechatOAuth
@@ -39,20 +45,6 @@ LOGIN_COOKIE, LOGIN_COOKIE_PATH = "jc_h5_login", "/app/login/wechat"
 # serves only with the driver's token, are fetched and shown from a blob URL.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
-
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def local_fake(setting: str) -> str | None:
-    """The setting's base URL when it names this machine (the local fakes), else None: real
-    WeChat is never on loopback, so a deployment never offers the stand-in pages."""
-    url = str(current_app.config.get(setting) or "").rstrip("/")
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    return url if host in LOOPBACK else None
 
 
 def tile_origins(template: str, subdomains: str) -> list[str]:
@@ -91,10 +83,9 @@ def _page(status: int = 200) -> Any:
         return Response("H5 app not built: run scripts/setup.sh (npm ci && npm run build).\n"
                         "H5 应用尚未构建：请运行 scripts/setup.sh。\n", status=503, content_type="text/plain; charset=utf-8")
     version = int(BUNDLE.stat().st_mtime)
-    pay = local_fake("WECHATPAY_BASE_URL")
-    return render_template("h5/index.html", version=version,
-                           cashier=f"{pay}/fake/cashier" if pay else "",
-                           tiles=str(current_app.config.get("H5_MAP_TILE_URL") or ""),
+    tiles = str(current_app.config.get("H5_MAP_TILE_URL") or "")
+    return render_template("h5/index.html", version=version, tiles=tiles,
+                           attribution=attribution(tiles, current_app.config.get("H5_MAP_TILE_ATTRIBUTION")),
                            subdomains=str(current_app.config.get("H5_MAP_TILE_SUBDOMAINS") or "")), status
 
 

@@ -27,6 +27,24 @@ class NewOrder:
     time_expire: datetime | None = None  # timezone-aware; None: the provider's default (2 h)
     attach: str | None = None  # returned untouched in query and notification
     notify_url: str | None = None  # None: the provider's configured payment notify URL
+    # the app the payer's openid belongs to: None is the provider's own (the mini-program's);
+    # the H5 app inside WeChat's browser pays under the official account's appid and openid
+    appid: str | None = None
+
+
+@dataclass(frozen=True)
+class H5Payment:
+    """A payment opened for a phone browser outside WeChat: the browser goes to `h5_url`
+    (WeChat's cashier, which then opens WeChat to pay) and comes back to the merchant's page."""
+
+    h5_url: str
+
+    def with_redirect(self, redirect_url: str) -> str:
+        """h5_url with WeChat's `redirect_url` parameter: where the browser returns after paying."""
+        from urllib.parse import quote
+
+        sep = "&" if "?" in self.h5_url else "?"
+        return f"{self.h5_url}{sep}redirect_url={quote(redirect_url, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,12 @@ class PaymentProvider(Protocol):
     def create_jsapi_order(self, order: NewOrder) -> PayParams:
         """Create (or, same parameters again, re-fetch) a payment; the signed wx.requestPayment
         parameters. Raises InvalidPaymentRequest before sending anything invalid."""
+        ...
+
+    def create_h5_order(self, order: NewOrder, payer_client_ip: str) -> H5Payment:
+        """A payment for a phone browser outside WeChat (WeChat Pay "H5"); `order.payer_openid`
+        is not used (the payer is whoever pays at the cashier). Raises InvalidPaymentRequest
+        before sending anything invalid."""
         ...
 
     def query_order(self, out_trade_no: str) -> Transaction: ...

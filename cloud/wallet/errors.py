@@ -48,6 +48,13 @@ class PaymentFailed(WalletError):
     code = "payment_failed"
 
 
+class ChannelUnavailable(WalletError):
+    """This way of paying is not open to this driver here (no official account configured,
+    the driver never logged in through it, the payer's IP unknown); facts: channel."""
+
+    code = "payment_channel_unavailable"
+
+
 class UnknownPayment(WalletError):
     """A notification or query about an out_trade_no / out_refund_no we never made."""
 

@@ -57,6 +57,7 @@ from cloud.payments.provider import (
 )
 from cloud.wallet import split as splitting
 from cloud.wallet.errors import (
+    ChannelUnavailable,
     NotFound,
     NothingToRefund,
     PaymentFailed,
@@ -134,12 +135,59 @@ def payment_view(p: WalletPayment) -> dict[str, Any]:
 
 
 # --- recharges ----------------------------------------------------------------------------------
+# How a payment is made (the driver API's `channel`): the mini-program's wx.requestPayment
+# (JSAPI under the mini-program's appid), the H5 app inside WeChat's browser
+# (WeixinJSBridge getBrandWCPayRequest: JSAPI under the official account's appid and openid),
+# the H5 app in any other phone browser (an H5 payment: the browser goes to the provider's page).
+CHANNELS = ("jsapi", "oa_jsapi", "h5")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The channel of one payment, checked: its name, the appid the order is made under
+    (None: the provider's own) and, for "h5", the payer's IP address."""
+
+    name: str = "jsapi"
+    appid: str | None = None
+    client_ip: str | None = None
+
+
+def channel(name: Any, settings: WalletSettings, client_ip: str | None = None) -> Channel:
+    """The checked channel of a request (`name` None: "jsapi")."""
+    if name is None:
+        name = "jsapi"
+    if name not in CHANNELS:
+        raise InvalidField(f"channel must be one of {', '.join(CHANNELS)}", field="channel")
+    if name == "jsapi":
+        return Channel()
+    if not settings.oa_appid and name == "oa_jsapi":
+        raise ChannelUnavailable("no official account is configured (WECHAT_OA_APPID)", channel=name)
+    if name == "h5":
+        if not client_ip:
+            raise ChannelUnavailable("the payer's IP address is unknown", channel=name)
+        return Channel("h5", settings.oa_appid or None, client_ip)
+    return Channel("oa_jsapi", settings.oa_appid)
+
+
+def _payer_openid(s: Session, driver_id: int, ch: Channel) -> str:
+    """The openid the order names: the driver's under the channel's appid."""
+    if ch.name == "h5":
+        return ""  # the payer is whoever pays at the provider's page
+    if ch.name == "oa_jsapi":
+        assert ch.appid is not None
+        found = drivers.openid_for(s, driver_id, ch.appid)
+        if found is None:
+            raise ChannelUnavailable("the driver never logged in through the official account", channel=ch.name)
+        return found
+    return s.scalar(select(Driver.openid).where(Driver.id == driver_id)) or ""
+
+
 def _new_payment(s: Session, driver_id: int, purpose: str, order_id: str | None, amount: int,
-                 settings: WalletSettings, now: int) -> tuple[WalletPayment, str]:
+                 settings: WalletSettings, now: int, ch: Channel = Channel()) -> tuple[WalletPayment, str]:
     _sqlite_write_lock(s)
-    openid = s.scalar(select(Driver.openid).where(Driver.id == driver_id))
-    if openid is None:
+    if s.scalar(select(Driver.id).where(Driver.id == driver_id)) is None:
         raise NotFound(f"no driver {driver_id}")
+    openid = _payer_openid(s, driver_id, ch)
     p = WalletPayment(out_trade_no=new_number("TU" if purpose == "wallet" else "TS", now), driver_id=driver_id,
                       purpose=purpose, order_id=order_id, amount_fen=amount, state="pending", refunded_fen=0,
                       expires_at=now + settings.payment_expire_ms, created_at=now, updated_at=now)
@@ -148,11 +196,20 @@ def _new_payment(s: Session, driver_id: int, purpose: str, order_id: str | None,
     return p, openid
 
 
-def _open_order(provider: PaymentProvider, p: WalletPayment, openid: str, description: str) -> dict[str, str]:
+def _open_order(provider: PaymentProvider, p: WalletPayment, openid: str, description: str,
+                ch: Channel = Channel()) -> dict[str, Any]:
+    """Open the payment at the provider: {"channel", "pay_params"} (signed for wx.requestPayment
+    or getBrandWCPayRequest) or, for "h5", {"channel", "h5_url"}."""
     order = NewOrder(out_trade_no=p.out_trade_no, description=description, total_fen=p.amount_fen,
-                     payer_openid=openid, time_expire=datetime.fromtimestamp(p.expires_at // 1000, UTC))
+                     payer_openid=openid, time_expire=datetime.fromtimestamp(p.expires_at // 1000, UTC),
+                     appid=ch.appid)
     try:
-        return provider.create_jsapi_order(order).for_request_payment()
+        if ch.name == "h5":
+            assert ch.client_ip is not None
+            return {"channel": "h5", "h5_url": provider.create_h5_order(order, ch.client_ip).h5_url}
+        params = provider.create_jsapi_order(order)
+        p.prepay_id = params.prepay_id
+        return {"channel": ch.name, "pay_params": params.for_request_payment()}
     except (ProviderUnavailable, SignatureInvalid) as e:
         # the order may exist at the provider: it stays pending; a poll or the job settles it
         log.warning("payment %s not opened: %s", p.out_trade_no, e)
@@ -163,24 +220,25 @@ def _open_order(provider: PaymentProvider, p: WalletPayment, openid: str, descri
 
 
 def create_recharge(transactions: Transactions, provider: PaymentProvider, driver_id: int, amount_fen: Any,
-                    settings: WalletSettings, now: int | None = None) -> dict[str, Any]:
-    """A pending recharge and the signed wx.requestPayment parameters for it. The row is
+                    settings: WalletSettings, now: int | None = None, ch: Channel = Channel()) -> dict[str, Any]:
+    """A pending recharge and how to pay it: the signed wx.requestPayment parameters
+    (channels "jsapi", "oa_jsapi") or the provider's page (`h5_url`, channel "h5"). The row is
     committed before the provider is asked, so its notification always finds it."""
     amount = _amount(amount_fen, "amount_fen", settings.recharge_min_fen, settings.recharge_max_fen)
     now = now_ms() if now is None else now
     with transactions() as s:
-        p, openid = _new_payment(s, driver_id, "wallet", None, amount, settings, now)
+        p, openid = _new_payment(s, driver_id, "wallet", None, amount, settings, now, ch)
         s.expunge(p)
     try:
-        params = _open_order(provider, p, openid, RECHARGE_DESCRIPTION)
+        how = _open_order(provider, p, openid, RECHARGE_DESCRIPTION, ch)
     except PaymentFailed:
         with transactions() as s:
             _close(s, p.out_trade_no, now_ms())
         raise
-    with transactions() as s:
-        s.execute(update(WalletPayment).where(WalletPayment.id == p.id)
-                  .values(prepay_id=params["package"].removeprefix("prepay_id=")))
-    return {**payment_view(p), "pay_params": params}
+    if p.prepay_id:
+        with transactions() as s:
+            s.execute(update(WalletPayment).where(WalletPayment.id == p.id).values(prepay_id=p.prepay_id))
+    return {**payment_view(p), **how}
 
 
 def _close(s: Session, out_trade_no: str, now: int) -> None:
@@ -626,9 +684,9 @@ def _provider_here() -> PaymentProvider:
 
 def create_prepay(s: Session, driver_id: int, order_id: str, amount_fen: int, *,
                   provider: PaymentProvider | None = None, settings: WalletSettings | None = None,
-                  now: int | None = None) -> dict[str, Any]:
+                  now: int | None = None, ch: Channel = Channel()) -> dict[str, Any]:
     """A WeChat payment for one order (purpose "session"): {"recharge_id", "amount_fen",
-    "state", "pay_params"}. When it is paid, its amount is credited to the driver's cash and
+    "state", "channel", "pay_params" or "h5_url"}. When it is paid, its amount is credited to the driver's cash and
     PAID_HANDLERS["session"](s, order_id) runs in the same transaction. Asked again for the
     same order and amount while pending, it gives the same payment. The row is written in
     the caller's transaction (the caller commits): a notification that comes before that
@@ -643,13 +701,12 @@ def create_prepay(s: Session, driver_id: int, order_id: str, amount_fen: int, *,
                                              WalletPayment.amount_fen == amount, WalletPayment.expires_at > now + 60_000)
                  .order_by(WalletPayment.id.desc()).limit(1))
     if p is None:
-        p, openid = _new_payment(s, driver_id, "session", order_id, amount, settings, now)
+        p, openid = _new_payment(s, driver_id, "session", order_id, amount, settings, now, ch)
     else:
-        openid = s.scalar(select(Driver.openid).where(Driver.id == driver_id)) or ""
-    params = _open_order(provider, p, openid, SESSION_DESCRIPTION)
-    p.prepay_id = params["package"].removeprefix("prepay_id=")
+        openid = _payer_openid(s, driver_id, ch)
+    how = _open_order(provider, p, openid, SESSION_DESCRIPTION, ch)
     s.flush()
-    return {**payment_view(p), "pay_params": params}
+    return {**payment_view(p), **how}
 
 
 def refund_prepay_rest(s: Session, order_id: str, *, provider: PaymentProvider | None = None,

@@ -24,6 +24,8 @@ class WalletSettings:
     poll_after_ms: int = 10_000
     reconcile_after_ms: int = 300_000
     refund_retry_after_ms: int = 600_000
+    # the official account the H5 app pays under (WECHATPAY_OA_APPID, else WECHAT_OA_APPID)
+    oa_appid: str = ""
 
     @classmethod
     def from_settings(cls, s: Mapping[str, Any]) -> WalletSettings:
@@ -36,6 +38,7 @@ class WalletSettings:
             reconcile_after_ms=int(s.get("WALLET_RECONCILE_AFTER_S", d.reconcile_after_ms // 1000)) * 1000,
             refund_retry_after_ms=int(s.get("WALLET_REFUND_RETRY_AFTER_S",
                                             d.refund_retry_after_ms // 1000)) * 1000,
+            oa_appid=str(s.get("WECHATPAY_OA_APPID") or "").strip() or str(s.get("WECHAT_OA_APPID") or "").strip(),
         )
 
 

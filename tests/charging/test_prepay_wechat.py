@@ -134,3 +134,38 @@ def _online(live: Live) -> bool:
         row = db.session.get(StationState, SID)
         db.session.rollback()
         return bool(row and row.online and row.telemetry)
+
+
+def test_prepaid_session_from_a_phone_browser_pays_on_the_h5_page(paying: tuple[Live, FakeServer]) -> None:
+    """The H5 app outside WeChat: pay_channel "h5" opens a WeChat Pay H5 order (the payer's IP
+    sent); paying at its page (h5_url) starts the session exactly as a JSAPI payment does."""
+    live, fake = paying
+    assert fake.pay is not None
+    app, client = live.app, live.app.test_client()
+    seed(app, seed_station, SID, *ORIGIN, guns={GUN: "plugged"}, state_row=False)
+    st = live.station(SID)
+    seed(app, lambda s: record_issued(s, live.broker.station(SID).identity.cert, "station"))
+    st.publish_raw("telemetry", json.dumps(telemetry([gun_entry(GUN, "plugged")])), qos=1)
+    wait_for(lambda: _online(live), 10, "S1 online with telemetry")
+    st.answer = lambda cmd: Reply.success(cmd["id"], {"session_id": "5e55a0b1-2222-4333-8444-555566668888",
+                                                      "power_cap_w": 60_000}) \
+        if cmd["type"] == "start" else Reply.success(cmd["id"])
+    token, did = login(client, fake, "prepay-h5-driver")
+    h = auth(token)
+    body = {"gun_code": CODE, "limit": {"mode": "amount", "value": 2000}, "pay": "wechat"}
+    refused = client.post(ORDERS, json={**body, "pay": "wallet", "pay_channel": "h5"}, headers=h)
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "invalid_request"
+    r = client.post(ORDERS, json={**body, "pay_channel": "h5"}, headers=h,
+                    environ_base={"REMOTE_ADDR": "198.51.100.77"})
+    assert r.status_code == 201, r.json
+    assert r.json["channel"] == "h5" and "pay_params" not in r.json
+    assert r.json["h5_url"].startswith(fake.url + "/fake/h5pay/checkmweb?")
+    [paid] = [o for o in fake.pay.orders.values() if o.trade_type == "MWEB"]
+    assert (paid.total, paid.payer_client_ip) == (2000, "198.51.100.77")
+    fake.pay.pay(paid.out_trade_no)
+    [cmd] = wait_for(lambda: [c for c in st.commands if c["type"] == "start"], 10, "the start sent")
+    for t in list(charging.STARTS):
+        t.join(10)
+    assert cmd["order_id"] == r.json["order_id"] and cmd["limit"] == {"mode": "amount", "value": 2000}
+    assert (balances(app, did).cash, balances(app, did).held) == (0, 2000)
+    assert verify_ledger(app) == []

@@ -214,6 +214,8 @@ def test_station_map_markers_by_free_guns_and_click_to_details(cloud: Cloud, pho
     # AMap's GCJ-02 tiles, asked for by subdomain 1-4 and x/y/z, drawn under the markers
     page.wait_for_function("document.querySelectorAll('#station-map img.leaflet-tile-loaded').length > 0")
     assert tiles and all("appmaptile?lang=zh_cn&size=1&scale=1&style=8&x=" in u for u in tiles)
+    # the tiles' provider is credited, as AMap asks (H5_MAP_TILE_ATTRIBUTION, its default)
+    assert "© 高德地图 AutoNavi" in page.locator("#station-map .leaflet-control-attribution").inner_text()
     page.screenshot(path=str(tmp_path / "h5-map.png"))
     page.locator("#station-map path.jc-marker-free").first.click()
     page.wait_for_selector("#page-station h1")
@@ -238,6 +240,7 @@ def test_station_map_without_tiles_still_shows_the_markers(tmp_path_factory: Any
         page.locator("#page-stations .chip").nth(1).click()
         page.wait_for_selector("#station-map path.jc-marker-free")
         assert page.locator("#station-map img.leaflet-tile").count() == 0
+        assert page.locator("#station-map .leaflet-control-attribution").count() == 0  # no tiles, no credit
         page.locator("#station-map path.jc-marker-free").click()
         page.wait_for_selector("#page-station h1")
         assert page.locator("#page-station h1").inner_text() == "世纪公园站"

@@ -94,6 +94,25 @@ def test_wgs84_tiles_get_converted_points(seeded_app: tuple[Flask, Seeded]) -> N
     p = next(p for p in data["points"] if p["sid"] == "ST000")
     assert (p["lat"], p["lng"]) != (22.5431, 114.0579) and abs(p["lat"] - 22.5431) < 0.01
     assert 'data-tiles="https://tile.example/{z}/{x}/{y}.png"' in r.text
+    assert 'data-attribution=""' in r.text  # an unknown tile host: only what the operator sets
+
+
+def test_the_map_credits_its_tile_provider(seeded_app: tuple[Flask, Seeded]) -> None:
+    app, _ = seeded_app
+    shown = {}
+    for tiles, given in (("https://tile.openstreetmap.org/{z}/{x}/{y}.png", ""),
+                         ("https://webrd01.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}", ""),
+                         ("https://tile.example/{z}/{x}/{y}.png", "© 示例地图")):
+        app.config.update(CONSOLE_MAP_TILES=tiles, CONSOLE_MAP_ATTRIBUTION=given)
+        try:
+            c = app.test_client()
+            login(c, "root")
+            shown[tiles.split("/")[2]] = re.search(r'data-attribution="([^"]*)"', c.get("/").text).group(1)
+        finally:
+            app.config.update(CONSOLE_MAP_TILES="", CONSOLE_MAP_ATTRIBUTION="")
+    assert "OpenStreetMap</a> contributors" in shown["tile.openstreetmap.org"].replace("&lt;/a&gt;", "</a>")
+    assert shown["webrd01.is.autonavi.com"] == "© 高德地图 AutoNavi"
+    assert shown["tile.example"] == "© 示例地图"
 
 
 def test_map_settings_are_checked(tmp_path) -> None:  # noqa: ANN001

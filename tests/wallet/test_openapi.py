@@ -64,6 +64,11 @@ def test_every_wallet_operation_as_documented(app: Flask, client: FlaskClient, f
     fake.pay.faults = Faults()
     fake.pay.notify_origin = "http://127.0.0.1:9"
     made = x("POST", rc, 201, json={"amount_fen": 5000}, headers=h)
+    # the H5 app's channels: an H5 payment's page; the official account's JSAPI needs its login
+    h5 = x("POST", rc, 201, json={"amount_fen": 100, "channel": "h5"}, headers=h)
+    assert h5["channel"] == "h5" and h5["h5_url"].startswith(fake.url)
+    x("POST", rc, 409, "payment_channel_unavailable", json={"amount_fen": 100, "channel": "oa_jsapi"}, headers=h)
+    x("POST", rc, 400, "invalid_request", json={"amount_fen": 100, "channel": "card"}, headers=h)
     fake.pay.pay(made["recharge_id"])
     x("GET", rc, 200, headers=h)
     x("GET", f"{rc}?limit=1&before={made['recharge_id']}", 200, headers=h)

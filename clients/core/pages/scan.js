@@ -139,8 +139,10 @@ function createScan(ctx) {
     limit() { return limitOf(store.state); },
     /** Start the order: resolves it (the shell then opens the charging page, after paying
      * with its pay_params when the driver chose WeChat Pay) or undefined
-     * with state.error, state.errorCode and, where the API gave one, state.nearest. */
-    start() {
+     * with state.error, state.errorCode and, where the API gave one, state.nearest.
+     * `payChannel` (WeChat Pay only): how the shell pays — "jsapi" (the mini-program, the
+     * default), "oa_jsapi" (the H5 app in WeChat's browser) or "h5" (any other phone browser). */
+    start(payChannel) {
       const st = store.state;
       const chosen = limitOf(st);
       if (chosen.error) { store.set({ error: ctx.t(chosen.error), errorCode: chosen.error }); return Promise.resolve(undefined); }
@@ -156,6 +158,7 @@ function createScan(ctx) {
       const body = { gun_code: st.code, limit: chosen.limit, pay: st.pay };
       if (departure) body.departure_at = departure;
       if (st.password && st.pay === 'wallet') body.payment_password = st.password;
+      if (st.pay === 'wechat' && payChannel) body.pay_channel = payChannel;
       store.set({ busy: true, error: '', errorCode: '', nearest: null, nearestText: '', nearestGun: null, nearestGunText: '' });
       return ctx.api.startOrder(body).then((order) => {
         store.set({ busy: false, order, askPassword: false, password: '' });

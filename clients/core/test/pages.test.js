@@ -285,3 +285,48 @@ test('records: pages by `before`', async () => {
   assert.equal(vm.state.more, false);
   assert.equal(vm.state.items.length, 20);
 });
+
+test('wallet: an H5 recharge names its channel; back from paying, the cloud decides how it ended', async () => {
+  let asked = 0;
+  const { ctx, sent, timers } = context({
+    'GET /wallet': { balance_fen: 5000, cash_fen: 5000, bonus_fen: 0, held_fen: 0, debt_fen: 0, refundable_fen: 5000 },
+    'GET /wallet/recharges': { recharges: [] },
+    'GET /wallet/refunds': { refunds: [] },
+    'POST /wallet/recharges': { status: 201, data: { recharge_id: 'TU1', amount_fen: 5000, state: 'pending', channel: 'h5',
+      h5_url: 'https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx1&package=1' } },
+    // pending twice (the notification not in yet), then paid
+    'GET /wallet/recharges/TU1': () => { asked += 1; return { recharge_id: 'TU1', state: asked < 3 ? 'pending' : 'paid' }; },
+  });
+  const vm = P.wallet.createWallet(ctx);
+  const r = await vm.recharge('h5');
+  assert.equal(r.h5_url.indexOf('https://wx.tenpay.com/'), 0);
+  assert.deepEqual(sent.find((x) => x.method === 'POST').body, { amount_fen: 5000, channel: 'h5' });
+  const done = vm.confirm('TU1', 5, 1000);
+  for (let i = 0; i < 20 && asked < 3; i += 1) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (timers.pending.length) timers.fire();
+  }
+  const got = await done;
+  assert.equal(got.state, 'paid');
+  assert.equal(asked, 3);
+  assert.equal(vm.state.notice, '充值成功，已到账。');
+  assert.equal(vm.state.view.balance, '¥50.00');
+});
+
+test('wallet: a recharge still pending after every look says so, and is not shown as paid', async () => {
+  const { ctx, timers } = context({
+    'GET /wallet': { balance_fen: 0, cash_fen: 0, bonus_fen: 0, held_fen: 0, debt_fen: 0, refundable_fen: 0 },
+    'GET /wallet/recharges': { recharges: [] },
+    'GET /wallet/refunds': { refunds: [] },
+    'GET /wallet/recharges/TU2': { recharge_id: 'TU2', state: 'pending' },
+  });
+  const vm = P.wallet.createWallet(ctx);
+  const done = vm.confirm('TU2', 3, 1000);
+  for (let i = 0; i < 20; i += 1) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (timers.pending.length) timers.fire();
+  }
+  await done;
+  assert.equal(vm.state.notice, '尚未收到支付结果，请稍后刷新查看。');
+  assert.equal(vm.state.view.balance, '¥0.00');
+});

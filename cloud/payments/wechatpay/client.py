@@ -1,4 +1,4 @@
-"""Our WeChat Pay API v3 client (JSAPI payments, query, close, refunds, notifications).
+"""Our WeChat Pay API v3 client (JSAPI and H5 payments, query, close, refunds, notifications).
 
 Every request is signed (WECHATPAY2-SHA256-RSA2048); every 2xx answer must carry a valid
 WeChat Pay signature or it is refused (`SignatureInvalid`), so nothing unverified ever reaches
@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
@@ -28,6 +29,7 @@ from cloud.payments.errors import (
     SignatureInvalid,
 )
 from cloud.payments.provider import (
+    H5Payment,
     NewOrder,
     NotificationReply,
     PaymentNotice,
@@ -53,7 +55,7 @@ REFUND_EVENTS = ("REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED")
 
 
 class WechatPayClient:
-    """Implements `cloud.payments.provider.PaymentProvider` for WeChat Pay API v3 (JSAPI)."""
+    """Implements `cloud.payments.provider.PaymentProvider` for WeChat Pay API v3 (JSAPI, H5)."""
 
     name = "wechatpay"
 
@@ -124,34 +126,65 @@ class WechatPayClient:
 
     # -- payments ---------------------------------------------------------------------
 
-    def create_jsapi_order(self, order: NewOrder) -> PayParams:
+    def _appid(self, order: NewOrder) -> str:
+        appid = order.appid or self.config.appid
+        if appid not in self.config.appids:
+            raise InvalidPaymentRequest("appid", f"{appid!r} is not an appid of this merchant "
+                                                 "(WECHATPAY_APPID, WECHATPAY_OA_APPID)")
+        return appid
+
+    def _order_body(self, order: NewOrder, appid: str) -> dict[str, Any]:
+        """The fields JSAPI and H5 orders share, checked."""
         now = datetime.fromtimestamp(self.clock(), UTC)
         body: dict[str, Any] = {
-            "appid": self.config.appid,
+            "appid": appid,
             "mchid": self.config.mchid,
             "description": validate.text(order.description, "description", 127),
             "out_trade_no": validate.out_trade_no(order.out_trade_no),
             "notify_url": validate.notify_url(order.notify_url or self.config.notify_url),
             "amount": {"total": validate.fen(order.total_fen, "total_fen"), "currency": "CNY"},
-            "payer": {"openid": validate.text(order.payer_openid, "payer_openid", 128)},
         }
         expire = validate.time_expire(order.time_expire, now)
         if expire:
             body["time_expire"] = expire
         if order.attach is not None:
             body["attach"] = validate.text(order.attach, "attach", 128)
+        return body
+
+    def create_jsapi_order(self, order: NewOrder) -> PayParams:
+        appid = self._appid(order)
+        body = self._order_body(order, appid)
+        body["payer"] = {"openid": validate.text(order.payer_openid, "payer_openid", 128)}
         data = self._call("POST", "/v3/pay/transactions/jsapi", body=body) or {}
         prepay_id = data.get("prepay_id")
         if not isinstance(prepay_id, str) or not prepay_id:
             raise BadResponse(f"JSAPI order {order.out_trade_no}: answer has no prepay_id")
-        return self.pay_params(prepay_id)
+        return self.pay_params(prepay_id, appid)
 
-    def pay_params(self, prepay_id: str) -> PayParams:
-        """The signed wx.requestPayment parameters for a prepay_id (fresh timestamp and nonce)."""
+    def create_h5_order(self, order: NewOrder, payer_client_ip: str) -> H5Payment:
+        """POST /v3/pay/transactions/h5: the payer's IP and "Wap" (a mobile web site) in
+        scene_info, under the official account's appid when one is set."""
+        order = replace(order, appid=order.appid or self.config.h5_appid)
+        body = self._order_body(order, self._appid(order))
+        body["scene_info"] = {"payer_client_ip": validate.client_ip(payer_client_ip),
+                              "h5_info": {"type": "Wap"}}
+        data = self._call("POST", "/v3/pay/transactions/h5", body=body) or {}
+        url = data.get("h5_url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        # the browser is sent there: https only (plain http only to this machine's fake)
+        if parts is None or not parts.hostname or not (
+                parts.scheme == "https" or parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")):
+            raise BadResponse(f"H5 order {order.out_trade_no}: answer has no usable h5_url")
+        return H5Payment(h5_url=str(url))
+
+    def pay_params(self, prepay_id: str, appid: str | None = None) -> PayParams:
+        """The signed wx.requestPayment / getBrandWCPayRequest parameters for a prepay_id (fresh
+        timestamp and nonce), under the appid the order was made with."""
+        app_id = appid or self.config.appid
         ts, nonce, package = str(int(self.clock())), signing.new_nonce(), f"prepay_id={prepay_id}"
         sig = signing.sign(self.config.merchant_private_key,
-                           signing.pay_sign_message(self.config.appid, ts, nonce, package))
-        return PayParams(app_id=self.config.appid, time_stamp=ts, nonce_str=nonce, package=package,
+                           signing.pay_sign_message(app_id, ts, nonce, package))
+        return PayParams(app_id=app_id, time_stamp=ts, nonce_str=nonce, package=package,
                          sign_type="RSA", pay_sign=sig)
 
     def query_order(self, out_trade_no: str) -> Transaction:
@@ -337,7 +370,7 @@ class WechatPayClient:
     def _transaction(self, data: dict[str, Any], what: str) -> Transaction:
         if data.get("mchid") != self.config.mchid:
             raise BadResponse(f"{what}: merchant {data.get('mchid')!r} is not ours")
-        if data.get("appid") is not None and data.get("appid") != self.config.appid:
+        if data.get("appid") is not None and data.get("appid") not in self.config.appids:
             raise BadResponse(f"{what}: appid {data.get('appid')!r} is not ours")
         try:
             state = TradeState(data.get("trade_state"))

@@ -1,7 +1,7 @@
 """The merchant's WeChat Pay settings, read from the cloud's settings mapping.
 
 Keys (all `WECHATPAY_*`, environment `JC_WECHATPAY_*`; docs/payments.md explains each):
-MCHID, APPID, MCH_SERIAL_NO, MCH_PRIVATE_KEY_FILE, APIV3_KEY, PUBLIC_KEY_ID, PUBLIC_KEY_FILE,
+MCHID, APPID, OA_APPID (else WECHAT_OA_APPID), MCH_SERIAL_NO, MCH_PRIVATE_KEY_FILE, APIV3_KEY, PUBLIC_KEY_ID, PUBLIC_KEY_FILE,
 PLATFORM_CERT_FILES, NOTIFY_URL, REFUND_NOTIFY_URL, BASE_URL, CONNECT_TIMEOUT_S, READ_TIMEOUT_S.
 """
 
@@ -28,7 +28,7 @@ SETTING_KEYS = ("WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_MCH_SERIAL_NO",
                 "WECHATPAY_MCH_PRIVATE_KEY_FILE", "WECHATPAY_APIV3_KEY", "WECHATPAY_PUBLIC_KEY_ID",
                 "WECHATPAY_PUBLIC_KEY_FILE", "WECHATPAY_PLATFORM_CERT_FILES", "WECHATPAY_NOTIFY_URL",
                 "WECHATPAY_REFUND_NOTIFY_URL", "WECHATPAY_BASE_URL", "WECHATPAY_CONNECT_TIMEOUT_S",
-                "WECHATPAY_READ_TIMEOUT_S")
+                "WECHATPAY_READ_TIMEOUT_S", "WECHATPAY_OA_APPID", "WECHAT_OA_APPID")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _WHERE = "set it in instance/config.py or as the environment variable JC_{key} (docs/payments.md)"
 
@@ -46,6 +46,18 @@ class WechatPayConfig:
     base_url: str = PRODUCTION_BASE_URL
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 10.0
+    # the official account bound to the merchant: the H5 app pays under it (JSAPI in WeChat's
+    # browser with the account's openid, and H5 payments); None: the H5 app pays under `appid`
+    oa_appid: str | None = None
+
+    @property
+    def appids(self) -> tuple[str, ...]:
+        """Every appid this merchant pays under (answers naming another are refused)."""
+        return (self.appid,) if not self.oa_appid else (self.appid, self.oa_appid)
+
+    @property
+    def h5_appid(self) -> str:
+        return self.oa_appid or self.appid
 
     def __post_init__(self) -> None:
         check_base_url(self.base_url)
@@ -97,6 +109,8 @@ class WechatPayConfig:
             base_url=str(settings.get("WECHATPAY_BASE_URL") or PRODUCTION_BASE_URL),
             connect_timeout_s=_seconds(settings, "WECHATPAY_CONNECT_TIMEOUT_S", 3.0),
             read_timeout_s=_seconds(settings, "WECHATPAY_READ_TIMEOUT_S", 10.0),
+            oa_appid=(str(settings.get("WECHATPAY_OA_APPID") or "").strip()
+                      or str(settings.get("WECHAT_OA_APPID") or "").strip() or None),
         )
 
 

@@ -6,6 +6,7 @@ the fake server, so a request our client would refuse is refused there too.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -91,3 +92,16 @@ def out_bill_no(value: object, field: str = "out_bill_no") -> str:
     if not isinstance(value, str) or not OUT_BILL_NO.fullmatch(value):
         raise InvalidPaymentRequest(field, f"{value!r} must be 1-32 letters and digits")
     return value
+
+
+def client_ip(value: object, field: str = "payer_client_ip") -> str:
+    """The payer's IP address as WeChat takes it (IPv4 or IPv6, no port)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidPaymentRequest(field, "must be the payer's IP address")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise InvalidPaymentRequest(field, f"{value!r} is not an IP address") from None
+
+
+H5_TYPES = ("iOS", "Android", "Wap")

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, render_template
 from flask_babel import lazy_gettext as _l
 
 from cloud.db import db
+from cloud.maptiles import attribution
 from cloud.reports import service as reports
 from cloud.web import access
 from cloud.web.pages import home_map
@@ -34,6 +35,7 @@ def index() -> Any:
     labels = {k: str(v) for k, v in GUN_STATES.items()}
     return render_template("console/home.html", data=data, figures=data["figures"], points=points,
                            metrics=reports.METRICS, tiles=tiles,
+                           attribution=attribution(tiles, cfg.get("CONSOLE_MAP_ATTRIBUTION")),
                            gun_state_label=lambda state: labels.get(state, state),
                            state_labels=labels,
                            no_coordinates=len(data["map"]["stations"]) - len(points))

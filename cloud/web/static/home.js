@@ -14,7 +14,7 @@
     if (!el || !window.L) return;
     var map = L.map(el, { attributionControl: !!el.dataset.tiles, zoomSnap: 0.5 });
     if (el.dataset.tiles) {
-      L.tileLayer(el.dataset.tiles, { maxZoom: 18 }).addTo(map);
+      L.tileLayer(el.dataset.tiles, { maxZoom: 18, attribution: el.dataset.attribution || '' }).addTo(map);
     }
     var bounds = [];
     d.points.forEach(function (p) {
