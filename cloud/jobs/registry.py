@@ -12,6 +12,7 @@ from cloud.jobs import (
     push_tariffs,
     report_days,
     reservations,
+    sharing,
     swap,
     wallet,
 )
@@ -28,6 +29,7 @@ JOBS: list[tuple[str, Job]] = [
     ("swap", swap.run),  # swap bookings past their slot: no-shows; packs past their ready time: ready
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
+    ("sharing_withdrawals", sharing.run),  # pile owners' transfers: sending ones asked, unanswered ones sent again
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
     ("report_days", report_days.run),  # the console's closed days summed ahead
 ]
