@@ -292,3 +292,46 @@ def clawed(s: Session, order_id: str) -> int:
     """The owner's part taken back from the order's refunds so far."""
     return int(s.scalar(select(func.coalesce(func.sum(Clawback.owner_fen), 0))
                         .where(Clawback.order_id == order_id)) or 0)
+
+
+def console_piles(s: Session, *, sids: set[str] | None = None, now: int | None = None,
+                  limit: int = 500) -> list[dict[str, Any]]:
+    """The console's list (docs/sharing.md): each shared pile with its owner, switch, open
+    now, windows and its orders' money (owner's and platform's parts net of clawbacks), and
+    the owner's balances. `sids` None: every station."""
+    from cloud.drivers.models import Driver
+
+    t = now_ms() if now is None else now
+    q = select(SharedPile).order_by(SharedPile.id).limit(limit)
+    if sids is not None:
+        q = q.where(SharedPile.sid.in_(sorted(sids)))
+    piles = list(s.scalars(q))
+    if not piles:
+        return []
+    ids = [p.id for p in piles]
+    money = {pid: (int(n), int(total or 0), int(own or 0), int(plat or 0)) for pid, n, total, own, plat in s.execute(
+        select(SharingSplit.pile_id, func.count(), func.sum(SharingSplit.total_fen), func.sum(SharingSplit.owner_fen),
+               func.sum(SharingSplit.platform_fen)).where(SharingSplit.pile_id.in_(ids))
+        .group_by(SharingSplit.pile_id)).all()}
+    back = {pid: int(v or 0) for pid, v in s.execute(
+        select(SharingSplit.pile_id, func.sum(Clawback.owner_fen)).join(Clawback, Clawback.order_id == SharingSplit.order_id)
+        .where(SharingSplit.pile_id.in_(ids)).group_by(SharingSplit.pile_id)).all()}
+    owners = {p.owner_id for p in piles}
+    names = {str(i): n for i, n in s.execute(select(Driver.id, Driver.nickname).where(
+        Driver.id.in_([int(o) for o in owners if o.isdigit()]))).all()}
+    balances = ledger.balances_of(s, sorted(owners))
+    out = []
+    for p in piles:
+        windows = windows_of(s, p.id)
+        n, total, own, plat = money.get(p.id, (0, 0, 0, 0))
+        earnings, withdrawing = ledger.owner_balances(s, p.owner_id)
+        b = balances.get(p.owner_id)
+        out.append({"pile_id": p.id, "sid": p.sid, "gun": p.gun, "owner_id": p.owner_id,
+                    "owner_name": names.get(p.owner_id), "open": p.is_open,
+                    "open_now": p.is_open and rules.open_at(windows, t, TIMEZONE),
+                    "windows": [w.to_dict() for w in windows], "commission_bp": p.commission_bp,
+                    "sessions": n, "total_fen": total, "owner_fen": own - back.get(p.id, 0),
+                    "clawed_back_fen": back.get(p.id, 0), "platform_fen": plat,
+                    "owner_balance_fen": earnings, "owner_withdrawing_fen": withdrawing,
+                    "owner_debt_fen": b.debt if b else 0})
+    return out
