@@ -47,10 +47,11 @@ def register(app: Any) -> None:
 
     # --- charging: station archive and gun QR codes ---
     from cloud.stations.cli import gun_group, station_group
+    from cloud.sharing.cli import sharing_group  # private pile sharing: pairing codes
     from cloud.swap.cli import swap_group  # battery-swap stations
     from cloud.tariffs.cli import tariff_group
 
-    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group, swap_group]:
+    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group, swap_group, sharing_group]:
         app.cli.add_command(cmd)
 
 

@@ -102,3 +102,19 @@ def test_an_operator_issues_a_pairing_code_that_registers_the_gun(app: Flask) ->
     fin = _as(app, "fin")
     assert fin.post("/sharing/pairing", data={"sid": "PARK", "gun": "P1-1",
                                               "csrf_token": csrf_of(fin, "/sharing/pairing")}).status_code == 403
+
+
+def test_the_cli_prints_a_code_that_works_once(app: Flask) -> None:
+    import json
+
+    out = app.test_cli_runner().invoke(args=["sharing", "pairing-code", "PARK", "P1-1", "--hours", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.output)
+    assert (got["sid"], got["gun"], len(got["code"])) == ("PARK", "P1-1", pairing.LENGTH)
+    with app.app_context():
+        pairing.register_with_code(db.transaction, "77", "PARK-P1-1", got["code"], commission_bp=1000)
+        with pytest.raises(Exception) as e:
+            pairing.register_with_code(db.transaction, "78", "PARK-P1-1", got["code"], commission_bp=1000)
+        assert getattr(e.value, "code", None) == "pairing_code_invalid"
+    bad = app.test_cli_runner().invoke(args=["sharing", "pairing-code", "PARK", "P9-9"])
+    assert bad.exit_code != 0 and "no gun" in bad.output
