@@ -22,7 +22,11 @@ from cloud.sharing import service as sharing
 from cloud.sharing.service import SharingError
 
 # the service's codes the API answers under another (already documented) name
-RENAMED = {"pile_not_found": "not_found", "withdrawal_not_found": "not_found", "invalid_switch": "invalid_request"}
+RENAMED = {
+    "pile_not_found": "not_found",
+    "withdrawal_not_found": "not_found",
+    "invalid_switch": "invalid_request",
+}
 
 
 @bp.errorhandler(SharingError)
@@ -57,8 +61,13 @@ def shared_pile_register() -> Any:
     for key in ("gun_code", "pairing_code"):
         if not isinstance(body[key], str) or not 1 <= len(body[key]) <= 64:
             raise InvalidField(f"{key} must be a string of 1-64 characters", field=key)
-    pile_id = pairing.register_with_code(db.transaction, _me(), body["gun_code"], body["pairing_code"],
-                                         commission_bp=sharing.commission_bp_of(current_app.config))
+    pile_id = pairing.register_with_code(
+        db.transaction,
+        _me(),
+        body["gun_code"],
+        body["pairing_code"],
+        commission_bp=sharing.commission_bp_of(current_app.config),
+    )
     return jsonify(_pile_view(pile_id)), 201
 
 
@@ -121,8 +130,13 @@ def sharing_withdrawals_list() -> Any:
     q = query(("limit",))
     limit = integer(q, "limit", 1, 100, 20)
     assert limit is not None
-    return jsonify({"withdrawals": [withdrawals.view(w) for w in withdrawals.of_owner(db.session, _me(),
-                                                                                      limit=limit)]})
+    return jsonify(
+        {
+            "withdrawals": [
+                withdrawals.view(w) for w in withdrawals.of_owner(db.session, _me(), limit=limit)
+            ]
+        }
+    )
 
 
 @bp.post("/sharing/withdrawals")
@@ -140,6 +154,10 @@ def sharing_withdrawal_create() -> Any:
         w = withdrawals.request(s, me, body["amount_fen"], driver.openid if driver else "")
         wid = w.id
     provider = provider_for(current_app.config, current_app.extensions)
-    view = withdrawals.send(db.transaction, provider, wid,  # type: ignore[arg-type]
-                            scene_id=withdrawals.scene_id_of(current_app.config))
+    view = withdrawals.send(
+        db.transaction,
+        provider,
+        wid,  # type: ignore[arg-type]
+        scene_id=withdrawals.scene_id_of(current_app.config),
+    )
     return jsonify(view), 201

@@ -19,5 +19,9 @@ def run(ctx: JobContext) -> int:
     if not configured(ctx.config):
         return 0
     provider = provider_for(ctx.config, ctx.extensions)
-    return withdrawals.follow_due(sessionmaker(ctx.engine).begin, provider,  # type: ignore[arg-type]
-                                  scene_id=withdrawals.scene_id_of(ctx.config), now=ctx.clock())
+    return withdrawals.follow_due(
+        sessionmaker(ctx.engine).begin,
+        provider,  # type: ignore[arg-type]
+        scene_id=withdrawals.scene_id_of(ctx.config),
+        now=ctx.clock(),
+    )

@@ -22,8 +22,13 @@ def sharing_group() -> None:
 @sharing_group.command("pairing-code")
 @click.argument("sid")
 @click.argument("gun")
-@click.option("--hours", type=click.IntRange(1, 24 * 7), default=24, show_default=True,
-              help="How long the code stays valid.")
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 7),
+    default=24,
+    show_default=True,
+    help="How long the code stays valid.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {code, sid, gun, expires_at} as JSON.")
 @with_appcontext
 def pairing_code(sid: str, gun: str, hours: int, as_json: bool) -> None:
@@ -35,7 +40,9 @@ def pairing_code(sid: str, gun: str, hours: int, as_json: bool) -> None:
     try:
         with db.transaction() as s:
             code, expires_at = pairing.issue(s, sid, gun, issued_by=ACTOR, ttl_ms=hours * 3_600_000)
-            audit.record(s, ACTOR, "sharing.pairing_code", f"gun:{sid}/{gun}", {"expires_at": expires_at})
+            audit.record(
+                s, ACTOR, "sharing.pairing_code", f"gun:{sid}/{gun}", {"expires_at": expires_at}
+            )
     except SharingError as e:
         raise click.ClickException(str(e)) from None
     if as_json:

@@ -32,8 +32,8 @@ from cloud.db import take_write_lock
 from cloud.drivers.models import Driver
 from cloud.models.base import now_ms
 from cloud.models.station import Gun
-from cloud.sharing.models import PairingCode, PairingFailure
 from cloud.sharing import service as sharing
+from cloud.sharing.models import PairingCode, PairingFailure
 from cloud.sharing.service import SharingError
 from cloud.stations import service as stations
 
@@ -64,33 +64,54 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def issue(s: Session, sid: str, gun: str, *, issued_by: str, now: int | None = None,
-          ttl_ms: int = TTL_MS) -> tuple[str, int]:
+def issue(
+    s: Session, sid: str, gun: str, *, issued_by: str, now: int | None = None, ttl_ms: int = TTL_MS
+) -> tuple[str, int]:
     """A new code for the gun (older live codes of it void): (the code, expires_at). Shown
     once; only its hash is kept."""
     if s.get(Gun, (sid, gun)) is None:
         raise SharingError("gun_not_found", f"no gun {gun!r} at station {sid!r}")
     t = now_ms() if now is None else now
-    s.execute(update(PairingCode).where(PairingCode.sid == sid, PairingCode.gun == gun,
-                                        PairingCode.used_at.is_(None), PairingCode.voided_at.is_(None))
-              .values(voided_at=t))
+    s.execute(
+        update(PairingCode)
+        .where(
+            PairingCode.sid == sid,
+            PairingCode.gun == gun,
+            PairingCode.used_at.is_(None),
+            PairingCode.voided_at.is_(None),
+        )
+        .values(voided_at=t)
+    )
     code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    s.add(PairingCode(sid=sid, gun=gun, code_hash=_hash(code), expires_at=t + ttl_ms, failures=0,
-                      issued_by=issued_by[:120], created_at=t))
+    s.add(
+        PairingCode(
+            sid=sid,
+            gun=gun,
+            code_hash=_hash(code),
+            expires_at=t + ttl_ms,
+            failures=0,
+            issued_by=issued_by[:120],
+            created_at=t,
+        )
+    )
     s.flush()
     return code, t + ttl_ms
 
 
 def _driver_lock(s: Session, driver_id: str, now: int) -> None:
     since = now - DRIVER_WINDOW_MS
-    rows = s.scalars(select(PairingFailure.at).where(PairingFailure.driver_id == driver_id,
-                                                     PairingFailure.at > since)
-                     .order_by(PairingFailure.at)).all()
+    rows = s.scalars(
+        select(PairingFailure.at)
+        .where(PairingFailure.driver_id == driver_id, PairingFailure.at > since)
+        .order_by(PairingFailure.at)
+    ).all()
     if len(rows) >= DRIVER_MAX_FAILURES:
         raise PairingLocked(rows[len(rows) - DRIVER_MAX_FAILURES] + DRIVER_WINDOW_MS)
 
 
-def claim(s: Session, driver_id: str, sid: str, gun: str, code: Any, *, now: int | None = None) -> PairingCode | None:
+def claim(
+    s: Session, driver_id: str, sid: str, gun: str, code: Any, *, now: int | None = None
+) -> PairingCode | None:
     """Check `code` for the gun and use it up: the code's row, or None for a wrong, used,
     void or expired code — in which case the failure is recorded (the caller commits it and
     then refuses: `pairing_code_invalid`). PairingLocked before anything is checked when the
@@ -102,10 +123,18 @@ def claim(s: Session, driver_id: str, sid: str, gun: str, code: Any, *, now: int
         s.execute(select(Driver.id).where(Driver.id == int(driver_id)).with_for_update())
     _driver_lock(s, driver_id, t)
     h = _hash(normalize(code))
-    live = s.scalars(select(PairingCode).where(PairingCode.sid == sid, PairingCode.gun == gun,
-                                               PairingCode.used_at.is_(None), PairingCode.voided_at.is_(None),
-                                               PairingCode.expires_at > t)
-                     .order_by(PairingCode.id).with_for_update()).all()
+    live = s.scalars(
+        select(PairingCode)
+        .where(
+            PairingCode.sid == sid,
+            PairingCode.gun == gun,
+            PairingCode.used_at.is_(None),
+            PairingCode.voided_at.is_(None),
+            PairingCode.expires_at > t,
+        )
+        .order_by(PairingCode.id)
+        .with_for_update()
+    ).all()
     for row in live:
         if secrets.compare_digest(row.code_hash, h):
             row.used_at, row.used_by = t, driver_id
@@ -121,22 +150,44 @@ def claim(s: Session, driver_id: str, sid: str, gun: str, code: Any, *, now: int
 
 
 def failures_of(s: Session, driver_id: str, since: int) -> int:
-    return int(s.scalar(select(func.count()).select_from(PairingFailure)
-                        .where(PairingFailure.driver_id == driver_id, PairingFailure.at > since)) or 0)
+    return int(
+        s.scalar(
+            select(func.count())
+            .select_from(PairingFailure)
+            .where(PairingFailure.driver_id == driver_id, PairingFailure.at > since)
+        )
+        or 0
+    )
 
 
 def live_codes(s: Session, *, now: int | None = None, limit: int = 100) -> list[PairingCode]:
     t = now_ms() if now is None else now
-    return list(s.scalars(select(PairingCode).where(PairingCode.used_at.is_(None), PairingCode.voided_at.is_(None),
-                                                    PairingCode.expires_at > t)
-                          .order_by(PairingCode.id.desc()).limit(limit)))
+    return list(
+        s.scalars(
+            select(PairingCode)
+            .where(
+                PairingCode.used_at.is_(None),
+                PairingCode.voided_at.is_(None),
+                PairingCode.expires_at > t,
+            )
+            .order_by(PairingCode.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 Transactions = Callable[[], AbstractContextManager[Session]]
 
 
-def register_with_code(transactions: Transactions, owner_id: str, gun_code: Any, code: Any, *,
-                       commission_bp: int, now: int | None = None) -> int:
+def register_with_code(
+    transactions: Transactions,
+    owner_id: str,
+    gun_code: Any,
+    code: Any,
+    *,
+    commission_bp: int,
+    now: int | None = None,
+) -> int:
     """The driver registers the gun with QR code `gun_code` as their pile, proven by a pairing
     code issued for it. SharingError `gun_not_found`, `pairing_code_invalid` (the failure
     recorded), `already_shared`; PairingLocked. The code is used only if the pile is made.
@@ -147,6 +198,8 @@ def register_with_code(transactions: Transactions, owner_id: str, gun_code: Any,
             raise SharingError("gun_not_found", f"no gun with code {gun_code!r}")
         row = claim(s, owner_id, gun.sid, gun.gun_id, code, now=now)
         if row is not None:
-            pile = sharing.register(s, owner_id, gun.sid, gun.gun_id, commission_bp=commission_bp, now=now)
+            pile = sharing.register(
+                s, owner_id, gun.sid, gun.gun_id, commission_bp=commission_bp, now=now
+            )
             return pile.id
     raise SharingError("pairing_code_invalid", "wrong, used or expired pairing code")

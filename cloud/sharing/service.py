@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES, Kind
+from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from cloud.models.base import now_ms
 from cloud.models.station import Gun
-from cloud.sharing import rules
-from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from cloud.settlement.split import BP, round_div
+from cloud.sharing import rules
 from cloud.sharing.models import Clawback, SharedPile, SharingSplit, SharingWindow
 from cloud.tariffs import service as tariffs
 

@@ -58,8 +58,13 @@ def _ctx(engine: Engine, config: dict[str, Any], now: int | None = None) -> JobC
 
 def _earn(engine: Engine, fen: int = EARNED) -> None:
     with Session(engine) as s, s.begin():
-        ledger.post_owner(s, f"test-earned-{fen}", "owner_share", OWNER,
-                          {Kind.REVENUE_SERVICE: -fen, Kind.OWNER_EARNINGS: fen})
+        ledger.post_owner(
+            s,
+            f"test-earned-{fen}",
+            "owner_share",
+            OWNER,
+            {Kind.REVENUE_SERVICE: -fen, Kind.OWNER_EARNINGS: fen},
+        )
 
 
 def _sent(engine: Engine, ctx: JobContext, fen: int) -> tuple[int, str]:
@@ -69,8 +74,9 @@ def _sent(engine: Engine, ctx: JobContext, fen: int) -> tuple[int, str]:
         wid, no = w.id, w.out_bill_no
     from cloud.wallet.settings import provider_for
 
-    withdrawals.send(sessionmaker(engine).begin, provider_for(ctx.config, ctx.extensions), wid,
-                     scene_id="1005")
+    withdrawals.send(
+        sessionmaker(engine).begin, provider_for(ctx.config, ctx.extensions), wid, scene_id="1005"
+    )
     return wid, no
 
 
@@ -90,8 +96,9 @@ def test_the_job_is_registered() -> None:
     assert ("sharing_withdrawals", sharing_job.run) in JOBS
 
 
-def test_success_fail_and_cancelled_are_followed_once(engine: Engine, fake: FakeServer,
-                                                      config: dict[str, Any]) -> None:
+def test_success_fail_and_cancelled_are_followed_once(
+    engine: Engine, fake: FakeServer, config: dict[str, Any]
+) -> None:
     ctx = _ctx(engine, config)
     _earn(engine)
     fake.pay.transfer_outcome, fake.pay.transfer_pending = "SUCCESS", True
@@ -104,7 +111,11 @@ def test_success_fail_and_cancelled_are_followed_once(engine: Engine, fake: Fake
     assert _money(engine) == (EARNED - 6_000, 6_000, 0)
 
     assert sharing_job.run(ctx) == 2  # paid and released; the unconfirmed one still waits
-    assert (_state(engine, ok), _state(engine, failed), _state(engine, unconfirmed)) == ("paid", "released", "sending")
+    assert (_state(engine, ok), _state(engine, failed), _state(engine, unconfirmed)) == (
+        "paid",
+        "released",
+        "sending",
+    )
     assert _money(engine) == (EARNED - 4_000, 3_000, 1_000)
     fake.pay.cancel_transfer(no)  # the payee never confirmed: WeChat cancels the bill
     assert sharing_job.run(ctx) == 1 and _state(engine, unconfirmed) == "released"
@@ -116,13 +127,16 @@ def test_success_fail_and_cancelled_are_followed_once(engine: Engine, fake: Fake
         assert w.failure == "MERCHANT_REVOCATION" and w.package_info is None
 
 
-def test_a_held_withdrawal_without_an_answer_is_sent_again(engine: Engine, fake: FakeServer,
-                                                           config: dict[str, Any]) -> None:
+def test_a_held_withdrawal_without_an_answer_is_sent_again(
+    engine: Engine, fake: FakeServer, config: dict[str, Any]
+) -> None:
     _earn(engine)
     with Session(engine) as s, s.begin():
         w = withdrawals.request(s, OWNER, 500, OPENID)  # held: its send never got an answer
         wid, at = w.id, w.updated_at
-    assert sharing_job.run(_ctx(engine, config, now=at + 1_000)) == 0  # too fresh: its first send may be running
+    assert (
+        sharing_job.run(_ctx(engine, config, now=at + 1_000)) == 0
+    )  # too fresh: its first send may be running
     assert _state(engine, wid) == "held" and fake.pay.transfers == {}
     assert sharing_job.run(_ctx(engine, config, now=at + withdrawals.RESEND_AFTER_MS)) == 1
     assert _state(engine, wid) == "paid" and fake.pay.transferred(OPENID) == 500
@@ -136,8 +150,9 @@ def test_without_a_merchant_the_job_does_nothing(engine: Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_concurrent_rounds_release_and_pay_exactly_once(pg_url: str, fake: FakeServer,
-                                                       config: dict[str, Any]) -> None:
+def test_concurrent_rounds_release_and_pay_exactly_once(
+    pg_url: str, fake: FakeServer, config: dict[str, Any]
+) -> None:
     engine = migrated_engine(pg_url)
     try:
         ctx = _ctx(engine, config)
@@ -154,7 +169,9 @@ def test_concurrent_rounds_release_and_pay_exactly_once(pg_url: str, fake: FakeS
         assert _money(engine) == (EARNED - 3_400, 400, 3_000)
         with Session(engine) as s:
             kinds = [t for (t,) in s.execute(ledger_kinds()).all()]
-        assert kinds.count("owner_withdraw_released") == 2 and kinds.count("owner_withdraw_paid") == 1
+        assert (
+            kinds.count("owner_withdraw_released") == 2 and kinds.count("owner_withdraw_paid") == 1
+        )
     finally:
         engine.dispose()
 
@@ -167,15 +184,25 @@ def ledger_kinds() -> Any:
     return select(LedgerTransaction.kind).where(LedgerTransaction.driver_id == OWNER)
 
 
-OUTCOMES = st.sampled_from(["SUCCESS", "FAIL", "PENDING_SUCCESS", "PENDING_FAIL", "CONFIRM", "CANCEL", "WAIT"])
+OUTCOMES = st.sampled_from(
+    ["SUCCESS", "FAIL", "PENDING_SUCCESS", "PENDING_FAIL", "CONFIRM", "CANCEL", "WAIT"]
+)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(plan=st.lists(st.tuples(st.integers(1, 3_000), OUTCOMES), min_size=1, max_size=4),
-       rounds=st.integers(1, 3))
-def test_any_mix_of_outcomes_keeps_the_owners_money_whole(tmp_path_factory: pytest.TempPathFactory,
-                                                          fake: FakeServer, config: dict[str, Any],
-                                                          plan: list[tuple[int, str]], rounds: int) -> None:
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    plan=st.lists(st.tuples(st.integers(1, 3_000), OUTCOMES), min_size=1, max_size=4),
+    rounds=st.integers(1, 3),
+)
+def test_any_mix_of_outcomes_keeps_the_owners_money_whole(
+    tmp_path_factory: pytest.TempPathFactory,
+    fake: FakeServer,
+    config: dict[str, Any],
+    plan: list[tuple[int, str]],
+    rounds: int,
+) -> None:
     engine = migrated_engine(f"sqlite:///{tmp_path_factory.mktemp('job') / 'c.sqlite'}")
     try:
         ctx = _ctx(engine, config)
@@ -184,8 +211,12 @@ def test_any_mix_of_outcomes_keeps_the_owners_money_whole(tmp_path_factory: pyte
         sent = []
         for fen, outcome in plan:
             fake.pay.transfer_pending = outcome.startswith("PENDING")
-            fake.pay.transfer_outcome = {"PENDING_SUCCESS": "SUCCESS", "PENDING_FAIL": "FAIL", "SUCCESS": "SUCCESS",
-                                         "FAIL": "FAIL"}.get(outcome, "WAIT_USER_CONFIRM")
+            fake.pay.transfer_outcome = {
+                "PENDING_SUCCESS": "SUCCESS",
+                "PENDING_FAIL": "FAIL",
+                "SUCCESS": "SUCCESS",
+                "FAIL": "FAIL",
+            }.get(outcome, "WAIT_USER_CONFIRM")
             sent.append((*_sent(engine, ctx, fen), fen, outcome))
         for _w, no, _fen, outcome in sent:
             if outcome == "CONFIRM":
@@ -194,8 +225,15 @@ def test_any_mix_of_outcomes_keeps_the_owners_money_whole(tmp_path_factory: pyte
                 fake.pay.cancel_transfer(no)
         for _ in range(rounds):
             sharing_job.run(ctx)
-        expect = {"SUCCESS": "paid", "PENDING_SUCCESS": "paid", "CONFIRM": "paid", "FAIL": "released",
-                  "PENDING_FAIL": "released", "CANCEL": "released", "WAIT": "sending"}
+        expect = {
+            "SUCCESS": "paid",
+            "PENDING_SUCCESS": "paid",
+            "CONFIRM": "paid",
+            "FAIL": "released",
+            "PENDING_FAIL": "released",
+            "CANCEL": "released",
+            "WAIT": "sending",
+        }
         assert [_state(engine, w) for w, *_ in sent] == [expect[o] for *_, o in sent]
         paid = sum(fen for _w, _n, fen, o in sent if expect[o] == "paid")
         waiting = sum(fen for _w, _n, fen, o in sent if expect[o] == "sending")

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from cloud.ledger import service as ledger
-from cloud.ledger.accounts import FEE_LINES, Kind
+from cloud.ledger.accounts import FEE_LINES
 from cloud.orders import service as orders
 from cloud.orders.machine import Event
 from cloud.orders.service import Line
@@ -60,13 +60,34 @@ def _sid(owner: str, shared: bool = True) -> str:
 
 def _settle(engine: Engine, oid: str, driver: str, sid: str, bill: dict[str, int]) -> None:
     with Session(engine) as s, s.begin():
-        orders.create(s, order_id=oid, driver_id=driver, sid=sid, gun="P1-1", limit_mode="amount",
-                      limit_value=20_000, hold_fen=20_000)
-        for e in (Event.START_SENT, Event.START_ACCEPTED, Event.SESSION_STARTED, Event.SESSION_ENDED,
-                  Event.GUN_RELEASED):
+        orders.create(
+            s,
+            order_id=oid,
+            driver_id=driver,
+            sid=sid,
+            gun="P1-1",
+            limit_mode="amount",
+            limit_value=20_000,
+            hold_fen=20_000,
+        )
+        for e in (
+            Event.START_SENT,
+            Event.START_ACCEPTED,
+            Event.SESSION_STARTED,
+            Event.SESSION_ENDED,
+            Event.GUN_RELEASED,
+        ):
             orders.apply(s, oid, e)
-        orders.apply(s, oid, Event.BILLED, lines=[Line(k, v, None if k == "idle" else "flat",
-                                                       None if k == "idle" else 100) for k, v in bill.items() if v])
+        orders.apply(
+            s,
+            oid,
+            Event.BILLED,
+            lines=[
+                Line(k, v, None if k == "idle" else "flat", None if k == "idle" else 100)
+                for k, v in bill.items()
+                if v
+            ],
+        )
 
 
 def _refund(engine: Engine, oid: str, back: dict[str, int], key: str) -> None:
@@ -77,7 +98,9 @@ def _refund(engine: Engine, oid: str, back: dict[str, int], key: str) -> None:
 def _owner_money(s: Session, owner: str) -> int:
     """Everything the owner has had of the shares: earnings, being withdrawn, paid out, less the debt."""
     earnings, withdrawing = ledger.owner_balances(s, owner)
-    paid_out = sum(w.amount_fen for w in withdrawals.of_owner(s, owner, limit=1000) if w.state == "paid")
+    paid_out = sum(
+        w.amount_fen for w in withdrawals.of_owner(s, owner, limit=1000) if w.state == "paid"
+    )
     return earnings + withdrawing + paid_out - ledger.balances(s, owner).debt
 
 
@@ -90,7 +113,13 @@ def test_a_refund_claws_back_the_owners_part_to_the_fen(engine: Engine) -> None:
     _refund(engine, "cb1", {"electricity": 500}, "r1")
     with Session(engine) as s:
         row = s.get_one(Clawback, "r1")
-        assert (row.electricity_fen, row.service_fen, row.idle_fen, row.owner_fen, row.debt_fen) == (450, 0, 0, 450, 0)
+        assert (
+            row.electricity_fen,
+            row.service_fen,
+            row.idle_fen,
+            row.owner_fen,
+            row.debt_fen,
+        ) == (450, 0, 0, 450, 0)
         assert ledger.owner_balances(s, owner) == (786, 0)
         e = sharing.earnings(s, owner)["sessions"][0]
         assert (e["owner_fen"], e["clawed_back_fen"], e["owner_net_fen"]) == (1236, 450, 786)
@@ -120,7 +149,9 @@ def test_withdrawn_earnings_leave_a_debt_paid_by_the_next_share(engine: Engine) 
     with Session(engine) as s:
         assert ledger.balances(s, owner).debt == 0
         assert ledger.owner_balances(s, owner) == (800, 1000)
-        assert s.get_one(SharingSplit, "cb3").owner_fen == 1800  # the share is the owner's, paying the debt
+        assert (
+            s.get_one(SharingSplit, "cb3").owner_fen == 1800
+        )  # the share is the owner's, paying the debt
 
 
 def test_a_shared_order_is_no_settlement_item_of_its_station(engine: Engine) -> None:
@@ -131,8 +162,16 @@ def test_a_shared_order_is_no_settlement_item_of_its_station(engine: Engine) -> 
     _refund(engine, "st-shared", {"service": 100}, "st-r")
     with Session(engine) as s, s.begin():
         for sid in (home, near):
-            settlement.set_share(s, sid, electricity_bp=5000, service_bp=5000, idle_bp=5000, commission_bp=0,
-                                 effective_day="2020-01-01", actor="test")
+            settlement.set_share(
+                s,
+                sid,
+                electricity_bp=5000,
+                service_bp=5000,
+                idle_bp=5000,
+                commission_bp=0,
+                effective_day="2020-01-01",
+                actor="test",
+            )
         settlement.take_in(s)
         items = s.scalars(select(SettlementItem).where(SettlementItem.sid.in_([home, near]))).all()
         assert {i.order_id for i in items} == {"st-plain"}
@@ -141,16 +180,28 @@ def test_a_shared_order_is_no_settlement_item_of_its_station(engine: Engine) -> 
         assert settlement.take_in(s) == 0  # and nothing is left to take in on the next round
 
 
-BILL = st.fixed_dictionaries({k: st.integers(0, 5_000) for k in LINES}).filter(lambda b: sum(b.values()) > 0)
+BILL = st.fixed_dictionaries({k: st.integers(0, 5_000) for k in LINES}).filter(
+    lambda b: sum(b.values()) > 0
+)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bills=st.lists(st.tuples(BILL, st.booleans()), min_size=1, max_size=3), bp=st.integers(0, 10_000),
-       steps=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(LINES), st.floats(0, 1), st.booleans()),
-                      max_size=6))
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    bills=st.lists(st.tuples(BILL, st.booleans()), min_size=1, max_size=3),
+    bp=st.integers(0, 10_000),
+    steps=st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from(LINES), st.floats(0, 1), st.booleans()),
+        max_size=6,
+    ),
+)
 def test_owner_plus_platform_is_what_the_driver_paid_net_of_refunds(
-        engine: Engine, bills: list[tuple[dict[str, int], bool]], bp: int,
-        steps: list[tuple[int, str, float, bool]]) -> None:
+    engine: Engine,
+    bills: list[tuple[dict[str, int], bool]],
+    bp: int,
+    steps: list[tuple[int, str, float, bool]],
+) -> None:
     owner, driver = _world(engine, bp)
     oids = []
     for bill, shared in bills:
@@ -179,12 +230,17 @@ def test_owner_plus_platform_is_what_the_driver_paid_net_of_refunds(
             if not shared:
                 assert split is None
                 continue
-            mine = sum(sharing.owner_part(rest[k], bp) for k in LINES)  # the split of what is still paid
+            mine = sum(
+                sharing.owner_part(rest[k], bp) for k in LINES
+            )  # the split of what is still paid
             assert split.owner_fen - sharing.clawed(s, oid) == mine
             owner_net += mine
             # the platform's part: what the order's postings left in the revenue accounts
-            kept = s.scalar(select(func.coalesce(func.sum(ledger_entry_amount()), 0))
-                            .select_from(revenue_join()).where(order_is(oid)))
+            kept = s.scalar(
+                select(func.coalesce(func.sum(ledger_entry_amount()), 0))
+                .select_from(revenue_join())
+                .where(order_is(oid))
+            )
             assert int(kept) + mine == sum(rest.values())  # owner + platform = paid net of refunds
         assert _owner_money(s, owner) == owner_net
         assert ledger.owner_balances(s, owner)[0] >= 0 and ledger.balances(s, owner).debt >= 0
@@ -202,20 +258,29 @@ def ledger_entry_amount():  # noqa: ANN201
 def revenue_join():  # noqa: ANN201
     from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
-    return (LedgerEntry.__table__.join(LedgerTransaction.__table__, LedgerTransaction.id == LedgerEntry.txn_id)
-            .join(LedgerAccount.__table__, LedgerAccount.id == LedgerEntry.account_id))
+    return LedgerEntry.__table__.join(
+        LedgerTransaction.__table__, LedgerTransaction.id == LedgerEntry.txn_id
+    ).join(LedgerAccount.__table__, LedgerAccount.id == LedgerEntry.account_id)
 
 
 def order_is(oid: str):  # noqa: ANN201
     from cloud.ledger.models import LedgerAccount, LedgerTransaction
 
-    return (LedgerTransaction.order_id == oid) & LedgerAccount.kind.in_([k.value for k in FEE_LINES.values()])
+    return (LedgerTransaction.order_id == oid) & LedgerAccount.kind.in_(
+        [k.value for k in FEE_LINES.values()]
+    )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bills=st.lists(st.tuples(BILL, st.booleans()), min_size=1, max_size=4), refund_share=st.floats(0, 1))
-def test_no_shared_order_reaches_settlement(engine: Engine, bills: list[tuple[dict[str, int], bool]],
-                                            refund_share: float) -> None:
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    bills=st.lists(st.tuples(BILL, st.booleans()), min_size=1, max_size=4),
+    refund_share=st.floats(0, 1),
+)
+def test_no_shared_order_reaches_settlement(
+    engine: Engine, bills: list[tuple[dict[str, int], bool]], refund_share: float
+) -> None:
     owner, driver = _world(engine)
     plain: dict[str, int] = {}
     for i, (bill, shared) in enumerate(bills):
@@ -228,13 +293,19 @@ def test_no_shared_order_reaches_settlement(engine: Engine, bills: list[tuple[di
             plain[oid] = sum(bill.values()) - sum(back.values())
     with Session(engine) as s, s.begin():
         settlement.take_in(s)
-        items = s.scalars(select(SettlementItem).where(SettlementItem.sid.in_([_sid(owner), _sid(owner, False)]))).all()
+        items = s.scalars(
+            select(SettlementItem).where(SettlementItem.sid.in_([_sid(owner), _sid(owner, False)]))
+        ).all()
         got: dict[str, int] = {}
         for it in items:
-            got[it.order_id] = got.get(it.order_id, 0) + it.electricity_fen + it.service_fen + it.idle_fen
+            got[it.order_id] = (
+                got.get(it.order_id, 0) + it.electricity_fen + it.service_fen + it.idle_fen
+            )
         assert all(it.sid == _sid(owner, False) for it in items)
         assert {k: v for k, v in got.items()} == {k: v for k, v in plain.items() if k in got}
-        assert set(got) == {k for k, v in plain.items()} and sum(got.values()) == sum(plain.values())
+        assert set(got) == {k for k, v in plain.items()} and sum(got.values()) == sum(
+            plain.values()
+        )
 
 
 @pytest.mark.postgres
@@ -242,7 +313,9 @@ def test_concurrent_refunds_of_one_order_claw_back_exactly(pg_url: str) -> None:
     engine = migrated_engine(pg_url)
     try:
         owner, driver = _world(engine, 1000)
-        _settle(engine, "race", driver, _sid(owner), {"electricity": 2001, "service": 999, "idle": 0})
+        _settle(
+            engine, "race", driver, _sid(owner), {"electricity": 2001, "service": 999, "idle": 0}
+        )
         with Session(engine) as s, s.begin():
             withdrawals.request(s, owner, 1000, "o-openid")
 
@@ -257,6 +330,11 @@ def test_concurrent_refunds_of_one_order_claw_back_exactly(pg_url: str) -> None:
             assert s.get_one(SharingSplit, "race").owner_fen - sharing.clawed(s, "race") == mine
             assert _owner_money(s, owner) == mine
             assert ledger.owner_balances(s, owner)[0] >= 0
-            assert s.scalar(select(func.count()).select_from(Clawback).where(Clawback.order_id == "race")) == 6
+            assert (
+                s.scalar(
+                    select(func.count()).select_from(Clawback).where(Clawback.order_id == "race")
+                )
+                == 6
+            )
     finally:
         engine.dispose()

@@ -31,7 +31,9 @@ def _issue(engine: Engine, gun: str = "P1-1", **kw: object) -> str:
 
 def _register(engine: Engine, driver: str, gun_code: str, code: str) -> int | str:
     try:
-        return pairing.register_with_code(sessionmaker(engine).begin, driver, gun_code, code, commission_bp=1000)
+        return pairing.register_with_code(
+            sessionmaker(engine).begin, driver, gun_code, code, commission_bp=1000
+        )
     except SharingError as e:
         return e.code
 
@@ -43,10 +45,14 @@ def test_codes_are_bound_single_and_the_newest_only(engine: Engine) -> None:
     second = _issue(engine)  # a new code voids the older live one
     assert _register(engine, "1", "H1-P1-1", first) == "pairing_code_invalid"
     assert _register(engine, "1", "H1-P1-2", second) == "pairing_code_invalid"  # another gun's code
-    read_out = second.lower().replace("0", "o").replace("1", "l")  # Crockford's look-alikes are read as digits
+    read_out = (
+        second.lower().replace("0", "o").replace("1", "l")
+    )  # Crockford's look-alikes are read as digits
     assert isinstance(_register(engine, "1", "H1-P1-1", f" {read_out[:5]}-{read_out[5:]} "), int)
     assert _register(engine, "2", "H1-P1-1", second) == "pairing_code_invalid"  # used
-    assert pairing.normalize(None) == "" and _register(engine, "2", "NOPE", second) == "gun_not_found"
+    assert (
+        pairing.normalize(None) == "" and _register(engine, "2", "NOPE", second) == "gun_not_found"
+    )
 
 
 @pytest.mark.postgres
@@ -56,7 +62,9 @@ def test_one_code_claimed_at_once_registers_one_pile(pg_url: str) -> None:
         _gun(engine)
         code = _issue(engine)
         with ThreadPoolExecutor(6) as pool:
-            got = list(pool.map(lambda i: _register(engine, str(100 + i), "H1-P1-1", code), range(6)))
+            got = list(
+                pool.map(lambda i: _register(engine, str(100 + i), "H1-P1-1", code), range(6))
+            )
         assert sum(isinstance(g, int) for g in got) == 1
         assert sorted(g for g in got if isinstance(g, str)) == ["pairing_code_invalid"] * 5
         with Session(engine) as s:

@@ -46,7 +46,9 @@ def upgrade() -> None:
         sa.Column("at", BIGINT, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_pairing_failures")),
     )
-    op.create_index("ix_sharing_pairing_failures_driver_id_at", "sharing_pairing_failures", ["driver_id", "at"])
+    op.create_index(
+        "ix_sharing_pairing_failures_driver_id_at", "sharing_pairing_failures", ["driver_id", "at"]
+    )
     op.create_table(
         "sharing_clawbacks",
         sa.Column("refund_key", sa.String(length=160), nullable=False),
