@@ -23,5 +23,6 @@ module.exports = {
     trip: require('./pages/trip'),
     reservation: require('./pages/reservation'),
     community: require('./pages/community'),
+    pile: require('./pages/pile'),
   },
 };
