@@ -16,6 +16,7 @@ const FACTORIES = {
   wallet: P.wallet.createWallet, records: P.records.createRecords, settings: P.settings.createSettings,
   trip: P.trip.createTrip,
   reservation: P.reservation.createReservation,
+  pile: P.pile.createPile,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -79,6 +80,7 @@ Alpine.data('jcApp', () => ({
   arg: null,
   s: {},
   codeInput: '',
+  pileForm: { gun: '', code: '', start: '08:00', end: '22:00', energy: '', service: '', amount: '' },
   cashier: document.documentElement.dataset.cashier || '',
   init() {
     document.documentElement.lang = this.lang;
@@ -145,6 +147,7 @@ Alpine.data('jcApp', () => ({
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
       // ?g=<code>: reserve that gun; without: the driver's reservation
       case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
+      case 'pile': vm.load(); break;
       default: break;
     }
   },

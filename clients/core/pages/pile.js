@@ -101,7 +101,7 @@ function createPile(ctx) {
   }
 
   return {
-    get state() { return store.state; }, subscribe: store.subscribe, DAYS,
+    store, get state() { return store.state; }, DAYS,
     load, select, pair, setWindows, setFlatPrice, setOpen, withdraw,
   };
 }
