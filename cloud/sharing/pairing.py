@@ -47,7 +47,7 @@ DRIVER_WINDOW_MS = 15 * 60_000
 
 class PairingLocked(SharingError):
     def __init__(self, retry_at: int) -> None:
-        super().__init__("pairing_locked", "too many wrong pairing codes: try again later")
+        super().__init__("pairing_locked", "too many wrong pairing codes: wait before trying again")
         self.retry_at = retry_at
 
 
