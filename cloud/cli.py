@@ -44,13 +44,14 @@ def _cli(cmd: click.Command) -> click.Command:
 
 def register(app: Any) -> None:
     from cloud.alarms.cli import alarms_group  # alarms
+    from cloud.sharing.cli import sharing_group  # private pile sharing: pairing codes
 
     # --- charging: station archive and gun QR codes ---
     from cloud.stations.cli import gun_group, station_group
     from cloud.swap.cli import swap_group  # battery-swap stations
     from cloud.tariffs.cli import tariff_group
 
-    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group, swap_group]:
+    for cmd in [*COMMANDS, tariff_group, station_group, gun_group, alarms_group, swap_group, sharing_group]:
         app.cli.add_command(cmd)
 
 

@@ -196,6 +196,15 @@ function createApi(options) {
     currentReservation: () => request('GET', '/reservations/current'),
     reservation: (id) => request('GET', '/reservations/' + encodeURIComponent(id)),
     cancelReservation: (id) => request('POST', '/reservations/' + encodeURIComponent(id) + '/cancel'),
+    // a private pile's owner (docs/sharing.md)
+    registerSharedPile: (gunCode, pairingCode) => request('POST', '/shared-piles', { gun_code: gunCode, pairing_code: pairingCode }),
+    sharedPiles: () => request('GET', '/shared-piles'),
+    setSharedPileWindows: (id, windows) => request('PUT', '/shared-piles/' + encodeURIComponent(id) + '/windows', { windows }),
+    setSharedPilePrice: (id, periods) => request('PUT', '/shared-piles/' + encodeURIComponent(id) + '/price', { periods }),
+    switchSharedPile: (id, open) => request('POST', '/shared-piles/' + encodeURIComponent(id) + '/open', { open }),
+    sharingEarnings: () => request('GET', '/sharing/earnings'),
+    sharingWithdrawals: () => request('GET', '/sharing/withdrawals'),
+    requestWithdrawal: (amountFen) => request('POST', '/sharing/withdrawals', { amount_fen: amountFen }),
     // the community (docs/community.md)
     reviews: (sid, params) => request('GET', '/stations/' + encodeURIComponent(sid) + '/reviews' + query(params)),
     writeReview: (sid, body) => request('POST', '/stations/' + encodeURIComponent(sid) + '/reviews', body),

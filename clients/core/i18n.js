@@ -128,6 +128,14 @@ const TEXT = {
     reservation_state_cancelled: '已取消', reservation_state_expired: '已过期（未到）', reservation_state_failed: '预约失败',
     fee_state_none: '', fee_state_held: '已冻结', fee_state_refunded: '已退还', fee_state_kept: '已扣除',
     start_on_reserved: '去充电', use_other_gun: '改用空闲的 {name}',
+    // --- my pile (private pile sharing) ---
+    my_pile: '我的私桩', pile_pair: '登记私桩', pile_pairing_code: '配对码', pile_closed_state: '已关闭',
+    pile_open_now: '开放中', pile_open_outside: '已开启，不在开放时段', pile_commission: '平台抽成 {pct}%',
+    pile_open_action: '开放共享', pile_close_action: '暂停共享', pile_hours: '开放时段', pile_price: '价格',
+    pile_earnings: '收益', pile_withdraw: '提现', pile_debt: '欠款', pile_none: '还没有登记私桩。',
+    pile_every_day: '每天', pile_energy_price: '电价（元/度）', pile_service_price: '服务费（元/度）', pile_amount: '提现金额（元）',
+    day_mon: '周一', day_tue: '周二', day_wed: '周三', day_thu: '周四', day_fri: '周五', day_sat: '周六', day_sun: '周日',
+    withdrawal_held: '处理中', withdrawal_sending: '转账中', withdrawal_paid: '已到账', withdrawal_released: '未成功，已退回收益',
   },
   en: {
     app_name: 'Juchong', lang_name: 'English', other_lang: '中文',
@@ -250,6 +258,16 @@ const TEXT = {
     reservation_state_cancelled: 'Cancelled', reservation_state_expired: 'Expired (not used)', reservation_state_failed: 'Failed',
     fee_state_none: '', fee_state_held: 'held', fee_state_refunded: 'refunded', fee_state_kept: 'kept',
     start_on_reserved: 'Charge now', use_other_gun: 'Use the free {name} instead',
+    // --- my pile (private pile sharing) ---
+    my_pile: 'My pile', pile_pair: 'Register my pile', pile_pairing_code: 'Pairing code', pile_closed_state: 'Closed',
+    pile_open_now: 'Open now', pile_open_outside: 'Open, outside its hours', pile_commission: 'Platform commission {pct}%',
+    pile_open_action: 'Open to others', pile_close_action: 'Close to others', pile_hours: 'Open hours', pile_price: 'Price',
+    pile_earnings: 'Earnings', pile_withdraw: 'Withdraw', pile_debt: 'Owed', pile_none: 'You have not registered a pile yet.',
+    pile_every_day: 'Every day', pile_energy_price: 'Energy (yuan/kWh)', pile_service_price: 'Service (yuan/kWh)',
+    pile_amount: 'Amount (yuan)',
+    day_mon: 'Mon', day_tue: 'Tue', day_wed: 'Wed', day_thu: 'Thu', day_fri: 'Fri', day_sat: 'Sat', day_sun: 'Sun',
+    withdrawal_held: 'Processing', withdrawal_sending: 'Being transferred', withdrawal_paid: 'Paid',
+    withdrawal_released: 'Not paid; back in your earnings',
   },
 };
 

@@ -20,6 +20,7 @@ const FACTORIES = {
   reservation: P.reservation.createReservation,
   ...community.FACTORIES,
   ...swap.FACTORIES,
+  pile: P.pile.createPile,
 };
 const OPEN_ROUTES = ['login'];
 
@@ -114,6 +115,7 @@ Alpine.data('jcApp', () => ({
   arg: null,
   s: {},
   codeInput: '',
+  pileForm: { gun: '', code: '', start: '08:00', end: '22:00', energy: '', service: '', amount: '' },
   init() {
     document.documentElement.lang = this.lang;
     document.title = this.t.app_name;
@@ -185,6 +187,7 @@ Alpine.data('jcApp', () => ({
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
       // ?g=<code>: reserve that gun; without: the driver's reservation
       case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;
+      case 'pile': vm.load(); break;
       default:
         if (swap.FACTORIES[r.name]) swap.show(r, vm, (v) => this.locate(v));
         else community.show(r, vm);

@@ -22,6 +22,7 @@ from cloud.api import (  # noqa: E402,F401
     driver_orders,
     driver_recommend,
     driver_reservations,
+    driver_sharing,
     driver_stations,
     driver_swap,
     driver_trips,

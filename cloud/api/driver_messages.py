@@ -117,6 +117,24 @@ CATALOG: dict[str, tuple[int, str, str]] = {
                     "The owner of this private pile has closed it to others; please choose another pile."),
     "pile_outside_hours": (409, "该私人充电桩当前不在开放时段，请在开放时段内使用。",
                            "This private pile is not open to others at this hour; come back in its open hours."),
+    # --- the owner's side of a private pile (cloud/api/driver_sharing.py) ---
+    "pairing_code_invalid": (403, "配对码错误、已使用或已过期，请核对或联系运营方重新获取。",
+                             "The pairing code is wrong, used or expired; check it or ask the operator for a new one."),
+    "pairing_locked": (429, "配对码错误次数过多，请 {retry_after_min} 分钟后再试。",
+                       "Too many wrong pairing codes; try again in {retry_after_min} minutes."),
+    "already_shared": (409, "该充电枪已由其他桩主登记共享。", "This gun is already registered by another owner."),
+    "invalid_window": (400, "开放时段有误：请按“星期、HH:MM 开始、HH:MM 结束”填写，同一天的时段不能重叠。",
+                       "The open hours are not valid: days, a start and an end as HH:MM; spans of one day "
+                       "may not overlap."),
+    "invalid_tariff": (400, "价格有误：请按时段填写电价和服务费（单位为万分之一元）。",
+                       "The price is not valid: give periods with energy and service prices (in 1/10000 yuan)."),
+    "price_not_own_station": (409, "该桩属于共享充电站，价格由运营方设置。",
+                              "This gun belongs to a shared station: its operator sets the price."),
+    "invalid_amount": (400, "提现金额须为 1 分至 2 万元之间的整数（分）。",
+                       "A withdrawal is a whole number of fen from 1 fen to 20,000 yuan."),
+    "insufficient_earnings": (409, "提现金额超过可提现收益。", "That is more than your earnings available to withdraw."),
+    "no_openid": (409, "该账号没有可收款的微信身份，请在小程序内登录后再提现。",
+                  "This account has no WeChat identity to receive the transfer; log in in the mini-program first."),
 }
 
 FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "nickname": "昵称", "avatar_url": "头像地址",
@@ -139,7 +157,10 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "text": "内容", "photo_ids": "图片", "content_base64": "图片内容",
                          "reason": "故障原因", "parent_id": "回复的帖子",
                          # --- messages to drivers ---
-                         "accepted": "accepted（同意的消息类型）"},
+                         "accepted": "accepted（同意的消息类型）",
+                         # --- private pile sharing ---
+                         "pairing_code": "配对码", "windows": "开放时段", "periods": "价格时段", "idle": "占位费",
+                         "open": "open（开关）", "amount_fen": "提现金额"},
                "en": {None: "the body"}}
 
 

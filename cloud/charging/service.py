@@ -346,6 +346,12 @@ def _fail(transactions: Transactions, order_id: str, event: Event) -> None:
             _refund_prepay_rest(s, order_id)
 
 
+def _refund_prepay_unstarted(s: Session, p: ChargingPrepay) -> None:
+    from cloud.wallet import service as wallet  # type: ignore[import-not-found, unused-ignore]
+
+    wallet.refund_prepay_unstarted(s, p.order_id, p.hold_fen)
+
+
 def _refund_prepay_rest(s: Session, order_id: str) -> None:
     try:
         from cloud.wallet import service as wallet  # type: ignore[import-not-found, unused-ignore]
@@ -445,6 +451,13 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
     if _running(s, p.driver_id) is not None:
         p.state = "cancelled"
         s.flush()
+        return
+    if sharing.refusal(s, p.sid, p.gun, p.driver_id):
+        # a shared pile closed, or out of its hours, while the driver paid: no start, and the
+        # payment goes back to WeChat (the driver chose to pay for this pile, not to top up)
+        p.state = "cancelled"
+        s.flush()
+        _refund_prepay_unstarted(s, p)
         return
     tariff = tariffs.in_force(s, p.sid, now_ms())
     held = reservations.holder(s, p.sid, p.gun)

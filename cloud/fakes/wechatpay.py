@@ -525,6 +525,14 @@ class FakeWechatPay:
             if rec.state == "WAIT_USER_CONFIRM":
                 rec.state = "SUCCESS"
 
+    def cancel_transfer(self, out_bill_no: str, reason: str = "MERCHANT_REVOCATION") -> None:
+        """The transfer is not completed: WeChat cancels a bill the payee did not confirm in
+        time (24 hours), or the merchant revoked it. A final bill stays as it is."""
+        with self._lock:
+            rec = self.transfers[out_bill_no]
+            if rec.state not in ("SUCCESS", "FAIL", "CANCELLED"):
+                rec.state, rec.fail_reason = "CANCELLED", reason
+
     def transfer_view(self, rec: TransferRecord, *, query: bool) -> dict[str, Any]:
         view: dict[str, Any] = {"out_bill_no": rec.out_bill_no, "transfer_bill_no": rec.transfer_bill_no,
                                 "create_time": rfc3339(rec.create_time), "state": rec.state}

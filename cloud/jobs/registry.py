@@ -13,6 +13,7 @@ from cloud.jobs import (
     push_tariffs,
     report_days,
     reservations,
+    sharing,
     swap,
     wallet,
 )
@@ -30,6 +31,7 @@ JOBS: list[tuple[str, Job]] = [
     ("notices", notices.run),  # reservation reminders made; reminders and system notices sent (WeChat)
     ("wallet_reconcile", wallet.reconcile_pending),
     ("wallet_refunds", wallet.refund_job),
+    ("sharing_withdrawals", sharing.run),  # pile owners' transfers: sending ones asked, unanswered ones sent again
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
     ("report_days", report_days.run),  # the console's closed days summed ahead
 ]

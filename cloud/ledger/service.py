@@ -541,6 +541,56 @@ def post_owner(s: Session, key: str, kind: str, owner_id: str, legs: Mapping[Kin
                  args={"legs": {k.value: v for k, v in sorted(legs.items())}}, build=build)
 
 
+def _owner_revenue(owner_id: str, revenue: Mapping[Kind, int]) -> int:
+    bad = [k for k in revenue if k not in FEE_LINES.values()]
+    if bad:
+        raise InvalidInput(f"an owner's share moves revenue accounts only, not {bad}")
+    for amount in revenue.values():
+        _check_amount(amount, zero_ok=True)
+    _check_id(owner_id)
+    return _check_amount(sum(revenue.values()))
+
+
+def _open_owner(s: Session, owner_id: str) -> None:
+    _insert_ignore(s, [{"code": driver_code(owner_id, k), "kind": k.value, "driver_id": owner_id,
+                        "balance": 0, "created_at": now_ms()} for k in DRIVER_KINDS + OWNER_KINDS])
+
+
+def post_owner_share(s: Session, key: str, owner_id: str, revenue: Mapping[Kind, int], *,
+                     order_id: str | None = None) -> Posting:
+    """An owner's share of an order: the amounts leave the revenue accounts; what the owner
+    owes (their debt, e.g. a share clawed back after it was withdrawn) is paid first, as a
+    top-up pays it, the rest becomes earnings."""
+    total = _owner_revenue(owner_id, revenue)
+    _open_owner(s, owner_id)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        to_debt = min(total, -lk.balances[Kind.DEBT])
+        legs: list[tuple[int, int, str | None]] = [(lk.platform[k], -v, None) for k, v in sorted(revenue.items())]
+        return [*legs, (lk.ids[Kind.DEBT], to_debt, None), (lk.ids[Kind.OWNER_EARNINGS], total - to_debt, None)]
+
+    return _post(s, key=key, kind="owner_share", driver_id=owner_id, order_id=order_id,
+                 args={"revenue": {k.value: v for k, v in sorted(revenue.items())}}, build=build)
+
+
+def claw_back_owner(s: Session, key: str, owner_id: str, revenue: Mapping[Kind, int], *,
+                    order_id: str | None = None) -> Posting:
+    """An owner's share of a refund taken back into the revenue accounts: from the earnings as
+    far as they reach, the rest becomes the owner's debt (never a negative balance; collected
+    like any driver's debt: from the next share, top-up or start)."""
+    total = _owner_revenue(owner_id, revenue)
+    _open_owner(s, owner_id)
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        from_earnings = min(total, lk.balances[Kind.OWNER_EARNINGS])
+        legs: list[tuple[int, int, str | None]] = [(lk.platform[k], v, None) for k, v in sorted(revenue.items())]
+        return [*legs, (lk.ids[Kind.OWNER_EARNINGS], -from_earnings, None),
+                (lk.ids[Kind.DEBT], -(total - from_earnings), None)]
+
+    return _post(s, key=key, kind="owner_clawback", driver_id=owner_id, order_id=order_id,
+                 args={"revenue": {k.value: v for k, v in sorted(revenue.items())}}, build=build)
+
+
 def owner_balances(s: Session, owner_id: str) -> tuple[int, int]:
     """(earnings, being withdrawn) of a pile owner, in fen."""
     rows = dict(s.execute(select(LedgerAccount.kind, LedgerAccount.balance).where(

@@ -31,6 +31,7 @@ from cloud.settlement.models import (
     SettlementShare,
 )
 from cloud.settlement.split import FEES, Part, check_bp, split
+from cloud.sharing.models import SharingSplit
 
 DEFAULT_TZ = "Asia/Shanghai"
 Sids = set[str] | None
@@ -175,7 +176,10 @@ def take_in(s: Session, tz: str = DEFAULT_TZ) -> int:
         .join(LedgerEntry, LedgerEntry.txn_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .join(Order, Order.order_id == LedgerTransaction.order_id)
-        .where(LedgerAccount.kind.in_(list(revenue_kinds)), LedgerTransaction.id.not_in(taken))
+        .where(LedgerAccount.kind.in_(list(revenue_kinds)), LedgerTransaction.id.not_in(taken),
+               # a shared private pile's order: its owner is paid by the split (cloud.sharing), so
+               # its station's owner gets no share of it, nor is the order counted twice
+               LedgerTransaction.order_id.not_in(select(SharingSplit.order_id)))
         .group_by(LedgerTransaction.id, LedgerTransaction.created_at, LedgerTransaction.order_id, Order.sid,
                   LedgerAccount.kind)
         .order_by(LedgerTransaction.id)).all()

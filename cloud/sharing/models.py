@@ -79,3 +79,55 @@ class Withdrawal(Base):
     failure: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(default=now_ms)
     updated_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class PairingCode(Base):
+    """A one-time code proving a driver may register a gun as their pile: issued by an operator
+    (console or `jc-cloud sharing pairing-code`) for one station's gun and handed to its owner;
+    only its SHA-256 is kept. Live until `expires_at`, used once, void after too many wrong
+    guesses at this gun."""
+
+    __tablename__ = "sharing_pairing_codes"
+    __table_args__ = (Index("ix_sharing_pairing_codes_sid_gun", "sid", "gun"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(64))
+    gun: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int]
+    failures: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[int | None]
+    used_by: Mapped[str | None] = mapped_column(String(64))
+    voided_at: Mapped[int | None]
+    issued_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[int] = mapped_column(default=now_ms)
+
+
+class PairingFailure(Base):
+    """A driver's wrong pairing code (the driver is locked out after a few in a window)."""
+
+    __tablename__ = "sharing_pairing_failures"
+    __table_args__ = (Index("ix_sharing_pairing_failures_driver_id_at", "driver_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    driver_id: Mapped[str] = mapped_column(String(64))
+    sid: Mapped[str] = mapped_column(String(64))
+    gun: Mapped[str] = mapped_column(String(16))
+    at: Mapped[int]
+
+
+class Clawback(Base):
+    """The owner's part of one refund of a shared order taken back (per fee line), from the
+    earnings as far as they reach and the rest as the owner's debt (`debt_fen`)."""
+
+    __tablename__ = "sharing_clawbacks"
+    __table_args__ = (Index("ix_sharing_clawbacks_order_id", "order_id"),)
+    refund_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str] = mapped_column(String(64))
+    electricity_fen: Mapped[int] = mapped_column(default=0)
+    service_fen: Mapped[int] = mapped_column(default=0)
+    idle_fen: Mapped[int] = mapped_column(default=0)
+    refund_fen: Mapped[int]  # what the driver got back in this refund
+    owner_fen: Mapped[int]  # the owner's part of it (the three lines)
+    debt_fen: Mapped[int]  # of owner_fen, what the earnings did not cover
+    txn_id: Mapped[int | None]
+    created_at: Mapped[int] = mapped_column(default=now_ms)

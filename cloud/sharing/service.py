@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES, Kind
+from cloud.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from cloud.models.base import now_ms
 from cloud.models.station import Gun
+from cloud.settlement.split import BP, round_div
 from cloud.sharing import rules
-from cloud.sharing.models import SharedPile, SharingSplit, SharingWindow
+from cloud.sharing.models import Clawback, SharedPile, SharingSplit, SharingWindow
 from cloud.tariffs import service as tariffs
 
 TIMEZONE = "Asia/Shanghai"  # windows are in the owners' local time (the platform's zone)
@@ -192,9 +194,9 @@ def split_order(s: Session, order_id: str, sid: str, gun: str, lines: Mapping[st
     parts = rules.split({k: int(v) for k, v in lines.items()}, pile.commission_bp)
     posting = None
     if parts.owner:
-        legs: dict[Kind, int] = {FEE_LINES[k]: -v for k, v in parts.owner_lines.items() if v}
-        legs[Kind.OWNER_EARNINGS] = parts.owner
-        posting = ledger.post_owner(s, split_key(order_id), "owner_share", pile.owner_id, legs, order_id=order_id)
+        # what the owner owes (a share clawed back after it was withdrawn) is paid first
+        revenue: dict[Kind, int] = {FEE_LINES[k]: v for k, v in parts.owner_lines.items() if v}
+        posting = ledger.post_owner_share(s, split_key(order_id), pile.owner_id, revenue, order_id=order_id)
     row = SharingSplit(order_id=order_id, pile_id=pile.id, owner_id=pile.owner_id,
                        total_fen=parts.owner + parts.platform, owner_fen=parts.owner, platform_fen=parts.platform,
                        commission_bp=pile.commission_bp, txn_id=posting.txn_id if posting else None,
@@ -209,7 +211,127 @@ def earnings(s: Session, owner_id: str, *, limit: int = 50) -> dict[str, Any]:
     balance, withdrawing = ledger.owner_balances(s, owner_id)
     rows = s.scalars(select(SharingSplit).where(SharingSplit.owner_id == owner_id)
                      .order_by(SharingSplit.created_at.desc(), SharingSplit.order_id).limit(limit)).all()
+    back: dict[str, int] = {}
+    if rows:
+        back = {o: int(v) for o, v in s.execute(
+            select(Clawback.order_id, func.sum(Clawback.owner_fen))
+            .where(Clawback.order_id.in_([r.order_id for r in rows])).group_by(Clawback.order_id)).all()}
     return {"balance_fen": balance, "withdrawing_fen": withdrawing,
+            "debt_fen": ledger.balances(s, owner_id).debt,
             "sessions": [{"order_id": r.order_id, "pile_id": r.pile_id, "total_fen": r.total_fen,
                           "owner_fen": r.owner_fen, "platform_fen": r.platform_fen,
+                          "clawed_back_fen": back.get(r.order_id, 0),
+                          "owner_net_fen": r.owner_fen - back.get(r.order_id, 0),
                           "commission_bp": r.commission_bp, "at": r.created_at} for r in rows]}
+
+
+def owner_part(fen: int, commission_bp: int) -> int:
+    """The owner's part of `fen` of one fee line (rules.split: only the commission rounded)."""
+    return fen - round_div(fen * commission_bp, BP)
+
+
+def _line_sums(s: Session, order_id: str, *, settle_only: bool) -> dict[str, int]:
+    """Per fee line, what the order's revenue postings that name the line hold: its settled
+    bill (`settle_only`) or that bill less the refunds made of it. The owner's share and its
+    clawbacks name no line, so they are not in these sums."""
+    q = (select(LedgerEntry.line, func.coalesce(func.sum(LedgerEntry.amount), 0))
+         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)
+         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+         .where(LedgerTransaction.order_id == order_id, LedgerEntry.line.in_(list(FEE_LINES)),
+                LedgerAccount.driver_id.is_(None))
+         .group_by(LedgerEntry.line))
+    if settle_only:
+        q = q.where(LedgerTransaction.idem_key == ledger.close_key(order_id))
+    return {line: int(v) for line, v in s.execute(q).all()}
+
+
+def claw_back(s: Session, order_id: str, refund_key: str, refund_fen: int, *,
+              now: int | None = None) -> Clawback | None:
+    """After a refund of a shared order was posted (its revenue lines reduced, in this
+    transaction): the owner's part of it back from the owner, per fee line so that the
+    owner's share of what the driver still paid is the split of that rest:
+
+        owner_after(line) = owner_part(bill_line - refunded_line)
+        taken now          = owner_part(bill_line) - taken before - owner_after(line)
+
+    so owner + platform = what the driver paid net of refunds, to the fen, after any number of
+    refunds. From the earnings as far as they reach, the rest as the owner's debt
+    (ledger.claw_back_owner). Once per refund key; None for an order that was not split."""
+    split = s.get(SharingSplit, order_id)
+    if split is None:
+        return None
+    done = s.get(Clawback, refund_key)
+    if done is not None:
+        return done
+    bill = _line_sums(s, order_id, settle_only=True)
+    rest = _line_sums(s, order_id, settle_only=False)
+    before = {name: 0 for name in FEE_LINES}
+    for row in s.scalars(select(Clawback).where(Clawback.order_id == order_id)):
+        for name in FEE_LINES:
+            before[name] += getattr(row, f"{name}_fen")
+    take = {name: owner_part(bill.get(name, 0), split.commission_bp) - before[name]
+            - owner_part(max(0, rest.get(name, 0)), split.commission_bp) for name in FEE_LINES}
+    if any(v < 0 for v in take.values()):  # owner_part is monotone: a broken invariant, never input
+        raise AssertionError(f"order {order_id}: negative clawback {take}")
+    owner_fen = sum(take.values())
+    posting, debt = None, 0
+    if owner_fen:
+        posting = ledger.claw_back_owner(s, f"owner-clawback:{refund_key}", split.owner_id,
+                                         {FEE_LINES[k]: v for k, v in take.items() if v}, order_id=order_id)
+        debt = -posting.amount_on(ledger.driver_code(split.owner_id, Kind.DEBT))
+    row = Clawback(refund_key=refund_key, order_id=order_id, owner_id=split.owner_id,
+                   electricity_fen=take["electricity"], service_fen=take["service"], idle_fen=take["idle"],
+                   refund_fen=refund_fen, owner_fen=owner_fen, debt_fen=debt,
+                   txn_id=posting.txn_id if posting else None, created_at=now_ms() if now is None else now)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def clawed(s: Session, order_id: str) -> int:
+    """The owner's part taken back from the order's refunds so far."""
+    return int(s.scalar(select(func.coalesce(func.sum(Clawback.owner_fen), 0))
+                        .where(Clawback.order_id == order_id)) or 0)
+
+
+def console_piles(s: Session, *, sids: set[str] | None = None, now: int | None = None,
+                  limit: int = 500) -> list[dict[str, Any]]:
+    """The console's list (docs/sharing.md): each shared pile with its owner, switch, open
+    now, windows and its orders' money (owner's and platform's parts net of clawbacks), and
+    the owner's balances. `sids` None: every station."""
+    from cloud.drivers.models import Driver
+
+    t = now_ms() if now is None else now
+    q = select(SharedPile).order_by(SharedPile.id).limit(limit)
+    if sids is not None:
+        q = q.where(SharedPile.sid.in_(sorted(sids)))
+    piles = list(s.scalars(q))
+    if not piles:
+        return []
+    ids = [p.id for p in piles]
+    money = {pid: (int(n), int(total or 0), int(own or 0), int(plat or 0)) for pid, n, total, own, plat in s.execute(
+        select(SharingSplit.pile_id, func.count(), func.sum(SharingSplit.total_fen), func.sum(SharingSplit.owner_fen),
+               func.sum(SharingSplit.platform_fen)).where(SharingSplit.pile_id.in_(ids))
+        .group_by(SharingSplit.pile_id)).all()}
+    back = {pid: int(v or 0) for pid, v in s.execute(
+        select(SharingSplit.pile_id, func.sum(Clawback.owner_fen)).join(Clawback, Clawback.order_id == SharingSplit.order_id)
+        .where(SharingSplit.pile_id.in_(ids)).group_by(SharingSplit.pile_id)).all()}
+    owners = {p.owner_id for p in piles}
+    names = {str(i): n for i, n in s.execute(select(Driver.id, Driver.nickname).where(
+        Driver.id.in_([int(o) for o in owners if o.isdigit()]))).all()}
+    balances = ledger.balances_of(s, sorted(owners))
+    out = []
+    for p in piles:
+        windows = windows_of(s, p.id)
+        n, total, own, plat = money.get(p.id, (0, 0, 0, 0))
+        earnings, withdrawing = ledger.owner_balances(s, p.owner_id)
+        b = balances.get(p.owner_id)
+        out.append({"pile_id": p.id, "sid": p.sid, "gun": p.gun, "owner_id": p.owner_id,
+                    "owner_name": names.get(p.owner_id), "open": p.is_open,
+                    "open_now": p.is_open and rules.open_at(windows, t, TIMEZONE),
+                    "windows": [w.to_dict() for w in windows], "commission_bp": p.commission_bp,
+                    "sessions": n, "total_fen": total, "owner_fen": own - back.get(p.id, 0),
+                    "clawed_back_fen": back.get(p.id, 0), "platform_fen": plat,
+                    "owner_balance_fen": earnings, "owner_withdrawing_fen": withdrawing,
+                    "owner_debt_fen": b.debt if b else 0})
+    return out

@@ -81,6 +81,7 @@ def _finish(s: Session, w: Withdrawal, state: str, why: str | None = None) -> No
             else {Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.OWNER_EARNINGS: w.amount_fen})
     ledger.post_owner(s, f"owner-withdraw-{state}:{w.out_bill_no}", f"owner_withdraw_{state}", w.owner_id, legs)
     w.state, w.failure, w.updated_at = state, (why or None) and why[:200], now_ms()
+    w.package_info = None  # a final bill can no longer be confirmed by the payee
 
 
 def apply(s: Session, withdrawal_id: int, t: Transfer) -> Withdrawal:
@@ -160,6 +161,31 @@ def follow(transactions: Transactions, provider: TransferProvider, withdrawal_id
         return _view(transactions, withdrawal_id)
     with transactions() as s:
         return view(apply(s, withdrawal_id, t))
+
+
+RESEND_AFTER_MS = 60_000  # a held withdrawal this old got no usable answer when it was sent
+
+
+def follow_due(transactions: Transactions, provider: TransferProvider, *, scene_id: str, now: int | None = None,
+               resend_after_ms: int = RESEND_AFTER_MS, limit: int = 100) -> int:
+    """The job's round (cloud/jobs/sharing.py): every `sending` withdrawal asked of the
+    provider (SUCCESS → paid; FAIL, CANCELLED → released, the money back in the earnings) and
+    every `held` one older than `resend_after_ms` sent again with its own out_bill_no (its
+    first send got no usable answer). Any number of rounds may run at once: `apply` locks the
+    row and books each outcome under its ledger key. Returns how many reached a final state."""
+    t = now_ms() if now is None else now
+    with transactions() as s:
+        sending = list(s.scalars(select(Withdrawal.id).where(Withdrawal.state == "sending")
+                                 .order_by(Withdrawal.updated_at, Withdrawal.id).limit(limit)))
+        held = list(s.scalars(select(Withdrawal.id).where(Withdrawal.state == "held",
+                                                          Withdrawal.updated_at <= t - resend_after_ms)
+                              .order_by(Withdrawal.id).limit(limit)))
+    done = 0
+    for wid in sending:
+        done += follow(transactions, provider, wid)["state"] in FINAL
+    for wid in held:
+        done += send(transactions, provider, wid, scene_id=scene_id)["state"] in FINAL
+    return done
 
 
 def _view(transactions: Transactions, withdrawal_id: int) -> dict[str, Any]:

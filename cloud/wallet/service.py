@@ -55,6 +55,7 @@ from cloud.payments.provider import (
     TradeState,
     Transaction,
 )
+from cloud.sharing import service as sharing
 from cloud.wallet import split as splitting
 from cloud.wallet.errors import (
     ChannelUnavailable,
@@ -754,6 +755,47 @@ def refund_prepay_rest(s: Session, order_id: str, *, provider: PaymentProvider |
     event.listen(s, "after_commit", _send, once=True)
 
 
+def refund_prepay_unstarted(s: Session, order_id: str, hold_fen: int, *, provider: PaymentProvider | None = None,
+                            now: int | None = None) -> str | None:
+    """A pay-per-session start whose payment came in but that may not start (a shared pile
+    closed or outside its hours by then, docs/sharing.md): the hold it paid goes back to
+    WeChat — min(hold, that payment's unrefunded rest, the driver's cash), once per order
+    (key "prepay:<order>", as refund_prepay_rest) — written in the caller's transaction and
+    sent after its commit (or by the refund job). The refund's number, or None."""
+    now = now_ms() if now is None else now
+    _sqlite_write_lock(s)
+    pay_id = s.scalar(select(WalletPayment.id).where(WalletPayment.order_id == order_id,
+                                                     WalletPayment.purpose == "session",
+                                                     WalletPayment.state == "paid")
+                      .order_by(WalletPayment.id.desc()).limit(1))
+    if pay_id is None:
+        return None
+    key = f"prepay:{order_id}"
+    if s.scalar(select(WalletRefund.id).where(WalletRefund.key == key)) is not None:
+        return None  # made before
+    driver_id = s.get_one(WalletPayment, pay_id).driver_id
+    cash = ledger.lock_driver(s, str(driver_id)).cash
+    pay = s.execute(_for_update(s, select(WalletPayment).where(WalletPayment.id == pay_id))).scalar_one()
+    rest = min(hold_fen, pay.amount_fen - pay.refunded_fen, cash)
+    if rest <= 0:
+        return None
+    refund_no = _add_refund(s, driver_id, [(pay.id, rest)], now, key, PREPAY_REFUND_REASON).refund_no
+    try:
+        provider = provider or _provider_here()
+    except Exception:  # no app or no merchant here: the refund job sends it
+        return refund_no
+    bind = s.get_bind()
+
+    def _send(_session: Session) -> None:
+        try:
+            submit_refund(sessionmaker(bind).begin, provider, refund_no)
+        except Exception:
+            log.exception("prepay refund %s: sending failed; the refund job retries", refund_no)
+
+    event.listen(s, "after_commit", _send, once=True)
+    return refund_no
+
+
 # --- views --------------------------------------------------------------------------------------
 def wallet_view(s: Session, driver_id: int) -> dict[str, Any]:
     b = ledger.balances(s, str(driver_id))
@@ -806,6 +848,9 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], *, route: 
     if order is None or order.state != "settled":
         raise NotFound(f"no settled order {order_id!r}")
     posting = ledger.refund_order(s, order_id, lines, key, memo=memo)
+    if not posting.replayed:
+        # a shared pile's order: the owner's part of the refund taken back (docs/sharing.md)
+        sharing.claw_back(s, order_id, key, sum(lines.values()), now=now)
     if route == "balance" or posting.replayed:
         return posting, None
     # only what reached the cash goes on (a part may have paid the driver's debt)

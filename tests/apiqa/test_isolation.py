@@ -40,7 +40,7 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports")
+OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports", "shared-piles")
 PUBLIC = ("stations", "guns", "swap-stations")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
@@ -202,9 +202,30 @@ def seed_gun_report(app: Flask, who: Someone) -> str:
                                         text=f"{who.name} secret")["report_id"])
 
 
+def seed_shared_pile(app: Flask, who: Someone) -> str:
+    """Their shared pile (the row as cloud.sharing.pairing.register_with_code leaves it), with
+    a window. Its id is made long on purpose: Bob's ids are looked for in every answer Alice
+    gets, and a one-digit id would be found in any number."""
+    from cloud.sharing import service as sharing
+    from cloud.sharing.models import SharedPile
+    from cloud.stations import service as stations
+
+    n = next(_guns)
+    with app.app_context(), db.transaction() as s:
+        stations.set_station(s, "ST-APIQA", name="apiqa")
+        stations.set_gun(s, "ST-APIQA", f"P{n}-1", code=f"APIQA-SHARE-{n}")
+        pile = SharedPile(id=7_300_000 + n, sid="ST-APIQA", gun=f"P{n}-1", owner_id=str(who.id), commission_bp=1000,
+                          is_open=False)
+        s.add(pile)
+        s.flush()
+        sharing.set_windows(s, str(who.id), pile.id, [{"days": ["mon"], "start": "08:00", "end": "09:00"}])
+        return str(pile.id)
+
+
 SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation,
                                                       "swap-bookings": seed_swap_booking,
-                                                      "gun-reports": seed_gun_report}
+                                                      "gun-reports": seed_gun_report,
+                                                      "shared-piles": seed_shared_pile}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:

@@ -4,7 +4,7 @@ browser can pay under the official account's appid with the driver's openid ther
 Drivers who logged in before get their own (appid, openid) row.
 
 Revision ID: 0027_h5pay
-Revises: 0025_sharing
+Revises: 0028_console10
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0027_h5pay"
-down_revision: str | None = "0025_sharing"
+down_revision: str | None = "0028_console10"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,6 +20,7 @@ from cloud.web.pages import (
     recommend,
     reservations,
     settlement,
+    sharing,
     stations,
     swap,
     tariffs,
@@ -27,4 +28,4 @@ from cloud.web.pages import (
 
 PAGES: list[Blueprint] = [auth.bp, home.bp, operators.bp, audit.bp, stations.bp, guns.bp, archives.bp, tariffs.bp,
                           orders.bp, money.bp, alarms.bp, settlement.bp, reservations.bp, recommend.bp,
-                          swap.bp, community.bp]
+                          swap.bp, community.bp, sharing.bp]

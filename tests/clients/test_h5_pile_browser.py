@@ -1,0 +1,115 @@
+""" "My pile" in the H5 app (/app/) in headless Chromium at a phone's viewport against a
+running cloud: an owner registers a gun with the pairing code an operator issued (a wrong
+code refused in the API's words), sets the open hours and a flat price, opens the pile, sees
+a session's earnings to the fen and is told when a withdrawal cannot be made (no WeChat Pay
+merchant in this cloud)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cloud.db import db
+from cloud.ledger import service as ledger
+from cloud.orders import service as orders
+from cloud.orders.machine import Event
+from cloud.sharing import pairing
+from tests.clients.support import Cloud
+from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
+SID, CODE = "ST-H5-PILE", "JC-PILE-0001"
+
+
+def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: Any) -> None:  # noqa: F811
+    cloud.seed_station(SID, "我家的桩", lat=31.2, lng=121.6, gun_code=CODE)
+    with cloud.app.app_context(), db.transaction() as s:
+        code = pairing.issue(s, SID, "P1-1", issued_by="test")[0]
+    context = browser.new_context(locale="zh-CN", **PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_default_timeout(10_000)
+    log_in(page, cloud, "pile-owner")
+    page.goto(cloud.url + "/app/#/settings")
+    page.click("#my-pile-link")
+    page.wait_for_selector("#page-pile")
+    page.wait_for_selector("#pile-none", state="visible")
+
+    page.fill("#pile-gun-code", CODE)
+    page.fill("#pile-pairing-code", "WRONGCODE0")
+    page.click("#pile-pair-button")
+    page.wait_for_selector("#pile-error", state="visible")
+    assert "配对码错误" in page.inner_text("#pile-error")
+    page.fill("#pile-pairing-code", code[:5].lower() + "-" + code[5:])
+    page.click("#pile-pair-button")
+    page.wait_for_selector("#pile-card")
+    assert page.inner_text("#pile-state") == "已关闭"
+
+    page.fill("#pile-start", "00:00")
+    page.fill("#pile-end", "24:00")
+    page.click("#pile-hours-save")
+    page.wait_for_function("document.querySelectorAll('#pile-windows div').length === 7")
+    assert "周一 00:00–24:00" in page.inner_text("#pile-windows")
+    page.fill("#pile-energy", "0.8")
+    page.fill("#pile-service", "0.2")
+    page.click("#pile-price-save")
+    page.click("#pile-switch")
+    page.wait_for_selector("#pile-card[data-open='yes']")
+    assert page.inner_text("#pile-state") == "开放中"
+    with cloud.app.app_context():
+        from cloud.models import now_ms
+        from cloud.tariffs import service as tariffs
+
+        tariff = tariffs.in_force(db.session, SID, now_ms())
+        assert tariff is not None and tariff.id.startswith("share-")
+        db.session.rollback()
+
+    # another driver's session on the pile, billed: the owner's 90 % to the fen
+    owner = str(json.loads(page.evaluate("localStorage.getItem('jc_driver')"))["id"])
+    with cloud.app.app_context(), db.transaction() as s:
+        ledger.top_up(s, "visitor", 5_000, key="visitor-money")
+        orders.create(
+            s,
+            order_id="pile-o1",
+            driver_id="visitor",
+            sid=SID,
+            gun="P1-1",
+            limit_mode="amount",
+            limit_value=3_000,
+            hold_fen=3_000,
+        )
+        for e in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
+            orders.apply(s, "pile-o1", e)
+        orders.apply(
+            s,
+            "pile-o1",
+            Event.BILLED,
+            lines=[
+                orders.Line("electricity", 1005, "flat", 1000),
+                orders.Line("service", 333, "flat", 1000),
+                orders.Line("idle", 35),
+            ],
+        )
+        assert ledger.owner_balances(s, owner) == (1236, 0)
+    page.goto(cloud.url + "/app/#/settings")
+    page.click("#my-pile-link")
+    # the page reads the earnings again (its view model is kept: wait for the new figures)
+    page.wait_for_function(
+        "document.querySelector('#pile-balance') && "
+        "document.querySelector('#pile-balance').innerText === '¥12.36'"
+    )
+    assert "¥13.73" in page.inner_text(".pile-session") and "¥12.36" in page.inner_text(
+        ".pile-session"
+    )
+    page.fill("#pile-amount", "10")
+    page.click("#pile-withdraw")
+    page.wait_for_selector("#pile-error", state="visible")
+    assert "微信支付" in page.inner_text("#pile-error")  # no merchant here: nothing held
+    with cloud.app.app_context():
+        assert ledger.owner_balances(db.session, owner) == (1236, 0)
+        db.session.rollback()
+    assert problems == []
+    context.close()
