@@ -24,5 +24,6 @@ module.exports = {
     reservation: require('./pages/reservation'),
     community: require('./pages/community'),
     swap: require('./pages/swap'),
+    messages: require('./pages/messages'),
   },
 };
