@@ -52,7 +52,9 @@ def run(cloud: Cloud) -> dict[str, object]:
     driver = _login(cloud, "mp-messages")
     with cloud.app.app_context(), db.transaction() as s:
         stations.set_station(s, SID, name="消息测试站", lat=31.21, lng=121.60)
-        stations.set_gun(s, SID, "P1-1", code=GUN_CODE, name="1 号枪", rated_power_w=7000, kind="ac")
+        stations.set_gun(
+            s, SID, "P1-1", code=GUN_CODE, name="1 号枪", rated_power_w=7000, kind="ac"
+        )
         s.add(
             StationState(
                 sid=SID,
