@@ -76,12 +76,14 @@ function createMessages(ctx) {
     },
     /** The subscribe-message templates and the allows left (the mini-program only). */
     loadTemplates() {
-      return ctx.api.messageTemplates().then((r) => {
-        const t = r.templates || {};
-        store.set({ templates: t, canSubscribe: Boolean(t.reminder || t.notice) });
-        setConsents(r.consents || null);
-        return r;
-      }, () => undefined);
+      return ctx.api.messageTemplates().then((r) => { vm.setTemplates(r); return r; }, () => undefined);
+    },
+    /** An answer of GET /message-templates (read by miniprogram/notices.js). */
+    setTemplates(r) {
+      if (!r) return;
+      const t = r.templates || {};
+      store.set({ templates: t, canSubscribe: Boolean(t.reminder || t.notice) });
+      setConsents(r.consents || null);
     },
     /** The answer of wx.requestSubscribeMessage, as the kinds the driver accepted (notices.js). */
     subscribed(result) {

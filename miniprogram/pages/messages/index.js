@@ -15,7 +15,8 @@ Component({
       if (!shell.requireLogin(this)) return Promise.resolve();
       shell.title(this, 'messages_title');
       const id = (query && query.id) || '';
-      return Promise.all([this.vm.open(id), this.vm.loadTemplates(), notices.loadTemplates(this.ctx.api)]).then(() => {
+      const templates = notices.loadTemplates(this.ctx.api).then((r) => this.vm.setTemplates(r));
+      return Promise.all([this.vm.open(id), templates]).then(() => {
         if (id && !this.vm.state.notFound && wx.pageScrollTo) wx.pageScrollTo({ selector: '#m-' + this.vm.state.openId, duration: 0 });
       });
     },
