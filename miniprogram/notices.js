@@ -1,7 +1,7 @@
-// Subscribe-message consents (docs/community.md). WeChat sends a
-// subscribe message only to a user who accepted its template, once per acceptance, and the
-// consent dialog may only be opened from a tap. Session receipts: the scan page asks here, in the start
-// button's handler, before each start. The template id is the one the cloud sends with
+// Subscribe-message consents (docs/community.md). WeChat sends a subscribe message only to a
+// user who accepted its template, once per acceptance, and the consent dialog may only be
+// opened from a tap. Session receipts: the scan page asks here, in the start button's handler,
+// before each start. The template id is the one the cloud sends with
 // (WECHAT_SUBSCRIBE_RECEIPT_TEMPLATE); empty: receipts are off and nothing is asked.
 const config = require('./config');
 
