@@ -214,6 +214,10 @@ function createApi(options) {
     reportGun: (body) => request('POST', '/gun-reports', body),
     gunReports: () => request('GET', '/gun-reports'),
     gunReport: (id) => request('GET', '/gun-reports/' + encodeURIComponent(id)),
+    // the driver's messages: reminders and system notices (docs/community.md)
+    messages: (params) => request('GET', '/messages' + query(params)),
+    messageTemplates: () => request('GET', '/message-templates'),
+    messageConsents: (accepted) => request('POST', '/message-consents', { accepted }),
   };
   return api;
 }

@@ -274,6 +274,8 @@ const TEXT = {
 // the battery-swap pages' words live in their own table
 const SWAP = require('./i18n_swap');
 Object.keys(SWAP).forEach((lang) => Object.assign(TEXT[lang], SWAP[lang]));
+const MESSAGES = require('./i18n_messages');
+Object.keys(MESSAGES).forEach((lang) => Object.assign(TEXT[lang], MESSAGES[lang]));
 
 function normalizeLang(lang) {
   if (typeof lang !== 'string') return DEFAULT_LANG;

@@ -25,5 +25,6 @@ module.exports = {
     community: require('./pages/community'),
     swap: require('./pages/swap'),
     pile: require('./pages/pile'),
+    messages: require('./pages/messages'),
   },
 };

@@ -1,7 +1,8 @@
 'use strict';
 // The H5 app's community pages (docs/community.md): a station's reviews and posts
 // (#/community/<sid>, ?order=<id> to review that settled order), the broken-gun report form
-// (#/report?g=<code>) and the driver's reports (#/reports). The view models are
+// (#/report?g=<code>), the driver's reports (#/reports) and messages (#/messages, #/messages/<id>
+// to open one: reminders and notices; no subscribe messages in a browser). The view models are
 // clients/core/pages/community.js; this adds what only a browser does: reading a picked
 // file, and showing photos the API serves only with the driver's token.
 const core = require('../core');
@@ -12,6 +13,7 @@ const FACTORIES = {
   community: P.community.createStationCommunity,
   report: P.community.createGunReport,
   reports: P.community.createGunReport,
+  messages: P.messages.createMessages,
 };
 
 /** Open route `r` ({name, arg, query}) on its view model; false when it is not ours. */
@@ -20,6 +22,7 @@ function show(r, vm) {
     case 'community': vm.open(r.arg, r.query.order || ''); return true;
     case 'report': vm.open(r.query.g || ''); return true;
     case 'reports': vm.loadMine(); return true;
+    case 'messages': vm.open(r.arg || r.query.id || ''); return true;
     default: return false;
   }
 }

@@ -44,9 +44,13 @@ def pages_run(cloud: Cloud) -> dict[str, object]:
             lat=LAT + 0.001,
             lng=LNG,
         )
+    # the booking tap asks consent to the slot's reminder (miniprogram/notices.js); the notice
+    # kind stays unconfigured, so only the reminder's template is asked
+    cloud.app.config["WECHAT_SUBSCRIBE_REMINDER_TEMPLATE"] = "tmpl-swap-reminder"
     env = {
         "JC_API_BASE": cloud.url,
         "JC_WECHAT_BASE": cloud.wechat.url,
+        "JC_REMINDER": "tmpl-swap-reminder",
         "JC_LAT": str(LAT),
         "JC_LNG": str(LNG),
         "JC_SWAP_PAID": "SW-MP-PAID",

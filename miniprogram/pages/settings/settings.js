@@ -26,6 +26,7 @@ Component({
     records() { wx.navigateTo({ url: '/pages/records/records' }); },
     reservation() { wx.navigateTo({ url: '/pages/reservation/reservation' }); },
     reports() { wx.navigateTo({ url: '/pages/reports/reports' }); },
+    messages() { wx.navigateTo({ url: '/pages/messages/index' }); },
     swapBooking() { wx.navigateTo({ url: '/pages/swapbooking/swapbooking' }); },
     logout() { return this.vm.logout().then(() => wx.reLaunch({ url: '/pages/login/login' })); },
   },

@@ -11,6 +11,23 @@ const PAID = process.env.JC_SWAP_PAID;
 const FREE = process.env.JC_SWAP_FREE;
 const AT = { latitude: Number(process.env.JC_LAT), longitude: Number(process.env.JC_LNG) };
 
+// the phone's consent dialog: records what was asked and accepts it; requests recorded too
+const events = [];
+global.wx.requestSubscribeMessage = (o) => {
+  events.push('subscribe ' + o.tmplIds.join(','));
+  const res = { errMsg: 'requestSubscribeMessage:ok' };
+  o.tmplIds.forEach((id) => { res[id] = 'accept'; });
+  setTimeout(() => o.success(res), 5);
+};
+const request = global.wx.request;
+global.wx.request = (o) => { events.push((o.method || 'GET') + ' ' + o.url.replace(h.API, '').split('?')[0]); return request(o); };
+
+/** The driver's allows left, as the cloud counts them (GET /message-templates). */
+async function consents() {
+  const r = await fetch(h.API + '/api/v1/driver/message-templates', { headers: { Authorization: 'Bearer ' + h.phone.storage.get('jc_token') } });
+  return (await r.json()).consents;
+}
+
 async function until(check, what) {
   for (let i = 0; i < 100; i++) { if (check()) return; await h.simulate.sleep(50); }
   assert.fail('waited for ' + what);
@@ -67,8 +84,15 @@ test('swap: book a free slot, see it in my booking, cancel it, find it in the hi
   await h.simulate.sleep(0);
   const chosen = comp.instance.vm.state.slotStart;
   assert.ok(open[1].dom.className.includes('on'));
+  const allowed = (await consents()).reminder;
+  events.length = 0;
   const b = await comp.instance.book();
   assert.ok(b, comp.instance.vm.state.error);
+  // the reminder's consent asked in the tap before the booking request, the allow reported
+  const asked = events.indexOf('subscribe ' + process.env.JC_REMINDER);
+  const booked = events.findIndex((e) => e.startsWith('POST ') && e.includes('/swap'));
+  assert.ok(asked >= 0 && booked > asked && events.includes('POST /api/v1/driver/message-consents'), JSON.stringify(events));
+  assert.equal((await consents()).reminder, allowed + 1);
   assert.equal(b.slot_start, chosen);
   assert.deepEqual(h.phone.navigations.pop(), ['navigateTo', '/pages/swapbooking/swapbooking']);
 
