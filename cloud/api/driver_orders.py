@@ -106,22 +106,13 @@ def _tagged(resp: Response, tag: str) -> Response:
     return resp
 
 
-def _poll_connection() -> Any:
-    # PostgreSQL: autocommit, one SELECT is its own snapshot; no BEGIN and ROLLBACK round trips
-    conn = db.engine.connect()
-    if conn.dialect.name == "postgresql":
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-    return conn
-
-
 @bp.get("/orders/<order_id>")
 def order_get(order_id: str) -> Any:
     """The progress poll (every 5 s per charging driver): the token check and the order's
     snapshot in one statement (cloud/charging/progress.py); ETag / If-None-Match → 304."""
     token = bearer_token()
     now = now_ms()
-    with _poll_connection() as conn:
-        got = progress.poll(conn, token, order_id, now)
+    got = db.read(lambda conn: progress.poll(conn, token, order_id, now))
     authenticated(got.who)
     did = got.who.driver_id
     if got.row is not None:

@@ -121,14 +121,17 @@ def _after_rollback(s: Session, previous: Any) -> None:
         s.info[_DIRTY] = set()  # what a rolled-back transaction noted did not happen
 
 
-_BUILD = service._POLL.where(_O.c.order_id.in_(bindparam("ids", expanding=True)))
+# the view's read, with what the snapshot holds now (the row is rewritten only if it changed)
+_BUILD = (service._POLL.add_columns(OP.c.digest.label("held_digest"), OP.c.live.label("held_live"))
+          .outerjoin(OP, OP.c.order_id == _O.c.order_id)
+          .where(_O.c.order_id.in_(bindparam("ids", expanding=True))).order_by(_O.c.order_id))
+# PostgreSQL: the same under the orders' row locks, taken in order_id order (see the module's
+# docstring); one statement
+_BUILD_LOCKED = _BUILD.with_for_update(of=_O)
 _BUILD_LINES = (select(service._OL.c.order_id, service._OL.c.kind, service._OL.c.period, service._OL.c.energy_wh,
                        service._OL.c.fen)
                 .where(service._OL.c.order_id.in_(bindparam("ids", expanding=True)))
                 .order_by(service._OL.c.order_id, service._OL.c.n))
-_HELD = select(OP.c.order_id, OP.c.digest, OP.c.live).where(OP.c.order_id.in_(bindparam("ids", expanding=True)))
-_LOCK = (select(_O.c.order_id).where(_O.c.order_id.in_(bindparam("ids", expanding=True)))
-         .order_by(_O.c.order_id).with_for_update())
 
 
 def body_of(view: dict[str, Any]) -> str:
@@ -142,16 +145,13 @@ def digest_of(body: str) -> str:
 
 def build(conn: Connection, order_ids: list[str], now: int | None = None) -> int:
     """Build the views of `order_ids` and rewrite the rows whose view changed; how many."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"ids": order_ids}).all()  # see the module's docstring
     t = now_ms() if now is None else now
-    rows = conn.execute(_BUILD, {"ids": order_ids}).all()
+    rows = conn.execute(_BUILD_LOCKED if conn.dialect.name == "postgresql" else _BUILD, {"ids": order_ids}).all()
     settled = [r.o_order_id for r in rows if r.o_state == State.SETTLED.value]
     bills: dict[str, list[tuple[str, str | None, int | None, int]]] = {o: [] for o in order_ids}
     if settled:
         for oid, *line in conn.execute(_BUILD_LINES, {"ids": settled}):
             bills[oid].append(tuple(line))  # type: ignore[arg-type]
-    held = {r.order_id: (r.digest, r.live) for r in conn.execute(_HELD, {"ids": order_ids})}
     fresh = []
     for r in rows:
         m = r._mapping
@@ -159,7 +159,7 @@ def build(conn: Connection, order_ids: list[str], now: int | None = None) -> int
         body = body_of(view)
         digest = digest_of(body)
         live = bool(m["s_session_id"] is not None and m["s_status"] == "running" and m["o_state"] in RUNNING)
-        if held.get(r.o_order_id) == (digest, live):
+        if (m["held_digest"], m["held_live"]) == (digest, live):
             continue
         fresh.append({"order_id": r.o_order_id, "driver_id": m["o_driver_id"], "sid": m["o_sid"], "gun": m["o_gun"],
                       "state": m["o_state"], "started_at": view["started_at"], "ended_at": view["ended_at"],

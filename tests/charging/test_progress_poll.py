@@ -46,12 +46,14 @@ def statements(app: Flask) -> Iterator[list[str]]:
             seen.append(sql)
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
+        engines = [db.engine, *([db._readers[id(app)]] if id(app) in db._readers else [])]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", note)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
 
 
 def ingest(app: Flask, *records: dict[str, Any], tel: list[dict[str, Any]] | None = None, seq: list[int]) -> None:
@@ -244,3 +246,27 @@ def test_a_failed_build_drops_the_row_and_the_poll_reads_the_full_way(app: Flask
         db.session.rollback()
     r = client.get(f"{ORDERS}/o-alice", headers=h)
     assert r.status_code == 200 and r.json["power_w"] == 12_000 and r.json["soc"] == 70
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_dead_connection_costs_the_poll_no_error(app: Flask, client: FlaskClient, world: dict[str, Any]) -> None:
+    """PostgreSQL: the poll's engine does not ping at checkout; a pooled connection the server
+    dropped (a restart, an idle timeout) is found dead by the read, which runs again on a
+    fresh one."""
+    from sqlalchemy import create_engine
+
+    h, _ = world["alice"]
+    charge(app, world)
+    url = f"{ORDERS}/o-alice"
+    assert client.get(url, headers=h).status_code == 200
+    with app.app_context():
+        reader = db._readers[id(app)]
+        assert reader.pool.checkedin() == 1  # the one the poll used, back in the pool
+        with reader.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        admin = create_engine(db.engine.url)
+        with admin.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+        admin.dispose()
+    r = client.get(url, headers=h)
+    assert r.status_code == 200 and r.json["power_w"] == 31_000
