@@ -27,7 +27,16 @@ from cloud.models import now_ms
 from cloud.orders import service as orders
 from cloud.orders.machine import Event
 from cloud.stations import service as stations
-from tests.charging.support import ORDERS, ORIGIN, gun_entry, new_driver, seed, seed_station, telemetry, top_up
+from tests.charging.support import (
+    ORDERS,
+    ORIGIN,
+    gun_entry,
+    new_driver,
+    seed,
+    seed_station,
+    telemetry,
+    top_up,
+)
 
 SESSION = "0f8b3c2e-1111-4222-8333-444455556666"
 
