@@ -65,14 +65,24 @@ def statements(app: Flask) -> Iterator[list[str]]:
             event.remove(engine, "before_cursor_execute", note)
 
 
-def ingest(app: Flask, *records: dict[str, Any], tel: list[dict[str, Any]] | None = None, seq: list[int]) -> None:
+def ingest(
+    app: Flask, *records: dict[str, Any], tel: list[dict[str, Any]] | None = None, seq: list[int]
+) -> None:
     """Records and telemetry of S1 through ingest's Store, as the worker hands them over."""
     now = now_ms()
     batch = Batch(received_at=now, seen={"S1"}, stations={"S1"})
     for body in records:
         seq[0] += 1
-        batch.records.append(RecordIn("S1", seq[0], body["type"], body.get("ts", now),
-                                      {k: v for k, v in body.items() if k not in ("type", "ts")}, None))
+        batch.records.append(
+            RecordIn(
+                "S1",
+                seq[0],
+                body["type"],
+                body.get("ts", now),
+                {k: v for k, v in body.items() if k not in ("type", "ts")},
+                None,
+            )
+        )
     if tel is not None:
         batch.telemetry["S1"] = (now, telemetry(tel))
     with app.app_context():
@@ -81,8 +91,16 @@ def ingest(app: Flask, *records: dict[str, Any], tel: list[dict[str, Any]] | Non
 
 def start(app: Flask, did: int, oid: str) -> None:
     with app.app_context(), db.transaction() as s:
-        orders.create(s, order_id=oid, driver_id=str(did), sid="S1", gun="P1-1", limit_mode="amount",
-                      limit_value=2_000, hold_fen=2_000)
+        orders.create(
+            s,
+            order_id=oid,
+            driver_id=str(did),
+            sid="S1",
+            gun="P1-1",
+            limit_mode="amount",
+            limit_value=2_000,
+            hold_fen=2_000,
+        )
         orders.apply(s, oid, Event.START_SENT)
 
 
@@ -115,16 +133,38 @@ def world(app: Flask, client: FlaskClient, wechat: FakeServer) -> dict[str, Any]
 def charge(app: Flask, world: dict[str, Any]) -> None:
     """Alice's order charging: the session's start and a progress record, live telemetry."""
     t0 = now_ms() - 120_000
-    ingest(app, {"type": "session_started", "ts": t0, "session_id": SESSION, "gun": "P1-1", "order_id": "o-alice",
-                 "auth": "remote", "energy_start_wh": 1000, "limit": {"mode": "amount", "value": 2000},
-                 "power_cap_w": 60000},
-           {"type": "session_progress", "ts": t0 + 60_000, "session_id": SESSION, "energy_wh": 1900, "power_w": 30000,
-            "voltage_v": 400.0, "current_a": 75.0, "soc": 55, "cost_fen": 108},
-           tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=31_000, soc=56)], seq=world["seq"])
+    ingest(
+        app,
+        {
+            "type": "session_started",
+            "ts": t0,
+            "session_id": SESSION,
+            "gun": "P1-1",
+            "order_id": "o-alice",
+            "auth": "remote",
+            "energy_start_wh": 1000,
+            "limit": {"mode": "amount", "value": 2000},
+            "power_cap_w": 60000,
+        },
+        {
+            "type": "session_progress",
+            "ts": t0 + 60_000,
+            "session_id": SESSION,
+            "energy_wh": 1900,
+            "power_w": 30000,
+            "voltage_v": 400.0,
+            "current_a": 75.0,
+            "soc": 55,
+            "cost_fen": 108,
+        },
+        tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=31_000, soc=56)],
+        seq=world["seq"],
+    )
 
 
-def test_the_poll_is_one_statement_and_304_when_nothing_changed(app: Flask, client: FlaskClient,
-                                                                 world: dict[str, Any]) -> None:
+def test_the_poll_is_one_statement_and_304_when_nothing_changed(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
     h, _ = world["alice"]
     charge(app, world)
     url = f"{ORDERS}/o-alice"
@@ -144,17 +184,26 @@ def test_the_poll_is_one_statement_and_304_when_nothing_changed(app: Flask, clie
     assert client.get(url, headers={**h, "If-None-Match": f'"x", {tag}'}).status_code == 304
     assert client.get(url, headers={**h, "If-None-Match": tag[2:]}).status_code == 304
     # a change (the next telemetry) makes a new tag and a 200
-    ingest(app, tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=29_500, soc=57)], seq=world["seq"])
+    ingest(
+        app,
+        tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=29_500, soc=57)],
+        seq=world["seq"],
+    )
     r2 = client.get(url, headers={**h, "If-None-Match": tag})
     assert r2.status_code == 200 and r2.json["power_w"] == 29_500 and r2.json["soc"] == 57
     assert r2.headers["ETag"] != tag
     # telemetry that changes nothing the order shows leaves the tag as it is
-    ingest(app, tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=29_500, soc=57)], seq=world["seq"])
+    ingest(
+        app,
+        tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=29_500, soc=57)],
+        seq=world["seq"],
+    )
     assert client.get(url, headers={**h, "If-None-Match": r2.headers["ETag"]}).status_code == 304
 
 
-def test_the_snapshot_is_what_the_full_read_shows_at_every_step(app: Flask, client: FlaskClient,
-                                                                world: dict[str, Any]) -> None:
+def test_the_snapshot_is_what_the_full_read_shows_at_every_step(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
     h, alice = world["alice"]
     token = h["Authorization"].split(" ", 1)[1]
 
@@ -173,9 +222,21 @@ def test_the_snapshot_is_what_the_full_read_shows_at_every_step(app: Flask, clie
     assert snapshot_view(app, token, "o-alice", now_ms()) is None  # starting: read the full way
     charge(app, world)
     assert same("charging")["power_w"] == 31_000
-    ingest(app, {"type": "session_progress", "ts": now_ms(), "session_id": SESSION, "energy_wh": 2500,
-                 "power_w": 30500, "voltage_v": 400.0, "current_a": 76.0, "soc": 60, "cost_fen": 150},
-           seq=world["seq"])
+    ingest(
+        app,
+        {
+            "type": "session_progress",
+            "ts": now_ms(),
+            "session_id": SESSION,
+            "energy_wh": 2500,
+            "power_w": 30500,
+            "voltage_v": 400.0,
+            "current_a": 76.0,
+            "soc": 60,
+            "cost_fen": 150,
+        },
+        seq=world["seq"],
+    )
     assert same("progress")["energy_wh"] == 1500
     with app.app_context(), db.transaction() as s:  # an archive edit shows at once
         stations.set_station(s, "S1", name="东门站")
@@ -184,11 +245,26 @@ def test_the_snapshot_is_what_the_full_read_shows_at_every_step(app: Flask, clie
         orders.apply(s, "o-alice", Event.SESSION_ENDED)
     assert same("ended")["state"] == "ended"
     with app.app_context(), db.transaction() as s:
-        orders.apply(s, "o-alice", Event.BILLED, lines=[orders.Line("electricity", 90, "valley", 1500),
-                                                        orders.Line("service", 30, "valley", 1500)])
+        orders.apply(
+            s,
+            "o-alice",
+            Event.BILLED,
+            lines=[
+                orders.Line("electricity", 90, "valley", 1500),
+                orders.Line("service", 30, "valley", 1500),
+            ],
+        )
     done = same("settled")
-    assert done["total_fen"] == 120 and [ln["kind"] for ln in done["lines"]] == ["electricity", "service"]
-    assert client.post(f"{ORDERS}/o-alice/rating", json={"stars": 4, "comment": "好"}, headers=h).status_code == 200
+    assert done["total_fen"] == 120 and [ln["kind"] for ln in done["lines"]] == [
+        "electricity",
+        "service",
+    ]
+    assert (
+        client.post(
+            f"{ORDERS}/o-alice/rating", json={"stars": 4, "comment": "好"}, headers=h
+        ).status_code
+        == 200
+    )
     assert same("rated")["rating"] == {"stars": 4, "comment": "好"}
     with app.app_context():
         row = db.session.get(OrderProgress, "o-alice")
@@ -202,8 +278,9 @@ def _key(app: Flask) -> bytes:
         return _etag_key()
 
 
-def test_another_drivers_order_is_missing_with_or_without_a_tag(app: Flask, client: FlaskClient,
-                                                                world: dict[str, Any]) -> None:
+def test_another_drivers_order_is_missing_with_or_without_a_tag(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
     (h_a, _), (h_b, _) = world["alice"], world["bob"]
     charge(app, world)
     mine = client.get(f"{ORDERS}/o-alice", headers=h_a)
@@ -218,10 +295,17 @@ def test_another_drivers_order_is_missing_with_or_without_a_tag(app: Flask, clie
     # never his, though both orders read alike while starting
     bobs = client.get(f"{ORDERS}/o-bob", headers=h_b)
     assert bobs.status_code == 200 and bobs.headers["ETag"] != tag
-    assert client.get(f"{ORDERS}/o-alice", headers={**h_a, "If-None-Match": bobs.headers["ETag"]}).status_code == 200
+    assert (
+        client.get(
+            f"{ORDERS}/o-alice", headers={**h_a, "If-None-Match": bobs.headers["ETag"]}
+        ).status_code
+        == 200
+    )
 
 
-def test_the_token_rule_holds_on_the_poll(app: Flask, client: FlaskClient, world: dict[str, Any]) -> None:
+def test_the_token_rule_holds_on_the_poll(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
     h, alice = world["alice"]
     charge(app, world)
     url = f"{ORDERS}/o-alice"
@@ -232,33 +316,48 @@ def test_the_token_rule_holds_on_the_poll(app: Flask, client: FlaskClient, world
     with app.app_context(), db.transaction() as s:
         drivers.set_blocked(s, alice, True, now_ms())
     r = client.get(url, headers={**h, "If-None-Match": tag})
-    assert r.status_code in (401, 403) and r.json["error"]["code"] in ("unauthorized", "driver_blocked")
+    assert r.status_code in (401, 403) and r.json["error"]["code"] in (
+        "unauthorized",
+        "driver_blocked",
+    )
 
 
-def test_a_failed_build_drops_the_row_and_the_poll_reads_the_full_way(app: Flask, client: FlaskClient,
-                                                                      world: dict[str, Any],
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_build_drops_the_row_and_the_poll_reads_the_full_way(
+    app: Flask, client: FlaskClient, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     h, alice = world["alice"]
     charge(app, world)
     with app.app_context():
-        assert db.session.scalar(select(OrderProgress.order_id).where(OrderProgress.order_id == "o-alice"))
+        assert db.session.scalar(
+            select(OrderProgress.order_id).where(OrderProgress.order_id == "o-alice")
+        )
         db.session.rollback()
 
     def broken(*_: Any, **__: Any) -> Any:
         raise ValueError("a view that cannot be built")
 
     monkeypatch.setattr(charging, "row_view", broken)
-    ingest(app, tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=12_000, soc=70)], seq=world["seq"])
+    ingest(
+        app,
+        tel=[gun_entry("P1-1", "charging", session_id=SESSION, power_w=12_000, soc=70)],
+        seq=world["seq"],
+    )
     monkeypatch.undo()
     with app.app_context():
-        assert db.session.get(OrderProgress, "o-alice") is None  # the telemetry is stored all the same
+        assert (
+            db.session.get(OrderProgress, "o-alice") is None
+        )  # the telemetry is stored all the same
         db.session.rollback()
     r = client.get(f"{ORDERS}/o-alice", headers=h)
     assert r.status_code == 200 and r.json["power_w"] == 12_000 and r.json["soc"] == 70
 
 
-@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
-def test_a_dead_connection_costs_the_poll_no_error(app: Flask, client: FlaskClient, world: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_dead_connection_costs_the_poll_no_error(
+    app: Flask, client: FlaskClient, world: dict[str, Any]
+) -> None:
     """PostgreSQL: the poll's engine does not ping at checkout; a pooled connection the server
     dropped (a restart, an idle timeout) is found dead by the read, which runs again on a
     fresh one."""
