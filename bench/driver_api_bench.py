@@ -291,7 +291,9 @@ def gunicorn(url: str, workdir: Path, workers: int, threads: int, settings: dict
     try:
         import requests
 
-        deadline = time.monotonic() + 60
+        # generous: on this shared machine, at a load average of 20, four workers importing
+        # the app took over a minute (2026-12-02 13:39 UTC)
+        deadline = time.monotonic() + 240
         while True:
             if proc.poll() is not None:
                 raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-2000:])
@@ -301,7 +303,7 @@ def gunicorn(url: str, workdir: Path, workers: int, threads: int, settings: dict
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer within 60 s")
+                raise RuntimeError("gunicorn did not answer within 240 s")
             time.sleep(0.2)
         # every worker up (each answers its first request only once it has imported the app)
         while len(children(proc.pid)) < workers and time.monotonic() < deadline:

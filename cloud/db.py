@@ -136,7 +136,9 @@ class Database:
         app.extensions["jc_db"] = self
         app.teardown_appcontext(self._teardown)
         if engine.dialect.name == "postgresql":
-            reader = create_engine(engine.url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT")
+            reader = create_engine(
+                engine.url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT"
+            )
             self._readers[id(app)] = reader
 
             @event.listens_for(engine, "engine_disposed")

@@ -23,7 +23,7 @@ SELF_CHECKED_ENDPOINTS = {"api.driver.order_get"}
 # Read-only views that go on reading in the token check's transaction: one connection
 # checkout and one transaction per request (the progress poll, every 5 s per charging driver).
 # Their writes, if any, use db.transaction as everywhere else.
-SAME_READ_ENDPOINTS = {"api.driver.order_get", "api.driver.order_current"}
+SAME_READ_ENDPOINTS = {"api.driver.order_current"}
 
 
 def bearer_token() -> str:

@@ -73,9 +73,15 @@ def mark(s: Session, order_ids: Iterable[str]) -> None:
     dirty.update(ids)
 
 
-_SESSION_ORDERS = (select(_O.c.order_id).where(_O.c.session_id.in_(bindparam("ids", expanding=True)))
-                   .union(select(_S.c.order_id).where(_S.c.session_id.in_(bindparam("ids", expanding=True)),
-                                                      _S.c.order_id.is_not(None))))
+_SESSION_ORDERS = (
+    select(_O.c.order_id)
+    .where(_O.c.session_id.in_(bindparam("ids", expanding=True)))
+    .union(
+        select(_S.c.order_id).where(
+            _S.c.session_id.in_(bindparam("ids", expanding=True)), _S.c.order_id.is_not(None)
+        )
+    )
+)
 _LIVE_AT = select(OP.c.order_id).where(OP.c.sid.in_(bindparam("sids", expanding=True)), OP.c.live)
 
 
@@ -122,21 +128,33 @@ def _after_rollback(s: Session, previous: Any) -> None:
 
 
 # the view's read, with what the snapshot holds now (the row is rewritten only if it changed)
-_BUILD = (service._POLL.add_columns(OP.c.digest.label("held_digest"), OP.c.live.label("held_live"))
-          .outerjoin(OP, OP.c.order_id == _O.c.order_id)
-          .where(_O.c.order_id.in_(bindparam("ids", expanding=True))).order_by(_O.c.order_id))
+_BUILD = (
+    service._POLL.add_columns(OP.c.digest.label("held_digest"), OP.c.live.label("held_live"))
+    .outerjoin(OP, OP.c.order_id == _O.c.order_id)
+    .where(_O.c.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_O.c.order_id)
+)
 # PostgreSQL: the same under the orders' row locks, taken in order_id order (see the module's
 # docstring); one statement
 _BUILD_LOCKED = _BUILD.with_for_update(of=_O)
-_BUILD_LINES = (select(service._OL.c.order_id, service._OL.c.kind, service._OL.c.period, service._OL.c.energy_wh,
-                       service._OL.c.fen)
-                .where(service._OL.c.order_id.in_(bindparam("ids", expanding=True)))
-                .order_by(service._OL.c.order_id, service._OL.c.n))
+_BUILD_LINES = (
+    select(
+        service._OL.c.order_id,
+        service._OL.c.kind,
+        service._OL.c.period,
+        service._OL.c.energy_wh,
+        service._OL.c.fen,
+    )
+    .where(service._OL.c.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(service._OL.c.order_id, service._OL.c.n)
+)
 
 
 def body_of(view: dict[str, Any]) -> str:
     """The stored part of a view: JSON without ADDED, keys sorted (one text per view)."""
-    return json.dumps({k: v for k, v in view.items() if k not in ADDED}, sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {k: v for k, v in view.items() if k not in ADDED}, sort_keys=True, separators=(",", ":")
+    )
 
 
 def digest_of(body: str) -> str:
@@ -146,7 +164,9 @@ def digest_of(body: str) -> str:
 def build(conn: Connection, order_ids: list[str], now: int | None = None) -> int:
     """Build the views of `order_ids` and rewrite the rows whose view changed; how many."""
     t = now_ms() if now is None else now
-    rows = conn.execute(_BUILD_LOCKED if conn.dialect.name == "postgresql" else _BUILD, {"ids": order_ids}).all()
+    rows = conn.execute(
+        _BUILD_LOCKED if conn.dialect.name == "postgresql" else _BUILD, {"ids": order_ids}
+    ).all()
     settled = [r.o_order_id for r in rows if r.o_state == State.SETTLED.value]
     bills: dict[str, list[tuple[str, str | None, int | None, int]]] = {o: [] for o in order_ids}
     if settled:
@@ -158,29 +178,70 @@ def build(conn: Connection, order_ids: list[str], now: int | None = None) -> int
         view = service.row_view(r, t, bills[r.o_order_id])
         body = body_of(view)
         digest = digest_of(body)
-        live = bool(m["s_session_id"] is not None and m["s_status"] == "running" and m["o_state"] in RUNNING)
+        live = bool(
+            m["s_session_id"] is not None and m["s_status"] == "running" and m["o_state"] in RUNNING
+        )
         if (m["held_digest"], m["held_live"]) == (digest, live):
             continue
-        fresh.append({"order_id": r.o_order_id, "driver_id": m["o_driver_id"], "sid": m["o_sid"], "gun": m["o_gun"],
-                      "state": m["o_state"], "started_at": view["started_at"], "ended_at": view["ended_at"],
-                      "live": live, "digest": digest, "body": body, "updated_at": t})
+        fresh.append(
+            {
+                "order_id": r.o_order_id,
+                "driver_id": m["o_driver_id"],
+                "sid": m["o_sid"],
+                "gun": m["o_gun"],
+                "state": m["o_state"],
+                "started_at": view["started_at"],
+                "ended_at": view["ended_at"],
+                "live": live,
+                "digest": digest,
+                "body": body,
+                "updated_at": t,
+            }
+        )
     if fresh:
-        ins = (postgresql.insert(OP) if conn.dialect.name == "postgresql" else sqlite.insert(OP))
-        conn.execute(ins.on_conflict_do_update(index_elements=[OP.c.order_id], set_={
-            c: ins.excluded[c] for c in ("state", "started_at", "ended_at", "live", "digest", "body", "updated_at")}),
-            fresh)
+        ins = postgresql.insert(OP) if conn.dialect.name == "postgresql" else sqlite.insert(OP)
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=[OP.c.order_id],
+                set_={
+                    c: ins.excluded[c]
+                    for c in (
+                        "state",
+                        "started_at",
+                        "ended_at",
+                        "live",
+                        "digest",
+                        "body",
+                        "updated_at",
+                    )
+                },
+            ),
+            fresh,
+        )
     return len(fresh)
 
 
 # --- the poll ---------------------------------------------------------------------------------------
-_POLL = (select(*drivers.TOKEN_COLUMNS, OP.c.driver_id.label("owner"), OP.c.sid, OP.c.state, OP.c.started_at,
-                OP.c.ended_at, OP.c.digest, OP.c.body, _ST.c.name.label("station_name"),
-                _GUN.c.code.label("gun_code"))
-         .select_from(drivers.TOKEN_FROM
-                      .outerjoin(OP, OP.c.order_id == bindparam("order_id"))
-                      .outerjoin(_ST, _ST.c.sid == OP.c.sid)
-                      .outerjoin(_GUN, and_(_GUN.c.sid == OP.c.sid, _GUN.c.gun_id == OP.c.gun)))
-         .where(drivers.TOKEN_DIGEST == bindparam("digest")))
+_POLL = (
+    select(
+        *drivers.TOKEN_COLUMNS,
+        OP.c.driver_id.label("owner"),
+        OP.c.sid,
+        OP.c.state,
+        OP.c.started_at,
+        OP.c.ended_at,
+        OP.c.digest,
+        OP.c.body,
+        _ST.c.name.label("station_name"),
+        _GUN.c.code.label("gun_code"),
+    )
+    .select_from(
+        drivers.TOKEN_FROM.outerjoin(OP, OP.c.order_id == bindparam("order_id"))
+        .outerjoin(_ST, _ST.c.sid == OP.c.sid)
+        .outerjoin(_GUN, and_(_GUN.c.sid == OP.c.sid, _GUN.c.gun_id == OP.c.gun))
+    )
+    .where(drivers.TOKEN_DIGEST == bindparam("digest"))
+)
 
 
 @dataclass(frozen=True)
@@ -207,12 +268,17 @@ def poll(conn: Connection, token: str, order_id: str, now: int) -> Poll:
 
 def answer(row: Any, now: int) -> str:
     """The view as JSON: the stored body (an object) with ADDED appended to it."""
-    added = {"duration_s": service.duration_s(row.state, row.started_at, row.ended_at, now),
-             "gun_code": row.gun_code, "station_name": row.station_name or row.sid}
+    added = {
+        "duration_s": service.duration_s(row.state, row.started_at, row.ended_at, now),
+        "gun_code": row.gun_code,
+        "station_name": row.station_name or row.sid,
+    }
     return row.body[:-1] + "," + json.dumps(added, separators=(",", ":"))[1:]
 
 
-def etag(key: bytes, driver_id: int, digest: str, station_name: str | None, gun_code: str | None) -> str:
+def etag(
+    key: bytes, driver_id: int, digest: str, station_name: str | None, gun_code: str | None
+) -> str:
     """The opaque tag of what the driver sees (without the quotes and the W/)."""
     h = hashlib.blake2b(key=key[:64], digest_size=16)
     h.update(json.dumps([driver_id, digest, station_name, gun_code]).encode())
@@ -225,4 +291,6 @@ def etag_of_row(key: bytes, driver_id: int, row: Any) -> str:
 
 def etag_of_view(key: bytes, driver_id: int, view: dict[str, Any]) -> str:
     """The same tag for a view read the full way (equal to the snapshot's for the same view)."""
-    return etag(key, driver_id, digest_of(body_of(view)), view.get("station_name"), view.get("gun_code"))
+    return etag(
+        key, driver_id, digest_of(body_of(view)), view.get("station_name"), view.get("gun_code")
+    )

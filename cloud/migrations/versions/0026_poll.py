@@ -26,8 +26,12 @@ BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "order_progress",
-        sa.Column("order_id", sa.String(64), sa.ForeignKey("orders.order_id", name=op.f("fk_order_progress_order_id_orders")),
-                  nullable=False),
+        sa.Column(
+            "order_id",
+            sa.String(64),
+            sa.ForeignKey("orders.order_id", name=op.f("fk_order_progress_order_id_orders")),
+            nullable=False,
+        ),
         sa.Column("driver_id", sa.String(64), nullable=False),
         sa.Column("sid", sa.String(64), nullable=False),
         sa.Column("gun", sa.String(36), nullable=False),
@@ -40,8 +44,13 @@ def upgrade() -> None:
         sa.Column("updated_at", BIGINT, nullable=False),
         sa.PrimaryKeyConstraint("order_id", name=op.f("pk_order_progress")),
     )
-    op.create_index("ix_order_progress_sid_live", "order_progress", ["sid"], sqlite_where=sa.text("live"),
-                    postgresql_where=sa.text("live"))
+    op.create_index(
+        "ix_order_progress_sid_live",
+        "order_progress",
+        ["sid"],
+        sqlite_where=sa.text("live"),
+        postgresql_where=sa.text("live"),
+    )
 
 
 def downgrade() -> None:
