@@ -11,15 +11,17 @@ timeout cannot help.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 Purpose = Literal["web", "writer"]
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, purpose: Purpose = "web", echo: bool = False) -> Engine:
@@ -126,12 +128,42 @@ class Database:
 
     def __init__(self) -> None:
         self._engines: dict[int, tuple[Engine, sessionmaker[Session]]] = {}
+        self._readers: dict[int, Engine] = {}  # PostgreSQL: the engine of `read`
 
     def init_app(self, app: Any) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
         self._engines[id(app)] = (engine, sessionmaker(engine, expire_on_commit=False))
         app.extensions["jc_db"] = self
         app.teardown_appcontext(self._teardown)
+        if engine.dialect.name == "postgresql":
+            reader = create_engine(
+                engine.url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT"
+            )
+            self._readers[id(app)] = reader
+
+            @event.listens_for(engine, "engine_disposed")
+            def _dispose_reader(_engine: Engine) -> None:
+                reader.dispose()  # whoever closes the app's connections closes the reader's too
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` on a connection for one statement's read. On PostgreSQL an engine of its own:
+        autocommit (one SELECT is its own snapshot: no BEGIN and ROLLBACK round trips) and no
+        ping at checkout (a round trip as long as the read); a connection found dead instead
+        is dropped (with the pool's older ones) and the read tried once more on a fresh one.
+        For the progress poll, a round trip per request where the ping and the transaction
+        made four."""
+        from flask import current_app
+
+        app_id = id(current_app._get_current_object())  # type: ignore[attr-defined]
+        engine = self._readers.get(app_id) or self._engines[app_id][0]
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as conn:
+                    return fn(conn)
+            except DBAPIError as e:
+                if attempt == 2 or not e.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def _current(self) -> tuple[Engine, sessionmaker[Session]]:
         from flask import current_app

@@ -16,7 +16,8 @@ function createContext(options) {
     setTimeout: options.setTimeout || ((fn, ms) => setTimeout(fn, ms)),
     clearTimeout: options.clearTimeout || ((h) => clearTimeout(h)),
   };
-  ctx.api = options.api || createApi({ baseUrl: options.baseUrl, transport: options.transport, storage, getLang: ctx.lang });
+  ctx.api = options.api || createApi({ baseUrl: options.baseUrl, transport: options.transport, storage, getLang: ctx.lang,
+    now: ctx.now });
   return ctx;
 }
 

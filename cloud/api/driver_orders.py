@@ -3,14 +3,15 @@ blueprint, cloud/api/driver.py; the plain functions are cloud/charging/service.p
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
 
 from cloud.api.driver import _body, _error, _settings, bp
-from cloud.api.driver_auth import principal
+from cloud.api.driver_auth import authenticated, bearer_token, principal
 from cloud.api.driver_stations import integer, query
-from cloud.charging import service
+from cloud.charging import progress, service
 from cloud.charging.service import ChargingError, ChargingSettings
 from cloud.db import db
 from cloud.drivers import service as drivers
@@ -93,13 +94,39 @@ def order_current() -> Any:
     return jsonify(view)
 
 
+def _etag_key() -> bytes:
+    key = current_app.extensions.get("jc_progress_etag_key")
+    if key is None:
+        secret = str(current_app.config.get("SECRET_KEY") or "")
+        key = current_app.extensions["jc_progress_etag_key"] = hashlib.sha256(
+            b"jc-progress-etag\0" + secret.encode()).digest()
+    return key  # type: ignore[no-any-return]
+
+
+def _tagged(resp: Response, tag: str) -> Response:
+    """A 304 instead when the client's If-None-Match holds the tag (weak comparison)."""
+    if request.if_none_match.contains_weak(tag):
+        resp = Response(status=304)
+    resp.set_etag(tag, weak=True)
+    return resp
+
+
 @bp.get("/orders/<order_id>")
 def order_get(order_id: str) -> Any:
-    did = principal().driver_id
+    """The progress poll (every 5 s per charging driver): the token check and the order's
+    snapshot in one statement (cloud/charging/progress.py); ETag / If-None-Match → 304."""
+    token = bearer_token()
+    now = now_ms()
+    got = db.read(lambda conn: progress.poll(conn, token, order_id, now))
+    authenticated(got.who)
+    did = got.who.driver_id
+    if got.row is not None:
+        resp = Response(progress.answer(got.row, now), mimetype="application/json")
+        return _tagged(resp, progress.etag_of_row(_etag_key(), did, got.row))
     view = service.order_view(db.session, did, order_id)
     if _follow(view):
         view = service.order_view(db.session, did, order_id)
-    return jsonify(view)
+    return _tagged(jsonify(view), progress.etag_of_view(_etag_key(), did, view))
 
 
 @bp.post("/orders/<order_id>/stop")

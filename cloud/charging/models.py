@@ -1,9 +1,10 @@
-"""Charging tables: a driver's rating of a settled order, and a pay-per-session start waiting
-for its WeChat payment (the order is made, with its hold, once the money is in)."""
+"""Charging tables: a driver's rating of a settled order, a pay-per-session start waiting
+for its WeChat payment (the order is made, with its hold, once the money is in), and the
+progress poll's snapshot of each order."""
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base, now_ms
@@ -39,3 +40,28 @@ class ChargingPrepay(Base):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[int] = mapped_column(default=now_ms)
     departure_at: Mapped[int | None]  # orderly charging (migration 0020_orderly)
+
+
+class OrderProgress(Base):
+    """What the driver's progress poll answers, kept by the writers (cloud/charging/progress.py):
+    one row per order, rewritten in the transaction that changes the order, its session or,
+    while it charges, its gun's telemetry. `body` is the order's view as JSON without the
+    parts the poll adds as it answers (`duration_s`, which runs on by the clock, the station's
+    name and the gun's code, read from the archive); `digest` is of `body` (the ETag's base).
+    `live`: the view reads the gun's telemetry (a running order with its session running)."""
+
+    __tablename__ = "order_progress"
+    __table_args__ = (
+        Index("ix_order_progress_sid_live", "sid", sqlite_where=text("live"), postgresql_where=text("live")),
+    )
+    order_id: Mapped[str] = mapped_column(String(64), ForeignKey("orders.order_id"), primary_key=True)
+    driver_id: Mapped[str] = mapped_column(String(64))
+    sid: Mapped[str] = mapped_column(String(64))
+    gun: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[int | None]
+    ended_at: Mapped[int | None]
+    live: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(default=now_ms)

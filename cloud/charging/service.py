@@ -601,7 +601,6 @@ def _view_of(o: Any, sess: Any, station_name: str | None, gun_code: str | None, 
     refund = None
     if o.funding == "prepay" and o.state in (State.SETTLED.value, State.FAILED.value, State.CANCELLED.value):
         refund = max(0, o.hold_fen - (o.total_fen or 0))
-    end_for_duration = ended or (now if o.state == State.CHARGING.value else None)
     return {
         "order_id": o.order_id, "state": o.state, "sid": o.sid, "station_name": station_name or o.sid,
         "gun": o.gun, "gun_code": gun_code,
@@ -609,13 +608,19 @@ def _view_of(o: Any, sess: Any, station_name: str | None, gun_code: str | None, 
         "departure_at": o.departure_at, "orderly": _orderly_view(sess.orderly if sess is not None else None),
         "pay": "wechat" if o.funding == "prepay" else "wallet", "hold_fen": o.hold_fen,
         "created_at": o.created_at, "started_at": started, "ended_at": ended,
-        "duration_s": max(0, (end_for_duration - started) // 1000) if started and end_for_duration else None,
+        "duration_s": duration_s(o.state, started, ended, now),
         "stop_reason": stop_reason, "energy_wh": energy, "power_w": power, "soc": soc, "cost_fen": cost,
         "lines": lines, "idle_fen": idle, "total_fen": o.total_fen, "debt_fen": o.debt_fen, "refund_fen": refund,
         "abnormal_reason": o.abnormal_reason,
         "rating": {"stars": rating[0], "comment": rating[1]} if rating else None,
         "updated_at": o.updated_at,
     }
+
+
+def duration_s(state: str, started: int | None, ended: int | None, now: int) -> int | None:
+    """Seconds charged: to the end, or while charging to `now` (the one clock-bound figure)."""
+    end = ended or (now if state == State.CHARGING.value else None)
+    return max(0, (end - started) // 1000) if started and end else None
 
 
 def _orderly_view(raw: Any) -> dict[str, Any] | None:
@@ -671,17 +676,24 @@ class _Rec:
 
 
 def _poll_view(s: Session, row: Any, now: int) -> dict[str, Any]:
+    # bill lines are booked only by a settling transition, whose target is `settled`, which
+    # nothing leaves (cloud/orders/machine.py; tests/charging/test_poll_statements.py): any
+    # other order has none, and the poll of a running order skips the query
+    m = row._mapping
+    bill = ([tuple(r) for r in s.connection().execute(_LINES, {"order_id": m["o_order_id"]})]
+            if m["o_state"] == State.SETTLED.value else [])
+    return row_view(row, now, bill)  # type: ignore[arg-type]
+
+
+def row_view(row: Any, now: int, bill: list[tuple[str, str | None, int | None, int]]) -> dict[str, Any]:
+    """The view from a _POLL row and the order's bill lines (cloud/charging/progress.py
+    builds its snapshot with it)."""
     m = row._mapping
     o = _Rec(m, _O_KEYS)
     sess = _Rec(m, _S_KEYS) if m["s_session_id"] is not None else None
     live = None
     if sess is not None and sess.status == "running" and o.state in RUNNING:
         live = stations.gun_entry(m["telemetry"], o.gun)
-    # bill lines are booked only by a settling transition, whose target is `settled`, which
-    # nothing leaves (cloud/orders/machine.py; tests/charging/test_poll_statements.py): any
-    # other order has none, and the poll of a running order skips the query
-    bill = ([tuple(r) for r in s.connection().execute(_LINES, {"order_id": o.order_id})]
-            if o.state == State.SETTLED.value else [])
     rating = (m["stars"], m["comment"]) if m["stars"] is not None else None
     return _view_of(o, sess, m["station_name"], m["gun_code"], live, bill, rating, now)  # type: ignore[arg-type]
 
@@ -760,6 +772,9 @@ def rate(transactions: Transactions, *, driver_id: int, order_id: Any, stars: An
             returning=[OrderRating.__table__.c.order_id])
         if not added:
             raise ChargingError("already_rated", "this order is rated already")
+        from cloud.charging import progress
+
+        progress.mark(s, [o.order_id])
         return _view(s, o, now_ms())
 
 

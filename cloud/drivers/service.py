@@ -177,10 +177,13 @@ def _retire_beyond(session: Session, driver_id: int, keep: int, now: int) -> Non
 _DS, _D = DriverSession.__table__, Driver.__table__
 # built once with a bound parameter and run as Core: every driver request makes this check
 # (the progress poll every 5 s per charging driver), and a statement made anew per call cost
-# SQLAlchemy a walk of its tree for the compiled-SQL cache each time
-_BY_TOKEN = (select(_DS.c.id, _DS.c.driver_id, _DS.c.expires_at, _DS.c.revoked_at, _D.c.blocked)
-             .select_from(_DS.join(_D, _D.c.id == _DS.c.driver_id))
-             .where(_DS.c.token_sha256 == bindparam("digest")))
+# SQLAlchemy a walk of its tree for the compiled-SQL cache each time. TOKEN_*: what a token
+# check reads (one row, or none for an unknown token); the progress poll
+# (cloud/charging/progress.py) reads them in its own statement, beside the order's.
+TOKEN_COLUMNS = (_DS.c.id, _DS.c.driver_id, _DS.c.expires_at, _DS.c.revoked_at, _D.c.blocked)
+TOKEN_FROM = _DS.join(_D, _D.c.id == _DS.c.driver_id)
+TOKEN_DIGEST = _DS.c.token_sha256
+_BY_TOKEN = select(*TOKEN_COLUMNS).select_from(TOKEN_FROM).where(TOKEN_DIGEST == bindparam("digest"))
 
 
 def authenticate(session: Session, token: str, now: int) -> Principal:
@@ -188,7 +191,11 @@ def authenticate(session: Session, token: str, now: int) -> Principal:
     token), TokenExpired, or DriverBlocked."""
     if not tokens.well_formed(token):
         raise TokenInvalid("not a driver token")
-    row = session.connection().execute(_BY_TOKEN, {"digest": tokens.digest(token)}).first()
+    return principal_of(session.connection().execute(_BY_TOKEN, {"digest": tokens.digest(token)}).first(), now)
+
+
+def principal_of(row: Any, now: int) -> Principal:
+    """The rule of `authenticate` over the token's row (TOKEN_COLUMNS, or None if unknown)."""
     if row is None or row.revoked_at is not None:
         raise TokenInvalid("unknown or revoked token")
     if row.blocked:

@@ -378,6 +378,10 @@ class Store:
                     for r in broken
                 ],
             )  # fmt: skip
+        if skeletons:
+            from cloud.charging import progress
+
+            progress.mark_sessions(session, [sess for _, sess in skeletons])
         events = by_type.get("event", [])
         if events:
             insert_or_ignore(
@@ -560,6 +564,9 @@ class Store:
                 ],
             )
             self._gun_states(session, batch)
+            from cloud.charging import progress
+
+            progress.mark_live(session, batch.telemetry)  # what the charging orders there show
         if batch.seen:
             session.execute(
                 update(STATE)

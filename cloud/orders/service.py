@@ -113,6 +113,7 @@ def create(
                   updated_at=t)
     s.add(order)
     s.flush()
+    _changed(s, order_id)
     return order
 
 
@@ -178,7 +179,15 @@ def apply(
     order.state = t.target.value
     order.updated_at = stamp
     s.flush()
+    _changed(s, order_id)
     return order
+
+
+def _changed(s: Session, order_id: str) -> None:
+    """The driver's progress poll reads a snapshot of the order, rebuilt when this commits."""
+    from cloud.charging import progress
+
+    progress.mark(s, [order_id])
 
 
 def get(s: Session, order_id: str) -> Order | None:

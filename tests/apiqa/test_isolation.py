@@ -392,3 +392,32 @@ def test_a_token_is_its_drivers_alone(world: World) -> None:
     assert world.call(bob, "get", f"{BASE}/me").status_code == 200
     forged = Someone("forged", bob.token[:-2] + ("AA" if not bob.token.endswith("AA") else "BB"), bob.id)
     assert world.call(forged, "get", f"{BASE}/me").status_code == 401
+
+
+def test_bobs_order_tag_reveals_nothing_to_alice(world: World) -> None:
+    """The progress poll's 304 path: Bob's ETag (or `*`) sent by Alice on Bob's orders answers
+    exactly as a missing order does, with no tag, and never 304; her own tag of an order of hers
+    never validates his (a tag is its driver's); Bob's view stays as it was."""
+    alice, bob = world.alice, world.bob
+    before = world.bob_view()
+    for key in ("orders", "orders:running"):
+        url = f"{BASE}/orders/{bob.ids[key]}"
+        bobs = world.call(bob, "get", url)
+        assert bobs.status_code == 200 and bobs.headers["ETag"].startswith('W/"')
+        mine = world.call(alice, "get", f"{BASE}/orders/{alice.ids[key]}")
+        assert mine.status_code == 200 and mine.headers["ETag"] != bobs.headers["ETag"]
+        missing_url = f"{BASE}/orders/{missing_like(bob.ids[key])}"
+        for tag in (bobs.headers["ETag"], "*", mine.headers["ETag"], bobs.headers["ETag"][2:]):
+            headers = {**alice.headers, "If-None-Match": tag}
+            resp = world.client.get(url, headers=headers)
+            missing = world.client.get(missing_url, headers=headers)
+            assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found", (key, tag, resp.status_code)
+            assert (resp.status_code, resp.json) == (missing.status_code, missing.json), (key, tag)
+            assert "ETag" not in resp.headers and "ETag" not in missing.headers
+            text = resp.get_data(as_text=True)
+            for secret in world.secrets():
+                assert secret not in text, (key, tag, secret)
+        # Bob's own tag still answers him 304: Alice's tries changed nothing
+        again = world.client.get(url, headers={**bob.headers, "If-None-Match": bobs.headers["ETag"]})
+        assert again.status_code == 304
+    assert world.bob_view() == before

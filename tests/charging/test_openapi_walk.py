@@ -100,7 +100,9 @@ def _walk(live: Live) -> None:
     x("POST", orders_url, 409, "order_in_progress", json=full, headers=h)
     x("GET", f"{orders_url}/current", 200, headers=h)
     x("GET", f"{orders_url}/{oid}", 200, headers=h)
-    x("GET", f"{orders_url}/o-none", 404, "not_found", headers=h)
+    tag = x.client.get(f"{orders_url}/{oid}", headers=h).headers["ETag"]
+    x("GET", f"{orders_url}/{oid}", 304, headers={**h, "If-None-Match": tag})
+    x("GET", f"{orders_url}/o-none", 404, "not_found", headers={**h, "If-None-Match": tag})
     x("GET", f"{orders_url}?limit=5", 200, headers=h)
     x("GET", f"{orders_url}?limit=500", 400, "invalid_request", headers=h)
     x("POST", f"{orders_url}/{oid}/rating", 409, "order_not_settled", json={"stars": 5}, headers=h)
@@ -119,7 +121,9 @@ def _walk(live: Live) -> None:
     x("POST", f"{orders_url}/{oid}/rating", 400, "invalid_request", json={"stars": 9}, headers=h)
     x("POST", f"{orders_url}/{oid}/rating", 200, json={"stars": 5, "comment": "好"}, headers=h)
     x("POST", f"{orders_url}/{oid}/rating", 409, "already_rated", json={"stars": 5}, headers=h)
-    x("GET", f"{orders_url}/{oid}", 200, headers=h)
+    x("GET", f"{orders_url}/{oid}", 200, headers={**h, "If-None-Match": tag})  # rated and settled since
+    tag = x.client.get(f"{orders_url}/{oid}", headers=h).headers["ETag"]
+    x("GET", f"{orders_url}/{oid}", 304, headers={**h, "If-None-Match": tag})
     x("GET", orders_url, 200, headers=h)
 
     unseen = {(p, m) for p, m in MINE if not any((p, m, c) in x.check.seen for c in range(200, 300))}
