@@ -166,7 +166,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             assert first_plan is not None
             assert ACCEPT_W[0] <= learned["acceptance_w"] <= ACCEPT_W[1], learned
             assert learned["status"] == "on_track" and learned["expected_wh"] == WANTED_WH
-            # planned again with it: later than the pile's power would finish, still before the
+            # planned again with it: after the time the pile's power would finish by, still before the
             # departure, the slot in hand still at the pile's power (the car may take more)
             assert first_plan["finish_at"] < learned["finish_at"] <= departure
             assert learned["finish_at"] >= valley + 75 * MINUTE_MS

@@ -51,7 +51,7 @@ OP = st.one_of(
 
 
 # Always tried (the draws find it rarely): the one ready pack is the earlier booking's, the
-# charging one is ready only for the later slot, and the later booking's swap is done first.
+# charging one is ready only for the second slot, and the second booking's swap is done first.
 LATER_DONE_FIRST = {
     "rule": {"enabled": True, "max_minutes": 60, "fee_mode": "fixed", "fee_fen": 100, "refund_on_start": True,
              "refund_on_cancel": True, "keep_on_no_show": True},
