@@ -156,6 +156,23 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
     app.add_url_rule("/v3/refund/domestic/refunds", view_func=refund, methods=["POST"])
     app.add_url_rule("/v3/refund/domestic/refunds/<no>", view_func=query_refund, methods=["GET"])
 
+    def cashier_flow(order: Any, page: Any) -> Response:
+        """Both cashier pages once the order is known: GET shows it (or that it is paid), a
+        POST pays it or, with action=cancel, leaves it unpaid."""
+        if request.method == "GET":
+            if order.trade_state in ("SUCCESS", "REFUND"):
+                return page(order=order, state="paid")
+            if order.trade_state != "NOTPAY":
+                return page(400, error=order.trade_state)
+            return page(order=order)
+        if request.form.get("action") == "cancel":
+            return page(order=order, state="cancelled")
+        try:
+            pay.pay(order.out_trade_no)
+        except FakeApiError as e:
+            return page(e.status, error=e.message)
+        return page(order=order, state="paid")
+
     @app.route("/fake/cashier", methods=["GET", "POST"])
     def cashier_page() -> Response:
         params = {k: v for k, v in (request.form if request.method == "POST" else request.args).items()
@@ -170,19 +187,7 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
             order = pay.check_pay_params(params)
         except FakeApiError as e:
             return page(e.status, error=e.message)
-        if request.method == "GET":
-            if order.trade_state in ("SUCCESS", "REFUND"):
-                return page(order=order, state="paid")
-            if order.trade_state != "NOTPAY":
-                return page(400, error=order.trade_state)
-            return page(order=order)
-        if request.form.get("action") == "cancel":
-            return page(order=order, state="cancelled")
-        try:
-            pay.pay(order.out_trade_no)
-        except FakeApiError as e:
-            return page(e.status, error=e.message)
-        return page(order=order, state="paid")
+        return cashier_flow(order, page)
 
     @app.route("/fake/h5pay/checkmweb", methods=["GET", "POST"])
     def h5_cashier() -> Response:
@@ -202,19 +207,7 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
             order = pay.check_h5_params(shown)
         except FakeApiError as e:
             return page(e.status, error=e.message)
-        if request.method == "GET":
-            if order.trade_state in ("SUCCESS", "REFUND"):
-                return page(order=order, state="paid")
-            if order.trade_state != "NOTPAY":
-                return page(400, error=order.trade_state)
-            return page(order=order)
-        if request.form.get("action") == "cancel":
-            return page(order=order, state="cancelled")
-        try:
-            pay.pay(order.out_trade_no)
-        except FakeApiError as e:
-            return page(e.status, error=e.message)
-        return page(order=order, state="paid")
+        return cashier_flow(order, page)
 
     @app.post("/fake/request-payment")
     def request_payment() -> Response:
