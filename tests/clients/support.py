@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -98,6 +99,22 @@ class Cloud:
                 if hasattr(Gun, key):
                     setattr(gun, key, value)
             s.add(gun)
+
+
+def tap_results(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """node --test-reporter=tap's verdicts by test name: "ok" or "not ok"."""
+    return {m.group(2): m.group(1)
+            for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)}
+
+
+def check_node_tests(run: dict[str, object], prefix: str) -> None:
+    """Every node test whose name starts with `prefix` passed (and there is at least one)."""
+    results = run["results"]
+    assert isinstance(results, dict)
+    mine = {name: r for name, r in results.items() if name.startswith(prefix)}
+    assert mine, f"no node test named {prefix}…:\n{str(run['output'])[-3000:]}"
+    failed = [name for name, r in mine.items() if r != "ok"]
+    assert not failed, f"{failed}:\n{str(run['output'])[-6000:]}"
 
 
 @contextmanager

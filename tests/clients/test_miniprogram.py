@@ -7,11 +7,9 @@ tooling costs seconds); each test here checks its part of that run."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tests.clients.support import GUNS, ORDERS, STATIONS, WALLET, Cloud, run_node
+from tests.clients.support import GUNS, ORDERS, STATIONS, WALLET, Cloud, run_node, tap_results
 from tests.support.services import missing
 
 PAGES_TEST = "tests/clients/miniprogram/pages.test.js"
@@ -31,7 +29,7 @@ def pages_run(cloud: Cloud) -> dict[str, object]:
            "JC_GUN_CODE": STATION["gun_code"], "JC_LAT": str(STATION["lat"]), "JC_LNG": str(STATION["lng"]),
            "JC_ABSENT": ",".join(absent)}
     done = run_node(["--test", "--test-reporter=tap", PAGES_TEST], env=env, timeout=120)
-    results = {m.group(2): m.group(1) for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)}
+    results = tap_results(done)
     return {"results": results, "output": done.stdout + done.stderr, "absent": absent}
 
 

@@ -11,7 +11,6 @@ checks its part of that run, and what the pages wrote is then read back from the
 from __future__ import annotations
 
 import base64
-import re
 
 import pytest
 import requests
@@ -21,7 +20,7 @@ from cloud.alarms.models import Alarm
 from cloud.community import service as community
 from cloud.community.models import GunReport, Review
 from cloud.db import db
-from tests.clients.support import Cloud, run_node
+from tests.clients.support import Cloud, check_node_tests, run_node, tap_results
 from tests.community.support import png, seed_station, settled_order
 
 COMMUNITY_TEST = "tests/clients/miniprogram/community.test.js"
@@ -89,10 +88,7 @@ def run(cloud: Cloud) -> dict[str, object]:
         "JC_PNG": base64.b64encode(png(5, 4)).decode(),
     }
     done = run_node(["--test", "--test-reporter=tap", COMMUNITY_TEST], env=env, timeout=180)
-    results = {
-        m.group(2): m.group(1)
-        for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)
-    }
+    results = tap_results(done)
     return {
         "results": results,
         "output": done.stdout + done.stderr,
@@ -101,14 +97,7 @@ def run(cloud: Cloud) -> dict[str, object]:
     }
 
 
-def check(run: dict[str, object], prefix: str) -> None:
-    results = run["results"]
-    assert isinstance(results, dict)
-    mine = {name: r for name, r in results.items() if name.startswith(prefix)}
-    assert mine, f"no node test named {prefix}…:\n{str(run['output'])[-3000:]}"
-    failed = [name for name, r in mine.items() if r != "ok"]
-    assert not failed, f"{failed}:\n{str(run['output'])[-6000:]}"
-
+check = check_node_tests
 
 def test_station_reviews_page(cloud: Cloud, run: dict[str, object]) -> None:
     check(run, "community:")

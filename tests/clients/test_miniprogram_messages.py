@@ -10,8 +10,6 @@ checks its part of that run."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import requests
 from sqlalchemy import select
@@ -24,7 +22,7 @@ from cloud.models import StationState, now_ms
 from cloud.reservations import service as reservations
 from cloud.reservations.models import Reservation
 from cloud.stations import service as stations
-from tests.clients.support import Cloud, run_node
+from tests.clients.support import Cloud, check_node_tests, run_node, tap_results
 from tests.console_stations.support import gateway
 
 MESSAGES_TEST = "tests/clients/miniprogram/messages.test.js"
@@ -120,10 +118,7 @@ def run(cloud: Cloud) -> dict[str, object]:
         "JC_NOTICE": NOTICE,
     }
     done = run_node(["--test", "--test-reporter=tap", MESSAGES_TEST], env=env, timeout=180)
-    results = {
-        m.group(2): m.group(1)
-        for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)
-    }
+    results = tap_results(done)
     return {
         "results": results,
         "output": done.stdout + done.stderr,
@@ -132,14 +127,7 @@ def run(cloud: Cloud) -> dict[str, object]:
     }
 
 
-def check(run: dict[str, object], prefix: str) -> None:
-    results = run["results"]
-    assert isinstance(results, dict)
-    mine = {name: r for name, r in results.items() if name.startswith(prefix)}
-    assert mine, f"no node test named {prefix}…:\n{str(run['output'])[-3000:]}"
-    failed = [name for name, r in mine.items() if r != "ok"]
-    assert not failed, f"{failed}:\n{str(run['output'])[-6000:]}"
-
+check = check_node_tests
 
 def test_messages_page_opened_by_id(run: dict[str, object]) -> None:
     check(run, "messages:")

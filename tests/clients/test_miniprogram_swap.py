@@ -8,13 +8,11 @@ its part of that run (tests/clients/test_miniprogram.py `check`)."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from cloud.db import db
 from cloud.models import now_ms
-from tests.clients.support import Cloud, run_node
+from tests.clients.support import Cloud, run_node, tap_results
 from tests.clients.test_miniprogram import check
 from tests.swap.support import FIXED, MIN, seed_swap
 
@@ -57,10 +55,7 @@ def pages_run(cloud: Cloud) -> dict[str, object]:
         "JC_SWAP_FREE": "SW-MP-FREE",
     }
     done = run_node(["--test", "--test-reporter=tap", SWAP_TEST], env=env, timeout=120)
-    results = {
-        m.group(2): m.group(1)
-        for m in re.finditer(r"^(ok|not ok) \d+ - (.+?)(?: # SKIP.*)?$", done.stdout, re.M)
-    }
+    results = tap_results(done)
     return {"results": results, "output": done.stdout + done.stderr, "absent": {}}
 
 
