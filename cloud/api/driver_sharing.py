@@ -16,6 +16,7 @@ from cloud.api.driver_stations import integer, query
 from cloud.db import db
 from cloud.drivers.errors import InvalidField
 from cloud.drivers.models import Driver
+from cloud.drivers.service import DriverSettings
 from cloud.models import now_ms
 from cloud.sharing import pairing, withdrawals
 from cloud.sharing import service as sharing
@@ -141,14 +142,19 @@ def sharing_withdrawals_list() -> Any:
 
 @bp.post("/sharing/withdrawals")
 def sharing_withdrawal_create() -> Any:
-    """Hold the amount, then ask WeChat Pay for the transfer at once; an answer still pending
+    """The payment password when one is set (as a wallet start's), then hold the amount and
+    ask WeChat Pay for the transfer at once; an answer still pending
     (or none) is followed by the `sharing_withdrawals` job."""
     from cloud.wallet.settings import configured, provider_for
 
-    body = _body(("amount_fen",), ("amount_fen",))
+    body = _body(("amount_fen", "payment_password"), ("amount_fen",))
     if not configured(current_app.config):
         return _error("payment_not_configured", "WeChat Pay is not configured", {})
+    withdrawals.check_amount(body["amount_fen"])  # a malformed amount spends no password attempt
     me = _me()
+    # the payment password when the owner set one, under the wallet's lockout: refused, nothing held
+    withdrawals.check_password(db.transaction, int(me), body.get("payment_password"),
+                               DriverSettings.from_settings(current_app.config).lockout, now_ms())
     with db.transaction() as s:
         driver = s.get(Driver, int(me))
         w = withdrawals.request(s, me, body["amount_fen"], driver.openid if driver else "")

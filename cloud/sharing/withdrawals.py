@@ -1,6 +1,8 @@
 """A pile owner's withdrawal of earnings to their WeChat change (商家转账), through the
 payment provider's `TransferProvider` (docs/sharing.md).
 
+    password — the owner's payment password, when they set one (the wallet's, checked under
+               its lockout by cloud.drivers.service), before anything is held;
     request  — the owner asks for at most their earnings: the amount moves to
                `owner_withdrawing` in the ledger (held), a row with a fresh out_bill_no;
     send     — the transfer asked of the provider with that out_bill_no (outside any database
@@ -25,6 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db import take_write_lock
+from cloud.drivers import lockout
+from cloud.drivers import service as drivers
+from cloud.drivers.models import PaymentPassword
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import Kind
 from cloud.ledger.errors import InsufficientFunds
@@ -46,11 +51,35 @@ def scene_id_of(settings: Mapping[str, Any]) -> str:
     return str(settings.get("SHARING_TRANSFER_SCENE_ID") or "1005")
 
 
-def request(s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int | None = None) -> Withdrawal:
-    """Hold `amount_fen` of the owner's earnings for a withdrawal to `openid`. SharingError
-    `invalid_amount` or `insufficient_earnings` (nothing moved)."""
+def check_amount(amount_fen: Any) -> int:
+    """A withdrawal's amount: whole fen, 1 fen to MAX_FEN; SharingError `invalid_amount`."""
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 1 <= amount_fen <= MAX_FEN:
         raise SharingError("invalid_amount", f"amount_fen: 1..{MAX_FEN} fen")
+    return amount_fen
+
+
+def check_password(transactions: Transactions, owner_id: int, payment_password: Any, policy: lockout.Policy,
+                   now: int) -> None:
+    """The payment password a withdrawal needs when the owner set one, as a wallet start or
+    refund does: SharingError `payment_password_required` when it is missing; a wrong,
+    malformed or locked one raises the drivers' errors (`payment_password_wrong` with the
+    attempts left, `payment_password_locked`, `payment_password_format`) through
+    `drivers.verify_payment_password`, which counts the attempt under the lockout. Returns
+    when none is set or the password is right; nothing is held or moved either way."""
+    with transactions() as s:
+        has_password = s.get(PaymentPassword, owner_id) is not None
+    if not has_password:
+        return
+    if payment_password is None:
+        raise SharingError("payment_password_required", "a payment password is set: send it")
+    drivers.verify_payment_password(transactions, owner_id, payment_password, policy, now)
+
+
+def request(s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int | None = None) -> Withdrawal:
+    """Hold `amount_fen` of the owner's earnings for a withdrawal to `openid`. SharingError
+    `invalid_amount` or `insufficient_earnings` (nothing moved). The payment password, if the
+    owner has one, is checked before (`check_password`)."""
+    amount_fen = check_amount(amount_fen)
     if not isinstance(openid, str) or not openid:
         raise SharingError("no_openid", "the owner has no WeChat openid to receive the transfer")
     no = "W" + secrets.token_hex(15)  # 31 letters and digits: WeChat's out_bill_no rule
