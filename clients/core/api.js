@@ -252,7 +252,9 @@ function createApi(options) {
     switchSharedPile: (id, open) => request('POST', '/shared-piles/' + encodeURIComponent(id) + '/open', { open }),
     sharingEarnings: () => request('GET', '/sharing/earnings'),
     sharingWithdrawals: () => request('GET', '/sharing/withdrawals'),
-    requestWithdrawal: (amountFen) => request('POST', '/sharing/withdrawals', { amount_fen: amountFen }),
+    /** `password`: the payment password, sent when the owner has set one (docs/sharing.md). */
+    requestWithdrawal: (amountFen, password) => request('POST', '/sharing/withdrawals',
+      password ? { amount_fen: amountFen, payment_password: password } : { amount_fen: amountFen }),
     // the community (docs/community.md)
     reviews: (sid, params) => request('GET', '/stations/' + encodeURIComponent(sid) + '/reviews' + query(params)),
     writeReview: (sid, body) => request('POST', '/stations/' + encodeURIComponent(sid) + '/reviews', body),

@@ -136,6 +136,10 @@ const TEXT = {
     pile_every_day: '每天', pile_energy_price: '电价（元/度）', pile_service_price: '服务费（元/度）', pile_amount: '提现金额（元）',
     day_mon: '周一', day_tue: '周二', day_wed: '周三', day_thu: '周四', day_fri: '周五', day_sat: '周六', day_sun: '周日',
     withdrawal_held: '处理中', withdrawal_sending: '转账中', withdrawal_paid: '已到账', withdrawal_released: '未成功，已退回收益',
+    pile_scan: '扫描充电枪二维码', pile_gun_code: '充电枪编号', pile_piles: '我的桩', pile_to: '至',
+    pile_withdrawing: '提现中', pile_sessions: '共享订单', pile_session_total: '订单金额', pile_session_owner: '我的分成',
+    pile_withdrawals: '提现记录', pile_no_withdrawals: '还没有提现。', pile_no_sessions: '还没有共享订单。',
+    pile_password_prompt: '请输入 6 位支付密码以提现',
   },
   en: {
     app_name: 'Juchong', lang_name: 'English', other_lang: '中文',
@@ -268,6 +272,10 @@ const TEXT = {
     day_mon: 'Mon', day_tue: 'Tue', day_wed: 'Wed', day_thu: 'Thu', day_fri: 'Fri', day_sat: 'Sat', day_sun: 'Sun',
     withdrawal_held: 'Processing', withdrawal_sending: 'Being transferred', withdrawal_paid: 'Paid',
     withdrawal_released: 'Not paid; back in your earnings',
+    pile_scan: 'Scan the gun\'s QR code', pile_gun_code: 'Gun code', pile_piles: 'My piles', pile_to: 'to',
+    pile_withdrawing: 'Being withdrawn', pile_sessions: 'Shared sessions', pile_session_total: 'Session total',
+    pile_session_owner: 'My share', pile_withdrawals: 'Withdrawals', pile_no_withdrawals: 'No withdrawals yet.',
+    pile_no_sessions: 'No shared sessions yet.', pile_password_prompt: 'Enter your 6-digit payment password to withdraw',
   },
 };
 

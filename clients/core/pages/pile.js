@@ -1,17 +1,25 @@
 'use strict';
 // "My pile" (docs/sharing.md): the owner's shared piles — pair a gun with the pairing code an
 // operator gave, its weekly open hours, its price (a home pile's own), open or close it now,
-// the earnings per session to the fen, and withdrawals to WeChat change. Amounts arrive in
-// fen and are shown as they came; the API's refusals are shown in its own words.
+// the earnings per session to the fen, and withdrawals to WeChat change — with the wallet's
+// payment password when the owner set one (asked before sending, and whenever the API answers
+// `payment_password_required`). Amounts arrive in fen and are shown as they came; the API's
+// refusals are shown in its own words. The form's fields live here too (`setField`), so a
+// shell may keep them in its own view instead (the H5 app does) and pass them to the actions.
 const f = require('../format');
 const { createStore, guarded } = require('../store');
+const { parseGunCode } = require('./scan');
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
 function createPile(ctx) {
   const t = ctx.t;
   const store = createStore({ loading: false, busy: false, error: '', errorCode: '', piles: [], current: null,
-    view: null, earnings: null, withdrawals: [], none: false, paired: null });
+    view: null, earnings: null, withdrawals: [], none: false, paired: null, list: [],
+    passwordSet: false, askPassword: false,
+    // the form: gun code (typed or scanned), pairing code, hours every day, flat price, amount
+    gunCode: '', pairingCode: '', start: '08:00', end: '22:00', energy: '', service: '', amount: '', password: '' });
+  const FIELDS = ['gunCode', 'pairingCode', 'start', 'end', 'energy', 'service', 'amount', 'password'];
 
   function windowText(w) { return t('day_' + w.day) + ' ' + w.start + '–' + w.end; }
 
@@ -41,33 +49,63 @@ function createPile(ctx) {
       at: f.dateTime(w.created_at), confirm: w.state === 'sending' && w.package_info ? w.package_info : null };
   }
 
+  /** The piles as a list to choose from (the chosen one marked). */
+  function listOf(piles, current) {
+    return piles.map((p) => Object.assign(pileView(p), { on: Boolean(current && current.pile_id === p.pile_id) }));
+  }
+
   function showPile(p) {
     const piles = store.state.piles.map((x) => (x.pile_id === p.pile_id ? p : x));
-    store.set({ current: p, view: pileView(p), piles });
+    store.set({ current: p, view: pileView(p), piles, list: listOf(piles, p) });
   }
 
   function load() {
     store.set({ loading: true });
     return guarded(store, t, () => Promise.all([ctx.api.sharedPiles(), ctx.api.sharingEarnings(),
-      ctx.api.sharingWithdrawals()]).then(([piles, earnings, ws]) => {
-      const first = piles.piles[0] || null;
+      ctx.api.sharingWithdrawals(), ctx.api.me()]).then(([piles, earnings, ws, me]) => {
+      // the pile shown stays the one chosen, when it is still there
+      const kept = store.state.current && piles.piles.find((p) => p.pile_id === store.state.current.pile_id);
+      const first = kept || piles.piles[0] || null;
       store.set({ piles: piles.piles, none: piles.piles.length === 0, current: first, view: first ? pileView(first) : null,
-        earnings: earningsView(earnings), withdrawals: ws.withdrawals.map(withdrawalView) });
+        list: listOf(piles.piles, first), earnings: earningsView(earnings), withdrawals: ws.withdrawals.map(withdrawalView),
+        passwordSet: Boolean(me && me.has_payment_password) });
     })).then((r) => { store.set({ loading: false }); return r; });
   }
 
   function select(id) {
-    const p = store.state.piles.find((x) => x.pile_id === id);
-    if (p) store.set({ current: p, view: pileView(p) });
+    const p = store.state.piles.find((x) => String(x.pile_id) === String(id));
+    if (p) store.set({ current: p, view: pileView(p), list: listOf(store.state.piles, p) });
+  }
+
+  function setField(name, value) {
+    if (FIELDS.indexOf(name) >= 0) store.set({ [name]: String(value === undefined || value === null ? '' : value) });
+  }
+
+  /** What the gun's QR code held (its link or the bare code), as the pairing form's gun code. */
+  function scanned(text) {
+    const code = parseGunCode(text);
+    if (!code) {
+      store.set({ error: t('unknown_error', { code: 'gun_code' }), errorCode: 'gun_code' });
+      return '';
+    }
+    store.set({ gunCode: code, error: '', errorCode: '' });
+    return code;
   }
 
   function pair(gunCode, pairingCode) {
-    return guarded(store, t, () => ctx.api.registerSharedPile(String(gunCode || '').trim(), String(pairingCode || ''))
+    const gun = gunCode === undefined ? store.state.gunCode : gunCode;
+    const code = pairingCode === undefined ? store.state.pairingCode : pairingCode;
+    return guarded(store, t, () => ctx.api.registerSharedPile(String(gun || '').trim(), String(code || ''))
       .then((p) => {
-        store.set({ piles: store.state.piles.concat([p]), none: false, paired: pileView(p) });
+        store.set({ piles: store.state.piles.concat([p]), none: false, paired: pileView(p), pairingCode: '' });
         showPile(p);
         return p;
       }));
+  }
+
+  /** The form's hours as every day's one span. */
+  function saveHours() {
+    return setWindows([{ days: DAYS, start: store.state.start, end: store.state.end }]);
   }
 
   /** `spans`: [{days: ['mon', …], start: 'HH:MM', end: 'HH:MM'}] (the API checks them). */
@@ -79,6 +117,8 @@ function createPile(ctx) {
   /** One price all day: yuan per kWh for the energy and the service, as typed. */
   function setFlatPrice(energyYuan, serviceYuan) {
     const p = store.state.current;
+    if (energyYuan === undefined) energyYuan = store.state.energy;
+    if (serviceYuan === undefined) serviceYuan = store.state.service;
     const e4 = (v) => Math.round(Number(v) * 10000);
     const period = { start: '00:00', end: '24:00', name: 'flat', energy_price_e4: e4(energyYuan),
       service_price_e4: e4(serviceYuan) };
@@ -90,19 +130,38 @@ function createPile(ctx) {
     return guarded(store, t, () => ctx.api.switchSharedPile(p.pile_id, Boolean(open)).then(showPile));
   }
 
-  /** Withdraw `yuan` (as typed: '12.34') of the earnings; the list and balances read again. */
-  function withdraw(yuan) {
-    const fen = Math.round(Number(yuan) * 100);
-    return guarded(store, t, () => ctx.api.requestWithdrawal(fen).then((w) =>
+  /** Withdraw `yuan` (as typed: '12.34'; the form's amount without it) of the earnings with
+   * `password` (the form's without it) — asked for first when the owner has set one: resolves
+   * undefined with state.askPassword. A refusal for the password (`payment_password_required`)
+   * asks for it; a wrong one is cleared to type again. Then the list and balances read again. */
+  function withdraw(yuan, password) {
+    const st = store.state;
+    const fen = f.parseYuan(yuan === undefined ? st.amount : yuan);
+    if (!fen) {
+      store.set({ error: t('invalid_amount'), errorCode: 'invalid_amount' });
+      return Promise.resolve(undefined);
+    }
+    const pw = password === undefined ? st.password : String(password || '');
+    if (st.passwordSet && !pw) {
+      store.set({ askPassword: true, error: '', errorCode: '' });
+      return Promise.resolve(undefined);
+    }
+    return guarded(store, t, () => ctx.api.requestWithdrawal(fen, pw || undefined).then((w) =>
       Promise.all([ctx.api.sharingEarnings(), ctx.api.sharingWithdrawals()]).then(([e, ws]) => {
-        store.set({ earnings: earningsView(e), withdrawals: ws.withdrawals.map(withdrawalView) });
+        store.set({ earnings: earningsView(e), withdrawals: ws.withdrawals.map(withdrawalView),
+          askPassword: false, password: '', amount: '' });
         return w;
-      })));
+      }))).then((w) => {
+      const code = store.state.errorCode;
+      if (code === 'payment_password_required') store.set({ askPassword: true, passwordSet: true });
+      if (/^payment_password_(wrong|format|locked)/.test(code)) store.set({ askPassword: true, password: '' });
+      return w;
+    });
   }
 
   return {
     store, get state() { return store.state; }, DAYS,
-    load, select, pair, setWindows, setFlatPrice, setOpen, withdraw,
+    load, select, setField, scanned, pair, setWindows, saveHours, setFlatPrice, setOpen, withdraw,
   };
 }
 

@@ -20,6 +20,7 @@ test('my pile: pair, hours, price, open, earnings and a withdrawal', async () =>
   let earn = { balance_fen: 0, withdrawing_fen: 0, debt_fen: 0, sessions: [] };
   let ws = [];
   const { ctx, sent } = context({
+    'GET /me': { id: 1, has_payment_password: false },
     'GET /shared-piles': () => ({ piles }),
     'GET /sharing/earnings': () => earn,
     'GET /sharing/withdrawals': () => ({ withdrawals: ws }),
@@ -67,4 +68,106 @@ test('my pile: pair, hours, price, open, earnings and a withdrawal', async () =>
   assert.deepEqual(sent.find((r) => r.path === '/sharing/withdrawals' && r.method === 'POST').body, { amount_fen: 1000 });
   assert.equal(vm.state.earnings.balance, '¥2.36');
   assert.deepEqual(vm.state.withdrawals.map((w) => [w.amount, w.stateText]), [['¥10.00', '已到账']]);
+});
+
+test('my pile: the QR code as the gun code, the form\'s fields, a second pile chosen', async () => {
+  const other = Object.assign({}, PILE, { pile_id: 8, gun_code: 'PARK-P1-2', sid: 'PARK', open: true, open_now: true });
+  const { ctx, sent } = context({
+    'GET /me': { id: 1, has_payment_password: false },
+    'GET /shared-piles': { piles: [PILE, other] },
+    'GET /sharing/earnings': EARN,
+    'GET /sharing/withdrawals': { withdrawals: [] },
+    'POST /shared-piles': { status: 201, data: PILE },
+    'PUT /shared-piles/8/windows': (req) => Object.assign({}, other, { windows: [{ day: 'mon', start: req.body.windows[0].start, end: req.body.windows[0].end }] }),
+    'PUT /shared-piles/8/price': () => other,
+  });
+  const vm = P.pile.createPile(ctx);
+  await vm.load();
+  assert.deepEqual(vm.state.list.map((x) => [x.id, x.on]), [[7, true], [8, false]]);
+  vm.select('8');
+  assert.equal(vm.state.view.id, 8);
+  assert.deepEqual(vm.state.list.map((x) => x.on), [false, true]);
+  assert.equal(vm.scanned('https://cloud.test/app/scan?g=HOME-P1-1'), 'HOME-P1-1');
+  assert.equal(vm.state.gunCode, 'HOME-P1-1');
+  assert.equal(vm.scanned(''), '');
+  assert.equal(vm.state.errorCode, 'gun_code');
+  vm.setField('pairingCode', 'GOOD0CODE1');
+  await vm.pair();
+  assert.deepEqual(sent.filter((r) => r.path === '/shared-piles' && r.method === 'POST').pop().body,
+    { gun_code: 'HOME-P1-1', pairing_code: 'GOOD0CODE1' });
+  assert.equal(vm.state.pairingCode, '');
+  vm.select(8);
+  vm.setField('start', '09:00');
+  vm.setField('end', '18:00');
+  await vm.saveHours();
+  assert.deepEqual(sent.find((r) => r.path === '/shared-piles/8/windows').body,
+    { windows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: '09:00', end: '18:00' }] });
+  vm.setField('energy', '1.2');
+  vm.setField('service', '0.35');
+  await vm.setFlatPrice();
+  assert.deepEqual(sent.find((r) => r.path === '/shared-piles/8/price').body.periods[0],
+    { start: '00:00', end: '24:00', name: 'flat', energy_price_e4: 12000, service_price_e4: 3500 });
+  // a second load keeps the chosen pile
+  await vm.load();
+  assert.equal(vm.state.view.id, 8);
+});
+
+test('my pile: a withdrawal asks for the payment password the owner set', async () => {
+  let hasPassword = true;
+  let earn = EARN;
+  let ws = [];
+  const PW_WRONG = { status: 403, data: { error: { code: 'payment_password_wrong', message: '支付密码错误，还可尝试 4 次。', attempts_left: 4 } } };
+  const { ctx, sent } = context({
+    'GET /me': () => ({ id: 1, has_payment_password: hasPassword }),
+    'GET /shared-piles': { piles: [PILE] },
+    'GET /sharing/earnings': () => earn,
+    'GET /sharing/withdrawals': () => ({ withdrawals: ws }),
+    'POST /sharing/withdrawals': (req) => {
+      if (!req.body.payment_password) {
+        return { status: 403, data: { error: { code: 'payment_password_required', message: '请输入支付密码。' } } };
+      }
+      if (req.body.payment_password !== '135790') return PW_WRONG;
+      ws = [{ withdrawal_id: 2, amount_fen: req.body.amount_fen, state: 'paid', out_bill_no: 'W2', package_info: null,
+        failure: null, created_at: NOW, updated_at: NOW }];
+      earn = Object.assign({}, EARN, { balance_fen: EARN.balance_fen - req.body.amount_fen });
+      return { status: 201, data: ws[0] };
+    },
+  });
+  const posts = () => sent.filter((r) => r.method === 'POST' && r.path === '/sharing/withdrawals');
+  const vm = P.pile.createPile(ctx);
+  await vm.load();
+  assert.equal(vm.state.passwordSet, true);
+  vm.setField('amount', 'abc');
+  assert.equal(await vm.withdraw(), undefined);
+  assert.equal(vm.state.errorCode, 'invalid_amount');
+  // set: asked for before anything is sent
+  vm.setField('amount', '5');
+  assert.equal(await vm.withdraw(), undefined);
+  assert.equal(vm.state.askPassword, true);
+  assert.equal(posts().length, 0);
+  // wrong: the API's words, the field cleared to type again
+  vm.setField('password', '111112');
+  assert.equal(await vm.withdraw(), undefined);
+  assert.deepEqual(posts().pop().body, { amount_fen: 500, payment_password: '111112' });
+  assert.equal(vm.state.error, '支付密码错误，还可尝试 4 次。');
+  assert.equal(vm.state.password, '');
+  assert.equal(vm.state.askPassword, true);
+  vm.setField('password', '135790');
+  const w = await vm.withdraw();
+  assert.equal(w.state, 'paid');
+  assert.deepEqual(posts().pop().body, { amount_fen: 500, payment_password: '135790' });
+  assert.equal(vm.state.askPassword, false);
+  assert.equal(vm.state.password, '');
+  assert.equal(vm.state.earnings.balance, '¥7.36');
+  assert.deepEqual(vm.state.withdrawals.map((x) => [x.amount, x.stateText]), [['¥5.00', '已到账']]);
+
+  // set meanwhile (the page read none): the API's refusal asks for it
+  hasPassword = false;
+  await vm.load();
+  assert.equal(vm.state.passwordSet, false);
+  assert.equal(await vm.withdraw('1'), undefined);
+  assert.deepEqual(posts().pop().body, { amount_fen: 100 });
+  assert.equal(vm.state.errorCode, 'payment_password_required');
+  assert.equal(vm.state.askPassword, true);
+  assert.equal(vm.state.passwordSet, true);
 });

@@ -28,6 +28,7 @@ Component({
     reports() { wx.navigateTo({ url: '/pages/reports/reports' }); },
     messages() { wx.navigateTo({ url: '/pages/messages/index' }); },
     swapBooking() { wx.navigateTo({ url: '/pages/swapbooking/swapbooking' }); },
+    pile() { wx.navigateTo({ url: '/pages/pile/pile' }); },
     logout() { return this.vm.logout().then(() => wx.reLaunch({ url: '/pages/login/login' })); },
   },
 });

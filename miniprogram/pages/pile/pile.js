@@ -1,0 +1,33 @@
+const shell = require('../../shell');
+
+// "My pile" of a private pile's owner (docs/sharing.md; clients/core/pages/pile.js createPile):
+// register a gun with its QR code (wx.scanCode) and the pairing code, the piles, open hours and
+// a flat price, the switch, the earnings and the withdrawals — the payment password asked for
+// when the owner has set one.
+Component({
+  data: { s: {}, t: {} },
+  lifetimes: {
+    attached() { shell.attach(this, 'pile', 'createPile'); },
+    detached() { shell.detach(this); },
+  },
+  methods: {
+    onLoad() {
+      if (!shell.requireLogin(this)) return Promise.resolve();
+      shell.title(this, 'my_pile');
+      return this.vm.load();
+    },
+    field(e) { this.vm.setField(e.currentTarget.dataset.field, e.detail.value); },
+    /** The gun's QR code (its link or the bare code) as the gun code to register. */
+    scan() {
+      return new Promise((resolve) => {
+        wx.scanCode({ onlyFromCamera: true, scanType: ['qrCode'], success: (r) => resolve(this.vm.scanned(r.result)), fail: () => resolve('') });
+      });
+    },
+    pair() { return this.vm.pair(); },
+    select(e) { this.vm.select(e.currentTarget.dataset.id); },
+    saveHours() { return this.vm.saveHours(); },
+    savePrice() { return this.vm.setFlatPrice(); },
+    toggle() { return this.vm.setOpen(!this.vm.state.view.open); },
+    withdraw() { return this.vm.withdraw(); },
+  },
+});
