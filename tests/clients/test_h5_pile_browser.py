@@ -2,7 +2,7 @@
 running cloud: an owner registers a gun with the pairing code an operator issued (a wrong
 code refused in the API's words), sets the open hours and a flat price, opens the pile, sees
 a session's earnings to the fen and is told when a withdrawal cannot be made (no WeChat Pay
-merchant in this cloud)."""
+merchant in this cloud) — asked for the payment password first once one is set."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from cloud.db import db
 from cloud.ledger import service as ledger
@@ -108,6 +109,30 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
     page.click("#pile-withdraw")
     page.wait_for_selector("#pile-error", state="visible")
     assert "微信支付" in page.inner_text("#pile-error")  # no merchant here: nothing held
+    with cloud.app.app_context():
+        assert ledger.owner_balances(db.session, owner) == (1236, 0)
+        db.session.rollback()
+
+    # with a payment password set, the withdrawal asks for it before sending anything
+    token = json.loads(page.evaluate("localStorage.getItem('jc_token')"))
+    r = requests.post(cloud.url + "/api/v1/driver/payment-password", json={"password": "135790"},
+                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 201, r.text
+    posted: list[Any] = []
+    page.on("request", lambda q: posted.append(q.post_data_json)
+            if q.method == "POST" and q.url.endswith("/sharing/withdrawals") else None)
+    page.goto(cloud.url + "/app/#/settings")
+    page.click("#my-pile-link")
+    page.wait_for_selector("#pile-balance")
+    page.fill("#pile-amount", "10")
+    page.click("#pile-withdraw")
+    page.wait_for_selector("#pile-password", state="visible")
+    assert "支付密码" in page.inner_text("#pile-ask-password") and posted == []
+    assert not page.is_visible("#pile-error")
+    page.fill("#pile-password", "135790")
+    page.click("#pile-withdraw")
+    page.wait_for_function("document.querySelector('#pile-error').innerText.includes('微信支付')")
+    assert posted == [{"amount_fen": 1000, "payment_password": "135790"}]
     with cloud.app.app_context():
         assert ledger.owner_balances(db.session, owner) == (1236, 0)
         db.session.rollback()
