@@ -138,7 +138,9 @@ def test_notices_listed_paged_opened_by_id_in_both_languages_on_a_phone(
     page.wait_for_selector("#my-messages-link .unread-badge:visible")
     assert page.inner_text("#my-messages-link .unread-badge") == "20"
     page.click("#my-messages-link")
-    page.wait_for_function("document.querySelectorAll('#page-messages .message.unread').length === 19")
+    page.wait_for_function(
+        "document.querySelectorAll('#page-messages .message.unread').length === 19"
+    )
     assert page.inner_text("#messages-unread") == "20 unread"
     newest = page.locator("#page-messages .message").first
     assert "unread" in (newest.get_attribute("class") or "")
