@@ -132,6 +132,7 @@ def test_notices_listed_paged_opened_by_id_in_both_languages_on_a_phone(
         "document.querySelector('#remind-now').textContent === 'Now: 15 min before'"
     )
     assert "on" in (page.get_attribute("#remind-card button[data-minutes='15']", "class") or "")
+    page.screenshot(path=str(tmp_path / "h5-me-remind-en.png"), full_page=True)
     with cloud.app.app_context():
         assert db.session.get(MessagePrefs, driver).remind_minutes == 15  # type: ignore[union-attr]
     page.goto(cloud.url + "/app/#/wallet")
