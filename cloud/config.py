@@ -66,8 +66,11 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHAT_SUBSCRIBE_REMINDER_TEMPLATE": "",
         "WECHAT_SUBSCRIBE_NOTICE_TEMPLATE": "",
         # minutes before a gun reservation expires or a swap slot starts that its driver is
-        # reminded (0: no reminders)
+        # reminded (0: no reminders), for drivers who chose no lead time of their own
         "RESERVATION_REMIND_MINUTES": 10,
+        # the lead times (minutes, 1..1440, at most 8) a driver may choose in the clients'
+        # settings besides off and the default above
+        "RESERVATION_REMIND_CHOICES": "5,10,15,30",
         # The H5 app's login: WeChat Official Account web authorisation (docs/config.md);
         # empty: the H5 app cannot log drivers in (the mini-program can)
         "WECHAT_OA_APPID": "",
@@ -268,6 +271,17 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
         if not flo <= fvalue <= fhi:
             raise ConfigError(f"{key}: {fvalue} is outside {flo}..{fhi}; {where.format(key=key)}")
         config[key] = fvalue
+    raw = config.get("RESERVATION_REMIND_CHOICES") or ""
+    items = str(raw).replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    if (
+        not all(re.fullmatch(r"\d{1,4}", str(x)) and 1 <= int(x) <= 1440 for x in items)
+        or len(set(map(int, items))) > 8
+    ):
+        raise ConfigError(
+            f"RESERVATION_REMIND_CHOICES: expected up to 8 lead times of 1..1440 minutes like "
+            f"'5,10,15,30', got {raw!r}; {where.format(key='RESERVATION_REMIND_CHOICES')}"
+        )
+    config["RESERVATION_REMIND_CHOICES"] = ",".join(map(str, sorted({int(x) for x in items})))
     url = str(config.get("DATABASE_URL") or "")
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
         raise ConfigError(

@@ -38,13 +38,14 @@ function loadTemplates(api) {
   return api.messageTemplates().then((r) => { templates = r.templates || {}; return r; }, () => null);
 }
 
-/** Ask for the reminder and notice templates and report the accepted kinds; resolves
- * {asked, accepted: [kinds], consents (the allows left, null when nothing was reported)}
- * whatever the driver answers (a refusal or a failure never stops the reservation or booking). */
-function askMessages(api) {
+/** Ask for the reminder and notice templates (or only `only`, e.g. ['reminder'] from the
+ * settings' lead-time tap) and report the accepted kinds; resolves {asked, accepted: [kinds],
+ * consents (the allows left, null when nothing was reported)} whatever the driver answers (a
+ * refusal or a failure never stops the reservation, booking or setting). */
+function askMessages(api, only) {
   const ready = templates ? Promise.resolve() : loadTemplates(api);
   return ready.then(() => {
-    const kinds = KINDS.filter((k) => templates && templates[k]);
+    const kinds = KINDS.filter((k) => templates && templates[k] && (!only || only.indexOf(k) >= 0));
     if (!kinds.length || typeof wx.requestSubscribeMessage !== 'function') return { asked: false, accepted: [], consents: null };
     return new Promise((resolve) => {
       wx.requestSubscribeMessage({

@@ -268,6 +268,13 @@ function createApi(options) {
     messages: (params) => request('GET', '/messages' + query(params)),
     messageTemplates: () => request('GET', '/message-templates'),
     messageConsents: (accepted) => request('POST', '/message-consents', { accepted }),
+    // their read state (the badge's count, opening one, all up to the newest shown)
+    unreadCount: () => request('GET', '/messages/unread-count'),
+    readMessage: (id) => request('POST', '/messages/' + encodeURIComponent(id) + '/read'),
+    readAllMessages: (upTo) => request('POST', '/messages/read-all', upTo ? { up_to: upTo } : {}),
+    // the reservation-reminder lead time (minutes; 0 off; null the platform's default)
+    messageSettings: () => request('GET', '/message-settings'),
+    setRemindMinutes: (minutes) => request('PUT', '/message-settings', { remind_minutes: minutes }),
   };
   return api;
 }

@@ -181,9 +181,12 @@ Alpine.data('jcApp', () => ({
       case 'scan': if (r.query.g) vm.lookup(r.query.g); break;
       case 'charging': vm.open(r.arg); break;
       case 'order': vm.load(r.arg); break;
-      case 'wallet': if (r.query.paid) vm.confirm(r.query.paid); else vm.load(); break;
+      case 'wallet':
+        if (r.query.paid) vm.confirm(r.query.paid); else vm.load();
+        this.vm('settings').loadUnread(); // the badge on its "my messages" link
+        break;
       case 'records': vm.load(); break;
-      case 'settings': vm.load(); break;
+      case 'settings': vm.load(); vm.loadMessages(); break;
       case 'trip': if (!vm.state.originLat) this.here(vm); break;
       // ?g=<code>: reserve that gun; without: the driver's reservation
       case 'reservation': if (r.query.g) vm.load(r.query.g); else vm.openCurrent(); break;

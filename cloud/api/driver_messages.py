@@ -157,7 +157,8 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "text": "内容", "photo_ids": "图片", "content_base64": "图片内容",
                          "reason": "故障原因", "parent_id": "回复的帖子",
                          # --- messages to drivers ---
-                         "accepted": "accepted（同意的消息类型）",
+                         "accepted": "accepted（同意的消息类型）", "up_to": "up_to（已显示的最新消息）",
+                         "remind_minutes": "remind_minutes（提前提醒分钟数）",
                          # --- private pile sharing ---
                          "pairing_code": "配对码", "windows": "开放时段", "periods": "价格时段", "idle": "占位费",
                          "open": "open（开关）", "amount_fen": "提现金额"},

@@ -6,8 +6,10 @@ drivers who consented. Plain functions, no Flask request objects.
   tapped in wx.requestSubscribeMessage. The mini-program reports each allow
   (`add_consent`); a send takes one (`notice_consents.remaining`), and none left means the
   message is listed but not sent (`no_consent`).
-- Reminders (`make_reminders`): `remind_minutes` before an active gun reservation expires, or
-  before a booked swap slot starts. The row is inserted with INSERT … ON CONFLICT DO NOTHING on
+- Reminders (`make_reminders`): the driver's lead time before an active gun reservation
+  expires, or before a booked swap slot starts. Each driver may choose theirs (`MessagePrefs`:
+  off or one of the operator's `RESERVATION_REMIND_CHOICES`); without a choice, or with one the
+  operator no longer offers, the platform's `RESERVATION_REMIND_MINUTES` (`RemindPolicy`). The row is inserted with INSERT … ON CONFLICT DO NOTHING on
   the unique (driver, ref): however many jobs run at once, one row per reservation.
 - Sending (`send_pending`): each pending row is claimed by one conditional UPDATE (pending →
   sending, by this holder); only the claimer sends, so a row is sent at most once even when two
@@ -16,6 +18,9 @@ drivers who consented. Plain functions, no Flask request objects.
   Before a reminder goes out its reservation is read again: cancelled or ended, `obsolete`.
 - System notices (`publish_notice`): one row per addressee in the publishing transaction,
   audited there; the job sends them like reminders.
+- Read state: `read_at` of a message, set when its driver opens it (`mark_read`) or marks all
+  read (`mark_all_read`); `unread_count` is the clients' badge. Every function takes the
+  driver: another driver's message is never read nor marked (`mark_read` answers None).
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from cloud.audit import service as audit
-from cloud.community.models import DriverMessage, MessageConsent, SystemNotice
+from cloud.community.models import DriverMessage, MessageConsent, MessagePrefs, SystemNotice
 from cloud.db import insert_or_ignore, take_write_lock
 from cloud.models import Station, now_ms
 
@@ -39,6 +44,9 @@ log = logging.getLogger("jc.notices")
 KINDS = ("reminder", "notice")
 MINUTE_MS = 60_000
 DEFAULT_REMIND_MINUTES = 10
+DEFAULT_REMIND_CHOICES = (5, 10, 15, 30)  # what a driver may choose besides off (0)
+MAX_REMIND_MINUTES = 1440
+MAX_REMIND_CHOICES = 8
 MAX_CONSENTS = 50  # more allows than this are not counted (WeChat keeps no larger quota either)
 PAGE_MAX = 50
 TITLE_MAX, BODY_MAX = 64, 2000
@@ -152,15 +160,70 @@ class Due:
     gun: str = ""
 
 
-def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
-    """Live reservations whose reminder time has come (and that were made before it: one made
-    inside its own reminder window needs none) and that have no message yet."""
+def parse_choices(raw: Any) -> tuple[int, ...]:
+    """RESERVATION_REMIND_CHOICES: "5,10,15,30" (or a list of ints) → (5, 10, 15, 30); ValueError
+    names what is wrong. Each 1..1440, at most 8; empty: drivers may only switch reminders
+    off or keep the default."""
+    items = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw or ())
+    try:
+        values = sorted({int(x) for x in items})
+    except (TypeError, ValueError):
+        raise ValueError(f"expected whole minutes like 5,10,15,30, got {raw!r}") from None
+    if any(not 1 <= v <= MAX_REMIND_MINUTES for v in values):
+        raise ValueError(f"each choice is 1..{MAX_REMIND_MINUTES} minutes, got {raw!r}")
+    if len(values) > MAX_REMIND_CHOICES:
+        raise ValueError(f"at most {MAX_REMIND_CHOICES} choices, got {len(values)}")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class RemindPolicy:
+    """The platform's reminder lead time (`default`, 0: none unless a driver chooses one) and
+    the lead times a driver may choose (`choices`; off, 0, always)."""
+
+    default: int = DEFAULT_REMIND_MINUTES
+    choices: tuple[int, ...] = DEFAULT_REMIND_CHOICES
+
+    @classmethod
+    def from_settings(cls, c: Mapping[str, Any]) -> RemindPolicy:
+        return cls(
+            int(c.get("RESERVATION_REMIND_MINUTES", DEFAULT_REMIND_MINUTES)),
+            parse_choices(c.get("RESERVATION_REMIND_CHOICES", DEFAULT_REMIND_CHOICES)),
+        )
+
+    @classmethod
+    def of(cls, policy: RemindPolicy | int) -> RemindPolicy:
+        """A policy, or the platform's minutes alone (the default choices)."""
+        return policy if isinstance(policy, RemindPolicy) else cls(int(policy))
+
+    def allowed(self) -> tuple[int, ...]:
+        """What a driver may choose: off (0), the default and each choice."""
+        return tuple(sorted({0, self.default, *self.choices}))
+
+    def lead_of(self, chosen: int | None) -> int:
+        """The minutes the job uses for a driver who chose `chosen` (None: no choice)."""
+        return chosen if chosen is not None and chosen in self.allowed() else self.default
+
+
+def lead_minutes_sql(policy: RemindPolicy) -> Any:
+    """`RemindPolicy.lead_of` in SQL over an outer join of MessagePrefs (null: no row)."""
+    chosen = MessagePrefs.remind_minutes
+    return case((chosen.in_(policy.allowed()), chosen), else_=literal(policy.default))
+
+
+def due_reminders(s: Session, now: int, policy: RemindPolicy | int) -> list[Due]:
+    """Live reservations whose reminder time has come (each driver's lead time: `RemindPolicy`)
+    and that were made before it (one made inside its own reminder window needs none) and that
+    have no message yet. A driver who chose 0 gets none."""
     from cloud.reservations.models import Reservation
     from cloud.swap.models import SwapBooking
 
-    if remind_minutes <= 0:
+    policy = RemindPolicy.of(policy)
+    longest = max(policy.allowed())
+    if longest <= 0:
         return []
-    lead = remind_minutes * MINUTE_MS
+    lead = lead_minutes_sql(policy) * MINUTE_MS
+    horizon = now + longest * MINUTE_MS  # no lead is longer: the indexed bound
 
     def unmade(driver_id: Any, ref: Any) -> Any:
         # NOT EXISTS on (driver, ref): the unique index answers it
@@ -173,9 +236,13 @@ def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
     out = [
         Due(r.driver_id, f"rv:{r.reservation_id}", r.sid, r.until, "gun", r.gun)
         for r in s.scalars(
-            select(Reservation).where(
+            select(Reservation)
+            .outerjoin(MessagePrefs, MessagePrefs.driver_id == Reservation.driver_id)
+            .where(
                 Reservation.state == "active",
                 Reservation.until > now,
+                Reservation.until <= horizon,
+                lead > 0,
                 Reservation.until - lead <= now,
                 Reservation.created_at <= Reservation.until - lead,
                 unmade(Reservation.driver_id, "rv:" + Reservation.reservation_id),
@@ -185,9 +252,13 @@ def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
     out += [
         Due(b.driver_id, f"sw:{b.booking_id}", b.sid, b.slot_start, "swap")
         for b in s.scalars(
-            select(SwapBooking).where(
+            select(SwapBooking)
+            .outerjoin(MessagePrefs, MessagePrefs.driver_id == SwapBooking.driver_id)
+            .where(
                 SwapBooking.state == "booked",
                 SwapBooking.slot_start > now,
+                SwapBooking.slot_start <= horizon,
+                lead > 0,
                 SwapBooking.slot_start - lead <= now,
                 SwapBooking.created_at <= SwapBooking.slot_start - lead,
                 unmade(SwapBooking.driver_id, "sw:" + SwapBooking.booking_id),
@@ -195,6 +266,50 @@ def due_reminders(s: Session, now: int, remind_minutes: int) -> list[Due]:
         )
     ]
     return out
+
+
+# --- a driver's reminder lead time ---------------------------------------------------------------
+def remind_settings(s: Session, driver_id: str, policy: RemindPolicy) -> dict[str, Any]:
+    """What the settings pages show: the lead time in force (`remind_minutes`, 0: none), the
+    driver's own choice (`chosen`, null: the platform's default), the default, the choices
+    (off, 0, first) and the reminder allows left (a reminder is pushed only with one)."""
+    chosen = s.scalar(
+        select(MessagePrefs.remind_minutes).where(MessagePrefs.driver_id == driver_id)
+    )
+    return {
+        "remind_minutes": policy.lead_of(chosen),
+        "chosen": chosen if chosen is not None and chosen in policy.allowed() else None,
+        "default": policy.default,
+        "choices": list(policy.allowed()),
+        "consents": consents(s, driver_id),
+    }
+
+
+def set_remind_minutes(
+    s: Session, driver_id: str, minutes: int | None, policy: RemindPolicy
+) -> dict[str, Any]:
+    """Keep the driver's lead time (None: back to the platform's default); InboxError
+    (`remind_minutes`) when it is not one the operator allows."""
+    if minutes is None:
+        s.execute(MessagePrefs.__table__.delete().where(MessagePrefs.driver_id == driver_id))
+    else:
+        if minutes not in policy.allowed():
+            raise InboxError(
+                "remind_minutes",
+                f"remind_minutes: one of {', '.join(map(str, policy.allowed()))} or null",
+            )
+        insert_or_ignore(
+            s,
+            MessagePrefs.__table__,
+            [{"driver_id": driver_id, "remind_minutes": minutes, "updated_at": now_ms()}],
+        )
+        s.execute(
+            update(MessagePrefs)
+            .where(MessagePrefs.driver_id == driver_id)
+            .values(remind_minutes=minutes, updated_at=now_ms())
+        )
+    s.flush()
+    return remind_settings(s, driver_id, policy)
 
 
 def reminder_texts(what: str, station: str, gun: str, at: int) -> tuple[str, str, str, str]:
@@ -215,11 +330,11 @@ def reminder_texts(what: str, station: str, gun: str, at: int) -> tuple[str, str
     )
 
 
-def make_reminders(s: Session, now: int, remind_minutes: int) -> int:
+def make_reminders(s: Session, now: int, policy: RemindPolicy | int) -> int:
     """Insert the due reminders (ON CONFLICT DO NOTHING on (driver, ref)); returns how many
     this call inserted. Racing callers insert each one once between them."""
     take_write_lock(s)  # SQLite: read what is due under the write lock the insert needs
-    due = due_reminders(s, now, remind_minutes)
+    due = due_reminders(s, now, policy)
     if not due:
         return 0
     names = dict(
@@ -412,32 +527,86 @@ def notices(s: Session, limit: int = 50) -> list[dict[str, Any]]:
 
 
 # --- the driver's list -----------------------------------------------------------------------------
+def item(m: DriverMessage, lang: str) -> dict[str, Any]:
+    """One message as the driver API gives it, in `lang`."""
+    zh = lang == "zh-CN"
+    return {
+        "id": m.id,
+        "kind": m.kind,
+        "title": m.title_zh if zh else m.title_en,
+        "text": m.body_zh if zh else m.body_en,
+        "created_at": m.created_at,
+        "sid": m.sid,
+        "at": m.at,
+        "reservation_id": m.ref[3:] if m.ref.startswith("rv:") else None,
+        "booking_id": m.ref[3:] if m.ref.startswith("sw:") else None,
+        "notice_id": m.notice_id,
+        "pushed": m.send == "sent",
+        "unread": m.read_at is None,
+        "read_at": m.read_at,
+    }
+
+
 def messages(
     s: Session, driver_id: str, lang: str, *, limit: int = 20, before: int | None = None
 ) -> dict[str, Any]:
-    """The driver's messages newest first (keyset by `before` = a message id), in `lang`."""
+    """The driver's messages newest first (keyset by `before` = a message id), in `lang`, each
+    with its `unread` flag, and how many of all of them are unread."""
     q = select(DriverMessage).where(DriverMessage.driver_id == driver_id)
     if before is not None:
         q = q.where(DriverMessage.id < before)
     rows = s.scalars(q.order_by(DriverMessage.id.desc()).limit(limit + 1)).all()
-    zh = lang == "zh-CN"
-    items = [
-        {
-            "id": m.id,
-            "kind": m.kind,
-            "title": m.title_zh if zh else m.title_en,
-            "text": m.body_zh if zh else m.body_en,
-            "created_at": m.created_at,
-            "sid": m.sid,
-            "at": m.at,
-            "reservation_id": m.ref[3:] if m.ref.startswith("rv:") else None,
-            "booking_id": m.ref[3:] if m.ref.startswith("sw:") else None,
-            "notice_id": m.notice_id,
-            "pushed": m.send == "sent",
-        }
-        for m in rows[:limit]
-    ]
-    return {"messages": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
+    items = [item(m, lang) for m in rows[:limit]]
+    return {
+        "messages": items,
+        "next_before": items[-1]["id"] if len(rows) > limit else None,
+        "unread": unread_count(s, driver_id),
+    }
+
+
+def unread_count(s: Session, driver_id: str) -> int:
+    """How many of the driver's messages are unread (one count on the partial index)."""
+    return int(
+        s.scalar(
+            select(func.count())
+            .select_from(DriverMessage)
+            .where(DriverMessage.driver_id == driver_id, DriverMessage.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+def mark_read(s: Session, driver_id: str, message_id: int, now: int) -> DriverMessage | None:
+    """Mark the driver's message `message_id` read (kept: the first time it was opened); None
+    when the driver has no such message (another driver's is as missing)."""
+    s.execute(
+        update(DriverMessage)
+        .where(
+            DriverMessage.id == message_id,
+            DriverMessage.driver_id == driver_id,
+            DriverMessage.read_at.is_(None),
+        )
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return s.scalars(
+        select(DriverMessage)
+        .where(DriverMessage.id == message_id, DriverMessage.driver_id == driver_id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def mark_all_read(s: Session, driver_id: str, now: int, up_to: int | None = None) -> int:
+    """Mark every unread message of the driver read, or those up to id `up_to` (the newest the
+    client has shown: one that arrived since stays unread). Returns how many."""
+    q = update(DriverMessage).where(
+        DriverMessage.driver_id == driver_id, DriverMessage.read_at.is_(None)
+    )
+    if up_to is not None:
+        q = q.where(DriverMessage.id <= up_to)
+    return int(
+        s.execute(q.values(read_at=now).execution_options(synchronize_session=False)).rowcount
+    )
 
 
 # --- sending ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ sensitive words and bans."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base, now_ms
@@ -128,7 +128,7 @@ class DriverMessage(Base):
     driver, so that a reminder is made once whatever runs the job at the same time. `send`
     is its subscribe message's fate: pending → sending (claimed by one sender) → sent, or
     no_consent / no_openid / off (no template configured) / obsolete (the reservation ended
-    first) / failed."""
+    first) / failed. `read_at`: when the driver opened it (or marked all read); null: unread."""
 
     __tablename__ = "driver_messages"
     __table_args__ = (
@@ -137,6 +137,9 @@ class DriverMessage(Base):
                         "'failed')", name="send"),
         Index("ux_driver_messages_driver_ref", "driver_id", "ref", unique=True),
         Index("ix_driver_messages_send", "send"),
+        # the unread count (the clients' badge) reads only this index (migration 0034_inbox2)
+        Index("ix_driver_messages_unread", "driver_id", sqlite_where=text("read_at IS NULL"),
+              postgresql_where=text("read_at IS NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     driver_id: Mapped[str] = mapped_column(String(64))
@@ -154,3 +157,15 @@ class DriverMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(200))
+    read_at: Mapped[int | None]
+
+
+class MessagePrefs(Base):
+    """A driver's own reminder lead time (minutes before a reservation ends or a swap slot
+    starts; 0: no reminders). No row: the platform's RESERVATION_REMIND_MINUTES."""
+
+    __tablename__ = "driver_message_prefs"
+    __table_args__ = (CheckConstraint("remind_minutes BETWEEN 0 AND 1440", name="remind_minutes"),)
+    driver_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    remind_minutes: Mapped[int]
+    updated_at: Mapped[int] = mapped_column(default=now_ms)

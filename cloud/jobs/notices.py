@@ -1,5 +1,5 @@
 """Messages to drivers (cloud.community.inbox): the reservation reminders that are due are
-made, then every pending message (reminders and system notices) is sent as a WeChat subscribe
+made (each at its driver's lead time), then every pending message (reminders and system notices) is sent as a WeChat subscribe
 message, each claimed by one sender, so that two job processes, or one restarted, send each
 once. Without WeChat settings the messages are only listed in the driver API."""
 
@@ -14,8 +14,10 @@ from cloud.community import inbox
 from cloud.jobs.context import JobContext
 
 
-def remind_minutes(config: Mapping[str, Any]) -> int:
-    return int(config.get("RESERVATION_REMIND_MINUTES", inbox.DEFAULT_REMIND_MINUTES))
+def remind_policy(config: Mapping[str, Any]) -> inbox.RemindPolicy:
+    """The platform's lead time and the lead times drivers may choose (each driver's choice
+    is read with the reservations: inbox.due_reminders)."""
+    return inbox.RemindPolicy.from_settings(config)
 
 
 def sender_for(config: Mapping[str, Any]) -> inbox.Sender | None:
@@ -30,7 +32,7 @@ def sender_for(config: Mapping[str, Any]) -> inbox.Sender | None:
 def run(ctx: JobContext, sender: inbox.Sender | None = None) -> int:
     now = ctx.clock()
     with Session(ctx.engine) as s, s.begin():
-        made = inbox.make_reminders(s, now, remind_minutes(ctx.config))
+        made = inbox.make_reminders(s, now, remind_policy(ctx.config))
     if sender is None:
         sender = ctx.extensions.get("jc_subscribe_sender") or sender_for(ctx.config)
         if sender is not None:

@@ -2,8 +2,10 @@
 a running cloud (real API, SQLite, the fake WeChat login): system notices an admin published
 (cloud.community.inbox.publish_notice, the console's service) are listed newest first from
 Me, twenty at a time with "more" reading older ones (`before`), a message opened by its id
-(#/messages/<id>, as a subscribe message opens it) is highlighted, and the page is in
-English once the driver switches."""
+(#/messages/<id>, as a subscribe message opens it) is highlighted and marked read, and the
+page is in English once the driver switches; then the unread badge on Me's and the wallet's
+"my messages", a tapped message marked read, "mark all read", and the reminder lead time
+chosen on Me, each read back from the database."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from cloud.community import inbox
-from cloud.community.models import DriverMessage
+from cloud.community.models import DriverMessage, MessagePrefs
 from cloud.db import db
 from tests.clients.support import Cloud
 from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
@@ -108,5 +110,52 @@ def test_notices_listed_paged_opened_by_id_in_both_languages_on_a_phone(
     assert opened.locator(".message-kind").inner_text() == "Notice"
     assert opened.locator(".message-text").inner_text() == "System notice number 21"
     page.screenshot(path=str(tmp_path / "h5-messages-en.png"))
+
+    # read state: the two opened by id are read, 20 left; the badge on Me and on the wallet
+    with cloud.app.app_context():
+        assert inbox.unread_count(db.session, driver) == 20
+    page.goto(cloud.url + "/app/#/settings")
+    page.wait_for_function(
+        "(document.querySelector('#my-messages-link .unread-badge') || {}).textContent === '20'"
+    )
+    # the reminder lead time: the operator's choices, 15 chosen
+    page.wait_for_selector("#remind-card button[data-minutes='15']")
+    assert page.locator("#remind-card button").all_inner_texts() == [
+        "Off",
+        "5 min before",
+        "10 min before (default)",
+        "15 min before",
+        "30 min before",
+    ]
+    page.click("#remind-card button[data-minutes='15']")
+    page.wait_for_function(
+        "document.querySelector('#remind-now').textContent === 'Now: 15 min before'"
+    )
+    assert "on" in (page.get_attribute("#remind-card button[data-minutes='15']", "class") or "")
+    page.screenshot(path=str(tmp_path / "h5-me-remind-en.png"), full_page=True)
+    with cloud.app.app_context():
+        assert db.session.get(MessagePrefs, driver).remind_minutes == 15  # type: ignore[union-attr]
+    page.goto(cloud.url + "/app/#/wallet")
+    page.wait_for_selector("#my-messages-link .unread-badge:visible")
+    assert page.inner_text("#my-messages-link .unread-badge") == "20"
+    page.click("#my-messages-link")
+    page.wait_for_function(
+        "document.querySelectorAll('#page-messages .message.unread').length === 19"
+    )
+    assert page.inner_text("#messages-unread") == "20 unread"
+    newest = page.locator("#page-messages .message").first
+    assert "unread" in (newest.get_attribute("class") or "")
+    newest.click()
+    page.wait_for_function("document.querySelector('#messages-unread').textContent === '19 unread'")
+    assert "unread" not in (newest.get_attribute("class") or "")
+    page.click("#messages-read-all")
+    page.wait_for_selector("#messages-unread-row", state="hidden")
+    assert page.locator("#page-messages .message.unread").count() == 0
+    assert page.inner_text("#messages-notice") == "All marked read."
+    with cloud.app.app_context():
+        assert inbox.unread_count(db.session, driver) == 0
+    page.goto(cloud.url + "/app/#/settings")
+    page.wait_for_selector("#remind-now:visible")
+    assert page.locator("#my-messages-link .unread-badge:visible").count() == 0
     assert not problems, problems
     context.close()

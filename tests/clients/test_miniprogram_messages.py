@@ -3,7 +3,8 @@ subscribe messages open with ?id=) and the reminder/notice consents, in miniprog
 under node against a running cloud (SQLite, the fake WeChat login, the cloud's template ids
 configured): system notices published with the console's service are listed and the one
 named by id opened; the reserve tap asks consent and reports it, and the allows are read back
-from the database (cloud.community.inbox.consents), as is the reservation itself.
+from the database (cloud.community.inbox.consents), as is the reservation itself; the unread
+badge, marks and the reminder lead time chosen on Me, read back from the database.
 
 node runs tests/clients/miniprogram/messages.test.js once for this module; each test here
 checks its part of that run."""
@@ -15,7 +16,7 @@ import requests
 from sqlalchemy import select
 
 from cloud.community import inbox
-from cloud.community.models import DriverMessage
+from cloud.community.models import DriverMessage, MessagePrefs
 from cloud.db import db
 from cloud.ledger import service as ledger
 from cloud.models import StationState, now_ms
@@ -138,9 +139,20 @@ def test_consent_reported_after_the_reserve_tap(cloud: Cloud, run: dict[str, obj
     assert run["before"] == {"reminder": 0, "notice": 0}
     with cloud.app.app_context():
         # one allow of each kind from the reserve tap, one more from the messages page's
-        # button; the refusal after it added none
-        assert inbox.consents(db.session, str(run["driver"])) == {"reminder": 2, "notice": 2}
+        # button; the refusal after it added none (and the `read:` test's two lead-time taps
+        # two more reminder allows, run in the same node process)
+        assert inbox.consents(db.session, str(run["driver"])) == {"reminder": 2 + 2, "notice": 2}
         rv = db.session.scalars(
             select(Reservation).where(Reservation.driver_id == run["driver"])
         ).one()
         assert rv.sid == SID
+
+
+def test_read_marks_and_lead_time_reach_the_cloud(cloud: Cloud, run: dict[str, object]) -> None:
+    check(run, "read:")
+    driver = str(run["driver"])
+    with cloud.app.app_context():
+        assert inbox.unread_count(db.session, driver) == 0
+        assert db.session.get(MessagePrefs, driver).remind_minutes == 30  # type: ignore[union-attr]
+        # the lead-time taps asked twice for the reminder alone (accepted): two more reminder allows
+        assert inbox.consents(db.session, driver) == {"reminder": 4, "notice": 2}

@@ -46,6 +46,7 @@ def test_environment_overrides_and_postgres_url_is_normalised(
         ("CLOUD_IDENTITY", "cloud", "must contain a dot"),
         ("INGEST_GROUP", "a/b", "INGEST_GROUP"),
         ("COMMAND_TIMEOUT_S", "soon", "COMMAND_TIMEOUT_S"),
+        ("RESERVATION_REMIND_CHOICES", "5,0,15", "RESERVATION_REMIND_CHOICES: expected up to 8"),
     ],
 )
 def test_bad_config_names_key_and_fix(tmp_path: Path, key: str, value: object, needle: str) -> None:

@@ -4,7 +4,8 @@ token, each template's keys and values, the openid and the driver's one-message-
 
 A reminder goes out once per reservation even when two job processes run at the same moment
 or one is restarted halfway; never for a cancelled reservation; only to a driver who allowed
-it (and only as many as allowed)."""
+it (and only as many as allowed); at each driver's own lead time. Read state is per driver:
+one driver can never read or mark another's message."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cloud.audit.models import AuditEntry
 from cloud.community import inbox
-from cloud.community.models import DriverMessage
+from cloud.community.models import DriverMessage, MessagePrefs
 from cloud.drivers.models import Driver
 from cloud.fakes.server import FakeServer
 from cloud.fakes.wechat_login import FakeWechatLogin
@@ -318,3 +319,124 @@ def test_a_notice_to_the_drivers_of_a_station_is_audited_listed_and_sent_to_thos
         )
         assert everyone.recipients == 3
         assert s.scalar(select(func.count()).select_from(DriverMessage)) == 5
+
+
+def test_each_driver_is_reminded_at_their_own_lead_time_on_the_jobs_clock(
+    engine: Engine, fake: FakeServer
+) -> None:
+    """Five drivers, five reservations all ending at NOW + 25 min; the job runs on a fake clock.
+    Their lead times: 30 (chosen), the platform's 10 (no choice), off (0), 20 (chosen when the
+    operator still offered it: now back to the default) and 15 (chosen, but no allow left:
+    listed, not pushed)."""
+    policy = inbox.RemindPolicy(10, (5, 15, 30))
+    with Session(engine) as s, s.begin():
+        for gun in ("P1-1", "P1-2", "P1-3", "P1-4", "P1-5"):
+            seed_station(s, gun=gun)
+        a = driver(s, fake, "alice")
+        b = driver(s, fake, "bob")
+        c = driver(s, fake, "carol")
+        d = driver(s, fake, "dave")
+        e = driver(s, fake, "erin", allows=0)
+        inbox.set_remind_minutes(s, a, 30, policy)
+        inbox.set_remind_minutes(s, c, 0, policy)
+        inbox.set_remind_minutes(s, e, 15, policy)
+        s.add(MessagePrefs(driver_id=d, remind_minutes=20))  # an old choice, no longer offered
+        for who, gun in ((a, "P1-1"), (b, "P1-2"), (c, "P1-3"), (d, "P1-4"), (e, "P1-5")):
+            reservation(
+                s, who, f"rv-{gun}", until=NOW + 25 * MIN, gun=gun, created_at=NOW - 60 * MIN
+            )
+    config = {"RESERVATION_REMIND_CHOICES": "5,15,30"}
+
+    def reminded() -> set[str]:
+        with Session(engine) as s:
+            return set(
+                s.scalars(select(DriverMessage.driver_id).where(DriverMessage.kind == "reminder"))
+            )
+
+    assert job.run(ctx(engine, now=NOW - 6 * MIN, **config), sender(fake)) == 0  # 31 min before
+    assert job.run(ctx(engine, now=NOW - 5 * MIN, **config), sender(fake)) == 2  # 30: made, sent
+    assert reminded() == {a}
+    assert job.run(ctx(engine, now=NOW + 9 * MIN, **config), sender(fake)) == 0  # 16 min before
+    assert job.run(ctx(engine, now=NOW + 10 * MIN, **config), sender(fake)) == 2  # e's 15
+    assert reminded() == {a, e}
+    assert job.run(ctx(engine, now=NOW + 15 * MIN, **config), sender(fake)) == 4  # b's and d's 10
+    assert reminded() == {a, b, d, e}
+    assert job.run(ctx(engine, now=NOW + 24 * MIN, **config), sender(fake)) == 0  # carol: off
+    assert reminded() == {a, b, d, e}
+    openid = fake.login.openid_for  # type: ignore[union-attr]
+    assert sorted(m["touser"] for m in sent_to(fake, REMINDER)) == sorted(
+        openid(u) for u in ("alice", "bob", "dave")
+    )
+    with Session(engine) as s:
+        assert s.scalar(select(DriverMessage.send).where(DriverMessage.driver_id == e)) == (
+            "no_consent"
+        )
+        # dave's old choice counts as none: the settings pages show the default in force
+        assert inbox.remind_settings(s, d, policy) == {
+            "remind_minutes": 10,
+            "chosen": None,
+            "default": 10,
+            "choices": [0, 5, 10, 15, 30],
+            "consents": {"reminder": 0, "notice": 0},
+        }
+        assert inbox.remind_settings(s, e, policy)["remind_minutes"] == 15
+
+
+def test_a_lead_time_the_operator_does_not_allow_is_refused(engine: Engine) -> None:
+    policy = inbox.RemindPolicy(10, (5, 15, 30))
+    with Session(engine) as s, s.begin():
+        with pytest.raises(inbox.InboxError) as err:
+            inbox.set_remind_minutes(s, "7", 20, policy)
+        assert err.value.field == "remind_minutes"
+        assert inbox.set_remind_minutes(s, "7", 30, policy)["remind_minutes"] == 30
+        assert inbox.set_remind_minutes(s, "7", 0, policy)["chosen"] == 0
+        back = inbox.set_remind_minutes(s, "7", None, policy)
+        assert (back["remind_minutes"], back["chosen"]) == (10, None)
+        assert s.scalar(select(func.count()).select_from(MessagePrefs)) == 0
+    # the platform's default off: nobody is reminded unless they chose a lead time
+    assert inbox.RemindPolicy(0, ()).allowed() == (0,)
+    with pytest.raises(ValueError):
+        inbox.parse_choices("5,0")
+
+
+def test_read_state_is_each_drivers_own(engine: Engine, fake: FakeServer) -> None:
+    with Session(engine) as s, s.begin():
+        seed_station(s)
+        a = driver(s, fake, "alice")
+        b = driver(s, fake, "bob")
+        reservation(s, a, "rv-1", until=NOW + 5 * MIN)
+        assert inbox.make_reminders(s, NOW, 10) == 1
+        values = {
+            "title_zh": "通知",
+            "title_en": "Notice",
+            "body_zh": "正文",
+            "body_en": "Text",
+            "audience": "all",
+        }
+        inbox.publish_notice(s, values, actor="admin1", now=NOW + 1)
+        inbox.publish_notice(s, values, actor="admin1", now=NOW + 2)
+    with Session(engine) as s:
+        assert (inbox.unread_count(s, a), inbox.unread_count(s, b)) == (3, 2)
+        mine = inbox.messages(s, a, "en")
+        assert mine["unread"] == 3 and all(m["unread"] for m in mine["messages"])
+        reminder_id = next(m["id"] for m in mine["messages"] if m["kind"] == "reminder")
+        bobs = [m["id"] for m in inbox.messages(s, b, "en")["messages"]]
+    with Session(engine) as s, s.begin():
+        assert inbox.mark_read(s, b, reminder_id, NOW + 5) is None  # alice's: as missing
+        assert inbox.mark_read(s, a, bobs[0], NOW + 5) is None
+        assert inbox.mark_read(s, a, 10**9, NOW + 5) is None
+        m = inbox.mark_read(s, a, reminder_id, NOW + 6)
+        assert m is not None and m.read_at == NOW + 6
+    with Session(engine) as s, s.begin():
+        again = inbox.mark_read(s, a, reminder_id, NOW + 9)
+        assert again is not None and again.read_at == NOW + 6  # the first opening is kept
+        assert (inbox.unread_count(s, a), inbox.unread_count(s, b)) == (2, 2)
+        listed = {m["id"]: m for m in inbox.messages(s, a, "zh-CN")["messages"]}
+        assert listed[reminder_id]["unread"] is False and listed[reminder_id]["read_at"] == NOW + 6
+    with Session(engine) as s, s.begin():
+        # "mark all read" up to the newest the client showed: bob's older one only
+        assert inbox.mark_all_read(s, b, NOW + 7, up_to=min(bobs)) == 1
+        assert inbox.unread_count(s, b) == 1
+        assert inbox.mark_all_read(s, a, NOW + 7) == 2
+        assert (inbox.unread_count(s, a), inbox.unread_count(s, b)) == (0, 1)
+        assert inbox.mark_all_read(s, a, NOW + 8) == 0

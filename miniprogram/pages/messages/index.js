@@ -2,8 +2,9 @@ const shell = require('../../shell');
 const notices = require('../../notices');
 
 // The driver's messages (reservation reminders, system notices); ?id=<message id> (what a
-// subscribe message opens) shows that one opened. "Receive WeChat notifications" asks the
-// reminder and notice consents (miniprogram/notices.js).
+// subscribe message opens) shows that one opened. Opening one marks it read; "mark all read"
+// marks the rest. "Receive WeChat notifications" asks the reminder and notice consents
+// (miniprogram/notices.js).
 Component({
   data: { s: {}, t: {} },
   lifetimes: {
@@ -23,7 +24,8 @@ Component({
     onPullDownRefresh() { return this.vm.open(this.vm.state.openId).then(() => wx.stopPullDownRefresh()); },
     onReachBottom() { return this.vm.more(); },
     more() { return this.vm.more(); },
-    select(e) { this.vm.select(e.currentTarget.dataset.id); },
+    select(e) { return this.vm.select(e.currentTarget.dataset.id); },
+    readAll() { return this.vm.readAll(); },
     subscribe() { return notices.askMessages(this.ctx.api).then((r) => { this.vm.subscribed(r); return r; }); },
   },
 });

@@ -1,4 +1,9 @@
 const shell = require('../../shell');
+const notices = require('../../notices');
+
+// "Me": profile, payment password, language, the reservation-reminder lead time (a tap on a
+// lead time other than off first asks WeChat for one reminder allow, as the reserve tap does:
+// miniprogram/notices.js), the links, with the unread count on "my messages".
 
 Component({
   data: { s: {}, t: {} },
@@ -10,7 +15,17 @@ Component({
     onLoad() { shell.title(this, 'settings_title'); },
     onShow() {
       if (!shell.requireLogin(this)) return Promise.resolve();
-      return this.vm.load();
+      // the template ids read now, so that a lead-time tap opens WeChat's dialog at once
+      notices.loadTemplates(this.ctx.api);
+      return Promise.all([this.vm.load(), this.vm.loadMessages()]);
+    },
+    remind(e) {
+      const minutes = Number(e.currentTarget.dataset.minutes);
+      const asked = minutes > 0 ? notices.askMessages(this.ctx.api, ['reminder']) : Promise.resolve(null);
+      return asked.then((r) => this.vm.setRemind(minutes).then((got) => {
+        if (r && r.consents) this.vm.setConsents(r.consents);
+        return got;
+      }));
     },
     field(e) { this.vm.setField(e.currentTarget.dataset.field, e.detail.value); },
     save() { return this.vm.save(); },

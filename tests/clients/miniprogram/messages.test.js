@@ -5,7 +5,9 @@
 // driver's notices, "more" reads older ones; the reserve tap asks wx.requestSubscribeMessage
 // for the cloud's template ids before the reservation request and reports the allows to the
 // cloud (the count is read back from the database by the Python side); "receive WeChat
-// notifications" on the messages page does the same.
+// notifications" on the messages page does the same. Read state: the unread badge on Me's
+// "my messages", a tapped message marked read, "mark all read"; the reminder lead time on
+// Me, whose tap asks for the reminder template before saving (read back from the database).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
@@ -108,4 +110,56 @@ test('consent: "receive WeChat notifications" on the messages page; a refusal re
   await h.simulate.sleep(0);
   assert.ok(!events.includes('POST /api/v1/driver/message-consents'), JSON.stringify(events));
   assert.equal(h.text(comp, '.notice'), '没有允许微信通知。');
+});
+
+test('read: the badge on Me, a tapped message read, all read; the lead time asks consent first', async () => {
+  await h.loggedIn('mp-messages');
+  notices.forgetTemplates();
+  const me = h.page('settings');
+  await me.instance.onShow();
+  await h.simulate.sleep(0);
+  // 22 notices, the one the first test opened is read
+  assert.equal(h.text(me, '.my-messages-link .unread-badge'), '21');
+  const comp = messagesPage();
+  await comp.instance.onLoad({});
+  await h.simulate.sleep(0);
+  assert.equal(h.text(comp, '.unread-count'), '21 条未读');
+  assert.equal(comp.querySelectorAll('.message.unread').length, 20);
+  const newest = comp.querySelector('.message').dom.getAttribute('data-id');
+  events.length = 0;
+  await comp.instance.select({ currentTarget: { dataset: { id: Number(newest) } } });
+  await h.simulate.sleep(0);
+  assert.ok(events.includes('POST /api/v1/driver/messages/' + newest + '/read'), JSON.stringify(events));
+  assert.equal(h.text(comp, '.unread-count'), '20 条未读');
+  assert.ok(!comp.querySelector('#m-' + newest).dom.className.includes('unread'));
+  await comp.instance.readAll();
+  await h.simulate.sleep(0);
+  assert.ok(!comp.querySelector('.unread-count'));
+  assert.equal(comp.querySelectorAll('.message.unread').length, 0);
+  assert.equal(h.text(comp, '.notice'), '已全部标为已读。');
+  await me.instance.onShow();
+  await h.simulate.sleep(0);
+  assert.ok(!me.querySelector('.unread-badge'));
+
+  // the lead time: the operator's choices; a tap on 30 asks WeChat for the reminder first
+  assert.deepEqual(h.texts(me, '.remind'), ['不提醒', '提前 5 分钟', '提前 10 分钟（默认）', '提前 15 分钟', '提前 30 分钟']);
+  events.length = 0;
+  answer = 'accept';
+  await me.instance.remind({ currentTarget: { dataset: { minutes: 30 } } });
+  await h.simulate.sleep(0);
+  const asked = events.indexOf('subscribe ' + E.JC_REMINDER);
+  const saved = events.indexOf('PUT /api/v1/driver/message-settings');
+  assert.ok(asked >= 0 && saved > asked, JSON.stringify(events));
+  assert.equal(h.text(me, '.remind-now'), '当前：提前 30 分钟');
+  assert.equal(h.text(me, '.remind.on'), '提前 30 分钟');
+  assert.equal(h.text(me, '.remind-consents'), '还可通过微信推送 3 条预约提醒，其余只在“我的消息”中显示。');
+  // off asks nothing
+  events.length = 0;
+  await me.instance.remind({ currentTarget: { dataset: { minutes: 0 } } });
+  await h.simulate.sleep(0);
+  assert.ok(!events.some((e) => e.startsWith('subscribe')), JSON.stringify(events));
+  assert.equal(h.text(me, '.remind-now'), '当前：不提醒');
+  await me.instance.remind({ currentTarget: { dataset: { minutes: 30 } } });
+  await h.simulate.sleep(0);
+  assert.equal(h.text(me, '.remind-now'), '当前：提前 30 分钟');
 });
