@@ -60,8 +60,8 @@ def take_write_lock(s: Session | Connection) -> None:
 
 def lock_stations(s: Session | Connection, sids: Iterable[str]) -> None:
     """PostgreSQL: lock the stations' rows (FOR NO KEY UPDATE, in sid order) before anything
-    else of theirs. The lock order of the cloud's writers (docs/operate.md "Concurrent
-    ingest"): a transaction that changes several rows among a station's guns, orders and
+    else of theirs. The lock order of the cloud's writers (docs/cloud.md "One lock
+    order"): a transaction that changes several rows among a station's guns, orders and
     `station_gun_counts` takes its stations' rows first, so two such transactions on one
     station queue there and never hold each other's gun or order rows in opposite orders.
     NO KEY UPDATE leaves inserts that reference the station (its key) free. SQLite needs

@@ -121,7 +121,7 @@ class Store:
             self._ensure_stations(session, sids, batch.received_at)
             # The stations' rows first, in sid order: two batches of one station (two
             # processes, or a retry beside a fresh batch) queue here instead of locking its
-            # guns, sessions and orders in opposite orders (docs/operate.md "Concurrent ingest").
+            # guns, sessions and orders in opposite orders (docs/cloud.md "One lock order").
             lock_stations(session, sids)
             if batch.records:
                 self._records(session, batch.records, batch.received_at, result)

@@ -456,3 +456,28 @@ def test_concurrent_ingests_of_one_station_never_deadlock(pg_url: str) -> None:
         assert charging == started  # every started session's order moved on, and only those
     finally:
         eng.dispose()
+
+
+@pytest.mark.postgres
+def test_the_liveness_sweep_skips_a_station_an_ingest_holds(pg_url: str) -> None:
+    """The sweep takes the stations' rows first too, skipping one a transaction holds (an
+    ingest storing what the station just sent: it is alive): it never waits on, nor
+    deadlocks with, a batch. The next sweep takes it, once it is free."""
+    from cloud.db import lock_stations
+    from cloud.ingest.store import sweep_liveness
+    from tests.cloud.support import migrated_engine
+
+    eng = migrated_engine(pg_url)
+    try:
+        with eng.begin() as c:
+            c.execute(text("INSERT INTO stations (sid, created_at) VALUES ('LA', 0), ('LB', 0)"))
+            c.execute(text("INSERT INTO station_state (sid, online, claimed_online, last_seen) "
+                           "VALUES ('LA', true, true, 1), ('LB', true, true, 1)"))
+        with eng.connect() as held, held.begin():
+            lock_stations(held, ["LA"])
+            t0 = time.monotonic()
+            assert sweep_liveness(eng, int(time.time() * 1000), 90) == ["LB"]
+            assert time.monotonic() - t0 < 5
+        assert sweep_liveness(eng, int(time.time() * 1000), 90) == ["LA"]
+    finally:
+        eng.dispose()
