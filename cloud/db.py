@@ -58,6 +58,23 @@ def take_write_lock(s: Session | Connection) -> None:
         s.execute(text("UPDATE station_seq SET acked_seq = acked_seq WHERE 0"))
 
 
+def lock_stations(s: Session | Connection, sids: Iterable[str]) -> None:
+    """PostgreSQL: lock the stations' rows (FOR NO KEY UPDATE, in sid order) before anything
+    else of theirs. The lock order of the cloud's writers (docs/cloud.md "One lock
+    order"): a transaction that changes several rows among a station's guns, orders and
+    `station_gun_counts` takes its stations' rows first, so two such transactions on one
+    station queue there and never hold each other's gun or order rows in opposite orders.
+    NO KEY UPDATE leaves inserts that reference the station (its key) free. SQLite needs
+    nothing: its writers hold the one write lock."""
+    bind = s.get_bind() if isinstance(s, Session) else s
+    wanted = sorted(set(sids))
+    if wanted and bind.dialect.name == "postgresql":
+        s.execute(
+            text("SELECT sid FROM stations WHERE sid = ANY(:sids) ORDER BY sid FOR NO KEY UPDATE"),
+            {"sids": wanted},
+        )
+
+
 def insert_or_ignore(
     conn: Connection | Session,
     table: Table,

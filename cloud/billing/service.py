@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cloud.billing.judge import Bill, Ended, Rejection, Released, Started, judge
+from cloud.db import lock_stations
 from cloud.ingest.signatures import SIGNATURE_FLAGS
 from cloud.models import ChargingSession, RawRecord, StationState, now_ms
 from cloud.orders import service as orders
@@ -286,9 +287,11 @@ def bill_unreleased(s: Session, *, wait_ms: int, now: int | None = None, limit: 
     """The job: orders `ended` for `wait_ms` with no `gun_released` are billed without an idle
     fee. Safe in two processes at once (each order is re-read under its lock)."""
     stamp = now_ms() if now is None else now
-    ids = list(s.scalars(select(Order.order_id)
-                         .where(Order.state == State.ENDED.value, Order.updated_at < stamp - wait_ms)
-                         .order_by(Order.updated_at).limit(limit)))
+    rows = list(s.execute(select(Order.order_id, Order.sid)
+                          .where(Order.state == State.ENDED.value, Order.updated_at < stamp - wait_ms)
+                          .order_by(Order.updated_at).limit(limit)))
+    lock_stations(s, {sid for _, sid in rows})  # several orders: their stations first (cloud/db.py)
+    ids = [oid for oid, _ in rows]
     done = []
     for oid in ids:
         order = _lock(s, oid)
@@ -309,13 +312,14 @@ def catch_up(s: Session, *, quiet_ms: int, now: int | None = None, limit: int = 
     open_states = [State.CREATED.value, State.STARTING.value, State.CHARGING.value]
     ended = (ChargingSession.ended_seq.is_not(None)) | (ChargingSession.status == "abnormal")
     rows = list(s.execute(
-        select(Order.order_id, ChargingSession.session_id)
+        select(Order.order_id, ChargingSession.session_id, Order.sid)
         .join(ChargingSession, ChargingSession.order_id == Order.order_id)
         .where(Order.state.in_(open_states), Order.updated_at < stamp - quiet_ms, ended)
         .order_by(Order.updated_at).limit(limit)
     ))
+    lock_stations(s, {sid for *_, sid in rows})  # several orders: their stations first (cloud/db.py)
     moved = []
-    for oid, session_id in rows:
+    for oid, session_id, _sid in rows:
         before = _lock(s, oid)
         if before is None or before.state not in open_states:
             continue

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cloud.db import insert_or_ignore
+from cloud.db import insert_or_ignore, lock_stations
 from cloud.ingest.decode import Batch, RecordIn
 from cloud.ingest.signatures import SIGNATURE_FLAGS, SignatureVerifier
 from cloud.models import (
@@ -116,11 +116,13 @@ class Store:
 
     def _write(self, batch: Batch) -> StoreResult:
         result = StoreResult()
+        sids = batch.stations | batch.seen | {r.sid for r in batch.records}
         with Session(self.engine) as session, session.begin():
-            self._ensure_stations(
-                session, batch.stations | batch.seen | {r.sid for r in batch.records},
-                batch.received_at,
-            )
+            self._ensure_stations(session, sids, batch.received_at)
+            # The stations' rows first, in sid order: two batches of one station (two
+            # processes, or a retry beside a fresh batch) queue here instead of locking its
+            # guns, sessions and orders in opposite orders (docs/cloud.md "One lock order").
+            lock_stations(session, sids)
             if batch.records:
                 self._records(session, batch.records, batch.received_at, result)
             self._states(session, batch)
@@ -584,11 +586,11 @@ class Store:
             )
 
     def _gun_states(self, session: Session, batch: Batch) -> None:
-        rows = [
-            (sid, g["id"], g["state"], ts)
-            for sid, (ts, t) in sorted(batch.telemetry.items())
-            for g in t["guns"]
-        ]
+        # the guns' rows in (sid, gun) order, whatever order the gateway sent them in
+        rows = sorted(
+            ((sid, g["id"], g["state"], ts) for sid, (ts, t) in batch.telemetry.items() for g in t["guns"]),
+            key=lambda row: (row[0], row[1]),
+        )
         if not rows:
             return
         self._guns(session, [(sid, gid) for sid, gid, _, _ in rows])
@@ -722,8 +724,19 @@ def sweep_liveness(engine: Engine, now_ms: int, timeout_s: float) -> list[str]:
     DISCONNECT, a broker restart that lost the session, a half-open TCP connection)."""
     limit = now_ms - int(timeout_s * 1000)
     stale = STATE.c.online.is_(True) & (STATE.c.last_seen.is_(None) | (STATE.c.last_seen < limit))
+    # The stations' rows first, as every writer (cloud/db.py lock_stations); one an ingest
+    # transaction holds is being heard from: skipped, not waited for.
+    stations = Station.__table__
     with Session(engine) as session, session.begin():
-        sids = list(session.scalars(select(STATE.c.sid).where(stale)))
+        sids = list(
+            session.scalars(
+                select(STATE.c.sid)
+                .join(stations, stations.c.sid == STATE.c.sid)
+                .where(stale)
+                .order_by(STATE.c.sid)
+                .with_for_update(of=stations, key_share=True, skip_locked=True)
+            )
+        )
         if sids:
             session.execute(
                 update(STATE).where(STATE.c.sid.in_(sids), stale).values(online=False, offline_reason="timeout")

@@ -44,6 +44,7 @@ class IngestStats:
     dropped: Counter[str] = field(default_factory=Counter)
     flagged: Counter[str] = field(default_factory=Counter)
     db_retries: int = 0
+    deadlocks: int = 0  # retries PostgreSQL asked for by finding a deadlock (the lock order keeps this 0)
     store_errors: int = 0  # records/messages the database refused (kept flagged or dropped)
     conflicts: int = 0
     timed_out: int = 0  # stations set offline by the liveness sweep
@@ -52,7 +53,8 @@ class IngestStats:
         return (
             f"messages={self.messages} stored={self.records_stored} duplicates={self.duplicates} "
             f"batches={self.batches} acks={self.acks_sent} dropped={dict(self.dropped)} flagged={dict(self.flagged)} "
-            f"conflicts={self.conflicts} store_errors={self.store_errors} timed_out={self.timed_out}"
+            f"conflicts={self.conflicts} store_errors={self.store_errors} timed_out={self.timed_out} "
+            f"db_retries={self.db_retries} deadlocks={self.deadlocks}"
         )
 
 
@@ -233,6 +235,8 @@ class IngestWorker:
                 break
             except OperationalError as e:  # database away or locked: wait, the broker holds nothing for us
                 self.stats.db_retries += 1
+                if is_deadlock(e):
+                    self.stats.deadlocks += 1
                 self.refusals.warning(
                     "db", "storing a batch failed (attempt %d): %s", attempt + 1, e
                 )
@@ -262,3 +266,11 @@ class IngestWorker:
                 ack = Ack(seq=seq)
             self.client.publish(topic(sid, "ack"), ack.to_json(), qos=1)
             self.stats.acks_sent += 1
+
+
+DEADLOCK_SQLSTATE = "40P01"  # PostgreSQL's deadlock_detected
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """A database error that is PostgreSQL's deadlock detector breaking a wait cycle."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == DEADLOCK_SQLSTATE

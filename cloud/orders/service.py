@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db import take_write_lock
+from cloud.db import lock_stations, take_write_lock
 from cloud.ledger import service as ledger
 from cloud.ledger.accounts import FEE_LINES, Kind, driver_code
 from cloud.ledger.errors import InvalidInput
@@ -211,11 +211,13 @@ def close_stale(s: Session, *, older_than_ms: int, now: int | None = None,
     cutoff = stamp - older_than_ms
     _sqlite_write_lock(s)
     open_states = (State.CREATED, State.STARTING, State.CHARGING, State.ENDED)
-    ids = list(s.execute(
-        select(Order.order_id)
+    rows = list(s.execute(
+        select(Order.order_id, Order.sid)
         .where(Order.state.in_([st.value for st in open_states]), Order.updated_at < cutoff)
         .order_by(Order.updated_at).limit(limit)
-    ).scalars())
+    ))
+    lock_stations(s, {sid for _, sid in rows})  # several orders: their stations first (cloud/db.py)
+    ids = [oid for oid, _ in rows]
     moved = []
     for oid in ids:
         order = _lock_order(s, oid)

@@ -153,9 +153,10 @@ def orderly_view(row: ChargingSession) -> dict[str, Any] | None:
     }
 
 
-def running_sessions(s: Session, sid: str) -> list[dict[str, Any]]:
-    """The sessions running at `sid` by gun, each with its energy so far and, when orderly,
-    its plan (orderly_view)."""
+def running_sessions(s: Session, sid: str, *, now: int | None = None) -> list[dict[str, Any]]:
+    """The sessions running at `sid` by gun, each with its energy, power and cost so far (the
+    gateway's figures in its latest record), the time since it started (to `now`; None
+    without `now` or a start) and, when orderly, its plan (orderly_view)."""
     rows = s.scalars(
         select(ChargingSession)
         .where(ChargingSession.sid == sid, ChargingSession.status == "running")
@@ -169,6 +170,10 @@ def running_sessions(s: Session, sid: str) -> list[dict[str, Any]]:
             "started_at": r.started_at,
             "delivered_wh": _energy_wh(r),
             "power_w": r.power_w,
+            "cost_fen": r.cost_fen,
+            "elapsed_s": None
+            if now is None or r.started_at is None
+            else max(0, (now - r.started_at) // 1000),
             "orderly": orderly_view(r),
         }
         for r in rows
@@ -207,7 +212,9 @@ def list_stations(s: Session, *, sids: set[str] | None, page: Any = 1, per_page:
 def station_monitor(
     s: Session, sid: str, *, sids: set[str] | None, day_start: int, now: int
 ) -> dict[str, Any] | None:
-    """The station page's figures, or None when `sid` is unknown or out of scope."""
+    """The station page's figures, or None when `sid` is unknown or out of scope. The page's
+    live part (gun counts, today, load level, guns, running sessions) is these figures again,
+    polled (cloud/web/pages/stations.py `live`)."""
     if not visible(sid, sids):
         return None
     st = s.get(Station, sid)
@@ -243,7 +250,7 @@ def station_monitor(
         "counts": counts(s, sid, state),
         "guns": guns,
         "today": session_totals(s, sid, since=day_start, now=now),
-        "running": running_sessions(s, sid),
+        "running": running_sessions(s, sid, now=now),
     }
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db import take_write_lock
+from cloud.db import lock_stations, take_write_lock
 from cloud.models import Gun, Station, StationState, now_ms
 from cloud.tariffs import service as tariffs
 
@@ -135,8 +135,11 @@ def set_station(s: Session, sid: str, *, name: str | None = None, lat: float | N
 
 def set_gun(s: Session, sid: str, gun: str, *, code: str | None = None, rated_power_w: int | None = None,
             name: str | None = None, kind: str | None = None) -> Gun:
-    """Change a gun's archive (made if new: gun ids are `<pile>-<n>`)."""
+    """Change a gun's archive (made if new: gun ids are `<pile>-<n>`). The station's row is
+    locked first (a new gun changes its `station_gun_counts`): the writers' one lock order,
+    cloud/db.py `lock_stations`."""
     _write_lock(s)
+    lock_stations(s, [sid])
     if s.get(Station, sid) is None:
         raise StationArchiveError("unknown_station", f"no station {sid!r}")
     if code is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -24,6 +25,10 @@ from cloud.operators.roles import allowed
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "op"
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Sent by the pages' automatic refreshes (the station page's live parts, the charts' JSON):
+# such a request is no sign of a person at the console, so it never moves the session's idle
+# deadline; an unattended page is logged out as any other.
+POLL_HEADER = "X-JC-Poll"
 
 
 def clock() -> int:
@@ -98,8 +103,9 @@ def check_request() -> Any:
     op = _load()
     if op is None:
         if request.headers.get("HX-Request"):
-            # htmx follows a redirect inside the page: send the browser itself to the login
-            return "", 401, {"HX-Redirect": url_for("auth.login", next=request.full_path.rstrip("?"))}
+            # htmx follows a redirect inside the page: send the browser itself to the login,
+            # and back to the page it shows (not to the fragment asked for) afterwards
+            return "", 401, {"HX-Redirect": url_for("auth.login", next=_page_path())}
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     g.operator = op
     area = getattr(view, "_console_area", None)
@@ -118,10 +124,19 @@ def _load() -> Operator | None:
         session.pop(SESSION_KEY, None)
         return None
     op, row = found
-    if operators.needs_touch(row, now):
+    if operators.needs_touch(row, now) and not request.headers.get(POLL_HEADER):
         with db.transaction() as s:  # a write-only transaction: never a stale read to upgrade
             operators.touch(s, row.id, now)
     return op
+
+
+def _page_path() -> str:
+    """The path (and query) of the page an htmx request comes from (its HX-Current-URL when it
+    is of this site), else this request's; the login checks it again (auth.safe_next)."""
+    here = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if here.path.startswith("/") and here.netloc in ("", request.host):
+        return here.path + (f"?{here.query}" if here.query else "")
+    return request.full_path.rstrip("?")
 
 
 def setup(app: Any) -> None:

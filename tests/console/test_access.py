@@ -108,6 +108,28 @@ def test_sessions_expire_when_idle_and_at_their_end(app: Flask, client: FlaskCli
     assert r.status_code == 401 and r.headers["HX-Redirect"].startswith("/login")
 
 
+def test_automatic_refreshes_do_not_keep_an_idle_login_alive(app: Flask, client: FlaskClient) -> None:
+    """A page's polls (X-JC-Poll: the station page's live parts, the charts' JSON) are answered
+    but are no activity: an unattended page is logged out at the idle timeout, its next poll
+    sent to the login; a person's request moves the deadline as before."""
+    clock = fake_clock(app)
+    make_operator(app, "root", "admin")
+    idle = app.config["CONSOLE_IDLE_TIMEOUT_S"]
+    poll = {"HX-Request": "true", "X-JC-Poll": "1"}
+    login(client, "root")
+    for _ in range(3):
+        clock.advance(idle // 3 - 5)
+        assert client.get("/stations/", headers=poll).status_code == 200
+    clock.advance(20)  # idle + 5 s since the login; polls all the while
+    r = client.get("/stations/", headers=poll)
+    assert r.status_code == 401 and r.headers["HX-Redirect"].startswith("/login")
+    # the same requests without the mark are a person's: the login stays
+    login(client, "root")
+    for _ in range(4):
+        clock.advance(idle // 3 - 5)
+        assert client.get("/stations/", headers={"HX-Request": "true"}).status_code == 200
+
+
 def test_a_password_change_ends_the_operators_sessions(app: Flask, client: FlaskClient) -> None:
     make_operator(app, "root", "admin")
     make_operator(app, "alice", "operator")

@@ -33,7 +33,7 @@ from tests.cloud.support import FakeStation, ThreadedIngest, wait_for
 from tests.console.conftest import make_app
 from tests.console.support import login, make_operator
 from tests.support.broker import Broker, broker  # noqa: F401  (fixture)
-from tests.support.databases import db_url, engine  # noqa: F401  (fixtures)
+from tests.support.databases import db_url, engine, pg_url  # noqa: F401  (fixtures)
 
 
 def counts_table(eng: Engine) -> dict[tuple[str, str], int]:
@@ -336,3 +336,148 @@ def test_concurrent_gun_changes_keep_the_counts(engine: Engine) -> None:
         t.join(180)
     assert errors == [] and done[0] == 100
     assert counts_table(engine) == counts_of_guns(engine)
+
+
+@pytest.mark.postgres
+def test_concurrent_ingests_of_one_station_never_deadlock(pg_url: str) -> None:
+    """Four ingest stores (each a process of its own: its own caches and connections) take
+    batches of one station at once, each batch naming many guns in its own order: session
+    records of those guns' orders (billing locks the orders), and telemetry with every gun's
+    state (the guns' rows, and through the triggers the station's counts). Every writer locks
+    the station's row first (cloud/db.py `lock_stations`), so PostgreSQL never finds a
+    deadlock: not one batch is tried again (before that order, this found several). At the end the counts equal the guns, every gun
+    shows the newest telemetry's state and every order follows its session."""
+    from cloud.ingest.decode import Batch, add_message
+    from cloud.ingest.store import Store
+    from cloud.ingest.worker import is_deadlock
+    from cloud.models import now_ms
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+    from jcproto import topic
+    from tests.billing.support import T0, station
+    from tests.cloud.support import migrated_engine
+
+    eng = migrated_engine(pg_url)
+    sid, n_guns, n_threads, n_batches = "DL", 16, 4, 12
+    guns = [f"P{i:02d}-1" for i in range(n_guns)]
+    with Session(eng) as s, s.begin():
+        station(s, sid, rated_power_w=None)
+        from cloud.ledger import service as ledger
+
+        ledger.top_up(s, "1", 10**7, key="topup:dl")
+        for g in guns:
+            orders.create(s, order_id=f"o-{g}", driver_id="1", sid=sid, gun=g, limit_mode="amount",
+                          limit_value=1000, hold_fen=1000)  # fmt: skip
+            orders.apply(s, f"o-{g}", Event.START_SENT)
+    sessions = {g: f"00000000-0000-4000-8000-{i:012d}" for i, g in enumerate(guns)}
+    states = ("available", "charging", "plugged", "finishing", "faulted")
+    ts_lock, last_ts = threading.Lock(), [T0]
+    newest: dict[str, tuple[int, dict[str, str]]] = {}
+
+    def next_ts() -> int:
+        with ts_lock:
+            last_ts[0] += 1000
+            return last_ts[0]
+
+    def batch_of(rnd: random.Random, seq: int) -> tuple[Batch, int]:
+        picked = rnd.sample(guns, 8)  # this batch's guns, in its own order
+        records = []
+        for g in picked:
+            sess = sessions[g]
+            if rnd.random() < 0.5:
+                records.append({"seq": seq, "type": "session_started", "ts": T0, "session_id": sess,
+                                "gun": g, "order_id": f"o-{g}", "auth": "remote", "energy_start_wh": 1000,
+                                "limit": {"mode": "amount", "value": 1000}, "power_cap_w": 60000})  # fmt: skip
+            else:
+                records.append({"seq": seq, "type": "session_progress", "ts": T0 + seq, "session_id": sess,
+                                "energy_wh": 1000 + seq, "power_w": 7000, "voltage_v": 230.0,
+                                "current_a": 30.0, "soc": 50, "cost_fen": 10})  # fmt: skip
+            seq += 1
+        ts = next_ts()
+        order = rnd.sample(guns, len(guns))
+        tele = {g: rnd.choice(states) for g in order}
+        with ts_lock:
+            if ts > newest.get(sid, (0, {}))[0]:
+                newest[sid] = (ts, tele)
+        batch = Batch(received_at=now_ms())
+        add_message(batch, topic(sid, "up"), json.dumps({"v": 1, "records": records}).encode())
+        body = {"v": 1, "ts": ts, "transformer": None,
+                "guns": [{"id": g, "state": tele[g], "power_w": 0, "limit_w": None, "energy_wh": 1,
+                          "session_id": None, "soc": None} for g in order]}  # fmt: skip
+        add_message(batch, topic(sid, "telemetry"), json.dumps(body).encode())
+        assert len(batch.records) == len(picked) and batch.telemetry, batch.dropped
+        return batch, seq
+
+    deadlocks, retries, errors = [0], [0], []
+    gate = threading.Barrier(n_threads)
+
+    def ingest(k: int) -> None:
+        store, rnd, seq = Store(eng), random.Random(k), 1 + k * 10_000
+        try:
+            gate.wait()
+            for _ in range(n_batches):
+                batch, seq = batch_of(rnd, seq)
+                for attempt in range(20):  # the worker's retry (cloud/ingest/worker.py)
+                    try:
+                        store.write(batch)
+                        break
+                    except OperationalError as exc:
+                        with ts_lock:
+                            retries[0] += 1
+                            deadlocks[0] += is_deadlock(exc)
+                        time.sleep(0.01 * attempt)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ingest, args=(k,)) for k in range(n_threads)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        assert (deadlocks[0], retries[0]) == (0, 0)
+        assert counts_table(eng) == counts_of_guns(eng)
+        assert counts_table(eng)[(sid, "")] == n_guns
+        assert gun_states(eng, sid) == newest[sid][1]
+        with eng.connect() as c:
+            stored = c.execute(text("SELECT count(*) FROM raw_records WHERE sid = :s"), {"s": sid}).scalar()
+            started = {
+                g for (g,) in c.execute(
+                    text("SELECT gun FROM sessions WHERE sid = :s AND started_seq IS NOT NULL"), {"s": sid}
+                )
+            }
+            charging = {
+                g for (g,) in c.execute(
+                    text("SELECT gun FROM orders WHERE sid = :s AND state = 'charging'"), {"s": sid}
+                )
+            }
+        assert stored == n_threads * n_batches * 8
+        assert charging == started  # every started session's order moved on, and only those
+    finally:
+        eng.dispose()
+
+
+@pytest.mark.postgres
+def test_the_liveness_sweep_skips_a_station_an_ingest_holds(pg_url: str) -> None:
+    """The sweep takes the stations' rows first too, skipping one a transaction holds (an
+    ingest storing what the station just sent: it is alive): it never waits on, nor
+    deadlocks with, a batch. The next sweep takes it, once it is free."""
+    from cloud.db import lock_stations
+    from cloud.ingest.store import sweep_liveness
+    from tests.cloud.support import migrated_engine
+
+    eng = migrated_engine(pg_url)
+    try:
+        with eng.begin() as c:
+            c.execute(text("INSERT INTO stations (sid, created_at) VALUES ('LA', 0), ('LB', 0)"))
+            c.execute(text("INSERT INTO station_state (sid, online, claimed_online, last_seen) "
+                           "VALUES ('LA', true, true, 1), ('LB', true, true, 1)"))
+        with eng.connect() as held, held.begin():
+            lock_stations(held, ["LA"])
+            t0 = time.monotonic()
+            assert sweep_liveness(eng, int(time.time() * 1000), 90) == ["LB"]
+            assert time.monotonic() - t0 < 5
+        assert sweep_liveness(eng, int(time.time() * 1000), 90) == ["LA"]
+    finally:
+        eng.dispose()

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cloud.audit.models import AuditEntry
 from cloud.db import db
 from cloud.drivers.models import Driver
-from cloud.models import Gun, IssuedCert, Pile, ProvisioningToken, Station
+from cloud.models import (
+    ChargingSession,
+    Gun,
+    IssuedCert,
+    Pile,
+    ProvisioningToken,
+    Station,
+    StationState,
+    now_ms,
+)
 from cloud.models.commands import CommandLog
 from cloud.pki.hierarchy import Pki
 from tests.console.support import csrf_of, login
@@ -44,6 +53,68 @@ def test_station_list_and_monitoring_page(app: Flask, client: FlaskClient, seede
     # ST-B is offline: every gun offline
     t = client.get("/stations/ST-B").text
     assert f'data-k="offline">{"离线"} 1</span>' in t
+
+
+LIVE_PARTS = ("gun-counts", "today", "load-now", "guns", "running", "live-stamp")
+
+
+def _cell(html: str, cls: str) -> str:
+    return html.split(f'class="{cls}">')[1].split("</td>")[0]
+
+
+def test_the_live_parts_are_polled_from_the_database(app: Flask, client: FlaskClient, seeded: dict) -> None:
+    """The station page names its poller (htmx, every LIVE_EVERY_S while the tab is shown, marked
+    X-JC-Poll); the poll answers every live part for an out-of-band swap by id, from the
+    database as it is now: gun counts, today, load level, guns, running sessions with kWh,
+    power, cost so far and elapsed time."""
+    _as(client, "ops")
+    page = client.get("/stations/ST-A").text
+    assert 'hx-get="/stations/ST-A/live"' in page and 'hx-swap="none"' in page
+    assert "every 5s [document.visibilityState === 'visible']" in page and '"X-JC-Poll": "1"' in page
+    for part in LIVE_PARTS:  # the page holds each part once, in place, not out of band
+        assert page.count(f'id="{part}"') == 1 and f'id="{part}" hx-swap-oob' not in page, part
+    h = {"HX-Request": "true", "X-JC-Poll": "1"}
+    r = client.get("/stations/ST-A/live", headers=h)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    for part in LIVE_PARTS:
+        assert f'id="{part}" hx-swap-oob="true"' in r.text, part
+    row = r.text.split(f'data-session="{SESS_A1}"')[1]
+    assert _cell(row, "delivered") == "2.5" and _cell(row, "power") == "6,900" and _cell(row, "cost") == ""
+    assert _cell(row, "elapsed").startswith("0:30:")  # started 30 minutes before the seed
+    # the station moves on: the session's latest record, the telemetry, a new session
+    now = now_ms()
+    with app.app_context(), db.transaction() as s:
+        s.execute(update(ChargingSession).where(ChargingSession.session_id == SESS_A1)
+                  .values(energy_wh=14_000, power_w=7100, cost_fen=321))
+        s.execute(update(StationState).where(StationState.sid == "ST-A").values(telemetry={
+            "transformer": {"level": "capped", "load_pct": 61.5},
+            "guns": [{"id": "P1-1", "state": "charging", "power_w": 7100, "session_id": SESS_A1},
+                     {"id": "P1-2", "state": "charging", "power_w": 3000, "session_id": "5e55a002-0000-4000-8000-000000000002"},
+                     {"id": "P2-1", "state": "available"}]}))
+        s.add(ChargingSession(session_id="5e55a002-0000-4000-8000-000000000002", sid="ST-A", gun="P1-2",
+                              status="running", started_at=now - 65_000, energy_start_wh=0, energy_wh=100,
+                              power_w=3000, cost_fen=12))
+    t = client.get("/stations/ST-A/live", headers=h).text
+    for k, n in (("total", 3), ("charging", 2), ("idle", 1), ("plugged", 0), ("faulted", 0), ("offline", 0)):
+        assert t.split(f'data-k="{k}">')[1].split("</span>")[0].endswith(f" {n}"), k
+    assert '<b id="today-sessions">3</b>' in t and '<b id="load-level" class="level-capped">限功率</b>' in t
+    assert '<span id="load-pct">61.5</span>' in t
+    row = t.split(f'data-session="{SESS_A1}"')[1].split("</tr>")[0]
+    assert _cell(row, "delivered") == "4" and _cell(row, "power") == "7,100" and _cell(row, "cost") == "¥3.21"
+    row = t.split('data-session="5e55a002-0000-4000-8000-000000000002"')[1].split("</tr>")[0]
+    assert _cell(row, "elapsed") in ("0:01:05", "0:01:06") and _cell(row, "cost") == "¥0.12"
+    # in English too; the same figures
+    t = client.get("/stations/ST-A/live", headers={**h, "Accept-Language": "en"}).text
+    assert "Elapsed" in t and "Cost so far" in t and ">capped</b>" in t
+
+
+def test_an_expired_login_polling_is_sent_to_the_login_and_back_to_the_page(app: Flask, client: FlaskClient, seeded: dict) -> None:
+    r = client.get("/stations/ST-A/live", headers={"HX-Request": "true", "X-JC-Poll": "1",
+                                                    "HX-Current-URL": "http://localhost/stations/ST-A"})
+    assert r.status_code == 401 and r.headers["HX-Redirect"] == "/login?next=/stations/ST-A"
+    # another site's page is no way back: the fragment's own path (the login checks it again)
+    r = client.get("/stations/ST-A/live", headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example/x"})
+    assert r.headers["HX-Redirect"] == "/login?next=/stations/ST-A/live"
 
 
 def test_load_curve_json_has_the_minutes_and_the_two_lines(app: Flask, client: FlaskClient, seeded: dict) -> None:
@@ -202,13 +273,14 @@ def test_certificate_revocation_re_signs_the_crl_and_is_audited(app: Flask, clie
 def test_an_owner_sees_only_their_stations_on_every_list(app: Flask, client: FlaskClient, seeded: dict) -> None:
     _as(client, "owner-a")
     for path in ("/stations/", "/guns/", "/archives/", "/archives/tokens", "/archives/certs",
-                 "/stations/ST-A", "/guns/ST-A/P1-1", "/archives/stations/ST-A", "/archives/stations/ST-A/labels"):
+                 "/stations/ST-A", "/stations/ST-A/live", "/guns/ST-A/P1-1", "/archives/stations/ST-A",
+                 "/archives/stations/ST-A/labels"):
         r = client.get(path)
         assert r.status_code == 200, path
         assert "ST-B" not in r.text and "乙站" not in r.text and "QRB0001" not in r.text and "b2b2" not in r.text, path
     assert "ST-A" in client.get("/stations/").text
     assert client.get("/stations/ST-A/load.json").get_json()["points"]
-    for path in ("/stations/ST-B", "/stations/ST-B/load.json", "/guns/ST-B/P1-1", "/guns/ST-B/P1-1/live.json",
+    for path in ("/stations/ST-B", "/stations/ST-B/load.json", "/stations/ST-B/live", "/guns/ST-B/P1-1", "/guns/ST-B/P1-1/live.json",
                  "/archives/stations/ST-B", "/archives/stations/ST-B/labels"):
         assert client.get(path).status_code == 404, path
     # drivers are not station data: an owner does not open them

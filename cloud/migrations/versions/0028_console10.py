@@ -9,7 +9,9 @@ rows (about five per station) instead of grouping every gun.
 
 Each trigger firing touches the station's '' row first: that row lock orders two
 transactions changing guns of the same station (PostgreSQL), so they never wait on each
-other's state rows in opposite orders.
+other's state rows in opposite orders. The gun rows themselves are locked before the
+trigger runs, so writers that change several guns of a station lock the station's row first
+(cloud/db.py `lock_stations`, docs/cloud.md "One lock order").
 
 Revision ID: 0028_console10
 Revises: 0032_notices

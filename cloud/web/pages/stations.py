@@ -1,5 +1,7 @@
 """Station monitoring (area "stations"): the list of stations in scope, and per station its
-guns by state, today's sessions, kWh and hours, the transformer load curve, its faults, and
+guns by state, today's sessions, kWh and hours, the running sessions (these and the load
+level polled by the page from `live`, every LIVE_EVERY_S while its tab is shown), the
+transformer load curve, its faults, and
 the load policy pushed to the gateway (`set_load_policy`, the reply shown and audited), and
 its reservations (rules, recent ones, no-shows; cloud/web/pages/reservations.py)."""
 
@@ -19,6 +21,7 @@ from cloud.web.pages.stations_common import FormError, day_start, number, page_a
 
 bp = Blueprint("stations", __name__, url_prefix="/stations")
 DAY_MS = 86_400_000
+LIVE_EVERY_S = 5  # the station page polls its live parts this often while the tab is shown
 POLICY_FIELDS = (  # form field, lowest, highest
     ("rated_kva", 1.0, 100_000.0),
     ("cap_above_pct", 1.0, 200.0),
@@ -35,8 +38,8 @@ def index() -> Any:
     return render_template("console/stations/list.html", page=page)
 
 
-def _monitor_or_404(sid: str) -> dict[str, Any]:
-    now = access.clock()
+def _monitor_or_404(sid: str, now: int | None = None) -> dict[str, Any]:
+    now = access.clock() if now is None else now
     view = monitor.station_monitor(
         db.session, sid, sids=access.scope(), day_start=day_start(now), now=now
     )
@@ -48,17 +51,31 @@ def _monitor_or_404(sid: str) -> dict[str, Any]:
 @bp.get("/<sid>")
 @access.requires("stations")
 def detail(sid: str) -> Any:
-    view = _monitor_or_404(sid)
+    now = access.clock()
+    view = _monitor_or_404(sid, now)
     faults = alarms.list_alarms(db.session, sids=access.scope(), sid=sid, page=1, per_page=20)
     return render_template(
         "console/stations/detail.html",
         st=view,
+        now=now,
+        live_every_s=LIVE_EVERY_S,
         faults=faults,
         cap_pct=monitor.CAP_PCT,
         block_pct=monitor.BLOCK_PCT,
         can_change=access.can("stations", write=True),
         rsv=reservations.section(sid, access.clock()),
     )
+
+
+@bp.get("/<sid>/live")
+@access.requires("stations")
+def live(sid: str) -> Any:
+    """The station page's live parts (gun counts, today, load level, guns, running sessions),
+    each to be swapped into its place by id (hx-swap-oob): what the page polls. The same
+    owner scope as the page: a station outside it answers 404."""
+    now = access.clock()
+    view = _monitor_or_404(sid, now)
+    return render_template("console/stations/_live_answer.html", st=view, now=now)
 
 
 @bp.get("/<sid>/load.json")
@@ -152,9 +169,17 @@ def labels() -> dict[str, Any]:
     def kwh(wh: int | None) -> str:
         return formatting.number(None if wh is None else round(wh / 1000, 3))
 
+    def elapsed(seconds: int | None) -> str:
+        """A running session's time so far as H:MM:SS (the same in both languages)."""
+        if seconds is None:
+            return ""
+        h, rest = divmod(int(seconds), 3600)
+        return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
     return {
         "level_label": level_label,
         "bucket_label": bucket_label,
         "plan_label": plan_label,
         "kwh": kwh,
+        "elapsed": elapsed,
     }

@@ -4,7 +4,8 @@
   "use strict";
 
   function fetchJson(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    // X-JC-Poll: an automatic refresh, which never keeps an unattended login alive (access.py)
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json", "X-JC-Poll": "1" } })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); });
   }
 
