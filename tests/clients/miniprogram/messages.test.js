@@ -5,7 +5,8 @@
 // driver's notices, "more" reads older ones; the reserve tap asks wx.requestSubscribeMessage
 // for the cloud's template ids before the reservation request and reports the allows to the
 // cloud (the count is read back from the database by the Python side); "receive WeChat
-// notifications" on the messages page does the same.
+// notifications" on the messages page does the same. The reserve page shows the tariff's
+// reservation fee and how it is made up before the tap.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
@@ -78,6 +79,9 @@ test('consent: the reserve tap asks for the reminder and notice templates, then 
   const comp = h.page('reservation');
   await comp.instance.onLoad({ g: E.JC_GUN_CODE });
   await h.simulate.sleep(50);
+  // the tariff's reservation fee and how it is made up, before the tap
+  assert.equal(h.text(comp, '.reserve-form .fee'), '¥1.23');
+  assert.equal(h.text(comp, '.fee-basis'), '按电价计：每次 ¥1.00 + 每分钟 ¥0.015，共 15 分钟，合计四舍五入到分');
   events.length = 0;
   answer = 'accept';
   const r = await comp.instance.reserve();
