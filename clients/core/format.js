@@ -45,10 +45,16 @@ function kw(w) {
 /** Price e4 (CNY/kWh x 10,000) -> "¥1.2345/kWh" with trailing zeros kept to 2 places. */
 function pricePerKwh(e4) {
   if (e4 === null || e4 === undefined || !Number.isFinite(e4)) return '—';
+  return yuanE4(e4) + '/kWh';
+}
+
+/** An amount in CNY x 10,000 -> "¥0.0125", "¥2.00": to 0.0001 CNY, trailing zeros kept to 2 places. */
+function yuanE4(e4) {
+  if (e4 === null || e4 === undefined || !Number.isFinite(e4)) return '—';
   const whole = Math.floor(e4 / 10000);
   let frac = String(e4 % 10000).padStart(4, '0').replace(/0+$/, '');
   if (frac.length < 2) frac = frac.padEnd(2, '0');
-  return '¥' + whole + '.' + frac + '/kWh';
+  return '¥' + whole + '.' + frac;
 }
 
 /** Seconds -> "1小时05分" (zh-CN) or "1 h 05 min" (en); under a minute in seconds. */
@@ -97,4 +103,4 @@ function countdown(s) {
   return (h ? h + ':' + pad2(m) : String(m)) + ':' + pad2(sec);
 }
 
-module.exports = { yuan, parseYuan, kwh, kw, pricePerKwh, duration, distance, dateTime, clock, countdown };
+module.exports = { yuan, yuanE4, parseYuan, kwh, kw, pricePerKwh, duration, distance, dateTime, clock, countdown };

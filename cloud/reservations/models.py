@@ -20,7 +20,7 @@ class ReservationRule(Base):
     __tablename__ = "reservation_rules"
     __table_args__ = (
         CheckConstraint("max_minutes BETWEEN 5 AND 1440", name="max_minutes"),
-        CheckConstraint("fee_mode IN ('none', 'fixed', 'tariff_idle')", name="fee_mode"),
+        CheckConstraint("fee_mode IN ('none', 'fixed', 'tariff_idle', 'tariff')", name="fee_mode"),
         CheckConstraint("fee_fen BETWEEN 0 AND 100000", name="fee_fen"),
         CheckConstraint("no_show_limit BETWEEN 0 AND 100 AND suspend_days BETWEEN 0 AND 365", name="no_show"),
     )
@@ -61,6 +61,7 @@ class Reservation(Base):
     until: Mapped[int]
     state: Mapped[str] = mapped_column(String(16), default="pending")
     fee_fen: Mapped[int] = mapped_column(default=0)
+    fee_tariff_id: Mapped[str | None] = mapped_column(String(64))  # the tariff version that priced the fee
     fee_state: Mapped[str] = mapped_column(String(16), default="none")
     # The fee's fate as the station's rules said when the driver reserved (the terms shown):
     # the rules changed afterwards do not change a running reservation's.

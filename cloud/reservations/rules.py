@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FEE_MODES = ("none", "fixed", "tariff_idle")
+FEE_MODES = ("none", "fixed", "tariff_idle", "tariff")
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 
@@ -23,7 +23,9 @@ class RuleError(ValueError):
 class Rule:
     enabled: bool = False
     max_minutes: int = 30
-    fee_mode: str = "none"  # none | fixed (fee_fen) | tariff_idle (the tariff's idle fee for the time held)
+    # none | fixed (fee_fen) | tariff_idle (the tariff's idle fee for the time held) |
+    # tariff (the tariff's own reservation fee: per reservation and per minute reserved)
+    fee_mode: str = "none"
     fee_fen: int = 0
     refund_on_start: bool = True  # the fee back when the driver starts before `until`
     refund_on_cancel: bool = True  # the fee back when the driver cancels
@@ -70,10 +72,13 @@ def rule_from(values: Mapping[str, Any]) -> Rule:
     return rule
 
 
-def fee_for(rule: Rule, minutes: int, idle: Mapping[str, Any] | None) -> int:
-    """The fee in fen of reserving `minutes`: none; the fixed fee; or the tariff's idle fee
+def fee_for(rule: Rule, minutes: int, idle: Mapping[str, Any] | None,
+            reservation: Mapping[str, Any] | None = None) -> int:
+    """The fee in fen of reserving `minutes`: none; the fixed fee; the tariff's idle fee
     (占位费) for the time held (each started step costs fen_per_step, at most cap_fen; no grace:
-    the gun is held from the first minute). A tariff without an idle fee gives 0."""
+    the gun is held from the first minute), a tariff without an idle fee giving 0; or the
+    tariff's reservation fee (`reservation`: `fee_e4`, `per_minute_e4`, see `tariff_fee_fen`),
+    a tariff without one giving 0."""
     if rule.fee_mode == "fixed":
         return rule.fee_fen
     if rule.fee_mode == "tariff_idle" and idle:
@@ -82,7 +87,21 @@ def fee_for(rule: Rule, minutes: int, idle: Mapping[str, Any] | None) -> int:
             return 0
         fee = -(-minutes // step) * per
         return min(fee, int(cap)) if isinstance(cap, int) and cap >= 0 else fee
+    if rule.fee_mode == "tariff" and reservation:
+        return tariff_fee_fen(int(reservation.get("fee_e4") or 0), int(reservation.get("per_minute_e4") or 0),
+                              minutes)
     return 0
+
+
+def tariff_fee_fen(fee_e4: int, per_minute_e4: int, minutes: int) -> int:
+    """A tariff's reservation fee in fen for `minutes` reserved: `fee_e4` per reservation plus
+    `per_minute_e4` for each minute, both CNY × 10,000 (100 units a fen), summed exactly and
+    rounded half up to the fen once (as the tariff's bill lines are): 0.0150 CNY a minute for
+    15 minutes is 0.2250 CNY, 23 fen."""
+    if fee_e4 < 0 or per_minute_e4 < 0 or minutes < 0:
+        raise ValueError("reservation fee: amounts and minutes are 0 or more")
+    total_e4 = fee_e4 + minutes * per_minute_e4
+    return (2 * total_e4 + 100) // 200
 
 
 def suspended_until(rule: Rule, no_shows_at: Iterable[int], now: int) -> int | None:

@@ -4,7 +4,9 @@ that sends a command to a station and returns its reply (cloud.commands).
 
 Life of a reservation (docs/reservations.md):
 - `reserve`: the gun is free and its station reachable, the station's rules allow it and the
-  driver is not suspended for no-shows; the fee is held on the ledger (hold key
+  driver is not suspended for no-shows; the fee (the station's rules: none, fixed, the tariff's
+  idle fee for the time held, or the tariff's own reservation fee, the version that priced it
+  noted as `fee_tariff_id`) is held on the ledger (hold key
   `hold:<reservation_id>`) and the row committed `pending` in one transaction; then the
   `reserve` command goes out and its reply makes it `active` (or `failed`, fee back).
 - `cancel` (the driver): `cancelled`, the fee back or kept by the rules, `cancel_reservation` sent.
@@ -172,7 +174,8 @@ def view(s: Session, r: Reservation) -> dict[str, Any]:
             "station_name": (st.name if st and st.name else r.sid), "gun": r.gun,
             "gun_code": gun.code if gun else None, "gun_name": gun.name if gun else None,
             "created_at": r.created_at, "until": r.until,
-            "fee_fen": r.fee_fen, "fee_state": r.fee_state, "ended_at": r.ended_at, "order_id": r.order_id,
+            "fee_fen": r.fee_fen, "fee_tariff_id": r.fee_tariff_id, "fee_state": r.fee_state,
+            "ended_at": r.ended_at, "order_id": r.order_id,
             "no_show": r.no_show}
 
 
@@ -203,6 +206,19 @@ def list_mine(s: Session, driver_id: int | str, *, limit: int = 20) -> list[dict
 
 
 # --- money ------------------------------------------------------------------------------------------
+def quote_fee(s: Session, rule: Rule, sid: str, minutes: int,
+              now: int) -> tuple[int, str | None, dict[str, int] | None]:
+    """(fee in fen, the tariff version it comes from, that version's reservation fee) of
+    reserving `minutes` at `sid` now under `rule`: the version is named when the fee is the
+    tariff's (modes `tariff_idle` and `tariff`) and a tariff is in force."""
+    row = tariffs.version_in_force(s, sid, now)
+    if row is None:
+        return fee_for(rule, minutes, None, None), None, None
+    price = tariffs.reservation_of(row)
+    fee = fee_for(rule, minutes, tariffs.tariff_of(row).to_dict().get("idle"), price)
+    return fee, (row.tariff_id if rule.fee_mode in ("tariff_idle", "tariff") else None), price
+
+
 def _end(s: Session, r: Reservation, state: str, now: int, *, failure: str | None = None) -> None:
     """End a live reservation as `state`, its held fee refunded or kept by the rules in force
     when it was made (in the caller's transaction, with the state change)."""
@@ -279,8 +295,7 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
         if banned is not None:
             raise ReservationError("reservation_suspended", f"too many no-shows: suspended until {banned}",
                                    until=banned)
-        tariff = tariffs.in_force(s, sid, t)
-        fee = fee_for(rule, minutes, tariff.to_dict().get("idle") if tariff is not None else None)
+        fee, fee_tariff_id, _price = quote_fee(s, rule, sid, minutes, t)
         balances = ledger.lock_driver(s, did)  # one money decision per driver at a time from here
         if fee and balances.available - balances.debt < fee:
             raise ReservationError("insufficient_balance", f"the fee is {fee} fen",
@@ -288,7 +303,8 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
         payload_gun = gun.gun_id  # the flush below may fail and expire every loaded object
         r = Reservation(reservation_id=rid, driver_id=did, sid=sid, gun=payload_gun, created_at=t,
                         until=t + minutes * MINUTE_MS, state="pending", fee_fen=fee,
-                        refund_on_start=rule.refund_on_start, refund_on_cancel=rule.refund_on_cancel,
+                        fee_tariff_id=fee_tariff_id, refund_on_start=rule.refund_on_start,
+                        refund_on_cancel=rule.refund_on_cancel,
                         keep_on_no_show=rule.keep_on_no_show)
         s.add(r)
         try:
@@ -477,7 +493,9 @@ def no_shows(s: Session, sid: str, *, since: int, now: int | None = None) -> lis
 def terms(s: Session, driver_id: int | str, gun_code: Any, minutes: Any = None,
           now: int | None = None) -> dict[str, Any]:
     """What reserving the gun would be for the driver: allowed or not, the longest time, the
-    fee for `minutes` (default the longest), what becomes of it, and any suspension."""
+    fee for `minutes` (default the longest) with where it comes from (the rules' mode; the
+    tariff version and its reservation prices when the tariff sets it), what becomes of it,
+    and any suspension."""
     if not isinstance(gun_code, str) or not gun_code or len(gun_code) > 64:
         raise InvalidField("gun_code must be the code the gun's QR carries", field="gun_code")
     t = now_ms() if now is None else now
@@ -486,11 +504,12 @@ def terms(s: Session, driver_id: int | str, gun_code: Any, minutes: Any = None,
         raise ReservationError("gun_not_found", f"no gun with code {gun_code!r}")
     rule = get_rule(s, gun.sid)
     mins = rule.max_minutes if minutes is None else _check_minutes(minutes)
-    tariff = tariffs.in_force(s, gun.sid, t)
-    fee = fee_for(rule, mins, tariff.to_dict().get("idle") if tariff is not None else None)
+    fee, fee_tariff_id, price = quote_fee(s, rule, gun.sid, mins, t)
     since = t - rule.suspend_days * 86_400_000
     return {"sid": gun.sid, "gun": gun.gun_id, "gun_code": gun.code, "enabled": rule.enabled,
             "max_minutes": rule.max_minutes, "minutes": mins, "fee_fen": fee,
+            "fee_mode": rule.fee_mode, "fee_tariff_id": fee_tariff_id,
+            "tariff_fee": price if rule.fee_mode == "tariff" else None,
             "refund_on_start": rule.refund_on_start, "refund_on_cancel": rule.refund_on_cancel,
             "keep_on_no_show": rule.keep_on_no_show,
             "suspended_until": suspended_until(rule, no_show_times(s, str(driver_id), gun.sid, since), t),

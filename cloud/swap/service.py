@@ -227,11 +227,11 @@ def details(s: Session, sid: str, *, now: int | None = None) -> dict[str, Any]:
     packs, booked, capacity = _packs(s, sid), _booked(s, sid), _capacity(s, sid)
     codes = [p["type_code"] for p in view["pack_types"]]
     size = row.slot_minutes * MINUTE_MS
-    idle = _idle_price(s, sid, t)
+    idle, price = _tariff_fees(s, sid, t)
     view["slots"] = [{"start": start, "end": start + size,
                       "bays_free": predict.bays_free(capacity, booked, start),
                       "packs": {c: predict.free_packs(packs, booked, c, start) for c in codes},
-                      "fee_fen": fee_for(rule, _held_minutes(start + size, t), idle)}
+                      "fee_fen": fee_for(rule, _held_minutes(start + size, t), idle, price)}
                      for start in (predict.slots(t, row.slot_minutes, rule.max_minutes) if rule.enabled else [])]
     view["rules"] = {"enabled": rule.enabled, "max_minutes": rule.max_minutes, "fee_mode": rule.fee_mode,
                      "refund_on_start": rule.refund_on_start, "refund_on_cancel": rule.refund_on_cancel,
@@ -244,9 +244,12 @@ def _held_minutes(until: int, now: int) -> int:
     return -(-(until - now) // MINUTE_MS)
 
 
-def _idle_price(s: Session, sid: str, now: int) -> Any:
-    tariff = tariffs.in_force(s, sid, now)
-    return tariff.to_dict().get("idle") if tariff is not None else None
+def _tariff_fees(s: Session, sid: str, now: int) -> tuple[Any, dict[str, int] | None]:
+    """The idle fee and the reservation fee of the tariff in force (fee modes `tariff_idle`, `tariff`)."""
+    row = tariffs.version_in_force(s, sid, now)
+    if row is None:
+        return None, None
+    return tariffs.tariff_of(row).to_dict().get("idle"), tariffs.reservation_of(row)
 
 
 # --- bookings -----------------------------------------------------------------------------------------
@@ -312,7 +315,7 @@ def book(transactions: Transactions, *, driver_id: int | str, sid: Any, type_cod
             raise SwapError("slot_full", "every bay is booked in that slot")
         if predict.free_packs(_packs(s, sid), booked, type_code, start) < 1:
             raise SwapError("no_pack", f"no {type_code} pack will be ready for that slot")
-        fee = fee_for(rule, _held_minutes(start + size, t), _idle_price(s, sid, t))
+        fee = fee_for(rule, _held_minutes(start + size, t), *_tariff_fees(s, sid, t))
         balances = ledger.lock_driver(s, did)
         if fee and balances.available - balances.debt < fee:
             raise SwapError("insufficient_balance", f"the fee is {fee} fen",

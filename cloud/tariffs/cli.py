@@ -37,14 +37,16 @@ def tariff_group() -> None:
 @click.option("--name", default=None)
 @with_appcontext
 def create_cmd(file: Path, code: str, name: str | None) -> None:
-    """Store FILE (a tariff object, JSON) as the next version of CODE."""
+    """Store FILE (a tariff object, JSON; optional "reservation": {"fee_e4", "per_minute_e4"},
+    the version's reservation fee) as the next version of CODE."""
     from cloud.db import db
 
     try:
         body = json.loads(file.read_text(encoding="utf-8"))
         with db.transaction() as s:
             row = service.create(s, body, code=code, name=name, created_by="cli")
-            audit.record(s, "cli", "tariff.create", f"tariff:{row.tariff_id}", {"body": row.body, "name": row.name})
+            audit.record(s, "cli", "tariff.create", f"tariff:{row.tariff_id}",
+                         {"body": row.body, "name": row.name, "reservation": service.reservation_of(row)})
             click.echo(row.tariff_id)
     except (ValueError, service.TariffServiceError) as e:
         raise click.ClickException(str(e)) from None

@@ -14,7 +14,11 @@ class TariffVersion(Base):
     """One immutable tariff body (the protocol's tariff object; its `id` is `tariff_id`).
 
     `code` names the tariff an operator edits (e.g. "standard"); each edit stores a new row
-    with the next `version` and the id `<code>-v<version>`."""
+    with the next `version` and the id `<code>-v<version>`.
+
+    The reservation fee (预约费) is a cloud-side charge, versioned with the tariff but not part
+    of the protocol's tariff object (`body`, what the gateway is sent): per reservation and per
+    minute reserved, CNY × 10,000 like the tariff's prices; 0 and 0 = free."""
 
     __tablename__ = "tariff_versions"
     __table_args__ = (UniqueConstraint("code", "version"),)
@@ -25,6 +29,8 @@ class TariffVersion(Base):
     body: Mapped[dict[str, Any]]
     created_at: Mapped[int] = mapped_column(default=now_ms)
     created_by: Mapped[str | None] = mapped_column(String(64))
+    reservation_fee_e4: Mapped[int] = mapped_column(default=0, server_default="0")
+    reservation_per_minute_e4: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class StationTariff(Base):

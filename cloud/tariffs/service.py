@@ -4,8 +4,14 @@ by the API, the console, the jobs and the CLI alike.
     v = create(s, body, code="standard", name="标准电价")      # a new version, immutable
     assign(s, "S1", v.tariff_id, effective_from=ts_ms)          # from then on, S1 uses it
     in_force(s, "S1", at_ms)                                    # -> jcproto Tariff | None
+    version_in_force(s, "S1", at_ms)                            # -> TariffVersion | None
     prices_at(s, "S1", at_ms)                                   # now and next, for drivers
     cancel(s, a.id, by="ops")                                   # a scheduled change withdrawn
+
+A version may carry a reservation fee (预约费, `reservation` in `create`'s body: `fee_e4` per
+reservation, `per_minute_e4` per minute reserved, CNY × 10,000); it is a cloud-side charge
+(cloud.reservations), stored beside the body and never sent to the gateway: the body stays
+the protocol's tariff object.
 
 A cancelled assignment is kept (marked), never deleted: it no longer counts for the tariff in
 force, and the push job withdraws it from the gateway (`cancel_tariff`) if it was sent.
@@ -26,6 +32,9 @@ from cloud.tariffs.models import StationTariff, TariffVersion
 from jcproto.tariff import Period, Tariff, TariffError
 
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+MAX_RESERVATION_FEE_E4 = 10_000_000  # 1,000 CNY a reservation (a station's fixed fee's bound too)
+MAX_RESERVATION_PER_MINUTE_E4 = 1_000_000  # 100 CNY a minute
+FREE = {"fee_e4": 0, "per_minute_e4": 0}
 
 
 class TariffServiceError(ValueError):
@@ -36,14 +45,40 @@ class TariffServiceError(ValueError):
         self.code = code
 
 
+def reservation_from(raw: Any) -> dict[str, int]:
+    """A checked reservation fee `{"fee_e4", "per_minute_e4"}` (each optional, default 0)."""
+    if raw is None:
+        return dict(FREE)
+    if not isinstance(raw, Mapping) or set(raw) - set(FREE):
+        raise TariffServiceError("invalid_reservation_fee",
+                                 'reservation must be an object {"fee_e4", "per_minute_e4"} (CNY × 10,000)')
+    out = {}
+    for key, high in (("fee_e4", MAX_RESERVATION_FEE_E4), ("per_minute_e4", MAX_RESERVATION_PER_MINUTE_E4)):
+        v = raw.get(key, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= high:
+            raise TariffServiceError("invalid_reservation_fee",
+                                     f"reservation.{key}: a whole number 0..{high} (CNY × 10,000), not {v!r}")
+        out[key] = v
+    return out
+
+
+def reservation_of(row: TariffVersion) -> dict[str, int]:
+    """The version's reservation fee: `fee_e4` per reservation, `per_minute_e4` (CNY × 10,000)."""
+    return {"fee_e4": row.reservation_fee_e4 or 0, "per_minute_e4": row.reservation_per_minute_e4 or 0}
+
+
 def create(s: Session, body: Mapping[str, Any], *, code: str, name: str | None = None,
            created_by: str | None = None) -> TariffVersion:
     """Store `body` (the protocol's tariff object, `id` ignored) as the next version of
-    `code`. The stored body is the canonical form jcproto writes, with id `<code>-v<n>`."""
+    `code`. The stored body is the canonical form jcproto writes, with id `<code>-v<n>`; an
+    optional `reservation` in `body` (`fee_e4`, `per_minute_e4`) is the version's reservation
+    fee, stored beside it (never in the body the gateway is sent)."""
     if not isinstance(code, str) or not _CODE.match(code):
         raise TariffServiceError("invalid_code", "code: 1-40 letters, digits, '_', '.', '-'")
     if not isinstance(body, Mapping):
         raise TariffServiceError("invalid_tariff", "a tariff must be an object with periods")
+    reservation = reservation_from(body.get("reservation"))
+    body = {k: v for k, v in body.items() if k != "reservation"}
     last = s.scalar(select(func.max(TariffVersion.version)).where(TariffVersion.code == code)) or 0
     version = last + 1
     tariff_id = f"{code}-v{version}"
@@ -52,7 +87,9 @@ def create(s: Session, body: Mapping[str, Any], *, code: str, name: str | None =
     except TariffError as exc:
         raise TariffServiceError("invalid_tariff", str(exc)) from exc
     row = TariffVersion(tariff_id=tariff_id, code=code, version=version, name=name,
-                        body=tariff.to_dict(), created_by=created_by)
+                        body=tariff.to_dict(), created_by=created_by,
+                        reservation_fee_e4=reservation["fee_e4"],
+                        reservation_per_minute_e4=reservation["per_minute_e4"])
     s.add(row)
     s.flush()
     return row
@@ -110,11 +147,14 @@ def _assignment(s: Session, sid: str, at_ms: int) -> StationTariff | None:
 
 def in_force(s: Session, sid: str, at_ms: int) -> Tariff | None:
     """The tariff `sid` charged with at `at_ms`, or None if it had none."""
-    a = _assignment(s, sid, at_ms)
-    if a is None:
-        return None
-    row = s.get(TariffVersion, a.tariff_id)
+    row = version_in_force(s, sid, at_ms)
     return None if row is None else tariff_of(row)
+
+
+def version_in_force(s: Session, sid: str, at_ms: int) -> TariffVersion | None:
+    """The stored version `sid` charged with at `at_ms` (its body and reservation fee), or None."""
+    a = _assignment(s, sid, at_ms)
+    return None if a is None else s.get(TariffVersion, a.tariff_id)
 
 
 def next_change(s: Session, sid: str, after_ms: int) -> StationTariff | None:

@@ -17,6 +17,7 @@ from cloud.ledger import service as ledger
 from cloud.models import StationState, now_ms
 from cloud.reservations import service as reservations
 from cloud.stations import service as stations
+from cloud.tariffs import service as tariffs
 from tests.clients.support import Cloud
 from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
 from tests.console_stations.support import gateway
@@ -121,3 +122,40 @@ def test_reserve_countdown_stranger_refused_and_cancel_on_a_phone(cloud: Cloud, 
         b = ledger.balances(db.session, holder)
         assert (b.cash, b.held) == (5000, 0)
     assert not problems and not other_problems, problems + other_problems
+
+
+def test_the_tariffs_reservation_fee_is_shown_before_reserving_and_held(cloud: Cloud, browser: Any) -> None:  # noqa: F811
+    sid, now = "ST-H5-RSVT", now_ms()
+    with cloud.app.app_context(), db.transaction() as s:
+        stations.set_station(s, sid, name="按电价预约站", lat=31.22, lng=121.61)
+        stations.set_gun(s, sid, "P1-1", code="JC-RSVT-0001", name="1 号枪", rated_power_w=7000, kind="ac")
+        s.add(StationState(sid=sid, online=True, claimed_online=True, last_seen=now, telemetry_ts=now, telemetry={
+            "v": 1, "ts": now, "transformer": None, "guns": [{"id": "P1-1", "state": "available", "power_w": 0,
+                                                          "limit_w": None, "energy_wh": 0, "session_id": None,
+                                                          "soc": None}]}))
+        v = tariffs.create(s, {"currency": "CNY", "periods": [
+            {"start": "00:00", "end": "24:00", "name": "flat", "energy_price_e4": 6000, "service_price_e4": 2000}],
+            "reservation": {"fee_e4": 10_000, "per_minute_e4": 150}}, code="h5rsv")  # fmt: skip
+        tariffs.assign(s, sid, v.tariff_id, effective_from=now - 1000)
+        s.flush()
+        reservations.set_rule(s, sid, {**RULE, "fee_mode": "tariff"}, actor="test")
+    gw = gateway(cloud.app)
+    problems: list[str] = []
+    page = _phone(browser, problems)
+    log_in(page, cloud, "h5-tariff-fee")
+    driver = _driver_id(page)
+    with cloud.app.app_context(), db.transaction() as s:
+        ledger.top_up(s, driver, 5000, f"test:{driver}")
+    page.goto(cloud.url + "/app/#/reservation?g=JC-RSVT-0001")
+    page.wait_for_selector("#reserve-form #reserve")
+    assert page.inner_text("#reserve-fee") == "¥1.23"  # 1.00 + 15 × 0.015 = 1.225, half up
+    assert page.inner_text("#reserve-fee-basis") == "按电价计：每次 ¥1.00 + 每分钟 ¥0.015，共 15 分钟，合计四舍五入到分"
+    page.locator("#reserve-form .minutes").nth(1).click()  # 30 minutes: 1.45
+    page.wait_for_function("document.querySelector('#reserve-fee').innerText === '¥1.45'")
+    page.click("#reserve")
+    page.wait_for_selector("#my-reservation[data-state='active']")
+    assert page.inner_text("#reservation-fee") == "¥1.45 · 已冻结"
+    assert [c["type"] for c in gw.seen] == ["reserve"]
+    with cloud.app.app_context():
+        assert ledger.balances(db.session, driver).held == 145
+    assert not problems, problems

@@ -23,6 +23,7 @@ from cloud.models import StationState, now_ms
 from cloud.reservations import service as reservations
 from cloud.reservations.models import Reservation
 from cloud.stations import service as stations
+from cloud.tariffs import service as tariffs
 from tests.clients.support import Cloud, check_node_tests, run_node, tap_results
 from tests.console_stations.support import gateway
 
@@ -79,6 +80,11 @@ def run(cloud: Cloud) -> dict[str, object]:
                 },
             )
         )
+        # the fee from the tariff's own reservation fee: 1.00 CNY + 0.015 CNY a minute (shown before the tap)
+        priced = tariffs.create(s, {"currency": "CNY", "periods": [
+            {"start": "00:00", "end": "24:00", "name": "flat", "energy_price_e4": 6000, "service_price_e4": 2000}],
+            "reservation": {"fee_e4": 10_000, "per_minute_e4": 150}}, code="mpmsg")  # fmt: skip
+        tariffs.assign(s, SID, priced.tariff_id, effective_from=now - 1000)
         s.flush()
         reservations.set_rule(
             s,
@@ -86,8 +92,7 @@ def run(cloud: Cloud) -> dict[str, object]:
             {
                 "enabled": True,
                 "max_minutes": 60,
-                "fee_mode": "fixed",
-                "fee_fen": 200,
+                "fee_mode": "tariff",
                 "refund_on_cancel": True,
             },
             actor="test",

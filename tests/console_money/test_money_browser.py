@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from cloud.db import db
 from cloud.orders.models import Order
+from cloud.tariffs import service as tariffs
 from tests.console.test_console_browser import _log_in, _page, _shoot, _vendor_files, browser  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -54,10 +55,17 @@ def test_money_pages_in_a_browser(app: Flask, served: str, browser: Any) -> None
         page.select_option(f"select[name=name{i}]", name)
         page.fill(f"input[name=energy{i}]", e)
         page.fill(f"input[name=service{i}]", sv)
+    assert page.inner_text("#reservation-fee legend") == "预约费"  # the tariff's own reservation fee
+    page.fill("input[name=reservation_fee]", "1.5")
+    page.fill("input[name=reservation_per_minute]", "0.0125")
     page.click("#tariff-form button[type=submit]")
     page.wait_for_selector("#versions")
     assert "std-v1" in page.inner_text("#versions") and "1.2345" in page.inner_text("#versions")
     assert "尖" in page.inner_text("#versions")
+    assert page.inner_text("#versions td.reservation-fee") == "每次 1.5000 元 + 每分钟 0.0125 元"
+    with app.app_context():
+        v1 = tariffs.get(db.session, "std-v1")
+        assert v1 is not None and tariffs.reservation_of(v1) == {"fee_e4": 15_000, "per_minute_e4": 125}
     # the abnormal queue, the evidence, a forced settlement
     page.goto(base + "/orders/abnormal")
     assert "ab-s1" in page.inner_text("#orders")

@@ -42,7 +42,8 @@ def test_tariff_versions_assignment_and_schedule(app: Flask) -> None:
     assert c.get("/tariffs/").status_code == 200
     r = c.post("/tariffs/new", data={**TARIFF_FORM, "csrf_token": csrf_of(c, "/tariffs/new")})
     assert r.status_code == 303
-    r = c.post("/tariffs/new", data={**TARIFF_FORM, "energy1": "1.1", "csrf_token": csrf_of(c, "/tariffs/new")})
+    r = c.post("/tariffs/new", data={**TARIFF_FORM, "energy1": "1.1", "reservation_fee": "2",
+                                     "reservation_per_minute": "0.0125", "csrf_token": csrf_of(c, "/tariffs/new")})
     assert r.status_code == 303
     with app.app_context():
         v1, v2 = tariffs.get(db.session, "std-v1"), tariffs.get(db.session, "std-v2")
@@ -51,8 +52,18 @@ def test_tariff_versions_assignment_and_schedule(app: Flask) -> None:
         assert p["peak"]["energy_price_e4"] == 10234 and p["valley"]["service_price_e4"] == 4000
         assert v1.body["idle"] == {"grace_min": 15, "step_min": 30, "fen_per_step": 100, "cap_fen": 2000}
         assert {x["name"]: x for x in v2.body["periods"]}["peak"]["energy_price_e4"] == 11000
+        # the reservation fee: none on v1 (free), 2 CNY + 0.0125 CNY a minute on v2, beside the body
+        assert tariffs.reservation_of(v1) == {"fee_e4": 0, "per_minute_e4": 0}
+        assert tariffs.reservation_of(v2) == {"fee_e4": 20_000, "per_minute_e4": 125}
+        assert "reservation" not in v2.body
     page = c.get("/tariffs/").text
     assert "std-v1" in page and "std-v2" in page and "1.0234" in page
+    assert "每次 2.0000 元 + 每分钟 0.0125 元" in page and "免预约费" in page
+    # a new version from v2 starts with its fee; a fee with a fifth decimal is refused
+    assert 'name="reservation_per_minute" inputmode="decimal" value="0.0125"' in c.get("/tariffs/new?from=std-v2").text
+    r = c.post("/tariffs/new", data={**TARIFF_FORM, "reservation_per_minute": "0.00125",
+                                     "csrf_token": csrf_of(c, "/tariffs/new")})
+    assert r.status_code == 400 and "reservation fee" in r.text
     # a price with a fifth decimal is refused, not rounded
     r = c.post("/tariffs/new", data={**TARIFF_FORM, "energy0": "0.31255", "csrf_token": csrf_of(c, "/tariffs/new")})
     assert r.status_code == 400 and 'id="error"' in r.text

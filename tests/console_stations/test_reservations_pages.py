@@ -51,6 +51,13 @@ def test_rules_form_saves_audited_rules(app: Flask, client: FlaskClient, seeded:
     assert r.status_code == 400
     with app.app_context():
         assert service.get_rule(db.session, "ST-A").max_minutes == 45
+    # the fee from the tariff's own reservation fee (set in the tariff editor)
+    assert '<option value="tariff" >按电价中的预约费计</option>' in client.get("/stations/ST-A").text
+    r = client.post("/stations/ST-A/reservation-rules", data={**FORM, "fee_mode": "tariff", "csrf_token": token})
+    assert r.status_code == 200
+    with app.app_context():
+        assert service.get_rule(db.session, "ST-A").fee_mode == "tariff"
+    assert "按电价中的预约费计" in client.get("/stations/ST-A").text
 
 
 def test_read_only_roles_and_other_owners_cannot_change_rules(app: Flask, client: FlaskClient, seeded: dict) -> None:

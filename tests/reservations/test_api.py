@@ -12,10 +12,12 @@ from typing import Any
 
 from cloud.models import now_ms
 from cloud.reservations import service
+from cloud.tariffs import service as tariffs
 from jcproto import ErrorCode, Reply
 from tests.charging.conftest import Live
 from tests.charging.support import (
     ORIGIN,
+    TARIFF,
     balances,
     gun_entry,
     new_driver,
@@ -132,3 +134,29 @@ def test_every_reservation_operation_as_documented(live: Live) -> None:
     unseen = {(p, m) for p, m in MINE if not any((p, m, c) in x.check.seen for c in range(200, 300))}
     assert MINE and not unseen, sorted(unseen)
     assert now_ms() > 0
+
+
+def test_the_tariffs_reservation_fee_is_quoted_and_held_as_documented(live: Live) -> None:
+    app = live.app
+    x = Walk(app.test_client())
+    st = _online(live, "S9", {"P1-1": "available"})
+    st.answer = _ok
+
+    def priced(s: Any) -> str:  # 0.5000 CNY a reservation + 0.0125 CNY a minute, from the station's rules
+        v = tariffs.create(s, {**TARIFF, "reservation": {"fee_e4": 5_000, "per_minute_e4": 125}}, code="rsvapi")
+        tariffs.assign(s, "S9", v.tariff_id, effective_from=now_ms() - 1000)
+        service.set_rule(s, "S9", {**RULE, "fee_mode": "tariff", "max_minutes": 60}, actor="test")
+        return v.tariff_id
+
+    tid = seed(app, priced)
+    h, did = new_driver(x.client, live.wechat, "tariff-fee")
+    top_up(app, did, 1000)
+    terms = x("GET", f"{URL}/terms?gun_code=S9-P1-1&minutes=30", 200, headers=h)
+    assert (terms["fee_fen"], terms["fee_mode"], terms["fee_tariff_id"]) == (88, "tariff", tid)  # 87.5 fen, half up
+    assert terms["tariff_fee"] == {"fee_e4": 5_000, "per_minute_e4": 125}
+    assert x("GET", f"{URL}/terms?gun_code=S9-P1-1", 200, headers=h)["fee_fen"] == 125  # the longest: 60 minutes
+    r = x("POST", URL, 201, json={"gun_code": "S9-P1-1", "minutes": 30}, headers=h)
+    assert (r["fee_fen"], r["fee_state"], r["fee_tariff_id"]) == (88, "held", tid)
+    assert balances(app, did).held == 88
+    done = x("POST", f"{URL}/{r['reservation_id']}/cancel", 200, headers=h)
+    assert done["fee_state"] == "kept" and balances(app, did).cash == 1000 - 88  # refund_on_cancel false

@@ -5,7 +5,8 @@ cancel and no-show drawn too. Whatever happens, on SQLite and PostgreSQL: the le
 balances (double entry), no wallet goes negative, no fen is made or lost (each wallet is
 its top-ups less the fees kept, the service revenue is exactly the fees kept), a held fee is
 exactly the fees of the live reservations, and a gun and a driver hold one live reservation
-at most."""
+at most. The tariff's own reservation fee (mode `tariff`) is drawn too, and its arithmetic
+(per reservation plus per minute, rounded half up to the fen once) is a property of its own."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import itertools
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -26,13 +28,16 @@ from cloud.ledger import service as ledger
 from cloud.ledger.accounts import Kind
 from cloud.reservations import service
 from cloud.reservations.models import LIVE, Reservation
+from cloud.reservations.rules import Rule, fee_for, tariff_fee_fen
 from cloud.reservations.service import ReservationError
+from cloud.tariffs import service as tariffs
 from jcproto import ErrorCode, Reply
 from tests.cloud.support import writer_and_web
 from tests.reservations.support import (
     MIN,
     SETTINGS,
     T0,
+    TARIFF,
     Gateway,
     seed_station,
     top_up,
@@ -51,8 +56,9 @@ def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 RULES = st.fixed_dictionaries({
     "enabled": st.just(True), "max_minutes": st.just(60),
-    "fee_mode": st.sampled_from(["none", "fixed", "tariff_idle"]), "fee_fen": st.integers(1, 700),
+    "fee_mode": st.sampled_from(["none", "fixed", "tariff_idle", "tariff"]), "fee_fen": st.integers(1, 700),
     "refund_on_start": st.booleans(), "refund_on_cancel": st.booleans(), "keep_on_no_show": st.booleans()})
+PRICE = st.fixed_dictionaries({"fee_e4": st.integers(0, 50_000), "per_minute_e4": st.integers(0, 2_000)})
 OP = st.one_of(
     st.tuples(st.just("reserve"), st.integers(0, 3), st.integers(0, 2), st.integers(1, 60),
               st.sampled_from(["ok", "ok", "ok", "busy", "silent"])),
@@ -75,9 +81,9 @@ def _answer(outcome: str):  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(rule=RULES, wallets=st.lists(st.integers(0, 1500), min_size=4, max_size=4),
+@given(rule=RULES, price=PRICE, wallets=st.lists(st.integers(0, 1500), min_size=4, max_size=4),
        batches=st.lists(st.lists(OP, min_size=1, max_size=4), min_size=1, max_size=5))
-def test_money_is_conserved_and_no_wallet_goes_negative(shared: tuple[Engine, Engine], rule: dict,
+def test_money_is_conserved_and_no_wallet_goes_negative(shared: tuple[Engine, Engine], rule: dict, price: dict,
                                                         wallets: list[int], batches: list[list[tuple]]) -> None:
     writer, web = shared
     run = next(_runs)
@@ -85,6 +91,8 @@ def test_money_is_conserved_and_no_wallet_goes_negative(shared: tuple[Engine, En
     drivers = [f"m{run}d{i}" for i in range(4)]
     with Session(writer) as s, s.begin():
         seed_station(s, sid, {"P1-1": "available", "P1-2": "plugged", "P1-3": "available"}, rule=rule)
+        priced = tariffs.create(s, {**TARIFF, "reservation": price}, code=f"rsv{sid}").tariff_id
+        tariffs.assign(s, sid, priced, effective_from=T0 - MIN)
         for d, fen in zip(drivers, wallets, strict=True):
             if fen:
                 top_up(s, d, fen, f"prop:{d}")
@@ -125,6 +133,28 @@ def test_money_is_conserved_and_no_wallet_goes_negative(shared: tuple[Engine, En
         with ThreadPoolExecutor(len(batch)) as pool:
             list(pool.map(run_one, batch))
     _check(writer, sid, dict(zip(drivers, wallets, strict=True)))
+    if rule["fee_mode"] == "tariff":  # each fee is the tariff's for the minutes reserved, from that version
+        with Session(writer) as s:
+            for r in s.scalars(select(Reservation).where(Reservation.sid == sid)):
+                minutes = (r.until - r.created_at) // MIN
+                assert r.fee_fen == tariff_fee_fen(price["fee_e4"], price["per_minute_e4"], minutes)
+                assert r.fee_tariff_id == priced
+
+
+@settings(max_examples=300, deadline=None)
+@given(fee=st.integers(0, 10_000_000), per_minute=st.integers(0, 1_000_000), minutes=st.integers(0, 1440))
+def test_the_tariffs_reservation_fee_is_the_exact_sum_rounded_half_up_once(fee: int, per_minute: int,
+                                                                           minutes: int) -> None:
+    got = tariff_fee_fen(fee, per_minute, minutes)
+    exact = Fraction(fee + minutes * per_minute, 100)  # fen, exactly (100 units of CNY × 10,000 a fen)
+    assert got - Fraction(1, 2) <= exact < got + Fraction(1, 2)  # the nearest fen, a half going up
+    assert tariff_fee_fen(fee, per_minute, minutes + 1) >= got  # never less for longer
+    assert tariff_fee_fen(fee // 100 * 100, per_minute // 100 * 100, minutes) == fee // 100 + minutes * (
+        per_minute // 100)  # whole-fen prices: exact, nothing rounded
+    rule = Rule(enabled=True, fee_mode="tariff")
+    assert fee_for(rule, minutes, None, {"fee_e4": fee, "per_minute_e4": per_minute}) == got
+    assert fee_for(rule, minutes, None, None) == 0  # no tariff in force: no fee
+    assert fee_for(Rule(enabled=True, fee_mode="none"), minutes, None, {"fee_e4": fee, "per_minute_e4": 1}) == 0
 
 
 def _check(engine: Engine, sid: str, wallets: dict[str, int]) -> None:

@@ -14,10 +14,12 @@ from cloud.ledger.accounts import Kind
 from cloud.reservations import service
 from cloud.reservations.models import Reservation
 from cloud.reservations.service import ReservationError
+from cloud.tariffs import service as tariffs
 from tests.reservations.support import (
     MIN,
     SETTINGS,
     T0,
+    TARIFF,
     Gateway,
     refuse,
     seed_station,
@@ -246,6 +248,76 @@ def test_the_fee_from_the_tariff_is_its_idle_fee_for_the_time_held(engine: Engin
         assert service.terms(s, "d1", "S1-P1-1", 25, now=T0)["fee_fen"] == 150  # 3 started steps of 50
         assert service.terms(s, "d1", "S1-P1-1", 120, now=T0)["fee_fen"] == 300  # the cap
     assert _reserve(engine, Gateway(), minutes=25)["fee_fen"] == 150
+
+
+TARIFF_FEE = {"enabled": True, "max_minutes": 60, "fee_mode": "tariff"}
+
+
+def _tariff_with_fee(engine: Engine, fee_e4: int, per_minute_e4: int, *, at: int = T0 - MIN) -> str:
+    """A tariff version with a reservation fee, in force at S1 from `at`."""
+    with transactions(engine)() as s:
+        v = tariffs.create(s, {**TARIFF, "reservation": {"fee_e4": fee_e4, "per_minute_e4": per_minute_e4}},
+                           code="rsv")
+        tariffs.assign(s, "S1", v.tariff_id, effective_from=at)
+        return v.tariff_id
+
+
+@pytest.mark.parametrize("end, flags, fee_state", [
+    ("start", {"refund_on_start": True}, "refunded"), ("start", {"refund_on_start": False}, "kept"),
+    ("cancel", {"refund_on_cancel": True}, "refunded"), ("cancel", {"refund_on_cancel": False}, "kept"),
+    ("no_show", {"keep_on_no_show": True}, "kept"), ("no_show", {"keep_on_no_show": False}, "refunded"),
+])
+def test_the_tariffs_reservation_fee_is_quoted_held_and_kept_or_refunded_by_the_rules(
+        engine: Engine, end: str, flags: dict, fee_state: str) -> None:
+    _seed(engine, {**TARIFF_FEE, **flags})
+    tid = _tariff_with_fee(engine, 10_000, 150)  # 1.0000 CNY a reservation + 0.0150 CNY a minute
+    with Session(engine) as s:
+        t = service.terms(s, "d1", "S1-P1-1", 15, now=T0)
+    assert t["fee_fen"] == 123  # 1.2250 CNY, rounded half up to the fen once
+    assert (t["fee_mode"], t["fee_tariff_id"], t["tariff_fee"]) == ("tariff", tid,
+                                                                    {"fee_e4": 10_000, "per_minute_e4": 150})
+    gw = Gateway()
+    v = _reserve(engine, gw, minutes=15)
+    assert (v["fee_fen"], v["fee_state"], v["fee_tariff_id"]) == (123, "held", tid)
+    b = _bal(engine, "d1")
+    assert (b.cash, b.held) == (877, 123)
+    rid = v["reservation_id"]
+    if end == "start":
+        with transactions(engine)() as s:
+            service.on_started(s, rid, "o-1", now=T0 + 5 * MIN)
+    elif end == "cancel":
+        service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid, now=T0 + 5 * MIN)
+    else:
+        assert service.expire_due(transactions(engine), SETTINGS, T0 + 15 * MIN) == 1
+    assert _row(engine, rid).fee_state == fee_state
+    kept = 123 if fee_state == "kept" else 0
+    b = _bal(engine, "d1")
+    assert (b.cash, b.held) == (1000 - kept, 0) and _revenue(engine) == kept
+    with Session(engine) as s:
+        assert ledger.verify(s) == []
+
+
+def test_a_tariff_without_a_reservation_fee_reserves_free(engine: Engine) -> None:
+    _seed(engine, TARIFF_FEE)  # the seeded tariff sets no reservation fee
+    with Session(engine) as s:
+        t = service.terms(s, "d1", "S1-P1-1", 60, now=T0)
+    assert (t["fee_fen"], t["tariff_fee"]) == (0, {"fee_e4": 0, "per_minute_e4": 0})
+    v = _reserve(engine, Gateway(), minutes=60)
+    assert (v["state"], v["fee_fen"], v["fee_state"]) == ("active", 0, "none")
+    assert _bal(engine, "d1").cash == 1000
+
+
+def test_a_reservation_keeps_the_fee_of_the_version_in_force_when_made(engine: Engine) -> None:
+    _seed(engine, TARIFF_FEE)
+    old = _tariff_with_fee(engine, 0, 200)  # 0.02 CNY a minute: 30 fen for 15 minutes
+    v = _reserve(engine, Gateway(), minutes=15)
+    new = _tariff_with_fee(engine, 5_000, 200, at=T0 + MIN)  # the next version, 50 fen more
+    with Session(engine) as s:
+        assert service.terms(s, "d2", "S1-P1-2", 15, now=T0 + 2 * MIN)["fee_fen"] == 80
+        assert service.terms(s, "d2", "S1-P1-2", 15, now=T0 + 2 * MIN)["fee_tariff_id"] == new
+        assert (service.get_view(s, "d1", v["reservation_id"])["fee_fen"], v["fee_tariff_id"]) == (30, old)
+    service.expire_due(transactions(engine), SETTINGS, T0 + 15 * MIN)
+    assert _revenue(engine) == 30
 
 
 def test_rules_are_audited(engine: Engine) -> None:

@@ -59,6 +59,20 @@ def test_details_show_packs_ready_now_and_predicted_and_the_slots(engine: Engine
     assert v["slots"][3]["packs"] == {"NIO-75": 2} and v["slots"][0]["bays_free"] == 2
 
 
+def test_the_tariffs_reservation_fee_prices_a_slot_for_the_minutes_to_its_end(engine: Engine) -> None:
+    from cloud.tariffs import service as tariffs
+    from tests.reservations.support import TARIFF
+
+    _seed(engine, rule={"enabled": True, "max_minutes": 60, "fee_mode": "tariff", "keep_on_no_show": True})
+    with _tx(engine)() as s:  # 0.50 CNY a booking + 0.0125 CNY a minute
+        v = tariffs.create(s, {**TARIFF, "reservation": {"fee_e4": 5_000, "per_minute_e4": 125}}, code="swrsv")
+        tariffs.assign(s, "SW1", v.tariff_id, effective_from=T0 - MIN)
+    with Session(engine) as s:  # the slot ending 20 minutes on: 0.75 CNY
+        assert service.details(s, "SW1", now=T0)["slots"][1]["fee_fen"] == 75
+    b = _book(engine)
+    assert (b["fee_fen"], b["fee_state"]) == (75, "held") and _bal(engine, "d1").held == 75
+
+
 def test_book_holds_the_fee_and_takes_a_pack_and_a_bay(engine: Engine) -> None:
     _seed(engine)
     b = _book(engine)

@@ -54,6 +54,38 @@ def test_invalid_bodies_are_refused(s: Session, bad: object) -> None:
     assert e.value.code == "invalid_tariff"
 
 
+def test_the_reservation_fee_is_versioned_and_never_in_the_body_the_gateway_gets(s: Session) -> None:
+    from jcproto import build_command
+
+    free = service.create(s, body(), code="std")
+    v2 = service.create(s, {**body(), "reservation": {"fee_e4": 20_000, "per_minute_e4": 125}}, code="std")
+    v3 = service.create(s, {**body(), "reservation": {"per_minute_e4": 300}}, code="std")
+    assert [service.reservation_of(v) for v in (free, v2, v3)] == [
+        {"fee_e4": 0, "per_minute_e4": 0}, {"fee_e4": 20_000, "per_minute_e4": 125}, {"fee_e4": 0, "per_minute_e4": 300}]
+    for v in (free, v2, v3):  # the protocol's tariff object as before: set_tariff is built and checked by jcproto
+        assert "reservation" not in v.body
+        build_command("set_tariff", {"tariff": v.body}, expires_at=2_000_000_000_000)
+    assert v2.body == {**free.body, "id": v2.tariff_id}
+    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 1, 1, 0))
+    service.assign(s, "S1", v3.tariff_id, effective_from=ms(2026, 2, 1, 0))
+    s.flush()
+    s.expire_all()  # read back from the database: a new version left the older ones' fees alone
+    old = service.version_in_force(s, "S1", ms(2026, 1, 15, 9))
+    new = service.version_in_force(s, "S1", ms(2026, 2, 15, 9))
+    assert old is not None and new is not None and (old.tariff_id, new.tariff_id) == (v2.tariff_id, v3.tariff_id)
+    assert service.reservation_of(old) == {"fee_e4": 20_000, "per_minute_e4": 125}
+    assert service.reservation_of(new) == {"fee_e4": 0, "per_minute_e4": 300}
+
+
+@pytest.mark.parametrize("bad", [{"fee_e4": -1}, {"per_minute_e4": 1_000_001}, {"fee_e4": 10_000_001},
+                                 {"fee_e4": 1.5}, {"fee_e4": True}, {"fen": 100}, [100], "1.00"])
+def test_invalid_reservation_fees_are_refused(s: Session, bad: object) -> None:
+    with pytest.raises(TariffServiceError) as e:
+        service.create(s, {**body(), "reservation": bad}, code="std")
+    assert e.value.code == "invalid_reservation_fee"
+    assert service.versions(s, "std") == []
+
+
 def test_in_force_follows_assignments_history_is_kept(s: Session) -> None:
     v1 = service.create(s, body(), code="std")
     v2 = service.create(s, body(15000), code="std")

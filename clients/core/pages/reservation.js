@@ -20,6 +20,17 @@ function createReservation(ctx) {
 
   function outcome(refund) { return ctx.t(refund ? 'fee_refunded' : 'fee_kept'); }
 
+  // How the tariff's own reservation fee is made up (fee mode `tariff`): '' when it is free or
+  // the fee comes from elsewhere (the rules' fixed fee, the tariff's idle fee).
+  function basisOf(t) {
+    const p = t.tariff_fee;
+    if (!p || (!p.fee_e4 && !p.per_minute_e4)) return '';
+    const parts = [];
+    if (p.fee_e4) parts.push(ctx.t('reserve_fee_each', { price: f.yuanE4(p.fee_e4) }));
+    if (p.per_minute_e4) parts.push(ctx.t('reserve_fee_per_minute', { price: f.yuanE4(p.per_minute_e4) }));
+    return ctx.t('reserve_fee_basis', { parts: parts.join(' + '), minutes: t.minutes });
+  }
+
   function termsViewOf(t) {
     if (!t.enabled) return { enabled: false, note: ctx.t('reserve_disabled') };
     let note = '';
@@ -28,6 +39,7 @@ function createReservation(ctx) {
     return {
       enabled: true, blocked: Boolean(t.suspended_until || t.held_until), note,
       fee: t.fee_fen ? f.yuan(t.fee_fen) : ctx.t('reserve_free'),
+      basis: basisOf(t),
       rules: t.fee_fen ? [ctx.t('reserve_rules_start', { outcome: outcome(t.refund_on_start) }),
         ctx.t('reserve_rules_cancel', { outcome: outcome(t.refund_on_cancel) }),
         ctx.t('reserve_rules_no_show', { outcome: outcome(!t.keep_on_no_show) })] : [],

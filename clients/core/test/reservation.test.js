@@ -109,3 +109,29 @@ test('scan: a start refused on a reserved gun offers the free gun the API sugges
   assert.deepEqual(vm.state.nearestGun, { sid: 'S1', gun: 'P1-2', code: 'S1-P1-2', name: '2 号枪' });
   assert.equal(vm.state.nearestGunText, '改用空闲的 2 号枪');
 });
+
+test("reservation: the tariff's own reservation fee is shown with how it is made up, in both languages", async () => {
+  const priced = Object.assign({}, TERMS, { fee_fen: 123, fee_mode: 'tariff', fee_tariff_id: 'rsv-v1',
+    tariff_fee: { fee_e4: 10000, per_minute_e4: 150 } });
+  const routes = { 'GET /reservations/terms': (req) => Object.assign({}, priced, { minutes: Number(req.query.minutes || 45) }) };
+  const vm = P.reservation.createReservation(context(routes).ctx);
+  await vm.load('S1-P1-1');
+  assert.equal(vm.state.termsView.fee, '¥1.23');
+  assert.equal(vm.state.termsView.basis, '按电价计：每次 ¥1.00 + 每分钟 ¥0.015，共 15 分钟，合计四舍五入到分');
+  const enCtx = context(routes).ctx;
+  enCtx.setLang('en');
+  const en = P.reservation.createReservation(enCtx);
+  await en.load('S1-P1-1');
+  assert.equal(en.state.termsView.basis,
+    'From the tariff: ¥1.00 a reservation + ¥0.015 a minute, for 15 min, the total rounded to 0.01 CNY');
+  // only a per-minute part; and a free tariff or a fee from elsewhere says nothing more
+  const perMinute = P.reservation.createReservation(context({ 'GET /reservations/terms':
+    Object.assign({}, priced, { tariff_fee: { fee_e4: 0, per_minute_e4: 125 } }) }).ctx);
+  await perMinute.load('S1-P1-1');
+  assert.equal(perMinute.state.termsView.basis, '按电价计：每分钟 ¥0.0125，共 15 分钟，合计四舍五入到分');
+  for (const other of [{ tariff_fee: { fee_e4: 0, per_minute_e4: 0 }, fee_fen: 0 }, { tariff_fee: null, fee_mode: 'fixed' }]) {
+    const vm2 = P.reservation.createReservation(context({ 'GET /reservations/terms': Object.assign({}, priced, other) }).ctx);
+    await vm2.load('S1-P1-1');
+    assert.equal(vm2.state.termsView.basis, '');
+  }
+});

@@ -60,7 +60,8 @@ FEES = {"none": lambda: _("no fee"), "held": lambda: _("held"), "refunded": lamb
 RELEASES = {"none": lambda: "", "pending": lambda: _("waiting for the station's word"),
             "confirmed": lambda: _("released")}
 MODES = {"none": lambda: _("no fee"), "fixed": lambda: _("fixed fee"),
-         "tariff_idle": lambda: _("the tariff's idle fee for the time held")}
+         "tariff_idle": lambda: _("the tariff's idle fee for the time held"),
+         "tariff": lambda: _("the tariff's reservation fee")}
 
 
 @bp.app_context_processor

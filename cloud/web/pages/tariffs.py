@@ -1,5 +1,6 @@
 """Tariffs (电价): every version (never edited: a change is a new version), time-of-use
-periods 尖峰平谷 with prices to 0.0001 CNY, idle fee; assignments to stations, the future ones
+periods 尖峰平谷 with prices to 0.0001 CNY, idle fee, reservation fee (预约费: per reservation and
+per minute reserved, to 0.0001 CNY; a cloud-side charge, not sent to the gateway); assignments to stations, the future ones
 being the scheduled price changes (调价任务) that `jc-cloud jobs` sends to the gateway ahead
 of their time. Each shows whether the gateway acknowledged it; a future one can be cancelled
 (kept, marked, withdrawn from the gateway by the same job)."""
@@ -90,6 +91,15 @@ def _body(form: Any) -> dict[str, Any]:
             body["idle"] = {k: int(form.get(f"idle_{k}") or "") for k in ("grace_min", "step_min", "fen_per_step", "cap_fen")}
         except ValueError as exc:
             raise tariffs.TariffServiceError("invalid_idle", "idle fee: whole numbers") from exc
+    reservation = {}
+    for key, field in (("fee_e4", "reservation_fee"), ("per_minute_e4", "reservation_per_minute")):
+        text = (form.get(field) or "").strip()
+        try:
+            reservation[key] = tariffs.price_e4(text) if text else 0
+        except tariffs.TariffServiceError as exc:
+            raise tariffs.TariffServiceError(
+                "invalid_reservation_fee", f"reservation fee {text!r}: CNY with at most 4 decimals") from exc
+    body["reservation"] = reservation
     return body
 
 
@@ -106,7 +116,8 @@ def create() -> Any:
                 row = tariffs.create(s, _body(form), code=(form.get("code") or "").strip(),
                                      name=(form.get("name") or "").strip()[:128] or None, created_by=access.actor())
                 audit.record(s, access.actor(), "tariff.create", f"tariff:{row.tariff_id}",
-                             {"body": row.body, "name": row.name}, ip=access.client_ip())
+                             {"body": row.body, "name": row.name, "reservation": tariffs.reservation_of(row)},
+                             ip=access.client_ip())
         except tariffs.TariffServiceError as e:
             error = e
         else:

@@ -8,6 +8,7 @@
 // notifications" on the messages page does the same. Read state: the unread badge on Me's
 // "my messages", a tapped message marked read, "mark all read"; the reminder lead time on
 // Me, whose tap asks for the reminder template before saving (read back from the database).
+// The reserve page shows the tariff's reservation fee and how it is made up before the tap.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
@@ -80,6 +81,9 @@ test('consent: the reserve tap asks for the reminder and notice templates, then 
   const comp = h.page('reservation');
   await comp.instance.onLoad({ g: E.JC_GUN_CODE });
   await h.simulate.sleep(50);
+  // the tariff's reservation fee and how it is made up, before the tap
+  assert.equal(h.text(comp, '.reserve-form .fee'), '¥1.23');
+  assert.equal(h.text(comp, '.fee-basis'), '按电价计：每次 ¥1.00 + 每分钟 ¥0.015，共 15 分钟，合计四舍五入到分');
   events.length = 0;
   answer = 'accept';
   const r = await comp.instance.reserve();
