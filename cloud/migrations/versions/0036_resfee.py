@@ -8,7 +8,7 @@ widening one only relaxes it, so on SQLite the schema text is changed as 0018_co
 does (why there). Downgrade turns rules of mode `tariff` into `none` before narrowing it.
 
 Revision ID: 0036_resfee
-Revises: 0026_poll
+Revises: 0034_inbox2
 Create Date: 2026-12-02
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0036_resfee"
-down_revision: str | None = "0026_poll"
+down_revision: str | None = "0034_inbox2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
