@@ -32,7 +32,7 @@ def _rule(conn, sid: str, mode: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_old_versions_reserve_free_and_the_mode_tariff_comes_and_goes(engine: Engine) -> None:
-    _to(engine, "0026_poll", down=True)
+    _to(engine, "0034_inbox2", down=True)
     with Session(engine) as s, s.begin():  # the stations table is the same before and after
         stations.set_station(s, "S1", name="一")
         stations.set_station(s, "S2", name="二")
@@ -49,7 +49,7 @@ def test_old_versions_reserve_free_and_the_mode_tariff_comes_and_goes(engine: En
         _rule(conn, "S2", "fixed")
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text("UPDATE reservation_rules SET fee_mode = 'other' WHERE sid = 'S2'"))
-    _to(engine, "0026_poll", down=True)
+    _to(engine, "0034_inbox2", down=True)
     with engine.begin() as conn:
         modes = dict(conn.execute(text("SELECT sid, fee_mode FROM reservation_rules")).all())
         assert modes == {"S1": "none", "S2": "fixed"}
