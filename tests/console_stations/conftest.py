@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from cloud import create_app
 from cloud.db import db
 from tests.console.conftest import cheap_argon2, make_app  # noqa: F401  (fixture)
-from tests.console_stations.support import seed
+from tests.console_stations.support import midday_zone, seed
 from tests.support.databases import db_url, engine, pg_url  # noqa: F401  (fixtures)
 
 DB = "console.sqlite"
@@ -31,7 +31,7 @@ def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     saved = service.HASHER
     service.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # as cheap_argon2
     try:
-        seed_app = make_app(where)
+        seed_app = make_app(where, CONSOLE_TIMEZONE=midday_zone())
         facts = seed(seed_app)
         with seed_app.app_context():
             db.engine.dispose()  # the last connection closes: SQLite folds its WAL into the file
@@ -51,7 +51,8 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeded_file: tuple[Path
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{seeded_file[0]}{suffix}").exists():
             shutil.copy(f"{seeded_file[0]}{suffix}", tmp_path / f"{DB}{suffix}")
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / DB}", "CA_DIR": str(tmp_path / "ca")})
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / DB}", "CA_DIR": str(tmp_path / "ca"),
+                       "CONSOLE_TIMEZONE": midday_zone()})
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ and stores the reply on the command's row as ingest does when the `reply` arrive
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,16 @@ from cloud.stations.service import set_gun, set_station
 from tests.console.support import make_operator
 
 MIN = 60_000
+
+
+def midday_zone() -> str:
+    """A fixed-offset zone where it is now about noon: the seed's sessions of the last three
+    hours are then "today" whenever the suite runs (in Asia/Shanghai they fall on yesterday
+    between 00:00 and 03:00, 16:00-19:00 UTC)."""
+    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12..11 hours east of UTC
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # Etc/GMT's sign is inverted
+
+
 SESS_A1 = "5e55a001-0000-4000-8000-000000000001"
 
 
