@@ -58,6 +58,8 @@ STEPS = [  # (label, from, to, threshold the load crosses)
 TARGET_S = {"tcp": 0.5, "rtu9600": 1.0}
 TURNAROUND_S = 0.005
 FLOOR_RATIO_TARGET = 1.1  # RTU: per-gun p99 within 1.1x the line's floor (issue 8)
+DEFAULT_RTU_METER_PERIOD_S = 0.1  # the gateway's [meter] fast_period_s on a 9600-baud line
+GUN_READ_REGISTERS = 25  # a gun's input block, read in one request (docs/load-control.md)
 
 
 def limit_for(level: str, rated_w: int) -> int:
@@ -79,6 +81,14 @@ def rtu_floor_s(n_writes: int, baud: int = 9600) -> float:
     read = (rtu_request_bytes(3) + rtu_response_bytes(3, 2) + 7) * ct + TURNAROUND_S
     write = (rtu_request_bytes(16, 2) + rtu_response_bytes(16) + 7) * ct + TURNAROUND_S
     return read + (n_writes - 1) * write
+
+
+def longest_exchange_s(baud: int = 9600) -> float:
+    """The longest exchange the gateway makes on the bench's line: a gun's one-snapshot read of
+    its 25 input registers (FC 04), with its gaps and the simulator's turnaround. A meter
+    reading due meanwhile waits for it."""
+    ct = wire_time(1, baud)
+    return (rtu_request_bytes(4) + rtu_response_bytes(4, GUN_READ_REGISTERS) + 7) * ct + TURNAROUND_S
 
 
 def limit_writes(entries: list[dict[str, Any]]) -> list[tuple[float, tuple[int, int], int]]:
@@ -134,8 +144,10 @@ def run_step(sim: SimProcess, guns: list[tuple[int, int]], rated: dict[int, int]
                 writes[gun] = writes.get(gun, 0) + 1
                 if watts == limit_for(level, rated[gun[0]]) and gun not in first:
                     first[gun] = t - t0
+            # The gateway's first sampling of the new load: its meter read of S total.
+            sampled = next((e["t"] for e in entries if e["kind"] == "meter_read" and e["t"] >= t0), None)
             if len(first) == len(guns) or time.monotonic() > deadline:
-                return {"t0": t0, "load_pct": loads[0]["load_pct"], "crossed": crossed,
+                return {"t0": t0, "load_pct": loads[0]["load_pct"], "crossed": crossed, "sampled": sampled,
                         "reactions": first, "missing": [g for g in guns if g not in first],
                         "writes": writes, "log": entries}
         elif time.monotonic() > deadline:
@@ -204,6 +216,22 @@ def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
             row["last_gun_p99_floor_ratio"] = (round(percentile(last, 99) / rtu_floor_s(r["guns"]), 3)
                                                if last else None)
             row["met_floor"] = p99 <= FLOOR_RATIO_TARGET * rtu_floor_s(r["guns"])
+            # The same reactions split in two: the wait for the gateway's next reading of the
+            # meter (its sampling period plus the exchange the line is in the middle of, which
+            # RS-485 cannot interrupt), and from that reading on, which the line's floor bounds.
+            waits = [s["sampled"] - s["t0"] for s in steps if s.get("sampled") is not None]
+            from_read = [v - (s["sampled"] - s["t0"]) for s in steps if s.get("sampled") is not None
+                         for v in s["reactions"].values()]
+            if waits and from_read:
+                meter_period = r.get("meter_period_s") or DEFAULT_RTU_METER_PERIOD_S
+                bound = meter_period + longest_exchange_s()
+                fr99 = percentile(from_read, 99)
+                row.update({"sample_wait_p50_s": round(percentile(waits, 50), 3),
+                            "sample_wait_p99_s": round(percentile(waits, 99), 3),
+                            "sample_wait_bound_s": round(bound, 3),
+                            "from_read_p99_s": round(fr99, 3),
+                            "from_read_floor_ratio": round(fr99 / rtu_floor_s(r["guns"]), 3),
+                            "met_from_read_floor": fr99 <= FLOOR_RATIO_TARGET * rtu_floor_s(r["guns"])})
         out.append(row)
     return out
 
@@ -211,7 +239,8 @@ def summarise(r: dict[str, Any]) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]], cases: list[dict[str, Any]]) -> str:
     head = ["transport", "crossing", "n", "p50 per gun", "p99 per gun", "target", "p99 / target",
             "met (p50 / p99)", "last gun p50", "last gun p99", "RTU wire floor (1st / last gun)",
-            "p99 / floor (per gun; last gun)", "limit writes per gun"]
+            "p99 / floor (per gun; last gun)", "limit writes per gun",
+            "wait for the meter reading p50 / p99 (bound)", "from that reading: p99 per gun / floor"]
     body = []
     for r in rows:
         floor = f"{r['floor_first_s']} / {r['floor_last_s']} s" if "floor_last_s" in r else "-"
@@ -221,8 +250,12 @@ def markdown(rows: list[dict[str, Any]], cases: list[dict[str, Any]]) -> str:
                      f"{r['last_gun_p50_s']} s", f"{r['last_gun_p99_s']} s", floor,
                      (f"{r['p99_floor_ratio']}; {r['last_gun_p99_floor_ratio']} (≤ {FLOOR_RATIO_TARGET}: "
                       f"{'yes' if r['met_floor'] else 'NO'})") if "p99_floor_ratio" in r else "-",
-                     r["writes_per_gun"]])
-    text = table(head, body, "llrrrrrlrrrrr")
+                     r["writes_per_gun"],
+                     (f"{r['sample_wait_p50_s']} / {r['sample_wait_p99_s']} s (≤ {r['sample_wait_bound_s']} s)"
+                      if "sample_wait_p99_s" in r else "-"),
+                     (f"{r['from_read_p99_s']} s; {r['from_read_floor_ratio']} (≤ {FLOOR_RATIO_TARGET}: "
+                      f"{'yes' if r['met_from_read_floor'] else 'NO'})" if "from_read_p99_s" in r else "-")])
+    text = table(head, body, "llrrrrrlrrrrrrr")
     notes = []
     for r in rows:
         if r["missing"] or r["not_crossed"]:

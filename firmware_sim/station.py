@@ -33,7 +33,8 @@ log = logging.getLogger("firmware_sim")
 MAX_STEP_S = 2.0
 # The activity log (GET /log) keeps this many entries, oldest dropped first.
 ACTIVITY_MAX = 20_000
-ACTIVITY_KINDS = ("write", "base_load", "load")
+ACTIVITY_KINDS = ("write", "base_load", "load", "meter_read")
+S_TOTAL_ADDRESS = meter_field("s_total")[0]
 
 
 @dataclass
@@ -279,6 +280,9 @@ class Station:
         if unit == self.scenario.meter.unit:
             regs = self.meter.read(address, count)
             table = "input"
+            if address <= S_TOTAL_ADDRESS < address + count:
+                self._note("meter_read", unit=unit, address=address, count=count,
+                           s_total_va=round(self.meter.s_total_va, 1))
         else:
             regs = self.piles[unit].read(table, address, count)
         self._apply_overrides(unit, table, address, regs)

@@ -72,8 +72,11 @@ class FrameWaker:
             return
         remaining = self._remaining()
         if data and remaining > SLACK_BYTES:
+            # Listen again SLACK_BYTES before the end: the loop's timers fire up to a
+            # millisecond late, and the last bytes must be read as they arrive (the line's
+            # 3.5-character silence is counted from then).
             self.loop.remove_reader(self._fd)
-            self._timer = self.loop.call_later(remaining * self.char_s, self._resume)
+            self._timer = self.loop.call_later((remaining - SLACK_BYTES) * self.char_s, self._resume)
 
     def _resume(self) -> None:
         self._timer = None

@@ -1,5 +1,5 @@
-"""The activity log (GET /log): timestamped writes, base-load steps and the meter's load change,
-which the benches use to time a gateway's reaction."""
+"""The activity log (GET /log): timestamped writes, base-load steps, the meter's load change and
+its S-total reads, which the benches use to time a gateway's reaction."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 from firmware_sim import scenario as scenarios
 from firmware_sim.app import Options, SimApp
 from firmware_sim.clock import ManualClock
-from firmware_sim.registers import pile_field
-from firmware_sim.station import Station
+from firmware_sim.registers import meter_field, pile_field
+from firmware_sim.station import S_TOTAL_ADDRESS, Station
 
 LIMIT_G1, _ = pile_field("holding", "power_limit", 1)
+_, S_TOTAL = meter_field("s_total")
 
 
 def test_writes_base_load_steps_and_the_load_change_are_logged(clock: ManualClock,
@@ -40,6 +41,24 @@ def test_writes_base_load_steps_and_the_load_change_are_logged(clock: ManualCloc
     assert after[0]["kw"] == 100.0 and after[0]["source"] == "api"
     assert after[1]["t"] == clock.real() and after[1]["load_pct"] > before + 40
     assert after[1]["load_pct"] == round(station.meter.load_pct, 3)
+
+
+def test_meter_reads_of_s_total_are_logged_with_what_they_carry(clock: ManualClock,
+                                                                 station: Station) -> None:
+    unit = station.scenario.meter.unit
+    address = S_TOTAL_ADDRESS
+    station.set_base_load(100.0)
+    clock.advance(0.5)
+    station.tick()
+    seq = station.activity_since(since=10**9)["last_seq"]
+    regs = station.read(unit, "input", address - 2, 4)
+    station.read(unit, "input", 0, 2)  # not covering S total: not logged
+    station.read(1, "input", address, 2)  # a pile's register at the same address: not logged
+    log = station.activity_since(since=seq)["entries"]
+    assert [(e["kind"], e["unit"], e["address"], e["count"]) for e in log] == [
+        ("meter_read", unit, address - 2, 4)]
+    assert log[0]["s_total_va"] == round(station.meter.s_total_va, 1)
+    assert S_TOTAL.decode(regs[2:4]) == station.meter.values()["s_total"]  # the same moment's value
 
 
 def test_filters_and_bounds(clock: ManualClock, station: Station) -> None:
