@@ -40,7 +40,7 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports", "shared-piles")
+OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports", "shared-piles", "messages")
 PUBLIC = ("stations", "guns", "swap-stations")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
@@ -222,10 +222,26 @@ def seed_shared_pile(app: Flask, who: Someone) -> str:
         return str(pile.id)
 
 
+def seed_message(app: Flask, who: Someone) -> str:
+    """A notice in their inbox (the row cloud.community.inbox.publish_notice leaves for each
+    addressee), with a long id for the same reason as a shared pile's."""
+    from cloud.community.models import DriverMessage
+
+    n = next(_guns)
+    with app.app_context(), db.transaction() as s:
+        m = DriverMessage(id=8_100_000 + n, driver_id=str(who.id), kind="notice", ref=f"apiqa-{n}",
+                          title_zh=f"{who.name} 通知", title_en=f"{who.name} notice", body_zh=f"{who.name} secret",
+                          body_en=f"{who.name} secret", send="off")
+        s.add(m)
+        s.flush()
+        return str(m.id)
+
+
 SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation,
                                                       "swap-bookings": seed_swap_booking,
                                                       "gun-reports": seed_gun_report,
-                                                      "shared-piles": seed_shared_pile}
+                                                      "shared-piles": seed_shared_pile,
+                                                      "messages": seed_message}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:
