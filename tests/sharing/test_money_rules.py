@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -175,7 +174,8 @@ def test_a_shared_order_is_no_settlement_item_of_its_station(engine: Engine) -> 
         settlement.take_in(s)
         items = s.scalars(select(SettlementItem).where(SettlementItem.sid.in_([home, near]))).all()
         assert {i.order_id for i in items} == {"st-plain"}
-        st = settlement.statement(s, date.today().isoformat(), sids={home, near})
+        # the day the items were booked on (the settlement's zone, not this machine's date)
+        st = settlement.statement(s, items[0].day, sids={home, near})
         assert set(st.by_station()) == {near}
         assert settlement.take_in(s) == 0  # and nothing is left to take in on the next round
 
