@@ -55,16 +55,17 @@ def served(app: Flask, broker: Broker) -> Iterator[tuple[Flask, str, Any]]:
         engine.dispose()
 
 
-def minute(ms: int) -> str:
-    """The console's localtime for `ms` is Babel's medium format; its hour and minute are
-    enough to recognise it."""
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+def minute(ms: int, zone: str) -> str:
+    """The console's localtime for `ms` (in its CONSOLE_TIMEZONE) is Babel's medium format;
+    its hour and minute are enough to recognise it."""
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(zone)).strftime("%H:%M")
 
 
 def test_orderly_sessions_on_the_station_and_gun_pages(
     served: tuple[Flask, str, Any], broker: Broker, browser: Any
 ) -> None:
     app, base, engine = served
+    zone = app.config["CONSOLE_TIMEZONE"]
     st = FakeStation(broker, SID).connect()
     now = int(time.time() * 1000)
     departure, finish = now + 6 * 3_600_000, now + 4 * 3_600_000
@@ -111,7 +112,7 @@ def test_orderly_sessions_on_the_station_and_gun_pages(
     assert row.get_attribute("class") == "orderly"
     assert row.locator(".delivered").inner_text() == "4.25"
     assert row.locator(".wanted").inner_text() == "30"
-    assert minute(departure) in row.locator(".departure").inner_text()
+    assert minute(departure, zone) in row.locator(".departure").inner_text()
     assert row.locator(".plan").inner_text() == "按计划"
     other = page.locator(f"#running tr[data-session='{plain}']")
     assert "非有序充电" in other.inner_text() and other.locator(".delivered").inner_text() == "1.5"
@@ -126,8 +127,8 @@ def test_orderly_sessions_on_the_station_and_gun_pages(
         page.inner_text("#orderly-wanted") == "30"
         and page.inner_text("#orderly-delivered") == "4.25"
     )
-    assert minute(departure) in page.inner_text("#orderly-departure")
-    assert minute(finish) in page.inner_text("#orderly-finish")
+    assert minute(departure, zone) in page.inner_text("#orderly-departure")
+    assert minute(finish, zone) in page.inner_text("#orderly-finish")
     assert "有序充电" in page.inner_text("main")
     _shoot(page, "gun-orderly-zh")
     late = {**plan, "status": "cannot_meet", "expected_wh": 21_500, "finish_at": None}
