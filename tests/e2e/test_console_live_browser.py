@@ -237,7 +237,7 @@ def test_gun_page_follows_a_session_and_stops_it(chain: Chain) -> None:
     # the car leaves; the order is billed and listed with its total
     c.sim.control("POST", "/piles/3/guns/1/unplug")
     total = _wait(lambda: c.query(lambda s: s.scalar(select(Order.total_fen).where(
-        Order.order_id == order_id, Order.state == "settled"))), 40, "the order settled with a total")
+        Order.order_id == order_id, Order.state == "settled"))), 90, "the order settled with a total")
     page.goto(f"{c.base}/orders/")
     row = page.locator("tr", has=page.locator(f"a:text-is('{order_id}')"))
     assert row.count() == 1

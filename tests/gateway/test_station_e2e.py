@@ -148,7 +148,9 @@ def test_fault_mid_session_ends_it(tmp_path):
         sim.control("POST", f"/piles/{AC22}/guns/1/plug")
         gw.wait(lambda s: GatewayProcess.gun(s, "P2-1")["state"] == "charging", what="charging")
         sim.control("POST", f"/piles/{AC22}/faults", {"fault": "over_temperature"})
-        recs = gw.wait_records(lambda r: any(x["type"] == "session_ended" for x in r), what="ended by fault")
+        # the session's end and the fault's event may be recorded a moment apart: wait for both
+        recs = gw.wait_records(lambda r: any(x["type"] == "session_ended" for x in r)
+                               and any(x.get("kind") == "fault_raised" for x in r), what="ended by fault")
         assert [x["stop_reason"] for x in recs if x["type"] == "session_ended"] == ["fault"]
         raised = gw.events("fault_raised")
         assert raised and raised[0]["gun"] == "P2-1" and raised[0]["detail"]["faults"] == ["over_temperature"]
