@@ -265,7 +265,8 @@ class Demo:
         since = (datetime.now(TZ) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         self.tariff_since_ms = int(since.timestamp() * 1000)
         cmds += [["tariff", "create", str(body), "--code", TARIFF_CODE, "--name", "演示分时电价 demo time-of-use"],
-                 ["tariff", "assign", SID, self.tariff_id, "--from", since.isoformat(timespec="minutes")],
+                 ["tariff", "assign", SID, self.tariff_id, "--from", since.isoformat(timespec="minutes"),
+                  "--backdate"],  # the fresh station's first tariff: a start in the past needs saying so
                  ["station", "qr", SID, "--out", str(self.workdir / "qr")]]
         out = self.cli_batch(cmds)
         if f"{SID}: {self.tariff_id} from" not in out:
