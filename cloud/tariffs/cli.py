@@ -53,7 +53,7 @@ def create_cmd(file: Path, code: str, name: str | None) -> None:
 @tariff_group.command("assign")
 @click.argument("sid")
 @click.argument("tariff_id")
-@click.option("--from", "start", default=None, help="ISO time with offset, now or later; default now.")
+@click.option("--from", "start", default=None, help="ISO time with offset, now or in the future; default now.")
 @click.option("--backdate", is_flag=True,
               help="Take a --from in the past: only for a station's first tariff (nothing billed yet to rewrite).")
 @with_appcontext

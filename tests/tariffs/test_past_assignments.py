@@ -43,7 +43,7 @@ def test_the_service_refuses_a_past_start_and_keeps_now(s: Session) -> None:
     with pytest.raises(TariffServiceError):
         service.assign(s, "S1", v, effective_from=now - service.PAST_GRACE_MS - 1_000, now=now)
     assert s.scalar(select(StationTariff.id)) is None
-    # now: nothing given, or a moment ago (a form typed and sent), or later
+    # now: nothing given, or a moment ago (a form typed and sent), or in the future
     assert service.assign(s, "S1", v).effective_from >= now
     assert service.assign(s, "S1", v, effective_from=now - 5_000, now=now).effective_from == now - 5_000
     assert service.assign(s, "S1", v, effective_from=now + HOUR).effective_from == now + HOUR
