@@ -40,7 +40,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         apply_environment(app.config)
         app.config.from_mapping(test_config)
     validate_config(app.config)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    hops = int(app.config["TRUSTED_PROXY_HOPS"])
+    if hops:
+        # X-Forwarded-For and -Proto believed from that many trusted proxies only (the
+        # payer's IP of an H5 payment, https for cookies and URLs); 0: none believed
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     os.makedirs(app.instance_path, exist_ok=True)
     check_key_files(app.config)
 

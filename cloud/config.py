@@ -172,6 +172,17 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "ALARM_SMS_BACKOFF_S": 60.0,  # first retry after this; doubling, at most an hour
         # A station offline (will or liveness) this long raises the `offline` alarm
         "ALARM_OFFLINE_AFTER_S": 300,
+        # --- web (docs/cloud.md "Behind a reverse proxy"): how many reverse proxies in front
+        # of the app are trusted to say who the client is (X-Forwarded-For, -Proto); 0: none,
+        # the peer address is the client's (a client's own X-Forwarded-For is ignored)
+        "TRUSTED_PROXY_HOPS": 0,
+        # The console's session cookie (and the H5 app's login cookie) only over https:
+        # None means on, except under TESTING. Off outside tests only with ALLOW_PLAIN_HTTP.
+        "SESSION_COOKIE_SECURE": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # plain http is intended (a demo on 127.0.0.1): lets SESSION_COOKIE_SECURE be off
+        "ALLOW_PLAIN_HTTP": False,
         # --- console (docs/console.md): operator sessions, login lockout, the stations' zone ---
         "CONSOLE_SESSION_TTL_S": 12 * 3600,
         "CONSOLE_IDLE_TIMEOUT_S": 30 * 60,
@@ -193,6 +204,7 @@ def defaults(instance_path: str) -> dict[str, Any]:
 
 _INT_KEYS = {
     "RESERVATION_REMIND_MINUTES": (0, 1440),
+    "TRUSTED_PROXY_HOPS": (0, 10),
     "BROKER_PORT": (1, 65535),
     "BROKER_CLOUD_PORT": (1, 65535),
     "INGEST_BATCH_MAX": (1, 100_000),
@@ -330,6 +342,7 @@ def validate_config(config: MutableMapping[str, Any]) -> None:
     _validate_alarms_sms(config, where)  # alarms
     _validate_wechatpay(config, where)
     _validate_console(config, where)
+    _validate_cookies(config, where)
     secret = str(config.get("SECRET_KEY") or "")
     if not config.get("TESTING") and (secret in DEV_SECRETS or len(secret) < 16):
         raise ConfigError(
@@ -456,3 +469,35 @@ def _validate_console(config: MutableMapping[str, Any], where: str) -> None:
     if config["CONSOLE_IDLE_TIMEOUT_S"] > config["CONSOLE_SESSION_TTL_S"]:
         raise ConfigError("CONSOLE_IDLE_TIMEOUT_S: must not exceed CONSOLE_SESSION_TTL_S; "
                           + where.format(key="CONSOLE_IDLE_TIMEOUT_S"))
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _flag(config: MutableMapping[str, Any], key: str, where: str) -> bool:
+    raw = config.get(key)
+    if isinstance(raw, str):
+        if raw.strip().lower() not in _TRUE + _FALSE:
+            raise ConfigError(f"{key}: true or false, got {raw!r}; {where.format(key=key)}")
+        raw = raw.strip().lower() in _TRUE
+    config[key] = bool(raw)
+    return bool(raw)
+
+
+def _validate_cookies(config: MutableMapping[str, Any], where: str) -> None:
+    """The console's session cookie is Secure, HttpOnly and SameSite=Lax. Secure off outside
+    tests is refused unless ALLOW_PLAIN_HTTP says plain http is meant (a demo on this machine):
+    else an operator's session would travel in clear text."""
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = not config.get("TESTING")
+    secure = _flag(config, "SESSION_COOKIE_SECURE", where)
+    plain = _flag(config, "ALLOW_PLAIN_HTTP", where)
+    _flag(config, "SESSION_COOKIE_HTTPONLY", where)
+    if str(config.get("SESSION_COOKIE_SAMESITE")) not in ("Lax", "Strict"):
+        raise ConfigError("SESSION_COOKIE_SAMESITE: Lax or Strict; " + where.format(key="SESSION_COOKIE_SAMESITE"))
+    if not secure and not plain and not config.get("TESTING"):
+        raise ConfigError(
+            "SESSION_COOKIE_SECURE: off, so the console's session cookie would be sent over plain http "
+            "(anyone on the path could take over an operator's session). Serve the console over https "
+            "and leave it on; if plain http is really intended (a demo on 127.0.0.1), also set "
+            "ALLOW_PLAIN_HTTP=true; " + where.format(key="SESSION_COOKIE_SECURE"))

@@ -195,6 +195,9 @@ class Demo:
                          "JC_BROKER_CLOUD_PORT": str(cloud_port),
                          "JC_BROKER_PID_FILE": str(broker_dir / "mosquitto.pid"),
                          "JC_SECRET_KEY": secrets.token_hex(32),
+                         # The console is served over plain http on 127.0.0.1 here: its session
+                         # cookie cannot be Secure. Production keeps it on (docs/cloud.md).
+                         "JC_SESSION_COOKIE_SECURE": "false", "JC_ALLOW_PLAIN_HTTP": "true",
                          # QR codes carry the H5 app's scan URL on this laptop
                          "JC_PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}"})
         cloud = bin_path("jc-cloud")
@@ -265,7 +268,8 @@ class Demo:
         since = (datetime.now(TZ) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         self.tariff_since_ms = int(since.timestamp() * 1000)
         cmds += [["tariff", "create", str(body), "--code", TARIFF_CODE, "--name", "演示分时电价 demo time-of-use"],
-                 ["tariff", "assign", SID, self.tariff_id, "--from", since.isoformat(timespec="minutes")],
+                 ["tariff", "assign", SID, self.tariff_id, "--from", since.isoformat(timespec="minutes"),
+                  "--backdate"],  # the fresh station's first tariff: a start in the past needs saying so
                  ["station", "qr", SID, "--out", str(self.workdir / "qr")]]
         out = self.cli_batch(cmds)
         if f"{SID}: {self.tariff_id} from" not in out:
@@ -386,6 +390,8 @@ def main(speed: float, scenario: str, workdir: Path, exit_after: float | None) -
         demo.say("starting the fake AMap (driving routes for the trip planner) …")
         demo.amap()
         demo.say("starting the cloud: CA, broker, ingest, web …")
+        demo.say("  (demo only: the console runs on plain http at 127.0.0.1, so its session cookie is not "
+                 "Secure: SESSION_COOKIE_SECURE=false with ALLOW_PLAIN_HTTP=true; never so in production)")
         ports = demo.cloud()
         demo.say(f"starting the simulated station ({scenario}, {speed:g}x) …")
         sim = demo.simulator()

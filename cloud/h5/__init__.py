@@ -145,7 +145,8 @@ def wechat_login() -> Any:
     resp = redirect(oauth.authorize_url(_callback_url(), state, "snsapi_userinfo"), code=302)
     resp.set_cookie(LOGIN_COOKIE, nonce, max_age=weblogin.STATE_TTL_MS // 1000, path=request.script_root + LOGIN_COOKIE_PATH,
                     httponly=True, samesite="Lax",  # Lax: sent on WeChat's top-level redirect back
-                    secure=request.is_secure or _callback_url().startswith("https://"))
+                    secure=bool(current_app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+                    or _callback_url().startswith("https://"))
     return resp
 
 

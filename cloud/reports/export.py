@@ -27,6 +27,7 @@ from cloud.ledger.models import LedgerEntry, LedgerTransaction
 from cloud.orders.models import Order, OrderLine
 from cloud.reports.periods import DEFAULT_TZ, local, zone
 from cloud.reports.service import Sids, revenue, scoped
+from cloud.wallet.models import WalletPayment
 
 Column = tuple[str, str, str]  # key, zh-CN heading, English heading
 BATCH = 1000
@@ -44,7 +45,7 @@ ORDER_COLUMNS: list[Column] = [
 RECHARGE_COLUMNS: list[Column] = [
     ("txn_id", "流水号", "Transaction"), ("created_at", "充值时间", "Time"),
     ("driver_id", "用户", "Driver"), ("amount_yuan", "金额(元)", "Amount (CNY)"),
-    ("key", "幂等键", "Idempotency key"),
+    ("key", "幂等键", "Idempotency key"), ("channel", "支付渠道", "Channel"),
 ]
 REVENUE_COLUMNS: list[Column] = [
     ("key", "日期/月份/电站", "Day / month / station"), ("orders", "订单数", "Orders"),
@@ -97,17 +98,20 @@ def order_rows(s: Session, sids: Sids, start: int, end: int, tz: str | ZoneInfo 
 def recharge_rows(s: Session, sids: Sids, start: int, end: int, tz: str | ZoneInfo = DEFAULT_TZ
                   ) -> Iterator[tuple[Any, ...]]:
     """Every top-up booked in [start, end) (the ledger's top_up transactions: what came in
-    from the payment provider). A recharge belongs to no station: an owner's scope has none."""
+    from the payment provider), with the channel its payment (key "pay:<out_trade_no>") was
+    made through: jsapi, oa_jsapi or h5 (empty: none stored). A recharge belongs to no
+    station: an owner's scope has none."""
     if sids is not None:
         return
     z = zone(tz)
     tx = LedgerTransaction
-    q = (select(tx.id, tx.created_at, tx.driver_id, -LedgerEntry.amount, tx.idem_key)
+    q = (select(tx.id, tx.created_at, tx.driver_id, -LedgerEntry.amount, tx.idem_key, WalletPayment.channel)
          .join(LedgerEntry, LedgerEntry.txn_id == tx.id)  # its one negative leg: clearing
+         .outerjoin(WalletPayment, WalletPayment.out_trade_no == func.substr(tx.idem_key, 5))  # after "pay:"
          .where(tx.kind == "top_up", LedgerEntry.amount < 0, tx.created_at >= start, tx.created_at < end)
          .order_by(tx.created_at, tx.id))
-    for txn_id, at, driver, amount, key in s.execute(q, execution_options={"yield_per": BATCH}):
-        yield (txn_id, when(at, z), driver, yuan(amount), key)
+    for txn_id, at, driver, amount, key, channel in s.execute(q, execution_options={"yield_per": BATCH}):
+        yield (txn_id, when(at, z), driver, yuan(amount), key, channel)
 
 
 def revenue_rows(s: Session, sids: Sids, start: int, end: int, *, by: str = "day",

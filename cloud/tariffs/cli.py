@@ -55,15 +55,21 @@ def create_cmd(file: Path, code: str, name: str | None) -> None:
 @tariff_group.command("assign")
 @click.argument("sid")
 @click.argument("tariff_id")
-@click.option("--from", "start", default=None, help="ISO time with offset; default now.")
+@click.option("--from", "start", default=None, help="ISO time with offset, now or in the future; default now.")
+@click.option("--backdate", is_flag=True,
+              help="Take a --from in the past: only for a station's first tariff (nothing billed yet to rewrite).")
 @with_appcontext
-def assign_cmd(sid: str, tariff_id: str, start: str | None) -> None:
-    """From --from on, station SID charges with TARIFF_ID (`jc-cloud jobs` pushes it)."""
+def assign_cmd(sid: str, tariff_id: str, start: str | None, backdate: bool) -> None:
+    """From --from on, station SID charges with TARIFF_ID (`jc-cloud jobs` pushes it). A
+    --from in the past is refused, unless --backdate and SID has no tariff assigned yet."""
     from cloud.db import db
 
     try:
         with db.transaction() as s:
-            row = service.assign(s, sid, tariff_id, effective_from=_when(start))
+            if backdate and service.schedule(s, sid, with_cancelled=True):
+                raise click.ClickException(f"--backdate: station {sid} has a tariff already; a start in the "
+                                           "past would rewrite its history")
+            row = service.assign(s, sid, tariff_id, effective_from=_when(start), backdate=backdate)
             audit.record(s, "cli", "tariff.assign", f"station:{sid}",
                          {"tariff_id": tariff_id, "effective_from": row.effective_from})
             click.echo(f"{row.sid}: {row.tariff_id} from {row.effective_from}")

@@ -113,12 +113,24 @@ def versions(s: Session, code: str | None = None) -> list[TariffVersion]:
 _LIVE = StationTariff.cancelled_at.is_(None)
 
 
-def assign(s: Session, sid: str, tariff_id: str, *, effective_from: int | None = None) -> StationTariff:
+# "now" typed by a person arrives a little late: a start this far in the past still counts as now.
+PAST_GRACE_MS = 60_000
+
+
+def assign(s: Session, sid: str, tariff_id: str, *, effective_from: int | None = None,
+           now: int | None = None, backdate: bool = False) -> StationTariff:
     """From `effective_from` (default now) on, `sid` charges with `tariff_id`. An assignment
     at the same instant replaces the earlier one only while it has not yet taken effect (a
-    cancelled one there is taken up again); the station is sent the new one again."""
-    now = now_ms()
+    cancelled one there is taken up again); the station is sent the new one again.
+
+    A start more than PAST_GRACE_MS before `now` is refused (`in_the_past`): it would rewrite
+    the price of sessions already billed. Only `backdate=True` takes one (seeding a database's
+    history, never a request of the console, the CLI or the API)."""
+    now = now_ms() if now is None else int(now)
     at = now if effective_from is None else int(effective_from)
+    if at < now - PAST_GRACE_MS and not backdate:
+        raise TariffServiceError("in_the_past", "the effective time is in the past (a price change cannot "
+                                                "rewrite history): give a time from now on, or none for now")
     if s.get(Station, sid) is None:
         raise TariffServiceError("unknown_station", f"no station {sid!r}")
     if s.get(TariffVersion, tariff_id) is None:

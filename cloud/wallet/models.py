@@ -12,6 +12,9 @@ from cloud.models.base import Base, now_ms
 PAYMENT_STATES = ("pending", "paid", "closed")
 PAYMENT_PURPOSES = ("wallet", "session")
 PART_STATES = ("processing", "succeeded", "failed")
+# How it was paid (cloud.wallet.service.CHANNELS): the mini-program's JSAPI, JSAPI under the
+# official account in WeChat's browser, an H5 payment in another phone browser
+PAYMENT_CHANNELS = ("jsapi", "oa_jsapi", "h5")
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -39,6 +42,8 @@ class WalletPayment(Base):
     amount_fen: Mapped[int]
     state: Mapped[str] = mapped_column(String(16), default="pending")
     refunded_fen: Mapped[int] = mapped_column(default=0)
+    # PAYMENT_CHANNELS; None: made before the channel was stored (migration 0033_audit9b)
+    channel: Mapped[str | None] = mapped_column(String(16))
     prepay_id: Mapped[str | None] = mapped_column(String(64))
     transaction_id: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[int]  # time_expire sent to the provider

@@ -68,7 +68,7 @@ from cloud.wallet.errors import (
     RefundTooLarge,
     UnknownPayment,
 )
-from cloud.wallet.models import WalletPayment, WalletRefund, WalletRefundPart
+from cloud.wallet.models import PAYMENT_CHANNELS, WalletPayment, WalletRefund, WalletRefundPart
 from cloud.wallet.settings import WalletSettings
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def payment_state(p: WalletPayment) -> str:
 
 def payment_view(p: WalletPayment) -> dict[str, Any]:
     return {"recharge_id": p.out_trade_no, "purpose": p.purpose, "order_id": p.order_id,
-            "amount_fen": p.amount_fen, "state": payment_state(p), "refunded_fen": p.refunded_fen,
+            "channel": p.channel, "amount_fen": p.amount_fen, "state": payment_state(p), "refunded_fen": p.refunded_fen,
             "created_at": p.created_at, "paid_at": p.paid_at, "expires_at": p.expires_at}
 
 
@@ -140,7 +140,7 @@ def payment_view(p: WalletPayment) -> dict[str, Any]:
 # (JSAPI under the mini-program's appid), the H5 app inside WeChat's browser
 # (WeixinJSBridge getBrandWCPayRequest: JSAPI under the official account's appid and openid),
 # the H5 app in any other phone browser (an H5 payment: the browser goes to the provider's page).
-CHANNELS = ("jsapi", "oa_jsapi", "h5")
+CHANNELS = PAYMENT_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,7 @@ def _new_payment(s: Session, driver_id: int, purpose: str, order_id: str | None,
     openid = _payer_openid(s, driver_id, ch)
     p = WalletPayment(out_trade_no=new_number("TU" if purpose == "wallet" else "TS", now), driver_id=driver_id,
                       purpose=purpose, order_id=order_id, amount_fen=amount, state="pending", refunded_fen=0,
+                      channel=ch.name,
                       expires_at=now + settings.payment_expire_ms, created_at=now, updated_at=now)
     s.add(p)
     s.flush()
@@ -705,6 +706,7 @@ def create_prepay(s: Session, driver_id: int, order_id: str, amount_fen: int, *,
         p, openid = _new_payment(s, driver_id, "session", order_id, amount, settings, now, ch)
     else:
         openid = _payer_openid(s, driver_id, ch)
+        p.channel = ch.name  # opened again, perhaps from the other client: paid through this one
     how = _open_order(provider, p, openid, SESSION_DESCRIPTION, ch)
     s.flush()
     return {**payment_view(p), **how}

@@ -61,7 +61,7 @@ def station(s: Session, sid: str = SID, *, rated_power_w: int | None = 60_000) -
 def tariff(s: Session, body: dict[str, Any], *, sid: str = SID, code: str = "std",
            effective_from: int = T0 - 86_400_000) -> Tariff:
     v = tariffs.create(s, body, code=code)
-    tariffs.assign(s, sid, v.tariff_id, effective_from=effective_from)
+    tariffs.assign(s, sid, v.tariff_id, effective_from=effective_from, backdate=True)
     return tariffs.tariff_of(v)
 
 

@@ -86,8 +86,8 @@ def test_jobs_run_twice_at_once_do_each_thing_once(
         key = station_key(s, "S1")
         t = tariff(s, {**PEAK_VALLEY, "idle": IDLE}, effective_from=T0 - 86_400_000)
         v2 = tariffs.create(s, PEAK_VALLEY, code="std").tariff_id
-        tariffs.assign(s, "S1", v2, effective_from=now - 1000)
-        tariffs.assign(s, "S2", v2, effective_from=now - 1000)
+        tariffs.assign(s, "S1", v2, effective_from=now - 1000, backdate=True)
+        tariffs.assign(s, "S2", v2, effective_from=now - 1000, backdate=True)
         for i in range(3):  # stale: never sent, starting, charging
             order(s, f"stale{i}", driver=f"d{i}", sent=i > 0, now=old)
         order(s, "waiting", driver="w")

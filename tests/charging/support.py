@@ -63,7 +63,7 @@ def seed_station(s: Session, sid: str, lat: float, lng: float, *, name: str | No
         st.telemetry_ts = now_ms()
         s.add(st)
     if tariff:
-        tariffs.assign(s, sid, tariff_id(s), effective_from=0)
+        tariffs.assign(s, sid, tariff_id(s), effective_from=0, backdate=True)
     s.flush()
 
 

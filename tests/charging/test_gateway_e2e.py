@@ -59,7 +59,7 @@ def test_driver_starts_and_stops_a_real_gateway(tmp_path: Path, wechat: FakeServ
             with app.app_context(), db.transaction() as s:
                 stations.set_station(s, SID, name="测试站", lat=31.2304, lng=121.4737, address="测试路 1 号")
                 stations.set_gun(s, SID, "P3-1", code="JCE2E0001", rated_power_w=120_000, kind="dc")
-                tariffs.assign(s, SID, tariffs.create(s, TARIFF, code="std").tariff_id, effective_from=0)
+                tariffs.assign(s, SID, tariffs.create(s, TARIFF, code="std").tariff_id, effective_from=0, backdate=True)
 
             def plugged_at_cloud() -> bool:
                 with app.app_context():

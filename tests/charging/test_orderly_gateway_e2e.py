@@ -114,7 +114,7 @@ def test_an_orderly_order_waits_for_the_valley_and_has_its_energy_by_the_departu
             with app.app_context(), db.transaction() as s:
                 take_write_lock(s)  # beside ingest's writers (SQLite): no lock upgrade to lose
                 tariffs.assign(s, SID, tariffs.create(s, tariff_with_valley_at(valley), code="tou").tariff_id,
-                               effective_from=0)
+                               effective_from=0, backdate=True)
             r = client.post(ORDERS, json={"gun_code": CODE, "limit": {"mode": "energy", "value": WANTED_WH},
                                           "departure_at": departure}, headers=h)
             assert r.status_code == 201, r.json

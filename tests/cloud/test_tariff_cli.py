@@ -23,9 +23,9 @@ def test_create_assign_list(app: Flask, runner: FlaskCliRunner, tmp_path: Path) 
                                           "energy_price_e4": 6855, "service_price_e4": 4000}]}))
     r = runner.invoke(args=["tariff", "create", str(f), "--code", "flat", "--name", "平价"])
     assert r.exit_code == 0 and r.output.strip() == "flat-v1", r.output
-    r = runner.invoke(args=["tariff", "assign", "S1", "flat-v1", "--from", "2026-01-01T00:00+08:00"])
+    r = runner.invoke(args=["tariff", "assign", "S1", "flat-v1", "--from", "2099-01-01T00:00+08:00"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(args=["tariff", "assign", "S1", "flat-v1", "--from", "2026-01-01T00:00"])
+    r = runner.invoke(args=["tariff", "assign", "S1", "flat-v1", "--from", "2099-01-01T00:00"])
     assert r.exit_code != 0 and "offset" in r.output
     assert "flat-v1" in runner.invoke(args=["tariff", "list", "--sid", "S1"]).output
     # a reservation fee in the file: the version's, beside the body
@@ -42,7 +42,7 @@ def test_create_assign_list(app: Flask, runner: FlaskCliRunner, tmp_path: Path) 
     r = runner.invoke(args=["tariff", "create", str(f), "--code", "flat"])
     assert r.exit_code != 0 and "periods" in r.output
     with app.app_context(), db.transaction() as s:
-        assert service.in_force(s, "S1", 1_800_000_000_000).id == "flat-v1"
+        assert service.in_force(s, "S1", 4_102_444_800_000).id == "flat-v1"
         # a price change from the command line is in the audit log as one from the console is
         from cloud.audit.models import AuditEntry
 

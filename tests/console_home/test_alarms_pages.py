@@ -91,12 +91,12 @@ def test_sms_recipients_per_station(with_alarms: Flask) -> None:
     bad = o.post("/alarms/recipients", data={"sid": "ST000", "phone": "12345", "csrf_token": token})
     assert bad.status_code == 400 and "手机号无效" in bad.text
     other = o.post("/alarms/recipients", data={"sid": "ST001", "phone": "13800138000", "csrf_token": token})
-    assert other.status_code == 400  # not the owner's station
+    assert other.status_code == 404 and "站点不存在" in other.text  # not the owner's: as if none
     r = with_alarms.test_client()
     login(r, "root")
-    for sid in ("", "NOPE"):
+    for sid, status in (("", 400), ("NOPE", 404)):
         refused = r.post("/alarms/recipients", data={"sid": sid, "phone": "13800138000",
                                                      "csrf_token": csrf_of(r, "/alarms/recipients")})
-        assert refused.status_code == 400 and "站点不存在" in refused.text
+        assert refused.status_code == status and "站点不存在" in refused.text
     assert o.post("/alarms/recipients", data={"sid": "ST000", "remove": "13800138000", "csrf_token": token}).status_code == 303
     assert "13800138000" not in o.get("/alarms/recipients?sid=ST000").text

@@ -128,7 +128,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
             with app.app_context(), db.transaction() as s:
                 stations.set_station(s, SID, name="张江测试站", lat=31.2050, lng=121.6010, address="科苑路 88 号")
                 stations.set_gun(s, SID, GUN, code=CODE, name="3号枪", rated_power_w=120_000, kind="dc")
-                tariffs.assign(s, SID, tariffs.create(s, FLAT, code="live").tariff_id, effective_from=0)
+                tariffs.assign(s, SID, tariffs.create(s, FLAT, code="live").tariff_id, effective_from=0, backdate=True)
             make_operator(app, "root", "admin")
             with Web(app) as web:
                 gw.start()

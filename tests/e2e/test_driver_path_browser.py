@@ -202,7 +202,7 @@ def _drive(browser: Any, app: Any, web: Web, fake: FakeServer, cloud: CloudStack
     boundary = (gw_now + timedelta(minutes=3)).replace(second=0, microsecond=0) + timedelta(minutes=1)
     with app.app_context(), db.transaction() as s:
         tariffs.assign(s, SID, tariffs.create(s, tariff_with_boundary(boundary), code="e2e").tariff_id,
-                       effective_from=0)
+                       effective_from=0, backdate=True)
 
     # 4. scan the gun's QR link, charge by amount 20 CNY
     page.goto(f"{web.url}/app/scan?g={CODE}")

@@ -55,7 +55,7 @@ def test_a_change_pushed_ahead_prices_a_session_started_after_it_while_offline(t
                 take_write_lock(s)  # beside ingest's writers (SQLite)
                 old = tariffs.create(s, OLD, code="std").tariff_id
                 new = tariffs.create(s, NEW, code="std").tariff_id
-                tariffs.assign(s, SID, old, effective_from=change - 86_400_000)
+                tariffs.assign(s, SID, old, effective_from=change - 86_400_000, backdate=True)
                 tariffs.assign(s, SID, new, effective_from=change)
             ctx = JobContext(cloud.engine, "jobs", JobSettings(command_timeout_s=10), send=cloud.send)
             assert push_tariffs.run(ctx) == 2

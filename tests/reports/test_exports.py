@@ -81,14 +81,15 @@ def test_recharges_xlsx_rows_equal_the_ledger(seeded: tuple[Session, Seeded]) ->
                                        export.recharge_rows(s, None, START, NOW), lang="en"))
     ws = load_workbook(io.BytesIO(body), read_only=True).active
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    assert rows[0] == ["Transaction", "Time", "Driver", "Amount (CNY)", "Idempotency key"]
+    assert rows[0] == ["Transaction", "Time", "Driver", "Amount (CNY)", "Idempotency key", "Channel"]
     want = s.execute(text("""SELECT t.id, t.created_at, t.driver_id, -e.amount, t.idem_key
         FROM ledger_transactions t JOIN ledger_entries e ON e.txn_id = t.id
         JOIN ledger_accounts a ON a.id = e.account_id
         WHERE t.kind = 'top_up' AND a.kind = 'clearing' AND t.created_at >= :a AND t.created_at < :b
         ORDER BY t.created_at, t.id"""), {"a": START, "b": NOW}).all()
-    assert [[i, local(at), d, Decimal(a) / 100, k] for i, at, d, a, k in want] == [
-        [r[0], r[1], r[2], Decimal(str(r[3])), r[4]] for r in rows[1:]]
+    # seeded top-ups came through no WeChat Pay payment: no channel (tests/wallet has those)
+    assert [[i, local(at), d, Decimal(a) / 100, k, None] for i, at, d, a, k in want] == [
+        [r[0], r[1], r[2], Decimal(str(r[3])), r[4], (r + [None])[5]] for r in rows[1:]]  # an empty cell: none
     assert len(want) == sum(1 for t, _ in data.topups if START <= t < NOW)
     assert list(export.recharge_rows(s, {"ST000"}, START, NOW)) == []
 

@@ -40,7 +40,7 @@ def seed_station(s: Session, sid: str, guns: dict[str, str], *, last_seen: int =
         stations.set_gun(s, sid, gun, code=f"{sid}-{gun}", name=f"{gun} 号枪", kind="dc")
     set_telemetry(s, sid, guns, ts=last_seen, online=online)
     t = tariffs.create(s, TARIFF, code=f"t{sid}".replace("-", "")[:40])
-    tariffs.assign(s, sid, t.tariff_id, effective_from=0)
+    tariffs.assign(s, sid, t.tariff_id, effective_from=0, backdate=True)
     if rule is not None:
         service.set_rule(s, sid, rule, actor="test")
 

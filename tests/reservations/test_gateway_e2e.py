@@ -66,7 +66,7 @@ def _run(broker: Broker, cloud: CloudStack, sim: SimProcess, tmp_path: Path, wec
             stations.set_station(s, SID, name="测试站", lat=31.2304, lng=121.4737, address="测试路 1 号")
             for gun, code in (("P3-1", "JCR0001"), ("P1-1", "JCR0002"), ("P2-1", "JCR0003")):
                 stations.set_gun(s, SID, gun, code=code, kind="dc" if gun == "P3-1" else "ac")
-            tariffs.assign(s, SID, tariffs.create(s, TARIFF, code="std").tariff_id, effective_from=0)
+            tariffs.assign(s, SID, tariffs.create(s, TARIFF, code="std").tariff_id, effective_from=0, backdate=True)
             reservations.set_rule(s, SID, RULE, actor="test")
 
         def gun_at_cloud(gun: str) -> str | None:

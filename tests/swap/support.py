@@ -23,7 +23,7 @@ def seed_swap(s: Session, sid: str = "SW1", *, bays: int = 2, packs: dict[str, l
     """A swap station: `bays` free bays; `packs` per type: (state, ready_at) each."""
     stations.set_station(s, sid, name=f"换电站{sid}", lat=lat, lng=lng)
     t = tariffs.create(s, TARIFF, code=f"t{sid}".replace("-", "")[:40])
-    tariffs.assign(s, sid, t.tariff_id, effective_from=0)
+    tariffs.assign(s, sid, t.tariff_id, effective_from=0, backdate=True)
     service.set_swap_station(s, sid, slot_minutes=10, actor="test")
     for i in range(bays):
         service.set_bay(s, sid, f"B{i + 1}", "free", actor="test")

@@ -37,8 +37,8 @@ def s(engine: Engine) -> Iterator[Session]:
 def test_a_cancelled_change_is_kept_and_no_longer_counts(s: Session) -> None:
     v1 = service.create(s, BODY, code="std").tariff_id
     v2 = service.create(s, {**BODY, "periods": [{**BODY["periods"][0], "energy_price_e4": 9000}]}, code="std").tariff_id
-    service.assign(s, "S1", v1, effective_from=1_000)
-    a2 = service.assign(s, "S1", v2, effective_from=10_000)
+    service.assign(s, "S1", v1, effective_from=1_000, backdate=True)
+    a2 = service.assign(s, "S1", v2, effective_from=10_000, backdate=True)
     assert service.in_force(s, "S1", 10_000).id == v2
     with pytest.raises(TariffServiceError) as err:
         service.cancel(s, a2.id, by="ops", now=10_000)  # in force already: history
@@ -52,15 +52,15 @@ def test_a_cancelled_change_is_kept_and_no_longer_counts(s: Session) -> None:
         service.cancel(s, a2.id, by="ops", now=9_999)
     assert service.named_version(s, "S1", v2) is None and service.named_version(s, "S1", v1).id == v1
     # the same instant assigned again takes the row up again, to be sent again
-    again = service.assign(s, "S1", v2, effective_from=10_000)
+    again = service.assign(s, "S1", v2, effective_from=10_000, backdate=True)
     assert again.id == a2.id and not again.cancelled and again.pushed_at is None
 
 
 def test_due_pushes_send_scheduled_changes_ahead_and_withdraw_cancelled_ones(s: Session) -> None:
     v1 = service.create(s, BODY, code="std").tariff_id
-    a1 = service.assign(s, "S1", v1, effective_from=1_000)
-    a2 = service.assign(s, "S1", v1, effective_from=5 * DAY)
-    a3 = service.assign(s, "S1", v1, effective_from=9 * DAY)
+    a1 = service.assign(s, "S1", v1, effective_from=1_000, backdate=True)
+    a2 = service.assign(s, "S1", v1, effective_from=5 * DAY, backdate=True)
+    a3 = service.assign(s, "S1", v1, effective_from=9 * DAY, backdate=True)
     assert [r.id for r in service.due_pushes(s, 2_000)] == [a1.id]  # at their time only
     assert [r.id for r in service.due_pushes(s, 2_000, ahead_ms=6 * DAY)] == [a1.id, a2.id]
     assert [r.id for r in service.due_pushes(s, 2_000, ahead_ms=10 * DAY)] == [a1.id, a2.id, a3.id]
@@ -93,7 +93,7 @@ def test_the_job_pushes_ahead_withdraws_and_reaches_a_station_when_it_is_back(
         v1 = service.create(s, BODY, code="std").tariff_id
         v2 = service.create(s, BODY, code="std").tariff_id
         for sid in ("S1", "S2"):
-            service.assign(s, sid, v1, effective_from=now - DAY)
+            service.assign(s, sid, v1, effective_from=now - DAY, backdate=True)
             service.assign(s, sid, v2, effective_from=now + DAY)  # tomorrow: sent now
     def answer(cmd: dict) -> Reply:
         return Reply(id=cmd["id"], ok=True, detail={"effective_from": cmd.get("effective_from")})

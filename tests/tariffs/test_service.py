@@ -89,13 +89,13 @@ def test_invalid_reservation_fees_are_refused(s: Session, bad: object) -> None:
 def test_in_force_follows_assignments_history_is_kept(s: Session) -> None:
     v1 = service.create(s, body(), code="std")
     v2 = service.create(s, body(15000), code="std")
-    service.assign(s, "S1", v1.tariff_id, effective_from=ms(2026, 1, 1, 0))
-    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 6, 1, 0))
+    service.assign(s, "S1", v1.tariff_id, effective_from=ms(2026, 1, 1, 0), backdate=True)
+    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 6, 1, 0), backdate=True)
     assert service.in_force(s, "S1", ms(2025, 12, 31, 23)) is None
     assert service.in_force(s, "S1", ms(2026, 3, 1, 12)).id == "std-v1"
     assert service.in_force(s, "S1", ms(2026, 6, 1, 0)).id == "std-v2"
     with pytest.raises(TariffServiceError) as e:
-        service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 1, 1, 0))
+        service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 1, 1, 0), backdate=True)
     assert e.value.code == "history"
     with pytest.raises(TariffServiceError):
         service.assign(s, "S404", v1.tariff_id)
@@ -106,8 +106,8 @@ def test_in_force_follows_assignments_history_is_kept(s: Session) -> None:
 def test_prices_now_and_next_cross_boundaries_and_changes(s: Session) -> None:
     v1 = service.create(s, body(), code="std")
     v2 = service.create(s, body(15000), code="std")
-    service.assign(s, "S1", v1.tariff_id, effective_from=ms(2026, 1, 1, 0))
-    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 6, 1, 9))
+    service.assign(s, "S1", v1.tariff_id, effective_from=ms(2026, 1, 1, 0), backdate=True)
+    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 6, 1, 9), backdate=True)
     now, nxt = service.prices_at(s, "S1", ms(2026, 3, 1, 7, 30))
     assert (now.period.name, now.end, nxt.period.name, nxt.period.energy_price_e4) == \
         ("valley", ms(2026, 3, 1, 8), "peak", 12000)
@@ -121,8 +121,8 @@ def test_prices_now_and_next_cross_boundaries_and_changes(s: Session) -> None:
 def test_due_pushes_newest_in_force_per_station(s: Session) -> None:
     v1 = service.create(s, body(), code="std")
     v2 = service.create(s, body(15000), code="std")
-    a1 = service.assign(s, "S1", v1.tariff_id, effective_from=1_000)
-    a2 = service.assign(s, "S1", v2.tariff_id, effective_from=2_000)
+    a1 = service.assign(s, "S1", v1.tariff_id, effective_from=1_000, backdate=True)
+    a2 = service.assign(s, "S1", v2.tariff_id, effective_from=2_000, backdate=True)
     assert [r.id for r in service.due_pushes(s, 1_500)] == [a1.id]
     assert [r.id for r in service.due_pushes(s, 2_500)] == [a2.id]
     service.mark_pushed(s, a2.id, 2_600)

@@ -83,6 +83,10 @@ def recipients() -> Any:
     sids = access.scope()
     sid = (request.values.get("sid") or "").strip()[:64]
     error = None
+    if sid and ((sids is not None and sid not in sids) or db.session.get(Station, sid) is None):
+        # another owner's station answers as one that does not exist: nothing to probe
+        unknown = message(alarms.AlarmError("station_not_found", "no such station"))
+        return render_template("console/alarms/recipients.html", sid="", rows=[], error=unknown), 404
     if request.method == "POST":
         try:
             with db.transaction() as s:

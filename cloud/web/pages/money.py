@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from cloud.db import db
 from cloud.orders import service as orders
@@ -149,6 +150,11 @@ def recharges_xlsx() -> Any:
     return _recharges("xlsx")
 
 
+# the payment channels (cloud.wallet.models.PAYMENT_CHANNELS) as the console names them
+CHANNEL_LABELS = {"jsapi": _l("Mini-program (JSAPI)"), "oa_jsapi": _l("Official account (JSAPI)"),
+                  "h5": _l("H5 (phone browser)")}
+
+
 @bp.get("/payments")
 @access.requires("money")
 def payments() -> Any:
@@ -157,7 +163,7 @@ def payments() -> Any:
 
     purpose = request.args.get("purpose") if request.args.get("purpose") in ("wallet", "session") else None
     page = wallet.payment_page(db.session, sids=access.scope(), purpose=purpose, page=page_arg())
-    return render_template("console/money/payments.html", page=page, purpose=purpose)
+    return render_template("console/money/payments.html", page=page, purpose=purpose, channels=CHANNEL_LABELS)
 
 
 @bp.get("/refunds")

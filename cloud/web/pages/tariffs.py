@@ -16,7 +16,6 @@ from flask_babel import lazy_gettext as _l
 
 from cloud.audit import service as audit
 from cloud.db import db, take_write_lock
-from cloud.models.base import now_ms
 from cloud.tariffs import service as tariffs
 from cloud.tariffs.models import StationTariff
 from cloud.web import access
@@ -132,6 +131,10 @@ def parse_local(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=zone).timestamp() * 1000)
 
 
+ASSIGN_ERRORS = {"in_the_past": _l("The effective time is in the past: a price change cannot rewrite history. "
+                                    "Give a time from now on, or leave it empty for now.")}
+
+
 @bp.route("/assign", methods=["GET", "POST"])
 @access.requires("tariffs")
 def assign() -> Any:
@@ -144,8 +147,6 @@ def assign() -> Any:
                 at = parse_local(when) if when else None
             except ValueError as exc:
                 raise tariffs.TariffServiceError("invalid_time", "effective from: a date and time") from exc
-            if at is not None and at < now_ms() - 60_000:
-                raise tariffs.TariffServiceError("history", "a start time in the past would rewrite history")
             scope = access.scope()
             if scope is not None and sid not in scope:
                 raise tariffs.TariffServiceError("unknown_station", f"no station {sid!r}")
@@ -154,7 +155,7 @@ def assign() -> Any:
                 audit.record(s, access.actor(), "tariff.assign", f"station:{sid}",
                              {"tariff_id": tid, "effective_from": row.effective_from}, ip=access.client_ip())
         except tariffs.TariffServiceError as e:
-            error = e
+            error = ASSIGN_ERRORS.get(e.code, e)
         else:
             return redirect(url_for("tariffs.index"), code=303)
     versions = tariffs.version_page(db.session, per=200).rows
