@@ -4,7 +4,7 @@ account in WeChat's browser), h5 (another phone browser)
 Payments made before this revision have none (NULL): which client made them was not kept.
 
 Revision ID: 0033_audit9b
-Revises: 0026_poll
+Revises: 0036_resfee
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0033_audit9b"
-down_revision: str | None = "0026_poll"
+down_revision: str | None = "0036_resfee"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
