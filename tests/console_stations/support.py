@@ -8,8 +8,8 @@ and stores the reply on the command's row as ingest does when the `reply` arrive
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
