@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up (see setup.sh) and run the whole test suite. Extra arguments go to pytest.
-# The suite runs in JC_TEST_WORKERS processes (pytest-xdist; default 2, one per core of the
-# reference machine): most tests wait on brokers, gateways and browsers, so two share the
-# machine well. JC_TEST_WORKERS=0 runs everything in one process.
+# The suite runs in JC_TEST_WORKERS processes (pytest-xdist; default 3 on the 2-core reference
+# machine): the long tests mostly wait on simulated days, brokers, gateways and browsers, so a
+# third process fills the time they leave the cores idle. JC_TEST_WORKERS=0 runs everything in
+# one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-workers="${JC_TEST_WORKERS:-2}"
+workers="${JC_TEST_WORKERS:-3}"
 xdist=()
 if [ "$workers" != "0" ]; then
     # worksteal: an idle worker takes tests queued on the busy one, so the long end-to-end

@@ -92,7 +92,7 @@ def test_money_is_conserved_and_no_wallet_goes_negative(shared: tuple[Engine, En
     with Session(writer) as s, s.begin():
         seed_station(s, sid, {"P1-1": "available", "P1-2": "plugged", "P1-3": "available"}, rule=rule)
         priced = tariffs.create(s, {**TARIFF, "reservation": price}, code=f"rsv{sid}").tariff_id
-        tariffs.assign(s, sid, priced, effective_from=T0 - MIN)
+        tariffs.assign(s, sid, priced, effective_from=T0 - MIN, backdate=True)
         for d, fen in zip(drivers, wallets, strict=True):
             if fen:
                 top_up(s, d, fen, f"prop:{d}")

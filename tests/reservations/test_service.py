@@ -258,7 +258,7 @@ def _tariff_with_fee(engine: Engine, fee_e4: int, per_minute_e4: int, *, at: int
     with transactions(engine)() as s:
         v = tariffs.create(s, {**TARIFF, "reservation": {"fee_e4": fee_e4, "per_minute_e4": per_minute_e4}},
                            code="rsv")
-        tariffs.assign(s, "S1", v.tariff_id, effective_from=at)
+        tariffs.assign(s, "S1", v.tariff_id, effective_from=at, backdate=True)
         return v.tariff_id
 
 

@@ -66,7 +66,7 @@ def test_the_tariffs_reservation_fee_prices_a_slot_for_the_minutes_to_its_end(en
     _seed(engine, rule={"enabled": True, "max_minutes": 60, "fee_mode": "tariff", "keep_on_no_show": True})
     with _tx(engine)() as s:  # 0.50 CNY a booking + 0.0125 CNY a minute
         v = tariffs.create(s, {**TARIFF, "reservation": {"fee_e4": 5_000, "per_minute_e4": 125}}, code="swrsv")
-        tariffs.assign(s, "SW1", v.tariff_id, effective_from=T0 - MIN)
+        tariffs.assign(s, "SW1", v.tariff_id, effective_from=T0 - MIN, backdate=True)
     with Session(engine) as s:  # the slot ending 20 minutes on: 0.75 CNY
         assert service.details(s, "SW1", now=T0)["slots"][1]["fee_fen"] == 75
     b = _book(engine)

@@ -66,8 +66,8 @@ def test_the_reservation_fee_is_versioned_and_never_in_the_body_the_gateway_gets
         assert "reservation" not in v.body
         build_command("set_tariff", {"tariff": v.body}, expires_at=2_000_000_000_000)
     assert v2.body == {**free.body, "id": v2.tariff_id}
-    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 1, 1, 0))
-    service.assign(s, "S1", v3.tariff_id, effective_from=ms(2026, 2, 1, 0))
+    service.assign(s, "S1", v2.tariff_id, effective_from=ms(2026, 1, 1, 0), backdate=True)
+    service.assign(s, "S1", v3.tariff_id, effective_from=ms(2026, 2, 1, 0), backdate=True)
     s.flush()
     s.expire_all()  # read back from the database: a new version left the older ones' fees alone
     old = service.version_in_force(s, "S1", ms(2026, 1, 15, 9))
