@@ -742,19 +742,7 @@ def refund_prepay_rest(s: Session, order_id: str, *, provider: PaymentProvider |
     if rest <= 0:
         return
     refund_no = _add_refund(s, driver_id, [(pay.id, rest)], now, key, PREPAY_REFUND_REASON).refund_no
-    try:
-        provider = provider or _provider_here()
-    except Exception:  # no app or no merchant here: the refund job sends it
-        return
-    bind = s.get_bind()
-
-    def _send(_session: Session) -> None:
-        try:
-            submit_refund(sessionmaker(bind).begin, provider, refund_no)
-        except Exception:
-            log.exception("prepay refund %s: sending failed; the refund job retries", refund_no)
-
-    event.listen(s, "after_commit", _send, once=True)
+    _send_after_commit(s, provider, refund_no)
 
 
 def refund_prepay_unstarted(s: Session, order_id: str, hold_fen: int, *, provider: PaymentProvider | None = None,
@@ -782,10 +770,17 @@ def refund_prepay_unstarted(s: Session, order_id: str, hold_fen: int, *, provide
     if rest <= 0:
         return None
     refund_no = _add_refund(s, driver_id, [(pay.id, rest)], now, key, PREPAY_REFUND_REASON).refund_no
+    _send_after_commit(s, provider, refund_no)
+    return refund_no
+
+
+def _send_after_commit(s: Session, provider: PaymentProvider | None, refund_no: str) -> None:
+    """Send a prepay refund to WeChat once the caller's transaction commits; with no app or no
+    merchant here, or if sending fails, the refund job sends it."""
     try:
         provider = provider or _provider_here()
-    except Exception:  # no app or no merchant here: the refund job sends it
-        return refund_no
+    except Exception:
+        return
     bind = s.get_bind()
 
     def _send(_session: Session) -> None:
@@ -795,7 +790,6 @@ def refund_prepay_unstarted(s: Session, order_id: str, hold_fen: int, *, provide
             log.exception("prepay refund %s: sending failed; the refund job retries", refund_no)
 
     event.listen(s, "after_commit", _send, once=True)
-    return refund_no
 
 
 # --- views --------------------------------------------------------------------------------------
