@@ -139,7 +139,9 @@ def test_meter_lost_means_failsafe_and_back(tmp_path):
         sim.control("POST", f"/devices/{sim.meter_unit}/link", {"cut": False})
         st = gw.wait(lambda s: level(s) == "normal" and session(s, "P1-1"), timeout=15, what="back to normal")
         assert not st["alarms"]
-        kinds = [e["kind"] for e in gw.records("event") if e["kind"] in ("meter_lost", "meter_back")]
+        # the meter's events are recorded once the tick is done with the line: wait for them
+        recs = gw.wait_records(lambda r: any(x.get("kind") == "meter_back" for x in r), what="meter_back")
+        kinds = [e["kind"] for e in recs if e.get("kind") in ("meter_lost", "meter_back")]
         assert kinds == ["meter_lost", "meter_back"]
 
 
@@ -176,7 +178,9 @@ def test_pile_link_cut_mid_session_and_restored(tmp_path):
         sim.control("POST", f"/piles/{DC}/guns/1/unplug")
         truth = sim.state()["piles"][2]["guns"][0]
         sim.control("POST", f"/devices/{DC}/link", {"cut": False})
-        recs = gw.wait_records(lambda r: any(x["type"] == "session_ended" for x in r), timeout=10, what="ended")
+        # the session's end and the pile's return are recorded by two loops: wait for both
+        recs = gw.wait_records(lambda r: any(x["type"] == "session_ended" for x in r)
+                               and sum(x.get("kind") == "pile_back" for x in r) >= 2, timeout=10, what="ended")
         e = next(x for x in recs if x["type"] == "session_ended")
         assert e["session_id"] == sid and e["stop_reason"] == "unplugged"
         assert e["energy_stop_wh"] == pytest.approx(truth["energy_total_wh"], abs=1)
