@@ -29,7 +29,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,10 @@ class ConnectRefused(RuntimeError):
     pass
 
 
+class PortTaken(RuntimeError):
+    """mosquitto could not bind a port chosen for it (another process took it meanwhile)."""
+
+
 class Broker:
     """One mosquitto process; a context manager (start on enter, stop on exit)."""
 
@@ -79,6 +83,9 @@ class Broker:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.cloud_port = cloud_port or free_port()
+        # ports chosen here may be taken by another test process before mosquitto binds them:
+        # the first start then moves to new ones (later starts keep them: clients reconnect there)
+        self._ports_movable = port is None and cloud_port is None
         self.ca_dir = self.workdir / "ca"
         self.pki = Pki.init(self.ca_dir, "Juchong test")
         self.ca = self.pki.issuer("station")  # station certificates (as provisioning issues them)
@@ -184,6 +191,16 @@ class Broker:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 10.0) -> Broker:
+        for _attempt in range(5):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.port, self.cloud_port = free_port(), free_port()
+                self.settings = replace(self.settings, port=self.port, cloud_port=self.cloud_port)
+                self.files = render_broker_config(self.workdir / "broker", self.settings)
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> Broker:
         if self.running:
             return self
         self.proc = subprocess.Popen(
@@ -195,11 +212,15 @@ class Broker:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                if self._ports_movable and "Address already in use" in err + self.log():
+                    self._close_pipe()
+                    raise PortTaken(err)
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}\n{self.log()}")
             try:
                 for port in (self.port, self.cloud_port):
                     with socket.create_connection((self.host, port), timeout=0.2):
                         pass
+                self._ports_movable = False  # it listens: these ports are the broker's from now on
                 return self
             except OSError:
                 time.sleep(0.02)
