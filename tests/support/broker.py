@@ -84,7 +84,7 @@ class Broker:
         self.port = port or free_port()
         self.cloud_port = cloud_port or free_port()
         # ports chosen here may be taken by another test process before mosquitto binds them:
-        # the first start then moves to new ones (later starts keep them: clients reconnect there)
+        # the first start then moves to new ones (a restart keeps them: clients reconnect there)
         self._ports_movable = port is None and cloud_port is None
         self.ca_dir = self.workdir / "ca"
         self.pki = Pki.init(self.ca_dir, "Juchong test")
