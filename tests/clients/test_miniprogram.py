@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.clients.support import GUNS, ORDERS, STATIONS, WALLET, Cloud, run_node, tap_results
+from tests.clients.support import (
+    GUNS,
+    ORDERS,
+    STATIONS,
+    WALLET,
+    Cloud,
+    check_node_tests,
+    run_node,
+    tap_results,
+)
 from tests.support.services import missing
 
 PAGES_TEST = "tests/clients/miniprogram/pages.test.js"
@@ -40,12 +49,7 @@ def check(pages_run: dict[str, object], prefix: str) -> None:
     if part in absent:
         missing(f"this build has no {', '.join(absent[part])} (the charging and wallet parts of issue 9, "
                 "docs/api/cloud.openapi.yaml): merge them first")
-    results = pages_run["results"]
-    assert isinstance(results, dict)
-    mine = {name: r for name, r in results.items() if name.startswith(prefix)}
-    assert mine, f"no node test named {prefix}…:\n{str(pages_run['output'])[-3000:]}"
-    failed = [name for name, r in mine.items() if r != "ok"]
-    assert not failed, f"{failed}:\n{str(pages_run['output'])[-6000:]}"
+    check_node_tests(pages_run, prefix)
 
 
 def test_login_page(pages_run: dict[str, object]) -> None:
