@@ -4,7 +4,6 @@ cloud's settings; `python -m cloud.fakes serve` runs as its own process, and our
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -16,14 +15,10 @@ import requests
 from cloud.payments.provider import NewOrder
 from cloud.payments.wechatpay import WechatPayClient, WechatPayConfig
 from cloud.wechat.login import LoginConfig, WechatLogin
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_keys_then_serve_as_a_process(tmp_path, receiver):

@@ -41,16 +41,12 @@ from cloud.broker import BrokerSettings, render_broker_config
 from cloud.broker.dynsec import BrokerAdmin, render_dynsec
 from cloud.pki.ca import CertificateAuthority, Identity
 from cloud.pki.hierarchy import Pki
+from tests.support.ports import free_port
 from tests.support.services import missing
 
 MOSQUITTO = os.environ.get("JC_MOSQUITTO", "/usr/sbin/mosquitto")
 CLOUD_IDENTITY = "jc.cloud"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
