@@ -1,6 +1,7 @@
 """Billing service: charging orders moved by the gateway's records and billed from them.
 
     on_record(s, sid, record)     # ingest, for session_started / session_ended / gun_released
+    sessions_with_orders(s, ids)  # ingest: which of a batch's sessions may move an order
     bill_order(s, order_id)       # judge and book one ended order (the jobs too)
     bill_unreleased(s, wait_ms)   # the job: ended orders whose car never reported leaving
     assess_session(s, session_id) # the judge's verdict on any ended session, booked or not
@@ -162,6 +163,29 @@ def _order_of(s: Session, sess: ChargingSession) -> Order | None:
                     order_id, order.sid, order.session_id)
         return None
     return order
+
+
+def sessions_with_orders(s: Session, session_ids: set[str]) -> set[str]:
+    """Of `session_ids`, those whose stored session may move an order: its `order_id` names
+    an order that exists, or an order names the session. A superset of what `advance` acts
+    on (it checks station and session again, under the order's lock), so ingest looks up a
+    whole batch at once and opens no savepoint for a card's or a pile's session. A session
+    naming an order that does not exist is logged here, as `advance` would."""
+    found: set[str] = set()
+    ids = sorted(session_ids)
+    for i in range(0, len(ids), 500):  # IN lists of a bounded size (SQLite's variable limit)
+        chunk = ids[i : i + 500]
+        named = dict(s.execute(select(ChargingSession.session_id, ChargingSession.order_id)
+                               .where(ChargingSession.session_id.in_(chunk))).all())
+        wanted = {o for o in named.values() if o}
+        existing = set(s.scalars(select(Order.order_id).where(Order.order_id.in_(sorted(wanted))))) if wanted else set()
+        by_session = set(s.scalars(select(Order.session_id).where(Order.session_id.in_(chunk))))
+        for session_id, order_id in named.items():
+            if order_id in existing or (not order_id and session_id in by_session):
+                found.add(session_id)
+            elif order_id:
+                log.warning("session %s names order %s, which does not exist", session_id, order_id)
+    return found
 
 
 def on_record(s: Session, sid: str, record: Mapping[str, Any], *,
