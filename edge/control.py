@@ -173,7 +173,7 @@ class LoadController:
             self.sessions.orderly[row.session_id] = Orderly(
                 departure_at=departure_of(row) or 0, energy_wh=wanted, status=p.status,
                 expected_wh=max(0, min(wanted, delivered + p.expected_wh)) if p.status != orderly.DONE else delivered,
-                finish_at=p.finish_ms, power_w=power)
+                finish_at=p.finish_ms, power_w=power, acceptance_w=accept)
         return out
 
     def _observe_car(self, row: SessionRow) -> int | None:

@@ -87,6 +87,12 @@ async def test_a_car_taking_less_is_learned_and_the_plan_takes_the_second_valley
     s = st.rig.sm.summary("P1-1")
     assert s["orderly"]["acceptance_w"] == 6_000 and s["orderly"]["status"] == "on_track"
     finish_6kw = s["orderly"]["finish_at"]
+    # the cloud learns it from the session's records (the next progress after the figure
+    # moved): null while not known, then the figure
+    [started] = st.rig.records("session_started")
+    assert started["orderly"]["acceptance_w"] is None
+    seen = [p["orderly"]["acceptance_w"] for p in st.rig.records("session_progress")]
+    assert seen[0] is None and 3_600 in seen
     assert finish_6kw < int(WALL0 * 1000) + 150 * 60_000
     # the energy is in by the departure, under the target throughout
     for _ in range(150):
