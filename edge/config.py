@@ -105,6 +105,13 @@ class LoadPolicyConfig:
     orderly_margin_pct: float = 5.0  # orderly plans keep this % of rated kVA free in the hours ahead
     orderly_replan_pct: float = 2.0  # ... and are made again when the headroom moves by more
     orderly_replan_s: float = 60.0  # ... or anyway this often
+    # what the car takes (edge/loadctl/acceptance.py): readings ignored after a limit change,
+    orderly_ramp_s: float = 10.0
+    orderly_sustain_s: float = 15.0  # ... how long a shortfall must last to be learned,
+    orderly_shortfall_pct: float = 90.0  # ... a reading under this % of the limit ...
+    orderly_shortfall_min_w: float = 200.0  # ... and this far below it falls short;
+    orderly_move_pct: float = 3.0  # the figure moves only by more than this % of itself ...
+    orderly_move_min_w: float = 100.0  # ... or these W
 
 
 @dataclass(frozen=True)
@@ -241,14 +248,18 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
         top.error("[transformer] is missing; add `[transformer]` with `rated_kva = 400` (from the transformer's nameplate)")
 
     lp = _Reader(errors, source, _table(data, "load_policy"), "[load_policy]")
-    from edge.loadctl import RANGES, Policy, PolicyError
+    from edge.loadctl import ACCEPTANCE_KEYS, RANGES, Policy, PolicyError
 
     numeric = ("cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct", "share_target_pct",
                "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s",
-               "orderly_margin_pct", "orderly_replan_pct", "orderly_replan_s")
+               "orderly_margin_pct", "orderly_replan_pct", "orderly_replan_s",
+               "orderly_ramp_s", "orderly_sustain_s", "orderly_shortfall_pct", "orderly_shortfall_min_w",
+               "orderly_move_pct", "orderly_move_min_w")
     lp.known({"mode", "pile_sessions", "cap_above_pct", "block_above_pct", "cap_power_pct", "hysteresis_pct",
               "share_target_pct", "dwell_s", "emergency_above_pct", "meter_tolerance_pct", "meter_implausible_s",
-              "orderly_margin_pct", "orderly_replan_pct", "orderly_replan_s"})
+              "orderly_margin_pct", "orderly_replan_pct", "orderly_replan_s",
+              "orderly_ramp_s", "orderly_sustain_s", "orderly_shortfall_pct", "orderly_shortfall_min_w",
+              "orderly_move_pct", "orderly_move_min_w"})
     defaults = LoadPolicyConfig()
 
     def number(key: str) -> float:
@@ -275,7 +286,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
                    emergency_above_pct=policy.emergency_above_pct, pile_sessions=policy.pile_sessions,  # type: ignore[arg-type]
                    meter_tolerance_pct=policy.meter_tolerance_pct, meter_implausible_s=policy.meter_implausible_s,
                    orderly_margin_pct=policy.orderly_margin_pct, orderly_replan_pct=policy.orderly_replan_pct,
-                   orderly_replan_s=policy.orderly_replan_s)
+                   orderly_replan_s=policy.orderly_replan_s,
+                   **{k: getattr(policy, k) for k in ACCEPTANCE_KEYS})
         except PolicyError as exc:
             for problem in exc.problems:
                 if not problem.startswith("cap_above_pct"):  # said above already

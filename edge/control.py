@@ -17,6 +17,7 @@ from edge.cache import SessionRow
 from edge.clock import Clock
 from edge.gunstate import GunState
 from edge.loadctl import (
+    ACCEPTANCE_KEYS,
     ALARM_METER_IMPLAUSIBLE,
     Decision,
     GunSnapshot,
@@ -28,7 +29,7 @@ from edge.loadctl import (
     decide,
     orderly,
 )
-from edge.loadctl.acceptance import Acceptance
+from edge.loadctl.acceptance import Acceptance, AcceptanceRules
 from edge.loadctl.caps import rule_start_cap
 from edge.runtime import GunRuntime, MeterRuntime, StationEvent
 from edge.sessions import SessionManager, departure_of, limit_of
@@ -54,7 +55,7 @@ def policy_from_config(config: Any) -> Policy:
                   emergency_above_pct=lp.emergency_above_pct, pile_sessions=lp.pile_sessions,
                   meter_tolerance_pct=lp.meter_tolerance_pct, meter_implausible_s=lp.meter_implausible_s,
                   orderly_margin_pct=lp.orderly_margin_pct, orderly_replan_pct=lp.orderly_replan_pct,
-                  orderly_replan_s=lp.orderly_replan_s,
+                  orderly_replan_s=lp.orderly_replan_s, **{k: getattr(lp, k) for k in ACCEPTANCE_KEYS},
                   meter_timeout_s=config.meter.timeout_s if config.meter else 3.0)
 
 
@@ -173,14 +174,16 @@ class LoadController:
             self.sessions.orderly[row.session_id] = Orderly(
                 departure_at=departure_of(row) or 0, energy_wh=wanted, status=p.status,
                 expected_wh=max(0, min(wanted, delivered + p.expected_wh)) if p.status != orderly.DONE else delivered,
-                finish_at=p.finish_ms, power_w=power)
+                finish_at=p.finish_ms, power_w=power, acceptance_w=accept)
         return out
 
     def _observe_car(self, row: SessionRow) -> int | None:
         """Hand the gun's latest reading to the session's acceptance learner; what the car
         takes (W), or None while not known. The limit it is measured against is the one the
         pile holds: the lower of the one written and the one it reports obeying."""
-        learner = self.acceptance.setdefault(row.session_id, Acceptance())
+        learner = self.acceptance.get(row.session_id)
+        if learner is None:
+            learner = self.acceptance[row.session_id] = Acceptance(rules=AcceptanceRules.of(self.policy))
         gun = self.sessions.guns.get(row.gun)
         if gun is None or gun.read_at is None:
             return learner.accept_w

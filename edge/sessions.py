@@ -729,7 +729,8 @@ class SessionManager:
         if ended_wh is not None:
             status = "done" if ended_wh >= wanted else (known.status if known else "cannot_meet")
             return Orderly(departure_at=departure, energy_wh=wanted, status=status,
-                           expected_wh=ended_wh, finish_at=known.finish_at if known else None)
+                           expected_wh=ended_wh, finish_at=known.finish_at if known else None,
+                           acceptance_w=known.acceptance_w if known else None)
         if known is not None:
             return known
         delivered = (row.energy_last_wh or 0) - (row.energy_start_wh or 0)

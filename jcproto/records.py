@@ -32,6 +32,9 @@ class Orderly:
     expected_wh: int  # what the plan expects the session to have by the departure
     finish_at: int | None = None  # when the plan's last Wh is drawn
     power_w: int | None = field(default=None, metadata=omit_none())  # the plan's power now
+    # What the car takes (W), learned from its gun's readings; null while not known. Optional
+    # (project addition after the first orderly records): a record without it decodes to None.
+    acceptance_w: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -626,11 +626,13 @@ def duration_s(state: str, started: int | None, ended: int | None, now: int) -> 
 def _orderly_view(raw: Any) -> dict[str, Any] | None:
     """How the station's plan for an orderly session stands, as its newest record said:
     status (on_track, cannot_meet, done, past_departure), the energy wanted, the energy
-    expected by the departure, when it should finish. The clients word it."""
+    expected by the departure, when it should finish, what the car takes as the station
+    learned it (None while not known, and from records before the field). The clients word it."""
     if not isinstance(raw, dict) or raw.get("status") not in ("on_track", "cannot_meet", "done", "past_departure"):
         return None
     return {"status": raw["status"], "energy_wh": raw.get("energy_wh"), "expected_wh": raw.get("expected_wh"),
-            "finish_at": raw.get("finish_at"), "departure_at": raw.get("departure_at")}
+            "finish_at": raw.get("finish_at"), "departure_at": raw.get("departure_at"),
+            "acceptance_w": raw.get("acceptance_w")}
 
 
 # --- the progress poll: Core reads, two statements ------------------------------------------------

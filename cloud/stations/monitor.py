@@ -133,8 +133,9 @@ ORDERLY_STATUSES = ("on_track", "cannot_meet", "done", "past_departure")
 def orderly_view(row: ChargingSession) -> dict[str, Any] | None:
     """An orderly session's plan as the gateway last reported it in its records (stored by
     ingest in `sessions.orderly`): departure, energy wanted, delivered so far (the session's
-    energy at its latest record), expected by the departure, finish, status. None for a
-    session that is not orderly."""
+    energy at its latest record), expected by the departure, finish, status, what the car
+    takes as the station learned it (None while not known, and from records before the
+    field). None for a session that is not orderly."""
     raw = row.orderly
     if not isinstance(raw, dict) or raw.get("status") not in ORDERLY_STATUSES:
         return None
@@ -150,6 +151,7 @@ def orderly_view(row: ChargingSession) -> dict[str, Any] | None:
         "delivered_wh": _energy_wh(row),
         "expected_wh": whole("expected_wh"),
         "finish_at": whole("finish_at"),
+        "acceptance_w": whole("acceptance_w"),
     }
 
 

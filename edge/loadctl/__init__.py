@@ -23,6 +23,7 @@ from edge.loadctl.level import (
     load_pct,
 )
 from edge.loadctl.model import (
+    ACCEPTANCE_KEYS,
     RANGES,
     RATED_KVA_RANGE,
     Decision,
@@ -41,6 +42,7 @@ from edge.loadctl.share import ALARM_OVER_TARGET
 from edge.loadctl.shed import ALARM_EMERGENCY, ALARM_SHEDDING, shed
 
 __all__ = [
+    "ACCEPTANCE_KEYS",
     "ALARM_EMERGENCY",
     "ALARM_METER_IMPLAUSIBLE",
     "ALARM_METER_MISSING",

@@ -195,7 +195,25 @@ RANGES: dict[str, Range] = {
     "orderly_margin_pct": Range(0, 50, example=5),
     "orderly_replan_pct": Range(0, 50, low_open=True, example=2),
     "orderly_replan_s": Range(5, 3600, example=60),
+    # what the car takes (acceptance.py): ramp after a limit change, how long a shortfall
+    # must last, what counts as one, and the figure's dead band
+    "orderly_ramp_s": Range(0, 300, example=10),
+    "orderly_sustain_s": Range(1, 600, example=15),
+    "orderly_shortfall_pct": Range(50, 100, example=90),
+    "orderly_shortfall_min_w": Range(0, 10_000, example=200),
+    "orderly_move_pct": Range(0, 50, example=3),
+    "orderly_move_min_w": Range(0, 10_000, example=100),
 }
+
+# The Policy keys that set what-the-car-takes learning (acceptance.AcceptanceRules.of).
+ACCEPTANCE_KEYS: tuple[str, ...] = (
+    "orderly_ramp_s",
+    "orderly_sustain_s",
+    "orderly_shortfall_pct",
+    "orderly_shortfall_min_w",
+    "orderly_move_pct",
+    "orderly_move_min_w",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +234,10 @@ class Policy:
     headroom of the hours ahead (their base load is taken as now's, plus this), a plan is
     made again when the headroom moves by more than orderly_replan_pct (of rated kVA), and
     anyway every orderly_replan_s (the energy actually drawn, a car taking less than planned).
+    What the car takes is learned (acceptance.AcceptanceRules) after orderly_ramp_s of a new
+    limit from a shortfall (under orderly_shortfall_pct of the limit and orderly_shortfall_min_w
+    below it) lasting orderly_sustain_s; the figure moves only by more than orderly_move_pct
+    of itself or orderly_move_min_w.
     """
 
     mode: Mode = "threshold"
@@ -235,6 +257,12 @@ class Policy:
     orderly_margin_pct: float = 5.0
     orderly_replan_pct: float = 2.0
     orderly_replan_s: float = 60.0
+    orderly_ramp_s: float = 10.0
+    orderly_sustain_s: float = 15.0
+    orderly_shortfall_pct: float = 90.0
+    orderly_shortfall_min_w: float = 200.0
+    orderly_move_pct: float = 3.0
+    orderly_move_min_w: float = 100.0
 
     def __post_init__(self) -> None:
         problems = self.validate()

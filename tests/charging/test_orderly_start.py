@@ -45,7 +45,8 @@ def test_an_orderly_start_carries_the_departure_and_the_order_shows_the_plan(liv
     t0 = now_ms()
     plan = {"departure_at": departure, "energy_wh": 30_000, "status": "on_track", "expected_wh": 30_000,
             "finish_at": departure - 3_600_000}
-    short = {**plan, "status": "cannot_meet", "expected_wh": 24_000, "finish_at": departure}
+    # the first record is shaped as before what the car takes was added; the next carries it
+    short = {**plan, "status": "cannot_meet", "expected_wh": 24_000, "finish_at": departure, "acceptance_w": 3_600}
     st.send([
         {"seq": 1, "type": "session_started", "ts": t0, "session_id": SESSION, "gun": "P1-1", "order_id": oid,
          "auth": "remote", "energy_start_wh": 1000, "limit": {"mode": "energy", "value": 30_000},
@@ -65,7 +66,7 @@ def test_an_orderly_start_carries_the_departure_and_the_order_shows_the_plan(liv
     view = client.get(f"{ORDERS}/{oid}", headers=h).json
     # the newest record's plan: 30 kWh cannot be had by the departure, 24 kWh will
     assert view["orderly"] == {"status": "cannot_meet", "energy_wh": 30_000, "expected_wh": 24_000,
-                               "finish_at": departure, "departure_at": departure}
+                               "finish_at": departure, "departure_at": departure, "acceptance_w": 3_600}
     # a progress record without a plan keeps the one stored
     st.send([{"seq": 3, "type": "session_progress", "ts": t0 + 120_000, "session_id": SESSION, "energy_wh": 1000,
               "power_w": 0, "voltage_v": None, "current_a": None, "soc": None, "cost_fen": 0}])
@@ -90,3 +91,17 @@ def test_a_departure_needs_an_energy_limit_and_a_time_ahead(live: Live) -> None:
         assert r.status_code == 400 and error_code(r) == "invalid_request", (body, r.json)
         assert r.json["error"]["field"] == "departure_at"
     assert st.commands == []
+
+
+def test_a_plan_recorded_before_the_car_figure_shows_it_not_known() -> None:
+    from cloud.charging.service import _orderly_view
+
+    old = {
+        "departure_at": 1,
+        "energy_wh": 30_000,
+        "status": "on_track",
+        "expected_wh": 30_000,
+        "finish_at": None,
+    }
+    assert _orderly_view(old) == {**old, "acceptance_w": None}
+    assert _orderly_view({**old, "acceptance_w": 3_600})["acceptance_w"] == 3_600  # type: ignore[index]

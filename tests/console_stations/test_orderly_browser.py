@@ -3,7 +3,8 @@
 fake station on the real broker, through the real ingest into the console's database) start
 an orderly session and a plain one; the station page lists both running, the orderly one
 with its departure, energy wanted and plan status; the gun page shows its plan and, as the
-next records come in, the energy delivered so far and the plan's new status by itself.
+next records come in, the energy delivered so far, the plan's new status and what the car
+takes (not known from records before that field) by itself.
 Chinese and English; screenshots into test-artifacts/console/."""
 
 from __future__ import annotations
@@ -129,9 +130,17 @@ def test_orderly_sessions_on_the_station_and_gun_pages(
     )
     assert minute(departure, zone) in page.inner_text("#orderly-departure")
     assert minute(finish, zone) in page.inner_text("#orderly-finish")
+    # records from before the car's figure (no acceptance_w): not known yet
+    assert page.inner_text("#orderly-acceptance") == "尚未获知"
     assert "有序充电" in page.inner_text("main")
     _shoot(page, "gun-orderly-zh")
-    late = {**plan, "status": "cannot_meet", "expected_wh": 21_500, "finish_at": None}
+    late = {
+        **plan,
+        "status": "cannot_meet",
+        "expected_wh": 21_500,
+        "finish_at": None,
+        "acceptance_w": 3_500,
+    }
     st.send([{"seq": 5, "type": "session_progress", "ts": now + 60_000, "session_id": ordered, "energy_wh": 109_000,
               "power_w": 3500, "voltage_v": 229.0, "current_a": 15.2, "soc": 55, "cost_fen": 900,
               "orderly": late}])  # fmt: skip
@@ -142,6 +151,7 @@ def test_orderly_sessions_on_the_station_and_gun_pages(
     assert (
         page.inner_text("#orderly-delivered") == "9"
         and page.inner_text("#orderly-expected") == "21.5"
+        and page.inner_text("#orderly-acceptance") == "3.5"
     )
     wait_for(lambda: stored()[ordered].orderly["status"] == "cannot_meet", 5, "the plan stored")
 
@@ -153,6 +163,8 @@ def test_orderly_sessions_on_the_station_and_gun_pages(
     assert "Orderly charging" in page.inner_text(
         "main"
     ) and "Energy wanted (kWh)" in page.inner_text("#orderly")
+    assert "The car takes (kW)" in page.inner_text("#orderly")
+    assert page.inner_text("#orderly-acceptance") == "3.5"
     _shoot(page, "gun-orderly-en")
     page.goto(base + f"/stations/{SID}")
     row = page.locator(f"#running tr[data-session='{ordered}']")

@@ -38,7 +38,7 @@ class TakingLessPile(DrawingPile):
         )
 
 
-def taking_less(tmp_path, accept_w: int) -> Station:
+def taking_less(tmp_path, accept_w: int, policy: Policy | None = None) -> Station:
     st = Station.__new__(Station)
     st.clock = FakeClock(start_wall=WALL0, autoadvance=True)
     st.pile = TakingLessPile()
@@ -48,7 +48,7 @@ def taking_less(tmp_path, accept_w: int) -> Station:
     st.meter = MeterRuntime()
     st.base_va = 30_000
     st.ctl = LoadController(
-        Policy(dwell_s=0), RATED_KVA, st.meter, [st.rig.gun], st.rig.sm, st.clock
+        policy or Policy(dwell_s=0), RATED_KVA, st.meter, [st.rig.gun], st.rig.sm, st.clock
     )
     st.load(30_000)
     return st
@@ -87,6 +87,12 @@ async def test_a_car_taking_less_is_learned_and_the_plan_takes_the_second_valley
     s = st.rig.sm.summary("P1-1")
     assert s["orderly"]["acceptance_w"] == 6_000 and s["orderly"]["status"] == "on_track"
     finish_6kw = s["orderly"]["finish_at"]
+    # the cloud learns it from the session's records (the next progress after the figure
+    # moved): null while not known, then the figure
+    [started] = st.rig.records("session_started")
+    assert started["orderly"]["acceptance_w"] is None
+    seen = [p["orderly"]["acceptance_w"] for p in st.rig.records("session_progress")]
+    assert seen[0] is None and 3_600 in seen
     assert finish_6kw < int(WALL0 * 1000) + 150 * 60_000
     # the energy is in by the departure, under the target throughout
     for _ in range(150):
@@ -109,3 +115,17 @@ async def test_a_car_too_slow_for_the_departure_is_said_cannot_meet_once_known(t
     # 2 h at 2.5 kW is 5 kWh: said honestly, with what it will have, charging as fast as allowed
     assert o.status == "cannot_meet" and 4_800 <= o.expected_wh <= 5_000
     assert st.limit() == 7_000
+
+
+async def test_the_learner_follows_the_load_policy_s_acceptance_keys(tmp_path):
+    """A car taking 6.5 of 7 kW (93 %) is no clear shortfall under the default 90 %; with
+    `[load_policy] orderly_shortfall_pct = 95` the gateway learns it."""
+    found = {}
+    for pct in (90.0, 95.0):
+        st = taking_less(tmp_path / str(pct), 6_500, Policy(dwell_s=0, orderly_shortfall_pct=pct))
+        st.clock.set_wall(WALL0 + 30 * 60)  # 21:00, the valley
+        await st.start()
+        assert st.limit() == 7_000
+        run_minutes(st, 4)
+        found[pct] = st.rig.sm.summary("P1-1")["orderly"]["acceptance_w"]
+    assert found == {90.0: None, 95.0: 6_500}

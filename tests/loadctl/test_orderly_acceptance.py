@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.loadctl.acceptance import (
-    MIN_READINGS,
-    MOVE_MIN_W,
-    MOVE_PCT,
-    RAMP_S,
-    SUSTAIN_S,
-    Acceptance,
-)
+from edge.loadctl import ACCEPTANCE_KEYS, RANGES, Policy, PolicyError
+from edge.loadctl.acceptance import Acceptance, AcceptanceRules
 from edge.loadctl.orderly import CANNOT_MEET, DONE, HOUR_MS, ON_TRACK, PAST_DEPARTURE, Slot, plan
 from tests.loadctl.test_orderly_plan import slot_lists
 
 SETTINGS = settings(max_examples=300, deadline=None)
+# The default rules (the gateway's config without orderly_* acceptance keys): the tests below
+# were written for these.
+RULES = AcceptanceRules()
+RAMP_S, SUSTAIN_S, MIN_READINGS = RULES.ramp_s, RULES.sustain_s, RULES.min_readings
+MOVE_PCT, MOVE_MIN_W = RULES.move_pct, RULES.move_min_w
 
 
 def feed(
@@ -130,6 +130,94 @@ def test_noise_does_not_move_the_figure():
         changed.append(a.observe(t, 7_000, 3_680 + (40 if i % 2 else -40), True))
         t += 1
     assert a.accept_w == 3_680 and not any(changed)
+
+
+# ---- the rules, as the gateway's config sets them ---------------------------------------------
+
+
+def test_the_default_rules_are_the_learner_s_original_constants():
+    assert (RULES.ramp_s, RULES.sustain_s, RULES.shortfall_pct, RULES.shortfall_min_w) == (
+        10,
+        15,
+        90,
+        200,
+    )
+    assert (RULES.move_pct, RULES.move_min_w, RULES.min_readings) == (3, 100, 3)
+    assert Acceptance().rules == RULES and AcceptanceRules.of(Policy()) == RULES
+
+
+@pytest.mark.parametrize(
+    ("rules", "learned_by"),
+    [
+        (AcceptanceRules(sustain_s=5.0), RAMP_S + 5),
+        (AcceptanceRules(ramp_s=2.0), 2 + SUSTAIN_S),
+        (RULES, RAMP_S + SUSTAIN_S),
+    ],
+)
+def test_a_shorter_sustain_or_ramp_learns_sooner(rules, learned_by):
+    a = Acceptance(rules=rules)
+    t = feed(a, 0.0, learned_by, 7_000, 3_680)  # readings up to just before learned_by
+    assert a.accept_w is None
+    a.observe(t, 7_000, 3_680, True)
+    assert t == learned_by and a.accept_w == 3_680
+
+
+def test_what_counts_as_a_shortfall_and_a_move_are_the_rules():
+    # 6.8 of 7 kW (97 %, 200 W below) is no shortfall by default; it is under 98 % / 100 W
+    default, strict = (
+        Acceptance(),
+        Acceptance(rules=AcceptanceRules(shortfall_pct=98, shortfall_min_w=100)),
+    )
+    for a in (default, strict):
+        feed(a, 0.0, RAMP_S + SUSTAIN_S + 2, 7_000, 6_800)
+    assert default.accept_w is None and strict.accept_w == 6_800
+    # 3,680 W then 3,900 W (+6 %): a move by default, inside a 10 % dead band
+    default, wide = Acceptance(), Acceptance(rules=AcceptanceRules(move_pct=10))
+    for a in (default, wide):
+        t = feed(a, 0.0, RAMP_S + SUSTAIN_S + 1, 7_000, 3_680)
+        feed(a, t, SUSTAIN_S + 2, 7_000, 3_900)
+    assert default.accept_w != 3_680 and near(default.accept_w, 3_900) and wide.accept_w == 3_680
+    narrow = Acceptance(rules=AcceptanceRules(move_pct=0, move_min_w=0))
+    t = feed(narrow, 0.0, RAMP_S + SUSTAIN_S + 1, 7_000, 3_680)
+    feed(narrow, t, SUSTAIN_S + 2, 7_000, 3_700)
+    assert narrow.accept_w == 3_700
+
+
+@pytest.mark.parametrize("key", ACCEPTANCE_KEYS)
+def test_a_rule_outside_its_range_is_refused(key):
+    r = RANGES[key]
+    for bad in (
+        r.low if r.low_open else r.low - 1,
+        r.high if r.high_open else r.high + 1,
+        math.nan,
+    ):
+        with pytest.raises(ValueError, match=key):
+            AcceptanceRules(**{key.removeprefix("orderly_"): bad})
+        with pytest.raises(PolicyError, match=key):
+            Policy(**{key: bad})
+    with pytest.raises(ValueError, match="min_readings"):
+        AcceptanceRules(min_readings=0)
+
+
+rules_in_range = st.builds(
+    AcceptanceRules,
+    **{
+        k.removeprefix("orderly_"): st.floats(RANGES[k].low, RANGES[k].high, allow_nan=False)
+        for k in ACCEPTANCE_KEYS
+    },
+)
+
+
+@given(rules=rules_in_range, limit=st.integers(1_000, 22_000), share=st.floats(0.05, 1.0))
+@settings(max_examples=200, deadline=None)
+def test_any_rules_learn_a_steady_shortfall_once_ramp_and_sustain_have_passed(rules, limit, share):
+    """A car steadily taking `taken` of `limit`: a clear shortfall is learned as exactly what
+    it takes within ramp + sustain (and the readings the window needs); a car that is not
+    clearly short teaches nothing."""
+    taken = max(1, int(limit * share))
+    a = Acceptance(rules=rules)
+    feed(a, 0.0, rules.ramp_s + max(rules.sustain_s, rules.min_readings - 1) + 2, limit, taken)
+    assert a.accept_w == (taken if rules.falls_short(limit, taken) else None)
 
 
 # ---- the planner, for a car taking less than the pile -------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.loadctl import Policy, PolicyError, decide, rated_kva_from_command
+from edge.loadctl import ACCEPTANCE_KEYS, Policy, PolicyError, decide, rated_kva_from_command
 
 
 def test_defaults_are_the_customers_rule():
@@ -144,7 +144,7 @@ def test_one_range_for_each_key_in_policy_config_and_command_schema():
             "transformer": {"rated_kva": 400}}
     for key in ("cap_power_pct", "share_target_pct", "dwell_s", "emergency_above_pct",
                 "meter_tolerance_pct", "meter_implausible_s", "hysteresis_pct", "orderly_margin_pct",
-                "orderly_replan_pct", "orderly_replan_s"):
+                "orderly_replan_pct", "orderly_replan_s", *ACCEPTANCE_KEYS):
         r = RANGES[key]
         outside = r.low if r.low_open else r.low - 1
         with pytest.raises(ConfigError) as err:
@@ -168,3 +168,39 @@ def test_the_orderly_keys_go_from_the_config_into_the_policy():
     assert (d.orderly_margin_pct, d.orderly_replan_pct, d.orderly_replan_s) == (5.0, 2.0, 60.0)
     # a stored cloud policy (set_load_policy keys only) keeps the config's orderly values
     assert Policy.from_command({"rated_kva": 400, "dwell_s": 5}, p).orderly_margin_pct == 7.5
+
+
+def test_the_acceptance_keys_go_from_the_config_into_the_learner(tmp_path):
+    """[load_policy] orderly_ramp_s … orderly_move_min_w set what the gateway's learner of what
+    the car takes uses (edge/control.py); absent, the defaults; `check-config` refuses a value
+    out of range naming the key and the range."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edge.config import parse_config
+    from edge.control import policy_from_config
+    from edge.loadctl.acceptance import AcceptanceRules
+
+    base = {"station": {"id": "S"}, "bus": [{"name": "b", "host": "127.0.0.1:502"}],
+            "pile": [{"id": "P1", "unit": 1}], "meter": {"bus": "b", "unit": 10},
+            "transformer": {"rated_kva": 400}}
+    set_ = {"orderly_ramp_s": 5, "orderly_sustain_s": 30, "orderly_shortfall_pct": 95,
+            "orderly_shortfall_min_w": 150, "orderly_move_pct": 5, "orderly_move_min_w": 250}
+    p = policy_from_config(parse_config({**base, "load_policy": set_}, "t"))
+    assert AcceptanceRules.of(p) == AcceptanceRules(ramp_s=5, sustain_s=30, shortfall_pct=95,
+                                                    shortfall_min_w=150, move_pct=5, move_min_w=250)
+    assert AcceptanceRules.of(policy_from_config(parse_config(base, "t"))) == AcceptanceRules()
+    # a stored cloud policy (set_load_policy keys only) keeps the config's values
+    assert AcceptanceRules.of(Policy.from_command({"rated_kva": 400, "dwell_s": 5}, p)) == AcceptanceRules.of(p)
+
+    cfg = tmp_path / "station.toml"
+    cfg.write_text('[station]\nid = "ST-1"\n[[bus]]\nname = "l"\nport = "/dev/ttyUSB0"\n'
+                   '[[pile]]\nid = "P1"\nunit = 1\n[meter]\nbus = "l"\nunit = 10\n[transformer]\nrated_kva = 400\n'
+                   '[load_policy]\norderly_sustain_s = 0\norderly_shortfall_pct = 120\n')
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", str(cfg)], capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 1
+    assert "`orderly_sustain_s` = 0.0" in out.stderr and "[1, 600]" in out.stderr
+    assert "`orderly_shortfall_pct` = 120.0" in out.stderr and "[50, 100]" in out.stderr
+    assert "2 problems" in out.stderr

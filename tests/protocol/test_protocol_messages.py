@@ -21,6 +21,7 @@ from jcproto import (
     Limit,
     Lost,
     MeterMinute,
+    Orderly,
     ProtocolError,
     Pruned,
     Reply,
@@ -267,3 +268,54 @@ def test_gun_released_requires_its_fields() -> None:
             parse_record({k: v for k, v in good.items() if k != key})
     with pytest.raises(ProtocolError):
         parse_record({**good, "idle_fen": -1})
+
+
+def test_orderly_carries_what_the_car_takes_and_older_records_without_it_still_decode() -> None:
+    plan = Orderly(
+        departure_at=NOW + 3_600_000,
+        energy_wh=7000,
+        status="on_track",
+        expected_wh=7000,
+        finish_at=NOW + 1_800_000,
+        power_w=3600,
+        acceptance_w=3600,
+    )
+    rec = SessionProgress(
+        seq=2, ts=NOW, session_id=SESSION, energy_wh=1500, power_w=3600, orderly=plan
+    )
+    wire = json.loads(rec.to_json())
+    assert wire["orderly"]["acceptance_w"] == 3600
+    assert parse_record(wire) == rec
+    # not known yet: written as null
+    unknown = SessionProgress(
+        seq=3,
+        ts=NOW,
+        session_id=SESSION,
+        energy_wh=1500,
+        power_w=0,
+        orderly=Orderly(
+            departure_at=NOW + 3_600_000, energy_wh=7000, status="on_track", expected_wh=7000
+        ),
+    )
+    assert json.loads(unknown.to_json())["orderly"]["acceptance_w"] is None
+    # a record from a gateway before the field: no key at all, decodes to None
+    old = {**wire, "orderly": {k: v for k, v in wire["orderly"].items() if k != "acceptance_w"}}
+    assert parse_record(old).orderly.acceptance_w is None  # type: ignore[attr-defined]
+    ended = {
+        "seq": 4,
+        "type": "session_ended",
+        "ts": NOW,
+        "session_id": SESSION,
+        "energy_start_wh": 0,
+        "energy_stop_wh": 7000,
+        "started_at": NOW - 1,
+        "ended_at": NOW,
+        "stop_reason": "limit",
+        "cost_fen": 1,
+        "signature": "c2lnbmF0dXJl",
+        "orderly": old["orderly"],
+    }
+    assert parse_record(ended).orderly.acceptance_w is None  # type: ignore[attr-defined]
+    for bad in (-1, 1.5, "3600"):
+        with pytest.raises(ProtocolError):
+            parse_record({**wire, "orderly": {**wire["orderly"], "acceptance_w": bad}})

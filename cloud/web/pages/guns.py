@@ -54,6 +54,7 @@ def live(sid: str, gun: str) -> Any:
             "status": words["plan_label"](o["status"]),
             "delivered": words["kwh"](o["delivered_wh"]),
             "expected": words["kwh"](o["expected_wh"]),
+            "acceptance": words["car_takes"](o["acceptance_w"]),
         }
     return jsonify({**reading, **extra})
 

@@ -169,6 +169,10 @@ def labels() -> dict[str, Any]:
     def kwh(wh: int | None) -> str:
         return formatting.number(None if wh is None else round(wh / 1000, 3))
 
+    def car_takes(w: int | None) -> str:
+        """What the car takes (kW), as the station learned it; worded while not known."""
+        return _("not known yet") if w is None else formatting.number(round(w / 1000, 3))
+
     def elapsed(seconds: int | None) -> str:
         """A running session's time so far as H:MM:SS (the same in both languages)."""
         if seconds is None:
@@ -181,5 +185,6 @@ def labels() -> dict[str, Any]:
         "bucket_label": bucket_label,
         "plan_label": plan_label,
         "kwh": kwh,
+        "car_takes": car_takes,
         "elapsed": elapsed,
     }

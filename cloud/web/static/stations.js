@@ -73,6 +73,7 @@
           set("orderly-status", d.orderly_text.status);
           set("orderly-delivered", d.orderly_text.delivered);
           set("orderly-expected", d.orderly_text.expected);
+          set("orderly-acceptance", d.orderly_text.acceptance);
         }
         el.dataset.polls = String(Number(el.dataset.polls || "0") + 1);
       }).catch(function () {});
