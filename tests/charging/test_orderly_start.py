@@ -62,7 +62,7 @@ def test_an_orderly_start_carries_the_departure_and_the_order_shows_the_plan(liv
             db.session.rollback()
             return bool(row and row.progress_seq == 2)
 
-    wait_for(merged, 10, "the session merged")
+    wait_for(merged, 30, "the session merged")
     view = client.get(f"{ORDERS}/{oid}", headers=h).json
     # the newest record's plan: 30 kWh cannot be had by the departure, 24 kWh will
     assert view["orderly"] == {"status": "cannot_meet", "energy_wh": 30_000, "expected_wh": 24_000,
@@ -71,7 +71,7 @@ def test_an_orderly_start_carries_the_departure_and_the_order_shows_the_plan(liv
     st.send([{"seq": 3, "type": "session_progress", "ts": t0 + 120_000, "session_id": SESSION, "energy_wh": 1000,
               "power_w": 0, "voltage_v": None, "current_a": None, "soc": None, "cost_fen": 0}])
     st.drain(10)
-    wait_for(lambda: client.get(f"{ORDERS}/{oid}", headers=h).json["orderly"] is not None, 5, "plan kept")
+    wait_for(lambda: client.get(f"{ORDERS}/{oid}", headers=h).json["orderly"] is not None, 30, "plan kept")
     assert client.get(f"{ORDERS}/current", headers=h).json["orderly"]["status"] == "cannot_meet"
 
 
