@@ -130,7 +130,9 @@ def test_recharge_outside_wechat_through_the_h5_cashier(
         assert row.locator(".recharge-channel").inner_text() == "微信H5支付"
         page.locator("#page-wallet button", has_text="全部退还").click()
         page.wait_for_selector("#page-wallet .refund-route")
-        assert page.locator("#page-wallet .refund-route").inner_text() == "余额退款 · 原路退回微信支付"
+        assert (
+            page.locator("#page-wallet .refund-route").inner_text() == "余额退款 · 原路退回微信支付"
+        )
         page.click("#lang-switch")
         page.wait_for_function(
             "document.querySelector('#page-wallet .refund-route') && "
@@ -189,7 +191,9 @@ def test_recharge_inside_wechat_through_weixinjsbridge(
         assert order.openid == fake.oauth.openid_for("h5pay-inside")  # the account's openid
         assert page.locator("#page-wallet .notice").inner_text() == "充值成功，已到账。"
         assert json.loads(page.evaluate("localStorage.getItem('jc_login_via')")) == "wechat_oa"
-        channel = page.locator(f"#page-wallet [data-recharge='{order.out_trade_no}'] .recharge-channel")
+        channel = page.locator(
+            f"#page-wallet [data-recharge='{order.out_trade_no}'] .recharge-channel"
+        )
         assert channel.inner_text() == "微信内网页支付"
         page.click("#lang-switch")
         page.wait_for_function(
