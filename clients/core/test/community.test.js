@@ -128,6 +128,41 @@ test('station community: reviews with photo requests, posts with replies; a revi
   assert.equal(vm.state.replyTo, 0);
 });
 
+test('station community: older reviews and posts past the newest 50 with `before`', async () => {
+  const reviews = Array.from({ length: 55 }, (_, i) => ({ review_id: 55 - i, sid: 'S1', stars: 4, text: 'r' + (55 - i),
+    photo_ids: [], created_at: NOW }));
+  const posts = Array.from({ length: 51 }, (_, i) => ({ post_id: 51 - i, sid: 'S1', parent_id: null, text: 'p' + (51 - i),
+    created_at: NOW, replies: [] }));
+  const page = (list, key, req) => {
+    const before = req.query.before ? Number(req.query.before) : Infinity;
+    return list.filter((x) => x[key] < before).slice(0, Number(req.query.limit));
+  };
+  const { ctx, sent } = context({
+    'GET /stations/S1': { sid: 'S1', name: '科苑站', guns: [] },
+    'GET /stations/S1/reviews': (req) => ({ reviews: page(reviews, 'review_id', req), count: 55, average_stars: 4 }),
+    'GET /stations/S1/posts': (req) => ({ posts: page(posts, 'post_id', req) }),
+  });
+  const vm = P.community.createStationCommunity(ctx);
+  await vm.open('S1');
+  assert.equal(vm.state.reviews.length, 50);
+  assert.equal(vm.state.posts.length, 50);
+  assert.equal(vm.state.reviewsMore, true);
+  assert.equal(vm.state.postsMore, true);
+  await vm.moreReviews();
+  assert.deepEqual(sent[sent.length - 1].query, { limit: '50', before: '6' });
+  assert.deepEqual(vm.state.reviews.slice(48).map((r) => r.text), ['r7', 'r6', 'r5', 'r4', 'r3', 'r2', 'r1']);
+  assert.equal(vm.state.reviewsMore, false);
+  await vm.morePosts();
+  assert.deepEqual(sent[sent.length - 1].query, { limit: '50', before: '2' });
+  assert.equal(vm.state.posts.length, 51);
+  assert.equal(vm.state.posts[50].text, 'p1');
+  assert.equal(vm.state.postsMore, false);
+  // loading again (as after a write) starts from the newest page
+  await vm.load();
+  assert.equal(vm.state.reviews.length, 50);
+  assert.equal(vm.state.reviewsMore, true);
+});
+
 test("station community: a ban and a sensitive word refused with the server's words, in English too", async () => {
   const { ctx, storage } = context({
     'GET /stations/S1': { sid: 'S1', name: 'Keyuan', guns: [] },
