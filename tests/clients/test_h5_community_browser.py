@@ -158,6 +158,13 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(
         f"#page-reports .gun-report[data-report='{report.report_id}'][data-state='open']"
     )
     assert page.inner_text("#page-reports .report-state") == "处理中"
+    # the report's photo, shown back to its driver: fetched with the token into a blob URL
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#page-reports img.report-photo');"
+        " return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 2; })()"
+    )
+    assert page.get_attribute("#page-reports img.report-photo", "data-id") == report.photo_id
+    assert page.get_attribute("#page-reports img.report-photo", "alt") == "报修照片"
     assert not page.locator("#page-reports .resolution").is_visible()
     with cloud.app.app_context(), db.transaction() as s:
         alarms.acknowledge(s, report.alarm_id, actor="op", note="已更换线缆")
@@ -175,6 +182,7 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(
     assert page.inner_text("#page-reports .report-state") == "Resolved"
     assert page.inner_text("#page-reports .gun-report strong") == "Cable damaged"
     assert page.inner_text("#page-reports .resolution-text") == "已更换线缆"
+    assert page.get_attribute("#page-reports img.report-photo", "alt") == "Photo of the report"
     assert not problems, problems
     assert base64.b64encode(photo)  # the review's bytes were a real PNG (width 4 read back above)
 

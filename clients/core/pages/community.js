@@ -210,7 +210,10 @@ function reportItem(ctx, r) {
   return { id: r.report_id, gun: r.gun, reason: ctx.t('gun_report_reason_' + r.reason), text: r.text,
     time: f.dateTime(r.created_at), closed: r.state === 'closed', state: r.state,
     stateText: ctx.t(r.state === 'closed' ? 'gun_report_closed' : 'gun_report_open'),
-    closedTime: r.closed_at ? f.dateTime(r.closed_at) : '', resolution: r.resolution || '' };
+    closedTime: r.closed_at ? f.dateTime(r.closed_at) : '', resolution: r.resolution || '',
+    // served only to the driver who filed it, with the token (as review photos are)
+    photo: r.photo_id ? Object.assign({ id: r.photo_id },
+      photoRequest(ctx, '/gun-reports/' + encodeURIComponent(r.report_id) + '/photo')) : null };
 }
 
 function createGunReport(ctx) {

@@ -47,12 +47,13 @@ test('reviews: list, upload photos, write, refusal shown as the API sent it', as
 test('gun report: a reason is needed, then sent with text and photo; the resolution shown', async () => {
   const OPEN = { report_id: 'gr-1', sid: 'S1', gun: 'P1-1', reason: 'cable_damaged', text: '破皮', photo_id: 'p9',
     created_at: NOW, state: 'open', closed_at: null, resolution: null };
-  const { ctx, sent } = context({
+  const { ctx, sent, storage } = context({
     'POST /photos': { status: 201, data: { photo_id: 'p9', mime: 'image/jpeg', size: 10 } },
     'POST /gun-reports': { status: 201, data: OPEN },
     'GET /gun-reports': { reports: [Object.assign({}, OPEN, { state: 'closed', closed_at: NOW + 1, resolution: '已更换' })] },
     'GET /guns/S1-P1-1': { station: { sid: 'S1', name: '科苑站' }, gun: { gun: 'P1-1', code: 'S1-P1-1', name: '1 号枪' } },
   });
+  storage.set('jc_token', 'jcd_r');
   const vm = P.community.createGunReport(ctx);
   await vm.open('S1-P1-1');
   assert.equal(vm.state.gunText, '科苑站 · 1 号枪');
@@ -71,6 +72,9 @@ test('gun report: a reason is needed, then sent with text and photo; the resolut
   await vm.loadMine();
   assert.deepEqual([vm.state.mine[0].closed, vm.state.mine[0].stateText, vm.state.mine[0].resolution],
     [true, '已处理', '已更换']);
+  // its photo: the driver's own report's address, fetched with the token
+  assert.deepEqual(vm.state.mine[0].photo, { id: 'p9', url: 'http://cloud.test/api/v1/driver/gun-reports/gr-1/photo',
+    header: { Authorization: 'Bearer jcd_r' } });
 });
 
 const POSTS = [{ post_id: 11, sid: 'S1', parent_id: null, text: '晚上不用排队', created_at: NOW,

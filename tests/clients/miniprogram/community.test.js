@@ -197,6 +197,11 @@ test('report: a reason first, then sent with words and a photo; open in my repor
   assert.deepEqual(h.texts(list, '.gun-report .reason'), ['无法启动']);
   assert.deepEqual(h.texts(list, '.gun-report .state'), ['处理中']);
   assert.ok(!list.querySelector('.resolution'));
+  // the report's photo, downloaded with this driver's token: the one picked above
+  const shot = list.querySelector('.gun-report .report-photo');
+  const photoId = shot.dom.getAttribute('data-id');
+  assert.ok(photoId);
+  assert.equal(pngWidth(list.instance.data.photoSrc[photoId]), 5);
 });
 
 test('receipt: the subscribe-message consent is asked in the start tap, before the start request', async () => {
