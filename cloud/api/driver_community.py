@@ -109,3 +109,11 @@ def gun_reports_list() -> Any:
 @bp.get("/gun-reports/<report_id>")
 def gun_report_get(report_id: str) -> Any:
     return jsonify(service.my_report(db.session, principal().driver_id, report_id))
+
+
+@bp.get("/gun-reports/<report_id>/photo")
+def gun_report_photo(report_id: str) -> Any:
+    mime, data = service.my_report_photo(db.session, photo_dir(), principal().driver_id, report_id)
+    resp = Response(data, mimetype=mime)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp

@@ -326,6 +326,18 @@ def my_report(s: Session, driver_id: str, report_id: str) -> dict[str, Any]:
     return _report_view(r, s.get(Alarm, r.alarm_id))
 
 
+def my_report_photo(
+    s: Session, photo_dir: Path, driver_id: str, report_id: str
+) -> tuple[str, bytes]:
+    """The photo of one of the driver's own gun reports: (mime, bytes). Another driver's report,
+    a missing one and one without a photo are all not found, alike."""
+    r = s.get(GunReport, report_id) if isinstance(report_id, str) and len(report_id) <= 40 else None
+    p = s.get(Photo, r.photo_id) if r is not None and r.photo_id else None
+    if r is None or r.driver_id != str(driver_id) or p is None or p.report_id != r.report_id:
+        raise CommunityError("not_found", f"no photo of report {report_id!r}")
+    return p.mime, (photo_dir / p.id).read_bytes()
+
+
 # --- moderation (operators) -------------------------------------------------------------------
 def moderation_queue(s: Session, *, sids: set[str] | None = None, hidden: bool | None = None,
                      limit: int = 50) -> dict[str, list[dict[str, Any]]]:

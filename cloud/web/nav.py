@@ -1,6 +1,7 @@
-"""The console's navigation: one entry per area (cloud/operators/roles.py), in menu order.
-An entry names its page's endpoint once that page exists, its planned path until then; an
-operator sees only the areas the role may read."""
+"""The console's navigation: one entry per area (cloud/operators/roles.py), in menu order,
+and a few more pages of an area with an entry of their own (`key`). An entry names its page's
+endpoint once that page exists, its planned path until then; an operator sees only the areas
+the role may read."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ class Entry:
     label: object  # a lazy string: translated when shown
     endpoint: str
     path: str  # the planned URL, used while the endpoint is not built yet
+    # a second entry of an area names itself; a page marks its entry current with
+    # `{% set menu = key %}` (else its `area`)
+    key: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.key or self.area
 
     def url(self) -> str:
         try:
@@ -32,6 +40,7 @@ class Entry:
 NAV = (
     Entry("home", _l("Home"), "home.index", "/"),
     Entry("stations", _l("Stations"), "stations.index", "/stations"),
+    Entry("stations", _l("Battery-swap stations"), "swap.index", "/swap", key="swap"),
     Entry("guns", _l("Guns"), "guns.index", "/guns"),
     Entry("archives", _l("Archives"), "archives.index", "/archives"),
     Entry("tariffs", _l("Tariffs"), "tariffs.index", "/tariffs"),

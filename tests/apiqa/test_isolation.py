@@ -191,15 +191,19 @@ def seed_swap_booking(app: Flask, who: Someone) -> str:
 
 
 def seed_gun_report(app: Flask, who: Someone) -> str:
-    """Their report of a broken gun, through the community service (as the API makes it)."""
+    """Their report of a broken gun with a photo, through the community service (as the API
+    makes it)."""
     from cloud.community import service as community
     from cloud.stations import service as stations
+    from tests.community.support import png
 
     with app.app_context(), db.transaction() as s:
         stations.set_station(s, "ST-APIQA", name="apiqa")
         stations.set_gun(s, "ST-APIQA", "P9-1", code="APIQA-GUN")
+        photo_dir = community.photo_dir_for(app.config, app.instance_path)
+        photo = community.store_photo(s, photo_dir, str(who.id), png())["photo_id"]
         return str(community.report_gun(s, str(who.id), gun_code="APIQA-GUN", reason="no_power",
-                                        text=f"{who.name} secret")["report_id"])
+                                        text=f"{who.name} secret", photo_id=photo)["report_id"])
 
 
 def seed_shared_pile(app: Flask, who: Someone) -> str:

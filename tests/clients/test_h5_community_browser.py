@@ -22,7 +22,7 @@ from cloud.community.models import GunReport
 from cloud.db import db
 from tests.clients.support import Cloud
 from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
-from tests.community.support import png, seed_station, settled_order
+from tests.community.support import many_reviews_and_posts, png, seed_station, settled_order
 
 pytestmark = pytest.mark.browser
 SID = "ST-H5-CM"
@@ -158,6 +158,13 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(
         f"#page-reports .gun-report[data-report='{report.report_id}'][data-state='open']"
     )
     assert page.inner_text("#page-reports .report-state") == "处理中"
+    # the report's photo, shown back to its driver: fetched with the token into a blob URL
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('#page-reports img.report-photo');"
+        " return i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 2; })()"
+    )
+    assert page.get_attribute("#page-reports img.report-photo", "data-id") == report.photo_id
+    assert page.get_attribute("#page-reports img.report-photo", "alt") == "报修照片"
     assert not page.locator("#page-reports .resolution").is_visible()
     with cloud.app.app_context(), db.transaction() as s:
         alarms.acknowledge(s, report.alarm_id, actor="op", note="已更换线缆")
@@ -175,5 +182,48 @@ def test_review_with_photo_posts_and_a_gun_report_resolved_on_a_phone(
     assert page.inner_text("#page-reports .report-state") == "Resolved"
     assert page.inner_text("#page-reports .gun-report strong") == "Cable damaged"
     assert page.inner_text("#page-reports .resolution-text") == "已更换线缆"
+    assert page.get_attribute("#page-reports img.report-photo", "alt") == "Photo of the report"
     assert not problems, problems
     assert base64.b64encode(photo)  # the review's bytes were a real PNG (width 4 read back above)
+
+
+def test_older_reviews_and_posts_past_the_newest_50_on_a_phone(
+    cloud: Cloud,
+    browser: Any,  # noqa: F811
+) -> None:
+    sid = "ST-H5-PG"
+    with cloud.app.app_context(), db.transaction() as s:
+        seed_station(s, sid)
+        many_reviews_and_posts(s, sid, reviews=55, posts=53)
+    problems: list[str] = []
+    page = _phone(browser, problems)
+    log_in(page, cloud, "h5-pager")
+    page.goto(cloud.url + "/app/#/community/" + sid)
+    page.wait_for_selector("#reviews-average:has-text('55 条评价')")
+    reviews = page.locator("#reviews .review-text")
+    assert reviews.count() == 50
+    assert [reviews.first.inner_text(), reviews.last.inner_text()] == ["评价 55", "评价 6"]
+    assert page.locator("#posts .post").count() == 50
+    assert page.inner_text("#reviews-more") == "更早的评价"
+    page.click("#reviews-more")
+    page.wait_for_function("document.querySelectorAll('#reviews .review').length === 55")
+    assert reviews.all_inner_texts()[50:] == ["评价 5", "评价 4", "评价 3", "评价 2", "评价 1"]
+    assert not page.locator("#reviews-more").is_visible()
+    assert page.inner_text("#posts-more") == "更早的帖子"
+    page.click("#posts-more")
+    page.wait_for_function("document.querySelectorAll('#posts .post').length === 53")
+    assert page.locator("#posts .post-text").all_inner_texts()[50:] == [
+        "帖子 3",
+        "帖子 2",
+        "帖子 1",
+    ]
+    assert page.locator("#posts .reply").all_inner_texts() == ["回复 1"]
+    assert not page.locator("#posts-more").is_visible()
+    page.click("#lang-switch")
+    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_selector("#reviews-average:has-text('55 reviews')")
+    assert page.inner_text("#reviews-more") == "Older reviews"
+    assert page.inner_text("#posts-more") == "Older posts"
+    page.click("#posts-more")
+    page.wait_for_function("document.querySelectorAll('#posts .post').length === 53")
+    assert not problems, problems

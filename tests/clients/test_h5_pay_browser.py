@@ -124,6 +124,25 @@ def test_recharge_outside_wechat_through_the_h5_cashier(
             timeout=30_000,
         )
         assert page.locator("#page-wallet .notice").inner_text() == "充值成功，已到账。"
+        # the history names the channel; a balance refund says where the money goes
+        row = page.locator(f"#page-wallet [data-recharge='{order.out_trade_no}']")
+        assert row.get_attribute("data-channel") == "h5"
+        assert row.locator(".recharge-channel").inner_text() == "微信H5支付"
+        page.locator("#page-wallet button", has_text="全部退还").click()
+        page.wait_for_selector("#page-wallet .refund-route")
+        assert (
+            page.locator("#page-wallet .refund-route").inner_text() == "余额退款 · 原路退回微信支付"
+        )
+        page.click("#lang-switch")
+        page.wait_for_function(
+            "document.querySelector('#page-wallet .refund-route') && "
+            "document.querySelector('#page-wallet .refund-route').innerText.startsWith('Balance')"
+        )
+        assert row.locator(".recharge-channel").inner_text() == "WeChat Pay (H5)"
+        assert (
+            page.locator("#page-wallet .refund-route").inner_text()
+            == "Balance refund · Back to the original WeChat payment"
+        )
         assert not problems, problems
     finally:
         context.close()
@@ -172,6 +191,15 @@ def test_recharge_inside_wechat_through_weixinjsbridge(
         assert order.openid == fake.oauth.openid_for("h5pay-inside")  # the account's openid
         assert page.locator("#page-wallet .notice").inner_text() == "充值成功，已到账。"
         assert json.loads(page.evaluate("localStorage.getItem('jc_login_via')")) == "wechat_oa"
+        channel = page.locator(
+            f"#page-wallet [data-recharge='{order.out_trade_no}'] .recharge-channel"
+        )
+        assert channel.inner_text() == "微信内网页支付"
+        page.click("#lang-switch")
+        page.wait_for_function(
+            "[...document.querySelectorAll('#page-wallet .recharge-channel')]"
+            ".some((e) => e.innerText === 'WeChat Pay (in WeChat)')"
+        )
         assert not problems, problems
     finally:
         context.close()

@@ -21,10 +21,11 @@ from cloud.community import service as community
 from cloud.community.models import GunReport, Review
 from cloud.db import db
 from tests.clients.support import Cloud, check_node_tests, run_node, tap_results
-from tests.community.support import png, seed_station, settled_order
+from tests.community.support import many_reviews_and_posts, png, seed_station, settled_order
 
 COMMUNITY_TEST = "tests/clients/miniprogram/community.test.js"
 SID = "ST-MP-CM"
+PAGED_SID = "ST-MP-PG"  # more reviews and posts than a page
 TEMPLATE = "tmpl-receipt-0001"
 
 
@@ -42,6 +43,8 @@ def run(cloud: Cloud) -> dict[str, object]:
     with cloud.app.app_context(), db.transaction() as s:
         gun_code = seed_station(s, SID)
         community.add_word(s, "骗子", actor="test")
+        seed_station(s, PAGED_SID)
+        many_reviews_and_posts(s, PAGED_SID, reviews=55, posts=53)
     reviewer, _ = _login(cloud, "mp-reviewer")
     other, other_auth = _login(cloud, "mp-other")
     banned, _ = _login(cloud, "mp-banned")
@@ -81,6 +84,7 @@ def run(cloud: Cloud) -> dict[str, object]:
         "JC_API_BASE": cloud.url,
         "JC_WECHAT_BASE": cloud.wechat.url,
         "JC_SID": SID,
+        "JC_PAGED_SID": PAGED_SID,
         "JC_ORDER": order_id,
         "JC_GUN_CODE": gun_code,
         "JC_PHOTO": photo["photo_id"],
@@ -98,6 +102,7 @@ def run(cloud: Cloud) -> dict[str, object]:
 
 
 check = check_node_tests
+
 
 def test_station_reviews_page(cloud: Cloud, run: dict[str, object]) -> None:
     check(run, "community:")
@@ -124,6 +129,10 @@ def test_report_form_and_my_reports(cloud: Cloud, run: dict[str, object]) -> Non
             True,
         )
         assert (alarm.kind, alarm.sid, alarm.cleared_at) == ("driver_report", SID, None)
+
+
+def test_older_reviews_and_posts_paged(run: dict[str, object]) -> None:
+    check(run, "paging:")
 
 
 def test_receipt_consent_before_a_start(run: dict[str, object]) -> None:

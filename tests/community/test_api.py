@@ -87,6 +87,39 @@ def test_every_community_operation_as_documented(app: Flask, wechat: FakeServer)
     assert x("GET", gun, 200, headers=h)["reports"] == []
     x("GET", f"{gun}/{rep['report_id']}", 200, headers=h2)
     x("GET", f"{gun}/{rep['report_id']}", 404, "not_found", headers=h)
+    # a report's photo: to the driver who filed it only
+    shot = x(
+        "POST",
+        f"{BASE}/photos",
+        201,
+        json={"content_base64": base64.b64encode(png(3, 2)).decode()},
+        headers=h,
+    )
+    mine = x(
+        "POST",
+        gun,
+        201,
+        json={"gun_code": "S1-P1-1", "reason": "cable_damaged", "photo_id": shot["photo_id"]},
+        headers=h,
+    )
+    assert mine["photo_id"] == shot["photo_id"]
+    pic = x.client.get(f"{gun}/{mine['report_id']}/photo", headers=h)
+    assert pic.status_code == 200 and pic.mimetype == "image/png" and pic.data == png(3, 2)
+    assert pic.headers["X-Content-Type-Options"] == "nosniff"
+    x.check(
+        path=f"{BASE}/gun-reports/{{report_id}}/photo",
+        method="GET",
+        status=200,
+        content_type=pic.content_type,
+        body=pic.data.decode("latin-1"),
+    )
+    # another driver's report, then one filed without a photo
+    x("GET", f"{gun}/{mine['report_id']}/photo", 404, "not_found", headers=h2)
+    x("GET", f"{gun}/{rep['report_id']}/photo", 404, "not_found", headers=h2)
+    x("GET", f"{gun}/gr-nope/photo", 404, "not_found", headers=h)
+    x("GET", f"{gun}/{mine['report_id']}/photo", 401, "unauthorized")
+    # nor is it a review photo anyone may fetch
+    x("GET", f"{BASE}/stations/S1/reviews/photos/{shot['photo_id']}", 404, "not_found", headers=h)
 
     seen = {(p, m.lower()) for p, m, c in x.check.seen if 200 <= c < 300}
     assert MINE and MINE <= seen, sorted(MINE - seen)

@@ -58,3 +58,35 @@ def test_swap_page_in_a_browser(served: tuple[Flask, str], browser: Any, tmp_pat
     assert page.inner_text(f"#swap-bookings tr[data-booking='{bid}'] .booking-state").startswith("swapped")
     assert "Packs by type" in page.content()
     assert problems == []
+
+
+def test_swap_menu_entry_for_admin_and_operator(
+    served: tuple[Flask, str],  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    app, base = served
+    _swap_station(app)
+    problems: list[str] = []
+    page = _page(browser, problems)
+    page.set_default_timeout(10_000)
+    entry = "#nav a[data-nav=swap]"
+    for who, lang, label in (("root", "zh-CN", "换电站"), ("ops", "en", "Battery-swap stations")):
+        _log_in(page, base, who)
+        if page.evaluate("document.documentElement.lang") != lang:
+            page.click("#lang-switch")
+            page.wait_for_function(f"document.documentElement.lang === '{lang}'")
+        assert page.inner_text(entry) == label
+        # its own entry, after the stations' (both of the stations area)
+        names = page.locator("#nav a").evaluate_all("as => as.map((a) => a.dataset.nav)")
+        assert names[1:3] == ["stations", "swap"]
+        page.click(entry)
+        page.wait_for_selector("#swap-stations tr[data-sid='ST-A']")
+        assert page.inner_text("main h1") == label
+        assert page.get_attribute(entry, "class") == "current"
+        assert page.get_attribute("#nav a[data-nav=stations]", "class") is None
+        page.click("#swap-stations a:text('ST-A')")
+        page.wait_for_selector("#bays")
+        assert page.get_attribute(entry, "class") == "current"
+        page.click("#logout")
+        page.wait_for_selector("#login-form")
+    assert problems == []

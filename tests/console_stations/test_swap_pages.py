@@ -120,3 +120,14 @@ def test_read_only_roles_and_other_owners_are_kept_out(app: Flask, client: Flask
     assert r.status_code == 404
     with app.app_context():
         assert db.session.get_one(SwapBooking, bid).state == "booked"
+
+
+def test_menu_entry_for_every_role_that_reads_stations(app: Flask, seeded: dict) -> None:
+    """The swap pages are of the stations area: its readers have the entry, marked current there."""
+    for who in ("root", "ops", "fin", "owner-a"):
+        client = _as(app.test_client(), who)
+        home = client.get("/").text
+        assert '<a href="/swap" data-area="stations" data-nav="swap">换电站</a>' in home, who
+        assert 'data-nav="swap" class="current"' in client.get("/swap").text, who
+    en = _as(app.test_client(), "ops").get("/", headers={"Accept-Language": "en"}).text
+    assert 'data-nav="swap">Battery-swap stations</a>' in en

@@ -5,6 +5,8 @@
 const f = require('../format');
 const { createStore, guarded } = require('../store');
 
+// reviews and posts per page: the newest this many, then older ones with `before`
+const COMMUNITY_PAGE = 50;
 const REASONS = ['no_power', 'cable_damaged', 'connector_damaged', 'screen_broken', 'wont_start', 'other'];
 const MAX_PHOTOS = 3;
 
@@ -81,7 +83,8 @@ function postItem(p) {
  */
 function createStationCommunity(ctx) {
   const store = createStore({ loading: false, busy: false, error: '', errorCode: '', sid: '', stationName: '',
-    reviews: [], count: 0, average: '', averageText: '', posts: [], orderId: '', stars: 0,
+    reviews: [], count: 0, average: '', averageText: '', posts: [], reviewsMore: false, postsMore: false,
+    loadingMore: false, orderId: '', stars: 0,
     starList: [1, 2, 3, 4, 5].map((n) => ({ n, on: false })), text: '', photoIds: [], photosText: '',
     postText: '', replyTo: 0, replyText: '', written: null, banned: false, notice: '' });
 
@@ -94,6 +97,27 @@ function createStationCommunity(ctx) {
   }
   function write(work) {
     return guarded(store, ctx.t, () => work().catch((err) => { refused(err); throw err; }));
+  }
+  function reviewWithPhotos(r) {
+    return Object.assign(reviewItem(r),
+      { photos: (r.photo_ids || []).map((p) => Object.assign({ id: p }, photoRequest(ctx, photoPath(r.sid, p)))) });
+  }
+  /** The next older page after the last shown (`before` = its id); a full page means there
+   * may be more, a short one that there are none. */
+  function older(kind) {
+    const st = store.state;
+    const list = st[kind];
+    if (st.loadingMore || !list.length) return Promise.resolve(undefined);
+    const params = { limit: COMMUNITY_PAGE, before: list[list.length - 1].id };
+    const next = () => (kind === 'reviews'
+      ? ctx.api.reviews(st.sid, params).then((page) => page.reviews.map(reviewWithPhotos))
+      : ctx.api.posts(st.sid, params).then((page) => page.posts.map(postItem)));
+    return guarded(store, ctx.t, () => next().then((items) => {
+      const seen = new Set(store.state[kind].map((x) => x.id));
+      store.set({ [kind]: store.state[kind].concat(items.filter((x) => !seen.has(x.id))),
+        [kind + 'More']: items.length >= COMMUNITY_PAGE });
+      return items;
+    }), 'loadingMore');
   }
 
   const vm = {
@@ -110,19 +134,23 @@ function createStationCommunity(ctx) {
       const sid = store.state.sid;
       return guarded(store, ctx.t, () => Promise.all([
         ctx.api.station(sid).then((st) => st, () => null),
-        ctx.api.reviews(sid, { limit: 50 }),
-        ctx.api.posts(sid, { limit: 50 }),
+        ctx.api.reviews(sid, { limit: COMMUNITY_PAGE }),
+        ctx.api.posts(sid, { limit: COMMUNITY_PAGE }),
       ]).then(([st, page, posts]) => {
         const average = page.average_stars === null || page.average_stars === undefined ? '' : Number(page.average_stars).toFixed(1);
         store.set({ stationName: st ? st.name || sid : sid,
-          reviews: page.reviews.map((r) => Object.assign(reviewItem(r),
-            { photos: (r.photo_ids || []).map((p) => Object.assign({ id: p }, photoRequest(ctx, photoPath(r.sid, p)))) })),
+          reviews: page.reviews.map(reviewWithPhotos),
           count: page.count, average,
           averageText: average ? ctx.t('reviews_average', { avg: average, n: page.count }) : ctx.t('no_reviews'),
-          posts: posts.posts.map(postItem) });
+          posts: posts.posts.map(postItem),
+          reviewsMore: page.reviews.length >= COMMUNITY_PAGE, postsMore: posts.posts.length >= COMMUNITY_PAGE });
         return page;
       }), 'loading');
     },
+    /** Older reviews, after the ones shown ("more"). */
+    moreReviews() { return older('reviews'); },
+    /** Older posts with their replies, after the ones shown ("more", or the page's end). */
+    morePosts() { return older('posts'); },
     setStars(n) {
       const stars = Math.max(0, Math.min(5, Number(n) || 0));
       store.set({ stars, starList: [1, 2, 3, 4, 5].map((k) => ({ n: k, on: k <= stars })) });
@@ -182,7 +210,10 @@ function reportItem(ctx, r) {
   return { id: r.report_id, gun: r.gun, reason: ctx.t('gun_report_reason_' + r.reason), text: r.text,
     time: f.dateTime(r.created_at), closed: r.state === 'closed', state: r.state,
     stateText: ctx.t(r.state === 'closed' ? 'gun_report_closed' : 'gun_report_open'),
-    closedTime: r.closed_at ? f.dateTime(r.closed_at) : '', resolution: r.resolution || '' };
+    closedTime: r.closed_at ? f.dateTime(r.closed_at) : '', resolution: r.resolution || '',
+    // served only to the driver who filed it, with the token (as review photos are)
+    photo: r.photo_id ? Object.assign({ id: r.photo_id },
+      photoRequest(ctx, '/gun-reports/' + encodeURIComponent(r.report_id) + '/photo')) : null };
 }
 
 function createGunReport(ctx) {
@@ -240,4 +271,4 @@ function createGunReport(ctx) {
 }
 
 module.exports = { createReviews, createStationCommunity, createGunReport, starsText, photoPath, photoRequest, REASONS,
-  MAX_PHOTOS };
+  MAX_PHOTOS, COMMUNITY_PAGE };

@@ -13,6 +13,15 @@ function stateText(ctx, prefix, state) {
   return i18n.has(key) ? ctx.t(key) : String(state || '');
 }
 
+/** How a payment was made, in the driver's words (the API's `channel`; null for payments made
+ * before the cloud kept it: nothing shown), and "session prepayment" for a `session` one. */
+function channelText(ctx, r) {
+  const words = [];
+  if (r.channel && i18n.has('pay_channel_' + r.channel)) words.push(ctx.t('pay_channel_' + r.channel));
+  if (r.purpose === 'session') words.push(ctx.t('recharge_purpose_session'));
+  return words.join(' · ');
+}
+
 function createWallet(ctx) {
   const store = createStore({ loading: false, busy: false, error: '', errorCode: '', wallet: null, view: null,
     presets: RECHARGE_PRESETS.map((fen) => ({ fen, label: f.yuan(fen).replace(/\.00$/, '') })), amountFen: RECHARGE_PRESETS[1],
@@ -29,9 +38,16 @@ function createWallet(ctx) {
         wallet: w,
         view: viewOf(w),
         recharges: (rc.recharges || []).map((r) => ({ id: r.recharge_id, amount: f.yuan(r.amount_fen), state: r.state,
-          stateText: stateText(ctx, 'recharge_state_', r.state), at: f.dateTime(r.created_at) })),
+          stateText: stateText(ctx, 'recharge_state_', r.state), at: f.dateTime(r.created_at),
+          channel: r.channel || '', channelText: channelText(ctx, r),
+        })),
         refunds: (rf.refunds || []).map((r) => ({ id: r.refund_id, amount: f.yuan(r.amount_fen), state: r.state,
-          stateText: stateText(ctx, 'refund_state_', r.state), at: f.dateTime(r.created_at) })),
+          stateText: stateText(ctx, 'refund_state_', r.state), at: f.dateTime(r.created_at),
+          kindText: ctx.t(r.order_id ? 'refund_kind_prepay' : 'refund_kind_balance'),
+          // every refund the API lists goes back to the payments it came from (its parts'
+          // out_trade_no); a console refund to the balance is a ledger entry, not a refund here
+          routeText: ctx.t('refund_route_original'),
+        })),
       });
       return w;
     }), 'loading');
@@ -85,4 +101,4 @@ function createWallet(ctx) {
   return vm;
 }
 
-module.exports = { createWallet, RECHARGE_PRESETS };
+module.exports = { createWallet, channelText, RECHARGE_PRESETS };

@@ -47,12 +47,13 @@ test('reviews: list, upload photos, write, refusal shown as the API sent it', as
 test('gun report: a reason is needed, then sent with text and photo; the resolution shown', async () => {
   const OPEN = { report_id: 'gr-1', sid: 'S1', gun: 'P1-1', reason: 'cable_damaged', text: '破皮', photo_id: 'p9',
     created_at: NOW, state: 'open', closed_at: null, resolution: null };
-  const { ctx, sent } = context({
+  const { ctx, sent, storage } = context({
     'POST /photos': { status: 201, data: { photo_id: 'p9', mime: 'image/jpeg', size: 10 } },
     'POST /gun-reports': { status: 201, data: OPEN },
     'GET /gun-reports': { reports: [Object.assign({}, OPEN, { state: 'closed', closed_at: NOW + 1, resolution: '已更换' })] },
     'GET /guns/S1-P1-1': { station: { sid: 'S1', name: '科苑站' }, gun: { gun: 'P1-1', code: 'S1-P1-1', name: '1 号枪' } },
   });
+  storage.set('jc_token', 'jcd_r');
   const vm = P.community.createGunReport(ctx);
   await vm.open('S1-P1-1');
   assert.equal(vm.state.gunText, '科苑站 · 1 号枪');
@@ -71,6 +72,9 @@ test('gun report: a reason is needed, then sent with text and photo; the resolut
   await vm.loadMine();
   assert.deepEqual([vm.state.mine[0].closed, vm.state.mine[0].stateText, vm.state.mine[0].resolution],
     [true, '已处理', '已更换']);
+  // its photo: the driver's own report's address, fetched with the token
+  assert.deepEqual(vm.state.mine[0].photo, { id: 'p9', url: 'http://cloud.test/api/v1/driver/gun-reports/gr-1/photo',
+    header: { Authorization: 'Bearer jcd_r' } });
 });
 
 const POSTS = [{ post_id: 11, sid: 'S1', parent_id: null, text: '晚上不用排队', created_at: NOW,
@@ -126,6 +130,41 @@ test('station community: reviews with photo requests, posts with replies; a revi
   const posts = sent.filter((r) => r.method === 'POST' && r.path === '/stations/S1/posts').map((r) => r.body);
   assert.deepEqual(posts, [{ text: '有人知道几点关门吗' }, { text: '24 小时', parent_id: 11 }]);
   assert.equal(vm.state.replyTo, 0);
+});
+
+test('station community: older reviews and posts past the newest 50 with `before`', async () => {
+  const reviews = Array.from({ length: 55 }, (_, i) => ({ review_id: 55 - i, sid: 'S1', stars: 4, text: 'r' + (55 - i),
+    photo_ids: [], created_at: NOW }));
+  const posts = Array.from({ length: 51 }, (_, i) => ({ post_id: 51 - i, sid: 'S1', parent_id: null, text: 'p' + (51 - i),
+    created_at: NOW, replies: [] }));
+  const page = (list, key, req) => {
+    const before = req.query.before ? Number(req.query.before) : Infinity;
+    return list.filter((x) => x[key] < before).slice(0, Number(req.query.limit));
+  };
+  const { ctx, sent } = context({
+    'GET /stations/S1': { sid: 'S1', name: '科苑站', guns: [] },
+    'GET /stations/S1/reviews': (req) => ({ reviews: page(reviews, 'review_id', req), count: 55, average_stars: 4 }),
+    'GET /stations/S1/posts': (req) => ({ posts: page(posts, 'post_id', req) }),
+  });
+  const vm = P.community.createStationCommunity(ctx);
+  await vm.open('S1');
+  assert.equal(vm.state.reviews.length, 50);
+  assert.equal(vm.state.posts.length, 50);
+  assert.equal(vm.state.reviewsMore, true);
+  assert.equal(vm.state.postsMore, true);
+  await vm.moreReviews();
+  assert.deepEqual(sent[sent.length - 1].query, { limit: '50', before: '6' });
+  assert.deepEqual(vm.state.reviews.slice(48).map((r) => r.text), ['r7', 'r6', 'r5', 'r4', 'r3', 'r2', 'r1']);
+  assert.equal(vm.state.reviewsMore, false);
+  await vm.morePosts();
+  assert.deepEqual(sent[sent.length - 1].query, { limit: '50', before: '2' });
+  assert.equal(vm.state.posts.length, 51);
+  assert.equal(vm.state.posts[50].text, 'p1');
+  assert.equal(vm.state.postsMore, false);
+  // loading again (as after a write) starts from the newest page
+  await vm.load();
+  assert.equal(vm.state.reviews.length, 50);
+  assert.equal(vm.state.reviewsMore, true);
 });
 
 test("station community: a ban and a sensitive word refused with the server's words, in English too", async () => {

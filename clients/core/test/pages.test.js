@@ -248,6 +248,34 @@ test('wallet: balance, histories, recharge gives pay params, refund', async () =
   assert.deepEqual(sent.filter((x) => x.method === 'POST')[1].body, {});
 });
 
+test('wallet: each recharge names its channel, each refund its kind and route, in both languages', async () => {
+  const routes = {
+    'GET /wallet': { balance_fen: 0, cash_fen: 0, bonus_fen: 0, held_fen: 0, debt_fen: 0, refundable_fen: 0 },
+    'GET /wallet/recharges': { recharges: [
+      { recharge_id: 'R3', purpose: 'wallet', channel: 'h5', amount_fen: 100, state: 'paid', created_at: 1767225000000 },
+      { recharge_id: 'R2', purpose: 'session', channel: 'jsapi', amount_fen: 200, state: 'paid', created_at: 1767224000000 },
+      { recharge_id: 'R1', purpose: 'wallet', channel: 'oa_jsapi', amount_fen: 300, state: 'paid', created_at: 1767223000000 },
+      { recharge_id: 'R0', purpose: 'wallet', channel: null, amount_fen: 400, state: 'paid', created_at: 1767222000000 }] },
+    'GET /wallet/refunds': { refunds: [
+      { refund_id: 'F2', amount_fen: 50, state: 'success', order_id: 'O1', created_at: 1767225000000, parts: [] },
+      { refund_id: 'F1', amount_fen: 60, state: 'processing', order_id: null, created_at: 1767224000000, parts: [] }] },
+  };
+  const { ctx } = context(routes);
+  const vm = P.wallet.createWallet(ctx);
+  await vm.load();
+  assert.deepEqual(vm.state.recharges.map((r) => r.channelText), ['微信H5支付', '微信小程序支付 · 单次充电预付', '微信内网页支付', '']);
+  assert.deepEqual(vm.state.refunds.map((r) => [r.kindText, r.routeText]),
+    [['预付款未用部分', '原路退回微信支付'], ['余额退款', '原路退回微信支付']]);
+  const en = context(routes);
+  en.ctx.setLang('en');
+  const vmEn = P.wallet.createWallet(en.ctx);
+  await vmEn.load();
+  assert.deepEqual(vmEn.state.recharges.map((r) => r.channelText),
+    ['WeChat Pay (H5)', 'WeChat Pay (mini-program) · Session prepayment', 'WeChat Pay (in WeChat)', '']);
+  assert.equal(vmEn.state.refunds[1].kindText + ' · ' + vmEn.state.refunds[1].routeText,
+    'Balance refund · Back to the original WeChat payment');
+});
+
 test('settings: profile, payment password, language', async () => {
   const me = { id: 7, nickname: null, phone: null, has_payment_password: false };
   const { ctx, sent } = context({

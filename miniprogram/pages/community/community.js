@@ -24,6 +24,10 @@ Component({
     },
     onUnload() { shell.detach(this); },
     onPullDownRefresh() { return this.vm.load().then(() => { this.showPhotos(); wx.stopPullDownRefresh(); }); },
+    // the page's end is the posts' end: older posts come on scrolling there, as by "more"
+    onReachBottom() { return this.vm.state.postsMore ? this.vm.morePosts() : Promise.resolve(undefined); },
+    moreReviews() { return this.vm.moreReviews().then(() => this.showPhotos()); },
+    morePosts() { return this.vm.morePosts(); },
     /** Download each review photo not yet here, with the token, into a local file to show. */
     showPhotos() {
       const have = this.data.photoSrc;

@@ -122,6 +122,50 @@ test('community: a banned driver is told so when writing', async () => {
   assert.deepEqual(h.texts(comp, '.post .post-text'), ['周末下午人多']);
 });
 
+test('paging: older reviews by "more", older posts at the page\'s end, past the newest 50', async () => {
+  await h.loggedIn('mp-reviewer');
+  const comp = h.page('community');
+  await comp.instance.onLoad({ sid: E.JC_PAGED_SID });
+  await h.simulate.sleep(0);
+  assert.equal(h.text(comp, '.average'), '平均 3.0 星 · 55 条评价');
+  let reviews = h.texts(comp, '.review .review-text');
+  assert.equal(reviews.length, 50);
+  assert.deepEqual([reviews[0], reviews[49]], ['评价 55', '评价 6']);
+  assert.equal(h.texts(comp, '.post .post-text').length, 50);
+  assert.equal(h.text(comp, '.reviews-more'), '更早的评价');
+  comp.querySelector('.reviews-more').dispatchEvent('tap');
+  await h.simulate.sleep(0);
+  await settle(comp, ['loadingMore']);
+  reviews = h.texts(comp, '.review .review-text');
+  assert.equal(reviews.length, 55);
+  assert.deepEqual(reviews.slice(50), ['评价 5', '评价 4', '评价 3', '评价 2', '评价 1']);
+  assert.ok(!comp.querySelector('.reviews-more'));
+  assert.equal(h.text(comp, '.posts-more'), '更早的帖子');
+  // scrolled to the end: the older posts, the oldest with its reply
+  await comp.instance.onReachBottom();
+  await h.simulate.sleep(0);
+  const posts = h.texts(comp, '.post .post-text');
+  assert.equal(posts.length, 53);
+  assert.deepEqual(posts.slice(50), ['帖子 3', '帖子 2', '帖子 1']);
+  assert.deepEqual(h.texts(comp, '.post .reply'), ['回复 1']);
+  assert.ok(!comp.querySelector('.posts-more'));
+  // in English
+  h.phone.storage.set('jc_lang', 'en');
+  try {
+    const en = h.page('community');
+    await en.instance.onLoad({ sid: E.JC_PAGED_SID });
+    await h.simulate.sleep(0);
+    assert.equal(h.text(en, '.reviews-more'), 'Older reviews');
+    assert.equal(h.text(en, '.posts-more'), 'Older posts');
+    en.querySelector('.posts-more').dispatchEvent('tap');
+    await h.simulate.sleep(0);
+    await settle(en, ['loadingMore']);
+    assert.equal(h.texts(en, '.post .post-text').length, 53);
+  } finally {
+    h.phone.storage.set('jc_lang', 'zh-CN');
+  }
+});
+
 test('report: a reason first, then sent with words and a photo; open in my reports', async () => {
   await h.loggedIn('mp-reviewer');
   const comp = h.page('report');
@@ -153,6 +197,11 @@ test('report: a reason first, then sent with words and a photo; open in my repor
   assert.deepEqual(h.texts(list, '.gun-report .reason'), ['无法启动']);
   assert.deepEqual(h.texts(list, '.gun-report .state'), ['处理中']);
   assert.ok(!list.querySelector('.resolution'));
+  // the report's photo, downloaded with this driver's token: the one picked above
+  const shot = list.querySelector('.gun-report .report-photo');
+  const photoId = shot.dom.getAttribute('data-id');
+  assert.ok(photoId);
+  assert.equal(pngWidth(list.instance.data.photoSrc[photoId]), 5);
 });
 
 test('receipt: the subscribe-message consent is asked in the start tap, before the start request', async () => {

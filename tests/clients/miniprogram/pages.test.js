@@ -116,6 +116,28 @@ test('wallet: a new driver sees a zero balance', when('wallet'), async () => {
   assert.deepEqual(h.texts(comp, '.preset'), ['¥30', '¥50', '¥100', '¥200']);
 });
 
+test('wallet: the recharge history names each channel, a refund its route, in both languages', when('wallet'), async () => {
+  await h.loggedIn(process.env.JC_WALLET_USER);
+  const comp = h.page('wallet');
+  comp.instance.onLoad({});
+  await comp.instance.onShow();
+  assert.equal(comp.instance.vm.state.error, '', comp.instance.vm.state.error);
+  // newest first: jsapi, h5, oa_jsapi, and one from before channels were kept (no label)
+  assert.equal(comp.querySelectorAll('.recharge-item').length, 4);
+  assert.deepEqual(h.texts(comp, '.recharge-channel'), ['微信小程序支付', '微信H5支付', '微信内网页支付']);
+  assert.deepEqual(h.texts(comp, '.refund-route'), ['余额退款 · 原路退回微信支付']);
+  h.phone.storage.set('jc_lang', 'en');
+  try {
+    const en = h.page('wallet');
+    en.instance.onLoad({});
+    await en.instance.onShow();
+    assert.deepEqual(h.texts(en, '.recharge-channel'), ['WeChat Pay (mini-program)', 'WeChat Pay (H5)', 'WeChat Pay (in WeChat)']);
+    assert.deepEqual(h.texts(en, '.refund-route'), ['Balance refund · Back to the original WeChat payment']);
+  } finally {
+    h.phone.storage.set('jc_lang', 'zh-CN');
+  }
+});
+
 test('trip: a plan on the straight-line fallback, then the reason there is none', when('trip'), async () => {
   await h.loggedIn();
   h.phone.location = { latitude: 31.1, longitude: 121.4 };
