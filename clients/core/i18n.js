@@ -141,6 +141,11 @@ const TEXT = {
     pile_withdrawing: '提现中', pile_sessions: '共享订单', pile_session_total: '订单金额', pile_session_owner: '我的分成',
     pile_withdrawals: '提现记录', pile_no_withdrawals: '还没有提现。', pile_no_sessions: '还没有共享订单。',
     pile_password_prompt: '请输入 6 位支付密码以提现',
+    withdrawal_confirm: '待确认收款', pile_confirm_action: '确认收款',
+    pile_confirm_in_mp: '请在聚充微信小程序的“我的私桩”中确认收款；未及时确认，金额将退回收益。',
+    pile_confirm_cancelled: '尚未确认收款，可在提现记录中再次确认。',
+    pile_confirm_pending: '已确认收款，等待微信转账结果。',
+    pile_confirm_unsupported: '你的微信版本过低，请更新至最新版本后确认收款。',
   },
   en: {
     app_name: 'Juchong', lang_name: 'English', other_lang: '中文',
@@ -278,6 +283,11 @@ const TEXT = {
     pile_withdrawing: 'Being withdrawn', pile_sessions: 'Shared sessions', pile_session_total: 'Session total',
     pile_session_owner: 'My share', pile_withdrawals: 'Withdrawals', pile_no_withdrawals: 'No withdrawals yet.',
     pile_no_sessions: 'No shared sessions yet.', pile_password_prompt: 'Enter your 6-digit payment password to withdraw',
+    withdrawal_confirm: 'Waiting for you to confirm', pile_confirm_action: 'Confirm receipt',
+    pile_confirm_in_mp: 'Confirm receipt in the Juchong WeChat mini-program (My pile); if not confirmed in time, the amount returns to your earnings.',
+    pile_confirm_cancelled: 'Not confirmed yet: you can confirm it from the withdrawals list.',
+    pile_confirm_pending: 'Receipt confirmed; waiting for WeChat to report the transfer.',
+    pile_confirm_unsupported: 'Your WeChat is too old to confirm receipt: update it and try again.',
   },
 };
 

@@ -54,7 +54,29 @@ def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = N
         _oauth_routes(app, oauth)
     if subscribe is not None:
         _subscribe_routes(app, subscribe)
+    if pay is not None:
+        _transfer_confirm_route(app, pay, login)
     return app
+
+
+def _transfer_confirm_route(app: Flask, pay: FakeWechatPay, login: FakeWechatLogin | None) -> None:
+    @app.post("/fake/request-merchant-transfer")
+    def request_merchant_transfer() -> Response:
+        """The payee's WeChat behind wx.requestMerchantTransfer: a test's stand-in for it posts
+        the page's parameters and the phone's user (whose openid must be the payee's);
+        `action: cancel` is the payee closing the page."""
+        params = request.get_json(silent=True)
+        if not isinstance(params, dict):
+            return _json({"errMsg": "requestMerchantTransfer:fail invalid parameters"}, 400)
+        user = params.get("user")
+        payee = login.openid_for(user) if login is not None and isinstance(user, str) and user else None
+        if params.get("action") == "cancel":
+            return _json({"errMsg": "requestMerchantTransfer:fail cancel"}, 400)
+        try:
+            rec = pay.confirm_by_package(params, payee)
+        except FakeApiError as e:
+            return _json({"errMsg": f"requestMerchantTransfer:fail {e.message}", "code": e.code}, e.status)
+        return _json({"errMsg": "requestMerchantTransfer:ok", "out_bill_no": rec.out_bill_no})
 
 
 def _subscribe_routes(app: Flask, sub: FakeWechatSubscribe) -> None:

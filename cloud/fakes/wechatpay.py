@@ -525,6 +525,30 @@ class FakeWechatPay:
             if rec.state == "WAIT_USER_CONFIRM":
                 rec.state = "SUCCESS"
 
+    def confirm_by_package(self, params: Mapping[str, Any], payee_openid: str | None) -> TransferRecord:
+        """What WeChat does when the payee's wx.requestMerchantTransfer is called with `params`
+        (mchId, appId, package): the merchant, the appid the transfer was made under and a bill
+        still waiting for its payee, who must be the one whose WeChat asks (`payee_openid`, as
+        the phone's logged-in user; openId, when sent, must name them too). The bill is then
+        SUCCESS, which the bill query reports."""
+        if params.get("mchId") != self.mchid:
+            raise FakeApiError(400, "PARAM_ERROR", "mchId is not the merchant that made the transfer")
+        package = params.get("package")
+        with self._lock:
+            rec = next((r for r in self.transfers.values()
+                        if package and package == "fake-package-" + r.transfer_bill_no), None)
+            if rec is None:
+                raise FakeApiError(400, "PARAM_ERROR", "package names no transfer bill")
+            if params.get("appId") != rec.request.get("appid"):
+                raise FakeApiError(400, "PARAM_ERROR", "appId is not the one the transfer was made under")
+            for who in (params.get("openId"), payee_openid):
+                if who is not None and who != rec.openid:
+                    raise FakeApiError(403, "NO_AUTH", "你的微信号与商家指定的微信号不一致 (not the payee)")
+            if rec.state != "WAIT_USER_CONFIRM":
+                raise FakeApiError(400, "INVALID_REQUEST", f"the bill is {rec.state}, not waiting for its payee")
+            rec.state = "SUCCESS"
+            return rec
+
     def cancel_transfer(self, out_bill_no: str, reason: str = "MERCHANT_REVOCATION") -> None:
         """The transfer is not completed: WeChat cancels a bill the payee did not confirm in
         time (24 hours), or the merchant revoked it. A final bill stays as it is."""

@@ -258,3 +258,9 @@ class TransferProvider(Protocol):
         ...
 
     def query_transfer(self, out_bill_no: str) -> Transfer: ...
+
+    def confirm_params(self, package_info: str) -> dict[str, str]:
+        """What the payee's WeChat needs to confirm a WAIT_USER_CONFIRM transfer
+        (wx.requestMerchantTransfer's mchId, appId and package): the merchant and the appid
+        the transfer was made under, and the bill's package_info."""
+        ...

@@ -228,6 +228,22 @@ def view(w: Withdrawal) -> dict[str, Any]:
             "created_at": w.created_at, "updated_at": w.updated_at}
 
 
+def with_confirmation(v: dict[str, Any], provider: TransferProvider | None) -> dict[str, Any]:
+    """A withdrawal's view with `confirm_params`: while WeChat waits for the payee
+    (`sending` with a package_info), what wx.requestMerchantTransfer takes from the provider
+    that made the transfer; None otherwise (or without a merchant to name)."""
+    package = v.get("package_info")
+    return {**v, "confirm_params": provider.confirm_params(package) if package and provider is not None else None}
+
+
+def own(s: Session, owner_id: str, withdrawal_id: int) -> Withdrawal:
+    """The owner's withdrawal; another's answers as a missing one (`withdrawal_not_found`)."""
+    w = s.get(Withdrawal, withdrawal_id)
+    if w is None or w.owner_id != owner_id:
+        raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id}")
+    return w
+
+
 def of_owner(s: Session, owner_id: str, *, limit: int = 50) -> list[Withdrawal]:
     return list(s.scalars(select(Withdrawal).where(Withdrawal.owner_id == owner_id)
                           .order_by(Withdrawal.created_at.desc(), Withdrawal.id.desc()).limit(limit)))

@@ -40,7 +40,8 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports", "shared-piles", "messages")
+OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports", "shared-piles", "messages",
+         "sharing")
 PUBLIC = ("stations", "guns", "swap-stations")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
@@ -222,6 +223,19 @@ def seed_shared_pile(app: Flask, who: Someone) -> str:
         return str(pile.id)
 
 
+def seed_withdrawal(app: Flask, who: Someone) -> str:
+    """Their paid withdrawal of pile earnings (the row as cloud.sharing.withdrawals leaves it;
+    a paid one is not asked of WeChat Pay again), with a long id as a shared pile's."""
+    from cloud.models import now_ms
+    from cloud.sharing.models import Withdrawal
+
+    n = next(_guns)
+    with app.app_context(), db.transaction() as s:
+        s.add(Withdrawal(id=7_700_000 + n, owner_id=str(who.id), amount_fen=100, out_bill_no=f"WAPIQA{n:025d}",
+                         openid=f"o-apiqa-{who.name}", state="paid", created_at=now_ms(), updated_at=now_ms()))
+    return str(7_700_000 + n)
+
+
 def seed_message(app: Flask, who: Someone) -> str:
     """A notice in their inbox (the row cloud.community.inbox.publish_notice leaves for each
     addressee), with a long id for the same reason as a shared pile's."""
@@ -241,7 +255,8 @@ SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "re
                                                       "swap-bookings": seed_swap_booking,
                                                       "gun-reports": seed_gun_report,
                                                       "shared-piles": seed_shared_pile,
-                                                      "messages": seed_message}
+                                                      "messages": seed_message,
+                                                      "sharing/withdrawals": seed_withdrawal}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:

@@ -2,7 +2,8 @@
 running cloud: an owner registers a gun with the pairing code an operator issued (a wrong
 code refused in the API's words), sets the open hours and a flat price, opens the pile, sees
 a session's earnings to the fen and is told when a withdrawal cannot be made (no WeChat Pay
-merchant in this cloud) — asked for the payment password first once one is set."""
+merchant in this cloud) — asked for the payment password first once one is set; a transfer
+waiting for its payee's confirmation is shown with where to confirm it (the mini-program)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from cloud.ledger import service as ledger
 from cloud.orders import service as orders
 from cloud.orders.machine import Event
 from cloud.sharing import pairing
+from cloud.sharing.models import Withdrawal
 from tests.clients.support import Cloud
 from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
 
@@ -136,5 +138,17 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
     with cloud.app.app_context():
         assert ledger.owner_balances(db.session, owner) == (1236, 0)
         db.session.rollback()
+
+    # a transfer WeChat holds for its payee was made under the mini-program's appid: the H5
+    # app cannot open WeChat's confirmation for it and says where to confirm it (the row as
+    # cloud.sharing.withdrawals.apply leaves a WAIT_USER_CONFIRM answer)
+    with cloud.app.app_context(), db.transaction() as s:
+        s.add(Withdrawal(owner_id=owner, amount_fen=500, out_bill_no="W" + "0" * 29 + "9", openid="o-owner",
+                         state="sending", package_info="pkg-waiting"))
+    page.goto(cloud.url + "/app/#/settings")
+    page.click("#my-pile-link")
+    page.wait_for_selector(".pile-withdrawal[data-state='sending'] .pile-confirm-hint", state="visible")
+    row = page.inner_text(".pile-withdrawal[data-state='sending']")
+    assert "待确认收款" in row and "小程序" in row and "¥5.00" in row
     assert problems == []
     context.close()

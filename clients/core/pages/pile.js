@@ -16,7 +16,7 @@ function createPile(ctx) {
   const t = ctx.t;
   const store = createStore({ loading: false, busy: false, error: '', errorCode: '', piles: [], current: null,
     view: null, earnings: null, withdrawals: [], none: false, paired: null, list: [],
-    passwordSet: false, askPassword: false,
+    passwordSet: false, askPassword: false, notice: '',
     // the form: gun code (typed or scanned), pairing code, hours every day, flat price, amount
     gunCode: '', pairingCode: '', start: '08:00', end: '22:00', energy: '', service: '', amount: '', password: '' });
   const FIELDS = ['gunCode', 'pairingCode', 'start', 'end', 'energy', 'service', 'amount', 'password'];
@@ -44,9 +44,19 @@ function createPile(ctx) {
     };
   }
 
+  /** `waiting`: WeChat holds the transfer until the payee confirms it (商家转账, 用户确认模式);
+   * `confirm`: the parameters for wx.requestMerchantTransfer the API gave for it. */
   function withdrawalView(w) {
-    return { id: w.withdrawal_id, amount: f.yuan(w.amount_fen), state: w.state, stateText: t('withdrawal_' + w.state),
-      at: f.dateTime(w.created_at), confirm: w.state === 'sending' && w.package_info ? w.package_info : null };
+    const waiting = w.state === 'sending' && Boolean(w.package_info);
+    return { id: w.withdrawal_id, amount: f.yuan(w.amount_fen), state: w.state,
+      stateText: t(waiting ? 'withdrawal_confirm' : 'withdrawal_' + w.state), at: f.dateTime(w.created_at),
+      waiting, confirm: waiting && w.confirm_params ? w.confirm_params : null };
+  }
+
+  function reread() {
+    return Promise.all([ctx.api.sharingEarnings(), ctx.api.sharingWithdrawals()]).then(([e, ws]) => {
+      store.set({ earnings: earningsView(e), withdrawals: ws.withdrawals.map(withdrawalView) });
+    });
   }
 
   /** The piles as a list to choose from (the chosen one marked). */
@@ -146,12 +156,11 @@ function createPile(ctx) {
       store.set({ askPassword: true, error: '', errorCode: '' });
       return Promise.resolve(undefined);
     }
-    return guarded(store, t, () => ctx.api.requestWithdrawal(fen, pw || undefined).then((w) =>
-      Promise.all([ctx.api.sharingEarnings(), ctx.api.sharingWithdrawals()]).then(([e, ws]) => {
-        store.set({ earnings: earningsView(e), withdrawals: ws.withdrawals.map(withdrawalView),
-          askPassword: false, password: '', amount: '' });
-        return w;
-      }))).then((w) => {
+    store.set({ notice: '' });
+    return guarded(store, t, () => ctx.api.requestWithdrawal(fen, pw || undefined).then((w) => reread().then(() => {
+      store.set({ askPassword: false, password: '', amount: '' });
+      return w;
+    }))).then((w) => {
       const code = store.state.errorCode;
       if (code === 'payment_password_required') store.set({ askPassword: true, passwordSet: true });
       if (/^payment_password_(wrong|format|locked)/.test(code)) store.set({ askPassword: true, password: '' });
@@ -159,9 +168,35 @@ function createPile(ctx) {
     });
   }
 
+  /** wx.requestMerchantTransfer's parameters for withdrawal `id` while it waits for the payee
+   * (a copy), or null. */
+  function confirmParams(id) {
+    const w = store.state.withdrawals.find((x) => String(x.id) === String(id));
+    return w && w.confirm ? Object.assign({}, w.confirm) : null;
+  }
+
+  /** WeChat's confirmation page closed: `ok` when it succeeded (which does not yet mean paid),
+   * else `how` ('cancel', 'fail' or 'unsupported': a WeChat too old for it). The withdrawal is
+   * asked again — the cloud queries WeChat Pay — and the balances and the list read again. */
+  function confirmed(id, ok, how) {
+    if (!ok && how === 'unsupported') {
+      store.set({ notice: t('pile_confirm_unsupported') });
+      return Promise.resolve(undefined);
+    }
+    store.set({ notice: '' });
+    return guarded(store, t, () => ctx.api.sharingWithdrawal(id).then((w) => reread().then(() => {
+      let notice = '';
+      if (!ok) notice = t('pile_confirm_cancelled');
+      else if (w.state === 'sending') notice = t('pile_confirm_pending');
+      store.set({ notice });
+      return w;
+    })));
+  }
+
   return {
     store, get state() { return store.state; }, DAYS,
     load, select, setField, scanned, pair, setWindows, saveHours, setFlatPrice, setOpen, withdraw,
+    confirmParams, confirmed,
   };
 }
 

@@ -171,3 +171,51 @@ test('my pile: a withdrawal asks for the payment password the owner set', async 
   assert.equal(vm.state.askPassword, true);
   assert.equal(vm.state.passwordSet, true);
 });
+
+test('my pile: a transfer waiting for the payee gives WeChat\'s confirmation parameters, then is asked again', async () => {
+  const PARAMS = { mchId: '1900000109', appId: 'wxmini', package: 'pkg-1' };
+  const waiting = { withdrawal_id: 3, amount_fen: 500, state: 'sending', out_bill_no: 'W3', package_info: 'pkg-1',
+    confirm_params: PARAMS, failure: null, created_at: NOW, updated_at: NOW };
+  let ws = [waiting];
+  let earn = Object.assign({}, EARN, { balance_fen: 736, withdrawing_fen: 500 });
+  const { ctx, sent } = context({
+    'GET /me': { id: 1, has_payment_password: false },
+    'GET /shared-piles': { piles: [PILE] },
+    'GET /sharing/earnings': () => earn,
+    'GET /sharing/withdrawals': () => ({ withdrawals: ws }),
+    'GET /sharing/withdrawals/3': () => ws[0],
+  });
+  const vm = P.pile.createPile(ctx);
+  await vm.load();
+  assert.deepEqual(vm.state.withdrawals.map((w) => [w.stateText, w.waiting]), [['待确认收款', true]]);
+  const params = vm.confirmParams(3);
+  assert.deepEqual(params, PARAMS);
+  params.success = () => {};
+  assert.deepEqual(vm.confirmParams(3), PARAMS, 'a copy: the page\'s callbacks stay out of the state');
+  assert.equal(vm.confirmParams(9), null);
+
+  // closed without confirming: still waiting, the driver told how to come back to it
+  await vm.confirmed(3, false, 'cancel');
+  assert.equal(sent.filter((r) => r.path === '/sharing/withdrawals/3').length, 1);
+  assert.equal(vm.state.notice, '尚未确认收款，可在提现记录中再次确认。');
+  await vm.confirmed(3, false, 'unsupported');
+  assert.equal(vm.state.notice, '你的微信版本过低，请更新至最新版本后确认收款。');
+  assert.equal(sent.filter((r) => r.path === '/sharing/withdrawals/3').length, 1);
+
+  // confirmed but WeChat not done yet, then paid
+  await vm.confirmed(3, true);
+  assert.equal(vm.state.notice, '已确认收款，等待微信转账结果。');
+  ws = [Object.assign({}, waiting, { state: 'paid', package_info: null, confirm_params: null })];
+  earn = Object.assign({}, EARN, { balance_fen: 736 });
+  const w = await vm.confirmed(3, true);
+  assert.equal(w.state, 'paid');
+  assert.equal(vm.state.notice, '');
+  assert.deepEqual(vm.state.withdrawals.map((x) => [x.stateText, x.waiting, x.confirm]), [['已到账', false, null]]);
+  assert.equal(vm.state.earnings.balance, '¥7.36');
+
+  // a waiting transfer without parameters (no merchant to name) is shown as waiting, nothing to confirm with
+  ws = [Object.assign({}, waiting, { confirm_params: null })];
+  await vm.load();
+  assert.equal(vm.state.withdrawals[0].waiting, true);
+  assert.equal(vm.confirmParams(3), null);
+});

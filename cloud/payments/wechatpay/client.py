@@ -275,6 +275,11 @@ class WechatPayClient:
             raise BadResponse(f"transfer query {no}: answer is about {t.out_bill_no}")
         return t
 
+    def confirm_params(self, package_info: str) -> dict[str, str]:
+        """Implements `TransferProvider.confirm_params`: transfers are made under `appid` (the
+        mini-program's), so only the mini-program can confirm them."""
+        return {"mchId": self.config.mchid, "appId": self.config.appid, "package": package_info}
+
     # -- notifications ----------------------------------------------------------------
 
     def _open_notification(self, headers: Mapping[str, str], body: bytes,

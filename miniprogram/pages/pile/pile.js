@@ -3,7 +3,8 @@ const shell = require('../../shell');
 // "My pile" of a private pile's owner (docs/sharing.md; clients/core/pages/pile.js createPile):
 // register a gun with its QR code (wx.scanCode) and the pairing code, the piles, open hours and
 // a flat price, the switch, the earnings and the withdrawals — the payment password asked for
-// when the owner has set one.
+// when the owner has set one, and WeChat's confirmation of a transfer waiting for its payee
+// (wx.requestMerchantTransfer).
 Component({
   data: { s: {}, t: {} },
   lifetimes: {
@@ -28,6 +29,25 @@ Component({
     saveHours() { return this.vm.saveHours(); },
     savePrice() { return this.vm.setFlatPrice(); },
     toggle() { return this.vm.setOpen(!this.vm.state.view.open); },
-    withdraw() { return this.vm.withdraw(); },
+    /** A withdrawal WeChat holds for the payee's confirmation opens WeChat's confirmation at once. */
+    withdraw() {
+      return this.vm.withdraw().then((w) => (w && w.confirm_params ? this.confirmTransfer(w.withdrawal_id) : w));
+    },
+    /** WeChat's page where the payee confirms a transfer (商家转账, 用户确认模式), with the
+     * parameters the cloud gave (mchId, appId, package); then the withdrawal asked again. */
+    confirmTransfer(e) {
+      const id = e && e.currentTarget ? e.currentTarget.dataset.id : e;
+      const params = this.vm.confirmParams(id);
+      if (!params) return Promise.resolve(undefined);
+      if (!(wx.canIUse ? wx.canIUse('requestMerchantTransfer') : typeof wx.requestMerchantTransfer === 'function')) {
+        return this.vm.confirmed(id, false, 'unsupported');
+      }
+      return new Promise((resolve) => {
+        wx.requestMerchantTransfer(Object.assign(params, {
+          success: () => resolve(this.vm.confirmed(id, true)),
+          fail: (r) => resolve(this.vm.confirmed(id, false, /cancel/.test((r && r.errMsg) || '') ? 'cancel' : 'fail')),
+        }));
+      });
+    },
   },
 });
