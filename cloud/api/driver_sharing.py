@@ -180,8 +180,13 @@ def sharing_withdrawal_create() -> Any:
     withdrawals.check_amount(body["amount_fen"])  # a malformed amount spends no password attempt
     me = _me()
     # the payment password when the owner set one, under the wallet's lockout: refused, nothing held
-    withdrawals.check_password(db.transaction, int(me), body.get("payment_password"),
-                               DriverSettings.from_settings(current_app.config).lockout, now_ms())
+    withdrawals.check_password(
+        db.transaction,
+        int(me),
+        body.get("payment_password"),
+        DriverSettings.from_settings(current_app.config).lockout,
+        now_ms(),
+    )
     with db.transaction() as s:
         driver = s.get(Driver, int(me))
         w = withdrawals.request(s, me, body["amount_fen"], driver.openid if driver else "")

@@ -117,12 +117,22 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
 
     # with a payment password set, the withdrawal asks for it before sending anything
     token = json.loads(page.evaluate("localStorage.getItem('jc_token')"))
-    r = requests.post(cloud.url + "/api/v1/driver/payment-password", json={"password": "135790"},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    r = requests.post(
+        cloud.url + "/api/v1/driver/payment-password",
+        json={"password": "135790"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     posted: list[Any] = []
-    page.on("request", lambda q: posted.append(q.post_data_json)
-            if q.method == "POST" and q.url.endswith("/sharing/withdrawals") else None)
+    page.on(
+        "request",
+        lambda q: (
+            posted.append(q.post_data_json)
+            if q.method == "POST" and q.url.endswith("/sharing/withdrawals")
+            else None
+        ),
+    )
     page.goto(cloud.url + "/app/#/settings")
     page.click("#my-pile-link")
     page.wait_for_selector("#pile-balance")
@@ -143,11 +153,21 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
     # app cannot open WeChat's confirmation for it and says where to confirm it (the row as
     # cloud.sharing.withdrawals.apply leaves a WAIT_USER_CONFIRM answer)
     with cloud.app.app_context(), db.transaction() as s:
-        s.add(Withdrawal(owner_id=owner, amount_fen=500, out_bill_no="W" + "0" * 29 + "9", openid="o-owner",
-                         state="sending", package_info="pkg-waiting"))
+        s.add(
+            Withdrawal(
+                owner_id=owner,
+                amount_fen=500,
+                out_bill_no="W" + "0" * 29 + "9",
+                openid="o-owner",
+                state="sending",
+                package_info="pkg-waiting",
+            )
+        )
     page.goto(cloud.url + "/app/#/settings")
     page.click("#my-pile-link")
-    page.wait_for_selector(".pile-withdrawal[data-state='sending'] .pile-confirm-hint", state="visible")
+    page.wait_for_selector(
+        ".pile-withdrawal[data-state='sending'] .pile-confirm-hint", state="visible"
+    )
     row = page.inner_text(".pile-withdrawal[data-state='sending']")
     assert "待确认收款" in row and "小程序" in row and "¥5.00" in row
     assert problems == []

@@ -286,7 +286,11 @@ def test_every_owner_operation_as_documented(app: Flask, fake: FakeServer) -> No
     fake.pay.transfer_outcome = "WAIT_USER_CONFIRM"
     w2 = go("POST", f"{BASE}/sharing/withdrawals", 201, json={"amount_fen": 100}, headers=h)
     assert w2["state"] == "sending" and w2["package_info"]
-    assert w2["confirm_params"] == {"mchId": fake.pay.mchid, "appId": fake.pay.appid, "package": w2["package_info"]}
+    assert w2["confirm_params"] == {
+        "mchId": fake.pay.mchid,
+        "appId": fake.pay.appid,
+        "package": w2["package_info"],
+    }
     one = f"{BASE}/sharing/withdrawals/{w2['withdrawal_id']}"
     assert go("GET", one, 200, headers=h)["confirm_params"] == w2["confirm_params"]
     listed = go("GET", f"{BASE}/sharing/withdrawals", 200, headers=h)["withdrawals"]
@@ -294,7 +298,9 @@ def test_every_owner_operation_as_documented(app: Flask, fake: FakeServer) -> No
     confirm = fake.url + "/fake/request-merchant-transfer"
     refused = requests.post(confirm, json={**w2["confirm_params"], "user": "neighbour"}, timeout=10)
     assert refused.status_code == 403 and "requestMerchantTransfer:fail" in refused.json()["errMsg"]
-    wrong = requests.post(confirm, json={**w2["confirm_params"], "appId": "wxother", "user": "owner"}, timeout=10)
+    wrong = requests.post(
+        confirm, json={**w2["confirm_params"], "appId": "wxother", "user": "owner"}, timeout=10
+    )
     assert wrong.status_code == 400
     assert go("GET", one, 200, headers=h)["state"] == "sending"
     ok = requests.post(confirm, json={**w2["confirm_params"], "user": "owner"}, timeout=10)

@@ -59,7 +59,7 @@ test('confirm: left waiting, the withdrawal list offers the confirmation again',
   assert.equal(h.text(comp, '.withdrawal .confirm-transfer'), '确认收款');
   assert.equal(h.text(comp, '.withdrawing'), '提现中 ¥1.00');
 
-  // the page opened again later: confirmed from the list
+  // the page opened again: confirmed from the list
   h.phone.transferAction = null;
   const again = h.page('pile');
   await again.instance.onLoad({});
