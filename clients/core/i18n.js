@@ -146,6 +146,9 @@ const TEXT = {
     pile_confirm_cancelled: '尚未确认收款，可在提现记录中再次确认。',
     pile_confirm_pending: '已确认收款，等待微信转账结果。',
     pile_confirm_unsupported: '你的微信版本过低，请更新至最新版本后确认收款。',
+    pile_span_add: '添加时段', pile_span_remove: '删除', pile_span_no_days: '每个时段至少选择一天。',
+    pile_price_flat: '全天一价', pile_price_periods: '分时段定价', pile_period_add: '添加时段',
+    pile_period_remove: '删除', pile_price_invalid: '价格请填写元/度，最多 4 位小数。',
   },
   en: {
     app_name: 'Juchong', lang_name: 'English', other_lang: '中文',
@@ -288,6 +291,9 @@ const TEXT = {
     pile_confirm_cancelled: 'Not confirmed yet: you can confirm it from the withdrawals list.',
     pile_confirm_pending: 'Receipt confirmed; waiting for WeChat to report the transfer.',
     pile_confirm_unsupported: 'Your WeChat is too old to confirm receipt: update it and try again.',
+    pile_span_add: 'Add hours', pile_span_remove: 'Remove', pile_span_no_days: 'Choose at least one day for each span.',
+    pile_price_flat: 'One price all day', pile_price_periods: 'Price by period', pile_period_add: 'Add a period',
+    pile_period_remove: 'Remove', pile_price_invalid: 'Prices are yuan per kWh with at most 4 decimals.',
   },
 };
 

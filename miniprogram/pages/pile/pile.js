@@ -1,8 +1,8 @@
 const shell = require('../../shell');
 
 // "My pile" of a private pile's owner (docs/sharing.md; clients/core/pages/pile.js createPile):
-// register a gun with its QR code (wx.scanCode) and the pairing code, the piles, open hours and
-// a flat price, the switch, the earnings and the withdrawals — the payment password asked for
+// register a gun with its QR code (wx.scanCode) and the pairing code, the piles, open hours
+// (spans of weekdays) and a price (flat or by period), the switch, the earnings and the withdrawals — the payment password asked for
 // when the owner has set one, and WeChat's confirmation of a transfer waiting for its payee
 // (wx.requestMerchantTransfer).
 Component({
@@ -26,8 +26,19 @@ Component({
     },
     pair() { return this.vm.pair(); },
     select(e) { this.vm.select(e.currentTarget.dataset.id); },
-    saveHours() { return this.vm.saveHours(); },
-    savePrice() { return this.vm.setFlatPrice(); },
+    // open hours: spans of weekdays (data-i: the span; data-day, data-key)
+    addSpan() { this.vm.addSpan(); },
+    removeSpan(e) { this.vm.removeSpan(e.currentTarget.dataset.i); },
+    toggleDay(e) { this.vm.toggleDay(e.currentTarget.dataset.i, e.currentTarget.dataset.day); },
+    spanField(e) { this.vm.setSpan(e.currentTarget.dataset.i, e.currentTarget.dataset.key, e.detail.value); },
+    saveHours() { return this.vm.saveSpans(); },
+    // the price: one all day or by period (data-i: the period)
+    priceMode(e) { this.vm.setPriceMode(e.currentTarget.dataset.mode); },
+    addPeriod() { this.vm.addPeriod(); },
+    removePeriod(e) { this.vm.removePeriod(e.currentTarget.dataset.i); },
+    periodKind(e) { this.vm.setPeriod(e.currentTarget.dataset.i, 'name', e.currentTarget.dataset.kind); },
+    periodField(e) { this.vm.setPeriod(e.currentTarget.dataset.i, e.currentTarget.dataset.key, e.detail.value); },
+    savePrice() { return this.vm.savePrice(); },
     toggle() { return this.vm.setOpen(!this.vm.state.view.open); },
     /** A withdrawal WeChat holds for the payee's confirmation opens WeChat's confirmation at once. */
     withdraw() {
