@@ -20,7 +20,8 @@ from cloud.ledger import service as ledger
 from cloud.orders import service as orders
 from cloud.orders.machine import Event
 from cloud.sharing import pairing
-from cloud.sharing.models import Withdrawal
+from cloud.sharing import service as sharing
+from cloud.sharing.models import SharedPile, Withdrawal
 from tests.clients.support import Cloud
 from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
 
@@ -118,8 +119,6 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
     page.wait_for_selector("#pile-card[data-open='yes']")
     with cloud.app.app_context():
         from cloud.models import now_ms
-        from cloud.sharing import service as sharing
-        from cloud.sharing.models import SharedPile
         from cloud.tariffs import service as tariffs
 
         # open now or not depends on the clock against the spans just set
@@ -234,5 +233,22 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
     )
     row = page.inner_text(".pile-withdrawal[data-state='sending']")
     assert "待确认收款" in row and "小程序" in row and "¥5.00" in row
+
+    # the station list's "shared, open now" filter: the pile open all day, another station not shared
+    cloud.seed_station("ST-H5-OTHER", "别处的站", lat=31.21, lng=121.61, gun_code="JC-OTHER-0001")
+    with cloud.app.app_context(), db.transaction() as s:
+        pile = s.scalars(select(SharedPile).where(SharedPile.sid == SID)).one()
+        sharing.set_windows(
+            s,
+            owner,
+            pile.id,
+            [{"days": list(sharing.rules.DAYS), "start": "00:00", "end": "24:00"}],
+        )
+    page.goto(cloud.url + "/app/#/stations")
+    page.wait_for_function("document.querySelectorAll('a.card.station[data-sid]').length === 2")
+    page.click("#shared-only")
+    page.wait_for_function("document.querySelectorAll('a.card.station[data-sid]').length === 1")
+    assert page.get_attribute("a.card.station[data-sid]", "data-sid") == SID
+    assert "on" in (page.get_attribute("#shared-only", "class") or "")
     assert problems == []
     context.close()

@@ -133,6 +133,10 @@ def test_register_by_qr_code_hours_price_open(run: dict[str, object]) -> None:
         db.session.rollback()
 
 
+def test_station_list_shared_open_now(run: dict[str, object]) -> None:
+    check_node_tests(run, "pile: the station list")
+
+
 def test_spans_and_price_by_period(run: dict[str, object]) -> None:
     check_node_tests(run, "pile: several open-hour spans")
     cloud = run["cloud"]

@@ -115,6 +115,23 @@ test('pile: register a gun by its QR code and the pairing code, set hours and pr
   assert.equal(h.text(comp, '.pile .state'), '已关闭');
 });
 
+test('pile: the station list\'s "shared, open now" filter shows the pile just opened', async () => {
+  h.phone.location = null; // all stations by name
+  const comp = h.page('stations');
+  await comp.instance.onLoad({});
+  assert.deepEqual(h.texts(comp, '.station .name'), ['我家的桩', '车库的桩']);
+  assert.equal(h.text(comp, '.shared-only'), '共享私桩·开放中');
+  await comp.instance.toggleShared();
+  await h.simulate.sleep(0);
+  assert.ok(comp.querySelector('.shared-only').dom.className.includes('on'));
+  assert.equal(sent.filter((r) => r[1] === '/api/v1/driver/stations').length, 2);
+  // the garage's pile is open every day, all day; the home one is closed
+  assert.deepEqual(h.texts(comp, '.station .name'), ['车库的桩']);
+  await comp.instance.toggleShared();
+  await h.simulate.sleep(0);
+  assert.equal(h.texts(comp, '.station .name').length, 2);
+});
+
 test('pile: several open-hour spans of weekdays and a price by period', async () => {
   const comp = h.page('pile');
   await comp.instance.onLoad({});
