@@ -252,6 +252,8 @@ function createApi(options) {
     switchSharedPile: (id, open) => request('POST', '/shared-piles/' + encodeURIComponent(id) + '/open', { open }),
     sharingEarnings: () => request('GET', '/sharing/earnings'),
     sharingWithdrawals: () => request('GET', '/sharing/withdrawals'),
+    /** One withdrawal; a `sending` one is asked of WeChat Pay first (after the payee confirmed it). */
+    sharingWithdrawal: (id) => request('GET', '/sharing/withdrawals/' + encodeURIComponent(id)),
     /** `password`: the payment password, sent when the owner has set one (docs/sharing.md). */
     requestWithdrawal: (amountFen, password) => request('POST', '/sharing/withdrawals',
       password ? { amount_fen: amountFen, payment_password: password } : { amount_fen: amountFen }),

@@ -126,18 +126,45 @@ def sharing_earnings() -> Any:
     return jsonify(sharing.earnings(db.session, _me(), limit=limit))
 
 
+def _transfers() -> Any:
+    """The merchant's transfer provider, or None when WeChat Pay is not configured."""
+    from cloud.wallet.settings import configured, provider_for
+
+    if not configured(current_app.config):
+        return None
+    return provider_for(current_app.config, current_app.extensions)
+
+
 @bp.get("/sharing/withdrawals")
 def sharing_withdrawals_list() -> Any:
     q = query(("limit",))
     limit = integer(q, "limit", 1, 100, 20)
     assert limit is not None
+    provider = _transfers()
     return jsonify(
         {
             "withdrawals": [
-                withdrawals.view(w) for w in withdrawals.of_owner(db.session, _me(), limit=limit)
+                withdrawals.with_confirmation(withdrawals.view(w), provider)
+                for w in withdrawals.of_owner(db.session, _me(), limit=limit)
             ]
         }
     )
+
+
+@bp.get("/sharing/withdrawals/<withdrawal_id>")
+def sharing_withdrawal_get(withdrawal_id: str) -> Any:
+    """One withdrawal of the owner's; a `sending` one is asked of WeChat Pay first (the client
+    calls this once the payee confirmed the transfer in WeChat), as the job would."""
+    query(())
+    if not withdrawal_id.isascii() or not withdrawal_id.isdigit() or len(withdrawal_id) > 18:
+        raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id!r}")
+    wid = int(withdrawal_id)
+    view = withdrawals.view(withdrawals.own(db.session, _me(), wid))
+    db.session.rollback()
+    provider = _transfers()
+    if view["state"] == "sending" and provider is not None:
+        view = withdrawals.follow(db.transaction, provider, wid)
+    return jsonify(withdrawals.with_confirmation(view, provider))
 
 
 @bp.post("/sharing/withdrawals")
@@ -153,8 +180,13 @@ def sharing_withdrawal_create() -> Any:
     withdrawals.check_amount(body["amount_fen"])  # a malformed amount spends no password attempt
     me = _me()
     # the payment password when the owner set one, under the wallet's lockout: refused, nothing held
-    withdrawals.check_password(db.transaction, int(me), body.get("payment_password"),
-                               DriverSettings.from_settings(current_app.config).lockout, now_ms())
+    withdrawals.check_password(
+        db.transaction,
+        int(me),
+        body.get("payment_password"),
+        DriverSettings.from_settings(current_app.config).lockout,
+        now_ms(),
+    )
     with db.transaction() as s:
         driver = s.get(Driver, int(me))
         w = withdrawals.request(s, me, body["amount_fen"], driver.openid if driver else "")
@@ -166,4 +198,4 @@ def sharing_withdrawal_create() -> Any:
         wid,  # type: ignore[arg-type]
         scene_id=withdrawals.scene_id_of(current_app.config),
     )
-    return jsonify(view), 201
+    return jsonify(withdrawals.with_confirmation(view, provider)), 201

@@ -28,7 +28,9 @@ def query(allowed: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key in request.args:
         if key not in allowed:
-            raise InvalidField(f"unknown parameter {key!r} (allowed: {', '.join(allowed)})", field=key)
+            raise InvalidField(
+                f"unknown parameter {key!r} (allowed: {', '.join(allowed)})", field=key
+            )
         values = request.args.getlist(key)
         if len(values) != 1:
             raise InvalidField(f"{key} given more than once", field=key)
@@ -62,7 +64,7 @@ def integer(q: dict[str, str], key: str, low: int, high: int, default: int | Non
 
 @bp.get("/stations")
 def stations_list() -> Any:
-    q = query(("lat", "lng", "radius_m", "limit", "free"))
+    q = query(("lat", "lng", "radius_m", "limit", "free", "shared"))
     lat, lng = number(q, "lat", -90, 90), number(q, "lng", -180, 180)
     if (lat is None) != (lng is None):
         raise InvalidField("give lat and lng together", field="lat" if lat is None else "lng")
@@ -71,9 +73,21 @@ def stations_list() -> Any:
     free = q.get("free", "0")
     if free not in ("0", "1", "true", "false"):
         raise InvalidField("free: 1 or 0", field="free")
+    shared = q.get("shared", "0")
+    if shared not in ("0", "1", "true", "false"):
+        raise InvalidField("shared: 1 or 0", field="shared")
     assert radius is not None and limit is not None
-    views = service.find(db.session, lat=lat, lng=lng, radius_m=radius, limit=limit,
-                         free_only=free in ("1", "true"))
+    # "shared, open now": stations with a private pile open to others at this moment
+    only = sharing.open_sids(db.session, now_ms()) if shared in ("1", "true") else None
+    views = service.find(
+        db.session,
+        lat=lat,
+        lng=lng,
+        radius_m=radius,
+        limit=limit,
+        free_only=free in ("1", "true"),
+        only=only,
+    )
     # A swap station is in the archive like any station but has no guns: marked, with its
     # bays and packs, so the finder links its swap page instead of showing it as 0 guns.
     marks = swap.finder_marks(db.session, [v["sid"] for v in views])
@@ -114,14 +128,35 @@ def gun_get(code: str) -> Any:
         # fen = Wh x price_e4 / 100,000 (each line rounded half up): floor keeps it affordable
         wh = max(0, balance - b.debt) * 100_000 // price_now["price_e4"]
     has_pw = charging.has_payment_password(s, did)
-    return jsonify({
-        "station": {k: station[k] for k in ("sid", "name", "address", "online", "load_level", "limiting")},
-        "gun": {**{k: gv[k] for k in ("gun", "code", "name", "kind", "state", "free", "rated_power_w", "power_w")},
-                "shared": sharing.marks(s, gun.sid).get(gun.gun_id)},
-        "wallet": {"balance_fen": balance, "debt_fen": b.debt},
-        "price_now": price_now, "price_next": station["price_next"],
-        "energy_wh_for_balance": wh, "presets_fen": list(settings.presets_fen),
-        "payment_password_set": has_pw,
-        "payment_password_required_above_fen": settings.paypw_above_fen if has_pw else None,
-        "time": now_ms(),
-    })
+    return jsonify(
+        {
+            "station": {
+                k: station[k]
+                for k in ("sid", "name", "address", "online", "load_level", "limiting")
+            },
+            "gun": {
+                **{
+                    k: gv[k]
+                    for k in (
+                        "gun",
+                        "code",
+                        "name",
+                        "kind",
+                        "state",
+                        "free",
+                        "rated_power_w",
+                        "power_w",
+                    )
+                },
+                "shared": sharing.marks(s, gun.sid).get(gun.gun_id),
+            },
+            "wallet": {"balance_fen": balance, "debt_fen": b.debt},
+            "price_now": price_now,
+            "price_next": station["price_next"],
+            "energy_wh_for_balance": wh,
+            "presets_fen": list(settings.presets_fen),
+            "payment_password_set": has_pw,
+            "payment_password_required_above_fen": settings.paypw_above_fen if has_pw else None,
+            "time": now_ms(),
+        }
+    )

@@ -42,8 +42,12 @@ from cloud.fakes.wechat_subscribe import FakeWechatSubscribe
 from cloud.fakes.wechatpay import FakeApiError, FakeWechatPay
 
 
-def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = None,
-             oauth: FakeWechatOAuth | None = None, subscribe: FakeWechatSubscribe | None = None) -> Flask:
+def make_app(
+    pay: FakeWechatPay | None = None,
+    login: FakeWechatLogin | None = None,
+    oauth: FakeWechatOAuth | None = None,
+    subscribe: FakeWechatSubscribe | None = None,
+) -> Flask:
     app = Flask("cloud.fakes")
     app.config["JSON_AS_ASCII"] = False
     if pay is not None:
@@ -54,7 +58,33 @@ def make_app(pay: FakeWechatPay | None = None, login: FakeWechatLogin | None = N
         _oauth_routes(app, oauth)
     if subscribe is not None:
         _subscribe_routes(app, subscribe)
+    if pay is not None:
+        _transfer_confirm_route(app, pay, login)
     return app
+
+
+def _transfer_confirm_route(app: Flask, pay: FakeWechatPay, login: FakeWechatLogin | None) -> None:
+    @app.post("/fake/request-merchant-transfer")
+    def request_merchant_transfer() -> Response:
+        """The payee's WeChat behind wx.requestMerchantTransfer: a test's stand-in for it posts
+        the page's parameters and the phone's user (whose openid must be the payee's);
+        `action: cancel` is the payee closing the page."""
+        params = request.get_json(silent=True)
+        if not isinstance(params, dict):
+            return _json({"errMsg": "requestMerchantTransfer:fail invalid parameters"}, 400)
+        user = params.get("user")
+        payee = (
+            login.openid_for(user) if login is not None and isinstance(user, str) and user else None
+        )
+        if params.get("action") == "cancel":
+            return _json({"errMsg": "requestMerchantTransfer:fail cancel"}, 400)
+        try:
+            rec = pay.confirm_by_package(params, payee)
+        except FakeApiError as e:
+            return _json(
+                {"errMsg": f"requestMerchantTransfer:fail {e.message}", "code": e.code}, e.status
+            )
+        return _json({"errMsg": "requestMerchantTransfer:ok", "out_bill_no": rec.out_bill_no})
 
 
 def _subscribe_routes(app: Flask, sub: FakeWechatSubscribe) -> None:
@@ -72,8 +102,11 @@ def _subscribe_routes(app: Flask, sub: FakeWechatSubscribe) -> None:
 
 
 def _json(obj: Any, status: int = 200, content_type: str = "application/json") -> Response:
-    return Response(json.dumps(obj, ensure_ascii=False), status=status,
-                    content_type=f"{content_type}; charset=utf-8")
+    return Response(
+        json.dumps(obj, ensure_ascii=False),
+        status=status,
+        content_type=f"{content_type}; charset=utf-8",
+    )
 
 
 def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
@@ -89,14 +122,21 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
         def view(**kwargs: str) -> Response:
             raw = request.get_data(cache=True)
             # the signature covers the path exactly as sent, percent-encoding included
-            path_query = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or \
-                request.full_path.rstrip("?")
+            path_query = (
+                request.environ.get("REQUEST_URI")
+                or request.environ.get("RAW_URI")
+                or request.full_path.rstrip("?")
+            )
             if pay.faults.delay_s:
                 time.sleep(pay.faults.delay_s)
             try:
-                pay.check_request(request.method, path_query, raw, request.headers.get("Authorization"))
+                pay.check_request(
+                    request.method, path_query, raw, request.headers.get("Authorization")
+                )
                 if pay.faults.fail_with:
-                    raise FakeApiError(pay.faults.fail_with[0], pay.faults.fail_with[1], "injected failure")
+                    raise FakeApiError(
+                        pay.faults.fail_with[0], pay.faults.fail_with[1], "injected failure"
+                    )
                 body: dict[str, Any] = {}
                 if raw:
                     body = json.loads(raw)
@@ -146,13 +186,20 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
     def query_transfer(body: dict[str, Any], no: str) -> tuple[int, Any]:
         return 200, pay.query_transfer(no)
 
-    app.add_url_rule("/v3/fund-app/mch-transfer/transfer-bills", view_func=transfer, methods=["POST"])
-    app.add_url_rule("/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/<no>", view_func=query_transfer,
-                     methods=["GET"])
+    app.add_url_rule(
+        "/v3/fund-app/mch-transfer/transfer-bills", view_func=transfer, methods=["POST"]
+    )
+    app.add_url_rule(
+        "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/<no>",
+        view_func=query_transfer,
+        methods=["GET"],
+    )
     app.add_url_rule("/v3/pay/transactions/jsapi", view_func=jsapi, methods=["POST"])
     app.add_url_rule("/v3/pay/transactions/h5", view_func=h5, methods=["POST"])
     app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>", view_func=query, methods=["GET"])
-    app.add_url_rule("/v3/pay/transactions/out-trade-no/<no>/close", view_func=close, methods=["POST"])
+    app.add_url_rule(
+        "/v3/pay/transactions/out-trade-no/<no>/close", view_func=close, methods=["POST"]
+    )
     app.add_url_rule("/v3/refund/domestic/refunds", view_func=refund, methods=["POST"])
     app.add_url_rule("/v3/refund/domestic/refunds/<no>", view_func=query_refund, methods=["GET"])
 
@@ -175,12 +222,17 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
 
     @app.route("/fake/cashier", methods=["GET", "POST"])
     def cashier_page() -> Response:
-        params = {k: v for k, v in (request.form if request.method == "POST" else request.args).items()
-                  if k != "action"}
+        params = {
+            k: v
+            for k, v in (request.form if request.method == "POST" else request.args).items()
+            if k != "action"
+        }
         lang = params.get("lang", "zh-CN")
 
         def page(status: int = 200, **kw: Any) -> Response:
-            html = cashier.render(lang=lang, params=params, action="/fake/cashier", mchid=pay.mchid, **kw)
+            html = cashier.render(
+                lang=lang, params=params, action="/fake/cashier", mchid=pay.mchid, **kw
+            )
             return Response(html, status=status, content_type="text/html; charset=utf-8")
 
         try:
@@ -194,13 +246,23 @@ def _pay_routes(app: Flask, pay: FakeWechatPay) -> None:
         # the page WeChat's h5_url opens: prepay_id and package from h5_url, redirect_url
         # appended by the merchant's page (where the browser goes after paying or not)
         source = request.form if request.method == "POST" else request.args
-        params = {k: source.get(k, "") for k in ("prepay_id", "package", "redirect_url", "lang") if source.get(k)}
+        params = {
+            k: source.get(k, "")
+            for k in ("prepay_id", "package", "redirect_url", "lang")
+            if source.get(k)
+        }
         lang = params.get("lang", "zh-CN")
         shown = {k: v for k, v in params.items() if k != "redirect_url"}
 
         def page(status: int = 200, **kw: Any) -> Response:
-            html = cashier.render(lang=lang, params=params, action="/fake/h5pay/checkmweb", mchid=pay.mchid,
-                                  return_url=params.get("redirect_url"), **kw)
+            html = cashier.render(
+                lang=lang,
+                params=params,
+                action="/fake/h5pay/checkmweb",
+                mchid=pay.mchid,
+                return_url=params.get("redirect_url"),
+                **kw,
+            )
             return Response(html, status=status, content_type="text/html; charset=utf-8")
 
         try:
@@ -253,7 +315,12 @@ def _login_routes(app: Flask, login: FakeWechatLogin) -> None:
             abort(400)
         user = data.get("user")
         openid = data.get("openid")
-        if user is not None and not isinstance(user, str) or openid is not None and not isinstance(openid, str):
+        if (
+            user is not None
+            and not isinstance(user, str)
+            or openid is not None
+            and not isinstance(openid, str)
+        ):
             return _json({"errMsg": "login:fail user and openid must be strings"}, 400)
         code = login.issue_code(user, openid=openid, unionid=data.get("unionid") or None)
         return _json({"code": code, "errMsg": "login:ok"})
@@ -279,20 +346,35 @@ def _oauth_routes(app: Flask, oauth: FakeWechatOAuth) -> None:
         try:
             oauth.authorize(params)
         except AuthorizeRefused as e:
-            body = (f"<h1>授权失败 · Authorisation failed</h1><p class='error' id='oauth-error' "
-                    f"data-errcode='{e.errcode}'>{e.errcode}: {escape(e.message)}</p>")
-            return Response(_AUTHORIZE_PAGE.format(body=body), status=400, content_type="text/html; charset=utf-8")
+            body = (
+                f"<h1>授权失败 · Authorisation failed</h1><p class='error' id='oauth-error' "
+                f"data-errcode='{e.errcode}'>{e.errcode}: {escape(e.message)}</p>"
+            )
+            return Response(
+                _AUTHORIZE_PAGE.format(body=body),
+                status=400,
+                content_type="text/html; charset=utf-8",
+            )
         if request.method == "GET":
-            hidden = "".join(f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in params.items())
-            scope_text = ("获取你的昵称、头像 · your nickname and avatar" if params["scope"] == "snsapi_userinfo"
-                          else "获取你的身份 · who you are")
-            body = (f"<h1>模拟微信网页授权</h1><p class='muted'>Simulated WeChat web authorisation "
-                    f"(demo and tests only). 公众号 {escape(oauth.appid)} 申请：{scope_text}</p>"
-                    f"<form method='post' action='/connect/oauth2/authorize'>{hidden}"
-                    f"<label>微信用户 / WeChat user<input id='user' name='user' value='demo-driver' maxlength='32' "
-                    f"required></label><button id='allow' name='action' value='allow' type='submit'>允许 · Allow</button>"
-                    f"<button id='deny' name='action' value='deny' type='submit'>拒绝 · Refuse</button></form>")
-            return Response(_AUTHORIZE_PAGE.format(body=body), content_type="text/html; charset=utf-8")
+            hidden = "".join(
+                f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in params.items()
+            )
+            scope_text = (
+                "获取你的昵称、头像 · your nickname and avatar"
+                if params["scope"] == "snsapi_userinfo"
+                else "获取你的身份 · who you are"
+            )
+            body = (
+                f"<h1>模拟微信网页授权</h1><p class='muted'>Simulated WeChat web authorisation "
+                f"(demo and tests only). 公众号 {escape(oauth.appid)} 申请：{scope_text}</p>"
+                f"<form method='post' action='/connect/oauth2/authorize'>{hidden}"
+                f"<label>微信用户 / WeChat user<input id='user' name='user' value='demo-driver' maxlength='32' "
+                f"required></label><button id='allow' name='action' value='allow' type='submit'>允许 · Allow</button>"
+                f"<button id='deny' name='action' value='deny' type='submit'>拒绝 · Refuse</button></form>"
+            )
+            return Response(
+                _AUTHORIZE_PAGE.format(body=body), content_type="text/html; charset=utf-8"
+            )
         user = (request.form.get("user") or "").strip()[:32] or "demo-driver"
         back = oauth.grant(params, user, allow=request.form.get("action") != "deny")
         return redirect(back, code=302)  # type: ignore[return-value]

@@ -124,7 +124,9 @@ class FakeWechatPay:
     refund_delay_s: float = 0.0  # PROCESSING → final status after this long
     refund_outcome: str = "SUCCESS"  # what refunds end as (SUCCESS / ABNORMAL / CLOSED)
     notify_origin: str | None = None  # deliver to this scheme://host:port instead of notify_url's
-    answer_within_s: float = 5.0  # WeChat's limit for the callback's answer; slower counts as failed
+    answer_within_s: float = (
+        5.0  # WeChat's limit for the callback's answer; slower counts as failed
+    )
     faults: Faults = field(default_factory=Faults)
     # what transfers end as: SUCCESS, FAIL (fail_reason), or WAIT_USER_CONFIRM (the payee
     # confirms with `confirm_transfer`); `transfer_pending` answers PROCESSING first, the
@@ -148,8 +150,11 @@ class FakeWechatPay:
         self._nonces: dict[str, float] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
-        self.notifier = Notifier(self.notification_headers, retry_scale=self.retry_scale,
-                                 answer_within_s=self.answer_within_s)
+        self.notifier = Notifier(
+            self.notification_headers,
+            retry_scale=self.retry_scale,
+            answer_within_s=self.answer_within_s,
+        )
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -164,7 +169,9 @@ class FakeWechatPay:
 
     # -- our signatures ----------------------------------------------------------------
 
-    def check_request(self, method: str, path_query: str, body: bytes, authorization: str | None) -> None:
+    def check_request(
+        self, method: str, path_query: str, body: bytes, authorization: str | None
+    ) -> None:
         """401 SIGN_ERROR unless the request carries the merchant's valid signature."""
         if not authorization:
             raise FakeApiError(401, "SIGN_ERROR", "Authorization header is missing")
@@ -175,8 +182,11 @@ class FakeWechatPay:
         if auth["mchid"] != self.mchid:
             raise FakeApiError(401, "SIGN_ERROR", f"unknown mchid {auth['mchid']!r}")
         if auth["serial_no"] != self.merchant_serial_no:
-            raise FakeApiError(401, "SIGN_ERROR", f"serial_no {auth['serial_no']!r} is not the merchant "
-                                                  "certificate's serial")
+            raise FakeApiError(
+                401,
+                "SIGN_ERROR",
+                f"serial_no {auth['serial_no']!r} is not the merchant certificate's serial",
+            )
         try:
             ts = int(auth["timestamp"])
         except ValueError:
@@ -209,18 +219,30 @@ class FakeWechatPay:
             body = _flip_one_byte(body)
         headers = {"Request-ID": uuid.uuid4().hex}
         if not f.unsigned:
-            headers.update({"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce,
-                            "Wechatpay-Signature": sig, "Wechatpay-Serial": f.serial or self.signing_serial,
-                            "Wechatpay-Signature-Type": signing.SCHEMA})
+            headers.update(
+                {
+                    "Wechatpay-Timestamp": ts,
+                    "Wechatpay-Nonce": nonce,
+                    "Wechatpay-Signature": sig,
+                    "Wechatpay-Serial": f.serial or self.signing_serial,
+                    "Wechatpay-Signature-Type": signing.SCHEMA,
+                }
+            )
         return body, headers
 
     def notification_headers(self, body: bytes) -> dict[str, str]:
         # notifications carry no faulted body: the notifier signs each attempt afresh
         ts = str(int(self.clock()))
         nonce = signing.new_nonce()
-        return {"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce,
-                "Wechatpay-Signature": signing.sign(self.signing_key, signing.response_message(ts, nonce, body)),
-                "Wechatpay-Serial": self.signing_serial, "Wechatpay-Signature-Type": signing.SCHEMA}
+        return {
+            "Wechatpay-Timestamp": ts,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": signing.sign(
+                self.signing_key, signing.response_message(ts, nonce, body)
+            ),
+            "Wechatpay-Serial": self.signing_serial,
+            "Wechatpay-Signature-Type": signing.SCHEMA,
+        }
 
     # -- payments ---------------------------------------------------------------------
 
@@ -245,9 +267,19 @@ class FakeWechatPay:
                 if expire is None:
                     raise InvalidPaymentRequest("time_expire", "is not RFC 3339 with an offset")
         assert description is not None
-        return Order(appid=str(req["appid"]), out_trade_no=no, description=description, notify_url=notify,
-                     total=total, openid="", prepay_id="wx" + secrets.token_hex(16), attach=attach,
-                     time_expire=expire, request=dict(req), trade_type=trade_type)
+        return Order(
+            appid=str(req["appid"]),
+            out_trade_no=no,
+            description=description,
+            notify_url=notify,
+            total=total,
+            openid="",
+            prepay_id="wx" + secrets.token_hex(16),
+            attach=attach,
+            time_expire=expire,
+            request=dict(req),
+            trade_type=trade_type,
+        )
 
     def _open(self, order: Order) -> Order:
         """Keep a new order, or answer the same one again (same out_trade_no and parameters)."""
@@ -259,8 +291,11 @@ class FakeWechatPay:
                 if known.trade_state == "CLOSED":
                     raise FakeApiError(400, "ORDER_CLOSED", "该订单已关闭 (order closed)")
                 if known.request != order.request:
-                    raise FakeApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复 (out_trade_no used "
-                                                                 "with other parameters)")
+                    raise FakeApiError(
+                        403,
+                        "OUT_TRADE_NO_USED",
+                        "商户订单号重复 (out_trade_no used with other parameters)",
+                    )
                 return known
             self.orders[order.out_trade_no] = order
             return order
@@ -270,11 +305,17 @@ class FakeWechatPay:
         payer = req.get("payer") if isinstance(req.get("payer"), dict) else {}
         with _param_errors():
             order.openid = str(validate.text(payer.get("openid"), "payer.openid", 128))
-        if order.appid == self.oa_appid and self.oa_openid_known is not None \
-                and not self.oa_openid_known(order.openid):
+        if (
+            order.appid == self.oa_appid
+            and self.oa_openid_known is not None
+            and not self.oa_openid_known(order.openid)
+        ):
             # an openid is per app: the mini-program's openid under the account's appid is refused
-            raise FakeApiError(400, "PARAM_ERROR", "payer.openid is not an openid of this appid "
-                                                   "(openid和appid不匹配)")
+            raise FakeApiError(
+                400,
+                "PARAM_ERROR",
+                "payer.openid is not an openid of this appid (openid和appid不匹配)",
+            )
         return {"prepay_id": self._open(order).prepay_id}
 
     def create_h5(self, req: Mapping[str, Any], cashier_base: str) -> dict[str, Any]:
@@ -286,9 +327,13 @@ class FakeWechatPay:
         scene = req.get("scene_info") if isinstance(req.get("scene_info"), dict) else {}
         h5 = scene.get("h5_info") if isinstance(scene.get("h5_info"), dict) else {}
         with _param_errors():
-            order.payer_client_ip = validate.client_ip(scene.get("payer_client_ip"), "scene_info.payer_client_ip")
+            order.payer_client_ip = validate.client_ip(
+                scene.get("payer_client_ip"), "scene_info.payer_client_ip"
+            )
             if h5.get("type") not in validate.H5_TYPES:
-                raise InvalidPaymentRequest("scene_info.h5_info.type", f"one of {', '.join(validate.H5_TYPES)}")
+                raise InvalidPaymentRequest(
+                    "scene_info.h5_info.type", f"one of {', '.join(validate.H5_TYPES)}"
+                )
         order.h5_package = str(next(self._ids) * 7919 % 10**10)
         order = self._open(order)
         query = urlencode({"prepay_id": order.prepay_id, "package": order.h5_package})
@@ -298,33 +343,54 @@ class FakeWechatPay:
         """What WeChat's H5 cashier checks of its address: an H5 order's prepay_id and package."""
         order = self.order_by_prepay_id(params.get("prepay_id") or "")
         if order.trade_type != "MWEB" or params.get("package") != order.h5_package:
-            raise FakeApiError(400, "PARAM_ERROR", "not this H5 payment's address (prepay_id, package)")
+            raise FakeApiError(
+                400, "PARAM_ERROR", "not this H5 payment's address (prepay_id, package)"
+            )
         return order
 
     def _order(self, no: str) -> Order:
         order = self.orders.get(no)
         if order is None:
             raise FakeApiError(404, "ORDER_NOT_EXIST", "订单不存在 (no such order)")
-        if (order.trade_state == "NOTPAY" and order.time_expire is not None
-                and order.time_expire.timestamp() <= self.clock()):
+        if (
+            order.trade_state == "NOTPAY"
+            and order.time_expire is not None
+            and order.time_expire.timestamp() <= self.clock()
+        ):
             order.trade_state = "CLOSED"
         return order
 
     def transaction(self, order: Order) -> dict[str, Any]:
-        total = self.faults.report_total_fen if self.faults.report_total_fen is not None else order.total
+        total = (
+            self.faults.report_total_fen
+            if self.faults.report_total_fen is not None
+            else order.total
+        )
         tx: dict[str, Any] = {
-            "appid": order.appid, "mchid": self.mchid, "out_trade_no": order.out_trade_no,
-            "trade_type": order.trade_type, "trade_state": order.trade_state,
-            "trade_state_desc": {"SUCCESS": "支付成功", "REFUND": "转入退款", "NOTPAY": "未支付",
-                                 "CLOSED": "已关闭"}.get(order.trade_state, order.trade_state),
+            "appid": order.appid,
+            "mchid": self.mchid,
+            "out_trade_no": order.out_trade_no,
+            "trade_type": order.trade_type,
+            "trade_state": order.trade_state,
+            "trade_state_desc": {
+                "SUCCESS": "支付成功",
+                "REFUND": "转入退款",
+                "NOTPAY": "未支付",
+                "CLOSED": "已关闭",
+            }.get(order.trade_state, order.trade_state),
             "payer": {"openid": order.openid} if order.openid else {},
             "amount": {"total": total, "currency": "CNY", "payer_currency": "CNY"},
         }
         if order.attach is not None:
             tx["attach"] = order.attach
         if order.transaction_id:
-            tx.update({"transaction_id": order.transaction_id, "bank_type": "OTHERS",
-                       "success_time": rfc3339(order.success_time or datetime.now(UTC))})
+            tx.update(
+                {
+                    "transaction_id": order.transaction_id,
+                    "bank_type": "OTHERS",
+                    "success_time": rfc3339(order.success_time or datetime.now(UTC)),
+                }
+            )
             tx["amount"]["payer_total"] = total
         return tx
 
@@ -334,7 +400,9 @@ class FakeWechatPay:
 
     def query(self, no: str, mchid: str | None) -> dict[str, Any]:
         if mchid != self.mchid:
-            raise FakeApiError(400, "PARAM_ERROR", "query parameter mchid is missing or not the merchant's")
+            raise FakeApiError(
+                400, "PARAM_ERROR", "query parameter mchid is missing or not the merchant's"
+            )
         with self._lock:
             return self.transaction(self._order(no))
 
@@ -367,7 +435,9 @@ class FakeWechatPay:
             raise FakeApiError(400, "PARAM_ERROR", "appId is not bound to this merchant")
         if params["signType"] != "RSA":
             raise FakeApiError(400, "PARAM_ERROR", "signType must be RSA")
-        msg = signing.pay_sign_message(app_id, params["timeStamp"], params["nonceStr"], params["package"])
+        msg = signing.pay_sign_message(
+            app_id, params["timeStamp"], params["nonceStr"], params["package"]
+        )
         if not signing.verify(self.merchant_public_key, msg, params["paySign"]):
             raise FakeApiError(401, "SIGN_ERROR", "paySign does not verify with the merchant's key")
         if not params["package"].startswith("prepay_id="):
@@ -376,7 +446,9 @@ class FakeWechatPay:
         if order.trade_type != "JSAPI":
             raise FakeApiError(400, "PARAM_ERROR", "not a JSAPI order")
         if order.appid != app_id:
-            raise FakeApiError(400, "PARAM_ERROR", f"appId {app_id} is not the order's appid {order.appid}")
+            raise FakeApiError(
+                400, "PARAM_ERROR", f"appId {app_id} is not the order's appid {order.appid}"
+            )
         return order
 
     def pay(self, out_trade_no: str) -> Order:
@@ -388,8 +460,10 @@ class FakeWechatPay:
             order.trade_state = "SUCCESS"
             if not order.openid:  # an H5 payment: whoever paid, under the order's appid
                 order.openid = "o" + secrets.token_urlsafe(20)
-            order.transaction_id = datetime.fromtimestamp(self.clock(), CHINA).strftime("4200%Y%m%d") + \
-                f"{next(self._ids):014d}"
+            order.transaction_id = (
+                datetime.fromtimestamp(self.clock(), CHINA).strftime("4200%Y%m%d")
+                + f"{next(self._ids):014d}"
+            )
             order.success_time = datetime.fromtimestamp(self.clock(), UTC)
             content = self.transaction(order)
         self.notify(order.notify_url, "TRANSACTION.SUCCESS", "支付成功", "transaction", content)
@@ -412,8 +486,11 @@ class FakeWechatPay:
             existing = self.refunds.get(refund_no)
             if existing is not None:
                 if existing.request != dict(req):
-                    raise FakeApiError(400, "INVALID_REQUEST", "out_refund_no was used with other "
-                                                               "parameters (退款单号重复)")
+                    raise FakeApiError(
+                        400,
+                        "INVALID_REQUEST",
+                        "out_refund_no was used with other parameters (退款单号重复)",
+                    )
                 return self.refund_view(existing)
             if no not in self.orders:
                 raise FakeApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在 (no such order)")
@@ -423,13 +500,23 @@ class FakeWechatPay:
             if total != order.total:
                 raise FakeApiError(400, "PARAM_ERROR", "amount.total is not the order's total")
             if order.refunded + value > order.total:
-                raise FakeApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund exceeds "
-                                                           "what is left of the order)")
+                raise FakeApiError(
+                    400,
+                    "INVALID_REQUEST",
+                    "申请退款金额超过订单可退金额 (refund exceeds what is left of the order)",
+                )
             order.refunded += value
             order.trade_state = "REFUND"
-            rec = RefundRecord(out_refund_no=refund_no, refund_id="50" + f"{next(self._ids):030d}",
-                               order=order, amount=value, reason=reason, notify_url=notify,
-                               request=dict(req), create_time=datetime.fromtimestamp(self.clock(), UTC))
+            rec = RefundRecord(
+                out_refund_no=refund_no,
+                refund_id="50" + f"{next(self._ids):030d}",
+                order=order,
+                amount=value,
+                reason=reason,
+                notify_url=notify,
+                request=dict(req),
+                create_time=datetime.fromtimestamp(self.clock(), UTC),
+            )
             self.refunds[refund_no] = rec
             view = self.refund_view(rec)
         timer = threading.Timer(self.refund_delay_s, self.finish_refund, args=(refund_no,))
@@ -449,16 +536,25 @@ class FakeWechatPay:
                 rec.order.refunded -= rec.amount
             view = self.refund_view(rec, for_notification=True)
         if rec.notify_url:
-            summary = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}[rec.status]
+            summary = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}[
+                rec.status
+            ]
             self.notify(rec.notify_url, f"REFUND.{rec.status}", summary, "refund", view)
 
     def refund_view(self, rec: RefundRecord, *, for_notification: bool = False) -> dict[str, Any]:
         view: dict[str, Any] = {
-            "mchid": self.mchid, "out_trade_no": rec.order.out_trade_no,
-            "transaction_id": rec.order.transaction_id, "out_refund_no": rec.out_refund_no,
-            "refund_id": rec.refund_id, "user_received_account": "支付用户零钱",
-            "amount": {"total": rec.order.total, "refund": rec.amount, "payer_total": rec.order.total,
-                       "payer_refund": rec.amount},
+            "mchid": self.mchid,
+            "out_trade_no": rec.order.out_trade_no,
+            "transaction_id": rec.order.transaction_id,
+            "out_refund_no": rec.out_refund_no,
+            "refund_id": rec.refund_id,
+            "user_received_account": "支付用户零钱",
+            "amount": {
+                "total": rec.order.total,
+                "refund": rec.amount,
+                "payer_total": rec.order.total,
+                "payer_refund": rec.amount,
+            },
         }
         if rec.success_time:
             view["success_time"] = rfc3339(rec.success_time)
@@ -466,10 +562,22 @@ class FakeWechatPay:
             view["refund_status"] = rec.status
         else:
             del view["mchid"]
-            view.update({"channel": "ORIGINAL", "status": rec.status, "create_time": rfc3339(rec.create_time),
-                         "funds_account": "AVAILABLE"})
-            view["amount"].update({"currency": "CNY", "settlement_total": rec.order.total,
-                                   "settlement_refund": rec.amount, "discount_refund": 0})
+            view.update(
+                {
+                    "channel": "ORIGINAL",
+                    "status": rec.status,
+                    "create_time": rfc3339(rec.create_time),
+                    "funds_account": "AVAILABLE",
+                }
+            )
+            view["amount"].update(
+                {
+                    "currency": "CNY",
+                    "settlement_total": rec.order.total,
+                    "settlement_refund": rec.amount,
+                    "discount_refund": 0,
+                }
+            )
         return view
 
     def query_refund(self, out_refund_no: str) -> dict[str, Any]:
@@ -495,23 +603,37 @@ class FakeWechatPay:
             openid = validate.text(req.get("openid"), "openid", 64)
             amount = validate.fen(req.get("transfer_amount"), "transfer_amount")
             validate.text(req.get("transfer_remark"), "transfer_remark", 32)
-            if not isinstance(infos, list) or not infos or not all(
-                    isinstance(i, dict) and set(i) == {"info_type", "info_content"} for i in infos):
-                raise InvalidPaymentRequest("transfer_scene_report_infos", "a non-empty list of "
-                                                                           "{info_type, info_content}")
+            if (
+                not isinstance(infos, list)
+                or not infos
+                or not all(
+                    isinstance(i, dict) and set(i) == {"info_type", "info_content"} for i in infos
+                )
+            ):
+                raise InvalidPaymentRequest(
+                    "transfer_scene_report_infos", "a non-empty list of {info_type, info_content}"
+                )
         with self._lock:
             rec = self.transfers.get(no)
             if rec is not None:
                 if rec.request != dict(req):
-                    raise FakeApiError(400, "PARAM_ERROR", "out_bill_no was used with other parameters "
-                                                           "(商户单号重复)")
+                    raise FakeApiError(
+                        400,
+                        "PARAM_ERROR",
+                        "out_bill_no was used with other parameters (商户单号重复)",
+                    )
                 return self.transfer_view(rec, query=False)
             final = self.transfer_outcome
-            rec = TransferRecord(out_bill_no=no, transfer_bill_no="1330" + f"{next(self._ids):028d}",
-                                 openid=str(openid), amount=amount, request=dict(req),
-                                 create_time=datetime.fromtimestamp(self.clock(), UTC),
-                                 state="PROCESSING" if self.transfer_pending else final,
-                                 fail_reason="PAYEE_ACCOUNT_ABNORMAL" if final == "FAIL" else "")
+            rec = TransferRecord(
+                out_bill_no=no,
+                transfer_bill_no="1330" + f"{next(self._ids):028d}",
+                openid=str(openid),
+                amount=amount,
+                request=dict(req),
+                create_time=datetime.fromtimestamp(self.clock(), UTC),
+                state="PROCESSING" if self.transfer_pending else final,
+                fail_reason="PAYEE_ACCOUNT_ABNORMAL" if final == "FAIL" else "",
+            )
             self.transfers[no] = rec
             view = self.transfer_view(rec, query=False)
             if self.transfer_pending:
@@ -525,6 +647,46 @@ class FakeWechatPay:
             if rec.state == "WAIT_USER_CONFIRM":
                 rec.state = "SUCCESS"
 
+    def confirm_by_package(
+        self, params: Mapping[str, Any], payee_openid: str | None
+    ) -> TransferRecord:
+        """What WeChat does when the payee's wx.requestMerchantTransfer is called with `params`
+        (mchId, appId, package): the merchant, the appid the transfer was made under and a bill
+        still waiting for its payee, who must be the one whose WeChat asks (`payee_openid`, as
+        the phone's logged-in user; openId, when sent, must name them too). The bill is then
+        SUCCESS, which the bill query reports."""
+        if params.get("mchId") != self.mchid:
+            raise FakeApiError(
+                400, "PARAM_ERROR", "mchId is not the merchant that made the transfer"
+            )
+        package = params.get("package")
+        with self._lock:
+            rec = next(
+                (
+                    r
+                    for r in self.transfers.values()
+                    if package and package == "fake-package-" + r.transfer_bill_no
+                ),
+                None,
+            )
+            if rec is None:
+                raise FakeApiError(400, "PARAM_ERROR", "package names no transfer bill")
+            if params.get("appId") != rec.request.get("appid"):
+                raise FakeApiError(
+                    400, "PARAM_ERROR", "appId is not the one the transfer was made under"
+                )
+            for who in (params.get("openId"), payee_openid):
+                if who is not None and who != rec.openid:
+                    raise FakeApiError(
+                        403, "NO_AUTH", "你的微信号与商家指定的微信号不一致 (not the payee)"
+                    )
+            if rec.state != "WAIT_USER_CONFIRM":
+                raise FakeApiError(
+                    400, "INVALID_REQUEST", f"the bill is {rec.state}, not waiting for its payee"
+                )
+            rec.state = "SUCCESS"
+            return rec
+
     def cancel_transfer(self, out_bill_no: str, reason: str = "MERCHANT_REVOCATION") -> None:
         """The transfer is not completed: WeChat cancels a bill the payee did not confirm in
         time (24 hours), or the merchant revoked it. A final bill stays as it is."""
@@ -534,13 +696,22 @@ class FakeWechatPay:
                 rec.state, rec.fail_reason = "CANCELLED", reason
 
     def transfer_view(self, rec: TransferRecord, *, query: bool) -> dict[str, Any]:
-        view: dict[str, Any] = {"out_bill_no": rec.out_bill_no, "transfer_bill_no": rec.transfer_bill_no,
-                                "create_time": rfc3339(rec.create_time), "state": rec.state}
+        view: dict[str, Any] = {
+            "out_bill_no": rec.out_bill_no,
+            "transfer_bill_no": rec.transfer_bill_no,
+            "create_time": rfc3339(rec.create_time),
+            "state": rec.state,
+        }
         if rec.state == "WAIT_USER_CONFIRM":
             view["package_info"] = "fake-package-" + rec.transfer_bill_no
         if query:
-            view |= {"mch_id": self.mchid, "appid": self.appid, "openid": rec.openid,
-                     "transfer_amount": rec.amount, "transfer_remark": rec.request["transfer_remark"]}
+            view |= {
+                "mch_id": self.mchid,
+                "appid": self.appid,
+                "openid": rec.openid,
+                "transfer_amount": rec.amount,
+                "transfer_remark": rec.request["transfer_remark"],
+            }
             if rec.fail_reason:
                 view["fail_reason"] = rec.fail_reason
         return view
@@ -555,18 +726,37 @@ class FakeWechatPay:
     def transferred(self, openid: str) -> int:
         """The money that reached `openid` (successful transfers)."""
         with self._lock:
-            return sum(r.amount for r in self.transfers.values() if r.openid == openid and r.state == "SUCCESS")
+            return sum(
+                r.amount
+                for r in self.transfers.values()
+                if r.openid == openid and r.state == "SUCCESS"
+            )
 
-    def notification_body(self, event_type: str, summary: str, original_type: str,
-                          content: Mapping[str, Any]) -> tuple[str, bytes]:
+    def notification_body(
+        self, event_type: str, summary: str, original_type: str, content: Mapping[str, Any]
+    ) -> tuple[str, bytes]:
         nonce = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
-        ciphertext = aead.encrypt(self.apiv3_key, nonce=nonce, associated_data=original_type,
-                                  plaintext=json.dumps(content, ensure_ascii=False).encode())
+        ciphertext = aead.encrypt(
+            self.apiv3_key,
+            nonce=nonce,
+            associated_data=original_type,
+            plaintext=json.dumps(content, ensure_ascii=False).encode(),
+        )
         nid = str(uuid.uuid4())
-        body = {"id": nid, "create_time": rfc3339(datetime.fromtimestamp(self.clock(), UTC)),
-                "resource_type": "encrypt-resource", "event_type": event_type, "summary": summary,
-                "resource": {"original_type": original_type, "algorithm": aead.ALGORITHM,
-                             "ciphertext": ciphertext, "associated_data": original_type, "nonce": nonce}}
+        body = {
+            "id": nid,
+            "create_time": rfc3339(datetime.fromtimestamp(self.clock(), UTC)),
+            "resource_type": "encrypt-resource",
+            "event_type": event_type,
+            "summary": summary,
+            "resource": {
+                "original_type": original_type,
+                "algorithm": aead.ALGORITHM,
+                "ciphertext": ciphertext,
+                "associated_data": original_type,
+                "nonce": nonce,
+            },
+        }
         return nid, json.dumps(body, ensure_ascii=False).encode()
 
     def delivery_url(self, notify_url: str) -> str:
@@ -575,19 +765,32 @@ class FakeWechatPay:
         origin, target = urlsplit(self.notify_origin), urlsplit(notify_url)
         return urlunsplit((origin.scheme, origin.netloc, target.path, "", ""))
 
-    def notify(self, notify_url: str, event_type: str, summary: str, original_type: str,
-               content: Mapping[str, Any]) -> str:
+    def notify(
+        self,
+        notify_url: str,
+        event_type: str,
+        summary: str,
+        original_type: str,
+        content: Mapping[str, Any],
+    ) -> str:
         nid, body = self.notification_body(event_type, summary, original_type, content)
         self.notifier.send(nid, event_type, self.delivery_url(notify_url), body)
         return nid
 
-
     def send_probe(self, notify_url: str) -> str:
         """A notification whose signature is WeChat's probe: the merchant must refuse it."""
-        content = {"mchid": self.mchid, "appid": self.appid, "out_trade_no": "SIGNTEST0000",
-                   "transaction_id": "4200000000000000000000000000", "trade_state": "SUCCESS",
-                   "amount": {"total": 1, "payer_total": 1, "currency": "CNY"}, "payer": {"openid": "oSIGNTEST"}}
-        nid, body = self.notification_body("TRANSACTION.SUCCESS", "支付成功", "transaction", content)
+        content = {
+            "mchid": self.mchid,
+            "appid": self.appid,
+            "out_trade_no": "SIGNTEST0000",
+            "transaction_id": "4200000000000000000000000000",
+            "trade_state": "SUCCESS",
+            "amount": {"total": 1, "payer_total": 1, "currency": "CNY"},
+            "payer": {"openid": "oSIGNTEST"},
+        }
+        nid, body = self.notification_body(
+            "TRANSACTION.SUCCESS", "支付成功", "transaction", content
+        )
         self.notifier.send(nid, "PROBE", self.delivery_url(notify_url), body, probe=True)
         return nid
 
@@ -608,4 +811,4 @@ def _flip_one_byte(body: bytes) -> bytes:
     if not body:
         return b" "
     i = len(body) // 2
-    return body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1:]
+    return body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]

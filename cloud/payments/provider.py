@@ -64,8 +64,14 @@ class PayParams:
 
     def for_request_payment(self) -> dict[str, str]:
         """The object for wx.requestPayment (appId too, which JSAPI in a web view needs)."""
-        return {"appId": self.app_id, "timeStamp": self.time_stamp, "nonceStr": self.nonce_str,
-                "package": self.package, "signType": self.sign_type, "paySign": self.pay_sign}
+        return {
+            "appId": self.app_id,
+            "timeStamp": self.time_stamp,
+            "nonceStr": self.nonce_str,
+            "package": self.package,
+            "signType": self.sign_type,
+            "paySign": self.pay_sign,
+        }
 
 
 class TradeState(StrEnum):
@@ -99,8 +105,11 @@ class Transaction:
     def expect_total(self, total_fen: int) -> None:
         """Raise AmountMismatch unless the provider's total is exactly the order's."""
         if self.total_fen != total_fen:
-            raise AmountMismatch(f"order {self.out_trade_no}", total_fen,
-                                 -1 if self.total_fen is None else self.total_fen)
+            raise AmountMismatch(
+                f"order {self.out_trade_no}",
+                total_fen,
+                -1 if self.total_fen is None else self.total_fen,
+            )
 
 
 @dataclass(frozen=True)
@@ -140,8 +149,9 @@ class Refund:
         if self.refund_fen != refund_fen:
             raise AmountMismatch(f"refund {self.out_refund_no}", refund_fen, self.refund_fen)
         if self.total_fen != total_fen:
-            raise AmountMismatch(f"refund {self.out_refund_no} (order total)", total_fen,
-                                 self.total_fen)
+            raise AmountMismatch(
+                f"refund {self.out_refund_no} (order total)", total_fen, self.total_fen
+            )
 
 
 @dataclass(frozen=True)
@@ -203,7 +213,9 @@ class PaymentProvider(Protocol):
         or NotificationInvalid. The caller still checks the amount against its order."""
         ...
 
-    def parse_refund_notification(self, headers: Mapping[str, str], body: bytes) -> RefundNotice: ...
+    def parse_refund_notification(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> RefundNotice: ...
 
     def notification_reply(self, ok: bool, message: str = "") -> NotificationReply:
         """The answer that tells the provider the notification was handled (or to retry)."""
@@ -258,3 +270,9 @@ class TransferProvider(Protocol):
         ...
 
     def query_transfer(self, out_bill_no: str) -> Transfer: ...
+
+    def confirm_params(self, package_info: str) -> dict[str, str]:
+        """What the payee's WeChat needs to confirm a WAIT_USER_CONFIRM transfer
+        (wx.requestMerchantTransfer's mchId, appId and package): the merchant and the appid
+        the transfer was made under, and the bill's package_info."""
+        ...

@@ -42,7 +42,9 @@ from cloud.sharing.service import SharingError
 log = logging.getLogger(__name__)
 Transactions = Callable[[], AbstractContextManager[Session]]
 FINAL = ("paid", "released")
-MAX_FEN = 20_000 * 100  # WeChat asks for the payee's real name from 2,000 yuan on: withdraw less at a time
+MAX_FEN = (
+    20_000 * 100
+)  # WeChat asks for the payee's real name from 2,000 yuan on: withdraw less at a time
 REMARK = "充电桩共享收益提现"  # shown to the owner in WeChat (≤ 32 characters)
 SCENE_REPORT = (("岗位类型", "充电桩共享桩主"), ("报酬说明", "共享充电桩的分成收益"))
 
@@ -53,13 +55,22 @@ def scene_id_of(settings: Mapping[str, Any]) -> str:
 
 def check_amount(amount_fen: Any) -> int:
     """A withdrawal's amount: whole fen, 1 fen to MAX_FEN; SharingError `invalid_amount`."""
-    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 1 <= amount_fen <= MAX_FEN:
+    if (
+        isinstance(amount_fen, bool)
+        or not isinstance(amount_fen, int)
+        or not 1 <= amount_fen <= MAX_FEN
+    ):
         raise SharingError("invalid_amount", f"amount_fen: 1..{MAX_FEN} fen")
     return amount_fen
 
 
-def check_password(transactions: Transactions, owner_id: int, payment_password: Any, policy: lockout.Policy,
-                   now: int) -> None:
+def check_password(
+    transactions: Transactions,
+    owner_id: int,
+    payment_password: Any,
+    policy: lockout.Policy,
+    now: int,
+) -> None:
     """The payment password a withdrawal needs when the owner set one, as a wallet start or
     refund does: SharingError `payment_password_required` when it is missing; a wrong,
     malformed or locked one raises the drivers' errors (`payment_password_wrong` with the
@@ -75,7 +86,9 @@ def check_password(transactions: Transactions, owner_id: int, payment_password: 
     drivers.verify_payment_password(transactions, owner_id, payment_password, policy, now)
 
 
-def request(s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int | None = None) -> Withdrawal:
+def request(
+    s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int | None = None
+) -> Withdrawal:
     """Hold `amount_fen` of the owner's earnings for a withdrawal to `openid`. SharingError
     `invalid_amount` or `insufficient_earnings` (nothing moved). The payment password, if the
     owner has one, is checked before (`check_password`)."""
@@ -84,16 +97,32 @@ def request(s: Session, owner_id: str, amount_fen: Any, openid: str, *, now: int
         raise SharingError("no_openid", "the owner has no WeChat openid to receive the transfer")
     no = "W" + secrets.token_hex(15)  # 31 letters and digits: WeChat's out_bill_no rule
     try:
-        posting = ledger.post_owner(s, f"owner-withdraw:{no}", "owner_withdraw", owner_id,
-                                    {Kind.OWNER_EARNINGS: -amount_fen, Kind.OWNER_WITHDRAWING: amount_fen})
+        posting = ledger.post_owner(
+            s,
+            f"owner-withdraw:{no}",
+            "owner_withdraw",
+            owner_id,
+            {Kind.OWNER_EARNINGS: -amount_fen, Kind.OWNER_WITHDRAWING: amount_fen},
+        )
     except InsufficientFunds:
-        raise SharingError("insufficient_earnings", "the amount is more than the earnings") from None
+        raise SharingError(
+            "insufficient_earnings", "the amount is more than the earnings"
+        ) from None
     t = now_ms() if now is None else now
-    w = Withdrawal(owner_id=owner_id, amount_fen=amount_fen, out_bill_no=no, openid=openid, state="held",
-                   created_at=t, updated_at=t)
+    w = Withdrawal(
+        owner_id=owner_id,
+        amount_fen=amount_fen,
+        out_bill_no=no,
+        openid=openid,
+        state="held",
+        created_at=t,
+        updated_at=t,
+    )
     s.add(w)
     s.flush()
-    log.info("withdrawal %s of %s: %d fen held (txn %s)", w.id, owner_id, amount_fen, posting.txn_id)
+    log.info(
+        "withdrawal %s of %s: %d fen held (txn %s)", w.id, owner_id, amount_fen, posting.txn_id
+    )
     return w
 
 
@@ -106,9 +135,14 @@ def _lock(s: Session, withdrawal_id: int) -> Withdrawal:
 
 
 def _finish(s: Session, w: Withdrawal, state: str, why: str | None = None) -> None:
-    legs = ({Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.CLEARING: w.amount_fen} if state == "paid"
-            else {Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.OWNER_EARNINGS: w.amount_fen})
-    ledger.post_owner(s, f"owner-withdraw-{state}:{w.out_bill_no}", f"owner_withdraw_{state}", w.owner_id, legs)
+    legs = (
+        {Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.CLEARING: w.amount_fen}
+        if state == "paid"
+        else {Kind.OWNER_WITHDRAWING: -w.amount_fen, Kind.OWNER_EARNINGS: w.amount_fen}
+    )
+    ledger.post_owner(
+        s, f"owner-withdraw-{state}:{w.out_bill_no}", f"owner_withdraw_{state}", w.owner_id, legs
+    )
     w.state, w.failure, w.updated_at = state, (why or None) and why[:200], now_ms()
     w.package_info = None  # a final bill can no longer be confirmed by the payee
 
@@ -141,8 +175,9 @@ def _release_refused(transactions: Transactions, withdrawal_id: int, why: str) -
             _finish(s, w, "released", why)
 
 
-def send(transactions: Transactions, provider: TransferProvider, withdrawal_id: int, *,
-         scene_id: str) -> dict[str, Any]:
+def send(
+    transactions: Transactions, provider: TransferProvider, withdrawal_id: int, *, scene_id: str
+) -> dict[str, Any]:
     """Ask the provider for the transfer and apply the answer; the withdrawal's view. An
     unknown outcome (no answer, an unverifiable one) leaves it as it was, to send again."""
     with transactions() as s:
@@ -151,8 +186,14 @@ def send(transactions: Transactions, provider: TransferProvider, withdrawal_id: 
             raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id}")
         if w.state in FINAL:
             return view(w)
-        req = TransferRequest(out_bill_no=w.out_bill_no, openid=w.openid, amount_fen=w.amount_fen, remark=REMARK,
-                              scene_id=scene_id, scene_report=SCENE_REPORT)
+        req = TransferRequest(
+            out_bill_no=w.out_bill_no,
+            openid=w.openid,
+            amount_fen=w.amount_fen,
+            remark=REMARK,
+            scene_id=scene_id,
+            scene_report=SCENE_REPORT,
+        )
     try:
         t = provider.transfer(req)
     except InvalidPaymentRequest as e:  # refused before sending: nothing left us
@@ -160,17 +201,26 @@ def send(transactions: Transactions, provider: TransferProvider, withdrawal_id: 
         return _view(transactions, withdrawal_id)
     except ProviderError as e:
         # WeChat asks to learn what became of the number before giving up on it
-        log.warning("withdrawal %s: transfer refused (%s); asking what became of it", withdrawal_id, e.code)
+        log.warning(
+            "withdrawal %s: transfer refused (%s); asking what became of it", withdrawal_id, e.code
+        )
         return follow(transactions, provider, withdrawal_id, refused=f"{e.code}: {e.message}")
     except PaymentError as e:
-        log.warning("withdrawal %s: no usable answer (%s); unchanged, to send again", withdrawal_id, e.code)
+        log.warning(
+            "withdrawal %s: no usable answer (%s); unchanged, to send again", withdrawal_id, e.code
+        )
         return _view(transactions, withdrawal_id)
     with transactions() as s:
         return view(apply(s, withdrawal_id, t))
 
 
-def follow(transactions: Transactions, provider: TransferProvider, withdrawal_id: int, *,
-           refused: str | None = None) -> dict[str, Any]:
+def follow(
+    transactions: Transactions,
+    provider: TransferProvider,
+    withdrawal_id: int,
+    *,
+    refused: str | None = None,
+) -> dict[str, Any]:
     """Query the provider about the withdrawal's transfer and apply the answer. A bill the
     provider does not know after it refused the request (`refused`) is released."""
     with transactions() as s:
@@ -195,8 +245,15 @@ def follow(transactions: Transactions, provider: TransferProvider, withdrawal_id
 RESEND_AFTER_MS = 60_000  # a held withdrawal this old got no usable answer when it was sent
 
 
-def follow_due(transactions: Transactions, provider: TransferProvider, *, scene_id: str, now: int | None = None,
-               resend_after_ms: int = RESEND_AFTER_MS, limit: int = 100) -> int:
+def follow_due(
+    transactions: Transactions,
+    provider: TransferProvider,
+    *,
+    scene_id: str,
+    now: int | None = None,
+    resend_after_ms: int = RESEND_AFTER_MS,
+    limit: int = 100,
+) -> int:
     """The job's round (cloud/jobs/sharing.py): every `sending` withdrawal asked of the
     provider (SUCCESS → paid; FAIL, CANCELLED → released, the money back in the earnings) and
     every `held` one older than `resend_after_ms` sent again with its own out_bill_no (its
@@ -204,11 +261,22 @@ def follow_due(transactions: Transactions, provider: TransferProvider, *, scene_
     row and books each outcome under its ledger key. Returns how many reached a final state."""
     t = now_ms() if now is None else now
     with transactions() as s:
-        sending = list(s.scalars(select(Withdrawal.id).where(Withdrawal.state == "sending")
-                                 .order_by(Withdrawal.updated_at, Withdrawal.id).limit(limit)))
-        held = list(s.scalars(select(Withdrawal.id).where(Withdrawal.state == "held",
-                                                          Withdrawal.updated_at <= t - resend_after_ms)
-                              .order_by(Withdrawal.id).limit(limit)))
+        sending = list(
+            s.scalars(
+                select(Withdrawal.id)
+                .where(Withdrawal.state == "sending")
+                .order_by(Withdrawal.updated_at, Withdrawal.id)
+                .limit(limit)
+            )
+        )
+        held = list(
+            s.scalars(
+                select(Withdrawal.id)
+                .where(Withdrawal.state == "held", Withdrawal.updated_at <= t - resend_after_ms)
+                .order_by(Withdrawal.id)
+                .limit(limit)
+            )
+        )
     done = 0
     for wid in sending:
         done += follow(transactions, provider, wid)["state"] in FINAL
@@ -223,14 +291,48 @@ def _view(transactions: Transactions, withdrawal_id: int) -> dict[str, Any]:
 
 
 def view(w: Withdrawal) -> dict[str, Any]:
-    return {"withdrawal_id": w.id, "amount_fen": w.amount_fen, "state": w.state, "out_bill_no": w.out_bill_no,
-            "package_info": w.package_info if w.state == "sending" else None, "failure": w.failure,
-            "created_at": w.created_at, "updated_at": w.updated_at}
+    return {
+        "withdrawal_id": w.id,
+        "amount_fen": w.amount_fen,
+        "state": w.state,
+        "out_bill_no": w.out_bill_no,
+        "package_info": w.package_info if w.state == "sending" else None,
+        "failure": w.failure,
+        "created_at": w.created_at,
+        "updated_at": w.updated_at,
+    }
+
+
+def with_confirmation(v: dict[str, Any], provider: TransferProvider | None) -> dict[str, Any]:
+    """A withdrawal's view with `confirm_params`: while WeChat waits for the payee
+    (`sending` with a package_info), what wx.requestMerchantTransfer takes from the provider
+    that made the transfer; None otherwise (or without a merchant to name)."""
+    package = v.get("package_info")
+    return {
+        **v,
+        "confirm_params": provider.confirm_params(package)
+        if package and provider is not None
+        else None,
+    }
+
+
+def own(s: Session, owner_id: str, withdrawal_id: int) -> Withdrawal:
+    """The owner's withdrawal; another's answers as a missing one (`withdrawal_not_found`)."""
+    w = s.get(Withdrawal, withdrawal_id)
+    if w is None or w.owner_id != owner_id:
+        raise SharingError("withdrawal_not_found", f"no withdrawal {withdrawal_id}")
+    return w
 
 
 def of_owner(s: Session, owner_id: str, *, limit: int = 50) -> list[Withdrawal]:
-    return list(s.scalars(select(Withdrawal).where(Withdrawal.owner_id == owner_id)
-                          .order_by(Withdrawal.created_at.desc(), Withdrawal.id.desc()).limit(limit)))
+    return list(
+        s.scalars(
+            select(Withdrawal)
+            .where(Withdrawal.owner_id == owner_id)
+            .order_by(Withdrawal.created_at.desc(), Withdrawal.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def listing(s: Session, *, limit: int = 200) -> list[Withdrawal]:

@@ -112,29 +112,55 @@ def rated_power_w(s: Session, sid: str, gun: str) -> int | None:
     return _int(entry.get("rated_power_w")) if entry else None
 
 
-def set_station(s: Session, sid: str, *, name: str | None = None, lat: float | None = None,
-                lng: float | None = None, address: str | None = None, city: str | None = None,
-                phone: str | None = None, open_hours: str | None = None) -> Station:
+def set_station(
+    s: Session,
+    sid: str,
+    *,
+    name: str | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
+    address: str | None = None,
+    city: str | None = None,
+    phone: str | None = None,
+    open_hours: str | None = None,
+) -> Station:
     """Change the archive of `sid` (made if new); only the fields given change."""
     if (lat is None) != (lng is None):
         raise StationArchiveError("invalid_coordinates", "give lat and lng together")
     if lat is not None and lng is not None and not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise StationArchiveError("invalid_coordinates", "lat in -90..90, lng in -180..180 (GCJ-02)")
+        raise StationArchiveError(
+            "invalid_coordinates", "lat in -90..90, lng in -180..180 (GCJ-02)"
+        )
     _write_lock(s)
     st = s.get(Station, sid)
     if st is None:
         st = Station(sid=sid, created_at=now_ms())
         s.add(st)
-    for field, value in (("name", name), ("lat", lat), ("lng", lng), ("address", address),
-                         ("city", city), ("phone", phone), ("open_hours", open_hours)):
+    for field, value in (
+        ("name", name),
+        ("lat", lat),
+        ("lng", lng),
+        ("address", address),
+        ("city", city),
+        ("phone", phone),
+        ("open_hours", open_hours),
+    ):
         if value is not None:
             setattr(st, field, value)
     s.flush()
     return st
 
 
-def set_gun(s: Session, sid: str, gun: str, *, code: str | None = None, rated_power_w: int | None = None,
-            name: str | None = None, kind: str | None = None) -> Gun:
+def set_gun(
+    s: Session,
+    sid: str,
+    gun: str,
+    *,
+    code: str | None = None,
+    rated_power_w: int | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+) -> Gun:
     """Change a gun's archive (made if new: gun ids are `<pile>-<n>`). The station's row is
     locked first (a new gun changes its `station_gun_counts`): the writers' one lock order,
     cloud/db.py `lock_stations`."""
@@ -147,7 +173,9 @@ def set_gun(s: Session, sid: str, gun: str, *, code: str | None = None, rated_po
             raise StationArchiveError("invalid_code", "code: 4-64 letters, digits, '_' or '-'")
         other = s.scalar(select(Gun).where(Gun.code == code))
         if other is not None and (other.sid, other.gun_id) != (sid, gun):
-            raise StationArchiveError("code_taken", f"code {code!r} is {other.sid} {other.gun_id}'s")
+            raise StationArchiveError(
+                "code_taken", f"code {code!r} is {other.sid} {other.gun_id}'s"
+            )
     if rated_power_w is not None and not 0 < rated_power_w <= 10_000_000:
         raise StationArchiveError("invalid_power", "rated power in W, 1..10,000,000")
     if kind is not None and kind not in GUN_KINDS:
@@ -158,7 +186,12 @@ def set_gun(s: Session, sid: str, gun: str, *, code: str | None = None, rated_po
             raise StationArchiveError("invalid_gun", "gun ids are <pile>-<n>, e.g. P1-1")
         row = Gun(sid=sid, gun_id=gun, pile_id=gun.rsplit("-", 1)[0])
         s.add(row)
-    for field, value in (("code", code), ("rated_power_w", rated_power_w), ("name", name), ("kind", kind)):
+    for field, value in (
+        ("code", code),
+        ("rated_power_w", rated_power_w),
+        ("name", name),
+        ("kind", kind),
+    ):
         if value is not None:
             setattr(row, field, value)
     s.flush()
@@ -188,13 +221,22 @@ def _guns_view(live: _Live) -> list[dict[str, Any]]:
     for gid in sorted(set(archive) | set(tele)):
         row, entry = archive.get(gid), tele.get(gid) or {}
         state = entry.get("state") or (row.state if row else None)
-        out.append({
-            "gun": gid, "code": row.code if row else None, "name": row.name if row else None,
-            "kind": row.kind if row else None, "state": state,
-            "free": bool(live.state and live.state.online) and is_free(entry or None),
-            "rated_power_w": (row.rated_power_w if row and row.rated_power_w else _int(entry.get("rated_power_w"))),
-            "power_w": _int(entry.get("power_w")),
-        })
+        out.append(
+            {
+                "gun": gid,
+                "code": row.code if row else None,
+                "name": row.name if row else None,
+                "kind": row.kind if row else None,
+                "state": state,
+                "free": bool(live.state and live.state.online) and is_free(entry or None),
+                "rated_power_w": (
+                    row.rated_power_w
+                    if row and row.rated_power_w
+                    else _int(entry.get("rated_power_w"))
+                ),
+                "power_w": _int(entry.get("power_w")),
+            }
+        )
     return out
 
 
@@ -205,7 +247,9 @@ def _prices(s: Session, sid: str, at: int) -> tuple[dict[str, Any] | None, dict[
     return p[0].to_dict(), (p[1].to_dict() if p[1] else None)
 
 
-def _summary(s: Session, live: _Live, at: int, origin: tuple[float, float] | None) -> dict[str, Any]:
+def _summary(
+    s: Session, live: _Live, at: int, origin: tuple[float, float] | None
+) -> dict[str, Any]:
     st, state = live.station, live.state
     guns = _guns_view(live)
     level = load_level(state.telemetry if state else None)
@@ -215,12 +259,23 @@ def _summary(s: Session, live: _Live, at: int, origin: tuple[float, float] | Non
         distance = round(haversine_m(origin[0], origin[1], st.lat, st.lng))
     powers = [g["rated_power_w"] for g in guns if g["rated_power_w"]]
     return {
-        "sid": st.sid, "name": st.name or st.sid, "address": st.address, "city": st.city,
-        "phone": st.phone, "open_hours": st.open_hours, "lat": st.lat, "lng": st.lng,
-        "distance_m": distance, "online": bool(state and state.online), "load_level": level,
-        "limiting": level in LIMITING, "guns_total": len(guns),
-        "guns_free": sum(1 for g in guns if g["free"]), "max_power_w": max(powers) if powers else None,
-        "price_now": now_p, "price_next": next_p,
+        "sid": st.sid,
+        "name": st.name or st.sid,
+        "address": st.address,
+        "city": st.city,
+        "phone": st.phone,
+        "open_hours": st.open_hours,
+        "lat": st.lat,
+        "lng": st.lng,
+        "distance_m": distance,
+        "online": bool(state and state.online),
+        "load_level": level,
+        "limiting": level in LIMITING,
+        "guns_total": len(guns),
+        "guns_free": sum(1 for g in guns if g["free"]),
+        "max_power_w": max(powers) if powers else None,
+        "price_now": now_p,
+        "price_next": next_p,
     }
 
 
@@ -243,11 +298,20 @@ def _box(lat: float, lng: float, radius_m: float) -> tuple[float, float, float, 
     return lat - dlat, lat + dlat, lng - dlng, lng + dlng
 
 
-def find(s: Session, *, lat: float | None = None, lng: float | None = None, radius_m: int = 20_000,
-         limit: int = 50, free_only: bool = False, at: int | None = None,
-         exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+def find(
+    s: Session,
+    *,
+    lat: float | None = None,
+    lng: float | None = None,
+    radius_m: int = 20_000,
+    limit: int = 50,
+    free_only: bool = False,
+    at: int | None = None,
+    exclude: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
+) -> list[dict[str, Any]]:
     """Stations near (lat, lng) within radius_m, nearest first; without a point, all stations
-    by name. `free_only`: only those online with a free gun."""
+    by name. `free_only`: only those online with a free gun; `only`: among these sids."""
     t = now_ms() if at is None else at
     q = select(Station)
     if lat is not None and lng is not None:
@@ -255,6 +319,10 @@ def find(s: Session, *, lat: float | None = None, lng: float | None = None, radi
         q = q.where(Station.lat.is_not(None), Station.lat.between(la0, la1))
         if ln1 - ln0 < 360:
             q = q.where(Station.lng.between(ln0, ln1))
+    if only is not None:
+        if not only:
+            return []
+        q = q.where(Station.sid.in_(sorted(only)))
     rows = [st for st in s.scalars(q) if st.sid not in exclude]
     out = []
     for live in _load(s, rows):
@@ -271,14 +339,24 @@ def find(s: Session, *, lat: float | None = None, lng: float | None = None, radi
     return out[:limit]
 
 
-def nearest_free(s: Session, sid: str, *, radius_m: int = 50_000, at: int | None = None) -> dict[str, Any] | None:
+def nearest_free(
+    s: Session, sid: str, *, radius_m: int = 50_000, at: int | None = None
+) -> dict[str, Any] | None:
     """The nearest other station (to `sid`) online, not blocking starts, with a free gun, or
     None (also when `sid` has no coordinates)."""
     st = s.get(Station, sid)
     if st is None or st.lat is None or st.lng is None:
         return None
-    for view in find(s, lat=st.lat, lng=st.lng, radius_m=radius_m, limit=20, free_only=True, at=at,
-                     exclude=frozenset({sid})):
+    for view in find(
+        s,
+        lat=st.lat,
+        lng=st.lng,
+        radius_m=radius_m,
+        limit=20,
+        free_only=True,
+        at=at,
+        exclude=frozenset({sid}),
+    ):
         if view["load_level"] not in ("blocked", "failsafe"):
             return view
     return None
@@ -314,18 +392,28 @@ def gun_view(s: Session, sid: str, gun: str) -> dict[str, Any] | None:
     return next((g for g in _guns_view(live) if g["gun"] == gun), None)
 
 
-def stations_in_box(s: Session, lat0: float, lat1: float, lng0: float, lng1: float) -> list[dict[str, Any]]:
+def stations_in_box(
+    s: Session, lat0: float, lat1: float, lng0: float, lng1: float
+) -> list[dict[str, Any]]:
     """Every station with coordinates inside the box, with its guns as drivers see them
     (state, free, kind, rated power), online and load level: the trip planner's candidates."""
-    q = select(Station).where(Station.lat.is_not(None), Station.lat.between(lat0, lat1),
-                              Station.lng.between(lng0, lng1))
+    q = select(Station).where(
+        Station.lat.is_not(None), Station.lat.between(lat0, lat1), Station.lng.between(lng0, lng1)
+    )
     out = []
     for live in _load(s, list(s.scalars(q))):
         st, state = live.station, live.state
-        out.append({"sid": st.sid, "name": st.name or st.sid, "lat": st.lat, "lng": st.lng,
-                    "online": bool(state and state.online),
-                    "load_level": load_level(state.telemetry if state else None),
-                    "guns": _guns_view(live)})
+        out.append(
+            {
+                "sid": st.sid,
+                "name": st.name or st.sid,
+                "lat": st.lat,
+                "lng": st.lng,
+                "online": bool(state and state.online),
+                "load_level": load_level(state.telemetry if state else None),
+                "guns": _guns_view(live),
+            }
+        )
     return out
 
 

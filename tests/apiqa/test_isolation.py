@@ -40,7 +40,16 @@ from tests.drivers_api.support import BASE, auth, token_of
 PARAM = re.compile(r"\{[^}]+\}")
 # Path ids that name one driver's resource (someone else's answers 404), and those that name
 # something every driver may see (a station, a gun's QR code).
-OWNED = ("orders", "wallet", "reservations", "swap-bookings", "gun-reports", "shared-piles", "messages")
+OWNED = (
+    "orders",
+    "wallet",
+    "reservations",
+    "swap-bookings",
+    "gun-reports",
+    "shared-piles",
+    "messages",
+    "sharing",
+)
 PUBLIC = ("stations", "guns", "swap-stations")
 BOB_NICK, BOB_PHONE, BOB_BALANCE = "鲍勃-secret-7f3a", "13912345678", 98_765
 ALICE_PASSWORD, BOB_PASSWORD = "135790", "246801"
@@ -60,15 +69,18 @@ BODIES: dict[tuple[str, str], Any] = {
 }
 # Operations Alice repeats (a lock after repeated wrong passwords must stay hers).
 # (build_app sets PAYMENT_PASSWORD_MAX_FAILURES and DRIVER_MAX_SESSIONS to 3: one more passes each)
-REPEAT = {(f"{BASE}/payment-password/verify", "post"): 4, (f"{BASE}/payment-password", "put"): 4,
-          (f"{BASE}/login", "post"): 4}
+REPEAT = {
+    (f"{BASE}/payment-password/verify", "post"): 4,
+    (f"{BASE}/payment-password", "put"): 4,
+    (f"{BASE}/login", "post"): 4,
+}
 
 
 def collection(path: str) -> str:
     """'/api/v1/driver/orders/{order_id}/stop' → 'orders'; '/api/v1/driver/wallet/recharges/{id}'
     → 'wallet/recharges'."""
     head = PARAM.split(path, 1)[0].rstrip("/")
-    return head[len(BASE) + 1:]
+    return head[len(BASE) + 1 :]
 
 
 def body_for(path: str, method: str) -> Any:
@@ -127,14 +139,29 @@ def seed_order(app: Flask, who: Someone) -> str:
         order_id = f"apiqa-{who.name}-{next(_order_ids)}"
         with app.app_context(), db.transaction() as s:
             ledger.top_up(s, str(who.id), 5_000, key=f"apiqa-topup-{order_id}")
-            orders.create(s, order_id=order_id, driver_id=str(who.id), sid="ST-APIQA", gun="P1-1",
-                          limit_mode="amount", limit_value=2_000, hold_fen=2_000)
+            orders.create(
+                s,
+                order_id=order_id,
+                driver_id=str(who.id),
+                sid="ST-APIQA",
+                gun="P1-1",
+                limit_mode="amount",
+                limit_value=2_000,
+                hold_fen=2_000,
+            )
             orders.apply(s, order_id, "start_sent")
             orders.apply(s, order_id, "session_started", session_id=f"sess-{order_id}"[:36])
             if not running:
                 orders.apply(s, order_id, "session_ended")
-                orders.apply(s, order_id, "billed", lines=[orders.Line("electricity", 900, "flat", 1_500),
-                                                           orders.Line("service", 300, "flat", 1_500)])
+                orders.apply(
+                    s,
+                    order_id,
+                    "billed",
+                    lines=[
+                        orders.Line("electricity", 900, "flat", 1_500),
+                        orders.Line("service", 300, "flat", 1_500),
+                    ],
+                )
         ids.append(order_id)
     who.ids["orders:running"] = ids[1]
     return ids[0]
@@ -143,13 +170,19 @@ def seed_order(app: Flask, who: Someone) -> str:
 def seed_by_post(coll: str) -> Callable[[Flask, Someone], str]:
     """A resource made through the API's own POST on the collection, as its owner: the first
     `*_id` of the answer."""
+
     def seed(app: Flask, who: Someone) -> str:
         path = f"{BASE}/{coll}"
         resp = app.test_client().post(path, json=body_for(path, "post"), headers=who.headers)
-        assert resp.status_code in (200, 201, 202), (path, resp.status_code, resp.get_data(as_text=True)[:300])
+        assert resp.status_code in (200, 201, 202), (
+            path,
+            resp.status_code,
+            resp.get_data(as_text=True)[:300],
+        )
         ids = [v for k, v in resp.json.items() if k.endswith("_id") and isinstance(v, str | int)]
         assert ids, f"POST {path} answered no *_id: {resp.json}"
         return str(ids[0])
+
     return seed
 
 
@@ -166,8 +199,17 @@ def seed_reservation(app: Flask, who: Someone) -> str:
     rid = f"rv-apiqa-{who.name}-{next(_guns)}"
     with app.app_context(), db.transaction() as s:
         stations.set_station(s, "ST-APIQA", name="apiqa")
-        s.add(Reservation(reservation_id=rid, driver_id=str(who.id), sid="ST-APIQA", gun=f"P{next(_guns)}-1",
-                          created_at=now_ms(), until=now_ms() + 3_600_000, state="active"))
+        s.add(
+            Reservation(
+                reservation_id=rid,
+                driver_id=str(who.id),
+                sid="ST-APIQA",
+                gun=f"P{next(_guns)}-1",
+                created_at=now_ms(),
+                until=now_ms() + 3_600_000,
+                state="active",
+            )
+        )
     return rid
 
 
@@ -185,8 +227,18 @@ def seed_swap_booking(app: Flask, who: Someone) -> str:
             swap.set_swap_station(s, "SW-APIQA", actor="apiqa")
             swap.set_pack_type(s, "APIQA-75", name="75 kWh", kwh=75, actor="apiqa")
         start = now_ms() + 600_000
-        s.add(SwapBooking(booking_id=bid, driver_id=str(who.id), sid="SW-APIQA", type_code="APIQA-75",
-                          created_at=now_ms(), slot_start=start, until=start + 600_000, state="booked"))
+        s.add(
+            SwapBooking(
+                booking_id=bid,
+                driver_id=str(who.id),
+                sid="SW-APIQA",
+                type_code="APIQA-75",
+                created_at=now_ms(),
+                slot_start=start,
+                until=start + 600_000,
+                state="booked",
+            )
+        )
     return bid
 
 
@@ -218,12 +270,43 @@ def seed_shared_pile(app: Flask, who: Someone) -> str:
     with app.app_context(), db.transaction() as s:
         stations.set_station(s, "ST-APIQA", name="apiqa")
         stations.set_gun(s, "ST-APIQA", f"P{n}-1", code=f"APIQA-SHARE-{n}")
-        pile = SharedPile(id=7_300_000 + n, sid="ST-APIQA", gun=f"P{n}-1", owner_id=str(who.id), commission_bp=1000,
-                          is_open=False)
+        pile = SharedPile(
+            id=7_300_000 + n,
+            sid="ST-APIQA",
+            gun=f"P{n}-1",
+            owner_id=str(who.id),
+            commission_bp=1000,
+            is_open=False,
+        )
         s.add(pile)
         s.flush()
-        sharing.set_windows(s, str(who.id), pile.id, [{"days": ["mon"], "start": "08:00", "end": "09:00"}])
+        sharing.set_windows(
+            s, str(who.id), pile.id, [{"days": ["mon"], "start": "08:00", "end": "09:00"}]
+        )
         return str(pile.id)
+
+
+def seed_withdrawal(app: Flask, who: Someone) -> str:
+    """Their paid withdrawal of pile earnings (the row as cloud.sharing.withdrawals leaves it;
+    a paid one is not asked of WeChat Pay again), with a long id as a shared pile's."""
+    from cloud.models import now_ms
+    from cloud.sharing.models import Withdrawal
+
+    n = next(_guns)
+    with app.app_context(), db.transaction() as s:
+        s.add(
+            Withdrawal(
+                id=7_700_000 + n,
+                owner_id=str(who.id),
+                amount_fen=100,
+                out_bill_no=f"WAPIQA{n:025d}",
+                openid=f"o-apiqa-{who.name}",
+                state="paid",
+                created_at=now_ms(),
+                updated_at=now_ms(),
+            )
+        )
+    return str(7_700_000 + n)
 
 
 def seed_message(app: Flask, who: Someone) -> str:
@@ -233,19 +316,31 @@ def seed_message(app: Flask, who: Someone) -> str:
 
     n = next(_guns)
     with app.app_context(), db.transaction() as s:
-        m = DriverMessage(id=8_100_000 + n, driver_id=str(who.id), kind="notice", ref=f"apiqa-{n}",
-                          title_zh=f"{who.name} 通知", title_en=f"{who.name} notice", body_zh=f"{who.name} secret",
-                          body_en=f"{who.name} secret", send="off")
+        m = DriverMessage(
+            id=8_100_000 + n,
+            driver_id=str(who.id),
+            kind="notice",
+            ref=f"apiqa-{n}",
+            title_zh=f"{who.name} 通知",
+            title_en=f"{who.name} notice",
+            body_zh=f"{who.name} secret",
+            body_en=f"{who.name} secret",
+            send="off",
+        )
         s.add(m)
         s.flush()
         return str(m.id)
 
 
-SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {"orders": seed_order, "reservations": seed_reservation,
-                                                      "swap-bookings": seed_swap_booking,
-                                                      "gun-reports": seed_gun_report,
-                                                      "shared-piles": seed_shared_pile,
-                                                      "messages": seed_message}
+SEEDERS: dict[str, Callable[[Flask, Someone], str]] = {
+    "orders": seed_order,
+    "reservations": seed_reservation,
+    "swap-bookings": seed_swap_booking,
+    "gun-reports": seed_gun_report,
+    "shared-piles": seed_shared_pile,
+    "messages": seed_message,
+    "sharing/withdrawals": seed_withdrawal,
+}
 
 
 def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:
@@ -253,11 +348,15 @@ def seeder_for(coll: str) -> Callable[[Flask, Someone], str]:
         return SEEDERS[coll]
     if "post" in SPEC["paths"].get(f"{BASE}/{coll}", {}):
         return seed_by_post(coll)
-    raise AssertionError(f"{BASE}/{coll}/{{…}} is documented but tests/apiqa/test_isolation.py cannot make one: "
-                         "add a seeder to SEEDERS")
+    raise AssertionError(
+        f"{BASE}/{coll}/{{…}} is documented but tests/apiqa/test_isolation.py cannot make one: "
+        "add a seeder to SEEDERS"
+    )
 
 
-OWNED_COLLECTIONS = sorted({collection(p) for p, _ in DRIVER_OPS if PARAM.search(p) and p.split("/")[4] in OWNED})
+OWNED_COLLECTIONS = sorted(
+    {collection(p) for p, _ in DRIVER_OPS if PARAM.search(p) and p.split("/")[4] in OWNED}
+)
 
 
 @dataclass
@@ -286,7 +385,11 @@ class World:
                 continue
             concrete = self.concrete(path, self.bob)
             resp = self.call(self.bob, "get", concrete)
-            assert resp.status_code < 500, (concrete, resp.status_code, resp.get_data(as_text=True)[:300])
+            assert resp.status_code < 500, (
+                concrete,
+                resp.status_code,
+                resp.get_data(as_text=True)[:300],
+            )
             view[concrete] = (resp.status_code, resp.json)
         return view
 
@@ -312,9 +415,12 @@ def newcomer(app: Flask, wechat: FakeServer, name: str) -> Someone:
     return who
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def bobs_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-               keys: FakeKeys) -> Iterator[World]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def bobs_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: FakeKeys
+) -> Iterator[World]:
     """One app per database for the module, and Bob in it with all his data; each test gets a
     new Alice (her own attempts may log her out or lock her password)."""
     from tests.cloud.support import postgres_schema
@@ -323,17 +429,26 @@ def bobs_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     with contextlib.ExitStack() as stack:
         mp = stack.enter_context(pytest.MonkeyPatch.context())
         mp.setenv("JC_INSTANCE_PATH", str(tmp / "instance"))
-        url = (f"sqlite:///{tmp / 'cloud.sqlite'}" if request.param == "sqlite"
-               else stack.enter_context(postgres_schema()))
+        url = (
+            f"sqlite:///{tmp / 'cloud.sqlite'}"
+            if request.param == "sqlite"
+            else stack.enter_context(postgres_schema())
+        )
         wechat = start_fake(keys)
         stack.callback(wechat.close)
         app = build_app(tmp, url, keys, wechat)
         client = app.test_client()
         bob = newcomer(app, wechat, "bob")
-        resp = client.patch(f"{BASE}/me", json={"nickname": BOB_NICK, "phone": BOB_PHONE}, headers=bob.headers)
+        resp = client.patch(
+            f"{BASE}/me", json={"nickname": BOB_NICK, "phone": BOB_PHONE}, headers=bob.headers
+        )
         assert resp.status_code == 200
-        assert client.post(f"{BASE}/payment-password", json={"password": BOB_PASSWORD},
-                           headers=bob.headers).status_code == 201
+        assert (
+            client.post(
+                f"{BASE}/payment-password", json={"password": BOB_PASSWORD}, headers=bob.headers
+            ).status_code
+            == 201
+        )
         with app.app_context(), db.transaction() as s:
             ledger.top_up(s, str(bob.id), BOB_BALANCE, key="apiqa-bob-balance")
         yield World(app, client, wechat, bob, bob)
@@ -352,10 +467,14 @@ def test_the_documented_driver_operations_include_the_existing_ones() -> None:
     assert EXISTING <= set(DRIVER_OPS), EXISTING - set(DRIVER_OPS)
     for path, _ in DRIVER_OPS:
         if PARAM.search(path):
-            assert path.split("/")[4] in OWNED + PUBLIC, f"{path}: is its id a driver's own or public? classify it"
+            assert path.split("/")[4] in OWNED + PUBLIC, (
+                f"{path}: is its id a driver's own or public? classify it"
+            )
 
 
-@pytest.mark.parametrize("path, method", DRIVER_OPS, ids=[f"{m.upper()} {p[len(BASE):]}" for p, m in DRIVER_OPS])
+@pytest.mark.parametrize(
+    "path, method", DRIVER_OPS, ids=[f"{m.upper()} {p[len(BASE) :]}" for p, m in DRIVER_OPS]
+)
 def test_a_driver_never_reaches_another_drivers_data(world: World, path: str, method: str) -> None:
     alice, bob = world.alice, world.bob
     before = world.bob_view()
@@ -365,7 +484,9 @@ def test_a_driver_never_reaches_another_drivers_data(world: World, path: str, me
     for i in range(REPEAT.get((path, method), 1)):
         if (path, method) == (f"{BASE}/login", "post"):
             # Alice logs in again and again (past DRIVER_MAX_SESSIONS): only her oldest tokens go.
-            resp = world.call(None, method, path, {"code": world.wechat.login.issue_code(alice.user)})
+            resp = world.call(
+                None, method, path, {"code": world.wechat.login.issue_code(alice.user)}
+            )
             assert resp.status_code == 200 and resp.json["driver"]["id"] == alice.id
             alice.token = resp.json["token"]
         else:
@@ -373,17 +494,28 @@ def test_a_driver_never_reaches_another_drivers_data(world: World, path: str, me
         text = resp.get_data(as_text=True)
         assert resp.status_code < 500, (method, target, resp.status_code, text[:300])
         for secret in world.secrets():
-            assert secret not in text and json.dumps(secret)[1:-1] not in text, \
+            assert secret not in text and json.dumps(secret)[1:-1] not in text, (
                 f"{method.upper()} {target} (try {i}) showed Alice Bob's {secret!r}: {text[:300]}"
+            )
         if owned:
-            missing = world.call(alice, method, target.replace(bob.ids[collection(path)],
-                                                               missing_like(bob.ids[collection(path)])), body)
-            assert (resp.status_code, resp.json) == (missing.status_code, missing.json), \
+            missing = world.call(
+                alice,
+                method,
+                target.replace(bob.ids[collection(path)], missing_like(bob.ids[collection(path)])),
+                body,
+            )
+            assert (resp.status_code, resp.json) == (missing.status_code, missing.json), (
                 f"{method.upper()} {target}: Bob's id answers Alice unlike a missing id"
-            assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found", (resp.status_code, text)
+            )
+            assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found", (
+                resp.status_code,
+                text,
+            )
     if owned and method == "get":
         mine = world.call(alice, method, world.concrete(path, alice))
-        assert mine.status_code == 200, f"Alice's own {path} answers {mine.status_code}: the route is not reached"
+        assert mine.status_code == 200, (
+            f"Alice's own {path} answers {mine.status_code}: the route is not reached"
+        )
     assert world.call(bob, "get", f"{BASE}/me").status_code == 200, "Bob's token stopped working"
     assert world.bob_view() == before, f"{method.upper()} {target} by Alice changed what Bob sees"
 
@@ -391,10 +523,17 @@ def test_a_driver_never_reaches_another_drivers_data(world: World, path: str, me
 def test_bobs_password_stays_his(world: World) -> None:
     """Alice's wrong guesses lock her password, never Bob's; Bob's still verifies."""
     alice, bob = world.alice, world.bob
-    assert world.call(alice, "post", f"{BASE}/payment-password", {"password": ALICE_PASSWORD}).status_code == 201
+    assert (
+        world.call(
+            alice, "post", f"{BASE}/payment-password", {"password": ALICE_PASSWORD}
+        ).status_code
+        == 201
+    )
     for _ in range(world.app.config["PAYMENT_PASSWORD_MAX_FAILURES"]):
         world.call(alice, "post", f"{BASE}/payment-password/verify", {"password": BOB_PASSWORD})
-    locked = world.call(alice, "post", f"{BASE}/payment-password/verify", {"password": ALICE_PASSWORD})
+    locked = world.call(
+        alice, "post", f"{BASE}/payment-password/verify", {"password": ALICE_PASSWORD}
+    )
     assert locked.status_code == 429
     ok = world.call(bob, "post", f"{BASE}/payment-password/verify", {"password": BOB_PASSWORD})
     assert ok.status_code == 200
@@ -410,7 +549,9 @@ def test_a_token_is_its_drivers_alone(world: World) -> None:
     assert world.call(alice, "post", f"{BASE}/logout", {"everywhere": True}).json["revoked"] >= 1
     assert world.call(alice, "get", f"{BASE}/me").status_code == 401
     assert world.call(bob, "get", f"{BASE}/me").status_code == 200
-    forged = Someone("forged", bob.token[:-2] + ("AA" if not bob.token.endswith("AA") else "BB"), bob.id)
+    forged = Someone(
+        "forged", bob.token[:-2] + ("AA" if not bob.token.endswith("AA") else "BB"), bob.id
+    )
     assert world.call(forged, "get", f"{BASE}/me").status_code == 401
 
 
@@ -431,13 +572,19 @@ def test_bobs_order_tag_reveals_nothing_to_alice(world: World) -> None:
             headers = {**alice.headers, "If-None-Match": tag}
             resp = world.client.get(url, headers=headers)
             missing = world.client.get(missing_url, headers=headers)
-            assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found", (key, tag, resp.status_code)
+            assert resp.status_code == 404 and resp.json["error"]["code"] == "not_found", (
+                key,
+                tag,
+                resp.status_code,
+            )
             assert (resp.status_code, resp.json) == (missing.status_code, missing.json), (key, tag)
             assert "ETag" not in resp.headers and "ETag" not in missing.headers
             text = resp.get_data(as_text=True)
             for secret in world.secrets():
                 assert secret not in text, (key, tag, secret)
         # Bob's own tag still answers him 304: Alice's tries changed nothing
-        again = world.client.get(url, headers={**bob.headers, "If-None-Match": bobs.headers["ETag"]})
+        again = world.client.get(
+            url, headers={**bob.headers, "If-None-Match": bobs.headers["ETag"]}
+        )
         assert again.status_code == 304
     assert world.bob_view() == before

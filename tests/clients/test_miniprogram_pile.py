@@ -38,7 +38,9 @@ PASSWORD = "135790"
 
 
 @pytest.fixture(scope="module")
-def paying(tmp_path_factory: pytest.TempPathFactory, built: None) -> Iterator[tuple[Cloud, FakeServer]]:
+def paying(
+    tmp_path_factory: pytest.TempPathFactory, built: None
+) -> Iterator[tuple[Cloud, FakeServer]]:
     tmp = tmp_path_factory.mktemp("mppile")
     keys = FakeKeys()
     with pytest.MonkeyPatch.context() as mp, FakeServer.for_keys(keys) as fake:
@@ -48,7 +50,9 @@ def paying(tmp_path_factory: pytest.TempPathFactory, built: None) -> Iterator[tu
 
 
 def _login(cloud: Cloud, wechat_url: str, user: str) -> str:
-    code = requests.post(wechat_url + "/fake/wx/login", json={"user": user}, timeout=10).json()["code"]
+    code = requests.post(wechat_url + "/fake/wx/login", json={"user": user}, timeout=10).json()[
+        "code"
+    ]
     r = requests.post(cloud.url + "/api/v1/driver/login", json={"code": code}, timeout=10)
     assert r.status_code in (200, 201), r.text
     return str(r.json()["driver"]["id"])
@@ -61,24 +65,52 @@ def run(paying: tuple[Cloud, FakeServer]) -> dict[str, object]:
     with cloud.app.app_context(), db.transaction() as s:
         for sid, gun_code, name in (("MP-HOME1", GUN1, "我家的桩"), ("MP-HOME2", GUN2, "车库的桩")):
             stations.set_station(s, sid, name=name, lat=31.2, lng=121.6)
-            stations.set_gun(s, sid, "P1-1", code=gun_code, name="1 号枪", rated_power_w=7000, kind="ac")
+            stations.set_gun(
+                s, sid, "P1-1", code=gun_code, name="1 号枪", rated_power_w=7000, kind="ac"
+            )
         sharing.register(s, owner, "MP-HOME1", "P1-1", commission_bp=1000)
         code = pairing.issue(s, "MP-HOME2", "P1-1", issued_by="test")[0]
         # a visitor's session on the first pile, billed: 1,373 fen, the owner's 90 % = 1,236
         ledger.top_up(s, "mp-visitor", 5_000, key="mp-visitor-money")
-        orders.create(s, order_id="mp-pile-o1", driver_id="mp-visitor", sid="MP-HOME1", gun="P1-1",
-                      limit_mode="amount", limit_value=3_000, hold_fen=3_000)
+        orders.create(
+            s,
+            order_id="mp-pile-o1",
+            driver_id="mp-visitor",
+            sid="MP-HOME1",
+            gun="P1-1",
+            limit_mode="amount",
+            limit_value=3_000,
+            hold_fen=3_000,
+        )
         for e in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
             orders.apply(s, "mp-pile-o1", e)
-        orders.apply(s, "mp-pile-o1", Event.BILLED, lines=[
-            orders.Line("electricity", 1005, "flat", 1000), orders.Line("service", 333, "flat", 1000),
-            orders.Line("idle", 35)])
+        orders.apply(
+            s,
+            "mp-pile-o1",
+            Event.BILLED,
+            lines=[
+                orders.Line("electricity", 1005, "flat", 1000),
+                orders.Line("service", 333, "flat", 1000),
+                orders.Line("idle", 35),
+            ],
+        )
         assert ledger.owner_balances(s, owner) == (1236, 0)
-    env = {"JC_API_BASE": cloud.url, "JC_WECHAT_BASE": fake.url, "JC_OWNER": OWNER, "JC_GUN2": GUN2,
-           "JC_PAIRING": code, "JC_PASSWORD": PASSWORD}
+    env = {
+        "JC_API_BASE": cloud.url,
+        "JC_WECHAT_BASE": fake.url,
+        "JC_OWNER": OWNER,
+        "JC_GUN2": GUN2,
+        "JC_PAIRING": code,
+        "JC_PASSWORD": PASSWORD,
+    }
     done = run_node(["--test", "--test-reporter=tap", PILE_TEST], env=env, timeout=120)
-    return {"results": tap_results(done), "output": done.stdout + done.stderr, "owner": owner, "fake": fake,
-            "cloud": cloud}
+    return {
+        "results": tap_results(done),
+        "output": done.stdout + done.stderr,
+        "owner": owner,
+        "fake": fake,
+        "cloud": cloud,
+    }
 
 
 def test_reached_from_settings(run: dict[str, object]) -> None:
@@ -94,9 +126,34 @@ def test_register_by_qr_code_hours_price_open(run: dict[str, object]) -> None:
     cloud = run["cloud"]
     assert isinstance(cloud, Cloud)
     with cloud.app.app_context():
-        mine = db.session.scalars(select(SharedPile).where(SharedPile.owner_id == run["owner"])
-                                  .order_by(SharedPile.id)).all()
+        mine = db.session.scalars(
+            select(SharedPile).where(SharedPile.owner_id == run["owner"]).order_by(SharedPile.id)
+        ).all()
         assert [(p.sid, p.is_open) for p in mine] == [("MP-HOME1", False), ("MP-HOME2", True)]
+        db.session.rollback()
+
+
+def test_station_list_shared_open_now(run: dict[str, object]) -> None:
+    check_node_tests(run, "pile: the station list")
+
+
+def test_spans_and_price_by_period(run: dict[str, object]) -> None:
+    check_node_tests(run, "pile: several open-hour spans")
+    cloud = run["cloud"]
+    assert isinstance(cloud, Cloud)
+    with cloud.app.app_context():
+        from cloud.models import now_ms
+        from cloud.tariffs import service as tariffs
+
+        pile = db.session.scalars(select(SharedPile).where(SharedPile.sid == "MP-HOME2")).one()
+        view = sharing.view(db.session, pile)
+        assert len(view["windows"]) == 12
+        assert {"day": "sun", "start": "10:00", "end": "20:00"} in view["windows"]
+        tariff = tariffs.in_force(db.session, "MP-HOME2", now_ms())
+        assert tariff is not None
+        assert [
+            (p.start, p.end, p.name, p.energy_price_e4, p.service_price_e4) for p in tariff.periods
+        ] == [("00:00", "08:00", "valley", 3000, 1000), ("08:00", "24:00", "peak", 12000, 3500)]
         db.session.rollback()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from cloud.db import db
@@ -274,6 +275,39 @@ def test_every_owner_operation_as_documented(app: Flask, fake: FakeServer) -> No
     assert [v["withdrawal_id"] for v in listed] == [w["withdrawal_id"]]
     assert go("GET", f"{BASE}/sharing/withdrawals?limit=3", 200, headers=h2)["withdrawals"] == []
     assert go("GET", f"{BASE}/sharing/earnings", 200, headers=h)["balance_fen"] == 236
+    one = f"{BASE}/sharing/withdrawals/{w['withdrawal_id']}"
+    assert go("GET", one, 200, headers=h)["state"] == "paid"
+    assert go("GET", one, 200, headers=h)["confirm_params"] is None
+    go("GET", one, 404, "not_found", headers=h2)  # another's withdrawal: as a missing one
+    go("GET", f"{BASE}/sharing/withdrawals/x1", 404, "not_found", headers=h)
+
+    # a transfer WeChat holds for the payee's confirmation: the parameters for
+    # wx.requestMerchantTransfer while it waits, then paid once the payee's WeChat confirmed it
+    fake.pay.transfer_outcome = "WAIT_USER_CONFIRM"
+    w2 = go("POST", f"{BASE}/sharing/withdrawals", 201, json={"amount_fen": 100}, headers=h)
+    assert w2["state"] == "sending" and w2["package_info"]
+    assert w2["confirm_params"] == {
+        "mchId": fake.pay.mchid,
+        "appId": fake.pay.appid,
+        "package": w2["package_info"],
+    }
+    one = f"{BASE}/sharing/withdrawals/{w2['withdrawal_id']}"
+    assert go("GET", one, 200, headers=h)["confirm_params"] == w2["confirm_params"]
+    listed = go("GET", f"{BASE}/sharing/withdrawals", 200, headers=h)["withdrawals"]
+    assert [v["confirm_params"] for v in listed] == [w2["confirm_params"], None]
+    confirm = fake.url + "/fake/request-merchant-transfer"
+    refused = requests.post(confirm, json={**w2["confirm_params"], "user": "neighbour"}, timeout=10)
+    assert refused.status_code == 403 and "requestMerchantTransfer:fail" in refused.json()["errMsg"]
+    wrong = requests.post(
+        confirm, json={**w2["confirm_params"], "appId": "wxother", "user": "owner"}, timeout=10
+    )
+    assert wrong.status_code == 400
+    assert go("GET", one, 200, headers=h)["state"] == "sending"
+    ok = requests.post(confirm, json={**w2["confirm_params"], "user": "owner"}, timeout=10)
+    assert ok.json() == {"errMsg": "requestMerchantTransfer:ok", "out_bill_no": w2["out_bill_no"]}
+    paid = go("GET", one, 200, headers=h)
+    assert (paid["state"], paid["package_info"], paid["confirm_params"]) == ("paid", None, None)
+    assert go("GET", f"{BASE}/sharing/earnings", 200, headers=h)["balance_fen"] == 136
 
     # the switch closes the pile at once
     assert (

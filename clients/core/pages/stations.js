@@ -77,6 +77,7 @@ function recommendationItem(ctx, r) {
 
 function createStations(ctx) {
   const store = createStore({ loading: false, busy: false, error: '', errorCode: '', view: 'list', freeOnly: false,
+    sharedOnly: false,
     center: null, stations: [], items: [], markers: [], empty: false,
     recommended: [], recommendEmpty: false, recommendNeedsLocation: false });
   function loadRecommended() {
@@ -95,6 +96,7 @@ function createStations(ctx) {
     const c = store.state.center;
     const params = c ? { lat: c.lat.toFixed(6), lng: c.lng.toFixed(6) } : {};
     if (store.state.freeOnly) params.free = 1;
+    if (store.state.sharedOnly) params.shared = 1;  // private piles open to others now (docs/sharing.md)
     return guarded(store, ctx.t, () => ctx.api.stations(params).then((r) => {
       const stations = r.stations || [];
       store.set({ stations, items: stations.map((s) => stationItem(ctx, s)), markers: markersOf(stations), empty: stations.length === 0 });
@@ -115,6 +117,7 @@ function createStations(ctx) {
       return was === 'recommended' ? load() : Promise.resolve();
     },
     toggleFree() { store.set({ freeOnly: !store.state.freeOnly }); return load(); },
+    toggleShared() { store.set({ sharedOnly: !store.state.sharedOnly }); return load(); },
     /** The station a tapped marker stands for. */
     sidOfMarker(markerId) { const m = store.state.markers.find((x) => x.id === Number(markerId)); return m ? m.sid : null; },
     /** Whether station `sid` of the list is a battery-swap station (its page is the swap one). */

@@ -25,6 +25,13 @@ test('stations: list items and GCJ-02 markers from the API', async () => {
   assert.equal(vm.sidOfMarker(0), 'S1');
   await vm.toggleFree();
   assert.equal(sent[1].query.free, '1');
+  // "shared, open now": private piles open to others at this moment (docs/sharing.md)
+  await vm.toggleShared();
+  assert.deepEqual([sent[2].query.free, sent[2].query.shared], ['1', '1']);
+  await vm.toggleFree();
+  assert.deepEqual([sent[3].query.free, sent[3].query.shared], [undefined, '1']);
+  await vm.toggleShared();
+  assert.equal(sent[4].query.shared, undefined);
 });
 
 test('stations: marker kinds and colours by free guns', () => {

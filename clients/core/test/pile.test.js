@@ -171,3 +171,134 @@ test('my pile: a withdrawal asks for the payment password the owner set', async 
   assert.equal(vm.state.askPassword, true);
   assert.equal(vm.state.passwordSet, true);
 });
+
+test('my pile: a transfer waiting for the payee gives WeChat\'s confirmation parameters, then is asked again', async () => {
+  const PARAMS = { mchId: '1900000109', appId: 'wxmini', package: 'pkg-1' };
+  const waiting = { withdrawal_id: 3, amount_fen: 500, state: 'sending', out_bill_no: 'W3', package_info: 'pkg-1',
+    confirm_params: PARAMS, failure: null, created_at: NOW, updated_at: NOW };
+  let ws = [waiting];
+  let earn = Object.assign({}, EARN, { balance_fen: 736, withdrawing_fen: 500 });
+  const { ctx, sent } = context({
+    'GET /me': { id: 1, has_payment_password: false },
+    'GET /shared-piles': { piles: [PILE] },
+    'GET /sharing/earnings': () => earn,
+    'GET /sharing/withdrawals': () => ({ withdrawals: ws }),
+    'GET /sharing/withdrawals/3': () => ws[0],
+  });
+  const vm = P.pile.createPile(ctx);
+  await vm.load();
+  assert.deepEqual(vm.state.withdrawals.map((w) => [w.stateText, w.waiting]), [['待确认收款', true]]);
+  const params = vm.confirmParams(3);
+  assert.deepEqual(params, PARAMS);
+  params.success = () => {};
+  assert.deepEqual(vm.confirmParams(3), PARAMS, 'a copy: the page\'s callbacks stay out of the state');
+  assert.equal(vm.confirmParams(9), null);
+
+  // closed without confirming: still waiting, the driver told how to come back to it
+  await vm.confirmed(3, false, 'cancel');
+  assert.equal(sent.filter((r) => r.path === '/sharing/withdrawals/3').length, 1);
+  assert.equal(vm.state.notice, '尚未确认收款，可在提现记录中再次确认。');
+  await vm.confirmed(3, false, 'unsupported');
+  assert.equal(vm.state.notice, '你的微信版本过低，请更新至最新版本后确认收款。');
+  assert.equal(sent.filter((r) => r.path === '/sharing/withdrawals/3').length, 1);
+
+  // confirmed but WeChat not done yet, then paid
+  await vm.confirmed(3, true);
+  assert.equal(vm.state.notice, '已确认收款，等待微信转账结果。');
+  ws = [Object.assign({}, waiting, { state: 'paid', package_info: null, confirm_params: null })];
+  earn = Object.assign({}, EARN, { balance_fen: 736 });
+  const w = await vm.confirmed(3, true);
+  assert.equal(w.state, 'paid');
+  assert.equal(vm.state.notice, '');
+  assert.deepEqual(vm.state.withdrawals.map((x) => [x.stateText, x.waiting, x.confirm]), [['已到账', false, null]]);
+  assert.equal(vm.state.earnings.balance, '¥7.36');
+
+  // a waiting transfer without parameters (no merchant to name) is shown as waiting, nothing to confirm with
+  ws = [Object.assign({}, waiting, { confirm_params: null })];
+  await vm.load();
+  assert.equal(vm.state.withdrawals[0].waiting, true);
+  assert.equal(vm.confirmParams(3), null);
+});
+
+test('my pile: several spans of weekdays and a price by period', async () => {
+  const WINDOWS = [{ day: 'mon', start: '08:00', end: '12:00' }, { day: 'mon', start: '18:00', end: '22:00' },
+    { day: 'tue', start: '08:00', end: '12:00' }, { day: 'sat', start: '00:00', end: '24:00' }];
+  let pile = Object.assign({}, PILE, { windows: WINDOWS });
+  const { ctx, sent } = context({
+    'GET /me': { id: 1, has_payment_password: false },
+    'GET /shared-piles': () => ({ piles: [pile] }),
+    'GET /sharing/earnings': EARN,
+    'GET /sharing/withdrawals': { withdrawals: [] },
+    'PUT /shared-piles/7/windows': (req) => {
+      pile = Object.assign({}, pile, { windows: [].concat(...req.body.windows.map((w) => w.days.map((d) => ({ day: d, start: w.start, end: w.end })))) });
+      return pile;
+    },
+    'PUT /shared-piles/7/price': (req) => (req.body.periods.length === 1 && req.body.periods[0].end !== '24:00'
+      ? { status: 400, data: { error: { code: 'invalid_tariff', message: '价格时段须覆盖全天 00:00–24:00。' } } }
+      : Object.assign({}, pile, { tariff_id: 'share-7-v2' })),
+  });
+  const vm = P.pile.createPile(ctx);
+  await vm.load();
+  // the API's per-day windows grouped into spans: same hours together
+  const on = (sp) => sp.days.filter((d) => d.on).map((d) => d.day);
+  assert.deepEqual(vm.state.spans.map((sp) => [on(sp), sp.start, sp.end]),
+    [[['mon', 'tue'], '08:00', '12:00'], [['mon'], '18:00', '22:00'], [['sat'], '00:00', '24:00']]);
+  assert.equal(vm.state.spans[0].days[0].text, '周一');
+
+  vm.removeSpan(2);
+  vm.addSpan();
+  assert.deepEqual(on(vm.state.spans[2]), []);
+  assert.equal(await vm.saveSpans(), undefined);
+  assert.equal(vm.state.errorCode, 'pile_span_no_days');
+  assert.equal(sent.filter((r) => r.method === 'PUT').length, 0);
+  vm.toggleDay(2, 'sat');
+  vm.toggleDay(2, 'sun');
+  vm.toggleDay(1, 'fri');
+  vm.setSpan(2, 'start', '10:00');
+  vm.setSpan(2, 'end', '20:00');
+  await vm.saveSpans();
+  assert.equal(vm.state.error, '');
+  assert.deepEqual(sent.filter((r) => r.method === 'PUT').pop().body, { windows: [
+    { days: ['mon', 'tue'], start: '08:00', end: '12:00' }, { days: ['mon', 'fri'], start: '18:00', end: '22:00' },
+    { days: ['sat', 'sun'], start: '10:00', end: '20:00' }] });
+  assert.deepEqual(vm.state.view.windows.slice().sort(), ['周一 08:00–12:00', '周一 18:00–22:00', '周二 08:00–12:00',
+    '周五 18:00–22:00', '周六 10:00–20:00', '周日 10:00–20:00'].sort());
+
+  // price by period: a valley night and a peak day
+  vm.setPriceMode('periods');
+  assert.equal(vm.state.priceMode, 'periods');
+  assert.deepEqual(vm.state.periods.map((x) => [x.start, x.end, x.name]), [['00:00', '24:00', 'flat']]);
+  vm.setPeriod(0, 'end', '08:00');
+  vm.setPeriod(0, 'name', 'valley');
+  vm.setPeriod(0, 'name', 'cheap'); // not a kind: ignored
+  vm.setPeriod(0, 'energy', '0.3');
+  vm.setPeriod(0, 'service', '0.1');
+  // one period that leaves the day uncovered: the API's words
+  await vm.savePrice();
+  assert.equal(vm.state.errorCode, 'invalid_tariff');
+  assert.match(vm.state.error, /覆盖全天/);
+  vm.addPeriod();
+  assert.deepEqual(vm.state.periods.map((x) => [x.start, x.end, x.name]), [['00:00', '08:00', 'valley'], ['08:00', '24:00', 'tip']]);
+  vm.setPeriod(1, 'name', 'peak');
+  assert.deepEqual(vm.state.periods[1].kinds.filter((k) => k.on).map((k) => k.text), ['峰']);
+  vm.setPeriod(1, 'energy', '1.0');
+  vm.setPeriod(1, 'service', 'x');
+  assert.equal(await vm.savePrice(), undefined);
+  assert.equal(vm.state.errorCode, 'pile_price_invalid');
+  vm.setPeriod(1, 'service', '0.3456');
+  await vm.savePrice();
+  assert.equal(vm.state.error, '');
+  assert.deepEqual(sent.filter((r) => r.path === '/shared-piles/7/price').pop().body, { periods: [
+    { start: '00:00', end: '08:00', name: 'valley', energy_price_e4: 3000, service_price_e4: 1000 },
+    { start: '08:00', end: '24:00', name: 'peak', energy_price_e4: 10000, service_price_e4: 3456 }] });
+  vm.removePeriod(1);
+  vm.removePeriod(0);
+  assert.equal(vm.state.periods.length, 1, 'one period always stays');
+  // back to one price all day: the flat form's prices are sent
+  vm.setPriceMode('flat');
+  vm.setField('energy', '0.8');
+  vm.setField('service', '0.2');
+  await vm.savePrice();
+  assert.deepEqual(sent.filter((r) => r.path === '/shared-piles/7/price').pop().body.periods,
+    [{ start: '00:00', end: '24:00', name: 'flat', energy_price_e4: 8000, service_price_e4: 2000 }]);
+});

@@ -59,8 +59,13 @@ class WechatPayClient:
 
     name = "wechatpay"
 
-    def __init__(self, config: WechatPayConfig, *, clock: Callable[[], float] = time.time,
-                 replay_guard: ReplayGuard | None = None) -> None:
+    def __init__(
+        self,
+        config: WechatPayConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         # a replayed notification within the 5-minute window is refused here; the ledger's
@@ -77,17 +82,32 @@ class WechatPayClient:
             s = self._local.session = requests.Session()
         return s
 
-    def _call(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-              body: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         path_query = path + ("?" + urlencode(query) if query else "")
-        raw = b"" if body is None else json.dumps(body, ensure_ascii=False,
-                                                  separators=(",", ":")).encode("utf-8")
+        raw = (
+            b""
+            if body is None
+            else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        )
         ts = int(self.clock())
         headers = {
             "Authorization": signing.authorization(
-                mchid=self.config.mchid, serial_no=self.config.merchant_serial_no,
-                private_key=self.config.merchant_private_key, method=method,
-                path_query=path_query, body=raw, timestamp=ts, nonce=signing.new_nonce()),
+                mchid=self.config.mchid,
+                serial_no=self.config.merchant_serial_no,
+                private_key=self.config.merchant_private_key,
+                method=method,
+                path_query=path_query,
+                body=raw,
+                timestamp=ts,
+                nonce=signing.new_nonce(),
+            ),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
@@ -95,12 +115,17 @@ class WechatPayClient:
             headers["Content-Type"] = "application/json"
         try:
             resp = self._session().request(
-                method, self.config.base_url.rstrip("/") + path_query, data=raw or None,
-                headers=headers, allow_redirects=False,
-                timeout=(self.config.connect_timeout_s, self.config.read_timeout_s))
+                method,
+                self.config.base_url.rstrip("/") + path_query,
+                data=raw or None,
+                headers=headers,
+                allow_redirects=False,
+                timeout=(self.config.connect_timeout_s, self.config.read_timeout_s),
+            )
         except requests.Timeout:
-            raise ProviderUnavailable(f"{method} {path}: no answer within "
-                                      f"{self.config.read_timeout_s} s") from None
+            raise ProviderUnavailable(
+                f"{method} {path}: no answer within {self.config.read_timeout_s} s"
+            ) from None
         except requests.RequestException as e:
             raise ProviderUnavailable(f"{method} {path}: {type(e).__name__}: {e}") from None
         content = resp.content
@@ -118,19 +143,27 @@ class WechatPayClient:
         err = _error_fields(content)
         if resp.status_code >= 500 or resp.status_code == 429:
             # the code stays ours (worth a retry); WeChat's own (e.g. SYSTEM_ERROR) is in the message
-            raise ProviderUnavailable(f"{method} {path}: HTTP {resp.status_code} "
-                                      f"{err.get('code', '')} {err.get('message', '')}".strip())
-        raise ProviderError(resp.status_code, str(err.get("code") or ""),
-                            str(err.get("message") or f"HTTP {resp.status_code}"),
-                            verified=verified, detail=err.get("detail"))
+            raise ProviderUnavailable(
+                f"{method} {path}: HTTP {resp.status_code} "
+                f"{err.get('code', '')} {err.get('message', '')}".strip()
+            )
+        raise ProviderError(
+            resp.status_code,
+            str(err.get("code") or ""),
+            str(err.get("message") or f"HTTP {resp.status_code}"),
+            verified=verified,
+            detail=err.get("detail"),
+        )
 
     # -- payments ---------------------------------------------------------------------
 
     def _appid(self, order: NewOrder) -> str:
         appid = order.appid or self.config.appid
         if appid not in self.config.appids:
-            raise InvalidPaymentRequest("appid", f"{appid!r} is not an appid of this merchant "
-                                                 "(WECHATPAY_APPID, WECHATPAY_OA_APPID)")
+            raise InvalidPaymentRequest(
+                "appid",
+                f"{appid!r} is not an appid of this merchant (WECHATPAY_APPID, WECHATPAY_OA_APPID)",
+            )
         return appid
 
     def _order_body(self, order: NewOrder, appid: str) -> dict[str, Any]:
@@ -166,14 +199,23 @@ class WechatPayClient:
         scene_info, under the official account's appid when one is set."""
         order = replace(order, appid=order.appid or self.config.h5_appid)
         body = self._order_body(order, self._appid(order))
-        body["scene_info"] = {"payer_client_ip": validate.client_ip(payer_client_ip),
-                              "h5_info": {"type": "Wap"}}
+        body["scene_info"] = {
+            "payer_client_ip": validate.client_ip(payer_client_ip),
+            "h5_info": {"type": "Wap"},
+        }
         data = self._call("POST", "/v3/pay/transactions/h5", body=body) or {}
         url = data.get("h5_url")
         parts = urlsplit(url) if isinstance(url, str) else None
         # the browser is sent there: https only (plain http only to this machine's fake)
-        if parts is None or not parts.hostname or not (
-                parts.scheme == "https" or parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")):
+        if (
+            parts is None
+            or not parts.hostname
+            or not (
+                parts.scheme == "https"
+                or parts.scheme == "http"
+                and parts.hostname in ("127.0.0.1", "localhost")
+            )
+        ):
             raise BadResponse(f"H5 order {order.out_trade_no}: answer has no usable h5_url")
         return H5Payment(h5_url=str(url))
 
@@ -182,15 +224,25 @@ class WechatPayClient:
         timestamp and nonce), under the appid the order was made with."""
         app_id = appid or self.config.appid
         ts, nonce, package = str(int(self.clock())), signing.new_nonce(), f"prepay_id={prepay_id}"
-        sig = signing.sign(self.config.merchant_private_key,
-                           signing.pay_sign_message(app_id, ts, nonce, package))
-        return PayParams(app_id=app_id, time_stamp=ts, nonce_str=nonce, package=package,
-                         sign_type="RSA", pay_sign=sig)
+        sig = signing.sign(
+            self.config.merchant_private_key, signing.pay_sign_message(app_id, ts, nonce, package)
+        )
+        return PayParams(
+            app_id=app_id,
+            time_stamp=ts,
+            nonce_str=nonce,
+            package=package,
+            sign_type="RSA",
+            pay_sign=sig,
+        )
 
     def query_order(self, out_trade_no: str) -> Transaction:
         no = validate.out_trade_no(out_trade_no)
-        data = self._call("GET", f"/v3/pay/transactions/out-trade-no/{quote(no, safe='')}",
-                          query={"mchid": self.config.mchid})
+        data = self._call(
+            "GET",
+            f"/v3/pay/transactions/out-trade-no/{quote(no, safe='')}",
+            query={"mchid": self.config.mchid},
+        )
         if data is None:
             raise BadResponse(f"order query {no}: empty answer")
         tx = self._transaction(data, f"order query {no}")
@@ -200,8 +252,11 @@ class WechatPayClient:
 
     def close_order(self, out_trade_no: str) -> None:
         no = validate.out_trade_no(out_trade_no)
-        self._call("POST", f"/v3/pay/transactions/out-trade-no/{quote(no, safe='')}/close",
-                   body={"mchid": self.config.mchid})
+        self._call(
+            "POST",
+            f"/v3/pay/transactions/out-trade-no/{quote(no, safe='')}/close",
+            body={"mchid": self.config.mchid},
+        )
 
     # -- refunds ----------------------------------------------------------------------
 
@@ -209,7 +264,9 @@ class WechatPayClient:
         total = validate.fen(request.total_fen, "total_fen")
         amount = validate.fen(request.refund_fen, "refund_fen")
         if amount > total:
-            raise InvalidPaymentRequest("refund_fen", f"{amount} fen is more than the order's {total}")
+            raise InvalidPaymentRequest(
+                "refund_fen", f"{amount} fen is more than the order's {total}"
+            )
         body: dict[str, Any] = {
             "out_trade_no": validate.out_trade_no(request.out_trade_no),
             "out_refund_no": validate.out_refund_no(request.out_refund_no),
@@ -222,9 +279,14 @@ class WechatPayClient:
         if data is None:
             raise BadResponse(f"refund {request.out_refund_no}: empty answer")
         refund = _refund(data, "status", f"refund {request.out_refund_no}")
-        if (refund.out_refund_no, refund.out_trade_no) != (request.out_refund_no, request.out_trade_no):
-            raise BadResponse(f"refund {request.out_refund_no}: answer is about "
-                              f"{refund.out_refund_no} of {refund.out_trade_no}")
+        if (refund.out_refund_no, refund.out_trade_no) != (
+            request.out_refund_no,
+            request.out_trade_no,
+        ):
+            raise BadResponse(
+                f"refund {request.out_refund_no}: answer is about "
+                f"{refund.out_refund_no} of {refund.out_trade_no}"
+            )
         # the same out_refund_no sent earlier with other amounts: WeChat answers the earlier one
         refund.expect_amounts(amount, total)
         return refund
@@ -252,11 +314,17 @@ class WechatPayClient:
             "transfer_amount": validate.fen(request.amount_fen, "transfer_amount"),
             "transfer_remark": validate.text(request.remark, "transfer_remark", 32),
             "transfer_scene_report_infos": [
-                {"info_type": validate.text(k, "info_type", 15), "info_content": validate.text(v, "info_content", 32)}
-                for k, v in request.scene_report],
+                {
+                    "info_type": validate.text(k, "info_type", 15),
+                    "info_content": validate.text(v, "info_content", 32),
+                }
+                for k, v in request.scene_report
+            ],
         }
         if not request.scene_report:
-            raise InvalidPaymentRequest("transfer_scene_report_infos", "the scene's report items are required")
+            raise InvalidPaymentRequest(
+                "transfer_scene_report_infos", "the scene's report items are required"
+            )
         data = self._call("POST", "/v3/fund-app/mch-transfer/transfer-bills", body=body)
         if data is None:
             raise BadResponse(f"transfer {request.out_bill_no}: empty answer")
@@ -275,12 +343,19 @@ class WechatPayClient:
             raise BadResponse(f"transfer query {no}: answer is about {t.out_bill_no}")
         return t
 
+    def confirm_params(self, package_info: str) -> dict[str, str]:
+        """Implements `TransferProvider.confirm_params`: transfers are made under `appid` (the
+        mini-program's), so only the mini-program can confirm them."""
+        return {"mchId": self.config.mchid, "appId": self.config.appid, "package": package_info}
+
     # -- notifications ----------------------------------------------------------------
 
-    def _open_notification(self, headers: Mapping[str, str], body: bytes,
-                           original_type: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        verify_signed(self.config.keys, headers, body, now=self.clock(),
-                      replay_guard=self.replay_guard)
+    def _open_notification(
+        self, headers: Mapping[str, str], body: bytes, original_type: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        verify_signed(
+            self.config.keys, headers, body, now=self.clock(), replay_guard=self.replay_guard
+        )
         try:
             envelope = _json_object(body, "notification")
         except BadResponse as e:
@@ -289,22 +364,35 @@ class WechatPayClient:
         if envelope.get("resource_type") != "encrypt-resource" or not isinstance(resource, dict):
             raise NotificationInvalid("notification carries no encrypt-resource")
         if resource.get("algorithm") != aead.ALGORITHM:
-            raise NotificationInvalid(f"resource algorithm {resource.get('algorithm')!r} is not {aead.ALGORITHM}")
+            raise NotificationInvalid(
+                f"resource algorithm {resource.get('algorithm')!r} is not {aead.ALGORITHM}"
+            )
         if resource.get("original_type") != original_type:
-            raise NotificationInvalid(f"resource original_type {resource.get('original_type')!r}, "
-                                      f"expected {original_type!r}")
+            raise NotificationInvalid(
+                f"resource original_type {resource.get('original_type')!r}, "
+                f"expected {original_type!r}"
+            )
         nonce, ciphertext = resource.get("nonce"), resource.get("ciphertext")
         associated_data = resource.get("associated_data") or ""
-        if not (isinstance(nonce, str) and isinstance(ciphertext, str)
-                and isinstance(associated_data, str)):
+        if not (
+            isinstance(nonce, str)
+            and isinstance(ciphertext, str)
+            and isinstance(associated_data, str)
+        ):
             raise NotificationInvalid("resource lacks nonce or ciphertext")
-        plain = aead.decrypt(self.config.apiv3_key, nonce=nonce, associated_data=associated_data,
-                             ciphertext=ciphertext)
+        plain = aead.decrypt(
+            self.config.apiv3_key,
+            nonce=nonce,
+            associated_data=associated_data,
+            ciphertext=ciphertext,
+        )
         try:
             content = _json_object(plain, "notification resource")
         except BadResponse as e:
             raise NotificationInvalid(e.message) from None
-        if not isinstance(envelope.get("id"), str) or not isinstance(envelope.get("event_type"), str):
+        if not isinstance(envelope.get("id"), str) or not isinstance(
+            envelope.get("event_type"), str
+        ):
             raise NotificationInvalid("notification lacks id or event_type")
         return envelope, content
 
@@ -314,16 +402,24 @@ class WechatPayClient:
         except PaymentError as e:
             # a refused notification credits nothing; the log says why (never the body: it
             # may be a forgery crafted for the log)
-            log.warning("payment notification refused: %s (serial %r, %d bytes)", e,
-                        header(headers, "Wechatpay-Serial"), len(body))
+            log.warning(
+                "payment notification refused: %s (serial %r, %d bytes)",
+                e,
+                header(headers, "Wechatpay-Serial"),
+                len(body),
+            )
             raise
 
     def parse_refund_notification(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
         try:
             return self._refund_notice(headers, body)
         except PaymentError as e:
-            log.warning("refund notification refused: %s (serial %r, %d bytes)", e,
-                        header(headers, "Wechatpay-Serial"), len(body))
+            log.warning(
+                "refund notification refused: %s (serial %r, %d bytes)",
+                e,
+                header(headers, "Wechatpay-Serial"),
+                len(body),
+            )
             raise
 
     def _payment_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
@@ -336,11 +432,16 @@ class WechatPayClient:
         except BadResponse as e:
             raise NotificationInvalid(e.message) from None
         if tx.trade_state != TradeState.SUCCESS or tx.total_fen is None or not tx.transaction_id:
-            raise NotificationInvalid(f"{event} for {tx.out_trade_no} with trade_state "
-                                      f"{tx.trade_state}, total {tx.total_fen}")
-        return PaymentNotice(id=envelope["id"], event_type=event,
-                             create_time=validate.parse_rfc3339(envelope.get("create_time")),
-                             transaction=tx)
+            raise NotificationInvalid(
+                f"{event} for {tx.out_trade_no} with trade_state "
+                f"{tx.trade_state}, total {tx.total_fen}"
+            )
+        return PaymentNotice(
+            id=envelope["id"],
+            event_type=event,
+            create_time=validate.parse_rfc3339(envelope.get("create_time")),
+            transaction=tx,
+        )
 
     def _refund_notice(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
         envelope, content = self._open_notification(headers, body, "refund")
@@ -355,9 +456,12 @@ class WechatPayClient:
             raise NotificationInvalid(e.message) from None
         if event.split(".", 1)[1] != refund.status.value:
             raise NotificationInvalid(f"{event} carries refund_status {refund.status}")
-        return RefundNotice(id=envelope["id"], event_type=event,
-                            create_time=validate.parse_rfc3339(envelope.get("create_time")),
-                            refund=refund)
+        return RefundNotice(
+            id=envelope["id"],
+            event_type=event,
+            create_time=validate.parse_rfc3339(envelope.get("create_time")),
+            refund=refund,
+        )
 
     def notification_reply(self, ok: bool, message: str = "") -> NotificationReply:
         if ok:
@@ -385,7 +489,9 @@ class WechatPayClient:
         if state in (TradeState.SUCCESS, TradeState.REFUND) and total is None:
             raise BadResponse(f"{what}: a paid order without amount.total")
         return Transaction(
-            out_trade_no=no, trade_state=state, total_fen=total,
+            out_trade_no=no,
+            trade_state=state,
+            total_fen=total,
             payer_total_fen=_int(amount, "payer_total", what),
             currency=str(amount.get("currency") or "CNY"),
             transaction_id=_str(data, "transaction_id", what),
@@ -407,8 +513,12 @@ def _refund(data: dict[str, Any], status_key: str, what: str) -> Refund:
     if refund_fen is None or total_fen is None or not all(isinstance(v, str) and v for v in ids):
         raise BadResponse(f"{what}: lacks out_refund_no, out_trade_no, refund_id or amounts")
     return Refund(
-        out_refund_no=data["out_refund_no"], out_trade_no=data["out_trade_no"],
-        refund_id=data["refund_id"], status=status, refund_fen=refund_fen, total_fen=total_fen,
+        out_refund_no=data["out_refund_no"],
+        out_trade_no=data["out_trade_no"],
+        refund_id=data["refund_id"],
+        status=status,
+        refund_fen=refund_fen,
+        total_fen=total_fen,
         payer_refund_fen=_int(amount, "payer_refund", what),
         currency=str(amount.get("currency") or "CNY"),
         transaction_id=_str(data, "transaction_id", what),
@@ -426,11 +536,18 @@ def _transfer(data: dict[str, Any], what: str) -> Transfer:
     if not all(isinstance(v, str) and v for v in ids):
         raise BadResponse(f"{what}: lacks out_bill_no or transfer_bill_no")
     amount = data.get("transfer_amount")
-    if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool) or amount < 0):
+    if amount is not None and (
+        not isinstance(amount, int) or isinstance(amount, bool) or amount < 0
+    ):
         raise BadResponse(f"{what}: transfer_amount {amount!r} is not a whole number of fen")
-    return Transfer(out_bill_no=data["out_bill_no"], transfer_bill_no=data["transfer_bill_no"], state=state,
-                    amount_fen=amount, fail_reason=str(data.get("fail_reason") or ""),
-                    package_info=_str(data, "package_info", what))
+    return Transfer(
+        out_bill_no=data["out_bill_no"],
+        transfer_bill_no=data["transfer_bill_no"],
+        state=state,
+        amount_fen=amount,
+        fail_reason=str(data.get("fail_reason") or ""),
+        package_info=_str(data, "package_info", what),
+    )
 
 
 def _int(d: Mapping[str, Any], key: str, what: str) -> int | None:
@@ -467,4 +584,3 @@ def _error_fields(raw: bytes) -> dict[str, Any]:
     except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
-

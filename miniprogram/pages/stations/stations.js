@@ -24,6 +24,7 @@ Component({
     showMap() { this.vm.setView('map'); },
     showRecommended() { return this.vm.setView('recommended'); },
     toggleFree() { return this.vm.toggleFree(); },
+    toggleShared() { return this.vm.toggleShared(); },
     retry() { return this.vm.load(); },
     trip() { wx.navigateTo({ url: '/pages/trip/trip' }); },
     open(e) { this.openStation(e.currentTarget.dataset.sid); },

@@ -3,7 +3,8 @@
 // (miniprogram-simulate over j-component, WXML compiled by WeChat's own compiler) against a
 // running cloud. The wx APIs the pages call that leave the phone are real here as well:
 // wx.request is an HTTP request to the cloud, wx.login asks the fake WeChat (cloud/fakes) for
-// a login code, wx.requestPayment pays at the fake. Storage, location and navigation are the
+// a login code, wx.requestPayment pays at the fake, wx.requestMerchantTransfer confirms a
+// transfer there. Storage, location and navigation are the
 // phone's, kept in memory and recorded.
 const path = require('path');
 const { JSDOM } = require('jsdom');
@@ -17,7 +18,8 @@ const API = process.env.JC_API_BASE;
 const WECHAT = process.env.JC_WECHAT_BASE;
 if (!API || !WECHAT) throw new Error('JC_API_BASE and JC_WECHAT_BASE must name the running cloud and fake WeChat');
 
-const phone = { storage: new Map(), user: 'driver-' + process.pid, location: null, scanResult: null, navigations: [], titles: [], payments: [] };
+const phone = { storage: new Map(), user: 'driver-' + process.pid, location: null, scanResult: null, navigations: [], titles: [], payments: [],
+  transfers: [], transferAction: null };
 
 function post(url, body) {
   return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
@@ -38,6 +40,15 @@ global.wx = {
     phone.payments.push(params);
     post(WECHAT + '/fake/request-payment', params).then((r) => (r.status === 200 ? o.success(r.data) : o.fail(r.data)));
   },
+  // the payee's WeChat confirming a transfer: the fake checks the parameters and that the
+  // phone's user is the payee, then reports the bill SUCCESS
+  requestMerchantTransfer(o) {
+    const params = { mchId: o.mchId, appId: o.appId, package: o.package };
+    phone.transfers.push(params);
+    const body = Object.assign({ user: phone.user }, params, phone.transferAction ? { action: phone.transferAction } : {});
+    post(WECHAT + '/fake/request-merchant-transfer', body).then((r) => (r.status === 200 ? o.success(r.data) : o.fail(r.data)));
+  },
+  canIUse: (name) => typeof global.wx[name] === 'function',
   getStorageSync: (k) => (phone.storage.has(k) ? phone.storage.get(k) : ''),
   setStorageSync: (k, v) => { phone.storage.set(k, v); },
   removeStorageSync: (k) => { phone.storage.delete(k); },

@@ -23,6 +23,17 @@ global.wx.request = (o) => {
   return request(o);
 };
 
+/** Type into the `i`-th input matching `selector`. */
+async function typeAt(comp, selector, i, value) {
+  comp.querySelectorAll(selector)[i].dispatchEvent('input', { detail: { value } });
+  await h.simulate.sleep(0);
+}
+
+async function tapAt(comp, selector, i) {
+  comp.querySelectorAll(selector)[i].dispatchEvent('tap');
+  await h.simulate.sleep(0);
+}
+
 /** Type into an input as the phone does (the page hears it on the next turn). */
 async function type(comp, selector, value) {
   comp.querySelector(selector).dispatchEvent('input', { detail: { value } });
@@ -78,8 +89,11 @@ test('pile: register a gun by its QR code and the pairing code, set hours and pr
   assert.ok(h.text(comp, '.pile .title').startsWith(GUN2));
   assert.equal(h.text(comp, '.pile .state'), '已关闭');
 
-  await type(comp, '.start', '00:00');
-  await type(comp, '.end', '24:00');
+  // a new pile's hours start as one span every day
+  assert.equal(comp.querySelectorAll('.span').length, 1);
+  assert.equal(comp.querySelectorAll('.span-day.on').length, 7);
+  await type(comp, '.span-start', '00:00');
+  await type(comp, '.span-end', '24:00');
   await comp.instance.saveHours();
   await h.simulate.sleep(0);
   assert.equal(comp.querySelectorAll('.window').length, 7);
@@ -99,6 +113,82 @@ test('pile: register a gun by its QR code and the pairing code, set hours and pr
   comp.querySelectorAll('.pile-chip')[0].dispatchEvent('tap');
   await h.simulate.sleep(0);
   assert.equal(h.text(comp, '.pile .state'), '已关闭');
+});
+
+test('pile: the station list\'s "shared, open now" filter shows the pile just opened', async () => {
+  h.phone.location = null; // all stations by name
+  const comp = h.page('stations');
+  await comp.instance.onLoad({});
+  assert.deepEqual(h.texts(comp, '.station .name'), ['我家的桩', '车库的桩']);
+  assert.equal(h.text(comp, '.shared-only'), '共享私桩·开放中');
+  await comp.instance.toggleShared();
+  await h.simulate.sleep(0);
+  assert.ok(comp.querySelector('.shared-only').dom.className.includes('on'));
+  assert.equal(sent.filter((r) => r[1] === '/api/v1/driver/stations').length, 2);
+  // the garage's pile is open every day, all day; the home one is closed
+  assert.deepEqual(h.texts(comp, '.station .name'), ['车库的桩']);
+  await comp.instance.toggleShared();
+  await h.simulate.sleep(0);
+  assert.equal(h.texts(comp, '.station .name').length, 2);
+});
+
+test('pile: several open-hour spans of weekdays and a price by period', async () => {
+  const comp = h.page('pile');
+  await comp.instance.onLoad({});
+  await tapAt(comp, '.pile-chip', 1);
+  assert.ok(h.text(comp, '.pile .title').startsWith(GUN2));
+  // its hours every day, as set above: one span
+  assert.equal(comp.querySelectorAll('.span').length, 1);
+  // weekdays 08:00–12:00 and 18:00–22:00, the weekend 10:00–20:00 (seven day chips a span)
+  await typeAt(comp, '.span-start', 0, '08:00');
+  await typeAt(comp, '.span-end', 0, '12:00');
+  await tapAt(comp, '.span-day', 5);
+  await tapAt(comp, '.span-day', 6);
+  await tapAt(comp, '.span-add', 0);
+  await tapAt(comp, '.span-add', 0);
+  assert.equal(comp.querySelectorAll('.span').length, 3);
+  // a span without a day is refused before anything is sent
+  const before = sent.length;
+  await comp.instance.saveHours();
+  await h.simulate.sleep(0);
+  assert.equal(comp.querySelector('.error').dom.getAttribute('data-code'), 'pile_span_no_days');
+  assert.equal(sent.length, before);
+  for (const d of [0, 1, 2, 3, 4]) await tapAt(comp, '.span-day', 7 + d);
+  await typeAt(comp, '.span-start', 1, '18:00');
+  await typeAt(comp, '.span-end', 1, '22:00');
+  await tapAt(comp, '.span-day', 14 + 5);
+  await tapAt(comp, '.span-day', 14 + 6);
+  await typeAt(comp, '.span-start', 2, '10:00');
+  await typeAt(comp, '.span-end', 2, '20:00');
+  await comp.instance.saveHours();
+  await h.simulate.sleep(0);
+  assert.equal(h.text(comp, '.error'), null);
+  const weekdays = ['mon', 'tue', 'wed', 'thu', 'fri'];
+  assert.deepEqual(sent.filter((r) => r[0] === 'PUT' && r[1].endsWith('/windows')).pop()[2], { windows: [
+    { days: weekdays, start: '08:00', end: '12:00' }, { days: weekdays, start: '18:00', end: '22:00' },
+    { days: ['sat', 'sun'], start: '10:00', end: '20:00' }] });
+  assert.equal(comp.querySelectorAll('.window').length, 12);
+  assert.ok(h.texts(comp, '.window').includes('周六 10:00–20:00'));
+
+  // a valley night and a peak day
+  await tapAt(comp, '.price-mode', 1);
+  assert.equal(comp.querySelector('.energy'), undefined);
+  await typeAt(comp, '.period-end', 0, '08:00');
+  await tapAt(comp, '.period-kind', 3);
+  await typeAt(comp, '.period-energy', 0, '0.3');
+  await typeAt(comp, '.period-service', 0, '0.1');
+  await tapAt(comp, '.period-add', 0);
+  assert.equal(comp.querySelectorAll('.period-start')[1].dom.getAttribute('value') || comp.instance.vm.state.periods[1].start, '08:00');
+  await tapAt(comp, '.period-kind', 4 + 1);
+  assert.deepEqual(h.texts(comp, '.period-kind.on'), ['谷', '峰']);
+  await typeAt(comp, '.period-energy', 1, '1.2');
+  await typeAt(comp, '.period-service', 1, '0.35');
+  await comp.instance.savePrice();
+  await h.simulate.sleep(0);
+  assert.equal(h.text(comp, '.error'), null);
+  assert.deepEqual(sent.filter((r) => r[0] === 'PUT' && r[1].endsWith('/price')).pop()[2].periods, [
+    { start: '00:00', end: '08:00', name: 'valley', energy_price_e4: 3000, service_price_e4: 1000 },
+    { start: '08:00', end: '24:00', name: 'peak', energy_price_e4: 12000, service_price_e4: 3500 }]);
 });
 
 test('pile: a withdrawal asks for the payment password, refuses a wrong one, is paid with the right one', async () => {
