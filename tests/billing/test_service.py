@@ -305,3 +305,29 @@ def test_a_session_of_an_order_not_yet_marked_sent_still_bills(engine: Engine) -
     sim = session(key, t)
     deliver(engine, sim.records)
     assert state(engine, "o1") == ("settled", None)
+
+
+def test_one_batch_of_many_sessions_moves_only_the_orders_it_names(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ingest looks a batch's sessions up at once (billing.sessions_with_orders): the order's
+    session settles beside a card's session, one naming an order nobody created (logged) and
+    one an order names by its session id."""
+    key, t = setup(engine)
+    assert t is not None
+    with Session(engine) as s, s.begin():
+        order(s, "o3", cash=0, hold=5_000)
+    paid = session(key, t)
+    card = session(key, t, oid=None, seq=paid.records[-1]["seq"] + 1)
+    ghost = session(key, t, oid="o-nobody", seq=card.records[-1]["seq"] + 1)
+    linked = session(key, t, oid=None, seq=ghost.records[-1]["seq"] + 1)
+    with Session(engine) as s, s.begin():
+        s.get(orders.Order, "o3").session_id = linked.session_id
+    with caplog.at_level("WARNING", logger="jc.billing"):
+        deliver(engine, paid.records + card.records + ghost.records + linked.records)
+    assert state(engine, "o1") == ("settled", None)
+    with Session(engine) as s:
+        every = {paid.session_id, card.session_id, ghost.session_id, linked.session_id, "never-stored"}
+        assert billing.sessions_with_orders(s, every) == {paid.session_id, linked.session_id}
+    assert any("o-nobody" in r.getMessage() and "does not exist" in r.getMessage() for r in caplog.records)
+    assert state(engine, "o3") == ("settled", None)  # found by its session id
