@@ -34,7 +34,8 @@ def keys(directory: Path, base_url: str, notify_base: str, force: bool) -> None:
     base = notify_base.rstrip("/")
     settings = k.settings(directory.resolve(), base_url,
                           notify_url=f"{base}/api/v1/pay/wechat/notify",
-                          refund_notify_url=f"{base}/api/v1/pay/wechat/refund-notify")
+                          refund_notify_url=f"{base}/api/v1/pay/wechat/refund-notify",
+                          transfer_notify_url=f"{base}/api/v1/pay/wechat/transfer-notify")
     for key, value in settings.items():
         click.echo(f"JC_{key}={json.dumps(value) if ' ' in value else value}")
 
