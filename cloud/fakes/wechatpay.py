@@ -658,6 +658,24 @@ class FakeWechatPay:
             rec.state = "SUCCESS"
         self._finished(rec)
 
+    def waiting_transfers(self) -> list[TransferRecord]:
+        """The bills waiting for their payee's confirmation, oldest first."""
+        with self._lock:
+            return [r for r in self.transfers.values() if r.state == "WAIT_USER_CONFIRM"]
+
+    def confirm_waiting(self, out_bill_no: str) -> TransferRecord:
+        """The payee confirmed this bill (the demo's page): it must be waiting for them."""
+        with self._lock:
+            rec = self.transfers.get(out_bill_no)
+            if rec is None:
+                raise FakeApiError(404, "NOT_FOUND", "商户单号不存在 (no such bill)")
+            if rec.state != "WAIT_USER_CONFIRM":
+                raise FakeApiError(
+                    400, "INVALID_REQUEST", f"the bill is {rec.state}, not waiting for its payee"
+                )
+        self.confirm_transfer(out_bill_no)
+        return rec
+
     def confirm_by_package(
         self, params: Mapping[str, Any], payee_openid: str | None
     ) -> TransferRecord:

@@ -233,7 +233,7 @@ def test_duplicates_book_once_also_six_at_once(world: World) -> None:
         assert list(pool.map(deliver, range(6))) == [204] * 6
     paid = _books(w, owner, wid)
     assert paid == Books("paid", EARNED - 500, 0, 500, 3)
-    # and once more later, through the fake's own delivery with its retry schedule
+    # and once more after that, through the fake's own delivery with its retry schedule
     nid = "retry-" + no
     w.pay.notifier.send(nid, EVENT, url, body)
     w.pay.notifier.wait_for(lambda ds: any(d.notification_id == nid and d.ok for d in ds), 20)
