@@ -104,6 +104,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "WECHATPAY_PLATFORM_CERT_FILES": "",
         "WECHATPAY_NOTIFY_URL": "",
         "WECHATPAY_REFUND_NOTIFY_URL": "",
+        # a pile owner's withdrawal's result callback (商家转账回调); empty: transfers carry no
+        # notify_url and their outcome is learnt by querying the bill (docs/sharing.md)
+        "WECHATPAY_TRANSFER_NOTIFY_URL": "",
         "WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
         "WECHATPAY_CONNECT_TIMEOUT_S": 3.0,
         "WECHATPAY_READ_TIMEOUT_S": 10.0,

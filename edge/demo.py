@@ -92,8 +92,9 @@ def bin_path(name: str) -> str:
 
 
 class Demo:
-    def __init__(self, workdir: Path, speed: float, scenario: str) -> None:
+    def __init__(self, workdir: Path, speed: float, scenario: str, hold_transfers: bool = False) -> None:
         self.workdir = workdir
+        self.hold_transfers = hold_transfers  # the fake holds withdrawals for the payee's confirmation
         self.speed = speed
         self.scenario = scenario
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -172,7 +173,8 @@ class Demo:
         self.spawn("wechat-fake", [sys.executable, "-m", "cloud.fakes", "serve", "--keys", str(keys),
                                    "--port", str(self.fake_port),
                                    "--notify-origin", f"http://127.0.0.1:{self.web_port}",
-                                   "--retry-scale", "0.01", "--refund-delay", "2"])
+                                   "--retry-scale", "0.01", "--refund-delay", "2",
+                                   *(["--hold-transfers"] if self.hold_transfers else [])])
         self.wait_port("wechat-fake", self.fake_port)
         return fake
 
@@ -305,7 +307,7 @@ Juchong demo running ({self.speed:g}x: a day in {24 * 60 / self.speed:.0f} minut
       free vend (the simulated day's cars start by themselves): {', '.join(w['free_vend_guns'])}
       tariff {w['tariff']} (time of use), pushed to the gateway by the jobs
   fake WeChat         {w['wechat']}   (a recharge opens its cashier: {w['cashier']};
-                      确认支付 pays and its callback credits the wallet)
+                      确认支付 pays and its callback credits the wallet){self.transfers_text(w)}
   cloud console       {w['console']}   (log in as demo, password {self.operator_password})
   cloud API token     {self.api_token}   (for the JSON API: Authorization: Bearer …)
   gateway status      {w['gateway']}      (jc-gateway status --url {w['gateway'].rstrip('/')})
@@ -314,6 +316,12 @@ Juchong demo running ({self.speed:g}x: a day in {24 * 60 / self.speed:.0f} minut
   gateway config      {cfg}
   logs                {self.logs}
 Press Ctrl-C to stop."""
+
+    def transfers_text(self, w: dict) -> str:
+        if not self.hold_transfers:
+            return ""
+        return (f"\n                      withdrawals wait for the payee: confirm on {w['wechat']}/fake/transfers"
+                "\n                      (its callback marks them paid)")
 
     def gateway(self, sim: dict, ports: dict[str, int | str]) -> tuple[int, Path]:
         host, port = sim["tcp"].rsplit(":", 1)
@@ -369,13 +377,16 @@ Press Ctrl-C to stop."""
 @click.option("--scenario", default="demo", show_default=True, help="A shipped scenario or a scenario file.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"),
               show_default=True, help="Where the demo keeps its files (made afresh each run).")
+@click.option("--hold-transfers", is_flag=True,
+              help="The fake WeChat Pay holds pile owners' withdrawals until the payee confirms them "
+                   "(on the fake's /fake/transfers page).")
 @click.option("--exit-after", type=float, default=None, hidden=True, help="Stop after this many seconds (tests).")
-def main(speed: float, scenario: str, workdir: Path, exit_after: float | None) -> None:
+def main(speed: float, scenario: str, workdir: Path, hold_transfers: bool, exit_after: float | None) -> None:
     """Run simulator, gateway, broker and cloud together and print where to look."""
     if workdir.exists():
         shutil.rmtree(workdir)
     (workdir / "logs").mkdir(parents=True)
-    demo = Demo(workdir.resolve(), speed, scenario)
+    demo = Demo(workdir.resolve(), speed, scenario, hold_transfers)
     stopping = False
 
     def on_signal(*_: object) -> None:

@@ -24,6 +24,8 @@ PREFIX = "jct_"
 OPEN_ENDPOINTS = {"api.health", "api.ca_certificate", "api.provision"}
 # --- wallet: the payment provider's callbacks (their credential is the provider's signature) ---
 OPEN_ENDPOINTS |= {"api.wechat_pay_notify", "api.wechat_refund_notify"}
+# --- sharing: the result of a pile owner's withdrawal (商家转账回调), signed by the provider ---
+OPEN_ENDPOINTS |= {"api.wechat_transfer_notify"}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The payment provider's callbacks (`POST /api/v1/pay/wechat/notify` and `…/refund-notify`):
+"""The payment provider's callbacks (`POST /api/v1/pay/wechat/notify`, `…/refund-notify` and
+`…/transfer-notify`, a pile owner's withdrawal, cloud.sharing.withdrawals):
 open endpoints (in OPEN_ENDPOINTS) whose credential is the provider's signature, checked by
 the provider client before anything is read. They answer as WeChat Pay documents: 204 when
 handled (a duplicate too), 4xx/5xx with {"code": "FAIL", "message"} otherwise, so WeChat
@@ -13,7 +14,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from cloud.api import bp
 from cloud.db import db
-from cloud.payments.provider import NotificationReply
+from cloud.payments.provider import NotificationReply, TransferProvider
+from cloud.sharing import withdrawals
 from cloud.wallet import service
 from cloud.wallet.errors import PaymentNotConfigured
 from cloud.wallet.settings import provider_for
@@ -42,6 +44,10 @@ def _receive(kind: str) -> Response:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return _fail(413, "notification too large")
+    if kind == "transfer":
+        if not isinstance(provider, TransferProvider):
+            return _fail(503, "transfers are not configured")
+        return _answer(withdrawals.handle_transfer_notification(db.transaction, provider, request.headers, body))
     handle = service.handle_payment_notification if kind == "payment" else service.handle_refund_notification
     return _answer(handle(db.transaction, provider, request.headers, body))
 
@@ -54,3 +60,8 @@ def wechat_pay_notify() -> Response:
 @bp.post("/pay/wechat/refund-notify")
 def wechat_refund_notify() -> Response:
     return _receive("refund")
+
+
+@bp.post("/pay/wechat/transfer-notify")
+def wechat_transfer_notify() -> Response:
+    return _receive("transfer")

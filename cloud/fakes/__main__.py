@@ -34,7 +34,8 @@ def keys(directory: Path, base_url: str, notify_base: str, force: bool) -> None:
     base = notify_base.rstrip("/")
     settings = k.settings(directory.resolve(), base_url,
                           notify_url=f"{base}/api/v1/pay/wechat/notify",
-                          refund_notify_url=f"{base}/api/v1/pay/wechat/refund-notify")
+                          refund_notify_url=f"{base}/api/v1/pay/wechat/refund-notify",
+                          transfer_notify_url=f"{base}/api/v1/pay/wechat/transfer-notify")
     for key, value in settings.items():
         click.echo(f"JC_{key}={json.dumps(value) if ' ' in value else value}")
 
@@ -51,13 +52,20 @@ def keys(directory: Path, base_url: str, notify_base: str, force: bool) -> None:
               help="multiply WeChat's retry schedule (15 s … 6 h) by this")
 @click.option("--refund-delay", default=2.0, show_default=True, type=float,
               help="seconds a refund stays PROCESSING before it succeeds and is notified")
+@click.option("--hold-transfers", is_flag=True,
+              help="hold every transfer (a pile owner's withdrawal) for its payee's confirmation "
+                   "(WAIT_USER_CONFIRM), given on /fake/transfers or /fake/request-merchant-transfer; "
+                   "off: transfers succeed at once")
 def serve(key_dir: Path, host: str, port: int, notify_origin: str | None, retry_scale: float,
-          refund_delay: float) -> None:
+          refund_delay: float, hold_transfers: bool) -> None:
     """Serve the fake WeChat Pay (/v3/…), login (/sns/jscode2session), the official account's web
     authorisation (/connect/oauth2/authorize, /sns/oauth2/access_token, /sns/userinfo) and cashier."""
     server = FakeServer.for_keys(FakeKeys.read(key_dir), host=host, port=port, retry_scale=retry_scale,
-                                 refund_delay_s=refund_delay, notify_origin=notify_origin)
+                                 refund_delay_s=refund_delay, notify_origin=notify_origin,
+                                 transfer_outcome="WAIT_USER_CONFIRM" if hold_transfers else "SUCCESS")
     click.echo(f"fake WeChat on {server.url} (cashier: {server.url}/fake/cashier)")
+    if hold_transfers:
+        click.echo(f"transfers wait for their payee: {server.url}/fake/transfers")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

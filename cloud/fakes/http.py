@@ -20,6 +20,8 @@ The fake's own (not WeChat's):
   POST /fake/pay/orders/{no}/pay  pay an order directly (test and demo scripts)
   GET  /fake/pay/orders, /fake/pay/deliveries   what the fake holds and sent
   POST /fake/wx/login           what wx.login does: {"user": "…"} → {"code": "…"}
+  POST /fake/request-merchant-transfer  the payee's WeChat behind wx.requestMerchantTransfer
+  GET|POST /fake/transfers      the bills waiting for their payee, confirmed by a person (demo)
 Subscribe messages (api.weixin.qq.com, cloud/fakes/wechat_subscribe.py):
   GET  /cgi-bin/token, POST /cgi-bin/message/subscribe/send
 """
@@ -35,7 +37,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, redirect, request
 
-from cloud.fakes import cashier
+from cloud.fakes import cashier, payee
 from cloud.fakes.wechat_login import FakeWechatLogin
 from cloud.fakes.wechat_oauth import AuthorizeRefused, FakeWechatOAuth
 from cloud.fakes.wechat_subscribe import FakeWechatSubscribe
@@ -85,6 +87,21 @@ def _transfer_confirm_route(app: Flask, pay: FakeWechatPay, login: FakeWechatLog
                 {"errMsg": f"requestMerchantTransfer:fail {e.message}", "code": e.code}, e.status
             )
         return _json({"errMsg": "requestMerchantTransfer:ok", "out_bill_no": rec.out_bill_no})
+
+    @app.route("/fake/transfers", methods=["GET", "POST"])
+    def payee_page() -> Response:
+        """A person confirming a held transfer in the demo, in place of the payee's WeChat."""
+        source = request.form if request.method == "POST" else request.args
+        lang = source.get("lang", "zh-CN")
+        done, error, status = None, None, 200
+        if request.method == "POST":
+            no = source.get("out_bill_no", "")
+            try:
+                done = pay.confirm_waiting(no)
+            except FakeApiError as e:
+                error, status = e.message, e.status
+        html = payee.render(lang=lang, bills=pay.waiting_transfers(), done=done, error=error)
+        return Response(html, status=status, content_type="text/html; charset=utf-8")
 
 
 def _subscribe_routes(app: Flask, sub: FakeWechatSubscribe) -> None:

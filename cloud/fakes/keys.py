@@ -96,6 +96,7 @@ class FakeKeys:
     def settings(self, directory: str | os.PathLike[str], base_url: str, *,
                  notify_url: str = "https://cloud.example.cn/api/v1/pay/wechat/notify",
                  refund_notify_url: str = "https://cloud.example.cn/api/v1/pay/wechat/refund-notify",
+                 transfer_notify_url: str = "https://cloud.example.cn/api/v1/pay/wechat/transfer-notify",
                  ) -> dict[str, str]:
         """The cloud's settings for these keys (files as written by `write(directory)`)."""
         d = Path(directory)
@@ -115,5 +116,6 @@ class FakeKeys:
             "WECHATPAY_PUBLIC_KEY_FILE": str(d / WECHATPAY_PUBLIC_KEY_FILE),
             "WECHATPAY_NOTIFY_URL": notify_url,
             "WECHATPAY_REFUND_NOTIFY_URL": refund_notify_url,
+            "WECHATPAY_TRANSFER_NOTIFY_URL": transfer_notify_url,
             "WECHATPAY_BASE_URL": base_url,
         }

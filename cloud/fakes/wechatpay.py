@@ -104,6 +104,12 @@ class TransferRecord:
     create_time: datetime
     state: str
     fail_reason: str = ""
+    # where the final state is reported (商家转账回调), if the request named one
+    notify_url: str = ""
+    update_time: datetime | None = None
+
+
+TRANSFER_FINAL = ("SUCCESS", "FAIL", "CANCELLED")
 
 
 def rfc3339(dt: datetime) -> str:
@@ -603,6 +609,7 @@ class FakeWechatPay:
             openid = validate.text(req.get("openid"), "openid", 64)
             amount = validate.fen(req.get("transfer_amount"), "transfer_amount")
             validate.text(req.get("transfer_remark"), "transfer_remark", 32)
+            notify = validate.notify_url(req.get("notify_url")) if "notify_url" in req else ""
             if (
                 not isinstance(infos, list)
                 or not infos
@@ -633,19 +640,41 @@ class FakeWechatPay:
                 create_time=datetime.fromtimestamp(self.clock(), UTC),
                 state="PROCESSING" if self.transfer_pending else final,
                 fail_reason="PAYEE_ACCOUNT_ABNORMAL" if final == "FAIL" else "",
+                notify_url=notify,
             )
             self.transfers[no] = rec
             view = self.transfer_view(rec, query=False)
             if self.transfer_pending:
                 rec.state = final  # the next query sees the outcome
-            return view
+        self._finished(rec)  # a final state is reported at once, the answer's or the next query's
+        return view
 
     def confirm_transfer(self, out_bill_no: str) -> None:
         """The payee confirmed the transfer in WeChat."""
         with self._lock:
             rec = self.transfers[out_bill_no]
-            if rec.state == "WAIT_USER_CONFIRM":
-                rec.state = "SUCCESS"
+            if rec.state != "WAIT_USER_CONFIRM":
+                return
+            rec.state = "SUCCESS"
+        self._finished(rec)
+
+    def waiting_transfers(self) -> list[TransferRecord]:
+        """The bills waiting for their payee's confirmation, oldest first."""
+        with self._lock:
+            return [r for r in self.transfers.values() if r.state == "WAIT_USER_CONFIRM"]
+
+    def confirm_waiting(self, out_bill_no: str) -> TransferRecord:
+        """The payee confirmed this bill (the demo's page): it must be waiting for them."""
+        with self._lock:
+            rec = self.transfers.get(out_bill_no)
+            if rec is None:
+                raise FakeApiError(404, "NOT_FOUND", "商户单号不存在 (no such bill)")
+            if rec.state != "WAIT_USER_CONFIRM":
+                raise FakeApiError(
+                    400, "INVALID_REQUEST", f"the bill is {rec.state}, not waiting for its payee"
+                )
+        self.confirm_transfer(out_bill_no)
+        return rec
 
     def confirm_by_package(
         self, params: Mapping[str, Any], payee_openid: str | None
@@ -685,15 +714,51 @@ class FakeWechatPay:
                     400, "INVALID_REQUEST", f"the bill is {rec.state}, not waiting for its payee"
                 )
             rec.state = "SUCCESS"
-            return rec
+        self._finished(rec)
+        return rec
 
     def cancel_transfer(self, out_bill_no: str, reason: str = "MERCHANT_REVOCATION") -> None:
         """The transfer is not completed: WeChat cancels a bill the payee did not confirm in
         time (24 hours), or the merchant revoked it. A final bill stays as it is."""
         with self._lock:
             rec = self.transfers[out_bill_no]
-            if rec.state not in ("SUCCESS", "FAIL", "CANCELLED"):
-                rec.state, rec.fail_reason = "CANCELLED", reason
+            if rec.state in TRANSFER_FINAL:
+                return
+            rec.state, rec.fail_reason = "CANCELLED", reason
+        self._finished(rec)
+
+    def transfer_notification(self, rec: TransferRecord) -> dict[str, Any]:
+        """The decrypted content of the bill's MCHTRANSFER.BILL.FINISHED notification."""
+        content: dict[str, Any] = {
+            "mchid": self.mchid,
+            "out_bill_no": rec.out_bill_no,
+            "transfer_bill_no": rec.transfer_bill_no,
+            "state": rec.state,
+            "transfer_amount": rec.amount,
+            "openid": rec.openid,
+            "create_time": rfc3339(rec.create_time),
+            "update_time": rfc3339(rec.update_time or rec.create_time),
+        }
+        if rec.fail_reason:
+            content["fail_reason"] = rec.fail_reason
+        return content
+
+    def _finished(self, rec: TransferRecord) -> None:
+        """A bill that reached its final state: signed, encrypted notification to its
+        notify_url (商家转账回调通知), retried on WeChat's schedule; once per bill."""
+        with self._lock:
+            if rec.state not in TRANSFER_FINAL or rec.update_time is not None:
+                return
+            rec.update_time = datetime.fromtimestamp(self.clock(), UTC)
+            content = self.transfer_notification(rec)
+        if rec.notify_url:
+            self.notify(
+                rec.notify_url,
+                "MCHTRANSFER.BILL.FINISHED",
+                "商家转账单据终态通知",
+                "mch_payment",
+                content,
+            )
 
     def transfer_view(self, rec: TransferRecord, *, query: bool) -> dict[str, Any]:
         view: dict[str, Any] = {

@@ -233,6 +233,7 @@ class TransferRequest:
     remark: str  # shown to the payee, at most 32 characters
     scene_id: str  # the transfer scene the merchant was granted (e.g. 1005 佣金报酬)
     scene_report: tuple[tuple[str, str], ...]  # (info_type, info_content) the scene requires
+    notify_url: str | None = None  # None: the provider's configured transfer notify URL, if any
 
 
 class TransferState(StrEnum):
@@ -258,6 +259,17 @@ class Transfer:
     amount_fen: int | None = None  # the query's answer carries it, the creation's not
     fail_reason: str = ""
     package_info: str | None = None  # for wx.requestMerchantTransfer while WAIT_USER_CONFIRM
+    openid: str | None = None  # the payee, where the answer names them (query, notification)
+
+
+@dataclass(frozen=True)
+class TransferNotice:
+    """A verified, decrypted notification that a transfer reached its final state."""
+
+    id: str  # the provider's notification id; the same on every retry of one notification
+    event_type: str
+    create_time: datetime | None
+    transfer: Transfer  # final state, amount_fen always set
 
 
 @runtime_checkable
@@ -275,4 +287,16 @@ class TransferProvider(Protocol):
         """What the payee's WeChat needs to confirm a WAIT_USER_CONFIRM transfer
         (wx.requestMerchantTransfer's mchId, appId and package): the merchant and the appid
         the transfer was made under, and the bill's package_info."""
+        ...
+
+    def parse_transfer_notification(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> TransferNotice:
+        """Verify (signature, age, replay) and decrypt a transfer's final-state notification;
+        raise SignatureInvalid, DecryptionFailed or NotificationInvalid. The caller still
+        checks the bill and the amount against its withdrawal."""
+        ...
+
+    def notification_reply(self, ok: bool, message: str = "") -> NotificationReply:
+        """The answer that tells the provider the notification was handled (or to retry)."""
         ...

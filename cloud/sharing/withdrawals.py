@@ -9,7 +9,9 @@ payment provider's `TransferProvider` (docs/sharing.md).
                transaction); its answer applied: SUCCESS → paid (withdrawing → the provider's
                clearing account), FAIL/CANCELLED or a refusal of the request → released
                (withdrawing → earnings), anything else → sending (`follow` queries it);
-    follow   — the provider asked about a sending or unanswered withdrawal, the answer applied.
+    follow   — the provider asked about a sending or unanswered withdrawal, the answer applied;
+    notified — the provider's signed callback of the transfer's final state, applied as `follow`
+               applies the same state (`handle_transfer_notification`).
 
 One out_bill_no per withdrawal and the ledger's keys per outcome: however often send/follow
 run, at the same time or after a crash, the money leaves once and is booked once.
@@ -34,8 +36,22 @@ from cloud.ledger import service as ledger
 from cloud.ledger.accounts import Kind
 from cloud.ledger.errors import InsufficientFunds
 from cloud.models.base import now_ms
-from cloud.payments.errors import InvalidPaymentRequest, PaymentError, ProviderError
-from cloud.payments.provider import Transfer, TransferProvider, TransferRequest, TransferState
+from cloud.payments.errors import (
+    AmountMismatch,
+    DecryptionFailed,
+    InvalidPaymentRequest,
+    NotificationInvalid,
+    PaymentError,
+    ProviderError,
+    SignatureInvalid,
+)
+from cloud.payments.provider import (
+    NotificationReply,
+    Transfer,
+    TransferProvider,
+    TransferRequest,
+    TransferState,
+)
 from cloud.sharing.models import Withdrawal
 from cloud.sharing.service import SharingError
 
@@ -149,7 +165,10 @@ def _finish(s: Session, w: Withdrawal, state: str, why: str | None = None) -> No
 
 def apply(s: Session, withdrawal_id: int, t: Transfer) -> Withdrawal:
     """The provider's answer about the transfer, applied once (a final withdrawal stays)."""
-    w = _lock(s, withdrawal_id)
+    return _apply_locked(s, _lock(s, withdrawal_id), t)
+
+
+def _apply_locked(s: Session, w: Withdrawal, t: Transfer) -> Withdrawal:
     if w.state in FINAL:
         return w
     if t.amount_fen is not None and t.amount_fen != w.amount_fen:
@@ -240,6 +259,96 @@ def follow(
         return _view(transactions, withdrawal_id)
     with transactions() as s:
         return view(apply(s, withdrawal_id, t))
+
+
+class UnknownBill(SharingError):
+    def __init__(self, out_bill_no: str) -> None:
+        super().__init__("withdrawal_not_found", f"no withdrawal with out_bill_no {out_bill_no!r}")
+
+
+def apply_notified(s: Session, t: Transfer) -> Withdrawal:
+    """A transfer's final state from the provider's verified callback, applied as `follow`
+    applies the same state: SUCCESS → paid, FAIL/CANCELLED → released; once (the row is
+    locked, a final one stays). Raises UnknownBill for a bill that is none of ours and
+    AmountMismatch when its amount, bill number or payee is not the withdrawal's — nothing
+    is booked then (the provider retries; an operator reads the log)."""
+    take_write_lock(s)  # SQLite: before the first read, or a reader cannot become the writer
+    wid = s.scalar(select(Withdrawal.id).where(Withdrawal.out_bill_no == t.out_bill_no))
+    if wid is None:
+        raise UnknownBill(t.out_bill_no)
+    w = _lock(s, wid)
+    if t.amount_fen != w.amount_fen:
+        raise AmountMismatch(
+            f"withdrawal {w.id}", w.amount_fen, -1 if t.amount_fen is None else t.amount_fen
+        )
+    if (w.transfer_bill_no and t.transfer_bill_no != w.transfer_bill_no) or (
+        t.openid is not None and t.openid != w.openid
+    ):
+        raise NotificationInvalid(
+            f"withdrawal {w.id}: the notification names bill {t.transfer_bill_no} for another "
+            "payee or another bill than ours"
+        )
+    if w.state in FINAL:
+        if (w.state == "paid") != (t.state is TransferState.SUCCESS):
+            # a final outcome is never undone: only an operator can sort this out
+            log.error(
+                "withdrawal %s is %s but a notification says %s; left as it is",
+                w.id,
+                w.state,
+                t.state.value,
+            )
+        return w
+    return _apply_locked(s, w, t)
+
+
+def _refused(provider: TransferProvider, status: int, message: str) -> NotificationReply:
+    fail = provider.notification_reply(False, message)
+    return NotificationReply(status, fail.body, fail.content_type)
+
+
+def handle_transfer_notification(
+    transactions: Transactions,
+    provider: TransferProvider,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> NotificationReply:
+    """The transfer's result callback (商家转账回调通知): verified, decrypted, applied once;
+    the answer for the provider. Anything refused books nothing, is logged, and is answered
+    4xx/5xx with {"code": "FAIL", "message"} (the provider retries those): 401 signature
+    (forged, tampered, stale, replayed, a probe), 400 content (undecryptable, another
+    merchant, not a final state, the amount, bill or payee not the withdrawal's), 404 a bill
+    that is not ours, 500 our failure. Handled, a duplicate too: 204. Only the database is
+    written, well within the provider's 5 s."""
+    try:
+        notice = provider.parse_transfer_notification(headers, body)
+    except SignatureInvalid as e:
+        return _refused(provider, 401, f"signature refused: {e.code}")
+    except (DecryptionFailed, NotificationInvalid) as e:
+        return _refused(provider, 400, f"notification refused: {e.code}")
+    t = notice.transfer
+    try:
+        with transactions() as s:
+            w = apply_notified(s, t)
+            wid, state = w.id, w.state
+    except UnknownBill:
+        log.warning(
+            "transfer notification %s for unknown out_bill_no %r: nothing booked",
+            notice.id,
+            t.out_bill_no,
+        )
+        return _refused(provider, 404, "unknown out_bill_no")
+    except (AmountMismatch, NotificationInvalid) as e:
+        log.error("transfer notification %s refused: %s; nothing booked", notice.id, e)
+        return _refused(provider, 400, "the transfer does not match the withdrawal")
+    except Exception:
+        log.exception(
+            "transfer notification %s for %s failed; the provider retries", notice.id, t.out_bill_no
+        )
+        return _refused(provider, 500, "internal error, retry")
+    log.info(
+        "withdrawal %s: notified %s, now %s (notification %s)", wid, t.state.value, state, notice.id
+    )
+    return provider.notification_reply(True)
 
 
 RESEND_AFTER_MS = 60_000  # a held withdrawal this old got no usable answer when it was sent

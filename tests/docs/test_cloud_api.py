@@ -146,9 +146,11 @@ def test_every_documented_operation_answers_as_documented(app: Flask, tmp_path: 
     assert spec["security"] == [{"apiToken": []}]
     open_ops = {op["operationId"] for p in spec["paths"].values() for op in p.values()
                 if isinstance(op, dict) and op.get("security") == []}
-    assert open_ops == {"getCa", "provision", "health", "driverLogin", "wechatPayNotify", "wechatRefundNotify"}
+    assert open_ops == {"getCa", "provision", "health", "driverLogin", "wechatPayNotify", "wechatRefundNotify",
+                        "wechatTransferNotify"}
     assert {app.view_functions[e].__name__ for e in OPEN_ENDPOINTS} == {"ca_certificate", "provision", "health",
-                                                                       "wechat_pay_notify", "wechat_refund_notify"}
+                                                                       "wechat_pay_notify", "wechat_refund_notify",
+                                                                       "wechat_transfer_notify"}
     for path, method in operations(spec):
         op = spec["paths"][path][method]
         if op.get("security") != []:
@@ -157,6 +159,7 @@ def test_every_documented_operation_answers_as_documented(app: Flask, tmp_path: 
     # the driver routes (tag `drivers`, driver tokens) are walked through, each answer checked
     # against this document, in tests/drivers_api/test_openapi.py
     # and the payment provider's callbacks (tag `payments`) in tests/wallet/test_openapi.py
+    # (the transfer callback in tests/sharing/test_transfer_notify.py)
     for path, method in operations(spec):
         if {"drivers", "payments"} & set(spec["paths"][path][method].get("tags", [])):
             continue

@@ -31,6 +31,14 @@ def transaction_like(keys: FakeKeys):
     return st.fixed_dictionaries({}, optional={k: v | json_values for k, v in base.items()})
 
 
+def transfer_like(keys: FakeKeys):
+    base = {"mchid": st.just(keys.mchid), "out_bill_no": st.just("WFUZZ0001"),
+            "transfer_bill_no": st.just("1330000000000000000000000000000001"),
+            "state": st.sampled_from(["SUCCESS", "FAIL", "CANCELLED", "WAIT_USER_CONFIRM"]),
+            "transfer_amount": st.just(100), "openid": st.just("oX"), "fail_reason": st.just("")}
+    return st.fixed_dictionaries({}, optional={k: v | json_values for k, v in base.items()})
+
+
 def signed(keys: FakeKeys, body: bytes) -> dict[str, str]:
     ts, nonce = str(int(time.time())), signing.new_nonce()
     return {"Wechatpay-Timestamp": ts, "Wechatpay-Nonce": nonce, "Wechatpay-Serial": keys.wechatpay_public_key_id,
@@ -66,12 +74,30 @@ def test_signed_content_of_any_shape_never_crashes_the_parser(keys, client, data
 
 
 @PROPS
+@given(data=st.data())
+def test_a_transfer_callback_of_any_shape_never_crashes_the_parser(keys, client, data):
+    content = data.draw(transfer_like(keys) | json_values)
+    event = data.draw(st.sampled_from(["MCHTRANSFER.BILL.FINISHED", "TRANSACTION.SUCCESS"]) | json_values)
+    original = data.draw(st.sampled_from(["mch_payment", "transaction"]) | json_values)
+    body = envelope(keys, content, event, original)
+    try:
+        notice = client.parse_transfer_notification(signed(keys, body), body)
+    except PaymentError:
+        return
+    # accepted: then it was a well-formed final-state transfer callback of our merchant
+    assert event == "MCHTRANSFER.BILL.FINISHED" and original == "mch_payment"
+    assert content["mchid"] == keys.mchid and notice.transfer.state.final
+    assert notice.transfer.amount_fen == 100 and notice.transfer.out_bill_no == "WFUZZ0001"
+
+
+@PROPS
 @given(body=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()),
        headers=st.dictionaries(st.sampled_from(["Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial",
                                                 "Wechatpay-Signature", "Wechatpay-Signature-Type", "X"]),
                                st.text(max_size=40), max_size=6))
 def test_garbage_is_refused_with_a_payment_error(client, body, headers):
-    for parse in (client.parse_payment_notification, client.parse_refund_notification):
+    for parse in (client.parse_payment_notification, client.parse_refund_notification,
+                  client.parse_transfer_notification):
         try:
             parse(headers, body)
         except PaymentError:

@@ -69,7 +69,7 @@ def test_any_id_and_query_gets_a_documented_answer(app: Flask, client: FlaskClie
        headers=st.dictionaries(st.sampled_from(["Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature",
                                                 "Wechatpay-Serial", "Wechatpay-Signature-Type"]),
                                st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)),
-       kind=st.sampled_from(["notify", "refund-notify"]))
+       kind=st.sampled_from(["notify", "refund-notify", "transfer-notify"]))
 def test_any_callback_is_refused_cleanly(app: Flask, client: FlaskClient, body: bytes, headers: dict[str, str],
                                          kind: str) -> None:
     resp = client.post(f"/api/v1/pay/wechat/{kind}", data=body, headers={"Content-Type": "application/json",

@@ -41,6 +41,7 @@ from cloud.payments.provider import (
     TradeState,
     Transaction,
     Transfer,
+    TransferNotice,
     TransferRequest,
     TransferState,
 )
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "juchong-wechatpay/1 (+requests)"
 PAYMENT_EVENTS = ("TRANSACTION.SUCCESS",)
 REFUND_EVENTS = ("REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED")
+TRANSFER_EVENTS = ("MCHTRANSFER.BILL.FINISHED",)  # 商家转账回调: the bill reached a final state
 
 
 class WechatPayClient:
@@ -321,6 +323,9 @@ class WechatPayClient:
                 for k, v in request.scene_report
             ],
         }
+        notify_url = request.notify_url or self.config.transfer_notify_url
+        if notify_url:
+            body["notify_url"] = validate.notify_url(notify_url)
         if not request.scene_report:
             raise InvalidPaymentRequest(
                 "transfer_scene_report_infos", "the scene's report items are required"
@@ -443,6 +448,46 @@ class WechatPayClient:
             transaction=tx,
         )
 
+    def parse_transfer_notification(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> TransferNotice:
+        """Implements `TransferProvider.parse_transfer_notification` (商家转账回调通知)."""
+        try:
+            return self._transfer_notice(headers, body)
+        except PaymentError as e:
+            log.warning(
+                "transfer notification refused: %s (serial %r, %d bytes)",
+                e,
+                header(headers, "Wechatpay-Serial"),
+                len(body),
+            )
+            raise
+
+    def _transfer_notice(self, headers: Mapping[str, str], body: bytes) -> TransferNotice:
+        envelope, content = self._open_notification(headers, body, "mch_payment")
+        event = envelope["event_type"]
+        if event not in TRANSFER_EVENTS:
+            raise NotificationInvalid(f"event_type {event!r} is not a transfer event")
+        if content.get("mchid") != self.config.mchid:
+            raise NotificationInvalid(
+                f"transfer notification for merchant {content.get('mchid')!r}"
+            )
+        try:
+            t = _transfer(content, "transfer notification")
+        except BadResponse as e:
+            raise NotificationInvalid(e.message) from None
+        # WeChat sends it only for SUCCESS, FAIL and CANCELLED, always with the amount
+        if not t.state.final or t.amount_fen is None:
+            raise NotificationInvalid(
+                f"{event} for {t.out_bill_no} with state {t.state}, amount {t.amount_fen}"
+            )
+        return TransferNotice(
+            id=envelope["id"],
+            event_type=event,
+            create_time=validate.parse_rfc3339(envelope.get("create_time")),
+            transfer=t,
+        )
+
     def _refund_notice(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
         envelope, content = self._open_notification(headers, body, "refund")
         event = envelope["event_type"]
@@ -547,6 +592,7 @@ def _transfer(data: dict[str, Any], what: str) -> Transfer:
         amount_fen=amount,
         fail_reason=str(data.get("fail_reason") or ""),
         package_info=_str(data, "package_info", what),
+        openid=_str(data, "openid", what),
     )
 
 

@@ -2,7 +2,8 @@
 
 Keys (all `WECHATPAY_*`, environment `JC_WECHATPAY_*`; docs/payments.md explains each):
 MCHID, APPID, OA_APPID (else WECHAT_OA_APPID), MCH_SERIAL_NO, MCH_PRIVATE_KEY_FILE, APIV3_KEY, PUBLIC_KEY_ID, PUBLIC_KEY_FILE,
-PLATFORM_CERT_FILES, NOTIFY_URL, REFUND_NOTIFY_URL, BASE_URL, CONNECT_TIMEOUT_S, READ_TIMEOUT_S.
+PLATFORM_CERT_FILES, NOTIFY_URL, REFUND_NOTIFY_URL, TRANSFER_NOTIFY_URL, BASE_URL, CONNECT_TIMEOUT_S,
+READ_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ SETTING_KEYS = ("WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_MCH_SERIAL_NO",
                 "WECHATPAY_MCH_PRIVATE_KEY_FILE", "WECHATPAY_APIV3_KEY", "WECHATPAY_PUBLIC_KEY_ID",
                 "WECHATPAY_PUBLIC_KEY_FILE", "WECHATPAY_PLATFORM_CERT_FILES", "WECHATPAY_NOTIFY_URL",
                 "WECHATPAY_REFUND_NOTIFY_URL", "WECHATPAY_BASE_URL", "WECHATPAY_CONNECT_TIMEOUT_S",
-                "WECHATPAY_READ_TIMEOUT_S", "WECHATPAY_OA_APPID", "WECHAT_OA_APPID")
+                "WECHATPAY_READ_TIMEOUT_S", "WECHATPAY_OA_APPID", "WECHAT_OA_APPID",
+                "WECHATPAY_TRANSFER_NOTIFY_URL")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _WHERE = "set it in instance/config.py or as the environment variable JC_{key} (docs/payments.md)"
 
@@ -49,6 +51,9 @@ class WechatPayConfig:
     # the official account bound to the merchant: the H5 app pays under it (JSAPI in WeChat's
     # browser with the account's openid, and H5 payments); None: the H5 app pays under `appid`
     oa_appid: str | None = None
+    # where WeChat reports a transfer's final state (商家转账回调); None: transfers carry no
+    # notify_url and their outcome is learnt only by querying the bill
+    transfer_notify_url: str | None = None
 
     @property
     def appids(self) -> tuple[str, ...]:
@@ -68,8 +73,11 @@ class WechatPayConfig:
         if not self.keys.serials():
             raise ConfigError("WECHATPAY_PUBLIC_KEY_FILE / WECHATPAY_PLATFORM_CERT_FILES: at least one "
                               "WeChat Pay verification key is needed")
-        for key, url in (("WECHATPAY_NOTIFY_URL", self.notify_url),
-                         ("WECHATPAY_REFUND_NOTIFY_URL", self.refund_notify_url)):
+        urls = [("WECHATPAY_NOTIFY_URL", self.notify_url),
+                ("WECHATPAY_REFUND_NOTIFY_URL", self.refund_notify_url)]
+        if self.transfer_notify_url is not None:
+            urls.append(("WECHATPAY_TRANSFER_NOTIFY_URL", self.transfer_notify_url))
+        for key, url in urls:
             try:
                 validate.notify_url(url, key)
             except InvalidPaymentRequest as e:
@@ -111,6 +119,7 @@ class WechatPayConfig:
             read_timeout_s=_seconds(settings, "WECHATPAY_READ_TIMEOUT_S", 10.0),
             oa_appid=(str(settings.get("WECHATPAY_OA_APPID") or "").strip()
                       or str(settings.get("WECHAT_OA_APPID") or "").strip() or None),
+            transfer_notify_url=str(settings.get("WECHATPAY_TRANSFER_NOTIFY_URL") or "").strip() or None,
         )
 
 
