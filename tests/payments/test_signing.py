@@ -184,3 +184,21 @@ def test_authorization_parse_rejects_malformed_headers():
                 'WECHATPAY2-SHA256-RSA2048 mchid=1,nonce_str="n"']:
         with pytest.raises(ValueError):
             signing.parse_authorization(bad)
+
+
+def test_a_respelt_signature_is_refused_so_the_replay_guard_sees_every_copy(keys):
+    """base64's unused low bits give a signature other spellings of the same bytes; the
+    replay guard keys on the header, so only the canonical spelling verifies."""
+    import base64
+
+    body = b'{"id":"EV-1"}'
+    headers = answer_headers(keys, NOW, "NONCE-R", body)
+    sig = headers["Wechatpay-Signature"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = sig.rstrip("=")
+    pad = sig[len(last):]
+    respelt = last[:-1] + alphabet[alphabet.index(last[-1]) ^ 1] + pad  # an unused bit with "=" padding
+    assert base64.b64decode(respelt) == base64.b64decode(sig) and respelt != sig
+    with pytest.raises(SignatureInvalid) as e:
+        verify_signed(ring(keys), {**headers, "Wechatpay-Signature": respelt}, body, now=NOW)
+    assert e.value.code == "BAD_SIGNATURE"

@@ -46,6 +46,10 @@ def verify(public_key: RSAPublicKey, msg: bytes, signature_b64: str) -> bool:
         raw = base64.b64decode(signature_b64, validate=True)
     except (binascii.Error, ValueError):
         return False
+    # Only the canonical spelling: base64's unused low bits would give one signature several
+    # spellings, and a replay guard keyed on the header must not see a respelt one as new.
+    if base64.b64encode(raw).decode() != signature_b64:
+        return False
     try:
         public_key.verify(raw, msg, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
