@@ -17,13 +17,12 @@ from sqlalchemy import select
 
 from cloud.db import db
 from cloud.ledger import service as ledger
-from cloud.orders import service as orders
-from cloud.orders.machine import Event
 from cloud.sharing import pairing
 from cloud.sharing import service as sharing
 from cloud.sharing.models import SharedPile, Withdrawal
 from tests.clients.support import Cloud
 from tests.clients.test_h5_browser import PHONE, browser, log_in  # noqa: F401  (fixture)
+from tests.sharing.support import bill_visitor_session
 
 pytestmark = pytest.mark.browser
 SID, CODE = "ST-H5-PILE", "JC-PILE-0001"
@@ -137,28 +136,7 @@ def test_an_owner_pairs_prices_opens_and_sees_earnings(cloud: Cloud, browser: An
     owner = str(json.loads(page.evaluate("localStorage.getItem('jc_driver')"))["id"])
     with cloud.app.app_context(), db.transaction() as s:
         ledger.top_up(s, "visitor", 5_000, key="visitor-money")
-        orders.create(
-            s,
-            order_id="pile-o1",
-            driver_id="visitor",
-            sid=SID,
-            gun="P1-1",
-            limit_mode="amount",
-            limit_value=3_000,
-            hold_fen=3_000,
-        )
-        for e in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
-            orders.apply(s, "pile-o1", e)
-        orders.apply(
-            s,
-            "pile-o1",
-            Event.BILLED,
-            lines=[
-                orders.Line("electricity", 1005, "flat", 1000),
-                orders.Line("service", 333, "flat", 1000),
-                orders.Line("idle", 35),
-            ],
-        )
+        bill_visitor_session(s, "pile-o1", "visitor", SID)
         assert ledger.owner_balances(s, owner) == (1236, 0)
     page.goto(cloud.url + "/app/#/settings")
     page.click("#my-pile-link")

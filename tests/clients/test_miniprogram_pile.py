@@ -23,13 +23,12 @@ from cloud.db import db
 from cloud.fakes.keys import FakeKeys
 from cloud.fakes.server import FakeServer
 from cloud.ledger import service as ledger
-from cloud.orders import service as orders
-from cloud.orders.machine import Event
 from cloud.sharing import pairing
 from cloud.sharing import service as sharing
 from cloud.sharing.models import SharedPile, Withdrawal
 from cloud.stations import service as stations
 from tests.clients.support import Cloud, check_node_tests, run_node, running_cloud, tap_results
+from tests.sharing.support import bill_visitor_session
 
 PILE_TEST = "tests/clients/miniprogram/pile.test.js"
 OWNER = "mp-pile-owner"
@@ -72,28 +71,7 @@ def run(paying: tuple[Cloud, FakeServer]) -> dict[str, object]:
         code = pairing.issue(s, "MP-HOME2", "P1-1", issued_by="test")[0]
         # a visitor's session on the first pile, billed: 1,373 fen, the owner's 90 % = 1,236
         ledger.top_up(s, "mp-visitor", 5_000, key="mp-visitor-money")
-        orders.create(
-            s,
-            order_id="mp-pile-o1",
-            driver_id="mp-visitor",
-            sid="MP-HOME1",
-            gun="P1-1",
-            limit_mode="amount",
-            limit_value=3_000,
-            hold_fen=3_000,
-        )
-        for e in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
-            orders.apply(s, "mp-pile-o1", e)
-        orders.apply(
-            s,
-            "mp-pile-o1",
-            Event.BILLED,
-            lines=[
-                orders.Line("electricity", 1005, "flat", 1000),
-                orders.Line("service", 333, "flat", 1000),
-                orders.Line("idle", 35),
-            ],
-        )
+        bill_visitor_session(s, "mp-pile-o1", "mp-visitor", "MP-HOME1")
         assert ledger.owner_balances(s, owner) == (1236, 0)
     env = {
         "JC_API_BASE": cloud.url,

@@ -23,12 +23,11 @@ from cloud.db import db
 from cloud.fakes.keys import FakeKeys
 from cloud.fakes.server import FakeServer
 from cloud.ledger import service as ledger
-from cloud.orders import service as orders
-from cloud.orders.machine import Event
 from cloud.sharing import service as sharing
 from cloud.sharing.models import Withdrawal
 from cloud.stations import service as stations
 from tests.clients.support import Cloud, check_node_tests, run_node, running_cloud, tap_results
+from tests.sharing.support import bill_visitor_session
 
 CONFIRM_TEST = "tests/clients/miniprogram/pile_confirm.test.js"
 OWNER = "mp-confirm-owner"
@@ -66,28 +65,7 @@ def run(paying: tuple[Cloud, FakeServer]) -> dict[str, object]:
         sharing.register(s, owner, "MP-CONF1", "P1-1", commission_bp=1000)
         # a visitor's session, billed: 1,373 fen, the owner's 90 % = 1,236
         ledger.top_up(s, "mp-confirm-visitor", 5_000, key="mp-confirm-visitor-money")
-        orders.create(
-            s,
-            order_id="mp-conf-o1",
-            driver_id="mp-confirm-visitor",
-            sid="MP-CONF1",
-            gun="P1-1",
-            limit_mode="amount",
-            limit_value=3_000,
-            hold_fen=3_000,
-        )
-        for e in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
-            orders.apply(s, "mp-conf-o1", e)
-        orders.apply(
-            s,
-            "mp-conf-o1",
-            Event.BILLED,
-            lines=[
-                orders.Line("electricity", 1005, "flat", 1000),
-                orders.Line("service", 333, "flat", 1000),
-                orders.Line("idle", 35),
-            ],
-        )
+        bill_visitor_session(s, "mp-conf-o1", "mp-confirm-visitor", "MP-CONF1")
         assert ledger.owner_balances(s, owner) == (1236, 0)
     assert fake.pay is not None
     env = {

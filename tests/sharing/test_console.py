@@ -15,13 +15,12 @@ from sqlalchemy import select
 from cloud.audit.models import AuditEntry
 from cloud.db import db
 from cloud.ledger import service as ledger
-from cloud.orders import service as orders
-from cloud.orders.machine import Event
 from cloud.sharing import pairing, withdrawals
 from cloud.sharing import service as sharing
 from cloud.stations import service as stations
 from tests.console.conftest import cheap_argon2, make_app  # noqa: F401  (fixture)
 from tests.console.support import csrf_of, login, make_operator
+from tests.sharing.support import bill_visitor_session
 
 OWNER = "42"
 
@@ -41,28 +40,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
         )
         sharing.set_open(s, OWNER, pile.id, True)
         ledger.top_up(s, "d1", 10_000, key="t")
-        orders.create(
-            s,
-            order_id="o1",
-            driver_id="d1",
-            sid="HOME",
-            gun="P1-1",
-            limit_mode="amount",
-            limit_value=5000,
-            hold_fen=5000,
-        )
-        for e in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
-            orders.apply(s, "o1", e)
-        orders.apply(
-            s,
-            "o1",
-            Event.BILLED,
-            lines=[
-                orders.Line("electricity", 1005, "flat", 1000),
-                orders.Line("service", 333, "flat", 1000),
-                orders.Line("idle", 35),
-            ],
-        )
+        bill_visitor_session(s, "o1", "d1", "HOME", hold_fen=5000)
         withdrawals.request(s, OWNER, 236, "o-openid")
     for name, role, sts in (
         ("root", "admin", ()),

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -49,6 +49,7 @@ from cloud.payments.wechatpay import aead, signing, validate
 from cloud.payments.wechatpay.config import WechatPayConfig
 from cloud.payments.wechatpay.verify import MemoryReplayGuard, ReplayGuard, header, verify_signed
 
+_N = TypeVar("_N")  # a parsed notification
 log = logging.getLogger(__name__)
 USER_AGENT = "juchong-wechatpay/1 (+requests)"
 PAYMENT_EVENTS = ("TRANSACTION.SUCCESS",)
@@ -402,13 +403,18 @@ class WechatPayClient:
         return envelope, content
 
     def parse_payment_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
+        return self._refused_logged("payment", self._payment_notice, headers, body)
+
+    def _refused_logged(self, kind: str, parse: Callable[[Mapping[str, str], bytes], _N],
+                        headers: Mapping[str, str], body: bytes) -> _N:
         try:
-            return self._payment_notice(headers, body)
+            return parse(headers, body)
         except PaymentError as e:
-            # a refused notification credits nothing; the log says why (never the body: it
+            # a refused notification moves no money; the log says why (never the body: it
             # may be a forgery crafted for the log)
             log.warning(
-                "payment notification refused: %s (serial %r, %d bytes)",
+                "%s notification refused: %s (serial %r, %d bytes)",
+                kind,
                 e,
                 header(headers, "Wechatpay-Serial"),
                 len(body),
@@ -416,16 +422,7 @@ class WechatPayClient:
             raise
 
     def parse_refund_notification(self, headers: Mapping[str, str], body: bytes) -> RefundNotice:
-        try:
-            return self._refund_notice(headers, body)
-        except PaymentError as e:
-            log.warning(
-                "refund notification refused: %s (serial %r, %d bytes)",
-                e,
-                header(headers, "Wechatpay-Serial"),
-                len(body),
-            )
-            raise
+        return self._refused_logged("refund", self._refund_notice, headers, body)
 
     def _payment_notice(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         envelope, content = self._open_notification(headers, body, "transaction")
@@ -452,16 +449,7 @@ class WechatPayClient:
         self, headers: Mapping[str, str], body: bytes
     ) -> TransferNotice:
         """Implements `TransferProvider.parse_transfer_notification` (商家转账回调通知)."""
-        try:
-            return self._transfer_notice(headers, body)
-        except PaymentError as e:
-            log.warning(
-                "transfer notification refused: %s (serial %r, %d bytes)",
-                e,
-                header(headers, "Wechatpay-Serial"),
-                len(body),
-            )
-            raise
+        return self._refused_logged("transfer", self._transfer_notice, headers, body)
 
     def _transfer_notice(self, headers: Mapping[str, str], body: bytes) -> TransferNotice:
         envelope, content = self._open_notification(headers, body, "mch_payment")
