@@ -50,7 +50,8 @@ def h5_body(keys, no: str = "JC-H5RAW001", **changes) -> dict:
 
 
 def test_h5_order_gives_the_cashier_address_and_the_fake_holds_what_was_sent(client, fake, keys):
-    got = client.create_h5_order(order("TU20261202H5A0001"), "203.0.113.7")
+    new = order("TU20261202H5A0001")  # one expiry: a second's tick between two order() calls changes it
+    got = client.create_h5_order(new, "203.0.113.7")
     assert isinstance(got, H5Payment)
     parts = urlsplit(got.h5_url)
     assert f"{parts.scheme}://{parts.netloc}" == fake.url and parts.path == "/fake/h5pay/checkmweb"
@@ -68,9 +69,9 @@ def test_h5_order_gives_the_cashier_address_and_the_fake_holds_what_was_sent(cli
     assert held.notify_url == client.config.notify_url and "payer" not in held.request
     assert parse_qs(parts.query)["prepay_id"] == [held.prepay_id]
     # the same order again is the same payment; other parameters under its number are refused
-    assert client.create_h5_order(order("TU20261202H5A0001"), "203.0.113.7").h5_url == got.h5_url
+    assert client.create_h5_order(new, "203.0.113.7").h5_url == got.h5_url
     with pytest.raises(ProviderError) as e:
-        client.create_h5_order(order("TU20261202H5A0001", total=5001), "203.0.113.7")
+        client.create_h5_order(replace(new, total_fen=5001), "203.0.113.7")
     assert e.value.code == "OUT_TRADE_NO_USED"
     assert got.with_redirect("http://127.0.0.1/app/#/wallet?paid=1").endswith(
         "&redirect_url=http%3A%2F%2F127.0.0.1%2Fapp%2F%23%2Fwallet%3Fpaid%3D1"
