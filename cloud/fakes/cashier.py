@@ -12,6 +12,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import render_template_string
 
+from cloud.fakes.page import HEAD
+
 TEXT = {
     "zh-CN": {
         "title": "微信支付（模拟）", "merchant": "收款商户", "item": "商品", "amount": "金额",
@@ -27,20 +29,9 @@ TEXT = {
     },
 }
 
-PAGE = """<!doctype html>
-<html lang="{{ lang }}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ t.title }}</title>
-<style>
-body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:0;background:#ededed;color:#111}
-main{max-width:28rem;margin:0 auto;padding:1.5rem}
-.card{background:#fff;border-radius:.5rem;padding:1.25rem;margin-bottom:1rem}
-.amount{font-size:2.25rem;font-weight:600;text-align:center;margin:.5rem 0 1rem}
-dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem;margin:0}
-dt{color:#888}dd{margin:0;text-align:right;word-break:break-all}
+PAGE = HEAD + """.amount{font-size:2.25rem;font-weight:600;text-align:center;margin:.5rem 0 1rem}
 button{width:100%;padding:.8rem;border:0;border-radius:.4rem;font-size:1.05rem;margin-top:.6rem}
 .pay{background:#07c160;color:#fff}.cancel{background:#f2f2f2;color:#333}
-.lang{float:right;font-size:.9rem}.note{color:#888;font-size:.85rem;text-align:center}
 .result{text-align:center;font-size:1.3rem;padding:1rem 0}
 </style></head><body><main>
 <a class="lang" href="{{ other_href }}">{{ t.other }}</a>

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import render_template_string
 
 from cloud.fakes.cashier import yuan
+from cloud.fakes.page import HEAD
 from cloud.fakes.wechatpay import TransferRecord
 
 TEXT = {
@@ -47,20 +48,9 @@ TEXT = {
     },
 }
 
-PAGE = """<!doctype html>
-<html lang="{{ lang }}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ t.title }}</title>
-<style>
-body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:0;background:#ededed;color:#111}
-main{max-width:28rem;margin:0 auto;padding:1.5rem}
-.card{background:#fff;border-radius:.5rem;padding:1.25rem;margin-bottom:1rem}
-.amount{font-size:2rem;font-weight:600;text-align:center;margin:.25rem 0 .75rem}
-dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem;margin:0}
-dt{color:#888}dd{margin:0;text-align:right;word-break:break-all}
+PAGE = HEAD + """.amount{font-size:2rem;font-weight:600;text-align:center;margin:.25rem 0 .75rem}
 button{width:100%;padding:.8rem;border:0;border-radius:.4rem;font-size:1.05rem;margin-top:.8rem;
 background:#07c160;color:#fff}
-.lang{float:right;font-size:.9rem}.note{color:#888;font-size:.85rem;text-align:center}
 .result{text-align:center;font-size:1.2rem}
 </style></head><body><main>
 <a class="lang" href="?{{ other }}">{{ t.other }}</a>
