@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -146,6 +146,8 @@ class Database:
     def __init__(self) -> None:
         self._engines: dict[int, tuple[Engine, sessionmaker[Session]]] = {}
         self._readers: dict[int, Engine] = {}  # PostgreSQL: the engine of `read`
+        # (reader, statement) → the statement (held, so that its id is never reused) and its text
+        self._sql: dict[tuple[int, int], tuple[Executable, str]] = {}
 
     def init_app(self, app: Any) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
@@ -181,6 +183,45 @@ class Database:
                 if attempt == 2 or not e.connection_invalidated:
                     raise
         raise AssertionError("unreachable")
+
+    def read_row(self, stmt: Executable, params: Mapping[str, Any]) -> Any:
+        """The first row (or None) of one read statement with named bound parameters, read
+        like `read`. On PostgreSQL straight on the reader's psycopg connection, rows as named
+        tuples: SQLAlchemy's execution of a statement costs twice the CPU of the round trip
+        itself (0.15 against 0.07 ms measured), and the progress poll, every 5 s per charging
+        driver, is that one statement. The statement is compiled once per reader, so it must
+        hold only plain bound parameters and columns whose values psycopg hands back as
+        SQLAlchemy would (integers, booleans, text). A connection found broken is dropped
+        and the read made the `read` way, which drops the pool's older ones and tries again."""
+        from flask import current_app
+
+        app_id = id(current_app._get_current_object())  # type: ignore[attr-defined]
+        reader = self._readers.get(app_id)
+        if reader is None:
+            return self.read(lambda conn: conn.execute(stmt, params).first())
+        import psycopg
+        from psycopg.rows import namedtuple_row
+
+        key = (id(reader), id(stmt))
+        held = self._sql.get(key)
+        if held is None:
+            compiled = stmt.compile(dialect=reader.dialect)
+            if compiled.positional or getattr(compiled, "literal_execute_params", None):
+                raise ValueError("read_row takes only plain named bound parameters")
+            held = self._sql[key] = (stmt, compiled.string)
+        sql = held[1]
+        fairy = reader.raw_connection()
+        try:
+            with fairy.driver_connection.cursor(row_factory=namedtuple_row) as cur:
+                cur.execute(sql, params)
+                return cur.fetchone()
+        except psycopg.OperationalError as e:
+            if not fairy.driver_connection.broken and not fairy.driver_connection.closed:
+                raise
+            fairy.invalidate(e)
+        finally:
+            fairy.close()
+        return self.read(lambda conn: conn.execute(stmt, params).first())
 
     def _current(self) -> tuple[Engine, sessionmaker[Session]]:
         from flask import current_app

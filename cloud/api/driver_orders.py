@@ -117,12 +117,14 @@ def order_get(order_id: str) -> Any:
     snapshot in one statement (cloud/charging/progress.py); ETag / If-None-Match → 304."""
     token = bearer_token()
     now = now_ms()
-    got = db.read(lambda conn: progress.poll(conn, token, order_id, now))
+    got = progress.poll(db.read_row, token, order_id, now)
     authenticated(got.who)
     did = got.who.driver_id
     if got.row is not None:
-        resp = Response(progress.answer(got.row, now), mimetype="application/json")
-        return _tagged(resp, progress.etag_of_row(_etag_key(), did, got.row))
+        tag = progress.etag_of_row(_etag_key(), did, got.row)
+        if request.if_none_match.contains_weak(tag):
+            return _tagged(Response(status=304), tag)  # the body is not even built
+        return _tagged(Response(progress.answer(got.row, now), mimetype="application/json"), tag)
     view = service.order_view(db.session, did, order_id)
     if _follow(view):
         view = service.order_view(db.session, did, order_id)

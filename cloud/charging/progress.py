@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,13 +250,14 @@ class Poll:
     row: Any  # the order's snapshot with the archive's names; None: read the order the full way
 
 
-def poll(conn: Connection, token: str, order_id: str, now: int) -> Poll:
-    """The token check and the order's snapshot, one statement. Raises what
+def poll(read_row: Callable[[Any, dict[str, Any]], Any], token: str, order_id: str, now: int) -> Poll:
+    """The token check and the order's snapshot, one statement read by `read_row` (statement,
+    parameters → first row or None: cloud.db's `db.read_row`). Raises what
     drivers.service.authenticate raises, and ChargingError `not_found` for another driver's
     order (before anything of it is looked at)."""
     if not tokens.well_formed(token):
         raise TokenInvalid("not a driver token")
-    row = conn.execute(_POLL, {"digest": tokens.digest(token), "order_id": order_id}).first()
+    row = read_row(_POLL, {"digest": tokens.digest(token), "order_id": order_id})
     who = drivers.principal_of(row, now)
     assert row is not None
     if row.owner is None or row.state == State.STARTING.value:

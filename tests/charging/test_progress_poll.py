@@ -45,7 +45,9 @@ SESSION = "0f8b3c2e-1111-4222-8333-444455556666"
 def statements(app: Flask) -> Iterator[list[str]]:
     """Every SQL statement the app sends while the block runs, but SQLite's BEGIN (which
     PostgreSQL's driver sends by itself, unseen here; the poll's connection there is in
-    autocommit: no BEGIN and no ROLLBACK round trip, checked)."""
+    autocommit: no BEGIN and no ROLLBACK round trip, checked). The poll's reads on
+    PostgreSQL go straight to psycopg (cloud.db `read_row`), past SQLAlchemy's events: the
+    reader's connections are watched at psycopg's cursor as well."""
     seen: list[str] = []
 
     def note(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
@@ -56,6 +58,27 @@ def statements(app: Flask) -> Iterator[list[str]]:
 
     with app.app_context():
         engines = [db.engine, *([db._readers[id(app)]] if id(app) in db._readers else [])]
+    watched: list[Any] = []
+    if len(engines) == 2:
+        import psycopg
+
+        class Watched(psycopg.Cursor):  # type: ignore[type-arg]
+            def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+                assert self.connection.autocommit, query
+                seen.append(str(query))
+                return super().execute(query, params, **kw)
+
+        def checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            watched.append((dbapi_conn, dbapi_conn.cursor_factory))
+            dbapi_conn.cursor_factory = Watched
+
+        def checkin(dbapi_conn: Any, _record: Any) -> None:
+            for c, factory in watched:
+                if c is dbapi_conn:
+                    c.cursor_factory = factory
+
+        event.listen(engines[1].pool, "checkout", checkout)
+        event.listen(engines[1].pool, "checkin", checkin)
     for engine in engines:
         event.listen(engine, "before_cursor_execute", note)
     try:
@@ -63,6 +86,11 @@ def statements(app: Flask) -> Iterator[list[str]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", note)
+        if len(engines) == 2:
+            event.remove(engines[1].pool, "checkout", checkout)
+            event.remove(engines[1].pool, "checkin", checkin)
+            for c, factory in watched:
+                c.cursor_factory = factory
 
 
 def ingest(
@@ -113,8 +141,8 @@ def full_view(app: Flask, did: int, oid: str, now: int) -> dict[str, Any]:
 
 
 def snapshot_view(app: Flask, token: str, oid: str, now: int) -> dict[str, Any] | None:
-    with app.app_context(), db.engine.connect() as conn:
-        got = progress.poll(conn, token, oid, now)
+    with app.app_context():
+        got = progress.poll(db.read_row, token, oid, now)
         return None if got.row is None else json.loads(progress.answer(got.row, now))
 
 
