@@ -106,3 +106,19 @@ def test_the_service_refuses_a_key_others_can_read(tmp_path: Path) -> None:
     os.chmod(tmp_path / "cloud.key", 0o644)
     with pytest.raises(ConfigError, match="cloud.key"):
         create_app(cfg)
+
+
+def test_the_api_neither_reads_nor_refreshes_the_consoles_cookie(app: Flask, client: FlaskClient) -> None:
+    """A console login's cookie is no API credential, an API answer never sets a cookie, and
+    the login stands after API calls (cloud/app.py SessionInterface opens no session under
+    /api/, to save the poll's CPU: this holds that nothing a user sees changed with it)."""
+    from tests.console.support import login, make_operator
+
+    make_operator(app, "root", "admin")
+    assert login(client, "root").status_code == 303 and client.get("/").status_code == 200
+    for path in ("/api/v1/health", "/api/v1/stations", "/api/v1/driver/me"):
+        r = client.get(path)
+        assert "Set-Cookie" not in r.headers, path
+        assert r.status_code in (200, 401), path
+    assert client.get("/api/v1/stations").status_code == 401  # the cookie is sent, and ignored
+    assert client.get("/").status_code == 200  # the console's login stands
