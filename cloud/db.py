@@ -155,8 +155,10 @@ class Database:
         app.extensions["jc_db"] = self
         app.teardown_appcontext(self._teardown)
         if engine.dialect.name == "postgresql":
+            # autocommit: no transaction is ever left open, so no rollback at checkin either
             reader = create_engine(
-                engine.url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT"
+                engine.url, pool_size=5, max_overflow=10, isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
             )
             self._readers[id(app)] = reader
 
