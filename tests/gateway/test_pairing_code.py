@@ -77,8 +77,8 @@ CONFIG: dict[str, Any] = {
 }
 
 
-async def _served(tmp_path, pairing_from=None):
-    status: dict[str, Any] = {"listen": f"127.0.0.1:{free_port()}"}
+async def _served(tmp_path, pairing_from=None, host="127.0.0.1"):
+    status: dict[str, Any] = {"listen": f"{host}:{free_port()}"}
     if pairing_from is not None:
         status["pairing_from"] = pairing_from
     cfg = parse_config({**CONFIG, "store": {"path": str(tmp_path / "s.db")}, "status": status}, "pair.toml")
@@ -90,7 +90,7 @@ async def _served(tmp_path, pairing_from=None):
     await st.pile_service.poll_pile(st.piles["P1"])  # the pile says it has two guns
     server = StatusServer(st, cfg.status.listen, pairing_from=cfg.status.pairing_from)
     await server.start()
-    return st, server, f"http://127.0.0.1:{server.port}"
+    return st, server, f"http://{host}:{server.port}"
 
 
 async def _call(http, method, url, body=None, headers=None):
@@ -187,3 +187,33 @@ def test_the_config_checks_pairing_from():
     with pytest.raises(ConfigError) as e:
         parse_config({**base, "status": {"pairing_from": ["192.168.1.300/24"]}}, "x.toml")
     assert "pairing_from" in e.value.errors[0]
+
+
+def _own_address() -> str | None:
+    """A non-loopback IPv4 address of this machine (the route to a documentation address)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("198.51.100.1", 9))  # nothing is sent: this only picks the source address
+        except OSError:
+            return None
+        addr = s.getsockname()[0]
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
+
+
+async def test_a_client_on_the_gateway_by_its_lan_address_counts_as_the_gateway_itself(tmp_path):
+    addr = _own_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    st, server, base = await _served(tmp_path, host=addr)  # default pairing_from: loopback only
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, info = await _call(http, "GET", base + "/api/pairing")
+            assert status == 200 and info["allowed"] is True, info
+            status, made = await _call(http, "POST", base + "/api/pairing-codes", {"gun": "P1-1"},
+                                       {TOKEN_HEADER: info["token"]})
+            assert status == 201 and made["gun"] == "P1-1"
+    finally:
+        await server.stop()
+        st.store.close()
