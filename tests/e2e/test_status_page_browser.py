@@ -117,6 +117,18 @@ def test_the_owner_makes_a_pairing_code_on_the_status_page(browser, tmp_path):
         assert page.locator("#perr").inner_text() == "Hours must be a whole number from 1 to 168."
         assert len(gw.events("pairing_code")) == 1
         page.screenshot(path=str(tmp_path / "status-pairing.png"), full_page=True)
+        # the gateway restarts (a new token) while the page stays open: the next code is made all the same
+        gw.stop()
+        gw.start()
+        gw.wait(lambda s: len(s["guns"]) == 4, what="guns identified again")
+        page.fill("#phours", "3")
+        page.click("#pmake")
+        page.wait_for_function(f"document.querySelector('#pcode').textContent !== '{code}'")
+        assert page.locator("#perr").inner_text() == ""
+        second = gw.events("pairing_code")[-1]
+        assert second["gun"] == "P3-2" and second["detail"]["expires_at"] - second["ts"] == 3 * 3_600_000
+        assert second["detail"]["code_sha256"] == hashlib.sha256(
+            page.locator("#pcode").inner_text().encode()).hexdigest()
 
 
 @pytest.mark.browser
