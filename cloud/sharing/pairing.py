@@ -3,7 +3,9 @@
 Anyone can read a gun's QR code, so knowing it proves nothing. An operator who has checked
 the owner (the installation record, the home's papers) issues a pairing code for that one
 gun — in the console or with `jc-cloud sharing pairing-code SID GUN` — and hands it to the
-owner (printed with the installation papers, read out on the phone). The driver registers
+owner (printed with the installation papers, read out on the phone). Or the owner, at the
+pile, gets one from its gateway, which reports only the code's hash and expiry in a
+`pairing_code` event; ingest makes the code from it (`from_gateway`). The driver registers
 with the gun's QR code and the pairing code:
 
 - bound to the station sid and gun it was issued for (another gun's code never matches);
