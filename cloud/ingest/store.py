@@ -530,7 +530,8 @@ class Store:
                 try:
                     with session.begin_nested():
                         audit.record(session, pairing.gateway_actor(r.sid), "sharing.pairing_code_refused",
-                                     f"record:{r.sid}/{r.seq}", {"reason": e.code, "message": clean_text(str(e), 300)})
+                                     f"record:{r.sid}/{r.seq}",
+                                     {"reason": e.code, "message": clean_text(str(e), 300), "sid": r.sid})
                 except OperationalError:
                     raise
                 except Exception:  # noqa: BLE001

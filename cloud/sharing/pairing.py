@@ -146,7 +146,9 @@ def from_gateway(
     actor = gateway_actor(sid)
     row = _add(s, sid, gun, h, exp, actor, t)
     # the hash is not written down either: the audit says that the gateway issued one, and when
-    audit.record(s, actor, "sharing.pairing_code", f"gun:{sid}/{gun}", {"expires_at": exp, "seq": seq}, ts=t)
+    # the sid in full too: the actor column holds 64 characters, a sid up to 64 after "gateway:"
+    audit.record(s, actor, "sharing.pairing_code", f"gun:{sid}/{gun}", {"expires_at": exp, "seq": seq, "sid": sid},
+                 ts=t)
     return row
 
 

@@ -95,7 +95,7 @@ def test_the_gateways_code_registers_the_pile_once(engine: Engine, tmp_path: Pat
         code_sha256(code), rec["detail"]["expires_at"], "gateway:H1")
     [entry] = _audit(engine, "sharing.pairing_code")
     assert (entry.actor, entry.target, entry.detail) == (
-        "gateway:H1", "gun:H1/P1-1", {"expires_at": rec["detail"]["expires_at"], "seq": rec["seq"]})
+        "gateway:H1", "gun:H1/P1-1", {"expires_at": rec["detail"]["expires_at"], "seq": rec["seq"], "sid": "H1"})
     # the same record again, and a renumbered copy of it (a restored store): no second code
     assert _send(store, "H1", rec).duplicates == 1
     _send(store, "H1", {**rec, "seq": rec["seq"] + 1})
