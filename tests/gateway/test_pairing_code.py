@@ -189,31 +189,23 @@ def test_the_config_checks_pairing_from():
     assert "pairing_from" in e.value.errors[0]
 
 
-def _own_address() -> str | None:
-    """A non-loopback IPv4 address of this machine (the route to a documentation address)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("198.51.100.1", 9))  # nothing is sent: this only picks the source address
-        except OSError:
-            return None
-        addr = s.getsockname()[0]
-    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
-
-
-async def test_a_client_on_the_gateway_by_its_lan_address_counts_as_the_gateway_itself(tmp_path):
-    addr = _own_address()
-    if addr is None:
-        pytest.skip("this machine has no non-loopback IPv4 address")
-    st, server, base = await _served(tmp_path, host=addr)  # default pairing_from: loopback only
+@pytest.mark.parametrize(("served_on", "allowed"), [("127.0.0.2", True), ("127.0.0.1", False)])
+async def test_a_client_on_the_gateway_by_another_of_its_addresses_counts_as_the_gateway_itself(
+        tmp_path, served_on, allowed):
+    # The client's address is 127.0.0.2, outside pairing_from. Served on that same address, the
+    # client is the gateway's own machine (as one using the gateway's LAN address would be);
+    # served on 127.0.0.1, it stands for another machine and is refused.
+    st, server, base = await _served(tmp_path, pairing_from=["127.0.0.1/32"], host=served_on)
     try:
-        async with aiohttp.ClientSession() as http:
+        connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=connector) as http:
             status, info = await _call(http, "GET", base + "/api/pairing")
-            assert status == 200 and info["allowed"] is True, info
+            assert status == 200 and info["allowed"] is allowed, info
             status, made = await _call(http, "POST", base + "/api/pairing-codes", {"gun": "P1-1"},
-                                       {TOKEN_HEADER: info["token"]})
-            assert status == 201 and made["gun"] == "P1-1"
+                                       {TOKEN_HEADER: server.token})
+            assert status == (201 if allowed else 403), made
+            if not allowed:
+                assert made["error"] == "pairing_forbidden" and "not 127.0.0.2" in made["message"]
     finally:
         await server.stop()
         st.store.close()
