@@ -161,7 +161,7 @@ def run(config_path: str) -> None:
 
     async def main_async() -> None:
         station = Station(cfg, signer=load_signer(cfg), clock=clock)
-        station.status_server = StatusServer(station, cfg.status.listen)
+        station.status_server = StatusServer(station, cfg.status.listen, pairing_from=cfg.status.pairing_from)
         try:
             from edge.sync import attach_sync
         except ImportError:
@@ -189,16 +189,7 @@ def status(config_path: str | None, url: str | None, as_json: bool) -> None:
     import urllib.error
     import urllib.request
 
-    if url is None:
-        listen = "127.0.0.1:8081"
-        if config_path:
-            try:
-                listen = load_config(config_path).status.listen
-            except ConfigError as exc:
-                for line in exc.errors:
-                    click.echo(f"error: {line}", err=True)
-                sys.exit(1)
-        url = f"http://{listen}"
+    url = _status_url(config_path, url)
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/api/status", timeout=5) as resp:
             data = json.loads(resp.read().decode("utf-8"))
@@ -210,6 +201,84 @@ def status(config_path: str | None, url: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     click.echo(format_status(data))
+
+
+def _status_url(config_path: str | None, url: str | None) -> str:
+    """The running gateway's status address: --url, else the config's [status] listen."""
+    if url is not None:
+        return url
+    listen = "127.0.0.1:8081"
+    if config_path:
+        try:
+            listen = load_config(config_path).status.listen
+        except ConfigError as exc:
+            for line in exc.errors:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(1)
+    host, _, port = listen.rpartition(":")
+    if host in ("0.0.0.0", "::", "[::]"):  # listening everywhere: ask it on this machine
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def _call(url: str, path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    """One JSON request to the running gateway: (status, answer). Exits 2 when nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url.rstrip("/") + path, method="GET" if body is None else "POST",
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read().decode("utf-8"))
+        except ValueError:
+            return exc.code, {"error": "http_error", "message": str(exc.reason)}
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        click.echo(f"error: no gateway answers at {url}: {getattr(exc, 'reason', exc)}. "
+                   "Is `jc-gateway run` running, and is [status] listen the same address?", err=True)
+        sys.exit(2)
+
+
+@main.command("pairing-code")
+@click.argument("gun")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+              help="The station config: its [status] listen address is asked.")
+@click.option("--url", help="The gateway's status address (default from the config, else http://127.0.0.1:8081).")
+@click.option("--hours", type=click.IntRange(1, 24 * 7), default=24, show_default=True,
+              help="How long the code stays valid.")
+@click.option("--json", "as_json", is_flag=True, help="Print {code, gun, expires_at, seq, acked_seq, in_cloud} "
+                                                      "as JSON.")
+def pairing_code(gun: str, config_path: str | None, url: str | None, hours: int, as_json: bool) -> None:
+    """A one-time pairing code for the owner of GUN (e.g. P1-1) to register it as their shared
+    pile in the driver app, made by the running gateway and shown once. Only its SHA-256 goes
+    to the cloud, as a record in the outbox: the code works once the cloud has that record.
+    A new code for the gun voids the older ones."""
+    from datetime import datetime
+
+    base = _status_url(config_path, url)
+    status, info = _call(base, "/api/pairing")
+    if status != 200 or not info.get("allowed"):
+        click.echo(f"error: {info.get('message') or status}", err=True)
+        sys.exit(1)
+    status, made = _call(base, "/api/pairing-codes", {"gun": gun, "hours": hours}, {"X-JC-Token": info["token"]})
+    if status != 201:
+        click.echo(f"error: {made.get('message') or made.get('error') or status}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({k: made[k] for k in ("code", "gun", "expires_at", "seq", "acked_seq", "in_cloud")}))
+        return
+    until = datetime.fromtimestamp(made["expires_at"] / 1000).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    click.echo(f"{made['code']}  ({made['gun']}, valid until {until})")
+    if made["in_cloud"]:
+        click.echo("The cloud has it: register the gun in the driver app with this code now.")
+    else:
+        click.echo(f"It works once the cloud has record {made['seq']} (acknowledged so far: {made['acked_seq']}); "
+                   "`jc-gateway status` shows the outbox. Register the gun in the driver app after that.")
+    click.echo("Shown once: this gateway does not keep it. A new code for this gun voids this one.")
 
 
 def _orderly_text(o: dict | None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import ipaddress
 import os
 import re
 import tomllib
@@ -130,6 +131,9 @@ class StoreConfig:
 @dataclass(frozen=True)
 class StatusConfig:
     listen: str = "127.0.0.1:8081"
+    # Who may make a pairing code (a gun's proof of ownership) on the status page: networks
+    # of the clients' addresses. The gateway itself by default; [] turns the feature off.
+    pairing_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -315,9 +319,14 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> StationConfi
                       hint="must be at least 8 (MB)"),
     )
     sa = _Reader(errors, source, _table(data, "status"), "[status]")
-    sa.known({"listen"})
+    sa.known({"listen", "pairing_from"})
+    pairing_from = sa.get("pairing_from", list, list(StatusConfig.pairing_from),
+                          example='pairing_from = ["127.0.0.0/8", "192.168.1.0/24"]',
+                          check=lambda v: all(_is_network(n) for n in v),
+                          hint="must be a list of networks (address/prefix) of clients allowed to make pairing codes")
     status = StatusConfig(listen=sa.get("listen", str, "127.0.0.1:8081", example='listen = "127.0.0.1:8081"',
-                                        check=_is_hostport, hint="must be host:port"))
+                                        check=_is_hostport, hint="must be host:port"),
+                          pairing_from=tuple(pairing_from))
     cl = _Reader(errors, source, _table(data, "cloud"), "[cloud]")
     cl.known({"broker", "credentials_dir", "telemetry_s"})
     cloud = CloudConfig(
@@ -358,6 +367,14 @@ def device_warnings(cfg: StationConfig) -> list[str]:
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
     v = data.get(key, {})
     return v if isinstance(v, dict) else {}
+
+
+def _is_network(v: Any) -> bool:
+    try:
+        ipaddress.ip_network(v, strict=False)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _is_hostport(v: str) -> bool:

@@ -127,6 +127,8 @@ def render_example(found: list[Found], *, sim_host: str, sim_port: int, station_
         "",
         "[status]",
         f'listen = "{status_listen}"   # the local status page and JSON',
+        '# pairing_from = ["127.0.0.0/8", "192.168.1.0/24"]   # who may make pile owners\' pairing codes '
+        "(default: this machine)",
         "",
         "[cloud]",
         f'credentials_dir = "{credentials_dir}"   # the station key (0600), certificate, CA',

@@ -39,6 +39,7 @@ from edge.gunstate import StopReason
 from edge.limits import LimitWriter
 from edge.loadctl import Policy, PolicyError
 from edge.meterservice import LOADCTL_ALARMS, MeterService
+from edge.pairing import MadeCode, make_code
 from edge.pileservice import SLOW_EVERY_S, PileService
 from edge.recorder import PROTOCOL_EVENTS, RECORDED_KEY, Recorder
 from edge.records import Signer
@@ -174,6 +175,14 @@ class Station:
 
     async def start_session(self, gun_id: str, *, auth: str, **kw: Any) -> dict[str, Any]:
         return await self.pile_service.start_session(gun_id, auth=auth, **kw)
+
+    def pairing_code(self, gun_id: str, ttl_ms: int) -> MadeCode:
+        """A one-time pairing code for the owner of `gun_id` (edge/pairing.py)."""
+        if gun_id not in self.guns:  # the guns the piles reported: one that never answered has none
+            raise KeyError(gun_id)
+        made = make_code(self.store, gun_id, self.now_ms(), ttl_ms=ttl_ms)
+        log.info("pairing code made for %s (record seq %d, expires %d)", gun_id, made.seq, made.expires_at)
+        return made
 
     async def stop_gun(self, gun_id: str, reason: StopReason) -> bool:
         return await self.pile_service.stop_gun(gun_id, reason)

@@ -6,23 +6,37 @@
     POST /api/sessions/start  {"gun": "P1-1", "card": "0A1B2C3D"}   a card from the offline allow-list
     POST /api/sessions/stop   {"gun": "P1-1"}
     POST /api/alarms/KEY/clear  acknowledge an alarm (e.g. store_corrupt after recovery)
+    GET  /api/pairing         whether this client may make a pairing code, and its token
+    POST /api/pairing-codes   {"gun": "P1-1", "hours": 24} + header X-JC-Token: a one-time pairing
+                              code for the pile's owner (edge/pairing.py), shown once
 
 A card reader at the station posts the card it read to /api/sessions/start; the allow-list
 (`set_auth_list`) decides, so local cards work while the cloud is unreachable.
+
+A pairing code proves ownership of a gun (docs/sharing.md), so making one is guarded beyond
+the rest of the page: the client's address must be in `[status] pairing_from` (the gateway
+itself by default), the page must be opened by an IP address or `localhost` (a DNS name could
+be rebound to this address by a web site), an `Origin` sent must be this page's own, and the
+POST carries the token that `GET /api/pairing` gives only to such a client (a custom header,
+which a page of another origin can neither read nor send without the gateway's consent).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
+import secrets
 from importlib import resources
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from edge.cache import SessionRow, Store
+from edge.config import StatusConfig
 from edge.gunstate import StopReason
+from edge.pairing import MAX_TTL_MS, MIN_TTL_MS, TTL_MS, MadeCode
 from edge.runtime import GunRuntime
 from edge.sessions import StartError
 from jcproto import Limit
@@ -59,6 +73,12 @@ class StatusHost(Protocol):
 
     def clear_alarm(self, key: str) -> None: ...
 
+    def pairing_code(self, gun_id: str, ttl_ms: int) -> MadeCode: ...
+
+
+TOKEN_HEADER = "X-JC-Token"
+HOUR_MS = 3_600_000
+
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
@@ -70,8 +90,11 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 class StatusServer:
-    def __init__(self, station: StatusHost, listen: str) -> None:
+    def __init__(self, station: StatusHost, listen: str,
+                 pairing_from: tuple[str, ...] = StatusConfig.pairing_from) -> None:
         self.station = station
+        self.pairing_nets = [ipaddress.ip_network(n, strict=False) for n in pairing_from]
+        self.token = secrets.token_urlsafe(32)  # for this run of the gateway only
         host, _, port = listen.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port)
         self._runner: web.AppRunner | None = None
@@ -83,6 +106,8 @@ class StatusServer:
             web.post("/api/sessions/start", self.start_session),
             web.post("/api/sessions/stop", self.stop_session),
             web.post("/api/alarms/{key}/clear", self.clear_alarm),
+            web.get("/api/pairing", self.pairing_info),
+            web.post("/api/pairing-codes", self.make_pairing_code),
         ])
 
     @web.middleware
@@ -195,6 +220,81 @@ class StatusServer:
             return _error(404, "no_alarm", f"no active alarm {key!r}")
         self.station.clear_alarm(key)
         return _json({"ok": True, "key": key})
+
+
+    # --- pairing codes ---------------------------------------------------------------------
+    def _pairing_refusal(self, request: web.Request) -> tuple[str, str] | None:
+        """Why this request may not make a pairing code, (code, message); None: it may."""
+        if not self.pairing_nets:
+            return "off", "pairing codes are off on this gateway ([status] pairing_from = [])"
+        ip = _ip(request.remote)
+        if ip is None:
+            return "address", "the client's address is unknown"
+        sock = request.transport.get_extra_info("sockname") if request.transport else None
+        if sock and _ip(sock[0]) == ip:  # a client on the gateway's own machine, by any of its addresses
+            ip = ipaddress.ip_address("127.0.0.1")
+        if not any(ip.version == n.version and ip in n for n in self.pairing_nets):
+            return "address", (f"pairing codes are made only from the addresses in [status] pairing_from "
+                               f"(not {ip}): run `jc-gateway pairing-code GUN` on the gateway itself")
+        host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+        host = host.strip("[]")
+        if host != "localhost" and _ip(host) is None:
+            return "host", f"open the status page by the gateway's IP address, not by the name {host!r}"
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"http://{request.host}":
+            return "origin", f"a request from another page ({origin}) may not make a pairing code"
+        return None
+
+    async def pairing_info(self, request: web.Request) -> web.Response:
+        why = self._pairing_refusal(request)
+        return _json({
+            "allowed": why is None,
+            "reason": why[0] if why else None,
+            "message": why[1] if why else None,
+            "token": self.token if why is None else None,
+            "guns": sorted(self.station.guns),
+            "hours": {"default": TTL_MS // HOUR_MS, "min": MIN_TTL_MS // HOUR_MS, "max": MAX_TTL_MS // HOUR_MS},
+        })
+
+    async def make_pairing_code(self, request: web.Request) -> web.Response:
+        why = self._pairing_refusal(request)
+        if why is not None:
+            return _error(403, "pairing_forbidden", why[1])
+        if not secrets.compare_digest(request.headers.get(TOKEN_HEADER, ""), self.token):
+            return _error(403, "bad_token", f"send the token of GET /api/pairing in the {TOKEN_HEADER} header")
+        try:
+            body = await self._body(request)
+        except _Bad as exc:
+            return _error(400, exc.code, str(exc))
+        hours = body.get("hours", TTL_MS // HOUR_MS)
+        lo, hi = MIN_TTL_MS // HOUR_MS, MAX_TTL_MS // HOUR_MS
+        if isinstance(hours, bool) or not isinstance(hours, int) or not lo <= hours <= hi:
+            return _error(400, "invalid", f"hours must be a whole number {lo}..{hi}")
+        try:
+            made = self.station.pairing_code(body["gun"], hours * HOUR_MS)
+        except KeyError:
+            return _error(400, "unknown_gun", f"unknown gun {body['gun']!r}")
+        acked = self.station.store.outbox.acked_seq()
+        return _json({
+            "code": made.code,
+            "gun": made.gun,
+            "expires_at": made.expires_at,
+            "seq": made.seq,
+            "acked_seq": acked,
+            "in_cloud": made.seq <= acked,
+            "message": (f"valid once the cloud has record {made.seq} (acknowledged so far: {acked}), "
+                        "until it expires; a new code for this gun voids this one"),
+        }, 201)
+
+
+def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address((text or "").split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 class _Bad(Exception):

@@ -118,8 +118,9 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "pile_outside_hours": (409, "该私人充电桩当前不在开放时段，请在开放时段内使用。",
                            "This private pile is not open to others at this hour; come back in its open hours."),
     # --- the owner's side of a private pile (cloud/api/driver_sharing.py) ---
-    "pairing_code_invalid": (403, "配对码错误、已使用或已过期，请核对或联系运营方重新获取。",
-                             "The pairing code is wrong, used or expired; check it or ask the operator for a new one."),
+    "pairing_code_invalid": (403, "配对码错误、已使用、已过期或云端尚未收到，请核对，或在桩的网关上或向运营方重新获取。",
+                             "The pairing code is wrong, used, expired or not yet received by the cloud; check it, "
+                             "or get a new one from the pile's gateway or the operator."),
     "pairing_locked": (429, "配对码错误次数过多，请 {retry_after_min} 分钟后再试。",
                        "Too many wrong pairing codes; try again in {retry_after_min} minutes."),
     "already_shared": (409, "该充电枪已由其他桩主登记共享。", "This gun is already registered by another owner."),

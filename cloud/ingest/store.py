@@ -402,6 +402,7 @@ class Store:
                 ],
             )
             self._alarms(session, events)
+            self._pairing(session, [r for r in events if r.body["kind"] == "pairing_code"])
         minutes = by_type.get("meter_minute", [])
         if minutes:
             insert_or_ignore(
@@ -507,6 +508,36 @@ class Store:
             raise
         except Exception:  # noqa: BLE001 - one place where alarms could fail: log and go on
             log.exception("alarms not applied for %d event(s)", len(events))
+
+    # --- pairing codes made at the pile ------------------------------------------------------
+    def _pairing(self, session: Session, events: list[RecordIn]) -> None:
+        """A gateway's `pairing_code` event makes the gun's pairing code (cloud.sharing.pairing).
+        A refused one (malformed detail, unknown gun, expiry past or too far) is logged and
+        audited with its reason; the record stays stored as it came. Each in a savepoint:
+        ingest never stops on one."""
+        from cloud.audit import service as audit
+        from cloud.sharing import pairing
+        from cloud.sharing.service import SharingError
+
+        for r in events:
+            try:
+                with session.begin_nested():
+                    pairing.from_gateway(session, r.sid, r.body["gun"], r.body["detail"], seq=r.seq)
+            except OperationalError:
+                raise
+            except SharingError as e:
+                log.warning("pairing code of %s/%d refused: %s (%s)", r.sid, r.seq, e.code, e)
+                try:
+                    with session.begin_nested():
+                        audit.record(session, pairing.gateway_actor(r.sid), "sharing.pairing_code_refused",
+                                     f"record:{r.sid}/{r.seq}",
+                                     {"reason": e.code, "message": clean_text(str(e), 300), "sid": r.sid})
+                except OperationalError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    log.exception("could not audit the refused pairing code of %s/%d", r.sid, r.seq)
+            except Exception:  # noqa: BLE001 - one record never stops ingest
+                log.exception("pairing code of %s/%d not applied", r.sid, r.seq)
 
     # --- live state ---------------------------------------------------------------------------------
     def _states(self, session: Session, batch: Batch) -> None:

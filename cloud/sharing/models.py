@@ -83,7 +83,8 @@ class Withdrawal(Base):
 
 class PairingCode(Base):
     """A one-time code proving a driver may register a gun as their pile: issued by an operator
-    (console or `jc-cloud sharing pairing-code`) for one station's gun and handed to its owner;
+    (console or `jc-cloud sharing pairing-code`) for one station's gun and handed to its owner,
+    or made by the station's gateway for the owner at the pile (`issued_by` `gateway:<sid>`);
     only its SHA-256 is kept. Live until `expires_at`, used once, void after too many wrong
     guesses at this gun."""
 

@@ -3,7 +3,9 @@
 Anyone can read a gun's QR code, so knowing it proves nothing. An operator who has checked
 the owner (the installation record, the home's papers) issues a pairing code for that one
 gun — in the console or with `jc-cloud sharing pairing-code SID GUN` — and hands it to the
-owner (printed with the installation papers, read out on the phone). The driver registers
+owner (printed with the installation papers, read out on the phone). Or the owner, at the
+pile, gets one from its gateway, which reports only the code's hash and expiry in a
+`pairing_code` event; ingest makes the code from it (`from_gateway`). The driver registers
 with the gun's QR code and the pairing code:
 
 - bound to the station sid and gun it was issued for (another gun's code never matches);
@@ -19,7 +21,7 @@ about 50 bits; only their SHA-256 is stored. Plain functions, no Flask request o
 
 from __future__ import annotations
 
-import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -36,10 +38,11 @@ from cloud.sharing import service as sharing
 from cloud.sharing.models import PairingCode, PairingFailure
 from cloud.sharing.service import SharingError
 from cloud.stations import service as stations
+from jcproto.pairing import ALPHABET as ALPHABET  # one format for the cloud and the gateway
+from jcproto.pairing import LENGTH as LENGTH
+from jcproto.pairing import MAX_TTL_MS, TTL_MS, code_sha256, new_code
+from jcproto.pairing import normalize as normalize
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-LENGTH = 10
-TTL_MS = 24 * 3_600_000
 CODE_MAX_FAILURES = 5
 DRIVER_MAX_FAILURES = 5
 DRIVER_WINDOW_MS = 15 * 60_000
@@ -51,17 +54,8 @@ class PairingLocked(SharingError):
         self.retry_at = retry_at
 
 
-def normalize(code: Any) -> str:
-    """What the owner typed, as issued: case, spaces and hyphens ignored; Crockford's
-    look-alikes (O→0, I/L→1) read as the digits."""
-    if not isinstance(code, str):
-        return ""
-    c = code.upper().replace(" ", "").replace("-", "")
-    return c.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
-
-
 def _hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+    return code_sha256(code)
 
 
 def issue(
@@ -72,6 +66,12 @@ def issue(
     if s.get(Gun, (sid, gun)) is None:
         raise SharingError("gun_not_found", f"no gun {gun!r} at station {sid!r}")
     t = now_ms() if now is None else now
+    code = new_code()
+    _add(s, sid, gun, _hash(code), t + ttl_ms, issued_by, t)
+    return code, t + ttl_ms
+
+
+def _add(s: Session, sid: str, gun: str, code_hash: str, expires_at: int, issued_by: str, t: int) -> PairingCode:
     s.execute(
         update(PairingCode)
         .where(
@@ -82,20 +82,74 @@ def issue(
         )
         .values(voided_at=t)
     )
-    code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    s.add(
-        PairingCode(
-            sid=sid,
-            gun=gun,
-            code_hash=_hash(code),
-            expires_at=t + ttl_ms,
-            failures=0,
-            issued_by=issued_by[:120],
-            created_at=t,
-        )
+    row = PairingCode(
+        sid=sid,
+        gun=gun,
+        code_hash=code_hash,
+        expires_at=expires_at,
+        failures=0,
+        issued_by=issued_by[:120],
+        created_at=t,
     )
+    s.add(row)
     s.flush()
-    return code, t + ttl_ms
+    return row
+
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+# A gateway's clock may run a little ahead of the cloud's: its longest code is still taken.
+CLOCK_SLACK_MS = 10 * 60_000
+
+
+def gateway_actor(sid: str) -> str:
+    """Who issued a code the station's gateway made (audit actor and `issued_by`)."""
+    return f"gateway:{sid}"
+
+
+def from_gateway(
+    s: Session, sid: str, gun: Any, detail: Any, *, seq: int, now: int | None = None
+) -> PairingCode | None:
+    """A `pairing_code` event from station `sid`'s gateway (docs/protocol.md): a code the owner
+    got at the pile, of which the gateway sent the SHA-256 and expiry. Makes the gun's pairing
+    code as `issue` does (older live codes void, the same expiry cap), audited with the
+    station's gateway as who issued it. `sid` is the sender's identity (the topic the broker
+    let it publish on), so a station makes codes only for its own guns. None when this code is
+    already held for the gun (a replay or a renumbered copy of the record makes nothing).
+    SharingError `pairing_detail_invalid`, `gun_not_found`, `pairing_expired`,
+    `pairing_expiry_too_far`: the caller logs it and keeps the record as evidence."""
+    from cloud.audit import service as audit
+
+    t = now_ms() if now is None else now
+    d = detail if isinstance(detail, dict) else {}
+    h, exp, dgun = d.get("code_sha256"), d.get("expires_at"), d.get("gun")
+    if (
+        not isinstance(h, str)
+        or not HEX64.fullmatch(h)
+        or type(exp) is not int
+        or not isinstance(gun, str)
+        or dgun != gun
+    ):
+        raise SharingError(
+            "pairing_detail_invalid", "detail needs gun (the record's), code_sha256 (64 hex) and expires_at (ms)"
+        )
+    if s.get(Gun, (sid, gun)) is None:
+        raise SharingError("gun_not_found", f"no gun {gun!r} at station {sid!r}")
+    if exp <= t:
+        raise SharingError("pairing_expired", f"the code expired at {exp} before it reached the cloud")
+    if exp > t + MAX_TTL_MS + CLOCK_SLACK_MS:
+        raise SharingError("pairing_expiry_too_far", f"expires_at {exp} is beyond the longest life of a code")
+    held = s.scalar(
+        select(PairingCode.id).where(PairingCode.sid == sid, PairingCode.gun == gun, PairingCode.code_hash == h)
+    )
+    if held is not None:
+        return None
+    actor = gateway_actor(sid)
+    row = _add(s, sid, gun, h, exp, actor, t)
+    # the hash is not written down either: the audit says that the gateway issued one, and when
+    # the sid in full too: the actor column holds 64 characters, a sid up to 64 after "gateway:"
+    audit.record(s, actor, "sharing.pairing_code", f"gun:{sid}/{gun}", {"expires_at": exp, "seq": seq, "sid": sid},
+                 ts=t)
+    return row
 
 
 def _driver_lock(s: Session, driver_id: str, now: int) -> None:

@@ -22,11 +22,11 @@ from tests.support.sim import SimProcess
 CARD = "0A1B2C3D"
 
 
-def call(gw: GatewayProcess, method: str, path: str, body: Any = None, raw: bytes | None = None
-         ) -> tuple[int, str, Any]:
+def call(gw: GatewayProcess, method: str, path: str, body: Any = None, raw: bytes | None = None,
+         token: str | None = None, extra: dict[str, str] | None = None) -> tuple[int, str, Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(gw.url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"X-JC-Token": token} if token else {}), **(extra or {})}
+    req = urllib.request.Request(gw.url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:
             status, ctype, payload = resp.status, resp.headers.get("Content-Type", ""), resp.read()
@@ -133,6 +133,25 @@ def test_every_documented_operation_answers_as_documented(gateway: GatewayProces
     assert x("POST", "/api/alarms/meter_stale/clear", 200) == {"ok": True, "key": "meter_stale"}
     assert x("POST", "/api/alarms/no_such_alarm/clear", 404)["error"] == "no_alarm"
     sim.control("POST", f"/devices/{sim.meter_unit}/link", {"cut": False})
+
+    # a pairing code for a private pile's owner: the token first, then the code, shown once
+    info = x("GET", "/api/pairing", 200)
+    assert info["allowed"] is True and info["guns"] == ["P1-1", "P2-1", "P3-1", "P3-2"]
+    codes = "/api/pairing-codes"
+    assert x("POST", codes, 403, body={"gun": "P1-1"})["error"] == "bad_token"
+    status, ctype, made = call(gw, "POST", codes, {"gun": "P1-1", "hours": 2}, token=info["token"])
+    check(path=codes, method="post", status=status, content_type=ctype, body=made)
+    assert status == 201 and made["gun"] == "P1-1" and made["in_cloud"] is False
+    [rec] = [r for r in gw.records("event") if r["kind"] == "pairing_code"]
+    assert rec["seq"] == made["seq"] and rec["detail"]["expires_at"] == made["expires_at"]
+    for body, code in (({"gun": "P9-1"}, "unknown_gun"), ({"gun": "P1-1", "hours": 500}, "invalid")):
+        status, ctype, err = call(gw, "POST", codes, body, token=info["token"])
+        check(path=codes, method="post", status=status, content_type=ctype, body=err)
+        assert (status, err["error"]) == (400, code)
+    status, ctype, err = call(gw, "POST", codes, {"gun": "P1-1"}, token=info["token"],
+                              extra={"Origin": "http://evil.example"})
+    check(path=codes, method="post", status=status, content_type=ctype, body=err)
+    assert (status, err["error"]) == (403, "pairing_forbidden")
 
     # an unknown path and a wrong method: the documented Error shape (components.responses.HttpError)
     for method, path, code in (("GET", "/api/no-such-thing", 404), ("POST", "/api/status", 405),
