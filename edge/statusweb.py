@@ -13,6 +13,11 @@
 A card reader at the station posts the card it read to /api/sessions/start; the allow-list
 (`set_auth_list`) decides, so local cards work while the cloud is unreachable.
 
+Every POST must be JSON (`Content-Type: application/json`) and, when the browser says where
+it comes from (`Origin`), from this page itself: another site's page can make a browser on the
+station's network post a form here, but neither with that content type (a cross-origin JSON
+POST needs a preflight this server never grants) nor with this page's origin.
+
 A pairing code proves ownership of a gun (docs/sharing.md), so making one is guarded beyond
 the rest of the page: the client's address must be in `[status] pairing_from` (the gateway
 itself by default), the page must be opened by an IP address or `localhost` (a DNS name could
@@ -98,7 +103,7 @@ class StatusServer:
         host, _, port = listen.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port)
         self._runner: web.AppRunner | None = None
-        self.app = web.Application(middlewares=[self._errors])
+        self.app = web.Application(middlewares=[self._errors, self._no_cross_site_posts])
         self.app.add_routes([
             web.get("/", self.page),
             web.get("/api/status", self.status),
@@ -121,6 +126,20 @@ class StatusServer:
         except Exception:  # noqa: BLE001 — a status request must never take the gateway down
             log.exception("status request %s failed", request.path)
             return _error(500, "internal", "the gateway could not answer; see its log")
+
+    @web.middleware
+    async def _no_cross_site_posts(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """An action (start, stop, clear an alarm, a pairing code) only as JSON and never from
+        a page of another origin: a form of another site can send text/plain that parses as
+        JSON, and a browser sends a cross-origin application/json POST only after a preflight,
+        which this server never grants."""
+        if request.method == "POST":
+            if request.content_type != "application/json":
+                return _error(415, "json_required", "send the body as JSON (Content-Type: application/json)")
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != f"http://{request.host}":
+                return _error(403, "cross_origin", f"a request from another page ({origin}) is refused")
+        return await handler(request)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)

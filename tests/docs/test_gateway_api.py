@@ -151,7 +151,14 @@ def test_every_documented_operation_answers_as_documented(gateway: GatewayProces
     status, ctype, err = call(gw, "POST", codes, {"gun": "P1-1"}, token=info["token"],
                               extra={"Origin": "http://evil.example"})
     check(path=codes, method="post", status=status, content_type=ctype, body=err)
-    assert (status, err["error"]) == (403, "pairing_forbidden")
+    assert (status, err["error"]) == (403, "cross_origin")
+
+    # every action refuses a form of another site and another page's origin, as documented
+    for path in (start, "/api/sessions/stop", codes):
+        for extra, code in (({"Content-Type": "text/plain"}, 415), ({"Origin": "http://evil.example"}, 403)):
+            status, ctype, err = call(gw, "POST", path, {"gun": "P1-1"}, extra=extra)
+            check(path=path, method="post", status=status, content_type=ctype, body=err)
+            assert (status, err["error"]) == (code, "json_required" if code == 415 else "cross_origin"), path
 
     # an unknown path and a wrong method: the documented Error shape (components.responses.HttpError)
     for method, path, code in (("GET", "/api/no-such-thing", 404), ("POST", "/api/status", 405),

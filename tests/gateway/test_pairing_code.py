@@ -150,7 +150,7 @@ async def test_a_page_of_another_site_or_name_or_network_makes_no_code(tmp_path)
             # a form of another origin
             status, err = await _call(http, "POST", url, {"gun": "P1-1"},
                                       {TOKEN_HEADER: token, "Origin": "http://evil.example"})
-            assert (status, err["error"]) == (403, "pairing_forbidden")
+            assert (status, err["error"]) == (403, "cross_origin")  # refused for every action
             # the page's own origin is fine
             status, _ = await _call(http, "POST", url, {"gun": "P1-1"},
                                     {TOKEN_HEADER: token, "Origin": base})
@@ -206,6 +206,31 @@ async def test_a_client_on_the_gateway_by_another_of_its_addresses_counts_as_the
             assert status == (201 if allowed else 403), made
             if not allowed:
                 assert made["error"] == "pairing_forbidden" and "not 127.0.0.2" in made["message"]
+    finally:
+        await server.stop()
+        st.store.close()
+
+
+async def test_no_action_is_taken_from_a_form_of_another_site(tmp_path):
+    """Start, stop and clear an alarm, like the pairing code: a cross-site form (text/plain or
+    form-encoded, whose body can still parse as JSON) and a request whose Origin is another
+    page's are refused before anything happens; the page's own JSON posts work."""
+    st, server, base = await _served(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            body = '{"gun": "P1-1", "card": "C1"}'
+            for path in ("/api/sessions/start", "/api/sessions/stop", "/api/alarms/store_corrupt/clear"):
+                for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+                    async with http.post(base + path, data=body, headers={"Content-Type": ctype}) as r:
+                        assert (r.status, (await r.json())["error"]) == (415, "json_required"), (path, ctype)
+                for origin in ("http://evil.example", "null", base.replace("127.0.0.1", "localhost")):
+                    status, err = await _call(http, "POST", base + path, {"gun": "P1-1"}, {"Origin": origin})
+                    assert (status, err["error"]) == (403, "cross_origin"), (path, origin)
+            # the page's own: the stop is heard (no session on the gun), with or without Origin
+            for hdr in ({}, {"Origin": base}):
+                status, err = await _call(http, "POST", base + "/api/sessions/stop", {"gun": "P1-1"}, hdr)
+                assert (status, err["error"]) == (409, "no_session")
+        assert st.sessions.session_on("P1-1") is None
     finally:
         await server.stop()
         st.store.close()
