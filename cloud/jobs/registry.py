@@ -10,6 +10,7 @@ from cloud.jobs import (
     close_stale,
     follow_starts,
     notices,
+    occupancy,
     push_tariffs,
     report_days,
     reservations,
@@ -34,4 +35,5 @@ JOBS: list[tuple[str, Job]] = [
     ("sharing_withdrawals", sharing.run),  # pile owners' transfers: sending ones asked, unanswered ones sent again
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
     ("report_days", report_days.run),  # the console's closed days summed ahead
+    ("occupancy", occupancy.run),  # the occupancy forecast from the sessions, once an hour
 ]

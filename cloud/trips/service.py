@@ -1,6 +1,7 @@
 """Trip planning for drivers (plain functions, no Flask request objects): the request checked,
 the road chosen by what is configured, the stations near it gathered with their guns, load
-level, occupancy and prices ahead, and the pure planner run over them.
+level, occupancy (now and as forecast from history, cloud/occupancy) and prices ahead, and
+the pure planner run over them.
 
     settings = TripSettings.from_settings(app.config)
     result = plan_trip(session, settings, body, now_ms())   # dict; raises TripError / InvalidField
@@ -27,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from cloud.drivers.errors import DriverError, InvalidField
 from cloud.geo import gcj02_to_wgs84, wgs84_to_gcj02
+from cloud.occupancy import service as occupancy
+from cloud.occupancy.forecast import Profile
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from cloud.trips import corridor as corridors
@@ -210,9 +213,10 @@ def price_windows(s: Session, sid: str, start: int, end: int) -> tuple[PriceWind
     return tuple(out)
 
 
-def candidate(s: Session, view: Mapping[str, Any], start: int, end: int) -> Candidate | None:
+def candidate(s: Session, view: Mapping[str, Any], start: int, end: int,
+              forecast: Profile | None = None) -> Candidate | None:
     """A station as the planner sees it: the most powerful kind of gun it has (DC before AC),
-    how many of those are in service and how many busy."""
+    how many of those are in service and how many busy, and its occupancy forecast."""
     guns = [g for g in view["guns"] if g["state"] not in OUT_STATES and g.get("rated_power_w")]
     if not guns:
         return None
@@ -226,7 +230,7 @@ def candidate(s: Session, view: Mapping[str, Any], start: int, end: int) -> Cand
     return Candidate(view["sid"], view["name"], view["lat"], view["lng"],
                      max(g["rated_power_w"] for g in pick) / 1000.0, bool(dc), len(pick), busy,
                      view["load_level"], view["online"], price_windows(s, view["sid"], start, end),
-                     reservable=view["online"] and any(g["free"] for g in pick))
+                     reservable=view["online"] and any(g["free"] for g in pick), occupancy=forecast)
 
 
 # --- the plan --------------------------------------------------------------------------------
@@ -260,11 +264,12 @@ def plan_trip(s: Session, settings: TripSettings, body: Mapping[str, Any], now: 
     views = stations.stations_in_box(s, la0 - dlat, la1 + dlat, ln0 - dlng, ln1 + dlng)
     cor = corridor(settings, origin, dest, {v["sid"]: (v["lat"], v["lng"]) for v in views})
     cands = []
-    for v in views:
-        if v["sid"] in cor.access:
-            c = candidate(s, v, depart, depart + HORIZON_MS)
-            if c is not None:
-                cands.append(c)
+    near = [v for v in views if v["sid"] in cor.access]
+    forecasts = occupancy.profiles(s, [v["sid"] for v in near]) if near else {}
+    for v in near:
+        c = candidate(s, v, depart, depart + HORIZON_MS, forecasts.get(v["sid"]))
+        if c is not None:
+            cands.append(c)
     req = Request(soc_now=soc, min_arrival_soc=min_arr, min_stop_soc=min_stop, depart_ms=depart,
                   max_charge_soc=max_charge, value_of_time_fen_per_h=settings.value_of_time_fen_per_h,
                   reserve=reserve, reserve_ahead_s=settings.reserve_ahead_s,

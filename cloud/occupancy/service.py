@@ -1,0 +1,96 @@
+"""The occupancy forecast kept in the database (plain functions, no Flask request objects):
+`refresh` reads the recent sessions and stores every station's profile and the network's
+(`cloud/occupancy/forecast.py` does the arithmetic); `profiles` reads them back for a set of
+stations in one query. The jobs call `refresh_if_due` every round (job `occupancy`); it works
+once per hour.
+
+    refresh(session, now_ms())                       # every station; returns how many
+    profs = profiles(session, ["S1", "S2"])          # {sid: Profile}; {} before any refresh
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import groupby
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from cloud.models import ChargingSession, Gun, Station
+from cloud.occupancy.forecast import WEEK_MS, Observed, Profile, Shape, forecast, network, observe
+from cloud.occupancy.models import NETWORK, OccupancyProfile
+
+TZ = "Asia/Shanghai"  # the stations' zone (as the console's reports)
+SHAPE = Shape()
+
+
+def refresh(s: Session, now: int, tz: str = TZ, shape: Shape = SHAPE) -> int:
+    """Every station's forecast from its sessions of the last `shape.weeks` weeks, stored
+    (replacing the previous ones) with the network's. Returns the number of stations."""
+    start = now - shape.weeks * WEEK_MS
+    created = dict(s.execute(select(Station.sid, Station.created_at)).all())
+    guns = dict(s.execute(select(Gun.sid, func.count()).group_by(Gun.sid)).all())
+    first = dict(s.execute(select(ChargingSession.sid, func.min(ChargingSession.started_at))
+                           .where(ChargingSession.started_at.is_not(None)).group_by(ChargingSession.sid)).all())
+    # a session that started before the window may still run into it
+    rows = s.execute(
+        select(ChargingSession.sid, ChargingSession.gun, ChargingSession.started_at, ChargingSession.ended_at)
+        .where(ChargingSession.started_at.is_not(None), ChargingSession.started_at < now,
+               ChargingSession.started_at >= start - shape.max_session_ms,
+               or_(ChargingSession.ended_at.is_(None), ChargingSession.ended_at > start))
+        .order_by(ChargingSession.sid)).all()
+    observed: dict[str, tuple[Observed, int, int]] = {}
+    by_sid = {sid: list(group) for sid, group in groupby(rows, key=lambda r: r[0])}
+    for sid in sorted(set(created) | set(by_sid)):
+        sessions = by_sid.get(sid, [])
+        n_guns = guns.get(sid) or len({r[1] for r in sessions}) or 1
+        since = min(x for x in (created.get(sid), first.get(sid)) if x is not None) \
+            if created.get(sid) is not None or first.get(sid) is not None else now
+        obs = observe(((r[2], r[3]) for r in sessions), n_guns, since, now, tz, shape)
+        observed[sid] = (obs, n_guns, len(sessions))
+    net = network([o for o, _, _ in observed.values()], tz, shape)
+    s.execute(delete(OccupancyProfile))
+    s.add(OccupancyProfile(sid=NETWORK, tz=tz, slot_s=shape.slot_s, share=_r(net.share),
+                           evidence=_r(net.evidence), guns=sum(g for _, g, _ in observed.values()),
+                           sessions=len(rows), computed_at=now))
+    for sid, (obs, n_guns, n) in observed.items():
+        p = forecast(obs, net, shape)
+        s.add(OccupancyProfile(sid=sid, tz=tz, slot_s=shape.slot_s, share=_r(p.share), evidence=_r(p.evidence),
+                               guns=n_guns, sessions=n, computed_at=now))
+    s.flush()
+    return len(observed)
+
+
+def _r(xs: Sequence[float]) -> list[float]:
+    return [round(x, 4) for x in xs]
+
+
+def computed_at(s: Session) -> int | None:
+    return s.scalar(select(OccupancyProfile.computed_at).where(OccupancyProfile.sid == NETWORK))
+
+
+def refresh_if_due(s: Session, now: int, tz: str = TZ, shape: Shape = SHAPE) -> int:
+    """Refresh when the stored forecast is from an earlier hour (or there is none); 0 if not."""
+    at = computed_at(s)
+    if at is not None and at // 3_600_000 == now // 3_600_000 and at <= now:
+        return 0
+    return refresh(s, now, tz, shape)
+
+
+def profiles(s: Session, sids: Sequence[str]) -> dict[str, Profile]:
+    """The stored forecasts of `sids` in one query: a station without a row of its own (new
+    since the last refresh) gets the network's, with no evidence of its own. Empty when the
+    forecast was never computed."""
+    rows = {r.sid: r for r in s.scalars(select(OccupancyProfile).where(
+        OccupancyProfile.sid.in_([*sids, NETWORK])))}
+    net = rows.get(NETWORK)
+    if net is None:
+        return {}
+    out = {}
+    for sid in sids:
+        r = rows.get(sid)
+        if r is not None:
+            out[sid] = Profile(tuple(r.share), tuple(r.evidence), r.tz, r.slot_s)
+        else:
+            out[sid] = Profile(tuple(net.share), (0.0,) * len(net.share), net.tz, net.slot_s)
+    return out
