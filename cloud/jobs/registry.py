@@ -10,7 +10,6 @@ from cloud.jobs import (
     close_stale,
     follow_starts,
     notices,
-    occupancy,
     push_tariffs,
     report_days,
     reservations,
@@ -19,6 +18,7 @@ from cloud.jobs import (
     wallet,
 )
 from cloud.jobs.context import JobContext
+from cloud.occupancy import jobs as occupancy  # occupancy forecast
 
 Job = Callable[[JobContext], int]  # returns how many things it did
 

@@ -273,7 +273,7 @@ def plan_trip(s: Session, settings: TripSettings, body: Mapping[str, Any], now: 
     req = Request(soc_now=soc, min_arrival_soc=min_arr, min_stop_soc=min_stop, depart_ms=depart,
                   max_charge_soc=max_charge, value_of_time_fen_per_h=settings.value_of_time_fen_per_h,
                   reserve=reserve, reserve_ahead_s=settings.reserve_ahead_s,
-                  capped_power_share=settings.capped_power_pct / 100)
+                  capped_power_share=settings.capped_power_pct / 100, now_ms=now)
     result = plan(cor, car, cands, req)
     road = {"source": cor.source, "note": ROAD_NOTES[cor.source], "estimated_detours": cor.estimated_detours,
             "distance_m": round(cor.length_m), "drive_s": round(sum(cor.seg_time))}
