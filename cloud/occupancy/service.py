@@ -77,20 +77,24 @@ def refresh_if_due(s: Session, now: int, tz: str = TZ, shape: Shape = SHAPE) -> 
     return refresh(s, now, tz, shape)
 
 
-def profiles(s: Session, sids: Sequence[str]) -> dict[str, Profile]:
+def profiles(s: Session, sids: Sequence[str], *, evidence: bool = False) -> dict[str, Profile]:
     """The stored forecasts of `sids` in one query: a station without a row of its own (new
     since the last refresh) gets the network's, with no evidence of its own. Empty when the
-    forecast was never computed."""
-    rows = {r.sid: r for r in s.scalars(select(OccupancyProfile).where(
-        OccupancyProfile.sid.in_([*sids, NETWORK])))}
+    forecast was never computed. The evidence is read only when asked for (the rankings do
+    not need it; decoding it would double the cost)."""
+    cols = [OccupancyProfile.sid, OccupancyProfile.tz, OccupancyProfile.slot_s, OccupancyProfile.share]
+    if evidence:
+        cols.append(OccupancyProfile.evidence)
+    rows = {r[0]: r for r in s.execute(select(*cols).where(OccupancyProfile.sid.in_([*sids, NETWORK])))}
     net = rows.get(NETWORK)
     if net is None:
         return {}
+    none = (0.0,) * len(net[3])
     out = {}
     for sid in sids:
         r = rows.get(sid)
         if r is not None:
-            out[sid] = Profile(tuple(r.share), tuple(r.evidence), r.tz, r.slot_s)
+            out[sid] = Profile(tuple(r[3]), tuple(r[4]) if evidence else none, r[1], r[2])
         else:
-            out[sid] = Profile(tuple(net.share), (0.0,) * len(net.share), net.tz, net.slot_s)
+            out[sid] = Profile(tuple(net[3]), none, net[1], net[2])
     return out

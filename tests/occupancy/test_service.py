@@ -83,7 +83,7 @@ def test_the_job_stores_every_station_and_the_network(engine: Engine) -> None:  
         assert rows["EVE"].sessions == 2 * 40 and rows["NEW"].sessions == 1
         assert len(rows["EVE"].share) == Shape().slots == 168
 
-        profs = service.profiles(s, ["EVE", "CALM", "NEW", "GONE"])
+        profs = service.profiles(s, ["EVE", "CALM", "NEW", "GONE"], evidence=True)
         eve, calm, new, gone = profs["EVE"], profs["CALM"], profs["NEW"], profs["GONE"]
         assert eve.at(ms(tuesday.replace(hour=19))) > 0.7
         assert eve.at(ms(tuesday.replace(hour=3))) < 0.05
