@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.db import db
 from cloud.fakes.server import FakeServer
@@ -95,6 +97,30 @@ def test_the_own_reservation_has_no_history_wait() -> None:
     [r] = rank([station("mine", 8, guns=(Gun("m", 120_000, free=False, mine_until=NOW + 60 * MIN),),
                         occupancy=FULL_AT_ARRIVAL)], situation(), Weights())
     assert r.terms.wait_s == 0 and r.terms.wait_history_s == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(kms=st.lists(st.floats(0.2, 15), min_size=2, max_size=5), shares=st.lists(st.floats(0, 1), min_size=5,
+                                                                                   max_size=5),
+       guns=st.lists(st.integers(1, 4), min_size=5, max_size=5), who=st.integers(0, 4), lower=st.floats(0, 1))
+def test_a_quieter_habit_never_moves_a_station_down(kms, shares, guns, who, lower) -> None:
+    """Lowering one station's usual share at every hour (prices flat) never ranks it lower,
+    and the others keep their order."""
+    who %= len(kms)
+
+    def cands(k_share: float) -> list:
+        out = []
+        for i, km in enumerate(kms):
+            share = k_share if i == who else shares[i]
+            out.append(station(f"s{i}", km, guns=tuple(Gun(f"s{i}-{g}", 120_000) for g in range(guns[i])),
+                               occupancy=Profile((share,) * 168, (4.0,) * 168)))
+        return out
+
+    before = order(cands(shares[who]))
+    after = order(cands(shares[who] * lower))
+    me = f"s{who}"
+    assert after.index(me) <= before.index(me)
+    assert [x for x in after if x != me] == [x for x in before if x != me]
 
 
 # --- through the API, from real session rows ---------------------------------------------------
