@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from cloud.models import ChargingSession, Gun, Station
@@ -26,38 +26,47 @@ SHAPE = Shape()
 
 def refresh(s: Session, now: int, tz: str = TZ, shape: Shape = SHAPE) -> int:
     """Every station's forecast from its sessions of the last `shape.weeks` weeks, stored
-    (replacing the previous ones) with the network's. Returns the number of stations."""
-    start = now - shape.weeks * WEEK_MS
+    (replacing the previous ones) with the network's. Returns the number of stations.
+
+    The sessions are streamed in station order and folded into each station's 168 shares as
+    they come, so memory holds one station's sessions at a time."""
+    window = now - shape.weeks * WEEK_MS
     created = dict(s.execute(select(Station.sid, Station.created_at)).all())
     guns = dict(s.execute(select(Gun.sid, func.count()).group_by(Gun.sid)).all())
     first = dict(s.execute(select(ChargingSession.sid, func.min(ChargingSession.started_at))
                            .where(ChargingSession.started_at.is_not(None)).group_by(ChargingSession.sid)).all())
+
+    def since(sid: str) -> int:
+        known = [x for x in (created.get(sid), first.get(sid)) if x is not None]
+        return min(known) if known else now
+
     # a session that started before the window may still run into it
-    rows = s.execute(
+    stream = s.execute(
         select(ChargingSession.sid, ChargingSession.gun, ChargingSession.started_at, ChargingSession.ended_at)
         .where(ChargingSession.started_at.is_not(None), ChargingSession.started_at < now,
-               ChargingSession.started_at >= start - shape.max_session_ms,
-               or_(ChargingSession.ended_at.is_(None), ChargingSession.ended_at > start))
-        .order_by(ChargingSession.sid)).all()
+               ChargingSession.started_at >= window - shape.max_session_ms,
+               or_(ChargingSession.ended_at.is_(None), ChargingSession.ended_at > window))
+        .order_by(ChargingSession.sid).execution_options(yield_per=5_000))
     observed: dict[str, tuple[Observed, int, int]] = {}
-    by_sid = {sid: list(group) for sid, group in groupby(rows, key=lambda r: r[0])}
-    for sid in sorted(set(created) | set(by_sid)):
-        sessions = by_sid.get(sid, [])
-        n_guns = guns.get(sid) or len({r[1] for r in sessions}) or 1
-        since = min(x for x in (created.get(sid), first.get(sid)) if x is not None) \
-            if created.get(sid) is not None or first.get(sid) is not None else now
-        obs = observe(((r[2], r[3]) for r in sessions), n_guns, since, now, tz, shape)
+    for sid, group in groupby(stream, key=lambda r: r[0]):
+        sessions = [(r[1], r[2], r[3]) for r in group]
+        n_guns = guns.get(sid) or len({g for g, _, _ in sessions}) or 1
+        obs = observe(((a, b) for _, a, b in sessions), n_guns, since(sid), now, tz, shape)
         observed[sid] = (obs, n_guns, len(sessions))
+    for sid in created.keys() - observed.keys():
+        n_guns = guns.get(sid) or 1
+        observed[sid] = (observe((), n_guns, since(sid), now, tz, shape), n_guns, 0)
     net = network([o for o, _, _ in observed.values()], tz, shape)
-    s.execute(delete(OccupancyProfile))
-    s.add(OccupancyProfile(sid=NETWORK, tz=tz, slot_s=shape.slot_s, share=_r(net.share),
-                           evidence=_r(net.evidence), guns=sum(g for _, g, _ in observed.values()),
-                           sessions=len(rows), computed_at=now))
-    for sid, (obs, n_guns, n) in observed.items():
+    rows = [{"sid": NETWORK, "tz": tz, "slot_s": shape.slot_s, "share": _r(net.share), "evidence": _r(net.evidence),
+             "guns": sum(g for _, g, _ in observed.values()), "sessions": sum(n for _, _, n in observed.values()),
+             "computed_at": now}]
+    for sid in sorted(observed):
+        obs, n_guns, n = observed[sid]
         p = forecast(obs, net, shape)
-        s.add(OccupancyProfile(sid=sid, tz=tz, slot_s=shape.slot_s, share=_r(p.share), evidence=_r(p.evidence),
-                               guns=n_guns, sessions=n, computed_at=now))
-    s.flush()
+        rows.append({"sid": sid, "tz": tz, "slot_s": shape.slot_s, "share": _r(p.share), "evidence": _r(p.evidence),
+                     "guns": n_guns, "sessions": n, "computed_at": now})
+    s.execute(delete(OccupancyProfile))
+    s.execute(insert(OccupancyProfile), rows)
     return len(observed)
 
 
