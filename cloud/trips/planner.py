@@ -84,7 +84,7 @@ class Request:
     typical_busy: float = 0.5  # the share of guns busy at a station without an occupancy forecast
     session_s: float = 2_400.0  # how long a session ahead of us takes, on average
     occupancy_horizon_s: float = 1_800.0  # how fast occupancy now stops telling us anything
-    now_ms: int | None = None  # when occupancy was seen (None: at departure); a later departure sees less of it
+    now_ms: int | None = None  # when occupancy was seen (None: at departure); a departure hours ahead sees none of it
 
 
 @dataclass(frozen=True)
@@ -135,9 +135,9 @@ def busy_at_arrival(c: Candidate, eta_s: float, r: Request) -> float:
     without one."""
     if c.guns <= 0:
         return 1.0
-    later = r.typical_busy if c.occupancy is None else c.occupancy.at(r.depart_ms + int(eta_s * 1000))
+    usual = r.typical_busy if c.occupancy is None else c.occupancy.at(r.depart_ms + int(eta_s * 1000))
     ahead = 0.0 if r.now_ms is None else max(0.0, (r.depart_ms - r.now_ms) / 1000)
-    return share_at_arrival(c.busy / c.guns, later, ahead + eta_s, r.occupancy_horizon_s)
+    return share_at_arrival(c.busy / c.guns, usual, ahead + eta_s, r.occupancy_horizon_s)
 
 
 def expected_wait_s(c: Candidate, eta_s: float, r: Request) -> float:

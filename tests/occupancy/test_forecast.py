@@ -54,7 +54,7 @@ def test_slot_is_local_time_monday_first() -> None:
     assert slot_of(ms(monday) - H) == 167  # Sunday 23:30 local
     assert slot_of(ms(NEXT_TUESDAY.replace(hour=19))) == 24 + 19
     assert slot_of(ms(monday), slot_s=1_800) == 1  # half-hour slots: 00:30-01:00
-    # no daylight saving in Shanghai: the same local hour a summer week later is the same slot
+    # no daylight saving in Shanghai: the same local hour 26 weeks on is the same slot
     july = datetime(2026, 7, 6, 19, 0, tzinfo=SH)
     assert slot_of(ms(july)) == 19 and slot_of(ms(july) + 26 * WEEK_MS) == 19
 

@@ -172,14 +172,14 @@ def test_the_occupancy_forecast_at_arrival_moves_the_stop() -> None:
     assert r3["stops"][0]["busy_at_arrival_pct"] == round((1 - w) * 50, 1)
 
 
-def test_a_later_departure_sees_less_of_the_occupancy_now() -> None:
+def test_a_departure_hours_ahead_sees_none_of_the_occupancy_now() -> None:
     """Both guns busy now and a quiet forecast: leaving now the busy guns still count at an
-    arrival 10 min later; leaving in three hours they count for nothing."""
+    arrival 10 min after; leaving in three hours they count for nothing."""
     c = station("A", 5, busy=2, guns=2, occupancy=Profile((0.0,) * 168, (4.0,) * 168))
     now = Request(0.5, 0.1, 0.1, T0, now_ms=T0)
-    later = Request(0.5, 0.1, 0.1, T0, now_ms=T0 - 3 * 3_600_000)
+    ahead = Request(0.5, 0.1, 0.1, T0, now_ms=T0 - 3 * 3_600_000)
     assert expected_wait_s(c, 600, now) == pytest.approx(math.exp(-600 / 1800) ** 2 * 1200)
-    assert expected_wait_s(c, 600, later) < 0.01
+    assert expected_wait_s(c, 600, ahead) < 0.01
 
 
 def test_no_stop_when_the_battery_suffices() -> None:
