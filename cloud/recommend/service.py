@@ -1,8 +1,8 @@
 """Recommendations for drivers (plain functions, no Flask request objects): the candidates
 near the driver gathered from the database in a fixed number of queries whatever their
 count (stations, live state, guns, running orders, tariffs, the driver's history and
-ratings, live reservations, the occupancy forecast, the weights), the pure scorer run over them, the operators' weights read and
-changed (audited).
+ratings, live reservations, the occupancy forecast, the weights), the pure scorer run over
+them, the operators' weights read and changed (audited).
 
     settings = RecommendSettings.from_settings(app.config)
     result = recommend(session, settings, driver_id, Situation(lat, lng, now), radius_m=10_000)

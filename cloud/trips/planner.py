@@ -12,7 +12,8 @@ to those no other beats on both SoC and objective. The charge time integrates th
 curve against the gun's power, cut by the station's load level (capped: a share of rated
 power; blocked or failsafe: no new sessions, so not a stop), after the expected wait for a
 gun (occupancy now, relaxing towards the station's forecast for that hour of the week with
-time to arrival, cloud/occupancy; none with a reservation held); the price is the one in force when charging starts.
+time to arrival, cloud/occupancy; none with a reservation held); the price is the one in
+force when charging starts.
 
 Invariant (property-tested): no planned arrival is below its minimum — every label is checked
 before it is kept. When no label reaches the destination the answer says why: the furthest
