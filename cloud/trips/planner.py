@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloud.occupancy.forecast import Profile, share_at_arrival, wait_s
+from cloud.occupancy.forecast import Profile, lead_weight, share_at_arrival, wait_s
 from cloud.trips.car import Car
 from cloud.trips.corridor import Corridor
 from jcproto.tariff import fen_e4
@@ -66,6 +66,7 @@ class Candidate:
     prices: tuple[PriceWindow, ...]
     reservable: bool = False
     occupancy: Profile | None = None  # the share of guns usually busy by hour of the week
+    busy_until: tuple[int, ...] = ()  # when each busy gun is expected to free (ms), when known
 
     def price_at(self, t_ms: int) -> PriceWindow | None:
         return next((w for w in self.prices if w.covers(t_ms)), None)
@@ -133,11 +134,18 @@ def busy_at_arrival(c: Candidate, eta_s: float, r: Request) -> float:
     """The share of the station's guns expected busy at an arrival `eta_s` after departure:
     occupancy now for arrivals soon, fading (e-folding `occupancy_horizon_s`, counted from
     `now_ms`) into the station's forecast for that hour of the week, or the typical level
-    without one."""
+    without one. When the busy guns' expected ends are known, those running past the arrival
+    count as busy and only the rest fade into the forecast."""
     if c.guns <= 0:
         return 1.0
-    usual = r.typical_busy if c.occupancy is None else c.occupancy.at(r.depart_ms + int(eta_s * 1000))
+    at = r.depart_ms + int(eta_s * 1000)
+    usual = r.typical_busy if c.occupancy is None else c.occupancy.at(at)
     ahead = 0.0 if r.now_ms is None else max(0.0, (r.depart_ms - r.now_ms) / 1000)
+    if c.busy_until and len(c.busy_until) == c.busy:
+        # guns whose sessions are expected to run past the arrival are busy then; the others
+        # are free now or by then, and busy with the forecast's chance as now fades
+        sure = sum(1 for f in c.busy_until if f > at) / c.guns
+        return sure + (1 - sure) * (1 - lead_weight(ahead + eta_s, r.occupancy_horizon_s)) * usual
     return share_at_arrival(c.busy / c.guns, usual, ahead + eta_s, r.occupancy_horizon_s)
 
 

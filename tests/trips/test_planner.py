@@ -182,6 +182,27 @@ def test_a_departure_hours_ahead_sees_none_of_the_occupancy_now() -> None:
     assert expected_wait_s(c, 600, ahead) < 0.01
 
 
+def test_known_session_ends_decide_near_arrivals() -> None:
+    """Both guns busy now, the car there at 2000 s: a session expected to run for three hours
+    keeps its gun busy at the arrival, one ending at 1000 s frees its gun (which then is busy
+    only with the forecast's chance, here none); without the ends, occupancy now fades."""
+    one_long = station("A", 5, busy=2, guns=2, busy_until=(T0 + 1_000_000, T0 + 3 * 3_600_000))
+    both_short = station("A", 5, busy=2, guns=2, busy_until=(T0 + 500_000, T0 + 1_000_000))
+    unknown = station("A", 5, busy=2, guns=2)
+    waits = []
+    for c in (one_long, both_short, unknown):
+        r = run([c])
+        assert isinstance(r, dict)
+        waits.append(r["stops"][0]["wait_s"])
+    w = math.exp(-2000 / 1800)
+    assert waits == [round(0.5 ** 2 * 1200), 0, round(w ** 2 * 1200)]
+    # with a forecast the freed gun may be taken again: 0.5 + 0.5 x (1 - w) x 0.8 busy
+    r = run([station("A", 5, busy=2, guns=2, busy_until=one_long.busy_until,
+                     occupancy=Profile((0.8,) * 168, (4.0,) * 168))])
+    assert isinstance(r, dict)
+    assert r["stops"][0]["busy_at_arrival_pct"] == round((0.5 + 0.5 * (1 - w) * 0.8) * 100, 1)
+
+
 def test_no_stop_when_the_battery_suffices() -> None:
     r = run([station("A", 5)], soc=0.9)  # 16 kWh usable ≥ 15 needed
     assert isinstance(r, dict) and r["stops"] == [] and r["arrival_soc_pct"] == 15.0 and r["cost_fen"] == 0
