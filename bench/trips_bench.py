@@ -7,8 +7,10 @@ The graph is GENERATED (no regional extract ships with any package): a side × s
 nodes ~750 m apart with jitter (1,000,000 nodes at the default side), every edge a road both
 ways; every 40th row and column an expressway (110 km/h), every 10th a national road
 (70 km/h), the rest local roads (40 km/h). 5,000 stations at random nodes (seeded), DC 60,
-120 or 180 kW or AC 7 kW, 2-8 guns with some busy, 5 % capped and 2 % blocked, and a
-time-of-use price ladder each. The car: 75 kWh, 130-210 Wh/km by speed, 150 kW DC with the
+120 or 180 kW or AC 7 kW, 2-8 guns with some busy, 5 % capped and 2 % blocked, a
+time-of-use price ladder and a GENERATED occupancy forecast each (168 hourly shares: a
+random base level with morning and evening peaks; the planner reads it at every arrival as
+it reads a stored one, cloud/occupancy). The car: 75 kWh, 130-210 Wh/km by speed, 150 kW DC with the
 default taper, leaving with 80 %, arriving anywhere with at least 10 %.
 
 Measured: `plan` = the whole planner call the service makes after loading — snapping
@@ -33,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cloud.occupancy.forecast import Profile  # noqa: E402
 from cloud.trips import corridor as corridors  # noqa: E402
 from cloud.trips.car import Car  # noqa: E402
 from cloud.trips.graph import GraphBuilder, RoadGraph  # noqa: E402
@@ -77,8 +80,15 @@ def prices(rnd: random.Random) -> tuple[PriceWindow, ...]:
     return tuple(out)
 
 
+def occupancy(rnd: random.Random) -> Profile:
+    base, peak = rnd.uniform(0.05, 0.4), rnd.uniform(0.2, 0.6)
+    share = tuple(min(1.0, base + (peak if h % 24 in (8, 9, 17, 18, 19) else 0.0)) for h in range(168))
+    return Profile(share, (rnd.uniform(0, 4.2),) * 168)
+
+
 def stations(g: RoadGraph, n: int, seed: int) -> list[Candidate]:
     rnd = random.Random(seed)
+    occ = random.Random(seed + 1)  # its own draws: the stations are those of runs without forecasts
     out = []
     for k in range(n):
         node = rnd.randrange(g.n)
@@ -88,7 +98,8 @@ def stations(g: RoadGraph, n: int, seed: int) -> list[Candidate]:
         guns = rnd.randint(2, 8)
         level = rnd.choices(["normal", "capped", "blocked"], [93, 5, 2])[0]
         out.append(Candidate(f"S{k}", f"Station {k}", g.lat[node], g.lng[node], power, dc, guns,
-                             rnd.randint(0, guns), level, True, prices(rnd), reservable=rnd.random() < 0.5))
+                             rnd.randint(0, guns), level, True, prices(rnd), reservable=rnd.random() < 0.5,
+                             occupancy=occupancy(occ)))
     return out
 
 
@@ -121,7 +132,7 @@ def main() -> None:
     o_node, d_node = (s // 2) * s + s // 20, (s // 2 + s * 6 // 100) * s + s * 7 // 10
     origin, dest = (g.lat[o_node], g.lng[o_node]), (g.lat[d_node], g.lng[d_node])
     car = Car(battery_wh=75_000, consumption=((60, 130.0), (90, 160.0), (120, 210.0)), max_dc_kw=150.0)
-    req = Request(soc_now=0.8, min_arrival_soc=0.1, min_stop_soc=0.1, depart_ms=T0)
+    req = Request(soc_now=0.8, min_arrival_soc=0.1, min_stop_soc=0.1, depart_ms=T0, now_ms=T0)
 
     plan_s, cpu_s, phases, result, cor = [], [], [], None, None
     for _ in range(args.repeat):

@@ -18,6 +18,7 @@ from cloud.jobs import (
     wallet,
 )
 from cloud.jobs.context import JobContext
+from cloud.occupancy import jobs as occupancy  # occupancy forecast
 
 Job = Callable[[JobContext], int]  # returns how many things it did
 
@@ -34,4 +35,5 @@ JOBS: list[tuple[str, Job]] = [
     ("sharing_withdrawals", sharing.run),  # pile owners' transfers: sending ones asked, unanswered ones sent again
     ("alarms", alarms.job),  # gateway alarm lists, offline stations, SMS notifications (docs/alarms.md)
     ("report_days", report_days.run),  # the console's closed days summed ahead
+    ("occupancy", occupancy.run),  # the occupancy forecast from the sessions, once an hour
 ]

@@ -27,6 +27,7 @@ import cloud.community.models  # noqa: E402, F401  (community: reviews, posts, g
 import cloud.drivers.models  # noqa: E402, F401
 import cloud.jobs.models  # noqa: E402, F401
 import cloud.ledger.models  # noqa: E402, F401
+import cloud.occupancy.models  # noqa: E402, F401  (the occupancy forecast per station)
 import cloud.operators.models  # noqa: E402, F401  (console: operators, sessions)
 import cloud.orders.models  # noqa: E402, F401
 import cloud.recommend.models  # noqa: E402, F401  (recommendations: the operators' weights)

@@ -22,6 +22,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "price": ("到站电价 ¥{price}/度（{period}）", "¥{price}/kWh when you arrive ({period})"),
     "free_now": ("现有 {free} 把空闲枪", "{free} guns free now"),
     "wait": ("预计排队约 {min} 分钟", "expected wait about {min} min"),
+    "usually_busy": ("这里在 {time} 前后通常繁忙（约 {pct}% 的枪在用），预计排队约 {min} 分钟",
+                     "usually busy at this hour: about {pct} % of guns in use around {time}, "
+                     "expected wait about {min} min"),
     "power": ("可用功率 {kw} kW，约 {min} 分钟充完", "{kw} kW available: about {min} min to charge"),
     "visits": ("您在这里充过 {n} 次", "you charged here {n} times"),
     "own_rating": ("您给这里的评分 {stars} 星", "you rated it {stars} stars"),

@@ -4,7 +4,10 @@ term's contribution and the reasons as message keys with parameters (no I/O, no 
 Every term is a cost in fen-equivalents, lower is better, so the terms add up:
 - distance: the drive there, in time (value of time per hour);
 - price:    the energy wanted at the price in force when charging can start (arrival + wait);
-- wait:     the time from arrival until the gun is expected to be free, in time;
+- wait:     the time from arrival until the gun is expected to be free, in time: what is known
+            now (a running session's expected end) plus, from the station's occupancy
+            forecast (cloud/occupancy), the wait its usual occupancy at the arrival's hour
+            means, weighted by how far ahead the arrival is (none now, most of it an hour on);
 - power:    the time to charge the energy wanted at the effective power (rated, capped at the
             share the load level allows), in time;
 - history:  a bonus per earlier session of this driver at the station (up to a cap) and the
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from cloud.occupancy.forecast import Profile, lead_weight, wait_s
 
 TERMS = ("distance", "price", "wait", "power", "history", "rating")
 EARTH_RADIUS_M = 6_371_008.8
@@ -66,6 +71,8 @@ class Params:
     max_visits: int = 5
     fen_per_star: int = 500
     cheaper_within_ms: int = 12 * 3_600_000  # a cheaper period this soon after the start is named
+    session_s: float = 2_400.0  # how long a session ahead of the driver takes, on average
+    occupancy_horizon_s: float = 1_800.0  # how fast what is known now gives way to the forecast
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class Candidate:
     own_stars: float | None = None  # this driver's average rating here
     avg_stars: float | None = None  # all drivers' average rating here
     ratings: int = 0
+    occupancy: Profile | None = None  # the share of guns usually busy by hour of the week
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,8 @@ class Terms:
     visits: int = 0
     own_stars: float | None = None
     avg_stars: float | None = None
+    wait_history_s: float = 0.0  # the part of wait_s that comes from the occupancy forecast
+    busy_share: float | None = None  # the forecast share of guns busy at the arrival
 
 
 def costs(t: Terms, energy_wh: int, p: Params) -> dict[str, float]:
@@ -251,12 +261,20 @@ def facts(c: Candidate, g: Gun, s: Situation, drive: DriveEstimator, p: Params
         wait_ms = 0
     else:
         wait_ms = max(0, (g.free_at if g.free_at is not None else arrival) - arrival)
-    start = arrival + wait_ms
+    hist_ms, share = 0, None
+    if c.occupancy is not None and g.mine_until is None:
+        # the station's usual occupancy at the arrival's hour, for what now cannot tell
+        share = c.occupancy.at(arrival)
+        n = sum(1 for x in c.guns if x.in_service)
+        far = 1 - lead_weight(drive_s, p.occupancy_horizon_s)
+        hist_ms = round(far * wait_s(share, max(n, 1), p.session_s) * 1000)
+    start = arrival + wait_ms + hist_ms
     win = price_at(c.prices, start)
     power = None if held else effective_power(c, g, s, p)
     charge_s = math.inf if power is None else s.energy_wh / power * 3600
     price = win.price_e4 if win is not None else 0
-    return (Terms(drive_s, wait_ms / 1000, price, charge_s, c.visits, c.own_stars, c.avg_stars),
+    return (Terms(drive_s, (wait_ms + hist_ms) / 1000, price, charge_s, c.visits, c.own_stars, c.avg_stars,
+                  hist_ms / 1000, share),
             dist, arrival, start, win, power)
 
 
@@ -348,6 +366,10 @@ def _term_reason(term: str, effect: str, r: Ranked) -> Reason | None:
         return Reason("price", {"price": _yuan(t.price_e4), "period": r.period or "",
                                 "time": _hhmm(r.start, c.tz)}, effect)
     if term == "wait":
+        if effect == "-" and t.busy_share is not None and t.wait_history_s >= max(60.0, t.wait_s / 2):
+            # the wait is mostly the station's habit at that hour, not what is seen now
+            return Reason("usually_busy", {"time": _hhmm(r.arrival, c.tz), "pct": round(t.busy_share * 100),
+                                           "min": round(t.wait_s / 60)}, effect)
         if t.wait_s < 60:
             return Reason("free_now", {"free": sum(1 for g in c.guns if g.free and g.in_service)}, effect)
         return Reason("wait", {"min": round(t.wait_s / 60)}, effect)

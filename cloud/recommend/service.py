@@ -1,8 +1,8 @@
 """Recommendations for drivers (plain functions, no Flask request objects): the candidates
 near the driver gathered from the database in a fixed number of queries whatever their
 count (stations, live state, guns, running orders, tariffs, the driver's history and
-ratings, the weights), the pure scorer run over them, the operators' weights read and
-changed (audited).
+ratings, live reservations, the occupancy forecast, the weights), the pure scorer run over
+them, the operators' weights read and changed (audited).
 
     settings = RecommendSettings.from_settings(app.config)
     result = recommend(session, settings, driver_id, Situation(lat, lng, now), radius_m=10_000)
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cloud.audit import service as audit
 from cloud.charging.models import OrderRating
 from cloud.models import Gun, Station, StationState, now_ms
+from cloud.occupancy import service as occupancy
 from cloud.orders.models import Order
 from cloud.recommend import messages, progress, roads, scorer
 from cloud.recommend.models import TERM_COLUMNS, RecommendWeights
@@ -181,6 +182,7 @@ def candidates(s: Session, settings: RecommendSettings, driver_id: str, lat: flo
         .where(Order.sid.in_(sids)).group_by(Order.sid)).all()}
     held = {(r.sid, r.gun): r for r in s.scalars(select(Reservation).where(
         Reservation.sid.in_(sids), Reservation.state.in_(LIVE), Reservation.until > now))}
+    forecasts = occupancy.profiles(s, sids)
     out = []
     for st in rows:
         state = states.get(st.sid)
@@ -225,7 +227,7 @@ def candidates(s: Session, settings: RecommendSettings, driver_id: str, lat: flo
             st.sid, st.name or st.sid, float(st.lat), float(st.lng), online, level, tuple(gl),
             prices.get(st.sid, ()), visits=int(visits.get(st.sid, 0)),
             own_stars=None if o_stars is None else float(o_stars),
-            avg_stars=a[0] if a else None, ratings=a[1] if a else 0))
+            avg_stars=a[0] if a else None, ratings=a[1] if a else 0, occupancy=forecasts.get(st.sid)))
     return out
 
 
@@ -269,7 +271,8 @@ def view(r: scorer.Ranked, lang: str, drive_source: str = "straight_line") -> di
         "lat": r.candidate.lat, "lng": r.candidate.lng,
         "available": r.available, "load_level": r.candidate.load_level,
         "distance_m": round(r.distance_m), "drive_s": round(t.drive_s), "arrival_at": r.arrival,
-        "wait_s": round(t.wait_s), "start_at": r.start,
+        "wait_s": round(t.wait_s), "start_at": r.start, "wait_history_s": round(t.wait_history_s),
+        "busy_at_arrival_pct": None if t.busy_share is None else round(t.busy_share * 100),
         "price_e4": t.price_e4 if r.period else None, "period": r.period,
         "power_w": r.power_w, "charge_s": round(t.charge_s) if math.isfinite(t.charge_s) else None,
         "score": round(r.score, 1),

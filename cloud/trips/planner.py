@@ -11,8 +11,9 @@ curve starts tapering), or to the most the driver allows; labels a station holds
 to those no other beats on both SoC and objective. The charge time integrates the car's
 curve against the gun's power, cut by the station's load level (capped: a share of rated
 power; blocked or failsafe: no new sessions, so not a stop), after the expected wait for a
-gun (occupancy now, relaxing towards a typical level with time to arrival; none with a
-reservation held); the price is the one in force when charging starts.
+gun (occupancy now, relaxing towards the station's forecast for that hour of the week with
+time to arrival, cloud/occupancy; none with a reservation held); the price is the one in
+force when charging starts.
 
 Invariant (property-tested): no planned arrival is below its minimum — every label is checked
 before it is kept. When no label reaches the destination the answer says why: the furthest
@@ -26,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloud.occupancy.forecast import Profile, lead_weight, share_at_arrival, wait_s
 from cloud.trips.car import Car
 from cloud.trips.corridor import Corridor
 from jcproto.tariff import fen_e4
@@ -63,6 +65,8 @@ class Candidate:
     online: bool
     prices: tuple[PriceWindow, ...]
     reservable: bool = False
+    occupancy: Profile | None = None  # the share of guns usually busy by hour of the week
+    busy_until: tuple[int, ...] = ()  # when each busy gun is expected to free (ms), when known
 
     def price_at(self, t_ms: int) -> PriceWindow | None:
         return next((w for w in self.prices if w.covers(t_ms)), None)
@@ -79,9 +83,10 @@ class Request:
     reserve: bool = False  # the driver will reserve a gun where one is free now
     reserve_ahead_s: float = 1_800.0  # how far ahead a reservation can be held
     capped_power_share: float = 0.5  # a capped station starts sessions at this share of rated
-    typical_busy: float = 0.5  # the share of guns busy when nothing better is known
+    typical_busy: float = 0.5  # the share of guns busy at a station without an occupancy forecast
     session_s: float = 2_400.0  # how long a session ahead of us takes, on average
     occupancy_horizon_s: float = 1_800.0  # how fast occupancy now stops telling us anything
+    now_ms: int | None = None  # when occupancy was seen (None: at departure); a departure hours ahead sees none of it
 
 
 @dataclass(frozen=True)
@@ -125,16 +130,33 @@ def _profile_wh(car: Car, lengths: tuple[float, ...], times: tuple[float, ...]) 
     return sum(car.drive_wh(n, t) for n, t in zip(lengths, times, strict=True))
 
 
+def busy_at_arrival(c: Candidate, eta_s: float, r: Request) -> float:
+    """The share of the station's guns expected busy at an arrival `eta_s` after departure:
+    occupancy now for arrivals soon, fading (e-folding `occupancy_horizon_s`, counted from
+    `now_ms`) into the station's forecast for that hour of the week, or the typical level
+    without one. When the busy guns' expected ends are known, those running past the arrival
+    count as busy and only the rest fade into the forecast."""
+    if c.guns <= 0:
+        return 1.0
+    at = r.depart_ms + int(eta_s * 1000)
+    usual = r.typical_busy if c.occupancy is None else c.occupancy.at(at)
+    ahead = 0.0 if r.now_ms is None else max(0.0, (r.depart_ms - r.now_ms) / 1000)
+    if c.busy_until and len(c.busy_until) == c.busy:
+        # guns whose sessions are expected to run past the arrival are busy then; the others
+        # are free now or by then, and busy with the forecast's chance as now fades
+        sure = sum(1 for f in c.busy_until if f > at) / c.guns
+        return sure + (1 - sure) * (1 - lead_weight(ahead + eta_s, r.occupancy_horizon_s)) * usual
+    return share_at_arrival(c.busy / c.guns, usual, ahead + eta_s, r.occupancy_horizon_s)
+
+
 def expected_wait_s(c: Candidate, eta_s: float, r: Request) -> float:
     """Expected wait for a gun: the chance all of them are busy at arrival times how soon one
-    frees up. Occupancy now counts for arrivals soon and fades to the typical level."""
+    frees up (cloud/occupancy/forecast.py `wait_s`)."""
     if c.guns <= 0:
         return math.inf
     if r.reserve and c.reservable and eta_s <= r.reserve_ahead_s:
         return 0.0
-    w = math.exp(-max(eta_s, 0.0) / r.occupancy_horizon_s)
-    busy = w * (c.busy / c.guns) + (1 - w) * r.typical_busy
-    return busy ** c.guns * r.session_s / c.guns
+    return wait_s(busy_at_arrival(c, eta_s, r), c.guns, r.session_s)
 
 
 def effective_kw(c: Candidate, r: Request) -> float:
@@ -345,6 +367,8 @@ def _result(best: _Label, nodes: list[_Node], corridor: Corridor, req: Request,
                 "price": {"period": w.period, "price_e4": w.price_e4, "from": w.start_ms, "until": w.end_ms},
                 "cost_fen": info["cost_fen"], "reservable": c.reservable,
                 "guns": c.guns, "guns_busy": c.busy,
+                "busy_at_arrival_pct": _pct(busy_at_arrival(c, prev.t, req)),
+                "occupancy_source": "typical" if c.occupancy is None else "history",
                 "detour_m": round(corridor.access[c.key].detour_m),
                 "depart_at": arrive_ms + int(round((info["wait_s"] + info["charge_s"]) * 1000)),
             })

@@ -1,6 +1,7 @@
 """Trip planning for drivers (plain functions, no Flask request objects): the request checked,
 the road chosen by what is configured, the stations near it gathered with their guns, load
-level, occupancy and prices ahead, and the pure planner run over them.
+level, occupancy (now and as forecast from history, cloud/occupancy) and prices ahead, and
+the pure planner run over them.
 
     settings = TripSettings.from_settings(app.config)
     result = plan_trip(session, settings, body, now_ms())   # dict; raises TripError / InvalidField
@@ -23,10 +24,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.drivers.errors import DriverError, InvalidField
 from cloud.geo import gcj02_to_wgs84, wgs84_to_gcj02
+from cloud.models import StationState
+from cloud.occupancy import service as occupancy
+from cloud.occupancy.forecast import Profile
+from cloud.orders.models import Order
+from cloud.recommend import progress
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from cloud.trips import corridor as corridors
@@ -39,6 +46,7 @@ HORIZON_MS = 48 * 3600 * 1000  # prices looked ahead this far (no trip plans lon
 BUSY_STATES = frozenset({"charging", "suspended_ev", "suspended_evse", "finishing", "reserved"})
 OUT_STATES = frozenset({"faulted", "unavailable"})
 ROUTERS = ("auto", "osm", "amap", "straight_line")
+RUNNING = ("created", "starting", "charging")  # orders whose session holds a gun
 
 
 class TripError(DriverError):
@@ -210,9 +218,38 @@ def price_windows(s: Session, sid: str, start: int, end: int) -> tuple[PriceWind
     return tuple(out)
 
 
-def candidate(s: Session, view: Mapping[str, Any], start: int, end: int) -> Candidate | None:
+@dataclass(frozen=True)
+class Live:
+    """What tells when a busy gun frees: the stations' latest telemetry and running orders."""
+
+    now: int
+    telemetry: Mapping[str, Any]
+    orders: Mapping[tuple[str, str], Order]
+
+    @classmethod
+    def read(cls, s: Session, sids: list[str], now: int) -> Live:
+        """Two queries for all the stations."""
+        tele = {r.sid: r.telemetry for r in s.scalars(select(StationState).where(StationState.sid.in_(sids)))}
+        orders = {(o.sid, o.gun): o for o in s.scalars(
+            select(Order).where(Order.sid.in_(sids), Order.state.in_(RUNNING)).order_by(Order.created_at))}
+        return cls(now, tele, orders)
+
+    def frees_at(self, sid: str, gun: Mapping[str, Any], price_e4: int | None) -> int:
+        """When the busy gun is expected to free (cloud/recommend/progress.py)."""
+        entry = stations.gun_entry(self.telemetry.get(sid), gun["gun"]) or {}
+        o = self.orders.get((sid, gun["gun"]))
+        return progress.expected_end(progress.Running(
+            state=str(gun["state"]), power_w=stations.int_or_none(entry.get("power_w")),
+            energy_wh=stations.int_or_none(entry.get("energy_wh")), soc=stations.int_or_none(entry.get("soc")),
+            limit_mode=o.limit_mode if o else None, limit_value=o.limit_value if o else None,
+            started_at=o.created_at if o else None, price_e4=price_e4), self.now)
+
+
+def candidate(s: Session, view: Mapping[str, Any], start: int, end: int,
+              forecast: Profile | None = None, live: Live | None = None) -> Candidate | None:
     """A station as the planner sees it: the most powerful kind of gun it has (DC before AC),
-    how many of those are in service and how many busy."""
+    how many of those are in service and how many busy (and when each is expected to free),
+    and its occupancy forecast."""
     guns = [g for g in view["guns"] if g["state"] not in OUT_STATES and g.get("rated_power_w")]
     if not guns:
         return None
@@ -222,11 +259,17 @@ def candidate(s: Session, view: Mapping[str, Any], start: int, end: int) -> Cand
 
     dc = [g for g in guns if is_dc(g)]
     pick = dc or guns
-    busy = sum(1 for g in pick if not g["free"])
+    busy = [g for g in pick if not g["free"]]
+    prices = price_windows(s, view["sid"], start, end)
+    until: tuple[int, ...] = ()
+    if live is not None and busy and view["online"]:
+        now_p = next((w.price_e4 for w in prices if w.covers(live.now)), None)
+        until = tuple(live.frees_at(view["sid"], g, now_p) for g in busy)
     return Candidate(view["sid"], view["name"], view["lat"], view["lng"],
-                     max(g["rated_power_w"] for g in pick) / 1000.0, bool(dc), len(pick), busy,
-                     view["load_level"], view["online"], price_windows(s, view["sid"], start, end),
-                     reservable=view["online"] and any(g["free"] for g in pick))
+                     max(g["rated_power_w"] for g in pick) / 1000.0, bool(dc), len(pick), len(busy),
+                     view["load_level"], view["online"], prices,
+                     reservable=view["online"] and any(g["free"] for g in pick), occupancy=forecast,
+                     busy_until=until)
 
 
 # --- the plan --------------------------------------------------------------------------------
@@ -260,15 +303,18 @@ def plan_trip(s: Session, settings: TripSettings, body: Mapping[str, Any], now: 
     views = stations.stations_in_box(s, la0 - dlat, la1 + dlat, ln0 - dlng, ln1 + dlng)
     cor = corridor(settings, origin, dest, {v["sid"]: (v["lat"], v["lng"]) for v in views})
     cands = []
-    for v in views:
-        if v["sid"] in cor.access:
-            c = candidate(s, v, depart, depart + HORIZON_MS)
-            if c is not None:
-                cands.append(c)
+    near = [v for v in views if v["sid"] in cor.access]
+    forecasts = occupancy.profiles(s, [v["sid"] for v in near]) if near else {}
+    busy_sids = [v["sid"] for v in near if any(not g["free"] for g in v["guns"])]
+    live = Live.read(s, busy_sids, now) if busy_sids else None
+    for v in near:
+        c = candidate(s, v, depart, depart + HORIZON_MS, forecasts.get(v["sid"]), live)
+        if c is not None:
+            cands.append(c)
     req = Request(soc_now=soc, min_arrival_soc=min_arr, min_stop_soc=min_stop, depart_ms=depart,
                   max_charge_soc=max_charge, value_of_time_fen_per_h=settings.value_of_time_fen_per_h,
                   reserve=reserve, reserve_ahead_s=settings.reserve_ahead_s,
-                  capped_power_share=settings.capped_power_pct / 100)
+                  capped_power_share=settings.capped_power_pct / 100, now_ms=now)
     result = plan(cor, car, cands, req)
     road = {"source": cor.source, "note": ROAD_NOTES[cor.source], "estimated_detours": cor.estimated_detours,
             "distance_m": round(cor.length_m), "drive_s": round(sum(cor.seg_time))}

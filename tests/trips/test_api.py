@@ -16,6 +16,9 @@ from flask.testing import FlaskClient
 from cloud.fakes.amap import FakeAmap, FakeAmapServer
 from cloud.fakes.server import FakeServer
 from cloud.fakes.wechat_login import FakeWechatLogin
+from cloud.models import ChargingSession, now_ms
+from cloud.occupancy import service as occupancy
+from cloud.occupancy.forecast import WEEK_MS
 from cloud.trips import osm
 from jcproto.tariff import fen_e4
 from tests.charging.conftest import make_app
@@ -93,6 +96,25 @@ def test_plan_on_osm_through_the_api(tmp_path: Path, wechat: FakeServer, db_url:
     assert stop["guns"] == 2 and stop["guns_busy"] == 1 and stop["reservable"] is True
     assert p["arrival_soc_pct"] >= 10 and p["excluded"] == {"blocked": 1}
     assert p["polyline"][0] == pytest.approx([g.lat[o], g.lng[o]], abs=1e-6)
+    # no forecast computed yet: the typical share at arrival; then HEL1's two guns busy around
+    # that hour of the week in each of the last eight weeks: the forecast says so
+    assert stop["occupancy_source"] == "typical"
+    arrive_at = stop["arrive_at"]
+
+    def habit(s) -> None:
+        for w in range(1, 9):
+            for gun in ("P1-1", "P1-2"):
+                s.add(ChargingSession(session_id=f"hel-{w}-{gun}", sid="HEL1", gun=gun, status="ended",
+                                      started_at=arrive_at - w * WEEK_MS - 7_200_000,
+                                      ended_at=arrive_at - w * WEEK_MS + 7_200_000))
+        s.flush()
+        occupancy.refresh(s, now_ms())
+
+    seed(app, habit)
+    again = client.post(PLAN, json=body, headers=headers).json
+    [stop2] = again["stops"]
+    assert stop2["occupancy_source"] == "history"
+    assert stop2["busy_at_arrival_pct"] > stop["busy_at_arrival_pct"] and stop2["wait_s"] >= stop["wait_s"]
 
 
 def test_no_plan_says_why_in_both_languages(tmp_path: Path, wechat: FakeServer) -> None:

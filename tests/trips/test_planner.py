@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.occupancy.forecast import Profile, slot_of
 from cloud.trips import corridor as corridors
 from cloud.trips.car import Car
 from cloud.trips.graph import GraphBuilder, RoadGraph
@@ -143,6 +144,63 @@ def test_a_busy_station_makes_the_driver_wait_and_a_reservation_does_not() -> No
     r2 = run([free], typical_busy=0.5, reserve=True, reserve_ahead_s=3600.0)
     assert isinstance(r2, dict) and r2["stops"][0]["wait_s"] == 0
     assert expected_wait_s(free, 2000, Request(0.5, 0.1, 0.1, T0, reserve=True, reserve_ahead_s=1000)) > 0
+
+
+def test_the_occupancy_forecast_at_arrival_moves_the_stop() -> None:
+    """Two stations side by side at 50 km, both free now: A is usually 95 % busy at the hour
+    the car arrives (2000 s after departure), B 5 %, and B is ¥0.10 dearer. The wait A's habit
+    means costs more time than B's price costs money: the plan stops at B; alone, A is planned
+    with the wait its forecast gives, and the stop says where its occupancy came from."""
+    hour = slot_of(T0 + 2_000_000)
+    full = Profile(tuple(0.95 if h == hour else 0.05 for h in range(168)), (4.0,) * 168)
+    quiet = Profile((0.05,) * 168, (4.0,) * 168)
+    a = station("A", 5, occupancy=full)
+    b = station("B", 5, price_e4=11_000, occupancy=quiet)
+    r = run([a, b])
+    assert isinstance(r, dict) and [s["sid"] for s in r["stops"]] == ["B"]
+    assert r["stops"][0]["occupancy_source"] == "history"
+    r2 = run([a])
+    assert isinstance(r2, dict)
+    w = math.exp(-2000 / 1800)  # what is seen now (no gun busy) still counts this much
+    share = (1 - w) * 0.95
+    [stop] = r2["stops"]
+    assert stop["wait_s"] == round(share ** 2 * 2400 / 2)
+    assert stop["busy_at_arrival_pct"] == round(share * 100, 1) and stop["occupancy_source"] == "history"
+    # no forecast: the typical share, said so
+    r3 = run([station("A", 5)], typical_busy=0.5)
+    assert isinstance(r3, dict) and r3["stops"][0]["occupancy_source"] == "typical"
+    assert r3["stops"][0]["busy_at_arrival_pct"] == round((1 - w) * 50, 1)
+
+
+def test_a_departure_hours_ahead_sees_none_of_the_occupancy_now() -> None:
+    """Both guns busy now and a quiet forecast: leaving now the busy guns still count at an
+    arrival 10 min after; leaving in three hours they count for nothing."""
+    c = station("A", 5, busy=2, guns=2, occupancy=Profile((0.0,) * 168, (4.0,) * 168))
+    now = Request(0.5, 0.1, 0.1, T0, now_ms=T0)
+    ahead = Request(0.5, 0.1, 0.1, T0, now_ms=T0 - 3 * 3_600_000)
+    assert expected_wait_s(c, 600, now) == pytest.approx(math.exp(-600 / 1800) ** 2 * 1200)
+    assert expected_wait_s(c, 600, ahead) < 0.01
+
+
+def test_known_session_ends_decide_near_arrivals() -> None:
+    """Both guns busy now, the car there at 2000 s: a session expected to run for three hours
+    keeps its gun busy at the arrival, one ending at 1000 s frees its gun (which then is busy
+    only with the forecast's chance, here none); without the ends, occupancy now fades."""
+    one_long = station("A", 5, busy=2, guns=2, busy_until=(T0 + 1_000_000, T0 + 3 * 3_600_000))
+    both_short = station("A", 5, busy=2, guns=2, busy_until=(T0 + 500_000, T0 + 1_000_000))
+    unknown = station("A", 5, busy=2, guns=2)
+    waits = []
+    for c in (one_long, both_short, unknown):
+        r = run([c])
+        assert isinstance(r, dict)
+        waits.append(r["stops"][0]["wait_s"])
+    w = math.exp(-2000 / 1800)
+    assert waits == [round(0.5 ** 2 * 1200), 0, round(w ** 2 * 1200)]
+    # with a forecast the freed gun may be taken again: 0.5 + 0.5 x (1 - w) x 0.8 busy
+    r = run([station("A", 5, busy=2, guns=2, busy_until=one_long.busy_until,
+                     occupancy=Profile((0.8,) * 168, (4.0,) * 168))])
+    assert isinstance(r, dict)
+    assert r["stops"][0]["busy_at_arrival_pct"] == round((0.5 + 0.5 * (1 - w) * 0.8) * 100, 1)
 
 
 def test_no_stop_when_the_battery_suffices() -> None:

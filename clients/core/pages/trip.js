@@ -31,6 +31,17 @@ function createTrip(ctx) {
     return out;
   }
 
+  /** The stop's expected wait; when the station's history says it is usually busy at the
+   * arrival's hour (docs/trips.md, "Occupancy at arrival"), the text says so. */
+  function waitText(s, lang) {
+    if (!(s.wait_s > 0)) return '';
+    const t = f.duration(s.wait_s, lang);
+    if (s.occupancy_source === 'history' && s.busy_at_arrival_pct >= 50) {
+      return ctx.t('trip_wait_usually_busy', { t, pct: Math.round(s.busy_at_arrival_pct) });
+    }
+    return ctx.t('trip_wait', { t });
+  }
+
   function show(p) {
     const lang = ctx.lang();
     const road = ctx.t('road_' + p.road.source);
@@ -41,7 +52,7 @@ function createTrip(ctx) {
     const stops = p.stops.map((s) => ({
       sid: s.sid, name: s.name, arrive: f.clock(s.arrive_at),
       soc: ctx.t('trip_soc_from_to', { from: s.arrival_soc_pct, to: s.depart_soc_pct }),
-      charge: f.duration(s.charge_s, lang), wait: s.wait_s > 0 ? ctx.t('trip_wait', { t: f.duration(s.wait_s, lang) }) : '',
+      charge: f.duration(s.charge_s, lang), wait: waitText(s, lang),
       power: s.power_kw + ' kW' + (s.load_level === 'capped' ? ' ' + ctx.t('trip_capped') : ''),
       price: f.pricePerKwh(s.price.price_e4) + ' · ' + ctx.t('period_' + s.price.period),
       cost: f.yuan(s.cost_fen), reservable: s.reservable,

@@ -40,6 +40,22 @@ test('trip: the form becomes the API body; stops and totals shown as sent', asyn
   assert.deepEqual(s.summary[5], ['充电费用', '¥9.00']);
 });
 
+test('trip: a wait from the station\'s history says it is usually busy then', async () => {
+  const usual = { ...PLAN.stops[0], wait_s: 600, busy_at_arrival_pct: 82.4, occupancy_source: 'history' };
+  const typical = { ...PLAN.stops[0], sid: 'B', wait_s: 600, busy_at_arrival_pct: 50, occupancy_source: 'typical' };
+  const quiet = { ...PLAN.stops[0], sid: 'C', wait_s: 60, busy_at_arrival_pct: 20, occupancy_source: 'history' };
+  const { ctx } = context({ 'POST /trips/plan': { ...PLAN, stops: [usual, typical, quiet] } });
+  const vm = core.pages.trip.createTrip(ctx);
+  vm.setOrigin(31.2, 121.4);
+  vm.setField('destLat', '30.2');
+  vm.setField('destLng', '120.1');
+  await vm.plan();
+  const [a, b, c] = vm.state.stops.map((s) => s.wait);
+  assert.match(a, /^此时段通常繁忙（约 82% 的枪在用），预计排队 /);
+  assert.match(b, /^预计排队 /);
+  assert.match(c, /^预计排队 /);
+});
+
 test('trip: no plan shows the API reason; a bad field never reaches the API', async () => {
   const reason = { code: 'out_of_range', message: 'No station within range of 60 km at 40.0 % SoC from the origin' };
   const { ctx, sent } = context({ 'POST /trips/plan': { feasible: false, reason, road: PLAN.road, polyline: [], candidates: 0 } });

@@ -1,0 +1,1 @@
+"""Occupancy forecast from history (docs/trips.md, "Occupancy at arrival")."""
