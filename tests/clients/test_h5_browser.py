@@ -5,8 +5,6 @@ and map, the language switch."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,11 +13,9 @@ import pytest
 import requests
 
 from tests.clients.support import GUNS, ORDERS, STATIONS, Cloud
-from tests.support.services import missing, require_module
+from tests.support.browser import chromium
+from tests.support.services import missing
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 STATION = {"sid": "ST-H5-01", "name": "金科路充电站", "lat": 31.2050, "lng": 121.6010, "gun_code": "JC-H5-0001"}
 
@@ -28,13 +24,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright = require_module("playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh")
-    if not os.path.exists(CHROMIUM):
-        missing("Debian's chromium is not installed: run scripts/setup.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

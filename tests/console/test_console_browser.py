@@ -22,14 +22,12 @@ from cloud.db import db
 from cloud.models import Station, StationState
 from tests.console.conftest import make_app
 from tests.console.support import PASSWORD, make_operator
-from tests.support.services import missing, require_module
+from tests.support.browser import chromium
+from tests.support.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "cloud" / "web" / "static" / "vendor"
 ARTIFACTS = Path(os.environ.get("JC_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "console"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 
@@ -67,13 +65,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fl
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    playwright = require_module("playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh")
-    if not os.path.exists(CHROMIUM):
-        missing("Debian's chromium is not installed: run scripts/setup.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _page(browser: Any, problems: list[str]) -> Any:

@@ -18,7 +18,6 @@ Screenshots go to the artifacts dir (JC_ARTIFACTS_DIR, else the test's tmp dir).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -45,15 +44,13 @@ from cloud.wechat.login import WechatSession
 from tests.console.support import PASSWORD, make_operator
 from tests.console.test_console_browser import _vendor_files
 from tests.support.broker import Broker
+from tests.support.browser import ARGS, CHROMIUM
 from tests.support.cloud import CloudStack
 from tests.support.gateway import GatewayProcess
 from tests.support.services import missing, require_module
 from tests.support.sim import SimProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SID = "ST-TEST-01"  # the id tests/support/gateway.py configures
 GUN, CODE = "P3-1", "JCLIVE0031"  # the test scenario's DC pile
 APPID = "wx-console-live"

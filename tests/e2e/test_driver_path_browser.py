@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -34,15 +33,13 @@ from cloud.orders.models import Order
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from tests.support.broker import Broker
+from tests.support.browser import ARGS, CHROMIUM
 from tests.support.cloud import CloudStack
 from tests.support.gateway import GatewayProcess
 from tests.support.services import missing, require_module
 from tests.support.sim import SimProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 SID = "ST-TEST-01"  # the id tests/support/gateway.py configures
 GUN, CODE = "P3-1", "JCE2E0009"  # the test scenario's DC pile (100 kW into the simulated EV)

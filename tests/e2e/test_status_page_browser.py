@@ -3,29 +3,17 @@ it renders the live station, in Chinese first and in English at a click."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
+from tests.support.browser import chromium
 from tests.support.gateway import GatewayProcess
-from tests.support.services import missing, require_module
 from tests.support.sim import SimProcess
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
 def browser():
-    playwright = require_module("playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh")
-    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
-        missing("Debian's chromium is not installed: run scripts/setup.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.browser

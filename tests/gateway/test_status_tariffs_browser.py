@@ -8,7 +8,6 @@ few seconds ahead moves from pending to in force on the page when its time comes
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -17,21 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.cache import Store
+from tests.support.browser import chromium
 from tests.support.gateway import GatewayProcess
-from tests.support.services import missing, require_module
 from tests.support.sim import SimProcess
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("JC_TEST_ARTIFACTS") or ROOT / "test-artifacts") / "gateway"
 SH = ZoneInfo("Asia/Shanghai")  # the station's time zone: the config's default
@@ -66,15 +54,8 @@ def local(ms: int) -> str:
 
 @pytest.fixture
 def browser():
-    playwright = require_module(
-        "playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh"
-    )
-    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
-        missing("Debian's chromium is not installed: run scripts/setup.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.browser

@@ -3,20 +3,15 @@ parameters our client signed, zh-CN first and English at a click; paying sends t
 
 from __future__ import annotations
 
-import os
-import shutil
 from urllib.parse import urlencode
 
 import pytest
 import requests
 
 from cloud.payments.provider import NewOrder, TradeState
-from tests.support.services import missing, require_module
+from tests.support.browser import chromium
 
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def cashier_url(fake, params, **extra) -> str:
@@ -64,13 +59,8 @@ def test_cashier_escapes_what_it_shows(client, fake):
 
 @pytest.fixture
 def browser():
-    playwright = require_module("playwright.sync_api", "Playwright is not installed: run scripts/setup.sh")
-    if not os.path.exists(CHROMIUM):
-        missing("Debian's chromium is not installed: run scripts/setup.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.browser

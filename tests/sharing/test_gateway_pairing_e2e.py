@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,16 +26,13 @@ from tests.charging.support import new_driver
 from tests.charging.test_gateway_e2e import _wait
 from tests.drivers_api.support import APPID, BASE, SECRET
 from tests.support.broker import Broker
+from tests.support.browser import chromium
 from tests.support.cloud import CloudStack
 from tests.support.gateway import GatewayProcess
-from tests.support.services import missing, require_module
 from tests.support.sim import SimProcess
 
 SID = "ST-TEST-01"  # the id tests/support/gateway.py configures
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -135,13 +131,8 @@ def test_a_code_made_offline_at_the_gateway_registers_the_pile_once_the_cloud_ha
 
 @pytest.fixture
 def browser():
-    playwright = require_module("playwright.sync_api", "Playwright is not installed (dev extra): run scripts/setup.sh")
-    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
-        missing("Debian's chromium is not installed: run scripts/setup.sh")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.browser
