@@ -4,26 +4,21 @@ forecasts in the scorer's table; real session rows through the API (SQLite, Post
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.db import db
 from cloud.fakes.server import FakeServer
-from cloud.fakes.wechat_login import FakeWechatLogin
 from cloud.models import ChargingSession, now_ms
 from cloud.occupancy import service as occupancy
 from cloud.occupancy.forecast import WEEK_MS, Profile, slot_of
 from cloud.recommend import messages
 from cloud.recommend.scorer import Gun, Weights, rank
-from tests.charging.conftest import make_app
 from tests.charging.support import ORIGIN, new_driver, seed, seed_station
-from tests.drivers_api.support import APPID, BASE, SECRET
+from tests.drivers_api.support import BASE
 from tests.recommend.situations import NOW, situation, station
+from tests.recommend.test_api import app, wechat  # noqa: F401  (fixtures: a cloud app with the fake WeChat)
 from tests.support.databases import db_url  # noqa: F401  (fixture)
 
 MIN = 60_000
@@ -124,21 +119,7 @@ def test_a_quieter_habit_never_moves_a_station_down(kms, shares, guns, who, lowe
 
 
 # --- through the API, from real session rows ---------------------------------------------------
-@pytest.fixture
-def wechat() -> Iterator[FakeServer]:
-    with FakeServer(login=FakeWechatLogin(APPID, SECRET)) as server:
-        yield server
-
-
-@pytest.fixture
-def app(tmp_path: Path, wechat: FakeServer, db_url: str) -> Iterator[Flask]:  # noqa: F811
-    app = make_app(tmp_path, db_url, wechat)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-def test_api_ranks_by_history_from_the_sessions(app: Flask, wechat: FakeServer) -> None:
+def test_api_ranks_by_history_from_the_sessions(app: Flask, wechat: FakeServer) -> None:  # noqa: F811
     """Two stations 8 km east and west, both guns free now; EAST's guns were busy around this
     hour of the week in each of the last eight weeks, WEST's never: WEST first, EAST with the
     reason in the driver's language and the figures in the answer."""
