@@ -448,6 +448,15 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
     if p is None or p.state != "pending":
         return
     ledger.lock_driver(s, p.driver_id)
+    if _paid_too_late(s, order_id, now_ms()):
+        # heard of only past its payment window (a notification delayed by an outage, or the
+        # reconcile job): the driver has long since seen the start lapse and may have left;
+        # a session now could charge whoever is plugged in. The payment goes back to WeChat.
+        log.warning("prepaid order %s: paid past its window; no start, the payment is refunded", order_id)
+        p.state = "cancelled"
+        s.flush()
+        _refund_prepay_unstarted(s, p)
+        return
     if _running(s, p.driver_id) is not None:
         p.state = "cancelled"
         s.flush()
@@ -483,6 +492,30 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
     target = _Target(p.sid, p.gun, tariff.to_dict(), tariff.id, row.version if row else None,
                      held[0] if held is not None else None)
     _after_commit(s, order_id, target)
+
+
+# How long after its payment's expiry a prepaid start may still be made: WeChat refuses to
+# take a payment past its `time_expire`, so one heard of later was paid in time but reached
+# us late; the first retries of WeChat's notification (15 s, 15 s, 30 s, 3 min) fit in this.
+PREPAY_LATE_GRACE_MS = 5 * 60_000
+
+
+def _paid_too_late(s: Session, order_id: str, now: int) -> bool:
+    from cloud.wallet.models import WalletPayment  # type: ignore[import-not-found, unused-ignore]
+
+    expires = s.scalar(select(func.max(WalletPayment.expires_at)).where(
+        WalletPayment.order_id == order_id, WalletPayment.purpose == "session", WalletPayment.state == "paid"))
+    return expires is not None and now > expires + PREPAY_LATE_GRACE_MS
+
+
+def _prepay_lapsed(s: Session, order_id: str) -> bool:
+    """A pending prepay none of whose payments can still be paid (each closed: expired
+    unpaid, or never opened at the provider)."""
+    from cloud.wallet.models import WalletPayment  # type: ignore[import-not-found, unused-ignore]
+
+    states = set(s.scalars(select(WalletPayment.state).where(WalletPayment.order_id == order_id,
+                                                              WalletPayment.purpose == "session")))
+    return bool(states) and states <= {"closed"}
 
 
 def _after_commit(s: Session, order_id: str, target: _Target) -> None:
@@ -528,7 +561,8 @@ def prepay_view(transactions: Transactions, did: str, order_id: str) -> dict[str
 
 def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
     gun, st = s.get(Gun, (p.sid, p.gun)), s.get(Station, p.sid)
-    state = "cancelled" if p.state == "cancelled" else "created"
+    lapsed = p.state == "pending" and _prepay_lapsed(s, p.order_id)
+    state = "cancelled" if p.state == "cancelled" or lapsed else "created"
     return {"order_id": p.order_id, "state": state, "sid": p.sid, "station_name": st.name if st else None,
             "gun": p.gun, "gun_code": gun.code if gun else None,
             "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
