@@ -59,7 +59,9 @@ def _error(code: str, detail: str, facts: dict[str, Any]) -> Response:
     shown = code
     if code == "payment_password_wrong" and retry_ms is not None:
         shown = "payment_password_wrong_locked"
-    text = message(shown, lang, retry_after_ms=retry_ms, **{k: v for k, v in facts.items() if k != "retry_at"})
+    in_query = request.method == "GET" and facts.get("field") is not None and str(facts["field"]) in request.args
+    text = message(shown, lang, in_query=in_query, retry_after_ms=retry_ms,
+                   **{k: v for k, v in facts.items() if k != "retry_at"})
     if lang == "en" and code == "invalid_request" and detail:
         text = f"Bad request: {detail}."
     body: dict[str, Any] = {"code": code, "message": text}
