@@ -468,15 +468,20 @@ def _add_refund(s: Session, driver_id: int, parts: list[tuple[int, int]], now: i
     return refund
 
 
+def check_refund_amount(amount_fen: Any | None) -> None:
+    """A refund's asked amount is None (all) or a positive integer of fen; else InvalidField."""
+    if amount_fen is not None and (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)
+                                   or not 1 <= amount_fen <= ledger.MAX_FEN):
+        raise InvalidField("amount_fen must be a positive integer of fen", field="amount_fen")
+
+
 def request_refund(s: Session, driver_id: int, amount_fen: Any | None, now: int | None = None) -> WalletRefund:
     """Accept a balance refund (all that is refundable when `amount_fen` is None): pay any
     debt from the balance first, split the refund across the paid payments, newest first, and
     move each part from cash to refunds payable.
     Nothing is sent to the provider here (submit_refund does, after the commit)."""
     now = now_ms() if now is None else now
-    if amount_fen is not None and (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)
-                                   or not 1 <= amount_fen <= ledger.MAX_FEN):
-        raise InvalidField("amount_fen must be a positive integer of fen", field="amount_fen")
+    check_refund_amount(amount_fen)
     _sqlite_write_lock(s)
     locked = ledger.lock_driver(s, str(driver_id))
     if locked.debt > 0:
@@ -600,6 +605,7 @@ def refund_balance(transactions: Transactions, provider: PaymentProvider, driver
     """The driver's balance refund: the payment password first when one is set (under its
     lockout), then the refund accepted and committed, then sent. Its view."""
     now = now_ms() if now is None else now
+    check_refund_amount(amount_fen)  # a malformed amount spends no password attempt
     with transactions() as s:
         has_password = s.get(PaymentPassword, driver_id) is not None
     if has_password:
