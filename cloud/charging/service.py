@@ -48,6 +48,7 @@ from cloud.sharing import service as sharing
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
+from jcproto.tariff import E4_DIVISOR, fen_e4
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,28 @@ def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
     if not now < departure_at <= now + DEPARTURE_MAX_MS:
         raise InvalidField("departure_at must lie ahead, within a week", field="departure_at")
     return departure_at
+
+
+def energy_for_fen(fen: int, energy_price_e4: int, service_price_e4: int) -> int | None:
+    """The most whole Wh whose bill at one period's prices is within `fen`: electricity and
+    service each rounded half up once, as jcproto bills them (and as a start by amount stops).
+    None for a free period (no limit from the money)."""
+    total = energy_price_e4 + service_price_e4
+    if total <= 0:
+        return None
+
+    def within(wh: int) -> bool:
+        return fen_e4(wh, energy_price_e4) + fen_e4(wh, service_price_e4) <= fen
+
+    # each line is at most half a fen below its exact value, so past `hi` the bill is over fen
+    lo, hi = 0, (fen + 1) * E4_DIVISOR // total + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if within(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def hold_for(mode: str, value: int, available_fen: int, settings: ChargingSettings) -> int:
