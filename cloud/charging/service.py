@@ -799,6 +799,8 @@ def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_
             raise ChargingError("order_not_running", f"order is {o.state}")
         sess = _session_of(s, o)
         session_id = o.session_id or (sess.session_id if sess else None)
+        if session_id is None:
+            session_id = _gun_session_of_order(s, o)
         payload: dict[str, Any] = {"session_id": session_id} if session_id else {"gun": o.gun}
         sid = o.sid
     try:
@@ -811,6 +813,22 @@ def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_
         raise ChargingError("stop_failed", f"the station refused the stop: {reply.error}")
     with transactions() as s:
         return order_view(s, driver_id, order_id)
+
+
+def _gun_session_of_order(s: Session, o: Order) -> str | None:
+    """Before a stop by gun (an order with no session known yet): the session the gun's
+    latest telemetry shows, if its records say it is this order's; ChargingError
+    `order_not_running` if they say it is another's (a stop by gun would end it)."""
+    entry = stations.live_gun(s, o.sid, o.gun)
+    shown = entry.get("session_id") if entry else None
+    if not isinstance(shown, str):
+        return None
+    row = s.get(ChargingSession, shown)
+    if row is None:
+        return None  # no record of it yet: nothing says whose it is
+    if row.order_id != o.order_id:
+        raise ChargingError("order_not_running", f"the gun's session {shown} is not this order's")
+    return shown
 
 
 def rate(transactions: Transactions, *, driver_id: int, order_id: Any, stars: Any, comment: Any = None) -> dict[str, Any]:
