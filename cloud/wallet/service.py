@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import take_write_lock
@@ -431,8 +431,14 @@ def reconcile_pending(s: Session, provider: PaymentProvider, now: int | None = N
 
 # --- refunds ------------------------------------------------------------------------------------
 def _remainders(s: Session, driver_id: int, lock: bool) -> list[splitting.Remainder]:
+    # A session's payment is its order's while the order runs: refund_prepay_rest gives the
+    # unspent part back to it at the end, which a balance refund taken from it first would
+    # leave nothing of. It joins the balance's payments once its order is final.
+    running = exists(select(Order.order_id).where(Order.order_id == WalletPayment.order_id,
+                                                  Order.state.not_in(FINAL_ORDER_STATES)))
     q = (select(WalletPayment).where(WalletPayment.driver_id == driver_id, WalletPayment.state == "paid",
-                                     WalletPayment.refunded_fen < WalletPayment.amount_fen)
+                                     WalletPayment.refunded_fen < WalletPayment.amount_fen,
+                                     ~((WalletPayment.purpose == "session") & running))
          .order_by(WalletPayment.id.desc()))
     rows = s.execute(_for_update(s, q) if lock else q).scalars()
     return [splitting.Remainder(p.id, p.amount_fen - p.refunded_fen) for p in rows]
