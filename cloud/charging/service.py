@@ -465,8 +465,10 @@ _pending_sends = threading.local()
 
 def on_prepay_paid(s: Session, order_id: str) -> None:
     """PAID_HANDLERS["session"]: the payment of a prepaid start is in (credited as cash in this
-    transaction): make the order with its hold and send the start once this commits. A
-    driver who meanwhile started another order keeps the money in the wallet (refundable)."""
+    transaction): make the order with its hold and send the start once this commits. A start
+    that may not be made now (the driver started another order meanwhile, the pile closed, no
+    price, the gun reserved for another, the money short, paid past its window) is
+    cancelled and the payment goes back to WeChat: it paid for that session, not a top-up."""
     p = s.get(ChargingPrepay, order_id, with_for_update=s.get_bind().dialect.name == "postgresql")
     if p is None or p.state != "pending":
         return
@@ -474,29 +476,19 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
     if _paid_too_late(s, order_id, now_ms()):
         # heard of only past its payment window (a notification delayed by an outage, or the
         # reconcile job): the driver has long since seen the start lapse and may have left;
-        # a session now could charge whoever is plugged in. The payment goes back to WeChat.
+        # a session now could charge whoever is plugged in
         log.warning("prepaid order %s: paid past its window; no start, the payment is refunded", order_id)
-        p.state = "cancelled"
-        s.flush()
-        _refund_prepay_unstarted(s, p)
+        _turn_down(s, p)
         return
-    if _running(s, p.driver_id) is not None:
-        p.state = "cancelled"
-        s.flush()
-        return
-    if sharing.refusal(s, p.sid, p.gun, p.driver_id):
-        # a shared pile closed, or out of its hours, while the driver paid: no start, and the
-        # payment goes back to WeChat (the driver chose to pay for this pile, not to top up)
-        p.state = "cancelled"
-        s.flush()
-        _refund_prepay_unstarted(s, p)
+    if _running(s, p.driver_id) is not None or sharing.refusal(s, p.sid, p.gun, p.driver_id):
+        # another order of the driver's runs, or a shared pile closed or is out of its hours
+        _turn_down(s, p)
         return
     tariff = tariffs.in_force(s, p.sid, now_ms())
     held = reservations.holder(s, p.sid, p.gun)
     if tariff is None or (held is not None and held[1] != p.driver_id):
-        # no price, or the gun was reserved for another driver meanwhile: the money stays in the wallet
-        p.state = "cancelled"
-        s.flush()
+        # no price, or the gun was reserved for another driver meanwhile
+        _turn_down(s, p)
         return
     row = tariffs.get(s, tariff.id)
     try:
@@ -504,8 +496,7 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
                           limit_mode=p.limit_mode, limit_value=p.limit_value, hold_fen=p.hold_fen,
                           tariff_id=tariff.id, tariff_version=row.version if row else None)
     except InsufficientFunds:
-        p.state = "cancelled"
-        s.flush()
+        _turn_down(s, p)
         return
     o.funding = "prepay"
     o.departure_at = p.departure_at
@@ -539,6 +530,13 @@ def _prepay_lapsed(s: Session, order_id: str) -> bool:
     states = set(s.scalars(select(WalletPayment.state).where(WalletPayment.order_id == order_id,
                                                               WalletPayment.purpose == "session")))
     return bool(states) and states <= {"closed"}
+
+
+def _turn_down(s: Session, p: ChargingPrepay) -> None:
+    """A paid start that is not made: cancelled, its payment refunded to WeChat once."""
+    p.state = "cancelled"
+    s.flush()
+    _refund_prepay_unstarted(s, p)
 
 
 def _after_commit(s: Session, order_id: str, target: _Target) -> None:

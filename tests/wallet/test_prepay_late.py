@@ -86,3 +86,26 @@ def test_a_payment_credited_in_its_window_still_starts(app: Flask, client: Flask
         assert db.session.get(Order, oid) is not None
         assert db.session.get(ChargingPrepay, oid).state == "paid"
         db.session.rollback()
+
+
+def test_a_paid_start_that_may_not_start_is_refunded_whole(app: Flask, client: FlaskClient,
+                                                           fake: FakeServer) -> None:
+    """Paid while the driver started another order (or the gun was reserved for another, or
+    the price went): the session never runs and used nothing, so the payment goes back to
+    WeChat, as the issue promises of a pay-per-session start; it is no top-up."""
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+
+    assert fake.pay is not None
+    h, did, oid, no = _start(app, client, fake, "two-starts")
+    with app.app_context(), db.transaction() as s:  # a wallet start meanwhile, on another gun
+        ledger.top_up(s, str(did), 1000, "test:meanwhile")
+        orders.create(s, order_id="o-meanwhile", driver_id=str(did), sid="S1", gun="P1-2", limit_mode="amount",
+                      limit_value=1000, hold_fen=1000)
+        orders.apply(s, "o-meanwhile", Event.START_SENT)
+    fake.pay.pay(no)
+    wait_until(lambda: client.get(f"{ORDERS}/{oid}", headers=h).json["state"] == "cancelled",
+               what="the paid start turned down")
+    wait_until(lambda: [r.amount for r in fake.pay.refunds.values()] == [2000], what="the refund at WeChat")
+    wait_until(lambda: balances(app, did) == ledger.Balances(0, 0, 1000, 0), what="the refund paid out")
+    assert verify_ledger(app) == []
