@@ -584,6 +584,11 @@ def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
     gun, st = s.get(Gun, (p.sid, p.gun)), s.get(Station, p.sid)
     lapsed = p.state == "pending" and _prepay_lapsed(s, p.order_id)
     state = "cancelled" if p.state == "cancelled" or lapsed else "created"
+    refund = None
+    if p.state == "cancelled":  # a paid start turned down: what went back to WeChat
+        from cloud.wallet.models import WalletRefund  # type: ignore[import-not-found, unused-ignore]
+
+        refund = s.scalar(select(WalletRefund.amount_fen).where(WalletRefund.key == f"prepay:{p.order_id}"))
     return {"order_id": p.order_id, "state": state, "sid": p.sid, "station_name": st.name if st else None,
             "gun": p.gun, "gun_code": gun.code if gun else None,
             "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
@@ -591,7 +596,7 @@ def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
             "hold_fen": p.hold_fen, "created_at": p.created_at, "started_at": None, "ended_at": None,
             "duration_s": None, "stop_reason": None, "energy_wh": None, "power_w": None, "soc": None,
             "cost_fen": None, "lines": [], "idle_fen": None, "total_fen": None, "debt_fen": None,
-            "refund_fen": None, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
+            "refund_fen": refund, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
 
 
 # --- follow, stop, rate ---------------------------------------------------------------------------------

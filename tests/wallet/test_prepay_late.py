@@ -73,6 +73,7 @@ def test_a_payment_credited_after_its_window_starts_nothing_and_goes_back(app: F
         db.session.rollback()
     wait_until(lambda: [r.amount for r in fake.pay.refunds.values()] == [2000], what="the refund at WeChat")
     wait_until(lambda: balances(app, did) == ledger.Balances(0, 0, 0, 0), what="the refund paid out")
+    assert client.get(f"{ORDERS}/{oid}", headers=h).json["refund_fen"] == 2000  # the order says so
     assert verify_ledger(app) == []
 
 
@@ -108,4 +109,5 @@ def test_a_paid_start_that_may_not_start_is_refunded_whole(app: Flask, client: F
                what="the paid start turned down")
     wait_until(lambda: [r.amount for r in fake.pay.refunds.values()] == [2000], what="the refund at WeChat")
     wait_until(lambda: balances(app, did) == ledger.Balances(0, 0, 1000, 0), what="the refund paid out")
+    assert client.get(f"{ORDERS}/{oid}", headers=h).json["refund_fen"] == 2000
     assert verify_ledger(app) == []
