@@ -54,7 +54,7 @@ def integer(q: dict[str, str], key: str, low: int, high: int, default: int | Non
     if key not in q:
         return default
     raw = q[key]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 16:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
         raise InvalidField(f"{key} must be a whole number {low}..{high}", field=key)
     v = int(raw)
     if not low <= v <= high:
