@@ -509,7 +509,7 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
 
 
 # How long after its payment's expiry a prepaid start may still be made: WeChat refuses to
-# take a payment past its `time_expire`, so one heard of later was paid in time but reached
+# take a payment past its `time_expire`, so one heard of after that was paid in time but reached
 # us late; the first retries of WeChat's notification (15 s, 15 s, 30 s, 3 min) fit in this.
 PREPAY_LATE_GRACE_MS = 5 * 60_000
 

@@ -1,5 +1,5 @@
 """A pay-per-session start whose payment never came, or came only after its payment window
-(the notification delayed by an outage, or found later by the reconcile job): the driver's
+(the notification delayed by an outage, or found afterwards by the reconcile job): the driver's
 order says `cancelled`, never `created` forever, and money that arrives that late starts no
 session hours after the scan — it goes back to WeChat (the driver paid for that start, not a
 top-up), once. The real charging handler (charging.on_prepay_paid), the real WeChat Pay
