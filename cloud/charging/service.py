@@ -492,9 +492,11 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
         return
     row = tariffs.get(s, tariff.id)
     try:
+        # paid by its own payment (cash): a hold taking bonus first would leave that cash
+        # behind, refundable, and turn the bonus into a WeChat refund
         o = orders.create(s, order_id=order_id, driver_id=p.driver_id, sid=p.sid, gun=p.gun,
                           limit_mode=p.limit_mode, limit_value=p.limit_value, hold_fen=p.hold_fen,
-                          tariff_id=tariff.id, tariff_version=row.version if row else None)
+                          tariff_id=tariff.id, tariff_version=row.version if row else None, cash_only=True)
     except InsufficientFunds:
         _turn_down(s, p)
         return
