@@ -326,9 +326,13 @@ def list_alarms(
     return Page([view(a) for a in rows], int(total), page, per_page)
 
 
+MAX_PAGE = 1_000_000
+
+
 def paging(page: Any, per_page: Any) -> tuple[int, int]:
     try:
-        return max(1, int(page)), min(MAX_PER_PAGE, max(1, int(per_page)))
+        # a page past a million is past any list, and its offset past what the database binds
+        return min(MAX_PAGE, max(1, int(page))), min(MAX_PER_PAGE, max(1, int(per_page)))
     except (TypeError, ValueError):
         raise AlarmError("bad_filter", "page and per_page are whole numbers") from None
 

@@ -59,7 +59,9 @@ def _error(code: str, detail: str, facts: dict[str, Any]) -> Response:
     shown = code
     if code == "payment_password_wrong" and retry_ms is not None:
         shown = "payment_password_wrong_locked"
-    text = message(shown, lang, retry_after_ms=retry_ms, **{k: v for k, v in facts.items() if k != "retry_at"})
+    in_query = request.method == "GET" and facts.get("field") is not None and str(facts["field"]) in request.args
+    text = message(shown, lang, in_query=in_query, retry_after_ms=retry_ms,
+                   **{k: v for k, v in facts.items() if k != "retry_at"})
     if lang == "en" and code == "invalid_request" and detail:
         text = f"Bad request: {detail}."
     body: dict[str, Any] = {"code": code, "message": text}
@@ -98,6 +100,25 @@ def _login_error(e: LoginError) -> Response:
     return resp
 
 
+class _NameTwice(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # a name twice means whatever the reader picks (a proxy may read the other value): refused
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _NameTwice(key)
+        out[key] = value
+    return out
+
+
+def _not_json(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")  # NaN, Infinity, -Infinity: Python's extension
+
+
 def _body(allowed: tuple[str, ...], required: tuple[str, ...] = (), optional: bool = False) -> dict[str, Any]:
     """The request's JSON object, with only `allowed` keys and every `required` one (an
     empty body is {} when the whole body is `optional`)."""
@@ -110,7 +131,9 @@ def _body(allowed: tuple[str, ...], required: tuple[str, ...] = (), optional: bo
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
         raise InvalidField("send Content-Type: application/json", field=None)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_unique_names, parse_constant=_not_json)
+    except _NameTwice as e:
+        raise InvalidField(f"{e.name!r} given twice in one object", field=e.name) from None
     except (ValueError, RecursionError):
         raise InvalidField("the body is not JSON", field=None) from None
     if not isinstance(body, dict):

@@ -162,19 +162,26 @@ FIELD_NAMES = {"zh-CN": {None: "请求体", "code": "code（登录凭证）", "n
                          "remind_minutes": "remind_minutes（提前提醒分钟数）",
                          # --- private pile sharing ---
                          "pairing_code": "配对码", "windows": "开放时段", "periods": "价格时段", "idle": "占位费",
-                         "open": "open（开关）", "amount_fen": "提现金额"},
+                         "open": "open（开关）", "amount_fen": "金额（分）"},
                "en": {None: "the body"}}
+
+
+# A query parameter named like a body field means something else there: `limit` of a list
+# is its page size, not a start's charging mode.
+QUERY_FIELD_NAMES = {"zh-CN": {"limit": "limit（每页条数）", "before": "before（翻页位置）"}}
 
 
 def status_of(code: str) -> int:
     return CATALOG[code][0]
 
 
-def message(code: str, lang: str, **facts: Any) -> str:
+def message(code: str, lang: str, *, in_query: bool = False, **facts: Any) -> str:
     status, zh, en = CATALOG[code]
     text = zh if lang == "zh-CN" else en
     field = facts.get("field")
     names = FIELD_NAMES.get(lang, {})
+    if in_query:
+        names = {**names, **QUERY_FIELD_NAMES.get(lang, {})}
     facts = {**facts, "field": names.get(field, f"`{field}`" if field else names.get(None, "the body"))}
     retry_ms = facts.get("retry_after_ms")
     facts.setdefault("retry_after_min", max(1, -(-int(retry_ms or 0) // 60_000)))

@@ -54,7 +54,7 @@ def integer(q: dict[str, str], key: str, low: int, high: int, default: int | Non
     if key not in q:
         return default
     raw = q[key]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 16:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
         raise InvalidField(f"{key} must be a whole number {low}..{high}", field=key)
     v = int(raw)
     if not low <= v <= high:
@@ -124,9 +124,11 @@ def gun_get(code: str) -> Any:
     balance = b.available
     price_now = station["price_now"]
     wh = None
-    if price_now and price_now["price_e4"] > 0:
-        # fen = Wh x price_e4 / 100,000 (each line rounded half up): floor keeps it affordable
-        wh = max(0, balance - b.debt) * 100_000 // price_now["price_e4"]
+    if price_now:
+        # billed as the bill bills it (each line rounded half up): what a start by amount of
+        # the whole balance would deliver at this price
+        wh = charging.energy_for_fen(max(0, balance - b.debt), price_now["energy_price_e4"],
+                                     price_now["service_price_e4"])
     has_pw = charging.has_payment_password(s, did)
     return jsonify(
         {

@@ -34,7 +34,8 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not lo <= int(raw) <= hi:
+    # 19 digits hold any bound here; more could exceed the digits Python reads (ValueError)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not lo <= int(raw) <= hi:
         raise InvalidField(f"{name} must be an integer {lo}..{hi}", field=name)
     return int(raw)
 

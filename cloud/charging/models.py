@@ -22,7 +22,9 @@ class OrderRating(Base):
 
 class ChargingPrepay(Base):
     """The terms of a start paid by one WeChat payment: pending until the payment is in (then
-    `paid`, and the order exists), `cancelled` if the driver gave up first."""
+    `paid`, and the order exists), `cancelled` when the payment came in but may not start
+    (another order running, the gun or the price gone, paid past its window). A pending one
+    whose payments are all closed shows as cancelled (cloud/charging/service.py)."""
 
     __tablename__ = "charging_prepays"
     __table_args__ = (

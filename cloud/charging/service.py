@@ -48,6 +48,7 @@ from cloud.sharing import service as sharing
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
+from jcproto.tariff import E4_DIVISOR, fen_e4
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,28 @@ def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
     if not now < departure_at <= now + DEPARTURE_MAX_MS:
         raise InvalidField("departure_at must lie ahead, within a week", field="departure_at")
     return departure_at
+
+
+def energy_for_fen(fen: int, energy_price_e4: int, service_price_e4: int) -> int | None:
+    """The most whole Wh whose bill at one period's prices is within `fen`: electricity and
+    service each rounded half up once, as jcproto bills them (and as a start by amount stops).
+    None for a free period (no limit from the money)."""
+    total = energy_price_e4 + service_price_e4
+    if total <= 0:
+        return None
+
+    def within(wh: int) -> bool:
+        return fen_e4(wh, energy_price_e4) + fen_e4(wh, service_price_e4) <= fen
+
+    # each line is at most half a fen below its exact value, so past `hi` the bill is over fen
+    lo, hi = 0, (fen + 1) * E4_DIVISOR // total + 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if within(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def hold_for(mode: str, value: int, available_fen: int, settings: ChargingSettings) -> int:
@@ -442,38 +465,40 @@ _pending_sends = threading.local()
 
 def on_prepay_paid(s: Session, order_id: str) -> None:
     """PAID_HANDLERS["session"]: the payment of a prepaid start is in (credited as cash in this
-    transaction): make the order with its hold and send the start once this commits. A
-    driver who meanwhile started another order keeps the money in the wallet (refundable)."""
+    transaction): make the order with its hold and send the start once this commits. A start
+    that may not be made now (the driver started another order meanwhile, the pile closed, no
+    price, the gun reserved for another, the money short, paid past its window) is
+    cancelled and the payment goes back to WeChat: it paid for that session, not a top-up."""
     p = s.get(ChargingPrepay, order_id, with_for_update=s.get_bind().dialect.name == "postgresql")
     if p is None or p.state != "pending":
         return
     ledger.lock_driver(s, p.driver_id)
-    if _running(s, p.driver_id) is not None:
-        p.state = "cancelled"
-        s.flush()
+    if _paid_too_late(s, order_id, now_ms()):
+        # heard of only past its payment window (a notification delayed by an outage, or the
+        # reconcile job): the driver has long since seen the start lapse and may have left;
+        # a session now could charge whoever is plugged in
+        log.warning("prepaid order %s: paid past its window; no start, the payment is refunded", order_id)
+        _turn_down(s, p)
         return
-    if sharing.refusal(s, p.sid, p.gun, p.driver_id):
-        # a shared pile closed, or out of its hours, while the driver paid: no start, and the
-        # payment goes back to WeChat (the driver chose to pay for this pile, not to top up)
-        p.state = "cancelled"
-        s.flush()
-        _refund_prepay_unstarted(s, p)
+    if _running(s, p.driver_id) is not None or sharing.refusal(s, p.sid, p.gun, p.driver_id):
+        # another order of the driver's runs, or a shared pile closed or is out of its hours
+        _turn_down(s, p)
         return
     tariff = tariffs.in_force(s, p.sid, now_ms())
     held = reservations.holder(s, p.sid, p.gun)
     if tariff is None or (held is not None and held[1] != p.driver_id):
-        # no price, or the gun was reserved for another driver meanwhile: the money stays in the wallet
-        p.state = "cancelled"
-        s.flush()
+        # no price, or the gun was reserved for another driver meanwhile
+        _turn_down(s, p)
         return
     row = tariffs.get(s, tariff.id)
     try:
+        # paid by its own payment (cash): a hold taking bonus first would leave that cash
+        # behind, refundable, and turn the bonus into a WeChat refund
         o = orders.create(s, order_id=order_id, driver_id=p.driver_id, sid=p.sid, gun=p.gun,
                           limit_mode=p.limit_mode, limit_value=p.limit_value, hold_fen=p.hold_fen,
-                          tariff_id=tariff.id, tariff_version=row.version if row else None)
+                          tariff_id=tariff.id, tariff_version=row.version if row else None, cash_only=True)
     except InsufficientFunds:
-        p.state = "cancelled"
-        s.flush()
+        _turn_down(s, p)
         return
     o.funding = "prepay"
     o.departure_at = p.departure_at
@@ -483,6 +508,37 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
     target = _Target(p.sid, p.gun, tariff.to_dict(), tariff.id, row.version if row else None,
                      held[0] if held is not None else None)
     _after_commit(s, order_id, target)
+
+
+# How long after its payment's expiry a prepaid start may still be made: WeChat refuses to
+# take a payment past its `time_expire`, so one heard of after that was paid in time but reached
+# us late; the first retries of WeChat's notification (15 s, 15 s, 30 s, 3 min) fit in this.
+PREPAY_LATE_GRACE_MS = 5 * 60_000
+
+
+def _paid_too_late(s: Session, order_id: str, now: int) -> bool:
+    from cloud.wallet.models import WalletPayment  # type: ignore[import-not-found, unused-ignore]
+
+    expires = s.scalar(select(func.max(WalletPayment.expires_at)).where(
+        WalletPayment.order_id == order_id, WalletPayment.purpose == "session", WalletPayment.state == "paid"))
+    return expires is not None and now > expires + PREPAY_LATE_GRACE_MS
+
+
+def _prepay_lapsed(s: Session, order_id: str) -> bool:
+    """A pending prepay none of whose payments can still be paid (each closed: expired
+    unpaid, or never opened at the provider)."""
+    from cloud.wallet.models import WalletPayment  # type: ignore[import-not-found, unused-ignore]
+
+    states = set(s.scalars(select(WalletPayment.state).where(WalletPayment.order_id == order_id,
+                                                              WalletPayment.purpose == "session")))
+    return bool(states) and states <= {"closed"}
+
+
+def _turn_down(s: Session, p: ChargingPrepay) -> None:
+    """A paid start that is not made: cancelled, its payment refunded to WeChat once."""
+    p.state = "cancelled"
+    s.flush()
+    _refund_prepay_unstarted(s, p)
 
 
 def _after_commit(s: Session, order_id: str, target: _Target) -> None:
@@ -528,7 +584,13 @@ def prepay_view(transactions: Transactions, did: str, order_id: str) -> dict[str
 
 def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
     gun, st = s.get(Gun, (p.sid, p.gun)), s.get(Station, p.sid)
-    state = "cancelled" if p.state == "cancelled" else "created"
+    lapsed = p.state == "pending" and _prepay_lapsed(s, p.order_id)
+    state = "cancelled" if p.state == "cancelled" or lapsed else "created"
+    refund = None
+    if p.state == "cancelled":  # a paid start turned down: what went back to WeChat
+        from cloud.wallet.models import WalletRefund  # type: ignore[import-not-found, unused-ignore]
+
+        refund = s.scalar(select(WalletRefund.amount_fen).where(WalletRefund.key == f"prepay:{p.order_id}"))
     return {"order_id": p.order_id, "state": state, "sid": p.sid, "station_name": st.name if st else None,
             "gun": p.gun, "gun_code": gun.code if gun else None,
             "limit": {"mode": p.limit_mode, "value": p.limit_value}, "pay": "wechat",
@@ -536,7 +598,7 @@ def _prepay_dict(s: Session, p: ChargingPrepay) -> dict[str, Any]:
             "hold_fen": p.hold_fen, "created_at": p.created_at, "started_at": None, "ended_at": None,
             "duration_s": None, "stop_reason": None, "energy_wh": None, "power_w": None, "soc": None,
             "cost_fen": None, "lines": [], "idle_fen": None, "total_fen": None, "debt_fen": None,
-            "refund_fen": None, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
+            "refund_fen": refund, "abnormal_reason": None, "rating": None, "updated_at": p.created_at}
 
 
 # --- follow, stop, rate ---------------------------------------------------------------------------------
@@ -742,6 +804,8 @@ def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_
             raise ChargingError("order_not_running", f"order is {o.state}")
         sess = _session_of(s, o)
         session_id = o.session_id or (sess.session_id if sess else None)
+        if session_id is None:
+            session_id = _gun_session_of_order(s, o)
         payload: dict[str, Any] = {"session_id": session_id} if session_id else {"gun": o.gun}
         sid = o.sid
     try:
@@ -754,6 +818,22 @@ def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_
         raise ChargingError("stop_failed", f"the station refused the stop: {reply.error}")
     with transactions() as s:
         return order_view(s, driver_id, order_id)
+
+
+def _gun_session_of_order(s: Session, o: Order) -> str | None:
+    """Before a stop by gun (an order with no session known yet): the session the gun's
+    latest telemetry shows, if its records say it is this order's; ChargingError
+    `order_not_running` if they say it is another's (a stop by gun would end it)."""
+    entry = stations.live_gun(s, o.sid, o.gun)
+    shown = entry.get("session_id") if entry else None
+    if not isinstance(shown, str):
+        return None
+    row = s.get(ChargingSession, shown)
+    if row is None:
+        return None  # no record of it yet: nothing says whose it is
+    if row.order_id != o.order_id:
+        raise ChargingError("order_not_running", f"the gun's session {shown} is not this order's")
+    return shown
 
 
 def rate(transactions: Transactions, *, driver_id: int, order_id: Any, stars: Any, comment: Any = None) -> dict[str, Any]:

@@ -579,6 +579,8 @@ def unread_count(s: Session, driver_id: str) -> int:
 def mark_read(s: Session, driver_id: str, message_id: int, now: int) -> DriverMessage | None:
     """Mark the driver's message `message_id` read (kept: the first time it was opened); None
     when the driver has no such message (another driver's is as missing)."""
+    if not 1 <= message_id < 2**63:
+        return None  # beyond a 64-bit id no row can be: the database would refuse the bind
     s.execute(
         update(DriverMessage)
         .where(

@@ -317,19 +317,29 @@ def close_key(order_id: str) -> str:
     return f"close-hold:{order_id}"
 
 
-def hold(s: Session, driver_id: str, order_id: str, amount: int) -> Posting:
+def hold(s: Session, driver_id: str, order_id: str, amount: int, *, cash_only: bool = False) -> Posting:
     """Set `amount` aside for an order (bonus first, then cash); InsufficientFunds if the
-    driver's available balance is short. One hold per order."""
+    driver's available balance is short. One hold per order. `cash_only`: from cash alone
+    (an order paid by its own payment: the bonus stays, or the payment's cash would stay
+    behind, refundable, in its place)."""
     _check_id(order_id)
     _check_amount(amount)
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
-        bonus, cash = _spend(lk, amount)
+        if cash_only:
+            if amount > lk.balances[Kind.CASH]:
+                raise InsufficientFunds(amount, lk.balances[Kind.CASH])
+            bonus, cash = 0, amount
+        else:
+            bonus, cash = _spend(lk, amount)
         return [(lk.ids[Kind.BONUS], -bonus, None), (lk.ids[Kind.CASH], -cash, None),
                 (lk.ids[Kind.HELD], amount, None)]
 
+    args: dict[str, Any] = {"order": order_id, "amount": amount}
+    if cash_only:
+        args["cash_only"] = True
     return _post(s, key=hold_key(order_id), kind="hold", driver_id=driver_id, order_id=order_id,
-                 args={"order": order_id, "amount": amount}, build=build)
+                 args=args, build=build)
 
 
 def _hold_parts(s: Session, order_id: str) -> tuple[str, int, int]:

@@ -78,10 +78,12 @@ def create(
     tariff_id: str | None = None,
     tariff_version: int | None = None,
     now: int | None = None,
+    cash_only: bool = False,
 ) -> Order:
     """A new order in `created`, its hold placed (what the driver owes is collected from the
     balance first). Idempotent on order_id: the same terms return the existing order, other
-    terms raise OrderConflict. InsufficientFunds (cloud.ledger.errors) if the balance is short."""
+    terms raise OrderConflict. InsufficientFunds (cloud.ledger.errors) if the balance is short.
+    `cash_only`: the hold from cash alone (an order paid by its own WeChat payment)."""
     if limit_mode not in LIMIT_MODES:
         raise BadOrderInput(f"limit_mode must be one of {', '.join(LIMIT_MODES)}: {limit_mode!r}")
     if isinstance(limit_value, bool) or not isinstance(limit_value, int) or limit_value < 0:
@@ -105,7 +107,7 @@ def create(
     if existing is not None:  # created by the one we waited for
         return same(existing)
     ledger.collect_debt(s, driver_id, key=f"collect:{order_id}")
-    ledger.hold(s, driver_id, order_id, hold_fen)
+    ledger.hold(s, driver_id, order_id, hold_fen, cash_only=cash_only)
     t = now_ms() if now is None else now
     order = Order(order_id=order_id, driver_id=driver_id, sid=sid, gun=gun, limit_mode=limit_mode,
                   limit_value=limit_value, hold_fen=hold_fen, tariff_id=tariff_id,

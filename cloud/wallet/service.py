@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import take_write_lock
@@ -431,8 +431,14 @@ def reconcile_pending(s: Session, provider: PaymentProvider, now: int | None = N
 
 # --- refunds ------------------------------------------------------------------------------------
 def _remainders(s: Session, driver_id: int, lock: bool) -> list[splitting.Remainder]:
+    # A session's payment is its order's while the order runs: refund_prepay_rest gives the
+    # unspent part back to it at the end, which a balance refund taken from it first would
+    # leave nothing of. It joins the balance's payments once its order is final.
+    running = exists(select(Order.order_id).where(Order.order_id == WalletPayment.order_id,
+                                                  Order.state.not_in(FINAL_ORDER_STATES)))
     q = (select(WalletPayment).where(WalletPayment.driver_id == driver_id, WalletPayment.state == "paid",
-                                     WalletPayment.refunded_fen < WalletPayment.amount_fen)
+                                     WalletPayment.refunded_fen < WalletPayment.amount_fen,
+                                     ~((WalletPayment.purpose == "session") & running))
          .order_by(WalletPayment.id.desc()))
     rows = s.execute(_for_update(s, q) if lock else q).scalars()
     return [splitting.Remainder(p.id, p.amount_fen - p.refunded_fen) for p in rows]
@@ -468,15 +474,20 @@ def _add_refund(s: Session, driver_id: int, parts: list[tuple[int, int]], now: i
     return refund
 
 
+def check_refund_amount(amount_fen: Any | None) -> None:
+    """A refund's asked amount is None (all) or a positive integer of fen; else InvalidField."""
+    if amount_fen is not None and (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)
+                                   or not 1 <= amount_fen <= ledger.MAX_FEN):
+        raise InvalidField("amount_fen must be a positive integer of fen", field="amount_fen")
+
+
 def request_refund(s: Session, driver_id: int, amount_fen: Any | None, now: int | None = None) -> WalletRefund:
     """Accept a balance refund (all that is refundable when `amount_fen` is None): pay any
     debt from the balance first, split the refund across the paid payments, newest first, and
     move each part from cash to refunds payable.
     Nothing is sent to the provider here (submit_refund does, after the commit)."""
     now = now_ms() if now is None else now
-    if amount_fen is not None and (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)
-                                   or not 1 <= amount_fen <= ledger.MAX_FEN):
-        raise InvalidField("amount_fen must be a positive integer of fen", field="amount_fen")
+    check_refund_amount(amount_fen)
     _sqlite_write_lock(s)
     locked = ledger.lock_driver(s, str(driver_id))
     if locked.debt > 0:
@@ -600,6 +611,7 @@ def refund_balance(transactions: Transactions, provider: PaymentProvider, driver
     """The driver's balance refund: the payment password first when one is set (under its
     lockout), then the refund accepted and committed, then sent. Its view."""
     now = now_ms() if now is None else now
+    check_refund_amount(amount_fen)  # a malformed amount spends no password attempt
     with transactions() as s:
         has_password = s.get(PaymentPassword, driver_id) is not None
     if has_password:

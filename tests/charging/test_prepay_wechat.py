@@ -65,7 +65,12 @@ def paying(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mqtt: Broker) -> Ite
                 db.engine.dispose()
 
 
-def test_prepaid_session_starts_on_payment_and_its_rest_is_refunded(paying: tuple[Live, FakeServer]) -> None:
+@pytest.mark.parametrize("bonus", [0, 2000])
+def test_prepaid_session_starts_on_payment_and_its_rest_is_refunded(paying: tuple[Live, FakeServer],
+                                                                    bonus: int) -> None:
+    """With bonus credit in the wallet too (`bonus`): the session is paid from its own
+    prepayment, never from the bonus, which would leave the prepayment's cash behind,
+    refundable: bonus credit turned into a WeChat refund."""
     live, fake = paying
     assert fake.pay is not None
     assert wallet.PAID_HANDLERS["session"] is charging.on_prepay_paid  # the charging package's own
@@ -81,6 +86,8 @@ def test_prepaid_session_starts_on_payment_and_its_rest_is_refunded(paying: tupl
 
     token, did = login(client, fake, "prepay-driver")
     h = auth(token)
+    if bonus:
+        seed(app, lambda s: ledger.grant_bonus(s, str(did), bonus, "test:bonus"))
     r = client.post(ORDERS, json={"gun_code": CODE, "limit": {"mode": "amount", "value": 3000}, "pay": "wechat"},
                     headers=h)
     assert r.status_code == 201, r.json
@@ -97,7 +104,7 @@ def test_prepaid_session_starts_on_payment_and_its_rest_is_refunded(paying: tupl
     view = client.get(f"{ORDERS}/{oid}", headers=h).json
     assert (view["state"], view["pay"], view["hold_fen"]) == ("starting", "wechat", 3000)
     b = balances(app, did)
-    assert (b.cash, b.held) == (0, 3000)
+    assert (b.cash, b.bonus, b.held) == (0, bonus, 3000)
 
     # the station's signed records: 22 kW for 30 min, then the car leaves; ingest and billing settle
     with app.app_context():
@@ -125,7 +132,8 @@ def test_prepaid_session_starts_on_payment_and_its_rest_is_refunded(paying: tupl
     [row] = wait_for(refunded, 10, "the refund's callback")
     assert (row["order_id"], row["amount_fen"]) == (oid, 3000 - sim.cost_fen)
     assert [rf.amount for rf in fake.pay.refunds.values()] == [3000 - sim.cost_fen]
-    assert balances(app, did) == ledger.Balances(cash=0, bonus=0, held=0, debt=0)
+    assert balances(app, did) == ledger.Balances(cash=0, bonus=bonus, held=0, debt=0)
+    assert client.get(f"{BASE}/wallet", headers=h).json["refundable_fen"] == 0
     assert verify_ledger(app) == []
 
 

@@ -290,3 +290,39 @@ def test_prepaid_start_is_sent_once_the_payment_commits(live: Live) -> None:
     with app.test_request_context(), db.transaction() as s:
         service.on_prepay_paid(s, "o-pre-1")  # the callback delivered twice: nothing more
     assert len(st.commands) == 1 and balances(app, did).held == 3000
+
+
+def test_a_stop_by_gun_never_ends_another_drivers_session(live: Live) -> None:
+    """A start the station has not answered leaves the order `starting` with no session: its
+    stop goes out by gun. When the gun's latest telemetry shows a session the cloud knows
+    is not this order's (another driver's, a local card's), that stop would end it: refused
+    (409 order_not_running), nothing sent. A session it knows is this order's is stopped by
+    its id."""
+    app, client = live.app, live.app.test_client()
+    app.config["CHARGING_START_TIMEOUT_S"] = 0.5
+    st = _online(live, "S1", {"P1-1": "plugged"})  # receives the start, never answers it
+    h, did = new_driver(client, live.wechat, "dora")
+    top_up(app, did, 10_000)
+    r = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "full"}}, headers=h)
+    assert r.status_code == 201 and r.json["state"] == "starting", r.json
+    oid = r.json["order_id"]
+    # meanwhile a card session runs on that gun (the station refused our start, unheard yet)
+    theirs = "7a1b2c3d-1111-4222-8333-444455556666"
+    st.send([{"seq": 1, "type": "session_started", "ts": now_ms(), "session_id": theirs, "gun": "P1-1",
+              "order_id": None, "auth": "card:0412AB", "energy_start_wh": 1000, "limit": {"mode": "full", "value": 0},
+              "power_cap_w": 60000}])
+    st.publish_raw("telemetry", json.dumps(telemetry([gun_entry("P1-1", "charging", session_id=theirs,
+                                                                  power_w=30_000)])), qos=1)
+
+    def seen() -> bool:
+        with app.app_context():
+            row = db.session.get(ChargingSession, theirs)
+            tel = db.session.get(StationState, "S1").telemetry
+            db.session.rollback()
+            return row is not None and tel["guns"][0].get("session_id") == theirs
+
+    wait_for(seen, 10, "the card session and its telemetry")
+    sent = len(st.commands)
+    r = client.post(f"{ORDERS}/{oid}/stop", headers=h)
+    assert r.status_code == 409 and error_code(r) == "order_not_running", r.json
+    assert [c["type"] for c in st.commands[sent:]] == []  # no stop went out

@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
 
+from cloud.charging.service import energy_for_fen
 from cloud.db import db
 from cloud.fakes.server import FakeServer
 from cloud.stations import service as stations
+from jcproto.tariff import fen_e4
 from tests.charging.support import ORIGIN, seed, seed_station, set_gun_state
 from tests.drivers_api.support import BASE, error_code
 
@@ -116,8 +120,12 @@ def test_http_stations_and_gun(app: Flask, client: FlaskClient, wechat: FakeServ
     assert body["wallet"] == {"balance_fen": 5000, "debt_fen": 0}
     assert body["presets_fen"] == [3000, 5000, 10000] and body["payment_password_set"] is False
     assert body["payment_password_required_above_fen"] is None
-    # 50 CNY at 0.6 or 1.2 CNY/kWh
-    assert body["energy_wh_for_balance"] == 5000 * 100_000 // body["price_now"]["price_e4"]
+    # 50 CNY at 0.6 or 1.2 CNY/kWh, billed as the bill bills it (each line rounded half up):
+    # the most Wh whose bill is within the balance, as a start by amount would deliver
+    p = body["price_now"]
+    wh = body["energy_wh_for_balance"]
+    bill = [fen_e4(w, p["energy_price_e4"]) + fen_e4(w, p["service_price_e4"]) for w in (wh, wh + 1)]
+    assert bill[0] <= 5000 < bill[1], (wh, bill)
     assert error_code(client.get(f"{BASE}/guns/NOPE-1", headers=h)) == "gun_not_found"
     assert client.get(f"{BASE}/stations").status_code == 401
     with app.app_context(), db.transaction() as s:
@@ -172,3 +180,21 @@ def test_cli_station_set_gun_set_and_qr(app: Flask, tmp_path: Path) -> None:
         st = stations.station_details(db.session, "S7")
         assert st is not None and st["name"] == "人民广场站" and st["lat"] == 31.2304
         assert st["guns"][0]["rated_power_w"] == 120_000
+
+
+@given(fen=st.integers(0, 500_000), energy=st.integers(0, 50_000), service=st.integers(0, 50_000))
+def test_energy_for_fen_is_the_most_the_bill_allows(fen: int, energy: int, service: int) -> None:
+    """What a balance buys at a price: the last whole Wh whose bill (electricity and service
+    each rounded half up, as jcproto bills) is within it; one Wh more is beyond it."""
+    wh = energy_for_fen(fen, energy, service)
+    if energy + service == 0:
+        assert wh is None  # a free period: no limit from the money
+        return
+    assert wh is not None and wh >= 0
+    assert fen_e4(wh, energy) + fen_e4(wh, service) <= fen < fen_e4(wh + 1, energy) + fen_e4(wh + 1, service)
+
+
+def test_energy_for_one_fen_at_half_a_fen_per_line() -> None:
+    # 0.5 + 0.5 CNY/kWh: 10 Wh (what fen × 100,000 ÷ price_e4 said) bills 1 + 1 fen, halves
+    # rounded up, beyond 1 fen; 9 Wh bills 0 + 0
+    assert energy_for_fen(1, 5000, 5000) == 9

@@ -168,7 +168,11 @@ def test_read_state_and_lead_time_as_documented_and_never_across_drivers(
     again = x("POST", f"{BASE}/messages/{oldest}/read", 200, json={}, headers=h)
     assert again["message"]["read_at"] == first and again["unread"] == 2
     # another driver's message, or none at all: 404, and theirs stays unread
-    for mid in (theirs[0], 10**9):
+    # a cursor anywhere in the documented range pages; past it, 400
+    assert x("GET", f"{BASE}/messages?before={2**62}", 200, headers=h)["unread"] == 2
+    x("GET", f"{BASE}/messages?before={2**62 + 1}", 400, "invalid_request", headers=h)
+    # ids past the database's 64-bit integers too (schemathesis found a 500 there)
+    for mid in (theirs[0], 10**9, 2**63, 2**64, 10**35):
         x("POST", f"{BASE}/messages/{mid}/read", 404, "not_found", headers=h)
     x("POST", f"{BASE}/messages/{oldest}/read", 404, "not_found", headers=h2)  # reader's
     assert x("GET", f"{BASE}/messages/unread-count", 200, headers=h2) == {"unread": 3}

@@ -99,3 +99,23 @@ def test_odd_headers_and_methods(client: FlaskClient, wechat: FakeServer) -> Non
         assert resp.status_code == 405 and error_code(resp) == "method_not_allowed"
     resp = client.get(f"{BASE}/nothing", headers=auth(tok))
     assert resp.status_code == 404 and error_code(resp) == "not_found"
+
+
+def test_a_name_given_twice_is_refused_not_resolved(app: Flask, client: FlaskClient, wechat: FakeServer) -> None:
+    """JSON with one name twice in an object means what the reader decides (the first, the
+    last, either): a proxy or client reading the other one would see another amount or
+    name. Refused whole, at any depth, with the name; nothing changed. NaN and Infinity are
+    not JSON (RFC 8259) either."""
+    h = auth(token_of(client, wechat, "alice"))
+    for raw, field in ((b'{"nickname": "a", "nickname": "b"}', "nickname"),
+                       (b'{"nickname": "a", "phone": null, "phone": "13800138000"}', "phone")):
+        resp = client.patch(f"{BASE}/me", data=raw, content_type="application/json", headers=h)
+        assert (resp.status_code, error_code(resp), resp.json["error"].get("field")) == (400, "invalid_request", field)
+    resp = client.post(f"{BASE}/orders", headers=h, content_type="application/json",
+                       data=b'{"gun_code": "G1", "limit": {"mode": "amount", "value": 100, "value": 500000}}')
+    assert (resp.status_code, error_code(resp), resp.json["error"].get("field")) == (400, "invalid_request", "value")
+    for raw in (b'{"nickname": NaN}', b'{"nickname": "a", "x": Infinity}', b'{"nickname": -Infinity}'):
+        resp = client.patch(f"{BASE}/me", data=raw, content_type="application/json", headers=h)
+        assert (resp.status_code, error_code(resp)) == (400, "invalid_request"), raw
+        assert "field" not in resp.json["error"]  # the body as a whole is not JSON
+    assert client.get(f"{BASE}/me", headers=h).json["nickname"] is None

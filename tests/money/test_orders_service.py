@@ -170,3 +170,23 @@ def test_the_ledger_refuses_bad_amounts_ids_and_lines(engine: Engine) -> None:
         with pytest.raises(InvalidAmount):
             L.settle(s, "o", {"electricity": -1})
         assert L.balances(s, "d") == L.Balances(cash=500, bonus=0, held=500, debt=0)
+
+
+def test_a_cash_only_hold_leaves_the_bonus_and_is_paid_and_returned_in_cash(engine: Engine) -> None:
+    """An order paid by its own payment holds cash alone: bonus credit does not count towards
+    it, its bill comes from that cash and its rest goes back to cash."""
+    with Session(engine) as s, s.begin():
+        L.grant_bonus(s, "d", 5000, "bonus:1")
+        L.top_up(s, "d", 1000, "pay:1")
+    with pytest.raises(InsufficientFunds):  # 6000 available, but only 1000 of it cash
+        new(engine, "o1", hold_fen=1500, cash_only=True)
+    new(engine, "o1", hold_fen=1000, cash_only=True)
+    with Session(engine) as s:
+        assert L.balances(s, "d") == L.Balances(cash=0, bonus=5000, held=1000, debt=0)
+    with Session(engine) as s, s.begin():  # the same hold again: one posting
+        assert L.hold(s, "d", "o1", 1000, cash_only=True).replayed
+    assert move(engine, "o1", Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED) == "ended"
+    assert move(engine, "o1", Event.BILLED, lines=[Line("electricity", 600), Line("service", 100)]) == "settled"
+    with Session(engine) as s:
+        assert L.balances(s, "d") == L.Balances(cash=300, bonus=5000, held=0, debt=0)
+        assert L.verify(s) == []

@@ -76,3 +76,31 @@ def test_any_callback_is_refused_cleanly(app: Flask, client: FlaskClient, body: 
                                                                           **headers})
     assert resp.status_code in (400, 401), (resp.status_code, resp.data)
     assert json.loads(resp.data)["code"] == "FAIL"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_refused_field_is_named_for_what_it_is_in_chinese(app: Flask, client: FlaskClient,
+                                                             fake: FakeServer) -> None:
+    """The zh-CN message names the field as the route means it: a refund's amount is no
+    withdrawal (提现), a page size no charging mode (充电方式)."""
+    h = auth(_token(app, client, fake))
+    said = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": "ten"}, headers=h).json["error"]
+    assert said["field"] == "amount_fen" and "提现" not in said["message"] and "金额" in said["message"], said
+    for path in ("/orders?limit=0", "/wallet/statement?limit=0", "/messages?limit=0"):
+        said = client.get(f"{BASE}{path}", headers=h).json["error"]
+        assert said["field"] == "limit" and "充电方式" not in said["message"] and "条数" in said["message"], said
+    said = client.post(f"{BASE}/orders", json={"gun_code": "G", "limit": 5}, headers=h).json["error"]
+    assert said["field"] == "limit" and "充电方式" in said["message"], said  # a start's limit is one
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_query_number_of_thousands_of_digits_is_a_400(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
+    """Python refuses to read an integer of more than 4300 digits (ValueError): a query of
+    that many digits is refused as any other bad number, never a 500."""
+    h = auth(_token(app, client, fake))
+    for digits in ("9" * 4301, "1" * 10_000):
+        for path, name in (("/wallet/statement", "before"), ("/wallet/statement", "limit"),
+                           ("/wallet/recharges", "limit"), ("/wallet/refunds", "limit")):
+            resp = client.get(f"{BASE}{path}", query_string={name: digits}, headers=h)
+            assert (resp.status_code, resp.json["error"]["code"], resp.json["error"]["field"]) == \
+                (400, "invalid_request", name), (path, name, len(digits))

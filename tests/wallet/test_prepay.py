@@ -80,3 +80,39 @@ def test_prepay_rest_is_never_more_than_the_cash(app: Flask, client: FlaskClient
     rows = client.get(f"{BASE}/wallet/refunds", headers=auth(token)).json["refunds"]
     assert [r["amount_fen"] for r in rows] == [500]
     assert balances(app, driver).cash == 0 and verify_ledger(app) == []
+
+
+def test_a_balance_refund_leaves_a_running_prepaid_sessions_payment_alone(
+        app: Flask, client: FlaskClient, fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A driver with a wallet balance pays one session through WeChat and asks for a balance
+    refund while it runs: the refund takes the wallet's top-up, not the session's payment,
+    so what the session does not spend still goes back to that payment when it settles."""
+    assert fake.pay is not None
+    token, driver = login(client, fake, "gwen")
+    no = client.post(f"{BASE}/wallet/recharges", json={"amount_fen": 5000}, headers=auth(token)).json["recharge_id"]
+    fake.pay.pay(no)
+    wait_until(lambda: balances(app, driver).cash == 5000, what="the top-up")
+
+    def on_paid(s: Session, order_id: str) -> None:
+        o = orders.create(s, order_id=order_id, driver_id=str(driver), sid="S1", gun="1", limit_mode="amount",
+                          limit_value=3000, hold_fen=3000)
+        o.funding = "prepay"
+
+    monkeypatch.setitem(service.PAID_HANDLERS, "session", on_paid)
+    with app.app_context(), db.transaction() as s:
+        made = service.create_prepay(s, driver, "O-pre-3", 3000)
+    fake.pay.pay(made["recharge_id"])
+    wait_until(lambda: balances(app, driver).held == 3000, what="the prepaid hold")
+    assert client.get(f"{BASE}/wallet", headers=auth(token)).json["refundable_fen"] == 5000
+    r = client.post(f"{BASE}/wallet/refunds", json={}, headers=auth(token))
+    assert r.status_code == 202, r.json
+    assert [(p["out_trade_no"], p["amount_fen"]) for p in r.json["parts"]] == [(no, 5000)]
+    with app.app_context(), db.transaction() as s:
+        for event in ("start_sent", "session_started", "session_ended"):
+            orders.apply(s, "O-pre-3", event)
+        orders.apply(s, "O-pre-3", "billed", lines=[orders.Line("electricity", 700), orders.Line("service", 300)])
+        service.refund_prepay_rest(s, "O-pre-3")
+    rows = client.get(f"{BASE}/wallet/refunds", headers=auth(token)).json["refunds"]
+    assert sorted((r["order_id"] or "", r["amount_fen"]) for r in rows) == [("", 5000), ("O-pre-3", 2000)]
+    wait_until(lambda: balances(app, driver) == ledger.Balances(0, 0, 0, 0), what="both refunds paid out")
+    assert verify_ledger(app) == []

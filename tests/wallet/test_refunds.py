@@ -159,6 +159,24 @@ def test_payment_password_guards_the_refund(app: Flask, client: FlaskClient, fak
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
+def test_a_malformed_refund_amount_spends_no_password_attempt(app: Flask, client: FlaskClient,
+                                                              fake: FakeServer) -> None:
+    """As a start's limit and a withdrawal's amount: the request's shape is checked before the
+    password, so a client's bad amount never locks the driver out."""
+    token, driver = login(client, fake, "fay")
+    topped_up(client, fake, token, 1000)
+    assert client.post(f"{BASE}/payment-password", json={"password": "135790"}, headers=auth(token)).status_code == 201
+    max_failures = int(app.config.get("PAYMENT_PASSWORD_MAX_FAILURES", 5))
+    for bad in ["100", 0, -5, 1.5, True, 10**20, [100]] * max_failures:
+        resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": bad, "payment_password": "246801"},
+                           headers=auth(token))
+        assert resp.status_code == 400 and error_code(resp) == "invalid_request", (bad, resp.json)
+    resp = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 100, "payment_password": "135790"},
+                       headers=auth(token))
+    assert resp.status_code == 202 and balances(app, driver).cash == 900
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the rule, not the database, is tested
 def test_a_driver_never_reaches_another_drivers_money(app: Flask, client: FlaskClient, fake: FakeServer) -> None:
     alice, _ = login(client, fake, "alice")
     bob, bob_id = login(client, fake, "bob")

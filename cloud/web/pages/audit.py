@@ -20,6 +20,10 @@ def index() -> Any:
         before = int(request.args["before"]) if request.args.get("before") else None
     except ValueError:
         before = None
+    # ids are 1 .. 2**63 - 1 (the database binds no more than 64 bits): a cursor above them all
+    # is the first page, one below them all an empty one
+    if before is not None:
+        before = None if before >= 2**63 else max(1, before)
     filters = {k: (request.args.get(k) or "").strip()[:128] or None for k in ("actor", "action", "target")}
     page = audit.listing(db.session, limit=50, before=before, **filters)
     older = (url_for("audit.index", before=page.next_before, **{k: v for k, v in filters.items() if v})

@@ -119,6 +119,12 @@ def resolve(order_id: str) -> Any:
                 o = orders.apply(s, order_id, Event.RESOLVE_BILL, lines=[ln for ln in lines if ln.fen])
             else:
                 o = orders.apply(s, order_id, Event.RESOLVE_VOID)
+            if o.funding == "prepay":
+                # paid per session through WeChat: what it did not spend goes back there, as a
+                # settlement by the records does (cloud/billing), sent after this commits
+                from cloud.wallet import service as wallet
+
+                wallet.refund_prepay_rest(s, order_id)
             detail_ = {"note": note[:500], "state": o.state, "total_fen": o.total_fen}
             if action == "bill":
                 detail_["lines"] = {ln.kind: ln.fen for ln in lines}
