@@ -89,6 +89,9 @@ class Stop(Command):
     TYPE: ClassVar[str] = "stop"
     gun: str | None = field(default=None, metadata=omit_none())
     session_id: str | None = field(default=None, metadata=omit_none())
+    # Added (optional): with `gun`, stop only the session of this order; another session on
+    # the gun (another driver's, a card's) is left running and the stop refused.
+    order_id: str | None = field(default=None, metadata=omit_none())
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -806,7 +806,10 @@ def stop_order(transactions: Transactions, send: Send, *, driver_id: int, order_
         session_id = o.session_id or (sess.session_id if sess else None)
         if session_id is None:
             session_id = _gun_session_of_order(s, o)
-        payload: dict[str, Any] = {"session_id": session_id} if session_id else {"gun": o.gun}
+        # by gun only with the order named: the gateway stops no session of another's
+        payload: dict[str, Any] = (
+            {"session_id": session_id} if session_id else {"gun": o.gun, "order_id": o.order_id}
+        )
         sid = o.sid
     try:
         reply = send(sid, "stop", payload)

@@ -225,6 +225,10 @@ async def stop(station: CommandHost, cmd: Stop) -> Reply:
     row = station.sessions.session_on(gun)
     if row is None:
         return _fail(cmd, ErrorCode.INVALID, f"{gun} has no session to stop")
+    if cmd.session_id is None and cmd.order_id is not None and row.order_id != cmd.order_id:
+        # the order's start may not have reached the pile: whatever runs there is someone else's
+        return _fail(cmd, ErrorCode.INVALID, f"the session on {gun} is not order {cmd.order_id}'s",
+                     reason="not_this_order")
     if not await station.stop_gun(gun, StopReason.REMOTE):
         return _fail(cmd, ErrorCode.UNAVAILABLE, f"{gun}: the pile did not take the stop")
     return Reply.success(cmd.id, {"session_id": row.session_id})

@@ -326,3 +326,23 @@ def test_a_stop_by_gun_never_ends_another_drivers_session(live: Live) -> None:
     r = client.post(f"{ORDERS}/{oid}/stop", headers=h)
     assert r.status_code == 409 and error_code(r) == "order_not_running", r.json
     assert [c["type"] for c in st.commands[sent:]] == []  # no stop went out
+
+
+def test_a_stop_by_gun_names_its_order(live: Live) -> None:
+    """When nothing the cloud holds says which session on the gun is the order's (its start
+    unanswered, no telemetry of a session, or one with no record yet), the stop goes out by
+    gun with the order named: the gateway then stops only that order's session
+    (edge/sync/commands.py; tests/gateway/test_sync_e2e.py)."""
+    app, client = live.app, live.app.test_client()
+    app.config["CHARGING_START_TIMEOUT_S"] = 0.5
+    st = _online(live, "S1", {"P1-1": "plugged"})  # receives the start, never answers it
+    h, did = new_driver(client, live.wechat, "ewan")
+    top_up(app, did, 10_000)
+    r = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "full"}}, headers=h)
+    assert r.status_code == 201 and r.json["state"] == "starting", r.json
+    oid = r.json["order_id"]
+    sent = len(st.commands)
+    client.post(f"{ORDERS}/{oid}/stop", headers=h)
+    [stop] = st.commands[sent:]
+    assert (stop["type"], stop["gun"], stop["order_id"]) == ("stop", "P1-1", oid)
+    assert "session_id" not in stop

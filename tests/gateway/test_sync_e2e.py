@@ -129,8 +129,13 @@ def test_commands_round_trip_and_are_answered_once(stack):
     busy = cloud.send(SID, "start", {"gun": "P3-1", "order_id": "o-3", "limit": {"mode": "full", "value": 0},
                                      "tariff": TARIFF})
     assert (busy.ok, busy.error) == (False, "busy")
-    stop = cloud.send(SID, "stop", {"session_id": sid_})
-    assert stop.ok
+    # a stop by gun naming another order (o-3's start was refused: whatever runs is not its
+    # session) stops nothing; naming the session's own order, it stops it
+    other = cloud.send(SID, "stop", {"gun": "P3-1", "order_id": "o-3"})
+    assert (other.ok, other.error, other.detail["reason"]) == (False, "invalid", "not_this_order"), other
+    assert GatewayProcess.gun(gw.status(), "P3-1")["session"]["session_id"] == sid_
+    stop = cloud.send(SID, "stop", {"gun": "P3-1", "order_id": "o-1"})
+    assert stop.ok and stop.detail["session_id"] == sid_
     wait_for(lambda: [s for s in cloud.rows("sessions", sid=SID) if s["status"] == "ended"], what="ended at cloud")
     row = cloud.rows("sessions", session_id=sid_)[0]
     assert row["order_id"] == "o-1" and row["stop_reason"] == "remote" and row["auth"] == "remote"
