@@ -476,6 +476,27 @@ def refund_failed(s: Session, refund_key: str) -> Posting:
                  args={"refund": refund_key, "outcome": "failed"}, build=build)
 
 
+def refund_paid_late(s: Session, refund_key: str) -> Posting:
+    """The provider paid out a refund after it was booked failed (an abnormal refund the
+    merchant completed by hand, say): the money it gave back to the driver's cash is taken
+    back as far as the cash goes, the rest becomes the driver's debt; refunds payable stay
+    as they were, payment clearing pays it."""
+    driver_id, cash_leg = _refund_txn(s, refund_key)
+    closed = _existing(s, f"refund-close:{refund_key}")
+    if closed is None or closed.kind != "refund_failed":
+        raise UnknownPosting(f"refund {refund_key!r} was not booked failed")
+    amount = -cash_leg
+
+    def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
+        from_cash = min(amount, lk.balances[Kind.CASH])
+        return [(lk.ids[Kind.CASH], -from_cash, None),
+                (lk.ids[Kind.DEBT], -(amount - from_cash), None),
+                (lk.platform[Kind.CLEARING], amount, None)]
+
+    return _post(s, key=f"refund-late:{refund_key}", kind="refund_paid_late", driver_id=driver_id,
+                 args={"refund": refund_key, "outcome": "paid late"}, build=build)
+
+
 # --- platform postings (no driver) --------------------------------------------------------------------
 def post_platform(s: Session, key: str, kind: str, legs: Mapping[Kind, int], *,
                   memo: Mapping[str, Any] | None = None) -> Posting:

@@ -563,6 +563,8 @@ def apply_refund(s: Session, refund: Refund, now: int | None = None) -> str:
     ledger.lock_driver(s, str(row.driver_id))
     part = s.execute(_for_update(s, select(WalletRefundPart).where(WalletRefundPart.id == row.id))).scalar_one()
     refund.expect_amounts(part.amount_fen, row.amount_fen)
+    if part.state == "failed" and refund.status == RefundStatus.SUCCESS:
+        return _refund_paid_late(s, part, row.driver_id, refund, now)
     if part.state != "processing":
         return part.state
     part.provider_refund_id = refund.refund_id
@@ -579,6 +581,24 @@ def apply_refund(s: Session, refund: Refund, now: int | None = None) -> str:
         part.state = "failed"
         log.warning("refund part %s ended %s: %d fen back to driver %d", part.out_refund_no, refund.status,
                     part.amount_fen, row.driver_id)
+    s.flush()
+    return part.state
+
+
+def _refund_paid_late(s: Session, part: WalletRefundPart, driver_id: int, refund: Refund, now: int) -> str:
+    """A part booked failed (its money back in the driver's cash) that the provider says it
+    paid after all: the driver was paid twice. The cash is taken back (debt for what was
+    spent meanwhile, collected by the next top-up) and the payment's refunded total restored."""
+    key = f"refund:{part.out_refund_no}"
+    ledger.refund_paid_late(s, key)
+    pay = s.execute(_for_update(s, select(WalletPayment).where(WalletPayment.id == part.payment_id))).scalar_one()
+    pay.refunded_fen = min(pay.amount_fen, pay.refunded_fen + part.amount_fen)
+    pay.updated_at = now
+    part.state = "succeeded"
+    part.provider_refund_id = refund.refund_id
+    part.updated_at = now
+    log.error("refund part %s was booked failed but the provider paid it (%s): %d fen taken back from driver %d "
+              "(debt for what was spent)", part.out_refund_no, refund.refund_id, part.amount_fen, driver_id)
     s.flush()
     return part.state
 
@@ -813,7 +833,8 @@ def wallet_view(s: Session, driver_id: int) -> dict[str, Any]:
 
 
 STATEMENT_KINDS = {"top_up": "recharge", "bonus": "bonus", "collect_debt": "debt_paid", "hold": "hold",
-                   "settle": "charge", "release": "release", "refund": "refund", "refund_failed": "refund_returned"}
+                   "settle": "charge", "release": "release", "refund": "refund", "refund_failed": "refund_returned",
+                   "refund_paid_late": "refund_taken_back"}
 
 
 def statement_view(s: Session, driver_id: int, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:

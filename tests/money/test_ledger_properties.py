@@ -1,5 +1,5 @@
 """Random sequences of top-ups, bonuses, holds, settlements with random fee lines, releases,
-refunds (paid or failed), debt collection and replays (a hypothesis state machine), each in
+refunds (paid or failed, a failed one paid after all), debt collection and replays (a hypothesis state machine), each in
 its own committed database transaction, against a model of what the money must be. After
 every step: the posting balances, every balance is the sum of its entries, no protected
 balance is negative, the ledger's total is zero, and each driver's balances and the
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from cloud.ledger import service as L
 from cloud.ledger.accounts import Kind
-from cloud.ledger.errors import IdempotencyConflict, InsufficientFunds
+from cloud.ledger.errors import IdempotencyConflict, InsufficientFunds, UnknownPosting
 from cloud.ledger.models import LedgerTransaction
 
 DRIVERS = 2
@@ -61,6 +61,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.w = [Wallet() for _ in self.drivers]
         self.holds: dict[str, tuple[int, int, int]] = {}  # order -> (driver, from bonus, from cash)
         self.refunds: dict[str, tuple[int, int]] = {}  # key -> (driver, amount)
+        self.failed: dict[str, tuple[int, int]] = {}  # refunds booked failed: key -> (driver, amount)
+        self.paid: list[str] = []  # refunds booked paid
         self.flows = dict.fromkeys(PLATFORM, 0)  # the model's platform balances (this run's part)
         self.done: list[tuple[str, tuple]] = []  # postings made: (function, args), for replays
         self.n = 0
@@ -170,9 +172,28 @@ class LedgerMachine(RuleBasedStateMachine):
         self.flows["refunds_payable"] -= amount
         if paid:
             self.flows["clearing"] += amount
+            self.paid.append(key)
         else:
             self.w[i].cash += amount
+            self.failed[key] = (i, amount)
         self.refused(IdempotencyConflict, "refund_failed" if paid else "refund_paid", key)
+
+    @precondition(lambda self: self.failed or self.paid)
+    @rule(data=st.data())
+    def refund_paid_late(self, data: st.DataObject) -> None:
+        """The provider paid a refund booked failed: its money comes back out of the cash,
+        the rest as debt; a refund booked paid (or still open) is refused."""
+        key = data.draw(st.sampled_from(sorted(self.failed) + sorted(self.paid) + sorted(self.refunds)))
+        if key not in self.failed:
+            self.refused(UnknownPosting, "refund_paid_late", key)
+            return
+        i, amount = self.failed.pop(key)
+        self.post("refund_paid_late", key)
+        w = self.w[i]
+        from_cash = min(amount, w.cash)
+        w.cash -= from_cash
+        w.debt += amount - from_cash
+        self.flows["clearing"] += amount
 
     @rule(i=driver)
     def collect(self, i: int) -> None:

@@ -222,3 +222,45 @@ def test_a_refund_never_leaves_a_debt_unpaid(app: Flask, client: FlaskClient, fa
     assert resp.status_code == 202 and resp.json["amount_fen"] == 500
     b = balances(app, driver)
     assert (b.cash, b.debt) == (0, 0) and verify_ledger(app) == []
+
+
+@pytest.mark.parametrize("spent", [0, 1500])
+def test_a_refund_paid_after_it_was_booked_failed_is_taken_back(app: Flask, client: FlaskClient, fake: FakeServer,
+                                                                  spent: int) -> None:
+    """WeChat says ABNORMAL (the money back in the cash), then the merchant completes the
+    refund by hand and WeChat notifies SUCCESS: the driver would have it twice. The cash is
+    taken back as far as it goes, the rest is debt; once, whatever is delivered again."""
+    from tests.wallet.support import signed
+
+    assert fake.pay is not None
+    token, driver = login(client, fake, f"late-{spent}")
+    [no] = topped_up(client, fake, token, 2000)
+    fake.pay.refund_outcome = "ABNORMAL"
+    made = client.post(f"{BASE}/wallet/refunds", json={"amount_fen": 1200}, headers=auth(token)).json
+    wait_until(lambda: refunds(client, token)[0]["state"] == "failed", what="the REFUND.ABNORMAL callback")
+    assert balances(app, driver).cash == 2000
+    if spent:  # a running order holds part of the cash meanwhile
+        with app.app_context(), db.transaction() as s:
+            ledger.hold(s, str(driver), "o-late-hold", spent)
+    out_refund_no = made["parts"][0]["out_refund_no"]
+    with fake.pay._lock:  # the merchant completes it in WeChat Pay's console
+        rec = fake.pay.refunds[out_refund_no]
+        rec.status = "SUCCESS"
+        rec.order.refunded += rec.amount
+        view = fake.pay.refund_view(rec, for_notification=True)
+    for _ in range(2):
+        body = fake.pay.notification_body("REFUND.SUCCESS", "退款成功", "refund", view)[1]
+        resp = client.post("/api/v1/pay/wechat/refund-notify", data=body, headers=signed(fake, body))
+        assert resp.status_code == 204, resp.data
+    b = balances(app, driver)
+    cash_left = 2000 - spent
+    assert b.cash == max(0, cash_left - 1200) and b.debt == max(0, 1200 - cash_left) and b.held == spent
+    assert refunds(client, token)[0]["state"] == "success"
+    wallet = client.get(f"{BASE}/wallet", headers=auth(token)).json
+    assert wallet["refundable_fen"] == max(0, cash_left - 1200)
+    recharge = next(r for r in client.get(f"{BASE}/wallet/recharges", headers=auth(token)).json["recharges"]
+                    if r["recharge_id"] == no)
+    assert recharge["state"] == "refunded_part"
+    kinds = [e["kind"] for e in client.get(f"{BASE}/wallet/statement", headers=auth(token)).json["entries"]]
+    assert kinds.count("refund_taken_back") >= 1
+    assert platform(app, Kind.REFUNDS_PAYABLE) == 0 and verify_ledger(app) == []
