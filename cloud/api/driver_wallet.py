@@ -11,6 +11,7 @@ from flask import current_app, jsonify, request
 
 from cloud.api.driver import _body, _settings, bp
 from cloud.api.driver_auth import principal
+from cloud.api.driver_stations import query
 from cloud.db import db
 from cloud.drivers.errors import InvalidField
 from cloud.models import now_ms
@@ -75,6 +76,7 @@ def create_recharge() -> Any:
 
 @bp.get("/wallet/recharges")
 def list_recharges() -> Any:
+    query(("limit", "before"))  # an unknown or repeated parameter is refused, as on every list
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
     return jsonify({"recharges": service.list_payments(db.session, principal().driver_id, limit,
                                                        _str_arg("before"))})
@@ -102,12 +104,14 @@ def create_refund() -> Any:
 
 @bp.get("/wallet/refunds")
 def list_refunds() -> Any:
+    query(("limit",))
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
     return jsonify({"refunds": service.list_refunds(db.session, principal().driver_id, limit)})
 
 
 @bp.get("/wallet/statement")
 def statement() -> Any:
+    query(("limit", "before"))
     limit = _int_arg("limit", 50, 1, MAX_LIMIT) or 50
     before = _int_arg("before", None, 1, 2**62)
     return jsonify({"entries": service.statement_view(db.session, principal().driver_id, limit, before)})

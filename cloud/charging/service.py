@@ -853,7 +853,7 @@ def rate(transactions: Transactions, *, driver_id: int, order_id: Any, stars: An
 
         added = insert_or_ignore(s, OrderRating.__table__, [{
             "order_id": o.order_id, "driver_id": o.driver_id, "stars": stars,
-            "comment": comment.strip() if comment else None, "created_at": now_ms()}],
+            "comment": (comment.strip() or None) if comment else None, "created_at": now_ms()}],
             returning=[OrderRating.__table__.c.order_id])
         if not added:
             raise ChargingError("already_rated", "this order is rated already")

@@ -119,7 +119,9 @@ def _walk(live: Live) -> None:
     x("POST", f"{orders_url}/{oid}/stop", 409, "order_not_running", headers=h)
     x("GET", f"{orders_url}/current", 404, "not_found", headers=h)
     x("POST", f"{orders_url}/{oid}/rating", 400, "invalid_request", json={"stars": 9}, headers=h)
-    x("POST", f"{orders_url}/{oid}/rating", 200, json={"stars": 5, "comment": "好"}, headers=h)
+    x("POST", f"{orders_url}/{oid}/rating", 200, json={"stars": 5, "comment": " \n "}, headers=h)
+    rated = x.client.get(f"{orders_url}/{oid}", headers=h).get_json()
+    assert rated["rating"] == {"stars": 5, "comment": None}  # only blanks: no comment
     x("POST", f"{orders_url}/{oid}/rating", 409, "already_rated", json={"stars": 5}, headers=h)
     x("GET", f"{orders_url}/{oid}", 200, headers={**h, "If-None-Match": tag})  # rated and settled since
     tag = x.client.get(f"{orders_url}/{oid}", headers=h).headers["ETag"]

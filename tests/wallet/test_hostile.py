@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from cloud.fakes.server import FakeServer
 from tests.docs.openapi_support import ResponseChecker, load_spec
-from tests.wallet.support import BASE, auth, login
+from tests.wallet.support import BASE, auth, error_code, login
 
 CHECK = ResponseChecker(load_spec("cloud"))
 ROUTES = [("POST", f"{BASE}/wallet/recharges"), ("POST", f"{BASE}/wallet/refunds")]
@@ -104,3 +104,15 @@ def test_a_query_number_of_thousands_of_digits_is_a_400(app: Flask, client: Flas
             resp = client.get(f"{BASE}{path}", query_string={name: digits}, headers=h)
             assert (resp.status_code, resp.json["error"]["code"], resp.json["error"]["field"]) == \
                 (400, "invalid_request", name), (path, name, len(digits))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("path", ["/wallet/recharges", "/wallet/refunds", "/wallet/statement"])
+def test_the_wallet_lists_refuse_unknown_and_repeated_parameters(client: FlaskClient, fake: FakeServer,
+                                                                  path: str) -> None:
+    """As every other list of the driver API (orders, stations, messages) does."""
+    token, _ = login(client, fake, "params")
+    assert client.get(f"{BASE}{path}?limit=5", headers=auth(token)).status_code == 200
+    for q in ("?page=2", "?limit=5&limit=6", "?Limit=5"):
+        r = client.get(f"{BASE}{path}{q}", headers=auth(token))
+        assert r.status_code == 400 and error_code(r) == "invalid_request", (q, r.json)
