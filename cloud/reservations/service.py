@@ -39,6 +39,8 @@ from cloud.db import take_write_lock
 from cloud.drivers.errors import DriverError, InvalidField
 from cloud.ledger import service as ledger
 from cloud.models import Gun, Station, StationState, now_ms
+from cloud.orders.machine import State as OrderState
+from cloud.orders.models import Order
 from cloud.reservations.models import LIVE, Reservation, ReservationRule
 from cloud.reservations.rules import (
     MINUTE_MS,
@@ -395,6 +397,28 @@ def holder(s: Session, sid: str, gun: str, now: int | None = None) -> tuple[str,
     return None if r is None else (r.reservation_id, r.driver_id)
 
 
+def _holders_order(s: Session, r: Reservation) -> Order | None:
+    """The first order its driver started on the reservation's gun while it held the gun: the
+    gateway starts such an order with the reservation's tag (and forgets the reservation),
+    whether or not its reply reached the cloud in time."""
+    return s.scalar(select(Order).where(Order.driver_id == r.driver_id, Order.sid == r.sid, Order.gun == r.gun,
+                                        Order.created_at >= r.created_at, Order.created_at < r.until)
+                    .order_by(Order.created_at, Order.order_id).limit(1))
+
+
+def use_by_order(s: Session, order_id: str, now: int | None = None) -> None:
+    """An order's start accepted late (its reply came after the sender stopped waiting): the
+    reservation of its driver on its gun that the start used becomes `used`, as `on_started`."""
+    o = s.get(Order, order_id)
+    if o is None:
+        return
+    r = s.scalar(select(Reservation).where(Reservation.driver_id == o.driver_id, Reservation.sid == o.sid,
+                                           Reservation.gun == o.gun, Reservation.state.in_(LIVE),
+                                           Reservation.created_at <= o.created_at, Reservation.until > o.created_at))
+    if r is not None:
+        on_started(s, r.reservation_id, o.order_id, now)
+
+
 def on_started(s: Session, reservation_id: str, order_id: str, now: int | None = None) -> None:
     """The holder's start was accepted by the station (which started with the reservation's
     tag and forgot it): `used`, the fee back or kept by the rules."""
@@ -428,6 +452,15 @@ def expire_due(transactions: Transactions, settings: ReservationSettings, now: i
                 continue
             ledger.lock_driver(s, r.driver_id)
             online = reachable(s.get(StationState, r.sid), t, settings.offline_after_ms)
+            started = _holders_order(s, r) if r.state == "active" and r.until <= t else None
+            if started is not None and started.state == OrderState.STARTING.value:
+                continue  # the holder's start is not decided yet: used or a no-show once it is
+            if started is not None and started.state not in (OrderState.FAILED.value, OrderState.CANCELLED.value):
+                # the holder started in time, the reply lost or late: used, not a no-show
+                _end(s, r, "used", t)
+                r.order_id = started.order_id
+                ended += 1
+                continue
             if r.state == "active" and r.until <= t:
                 _end(s, r, "expired", t)
                 r.no_show = True

@@ -340,3 +340,69 @@ def test_the_fees_fate_is_the_rules_when_reserved(engine: Engine) -> None:
     r = _row(engine, rid)
     assert (r.state, r.no_show, r.fee_state) == ("expired", True, "refunded")
     assert _bal(engine, "d1").cash == 1000 and _revenue(engine) == 0
+
+
+def _holder_starts_unanswered(engine: Engine, rule: dict) -> tuple[str, str, int]:
+    """A reservation of driver 41 on S1's P1-1 (now, real time: orders are stamped with it),
+    then its start on that gun whose reply never reaches the cloud in time: the order stays
+    `starting` (the gateway did start it with the reservation's tag and forgot the reservation)."""
+    from cloud.charging import service as charging
+    from cloud.models import now_ms
+
+    now = now_ms()
+    with Session(engine) as s, s.begin():
+        seed_station(s, "S1", {"P1-1": "plugged"}, rule=rule, last_seen=now)
+        top_up(s, "41", 20_000)
+    rid = _reserve(engine, Gateway(), driver="41", now=now)["reservation_id"]
+    view = charging.start_order(transactions(engine), Gateway(answer=silent), driver_id=41, gun_code="S1-P1-1",
+                                limit={"mode": "full"}, settings=charging.ChargingSettings())
+    assert view["state"] == "starting"
+    return rid, view["order_id"], now
+
+
+def test_a_holders_start_whose_reply_came_late_uses_the_reservation(engine: Engine) -> None:
+    from cloud.charging import service as charging
+    from cloud.models import CommandLog
+    from cloud.orders.models import Order
+
+    rid, oid, now = _holder_starts_unanswered(engine, {**FIXED, "keep_on_no_show": True})
+    with transactions(engine)() as s:  # the station's accepting reply arrives after the sender gave up
+        s.add(CommandLog(id="c-late", sid="S1", type="start", payload={"gun": "P1-1", "order_id": oid},
+                         created_at=s.get_one(Order, oid).created_at, expires_at=now + 60_000, status="replied", ok=True,
+                         detail={"session_id": "s-1"}, replied_at=now + 20_000))
+    with transactions(engine)() as s:
+        charging.follow_start(s, oid, now=now + 21_000)
+    r = _row(engine, rid)
+    assert (r.state, r.order_id, r.no_show, r.fee_state) == ("used", oid, False, "refunded")
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 16 * MIN) == 0
+    b = _bal(engine, "41")  # the fee back; the order's own hold (the default 100 CNY) remains
+    assert (b.cash, b.held) == (10_000, 10_000) and _revenue(engine) == 0
+
+
+def test_a_holders_start_seen_only_by_its_session_is_no_no_show(engine: Engine) -> None:
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+
+    rid, oid, now = _holder_starts_unanswered(engine, {**FIXED, "keep_on_no_show": True})
+    # `until` comes while the start is undecided: neither used nor a no-show yet
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 15 * MIN) == 0
+    assert _row(engine, rid).state == "active"
+    with transactions(engine)() as s:  # then the station's session record shows it ran
+        orders.apply(s, oid, Event.SESSION_STARTED, session_id="s-1")
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 16 * MIN) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.order_id, r.no_show, r.fee_state) == ("used", oid, False, "refunded")
+    assert _revenue(engine) == 0
+
+
+def test_a_holders_start_that_failed_leaves_a_no_show(engine: Engine) -> None:
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+
+    rid, oid, now = _holder_starts_unanswered(engine, {**FIXED, "keep_on_no_show": True})
+    with transactions(engine)() as s:
+        orders.apply(s, oid, Event.START_EXPIRED)
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 15 * MIN) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state) == ("expired", True, "kept")
+    assert _revenue(engine) == 200
