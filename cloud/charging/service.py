@@ -205,8 +205,9 @@ def _target(s: Session, gun_code: str, driver_id: str | None = None) -> _Target:
     held = reservations.holder(s, gun.sid, gun.gun_id)
     if held is not None and held[1] != driver_id:
         raise _refuse(s, "reserved", gun.sid, f"{gun.gun_id} is reserved for another driver", gun.gun_id)
-    shared = sharing.refusal(s, gun.sid, gun.gun_id, driver_id)
-    if shared:  # a shared pile closed or outside its hours (the owner always may)
+    shared = sharing.refusal(s, gun.sid, gun.gun_id, driver_id) if held is None else None
+    if shared:  # a shared pile closed or outside its hours (the owner always may; so may the
+        # holder of a reservation the pile admitted, for its time: docs/sharing.md)
         raise ChargingError(shared, f"{gun.gun_id} is a shared pile not open to others now")
     entry = stations.live_gun(s, gun.sid, gun.gun_id)
     if held is not None and entry is not None and entry.get("state") == "reserved":
@@ -388,6 +389,7 @@ def follow_start(s: Session, order_id: str, *, now: int | None = None, grace_ms:
             sid_ = (cmd.detail or {}).get("session_id")
             if o.session_id is None and isinstance(sid_, str):
                 orders.apply(s, o.order_id, Event.START_ACCEPTED, session_id=sid_)
+            reservations.use_by_order(s, o.order_id, t)  # the holder's start used the reservation
             return
         orders.apply(s, o.order_id, Event.START_REFUSED)
     elif t > cmd.expires_at + grace_ms and o.session_id is None and s.scalar(
@@ -452,7 +454,9 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
         p.state = "cancelled"
         s.flush()
         return
-    if sharing.refusal(s, p.sid, p.gun, p.driver_id):
+    held = reservations.holder(s, p.sid, p.gun)
+    own = held is not None and held[1] == p.driver_id  # a reservation the pile admitted holds for its time
+    if not own and sharing.refusal(s, p.sid, p.gun, p.driver_id):
         # a shared pile closed, or out of its hours, while the driver paid: no start, and the
         # payment goes back to WeChat (the driver chose to pay for this pile, not to top up)
         p.state = "cancelled"
@@ -460,7 +464,6 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
         _refund_prepay_unstarted(s, p)
         return
     tariff = tariffs.in_force(s, p.sid, now_ms())
-    held = reservations.holder(s, p.sid, p.gun)
     if tariff is None or (held is not None and held[1] != p.driver_id):
         # no price, or the gun was reserved for another driver meanwhile: the money stays in the wallet
         p.state = "cancelled"
