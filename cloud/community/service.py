@@ -10,6 +10,7 @@ to keep in step. Moderation (hide, ban, words) is audited through cloud/audit.""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,7 +51,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "review_not_allowed": ("只能评价您在本站已结算的充电订单。", "You can only review a settled charging order of yours at this station."),
     "review_exists": ("该订单已评价过。", "This order has been reviewed already."),
     "photo_invalid": ("图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。", "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
-    "word_invalid": ("敏感词须为 1 到 64 个字符。", "A sensitive word has 1 to 64 characters."),
+    "word_invalid": ("敏感词须为 1 到 64 个字符，且含文字或数字。", "A sensitive word has 1 to 64 characters, with letters or digits."),
 }
 
 
@@ -75,11 +76,25 @@ def _text(value: Any, field: str, *, required: bool = True) -> str:
     return text
 
 
+def _word_form(text: str) -> str:
+    """A word as it is stored: NFKC (full-width letters and digits as their plain forms),
+    case-folded, outer spaces trimmed."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def fold(text: str) -> str:
+    """The form texts and words are compared in: `_word_form`, then without spaces,
+    punctuation, symbols and invisible characters (zero-width, controls), so "广 告", "广.告",
+    "广\u200b告" and "ＡＤ" cannot slip past "广告" and "ad"."""
+    return "".join(ch for ch in _word_form(text) if unicodedata.category(ch)[0] not in "ZCPS")
+
+
 def check_words(s: Session, text: str) -> None:
-    """Refuse a text holding any sensitive word (case-insensitive substring)."""
-    folded = text.casefold()
+    """Refuse a text holding any sensitive word (a substring, both folded by `fold`)."""
+    folded = fold(text)
     for word in s.scalars(select(SensitiveWord.word)):
-        if word in folded:
+        key = fold(word)
+        if key and key in folded:
             raise CommunityError("sensitive_word", f"the text contains the blocked word {word!r}", word=word)
 
 
@@ -401,8 +416,8 @@ def words(s: Session) -> list[str]:
 
 
 def add_word(s: Session, word: Any, *, actor: str, ip: str | None = None) -> str:
-    w = word.strip().casefold() if isinstance(word, str) else ""
-    if not 0 < len(w) <= WORD_MAX:
+    w = _word_form(word) if isinstance(word, str) else ""
+    if not 0 < len(w) <= WORD_MAX or not fold(w):  # a word of spaces or punctuation only would match every text
         raise CommunityError("word_invalid", f"a sensitive word has 1..{WORD_MAX} characters", field="word")
     if s.get(SensitiveWord, w) is None:
         s.add(SensitiveWord(word=w, added_by=actor, created_at=now_ms()))
@@ -412,7 +427,7 @@ def add_word(s: Session, word: Any, *, actor: str, ip: str | None = None) -> str
 
 
 def remove_word(s: Session, word: str, *, actor: str, ip: str | None = None) -> bool:
-    row = s.get(SensitiveWord, (word or "").strip().casefold())
+    row = s.get(SensitiveWord, _word_form(word or ""))
     if row is None:
         return False
     s.delete(row)

@@ -88,6 +88,26 @@ def test_photos_are_checked_by_content_and_public_only_on_a_visible_review(s: Se
     assert _code(community.operator_photo, s, d, ids[1], {"S2"}) == "not_found"
 
 
+@pytest.mark.parametrize("text", [
+    "买 广 告 找我", "买广.告找我", "买广\u200b告找我", "买广\u00a0告找我", "buy ＳＰＡＭ here", "buy s-p-a-m here",
+    "buy S\u200dP\u200cA\u2060M here", "buy s\tp\na m here", "buy ｓｐａｍ here", "spam",
+])
+def test_sensitive_words_are_not_slipped_past_by_spacing_width_or_invisible_characters(s: Session, text: str) -> None:
+    community.add_word(s, "广告", actor="op")
+    community.add_word(s, "Spam", actor="op")
+    with pytest.raises(CommunityError) as e:
+        community.write_post(s, "7", "S1", text)
+    assert e.value.code == "sensitive_word"
+
+
+def test_a_sensitive_word_is_kept_in_its_plain_form_and_one_of_only_spaces_or_marks_is_refused(s: Session) -> None:
+    assert community.add_word(s, " ＳＰＡＭ ", actor="op") == "spam"  # full-width: its plain letters
+    assert community.remove_word(s, "Ｓｐａｍ", actor="op")
+    for word in ("...", "\u200b", " - "):  # would match every text
+        assert _code(community.add_word, s, word, actor="op") == "word_invalid"
+    community.write_post(s, "7", "S1", "a plain text... passes")
+
+
 def test_posts_and_replies_sensitive_words_bans_and_hiding_are_audited(s: Session) -> None:
     post = community.write_post(s, "7", "S1", "Is the DC gun fast?")
     reply = community.write_post(s, "8", "S1", "Yes, 60 kW", parent_id=post["post_id"])
