@@ -355,13 +355,18 @@ def _fail(transactions: Transactions, rid: str, why: str, *, release: str) -> No
             r.release = release
 
 
-def _cancel_quietly(send: Send, sid: str, rid: str) -> bool:
+def _cancel_quietly(send: Send, sid: str, rid: str, *, gone_counts: bool = True) -> bool:
     """Send `cancel_reservation`; True if the station confirmed. Never raises: the gateway
-    ends the reservation at `until` in any case, and the job sends it again."""
+    ends the reservation at `until` in any case, and the job sends it again. With
+    `gone_counts` False, a station that knew no such reservation (`already_gone`) confirms
+    nothing: a cancel that overtook its own `reserve` finds nothing, and the reserve then
+    holds the pile."""
     try:
         reply = send(sid, "cancel_reservation", {"reservation_id": rid})
     except Exception as e:  # noqa: BLE001  (timeouts, broker down: the job retries)
         log.info("cancel_reservation %s at %s not confirmed: %s", rid, sid, e)
+        return False
+    if not gone_counts and (reply.detail or {}).get("already_gone"):
         return False
     return bool(reply.ok)
 
@@ -377,10 +382,11 @@ def cancel(transactions: Transactions, send: Send, *, driver_id: int | str, rese
         if r.state not in LIVE:
             raise ReservationError("reservation_not_active", f"the reservation is {r.state}")
         ledger.lock_driver(s, did)
+        was_pending = r.state == "pending"  # its `reserve` may still be on the way
         _end(s, r, "cancelled", t)
         r.release = "pending"
         sid, rid = r.sid, r.reservation_id
-    if _cancel_quietly(send, sid, rid):
+    if _cancel_quietly(send, sid, rid, gone_counts=not was_pending):
         with transactions() as s:
             write_lock(s)
             r = s.get_one(Reservation, rid)

@@ -15,6 +15,7 @@ from cloud.reservations import service
 from cloud.reservations.models import Reservation
 from cloud.reservations.service import ReservationError
 from cloud.tariffs import service as tariffs
+from jcproto import Reply
 from tests.reservations.support import (
     MIN,
     SETTINGS,
@@ -406,3 +407,45 @@ def test_a_holders_start_that_failed_leaves_a_no_show(engine: Engine) -> None:
     r = _row(engine, rid)
     assert (r.state, r.no_show, r.fee_state) == ("expired", True, "kept")
     assert _revenue(engine) == 200
+
+
+def test_a_cancel_that_overtakes_its_reserve_is_not_taken_as_the_release(engine: Engine) -> None:
+    """The driver cancels while `reserve` is still on its way; the station gets the cancel
+    first, knows nothing of it (`already_gone`), then takes the reserve and holds the pile.
+    The release must wait for the telemetry (and the cancel be sent again), not be confirmed."""
+    _seed(engine)
+    tx = transactions(engine)
+    seen: list[str] = []
+
+    def station(_sid: str, cmd: dict) -> Reply | None:
+        seen.append(cmd["type"])
+        if cmd["type"] == "cancel_reservation":
+            return Reply.success(cmd["id"], {"reservation_id": cmd["reservation_id"], "already_gone": True})
+        with Session(engine) as s:  # the reserve in flight: the driver cancels now
+            rid = s.scalars(select(Reservation.reservation_id)).one()
+        v = service.cancel(tx, gw, driver_id="d1", reservation_id=rid, now=T0 + 1000)
+        assert v["state"] == "cancelled" and v["fee_state"] == "refunded"
+        return None  # then the station takes the reserve
+
+    gw = Gateway(answer=station)
+    v = _reserve(engine, gw)
+    assert v["state"] == "cancelled" and seen == ["reserve", "cancel_reservation"]
+    assert _row(engine, v["reservation_id"]).release == "pending"
+    with tx() as s:  # the pile holds it: the job sends the cancel again
+        set_telemetry(s, "S1", {"P1-1": "reserved", "P1-2": "plugged"}, ts=T0 + 4 * MIN)
+    assert service.reconcile_releases(tx, gw, SETTINGS, T0 + 4 * MIN) == 1
+    assert seen[-1] == "cancel_reservation"
+    with tx() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=T0 + 5 * MIN)
+    service.reconcile_releases(tx, gw, SETTINGS, T0 + 5 * MIN)
+    assert _row(engine, v["reservation_id"]).release == "confirmed"
+
+
+def test_a_cancel_of_an_active_reservation_the_station_forgot_is_released(engine: Engine) -> None:
+    _seed(engine)
+    gone = Gateway(answer=lambda _sid, cmd: Reply.success(cmd["id"], {"reservation_id": cmd["reservation_id"],
+                                                                      "already_gone": True})
+                   if cmd["type"] == "cancel_reservation" else None)
+    rid = _reserve(engine, gone)["reservation_id"]
+    service.cancel(transactions(engine), gone, driver_id="d1", reservation_id=rid)
+    assert _row(engine, rid).release == "confirmed"
