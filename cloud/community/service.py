@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.alarms import service as alarms
 from cloud.alarms.models import Alarm
 from cloud.audit import service as audit
 from cloud.community.models import Ban, GunReport, Photo, Post, Review, SensitiveWord
+from cloud.db import take_write_lock
 from cloud.models import Gun, Station, now_ms
 from cloud.orders.models import Order
 
@@ -192,6 +194,7 @@ def operator_photo(s: Session, photo_dir: Path, photo_id: str, sids: set[str] | 
 # --- reviews ----------------------------------------------------------------------------------
 def write_review(s: Session, driver_id: str, sid: str, *, order_id: Any, stars: Any, text: Any,
                  photo_ids: Any = None, now: int | None = None) -> dict[str, Any]:
+    take_write_lock(s)  # SQLite: the check for an existing review and the insert in one writer
     _station(s, sid)
     _writer(s, driver_id)
     if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
@@ -209,7 +212,10 @@ def write_review(s: Session, driver_id: str, sid: str, *, order_id: Any, stars: 
     review = Review(sid=sid, driver_id=str(driver_id), order_id=order_id, stars=stars, text=body, hidden=False,
                     created_at=now_ms() if now is None else now)
     s.add(review)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:  # the same order reviewed by a request that committed meanwhile (a double tap)
+        raise CommunityError("review_exists", f"order {order_id} has a review") from None
     for p in photos:
         p.review_id = review.id
     s.flush()

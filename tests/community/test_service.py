@@ -171,3 +171,37 @@ def test_broken_gun_report_raises_an_alarm_and_closes_with_its_resolution(s: Ses
     community.report_gun(s, "8", gun_code="S1-P1-1", reason="no_power", text="")
     assert alarms.list_alarms(s, state="active").total == 2
     assert [x["state"] for x in community.my_reports(s, "7")] == ["open", "closed"]
+
+
+def test_two_reviews_of_one_order_at_once_make_one_and_a_review_exists(engine: Engine) -> None:
+    """A double tap: the second request is inside its transaction while the first has written
+    the review but not committed. It must end as `review_exists`, never an IntegrityError (a
+    500 through the API)."""
+    import threading
+
+    with Session(engine) as s0:
+        seed_station(s0, "S1")
+        order = settled_order(s0, "7", "S1")
+        s0.commit()
+    first = Session(engine)
+    first.begin()
+    community.write_review(first, "7", "S1", order_id=order, stars=5, text="first")
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                outcome.append(community.write_review(s2, "7", "S1", order_id=order, stars=1, text="second"))
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)  # it waits on the first's write (the unique order, or SQLite's write lock)
+    first.commit()
+    first.close()
+    t.join(30)
+    [e] = outcome
+    assert isinstance(e, CommunityError) and e.code == "review_exists", repr(e)
+    with Session(engine) as s:
+        assert [r["text"] for r in community.reviews(s, "S1")["reviews"]] == ["first"]
