@@ -61,7 +61,7 @@ def _text(value: Any, field: str, most: int) -> str:
 
 
 def _whole(value: Any, field: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # "²": int() refuses it
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidField(f"{field}: a whole number {low}..{high}", field=field)

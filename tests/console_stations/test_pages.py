@@ -226,6 +226,7 @@ def test_drivers_balance_orders_and_block(app: Flask, client: FlaskClient, seede
     assert "司机小王" in t and "¥123.45" in t
     assert "司机小王" in client.get("/archives/drivers?q=13800000001").text
     assert "司机小王" not in client.get("/archives/drivers?q=nobody").text
+    assert client.get("/archives/drivers?q=²").status_code == 200  # a digit to str.isdigit, not to int()
     t = client.get(f"/archives/drivers/{did}").text
     assert "ORD-A1" in t and "¥123.45" in t
     csrf = csrf_of(client, f"/archives/drivers/{did}")

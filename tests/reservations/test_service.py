@@ -449,3 +449,14 @@ def test_a_cancel_of_an_active_reservation_the_station_forgot_is_released(engine
     rid = _reserve(engine, gone)["reservation_id"]
     service.cancel(transactions(engine), gone, driver_id="d1", reservation_id=rid)
     assert _row(engine, rid).release == "confirmed"
+
+
+@pytest.mark.parametrize("value", ["³⁰", "１5", "²"])
+def test_a_rule_in_digits_int_refuses_is_a_rule_error(value: str) -> None:
+    """str.isdigit takes "³⁰" (and int() refuses it): the console's form must get the rule's
+    error (400), not a ValueError (500). Full-width digits are not taken either."""
+    from cloud.reservations.rules import RuleError, rule_from
+
+    with pytest.raises(RuleError) as e:
+        rule_from({"enabled": True, "max_minutes": value})
+    assert e.value.field == "max_minutes"
