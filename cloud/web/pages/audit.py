@@ -20,6 +20,8 @@ def index() -> Any:
         before = int(request.args["before"]) if request.args.get("before") else None
     except ValueError:
         before = None
+    if before is not None and not 0 < before < 2**62:  # beyond what the database's integers hold
+        before = None
     filters = {k: (request.args.get(k) or "").strip()[:128] or None for k in ("actor", "action", "target")}
     page = audit.listing(db.session, limit=50, before=before, **filters)
     older = (url_for("audit.index", before=page.next_before, **{k: v for k, v in filters.items() if v})
