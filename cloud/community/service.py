@@ -31,6 +31,8 @@ from cloud.orders.models import Order
 TEXT_MAX = 1000
 REVIEW_PHOTOS_MAX = 3
 PHOTO_MAX = 2 * 1024 * 1024
+PHOTO_PIXELS_MAX = 50_000_000  # a 50-megapixel phone's photo; more in 2 MiB is a decompression bomb
+PHOTO_SIDE_MAX = 20_000
 WORD_MAX = 64
 REASONS = ("no_power", "cable_damaged", "connector_damaged", "screen_broken", "wont_start", "other")
 PAGE_MAX = 100
@@ -52,7 +54,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "community_banned": ("您已被禁止发言。", "You are banned from posting."),
     "review_not_allowed": ("只能评价您在本站已结算的充电订单。", "You can only review a settled charging order of yours at this station."),
     "review_exists": ("该订单已评价过。", "This order has been reviewed already."),
-    "photo_invalid": ("图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。", "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
+    "photo_invalid": ("图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB、5000 万像素。", "Not a valid image: JPEG, PNG or WebP up to 2 MB and 50 megapixels."),
     "word_invalid": ("敏感词须为 1 到 64 个字符，且含文字或数字。", "A sensitive word has 1 to 64 characters, with letters or digits."),
 }
 
@@ -137,12 +139,57 @@ def image_type(data: bytes) -> str | None:
     return None
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's, PNG's or WebP's header, or None when the header does not
+    say (a truncated or malformed file): read without decoding, so a small file claiming a
+    huge picture (an image bomb for whoever shows it) is caught before it is kept."""
+    b = bytes(data)
+    if b[:8] == b"\x89PNG\r\n\x1a\n":
+        return (int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")) if b[12:16] == b"IHDR" else None
+    if b[:4] == b"RIFF" and b[8:12] == b"WEBP":
+        kind = b[12:16]
+        if kind == b"VP8 " and b[23:26] == b"\x9d\x01\x2a":
+            return int.from_bytes(b[26:28], "little") & 0x3FFF, int.from_bytes(b[28:30], "little") & 0x3FFF
+        if kind == b"VP8L" and len(b) >= 25 and b[20] == 0x2F:
+            bits = int.from_bytes(b[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if kind == b"VP8X" and len(b) >= 30:
+            return int.from_bytes(b[24:27], "little") + 1, int.from_bytes(b[27:30], "little") + 1
+        return None
+    if b[:2] == b"\xff\xd8":
+        i = 2
+        while i + 4 <= len(b):
+            if b[i] != 0xFF:
+                return None
+            marker = b[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
+                i += 2
+                continue
+            if marker == 0xDA or marker == 0xD9:  # the scan (or the end) before any frame header
+                return None
+            length = int.from_bytes(b[i + 2:i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header (SOFn)
+                if i + 9 > len(b):
+                    return None
+                return int.from_bytes(b[i + 7:i + 9], "big"), int.from_bytes(b[i + 5:i + 7], "big")
+            if length < 2:
+                return None
+            i += 2 + length
+    return None
+
+
 def store_photo(s: Session, photo_dir: Path, driver_id: str, data: bytes, *, now: int | None = None) -> dict[str, Any]:
     """Keep an uploaded image (written to a temporary name first, so a crash leaves no half file
     under a photo's id). Returns {"photo_id", "mime", "size"}."""
     mime = image_type(data) if isinstance(data, bytes | bytearray) else None
-    if mime is None or not 32 <= len(data) <= PHOTO_MAX:
-        raise CommunityError("photo_invalid", "not a JPEG, PNG or WebP of at most 2 MiB", field="content_base64")
+    size = image_size(data) if mime is not None else None
+    if (mime is None or not 32 <= len(data) <= PHOTO_MAX or size is None or not all(0 < n <= PHOTO_SIDE_MAX for n in size)
+            or size[0] * size[1] > PHOTO_PIXELS_MAX):
+        raise CommunityError("photo_invalid", "not a JPEG, PNG or WebP of at most 2 MiB and 50 megapixels",
+                             field="content_base64")
     photo_id = uuid.uuid4().hex
     photo_dir.mkdir(parents=True, exist_ok=True)
     tmp = photo_dir / f".{photo_id}.tmp"

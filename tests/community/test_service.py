@@ -205,3 +205,60 @@ def test_two_reviews_of_one_order_at_once_make_one_and_a_review_exists(engine: E
     assert isinstance(e, CommunityError) and e.code == "review_exists", repr(e)
     with Session(engine) as s:
         assert [r["text"] for r in community.reviews(s, "S1")["reviews"]] == ["first"]
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A real PNG (1-bit grey, all black) of width × height: a few kB on the wire, width ×
+    height × 4 bytes for any viewer that decodes it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    """The start of a baseline JFIF JPEG up to its frame header (SOF0), then filler."""
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + b"\x01\x22\x00" * 3
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda" + b"\x00" * 64
+
+
+def _webp(kind: bytes, width: int, height: int) -> bytes:
+    if kind == b"VP8 ":
+        body = b"\x00\x00\x00" + b"\x9d\x01\x2a" + width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    elif kind == b"VP8L":
+        body = b"\x2f" + ((width - 1) | (height - 1) << 14).to_bytes(4, "little")
+    else:
+        body = b"\x00" * 4 + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body += b"\x00" * 40
+    return b"RIFF" + (len(body) + 12).to_bytes(4, "little") + b"WEBP" + kind + len(body).to_bytes(4, "little") + body
+
+
+@pytest.mark.parametrize("make, size", [
+    (lambda: _jpeg_header(4000, 3000), (4000, 3000)), (lambda: _jpeg_header(1, 1), (1, 1)),
+    (lambda: _webp(b"VP8 ", 1920, 1080), (1920, 1080)), (lambda: _webp(b"VP8L", 640, 480), (640, 480)),
+    (lambda: _webp(b"VP8X", 8000, 6000), (8000, 6000)), (lambda: _png_bomb(300, 200), (300, 200)),
+])
+def test_image_size_reads_the_header(make, size) -> None:  # noqa: ANN001
+    assert community.image_size(make()) == size
+
+
+def test_a_photo_claiming_a_huge_picture_is_refused(s: Session, tmp_path: Path) -> None:
+    """An image bomb: a small file whose picture is more than 50 megapixels (or a side of more
+    than 20,000 pixels), or whose header says no size at all, is refused like any bad photo."""
+    d = tmp_path / "photos"
+    bomb = _png_bomb(10_000, 8_000)
+    assert len(bomb) < 100_000
+    for bad in (bomb, _jpeg_header(12_000, 6_000), _webp(b"VP8X", 30_000, 10), _jpeg_header(0, 100),
+                b"\xff\xd8\xff\xda" + b"\x00" * 64, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64):
+        assert _code(community.store_photo, s, d, "7", bad) == "photo_invalid"
+    assert not d.exists() or not any(d.iterdir())
+    for good in (_png_bomb(8_000, 6_000), _jpeg_header(8_160, 6_120), _webp(b"VP8 ", 4000, 3000)):  # 48-50 MP
+        assert community.store_photo(s, d, "7", good)["size"] == len(good)
