@@ -381,6 +381,8 @@ def cancel(transactions: Transactions, send: Send, *, driver_id: int | str, rese
         r = _own(s, did, reservation_id, lock=True)
         if r.state not in LIVE:
             raise ReservationError("reservation_not_active", f"the reservation is {r.state}")
+        if r.until <= t:  # over: the job books it (a no-show), a late cancel must not dodge that
+            raise ReservationError("reservation_not_active", "the reservation is over")
         ledger.lock_driver(s, did)
         was_pending = r.state == "pending"  # its `reserve` may still be on the way
         _end(s, r, "cancelled", t)

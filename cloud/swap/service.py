@@ -361,6 +361,8 @@ def cancel(transactions: Transactions, *, driver_id: int | str, booking_id: Any,
         b = _own(s, did, booking_id, lock=True)
         if b.state != "booked":
             raise SwapError("reservation_not_active", f"the booking is {b.state}")
+        if b.until <= t:  # the slot is over: the job books it (a no-show), a late cancel must not dodge that
+            raise SwapError("reservation_not_active", "the booking's slot is over")
         ledger.lock_driver(s, did)
         _end(s, b, "cancelled", t)
         return view(s, b)

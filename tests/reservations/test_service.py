@@ -152,7 +152,7 @@ def test_cancel_refunds_or_keeps_the_fee_by_the_rules(engine: Engine, refund: bo
     _seed(engine, {**FIXED, "refund_on_cancel": refund})
     gw = Gateway()
     rid = _reserve(engine, gw)["reservation_id"]
-    v = service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid)
+    v = service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid, now=T0 + MIN)
     assert v["state"] == "cancelled" and v["fee_state"] == ("refunded" if refund else "kept")
     assert gw.commands[-1][1]["type"] == "cancel_reservation" and gw.commands[-1][1]["reservation_id"] == rid
     assert _row(engine, rid).release == "confirmed"
@@ -447,7 +447,7 @@ def test_a_cancel_of_an_active_reservation_the_station_forgot_is_released(engine
                                                                       "already_gone": True})
                    if cmd["type"] == "cancel_reservation" else None)
     rid = _reserve(engine, gone)["reservation_id"]
-    service.cancel(transactions(engine), gone, driver_id="d1", reservation_id=rid)
+    service.cancel(transactions(engine), gone, driver_id="d1", reservation_id=rid, now=T0 + MIN)
     assert _row(engine, rid).release == "confirmed"
 
 
@@ -460,3 +460,27 @@ def test_a_rule_in_digits_int_refuses_is_a_rule_error(value: str) -> None:
     with pytest.raises(RuleError) as e:
         rule_from({"enabled": True, "max_minutes": value})
     assert e.value.field == "max_minutes"
+
+
+@pytest.mark.parametrize("late_ms", [0, 1, 30_000])
+def test_a_cancel_at_or_after_until_does_not_dodge_the_no_show(engine: Engine, late_ms: int) -> None:
+    """At `until` the reservation is over (the gun free for others): the job books the no-show
+    and keeps the fee by the rules; a cancel sent then, before the job's round, is refused and
+    neither refunds the fee nor spares the no-show."""
+    _seed(engine, {**FIXED, "refund_on_cancel": True, "keep_on_no_show": True})
+    gw = Gateway()
+    rid = _reserve(engine, gw)["reservation_id"]
+    with pytest.raises(ReservationError) as e:
+        service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid, now=T0 + 15 * MIN + late_ms)
+    assert e.value.code == "reservation_not_active"
+    assert _row(engine, rid).state == "active"
+    assert service.expire_due(transactions(engine), SETTINGS, T0 + 15 * MIN + late_ms) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state) == ("expired", True, "kept") and _revenue(engine) == 200
+    # a minute before `until` a cancel is still a cancel
+    with transactions(engine)() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=T0 + 20 * MIN)
+    _seed_more = service.reserve(transactions(engine), gw, driver_id="d2", gun_code="S1-P1-1", minutes=15,
+                                 settings=SETTINGS, now=T0 + 20 * MIN)["reservation_id"]
+    v = service.cancel(transactions(engine), gw, driver_id="d2", reservation_id=_seed_more, now=T0 + 34 * MIN)
+    assert (v["state"], v["fee_state"]) == ("cancelled", "refunded")

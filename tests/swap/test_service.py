@@ -252,3 +252,20 @@ def test_a_later_booking_done_first_leaves_the_earlier_one_its_pack(engine: Engi
         assert s.get_one(SwapPack, "SW1-NIO-75-0").state == "ready"  # still the earlier booking's
         assert s.get_one(SwapPack, "SW1-NIO-75-1").ready_at == T0 + 26 * MIN + 45 * MIN
     assert service.mark_used(_tx(engine), early["booking_id"], actor="op", now=T0 + 27 * MIN)["state"] == "used"
+
+
+@pytest.mark.parametrize("late_ms", [0, 1, 5 * MIN])
+def test_a_cancel_once_the_slot_is_over_does_not_dodge_the_no_show(engine: Engine, late_ms: int) -> None:
+    """The slot over and not used, the booking is a no-show (the job's next round); a cancel
+    sent in between is refused: no refund, no escape from the no-show."""
+    _seed(engine, rule={**FIXED, "refund_on_cancel": True, "keep_on_no_show": True})
+    b = _book(engine)
+    end = b["until"]
+    with pytest.raises(SwapError) as e:
+        service.cancel(_tx(engine), driver_id="d1", booking_id=b["booking_id"], now=end + late_ms)
+    assert e.value.code == "reservation_not_active"
+    assert service.expire_due(_tx(engine), now=end + late_ms) >= 1
+    with Session(engine) as s:
+        row = s.get_one(SwapBooking, b["booking_id"])
+        assert (row.state, row.no_show, row.fee_state) == ("expired", True, "kept")
+    assert _revenue(engine) == 300
