@@ -210,8 +210,11 @@ def _target(s: Session, gun_code: str, driver_id: str | None = None) -> _Target:
         # holder of a reservation the pile admitted, for its time: docs/sharing.md)
         raise ChargingError(shared, f"{gun.gun_id} is a shared pile not open to others now")
     entry = stations.live_gun(s, gun.sid, gun.gun_id)
-    if held is not None and entry is not None and entry.get("state") == "reserved":
-        entry = None  # the holder's own reservation: whether a car is plugged, the gateway decides
+    if entry is not None and entry.get("state") == "reserved" and (held is not None or reservations.pile_hold_is_over(
+            s, gun.sid, gun.gun_id, st.telemetry_ts if st else None)):
+        # the holder's own reservation, or one of ours that is over and that the gateway
+        # releases before starting: whether a car is plugged, the gateway decides
+        entry = None
     why = gun_refusal(bool(st and st.online), stations.load_level(telemetry), entry)
     if why:
         raise _refuse(s, why, gun.sid, gun=gun.gun_id)

@@ -484,3 +484,56 @@ def test_a_cancel_at_or_after_until_does_not_dodge_the_no_show(engine: Engine, l
                                  settings=SETTINGS, now=T0 + 20 * MIN)["reservation_id"]
     v = service.cancel(transactions(engine), gw, driver_id="d2", reservation_id=_seed_more, now=T0 + 34 * MIN)
     assert (v["state"], v["fee_state"]) == ("cancelled", "refunded")
+
+
+def test_at_until_the_gun_and_the_driver_are_free_to_reserve_before_the_jobs_round(engine: Engine) -> None:
+    """`terms` says the gun is free from `until` on; a reserve then, before the job's next round
+    ended the old reservation, must not be refused (`reserved` by the unique index of the live,
+    `reservation_exists` for its driver): the old one ends first as the job would end it."""
+    _seed(engine, {**FIXED, "keep_on_no_show": True})
+    gw = Gateway()
+    old = _reserve(engine, gw)["reservation_id"]
+    end = T0 + 15 * MIN
+    with transactions(engine)() as s:  # the gateway released it at `until`: the gun reads available
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=end)
+        assert service.terms(s, "d2", "S1-P1-1", 15, now=end)["held_until"] is None
+    v = _reserve(engine, gw, driver="d2", now=end)
+    assert v["state"] == "active" and v["gun"] == "P1-1"
+    r = _row(engine, old)
+    assert (r.state, r.no_show, r.fee_state, r.ended_at) == ("expired", True, "kept", end)
+    assert _reserve(engine, gw, driver="d1", code="S1-P1-2", now=end + 1)["state"] == "active"
+    assert _revenue(engine) == 200 and service.expire_due(transactions(engine), SETTINGS, end + MIN) == 0
+
+
+def test_a_reserved_reading_left_by_a_reservation_that_is_over_refuses_nothing(engine: Engine) -> None:
+    """Right after `until` the station's telemetry may still show the gun `reserved` (the
+    gateway releases it at its next heartbeat round, or before the next start or reserve it
+    gets). Neither a start nor a reservation by another driver is refused for that reading;
+    one still shown well after the end (past `release_grace_ms`) is refused as before."""
+    from cloud.charging import service as charging
+    from cloud.models import now_ms
+
+    now = now_ms()
+    made = now - 16 * MIN
+    with Session(engine) as s, s.begin():
+        seed_station(s, "S1", {"P1-1": "plugged", "P1-2": "plugged"}, rule=FIXED, last_seen=made)
+        top_up(s, "41", 20_000)
+        top_up(s, "42", 20_000)
+        top_up(s, "43", 20_000)
+    gw = Gateway()
+    _reserve(engine, gw, driver="41", now=made)  # until: a minute ago
+    _reserve(engine, gw, driver="43", code="S1-P1-2", now=made)
+    with transactions(engine)() as s:  # the last word, 30 s ago: both guns still held on the piles
+        set_telemetry(s, "S1", {"P1-1": "reserved", "P1-2": "reserved"}, ts=now - 30_000)
+    start = charging.start_order(transactions(engine), gw, driver_id=42, gun_code="S1-P1-1", limit={"mode": "full"},
+                                 settings=charging.ChargingSettings())
+    assert start["state"] == "starting" and gw.commands[-1][1]["type"] == "start"
+    v = _reserve(engine, gw, driver="41", code="S1-P1-2", now=now)
+    assert v["state"] == "active" and gw.commands[-1][1]["type"] == "reserve"
+    service.cancel(transactions(engine), gw, driver_id="41", reservation_id=v["reservation_id"], now=now + 1)
+    with transactions(engine)() as s:  # still shown reserved 3 minutes after the end: refused as before
+        set_telemetry(s, "S1", {"P1-1": "charging", "P1-2": "reserved"}, ts=now + 3 * MIN)
+    with pytest.raises(ReservationError) as e:
+        service.reserve(transactions(engine), gw, driver_id="43", gun_code="S1-P1-2", minutes=5,
+                        settings=SETTINGS, now=now + 3 * MIN)
+    assert e.value.code == "reserved"
