@@ -292,6 +292,7 @@ def book(transactions: Transactions, *, driver_id: int | str, sid: Any, type_cod
         # One booking decision per station and per driver at a time on PostgreSQL (SQLite's
         # write lock serialises them): the slot's capacity is no unique index.
         reservations.serialize(s, f"swap:{sid}", f"driver:{did}")
+        _end_overdue(s, sid, did, t)
         row = _station(s, sid)
         rule = reservations.get_rule(s, sid)
         if not rule.enabled:
@@ -333,6 +334,21 @@ def book(transactions: Transactions, *, driver_id: int | str, sid: Any, type_cod
             ledger.hold(s, did, bid, fee)
             b.fee_state = "held"
         return view(s, b)
+
+
+def _end_overdue(s: Session, sid: str, driver_id: str, t: int) -> None:
+    """Before a booking: the station's and the driver's bookings whose slot is over end now as
+    the job's next round would end them (no-shows), so that until that round neither their
+    packs and bays stay promised nor the driver counts as holding a live booking."""
+    pg = s.get_bind().dialect.name == "postgresql"
+    for bid in list(s.scalars(select(SwapBooking.booking_id).where(
+            SwapBooking.state == "booked", SwapBooking.until <= t,
+            (SwapBooking.sid == sid) | (SwapBooking.driver_id == driver_id)))):
+        b = s.get(SwapBooking, bid, with_for_update=pg)
+        if b is not None and b.state == "booked":
+            ledger.lock_driver(s, b.driver_id)
+            _end(s, b, "expired", t)
+            b.no_show = True
 
 
 def _end(s: Session, b: SwapBooking, state: str, now: int) -> None:

@@ -269,3 +269,25 @@ def test_a_cancel_once_the_slot_is_over_does_not_dodge_the_no_show(engine: Engin
         row = s.get_one(SwapBooking, b["booking_id"])
         assert (row.state, row.no_show, row.fee_state) == ("expired", True, "kept")
     assert _revenue(engine) == 300
+
+
+def test_at_the_slots_end_its_pack_and_its_driver_are_free_before_the_jobs_round(engine: Engine) -> None:
+    """A booking not used by its slot's end is a no-show; until the job's round ended it, it
+    still promised its pack (one ready pack: `no_pack` for the next slot) and held its driver
+    (`reservation_exists`, also at another station). A booking then ends it first, as the job
+    would."""
+    one = {"NIO-75": [("ready", None)], "NIO-100": [("ready", None)]}
+    _seed(engine, packs=one)
+    with Session(engine) as s, s.begin():
+        seed_swap(s, "SW2", packs=one, lat=31.3)
+        top_up(s, "d3", 1000)
+    b = _book(engine)
+    other = service.book(_tx(engine), driver_id="d3", sid="SW2", type_code="NIO-75", slot_start=T0 + SLOT, now=T0)
+    end = b["until"]
+    assert _book(engine, "d2", slot=end, now=end)["state"] == "booked"  # SW1's one NIO-75 pack, free again
+    assert _book(engine, "d3", slot=end, type_code="NIO-100", now=end)["state"] == "booked"  # d3 held no more
+    with Session(engine) as s:
+        for bid in (b["booking_id"], other["booking_id"]):
+            row = s.get_one(SwapBooking, bid)
+            assert (row.state, row.no_show, row.fee_state, row.ended_at) == ("expired", True, "kept", end)
+    assert _revenue(engine) == 600 and service.expire_due(_tx(engine), now=end) == 0
