@@ -439,13 +439,23 @@ def set_hidden(s: Session, kind: str, item_id: Any, hidden: bool, *, actor: str,
     return {"kind": kind, "id": row.id, "hidden": hidden}
 
 
+def _insert_once(s: Session, row: Any) -> bool:
+    """Insert `row` in a savepoint; False if its key was inserted meanwhile by another request
+    (two operators, or one double click): the same outcome, and no error 500."""
+    try:
+        with s.begin_nested():
+            s.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
 def ban(s: Session, driver_id: str, *, reason: str, actor: str, ip: str | None = None) -> None:
     driver_id = str(driver_id).strip()
     if not driver_id or len(driver_id) > 64:
         raise CommunityError("invalid_request", "a driver id has 1..64 characters", field="driver_id")
-    if s.get(Ban, driver_id) is None:
-        s.add(Ban(driver_id=driver_id, reason=(reason or "").strip()[:500], banned_by=actor, created_at=now_ms()))
-        s.flush()
+    if s.get(Ban, driver_id) is None and _insert_once(
+            s, Ban(driver_id=driver_id, reason=(reason or "").strip()[:500], banned_by=actor, created_at=now_ms())):
         audit.record(s, actor, "community.ban", f"driver:{driver_id}", {"reason": reason}, ip)
 
 
@@ -472,9 +482,7 @@ def add_word(s: Session, word: Any, *, actor: str, ip: str | None = None) -> str
     w = _word_form(word) if isinstance(word, str) else ""
     if not 0 < len(w) <= WORD_MAX or not fold(w):  # a word of spaces or punctuation only would match every text
         raise CommunityError("word_invalid", f"a sensitive word has 1..{WORD_MAX} characters", field="word")
-    if s.get(SensitiveWord, w) is None:
-        s.add(SensitiveWord(word=w, added_by=actor, created_at=now_ms()))
-        s.flush()
+    if s.get(SensitiveWord, w) is None and _insert_once(s, SensitiveWord(word=w, added_by=actor, created_at=now_ms())):
         audit.record(s, actor, "community.word.add", f"word:{w}", None, ip)
     return w
 

@@ -262,3 +262,42 @@ def test_a_photo_claiming_a_huge_picture_is_refused(s: Session, tmp_path: Path) 
     assert not d.exists() or not any(d.iterdir())
     for good in (_png_bomb(8_000, 6_000), _jpeg_header(8_160, 6_120), _webp(b"VP8 ", 4000, 3000)):  # 48-50 MP
         assert community.store_photo(s, d, "7", good)["size"] == len(good)
+
+
+@pytest.mark.parametrize("act", ["word", "ban"])
+def test_the_same_word_or_ban_added_twice_at_once_is_one_and_no_error(engine: Engine, act: str) -> None:
+    """Two operators (or one double click) add the same word or ban the same driver at once:
+    one row, one audit entry, and the second request succeeds too (no IntegrityError, a 500)."""
+    import threading
+
+    def do(s: Session) -> None:
+        if act == "word":
+            community.add_word(s, "广告", actor="op")
+        else:
+            community.ban(s, "7", reason="spam", actor="op")
+
+    first = Session(engine)
+    first.begin()
+    do(first)
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                do(s2)
+            outcome.append("ok")
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)
+    first.commit()
+    first.close()
+    t.join(30)
+    assert outcome == ["ok"], outcome
+    with Session(engine) as s:
+        assert (community.words(s) if act == "word" else [b["driver_id"] for b in community.bans(s)]) == \
+            (["广告"] if act == "word" else ["7"])
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("community.%"))).all()
+        assert len(actions) == 1
