@@ -207,8 +207,11 @@ def _own_unused_photos(s: Session, driver_id: str, ids: Any, most: int) -> list[
     if not isinstance(ids, list) or len(ids) > most or not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
         raise CommunityError("invalid_request", f"photo_ids is a list of at most {most} distinct ids", field="photo_ids")
     photos = []
+    pg = s.get_bind().dialect.name == "postgresql"
     for i in ids:
-        p = s.get(Photo, i) if len(i) <= 32 else None
+        # locked (PostgreSQL; SQLite's writer holds its lock): two reviews or reports racing for
+        # one upload see each other, and the second finds it used
+        p = s.get(Photo, i, with_for_update=pg, populate_existing=pg) if len(i) <= 32 else None
         if p is None or p.driver_id != str(driver_id) or p.review_id is not None or p.report_id is not None:
             raise CommunityError("invalid_request", f"photo {i!r} is not an unused upload of yours", field="photo_ids")
         photos.append(p)
@@ -349,6 +352,7 @@ def report_gun(s: Session, driver_id: str, *, gun_code: Any, reason: Any, text: 
                now: int | None = None) -> dict[str, Any]:
     """A driver reports a broken gun (by its QR code): an alarm at the station for its operator.
     Banned drivers may still report (a broken gun is a safety matter, not a conversation)."""
+    take_write_lock(s)  # SQLite: the photo's check and its use in one writer
     now = now_ms() if now is None else now
     gun = s.scalar(select(Gun).where(Gun.code == gun_code)) if isinstance(gun_code, str) and len(gun_code) <= 64 else None
     if gun is None:

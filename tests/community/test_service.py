@@ -301,3 +301,39 @@ def test_the_same_word_or_ban_added_twice_at_once_is_one_and_no_error(engine: En
             (["广告"] if act == "word" else ["7"])
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("community.%"))).all()
         assert len(actions) == 1
+
+
+def test_one_upload_used_by_two_reviews_at_once_goes_to_one(engine: Engine, tmp_path: Path) -> None:
+    """A photo belongs to one review or report: two reviews racing to use the same upload
+    end with it on one of them and the other refused (`invalid_request`), not shown on both."""
+    import threading
+
+    d = tmp_path / "photos"
+    with Session(engine) as s0:
+        seed_station(s0, "S1")
+        a, b = settled_order(s0, "7", "S1"), settled_order(s0, "7", "S1")
+        photo = community.store_photo(s0, d, "7", png())["photo_id"]
+        s0.commit()
+    first = Session(engine)
+    first.begin()
+    community.write_review(first, "7", "S1", order_id=a, stars=5, text="first", photo_ids=[photo])
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                outcome.append(community.write_review(s2, "7", "S1", order_id=b, stars=4, text="second",
+                                                      photo_ids=[photo]))
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)
+    first.commit()
+    first.close()
+    t.join(30)
+    [e] = outcome
+    assert isinstance(e, CommunityError) and e.code == "invalid_request", repr(e)
+    with Session(engine) as s:
+        assert [(r["text"], r["photo_ids"]) for r in community.reviews(s, "S1")["reviews"]] == [("first", [photo])]
