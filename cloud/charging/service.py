@@ -112,6 +112,9 @@ def check_limit(limit: Any) -> tuple[str, int]:
 
 
 DEPARTURE_MAX_MS = 7 * 24 * 3_600_000  # an orderly start plans at most a week ahead
+# ... and at least a minute: a departure closer than that has passed by the time the start
+# reaches the gateway, which refuses it (the driver got start_failed, not this 400)
+DEPARTURE_MIN_MS = 60_000
 
 
 def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
@@ -125,8 +128,8 @@ def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
     if mode != "energy":
         raise InvalidField("departure_at goes with limit mode energy: the energy wanted by then",
                            field="departure_at")
-    if not now < departure_at <= now + DEPARTURE_MAX_MS:
-        raise InvalidField("departure_at must lie ahead, within a week", field="departure_at")
+    if not now + DEPARTURE_MIN_MS <= departure_at <= now + DEPARTURE_MAX_MS:
+        raise InvalidField("departure_at must lie at least a minute ahead, within a week", field="departure_at")
     return departure_at
 
 
