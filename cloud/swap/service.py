@@ -148,12 +148,17 @@ def _packs(s: Session, sid: str) -> list[predict.Pack]:
             for p in s.scalars(select(SwapPack).where(SwapPack.sid == sid))]
 
 
-def _booked_rows(s: Session, sid: str) -> list[SwapBooking]:
-    return list(s.scalars(select(SwapBooking).where(SwapBooking.sid == sid, SwapBooking.state == "booked")))
+def _booked_rows(s: Session, sid: str, now: int | None = None) -> list[SwapBooking]:
+    """The station's live bookings; given `now`, without those whose slot is over (no-shows
+    the job has not ended yet: they promise nothing any more)."""
+    q = select(SwapBooking).where(SwapBooking.sid == sid, SwapBooking.state == "booked")
+    if now is not None:
+        q = q.where(SwapBooking.until > now)
+    return list(s.scalars(q))
 
 
-def _booked(s: Session, sid: str) -> list[predict.Booked]:
-    return [predict.Booked(b.type_code, b.slot_start) for b in _booked_rows(s, sid)]
+def _booked(s: Session, sid: str, now: int | None = None) -> list[predict.Booked]:
+    return [predict.Booked(b.type_code, b.slot_start) for b in _booked_rows(s, sid, now)]
 
 
 def _capacity(s: Session, sid: str) -> int:
@@ -166,7 +171,7 @@ def _types_at(s: Session, sid: str) -> list[PackType]:
 
 
 def _summary(s: Session, st: Station, row: SwapStation, now: int, origin: tuple[float, float] | None) -> dict[str, Any]:
-    packs, booked = _packs(s, st.sid), _booked(s, st.sid)
+    packs, booked = _packs(s, st.sid), _booked(s, st.sid, now)
     bays = list(s.scalars(select(SwapBay).where(SwapBay.sid == st.sid).order_by(SwapBay.bay_id)))
     types = []
     for t in _types_at(s, st.sid):
@@ -224,7 +229,7 @@ def details(s: Session, sid: str, *, now: int | None = None) -> dict[str, Any]:
     st = s.get_one(Station, sid)
     view = _summary(s, st, row, t, None)
     rule = reservations.get_rule(s, sid)
-    packs, booked, capacity = _packs(s, sid), _booked(s, sid), _capacity(s, sid)
+    packs, booked, capacity = _packs(s, sid), _booked(s, sid, t), _capacity(s, sid)
     codes = [p["type_code"] for p in view["pack_types"]]
     size = row.slot_minutes * MINUTE_MS
     idle, price = _tariff_fees(s, sid, t)

@@ -284,6 +284,9 @@ def test_at_the_slots_end_its_pack_and_its_driver_are_free_before_the_jobs_round
     b = _book(engine)
     other = service.book(_tx(engine), driver_id="d3", sid="SW2", type_code="NIO-75", slot_start=T0 + SLOT, now=T0)
     end = b["until"]
+    with Session(engine) as s:  # what drivers are shown agrees: the pack is bookable again
+        [kind] = [t for t in service.details(s, "SW1", now=end)["pack_types"] if t["type_code"] == "NIO-75"]
+        assert (kind["booked"], kind["bookable_now"]) == (0, 1)
     assert _book(engine, "d2", slot=end, now=end)["state"] == "booked"  # SW1's one NIO-75 pack, free again
     assert _book(engine, "d3", slot=end, type_code="NIO-100", now=end)["state"] == "booked"  # d3 held no more
     with Session(engine) as s:
