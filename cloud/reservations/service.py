@@ -408,7 +408,7 @@ def pile_hold_is_over(s: Session, sid: str, gun: str, telemetry_ts: int | None,
     ours that is over: none holds it now, the latest one on the gun ended (or reached its
     `until`), and the telemetry is no newer than `release_grace_ms` after that end. The
     gateway releases such a hold before it runs a `start` or `reserve` (also at its next
-    heartbeat round), so neither is refused for it; a hold still shown later is left to the
+    heartbeat round), so neither is refused for it; a hold still shown after that is left to the
     job (`reconcile_releases`) and keeps refusing."""
     t = now_ms() if now is None else now
     if telemetry_ts is None or live_on_gun(s, sid, gun, t) is not None:
