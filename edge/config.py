@@ -379,7 +379,7 @@ def _is_network(v: Any) -> bool:
 
 def _is_hostport(v: str) -> bool:
     host, _, port = v.rpartition(":")
-    return bool(host) and port.isdigit() and 0 < int(port) < 65536
+    return bool(host) and port.isascii() and port.isdigit() and 0 < int(port) < 65536
 
 
 def _buses(errors: list[str], source: str, raw: Any, top: _Reader) -> list[BusConfig]:
@@ -405,7 +405,7 @@ def _buses(errors: list[str], source: str, raw: Any, top: _Reader) -> list[BusCo
             r.error('give either `port` (serial device, e.g. "/dev/ttyUSB0") or `host` ("ip:port" of a Modbus TCP gateway), not both')
         if host is not None:
             h, _, pstr = host.rpartition(":")
-            if h and pstr.isdigit() and 0 < int(pstr) < 65536:
+            if h and pstr.isascii() and pstr.isdigit() and 0 < int(pstr) < 65536:
                 host, tcp_port = h, int(pstr)
             elif ":" not in host:
                 pass

@@ -46,9 +46,11 @@ def reservations(station: ReservationHost) -> dict[str, dict[str, Any]]:
 
 
 def reservation_for(station: ReservationHost, gun: str) -> dict[str, Any] | None:
+    """The reservation holding `gun` now: while now < `until`, as the cloud counts it (at
+    `until` the cloud lets any driver start and books a no-show)."""
     now = cloud_now_ms()
     for r in reservations(station).values():
-        if r["gun"] == gun and r["until"] >= now:
+        if r["gun"] == gun and r["until"] > now:
             return r
     return None
 
@@ -69,7 +71,7 @@ async def expire(station: ReservationHost) -> None:
     """Cancel reservations whose time is up (the station's housekeeping, online or not)."""
     now = cloud_now_ms()
     for r in list(reservations(station).values()):
-        if r["until"] >= now:
+        if r["until"] > now:
             continue
         gun = station.guns.get(r["gun"])
         if gun is not None and gun.state == GunState.RESERVED:

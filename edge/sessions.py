@@ -766,9 +766,19 @@ def _orderly_dict(o: Orderly | None, slots: list[dict[str, int]], accept_w: int 
             "waiting": o.power_w == 0 and o.status in ("on_track", "cannot_meet")}
 
 
+# The furthest departure an orderly start may give: the cloud lets a driver give a week, and a
+# day more absorbs a clock apart. The plan has a slot each 15 minutes up to the departure and
+# is made again every minute, so a departure decades ahead would stall the station's loop.
+DEPARTURE_MAX_MS = 8 * 86_400_000
+
+
 def check_departure(limit: Limit, departure_at: int, now_ms: int) -> None:
-    """An orderly start needs the energy wanted (an energy limit) and a departure ahead."""
+    """An orderly start needs the energy wanted (an energy limit) and a departure ahead, at
+    most DEPARTURE_MAX_MS."""
     if limit.mode != "energy" or limit.value <= 0:
         raise StartError("invalid", "departure_at needs an energy limit: the energy wanted by then")
     if departure_at <= now_ms:
         raise StartError("invalid", f"departure_at ({departure_at}) is not ahead of now ({now_ms})")
+    if departure_at > now_ms + DEPARTURE_MAX_MS:
+        raise StartError("invalid", f"departure_at ({departure_at}) is more than "
+                                    f"{DEPARTURE_MAX_MS // 86_400_000} days ahead of now ({now_ms})")

@@ -326,12 +326,11 @@ def list_alarms(
     return Page([view(a) for a in rows], int(total), page, per_page)
 
 
-MAX_PAGE = 1_000_000
+MAX_PAGE = 1_000_000  # far past any list; the offset stays a 64-bit integer the database takes
 
 
 def paging(page: Any, per_page: Any) -> tuple[int, int]:
     try:
-        # a page past a million is past any list, and its offset past what the database binds
         return min(MAX_PAGE, max(1, int(page))), min(MAX_PER_PAGE, max(1, int(per_page)))
     except (TypeError, ValueError):
         raise AlarmError("bad_filter", "page and per_page are whole numbers") from None

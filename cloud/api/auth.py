@@ -53,7 +53,7 @@ def create_api_token(session: Session, name: str) -> NewApiToken:
 def revoke_api_token(session: Session, which: str) -> int:
     """Revoke the live tokens named `which` (or with that id); how many were revoked."""
     cond = ApiToken.name == which
-    if which.isdigit():
+    if which.isascii() and which.isdigit():
         cond = or_(cond, ApiToken.id == int(which))
     result = session.execute(
         update(ApiToken).where(cond, ApiToken.revoked_at.is_(None)).values(revoked_at=now_ms())

@@ -110,8 +110,8 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "review_not_allowed": (403, "只能评价您在本站已结算的充电订单。",
                            "You can only review a settled charging order of yours at this station."),
     "review_exists": (409, "该订单已评价过。", "This order has been reviewed already."),
-    "photo_invalid": (400, "图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。",
-                      "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
+    "photo_invalid": (400, "图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB、5000 万像素。",
+                      "Not a valid image: JPEG, PNG or WebP up to 2 MB and 50 megapixels."),
     # --- private pile sharing (cloud/sharing; the owner may always charge on their own pile) ---
     "pile_closed": (409, "该私人充电桩的桩主已暂停共享，请换一个桩。",
                     "The owner of this private pile has closed it to others; please choose another pile."),

@@ -113,6 +113,9 @@ def check_limit(limit: Any) -> tuple[str, int]:
 
 
 DEPARTURE_MAX_MS = 7 * 24 * 3_600_000  # an orderly start plans at most a week ahead
+# ... and at least a minute: a departure closer than that has passed by the time the start
+# reaches the gateway, which refuses it (the driver got start_failed, not this 400)
+DEPARTURE_MIN_MS = 60_000
 
 
 def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
@@ -126,8 +129,8 @@ def check_departure(departure_at: Any, mode: str, now: int) -> int | None:
     if mode != "energy":
         raise InvalidField("departure_at goes with limit mode energy: the energy wanted by then",
                            field="departure_at")
-    if not now < departure_at <= now + DEPARTURE_MAX_MS:
-        raise InvalidField("departure_at must lie ahead, within a week", field="departure_at")
+    if not now + DEPARTURE_MIN_MS <= departure_at <= now + DEPARTURE_MAX_MS:
+        raise InvalidField("departure_at must lie at least a minute ahead, within a week", field="departure_at")
     return departure_at
 
 
@@ -228,12 +231,16 @@ def _target(s: Session, gun_code: str, driver_id: str | None = None) -> _Target:
     held = reservations.holder(s, gun.sid, gun.gun_id)
     if held is not None and held[1] != driver_id:
         raise _refuse(s, "reserved", gun.sid, f"{gun.gun_id} is reserved for another driver", gun.gun_id)
-    shared = sharing.refusal(s, gun.sid, gun.gun_id, driver_id)
-    if shared:  # a shared pile closed or outside its hours (the owner always may)
+    shared = sharing.refusal(s, gun.sid, gun.gun_id, driver_id) if held is None else None
+    if shared:  # a shared pile closed or outside its hours (the owner always may; so may the
+        # holder of a reservation the pile admitted, for its time: docs/sharing.md)
         raise ChargingError(shared, f"{gun.gun_id} is a shared pile not open to others now")
     entry = stations.live_gun(s, gun.sid, gun.gun_id)
-    if held is not None and entry is not None and entry.get("state") == "reserved":
-        entry = None  # the holder's own reservation: whether a car is plugged, the gateway decides
+    if entry is not None and entry.get("state") == "reserved" and (held is not None or reservations.pile_hold_is_over(
+            s, gun.sid, gun.gun_id, st.telemetry_ts if st else None)):
+        # the holder's own reservation, or one of ours that is over and that the gateway
+        # releases before starting: whether a car is plugged, the gateway decides
+        entry = None
     why = gun_refusal(bool(st and st.online), stations.load_level(telemetry), entry)
     if why:
         raise _refuse(s, why, gun.sid, gun=gun.gun_id)
@@ -411,6 +418,7 @@ def follow_start(s: Session, order_id: str, *, now: int | None = None, grace_ms:
             sid_ = (cmd.detail or {}).get("session_id")
             if o.session_id is None and isinstance(sid_, str):
                 orders.apply(s, o.order_id, Event.START_ACCEPTED, session_id=sid_)
+            reservations.use_by_order(s, o.order_id, t)  # the holder's start used the reservation
             return
         orders.apply(s, o.order_id, Event.START_REFUSED)
     elif t > cmd.expires_at + grace_ms and o.session_id is None and s.scalar(
@@ -480,12 +488,14 @@ def on_prepay_paid(s: Session, order_id: str) -> None:
         log.warning("prepaid order %s: paid past its window; no start, the payment is refunded", order_id)
         _turn_down(s, p)
         return
-    if _running(s, p.driver_id) is not None or sharing.refusal(s, p.sid, p.gun, p.driver_id):
+    held = reservations.holder(s, p.sid, p.gun)
+    own = held is not None and held[1] == p.driver_id  # a reservation the pile admitted holds for its time
+    if _running(s, p.driver_id) is not None or (not own and sharing.refusal(s, p.sid, p.gun, p.driver_id)):
         # another order of the driver's runs, or a shared pile closed or is out of its hours
+        # while the driver paid: no start, the payment goes back to WeChat
         _turn_down(s, p)
         return
     tariff = tariffs.in_force(s, p.sid, now_ms())
-    held = reservations.holder(s, p.sid, p.gun)
     if tariff is None or (held is not None and held[1] != p.driver_id):
         # no price, or the gun was reserved for another driver meanwhile
         _turn_down(s, p)

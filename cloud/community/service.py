@@ -10,24 +10,29 @@ to keep in step. Moderation (hide, ban, words) is audited through cloud/audit.""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.alarms import service as alarms
 from cloud.alarms.models import Alarm
 from cloud.audit import service as audit
 from cloud.community.models import Ban, GunReport, Photo, Post, Review, SensitiveWord
+from cloud.db import take_write_lock
 from cloud.models import Gun, Station, now_ms
 from cloud.orders.models import Order
 
 TEXT_MAX = 1000
 REVIEW_PHOTOS_MAX = 3
 PHOTO_MAX = 2 * 1024 * 1024
+PHOTO_PIXELS_MAX = 50_000_000  # a 50-megapixel phone's photo; more in 2 MiB is a decompression bomb
+PHOTO_SIDE_MAX = 20_000
 WORD_MAX = 64
 REASONS = ("no_power", "cable_damaged", "connector_damaged", "screen_broken", "wont_start", "other")
 PAGE_MAX = 100
@@ -49,8 +54,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "community_banned": ("您已被禁止发言。", "You are banned from posting."),
     "review_not_allowed": ("只能评价您在本站已结算的充电订单。", "You can only review a settled charging order of yours at this station."),
     "review_exists": ("该订单已评价过。", "This order has been reviewed already."),
-    "photo_invalid": ("图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB。", "Not a valid image: JPEG, PNG or WebP up to 2 MB."),
-    "word_invalid": ("敏感词须为 1 到 64 个字符。", "A sensitive word has 1 to 64 characters."),
+    "photo_invalid": ("图片无效：仅支持 JPEG、PNG、WebP，且不超过 2 MB、5000 万像素。", "Not a valid image: JPEG, PNG or WebP up to 2 MB and 50 megapixels."),
+    "word_invalid": ("敏感词须为 1 到 64 个字符，且含文字或数字。", "A sensitive word has 1 to 64 characters, with letters or digits."),
 }
 
 
@@ -75,11 +80,25 @@ def _text(value: Any, field: str, *, required: bool = True) -> str:
     return text
 
 
+def _word_form(text: str) -> str:
+    """A word as it is stored: NFKC (full-width letters and digits as their plain forms),
+    case-folded, outer spaces trimmed."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def fold(text: str) -> str:
+    """The form texts and words are compared in: `_word_form`, then without spaces,
+    punctuation, symbols and invisible characters (zero-width, controls), so "广 告", "广.告",
+    "广\u200b告" and "ＡＤ" cannot slip past "广告" and "ad"."""
+    return "".join(ch for ch in _word_form(text) if unicodedata.category(ch)[0] not in "ZCPS")
+
+
 def check_words(s: Session, text: str) -> None:
-    """Refuse a text holding any sensitive word (case-insensitive substring)."""
-    folded = text.casefold()
+    """Refuse a text holding any sensitive word (a substring, both folded by `fold`)."""
+    folded = fold(text)
     for word in s.scalars(select(SensitiveWord.word)):
-        if word in folded:
+        key = fold(word)
+        if key and key in folded:
             raise CommunityError("sensitive_word", f"the text contains the blocked word {word!r}", word=word)
 
 
@@ -120,12 +139,57 @@ def image_type(data: bytes) -> str | None:
     return None
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's, PNG's or WebP's header, or None when the header does not
+    say (a truncated or malformed file): read without decoding, so a small file claiming a
+    huge picture (an image bomb for whoever shows it) is caught before it is kept."""
+    b = bytes(data)
+    if b[:8] == b"\x89PNG\r\n\x1a\n":
+        return (int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")) if b[12:16] == b"IHDR" else None
+    if b[:4] == b"RIFF" and b[8:12] == b"WEBP":
+        kind = b[12:16]
+        if kind == b"VP8 " and b[23:26] == b"\x9d\x01\x2a":
+            return int.from_bytes(b[26:28], "little") & 0x3FFF, int.from_bytes(b[28:30], "little") & 0x3FFF
+        if kind == b"VP8L" and len(b) >= 25 and b[20] == 0x2F:
+            bits = int.from_bytes(b[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if kind == b"VP8X" and len(b) >= 30:
+            return int.from_bytes(b[24:27], "little") + 1, int.from_bytes(b[27:30], "little") + 1
+        return None
+    if b[:2] == b"\xff\xd8":
+        i = 2
+        while i + 4 <= len(b):
+            if b[i] != 0xFF:
+                return None
+            marker = b[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # no length
+                i += 2
+                continue
+            if marker == 0xDA or marker == 0xD9:  # the scan (or the end) before any frame header
+                return None
+            length = int.from_bytes(b[i + 2:i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header (SOFn)
+                if i + 9 > len(b):
+                    return None
+                return int.from_bytes(b[i + 7:i + 9], "big"), int.from_bytes(b[i + 5:i + 7], "big")
+            if length < 2:
+                return None
+            i += 2 + length
+    return None
+
+
 def store_photo(s: Session, photo_dir: Path, driver_id: str, data: bytes, *, now: int | None = None) -> dict[str, Any]:
     """Keep an uploaded image (written to a temporary name first, so a crash leaves no half file
     under a photo's id). Returns {"photo_id", "mime", "size"}."""
     mime = image_type(data) if isinstance(data, bytes | bytearray) else None
-    if mime is None or not 32 <= len(data) <= PHOTO_MAX:
-        raise CommunityError("photo_invalid", "not a JPEG, PNG or WebP of at most 2 MiB", field="content_base64")
+    size = image_size(data) if mime is not None else None
+    if (mime is None or not 32 <= len(data) <= PHOTO_MAX or size is None or not all(0 < n <= PHOTO_SIDE_MAX for n in size)
+            or size[0] * size[1] > PHOTO_PIXELS_MAX):
+        raise CommunityError("photo_invalid", "not a JPEG, PNG or WebP of at most 2 MiB and 50 megapixels",
+                             field="content_base64")
     photo_id = uuid.uuid4().hex
     photo_dir.mkdir(parents=True, exist_ok=True)
     tmp = photo_dir / f".{photo_id}.tmp"
@@ -143,8 +207,11 @@ def _own_unused_photos(s: Session, driver_id: str, ids: Any, most: int) -> list[
     if not isinstance(ids, list) or len(ids) > most or not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
         raise CommunityError("invalid_request", f"photo_ids is a list of at most {most} distinct ids", field="photo_ids")
     photos = []
+    pg = s.get_bind().dialect.name == "postgresql"
     for i in ids:
-        p = s.get(Photo, i) if len(i) <= 32 else None
+        # locked (PostgreSQL; SQLite's writer holds its lock): two reviews or reports racing for
+        # one upload see each other, and the second finds it used
+        p = s.get(Photo, i, with_for_update=pg, populate_existing=pg) if len(i) <= 32 else None
         if p is None or p.driver_id != str(driver_id) or p.review_id is not None or p.report_id is not None:
             raise CommunityError("invalid_request", f"photo {i!r} is not an unused upload of yours", field="photo_ids")
         photos.append(p)
@@ -177,6 +244,7 @@ def operator_photo(s: Session, photo_dir: Path, photo_id: str, sids: set[str] | 
 # --- reviews ----------------------------------------------------------------------------------
 def write_review(s: Session, driver_id: str, sid: str, *, order_id: Any, stars: Any, text: Any,
                  photo_ids: Any = None, now: int | None = None) -> dict[str, Any]:
+    take_write_lock(s)  # SQLite: the check for an existing review and the insert in one writer
     _station(s, sid)
     _writer(s, driver_id)
     if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
@@ -194,7 +262,10 @@ def write_review(s: Session, driver_id: str, sid: str, *, order_id: Any, stars: 
     review = Review(sid=sid, driver_id=str(driver_id), order_id=order_id, stars=stars, text=body, hidden=False,
                     created_at=now_ms() if now is None else now)
     s.add(review)
-    s.flush()
+    try:
+        s.flush()
+    except IntegrityError:  # the same order reviewed by a request that committed meanwhile (a double tap)
+        raise CommunityError("review_exists", f"order {order_id} has a review") from None
     for p in photos:
         p.review_id = review.id
     s.flush()
@@ -281,6 +352,7 @@ def report_gun(s: Session, driver_id: str, *, gun_code: Any, reason: Any, text: 
                now: int | None = None) -> dict[str, Any]:
     """A driver reports a broken gun (by its QR code): an alarm at the station for its operator.
     Banned drivers may still report (a broken gun is a safety matter, not a conversation)."""
+    take_write_lock(s)  # SQLite: the photo's check and its use in one writer
     now = now_ms() if now is None else now
     gun = s.scalar(select(Gun).where(Gun.code == gun_code)) if isinstance(gun_code, str) and len(gun_code) <= 64 else None
     if gun is None:
@@ -371,13 +443,23 @@ def set_hidden(s: Session, kind: str, item_id: Any, hidden: bool, *, actor: str,
     return {"kind": kind, "id": row.id, "hidden": hidden}
 
 
+def _insert_once(s: Session, row: Any) -> bool:
+    """Insert `row` in a savepoint; False if its key was inserted meanwhile by another request
+    (two operators, or one double click): the same outcome, and no error 500."""
+    try:
+        with s.begin_nested():
+            s.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
 def ban(s: Session, driver_id: str, *, reason: str, actor: str, ip: str | None = None) -> None:
     driver_id = str(driver_id).strip()
     if not driver_id or len(driver_id) > 64:
         raise CommunityError("invalid_request", "a driver id has 1..64 characters", field="driver_id")
-    if s.get(Ban, driver_id) is None:
-        s.add(Ban(driver_id=driver_id, reason=(reason or "").strip()[:500], banned_by=actor, created_at=now_ms()))
-        s.flush()
+    if s.get(Ban, driver_id) is None and _insert_once(
+            s, Ban(driver_id=driver_id, reason=(reason or "").strip()[:500], banned_by=actor, created_at=now_ms())):
         audit.record(s, actor, "community.ban", f"driver:{driver_id}", {"reason": reason}, ip)
 
 
@@ -401,18 +483,16 @@ def words(s: Session) -> list[str]:
 
 
 def add_word(s: Session, word: Any, *, actor: str, ip: str | None = None) -> str:
-    w = word.strip().casefold() if isinstance(word, str) else ""
-    if not 0 < len(w) <= WORD_MAX:
+    w = _word_form(word) if isinstance(word, str) else ""
+    if not 0 < len(w) <= WORD_MAX or not fold(w):  # a word of spaces or punctuation only would match every text
         raise CommunityError("word_invalid", f"a sensitive word has 1..{WORD_MAX} characters", field="word")
-    if s.get(SensitiveWord, w) is None:
-        s.add(SensitiveWord(word=w, added_by=actor, created_at=now_ms()))
-        s.flush()
+    if s.get(SensitiveWord, w) is None and _insert_once(s, SensitiveWord(word=w, added_by=actor, created_at=now_ms())):
         audit.record(s, actor, "community.word.add", f"word:{w}", None, ip)
     return w
 
 
 def remove_word(s: Session, word: str, *, actor: str, ip: str | None = None) -> bool:
-    row = s.get(SensitiveWord, (word or "").strip().casefold())
+    row = s.get(SensitiveWord, _word_form(word or ""))
     if row is None:
         return False
     s.delete(row)

@@ -344,7 +344,7 @@ def listing(session: Session, *, query: str = "", page: int = 1, per_page: int =
     if q:
         like = f"%{q}%"
         conds.append(or_(Driver.phone.like(like), Driver.nickname.like(like),
-                         Driver.id == (int(q) if q.isdigit() and len(q) < 18 else -1)))
+                         Driver.id == (int(q) if q.isascii() and q.isdigit() and len(q) < 18 else -1)))
     rows = list(session.scalars(select(Driver).where(*conds).order_by(Driver.id.desc())
                                 .offset((page - 1) * per_page).limit(per_page)))
     return rows, int(session.scalar(select(func.count()).select_from(Driver).where(*conds)) or 0)

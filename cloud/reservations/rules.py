@@ -39,7 +39,7 @@ class Rule:
 
 def _int(values: Mapping[str, Any], key: str, low: int, high: int, default: int) -> int:
     v = values.get(key, default)
-    if isinstance(v, str) and v.strip().isdigit():
+    if isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():  # "²" is a digit int() refuses
         v = int(v.strip())
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
         raise RuleError(key, f"{key} must be a whole number {low}..{high}")

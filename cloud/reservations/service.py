@@ -39,6 +39,8 @@ from cloud.db import take_write_lock
 from cloud.drivers.errors import DriverError, InvalidField
 from cloud.ledger import service as ledger
 from cloud.models import Gun, Station, StationState, now_ms
+from cloud.orders.machine import State as OrderState
+from cloud.orders.models import Order
 from cloud.reservations.models import LIVE, Reservation, ReservationRule
 from cloud.reservations.rules import (
     MINUTE_MS,
@@ -271,6 +273,7 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
             raise ReservationError("gun_not_found", f"no gun with code {gun_code!r}")
         sid = gun.sid
         serialize(s, f"gun:{sid}:{gun.gun_id}", f"driver:{did}")
+        _end_overdue(s, sid, gun.gun_id, did, t, settings)
         rule = get_rule(s, sid)
         if not rule.enabled:
             raise ReservationError("reservation_disabled", f"station {sid} takes no reservations")
@@ -283,6 +286,9 @@ def reserve(transactions: Transactions, send: Send, *, driver_id: int | str, gun
         if not reachable(s.get(StationState, sid), t, settings.offline_after_ms):
             raise ReservationError("station_offline", f"station {sid} is not reachable")
         entry = stations.live_gun(s, sid, gun.gun_id)
+        if (entry or {}).get("state") == "reserved" and pile_hold_is_over(
+                s, sid, gun.gun_id, (s.get(StationState, sid) or StationState()).telemetry_ts, settings, t):
+            entry = {**(entry or {}), "state": "available"}  # the gateway releases it before reserving
         if live_on_gun(s, sid, gun.gun_id, t) is not None or (entry or {}).get("state") == "reserved":
             raise ReservationError("reserved", f"{gun.gun_id} is reserved")
         if not stations.is_free(entry):
@@ -353,13 +359,18 @@ def _fail(transactions: Transactions, rid: str, why: str, *, release: str) -> No
             r.release = release
 
 
-def _cancel_quietly(send: Send, sid: str, rid: str) -> bool:
+def _cancel_quietly(send: Send, sid: str, rid: str, *, gone_counts: bool = True) -> bool:
     """Send `cancel_reservation`; True if the station confirmed. Never raises: the gateway
-    ends the reservation at `until` in any case, and the job sends it again."""
+    ends the reservation at `until` in any case, and the job sends it again. With
+    `gone_counts` False, a station that knew no such reservation (`already_gone`) confirms
+    nothing: a cancel that overtook its own `reserve` finds nothing, and the reserve then
+    holds the pile."""
     try:
         reply = send(sid, "cancel_reservation", {"reservation_id": rid})
     except Exception as e:  # noqa: BLE001  (timeouts, broker down: the job retries)
         log.info("cancel_reservation %s at %s not confirmed: %s", rid, sid, e)
+        return False
+    if not gone_counts and (reply.detail or {}).get("already_gone"):
         return False
     return bool(reply.ok)
 
@@ -374,11 +385,14 @@ def cancel(transactions: Transactions, send: Send, *, driver_id: int | str, rese
         r = _own(s, did, reservation_id, lock=True)
         if r.state not in LIVE:
             raise ReservationError("reservation_not_active", f"the reservation is {r.state}")
+        if r.until <= t:  # over: the job books it (a no-show), a late cancel must not dodge that
+            raise ReservationError("reservation_not_active", "the reservation is over")
         ledger.lock_driver(s, did)
+        was_pending = r.state == "pending"  # its `reserve` may still be on the way
         _end(s, r, "cancelled", t)
         r.release = "pending"
         sid, rid = r.sid, r.reservation_id
-    if _cancel_quietly(send, sid, rid):
+    if _cancel_quietly(send, sid, rid, gone_counts=not was_pending):
         with transactions() as s:
             write_lock(s)
             r = s.get_one(Reservation, rid)
@@ -388,11 +402,52 @@ def cancel(transactions: Transactions, send: Send, *, driver_id: int | str, rese
         return view(s, _own(s, did, rid))
 
 
+def pile_hold_is_over(s: Session, sid: str, gun: str, telemetry_ts: int | None,
+                      settings: ReservationSettings = ReservationSettings(), now: int | None = None) -> bool:
+    """Whether a gun the station's telemetry shows `reserved` is held only by a reservation of
+    ours that is over: none holds it now, the latest one on the gun ended (or reached its
+    `until`), and the telemetry is no newer than `release_grace_ms` after that end. The
+    gateway releases such a hold before it runs a `start` or `reserve` (also at its next
+    heartbeat round), so neither is refused for it; a hold still shown after that is left to the
+    job (`reconcile_releases`) and keeps refusing."""
+    t = now_ms() if now is None else now
+    if telemetry_ts is None or live_on_gun(s, sid, gun, t) is not None:
+        return False
+    last = s.scalar(select(Reservation).where(Reservation.sid == sid, Reservation.gun == gun)
+                    .order_by(Reservation.created_at.desc(), Reservation.reservation_id.desc()).limit(1))
+    if last is None:
+        return False
+    end = min(last.until, last.ended_at) if last.ended_at is not None else last.until
+    return end <= t and telemetry_ts <= end + settings.release_grace_ms
+
+
 def holder(s: Session, sid: str, gun: str, now: int | None = None) -> tuple[str, str] | None:
     """(reservation_id, driver_id) of the reservation holding the gun now, or None: what the
     start of an order checks (a stranger is refused, the holder's start uses it)."""
     r = live_on_gun(s, sid, gun, now)
     return None if r is None else (r.reservation_id, r.driver_id)
+
+
+def _holders_order(s: Session, r: Reservation) -> Order | None:
+    """The first order its driver started on the reservation's gun while it held the gun: the
+    gateway starts such an order with the reservation's tag (and forgets the reservation),
+    whether or not its reply reached the cloud in time."""
+    return s.scalar(select(Order).where(Order.driver_id == r.driver_id, Order.sid == r.sid, Order.gun == r.gun,
+                                        Order.created_at >= r.created_at, Order.created_at < r.until)
+                    .order_by(Order.created_at, Order.order_id).limit(1))
+
+
+def use_by_order(s: Session, order_id: str, now: int | None = None) -> None:
+    """An order's start accepted late (its reply came after the sender stopped waiting): the
+    reservation of its driver on its gun that the start used becomes `used`, as `on_started`."""
+    o = s.get(Order, order_id)
+    if o is None:
+        return
+    r = s.scalar(select(Reservation).where(Reservation.driver_id == o.driver_id, Reservation.sid == o.sid,
+                                           Reservation.gun == o.gun, Reservation.state.in_(LIVE),
+                                           Reservation.created_at <= o.created_at, Reservation.until > o.created_at))
+    if r is not None:
+        on_started(s, r.reservation_id, o.order_id, now)
 
 
 def on_started(s: Session, reservation_id: str, order_id: str, now: int | None = None) -> None:
@@ -424,18 +479,46 @@ def expire_due(transactions: Transactions, settings: ReservationSettings, now: i
         with transactions() as s:
             write_lock(s)
             r = s.get(Reservation, rid, with_for_update=s.get_bind().dialect.name == "postgresql")
-            if r is None or r.state not in LIVE:
-                continue
-            ledger.lock_driver(s, r.driver_id)
-            online = reachable(s.get(StationState, r.sid), t, settings.offline_after_ms)
-            if r.state == "active" and r.until <= t:
-                _end(s, r, "expired", t)
-                r.no_show = True
-            else:
-                _end(s, r, "failed", t, failure="the station never confirmed the reserve")
-            r.offline_at_end, r.release = not online, "pending"
-            ended += 1
+            if r is not None and r.state in LIVE:
+                ended += _end_due(s, r, t, settings)
     return ended
+
+
+def _end_due(s: Session, r: Reservation, t: int, settings: ReservationSettings) -> bool:
+    """End one live reservation that is due at `t` (locked by the caller), as the job does;
+    False when it must wait (the holder's start on the gun not decided yet)."""
+    if not (r.until <= t or (r.state == "pending" and r.created_at <= t - settings.pending_grace_ms)):
+        return False
+    ledger.lock_driver(s, r.driver_id)
+    online = reachable(s.get(StationState, r.sid), t, settings.offline_after_ms)
+    started = _holders_order(s, r) if r.state == "active" and r.until <= t else None
+    if started is not None and started.state == OrderState.STARTING.value:
+        return False  # the holder's start is not decided yet: used or a no-show once it is
+    if started is not None and started.state not in (OrderState.FAILED.value, OrderState.CANCELLED.value):
+        # the holder started in time, the reply lost or late: used, not a no-show
+        _end(s, r, "used", t)
+        r.order_id = started.order_id
+        return True
+    if r.state == "active" and r.until <= t:
+        _end(s, r, "expired", t)
+        r.no_show = True
+    else:
+        _end(s, r, "failed", t, failure="the station never confirmed the reserve")
+    r.offline_at_end, r.release = not online, "pending"
+    return True
+
+
+def _end_overdue(s: Session, sid: str, gun: str, driver_id: str, t: int, settings: ReservationSettings) -> None:
+    """Before a new reservation: the gun's and the driver's live reservations whose `until` has
+    passed end now, as the job's next round would end them (a no-show, or failed), so that
+    neither the gun nor the driver stays taken by one that is over until that round."""
+    pg = s.get_bind().dialect.name == "postgresql"
+    for rid in list(s.scalars(select(Reservation.reservation_id).where(
+            Reservation.state.in_(LIVE), Reservation.until <= t,
+            ((Reservation.sid == sid) & (Reservation.gun == gun)) | (Reservation.driver_id == driver_id)))):
+        r = s.get(Reservation, rid, with_for_update=pg)
+        if r is not None and r.state in LIVE:
+            _end_due(s, r, t, settings)
 
 
 def reconcile_releases(transactions: Transactions, send: Send | None, settings: ReservationSettings,

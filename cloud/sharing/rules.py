@@ -46,7 +46,9 @@ def _hhmm(minutes: int) -> str:
 
 
 def _minutes(value: Any, field: str, *, end: bool) -> int:
-    if not isinstance(value, str) or len(value) != 5 or value[2] != ":" or not (value[:2] + value[3:]).isdigit():
+    digits = value[:2] + value[3:] if isinstance(value, str) else ""
+    # ASCII digits only: "¹²" counts as digits but int() refuses it
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":" or not (digits.isascii() and digits.isdigit()):
         raise RuleError("invalid_window", f"{field}: a time as HH:MM, got {value!r}")
     h, m = int(value[:2]), int(value[3:])
     if m > 59 or h > 24 or (h == 24 and (m or not end)):

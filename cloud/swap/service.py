@@ -61,7 +61,7 @@ def _text(value: Any, field: str, most: int) -> str:
 
 
 def _whole(value: Any, field: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # "²": int() refuses it
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidField(f"{field}: a whole number {low}..{high}", field=field)
@@ -148,12 +148,17 @@ def _packs(s: Session, sid: str) -> list[predict.Pack]:
             for p in s.scalars(select(SwapPack).where(SwapPack.sid == sid))]
 
 
-def _booked_rows(s: Session, sid: str) -> list[SwapBooking]:
-    return list(s.scalars(select(SwapBooking).where(SwapBooking.sid == sid, SwapBooking.state == "booked")))
+def _booked_rows(s: Session, sid: str, now: int | None = None) -> list[SwapBooking]:
+    """The station's live bookings; given `now`, without those whose slot is over (no-shows
+    the job has not ended yet: they promise nothing any more)."""
+    q = select(SwapBooking).where(SwapBooking.sid == sid, SwapBooking.state == "booked")
+    if now is not None:
+        q = q.where(SwapBooking.until > now)
+    return list(s.scalars(q))
 
 
-def _booked(s: Session, sid: str) -> list[predict.Booked]:
-    return [predict.Booked(b.type_code, b.slot_start) for b in _booked_rows(s, sid)]
+def _booked(s: Session, sid: str, now: int | None = None) -> list[predict.Booked]:
+    return [predict.Booked(b.type_code, b.slot_start) for b in _booked_rows(s, sid, now)]
 
 
 def _capacity(s: Session, sid: str) -> int:
@@ -166,7 +171,7 @@ def _types_at(s: Session, sid: str) -> list[PackType]:
 
 
 def _summary(s: Session, st: Station, row: SwapStation, now: int, origin: tuple[float, float] | None) -> dict[str, Any]:
-    packs, booked = _packs(s, st.sid), _booked(s, st.sid)
+    packs, booked = _packs(s, st.sid), _booked(s, st.sid, now)
     bays = list(s.scalars(select(SwapBay).where(SwapBay.sid == st.sid).order_by(SwapBay.bay_id)))
     types = []
     for t in _types_at(s, st.sid):
@@ -224,7 +229,7 @@ def details(s: Session, sid: str, *, now: int | None = None) -> dict[str, Any]:
     st = s.get_one(Station, sid)
     view = _summary(s, st, row, t, None)
     rule = reservations.get_rule(s, sid)
-    packs, booked, capacity = _packs(s, sid), _booked(s, sid), _capacity(s, sid)
+    packs, booked, capacity = _packs(s, sid), _booked(s, sid, t), _capacity(s, sid)
     codes = [p["type_code"] for p in view["pack_types"]]
     size = row.slot_minutes * MINUTE_MS
     idle, price = _tariff_fees(s, sid, t)
@@ -292,6 +297,7 @@ def book(transactions: Transactions, *, driver_id: int | str, sid: Any, type_cod
         # One booking decision per station and per driver at a time on PostgreSQL (SQLite's
         # write lock serialises them): the slot's capacity is no unique index.
         reservations.serialize(s, f"swap:{sid}", f"driver:{did}")
+        _end_overdue(s, sid, did, t)
         row = _station(s, sid)
         rule = reservations.get_rule(s, sid)
         if not rule.enabled:
@@ -335,6 +341,21 @@ def book(transactions: Transactions, *, driver_id: int | str, sid: Any, type_cod
         return view(s, b)
 
 
+def _end_overdue(s: Session, sid: str, driver_id: str, t: int) -> None:
+    """Before a booking: the station's and the driver's bookings whose slot is over end now as
+    the job's next round would end them (no-shows), so that until that round neither their
+    packs and bays stay promised nor the driver counts as holding a live booking."""
+    pg = s.get_bind().dialect.name == "postgresql"
+    for bid in list(s.scalars(select(SwapBooking.booking_id).where(
+            SwapBooking.state == "booked", SwapBooking.until <= t,
+            (SwapBooking.sid == sid) | (SwapBooking.driver_id == driver_id)))):
+        b = s.get(SwapBooking, bid, with_for_update=pg)
+        if b is not None and b.state == "booked":
+            ledger.lock_driver(s, b.driver_id)
+            _end(s, b, "expired", t)
+            b.no_show = True
+
+
 def _end(s: Session, b: SwapBooking, state: str, now: int) -> None:
     b.state, b.ended_at = state, now
     b.fee_state = reservations.end_fee(s, b.booking_id, b.fee_fen, b.fee_state, state,
@@ -361,6 +382,8 @@ def cancel(transactions: Transactions, *, driver_id: int | str, booking_id: Any,
         b = _own(s, did, booking_id, lock=True)
         if b.state != "booked":
             raise SwapError("reservation_not_active", f"the booking is {b.state}")
+        if b.until <= t:  # the slot is over: the job books it (a no-show), a late cancel must not dodge that
+            raise SwapError("reservation_not_active", "the booking's slot is over")
         ledger.lock_driver(s, did)
         _end(s, b, "cancelled", t)
         return view(s, b)

@@ -25,6 +25,7 @@ from edge.loadctl import Policy, PolicyError, rated_kva_from_command
 from edge.reservations import (
     ReservationHost,
     cloud_now_ms,
+    expire,
     forget,
     remember,
     reservation_for,
@@ -194,6 +195,9 @@ async def start(station: CommandHost, cmd: Start) -> Reply:
         tariff = Tariff.from_dict(encode(cmd.tariff))
     except TariffError as exc:
         return _fail(cmd, ErrorCode.INVALID, f"tariff: {exc}")
+    # A reservation whose `until` passed before the housekeeping round released it would make
+    # the pile refuse this start (`reserved`) while the cloud counts the gun free: release first.
+    await expire(station)
     reservation = reservation_for(station, cmd.gun)
     try:
         extra = {"departure_at": cmd.departure_at} if cmd.departure_at is not None else {}
@@ -241,6 +245,7 @@ async def reserve(station: CommandHost, cmd: Reserve) -> Reply:
         return _fail(cmd, ErrorCode.UNKNOWN_GUN, f"no gun {cmd.gun} at this station")
     if cmd.until <= cloud_now_ms():
         return _fail(cmd, ErrorCode.INVALID, "`until` is in the past")
+    await expire(station)  # one whose time is up still holds the pile until released
     other = reservation_for(station, cmd.gun)
     if other and other["reservation_id"] != cmd.reservation_id:
         return _fail(cmd, ErrorCode.RESERVED, f"{cmd.gun} is reserved until {other['until']}")

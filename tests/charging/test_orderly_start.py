@@ -84,6 +84,7 @@ def test_a_departure_needs_an_energy_limit_and_a_time_ahead(live: Live) -> None:
     ahead = now_ms() + 3_600_000
     for body in ({"limit": {"mode": "amount", "value": 2000}, "departure_at": ahead},
                  {"limit": {"mode": "energy", "value": 2000}, "departure_at": now_ms() - 1},
+                 {"limit": {"mode": "energy", "value": 2000}, "departure_at": now_ms() + 30_000},  # < a minute
                  {"limit": {"mode": "energy", "value": 2000}, "departure_at": ahead + 8 * 24 * 3_600_000},
                  {"limit": {"mode": "energy", "value": 2000}, "departure_at": "07:30"},
                  {"limit": {"mode": "energy", "value": 2000}, "departure_at": True}):

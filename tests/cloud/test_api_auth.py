@@ -44,6 +44,8 @@ def test_api_wants_a_live_token_stored_only_as_a_hash(app: Flask, client: FlaskC
     assert app.test_cli_runner().invoke(args=["api-token", "revoke", "tool"]).exit_code == 0
     assert client.get("/api/v1/stations", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert app.test_cli_runner().invoke(args=["api-token", "revoke", "tool"]).exit_code != 0
+    odd = app.test_cli_runner().invoke(args=["api-token", "revoke", "²"])  # str.isdigit, not int()
+    assert odd.exit_code == 1 and "no live API token" in odd.output, (odd.exception, odd.output)
 
 
 def test_open_endpoints_need_no_token(app: Flask, client: FlaskClient, tmp_path: Path) -> None:

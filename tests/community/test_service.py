@@ -88,6 +88,26 @@ def test_photos_are_checked_by_content_and_public_only_on_a_visible_review(s: Se
     assert _code(community.operator_photo, s, d, ids[1], {"S2"}) == "not_found"
 
 
+@pytest.mark.parametrize("text", [
+    "买 广 告 找我", "买广.告找我", "买广\u200b告找我", "买广\u00a0告找我", "buy ＳＰＡＭ here", "buy s-p-a-m here",
+    "buy S\u200dP\u200cA\u2060M here", "buy s\tp\na m here", "buy ｓｐａｍ here", "spam",
+])
+def test_sensitive_words_are_not_slipped_past_by_spacing_width_or_invisible_characters(s: Session, text: str) -> None:
+    community.add_word(s, "广告", actor="op")
+    community.add_word(s, "Spam", actor="op")
+    with pytest.raises(CommunityError) as e:
+        community.write_post(s, "7", "S1", text)
+    assert e.value.code == "sensitive_word"
+
+
+def test_a_sensitive_word_is_kept_in_its_plain_form_and_one_of_only_spaces_or_marks_is_refused(s: Session) -> None:
+    assert community.add_word(s, " ＳＰＡＭ ", actor="op") == "spam"  # full-width: its plain letters
+    assert community.remove_word(s, "Ｓｐａｍ", actor="op")
+    for word in ("...", "\u200b", " - "):  # would match every text
+        assert _code(community.add_word, s, word, actor="op") == "word_invalid"
+    community.write_post(s, "7", "S1", "a plain text... passes")
+
+
 def test_posts_and_replies_sensitive_words_bans_and_hiding_are_audited(s: Session) -> None:
     post = community.write_post(s, "7", "S1", "Is the DC gun fast?")
     reply = community.write_post(s, "8", "S1", "Yes, 60 kW", parent_id=post["post_id"])
@@ -151,3 +171,169 @@ def test_broken_gun_report_raises_an_alarm_and_closes_with_its_resolution(s: Ses
     community.report_gun(s, "8", gun_code="S1-P1-1", reason="no_power", text="")
     assert alarms.list_alarms(s, state="active").total == 2
     assert [x["state"] for x in community.my_reports(s, "7")] == ["open", "closed"]
+
+
+def test_two_reviews_of_one_order_at_once_make_one_and_a_review_exists(engine: Engine) -> None:
+    """A double tap: the second request is inside its transaction while the first has written
+    the review but not committed. It must end as `review_exists`, never an IntegrityError (a
+    500 through the API)."""
+    import threading
+
+    with Session(engine) as s0:
+        seed_station(s0, "S1")
+        order = settled_order(s0, "7", "S1")
+        s0.commit()
+    first = Session(engine)
+    first.begin()
+    community.write_review(first, "7", "S1", order_id=order, stars=5, text="first")
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                outcome.append(community.write_review(s2, "7", "S1", order_id=order, stars=1, text="second"))
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)  # it waits on the first's write (the unique order, or SQLite's write lock)
+    first.commit()
+    first.close()
+    t.join(30)
+    [e] = outcome
+    assert isinstance(e, CommunityError) and e.code == "review_exists", repr(e)
+    with Session(engine) as s:
+        assert [r["text"] for r in community.reviews(s, "S1")["reviews"]] == ["first"]
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A real PNG (1-bit grey, all black) of width × height: a few kB on the wire, width ×
+    height × 4 bytes for any viewer that decodes it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    """The start of a baseline JFIF JPEG up to its frame header (SOF0), then filler."""
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03" + b"\x01\x22\x00" * 3
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda" + b"\x00" * 64
+
+
+def _webp(kind: bytes, width: int, height: int) -> bytes:
+    if kind == b"VP8 ":
+        body = b"\x00\x00\x00" + b"\x9d\x01\x2a" + width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    elif kind == b"VP8L":
+        body = b"\x2f" + ((width - 1) | (height - 1) << 14).to_bytes(4, "little")
+    else:
+        body = b"\x00" * 4 + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body += b"\x00" * 40
+    return b"RIFF" + (len(body) + 12).to_bytes(4, "little") + b"WEBP" + kind + len(body).to_bytes(4, "little") + body
+
+
+@pytest.mark.parametrize("make, size", [
+    (lambda: _jpeg_header(4000, 3000), (4000, 3000)), (lambda: _jpeg_header(1, 1), (1, 1)),
+    (lambda: _webp(b"VP8 ", 1920, 1080), (1920, 1080)), (lambda: _webp(b"VP8L", 640, 480), (640, 480)),
+    (lambda: _webp(b"VP8X", 8000, 6000), (8000, 6000)), (lambda: _png_bomb(300, 200), (300, 200)),
+])
+def test_image_size_reads_the_header(make, size) -> None:  # noqa: ANN001
+    assert community.image_size(make()) == size
+
+
+def test_a_photo_claiming_a_huge_picture_is_refused(s: Session, tmp_path: Path) -> None:
+    """An image bomb: a small file whose picture is more than 50 megapixels (or a side of more
+    than 20,000 pixels), or whose header says no size at all, is refused like any bad photo."""
+    d = tmp_path / "photos"
+    bomb = _png_bomb(10_000, 8_000)
+    assert len(bomb) < 100_000
+    for bad in (bomb, _jpeg_header(12_000, 6_000), _webp(b"VP8X", 30_000, 10), _jpeg_header(0, 100),
+                b"\xff\xd8\xff\xda" + b"\x00" * 64, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64):
+        assert _code(community.store_photo, s, d, "7", bad) == "photo_invalid"
+    assert not d.exists() or not any(d.iterdir())
+    for good in (_png_bomb(8_000, 6_000), _jpeg_header(8_160, 6_120), _webp(b"VP8 ", 4000, 3000)):  # 48-50 MP
+        assert community.store_photo(s, d, "7", good)["size"] == len(good)
+
+
+@pytest.mark.parametrize("act", ["word", "ban"])
+def test_the_same_word_or_ban_added_twice_at_once_is_one_and_no_error(engine: Engine, act: str) -> None:
+    """Two operators (or one double click) add the same word or ban the same driver at once:
+    one row, one audit entry, and the second request succeeds too (no IntegrityError, a 500)."""
+    import threading
+
+    def do(s: Session) -> None:
+        if act == "word":
+            community.add_word(s, "广告", actor="op")
+        else:
+            community.ban(s, "7", reason="spam", actor="op")
+
+    first = Session(engine)
+    first.begin()
+    do(first)
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                do(s2)
+            outcome.append("ok")
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)
+    first.commit()
+    first.close()
+    t.join(30)
+    assert outcome == ["ok"], outcome
+    with Session(engine) as s:
+        assert (community.words(s) if act == "word" else [b["driver_id"] for b in community.bans(s)]) == \
+            (["广告"] if act == "word" else ["7"])
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("community.%"))).all()
+        assert len(actions) == 1
+
+
+def test_one_upload_used_by_two_reviews_at_once_goes_to_one(engine: Engine, tmp_path: Path) -> None:
+    """A photo belongs to one review or report: two reviews racing to use the same upload
+    end with it on one of them and the other refused (`invalid_request`), not shown on both."""
+    import threading
+
+    d = tmp_path / "photos"
+    with Session(engine) as s0:
+        seed_station(s0, "S1")
+        a, b = settled_order(s0, "7", "S1"), settled_order(s0, "7", "S1")
+        photo = community.store_photo(s0, d, "7", png())["photo_id"]
+        s0.commit()
+    first = Session(engine)
+    first.begin()
+    community.write_review(first, "7", "S1", order_id=a, stars=5, text="first", photo_ids=[photo])
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                outcome.append(community.write_review(s2, "7", "S1", order_id=b, stars=4, text="second",
+                                                      photo_ids=[photo]))
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)
+    first.commit()
+    first.close()
+    t.join(30)
+    [e] = outcome
+    assert isinstance(e, CommunityError) and e.code == "invalid_request", repr(e)
+    with Session(engine) as s:
+        assert [(r["text"], r["photo_ids"]) for r in community.reviews(s, "S1")["reviews"]] == [("first", [photo])]

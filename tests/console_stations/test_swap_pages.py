@@ -70,6 +70,10 @@ def test_forms_save_audited_stock_and_refuse_bad_values(app: Flask, client: Flas
     r = client.post("/swap/ST-A/packs", data={"pack_id": "PK3", "type_code": "NIO-75", "state": "charging",
                                               "soc_pct": "30", "ready_in_min": "", "csrf_token": token})
     assert r.status_code == 400 and "ready_at" in r.text
+    for odd in ({"ready_in_min": "²"}, {"soc_pct": "³⁰", "ready_in_min": "20"}):  # digits int() refuses: 400, not 500
+        r = client.post("/swap/ST-A/packs", data={"pack_id": "PK3", "type_code": "NIO-75", "state": "charging",
+                                                  "soc_pct": "30", **odd, "csrf_token": token})
+        assert r.status_code == 400, (odd, r.status_code)
     r = client.post("/swap/ST-A/bays", data={"bay_id": "B1", "state": "broken", "csrf_token": token})
     assert r.status_code == 400
     assert client.post("/swap/ST-A/bays", data={"bay_id": "B1", "state": "free"}).status_code == 400  # no CSRF

@@ -73,6 +73,9 @@ CASES = [
     ("[transformer]", "[load_policy]\ncap_above_pct = 90\n\n[transformer]", ["`cap_above_pct` (90) must be below `block_above_pct` (80)"]),
     ("[transformer]", "[watchdog]\ntimeout_s = 6\nheartbeat_s = 5\n\n[transformer]", ["[watchdog]", "at most half"]),
     ("[transformer]", "[cloud]\nbroker = \"http://x\"\n\n[transformer]", ["[cloud]", "mqtts://host:port"]),
+    # "²" is a digit to str.isdigit but not to int(): a clear error, not a crash
+    ('host = "192.168.1.50:502"', 'host = "192.168.1.50:5²"', ["`host`", "ip:port"]),
+    ("[transformer]", "[status]\nlisten = \"127.0.0.1:80²\"\n\n[transformer]", ["[status]", "host:port"]),
 ]
 
 

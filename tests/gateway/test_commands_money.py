@@ -8,9 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from edge.clock import FakeClock
+from edge.drivers.base import CommandResult
+from edge.gunstate import GunState
 from edge.sessions import StartError
 from edge.sync import commands
-from jcproto import Limit, SetTariff, Start, Tariff, TariffPeriod
+from jcproto import Limit, Reserve, SetTariff, Start, Tariff, TariffPeriod
 from jcproto.commands import IdleFee
 from jcproto.tariff import CostMeter, wh_until_amount
 from tests.gateway.money_support import WALL0, Pile, Rig
@@ -69,3 +71,59 @@ async def test_a_start_refused_for_want_of_a_tariff_answers_invalid_with_the_rea
     assert not reply.ok and reply.error == "invalid"
     assert reply.detail["reason"] == "no_tariff" and "needs a tariff" in reply.detail["message"]
     reply.to_json()  # a valid reply
+
+
+class ReservingPile(Pile):
+    """A pile that holds a reservation's tag and refuses any start without it (as the
+    reference pile and the simulator do)."""
+
+    reserved: int | None = None
+
+    async def reserve(self, n, tag):
+        if self.reserved is not None and self.reserved != tag:
+            return CommandResult.RESERVED
+        self.reserved, self.state = tag, GunState.RESERVED
+        return CommandResult.ACCEPTED
+
+    async def cancel_reservation(self, n):
+        self.reserved, self.state = None, GunState.PLUGGED
+        return CommandResult.ACCEPTED
+
+    async def start(self, n, *, tag, **kw):
+        if self.reserved is not None and self.reserved != tag:
+            return CommandResult.RESERVED
+        self.reserved = None
+        return await super().start(n, tag=tag, **kw)
+
+
+@pytest.mark.parametrize("then", ["start", "reserve"])
+async def test_right_after_until_the_gun_takes_a_start_or_reservation_before_housekeeping_ran(
+        tmp_path, monkeypatch, then):
+    """At `until` the cloud counts the gun free; the gateway releases the pile's reservation in
+    its heartbeat round (every few seconds). A start or reserve in between must not be refused
+    `reserved` by the pile."""
+    from edge import reservations
+
+    pile = ReservingPile()
+    rig = Rig(tmp_path / "s.db", FakeClock(start_wall=WALL0, autoadvance=True), pile)
+    try:
+        station = station_of(rig)
+        station.piles = {"P1": SimpleNamespace(driver=pile)}
+        now = [int(WALL0 * 1000)]
+        monkeypatch.setattr(reservations, "cloud_now_ms", lambda: now[0])
+        monkeypatch.setattr(commands, "cloud_now_ms", lambda: now[0])
+        reply = await commands.reserve(station, Reserve(expires_at=FAR, gun="P1-1", reservation_id="rv1",
+                                                        until=now[0] + 60_000))
+        assert reply.ok and pile.state == GunState.RESERVED
+        rig.gun.apply(pile.reading(), rig.clock.monotonic())
+        now[0] += 60_000  # `until`: over, and the heartbeat round has not come yet
+        if then == "start":
+            cmd = Start(expires_at=FAR, gun="P1-1", order_id="o-1", limit=Limit(mode="full"), tariff=E4)
+            reply = await commands.start(station, cmd)
+        else:
+            reply = await commands.reserve(station, Reserve(expires_at=FAR, gun="P1-1", reservation_id="rv2",
+                                                            until=now[0] + 60_000))
+        assert reply.ok, reply
+        assert "rv1" not in reservations.reservations(station)
+    finally:
+        rig.store.close()

@@ -155,6 +155,25 @@ async def test_an_orderly_start_needs_an_energy_limit_and_a_departure_ahead(tmp_
     assert st.rig.sm.session_on("P1-1") is None
 
 
+@pytest.mark.parametrize("ahead_ms", [8 * 86_400_000 + 1, 4102444800000, 10**15])
+async def test_an_orderly_start_refuses_a_departure_beyond_the_horizon_at_once(tmp_path, ahead_ms):
+    """A departure decades ahead would be millions of 15-minute slots, planned again every
+    minute on the station's loop: refused (`invalid`) before anything is planned."""
+    import time
+
+    st = Station(tmp_path)
+    st.rig.poll()
+    t = time.monotonic()
+    with pytest.raises(StartError) as e:
+        await st.rig.sm.start("P1-1", auth="remote", limit=Limit(mode="energy", value=5000), cap_w=7000,
+                              start_limit_w=7000, departure_at=int(WALL0 * 1000) + ahead_ms)
+    assert e.value.code == "invalid" and "days ahead" in str(e.value)
+    assert time.monotonic() - t < 1.0
+    assert st.rig.sm.session_on("P1-1") is None
+    row, _first, o = await st.start(departure_ms=int(WALL0 * 1000) + 7 * 86_400_000)  # a week: planned
+    assert o.status == "on_track" and st.rig.sm.session_on("P1-1") is not None
+
+
 async def test_after_a_restart_the_plan_is_made_again_from_the_store(tmp_path):
     st = Station(tmp_path)
     await st.start()

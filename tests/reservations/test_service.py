@@ -15,6 +15,7 @@ from cloud.reservations import service
 from cloud.reservations.models import Reservation
 from cloud.reservations.service import ReservationError
 from cloud.tariffs import service as tariffs
+from jcproto import Reply
 from tests.reservations.support import (
     MIN,
     SETTINGS,
@@ -151,7 +152,7 @@ def test_cancel_refunds_or_keeps_the_fee_by_the_rules(engine: Engine, refund: bo
     _seed(engine, {**FIXED, "refund_on_cancel": refund})
     gw = Gateway()
     rid = _reserve(engine, gw)["reservation_id"]
-    v = service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid)
+    v = service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid, now=T0 + MIN)
     assert v["state"] == "cancelled" and v["fee_state"] == ("refunded" if refund else "kept")
     assert gw.commands[-1][1]["type"] == "cancel_reservation" and gw.commands[-1][1]["reservation_id"] == rid
     assert _row(engine, rid).release == "confirmed"
@@ -340,3 +341,199 @@ def test_the_fees_fate_is_the_rules_when_reserved(engine: Engine) -> None:
     r = _row(engine, rid)
     assert (r.state, r.no_show, r.fee_state) == ("expired", True, "refunded")
     assert _bal(engine, "d1").cash == 1000 and _revenue(engine) == 0
+
+
+def _holder_starts_unanswered(engine: Engine, rule: dict) -> tuple[str, str, int]:
+    """A reservation of driver 41 on S1's P1-1 (now, real time: orders are stamped with it),
+    then its start on that gun whose reply never reaches the cloud in time: the order stays
+    `starting` (the gateway did start it with the reservation's tag and forgot the reservation)."""
+    from cloud.charging import service as charging
+    from cloud.models import now_ms
+
+    now = now_ms()
+    with Session(engine) as s, s.begin():
+        seed_station(s, "S1", {"P1-1": "plugged"}, rule=rule, last_seen=now)
+        top_up(s, "41", 20_000)
+    rid = _reserve(engine, Gateway(), driver="41", now=now)["reservation_id"]
+    view = charging.start_order(transactions(engine), Gateway(answer=silent), driver_id=41, gun_code="S1-P1-1",
+                                limit={"mode": "full"}, settings=charging.ChargingSettings())
+    assert view["state"] == "starting"
+    return rid, view["order_id"], now
+
+
+def test_a_holders_start_whose_reply_came_late_uses_the_reservation(engine: Engine) -> None:
+    from cloud.charging import service as charging
+    from cloud.models import CommandLog
+    from cloud.orders.models import Order
+
+    rid, oid, now = _holder_starts_unanswered(engine, {**FIXED, "keep_on_no_show": True})
+    with transactions(engine)() as s:  # the station's accepting reply arrives after the sender gave up
+        s.add(CommandLog(id="c-late", sid="S1", type="start", payload={"gun": "P1-1", "order_id": oid},
+                         created_at=s.get_one(Order, oid).created_at, expires_at=now + 60_000, status="replied", ok=True,
+                         detail={"session_id": "s-1"}, replied_at=now + 20_000))
+    with transactions(engine)() as s:
+        charging.follow_start(s, oid, now=now + 21_000)
+    r = _row(engine, rid)
+    assert (r.state, r.order_id, r.no_show, r.fee_state) == ("used", oid, False, "refunded")
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 16 * MIN) == 0
+    b = _bal(engine, "41")  # the fee back; the order's own hold (the default 100 CNY) remains
+    assert (b.cash, b.held) == (10_000, 10_000) and _revenue(engine) == 0
+
+
+def test_a_holders_start_seen_only_by_its_session_is_no_no_show(engine: Engine) -> None:
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+
+    rid, oid, now = _holder_starts_unanswered(engine, {**FIXED, "keep_on_no_show": True})
+    # `until` comes while the start is undecided: neither used nor a no-show yet
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 15 * MIN) == 0
+    assert _row(engine, rid).state == "active"
+    with transactions(engine)() as s:  # then the station's session record shows it ran
+        orders.apply(s, oid, Event.SESSION_STARTED, session_id="s-1")
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 16 * MIN) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.order_id, r.no_show, r.fee_state) == ("used", oid, False, "refunded")
+    assert _revenue(engine) == 0
+
+
+def test_a_holders_start_that_failed_leaves_a_no_show(engine: Engine) -> None:
+    from cloud.orders import service as orders
+    from cloud.orders.machine import Event
+
+    rid, oid, now = _holder_starts_unanswered(engine, {**FIXED, "keep_on_no_show": True})
+    with transactions(engine)() as s:
+        orders.apply(s, oid, Event.START_EXPIRED)
+    assert service.expire_due(transactions(engine), SETTINGS, now=now + 15 * MIN) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state) == ("expired", True, "kept")
+    assert _revenue(engine) == 200
+
+
+def test_a_cancel_that_overtakes_its_reserve_is_not_taken_as_the_release(engine: Engine) -> None:
+    """The driver cancels while `reserve` is still on its way; the station gets the cancel
+    first, knows nothing of it (`already_gone`), then takes the reserve and holds the pile.
+    The release must wait for the telemetry (and the cancel be sent again), not be confirmed."""
+    _seed(engine)
+    tx = transactions(engine)
+    seen: list[str] = []
+
+    def station(_sid: str, cmd: dict) -> Reply | None:
+        seen.append(cmd["type"])
+        if cmd["type"] == "cancel_reservation":
+            return Reply.success(cmd["id"], {"reservation_id": cmd["reservation_id"], "already_gone": True})
+        with Session(engine) as s:  # the reserve in flight: the driver cancels now
+            rid = s.scalars(select(Reservation.reservation_id)).one()
+        v = service.cancel(tx, gw, driver_id="d1", reservation_id=rid, now=T0 + 1000)
+        assert v["state"] == "cancelled" and v["fee_state"] == "refunded"
+        return None  # then the station takes the reserve
+
+    gw = Gateway(answer=station)
+    v = _reserve(engine, gw)
+    assert v["state"] == "cancelled" and seen == ["reserve", "cancel_reservation"]
+    assert _row(engine, v["reservation_id"]).release == "pending"
+    with tx() as s:  # the pile holds it: the job sends the cancel again
+        set_telemetry(s, "S1", {"P1-1": "reserved", "P1-2": "plugged"}, ts=T0 + 4 * MIN)
+    assert service.reconcile_releases(tx, gw, SETTINGS, T0 + 4 * MIN) == 1
+    assert seen[-1] == "cancel_reservation"
+    with tx() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=T0 + 5 * MIN)
+    service.reconcile_releases(tx, gw, SETTINGS, T0 + 5 * MIN)
+    assert _row(engine, v["reservation_id"]).release == "confirmed"
+
+
+def test_a_cancel_of_an_active_reservation_the_station_forgot_is_released(engine: Engine) -> None:
+    _seed(engine)
+    gone = Gateway(answer=lambda _sid, cmd: Reply.success(cmd["id"], {"reservation_id": cmd["reservation_id"],
+                                                                      "already_gone": True})
+                   if cmd["type"] == "cancel_reservation" else None)
+    rid = _reserve(engine, gone)["reservation_id"]
+    service.cancel(transactions(engine), gone, driver_id="d1", reservation_id=rid, now=T0 + MIN)
+    assert _row(engine, rid).release == "confirmed"
+
+
+@pytest.mark.parametrize("value", ["³⁰", "１5", "²"])
+def test_a_rule_in_digits_int_refuses_is_a_rule_error(value: str) -> None:
+    """str.isdigit takes "³⁰" (and int() refuses it): the console's form must get the rule's
+    error (400), not a ValueError (500). Full-width digits are not taken either."""
+    from cloud.reservations.rules import RuleError, rule_from
+
+    with pytest.raises(RuleError) as e:
+        rule_from({"enabled": True, "max_minutes": value})
+    assert e.value.field == "max_minutes"
+
+
+@pytest.mark.parametrize("late_ms", [0, 1, 30_000])
+def test_a_cancel_at_or_after_until_does_not_dodge_the_no_show(engine: Engine, late_ms: int) -> None:
+    """At `until` the reservation is over (the gun free for others): the job books the no-show
+    and keeps the fee by the rules; a cancel sent then, before the job's round, is refused and
+    neither refunds the fee nor spares the no-show."""
+    _seed(engine, {**FIXED, "refund_on_cancel": True, "keep_on_no_show": True})
+    gw = Gateway()
+    rid = _reserve(engine, gw)["reservation_id"]
+    with pytest.raises(ReservationError) as e:
+        service.cancel(transactions(engine), gw, driver_id="d1", reservation_id=rid, now=T0 + 15 * MIN + late_ms)
+    assert e.value.code == "reservation_not_active"
+    assert _row(engine, rid).state == "active"
+    assert service.expire_due(transactions(engine), SETTINGS, T0 + 15 * MIN + late_ms) == 1
+    r = _row(engine, rid)
+    assert (r.state, r.no_show, r.fee_state) == ("expired", True, "kept") and _revenue(engine) == 200
+    # a minute before `until` a cancel is still a cancel
+    with transactions(engine)() as s:
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=T0 + 20 * MIN)
+    _seed_more = service.reserve(transactions(engine), gw, driver_id="d2", gun_code="S1-P1-1", minutes=15,
+                                 settings=SETTINGS, now=T0 + 20 * MIN)["reservation_id"]
+    v = service.cancel(transactions(engine), gw, driver_id="d2", reservation_id=_seed_more, now=T0 + 34 * MIN)
+    assert (v["state"], v["fee_state"]) == ("cancelled", "refunded")
+
+
+def test_at_until_the_gun_and_the_driver_are_free_to_reserve_before_the_jobs_round(engine: Engine) -> None:
+    """`terms` says the gun is free from `until` on; a reserve then, before the job's next round
+    ended the old reservation, must not be refused (`reserved` by the unique index of the live,
+    `reservation_exists` for its driver): the old one ends first as the job would end it."""
+    _seed(engine, {**FIXED, "keep_on_no_show": True})
+    gw = Gateway()
+    old = _reserve(engine, gw)["reservation_id"]
+    end = T0 + 15 * MIN
+    with transactions(engine)() as s:  # the gateway released it at `until`: the gun reads available
+        set_telemetry(s, "S1", {"P1-1": "available", "P1-2": "plugged"}, ts=end)
+        assert service.terms(s, "d2", "S1-P1-1", 15, now=end)["held_until"] is None
+    v = _reserve(engine, gw, driver="d2", now=end)
+    assert v["state"] == "active" and v["gun"] == "P1-1"
+    r = _row(engine, old)
+    assert (r.state, r.no_show, r.fee_state, r.ended_at) == ("expired", True, "kept", end)
+    assert _reserve(engine, gw, driver="d1", code="S1-P1-2", now=end + 1)["state"] == "active"
+    assert _revenue(engine) == 200 and service.expire_due(transactions(engine), SETTINGS, end + MIN) == 0
+
+
+def test_a_reserved_reading_left_by_a_reservation_that_is_over_refuses_nothing(engine: Engine) -> None:
+    """Right after `until` the station's telemetry may still show the gun `reserved` (the
+    gateway releases it at its next heartbeat round, or before the next start or reserve it
+    gets). Neither a start nor a reservation by another driver is refused for that reading;
+    one still shown well after the end (past `release_grace_ms`) is refused as before."""
+    from cloud.charging import service as charging
+    from cloud.models import now_ms
+
+    now = now_ms()
+    made = now - 16 * MIN
+    with Session(engine) as s, s.begin():
+        seed_station(s, "S1", {"P1-1": "plugged", "P1-2": "plugged"}, rule=FIXED, last_seen=made)
+        top_up(s, "41", 20_000)
+        top_up(s, "42", 20_000)
+        top_up(s, "43", 20_000)
+    gw = Gateway()
+    _reserve(engine, gw, driver="41", now=made)  # until: a minute ago
+    _reserve(engine, gw, driver="43", code="S1-P1-2", now=made)
+    with transactions(engine)() as s:  # the last word, 30 s ago: both guns still held on the piles
+        set_telemetry(s, "S1", {"P1-1": "reserved", "P1-2": "reserved"}, ts=now - 30_000)
+    start = charging.start_order(transactions(engine), gw, driver_id=42, gun_code="S1-P1-1", limit={"mode": "full"},
+                                 settings=charging.ChargingSettings())
+    assert start["state"] == "starting" and gw.commands[-1][1]["type"] == "start"
+    v = _reserve(engine, gw, driver="41", code="S1-P1-2", now=now)
+    assert v["state"] == "active" and gw.commands[-1][1]["type"] == "reserve"
+    service.cancel(transactions(engine), gw, driver_id="41", reservation_id=v["reservation_id"], now=now + 1)
+    with transactions(engine)() as s:  # still shown reserved 3 minutes after the end: refused as before
+        set_telemetry(s, "S1", {"P1-1": "charging", "P1-2": "reserved"}, ts=now + 3 * MIN)
+    with pytest.raises(ReservationError) as e:
+        service.reserve(transactions(engine), gw, driver_id="43", gun_code="S1-P1-2", minutes=5,
+                        settings=SETTINGS, now=now + 3 * MIN)
+    assert e.value.code == "reserved"

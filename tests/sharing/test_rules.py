@@ -36,6 +36,8 @@ def test_parse_sorts_and_keeps_one_span_per_day() -> None:
     [{"days": ["mon"], "start": "10:60", "end": "11:00"}], [{"days": ["mon"], "start": "22:00", "end": "02:00"}],
     [{"days": ["mon"], "start": "09:00", "end": "12:00"}, {"days": ["mon"], "start": "11:00", "end": "13:00"}],
     [{"days": ["mon"], "start": "09:00", "end": "10:00", "extra": 1}],
+    [{"days": ["mon"], "start": "¹²:00", "end": "13:00"}], [{"days": ["mon"], "start": "12:00", "end": "13:²⁰"}],
+    [{"days": ["mon"], "start": "１２:00", "end": "13:00"}],
 ])  # fmt: skip
 def test_bad_windows_are_refused_with_a_code(raw: object) -> None:
     with pytest.raises(RuleError) as e:

@@ -254,3 +254,33 @@ def test_owner_and_platform_add_up_to_what_drivers_paid(tmp_path_factory: pytest
             assert ledger.verify(s) == []
     finally:
         engine.dispose()
+
+
+def test_a_reservation_the_pile_admitted_is_honoured_after_the_owner_closes_it(engine: Engine) -> None:
+    """Closing refuses new starts and reservations; a reservation made while the pile was open
+    still lets its holder start for its time (else the holder, refused, would be booked a
+    no-show and lose the fee); other drivers stay refused."""
+    from cloud.models import now_ms
+    from cloud.reservations.models import Reservation
+
+    now = now_ms()
+    pile_id = _seed(engine, guns={"P1-1": "plugged"}, last_seen=now)
+    with Session(engine) as s, s.begin():
+        sharing.set_windows(s, OWNER, pile_id, [{"days": list(rules.DAYS), "start": "00:00", "end": "24:00"}])
+        reservations.set_rule(s, "H1", {**RESERVE, "fee_mode": "fixed", "fee_fen": 300}, actor="test")
+    _switch(engine, pile_id, True)
+    gw = Gateway()
+    rid = reservations.reserve(transactions(engine), gw, driver_id=OTHER, gun_code="H1-P1-1", minutes=15,
+                               settings=SETTINGS, now=now)["reservation_id"]
+    _switch(engine, pile_id, False)
+    with pytest.raises(charging.ChargingError) as e:  # a third driver: the gun is reserved
+        charging.start_order(transactions(engine), gw, driver_id=3, gun_code="H1-P1-1",
+                             limit={"mode": "amount", "value": 2000}, settings=charging.ChargingSettings())
+    assert e.value.code == "reserved"
+    view = charging.start_order(transactions(engine), gw, driver_id=int(OTHER), gun_code="H1-P1-1",
+                                limit={"mode": "amount", "value": 2000}, settings=charging.ChargingSettings())
+    assert view["state"] == "starting" and gw.commands[-1][1]["type"] == "start"
+    with Session(engine) as s:
+        r = s.get_one(Reservation, rid)
+        assert (r.state, r.order_id, r.fee_state) == ("used", view["order_id"], "refunded")
+    assert _refusal(engine, OTHER, now) == "pile_closed"  # nothing new once it is used

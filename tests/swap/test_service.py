@@ -252,3 +252,45 @@ def test_a_later_booking_done_first_leaves_the_earlier_one_its_pack(engine: Engi
         assert s.get_one(SwapPack, "SW1-NIO-75-0").state == "ready"  # still the earlier booking's
         assert s.get_one(SwapPack, "SW1-NIO-75-1").ready_at == T0 + 26 * MIN + 45 * MIN
     assert service.mark_used(_tx(engine), early["booking_id"], actor="op", now=T0 + 27 * MIN)["state"] == "used"
+
+
+@pytest.mark.parametrize("late_ms", [0, 1, 5 * MIN])
+def test_a_cancel_once_the_slot_is_over_does_not_dodge_the_no_show(engine: Engine, late_ms: int) -> None:
+    """The slot over and not used, the booking is a no-show (the job's next round); a cancel
+    sent in between is refused: no refund, no escape from the no-show."""
+    _seed(engine, rule={**FIXED, "refund_on_cancel": True, "keep_on_no_show": True})
+    b = _book(engine)
+    end = b["until"]
+    with pytest.raises(SwapError) as e:
+        service.cancel(_tx(engine), driver_id="d1", booking_id=b["booking_id"], now=end + late_ms)
+    assert e.value.code == "reservation_not_active"
+    assert service.expire_due(_tx(engine), now=end + late_ms) >= 1
+    with Session(engine) as s:
+        row = s.get_one(SwapBooking, b["booking_id"])
+        assert (row.state, row.no_show, row.fee_state) == ("expired", True, "kept")
+    assert _revenue(engine) == 300
+
+
+def test_at_the_slots_end_its_pack_and_its_driver_are_free_before_the_jobs_round(engine: Engine) -> None:
+    """A booking not used by its slot's end is a no-show; until the job's round ended it, it
+    still promised its pack (one ready pack: `no_pack` for the next slot) and held its driver
+    (`reservation_exists`, also at another station). A booking then ends it first, as the job
+    would."""
+    one = {"NIO-75": [("ready", None)], "NIO-100": [("ready", None)]}
+    _seed(engine, packs=one)
+    with Session(engine) as s, s.begin():
+        seed_swap(s, "SW2", packs=one, lat=31.3)
+        top_up(s, "d3", 1000)
+    b = _book(engine)
+    other = service.book(_tx(engine), driver_id="d3", sid="SW2", type_code="NIO-75", slot_start=T0 + SLOT, now=T0)
+    end = b["until"]
+    with Session(engine) as s:  # what drivers are shown agrees: the pack is bookable again
+        [kind] = [t for t in service.details(s, "SW1", now=end)["pack_types"] if t["type_code"] == "NIO-75"]
+        assert (kind["booked"], kind["bookable_now"]) == (0, 1)
+    assert _book(engine, "d2", slot=end, now=end)["state"] == "booked"  # SW1's one NIO-75 pack, free again
+    assert _book(engine, "d3", slot=end, type_code="NIO-100", now=end)["state"] == "booked"  # d3 held no more
+    with Session(engine) as s:
+        for bid in (b["booking_id"], other["booking_id"]):
+            row = s.get_one(SwapBooking, bid)
+            assert (row.state, row.no_show, row.fee_state, row.ended_at) == ("expired", True, "kept", end)
+    assert _revenue(engine) == 600 and service.expire_due(_tx(engine), now=end) == 0

@@ -86,7 +86,8 @@ def pack(sid: str) -> Any:
     _in_scope(sid)
     f = request.form
     minutes = f.get("ready_in_min", "").strip()
-    ready_at = access.clock() + int(minutes) * 60_000 if minutes.isdigit() and len(minutes) <= 5 else None
+    ready_at = access.clock() + int(minutes) * 60_000 if minutes.isascii() and minutes.isdigit() and len(minutes) <= 5 \
+        else None
     return _done(sid, lambda s: service.set_pack(
         s, sid, f.get("pack_id", ""), type_code=f.get("type_code", ""), state=f.get("state", ""),
         soc_pct=f.get("soc_pct", "").strip() or 0, ready_at=ready_at, actor=access.actor(), ip=access.client_ip()))
