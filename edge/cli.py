@@ -104,7 +104,7 @@ def scan(serial_port: str | None, baud: tuple[int, ...], parity: str, host: str 
             return PymodbusTransport(serial=SerialSettings(serial_port, baud=b or 9600, parity=parity))
     else:
         h, _, p = (host or "").rpartition(":")
-        if not h or not p.isdigit():
+        if not h or not (p.isascii() and p.isdigit()):
             raise click.BadParameter("write HOST:PORT, e.g. 192.168.1.50:502", param_hint="--host")
         bauds = [None]
 
@@ -385,7 +385,7 @@ def example_config(sim: str, control: str | None, station_id: str, rated_kva: fl
     from edge.example import SimInfoError, render_example, sim_rated_kva
 
     h, _, p = sim.rpartition(":")
-    if not h or not p.isdigit():
+    if not h or not (p.isascii() and p.isdigit()):
         raise click.BadParameter("write HOST:PORT, e.g. 127.0.0.1:5020", param_hint="--sim")
     try:
         unit_list = parse_units(units)

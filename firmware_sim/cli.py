@@ -28,7 +28,7 @@ def _host_port(value: str | None, option: str) -> tuple[str, int] | None:
     if value is None:
         return None
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise click.BadParameter(f"give HOST:PORT (port 0 = any free port), got {value!r}",
                                  param_hint=option)
     return host or "127.0.0.1", int(port)

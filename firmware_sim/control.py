@@ -53,7 +53,7 @@ def _bool(body: dict[str, Any], key: str) -> bool:
 def _opt_gun(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SimError(400, f"gun must be an integer, got {value!r}")
@@ -192,7 +192,7 @@ def _delete_link_faults(st: Station, p: dict, b: dict, q: dict) -> Any:
     _keys(b, ())
     unit = q.get("unit")
     if unit is not None:
-        if not unit.isdigit():
+        if not (unit.isascii() and unit.isdigit()):
             raise SimError(400, f"unit must be an integer, got {unit!r}")
         st.check_unit(int(unit))
     st.link_faults.clear(q.get("transport", "all"), None if unit is None else int(unit))
@@ -246,7 +246,7 @@ def _activity(st: Station, p: dict, b: dict, q: dict) -> Any:
     for key in ("since", "unit"):
         raw = q.get(key)
         if raw is not None:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):
                 raise SimError(400, f"{key} must be a non-negative integer, got {raw!r}")
             values[key] = int(raw)
     kind = q.get("kind")

@@ -99,6 +99,12 @@ async def test_get_log_over_the_control_api() -> None:
         assert [e["kind"] for e in log["entries"]] == ["load"] and log["entries"][0]["load_pct"] > 70
         status, answer = await asyncio.to_thread(call, "GET", "/log?since=x")
         assert status == 400 and "since" in answer["error"]
+        # digits str.isdigit takes and int() refuses: the same 400, not a crashed handler
+        for q in ("/log?since=%C2%B2", "/log?unit=%EF%BC%95"):
+            status, answer = await asyncio.to_thread(call, "GET", q)
+            assert status == 400, (q, answer)
+        status, answer = await asyncio.to_thread(call, "DELETE", "/link-faults?unit=%C2%B2")
+        assert status == 400 and "unit" in answer["error"]
         status, answer = await asyncio.to_thread(call, "GET", "/log?kind=read")
         assert status == 400
     finally:
