@@ -210,11 +210,15 @@ class _Target:
     reservation_id: str | None = None  # the driver's own reservation of the gun, used by this start
 
 
-def _refuse(s: Session, code: str, sid: str | None, detail: str = "", gun: str | None = None) -> ChargingError:
+def _refuse(s: Session, code: str, sid: str | None, detail: str = "", gun: str | None = None,
+            driver_id: str | None = None) -> ChargingError:
     nearest = stations.nearest_free(s, sid) if sid and code in SUGGEST_NEAREST else None
     if code == "reserved" and sid and gun:
-        # a reserved gun: first another free gun of the same station, then the nearest station
-        return ChargingError(code, detail, nearest=nearest, nearest_gun=reservations.suggest_gun(s, sid, gun))
+        # a reserved gun: first another free gun of the same station (not a private pile closed
+        # to this driver), then the nearest station
+        other = reservations.suggest_gun(
+            s, sid, gun, accept=lambda g: sharing.refusal(s, sid, g, driver_id) is None)
+        return ChargingError(code, detail, nearest=nearest, nearest_gun=other)
     if code in SUGGEST_NEAREST:
         return ChargingError(code, detail, nearest=nearest)
     return ChargingError(code, detail)
@@ -230,7 +234,8 @@ def _target(s: Session, gun_code: str, driver_id: str | None = None) -> _Target:
     telemetry = st.telemetry if st else None
     held = reservations.holder(s, gun.sid, gun.gun_id)
     if held is not None and held[1] != driver_id:
-        raise _refuse(s, "reserved", gun.sid, f"{gun.gun_id} is reserved for another driver", gun.gun_id)
+        raise _refuse(s, "reserved", gun.sid, f"{gun.gun_id} is reserved for another driver", gun.gun_id,
+                      driver_id)
     shared = sharing.refusal(s, gun.sid, gun.gun_id, driver_id) if held is None else None
     if shared:  # a shared pile closed or outside its hours (the owner always may; so may the
         # holder of a reservation the pile admitted, for its time: docs/sharing.md)

@@ -152,14 +152,18 @@ def reachable(st: StationState | None, now: int, offline_after_ms: int) -> bool:
     return bool(st and st.online and st.last_seen is not None and st.last_seen >= now - offline_after_ms)
 
 
-def suggest_gun(s: Session, sid: str, exclude: str, now: int | None = None) -> dict[str, Any] | None:
-    """Another gun of the station free now and not reserved (for a refused driver), or None."""
+def suggest_gun(s: Session, sid: str, exclude: str, now: int | None = None,
+                accept: Callable[[str], bool] | None = None) -> dict[str, Any] | None:
+    """Another gun of the station free now and not reserved (for a refused driver), or None.
+    `accept` (gun → may this driver start there): the caller's further rule, e.g. a private
+    pile closed to others."""
     t = now_ms() if now is None else now
     held = {r.gun for r in s.scalars(select(Reservation).where(Reservation.sid == sid, Reservation.state.in_(LIVE),
                                                                Reservation.until > t))}
     view = stations.station_details(s, sid, at=t)
     for g in (view or {}).get("guns", []):
-        if g["gun"] != exclude and g["free"] and g["gun"] not in held and g["code"]:
+        if (g["gun"] != exclude and g["free"] and g["gun"] not in held and g["code"]
+                and (accept is None or accept(g["gun"]))):
             return {"sid": sid, "gun": g["gun"], "code": g["code"], "name": g["name"]}
     return None
 

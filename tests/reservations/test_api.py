@@ -109,6 +109,16 @@ def test_every_reservation_operation_as_documented(live: Live) -> None:
     assert refused.json["error"]["nearest_gun"] == {"sid": "S1", "gun": "P1-2", "code": "S1-P1-2",
                                                     "name": "P1-2 号枪"}
     x.check(path=orders, method="POST", status=409, content_type=refused.content_type, body=refused.json)
+    # that gun a private pile closed to others: the next free gun is suggested instead
+    from cloud.db import db
+    from cloud.sharing.models import SharedPile
+
+    with app.app_context(), db.transaction() as s:
+        s.add(SharedPile(sid="S1", gun="P1-2", owner_id="someone-else", commission_bp=1000, is_open=False))
+    again = x.client.post(orders, json=start, headers=h2).json["error"]
+    assert again["code"] == "reserved" and again["nearest_gun"]["gun"] == "P1-3", again
+    with app.app_context(), db.transaction() as s:
+        s.query(SharedPile).filter_by(sid="S1", gun="P1-2").delete()
     assert not [c for c in st.commands if c["type"] == "start"]  # nothing reached the station
     assert balances(app, did2).held == 0
 
