@@ -308,6 +308,9 @@ def _key(r: Ranked) -> tuple[int, float, float, str, str]:
     return (group, r.score, r.distance_m, r.candidate.sid, r.gun.gun)
 
 
+USUALLY_BUSY = 0.5  # the forecast share from which a station is "usually busy" (as the trip page)
+
+
 def _hhmm(ms: int, tz: str) -> str:
     return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).strftime("%H:%M")
 
@@ -366,8 +369,10 @@ def _term_reason(term: str, effect: str, r: Ranked) -> Reason | None:
         return Reason("price", {"price": _yuan(t.price_e4), "period": r.period or "",
                                 "time": _hhmm(r.start, c.tz)}, effect)
     if term == "wait":
-        if effect == "-" and t.busy_share is not None and t.wait_history_s >= max(60.0, t.wait_s / 2):
-            # the wait is mostly the station's habit at that hour, not what is seen now
+        if (effect == "-" and t.busy_share is not None and t.busy_share >= USUALLY_BUSY
+                and t.wait_history_s >= max(60.0, t.wait_s / 2)):
+            # the wait is mostly the station's habit at that hour, not what is seen now; a
+            # one-gun station waits a few minutes at 10 % too, which is no "usually busy"
             return Reason("usually_busy", {"time": _hhmm(r.arrival, c.tz), "pct": round(t.busy_share * 100),
                                            "min": round(t.wait_s / 60)}, effect)
         if t.wait_s < 60:
