@@ -218,6 +218,8 @@ def _status_url(config_path: str | None, url: str | None) -> str:
     host, _, port = listen.rpartition(":")
     if host in ("0.0.0.0", "::", "[::]"):  # listening everywhere: ask it on this machine
         host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):  # an IPv6 address in a URL is in brackets
+        host = f"[{host}]"
     return f"http://{host}:{port}"
 
 
