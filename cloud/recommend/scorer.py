@@ -262,9 +262,10 @@ def facts(c: Candidate, g: Gun, s: Situation, drive: DriveEstimator, p: Params
     else:
         wait_ms = max(0, (g.free_at if g.free_at is not None else arrival) - arrival)
     hist_ms, share = 0, None
-    if c.occupancy is not None and g.mine_until is None:
+    if c.occupancy is not None:
+        share = c.occupancy.at(arrival)  # shown whenever there is a forecast (docs/recommend.md)
+    if share is not None and g.mine_until is None:
         # the station's usual occupancy at the arrival's hour, for what now cannot tell
-        share = c.occupancy.at(arrival)
         n = sum(1 for x in c.guns if x.in_service)
         far = 1 - lead_weight(drive_s, p.occupancy_horizon_s)
         hist_ms = round(far * wait_s(share, max(n, 1), p.session_s) * 1000)

@@ -105,6 +105,8 @@ def test_the_own_reservation_has_no_history_wait() -> None:
     [r] = rank([station("mine", 8, guns=(Gun("m", 120_000, free=False, mine_until=NOW + 60 * MIN),),
                         occupancy=FULL_AT_ARRIVAL)], situation(), Weights())
     assert r.terms.wait_s == 0 and r.terms.wait_history_s == 0
+    # the station's forecast is still told (busy_at_arrival_pct is null only without a forecast)
+    assert r.terms.busy_share == 0.95
 
 
 @settings(max_examples=80, deadline=None)
