@@ -236,10 +236,10 @@ async def test_no_action_is_taken_from_a_form_of_another_site(tmp_path):
         st.store.close()
 
 
-@pytest.mark.parametrize("listen_host", ["[::1]", "::1"])
+@pytest.mark.parametrize("listen_host", ["[::1]", "::1", "[::]"])
 async def test_a_gateway_listening_on_ipv6_loopback_serves_and_makes_codes(tmp_path, listen_host):
     # `listen = "[::1]:8081"` passes the config's check; the server took "[::1]" as a host name
-    # and the gateway died at its start (gaierror)
+    # and the gateway died at its start (gaierror). "[::]" listens on IPv6 only: asked on ::1
     st, server, _ = await _served(tmp_path, host=listen_host)
     base = f"http://[::1]:{server.port}"
     try:
@@ -255,7 +255,8 @@ async def test_a_gateway_listening_on_ipv6_loopback_serves_and_makes_codes(tmp_p
 
 
 @pytest.mark.parametrize(("listen", "url"), [("[::1]:8081", "http://[::1]:8081"), ("::1:8081", "http://[::1]:8081"),
-                                             ("[::]:8081", "http://127.0.0.1:8081"),
+                                             ("[::]:8081", "http://[::1]:8081"), (":::8081", "http://[::1]:8081"),
+                                             ("0.0.0.0:8081", "http://127.0.0.1:8081"),
                                              ("127.0.0.1:8081", "http://127.0.0.1:8081")])
 def test_the_cli_asks_the_listen_address_as_a_url(tmp_path, listen, url):
     from edge.cli import _status_url
