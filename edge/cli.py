@@ -216,8 +216,12 @@ def _status_url(config_path: str | None, url: str | None) -> str:
                 click.echo(f"error: {line}", err=True)
             sys.exit(1)
     host, _, port = listen.rpartition(":")
-    if host in ("0.0.0.0", "::", "[::]"):  # listening everywhere: ask it on this machine
+    if host == "0.0.0.0":  # listening everywhere: ask it on this machine
         host = "127.0.0.1"
+    elif host in ("::", "[::]"):  # every IPv6 address only (asyncio binds it IPv6-only): ::1
+        host = "[::1]"
+    if ":" in host and not host.startswith("["):  # an IPv6 address in a URL is in brackets
+        host = f"[{host}]"
     return f"http://{host}:{port}"
 
 

@@ -101,7 +101,8 @@ class StatusServer:
         self.pairing_nets = [ipaddress.ip_network(n, strict=False) for n in pairing_from]
         self.token = secrets.token_urlsafe(32)  # for this run of the gateway only
         host, _, port = listen.rpartition(":")
-        self.host, self.port = host or "127.0.0.1", int(port)
+        # "[::1]:8081" as in a URL, or "::1:8081": the address without brackets for the socket
+        self.host, self.port = host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port)
         self._runner: web.AppRunner | None = None
         self.app = web.Application(middlewares=[self._errors, self._no_cross_site_posts])
         self.app.add_routes([
@@ -150,7 +151,7 @@ class StatusServer:
         sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("status page on http://%s:%d/", self.host, self.port)
+        log.info("status page on http://%s:%d/", f"[{self.host}]" if ":" in self.host else self.host, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -28,6 +28,8 @@ def normalize(code: Any) -> str:
     if not isinstance(code, str):
         return ""
     c = code.upper().replace(" ", "").replace("-", "")
+    if not c.isascii():  # never a code; a lone surrogate ("\ud800", valid JSON) cannot even be hashed
+        return ""
     return c.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
 
 

@@ -262,9 +262,10 @@ def facts(c: Candidate, g: Gun, s: Situation, drive: DriveEstimator, p: Params
     else:
         wait_ms = max(0, (g.free_at if g.free_at is not None else arrival) - arrival)
     hist_ms, share = 0, None
-    if c.occupancy is not None and g.mine_until is None:
+    if c.occupancy is not None:
+        share = c.occupancy.at(arrival)  # shown whenever there is a forecast (docs/recommend.md)
+    if share is not None and g.mine_until is None:
         # the station's usual occupancy at the arrival's hour, for what now cannot tell
-        share = c.occupancy.at(arrival)
         n = sum(1 for x in c.guns if x.in_service)
         far = 1 - lead_weight(drive_s, p.occupancy_horizon_s)
         hist_ms = round(far * wait_s(share, max(n, 1), p.session_s) * 1000)
@@ -306,6 +307,9 @@ def rank(cands: Sequence[Candidate], s: Situation, w: Weights, p: Params = Param
 def _key(r: Ranked) -> tuple[int, float, float, str, str]:
     group = (0 if r.gun.mine_until is not None else 1) if r.available else 2  # the driver's own reservation first
     return (group, r.score, r.distance_m, r.candidate.sid, r.gun.gun)
+
+
+USUALLY_BUSY = 0.5  # the forecast share from which a station is "usually busy" (as the trip page)
 
 
 def _hhmm(ms: int, tz: str) -> str:
@@ -366,8 +370,10 @@ def _term_reason(term: str, effect: str, r: Ranked) -> Reason | None:
         return Reason("price", {"price": _yuan(t.price_e4), "period": r.period or "",
                                 "time": _hhmm(r.start, c.tz)}, effect)
     if term == "wait":
-        if effect == "-" and t.busy_share is not None and t.wait_history_s >= max(60.0, t.wait_s / 2):
-            # the wait is mostly the station's habit at that hour, not what is seen now
+        if (effect == "-" and t.busy_share is not None and t.busy_share >= USUALLY_BUSY
+                and t.wait_history_s >= max(60.0, t.wait_s / 2)):
+            # the wait is mostly the station's habit at that hour, not what is seen now; a
+            # one-gun station waits a few minutes at 10 % too, which is no "usually busy"
             return Reason("usually_busy", {"time": _hhmm(r.arrival, c.tz), "pct": round(t.busy_share * 100),
                                            "min": round(t.wait_s / 60)}, effect)
         if t.wait_s < 60:

@@ -234,3 +234,36 @@ async def test_no_action_is_taken_from_a_form_of_another_site(tmp_path):
     finally:
         await server.stop()
         st.store.close()
+
+
+@pytest.mark.parametrize("listen_host", ["[::1]", "::1", "[::]"])
+async def test_a_gateway_listening_on_ipv6_loopback_serves_and_makes_codes(tmp_path, listen_host):
+    # `listen = "[::1]:8081"` passes the config's check; the server took "[::1]" as a host name
+    # and the gateway died at its start (gaierror). "[::]" listens on IPv6 only: asked on ::1
+    st, server, _ = await _served(tmp_path, host=listen_host)
+    base = f"http://[::1]:{server.port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, info = await _call(http, "GET", base + "/api/pairing")
+            assert status == 200 and info["allowed"] is True, info
+            status, made = await _call(http, "POST", base + "/api/pairing-codes", {"gun": "P1-1"},
+                                       {TOKEN_HEADER: info["token"], "Origin": base})
+            assert status == 201 and made["gun"] == "P1-1", made
+    finally:
+        await server.stop()
+        st.store.close()
+
+
+@pytest.mark.parametrize(("listen", "url"), [("[::1]:8081", "http://[::1]:8081"), ("::1:8081", "http://[::1]:8081"),
+                                             ("[::]:8081", "http://[::1]:8081"), (":::8081", "http://[::1]:8081"),
+                                             ("0.0.0.0:8081", "http://127.0.0.1:8081"),
+                                             ("127.0.0.1:8081", "http://127.0.0.1:8081")])
+def test_the_cli_asks_the_listen_address_as_a_url(tmp_path, listen, url):
+    from edge.cli import _status_url
+
+    path = tmp_path / "station.toml"
+    path.write_text(
+        '[station]\nid = "ST-PAIR"\n[[bus]]\nname = "line"\nhost = "127.0.0.1:5020"\n[[pile]]\nid = "P1"\nunit = 1\n'
+        '[meter]\nbus = "line"\nunit = 10\n[transformer]\nrated_kva = 100\n'
+        f'[store]\npath = "{tmp_path / "s.db"}"\n[status]\nlisten = "{listen}"\n')
+    assert _status_url(str(path), None) == url

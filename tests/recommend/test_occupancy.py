@@ -88,10 +88,25 @@ def test_the_reason_says_the_wait_is_the_station_s_habit() -> None:
     assert "usually_busy" not in [x.key for x in known[1].reasons] and "wait" in [x.key for x in known[1].reasons]
 
 
+def test_a_quiet_one_gun_station_is_not_called_usually_busy() -> None:
+    # one gun 10 % busy at the arrival's hour still waits two minutes from history (0.1 x 40 min
+    # x half the habit): a wait, worded as one, never "usually busy (about 10 % of guns in use)"
+    one = station("one", 8, guns=(Gun("one-g1", 120_000),), occupancy=QUIET)
+    ranked = rank([one, two("q", 8, QUIET), two("r", 8.1, QUIET)], situation(), Weights())
+    [r] = [x for x in ranked if x.candidate.sid == "one"]
+    assert r.terms.busy_share == 0.1 and r.terms.wait_history_s >= 60
+    keys = [x.key for x in r.reasons]
+    assert "usually_busy" not in keys and "wait" in keys
+    [w] = [x for x in r.reasons if x.key == "wait"]
+    assert messages.render("wait", w.params, "zh-CN") == "预计排队约 2 分钟"
+
+
 def test_the_own_reservation_has_no_history_wait() -> None:
     [r] = rank([station("mine", 8, guns=(Gun("m", 120_000, free=False, mine_until=NOW + 60 * MIN),),
                         occupancy=FULL_AT_ARRIVAL)], situation(), Weights())
     assert r.terms.wait_s == 0 and r.terms.wait_history_s == 0
+    # the station's forecast is still told (busy_at_arrival_pct is null only without a forecast)
+    assert r.terms.busy_share == 0.95
 
 
 @settings(max_examples=80, deadline=None)

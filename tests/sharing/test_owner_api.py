@@ -369,3 +369,22 @@ def test_a_guesser_is_locked_out_and_a_guessed_code_dies(app: Flask, fake: FakeS
         json={"gun_code": "HOME-P1-1", "pairing_code": _code(app, "HOME", "P1-1")},
         headers=owner,
     )
+
+
+def test_a_pairing_code_no_code_could_be_is_a_wrong_code(app: Flask, fake: FakeServer) -> None:
+    # "\ud800" is valid JSON (a lone surrogate) that cannot be encoded to be hashed: it was a 500
+    x = Walk(app.test_client())
+    _seed(app)
+    code = _code(app, "HOME", "P1-1")
+    h = auth(token_of(x.client, fake, "typo"))
+    for typed in ("\ud800", "AAAA\ud800AAAAA", "ＡＡＡＡＡＡＡＡＡＡ", "AAAA\x00AAAAA"):
+        x("POST", PILES, 403, "pairing_code_invalid", json={"gun_code": "HOME-P1-1", "pairing_code": typed},
+          headers=h)
+    raw = b'{"gun_code": "HOME-P1-1", "pairing_code": "\\ud800"}'
+    r = x.client.post(PILES, data=raw, headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 403 and r.json["error"]["code"] == "pairing_code_invalid"
+    r = x.client.post(PILES, json={"gun_code": "HOME-P1-1", "pairing_code": code}, headers=h)
+    assert r.status_code == 429 and r.json["error"]["code"] == "pairing_locked"  # five wrong codes counted
+    # five wrong guesses at the gun voided its code, as any; a new one registers the pile
+    other, fresh = auth(token_of(x.client, fake, "owner")), _code(app, "HOME", "P1-1")
+    assert x.client.post(PILES, json={"gun_code": "HOME-P1-1", "pairing_code": fresh}, headers=other).status_code == 201
