@@ -56,12 +56,15 @@ class Wallet:
 
 @dataclass
 class Settled:
-    """A settled order, for its refunds: who, each fee line's amount not yet given back, and
-    how much more may come back as bonus (its bill less what it took from the held cash)."""
+    """A settled order, for its refunds: who, each fee line's amount not yet given back, how
+    much more may come back as bonus (its bill less what it took from the held cash), what it
+    took from the held cash and the cash its refunds gave back so far."""
 
     i: int
     left: dict[str, int]
     bonus_left: int
+    took_cash: int
+    cash_back: int = 0
 
 
 def platform(s: Session) -> dict[str, int]:
@@ -186,7 +189,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for k, v in bill.items():
             self.flows[k] += v
         if total:
-            self.settled[order] = Settled(i, dict(bill), total - fc)
+            self.settled[order] = Settled(i, dict(bill), total - fc, fc)
         # The hold is closed: settling or releasing it again, otherwise, is refused.
         self.refused(IdempotencyConflict, "settle", order, {"electricity": total + 1})
 
@@ -282,6 +285,10 @@ class LedgerMachine(RuleBasedStateMachine):
         w.cash += total - as_bonus - (to_debt - debt_from_bonus)
         d = self.drivers[o.i]
         assert p.amount_on(f"driver:{d}:bonus") == as_bonus - debt_from_bonus
+        # bonus never becomes cash, order by order: its refunds give back as cash at most what
+        # it took from cash (read from the postings, whatever the model says)
+        o.cash_back += p.amount_on(f"driver:{d}:cash")
+        assert o.cash_back <= o.took_cash
         for k, f in back.items():
             o.left[k] -= f
             self.flows[k] -= f
