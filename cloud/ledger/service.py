@@ -416,7 +416,7 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
     revenue account for the driver, never more per line than the order still holds there
     (what its settlement booked less earlier refunds of it). It comes back as what paid it, bonus
     first: bonus credit up to what the order's bill took from anything but its held cash (its
-    bonus part and the debt it overran into, whatever later paid that debt), counting this
+    bonus part and the debt it overran into, whatever paid that debt since), counting this
     order's earlier refunds; cash only beyond that. Bonus is never refundable, so an order paid
     from bonus never becomes cash a balance refund could send to WeChat. What the driver owes is
     paid from it first, bonus part first (as `collect_debt` pays it)."""
