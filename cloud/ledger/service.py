@@ -432,7 +432,8 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
         raise InvalidInput(f"order {order_id!r} has no settled bill to refund")
     driver_id = txn.driver_id
     lock_driver(s, driver_id)  # before the bound is read: two refunds of one order queue here
-    for name, fen in back.items():
+    # the same key again replays (in _post), even when this refund left nothing to refund
+    for name, fen in back.items() if _existing(s, key) is None else ():
         kept = s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
                         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)
                         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
@@ -440,7 +441,7 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
                                LedgerAccount.code == platform_code(FEE_LINES[name])))
         if fen > int(kept or 0):
             raise InvalidInput(f"{name}: {fen} fen asked back, the order's {name} fee left is {int(kept or 0)} fen")
-    as_bonus = min(total, _bonus_refundable(s, order_id, txn))
+    as_bonus = min(total, _bonus_refundable(s, order_id, txn))  # unused by a replay
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
         legs: list[tuple[int, int, str | None]] = [(lk.platform[FEE_LINES[n]], -f, n) for n, f in sorted(back.items())]
