@@ -394,11 +394,32 @@ def release(s: Session, order_id: str) -> Posting:
     return settle(s, order_id, {})
 
 
+def _bonus_refundable(s: Session, order_id: str, settled: LedgerTransaction) -> int:
+    """What a refund of the settled order may still give back as bonus: its bill less what the
+    bill took from the hold's cash, less what earlier refunds of the order gave back (bonus
+    first, so they took from this part first)."""
+    _driver, _held_bonus, held_cash = _hold_parts(s, order_id)
+    settle_posting = _load(s, settled, False)
+    bill = sum(e.amount for e in settle_posting.entries if e.line is not None)
+    from_cash = held_cash - settle_posting.amount_on(driver_code(settled.driver_id or "", Kind.CASH))
+    earlier = -int(s.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)
+        .where(LedgerTransaction.order_id == order_id, LedgerTransaction.kind == "order_refund",
+               LedgerEntry.line.is_not(None))) or 0)
+    return max(0, bill - from_cash - earlier)
+
+
 def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, *,
                  memo: Mapping[str, Any] | None = None) -> Posting:
     """An operator gives back part of a settled order's fees: each fee line's amount leaves its
-    revenue account for the driver's cash, never more per line than the order still holds there
-    (what its settlement booked less earlier refunds of it)."""
+    revenue account for the driver, never more per line than the order still holds there
+    (what its settlement booked less earlier refunds of it). It comes back as what paid it, bonus
+    first: bonus credit up to what the order's bill took from anything but its held cash (its
+    bonus part and the debt it overran into, whatever paid that debt since), counting this
+    order's earlier refunds; cash only beyond that. Bonus is never refundable, so an order paid
+    from bonus never becomes cash a balance refund could send to WeChat. What the driver owes is
+    paid from it first, bonus part first (as `collect_debt` pays it)."""
     _check_id(order_id)
     back: dict[str, int] = {}
     for name, fen in lines.items():
@@ -411,7 +432,8 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
         raise InvalidInput(f"order {order_id!r} has no settled bill to refund")
     driver_id = txn.driver_id
     lock_driver(s, driver_id)  # before the bound is read: two refunds of one order queue here
-    for name, fen in back.items():
+    # the same key again replays (in _post), even when this refund left nothing to refund
+    for name, fen in back.items() if _existing(s, key) is None else ():
         kept = s.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))
                         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.txn_id)
                         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
@@ -419,11 +441,15 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
                                LedgerAccount.code == platform_code(FEE_LINES[name])))
         if fen > int(kept or 0):
             raise InvalidInput(f"{name}: {fen} fen asked back, the order's {name} fee left is {int(kept or 0)} fen")
+    as_bonus = min(total, _bonus_refundable(s, order_id, txn))  # unused by a replay
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
         legs: list[tuple[int, int, str | None]] = [(lk.platform[FEE_LINES[n]], -f, n) for n, f in sorted(back.items())]
         to_debt = min(total, -lk.balances[Kind.DEBT])  # what the driver owes is paid first, as a top-up
-        return [*legs, (lk.ids[Kind.DEBT], to_debt, None), (lk.ids[Kind.CASH], total - to_debt, None)]
+        debt_from_bonus = min(as_bonus, to_debt)
+        return [*legs, (lk.ids[Kind.DEBT], to_debt, None),
+                (lk.ids[Kind.BONUS], as_bonus - debt_from_bonus, None),
+                (lk.ids[Kind.CASH], total - as_bonus - (to_debt - debt_from_bonus), None)]
 
     return _post(s, key=key, kind="order_refund", driver_id=driver_id, order_id=order_id,
                  args={"order": order_id, "lines": {k: v for k, v in sorted(back.items()) if v}},

@@ -863,14 +863,35 @@ def statement_view(s: Session, driver_id: int, limit: int = 50, before: int | No
 ORDER_REFUND_ROUTES = ("balance", "original")
 
 
+@dataclass(frozen=True)
+class OrderRefundParts:
+    """Where an order refund's money went on the driver's side, in fen."""
+
+    bonus: int  # back as bonus credit (never refundable)
+    cash: int  # back as cash
+    debt: int  # paid what the driver owed
+
+
+def order_refund_parts(posting: ledger.Posting, driver_id: str) -> OrderRefundParts:
+    def on(kind: ledger.Kind) -> int:
+        return posting.amount_on(ledger.driver_code(driver_id, kind))
+
+    return OrderRefundParts(bonus=on(ledger.Kind.BONUS), cash=on(ledger.Kind.CASH), debt=on(ledger.Kind.DEBT))
+
+
 def refund_order(s: Session, order_id: str, lines: Mapping[str, int], *, route: str, key: str,
                  memo: Mapping[str, Any] | None = None,
                  now: int | None = None) -> tuple[ledger.Posting, WalletRefund | None]:
     """An operator's refund of part of a settled order (an adjustment of its bill): the fee
-    lines' amounts go back to the driver's balance; `route="original"` then sends that much on
-    to where the driver's money came from (a balance refund split across the paid top-ups,
-    submitted after the commit by `submit_refund` or the refund job). The caller commits.
-    The same `key` again changes nothing (the posting comes back `replayed`, no refund)."""
+    lines' amounts go back to the driver's balance as what paid them (bonus credit for the part
+    the order took from bonus, bonus first; cash for the rest: ledger.refund_order);
+    `route="original"` then sends the cash part, and only it, on to where the driver's money
+    came from (a balance refund split across the paid top-ups, submitted after the commit by
+    `submit_refund` or the refund job): bonus never goes to WeChat, it stays as bonus. A route
+    with nothing to send (all of it bonus) sends nothing; NothingToRefund if no part of it
+    reached the balance (it all paid the driver's debt) or the driver has no payment to refund
+    to. The caller commits. The same `key` again changes nothing (the posting comes back
+    `replayed`, no refund)."""
     if route not in ORDER_REFUND_ROUTES:
         raise InvalidField(f"route must be one of {', '.join(ORDER_REFUND_ROUTES)}", field="route")
     order = s.get(Order, order_id)
@@ -882,12 +903,13 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], *, route: 
         sharing.claw_back(s, order_id, key, sum(lines.values()), now=now)
     if route == "balance" or posting.replayed:
         return posting, None
-    # only what reached the cash goes on (a part may have paid the driver's debt)
-    cash = ledger.driver_code(order.driver_id, ledger.Kind.CASH)
-    total = sum(e.amount for e in posting.entries if e.account == cash)
-    if total == 0 or not order.driver_id.isdigit():
+    # only what reached the cash goes on: a bonus part stays bonus, a part may have paid debt
+    parts = order_refund_parts(posting, order.driver_id)
+    if parts.cash == 0 and parts.bonus > 0:
+        return posting, None
+    if parts.cash == 0 or not order.driver_id.isdigit():
         raise NothingToRefund("this driver paid through no payment that can take a refund")
-    return posting, request_refund(s, int(order.driver_id), total, now)
+    return posting, request_refund(s, int(order.driver_id), parts.cash, now)
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,56 @@ def test_two_racing_refunds_of_one_order_give_back_at_most_its_fee(engine: Engin
     with Session(engine) as s:
         assert abs(ledger.platform_balance(s, FEE_LINES["electricity"]) - rev0) == 700
         assert ledger.verify(s) == []
+
+
+def _bonus_order(e: Engine, *, bonus: int, cash: int, fee: int, order_id: str = "ob", driver: str = "d1") -> None:
+    """A settled order of `fee` electricity fen, held from `bonus` bonus credit first, then cash."""
+    with Session(e) as s, s.begin():
+        if s.get(Station, "S1") is None:
+            s.add(Station(sid="S1"))
+            s.flush()
+        ledger.grant_bonus(s, driver, bonus, key=f"b-{order_id}")
+        if cash:
+            ledger.top_up(s, driver, cash, key=f"t-{order_id}")
+        orders.create(s, order_id=order_id, driver_id=driver, sid="S1", gun="1", limit_mode="amount",
+                      limit_value=bonus + cash, hold_fen=bonus + cash)
+        for ev in (Event.START_SENT, Event.SESSION_STARTED, Event.SESSION_ENDED):
+            orders.apply(s, order_id, ev)
+        orders.apply(s, order_id, Event.BILLED, lines=[orders.Line("electricity", fee)])
+
+
+def test_an_order_refund_gives_bonus_back_as_bonus_first(engine: Engine) -> None:  # noqa: F811
+    # 30.00 CNY held: 20.00 bonus, 10.00 cash; the bill 25.00 took all the bonus and 5.00 cash
+    _bonus_order(engine, bonus=2000, cash=1000, fee=2500)
+    with Session(engine) as s:
+        b = ledger.balances(s, "d1")
+        assert (b.cash, b.bonus) == (500, 0)
+    steps = [(1500, (500, 1500)), (1000, (1000, 2000)), (1, None)]  # (asked, (cash, bonus) after)
+    for n, (ask, after) in enumerate(steps):
+        with Session(engine) as s, s.begin():
+            if after is None:  # all 25.00 given back: nothing left to refund
+                with pytest.raises(InvalidInput):
+                    ledger.refund_order(s, "ob", {"electricity": ask}, key=f"rb{n}")
+                continue
+            ledger.refund_order(s, "ob", {"electricity": ask}, key=f"rb{n}")
+        with Session(engine) as s:
+            b = ledger.balances(s, "d1")
+            assert (b.cash, b.bonus) == after
+            assert ledger.verify(s) == []
+    # first 15.00 all bonus (bonus first), then 5.00 bonus and 5.00 cash: the driver has what
+    # the order took from each back, never cash for bonus
+
+
+def test_an_order_refund_pays_the_debt_from_its_bonus_part_first(engine: Engine) -> None:  # noqa: F811
+    # bonus 10.00 held, the bill 12.00 overran by 2.00 (debt): the whole 12.00 refunded
+    # pays the debt and comes back as bonus; no cash at all
+    _bonus_order(engine, bonus=1000, cash=0, fee=1200, order_id="od", driver="d2")
+    with Session(engine) as s:
+        assert ledger.balances(s, "d2").debt == 200
+    with Session(engine) as s, s.begin():
+        p = ledger.refund_order(s, "od", {"electricity": 1200}, key="rd")
+        assert p.amount_on("driver:d2:debt") == 200 and p.amount_on("driver:d2:bonus") == 1000
+        assert p.amount_on("driver:d2:cash") == 0
+    with Session(engine) as s:
+        b = ledger.balances(s, "d2")
+        assert (b.cash, b.bonus, b.debt) == (0, 1000, 0)

@@ -1,9 +1,12 @@
 """Random sequences of top-ups, bonuses, holds, settlements with random fee lines, releases,
-refunds (paid or failed, a failed one paid after all), debt collection and replays (a hypothesis state machine), each in
-its own committed database transaction, against a model of what the money must be. After
-every step: the posting balances, every balance is the sum of its entries, no protected
-balance is negative, the ledger's total is zero, and each driver's balances and the
-platform's accounts equal the model's, to the fen."""
+refunds (paid or failed, a failed one paid after all), an operator's refunds of settled orders
+to the balance (partial and whole, one line or all), debt collection and replays (a hypothesis
+state machine), each in its own committed database transaction, against a model of what the
+money must be. After every step: the posting balances, every balance is the sum of its
+entries, no protected balance is negative, the ledger's total is zero, each driver's balances
+and the platform's accounts equal the model's, to the fen, and bonus never became cash: what a
+driver holds as cash, has held for orders from cash and has had refunded (or is being
+refunded) to WeChat is covered by their own payments (see `bonus_never_becomes_cash`)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cloud.ledger import service as L
 from cloud.ledger.accounts import Kind
-from cloud.ledger.errors import IdempotencyConflict, InsufficientFunds, UnknownPosting
+from cloud.ledger.errors import IdempotencyConflict, InsufficientFunds, InvalidInput, UnknownPosting
 from cloud.ledger.models import LedgerTransaction
 
 DRIVERS = 2
@@ -41,6 +44,27 @@ class Wallet:
     bonus: int = 0
     held: int = 0
     debt: int = 0
+    # The colour of money, for "bonus never becomes cash". Debt is split by where it came
+    # from: spent beyond a hold (revenue) or paid out to WeChat beyond the cash (a refund paid
+    # after it was booked failed).
+    debt_spent: int = 0
+    debt_paid_out: int = 0
+    paid_in: int = 0  # the driver's own payments (top-ups)
+    out: int = 0  # refunded to WeChat or on its way there
+    bonus_paid_out_debt: int = 0  # bonus that paid a debt of money paid out (the one way it may)
+
+
+@dataclass
+class Settled:
+    """A settled order, for its refunds: who, each fee line's amount not yet given back, how
+    much more may come back as bonus (its bill less what it took from the held cash), what it
+    took from the held cash and the cash its refunds gave back so far."""
+
+    i: int
+    left: dict[str, int]
+    bonus_left: int
+    took_cash: int
+    cash_back: int = 0
 
 
 def platform(s: Session) -> dict[str, int]:
@@ -63,6 +87,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.refunds: dict[str, tuple[int, int]] = {}  # key -> (driver, amount)
         self.failed: dict[str, tuple[int, int]] = {}  # refunds booked failed: key -> (driver, amount)
         self.paid: list[str] = []  # refunds booked paid
+        self.settled: dict[str, Settled] = {}  # settled orders (bill > 0), for order refunds
         self.flows = dict.fromkeys(PLATFORM, 0)  # the model's platform balances (this run's part)
         self.done: list[tuple[str, tuple]] = []  # postings made: (function, args), for replays
         self.n = 0
@@ -94,13 +119,28 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def credit(self, w: Wallet, amount: int, to: str) -> None:
         to_debt = min(amount, w.debt)
-        w.debt -= to_debt
+        self.pay_debt(w, to_debt, to)
         setattr(w, to, getattr(w, to) + amount - to_debt)
+
+    @staticmethod
+    def pay_debt(w: Wallet, amount: int, colour: str) -> None:
+        """`amount` of the debt paid by money of `colour`. Bonus pays spent debt first, cash
+        paid-out debt first: the pairing that leaves `bonus_never_becomes_cash` the least room."""
+        assert 0 <= amount <= w.debt == w.debt_spent + w.debt_paid_out
+        w.debt -= amount
+        if colour == "bonus":
+            spent = min(amount, w.debt_spent)
+            w.bonus_paid_out_debt += amount - spent
+        else:
+            spent = amount - min(amount, w.debt_paid_out)
+        w.debt_spent -= spent
+        w.debt_paid_out -= amount - spent
 
     @rule(i=driver, amount=fen)
     def top_up(self, i: int, amount: int) -> None:
         self.post("top_up", self.drivers[i], amount, self.key("pay"))
         self.credit(self.w[i], amount, "cash")
+        self.w[i].paid_in += amount
         self.flows["clearing"] -= amount
 
     @rule(i=driver, amount=st.integers(1, 3_000))
@@ -145,8 +185,11 @@ class LedgerMachine(RuleBasedStateMachine):
         w.bonus += hb - fb
         w.cash += hc - fc
         w.debt += total - fb - fc
+        w.debt_spent += total - fb - fc
         for k, v in bill.items():
             self.flows[k] += v
+        if total:
+            self.settled[order] = Settled(i, dict(bill), total - fc, fc)
         # The hold is closed: settling or releasing it again, otherwise, is refused.
         self.refused(IdempotencyConflict, "settle", order, {"electricity": total + 1})
 
@@ -160,6 +203,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         self.post("refund", self.drivers[i], amount, key)
         w.cash -= amount
+        w.out += amount
         self.flows["refunds_payable"] += amount
         self.refunds[key] = (i, amount)
 
@@ -175,6 +219,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.paid.append(key)
         else:
             self.w[i].cash += amount
+            self.w[i].out -= amount
             self.failed[key] = (i, amount)
         self.refused(IdempotencyConflict, "refund_failed" if paid else "refund_paid", key)
 
@@ -193,6 +238,8 @@ class LedgerMachine(RuleBasedStateMachine):
         from_cash = min(amount, w.cash)
         w.cash -= from_cash
         w.debt += amount - from_cash
+        w.debt_paid_out += amount - from_cash
+        w.out += amount
         self.flows["clearing"] += amount
 
     @rule(i=driver)
@@ -203,7 +250,50 @@ class LedgerMachine(RuleBasedStateMachine):
         fc = min(w.debt - fb, w.cash)
         w.bonus -= fb
         w.cash -= fc
-        w.debt -= fb + fc
+        self.pay_debt(w, fb, "bonus")
+        self.pay_debt(w, fc, "cash")
+
+    @precondition(lambda self: self.settled)
+    @rule(data=st.data(), pct=share, whole=st.booleans())
+    def order_refund(self, data: st.DataObject, pct: int, whole: bool) -> None:
+        """An operator gives back part of a settled order's fees (one line, a share of what it
+        has left) or all it has left: bonus first, up to what the order did not take from its
+        held cash, then cash; the driver's debt paid first, from the bonus part first. More
+        than a line has left is refused."""
+        order = data.draw(st.sampled_from(sorted(self.settled)))
+        o = self.settled[order]
+        if whole:
+            back = {k: v for k, v in o.left.items() if v}
+        else:
+            line = data.draw(st.sampled_from(sorted(o.left)))
+            back = {line: max(1, o.left[line] * pct // 100)}
+        key = self.key("order-refund")
+        if not back or any(f > o.left[k] for k, f in back.items()):
+            if back:
+                self.refused(InvalidInput, "refund_order", order, back, key)
+            return
+        p = self.post("refund_order", order, back, key)
+        total = sum(back.values())
+        w = self.w[o.i]
+        as_bonus = min(total, o.bonus_left)
+        o.bonus_left -= as_bonus
+        to_debt = min(total, w.debt)
+        debt_from_bonus = min(as_bonus, to_debt)
+        self.pay_debt(w, debt_from_bonus, "bonus")
+        self.pay_debt(w, to_debt - debt_from_bonus, "cash")
+        w.bonus += as_bonus - debt_from_bonus
+        w.cash += total - as_bonus - (to_debt - debt_from_bonus)
+        d = self.drivers[o.i]
+        assert p.amount_on(f"driver:{d}:bonus") == as_bonus - debt_from_bonus
+        # bonus never becomes cash, order by order: its refunds give back as cash at most what
+        # it took from cash (read from the postings, whatever the model says)
+        o.cash_back += p.amount_on(f"driver:{d}:cash")
+        assert o.cash_back <= o.took_cash
+        for k, f in back.items():
+            o.left[k] -= f
+            self.flows[k] -= f
+        if not any(o.left.values()):
+            del self.settled[order]
 
     @precondition(lambda self: self.done)
     @rule(data=st.data())
@@ -236,6 +326,20 @@ class LedgerMachine(RuleBasedStateMachine):
         f = self.flows
         assert -(f["clearing"] + f["promotion"]) == (
             drivers + f["electricity"] + f["service"] + f["idle"] + f["refunds_payable"])
+
+    @invariant()
+    def bonus_never_becomes_cash(self) -> None:
+        """Cash comes in only as the driver's own payments. So the cash they hold, the cash held
+        for their running orders and what has gone (or is going) back to WeChat, less what they
+        still owe for money paid out, never exceeds what they paid in; bonus may stand in only
+        where it paid a debt of money already paid out (a refund paid after it was booked
+        failed). Spending takes cash away and an order refund gives cash back only for what the
+        order took from cash, so an order paid from bonus, refunded to the balance, adds nothing
+        here: it comes back as bonus."""
+        for i, w in enumerate(self.w):
+            held_cash = sum(hc for (j, _hb, hc) in self.holds.values() if j == i)
+            assert w.debt == w.debt_spent + w.debt_paid_out
+            assert w.cash + held_cash + w.out - w.debt_paid_out <= w.paid_in + w.bonus_paid_out_debt
 
 
 def test_random_money_sequences_add_up_to_the_fen(engine: Engine) -> None:

@@ -9,7 +9,7 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from cloud.audit import service as audit
@@ -145,7 +145,7 @@ def refund(order_id: str) -> Any:
     from cloud.wallet import service as wallet
     from cloud.wallet.settings import app_provider
 
-    _order_or_404(order_id)
+    o = _order_or_404(order_id)
     form = request.form
     note = (form.get("note") or "").strip()
     route = form.get("route") or "balance"
@@ -163,6 +163,7 @@ def refund(order_id: str) -> Any:
             posting, r = wallet.refund_order(s, order_id, {k: v for k, v in lines.items() if v}, route=route, key=key,
                                     memo={"note": note[:200], "by": access.actor()})
             refund_no = r.refund_no if r is not None else None
+            parts = wallet.order_refund_parts(posting, o.driver_id)
             if not posting.replayed:
                 audit.record(s, access.actor(), "order.refund", f"order:{order_id}",
                              {"note": note[:500], "route": route, "lines": lines, "refund_no": refund_no},
@@ -174,4 +175,22 @@ def refund(order_id: str) -> Any:
             wallet.submit_refund(db.transaction, app_provider(), refund_no)
         except Exception:  # noqa: BLE001 - the provider away or unset: the refund job sends it again
             pass
+    flash(_refund_answer(parts, route, refund_no) if not posting.replayed
+          else _("This form was sent before: the refund was made once."))
     return redirect(url_for("orders.detail", order_id=order_id), code=303)
+
+
+def _refund_answer(parts: Any, route: str, refund_no: str | None) -> str:
+    """What the refund did, for the operator: bonus credit comes back as bonus (never cash,
+    never to WeChat), so the answer names each part."""
+    from cloud.web.formatting import fen
+
+    said = _("Refunded to the balance: %(bonus)s as bonus credit, %(cash)s as cash; %(debt)s paid "
+             "the driver's debt.", bonus=fen(parts.bonus), cash=fen(parts.cash), debt=fen(parts.debt))
+    if route != "original":
+        return said
+    if refund_no is None:
+        return said + " " + _("Nothing was sent to WeChat Pay: the order was paid from bonus credit, "
+                              "which is never refunded in cash.")
+    return said + " " + _("%(cash)s goes on to WeChat Pay (refund %(no)s); bonus credit stays in the balance.",
+                          cash=fen(parts.cash), no=refund_no)
