@@ -673,7 +673,7 @@ def wh_until_amount(meter: CostMeter, amount_fen: int, ts_ms: int) -> int | None
     return lo - have
 
 
-def _largest(ok: Any, hi: int) -> int:
+def largest_true(ok: Any, hi: int) -> int:
     """The largest w in [0, hi) with ok(w), for ok true at 0 and monotone (true, then false)."""
     lo = 0
     while hi - lo > 1:
@@ -709,7 +709,7 @@ def wh_within_amount_any_split(meter: CostMeter, amount_fen: int, names: Iterabl
     def ok(w: int) -> bool:
         return -(-w * energy // E4_DIVISOR) - (-w * service // E4_DIVISOR) <= left
 
-    return _largest(ok, left * E4_DIVISOR // (energy + service) + 2)
+    return largest_true(ok, left * E4_DIVISOR // (energy + service) + 2)
 
 
 def names_within(tariff: Tariff, t0_ms: int, t1_ms: int) -> list[str]:

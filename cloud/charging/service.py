@@ -48,7 +48,7 @@ from cloud.sharing import service as sharing
 from cloud.stations import service as stations
 from cloud.tariffs import service as tariffs
 from jcproto import ProtocolError
-from jcproto.tariff import E4_DIVISOR, fen_e4
+from jcproto.tariff import E4_DIVISOR, fen_e4, largest_true
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +146,7 @@ def energy_for_fen(fen: int, energy_price_e4: int, service_price_e4: int) -> int
         return fen_e4(wh, energy_price_e4) + fen_e4(wh, service_price_e4) <= fen
 
     # each line is at most half a fen below its exact value, so past `hi` the bill is over fen
-    lo, hi = 0, (fen + 1) * E4_DIVISOR // total + 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if within(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return largest_true(within, (fen + 1) * E4_DIVISOR // total + 1)
 
 
 def hold_for(mode: str, value: int, available_fen: int, settings: ChargingSettings) -> int:

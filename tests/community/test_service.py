@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -268,7 +269,6 @@ def test_a_photo_claiming_a_huge_picture_is_refused(s: Session, tmp_path: Path) 
 def test_the_same_word_or_ban_added_twice_at_once_is_one_and_no_error(engine: Engine, act: str) -> None:
     """Two operators (or one double click) add the same word or ban the same driver at once:
     one row, one audit entry, and the second request succeeds too (no IntegrityError, a 500)."""
-    import threading
 
     def do(s: Session) -> None:
         if act == "word":
@@ -276,26 +276,11 @@ def test_the_same_word_or_ban_added_twice_at_once_is_one_and_no_error(engine: En
         else:
             community.ban(s, "7", reason="spam", actor="op")
 
-    first = Session(engine)
-    first.begin()
-    do(first)
-    outcome: list[object] = []
+    def second(s2: Session) -> str:
+        do(s2)
+        return "ok"
 
-    def second() -> None:
-        try:
-            with Session(engine) as s2, s2.begin():
-                do(s2)
-            outcome.append("ok")
-        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
-            outcome.append(e)
-
-    t = threading.Thread(target=second)
-    t.start()
-    t.join(1.0)
-    first.commit()
-    first.close()
-    t.join(30)
-    assert outcome == ["ok"], outcome
+    assert _while_the_first_holds(engine, do, second) == ["ok"]
     with Session(engine) as s:
         assert (community.words(s) if act == "word" else [b["driver_id"] for b in community.bans(s)]) == \
             (["广告"] if act == "word" else ["7"])
@@ -306,7 +291,6 @@ def test_the_same_word_or_ban_added_twice_at_once_is_one_and_no_error(engine: En
 def test_one_upload_used_by_two_reviews_at_once_goes_to_one(engine: Engine, tmp_path: Path) -> None:
     """A photo belongs to one review or report: two reviews racing to use the same upload
     end with it on one of them and the other refused (`invalid_request`), not shown on both."""
-    import threading
 
     d = tmp_path / "photos"
     with Session(engine) as s0:
@@ -314,26 +298,37 @@ def test_one_upload_used_by_two_reviews_at_once_goes_to_one(engine: Engine, tmp_
         a, b = settled_order(s0, "7", "S1"), settled_order(s0, "7", "S1")
         photo = community.store_photo(s0, d, "7", png())["photo_id"]
         s0.commit()
-    first = Session(engine)
-    first.begin()
-    community.write_review(first, "7", "S1", order_id=a, stars=5, text="first", photo_ids=[photo])
-    outcome: list[object] = []
-
-    def second() -> None:
-        try:
-            with Session(engine) as s2, s2.begin():
-                outcome.append(community.write_review(s2, "7", "S1", order_id=b, stars=4, text="second",
-                                                      photo_ids=[photo]))
-        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
-            outcome.append(e)
-
-    t = threading.Thread(target=second)
-    t.start()
-    t.join(1.0)
-    first.commit()
-    first.close()
-    t.join(30)
-    [e] = outcome
+    [e] = _while_the_first_holds(
+        engine,
+        lambda s1: community.write_review(s1, "7", "S1", order_id=a, stars=5, text="first", photo_ids=[photo]),
+        lambda s2: community.write_review(s2, "7", "S1", order_id=b, stars=4, text="second", photo_ids=[photo]))
     assert isinstance(e, CommunityError) and e.code == "invalid_request", repr(e)
     with Session(engine) as s:
         assert [(r["text"], r["photo_ids"]) for r in community.reviews(s, "S1")["reviews"]] == [("first", [photo])]
+
+
+def _while_the_first_holds(engine: Engine, first: Any, second: Any) -> list[object]:
+    """`first(s)` in a transaction left open while `second(s2)` runs in its own on a thread
+    (a second or so: long enough to block on the first's locks), then the first commits:
+    what the second returned or raised."""
+    import threading
+
+    s1 = Session(engine)
+    s1.begin()
+    first(s1)
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            with Session(engine) as s2, s2.begin():
+                outcome.append(second(s2))
+        except Exception as e:  # noqa: BLE001  (what it raised is the assertion)
+            outcome.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(1.0)
+    s1.commit()
+    s1.close()
+    t.join(30)
+    return outcome
