@@ -7,6 +7,7 @@
     POST /api/sessions/stop   {"gun": "P1-1"}
     POST /api/alarms/KEY/clear  acknowledge an alarm (e.g. store_corrupt after recovery)
     GET  /api/pairing         whether this client may make a pairing code, and its token
+    GET  /api/pairing-codes/state?gun=P1-1&expires_at=MS   whether the cloud has that code yet
     POST /api/pairing-codes   {"gun": "P1-1", "hours": 24} + header X-JC-Token: a one-time pairing
                               code for the pile's owner (edge/pairing.py), shown once
 
@@ -114,6 +115,7 @@ class StatusServer:
             web.post("/api/alarms/{key}/clear", self.clear_alarm),
             web.get("/api/pairing", self.pairing_info),
             web.post("/api/pairing-codes", self.make_pairing_code),
+            web.get("/api/pairing-codes/state", self.pairing_code_state),
         ])
 
     @web.middleware
@@ -275,6 +277,16 @@ class StatusServer:
             "guns": sorted(self.station.guns),
             "hours": {"default": TTL_MS // HOUR_MS, "min": MIN_TTL_MS // HOUR_MS, "max": MAX_TTL_MS // HOUR_MS},
         })
+
+    async def pairing_code_state(self, request: web.Request) -> web.Response:
+        """Whether the cloud has acknowledged a code's record, found by its gun and expiry
+        (shown with the code; neither the code nor its hash is asked for)."""
+        gun, raw = request.query.get("gun", ""), request.query.get("expires_at", "")
+        if gun not in self.station.guns or not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
+            return _error(400, "invalid", "give gun=<a gun of this station>&expires_at=<the code's expiry, ms>")
+        seq = self.station.store.outbox.pending_pairing_code(gun, int(raw))
+        acked = self.station.store.outbox.acked_seq()
+        return _json({"in_cloud": seq is None, "seq": seq, "acked_seq": acked})
 
     async def make_pairing_code(self, request: web.Request) -> web.Response:
         why = self._pairing_refusal(request)

@@ -278,6 +278,18 @@ class Outbox:
     def acked_seq(self) -> int:
         return self._state()[1]
 
+    def pending_pairing_code(self, gun: str, expires_at: int) -> int | None:
+        """The seq of the gun's pairing-code record with this expiry while the cloud has not
+        acknowledged it, else None. By content, not by seq: a seq conflict renumbers records
+        (and acknowledges the old seqs), so a code's first seq says nothing after one."""
+        raw = self._s.scalar(
+            "SELECT seq FROM outbox WHERE type = 'event' AND json_extract(body, '$.kind') = 'pairing_code'"
+            " AND json_extract(body, '$.detail.gun') = ? AND json_extract(body, '$.detail.expires_at') = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (gun, expires_at),
+        )
+        return None if raw is None else int(raw)
+
     def get(self, seq: int) -> OutboxRecord | None:
         raw = self._s.scalar("SELECT body FROM outbox WHERE seq = ?", (seq,))
         return None if raw is None else OutboxRecord.from_raw(raw)

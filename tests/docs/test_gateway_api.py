@@ -144,6 +144,11 @@ def test_every_documented_operation_answers_as_documented(gateway: GatewayProces
     assert status == 201 and made["gun"] == "P1-1" and made["in_cloud"] is False
     [rec] = [r for r in gw.records("event") if r["kind"] == "pairing_code"]
     assert rec["seq"] == made["seq"] and rec["detail"]["expires_at"] == made["expires_at"]
+    state = f"/api/pairing-codes/state?gun=P1-1&expires_at={made['expires_at']}"
+    for path, code in ((state, 200), ("/api/pairing-codes/state?gun=P1-1", 400)):
+        status, ctype, got = call(gw, "GET", path)
+        check(path=path.split("?")[0], method="get", status=status, content_type=ctype, body=got)
+        assert status == code, got
     for body, code in (({"gun": "P9-1"}, "unknown_gun"), ({"gun": "P1-1", "hours": 500}, "invalid")):
         status, ctype, err = call(gw, "POST", codes, body, token=info["token"])
         check(path=codes, method="post", status=status, content_type=ctype, body=err)

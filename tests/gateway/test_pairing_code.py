@@ -267,3 +267,32 @@ def test_the_cli_asks_the_listen_address_as_a_url(tmp_path, listen, url):
         '[meter]\nbus = "line"\nunit = 10\n[transformer]\nrated_kva = 100\n'
         f'[store]\npath = "{tmp_path / "s.db"}"\n[status]\nlisten = "{listen}"\n')
     assert _status_url(str(path), None) == url
+
+
+async def test_a_code_moved_by_a_seq_conflict_is_not_said_to_be_in_the_cloud(tmp_path):
+    """A restored store's code record collides with a record the cloud holds: renumbered past
+    the cloud's high seq, the store acknowledges up to that high, beyond the code's first seq.
+    The state the page follows (by gun and expiry) still says waiting, with the new seq,
+    until the moved record itself is acknowledged."""
+    st, server, base = await _served(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            token = (await _call(http, "GET", base + "/api/pairing"))[1]["token"]
+            _, made = await _call(http, "POST", base + "/api/pairing-codes", {"gun": "P1-1"}, {TOKEN_HEADER: token})
+            state = f"{base}/api/pairing-codes/state?gun=P1-1&expires_at={made['expires_at']}"
+            assert (await _call(http, "GET", state))[1] == {"in_cloud": False, "seq": made["seq"],
+                                                            "acked_seq": made["acked_seq"]}
+            s = made["seq"]
+            moved = st.store.outbox.renumber(held=s, conflicts=[s], high=s + 3)
+            assert moved is not None and st.store.outbox.acked_seq() >= s  # the old seq is "acked"
+            [(_, new_seq)] = [m for m in moved.moves if m[0] == s]
+            status, got = await _call(http, "GET", state)
+            assert (status, got["in_cloud"], got["seq"]) == (200, False, new_seq)
+            st.store.outbox.ack(new_seq)
+            assert (await _call(http, "GET", state))[1]["in_cloud"] is True
+            for bad in ("gun=P9-1&expires_at=1", "gun=P1-1&expires_at=x", "gun=P1-1&expires_at=%C2%B2", "gun=P1-1"):
+                status, err = await _call(http, "GET", f"{base}/api/pairing-codes/state?{bad}")
+                assert (status, err["error"]) == (400, "invalid"), bad
+    finally:
+        await server.stop()
+        st.store.close()
