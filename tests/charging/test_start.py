@@ -292,20 +292,26 @@ def test_prepaid_start_is_sent_once_the_payment_commits(live: Live) -> None:
     assert len(st.commands) == 1 and balances(app, did).held == 3000
 
 
+def _unanswered_start(live: Live, name: str) -> tuple[Any, Any, Any, dict[str, str], str]:
+    """A new driver's order on S1's P1-1 whose start the station receives and never answers:
+    the order stays `starting`, with no session known. (app, client, station, headers, order id)"""
+    app, client = live.app, live.app.test_client()
+    app.config["CHARGING_START_TIMEOUT_S"] = 0.5
+    st = _online(live, "S1", {"P1-1": "plugged"})  # receives the start, never answers it
+    h, did = new_driver(client, live.wechat, name)
+    top_up(app, did, 10_000)
+    r = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "full"}}, headers=h)
+    assert r.status_code == 201 and r.json["state"] == "starting", r.json
+    return app, client, st, h, r.json["order_id"]
+
+
 def test_a_stop_by_gun_never_ends_another_drivers_session(live: Live) -> None:
     """A start the station has not answered leaves the order `starting` with no session: its
     stop goes out by gun. When the gun's latest telemetry shows a session the cloud knows
     is not this order's (another driver's, a local card's), that stop would end it: refused
     (409 order_not_running), nothing sent. A session it knows is this order's is stopped by
     its id."""
-    app, client = live.app, live.app.test_client()
-    app.config["CHARGING_START_TIMEOUT_S"] = 0.5
-    st = _online(live, "S1", {"P1-1": "plugged"})  # receives the start, never answers it
-    h, did = new_driver(client, live.wechat, "dora")
-    top_up(app, did, 10_000)
-    r = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "full"}}, headers=h)
-    assert r.status_code == 201 and r.json["state"] == "starting", r.json
-    oid = r.json["order_id"]
+    app, client, st, h, oid = _unanswered_start(live, "dora")
     # meanwhile a card session runs on that gun (the station refused our start, unheard yet)
     theirs = "7a1b2c3d-1111-4222-8333-444455556666"
     st.send([{"seq": 1, "type": "session_started", "ts": now_ms(), "session_id": theirs, "gun": "P1-1",
@@ -333,14 +339,7 @@ def test_a_stop_by_gun_names_its_order(live: Live) -> None:
     unanswered, no telemetry of a session, or one with no record yet), the stop goes out by
     gun with the order named: the gateway then stops only that order's session
     (edge/sync/commands.py; tests/gateway/test_sync_e2e.py)."""
-    app, client = live.app, live.app.test_client()
-    app.config["CHARGING_START_TIMEOUT_S"] = 0.5
-    st = _online(live, "S1", {"P1-1": "plugged"})  # receives the start, never answers it
-    h, did = new_driver(client, live.wechat, "ewan")
-    top_up(app, did, 10_000)
-    r = client.post(ORDERS, json={"gun_code": "S1-P1-1", "limit": {"mode": "full"}}, headers=h)
-    assert r.status_code == 201 and r.json["state"] == "starting", r.json
-    oid = r.json["order_id"]
+    app, client, st, h, oid = _unanswered_start(live, "ewan")
     sent = len(st.commands)
     client.post(f"{ORDERS}/{oid}/stop", headers=h)
     [stop] = st.commands[sent:]
