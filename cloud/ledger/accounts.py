@@ -17,6 +17,11 @@ class Kind(StrEnum):
     BONUS = "bonus"  # credit granted by the platform (spent first, never refunded)
     HELD = "held"  # set aside for running orders
     DEBT = "debt"  # minus what the driver owes (an order that cost more than its hold)
+    # Minus what the driver owes for money paid out to them beyond what they had (a refund
+    # WeChat paid after it was booked failed; a pile owner's share clawed back after it was
+    # withdrawn). Only the driver's own money pays it, never bonus: bonus standing in for money
+    # already paid out would be bonus turned into cash.
+    DEBT_CASH = "debt_cash"
     REVENUE_ELECTRICITY = "revenue_electricity"
     REVENUE_SERVICE = "revenue_service"
     REVENUE_IDLE = "revenue_idle"
@@ -30,7 +35,7 @@ class Kind(StrEnum):
     OWNER_WITHDRAWING = "owner_withdrawing"
 
 
-DRIVER_KINDS = (Kind.CASH, Kind.BONUS, Kind.HELD, Kind.DEBT)
+DRIVER_KINDS = (Kind.CASH, Kind.BONUS, Kind.HELD, Kind.DEBT, Kind.DEBT_CASH)
 PLATFORM_KINDS = (
     Kind.REVENUE_ELECTRICITY, Kind.REVENUE_SERVICE, Kind.REVENUE_IDLE,
     Kind.CLEARING, Kind.REFUNDS_PAYABLE, Kind.PROMOTION, Kind.OWNER_PAYABLE, Kind.BANK,
@@ -38,7 +43,7 @@ PLATFORM_KINDS = (
 # A driver's accounts as a pile owner: opened on the first share, never below zero.
 OWNER_KINDS = (Kind.OWNER_EARNINGS, Kind.OWNER_WITHDRAWING)
 NON_NEGATIVE = (Kind.CASH, Kind.BONUS, Kind.HELD, *OWNER_KINDS)
-NON_POSITIVE = (Kind.DEBT,)
+NON_POSITIVE = (Kind.DEBT, Kind.DEBT_CASH)
 
 # The fee lines of an order (jcproto.tariff's split) and the revenue account each books to.
 FEE_LINES = {

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from cloud.ledger.accounts import (
     DRIVER_KINDS,
     FEE_LINES,
+    NON_POSITIVE,
     OWNER_KINDS,
     PLATFORM_KINDS,
     Kind,
@@ -73,12 +74,19 @@ class Posting:
 
 @dataclass(frozen=True)
 class Balances:
-    """A driver's balances in fen; `debt` is what the driver owes (>= 0)."""
+    """A driver's balances in fen; `debt` is all the driver owes (>= 0), `debt_cash` the part
+    of it only their own money may pay (money paid out to them beyond what they had)."""
 
     cash: int
     bonus: int
     held: int
     debt: int
+    debt_cash: int = 0
+
+    @property
+    def debt_spent(self) -> int:
+        """The part of `debt` bonus may pay too (spent beyond a hold)."""
+        return self.debt - self.debt_cash
 
     @property
     def available(self) -> int:
@@ -92,7 +100,7 @@ class StatementLine:
     kind: str
     order_id: str | None
     created_at: int
-    account: str  # the driver account kind: cash | bonus | held | debt
+    account: str  # the driver account kind: cash | bonus | held | debt | debt_cash
     amount: int
     balance_after: int
     line: str | None
@@ -151,7 +159,7 @@ def _lock(s: Session, driver_id: str) -> _Locked:
     if bind.dialect.name == "postgresql":
         q = q.with_for_update()
     rows = s.execute(q).all()
-    if len(rows) < len(DRIVER_KINDS):
+    if not set(DRIVER_KINDS) <= {Kind(k) for k, _i, _b in rows}:  # new, or older than a kind
         open_accounts(s, driver_id)
         rows = s.execute(q).all()
     return _Locked(
@@ -165,8 +173,12 @@ def lock_driver(s: Session, driver_id: str) -> Balances:
     """Lock the driver's accounts for this transaction (opening them if new) and return the
     balances as locked. Callers that decide on balances before posting call this first."""
     _check_id(driver_id)
-    b = _lock(s, driver_id).balances
-    return Balances(cash=b[Kind.CASH], bonus=b[Kind.BONUS], held=b[Kind.HELD], debt=-b[Kind.DEBT])
+    return _balances(_lock(s, driver_id).balances)
+
+
+def _balances(b: Mapping[Kind, int]) -> Balances:
+    return Balances(cash=b.get(Kind.CASH, 0), bonus=b.get(Kind.BONUS, 0), held=b.get(Kind.HELD, 0),
+                    debt=-b.get(Kind.DEBT, 0) - b.get(Kind.DEBT_CASH, 0), debt_cash=-b.get(Kind.DEBT_CASH, 0))
 
 
 # --- posting ------------------------------------------------------------------------------------------
@@ -263,18 +275,29 @@ def _spend(locked: _Locked, amount: int) -> tuple[int, int]:
     return bonus, cash
 
 
+def _pay_debts(lk: _Locked, own: int, bonus: int = 0) -> tuple[list[tuple[int, int, str | None]], int, int]:
+    """Legs paying the driver's debts from `own` (the driver's own money: a payment, cash,
+    earnings) and `bonus`: bonus pays only spent debt, own money pays the debt of money paid
+    out first (only it can), then the rest. Returns (legs, own left, bonus left)."""
+    owed_cash, owed_spent = -lk.balances[Kind.DEBT_CASH], -lk.balances[Kind.DEBT]
+    from_bonus = min(bonus, owed_spent)
+    own_to_cash_debt = min(own, owed_cash)
+    own_to_spent = min(own - own_to_cash_debt, owed_spent - from_bonus)
+    legs: list[tuple[int, int, str | None]] = [(lk.ids[Kind.DEBT_CASH], own_to_cash_debt, None),
+                                               (lk.ids[Kind.DEBT], from_bonus + own_to_spent, None)]
+    return legs, own - own_to_cash_debt - own_to_spent, bonus - from_bonus
+
+
 # --- business events ----------------------------------------------------------------------------------
 def top_up(s: Session, driver_id: str, amount: int, key: str, *,
            memo: Mapping[str, Any] | None = None) -> Posting:
-    """A payment arrived (from payment clearing): it pays the driver's debt first, the rest
+    """A payment arrived (from payment clearing): it pays the driver's debts first, the rest
     becomes cash."""
     _check_amount(amount)
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
-        to_debt = min(amount, -lk.balances[Kind.DEBT])
-        return [(lk.platform[Kind.CLEARING], -amount, None),
-                (lk.ids[Kind.DEBT], to_debt, None),
-                (lk.ids[Kind.CASH], amount - to_debt, None)]
+        debts, rest, _ = _pay_debts(lk, amount)
+        return [(lk.platform[Kind.CLEARING], -amount, None), *debts, (lk.ids[Kind.CASH], rest, None)]
 
     return _post(s, key=key, kind="top_up", driver_id=driver_id, args={"amount": amount},
                  build=build, memo=memo)
@@ -282,28 +305,27 @@ def top_up(s: Session, driver_id: str, amount: int, key: str, *,
 
 def grant_bonus(s: Session, driver_id: str, amount: int, key: str, *,
                 memo: Mapping[str, Any] | None = None) -> Posting:
-    """Bonus credit from the platform's promotion budget (it pays debt first, as a top-up)."""
+    """Bonus credit from the platform's promotion budget (it pays spent debt first, as a
+    top-up; never the debt of money paid out, which only the driver's own money pays)."""
     _check_amount(amount)
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
-        to_debt = min(amount, -lk.balances[Kind.DEBT])
-        return [(lk.platform[Kind.PROMOTION], -amount, None),
-                (lk.ids[Kind.DEBT], to_debt, None),
-                (lk.ids[Kind.BONUS], amount - to_debt, None)]
+        debts, _, rest = _pay_debts(lk, 0, amount)
+        return [(lk.platform[Kind.PROMOTION], -amount, None), *debts, (lk.ids[Kind.BONUS], rest, None)]
 
     return _post(s, key=key, kind="bonus", driver_id=driver_id, args={"amount": amount},
                  build=build, memo=memo)
 
 
 def collect_debt(s: Session, driver_id: str, key: str) -> Posting:
-    """Pay what the driver owes from their balance (bonus first), as far as it goes."""
+    """Pay what the driver owes from their balance, as far as it goes: spent debt from bonus
+    first, the debt of money paid out from cash alone."""
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
-        owed = -lk.balances[Kind.DEBT]
-        bonus = min(owed, lk.balances[Kind.BONUS])
-        cash = min(owed - bonus, lk.balances[Kind.CASH])
-        return [(lk.ids[Kind.BONUS], -bonus, None), (lk.ids[Kind.CASH], -cash, None),
-                (lk.ids[Kind.DEBT], bonus + cash, None)]
+        cash, bonus = lk.balances[Kind.CASH], lk.balances[Kind.BONUS]
+        debts, cash_left, bonus_left = _pay_debts(lk, cash, bonus)
+        return [(lk.ids[Kind.BONUS], bonus_left - bonus, None), (lk.ids[Kind.CASH], cash_left - cash, None),
+                *debts]
 
     return _post(s, key=key, kind="collect_debt", driver_id=driver_id, args={}, build=build)
 
@@ -419,7 +441,7 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
     bonus part and the debt it overran into, whatever paid that debt since), counting this
     order's earlier refunds; cash only beyond that. Bonus is never refundable, so an order paid
     from bonus never becomes cash a balance refund could send to WeChat. What the driver owes is
-    paid from it first, bonus part first (as `collect_debt` pays it)."""
+    paid from it first (as `collect_debt` pays it: the bonus part pays only spent debt)."""
     _check_id(order_id)
     back: dict[str, int] = {}
     for name, fen in lines.items():
@@ -445,11 +467,8 @@ def refund_order(s: Session, order_id: str, lines: Mapping[str, int], key: str, 
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
         legs: list[tuple[int, int, str | None]] = [(lk.platform[FEE_LINES[n]], -f, n) for n, f in sorted(back.items())]
-        to_debt = min(total, -lk.balances[Kind.DEBT])  # what the driver owes is paid first, as a top-up
-        debt_from_bonus = min(as_bonus, to_debt)
-        return [*legs, (lk.ids[Kind.DEBT], to_debt, None),
-                (lk.ids[Kind.BONUS], as_bonus - debt_from_bonus, None),
-                (lk.ids[Kind.CASH], total - as_bonus - (to_debt - debt_from_bonus), None)]
+        debts, cash_left, bonus_left = _pay_debts(lk, total - as_bonus, as_bonus)  # owed is paid first
+        return [*legs, *debts, (lk.ids[Kind.BONUS], bonus_left, None), (lk.ids[Kind.CASH], cash_left, None)]
 
     return _post(s, key=key, kind="order_refund", driver_id=driver_id, order_id=order_id,
                  args={"order": order_id, "lines": {k: v for k, v in sorted(back.items()) if v}},
@@ -505,8 +524,8 @@ def refund_failed(s: Session, refund_key: str) -> Posting:
 def refund_paid_late(s: Session, refund_key: str) -> Posting:
     """The provider paid out a refund after it was booked failed (an abnormal refund the
     merchant completed by hand, say): the money it gave back to the driver's cash is taken
-    back as far as the cash goes, the rest becomes the driver's debt; refunds payable stay
-    as they were, payment clearing pays it."""
+    back as far as the cash goes, the rest becomes the driver's debt of money paid out (only
+    their own money pays it); refunds payable stay as they were, payment clearing pays it."""
     driver_id, cash_leg = _refund_txn(s, refund_key)
     closed = _existing(s, f"refund-close:{refund_key}")
     if closed is None or closed.kind != "refund_failed":
@@ -516,7 +535,7 @@ def refund_paid_late(s: Session, refund_key: str) -> Posting:
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
         from_cash = min(amount, lk.balances[Kind.CASH])
         return [(lk.ids[Kind.CASH], -from_cash, None),
-                (lk.ids[Kind.DEBT], -(amount - from_cash), None),
+                (lk.ids[Kind.DEBT_CASH], -(amount - from_cash), None),
                 (lk.platform[Kind.CLEARING], amount, None)]
 
     return _post(s, key=f"refund-late:{refund_key}", kind="refund_paid_late", driver_id=driver_id,
@@ -616,15 +635,15 @@ def _open_owner(s: Session, owner_id: str) -> None:
 def post_owner_share(s: Session, key: str, owner_id: str, revenue: Mapping[Kind, int], *,
                      order_id: str | None = None) -> Posting:
     """An owner's share of an order: the amounts leave the revenue accounts; what the owner
-    owes (their debt, e.g. a share clawed back after it was withdrawn) is paid first, as a
-    top-up pays it, the rest becomes earnings."""
+    owes (their debts, e.g. a share clawed back after it was withdrawn) is paid first, as a
+    top-up pays it (earnings are the owner's own money), the rest becomes earnings."""
     total = _owner_revenue(owner_id, revenue)
     _open_owner(s, owner_id)
 
     def build(lk: _Locked) -> list[tuple[int, int, str | None]]:
-        to_debt = min(total, -lk.balances[Kind.DEBT])
+        debts, rest, _ = _pay_debts(lk, total)
         legs: list[tuple[int, int, str | None]] = [(lk.platform[k], -v, None) for k, v in sorted(revenue.items())]
-        return [*legs, (lk.ids[Kind.DEBT], to_debt, None), (lk.ids[Kind.OWNER_EARNINGS], total - to_debt, None)]
+        return [*legs, *debts, (lk.ids[Kind.OWNER_EARNINGS], rest, None)]
 
     return _post(s, key=key, kind="owner_share", driver_id=owner_id, order_id=order_id,
                  args={"revenue": {k.value: v for k, v in sorted(revenue.items())}}, build=build)
@@ -633,8 +652,9 @@ def post_owner_share(s: Session, key: str, owner_id: str, revenue: Mapping[Kind,
 def claw_back_owner(s: Session, key: str, owner_id: str, revenue: Mapping[Kind, int], *,
                     order_id: str | None = None) -> Posting:
     """An owner's share of a refund taken back into the revenue accounts: from the earnings as
-    far as they reach, the rest becomes the owner's debt (never a negative balance; collected
-    like any driver's debt: from the next share, top-up or start)."""
+    far as they reach, the rest becomes the owner's debt of money paid out (it was withdrawn;
+    never a negative balance; collected from the owner's own money: the next share, top-up or
+    the cash at a start, never from bonus)."""
     total = _owner_revenue(owner_id, revenue)
     _open_owner(s, owner_id)
 
@@ -642,7 +662,7 @@ def claw_back_owner(s: Session, key: str, owner_id: str, revenue: Mapping[Kind, 
         from_earnings = min(total, lk.balances[Kind.OWNER_EARNINGS])
         legs: list[tuple[int, int, str | None]] = [(lk.platform[k], v, None) for k, v in sorted(revenue.items())]
         return [*legs, (lk.ids[Kind.OWNER_EARNINGS], -from_earnings, None),
-                (lk.ids[Kind.DEBT], -(total - from_earnings), None)]
+                (lk.ids[Kind.DEBT_CASH], -(total - from_earnings), None)]
 
     return _post(s, key=key, kind="owner_clawback", driver_id=owner_id, order_id=order_id,
                  args={"revenue": {k.value: v for k, v in sorted(revenue.items())}}, build=build)
@@ -656,12 +676,14 @@ def owner_balances(s: Session, owner_id: str) -> tuple[int, int]:
 
 
 # --- queries ------------------------------------------------------------------------------------------
+DEBT_KINDS = {k.value for k in NON_POSITIVE}
+
+
 def balances(s: Session, driver_id: str) -> Balances:
-    rows = dict(s.execute(
+    rows = s.execute(
         select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.driver_id == driver_id)
-    ).all())
-    return Balances(cash=rows.get("cash", 0), bonus=rows.get("bonus", 0),
-                    held=rows.get("held", 0), debt=-rows.get("debt", 0))
+    ).all()
+    return _balances({Kind(k): int(b or 0) for k, b in rows})
 
 
 def platform_balance(s: Session, kind: Kind) -> int:
@@ -693,7 +715,7 @@ def statement(s: Session, driver_id: str, *, limit: int = 50,
     out = []
     for r in s.execute(q).mappings():
         acct = r["kind"]
-        sign = -1 if acct == Kind.DEBT.value else 1  # debt shown as what is owed
+        sign = -1 if acct in DEBT_KINDS else 1  # debt shown as what is owed
         out.append(StatementLine(r["txn_id"], r["idem_key"], r["tkind"], r["order_id"],
                                  r["created_at"], acct, sign * r["amount"], sign * r["after"],
                                  r["line"]))
@@ -722,7 +744,7 @@ def verify(s: Session) -> list[str]:
     ):
         if bal != total:
             problems.append(f"{code}: balance {bal} but its entries sum to {total}")
-        if (kind == Kind.DEBT.value and bal > 0) or (kind != Kind.DEBT.value and bal < 0):
+        if (kind in DEBT_KINDS and bal > 0) or (kind not in DEBT_KINDS and bal < 0):
             problems.append(f"{code}: balance {bal} has the wrong sign")
     grand = s.execute(select(func.coalesce(func.sum(LedgerEntry.amount), 0))).scalar_one()
     if grand != 0:
@@ -737,5 +759,4 @@ def balances_of(s: Session, driver_ids: list[str]) -> dict[str, Balances]:
         for d, kind, bal in s.execute(select(LedgerAccount.driver_id, LedgerAccount.kind, LedgerAccount.balance)
                                       .where(LedgerAccount.driver_id.in_(driver_ids))):
             found[d][kind] = int(bal or 0)
-    return {d: Balances(cash=b.get(Kind.CASH, 0), bonus=b.get(Kind.BONUS, 0), held=b.get(Kind.HELD, 0),
-                        debt=-b.get(Kind.DEBT, 0)) for d, b in found.items()}
+    return {d: _balances({Kind(k): v for k, v in b.items()}) for d, b in found.items()}

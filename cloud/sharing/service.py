@@ -386,7 +386,7 @@ def claw_back(
             {FEE_LINES[k]: v for k, v in take.items() if v},
             order_id=order_id,
         )
-        debt = -posting.amount_on(ledger.driver_code(split.owner_id, Kind.DEBT))
+        debt = -posting.amount_on(ledger.driver_code(split.owner_id, Kind.DEBT_CASH))
     row = Clawback(
         refund_key=refund_key,
         order_id=order_id,

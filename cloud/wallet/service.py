@@ -445,9 +445,9 @@ def _remainders(s: Session, driver_id: int, lock: bool) -> list[splitting.Remain
 
 
 def cash_after_debt(b: ledger.Balances) -> int:
-    """The cash left once what the driver owes is paid from the balance, bonus first (as
-    ledger.collect_debt pays it): the most a balance refund may take."""
-    return b.cash - min(b.cash, max(0, b.debt - b.bonus))
+    """The cash left once what the driver owes is paid from the balance as ledger.collect_debt
+    pays it (bonus pays only spent debt, cash the rest): the most a balance refund may take."""
+    return b.cash - min(b.cash, b.debt_cash + max(0, b.debt_spent - b.bonus))
 
 
 def refundable_fen(s: Session, driver_id: int) -> int:
@@ -876,7 +876,8 @@ def order_refund_parts(posting: ledger.Posting, driver_id: str) -> OrderRefundPa
     def on(kind: ledger.Kind) -> int:
         return posting.amount_on(ledger.driver_code(driver_id, kind))
 
-    return OrderRefundParts(bonus=on(ledger.Kind.BONUS), cash=on(ledger.Kind.CASH), debt=on(ledger.Kind.DEBT))
+    return OrderRefundParts(bonus=on(ledger.Kind.BONUS), cash=on(ledger.Kind.CASH),
+                            debt=on(ledger.Kind.DEBT) + on(ledger.Kind.DEBT_CASH))
 
 
 def refund_order(s: Session, order_id: str, lines: Mapping[str, int], *, route: str, key: str,

@@ -44,14 +44,13 @@ class Wallet:
     bonus: int = 0
     held: int = 0
     debt: int = 0
-    # The colour of money, for "bonus never becomes cash". Debt is split by where it came
-    # from: spent beyond a hold (revenue) or paid out to WeChat beyond the cash (a refund paid
-    # after it was booked failed).
+    # Debt by where it came from: spent beyond a hold (revenue; any money pays it) or paid
+    # out to WeChat beyond the cash (a refund paid after it was booked failed; the ledger's
+    # debt_cash account, which only the driver's own money pays).
     debt_spent: int = 0
     debt_paid_out: int = 0
     paid_in: int = 0  # the driver's own payments (top-ups)
     out: int = 0  # refunded to WeChat or on its way there
-    bonus_paid_out_debt: int = 0  # bonus that paid a debt of money paid out (the one way it may)
 
 
 @dataclass
@@ -117,36 +116,30 @@ class LedgerMachine(RuleBasedStateMachine):
         with Session(self.engine) as s:
             assert count_txns(s) == before
 
-    def credit(self, w: Wallet, amount: int, to: str) -> None:
-        to_debt = min(amount, w.debt)
-        self.pay_debt(w, to_debt, to)
-        setattr(w, to, getattr(w, to) + amount - to_debt)
-
     @staticmethod
-    def pay_debt(w: Wallet, amount: int, colour: str) -> None:
-        """`amount` of the debt paid by money of `colour`. Bonus pays spent debt first, cash
-        paid-out debt first: the pairing that leaves `bonus_never_becomes_cash` the least room."""
-        assert 0 <= amount <= w.debt == w.debt_spent + w.debt_paid_out
-        w.debt -= amount
-        if colour == "bonus":
-            spent = min(amount, w.debt_spent)
-            w.bonus_paid_out_debt += amount - spent
-        else:
-            spent = amount - min(amount, w.debt_paid_out)
-        w.debt_spent -= spent
-        w.debt_paid_out -= amount - spent
+    def pay_debts(w: Wallet, own: int, bonus: int = 0) -> tuple[int, int]:
+        """The driver's debts paid from `own` money and `bonus`: bonus pays spent debt only,
+        own money the paid-out debt first, then spent debt. Returns (own left, bonus left)."""
+        assert w.debt == w.debt_spent + w.debt_paid_out
+        from_bonus = min(bonus, w.debt_spent)
+        to_paid_out = min(own, w.debt_paid_out)
+        to_spent = min(own - to_paid_out, w.debt_spent - from_bonus)
+        w.debt_spent -= from_bonus + to_spent
+        w.debt_paid_out -= to_paid_out
+        w.debt = w.debt_spent + w.debt_paid_out
+        return own - to_paid_out - to_spent, bonus - from_bonus
 
     @rule(i=driver, amount=fen)
     def top_up(self, i: int, amount: int) -> None:
         self.post("top_up", self.drivers[i], amount, self.key("pay"))
-        self.credit(self.w[i], amount, "cash")
+        self.w[i].cash += self.pay_debts(self.w[i], amount)[0]
         self.w[i].paid_in += amount
         self.flows["clearing"] -= amount
 
     @rule(i=driver, amount=st.integers(1, 3_000))
     def bonus(self, i: int, amount: int) -> None:
         self.post("grant_bonus", self.drivers[i], amount, self.key("bonus"))
-        self.credit(self.w[i], amount, "bonus")
+        self.w[i].bonus += self.pay_debts(self.w[i], 0, amount)[1]
         self.flows["promotion"] -= amount
 
     @rule(i=driver, pct=share)
@@ -246,20 +239,15 @@ class LedgerMachine(RuleBasedStateMachine):
     def collect(self, i: int) -> None:
         w = self.w[i]
         self.post("collect_debt", self.drivers[i], self.key("collect"))
-        fb = min(w.debt, w.bonus)
-        fc = min(w.debt - fb, w.cash)
-        w.bonus -= fb
-        w.cash -= fc
-        self.pay_debt(w, fb, "bonus")
-        self.pay_debt(w, fc, "cash")
+        w.cash, w.bonus = self.pay_debts(w, w.cash, w.bonus)
 
     @precondition(lambda self: self.settled)
     @rule(data=st.data(), pct=share, whole=st.booleans())
     def order_refund(self, data: st.DataObject, pct: int, whole: bool) -> None:
         """An operator gives back part of a settled order's fees (one line, a share of what it
         has left) or all it has left: bonus first, up to what the order did not take from its
-        held cash, then cash; the driver's debt paid first, from the bonus part first. More
-        than a line has left is refused."""
+        held cash, then cash; the driver's debts paid first (the bonus part pays only spent
+        debt). More than a line has left is refused."""
         order = data.draw(st.sampled_from(sorted(self.settled)))
         o = self.settled[order]
         if whole:
@@ -277,14 +265,11 @@ class LedgerMachine(RuleBasedStateMachine):
         w = self.w[o.i]
         as_bonus = min(total, o.bonus_left)
         o.bonus_left -= as_bonus
-        to_debt = min(total, w.debt)
-        debt_from_bonus = min(as_bonus, to_debt)
-        self.pay_debt(w, debt_from_bonus, "bonus")
-        self.pay_debt(w, to_debt - debt_from_bonus, "cash")
-        w.bonus += as_bonus - debt_from_bonus
-        w.cash += total - as_bonus - (to_debt - debt_from_bonus)
+        cash_left, bonus_left = self.pay_debts(w, total - as_bonus, as_bonus)
+        w.bonus += bonus_left
+        w.cash += cash_left
         d = self.drivers[o.i]
-        assert p.amount_on(f"driver:{d}:bonus") == as_bonus - debt_from_bonus
+        assert p.amount_on(f"driver:{d}:bonus") == bonus_left
         # bonus never becomes cash, order by order: its refunds give back as cash at most what
         # it took from cash (read from the postings, whatever the model says)
         o.cash_back += p.amount_on(f"driver:{d}:cash")
@@ -316,8 +301,9 @@ class LedgerMachine(RuleBasedStateMachine):
             assert L.verify(s) == []
             for d, w in zip(self.drivers, self.w, strict=True):
                 b = L.balances(s, d)
-                assert (b.cash, b.bonus, b.held, b.debt) == (w.cash, w.bonus, w.held, w.debt)
-                assert min(b.cash, b.bonus, b.held, b.debt) >= 0
+                assert (b.cash, b.bonus, b.held, b.debt, b.debt_cash) == (
+                    w.cash, w.bonus, w.held, w.debt, w.debt_paid_out)
+                assert min(b.cash, b.bonus, b.held, b.debt, b.debt_cash) >= 0
             now = platform(s)
         assert {k: now[k] - self.base[k] for k in now} == self.flows
         # Conservation: what came in (clearing, promotion) is what drivers hold, owe, spent or
@@ -331,15 +317,18 @@ class LedgerMachine(RuleBasedStateMachine):
     def bonus_never_becomes_cash(self) -> None:
         """Cash comes in only as the driver's own payments. So the cash they hold, the cash held
         for their running orders and what has gone (or is going) back to WeChat, less what they
-        still owe for money paid out, never exceeds what they paid in; bonus may stand in only
-        where it paid a debt of money already paid out (a refund paid after it was booked
-        failed). Spending takes cash away and an order refund gives cash back only for what the
-        order took from cash, so an order paid from bonus, refunded to the balance, adds nothing
-        here: it comes back as bonus."""
-        for i, w in enumerate(self.w):
-            held_cash = sum(hc for (j, _hb, hc) in self.holds.values() if j == i)
-            assert w.debt == w.debt_spent + w.debt_paid_out
-            assert w.cash + held_cash + w.out - w.debt_paid_out <= w.paid_in + w.bonus_paid_out_debt
+        still owe for money paid out, never exceeds what they paid in, with no exemption: bonus
+        never pays a debt of money paid out (a refund paid after it was booked failed), only
+        their own money does. Spending takes cash away and an order refund gives cash back only
+        for what the order took from cash, so an order paid from bonus, refunded to the
+        balance, adds nothing here: it comes back as bonus. Cash and the paid-out debt are the
+        ledger's own, not the model's."""
+        with Session(self.engine) as s:
+            for i, w in enumerate(self.w):
+                b = L.balances(s, self.drivers[i])
+                held_cash = sum(hc for (j, _hb, hc) in self.holds.values() if j == i)
+                assert w.debt == w.debt_spent + w.debt_paid_out
+                assert b.cash + held_cash + w.out - b.debt_cash <= w.paid_in
 
 
 def test_random_money_sequences_add_up_to_the_fen(engine: Engine) -> None:
@@ -365,4 +354,59 @@ def test_overrun_becomes_debt_and_the_next_top_up_pays_it_first(engine: Engine) 
         lines = L.statement(s, "alice")
         assert [ln.kind for ln in lines][:2] == ["top_up", "top_up"]
         assert {ln.account for ln in lines if ln.kind == "settle"} == {"held", "debt"}
+        assert L.verify(s) == []
+
+
+def _owes_paid_out_money(s: Session, who: str) -> None:
+    """`who` paid 3,000, had 2,000 refunded (booked failed, so back as cash), spent all but
+    500 on a charge, then WeChat paid the refund after all: 500 taken back from the cash, 1,500
+    owed for money paid out; and 300 spent beyond a hold."""
+    L.top_up(s, who, 3000, f"pay:{who}")
+    L.refund(s, who, 2000, f"refund:{who}")
+    L.refund_failed(s, f"refund:{who}")
+    L.hold(s, who, f"o1:{who}", 2500)
+    L.settle(s, f"o1:{who}", {"electricity": 2500})
+    p = L.refund_paid_late(s, f"refund:{who}")
+    assert p.amount_on(f"driver:{who}:debt_cash") == -1500
+    L.grant_bonus(s, who, 100, f"b0:{who}")
+    L.hold(s, who, f"o2:{who}", 100)
+    L.settle(s, f"o2:{who}", {"service": 400})
+    b = L.balances(s, who)
+    assert (b.cash, b.bonus, b.debt, b.debt_cash) == (0, 0, 1800, 1500)
+
+
+def test_bonus_never_pays_a_debt_of_money_paid_out(engine: Engine) -> None:
+    """The one way bonus could become cash: a refund paid after it was booked failed leaves a
+    debt of money the driver already has; bonus paying it would be bonus turned into that
+    money. A grant, a collection and an order refund's bonus part pay only the spent debt; the
+    driver's own money (a top-up, cash) pays the rest."""
+    with Session(engine) as s, s.begin():
+        _owes_paid_out_money(s, "ann")
+        p = L.grant_bonus(s, "ann", 1000, "b1:ann")  # pays the 300 spent, keeps 700 as bonus
+        assert (p.amount_on("driver:ann:debt"), p.amount_on("driver:ann:debt_cash")) == (300, 0)
+        b = L.balances(s, "ann")
+        assert (b.bonus, b.debt, b.debt_cash) == (700, 1500, 1500)
+        L.collect_debt(s, "ann", "c1:ann")  # bonus may not pay it: nothing moves
+        assert L.balances(s, "ann") == b
+        from cloud.wallet.service import cash_after_debt
+
+        assert cash_after_debt(b) == 0
+        p = L.top_up(s, "ann", 2000, "pay2:ann")  # own money pays the paid-out debt first
+        assert p.amount_on("driver:ann:debt_cash") == 1500
+        b = L.balances(s, "ann")
+        assert (b.cash, b.bonus, b.debt) == (500, 700, 0)
+        assert L.verify(s) == []
+
+        _owes_paid_out_money(s, "bo")
+        L.grant_bonus(s, "bo", 200, "b1:bo")  # bonus 0, 100 spent debt left, 1,500 paid out
+        # an operator refunds the bonus-paid order o2 (bill 400: 100 from its bonus hold and 300
+        # of debt, paid since by bonus): all 400 comes back as bonus, paying only spent debt
+        p = L.refund_order(s, "o2:bo", {"service": 400}, "or:bo")
+        assert (p.amount_on("driver:bo:debt"), p.amount_on("driver:bo:debt_cash")) == (100, 0)
+        assert (p.amount_on("driver:bo:bonus"), p.amount_on("driver:bo:cash")) == (300, 0)
+        L.top_up(s, "bo", 1000, "pay2:bo")
+        L.collect_debt(s, "bo", "c1:bo")
+        b = L.balances(s, "bo")
+        assert (b.cash, b.bonus, b.debt, b.debt_cash) == (0, 300, 500, 500)
+        assert {ln.account for ln in L.statement(s, "bo") if ln.kind == "refund_paid_late"} == {"cash", "debt_cash"}
         assert L.verify(s) == []
