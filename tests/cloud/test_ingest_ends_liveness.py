@@ -99,6 +99,13 @@ def _state(engine: Engine, sid: str) -> tuple[bool, str | None]:
         return (bool(st.online), st.offline_reason) if st else (False, "none")
 
 
+def _last_seen(engine: Engine, sid: str) -> int:
+    with Session(engine) as s:
+        st = s.get(StationState, sid)
+        assert st is not None and st.last_seen is not None
+        return st.last_seen
+
+
 def test_online_follows_liveness_not_only_the_will(
     broker: Broker, engine: Engine, quick_ingest: ThreadedIngest
 ) -> None:
@@ -107,7 +114,11 @@ def test_online_follows_liveness_not_only_the_will(
     # A clean DISCONNECT publishes no will: the retained state still says online.
     st.close()
     time.sleep(1.0)
-    assert _state(engine, "L1") == (True, None)  # within the timeout
+    # within the 2 s timeout it stays online; a machine too busy to look within it may find
+    # it offline, but only by timeout and only a timeout after it was last heard from
+    state, heard = _state(engine, "L1"), _last_seen(engine, "L1")
+    assert state == (True, None) or (
+        state == (False, "timeout") and int(time.time() * 1000) - heard >= 2000), (state, heard)
     wait_for(lambda: _state(engine, "L1") == (False, "timeout"), 6, "offline by timeout")
     # A restart of ingest gets the retained `online` again: not a sign of life.
     quick_ingest.stop()

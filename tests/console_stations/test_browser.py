@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,9 +121,11 @@ def test_station_and_gun_pages_in_a_browser(served: tuple[Flask, str], browser: 
     assert page.inner_text("#guns tr[data-gun='P2-1'] td:nth-child(2)") == "空闲"
     # a hidden tab polls nothing; shown again, it polls at once
     page.evaluate("Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'})")
-    time.sleep(0.5)
+    # (Playwright's sync API hands its events, `polls` among them, to Python only inside its
+    # own calls: wait with page.wait_for_timeout, not time.sleep, or no poll is ever counted)
+    page.wait_for_timeout(1_000)  # a poll already under way when the tab was hidden
     hidden_from = len(polls)
-    time.sleep(3 * stations.LIVE_EVERY_S)
+    page.wait_for_timeout(3_000 * stations.LIVE_EVERY_S)
     assert len(polls) == hidden_from
     page.evaluate("Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});"
                   "document.dispatchEvent(new Event('visibilitychange'))")

@@ -166,21 +166,21 @@ def test_pile_link_cut_mid_session_and_restored(tmp_path):
         gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "charging", what="charging")
         sid = session(gw.status(), "P3-1")["session_id"]
         sim.control("POST", f"/devices/{DC}/link", {"cut": True})
-        st = gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "unavailable", timeout=8, what="unavailable")
+        st = gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "unavailable", timeout=20, what="unavailable")
         assert session(st, "P3-1")["session_id"] == sid  # the session stays open
         time.sleep(2)  # the pile keeps charging on its own, unseen
         sim.control("POST", f"/devices/{DC}/link", {"cut": False})
-        gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "charging", timeout=10, what="back")
+        gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "charging", timeout=20, what="back")
         assert session(gw.status(), "P3-1")["session_id"] == sid
         # the EV leaves while the link is cut again: closed when the pile is seen again
         sim.control("POST", f"/devices/{DC}/link", {"cut": True})
-        gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "unavailable", timeout=8, what="cut again")
+        gw.wait(lambda s: GatewayProcess.gun(s, "P3-1")["state"] == "unavailable", timeout=20, what="cut again")
         sim.control("POST", f"/piles/{DC}/guns/1/unplug")
         truth = sim.state()["piles"][2]["guns"][0]
         sim.control("POST", f"/devices/{DC}/link", {"cut": False})
         # the session's end and the pile's return are recorded by two loops: wait for both
         recs = gw.wait_records(lambda r: any(x["type"] == "session_ended" for x in r)
-                               and sum(x.get("kind") == "pile_back" for x in r) >= 2, timeout=10, what="ended")
+                               and sum(x.get("kind") == "pile_back" for x in r) >= 2, timeout=20, what="ended")
         e = next(x for x in recs if x["type"] == "session_ended")
         assert e["session_id"] == sid and e["stop_reason"] == "unplugged"
         assert e["energy_stop_wh"] == pytest.approx(truth["energy_total_wh"], abs=1)

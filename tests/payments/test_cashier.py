@@ -70,8 +70,8 @@ def test_a_person_pays_on_a_phone_sized_page(browser, client, fake, receiver, tm
     page.goto(cashier_url(fake, params))
     assert page.locator("#amount").inner_text() == "¥50.00"
     page.screenshot(path=str(tmp_path / "cashier-zh.png"))
-    page.click("a.lang")
-    assert page.locator("html").get_attribute("lang") == "en"
+    page.click("a.lang")  # a link: the English page is a new document, loaded when it is
+    page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.locator("#pay").inner_text() == "Pay"
     page.click("#pay")
     page.wait_for_selector("#result[data-state=paid]")

@@ -40,8 +40,9 @@ def test_first_line_describes_what_is_served(sim_factory, tmp_path: Path) -> Non
 
     async def both_transports() -> None:
         host, port = sim.tcp
-        tcp = AsyncModbusTcpClient(host, port=port, timeout=1, retries=0)
-        rtu = AsyncModbusSerialClient(sim.rtu, baudrate=19200, timeout=1, retries=0)
+        # another process on the same (loaded) cores: the waits only guard against no reply
+        tcp = AsyncModbusTcpClient(host, port=port, timeout=10, retries=0)
+        rtu = AsyncModbusSerialClient(sim.rtu, baudrate=19200, timeout=10, retries=0)
         assert await tcp.connect() and await rtu.connect()
         try:
             await tcp.write_registers(10, [42], device_id=2)  # watchdog_s on pile 2

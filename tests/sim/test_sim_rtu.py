@@ -51,7 +51,8 @@ def crc_ok(data: bytes) -> bool:
 
 
 async def raw_exchange(link: str, request: bytes, wait: float = 0.4) -> bytes:
-    """Send raw bytes with pyserial and collect whatever comes back within `wait`."""
+    """Send raw bytes with pyserial and collect whatever comes back within `wait` (for a
+    request that must get no reply)."""
 
     def run() -> bytes:
         with serial.Serial(link, BAUD, timeout=0.02) as port:
@@ -60,6 +61,28 @@ async def raw_exchange(link: str, request: bytes, wait: float = 0.4) -> bytes:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 got += port.read(256)
+            return got
+
+    return await asyncio.to_thread(run)
+
+
+async def raw_reply(link: str, request: bytes, first_within: float = 10.0, quiet: float = 0.5) -> bytes:
+    """Send raw bytes with pyserial and collect the reply: its first byte within `first_within`
+    (a guard against a reply that never comes, generous for a busy machine), then everything
+    until the line has been quiet for `quiet` (hundreds of characters at 9600 baud, so bytes
+    the simulator sends after its frame are caught too)."""
+
+    def run() -> bytes:
+        with serial.Serial(link, BAUD, timeout=0.02) as port:
+            port.write(request)
+            got = b""
+            deadline = time.monotonic() + first_within
+            while not got and time.monotonic() < deadline:
+                got += port.read(256)
+            last = time.monotonic()
+            while got and time.monotonic() - last < quiet:
+                if more := port.read(256):
+                    got, last = got + more, time.monotonic()
             return got
 
     return await asyncio.to_thread(run)
@@ -127,11 +150,11 @@ async def test_crc_error_injection_is_seen_by_clients(app: SimApp,
         await client.read_input_registers(0, count=4, device_id=1)
     client.close()
     link = str(app.rtu.config.link)  # type: ignore[union-attr]
-    reply = await raw_exchange(link, frame(1, bytes([4, 0, 0, 0, 4])))
+    reply = await raw_reply(link, frame(1, bytes([4, 0, 0, 0, 4])))
     assert len(reply) == 5 + 8 and reply[:3] == bytes([1, 4, 8])
     assert not crc_ok(reply)
     app.station.link_faults.clear()
-    reply = await raw_exchange(link, frame(1, bytes([4, 0, 0, 0, 4])))
+    reply = await raw_reply(link, frame(1, bytes([4, 0, 0, 0, 4])))
     assert crc_ok(reply)
 
 
@@ -140,21 +163,29 @@ async def test_silence_and_short_frames(app: SimApp) -> None:
     app.station.link_faults.update({"silence_rate": 1.0}, "rtu")
     assert await raw_exchange(link, frame(2, bytes([4, 0, 0, 0, 10])), wait=0.3) == b""
     app.station.link_faults.update({"silence_rate": 0.0, "short_frame_rate": 1.0}, "rtu")
-    reply = await raw_exchange(link, frame(2, bytes([4, 0, 0, 0, 10])), wait=0.3)
+    reply = await raw_reply(link, frame(2, bytes([4, 0, 0, 0, 10])))
     assert 0 < len(reply) < 25 and not crc_ok(reply)
     assert app.station.stats["rtu"]["injected"] >= 2
 
 
-async def test_dribbled_reply_still_decodes(app: SimApp, client: AsyncModbusSerialClient) -> None:
-    app.station.link_faults.update(
-        {"dribble_rate": 1.0, "dribble_bytewise": True, "dribble_max_pause_ms": 3}, "rtu")
-    t0 = time.monotonic()
-    rr = await client.read_input_registers(100, count=20, device_id=3)
-    assert not rr.isError() and PILE_INPUT_GUN.decode(rr.registers + [0] * 20)["soc"] == 0xFFFF
-    assert time.monotonic() - t0 > (8 + 45) * CHAR_S + 44 * 0.0006  # pauses between bytes
-    app.station.link_faults.update({"dribble_bytewise": False}, "rtu")
-    rr = await client.read_input_registers(100, count=40, device_id=3)
-    assert not rr.isError()
+async def test_dribbled_reply_still_decodes(app: SimApp) -> None:
+    # what is tested is reassembly, not timing: a reply dribbled byte by byte takes longer
+    # on a busy machine (each pause ends late), so the client waits longer than TIMEOUT
+    client = AsyncModbusSerialClient(str(app.rtu.config.link), baudrate=BAUD,  # type: ignore[union-attr]
+                                     timeout=10.0, retries=0)
+    assert await client.connect()
+    try:
+        app.station.link_faults.update(
+            {"dribble_rate": 1.0, "dribble_bytewise": True, "dribble_max_pause_ms": 3}, "rtu")
+        t0 = time.monotonic()
+        rr = await client.read_input_registers(100, count=20, device_id=3)
+        assert not rr.isError() and PILE_INPUT_GUN.decode(rr.registers + [0] * 20)["soc"] == 0xFFFF
+        assert time.monotonic() - t0 > (8 + 45) * CHAR_S + 44 * 0.0006  # pauses between bytes
+        app.station.link_faults.update({"dribble_bytewise": False}, "rtu")
+        rr = await client.read_input_registers(100, count=40, device_id=3)
+        assert not rr.isError()
+    finally:
+        client.close()
 
 
 async def test_requests_with_bad_crc_get_no_reply(app: SimApp) -> None:
@@ -166,13 +197,14 @@ async def test_requests_with_bad_crc_get_no_reply(app: SimApp) -> None:
 
 async def test_unsupported_function_gets_exception_01(app: SimApp) -> None:
     link = str(app.rtu.config.link)  # type: ignore[union-attr]
-    reply = await raw_exchange(link, frame(1, bytes([0x41, 0, 0])), wait=0.3)
+    reply = await raw_reply(link, frame(1, bytes([0x41, 0, 0])))
     assert crc_ok(reply) and reply[:3] == bytes([1, 0xC1, 1])
 
 
 async def test_broadcast_write_reaches_every_pile_without_reply(
         app: SimApp, client: AsyncModbusSerialClient) -> None:
     await client.write_register(19, 1234, device_id=0, no_response_expected=True)
-    await asyncio.sleep(0.1)
-    for unit in (1, 2, 3):
-        assert app.station.pile(unit).heartbeat == 1234
+    deadline = time.monotonic() + 10  # the frame's bytes reach the simulator when the machine lets them
+    while not all(app.station.pile(unit).heartbeat == 1234 for unit in (1, 2, 3)):
+        assert time.monotonic() < deadline, [app.station.pile(unit).heartbeat for unit in (1, 2, 3)]
+        await asyncio.sleep(0.02)
