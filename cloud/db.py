@@ -3,9 +3,9 @@
 SQLite gets WAL, synchronous=FULL (an ack promises durability, so a commit must survive power
 loss), foreign keys and a busy timeout; writers that run concurrently (ingest processes) take
 the write lock at BEGIN so that two of them never deadlock upgrading a read lock. A web
-transaction that reads, then writes, takes the write lock first (`take_write_lock`): else it
-fails at once ("database is locked") when another process committed meanwhile, which the busy
-timeout cannot help.
+transaction that reads, then writes, takes the write lock first (`take_write_lock`; every
+`Database.transaction()` does): else it fails at once ("database is locked") when another
+process committed meanwhile, which the busy timeout cannot help.
 """
 
 from __future__ import annotations
@@ -248,8 +248,12 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A fresh session in its own transaction, committed at the end (rolled back on error)."""
+        """A fresh session in its own transaction, committed at the end (rolled back on error).
+        On SQLite it holds the write lock from its start: a service reads, then writes what it
+        read (a rule, a balance, a row it checks), and a deferred transaction that reads first
+        fails at once at its first write when ingest or a job committed meanwhile."""
         with self._current()[1].begin() as s:
+            take_write_lock(s)
             yield s
 
     def _teardown(self, _exc: BaseException | None) -> None:

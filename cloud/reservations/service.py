@@ -121,6 +121,7 @@ def set_rule(s: Session, sid: str, values: Mapping[str, Any], *, actor: str, ip:
     """Set a station's rules (RuleError names a bad value); the change is audited in the
     same transaction."""
     rule = rule_from(values)
+    write_lock(s)  # SQLite: it reads the rule it then writes, while ingest commits meanwhile
     if s.get(Station, sid) is None:
         raise LookupError(f"no station {sid}")
     before = get_rule(s, sid)
