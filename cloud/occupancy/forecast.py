@@ -23,6 +23,10 @@ With 8 weeks of history and decay 0.8 a slot holds w_h ≈ 4.2 weeks-equivalent,
 history makes ≈ 68 % of the forecast (k_slot = 2); one week of history makes a third.
 
 Time zones: slots are local weekday and time of day (Monday 00:00 starts the week).
+Holidays: a day that does not keep its weekday's routine counts as the weekday it is kept
+like, in the history and at an arrival alike (`day_weekday`, China's official calendar as
+the `holidays` package carries it): a public holiday or a day off in lieu as a Sunday, a
+weekend day made a workday (调休) as a Wednesday, an ordinary workday.
 Instances are aligned to multiples of the slot length in UTC, which are local slot
 boundaries in any zone whose offset is a whole number of slots (Asia/Shanghai: +08:00,
 no daylight saving time since 1991).
@@ -31,11 +35,14 @@ no daylight saving time since 1991).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+import holidays
 
 WEEK_MS = 7 * 86_400_000
 
@@ -57,11 +64,28 @@ class Shape:
         return 7 * 86_400 // self.slot_s
 
 
+HOLIDAY_AS = 6  # a public holiday (or a day off in lieu) is kept like a Sunday
+WORKDAY_AS = 2  # a weekend day made a workday like a Wednesday
+_CALENDAR = holidays.China()  # fills in each year as it is asked (hence the lock)
+_CALENDAR_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=8_192)
+def day_weekday(day: date) -> int:
+    """The weekday (Monday 0) whose routine `day` follows in China."""
+    with _CALENDAR_LOCK:
+        if day in _CALENDAR:
+            return HOLIDAY_AS
+        if day.weekday() >= 5 and _CALENDAR.is_working_day(day):
+            return WORKDAY_AS
+    return day.weekday()
+
+
 @lru_cache(maxsize=65_536)
 def _slot(instance: int, slot_s: int, tz: str) -> int:
     mid = (instance * slot_s + slot_s // 2)  # seconds since the epoch, mid-slot
     d = datetime.fromtimestamp(mid, ZoneInfo(tz))
-    return (d.weekday() * 86_400 + d.hour * 3_600 + d.minute * 60 + d.second) // slot_s
+    return (day_weekday(d.date()) * 86_400 + d.hour * 3_600 + d.minute * 60 + d.second) // slot_s
 
 
 def slot_of(t_ms: int, tz: str = "Asia/Shanghai", slot_s: int = 3_600) -> int:

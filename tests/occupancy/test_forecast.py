@@ -159,3 +159,33 @@ def test_the_wait_blends_now_into_the_forecast_by_lead_time() -> None:
     assert share_at_arrival(1.0, 0.2, 6 * 3_600, 1_800) == pytest.approx(0.2, abs=1e-4)
     assert wait_s(1.0, 2, 2_400) == 1_200 and wait_s(0.0, 2, 2_400) == 0.0
     assert wait_s(0.5, 0, 2_400) == float("inf")
+
+
+def test_holidays_and_weekend_workdays_follow_the_day_they_are_kept_like() -> None:
+    """China's calendar moves days: National Day (Thursday 1 October 2026) is kept like a
+    Sunday, Saturday 10 October 2026 (调休) is a workday. A station busy on workday evenings is
+    forecast free on the holiday and busy on that Saturday, and its history was read the same
+    way (the Mid-Autumn Friday of 25 September fed Sunday's slots, not Friday's)."""
+    from datetime import date
+
+    import holidays
+
+    from cloud.occupancy.forecast import HOLIDAY_AS, WORKDAY_AS, day_weekday
+
+    assert day_weekday(date(2026, 10, 1)) == HOLIDAY_AS == 6
+    assert day_weekday(date(2026, 10, 10)) == WORKDAY_AS == 2
+    assert day_weekday(date(2026, 2, 14)) == WORKDAY_AS  # the Saturday before the Spring Festival
+    assert day_weekday(date(2026, 12, 3)) == 3  # an ordinary Thursday
+    cn = holidays.China()
+    now = ms(datetime(2026, 9, 30, 12, 0, tzinfo=SH))
+    history = []
+    for days_ago in range(1, 8 * 7 + 1):
+        d = datetime(2026, 9, 30, 18, tzinfo=SH) - timedelta(days=days_ago)
+        if cn.is_working_day(d.date()):  # people keep the official calendar
+            history.append((ms(d), ms(d) + 2 * H))
+    obs = observe(history, 1, now - 30 * WEEK_MS, now)
+    prof = forecast(obs, network([obs]))
+    assert prof.at(ms(datetime(2026, 10, 15, 19, tzinfo=SH))) > 0.7  # an ordinary Thursday
+    assert prof.at(ms(datetime(2026, 10, 1, 19, tzinfo=SH))) < 0.1  # National Day, a Thursday
+    assert prof.at(ms(datetime(2026, 10, 10, 19, tzinfo=SH))) > 0.7  # the Saturday made a workday
+    assert obs.share[4 * 24 + 19] == 1.0  # Friday evenings: every one busy (25 September is not among them)
