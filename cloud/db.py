@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 Purpose = Literal["web", "writer"]
+WRITE_AT_BEGIN = "jc_write_at_begin"  # a connection's execution option: SQLite's BEGIN IMMEDIATE
 T = TypeVar("T")
 
 
@@ -38,11 +39,10 @@ def make_engine(url: str, *, purpose: Purpose = "web", echo: bool = False) -> En
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        begin = "BEGIN IMMEDIATE" if purpose == "writer" else "BEGIN"
-
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql(begin)
+            immediate = purpose == "writer" or conn.get_execution_options().get(WRITE_AT_BEGIN, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     # A ping per checkout (one round trip; a poll checks out once): after a database restart
@@ -253,7 +253,7 @@ class Database:
         read (a rule, a balance, a row it checks), and a deferred transaction that reads first
         fails at once at its first write when ingest or a job committed meanwhile."""
         with self._current()[1].begin() as s:
-            take_write_lock(s)
+            s.connection(execution_options={WRITE_AT_BEGIN: True})
             yield s
 
     def _teardown(self, _exc: BaseException | None) -> None:

@@ -135,3 +135,32 @@ def test_migrations_build_exactly_the_model(engine: Engine) -> None:
             MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
         )
     assert diff == []
+
+
+def test_a_transaction_on_sqlite_holds_the_write_lock_from_its_start(app: Flask) -> None:
+    """A service reads, then writes; on SQLite a deferred transaction that read first fails at
+    once ("database is locked") at its first write when another process committed meanwhile.
+    `db.transaction()` therefore begins IMMEDIATE: from its first statement no other writer
+    gets in (it waits for the commit), and its own write after a read cannot be refused."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from cloud.db import db
+
+    path = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    try:
+        with app.app_context():
+            with db.transaction() as s:
+                s.execute(text("SELECT count(*) FROM stations")).scalar()  # a read only, so far
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")  # another writer waits: the lock is held
+            other.execute("BEGIN IMMEDIATE")  # committed: free again
+            other.execute("ROLLBACK")
+            with db.session.begin():  # a plain read session stays deferred (readers never wait)
+                db.session.execute(text("SELECT count(*) FROM stations")).scalar()
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+    finally:
+        other.close()
