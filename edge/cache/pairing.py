@@ -49,18 +49,19 @@ class PairingCodes:
             )
             self._s.execute("DELETE FROM pairing_codes WHERE expires_at < ?", (made_at - KEEP_AFTER_EXPIRY_MS,))
 
-    def refuse(self, seq: int, reason: str, at: int) -> bool:
-        """The cloud refused the code whose record has `seq` now: True when this store made
-        one there (a seq it did not give a code is not its business). The first answer stays."""
+    def refuse(self, seq: int, reason: str, at: int) -> str | None:
+        """The cloud refused the code whose record has `seq` now: "refused" when this marks it,
+        "known" when it was refused already (the first answer stays), None when this store made
+        no code at that seq (not its business)."""
         if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(reason, str) or not reason:
-            return False
+            return None
         with self._s.transaction():
             found = self._s.execute("SELECT count(*) FROM pairing_codes WHERE seq = ?", (seq,)).fetchone()[0]
-            self._s.execute(
+            changed = self._s.execute(
                 "UPDATE pairing_codes SET refused_reason = ?, refused_at = ? WHERE seq = ? AND refused_reason IS NULL",
                 (reason[:MAX_REASON], at, seq),
-            )
-        return bool(found)
+            ).rowcount
+        return "refused" if changed else "known" if found else None
 
     def find(self, gun: str, expires_at: int) -> PairingCodeRow | None:
         """The gun's code with this expiry (the newest, should two share one)."""

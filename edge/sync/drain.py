@@ -97,9 +97,11 @@ class Drain:
                 if r.kind != "pairing_code":
                     self.refused_ignored += 1
                     log.info("the cloud refused record %d as %r: not a kind this gateway follows", r.seq, r.kind)
-                elif self.store.pairing.refuse(r.seq, r.reason, now_ms):
+                elif (got := self.store.pairing.refuse(r.seq, r.reason, now_ms)) == "refused":
                     self.refused += 1
                     log.warning("the cloud refused the pairing code of record %d: %s", r.seq, r.reason)
+                elif got == "known":
+                    log.info("the cloud refused the pairing code of record %d again (%s)", r.seq, r.reason)
                 else:
                     self.refused_ignored += 1
                     log.info("the cloud refused record %d as a pairing code: no code of this store has it", r.seq)

@@ -105,7 +105,8 @@ def test_v5_takes_over_the_pairing_codes_still_in_the_outbox(db_path, clock) -> 
         row = s.pairing.find("P1-1", 90_000_000)
         assert row is not None and (row.seq, row.code_sha256, row.made_at, row.refused_reason) == (5, sha, 1004, None)
         assert s.scalar("SELECT count(*) FROM pairing_codes") == 1
-        assert s.pairing.refuse(5, "unknown_gun", 2000) and not s.pairing.refuse(6, "unknown_gun", 2000)
+        assert s.pairing.refuse(5, "unknown_gun", 2000) == "refused" and s.pairing.refuse(6, "unknown_gun", 2000) is None
+        assert s.pairing.refuse(5, "expired", 3000) == "known"  # the first answer stays
         assert s.pairing.find("P1-1", 90_000_000).refused_reason == "unknown_gun"
 
 
