@@ -331,6 +331,22 @@ def format_status(s: dict) -> str:
         limit = "-" if g["limit_w"] is None else f"{g['limit_w'] / 1000:.1f} kW"
         lines.append(f"{g['id']:8} {g['state']:15} {g['power_w'] / 1000:>6.1f} kW {limit:>9}  {sdesc}"
                      + (f"  faults: {', '.join(g['faults'])}" if g["faults"] else ""))
+    codes = s.get("pairing_codes") or []
+    if codes:
+        from datetime import datetime
+
+        from edge.pairing import refusal_advice
+
+        lines.append("")
+        for c in codes:
+            until = datetime.fromtimestamp(c["expires_at"] / 1000).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+            head = f"PAIRING  {c['gun']} code valid until {until}: "
+            if c["state"] == "refused":
+                lines.append(head + f"[{c['reason']}] " + refusal_advice(c["reason"], c["gun"])["en"])
+            elif c["state"] == "waiting":
+                lines.append(head + f"waiting for the cloud (record {c['seq']})")
+            else:
+                lines.append(head + "the cloud has it")
     if s["alarms"]:
         lines.append("")
         lines += [f"ALARM    {a['key']}: {a['message']}" for a in s["alarms"]]

@@ -16,6 +16,7 @@ from edge.cache import Store
 from edge.clock import Clock
 from edge.config import StationConfig
 from edge.control import LoadController
+from edge.pairing import recent_codes
 from edge.runtime import BusLoop, GunRuntime, MeterRuntime, PileRuntime
 from edge.sessions import SessionManager
 from jcproto.tariff import Tariff, TariffError
@@ -132,6 +133,7 @@ class StatusView:
                 for a in self.store.alarms.active()
             ],
             "tariffs": self.tariffs(),
+            "pairing_codes": recent_codes(self.store, self.now_ms()),
             "buses": [
                 {
                     "name": name,

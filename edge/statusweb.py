@@ -7,7 +7,7 @@
     POST /api/sessions/stop   {"gun": "P1-1"}
     POST /api/alarms/KEY/clear  acknowledge an alarm (e.g. store_corrupt after recovery)
     GET  /api/pairing         whether this client may make a pairing code, and its token
-    GET  /api/pairing-codes/state?gun=P1-1&expires_at=MS   whether the cloud has that code yet
+    GET  /api/pairing-codes/state?gun=P1-1&expires_at=MS   whether the cloud has that code yet, or refused it
     POST /api/pairing-codes   {"gun": "P1-1", "hours": 24} + header X-JC-Token: a one-time pairing
                               code for the pile's owner (edge/pairing.py), shown once
 
@@ -42,7 +42,7 @@ from aiohttp import web
 from edge.cache import SessionRow, Store
 from edge.config import StatusConfig
 from edge.gunstate import StopReason
-from edge.pairing import MAX_TTL_MS, MIN_TTL_MS, TTL_MS, MadeCode
+from edge.pairing import MAX_TTL_MS, MIN_TTL_MS, TTL_MS, MadeCode, code_state
 from edge.runtime import GunRuntime
 from edge.sessions import StartError
 from jcproto import Limit
@@ -280,13 +280,12 @@ class StatusServer:
 
     async def pairing_code_state(self, request: web.Request) -> web.Response:
         """Whether the cloud has acknowledged a code's record, found by its gun and expiry
-        (shown with the code; neither the code nor its hash is asked for)."""
+        (shown with the code; neither the code nor its hash is asked for), and whether it
+        refused the code (its ack's `refused`), with what the owner should do."""
         gun, raw = request.query.get("gun", ""), request.query.get("expires_at", "")
         if gun not in self.station.guns or not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
             return _error(400, "invalid", "give gun=<a gun of this station>&expires_at=<the code's expiry, ms>")
-        seq = self.station.store.outbox.pending_pairing_code(gun, int(raw))
-        acked = self.station.store.outbox.acked_seq()
-        return _json({"in_cloud": seq is None, "seq": seq, "acked_seq": acked})
+        return _json(code_state(self.station.store, gun, int(raw)))
 
     async def make_pairing_code(self, request: web.Request) -> web.Response:
         why = self._pairing_refusal(request)

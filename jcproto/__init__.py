@@ -37,11 +37,13 @@ from jcproto.messages import (
     ErrorCode,
     GatewayAlarm,
     GunTelemetry,
+    RefusedRecord,
     Reply,
     State,
     Telemetry,
     Transformer,
     Up,
+    read_refused,
 )
 from jcproto.records import (
     RECORD_TYPES,
@@ -77,11 +79,11 @@ __all__ = [
     "COMMAND_TYPES", "DOWN_KINDS", "KINDS", "RECORD_TYPES", "UP_KINDS",
     "Ack", "CancelReservation", "CancelTariff", "Command", "ErrorCode", "Event", "GunReleased", "GatewayAlarm", "GunTelemetry", "IdleFee",
     "Kind", "Limit", "Lost",
-    "MeterMinute", "Orderly", "ProtocolError", "Pruned", "Record", "RefusalKind", "Reply", "Reserve",
+    "MeterMinute", "Orderly", "ProtocolError", "Pruned", "Record", "RefusalKind", "RefusedRecord", "Reply", "Reserve",
     "ResetFault", "SessionEnded", "SessionProgress", "SessionStarted", "SetAuthList", "SetConfig",
     "SetLoadPolicy", "SetTariff", "Start", "State", "Stop", "Tariff", "TariffPeriod", "Telemetry",
     "Transformer", "UnknownRecord", "Up",
     "build_command", "canonical_json", "command_from_json", "is_valid_sid", "new_command_id",
-    "parse_command", "parse_record", "parse_topic", "shared_subscription", "sign_record",
+    "parse_command", "parse_record", "read_refused", "parse_topic", "shared_subscription", "sign_record",
     "signing_bytes", "subscription", "topic", "validate", "verify_record", "with_signature",
 ]  # fmt: skip

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
@@ -91,17 +92,77 @@ class Up(Payload):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RefusedRecord:
+    """(Added by the project.) A record the cloud stored and acknowledges but would not act on:
+    for a `pairing_code` event, the code the gateway made is not a code in the cloud. `reason`
+    is a stable code (`unknown_gun`, `expired`, `expiry_too_far`, `invalid`, …)."""
+
+    seq: int
+    kind: str  # the event kind refused: `pairing_code`
+    reason: str
+
+
+MAX_REFUSED = 1000  # entries one ack may carry (ack.json)
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MAX_SEQ = 2**53
+
+
+def read_refused(value: Any) -> tuple[list[RefusedRecord], list[str]]:
+    """An ack's `refused` field read leniently: (the well-formed entries, what was wrong with
+    the rest). A list longer than MAX_REFUSED, or not a list, is ignored as a whole; a bad
+    entry is skipped; an entry's unknown keys are ignored. Never raises: a malformed
+    `refused` costs only itself, never the acknowledgement it came with."""
+    if not isinstance(value, list):
+        return [], [f"refused is {type(value).__name__}, not a list"]
+    if len(value) > MAX_REFUSED:
+        return [], [f"refused has {len(value)} entries, more than {MAX_REFUSED}"]
+    good: list[RefusedRecord] = []
+    bad: list[str] = []
+    for i, e in enumerate(value):
+        if not isinstance(e, dict):
+            bad.append(f"refused[{i}] is {type(e).__name__}, not an object")
+            continue
+        seq, kind, reason = e.get("seq"), e.get("kind"), e.get("reason")
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= _MAX_SEQ:
+            bad.append(f"refused[{i}].seq is not a seq")
+        elif not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+            bad.append(f"refused[{i}].kind is not a kind")
+        elif not isinstance(reason, str) or not _REASON_RE.fullmatch(reason):
+            bad.append(f"refused[{i}].reason is not a reason code")
+        else:
+            good.append(RefusedRecord(seq=seq, kind=kind, reason=reason))
+    return good, bad
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Ack(Payload):
     """The cloud durably holds every record with seq <= `seq` that this store sent (0: none yet).
 
     Revision 1.1: `conflicts` lists seqs the cloud already held with different content (a
     replaced or restored store), `high` is then the highest seq it holds for the station.
+    Added by the project: `refused` lists records the cloud holds but refused to act on (a
+    gateway's pairing code it could not make a code of), read leniently (`read_refused`).
     """
 
     SCHEMA: ClassVar[str] = "ack"
     seq: int
     conflicts: list[int] | None = field(default=None, metadata=omit_none())
     high: int | None = field(default=None, metadata=omit_none())
+    refused: list[RefusedRecord] | None = field(default=None,
+                                                metadata={**nested_list(RefusedRecord), **omit_none()})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:  # type: ignore[override]
+        """Validated without `refused`, which is read on its own: a malformed one is dropped
+        (or its bad entries), the acknowledgement still counts."""
+        rest = {k: v for k, v in data.items() if k != "refused"}
+        schema.validate(cls.SCHEMA, rest)
+        ack = decode(cls, rest)
+        if "refused" in data:
+            good, _ = read_refused(data["refused"])
+            ack = replace(ack, refused=good or None)
+        return ack
 
 
 class ErrorCode(StrEnum):

@@ -76,6 +76,9 @@ class StoreResult:
     # records in flight that the cloud holds from another store).
     repeated: set[str] = field(default_factory=set)
     errors: int = 0  # records or messages that made the database raise (kept flagged or dropped)
+    # sid -> {seq: (kind, reason)}: records held but refused (a gateway's pairing code the cloud
+    # made no code of), for the ack's `refused`; a repeat of one finds its refusal again.
+    refused: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
 
     def merge(self, other: StoreResult) -> None:
         self.inserted += other.inserted
@@ -87,6 +90,8 @@ class StoreResult:
         self.repeated |= other.repeated
         for sid, v in other.highs.items():
             self.highs[sid] = max(self.highs.get(sid, 0), v)
+        for sid, got in other.refused.items():
+            self.refused.setdefault(sid, {}).update(got)
 
 
 class Store:
@@ -191,6 +196,12 @@ class Store:
             result.highs.update(self.high_seqs(set(result.conflicts)))
             for sid in result.conflicts:
                 result.conflicts[sid] = sorted(set(result.conflicts[sid]))
+        # a seq held with other content is not the gateway's record: its refusal is not its own
+        for sid, seqs in result.conflicts.items():
+            for seq in seqs:
+                result.refused.get(sid, {}).pop(seq, None)
+        for sid in [sid for sid, got in result.refused.items() if not got]:
+            del result.refused[sid]
 
     def high_seqs(self, sids: set[str]) -> dict[str, int]:
         """The highest seq the cloud holds for each station (0 when none)."""
@@ -237,9 +248,37 @@ class Store:
         for r in fresh:
             if r.flag:
                 result.flagged[r.flag] += 1
+            if r.flag == "invalid" and _is_pairing(r):
+                result.refused.setdefault(r.sid, {})[r.seq] = ("pairing_code", "invalid")
         if len(inserted) < len(records):
             self._compare_repeats(session, records, unique, set(inserted), now, result)
-        self._materialise(session, fresh)
+            stored = set(inserted)
+            self._refused_before(session, [k for k in unique if k not in stored and _is_pairing(unique[k])], result)
+        self._materialise(session, fresh, result)
+
+    def _refused_before(self, session: Session, keys: list[tuple[str, int]], result: StoreResult) -> None:
+        """Repeats of `pairing_code` records: a refusal the cloud made when it stored one (its
+        audit entry, or the record kept flagged `invalid`) is told again, so that an ack lost
+        to a restart between the commit and the ack is made good by the gateway's resend."""
+        from cloud.audit.models import AuditEntry
+        from cloud.sharing.pairing import REFUSED_AUDIT, gateway_refusal
+
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            for sid, seq, reason in session.execute(
+                select(RAW.c.sid, RAW.c.seq, RAW.c.flag_reason).where(tuple_(RAW.c.sid, RAW.c.seq).in_(chunk))
+            ):
+                if reason == "invalid":
+                    result.refused.setdefault(sid, {})[seq] = ("pairing_code", "invalid")
+            targets = {f"record:{sid}/{seq}": (sid, seq) for sid, seq in chunk}
+            for target, detail in session.execute(
+                select(AuditEntry.target, AuditEntry.detail)
+                .where(AuditEntry.target.in_(sorted(targets)), AuditEntry.action == REFUSED_AUDIT)
+                .order_by(AuditEntry.id)
+            ):
+                sid, seq = targets[target]
+                code = detail.get("reason") if isinstance(detail, dict) else None
+                result.refused.setdefault(sid, {})[seq] = ("pairing_code", gateway_refusal(code))
 
     def _compare_repeats(
         self,
@@ -286,7 +325,7 @@ class Store:
                 ", ".join(f"{e['sid']}/{e['seq']}" for e in evidence[:10]),
             )
 
-    def _materialise(self, session: Session, records: list[RecordIn]) -> None:
+    def _materialise(self, session: Session, records: list[RecordIn], result: StoreResult) -> None:
         by_type: dict[str, list[RecordIn]] = {}
         for r in records:
             if r.flag is None or r.flag in SIGNATURE_FLAGS:
@@ -402,7 +441,7 @@ class Store:
                 ],
             )
             self._alarms(session, events)
-            self._pairing(session, [r for r in events if r.body["kind"] == "pairing_code"])
+            self._pairing(session, [r for r in events if r.body["kind"] == "pairing_code"], result)
         minutes = by_type.get("meter_minute", [])
         if minutes:
             insert_or_ignore(
@@ -510,11 +549,12 @@ class Store:
             log.exception("alarms not applied for %d event(s)", len(events))
 
     # --- pairing codes made at the pile ------------------------------------------------------
-    def _pairing(self, session: Session, events: list[RecordIn]) -> None:
+    def _pairing(self, session: Session, events: list[RecordIn], result: StoreResult) -> None:
         """A gateway's `pairing_code` event makes the gun's pairing code (cloud.sharing.pairing).
         A refused one (malformed detail, unknown gun, expiry past or too far) is logged and
-        audited with its reason; the record stays stored as it came. Each in a savepoint:
-        ingest never stops on one."""
+        audited with its reason (the audit entry is what a repeat of the record finds again),
+        and the station's next ack says so (`refused`); the record stays stored as it came.
+        Each in a savepoint: ingest never stops on one."""
         from cloud.audit import service as audit
         from cloud.sharing import pairing
         from cloud.sharing.service import SharingError
@@ -527,9 +567,10 @@ class Store:
                 raise
             except SharingError as e:
                 log.warning("pairing code of %s/%d refused: %s (%s)", r.sid, r.seq, e.code, e)
+                result.refused.setdefault(r.sid, {})[r.seq] = ("pairing_code", pairing.gateway_refusal(e.code))
                 try:
                     with session.begin_nested():
-                        audit.record(session, pairing.gateway_actor(r.sid), "sharing.pairing_code_refused",
+                        audit.record(session, pairing.gateway_actor(r.sid), pairing.REFUSED_AUDIT,
                                      f"record:{r.sid}/{r.seq}",
                                      {"reason": e.code, "message": clean_text(str(e), 300), "sid": r.sid})
                 except OperationalError:
@@ -721,6 +762,10 @@ class Store:
 # these at the same seq: when the cloud holds that seq, its copy is the record, not a conflict.
 PLACEHOLDERS = frozenset({"lost", "pruned"})
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _is_pairing(r: RecordIn) -> bool:
+    return r.type == "event" and isinstance(r.body, dict) and r.body.get("kind") == "pairing_code"
 
 
 def _why(exc: BaseException) -> str:

@@ -29,7 +29,8 @@ from cloud.ingest.decode import Batch, Refusal, add_message
 from cloud.ingest.ratelog import RateLimitedLog
 from cloud.ingest.store import Store, StoreResult, sweep_liveness
 from cloud.mqtt import MqttSettings, make_client
-from jcproto import Ack, shared_subscription, subscription, topic
+from jcproto import Ack, RefusedRecord, shared_subscription, subscription, topic
+from jcproto.messages import MAX_REFUSED
 
 log = logging.getLogger("jc.ingest")
 
@@ -47,13 +48,14 @@ class IngestStats:
     deadlocks: int = 0  # retries PostgreSQL asked for by finding a deadlock (the lock order keeps this 0)
     store_errors: int = 0  # records/messages the database refused (kept flagged or dropped)
     conflicts: int = 0
+    refused: int = 0  # records held but refused (a gateway's pairing codes), told in acks
     timed_out: int = 0  # stations set offline by the liveness sweep
 
     def summary(self) -> str:
         return (
             f"messages={self.messages} stored={self.records_stored} duplicates={self.duplicates} "
             f"batches={self.batches} acks={self.acks_sent} dropped={dict(self.dropped)} flagged={dict(self.flagged)} "
-            f"conflicts={self.conflicts} store_errors={self.store_errors} timed_out={self.timed_out} "
+            f"conflicts={self.conflicts} refused={self.refused} store_errors={self.store_errors} timed_out={self.timed_out} "
             f"db_retries={self.db_retries} deadlocks={self.deadlocks}"
         )
 
@@ -257,13 +259,20 @@ class IngestWorker:
         self.stats.store_errors += result.errors
         for sid, seq in sorted(result.acks.items()):
             conflicts = result.conflicts.get(sid)
+            refused = sorted((result.refused.get(sid) or {}).items())
+            if len(refused) > MAX_REFUSED:  # those the list cannot name are resent, and told then
+                seq = min(seq, refused[MAX_REFUSED][0] - 1)
+                refused = refused[:MAX_REFUSED]
+            told = [RefusedRecord(seq=q, kind=kind, reason=reason) for q, (kind, reason) in refused] or None
+            if told:
+                self.stats.refused += len(told)
             if conflicts:
                 self.stats.conflicts += len(conflicts)
                 if len(conflicts) > 1000:  # what the list cannot name must not look held
                     seq = min(seq, conflicts[0] - 1)
-                ack = Ack(seq=seq, conflicts=conflicts[:1000], high=result.highs.get(sid, seq))
+                ack = Ack(seq=seq, conflicts=conflicts[:1000], high=result.highs.get(sid, seq), refused=told)
             else:
-                ack = Ack(seq=seq)
+                ack = Ack(seq=seq, refused=told)
             self.client.publish(topic(sid, "ack"), ack.to_json(), qos=1)
             self.stats.acks_sent += 1
 

@@ -101,6 +101,22 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 CLOCK_SLACK_MS = 10 * 60_000
 
 
+# What the cloud tells a gateway when it makes no code of its `pairing_code` event (the ack's
+# `refused`, docs/protocol.md): stable reasons, by the SharingError code `from_gateway` raised.
+GATEWAY_REFUSALS = {
+    "gun_not_found": "unknown_gun",
+    "pairing_expired": "expired",
+    "pairing_expiry_too_far": "expiry_too_far",
+    "pairing_detail_invalid": "invalid",
+}
+REFUSED_AUDIT = "sharing.pairing_code_refused"
+
+
+def gateway_refusal(code: object) -> str:
+    """The stable reason a gateway is told for a refusal with SharingError code `code`."""
+    return GATEWAY_REFUSALS.get(code, "refused") if isinstance(code, str) else "refused"
+
+
 def gateway_actor(sid: str) -> str:
     """Who issued a code the station's gateway made (audit actor and `issued_by`)."""
     return f"gateway:{sid}"

@@ -1,5 +1,5 @@
 """The gateway's local SQLite store: outbox, sessions, events and alarms, minute samples,
-the offline card list, settings. See docs/store.md.
+the offline card list, settings, the pairing codes made here. See docs/store.md.
 
     store = Store.open("/var/lib/juchong/station.db", cap_bytes=200 * 2**20)
     if store.startup_alarm:
@@ -13,6 +13,7 @@ from .lock import StoreError, StoreLocked
 from .migrations import LATEST as SCHEMA_VERSION
 from .migrations import SchemaTooNew
 from .outbox import MINOR_EVENT_KINDS, Outbox, OutboxRecord
+from .pairing import PairingCodeRow, PairingCodes
 from .prune import PruneReport
 from .samples import MinuteSample, Samples
 from .sessions import SessionRow, Sessions, SessionState
@@ -31,6 +32,8 @@ __all__ = [
     "MinuteSample",
     "Outbox",
     "OutboxRecord",
+    "PairingCodeRow",
+    "PairingCodes",
     "PruneReport",
     "RecoveryReport",
     "Samples",

@@ -144,7 +144,36 @@ def _v4(db: Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: Database) -> None:
+    # Pairing codes the gateway made (docs/sharing.md), by their record's seq: what the cloud
+    # answered of each, for the status page and `jc-gateway status` — refused, and why (the
+    # ack's `refused`). Codes whose record still waits in the outbox are taken over from it;
+    # those the cloud acknowledged before this step have nothing more to hear.
+    for sql in (
+        """CREATE TABLE pairing_codes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL,
+            gun TEXT NOT NULL,
+            code_sha256 TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            made_at INTEGER NOT NULL,
+            refused_reason TEXT,
+            refused_at INTEGER)""",
+        "CREATE INDEX pairing_codes_seq ON pairing_codes (seq)",
+        "CREATE INDEX pairing_codes_gun ON pairing_codes (gun, expires_at)",
+        """INSERT INTO pairing_codes (seq, gun, code_sha256, expires_at, made_at)
+            SELECT seq, json_extract(body, '$.detail.gun'), json_extract(body, '$.detail.code_sha256'),
+                   json_extract(body, '$.detail.expires_at'), ts
+            FROM outbox WHERE type = 'event' AND json_valid(body)
+              AND json_extract(body, '$.kind') = 'pairing_code'
+              AND json_type(body, '$.detail.gun') = 'text' AND json_type(body, '$.detail.code_sha256') = 'text'
+              AND json_type(body, '$.detail.expires_at') = 'integer'
+            ORDER BY seq""",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

@@ -252,9 +252,14 @@ class Outbox:
                 "UPDATE outbox_state SET last_seq = ?, acked_seq = ? WHERE id = 1",
                 (new_last, new_acked),
             )
-            # A session's end moved with its record: keep the row pointing at it.
+            # A session's end moved with its record: keep the row pointing at it; a pairing
+            # code's row too (the cloud's `refused` names the seq it holds the record at).
             self._s.executemany(
                 "UPDATE sessions SET ended_seq = ? WHERE ended_seq = ?",
+                [(new, old) for old, new in moves],
+            )
+            self._s.executemany(
+                "UPDATE pairing_codes SET seq = ? WHERE seq = ?",
                 [(new, old) for old, new in moves],
             )
             result = Renumbering(

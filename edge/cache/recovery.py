@@ -29,7 +29,8 @@ log = logging.getLogger("edge.cache")
 
 _CORRUPT, _NOTADB = 11, 26  # SQLite primary result codes
 # Local tables copied back as they are; the outbox is handled on its own.
-_TABLES = ("sessions", "session_points", "kv", "cards", "replies", "alarms", "events", "samples", "tariffs")
+_TABLES = ("sessions", "session_points", "kv", "cards", "replies", "alarms", "events", "samples", "tariffs",
+           "pairing_codes")
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:

@@ -38,6 +38,7 @@ from .events import Alarms, Events
 from .lock import LockFile, StoreError
 from .migrations import migrate, schema_version
 from .outbox import Outbox
+from .pairing import PairingCodes
 from .prune import PruneReport, prune
 from .samples import Samples
 from .seqfile import SeqMark, fsync_dir, read_mark, write_mark
@@ -167,6 +168,7 @@ class Store:
         self.alarms = Alarms(self)
         self.samples = Samples(self)
         self.cards = Cards(self)
+        self.pairing = PairingCodes(self)
         self.settings = Settings(self)
 
         self._synced_seq = self.outbox.last_seq()

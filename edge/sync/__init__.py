@@ -24,7 +24,9 @@ from jcproto import (
     Telemetry,
     Transformer,
     parse_topic,
+    read_refused,
 )
+from jcproto.codec import loads
 
 if TYPE_CHECKING:
     from edge.station import Station
@@ -86,6 +88,7 @@ class Sync:
         self.commands = CommandProcessor(station, self._publish_reply)
         self.telemetry_s = station.config.cloud.telemetry_s
         self.dropped = 0
+        self.bad_refused = 0  # acks whose `refused` field (or some entries) was malformed
         # Commands run one at a time, beside the receive loop: a start that waits for the
         # pile must not hold up acknowledgements.
         self._cmd_lock = asyncio.Lock()
@@ -135,12 +138,19 @@ class Sync:
             return
         if what == "ack":
             try:
-                ack = Ack.from_json(payload)
+                data = loads(payload)
+                ack = Ack.from_dict(data)
             except ProtocolError as exc:
                 self.dropped += 1
                 log.warning("bad ack dropped: %s", exc)
                 return
-            self.drain.on_ack(ack.seq, ack.conflicts, ack.high)
+            if "refused" in data:  # the project's optional field: a malformed one is ignored, not the ack
+                _, problems = read_refused(data["refused"])
+                if problems:
+                    self.bad_refused += 1
+                    log.warning("ack %d: refused entries ignored (%d): %s", ack.seq, len(problems),
+                                "; ".join(problems[:3]))
+            self.drain.on_ack(ack.seq, ack.conflicts, ack.high, ack.refused)
             self.drain.pump()
         elif what == "cmd":
             task = asyncio.create_task(self._command(payload))
@@ -205,6 +215,7 @@ class Sync:
             "sent_seq": self.drain.sent_high, "last_ack_at": self.drain.last_ack_at_ms,
             "resends": self.drain.resends, "seq_conflicts": self.drain.conflicts,
             "commands": self.commands.handled, "dropped": self.dropped,
+            "pairing_refused": self.drain.refused,
         }
 
 

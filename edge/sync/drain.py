@@ -11,6 +11,10 @@ An ack with `conflicts` (spec Revision 1.1: the cloud already held some of these
 other content, from a replaced or restored store) makes the outbox renumber what is not
 acknowledged after the cloud's `high`, re-signing `session_ended` records, and raise a
 `seq_conflict` event; then everything is sent again from there.
+
+An ack's `refused` (added by the project: records the cloud holds but would not act on) marks
+the pairing codes it names refused, with the reason (`store.pairing`), before the ack itself
+is applied; an entry that names no code of this store, or another kind, is logged and left.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from edge.cache import Store
 from edge.clock import Clock
 from edge.records import Signer, append
-from jcproto import Event
+from jcproto import Event, RefusedRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ class Drain:
         self.resends = 0
         self.batches = 0
         self.records_sent = 0
+        self.refused = 0  # pairing codes the cloud said it refused
+        self.refused_ignored = 0  # `refused` entries that named nothing of this store
 
     def rewind(self, why: str) -> None:
         """Send again everything not acknowledged (after a reconnect or a timeout)."""
@@ -62,9 +68,13 @@ class Drain:
         self.sent_high = self.acked
         self.last_progress = self.clock.monotonic()
 
-    def on_ack(self, seq: int, conflicts: list[int] | None = None, high: int | None = None) -> None:
+    def on_ack(self, seq: int, conflicts: list[int] | None = None, high: int | None = None,
+               refused: list[RefusedRecord] | None = None) -> None:
         """The cloud holds everything up to `seq`. Acks from several ingest processes may
-        come out of order: the highest wins. With `conflicts`, renumber (see the module)."""
+        come out of order: the highest wins. With `conflicts`, renumber (see the module).
+        `refused` first: its seqs are those the records have now, before any renumbering."""
+        if refused:
+            self._refused(refused)
         if conflicts:
             self._renumber(seq, conflicts, seq if high is None else high)
             return
@@ -79,6 +89,25 @@ class Drain:
         self.sent_high = max(self.sent_high, seq)
         self.last_progress = self.clock.monotonic()
         self.last_ack_at_ms = int(self.clock.time() * 1000)
+
+    def _refused(self, refused: list[RefusedRecord]) -> None:
+        now_ms = int(self.clock.time() * 1000)
+        for r in refused[:1000]:
+            try:
+                if r.kind != "pairing_code":
+                    self.refused_ignored += 1
+                    log.info("the cloud refused record %d as %r: not a kind this gateway follows", r.seq, r.kind)
+                elif (got := self.store.pairing.refuse(r.seq, r.reason, now_ms)) == "refused":
+                    self.refused += 1
+                    log.warning("the cloud refused the pairing code of record %d: %s", r.seq, r.reason)
+                elif got == "known":
+                    log.info("the cloud refused the pairing code of record %d again (%s)", r.seq, r.reason)
+                else:
+                    self.refused_ignored += 1
+                    log.info("the cloud refused record %d as a pairing code: no code of this store has it", r.seq)
+            except Exception:  # noqa: BLE001 — a refusal is news, never a reason to stop acknowledging
+                self.refused_ignored += 1
+                log.exception("the cloud's refusal of record %d not stored", r.seq)
 
     def _renumber(self, seq: int, conflicts: list[int], high: int) -> None:
         now_ms = int(self.clock.time() * 1000)

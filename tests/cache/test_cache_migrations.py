@@ -57,7 +57,7 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
     write_v1(db_path)
     with Store.open(db_path, clock=clock) as s:
         assert s.schema_found == 1
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         assert s.scalar("PRAGMA auto_vacuum") == 2  # converted once
         assert s.recovery is None
         # data kept, prune classes filled in for old records
@@ -84,7 +84,30 @@ def test_v1_store_is_migrated(db_path, clock) -> None:
         s.events.add("gun_state", "P1-1", {}, 2000)
         s.alarms.raise_("x", "y", 2000)
     with Store.open(db_path, clock=clock) as s:
-        assert s.schema_found == 4  # nothing to do the second time
+        assert s.schema_found == 5  # nothing to do the second time
+
+
+def test_v5_takes_over_the_pairing_codes_still_in_the_outbox(db_path, clock) -> None:
+    """A store from before v5 with a pairing code's record waiting: the code's row is made from
+    the record, so a refusal the cloud sends for that seq finds it; a malformed record is left."""
+    write_v1(db_path)
+    sha = "a" * 64
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.executemany("INSERT INTO outbox VALUES (?, ?, ?, ?)", [
+        (5, "event", 1004, json.dumps({"seq": 5, "type": "event", "ts": 1004, "kind": "pairing_code", "gun": "P1-1",
+                                       "detail": {"gun": "P1-1", "code_sha256": sha, "expires_at": 90_000_000}})),
+        (6, "event", 1005, json.dumps({"seq": 6, "type": "event", "ts": 1005, "kind": "pairing_code", "gun": "P1-1",
+                                       "detail": {"gun": "P1-1", "expires_at": "soon"}})),
+    ])
+    conn.execute("UPDATE outbox_state SET last_seq = 6")
+    conn.close()
+    with Store.open(db_path, clock=clock) as s:
+        row = s.pairing.find("P1-1", 90_000_000)
+        assert row is not None and (row.seq, row.code_sha256, row.made_at, row.refused_reason) == (5, sha, 1004, None)
+        assert s.scalar("SELECT count(*) FROM pairing_codes") == 1
+        assert s.pairing.refuse(5, "unknown_gun", 2000) == "refused" and s.pairing.refuse(6, "unknown_gun", 2000) is None
+        assert s.pairing.refuse(5, "expired", 3000) == "known"  # the first answer stays
+        assert s.pairing.find("P1-1", 90_000_000).refused_reason == "unknown_gun"
 
 
 def test_failed_migration_leaves_the_previous_version(db_path, clock, monkeypatch) -> None:
@@ -104,7 +127,7 @@ def test_failed_migration_leaves_the_previous_version(db_path, clock, monkeypatc
     conn.close()
     monkeypatch.undo()
     with Store.open(db_path, clock=clock) as s:  # and the real step runs next time
-        assert s.schema_version() == 4 and s.outbox.last_seq() == 4
+        assert s.schema_version() == 5 and s.outbox.last_seq() == 4
 
 
 def test_newer_schema_is_refused(db_path, clock) -> None:

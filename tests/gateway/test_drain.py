@@ -122,3 +122,39 @@ def test_an_ack_with_conflicts_renumbers_resigns_and_resends_after_the_cloud_hig
     d.on_ack(104)
     assert s.outbox.depth() == 0
     s.close()
+
+
+def test_refused_pairing_codes_are_stored_before_the_ack_and_a_renumbering_applies(tmp_path):
+    """An ack's `refused` marks the code of the record at that seq (before any renumbering the
+    same ack asks for); entries naming no code of this store, another kind or a code already
+    answered change nothing, and the ack itself is applied."""
+    from edge.pairing import code_state, make_code
+    from jcproto import RefusedRecord
+
+    s = Store.open(tmp_path / "p.db")
+    try:
+        now = 1_767_225_600_000
+        s.outbox.append("event", {"kind": "gun_state", "gun": "P1-1", "detail": {}}, now)
+        a = make_code(s, "P1-1", now)
+        b = make_code(s, "P1-2", now)
+        d, _, _, _ = make(s)
+        d.pump()
+        d.on_ack(a.seq, refused=[RefusedRecord(seq=a.seq, kind="pairing_code", reason="unknown_gun"),
+                                 RefusedRecord(seq=1, kind="pairing_code", reason="expired"),  # not a code
+                                 RefusedRecord(seq=99, kind="pairing_code", reason="expired"),  # no such seq
+                                 RefusedRecord(seq=b.seq, kind="another_kind", reason="x")])
+        assert d.acked == a.seq and (d.refused, d.refused_ignored) == (1, 3)
+        got = code_state(s, "P1-1", a.expires_at)
+        assert (got["state"], got["in_cloud"], got["refused"]["reason"]) == ("refused", True, "unknown_gun")
+        assert code_state(s, "P1-2", b.expires_at)["state"] == "waiting"
+        d.on_ack(a.seq, refused=[RefusedRecord(seq=a.seq, kind="pairing_code", reason="expired")])
+        assert code_state(s, "P1-1", a.expires_at)["refused"]["reason"] == "unknown_gun"  # the first answer stays
+        # a conflict in the same ack (a record after b): b's refusal names its seq before the
+        # renumbering moves it past the cloud's high
+        later = s.outbox.append("event", {"kind": "gun_state", "gun": "P1-1", "detail": {}}, now)
+        d.on_ack(a.seq, conflicts=[later], high=b.seq + 5,
+                 refused=[RefusedRecord(seq=b.seq, kind="pairing_code", reason="expired")])
+        row = s.pairing.find("P1-2", b.expires_at)
+        assert row.refused_reason == "expired" and row.seq > b.seq + 5
+    finally:
+        s.close()

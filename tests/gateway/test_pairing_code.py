@@ -281,13 +281,16 @@ async def test_a_code_moved_by_a_seq_conflict_is_not_said_to_be_in_the_cloud(tmp
             _, made = await _call(http, "POST", base + "/api/pairing-codes", {"gun": "P1-1"}, {TOKEN_HEADER: token})
             state = f"{base}/api/pairing-codes/state?gun=P1-1&expires_at={made['expires_at']}"
             assert (await _call(http, "GET", state))[1] == {"in_cloud": False, "seq": made["seq"],
-                                                            "acked_seq": made["acked_seq"]}
+                                                            "acked_seq": made["acked_seq"], "state": "waiting",
+                                                            "refused": None}
             s = made["seq"]
             moved = st.store.outbox.renumber(held=s, conflicts=[s], high=s + 3)
             assert moved is not None and st.store.outbox.acked_seq() >= s  # the old seq is "acked"
             [(_, new_seq)] = [m for m in moved.moves if m[0] == s]
             status, got = await _call(http, "GET", state)
             assert (status, got["in_cloud"], got["seq"]) == (200, False, new_seq)
+            # the code's own row moved with its record: a refusal the cloud sends names the new seq
+            assert st.store.pairing.find("P1-1", made["expires_at"]).seq == new_seq
             st.store.outbox.ack(new_seq)
             assert (await _call(http, "GET", state))[1]["in_cloud"] is True
             for bad in ("gun=P9-1&expires_at=1", "gun=P1-1&expires_at=x", "gun=P1-1&expires_at=%C2%B2", "gun=P1-1"):

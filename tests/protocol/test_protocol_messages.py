@@ -319,3 +319,70 @@ def test_orderly_carries_what_the_car_takes_and_older_records_without_it_still_d
     for bad in (-1, 1.5, "3600"):
         with pytest.raises(ProtocolError):
             parse_record({**wire, "orderly": {**wire["orderly"], "acceptance_w": bad}})
+
+
+def test_an_ack_carries_the_records_the_cloud_refused() -> None:
+    from jcproto import RefusedRecord
+
+    ack = Ack(seq=9, refused=[RefusedRecord(seq=7, kind="pairing_code", reason="unknown_gun")])
+    wire = json.loads(ack.to_json())
+    assert wire == {"v": 1, "seq": 9, "refused": [{"seq": 7, "kind": "pairing_code", "reason": "unknown_gun"}]}
+    assert Ack.from_json(ack.to_json()) == ack
+    assert "refused" not in json.loads(Ack(seq=9).to_json())  # optional: left out when none
+    with pytest.raises(ProtocolError):  # the cloud cannot send more than an ack may carry
+        Ack(seq=9, refused=[RefusedRecord(seq=1, kind="pairing_code", reason="expired")] * 1001).to_json()
+
+
+@pytest.mark.parametrize("value", [
+    "x", 7, None, True, {"seq": 1, "kind": "pairing_code", "reason": "expired"},
+    [{"seq": 1, "kind": "pairing_code", "reason": "expired"}] * 1001,
+    [None, 1, "a", [], {}],
+    [{"seq": "1", "kind": "pairing_code", "reason": "expired"}, {"seq": True, "kind": "pairing_code", "reason": "x"},
+     {"seq": 0, "kind": "pairing_code", "reason": "x"}, {"seq": 2**53 + 1, "kind": "pairing_code", "reason": "x"},
+     {"seq": 1, "kind": "Pairing Code", "reason": "x"}, {"seq": 1, "kind": "pairing_code", "reason": "BAD!"},
+     {"seq": 1, "kind": "pairing_code", "reason": "x" * 65}, {"seq": 1, "kind": "pairing_code"}],
+])
+def test_a_malformed_refused_field_costs_only_itself_never_the_ack(value) -> None:
+    """An ack is read with its `refused` dropped (or its bad entries): the acknowledgement counts."""
+    from jcproto import read_refused
+
+    ack = Ack.from_json(json.dumps({"v": 1, "seq": 12, "refused": value}))
+    assert ack.seq == 12 and ack.refused is None
+    good, problems = read_refused(value)
+    assert good == [] and problems
+
+
+def test_good_refused_entries_are_kept_beside_bad_ones_and_unknown_keys_ignored() -> None:
+    from jcproto import RefusedRecord
+
+    ack = Ack.from_json(json.dumps({"v": 1, "seq": 12, "conflicts": [3], "high": 40, "refused": [
+        {"seq": "5"}, {"seq": 5, "kind": "pairing_code", "reason": "expired", "at": 1, "more": {"x": [1]}},
+        {"seq": 6, "kind": "some_future_kind", "reason": "whatever_it_is"}]}))
+    assert (ack.seq, ack.conflicts, ack.high) == (12, [3], 40)
+    assert ack.refused == [RefusedRecord(seq=5, kind="pairing_code", reason="expired"),
+                           RefusedRecord(seq=6, kind="some_future_kind", reason="whatever_it_is")]
+
+
+def test_a_receiver_that_does_not_know_refused_takes_the_ack_as_before() -> None:
+    """Revision 1.1: a receiver ignores fields it does not know. The ack schema as it was before
+    `refused` (this schema without that property) accepts an ack that carries it, and the old
+    fields decode alike."""
+    import copy
+
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    from jcproto import RefusedRecord
+    from jcproto.schema import schemas
+
+    every = copy.deepcopy(schemas())
+    del every["ack"]["properties"]["refused"]
+    assert "additionalProperties" not in every["ack"]
+    registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s, default_specification=DRAFT202012)) for s in every.values())
+    old = Draft202012Validator({"$ref": every["ack"]["$id"]}, registry=registry)
+    wire = json.loads(Ack(seq=9, conflicts=[4], high=20,
+                          refused=[RefusedRecord(seq=7, kind="pairing_code", reason="unknown_gun")]).to_json())
+    assert old.is_valid(wire)
+    assert not old.is_valid({**wire, "seq": "9"})  # the old schema still checks what it knew

@@ -55,13 +55,17 @@ class Gateway:
         return self.store.outbox.last_seq() + 1
 
 
-def _send(store: Store, sid: str, *records: dict[str, Any], claimed_sid: str | None = None) -> Any:
+def _batch(sid: str, *records: dict[str, Any], claimed_sid: str | None = None) -> Batch:
     batch = Batch(received_at=now_ms())
     up: dict[str, Any] = {"v": 1, "records": list(records)}
     if claimed_sid is not None:
         up["sid"] = claimed_sid
     add_message(batch, f"jc/v1/st/{sid}/up", json.dumps(up).encode())
-    return store.write(batch)
+    return batch
+
+
+def _send(store: Store, sid: str, *records: dict[str, Any], claimed_sid: str | None = None) -> Any:
+    return store.write(_batch(sid, *records, claimed_sid=claimed_sid))
 
 
 def _register(engine: Engine, driver: str, gun_code: str, code: str) -> int | str:
@@ -88,7 +92,7 @@ def test_the_gateways_code_registers_the_pile_once(engine: Engine, tmp_path: Pat
         operators_code, _ = pairing.issue(s, "H1", "P1-1", issued_by="alice")
     code, rec = gw.make("P1-1")
     result = _send(store, "H1", rec)
-    assert result.acks == {"H1": rec["seq"]} and not result.flagged
+    assert result.acks == {"H1": rec["seq"]} and not result.flagged and result.refused == {}
     operators, gateways = _codes(engine)
     assert operators.voided_at is not None  # a new code voids the older live one, as the console's does
     assert (gateways.code_hash, gateways.expires_at, gateways.issued_by) == (
@@ -97,7 +101,8 @@ def test_the_gateways_code_registers_the_pile_once(engine: Engine, tmp_path: Pat
     assert (entry.actor, entry.target, entry.detail) == (
         "gateway:H1", "gun:H1/P1-1", {"expires_at": rec["detail"]["expires_at"], "seq": rec["seq"], "sid": "H1"})
     # the same record again, and a renumbered copy of it (a restored store): no second code
-    assert _send(store, "H1", rec).duplicates == 1
+    again = _send(store, "H1", rec)
+    assert again.duplicates == 1 and again.refused == {}  # a repeat of an accepted code is not refused
     _send(store, "H1", {**rec, "seq": rec["seq"] + 1})
     assert len(_codes(engine)) == 2 and len(_audit(engine, "sharing.pairing_code")) == 1
     # another gun's QR code, the operator's void code: refused; the gateway's code: the pile
@@ -179,6 +184,13 @@ def test_hostile_records_are_kept_as_evidence_and_make_nothing(engine: Engine, t
         records.append(_hostile(first + i, d, "P7-1" if d["gun"] == "P7-1" else "P1-1"))
     result = _send(store, "H1", *records)
     assert result.acks == {"H1": len(records)}  # the receiver goes on: every seq held
+    # the station is told of each, with a stable reason (the ack's `refused`)
+    told = {seq: ("pairing_code", "invalid") for seq in range(1, len(invalid) + 2)}
+    told.update({first + i: ("pairing_code", why) for i, why in
+                 enumerate(("expired", "expiry_too_far", "unknown_gun", "invalid"))})
+    assert result.refused == {"H1": told}
+    # all of it again (the ack lost, the cloud restarted): every refusal is told again
+    assert Store(engine).write(_batch("H1", *records)).refused == {"H1": told}
     assert result.flagged["invalid"] == len(invalid) + 1
     assert _codes(engine) == []
     reasons = [e.detail["reason"] for e in _audit(engine, "sharing.pairing_code_refused")]
@@ -191,5 +203,28 @@ def test_hostile_records_are_kept_as_evidence_and_make_nothing(engine: Engine, t
         assert s.scalar(select(func.count()).select_from(StationEvent).where(StationEvent.sid == "H1")) == len(refused)
     # and a good one after all that still works
     code = "7K3QX0M9ZD"
-    _send(store, "H1", _hostile(len(records) + 1, {"gun": "P1-1", "code_sha256": good, "expires_at": t + HOUR}))
+    ok = _send(store, "H1", _hostile(len(records) + 1, {"gun": "P1-1", "code_sha256": good, "expires_at": t + HOUR}))
+    assert ok.refused == {}
     assert isinstance(_register(engine, "9", "H1-P1-1", code), int)
+
+
+def test_a_refused_code_is_told_to_its_station_and_again_after_a_restart(engine: Engine, tmp_path: Path) -> None:
+    """The refusal rides on the ack of the batch that held the record; a cloud that stored the
+    record and died before its ack hears the record again (the gateway resends what no ack
+    covered) and tells the refusal again, from its audit entry. A seq the cloud holds with other
+    content (a seq conflict) is not the gateway's record: its old refusal is not told."""
+    _stations(engine)
+    gw = Gateway(tmp_path, "H1")
+    _, ok = gw.make("P1-1")
+    _, bad = gw.make("P9-1")  # a gun the cloud does not know at H1
+    first = Store(engine).write(_batch("H1", ok, bad))
+    assert first.refused == {"H1": {bad["seq"]: ("pairing_code", "unknown_gun")}}
+    assert first.acks == {"H1": bad["seq"]}
+    # a new ingest process (the first one died before its ack): the resend is told the same
+    again = Store(engine).write(_batch("H1", ok, bad))
+    assert again.duplicates == 2 and again.refused == first.refused
+    # another store's record under that seq: a conflict, not a refusal of this record
+    other = {**bad, "ts": bad["ts"] + 1, "detail": {**bad["detail"], "expires_at": bad["detail"]["expires_at"] + 1}}
+    clash = Store(engine).write(_batch("H1", other))
+    assert clash.conflicts == {"H1": [bad["seq"]]} and clash.refused == {}
+    gw.store.close()
