@@ -61,11 +61,12 @@ def make_app(
     if subscribe is not None:
         _subscribe_routes(app, subscribe)
     if pay is not None:
-        _transfer_confirm_route(app, pay, login)
+        _transfer_confirm_route(app, pay, login, oauth)
     return app
 
 
-def _transfer_confirm_route(app: Flask, pay: FakeWechatPay, login: FakeWechatLogin | None) -> None:
+def _transfer_confirm_route(app: Flask, pay: FakeWechatPay, login: FakeWechatLogin | None,
+                            oauth: FakeWechatOAuth | None) -> None:
     @app.post("/fake/request-merchant-transfer")
     def request_merchant_transfer() -> Response:
         """The payee's WeChat behind wx.requestMerchantTransfer: a test's stand-in for it posts
@@ -90,14 +91,17 @@ def _transfer_confirm_route(app: Flask, pay: FakeWechatPay, login: FakeWechatLog
 
     @app.route("/fake/transfers", methods=["GET", "POST"])
     def payee_page() -> Response:
-        """A person confirming a held transfer in the demo, in place of the payee's WeChat."""
+        """A person confirming a held transfer in the demo, in place of the payee's WeChat: they
+        say who they are (the name they logged in with at the fake WeChat, in the mini-program or
+        the H5 app), and only the bill's payee may confirm it, as in WeChat."""
         source = request.form if request.method == "POST" else request.args
         lang = source.get("lang", "zh-CN")
         done, error, status = None, None, 200
         if request.method == "POST":
-            no = source.get("out_bill_no", "")
+            no, user = source.get("out_bill_no", ""), source.get("user", "").strip()
+            whose = {f.openid_for(user) for f in (login, oauth) if f is not None and user}
             try:
-                done = pay.confirm_waiting(no)
+                done = pay.confirm_waiting(no, whose)
             except FakeApiError as e:
                 error, status = e.message, e.status
         html = payee.render(lang=lang, bills=pay.waiting_transfers(), done=done, error=error)

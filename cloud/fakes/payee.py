@@ -31,6 +31,7 @@ TEXT = {
         "error": "无法收款",
         "other": "English",
         "note": "这是演示用的模拟页面，代替收款人在微信里的确认，不会产生真实转账。",
+        "user": "你的微信用户名（在模拟微信登录时填写的名字）",
     },
     "en": {
         "title": "WeChat: confirm receipt (simulated)",
@@ -45,6 +46,7 @@ TEXT = {
         "other": "中文",
         "note": "A simulated page for the demo, in place of the payee's confirmation in WeChat: "
         "no real money moves.",
+        "user": "Your WeChat user (the name you logged in with at the simulated WeChat)",
     },
 }
 
@@ -64,6 +66,7 @@ background:#07c160;color:#fff}
 <dl><dt>{{ t.remark }}</dt><dd>{{ b.request.get("transfer_remark", "") }}</dd>
 <dt>{{ t.payee }}</dt><dd>…{{ b.openid[-6:] }}</dd>
 <dt>{{ t.bill }}</dt><dd>{{ b.out_bill_no }}</dd></dl>
+<label>{{ t.user }}<input name="user" required autocomplete="username"></label>
 <input type="hidden" name="out_bill_no" value="{{ b.out_bill_no }}">
 <input type="hidden" name="lang" value="{{ lang }}">
 <button name="action" value="confirm">{{ t.confirm }}</button>

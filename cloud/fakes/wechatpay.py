@@ -663,12 +663,15 @@ class FakeWechatPay:
         with self._lock:
             return [r for r in self.transfers.values() if r.state == "WAIT_USER_CONFIRM"]
 
-    def confirm_waiting(self, out_bill_no: str) -> TransferRecord:
-        """The payee confirmed this bill (the demo's page): it must be waiting for them."""
+    def confirm_waiting(self, out_bill_no: str, openids: set[str]) -> TransferRecord:
+        """The payee confirmed this bill (the demo's page): it must be waiting for them, and
+        they must be its payee (one of `openids`: the person's openids under the fake's apps)."""
         with self._lock:
             rec = self.transfers.get(out_bill_no)
             if rec is None:
                 raise FakeApiError(404, "NOT_FOUND", "商户单号不存在 (no such bill)")
+            if rec.openid not in openids:
+                raise FakeApiError(403, "NO_AUTH", "你的微信号与商家指定的微信号不一致 (not the payee)")
             if rec.state != "WAIT_USER_CONFIRM":
                 raise FakeApiError(
                     400, "INVALID_REQUEST", f"the bill is {rec.state}, not waiting for its payee"

@@ -75,15 +75,21 @@ def test_hold_transfers_waits_for_the_payee_confirmed_on_the_page(tmp_path, rece
             assert "¥12.34" in page.text
         time.sleep(0.2)
         assert not [r for r in receiver.received if r.path == TRANSFER_NOTIFY]  # nothing final yet
-        done = requests.post(base + "/fake/transfers", data={"out_bill_no": "WDEMO0001", "lang": "en"},
-                             timeout=5)
+        # only the payee may confirm: another user (or none) is refused, the bill still waits
+        for who in ({"user": "someone-else"}, {}):
+            other = requests.post(base + "/fake/transfers", data={"out_bill_no": "WDEMO0001", **who}, timeout=5)
+            assert other.status_code == 403 and 'data-state="error"' in other.text
+            assert 'data-bill="WDEMO0001"' in other.text
+        done = requests.post(base + "/fake/transfers", data={"out_bill_no": "WDEMO0001", "lang": "en",
+                                                            "user": "owner"}, timeout=5)
         assert done.status_code == 200 and 'data-state="confirmed"' in done.text
         assert 'id="none"' in done.text  # nothing else waits
         [notice] = _transfer_notices(client, receiver, 1)
         assert (notice.out_bill_no, notice.state, notice.amount_fen, notice.openid) == (
             "WDEMO0001", TransferState.SUCCESS, 1234, openid)
         assert client.query_transfer("WDEMO0001").state is TransferState.SUCCESS
-        again = requests.post(base + "/fake/transfers", data={"out_bill_no": "WDEMO0001"}, timeout=5)
+        again = requests.post(base + "/fake/transfers", data={"out_bill_no": "WDEMO0001", "user": "owner"},
+                              timeout=5)
         assert again.status_code == 400 and 'data-state="error"' in again.text
         assert requests.post(base + "/fake/transfers", data={"out_bill_no": "Wnone"}, timeout=5).status_code == 404
     finally:

@@ -247,17 +247,23 @@ def browser():
         yield b
 
 
+def _make_on_the_page(browser, st):
+    """The status page in Chinese, a code made for P1-1 with its panel: the page, code shown."""
+    page = browser.new_page(locale="zh-CN")
+    page.goto(st.gw.url + "/")
+    page.wait_for_selector("#pform:not([hidden])")
+    page.select_option("#pgun", "P1-1")
+    page.click("#pmake")
+    page.wait_for_selector("#pout:not([hidden])")
+    return page
+
+
 @pytest.mark.browser
 def test_the_status_page_says_when_the_cloud_has_the_code(browser, tmp_path: Path, wechat: FakeServer) -> None:
     with _stack(tmp_path, wechat) as st:
         owner, _ = new_driver(st.client, wechat, "owner")
         st.cut()
-        page = browser.new_page(locale="zh-CN")
-        page.goto(st.gw.url + "/")
-        page.wait_for_selector("#pform:not([hidden])")
-        page.select_option("#pgun", "P1-1")
-        page.click("#pmake")
-        page.wait_for_selector("#pout:not([hidden])")
+        page = _make_on_the_page(browser, st)
         code = page.locator("#pcode").inner_text()
         assert page.locator("#pstate").get_attribute("class") == "waiting"
         assert page.locator("#pstate").inner_text().startswith("待云端收到")
@@ -280,12 +286,7 @@ def test_the_status_page_says_when_the_cloud_refused_the_code(browser, tmp_path:
     from edge.pairing import refusal_advice
 
     with _stack(tmp_path, wechat, archive=False, telemetry_s=300) as st:
-        page = browser.new_page(locale="zh-CN")
-        page.goto(st.gw.url + "/")
-        page.wait_for_selector("#pform:not([hidden])")
-        page.select_option("#pgun", "P1-1")
-        page.click("#pmake")
-        page.wait_for_selector("#pout:not([hidden])")
+        page = _make_on_the_page(browser, st)
         page.wait_for_selector("#pstate.refused", timeout=30_000)
         advice = refusal_advice("unknown_gun", "P1-1")
         assert page.locator("#pstate").inner_text() == advice["zh"]
