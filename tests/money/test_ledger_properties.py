@@ -410,3 +410,22 @@ def test_bonus_never_pays_a_debt_of_money_paid_out(engine: Engine) -> None:
         assert (b.cash, b.bonus, b.debt, b.debt_cash) == (0, 300, 500, 500)
         assert {ln.account for ln in L.statement(s, "bo") if ln.kind == "refund_paid_late"} == {"cash", "debt_cash"}
         assert L.verify(s) == []
+
+
+def test_an_owner_share_clawed_back_after_withdrawal_is_paid_by_own_money_only(engine: Engine) -> None:
+    """A pile owner's share taken back after it was withdrawn is money paid out: bonus does not
+    pay it; the owner's next share (their own earnings) and a top-up do."""
+    from cloud.ledger.accounts import Kind
+
+    with Session(engine) as s, s.begin():
+        p = L.claw_back_owner(s, "claw:1", "own", {Kind.REVENUE_SERVICE: 900})  # no earnings left
+        assert p.amount_on("driver:own:debt_cash") == -900
+        L.grant_bonus(s, "own", 500, "b:own")
+        b = L.balances(s, "own")
+        assert (b.bonus, b.debt, b.debt_cash) == (500, 900, 900)
+        p = L.post_owner_share(s, "share:1", "own", {Kind.REVENUE_SERVICE: 600})
+        assert p.amount_on("driver:own:debt_cash") == 600 and L.owner_balances(s, "own") == (0, 0)
+        L.top_up(s, "own", 1000, "pay:own")
+        b = L.balances(s, "own")
+        assert (b.cash, b.bonus, b.debt) == (700, 500, 0)
+        assert L.verify(s) == []
