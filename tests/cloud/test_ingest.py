@@ -90,7 +90,7 @@ def test_gap_holds_the_ack_until_filled(
     st.send(recs[:2] + recs[3:])  # 1, 2, 4, 5, 6
     wait_for(lambda: len(_seqs(engine, "S1")) == 5, what="5 records stored")
     assert st.wait_acked(2) == 2  # the ack comes after the store, when a busy machine lets it
-    time.sleep(0.2)  # and no later ack goes past the gap
+    time.sleep(0.2)  # and no ack after it goes past the gap
     assert st.acked == 2
     st.send(recs[3:4])  # a resend of 4 is acked with 2 again: "send from 3"
     time.sleep(0.2)
