@@ -275,17 +275,22 @@ def _spend(locked: _Locked, amount: int) -> tuple[int, int]:
     return bonus, cash
 
 
-def _pay_debts(lk: _Locked, own: int, bonus: int = 0) -> tuple[list[tuple[int, int, str | None]], int, int]:
-    """Legs paying the driver's debts from `own` (the driver's own money: a payment, cash,
+def debts_paid(owed_cash: int, owed_spent: int, own: int, bonus: int = 0) -> tuple[int, int, int]:
+    """How the driver's debts are paid from `own` (the driver's own money: a payment, cash,
     earnings) and `bonus`: bonus pays only spent debt, own money pays the debt of money paid
-    out first (only it can), then the rest. Returns (legs, own left, bonus left)."""
-    owed_cash, owed_spent = -lk.balances[Kind.DEBT_CASH], -lk.balances[Kind.DEBT]
+    out first (only it can), then the rest. Returns (to debt_cash, to debt, from bonus)."""
     from_bonus = min(bonus, owed_spent)
     own_to_cash_debt = min(own, owed_cash)
     own_to_spent = min(own - own_to_cash_debt, owed_spent - from_bonus)
-    legs: list[tuple[int, int, str | None]] = [(lk.ids[Kind.DEBT_CASH], own_to_cash_debt, None),
-                                               (lk.ids[Kind.DEBT], from_bonus + own_to_spent, None)]
-    return legs, own - own_to_cash_debt - own_to_spent, bonus - from_bonus
+    return own_to_cash_debt, from_bonus + own_to_spent, from_bonus
+
+
+def _pay_debts(lk: _Locked, own: int, bonus: int = 0) -> tuple[list[tuple[int, int, str | None]], int, int]:
+    """Legs paying the driver's debts (`debts_paid`). Returns (legs, own left, bonus left)."""
+    to_cash_debt, to_debt, from_bonus = debts_paid(-lk.balances[Kind.DEBT_CASH], -lk.balances[Kind.DEBT], own, bonus)
+    legs: list[tuple[int, int, str | None]] = [(lk.ids[Kind.DEBT_CASH], to_cash_debt, None),
+                                               (lk.ids[Kind.DEBT], to_debt, None)]
+    return legs, own - to_cash_debt - (to_debt - from_bonus), bonus - from_bonus
 
 
 # --- business events ----------------------------------------------------------------------------------

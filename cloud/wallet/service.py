@@ -447,7 +447,8 @@ def _remainders(s: Session, driver_id: int, lock: bool) -> list[splitting.Remain
 def cash_after_debt(b: ledger.Balances) -> int:
     """The cash left once what the driver owes is paid from the balance as ledger.collect_debt
     pays it (bonus pays only spent debt, cash the rest): the most a balance refund may take."""
-    return b.cash - min(b.cash, b.debt_cash + max(0, b.debt_spent - b.bonus))
+    to_cash_debt, to_debt, from_bonus = ledger.debts_paid(b.debt_cash, b.debt_spent, b.cash, b.bonus)
+    return b.cash - to_cash_debt - (to_debt - from_bonus)
 
 
 def refundable_fen(s: Session, driver_id: int) -> int:
